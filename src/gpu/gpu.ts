@@ -1,0 +1,272 @@
+// The engine's handle on one WebGPU device: tensors from a buffer pool, cached pipelines
+// and bind groups, and command batching (dispatches accumulate in one encoder and are
+// submitted together on flush/read, never one submit per op).
+import { openDevice, optionsFromEnv, UserError, type GpuOptions, type OpenedDevice } from './device.ts';
+import { BufferPool } from './pool.ts';
+import { PipelineCache, type Kernel } from './pipelines.ts';
+import { Profiler } from './profiler.ts';
+import { Tensor, type DType } from './tensor.ts';
+
+export type Binding = Tensor | GPUBuffer | GPUBufferBinding;
+/** uniform fields, packed as 4-byte words in order: plain numbers are u32 (or i32 if negative), f32(x) is a float */
+export type Param = number | { f32: number };
+export const f32 = (x: number): Param => ({ f32: x });
+
+export interface DispatchOptions {
+  bindings: Binding[];
+  workgroups: number | readonly [number, number?, number?];
+  uniforms?: Param[];
+  constants?: Record<string, number>;
+}
+
+const SLOT = 256; // uniform ring slot size (>= minUniformBufferOffsetAlignment everywhere)
+const SLOTS = 4096;
+
+export class GpuValidationError extends Error {}
+
+export class Gpu {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  readonly profiler: Profiler | null;
+  readonly adapterName: string;
+  readonly isCpu: boolean;
+  readonly features: Set<string>;
+  readonly limits: GPUSupportedLimits;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private uniformRing: GPUBuffer;
+  private uniformStaging = new DataView(new ArrayBuffer(SLOT * SLOTS));
+  private slot = 0;
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private errors: string[] = [];
+  private debugScopes: Promise<string | null>[] = [];
+  private readonly debug = process.env.WEBGPU_DEBUG === '1';
+  private staging: GPUBuffer[] = [];
+  lost: string | null = null;
+  dispatches = 0;
+
+  constructor(opened: OpenedDevice, profile: boolean) {
+    this.device = opened.device;
+    this.adapterName = opened.adapterName;
+    this.isCpu = opened.isCpu;
+    this.features = opened.features;
+    this.limits = opened.limits;
+    this.pool = new BufferPool(this.device);
+    this.pipelines = new PipelineCache(this.device);
+    this.profiler = profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;
+    this.uniformRing = this.device.createBuffer({
+      label: 'uniform ring', size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.addEventListener('uncapturederror', (ev) => {
+      this.errors.push((ev as GPUUncapturedErrorEvent).error.message);
+    });
+    this.device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lost = info.message || String(info.reason);
+    });
+  }
+
+  get maxBinding(): number {
+    return this.limits.maxStorageBufferBindingSize;
+  }
+
+  // ---- tensors ----
+  tensor(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!(n > 0)) throw new Error(`tensor '${label}': bad shape [${shape}]`);
+    return new Tensor(this, this.pool.acquire(n * 4, label), shape, dtype, label);
+  }
+  zeros(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
+    const t = this.tensor(shape, label, dtype);
+    this.fill0(t);
+    return t;
+  }
+  fromArray(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], label: string): Tensor {
+    const dtype: DType = data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32';
+    const t = this.tensor(shape, label, dtype);
+    if (t.size !== data.length) throw new Error(`fromArray '${label}': ${data.length} values for shape [${shape}]`);
+    t.write(data);
+    return t;
+  }
+  /** Zero a tensor, ordered with the dispatches around it. */
+  fill0(t: Tensor): void {
+    this.endPass();
+    this.enc().clearBuffer(t.buffer, t.offset * 4, t.bytes);
+    this.pending++;
+  }
+  /** Copy a tensor's contents, ordered with the dispatches around it. */
+  copy(src: Tensor, dst: Tensor, count = src.size, srcStart = 0, dstStart = 0): void {
+    this.endPass();
+    this.enc().copyBufferToBuffer(src.buffer, (src.offset + srcStart) * 4, dst.buffer, (dst.offset + dstStart) * 4, count * 4);
+    this.pending++;
+  }
+
+  // ---- dispatch and batching ----
+  private enc(): GPUCommandEncoder {
+    return (this.encoder ??= this.device.createCommandEncoder({ label: 'batch' }));
+  }
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  dispatch(k: Kernel, o: DispatchOptions): void {
+    const p = this.pipelines.get(k, o.constants);
+    if (o.bindings.length !== p.storageBindings.length) {
+      throw new Error(`${p.label}: ${o.bindings.length} bindings given, kernel declares ${p.storageBindings.length}`);
+    }
+    const [x, y = 1, z = 1] = typeof o.workgroups === 'number' ? [o.workgroups] : o.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWg || y > maxWg || z > maxWg) throw new Error(`${p.label}: workgroups [${x},${y},${z}] exceed ${maxWg}`);
+    if (p.hasUniform && this.slot === SLOTS) this.flush();
+    let key = `${p.id}`;
+    const entries: GPUBindGroupEntry[] = [];
+    if (p.hasUniform) {
+      const base = this.slot * SLOT;
+      (o.uniforms ?? []).forEach((v, i) => {
+        if (typeof v === 'number') {
+          if (v < 0) this.uniformStaging.setInt32(base + 4 * i, v, true);
+          else this.uniformStaging.setUint32(base + 4 * i, v, true);
+        } else this.uniformStaging.setFloat32(base + 4 * i, v.f32, true);
+      });
+      entries.push({ binding: 0, resource: { buffer: this.uniformRing, offset: base, size: SLOT } });
+      key += `|u${this.slot++}`;
+    }
+    o.bindings.forEach((b, i) => {
+      const r: GPUBufferBinding =
+        b instanceof Tensor ? b.binding() : 'buffer' in b && !(b instanceof GPUBuffer) ? b : { buffer: b as GPUBuffer };
+      const size = r.size ?? r.buffer.size - (r.offset ?? 0);
+      if (size > this.maxBinding) {
+        throw new Error(`${p.label}: binding ${i} is ${size} bytes, over this adapter's ${this.maxBinding}-byte storage binding limit`);
+      }
+      entries.push({ binding: p.storageBindings[i], resource: r });
+      key += `|${this.pool.id(r.buffer)}:${r.offset ?? 0}:${size}`;
+    });
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      if (this.bindGroups.size > 50000) this.bindGroups.clear();
+      bg = this.device.createBindGroup({ label: p.label, layout: p.layout, entries });
+      this.bindGroups.set(key, bg);
+    }
+    if (this.debug) this.device.pushErrorScope('validation');
+    if (this.profiler) {
+      this.endPass();
+      const pass = this.enc().beginComputePass({ label: p.label, timestampWrites: this.profiler.writes(p.label) });
+      pass.setPipeline(p.pipeline);
+      pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(x, y, z);
+      pass.end();
+    } else {
+      this.pass ??= this.enc().beginComputePass({ label: 'batch' });
+      this.pass.setPipeline(p.pipeline);
+      this.pass.setBindGroup(0, bg);
+      this.pass.dispatchWorkgroups(x, y, z);
+    }
+    if (this.debug) this.debugScopes.push(this.device.popErrorScope().then((e) => (e ? `${p.label}: ${e.message}` : null)));
+    this.pending++;
+    this.dispatches++;
+    if (this.profiler?.full()) this.flush();
+  }
+
+  /** Submit everything recorded so far (one command buffer). */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.slot > 0) {
+      this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformStaging.buffer, 0, this.slot * SLOT);
+      this.slot = 0;
+    }
+    this.profiler?.resolve(this.encoder);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.profiler?.collect();
+    this.encoder = null;
+    this.pending = 0;
+    this.checkErrors();
+  }
+
+  /** Flush and wait until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkDebug();
+    this.checkErrors();
+  }
+
+  private checkErrors(): void {
+    if (this.lost) throw new GpuValidationError(`WebGPU device lost: ${this.lost}`);
+    if (this.errors.length) {
+      const msg = this.errors.splice(0).join('\n');
+      throw new GpuValidationError(`WebGPU error (set WEBGPU_DEBUG=1 to name the kernel): ${msg}`);
+    }
+  }
+  private async checkDebug(): Promise<void> {
+    const found = (await Promise.all(this.debugScopes.splice(0))).filter(Boolean);
+    if (found.length) throw new GpuValidationError(`WebGPU validation error in ${found.join('\n')}`);
+  }
+
+  // ---- host <-> device ----
+  writeBytes(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView): void {
+    // queue.writeBuffer runs before the next submit; recorded work that is not submitted yet must go first
+    if (this.pending > 0) this.flush();
+    this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async readBytes(buffer: GPUBuffer, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const idx = this.staging.findIndex((b) => b.size >= size);
+    const stage =
+      idx >= 0
+        ? this.staging.splice(idx, 1)[0]
+        : this.device.createBuffer({ label: 'readback', size: Math.max(size, 256), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.endPass();
+    this.enc().copyBufferToBuffer(buffer, byteOffset, stage, 0, size);
+    this.pending++;
+    this.flush();
+    try {
+      await stage.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      await this.checkDebug();
+      this.checkErrors();
+      throw e;
+    }
+    const out = stage.getMappedRange(0, size).slice(0, bytes);
+    stage.unmap();
+    this.staging.push(stage);
+    await this.checkDebug();
+    this.checkErrors();
+    return out;
+  }
+
+  destroy(): void {
+    try {
+      this.flush();
+    } catch {
+      /* closing anyway */
+    }
+    this.device.destroy();
+  }
+}
+
+let shared: Promise<Gpu> | null = null;
+
+/** The process-wide device (options from the environment unless given on first call). */
+export function getGpu(opts: GpuOptions = {}): Promise<Gpu> {
+  shared ??= (async () => {
+    const o = optionsFromEnv(opts);
+    return new Gpu(await openDevice(o), !!o.profile);
+  })();
+  return shared;
+}
+
+export async function closeGpu(): Promise<void> {
+  if (!shared) return;
+  const g = await shared.catch(() => null);
+  shared = null;
+  g?.destroy();
+}
+
+export { UserError };

@@ -1,0 +1,30 @@
+import { suite } from 'uvu';
+import { geluBackward, geluBackwardCpu, geluForward, geluForwardCpu } from '../src/ops/gelu.ts';
+import { assertClose, gpu, gradcheck, randn, randn64 } from './util.ts';
+
+const t = suite('gelu');
+
+t('reference backward matches float64 finite differences', () => {
+  const x = randn64(300, 1, 2);
+  const dout = randn64(300, 2);
+  gradcheck(([a]) => geluForwardCpu(a), [x], dout, [geluBackwardCpu(x, dout)], 'gelu');
+});
+
+for (const n of [1, 7, 1000, 70000 * 257]) {
+  t(`GPU forward and backward match reference, n=${n}`, async () => {
+    const g = await gpu();
+    const xs = randn(n, 3, 3);
+    xs[0] = 20; // saturated tails stay finite
+    if (n > 1) xs[1] = -20;
+    const ds = randn(n, 4);
+    const x = g.fromArray(xs, [n], 'x'), d = g.fromArray(ds, [n], 'dout');
+    const y = g.tensor([n], 'y'), dx = g.tensor([n], 'dx');
+    geluForward(x, y);
+    geluBackward(x, d, dx);
+    assertClose(await y.read(), geluForwardCpu(xs), 1e-5, 1e-6, 'forward');
+    assertClose(await dx.read(), geluBackwardCpu(xs, ds), 1e-5, 1e-6, 'backward');
+    for (const z of [x, d, y, dx]) z.release();
+  });
+}
+
+t.run();
