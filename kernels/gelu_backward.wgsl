@@ -1,4 +1,4 @@
-// d/dx of GELU (tanh approximation), times the upstream gradient.
+// d/dx of GELU (tanh approximation), times the upstream gradient, added into dinp.
 override WG: u32 = 256;
 
 struct Params { n: u32 }
@@ -18,5 +18,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let u = S * (x + 0.044715 * x * x * x);
   let s = 1.0 / (1.0 + exp(-2.0 * u));
   let g = s + x * 2.0 * s * (1.0 - s) * S * (1.0 + 3.0 * 0.044715 * x * x);
-  dinp[i] = g * dout[i];
+  dinp[i] += g * dout[i];
 }

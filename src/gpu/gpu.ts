@@ -53,6 +53,7 @@ export class Gpu {
     this.isCpu = opened.isCpu;
     this.features = opened.features;
     this.limits = opened.limits;
+    this.bindingLimit = this.limits.maxStorageBufferBindingSize;
     this.pool = new BufferPool(this.device);
     this.pipelines = new PipelineCache(this.device);
     this.profiler = profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;
@@ -67,9 +68,8 @@ export class Gpu {
     });
   }
 
-  get maxBinding(): number {
-    return this.limits.maxStorageBufferBindingSize;
-  }
+  /** Largest storage binding in bytes. Ops split work on tensors larger than this; tests may lower it. */
+  bindingLimit: number;
 
   // ---- tensors ----
   tensor(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
@@ -140,8 +140,8 @@ export class Gpu {
       const r: GPUBufferBinding =
         b instanceof Tensor ? b.binding() : 'buffer' in b && !(b instanceof GPUBuffer) ? b : { buffer: b as GPUBuffer };
       const size = r.size ?? r.buffer.size - (r.offset ?? 0);
-      if (size > this.maxBinding) {
-        throw new Error(`${p.label}: binding ${i} is ${size} bytes, over this adapter's ${this.maxBinding}-byte storage binding limit`);
+      if (size > this.bindingLimit) {
+        throw new Error(`${p.label}: binding ${i} is ${size} bytes, over this adapter's ${this.bindingLimit}-byte storage binding limit`);
       }
       entries.push({ binding: p.storageBindings[i], resource: r });
       key += `|${this.pool.id(r.buffer)}:${r.offset ?? 0}:${size}`;

@@ -12,6 +12,7 @@ export function geluForward(inp: Tensor, out: Tensor): void {
   inp.gpu.dispatch(fwd, { uniforms: [inp.size], bindings: [inp, out], workgroups: grid1d(inp.size, WG), constants: { WG } });
 }
 
+/** dinp += gelu'(inp) * dout (backward ops accumulate into input gradients) */
 export function geluBackward(inp: Tensor, dout: Tensor, dinp: Tensor): void {
   inp.gpu.dispatch(bwd, { uniforms: [inp.size], bindings: [inp, dout, dinp], workgroups: grid1d(inp.size, WG), constants: { WG } });
 }
