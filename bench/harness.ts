@@ -10,8 +10,10 @@ export interface BenchCase {
   flops?: number;
   /** bytes moved per run (for GB/s), or 0 */
   bytes?: number;
-  /** records one run's dispatches (no await inside) */
-  run: () => void;
+  /** records one run's dispatches (kernel benches), or runs a whole async unit of work (model benches) */
+  run: () => void | Promise<void>;
+  /** tokens processed per run, for tokens/s */
+  tokens?: number;
   cleanup?: () => void;
 }
 export interface BenchArgs {
@@ -34,12 +36,12 @@ function arg(name: string): string | undefined {
 }
 
 async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<number> {
-  c.run(); // warm-up: pipelines, bind groups, caches
+  await c.run(); // warm-up: pipelines, bind groups, caches
   await gpu.sync();
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
-    c.run();
+    await c.run();
     await gpu.sync();
     times.push(performance.now() - t0);
   }
@@ -74,10 +76,12 @@ export async function runBenchmarks(): Promise<void> {
         group, name: c.name, shape: c.shape, ms: +ms.toFixed(3),
         gflops: c.flops ? +(c.flops / ms / 1e6).toFixed(2) : undefined,
         gbps: c.bytes ? +(c.bytes / ms / 1e6).toFixed(2) : undefined,
+        tokens_per_s: c.tokens ? +((c.tokens * 1000) / ms).toFixed(1) : undefined,
       };
       rows.push(row);
       if (!json) {
-        const rate = row.gflops !== undefined ? `${row.gflops} GFLOP/s` : row.gbps !== undefined ? `${row.gbps} GB/s` : '';
+        const rate = [row.gflops !== undefined ? `${row.gflops} GFLOP/s` : '', row.gbps !== undefined ? `${row.gbps} GB/s` : '',
+          row.tokens_per_s !== undefined ? `${row.tokens_per_s} tok/s` : ''].filter(Boolean).join('  ');
         console.log(`${group.padEnd(10)} ${c.name.padEnd(28)} ${c.shape.padEnd(28)} ${ms.toFixed(2).padStart(10)} ms  ${rate}`);
       }
     }

@@ -15,8 +15,8 @@ export interface GpuOptions {
   profile?: boolean;
 }
 
-/** An error a user can act on: printed as one line by the CLIs, never as a stack trace. */
-export class UserError extends Error {}
+import { UserError } from '../util/errors.ts';
+export { UserError };
 
 export const FAST_TOGGLES = ['disable_robustness', 'skip_validation', 'disable_workgroup_init'];
 

@@ -1,0 +1,105 @@
+// Causal self-attention forward for adapters with subgroups: the fast path on CPU adapters,
+// where every lane-varying load costs a scalar loop over the lanes. Same math as
+// attention_forward.wgsl, register-tiled: each invocation owns 4 query rows, and each block
+// of 8 keys is loaded once per subgroup (lane l loads key j0 + l%8) and shared with
+// subgroupBroadcast, so one loaded float feeds 4*8 multiply-adds instead of one.
+// Needs subgroups of at least 8 invocations; head size <= 4*MAXHS4.
+enable subgroups;
+
+override HS4: u32 = 16; // head size / 4
+override WG: u32 = 8;   // invocations per workgroup; 4*WG query rows per workgroup
+const MAXHS4: u32 = 16u;
+const NEG: f32 = -1e30;
+
+struct Params {
+  Tq: u32,
+  t0: u32,
+  rows: u32,
+  C4: u32,
+  scale: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> lse: array<f32>;
+
+// 8 scalars, one per key of a block: a = keys 0..3, b = keys 4..7
+struct V8 { a: vec4f, b: vec4f }
+
+fn bcast8(x: vec4f) -> array<vec4f, 8> {
+  return array<vec4f, 8>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u),
+                         subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
+}
+// s + (q·k_0, ..., q·k_7)
+fn dot8(s: V8, q: vec4f, k: array<vec4f, 8>) -> V8 {
+  return V8(s.a + vec4f(dot(q, k[0]), dot(q, k[1]), dot(q, k[2]), dot(q, k[3])),
+            s.b + vec4f(dot(q, k[4]), dot(q, k[5]), dot(q, k[6]), dot(q, k[7])));
+}
+// sum_j w_j v_j
+fn mix8(w: V8, v: array<vec4f, 8>) -> vec4f {
+  return w.a.x * v[0] + w.a.y * v[1] + w.a.z * v[2] + w.a.w * v[3] + w.b.x * v[4] + w.b.y * v[5] + w.b.z * v[6] + w.b.w * v[7];
+}
+fn mask8(s: V8, j0: u32, pos: u32) -> V8 {
+  let ja = vec4u(j0) + vec4u(0u, 1u, 2u, 3u);
+  return V8(select(s.a, vec4f(NEG), ja > vec4u(pos)), select(s.b, vec4f(NEG), ja + 4u > vec4u(pos)));
+}
+fn max8(s: V8) -> f32 {
+  let x = max(s.a, s.b);
+  return max(max(x.x, x.y), max(x.z, x.w));
+}
+fn exp8(s: V8, m: f32) -> V8 { return V8(exp(s.a - m), exp(s.b - m)); }
+fn sum8(s: V8) -> f32 { return dot(s.a + s.b, vec4f(1.0)); }
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32) {
+  let h = wid.y;
+  let b = wid.z;
+  let r0 = wid.x * 4u * WG;
+  let R3 = 3u * p.C4;
+  let qb = b * p.rows * R3 + h * HS4;
+  // this invocation's rows r0+lid+WG*t, t = 0..3; rows past the end shadow the last row
+  let rr = vec4u(r0 + lid) + vec4u(0u, WG, 2u * WG, 3u * WG);
+  let pos = vec4u(p.t0) + min(rr, vec4u(p.Tq - 1u));
+  var q0: array<vec4f, MAXHS4>; var q1: array<vec4f, MAXHS4>; var q2: array<vec4f, MAXHS4>; var q3: array<vec4f, MAXHS4>;
+  var a0: array<vec4f, MAXHS4>; var a1: array<vec4f, MAXHS4>; var a2: array<vec4f, MAXHS4>; var a3: array<vec4f, MAXHS4>;
+  for (var c = 0u; c < HS4; c++) {
+    q0[c] = qkv[qb + pos.x * R3 + c] * p.scale;
+    q1[c] = qkv[qb + pos.y * R3 + c] * p.scale;
+    q2[c] = qkv[qb + pos.z * R3 + c] * p.scale;
+    q3[c] = qkv[qb + pos.w * R3 + c] * p.scale;
+    a0[c] = vec4f(0.0); a1[c] = vec4f(0.0); a2[c] = vec4f(0.0); a3[c] = vec4f(0.0);
+  }
+  var m = vec4f(NEG); // running max of the 4 rows
+  var l = vec4f(0.0); // running sum
+  let kEnd = p.t0 + min(r0 + 4u * WG, p.Tq); // uniform: keys needed by the workgroup's last row
+  for (var j0 = 0u; j0 < kEnd; j0 += 8u) {
+    let ko = qb + p.C4 + min(j0 + sid % 8u, kEnd - 1u) * R3; // this lane's key, clamped (masked below)
+    var s0 = V8(vec4f(0.0), vec4f(0.0)); var s1 = s0; var s2 = s0; var s3 = s0;
+    for (var c = 0u; c < HS4; c++) {
+      let k = bcast8(qkv[ko + c]);
+      s0 = dot8(s0, q0[c], k); s1 = dot8(s1, q1[c], k); s2 = dot8(s2, q2[c], k); s3 = dot8(s3, q3[c], k);
+    }
+    s0 = mask8(s0, j0, pos.x); s1 = mask8(s1, j0, pos.y); s2 = mask8(s2, j0, pos.z); s3 = mask8(s3, j0, pos.w);
+    let mNew = max(m, vec4f(max8(s0), max8(s1), max8(s2), max8(s3)));
+    let corr = exp(m - mNew);
+    m = mNew;
+    s0 = exp8(s0, mNew.x); s1 = exp8(s1, mNew.y); s2 = exp8(s2, mNew.z); s3 = exp8(s3, mNew.w);
+    l = l * corr + vec4f(sum8(s0), sum8(s1), sum8(s2), sum8(s3));
+    for (var c = 0u; c < HS4; c++) {
+      let v = bcast8(qkv[ko + p.C4 + c]);
+      a0[c] = a0[c] * corr.x + mix8(s0, v);
+      a1[c] = a1[c] * corr.y + mix8(s1, v);
+      a2[c] = a2[c] * corr.z + mix8(s2, v);
+      a3[c] = a3[c] * corr.w + mix8(s3, v);
+    }
+  }
+  let inv = 1.0 / l;
+  let lg = m + log(l);
+  let ob = b * p.Tq * p.C4 + h * HS4;
+  let lb = (b * nwg.y + h) * p.Tq;
+  if (rr.x < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.x * p.C4 + c] = a0[c] * inv.x; } lse[lb + rr.x] = lg.x; }
+  if (rr.y < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.y * p.C4 + c] = a1[c] * inv.y; } lse[lb + rr.y] = lg.y; }
+  if (rr.z < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.z * p.C4 + c] = a2[c] * inv.z; } lse[lb + rr.z] = lg.z; }
+  if (rr.w < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.w * p.C4 + c] = a3[c] * inv.w; } lse[lb + rr.w] = lg.w; }
+}

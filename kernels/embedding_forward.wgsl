@@ -1,0 +1,24 @@
+// Token + position embedding: out[n] = wte[tokens[n]] + wpe[n % T], one row per workgroup,
+// lanes over channels. wte may be bound one vocabulary chunk at a time (rows v0..v0+vn); a
+// dispatch writes only the rows whose token falls in its chunk.
+override WG: u32 = 64;
+
+struct Params { N: u32, T: u32, C: u32, n0: u32, v0: u32, vn: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> tokens: array<u32>;
+@group(0) @binding(2) var<storage, read> wte: array<f32>;
+@group(0) @binding(3) var<storage, read> wpe: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.y * nwg.x + wid.x; // row within this dispatch's row chunk (global row n0 + n)
+  if (n >= p.N) { return; }
+  let tok = tokens[n];
+  if (tok < p.v0 || tok - p.v0 >= p.vn) { return; }
+  let e = (tok - p.v0) * p.C;
+  let q = ((p.n0 + n) % p.T) * p.C;
+  for (var c = lid; c < p.C; c += WG) {
+    out[n * p.C + c] = wte[e + c] + wpe[q + c];
+  }
+}

@@ -1,0 +1,114 @@
+// Crash-safe files: write a temp file beside the target, fsync, rename over it. A crash at any
+// point leaves either the old file or the new one, never a torn one. Also the training state:
+// AdamW moments in optimizer.safetensors ('m.NAME', 'v.NAME') plus train_state.json.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UserError } from '../util/errors.ts';
+import { readSafetensors, writeSafetensors } from './safetensors.ts';
+
+/**
+ * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is
+ * then fsynced and renamed over `path`. If `write` throws, the temp file is removed, `path` is
+ * untouched, and the error propagates.
+ */
+export function replaceAtomic(path: string, write: (tmpPath: string) => void): void {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    write(tmp);
+    const fd = openSync(tmp, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  // make the rename itself durable; directories cannot be opened on Windows
+  try {
+    const fd = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+/** write a file atomically (temp + fsync + rename) */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  replaceAtomic(path, (tmp) => writeFileSync(tmp, data));
+}
+
+const OPTIMIZER_FILE = 'optimizer.safetensors', STATE_FILE = 'train_state.json';
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * Saves AdamW moments (m and v must have the same names and lengths) to DIR/optimizer.safetensors
+ * and `state` (any JSON object: step, data position, RNG state, args...) to DIR/train_state.json,
+ * each atomically; the state file is written last and the optimizer file records its hash, so an
+ * interrupted save is detected on load. `opt` null removes an old optimizer file.
+ */
+export function saveTrainState(dir: string, opt: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null, state: object): void {
+  if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new Error('train state must be a JSON object');
+  const text = JSON.stringify(state, null, 2) + '\n';
+  mkdirSync(dir, { recursive: true });
+  const optPath = join(dir, OPTIMIZER_FILE);
+  if (opt) {
+    const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
+    for (const [name, m] of opt.m) {
+      const v = opt.v.get(name);
+      if (!v || v.length !== m.length) throw new Error(`optimizer state: v['${name}'] is ${v ? `${v.length} long, m is ${m.length}` : 'missing'}`);
+      tensors.push({ name: `m.${name}`, shape: [m.length], data: m });
+    }
+    for (const name of opt.v.keys()) if (!opt.m.has(name)) throw new Error(`optimizer state: m['${name}'] is missing`);
+    for (const [name, v] of opt.v) tensors.push({ name: `v.${name}`, shape: [v.length], data: v });
+    replaceAtomic(optPath, (tmp) => writeSafetensors(tmp, tensors, { train_state_sha256: sha256(text) }));
+    writeFileAtomic(join(dir, STATE_FILE), text);
+  } else {
+    // state first: a crash in between leaves an optimizer file that load rejects, not lost moments
+    writeFileAtomic(join(dir, STATE_FILE), text);
+    rmSync(optPath, { force: true });
+  }
+}
+
+/**
+ * Loads what saveTrainState wrote: null when DIR/train_state.json is absent; m and v are empty
+ * when there is no optimizer file. Throws a UserError for a corrupt file or an optimizer file
+ * left from another save.
+ */
+export function loadTrainState(dir: string): { m: Map<string, Float32Array>; v: Map<string, Float32Array>; state: any } | null {
+  const statePath = join(dir, STATE_FILE), optPath = join(dir, OPTIMIZER_FILE);
+  if (!existsSync(statePath)) return null;
+  const text = readFileSync(statePath, 'utf8');
+  let state: any;
+  try {
+    state = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${statePath}: bad JSON (${(e as Error).message})`);
+  }
+  const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+  if (existsSync(optPath)) {
+    const f = readSafetensors(optPath);
+    const hash = f.metadata.train_state_sha256;
+    if (hash !== undefined && hash !== sha256(text)) {
+      throw new UserError(
+        `${optPath} was not saved with ${statePath} (an interrupted save?); delete it to restart the optimizer moments from zero`,
+      );
+    }
+    for (const key of f.names) {
+      const to = key.startsWith('m.') ? m : key.startsWith('v.') ? v : null;
+      if (!to) throw new UserError(`${optPath}: unexpected tensor '${key}' (want 'm.NAME' or 'v.NAME')`);
+      to.set(key.slice(2), f.get(key));
+    }
+    for (const name of new Set([...m.keys(), ...v.keys()])) {
+      if (m.get(name)?.length !== v.get(name)?.length) throw new UserError(`${optPath}: m.${name} and v.${name} do not match`);
+    }
+  }
+  return { m, v, state };
+}

@@ -1,0 +1,125 @@
+// GPT-2 hyperparameters, read from and written as Hugging Face's config.json (GPT2Config).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../util/errors.ts';
+
+export interface GPT2Config {
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
+  /** context length (HF also calls it n_ctx) */
+  n_positions: number;
+  vocab_size: number;
+  layer_norm_epsilon: number;
+}
+
+export const GPT2_124M: GPT2Config = {
+  n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5,
+};
+
+const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
+
+/**
+ * Reads DIR/config.json (HF GPT2Config): n_positions falls back to n_ctx, layer_norm_epsilon
+ * to 1e-5. Throws a UserError naming the file and the field for a missing file, bad JSON, a
+ * missing or invalid field, n_embd not a multiple of n_head, or an option this engine does not
+ * implement (another activation, n_inner != 4 n_embd, untied lm_head, other attention scaling).
+ */
+export function readConfig(dir: string): GPT2Config {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(
+      `${path}: ${code === 'ENOENT' ? 'no such file (a GPT-2 model directory holds config.json and model.safetensors)' : (e as Error).message}`,
+    );
+  }
+  return parseConfig(text, path);
+}
+
+/** parses config.json text as readConfig does; errors start with `source` */
+export function parseConfig(text: string, source: string): GPT2Config {
+  const fail = (what: string): never => {
+    throw new UserError(`${source}: ${what}`);
+  };
+  let j: Record<string, unknown> = {};
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    fail(`bad JSON (${(e as Error).message})`);
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) fail('not a JSON object');
+
+  const int = (key: string, fallback?: string): number => {
+    const k = j[key] === undefined && fallback !== undefined ? fallback : key;
+    const v = j[k];
+    if (v === undefined) fail(`field '${key}'${fallback ? ` (or ${fallback})` : ''} is missing`);
+    if (!Number.isSafeInteger(v) || (v as number) <= 0) fail(`field '${k}' must be a positive integer, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const c: GPT2Config = {
+    n_layer: int('n_layer'),
+    n_head: int('n_head'),
+    n_embd: int('n_embd'),
+    n_positions: int('n_positions', 'n_ctx'),
+    vocab_size: int('vocab_size'),
+    layer_norm_epsilon: 1e-5,
+  };
+  const eps = j.layer_norm_epsilon;
+  if (eps !== undefined) {
+    if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps)) fail(`field 'layer_norm_epsilon' must be a positive number, got ${JSON.stringify(eps)}`);
+    c.layer_norm_epsilon = eps as number;
+  }
+  if (c.n_embd % c.n_head !== 0) fail(`n_embd ${c.n_embd} is not a multiple of n_head ${c.n_head}`);
+
+  // options that change the math of the model this engine runs
+  const unsupported = (what: string) => fail(`${what} is not supported (this engine runs the standard GPT-2 architecture)`);
+  if (j.model_type !== undefined && j.model_type !== 'gpt2') unsupported(`model_type ${JSON.stringify(j.model_type)}`);
+  if (j.activation_function !== undefined && !TANH_GELUS.includes(j.activation_function as string)) {
+    unsupported(`activation_function ${JSON.stringify(j.activation_function)}`);
+  }
+  if (j.n_inner != null && j.n_inner !== 4 * c.n_embd) unsupported(`n_inner ${JSON.stringify(j.n_inner)} (!= 4 * n_embd)`);
+  if (j.tie_word_embeddings === false) unsupported('tie_word_embeddings false (a separate lm_head)');
+  if (j.scale_attn_weights === false) unsupported('scale_attn_weights false');
+  if (j.scale_attn_by_inverse_layer_idx === true) unsupported('scale_attn_by_inverse_layer_idx true');
+  return c;
+}
+
+/** The full HF config.json object for `c`, as in openai-community/gpt2, so GPT2LMHeadModel.from_pretrained loads it. */
+export function hfConfigJson(c: GPT2Config): object {
+  // GPT-2's <|endoftext|>; smaller (test) vocabularies use their last token
+  const eot = Math.min(50256, c.vocab_size - 1);
+  return {
+    activation_function: 'gelu_new',
+    architectures: ['GPT2LMHeadModel'],
+    attn_pdrop: 0.1,
+    bos_token_id: eot,
+    embd_pdrop: 0.1,
+    eos_token_id: eot,
+    initializer_range: 0.02,
+    layer_norm_epsilon: c.layer_norm_epsilon,
+    model_type: 'gpt2',
+    n_ctx: c.n_positions,
+    n_embd: c.n_embd,
+    n_head: c.n_head,
+    n_inner: null,
+    n_layer: c.n_layer,
+    n_positions: c.n_positions,
+    reorder_and_upcast_attn: false,
+    resid_pdrop: 0.1,
+    scale_attn_by_inverse_layer_idx: false,
+    scale_attn_weights: true,
+    summary_activation: null,
+    summary_first_dropout: 0.1,
+    summary_proj_to_labels: true,
+    summary_type: 'cls_index',
+    summary_use_proj: true,
+    task_specific_params: { 'text-generation': { do_sample: true, max_length: 50 } },
+    tie_word_embeddings: true,
+    torch_dtype: 'float32',
+    use_cache: true,
+    vocab_size: c.vocab_size,
+  };
+}

@@ -1,0 +1,111 @@
+// Token + position embedding (GPT-2's wte, wpe): forward, deterministic backward, CPU reference.
+import { kernel, type Tensor } from '../gpu/index.ts';
+import { grid1d } from './grid.ts';
+import { rowChunks } from './residual.ts';
+import fwdCode from '../../kernels/embedding_forward.wgsl';
+import wteCode from '../../kernels/embedding_backward_wte.wgsl';
+import wpeCode from '../../kernels/embedding_backward_wpe.wgsl';
+
+const fwd = kernel('embedding_forward', fwdCode);
+const bwdWte = kernel('embedding_backward_wte', wteCode);
+const bwdWpe = kernel('embedding_backward_wpe', wpeCode);
+const WG = 64;
+
+/** out[N=B*T, C] = wte[tokens[n]] + wpe[n % T]; tokens is a u32 tensor [N]; wte is [V, C] and may be larger than gpu.bindingLimit (GPT-2's fp32 wte is 154 MB vs 128 MiB here): split it into row chunks with 256-byte-aligned byte offsets and dispatch per chunk. */
+export function embeddingForward(tokens: Tensor, wte: Tensor, wpe: Tensor, out: Tensor, N: number, T: number, C: number, V: number): void {
+  const gpu = out.gpu;
+  const vocab = rowChunks(V, C, gpu.bindingLimit);
+  for (const [n0, n] of rowChunks(N, C, gpu.bindingLimit)) {
+    for (const [v0, vn] of vocab) {
+      gpu.dispatch(fwd, {
+        uniforms: [n, T, C, n0, v0, vn],
+        bindings: [tokens.binding(n0, n), wte.binding(v0 * C, vn * C), wpe.binding(0, T * C), out.binding(n0 * C, n * C)],
+        workgroups: grid1d(n, 1),
+        constants: { WG },
+      });
+    }
+  }
+}
+
+/** Distinct ids ascending, and for each the rows holding it (ascending), as one u32 array: ids[U], starts[U+1], rows[n]. */
+function bucketRows(ids: Uint32Array): { bucket: Uint32Array; unique: Uint32Array } {
+  const n = ids.length;
+  const order = new Uint32Array(n).map((_, i) => i).sort((a, b) => ids[a] - ids[b] || a - b);
+  let U = 0;
+  for (let i = 0; i < n; i++) if (i === 0 || ids[order[i]] !== ids[order[i - 1]]) U++;
+  const bucket = new Uint32Array(2 * U + 1 + n);
+  let u = -1;
+  for (let i = 0; i < n; i++) {
+    if (i === 0 || ids[order[i]] !== ids[order[i - 1]]) {
+      bucket[++u] = ids[order[i]];
+      bucket[U + u] = i;
+    }
+    bucket[2 * U + 1 + i] = order[i];
+  }
+  bucket[2 * U] = n;
+  return { bucket, unique: bucket.subarray(0, U) };
+}
+
+/** first index in the ascending `a` whose value is >= v */
+function lowerBound(a: Uint32Array, v: number): number {
+  let lo = 0, hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * dwte[V,C] += sum of dout rows per token id; dwpe[T,C] += sum over batch of dout rows per position.
+ * Deterministic, no atomics: tokenIds is the same token list on the CPU (the caller has it), from which you
+ * build on the CPU a bucketing (unique ids, and for each the list of row indices in ascending order), upload it
+ * (temporary u32 tensors), and one workgroup per unique id sums its rows in order and adds into dwte[id].
+ * dwte may exceed the binding limit too (chunk by id ranges).
+ */
+export function embeddingBackward(dout: Tensor, tokenIds: Uint32Array, dwte: Tensor, dwpe: Tensor, N: number, T: number, C: number, V: number): void {
+  const gpu = dout.gpu;
+  if (tokenIds.length < N) throw new Error(`embeddingBackward: ${tokenIds.length} token ids for ${N} rows`);
+  for (let i = 0; i < N; i++) if (tokenIds[i] >= V) throw new Error(`embeddingBackward: token ${tokenIds[i]} at row ${i} is outside the vocabulary of ${V}`);
+  const vocab = rowChunks(V, C, gpu.bindingLimit);
+  for (const [n0, n] of rowChunks(N, C, gpu.bindingLimit)) {
+    const rows = dout.binding(n0 * C, n * C);
+    const { bucket, unique } = bucketRows(tokenIds.subarray(n0, n0 + n));
+    const bt = gpu.tensor([bucket.length], 'embedding backward buckets', 'u32');
+    bt.write(bucket);
+    for (const [v0, vn] of vocab) {
+      const u0 = lowerBound(unique, v0), count = lowerBound(unique, v0 + vn) - u0;
+      if (count === 0) continue;
+      gpu.dispatch(bwdWte, {
+        uniforms: [C, unique.length, u0, count, v0],
+        bindings: [rows, bt, dwte.binding(v0 * C, vn * C)],
+        workgroups: grid1d(count, 1),
+        constants: { WG },
+      });
+    }
+    bt.release();
+    gpu.dispatch(bwdWpe, { uniforms: [n, T, C, n0], bindings: [rows, dwpe.binding(0, T * C)], workgroups: grid1d(T, 1), constants: { WG } });
+  }
+}
+
+// ---- CPU reference (float64) ----
+export function embeddingForwardCpu(tokens: ArrayLike<number>, wte: ArrayLike<number>, wpe: ArrayLike<number>, N: number, T: number, C: number): Float64Array {
+  const out = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    const t = n % T;
+    for (let c = 0; c < C; c++) out[n * C + c] = wte[tokens[n] * C + c] + wpe[t * C + c];
+  }
+  return out;
+}
+
+export function embeddingBackwardCpu(dout: ArrayLike<number>, tokens: ArrayLike<number>, N: number, T: number, C: number, V: number): { dwte: Float64Array; dwpe: Float64Array } {
+  const dwte = new Float64Array(V * C), dwpe = new Float64Array(T * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dwte[tokens[n] * C + c] += dout[n * C + c];
+      dwpe[(n % T) * C + c] += dout[n * C + c];
+    }
+  }
+  return { dwte, dwpe };
+}

@@ -1,0 +1,218 @@
+// Matrix multiply with optional transposes, bias, accumulation and batching; its bias
+// gradient; float64 CPU references. Operands larger than gpu.bindingLimit are split into
+// several dispatches over sub-ranges (256-byte aligned bindings, offsets in the uniforms).
+import { kernel, type Gpu, type Kernel, type Param, type Tensor } from '../gpu/index.ts';
+import { grid1d } from './grid.ts';
+import vec4Code from '../../kernels/matmul.wgsl';
+import unalignedCode from '../../kernels/matmul_unaligned.wgsl';
+import portableCode from '../../kernels/matmul_portable.wgsl';
+import biasBwdCode from '../../kernels/matmul_bias_backward.wgsl';
+
+const vec4Kernel = kernel('matmul', vec4Code);
+const unalignedKernel = kernel('matmul_unaligned', unalignedCode);
+const portableKernel = kernel('matmul_portable', portableCode);
+const biasBwdKernel = kernel('matmul_bias_backward', biasBwdCode);
+
+/** Rows of C per workgroup and columns per lane (fixed by the kernels). */
+const TILE_M = 32;
+const COLS_PER_LANE = 4;
+/** Lanes per workgroup along N. */
+const WGX = 8;
+const TILE_N = COLS_PER_LANE * WGX;
+/** Binding offsets are rounded down to this many floats (256 bytes: portable to every GPU). */
+const ALIGN = 64;
+const MAX_GROUPS = 65535;
+
+export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tensor; accumulate?: boolean; batch?: number }
+
+/**
+ * out[M,N] = (accumulate ? out : 0) + op(A)[M,K] · op(B)[K,N] (+ bias[N] broadcast over rows)
+ * A is stored [M,K] row-major, or [K,M] if transA; B is stored [K,N], or [N,K] if transB; out is [M,N].
+ * batch (default 1): A, B, out hold `batch` consecutive matrices each (strides M*K, K*N, M*N); bias shared.
+ */
+export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, K: number, opts: MatmulOptions = {}): void {
+  const { transA = false, transB = false, bias, accumulate = false, batch = 1 } = opts;
+  const what = `matmul(M=${M}, N=${N}, K=${K}${transA ? ', transA' : ''}${transB ? ', transB' : ''}${batch > 1 ? `, batch=${batch}` : ''})`;
+  for (const [name, v] of [['M', M], ['N', N], ['K', K], ['batch', batch]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${what}: ${name} must be a positive integer`);
+  }
+  const need = (t: Tensor, n: number, name: string) => {
+    if (t.size < n) throw new Error(`${what}: ${name} '${t.label}' has ${t.size} elements, needs ${n}`);
+  };
+  need(a, batch * M * K, 'A');
+  need(b, batch * K * N, 'B');
+  need(out, batch * M * N, 'out');
+  if (bias) need(bias, N, 'bias');
+
+  const gpu = a.gpu;
+  const shape: Shape = { M, N, K, transA, transB, lda: transA ? M : K, ldb: transB ? K : N };
+  const limit = Math.floor(gpu.bindingLimit / 4) - ALIGN - 8; // room for range()'s slack
+  if (batch > 1 && fits(shape, M, N, K, batch, limit)) {
+    record(gpu, a, b, out, bias, shape, { m0: 0, n0: 0, k0: 0, mc: M, nc: N, kc: K }, 0, batch, accumulate);
+    return;
+  }
+  const chunks = plan(shape, limit, what);
+  for (let z = 0; z < batch; z++) {
+    for (const c of chunks) record(gpu, a, b, out, bias && c.k0 === 0 ? bias : undefined, shape, c, z, 1, accumulate || c.k0 > 0);
+  }
+}
+
+interface Shape { M: number; N: number; K: number; transA: boolean; transB: boolean; lda: number; ldb: number }
+interface Chunk { m0: number; n0: number; k0: number; mc: number; nc: number; kc: number }
+
+/** Floats spanned (first to last) by each operand of an mc x nc x kc piece, over `batch` matrices. */
+function spans(s: Shape, mc: number, nc: number, kc: number, batch: number): [number, number, number] {
+  const sa = s.transA ? (kc - 1) * s.M + mc : (mc - 1) * s.K + kc;
+  const sb = s.transB ? (nc - 1) * s.K + kc : (kc - 1) * s.N + nc;
+  const sc = (mc - 1) * s.N + nc;
+  return [(batch - 1) * s.M * s.K + sa, (batch - 1) * s.K * s.N + sb, (batch - 1) * s.M * s.N + sc];
+}
+
+function fits(s: Shape, mc: number, nc: number, kc: number, batch: number, limit: number): boolean {
+  return spans(s, mc, nc, kc, batch).every((v) => v <= limit) &&
+    Math.ceil(mc / TILE_M) <= MAX_GROUPS && Math.ceil(nc / TILE_N) <= MAX_GROUPS && batch <= MAX_GROUPS;
+}
+
+/**
+ * Chunk sizes that make every binding fit: an operand that is too large gets its outer
+ * (row) dimension cut, or its inner one when a single row is too long. K pieces are
+ * accumulated in order, so the result stays deterministic.
+ */
+function plan(s: Shape, limit: number, what: string): Chunk[] {
+  let mc = Math.min(s.M, MAX_GROUPS * TILE_M), nc = Math.min(s.N, MAX_GROUPS * TILE_N), kc = s.K;
+  const roundDown = (v: number, step: number) => (v >= step ? v - (v % step) : v);
+  // an operand spans (outer-1)*ld + inner floats: cut inner only if one row is too long, then outer
+  const shrink = (outer: number, inner: number, ld: number, outerStep: number, innerStep: number): [number, number] => {
+    const inn = inner > limit ? roundDown(limit, innerStep) : inner;
+    return [Math.min(outer, roundDown(Math.floor((limit - inn) / ld) + 1, outerStep)), inn];
+  };
+  for (let iter = 0; iter < 4 && !fits(s, mc, nc, kc, 1, limit); iter++) {
+    const [sa, sb, sc] = spans(s, mc, nc, kc, 1);
+    if (sa > limit) {
+      if (s.transA) [kc, mc] = shrink(kc, mc, s.M, 4, TILE_M);
+      else [mc, kc] = shrink(mc, kc, s.K, TILE_M, 4);
+    }
+    if (sb > limit) {
+      if (s.transB) [nc, kc] = shrink(nc, kc, s.K, TILE_N, 4);
+      else [kc, nc] = shrink(kc, nc, s.N, 4, TILE_N);
+    }
+    if (sc > limit) [mc, nc] = shrink(mc, nc, s.N, TILE_M, TILE_N);
+  }
+  if (!(mc >= 1 && nc >= 1 && kc >= 1) || !fits(s, mc, nc, kc, 1, limit)) {
+    throw new Error(`${what}: cannot split the operands into bindings of at most ${limit * 4} bytes`);
+  }
+  const out: Chunk[] = [];
+  for (let m0 = 0; m0 < s.M; m0 += mc) {
+    for (let n0 = 0; n0 < s.N; n0 += nc) {
+      for (let k0 = 0; k0 < s.K; k0 += kc) {
+        out.push({ m0, n0, k0, mc: Math.min(mc, s.M - m0), nc: Math.min(nc, s.N - n0), kc: Math.min(kc, s.K - k0) });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A binding of floats [start, start+count) of `t`, its offset rounded down to 256 bytes; `rel` is
+ * start inside it. The end is rounded up to whole vec4s plus one more (runs of 4 along k may read
+ * past the last row; they are masked), but never past the buffer.
+ */
+function range(t: Tensor, start: number, count: number): { binding: GPUBufferBinding; rel: number } {
+  const abs = t.offset + start;
+  const base = abs - (abs % ALIGN);
+  const end = Math.min(Math.ceil((abs + count) / 4) * 4 + 4, t.buffer.size / 4);
+  return { binding: { buffer: t.buffer, offset: base * 4, size: (end - base) * 4 }, rel: abs - base };
+}
+
+function pickKernel(gpu: Gpu, aligned: boolean): Kernel {
+  const minSubgroup = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
+  if (!gpu.features.has('subgroups') || minSubgroup < 8) return portableKernel;
+  return aligned ? vec4Kernel : unalignedKernel;
+}
+
+function record(
+  gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, bias: Tensor | undefined,
+  s: Shape, c: Chunk, z: number, batch: number, accumulate: boolean,
+): void {
+  const [sa, sb, sc] = spans(s, c.mc, c.nc, c.kc, batch);
+  const aStart = z * s.M * s.K + (s.transA ? c.k0 * s.M + c.m0 : c.m0 * s.K + c.k0);
+  const bStart = z * s.K * s.N + (s.transB ? c.n0 * s.K + c.k0 : c.k0 * s.N + c.n0);
+  const cStart = z * s.M * s.N + c.m0 * s.N + c.n0;
+  const ra = range(a, aStart, sa), rb = range(b, bStart, sb), rc = range(out, cStart, sc);
+  const rbias = bias ? range(bias, c.n0, c.nc) : rb; // unused binding when there is no bias
+  for (const r of [ra, rb, rbias]) {
+    const o = rc.binding;
+    if (r.binding.buffer === o.buffer && r.binding.offset! < o.offset! + o.size! && o.offset! < r.binding.offset! + r.binding.size!) {
+      throw new Error(`matmul: out '${out.label}' overlaps an input in the same buffer (after aligning bindings to 256 bytes)`);
+    }
+  }
+  const strideA = batch > 1 ? s.M * s.K : 0, strideB = batch > 1 ? s.K * s.N : 0;
+  // the vec4 kernel needs 16-byte aligned rows and a k tail only where A is transposed and B is not
+  const aligned = [ra.rel, s.lda, strideA, rb.rel, s.ldb, strideB].every((v) => v % 4 === 0) &&
+    (c.kc % 4 === 0 || (s.transA && !s.transB));
+  const uniforms: Param[] = [
+    c.mc, c.nc, c.kc, s.lda, s.ldb, s.N, ra.rel, rb.rel, rc.rel,
+    strideA, strideB, batch > 1 ? s.M * s.N : 0, rbias.rel, (accumulate ? 1 : 0) | (bias ? 2 : 0),
+  ];
+  gpu.dispatch(pickKernel(gpu, aligned), {
+    bindings: [ra.binding, rb.binding, rbias.binding, rc.binding],
+    uniforms,
+    workgroups: [Math.ceil(c.nc / TILE_N), Math.ceil(c.mc / TILE_M), batch],
+    constants: { WGX, TRANS_A: +s.transA, TRANS_B: +s.transB },
+  });
+}
+
+const BIAS_WG = 64;
+
+/** dbias[N] += sum over the M rows of dout[M,N] (deterministic, no atomics) */
+export function matmulBiasBackward(dout: Tensor, dbias: Tensor, M: number, N: number): void {
+  if (dout.size < M * N || dbias.size < N) {
+    throw new Error(`matmulBiasBackward(M=${M}, N=${N}): dout has ${dout.size} elements, dbias ${dbias.size}`);
+  }
+  const gpu = dout.gpu;
+  const limit = Math.floor(gpu.bindingLimit / 4) - ALIGN - 8;
+  const rows = Math.floor((limit - N) / N) + 1; // rows of dout per dispatch, summed into dbias in order
+  if (rows < 1) throw new Error(`matmulBiasBackward(M=${M}, N=${N}): a row of dout is larger than the binding limit`);
+  const rbias = range(dbias, 0, N);
+  for (let m0 = 0; m0 < M; m0 += rows) {
+    const mc = Math.min(rows, M - m0);
+    const rd = range(dout, m0 * N, mc * N);
+    gpu.dispatch(biasBwdKernel, {
+      bindings: [rd.binding, rbias.binding],
+      uniforms: [mc, N, rd.rel, rbias.rel],
+      workgroups: grid1d(Math.ceil(N / 4), BIAS_WG),
+      constants: { WG: BIAS_WG },
+    });
+  }
+}
+
+// ---- CPU reference (float64) ----
+
+export function matmulCpu(
+  a: ArrayLike<number>, b: ArrayLike<number>, M: number, N: number, K: number,
+  opts: { transA?: boolean; transB?: boolean; bias?: ArrayLike<number>; batch?: number } = {},
+): Float64Array {
+  const { transA = false, transB = false, bias, batch = 1 } = opts;
+  const out = new Float64Array(batch * M * N);
+  for (let z = 0; z < batch; z++) {
+    const ao = z * M * K, bo = z * K * N, co = z * M * N;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = transA ? a[ao + k * M + m] : a[ao + m * K + k];
+          const bv = transB ? b[bo + n * K + k] : b[bo + k * N + n];
+          s += av * bv;
+        }
+        out[co + m * N + n] = s + (bias ? bias[n] : 0);
+      }
+    }
+  }
+  return out;
+}
+
+export function biasBackwardCpu(dout: ArrayLike<number>, M: number, N: number): Float64Array {
+  const db = new Float64Array(N);
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) db[n] += dout[m * N + n];
+  return db;
+}

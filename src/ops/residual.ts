@@ -1,0 +1,64 @@
+// Residual add (out = a + b), gradient accumulation (dst += src), in-place scaling, CPU reference,
+// and the row-chunking helper the ops use for tensors larger than one storage binding.
+import { f32, kernel, type Tensor } from '../gpu/index.ts';
+import { grid1d } from './grid.ts';
+import fwdCode from '../../kernels/residual_forward.wgsl';
+import accCode from '../../kernels/residual_accumulate.wgsl';
+import scaleCode from '../../kernels/residual_scale.wgsl';
+
+const fwd = kernel('residual_forward', fwdCode);
+const acc = kernel('residual_accumulate', accCode);
+const scale = kernel('residual_scale', scaleCode);
+const WG = 256;
+const K = 8; // elements per invocation
+
+/**
+ * Split `rows` rows of `rowElems` f32 each into [start, count] ranges whose bytes fit `limitBytes`.
+ * Chunk starts are multiples of `align` rows (64 rows: 256-byte aligned offsets for any row length,
+ * including per-row f32/u32 side arrays).
+ */
+export function rowChunks(rows: number, rowElems: number, limitBytes: number, align = 64): [number, number][] {
+  if (rows * rowElems * 4 <= limitBytes) return [[0, rows]];
+  const per = Math.floor(limitBytes / (rowElems * 4 * align)) * align;
+  if (per === 0) throw new Error(`rowChunks: ${align} rows of ${rowElems} floats exceed the ${limitBytes}-byte binding limit`);
+  const out: [number, number][] = [];
+  for (let r = 0; r < rows; r += per) out.push([r, Math.min(per, rows - r)]);
+  return out;
+}
+
+function checkSame(x: Tensor, y: Tensor, what: string): void {
+  if (x.size !== y.size) throw new Error(`${what}: '${x.label}' has ${x.size} elements, '${y.label}' ${y.size}`);
+}
+
+/** out = a + b (elementwise) */
+export function residualForward(a: Tensor, b: Tensor, out: Tensor): void {
+  checkSame(a, b, 'residualForward');
+  checkSame(a, out, 'residualForward');
+  for (const [s, n] of rowChunks(a.size, 1, a.gpu.bindingLimit)) {
+    a.gpu.dispatch(fwd, {
+      uniforms: [n], bindings: [a.binding(s, n), b.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K },
+    });
+  }
+}
+
+/** dst += src (elementwise): used to accumulate gradients, e.g. the residual branch */
+export function addInto(dst: Tensor, src: Tensor): void {
+  checkSame(dst, src, 'addInto');
+  for (const [s, n] of rowChunks(dst.size, 1, dst.gpu.bindingLimit)) {
+    dst.gpu.dispatch(acc, { uniforms: [n], bindings: [dst.binding(s, n), src.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
+  }
+}
+
+/** dst *= s (elementwise) */
+export function scaleInPlace(dst: Tensor, s: number): void {
+  for (const [s0, n] of rowChunks(dst.size, 1, dst.gpu.bindingLimit)) {
+    dst.gpu.dispatch(scale, { uniforms: [n, f32(s)], bindings: [dst.binding(s0, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
+  }
+}
+
+// ---- CPU reference (float64) ----
+export function residualForwardCpu(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
+  return out;
+}

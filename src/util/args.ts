@@ -1,0 +1,59 @@
+// Tiny flag parser shared by the CLIs: `--name value`, `--name=value`, boolean `--flag`,
+// repeatable flags. Unknown flags and bad values are UserErrors (one readable line).
+import { UserError } from './errors.ts';
+
+export interface FlagSpec {
+  name: string;
+  type: 'string' | 'number' | 'int' | 'boolean' | 'list';
+  help: string;
+  default?: string | number | boolean | string[];
+  choices?: string[];
+}
+
+export type Parsed = Record<string, string | number | boolean | string[] | undefined>;
+
+export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
+  const out: Parsed = {};
+  for (const s of specs) out[s.name] = Array.isArray(s.default) ? [...s.default] : s.default;
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new UserError(`unexpected argument '${a}' (see --help)`);
+    let [name, val] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const spec = byName.get(name);
+    if (!spec) throw new UserError(`unknown flag --${name} (see --help)`);
+    if (spec.type === 'boolean') {
+      out[name] = val === undefined ? true : !/^(0|false|no)$/i.test(val);
+      continue;
+    }
+    if (val === undefined) {
+      if (i + 1 >= argv.length) throw new UserError(`--${name} needs a value`);
+      val = argv[++i];
+    }
+    if (spec.type === 'number' || spec.type === 'int') {
+      const n = Number(val);
+      if (val.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
+        throw new UserError(`--${name} expects ${spec.type === 'int' ? 'an integer' : 'a number'}, got '${val}'`);
+      }
+      out[name] = n;
+    } else if (spec.type === 'list') {
+      if (!seen.has(name)) out[name] = [];
+      (out[name] as string[]).push(val);
+    } else {
+      if (spec.choices && !spec.choices.includes(val)) throw new UserError(`--${name} must be one of ${spec.choices.join('|')}, got '${val}'`);
+      out[name] = val;
+    }
+    seen.add(name);
+  }
+  return out;
+}
+
+export function helpText(usage: string, specs: FlagSpec[]): string {
+  const rows = specs.map((s) => {
+    const flag = `--${s.name}${s.type === 'boolean' ? '' : s.choices ? ` ${s.choices.join('|')}` : ` ${s.type === 'list' ? 'STR' : s.type === 'string' ? 'STR' : 'N'}`}`;
+    const def = s.default === undefined || s.default === false || (Array.isArray(s.default) && !s.default.length) ? '' : ` (default ${s.default})`;
+    return `  ${flag.padEnd(30)} ${s.help}${def}`;
+  });
+  return `${usage}\n\n${rows.join('\n')}\n`;
+}

@@ -1,0 +1,31 @@
+// A loss curve as a self-contained SVG (no plotting dependency): train and validation loss per step.
+export function lossCurveSvg(train: [number, number][], val: [number, number][], title: string): string {
+  const W = 720, H = 400, L = 60, R = 20, T = 40, B = 50;
+  const all = [...train, ...val];
+  if (!all.length) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"/>`;
+  const xmax = Math.max(1, ...all.map((p) => p[0]));
+  const ys = all.map((p) => p[1]).filter(Number.isFinite);
+  let ymin = Math.min(...ys), ymax = Math.max(...ys);
+  if (ymax - ymin < 1e-6) { ymin -= 0.5; ymax += 0.5; }
+  const sx = (x: number) => L + ((W - L - R) * x) / xmax;
+  const sy = (y: number) => T + ((H - T - B) * (ymax - y)) / (ymax - ymin);
+  const path = (pts: [number, number][]) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+  const ticks: string[] = [];
+  for (let i = 0; i <= 5; i++) {
+    const y = ymin + ((ymax - ymin) * i) / 5;
+    ticks.push(`<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(2)}</text>`);
+    const x = Math.round((xmax * i) / 5);
+    ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${title.replace(/[<&>]/g, '')}</text>
+${ticks.join('\n')}
+<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>
+<text x="${W / 2}" y="${H - 12}" text-anchor="middle">step</text>
+<path d="${path(train)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>
+${val.length ? `<path d="${path(val)}" fill="none" stroke="#d62728" stroke-width="2"/>${val.map(([x, y]) => `<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="#d62728"/>`).join('')}` : ''}
+<text x="${W - R - 150}" y="${T + 14}" fill="#1f77b4">train loss</text>${val.length ? `<text x="${W - R - 150}" y="${T + 30}" fill="#d62728">val loss</text>` : ''}
+</svg>
+`;
+}

@@ -1,0 +1,400 @@
+// The chat front end without a GPU: sampling, stop strings, prompt building, KV-cache reuse
+// and the REPL driven through streams with a scripted FakeGenerator.
+import { PassThrough } from 'node:stream';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { applyPenalties, DEFAULT_SAMPLING, sampleToken, topIndices, type SamplingOptions } from '../src/chat/sampling.ts';
+import { StopMatcher } from '../src/chat/stops.ts';
+import { buildPrompt, KvMirror } from '../src/chat/context.ts';
+import { FakeGenerator, oneHot, replyScript, type Script } from '../src/chat/fake.ts';
+import { answer, ChatSession, generateReply, runRepl, type ReplOptions } from '../src/chat/repl.ts';
+import { decode, encode, EOT } from '../src/data/tokenizer.ts';
+import { encodeBotTurn, encodeHumanTurn, encodePersona, type Speakers, type Turn } from '../src/data/format.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const t = suite('chat');
+const V = 50257;
+const SP: Speakers = { human: 'Human', bot: 'Bot' };
+const plain: SamplingOptions = { temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, frequencyPenalty: 0, penaltyWindow: 64 };
+
+function draws(logits: Float32Array, o: SamplingOptions, n: number, seed = 7): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => sampleToken(logits, [], o, rng));
+}
+function counts(xs: number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const x of xs) m.set(x, (m.get(x) ?? 0) + 1);
+  return m;
+}
+
+// ---- sampling ----
+t('temperature 0 is argmax, ties to the lowest id, after the penalties', () => {
+  const l = new Float32Array(V);
+  l[900] = 3; l[17] = 3; l[40000] = 2.9;
+  assert.is(sampleToken(l, [], { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1, frequencyPenalty: 0 }, new Rng(1)), 17);
+  // 17 and 900 seen recently: 3/1.15 - 0.2 < 2.9
+  assert.is(sampleToken(l, [17, 900], { ...DEFAULT_SAMPLING, temperature: 0 }, new Rng(1)), 40000);
+  assert.is(l[17], 3, 'sampleToken leaves the logits alone');
+});
+
+t('top-k never picks outside the k best, and picks all of them', () => {
+  const l = new Rng(3).fillNormal(new Float32Array(2000), 1) as Float32Array;
+  const best = Array.from(l.keys()).sort((a, b) => l[b] - l[a]).slice(0, 5);
+  const c = counts(draws(l, { ...plain, topK: 5, temperature: 3 }, 3000));
+  for (const id of c.keys()) assert.ok(best.includes(id), `picked ${id}, outside the top 5`);
+  assert.is(c.size, 5, 'every one of the 5 best gets picked at high temperature');
+  // ties at the boundary go to the lower ids
+  const ties = new Float32Array(100);
+  ties[50] = 1; ties[10] = 0.5; ties[90] = 0.5; ties[30] = 0.5;
+  assert.equal(topIndices(ties, 3), [50, 10, 30]);
+});
+
+t('temperature and top-k: draws follow the renormalized softmax(logits / T)', () => {
+  const l = new Float32Array(500).fill(-5);
+  l[4] = 2; l[8] = 1.5; l[15] = 1; l[16] = 0.99;
+  const T = 0.5, n = 10000;
+  const c = counts(draws(l, { ...plain, temperature: T, topK: 3 }, n));
+  const e = [2, 1.5, 1].map((x) => Math.exp(x / T));
+  const z = e.reduce((a, b) => a + b);
+  [4, 8, 15].forEach((id, i) => {
+    const p = (c.get(id) ?? 0) / n;
+    assert.ok(Math.abs(p - e[i] / z) < 0.015, `token ${id}: frequency ${p}, want ${e[i] / z}`);
+  });
+  assert.is(c.get(16), undefined, 'the 4th best is outside top-k 3');
+});
+
+t('top-p keeps the smallest prefix with mass >= p; tokens outside are never picked', () => {
+  const probs = [0.5, 0.3, 0.15, 0.05];
+  const l = new Float32Array(5000).fill(-Infinity);
+  probs.forEach((p, i) => (l[i * 1000 + 1] = Math.log(p)));
+  const n = 5000;
+  const c = counts(draws(l, { ...plain, topP: 0.75 }, n));
+  assert.equal([...c.keys()].sort((a, b) => a - b), [1, 1001], 'nucleus of 0.75 is {0.5, 0.3}');
+  assert.ok(Math.abs((c.get(1)! / n) - 0.5 / 0.8) < 0.02, 'renormalized inside the nucleus');
+  // at least one token, however small p is
+  assert.equal([...counts(draws(l, { ...plain, topP: 1e-9 }, 200)).keys()], [1]);
+  // with top-k the nucleus is measured on the renormalized top-k distribution
+  // with top-k the nucleus is measured on the renormalized top-k distribution: 0.625 + 0.375
+  assert.equal([...counts(draws(l, { ...plain, topK: 2, topP: 0.6 }, 500)).keys()], [1], 'top-2 renormalized, nucleus 0.6');
+  const k = counts(draws(l, { ...plain, topK: 2, topP: 0.7 }, 500));
+  assert.equal([...k.keys()].sort((a, b) => a - b), [1, 1001], 'top-2 renormalized, nucleus 0.7 needs both');
+});
+
+t('top-p alone: the nucleus boundary inside a run of nearly equal tokens, and a wide nucleus', () => {
+  // ten tokens 0.001 apart (weight order opposite to id order), about 0.1 each: p = 0.35 keeps 4
+  const l = new Float32Array(2000).fill(-Infinity);
+  for (let j = 0; j < 10; j++) l[1000 - 10 * j] = 3 - 0.001 * j;
+  const c = counts(draws(l, { ...plain, topP: 0.35 }, 2000));
+  assert.equal([...c.keys()].sort((a, b) => a - b), [970, 980, 990, 1000]);
+  // a realistic spread: compare with a full sort in float64
+  const w = new Rng(9).fillNormal(new Float32Array(V), 2) as Float32Array;
+  const T = 0.9, topP = 0.9;
+  const order = Array.from(w.keys()).sort((a, b) => w[b] - w[a] || a - b);
+  const p = order.map((id) => Math.exp((w[id] - w[order[0]]) / T));
+  const z = p.reduce((a, b) => a + b);
+  let n = 0;
+  for (let mass = 0; mass < topP * z; ) mass += p[n++];
+  const nucleus = new Set(order.slice(0, n));
+  const wide = counts(draws(w, { ...plain, temperature: T, topP }, 1000));
+  for (const id of wide.keys()) assert.ok(nucleus.has(id), `picked ${id}, outside the nucleus of ${n}`);
+  assert.ok(n > 1000 && wide.size > 300, `nucleus ${n}, drew ${wide.size} distinct tokens`);
+});
+
+t('repetition and frequency penalties follow the formula over the window', () => {
+  const l = Float32Array.from([2, -2, 1, 3, 0.5]);
+  const recent = [4, 4, 4, 0, 1, 0, 2, 0]; // window 5: [0, 1, 0, 2, 0]; the 4s are too old
+  applyPenalties(l, recent, { ...plain, repetitionPenalty: 1.5, frequencyPenalty: 0.25, penaltyWindow: 5 });
+  const f = Math.fround;
+  assert.equal(Array.from(l), [f(2 / 1.5 - 3 * 0.25), f(-2 * 1.5 - 0.25), f(1 / 1.5 - 0.25), 3, 0.5]);
+  const off = Float32Array.from([2, -2]);
+  applyPenalties(off, [0, 1, 1], { ...plain });
+  assert.equal(Array.from(off), [2, -2], 'penalty 1 and 0 change nothing');
+});
+
+t('a fixed seed repeats the same sequence; another seed differs', () => {
+  const l = new Rng(5).fillNormal(new Float32Array(V), 2) as Float32Array;
+  const run = (seed: number) => {
+    const rng = new Rng(seed), out: number[] = [];
+    for (let i = 0; i < 40; i++) out.push(sampleToken(l, out, DEFAULT_SAMPLING, rng));
+    return out;
+  };
+  assert.equal(run(1337), run(1337));
+  assert.not.equal(run(1337), run(1338));
+});
+
+// ---- stop strings ----
+function feed(m: StopMatcher, pieces: string[]): { out: string; emits: string[]; stopped: boolean } {
+  const emits: string[] = [];
+  let stopped = false;
+  for (const p of pieces) {
+    const r = m.push(p);
+    emits.push(r.emit);
+    if (r.stopped) { stopped = true; break; }
+  }
+  return { out: emits.join(''), emits, stopped };
+}
+
+t('StopMatcher: a stop split across pieces is caught and not emitted', () => {
+  const r = feed(new StopMatcher(['\nHuman:']), ['Hello', ' there', '\n', 'Hu', 'man', ':', ' more']);
+  assert.ok(r.stopped);
+  assert.is(r.out, 'Hello there');
+  assert.equal(r.emits, ['Hello', ' there', '', '', '', '']);
+  const chars = feed(new StopMatcher(['\nHuman:']), [...'ok\nHuman: x']);
+  assert.ok(chars.stopped);
+  assert.is(chars.out, 'ok');
+});
+
+t('StopMatcher: prefixes that turn out not to be stops are emitted', () => {
+  const m = new StopMatcher(['\nHuman:']);
+  const r = feed(m, ['a\n', 'Hu', 'go', '!\nH']);
+  assert.not.ok(r.stopped);
+  assert.equal(r.emits, ['a', '', '\nHugo', '!']);
+  assert.is(m.flush(), '\nH', 'held text comes out at the end');
+  assert.is(m.flush(), '');
+  const o = feed(new StopMatcher(['aab']), ['a', 'a', 'a', 'b']);
+  assert.ok(o.stopped);
+  assert.is(o.out, 'a', 'overlapping prefix');
+});
+
+t('StopMatcher: several stop strings, the earliest wins', () => {
+  const stops = ['\nHuman:', '\nBot:', 'END'];
+  const r = feed(new StopMatcher(stops), ['x\nBo', 't: y']);
+  assert.ok(r.stopped);
+  assert.is(r.out, 'x');
+  assert.is(feed(new StopMatcher(stops), ['fooENDbar\nBot:']).out, 'foo');
+  assert.is(feed(new StopMatcher(stops), ['a\nHuman', ' b\nBot', ':']).out, 'a\nHuman b');
+  const after = new StopMatcher(stops);
+  after.push('END');
+  assert.equal(after.push('more'), { emit: '', stopped: true });
+  assert.is(after.flush(), '');
+});
+
+// ---- prompt building ----
+const history: Turn[] = [
+  { speaker: 'human', text: 'hi im jane' },
+  { speaker: 'bot', text: 'Hello Jane.' },
+  { speaker: 'human', text: 'what do you like?' },
+  { speaker: 'bot', text: 'Chatting 🧠 with people!' },
+];
+const persona = 'You are GalaxyBrain, a friendly bot.';
+const pieces = {
+  persona: encodePersona(persona).tokens,
+  ex1: [...encodeHumanTurn(history[0].text, SP).tokens, ...encodeBotTurn(history[1].text, SP).tokens],
+  ex2: [...encodeHumanTurn(history[2].text, SP).tokens, ...encodeBotTurn(history[3].text, SP).tokens],
+  msg: encodeHumanTurn('and now?', SP).tokens,
+};
+
+t('buildPrompt: exactly the format.ts tokens, in order', () => {
+  const p = buildPrompt(persona, history, 'and now?', SP, 1000);
+  assert.equal(p.tokens, [...pieces.persona, ...pieces.ex1, ...pieces.ex2, ...pieces.msg]);
+  assert.is(p.dropped, 0);
+  assert.is(decode(p.tokens),
+    'You are GalaxyBrain, a friendly bot.\nHuman: hi im jane\nBot: Hello Jane.<|endoftext|>\nHuman: what do you like?\n' +
+    'Bot: Chatting 🧠 with people!<|endoftext|>\nHuman: and now?\nBot:');
+  assert.equal(buildPrompt('', [], 'x', { human: 'Me', bot: 'AI' }, 100).tokens, encode('Me: x\nAI:'));
+});
+
+t('buildPrompt: overflow drops the oldest whole exchanges, keeps the persona, then cuts the persona', () => {
+  const full = pieces.persona.length + pieces.ex1.length + pieces.ex2.length + pieces.msg.length;
+  let p = buildPrompt(persona, history, 'and now?', SP, full - 1);
+  assert.equal(p.tokens, [...pieces.persona, ...pieces.ex2, ...pieces.msg]);
+  assert.is(p.dropped, 1);
+  const keep = pieces.persona.length + pieces.msg.length;
+  p = buildPrompt(persona, history, 'and now?', SP, keep);
+  assert.equal(p.tokens, [...pieces.persona, ...pieces.msg]);
+  assert.is(p.dropped, 2);
+  assert.is(p.personaCut, 0);
+  p = buildPrompt(persona, history, 'and now?', SP, keep - 3);
+  assert.equal(p.tokens, [...pieces.persona.slice(3), ...pieces.msg]);
+  assert.equal([p.dropped, p.personaCut, p.messageCut], [2, 3, 0]);
+  p = buildPrompt(persona, history, 'and now?', SP, 4);
+  assert.equal(p.tokens, pieces.msg.slice(-4), 'the message alone is cut last, keeping its `Bot:` end');
+  // at every budget: within budget, and never half a turn
+  const ok = [
+    [...pieces.persona, ...pieces.ex1, ...pieces.ex2, ...pieces.msg],
+    [...pieces.persona, ...pieces.ex2, ...pieces.msg],
+    [...pieces.persona, ...pieces.msg],
+  ].map((x) => x.join(','));
+  for (let b = keep; b <= full + 2; b++) {
+    const q = buildPrompt(persona, history, 'and now?', SP, b);
+    assert.ok(q.tokens.length <= b, `budget ${b}`);
+    assert.ok(ok.includes(q.tokens.join(',')), `budget ${b}: not whole exchanges`);
+  }
+});
+
+// ---- generation and the REPL with a fake model ----
+const BOT = encode('Bot:');
+/** a fake model that answers every message with `reply(prompt)` and then EOT */
+function fake(reply: (prompt: readonly number[]) => string = () => ' Hello there', contextLength = 1024): FakeGenerator {
+  return new FakeGenerator(replyScript(BOT, (p) => [...encode(reply(p)), EOT], V), { contextLength });
+}
+function options(o: Partial<ReplOptions> = {}): ReplOptions {
+  return {
+    sampling: { ...DEFAULT_SAMPLING }, maxNewTokens: 32, seed: 1337, speakers: { ...SP }, persona: '', stops: [], raw: false, quiet: true, ...o,
+  };
+}
+async function pipe(gen: FakeGenerator, lines: string, o: Partial<ReplOptions> = {}, end = true): Promise<{ out: string; log: string }> {
+  const input = new PassThrough(), output = new PassThrough(), log = new PassThrough();
+  let out = '', logged = '';
+  output.on('data', (d) => (out += d));
+  log.on('data', (d) => (logged += d));
+  input.write(lines);
+  if (end) input.end();
+  await runRepl(gen, options(o), { input, output, isTTY: false, log });
+  await new Promise((r) => setImmediate(r));
+  return { out, log: logged };
+}
+
+t('REPL over a pipe answers each line with a `Bot:` line, formatted as in training', async () => {
+  const gen = fake();
+  const { out } = await pipe(gen, 'hi\n');
+  assert.is(out, 'Bot: Hello there\n');
+  assert.equal(gen.appends[0], encodeHumanTurn('hi', SP).tokens, 'the prompt is the human turn ending in Bot:');
+});
+
+t('stop strings end the reply and are not printed; the trimmed reply joins the history', async () => {
+  const gen = fake(() => ' Sure.\nHuman: I am the human now');
+  const { out } = await pipe(gen, 'hi\n/history\n');
+  assert.is(out, 'Bot: Sure.\nHuman: hi\nBot: Sure.\n');
+  const bot = new FakeGenerator(replyScript(BOT, () => [...encode(' a\nBot: b'), EOT], V));
+  assert.is((await pipe(bot, 'x\n')).out, 'Bot: a\n', '\\nBot: stops too');
+  const custom = fake(() => ' one. two. three');
+  assert.is((await pipe(custom, 'x\n', { stops: [' two'] })).out, 'Bot: one.\n', '--stop adds a stop string');
+});
+
+t('/reset clears the history and the cache; /history shows the turns', async () => {
+  const gen = fake();
+  const { out } = await pipe(gen, 'hi\n/history\n/reset\n/history\nagain\n');
+  assert.is(out, 'Bot: Hello there\nHuman: hi\nBot: Hello there\n(new conversation)\n(no history)\nBot: Hello there\n');
+  assert.is(gen.resets, 1);
+  assert.equal(gen.tokens.slice(0, encodeHumanTurn('again', SP).tokens.length), encodeHumanTurn('again', SP).tokens,
+    'after /reset the prompt starts afresh');
+});
+
+t('/persona sets the text placed before the conversation', async () => {
+  const gen = fake();
+  const { out } = await pipe(gen, '/persona You are a pirate.\n/persona\nahoy\n/persona -\n/persona\n');
+  assert.is(out, '(persona set)\npersona: You are a pirate.\nBot: Hello there\n(persona cleared)\n(no persona)\n');
+  assert.equal(gen.appends[0], [...encodePersona('You are a pirate.').tokens, ...encodeHumanTurn('ahoy', SP).tokens]);
+});
+
+t('/set temperature 0 makes replies greedy; /set lists and rejects bad values', async () => {
+  // X and Y nearly tied for three tokens, then EOT
+  const X = encode(' yes')[0], Y = encode(' no')[0];
+  const script: Script = (tokens) => {
+    const k = tokens.length - (tokens.lastIndexOf(BOT[BOT.length - 1]) + 1);
+    if (k >= 3) return oneHot(V, EOT);
+    const l = new Float32Array(V).fill(-10);
+    l[X] = 5; l[Y] = 4.9;
+    return l;
+  };
+  const msgs = 'a\nb\nc\nd\ne\nf\n';
+  const sampled = await pipe(new FakeGenerator(script), msgs);
+  assert.ok(sampled.out.split('\n').some((l) => l && l !== 'Bot: yes yes yes'), 'temperature 0.8 samples');
+  const greedy = await pipe(new FakeGenerator(script), '/set temperature 0\n/set repetition_penalty 1\n/set frequency-penalty 0\n' + msgs);
+  assert.is(greedy.out, 'temperature = 0\nrepetition_penalty = 1\nfrequency_penalty = 0\n' + 'Bot: yes yes yes\n'.repeat(6));
+  const { out } = await pipe(fake(), '/set top_k 7\n/set\n/set top_p 2\n/set bogus 1\n/set max_new_tokens 5000\n');
+  assert.match(out, /top_k += 7\n/);
+  assert.match(out, /temperature +0\.8\n/);
+  assert.match(out, /top_p must be in \(0, 1\]/);
+  assert.match(out, /unknown setting 'bogus'/);
+  assert.match(out, /max_new_tokens must be < the context length 1024/);
+});
+
+t('/quit ends the REPL with input still open; end of input ends it too', async () => {
+  const gen = fake();
+  const { out } = await pipe(gen, '/help\n/quit\nhi\n', {}, false);
+  assert.match(out, /\/persona TEXT/);
+  assert.not.match(out, /Bot:/);
+  assert.is((await pipe(fake(), '')).out, '');
+  assert.is((await pipe(fake(), 'no newline at the end')).out, 'Bot: Hello there\n');
+  assert.is((await pipe(fake(), '/frobnicate\n')).out, 'unknown command /frobnicate; /help lists the commands\n');
+});
+
+t('--raw: plain text continued, no formatting, no default stops, only the continuation printed', async () => {
+  const gen = new FakeGenerator(replyScript(encode(' upon'), () => [...encode(' a time\nHuman: there'), EOT], V));
+  const session = new ChatSession(gen, options({ raw: true }));
+  const output = new PassThrough();
+  let out = '';
+  output.on('data', (d) => (out += d));
+  await answer(session, 'Once upon', { output, tag: false });
+  assert.is(out, ' a time\nHuman: there\n');
+  assert.equal(gen.appends[0], encode('Once upon'));
+  assert.equal(session.history, [], 'raw mode keeps no history');
+  const repl = await pipe(new FakeGenerator(replyScript(encode(' upon'), () => [...encode(' a time'), EOT], V)), 'Once upon\n', { raw: true });
+  assert.is(repl.out, ' a time\n');
+});
+
+t('KV reuse: the second message only prefills the new tokens', async () => {
+  const gen = fake();
+  const session = new ChatSession(gen, options());
+  await session.say('hi');
+  const cachedAfterFirst = [...gen.tokens];
+  const appendsBefore = gen.appends.length;
+  const a = await session.say('how are you?');
+  const prompt2 = buildPrompt('', session.history.slice(0, 2), 'how are you?', SP, 1000).tokens;
+  assert.equal(prompt2.slice(0, cachedAfterFirst.length), cachedAfterFirst, 'the cache is a prefix of the new prompt');
+  assert.equal(gen.appends[appendsBefore], prompt2.slice(cachedAfterFirst.length), 'only the new tokens are appended');
+  assert.equal(gen.appends[appendsBefore].slice(0, 2), [EOT, ...encode('\n')]);
+  assert.is(a.reply.reusedTokens, cachedAfterFirst.length);
+  assert.is(gen.resets, 0);
+});
+
+t('KV reuse: a cache that diverges (stop string) is truncated to the common prefix', async () => {
+  const gen = fake(() => ' Sure.\nHuman: x');
+  const session = new ChatSession(gen, options());
+  await session.say('hi');
+  const cached = [...gen.tokens];
+  const n = gen.appends.length;
+  await session.say('ok');
+  const prompt2 = buildPrompt('', session.history.slice(0, 2), 'ok', SP, 1000).tokens;
+  let lcp = 0;
+  while (cached[lcp] === prompt2[lcp]) lcp++;
+  assert.ok(lcp < cached.length, 'the cached reply diverges from the history');
+  assert.equal(gen.appends[n], prompt2.slice(lcp));
+  assert.equal(gen.tokens.slice(0, prompt2.length), prompt2);
+});
+
+t('context overflow: old exchanges dropped, reported, and the model never overflows', async () => {
+  const gen = fake(() => ' Hello there my friend', 64);
+  const { out, log } = await pipe(gen, 'first message here\nsecond message here\nthird message here\nfourth one\n', { maxNewTokens: 16, quiet: false });
+  assert.is(out, 'Bot: Hello there my friend\n'.repeat(4));
+  assert.match(log, /prefill \d+ tok in \d+ ms \([\d.-]+ tok\/s\).*decode \d+ tok in \d+ ms/);
+  assert.match(log, /\(dropped \d+ old exchanges? to fit the context\)/);
+  assert.is(log.trim().split('\n').length, 4, 'one statistics line per reply');
+  assert.ok(Math.max(...gen.appends.map((x) => x.length)) <= 48);
+});
+
+t('context overflow: after a drop the next exchanges reuse the cache again', async () => {
+  const gen = fake(() => ' Hello there my friend', 128);
+  const msgs = Array.from({ length: 11 }, (_, i) => `m${i}`).join('\n') + '\n';
+  const { log } = await pipe(gen, msgs, { maxNewTokens: 16, quiet: false });
+  const lines = log.trim().split('\n');
+  const d = lines.findIndex((l) => l.includes('dropped'));
+  assert.ok(d > 0 && d < lines.length - 1, 'a drop happens before the last message');
+  assert.not.match(lines[d + 1], /dropped/, 'the next message needs no drop');
+  const m = /prefill (\d+) tok in .* \+ (\d+) reused from the cache/.exec(lines[d + 1]);
+  assert.ok(m && +m[1] < 15 && +m[2] > 50, `prefills only its new tokens: ${lines[d + 1]}`);
+});
+
+t('generateReply: max tokens, abort, and characters split across tokens', async () => {
+  const loop = new FakeGenerator(() => oneHot(V, encode(' la')[0]));
+  const kv = new KvMirror();
+  const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1, frequencyPenalty: 0 };
+  const r = await generateReply(loop, kv, [1, 2, 3], { sampling: greedy, maxNewTokens: 5, stops: [], rng: new Rng(1) });
+  assert.equal([r.text, r.reason, r.tokens.length, r.decodeTokens], [' la la la la la', 'length', 5, 4]);
+  assert.is(kv.tokens.length, loop.cached);
+  let n = 0;
+  const ab = await generateReply(loop, kv, [1, 2, 3], { sampling: greedy, maxNewTokens: 50, stops: [], rng: new Rng(1), aborted: () => ++n > 2 });
+  assert.equal([ab.reason, ab.tokens.length, ab.reusedTokens], ['abort', 2, 2]);
+  const emoji = encode(' 🧠🚀');
+  assert.ok(emoji.length > 2, 'the emoji span several tokens');
+  const gen = new FakeGenerator(replyScript(BOT, () => [...emoji, EOT], V));
+  const pieces: string[] = [];
+  const e = await generateReply(gen, new KvMirror(), encodeHumanTurn('x', SP).tokens, { sampling: greedy, maxNewTokens: 20, stops: [], rng: new Rng(1), onText: (s) => pieces.push(s) });
+  assert.is(e.text, ' 🧠🚀');
+  assert.ok(pieces.every((p) => !p.includes('\ufffd')), 'no broken characters streamed');
+  assert.is(e.reason, 'eot');
+});
+
+t.run();

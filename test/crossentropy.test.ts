@@ -1,0 +1,107 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { crossEntropyCpu, crossEntropyForwardBackward, softmaxForward } from '../src/ops/crossentropy.ts';
+import { Rng } from '../src/util/rng.ts';
+import { assertClose, assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
+
+const t = suite('crossentropy');
+
+/** random targets in [0, V), with every `ignoreEvery`-th row (from row 1) set to -1 */
+function makeTargets(R: number, V: number, seed: number, ignoreEvery = 0): Int32Array {
+  const rng = new Rng(seed);
+  const tg = new Int32Array(R);
+  for (let r = 0; r < R; r++) tg[r] = ignoreEvery && r % ignoreEvery === 1 ? -1 : rng.int(V);
+  if (R > 2 && tg[0] >= 0) tg[0] = V - 1; // last column (the lane that owns it is not lane 0)
+  return tg;
+}
+
+t('reference dlogits match float64 finite differences of weighted row losses (with ignored rows)', () => {
+  const R = 5, V = 7;
+  const x = randn64(R * V, 1, 2);
+  const tg = [3, -1, 0, 6, -1];
+  const w = randn64(R, 2); // dL/dloss[r]
+  const { dlogits } = crossEntropyCpu(x, tg, R, V);
+  const grad = dlogits.map((d, i) => d * w[Math.floor(i / V)]);
+  for (let i = V; i < 2 * V; i++) assert.is(dlogits[i], 0, 'ignored row has zero gradient');
+  gradcheck(([a]) => crossEntropyCpu(a, tg, R, V).losses, [x], w, [grad], 'crossentropy');
+});
+
+t('reference loss is -log softmax[target]', () => {
+  const { losses, dlogits } = crossEntropyCpu([1, 2, 3], [2], 1, 3);
+  const z = Math.exp(1) + Math.exp(2) + Math.exp(3);
+  assert.ok(Math.abs(losses[0] + Math.log(Math.exp(3) / z)) < 1e-14);
+  assert.ok(Math.abs(dlogits[0] - Math.exp(1) / z) < 1e-14);
+});
+
+const cases: { R: number; V: number; extreme?: boolean; ignoreEvery?: number }[] = [
+  { R: 1, V: 5 },
+  { R: 7, V: 5, ignoreEvery: 3 },
+  { R: 3, V: 1 },
+  { R: 1, V: 50257 },
+  { R: 7, V: 50257, ignoreEvery: 3 },
+  { R: 4, V: 50257, extreme: true },
+  { R: 6, V: 5, extreme: true },
+  { R: 5, V: 131, ignoreEvery: 2 },
+  { R: 70000, V: 3, ignoreEvery: 5 }, // more rows than 65535 workgroups in x
+];
+
+for (const { R, V, extreme, ignoreEvery = 0 } of cases) {
+  const name = `R=${R} V=${V}${extreme ? ' logits +-80' : ''}${ignoreEvery ? ' with ignored rows' : ''}`;
+
+  t(`GPU loss and in-place dlogits match reference, ${name}`, async () => {
+    const g = await gpu();
+    const xs = randn(R * V, 10 + R + V, 2);
+    if (extreme) {
+      const rng = new Rng(5);
+      for (let i = 0; i < xs.length; i++) xs[i] = rng.next() < 0.5 ? 80 : -80 + xs[i];
+      xs[V - 1] = -80; // a target sitting far below the row max
+    }
+    const tg = makeTargets(R, V, 20 + R, ignoreEvery);
+    const gradScale = 1 / 3;
+    const logits = g.fromArray(xs, [R, V], 'logits');
+    const targets = g.fromArray(tg, [R], 'targets');
+    const losses = g.fromArray(new Float32Array(R).fill(7), [R], 'losses'); // ignored rows must be overwritten
+    crossEntropyForwardBackward(logits, targets, losses, R, V, gradScale);
+    const ref = crossEntropyCpu(xs, tg, R, V);
+    const gotLoss = await losses.read(), gotD = await logits.read();
+    assertRel(gotLoss, ref.losses, 1e-5, 'losses');
+    assertRel(gotD, ref.dlogits.map((d) => d * gradScale), 1e-5, 'dlogits');
+    for (let r = 0; r < R; r++) {
+      if (tg[r] >= 0) continue;
+      assert.is(gotLoss[r], 0, `ignored row ${r} loss`);
+      for (let i = 0; i < V; i++) if (gotD[r * V + i] !== 0) assert.unreachable(`ignored row ${r} has dlogits ${gotD[r * V + i]}`);
+    }
+    for (const z of [logits, targets, losses]) z.release();
+  });
+
+  t(`GPU softmax matches reference, ${name}`, async () => {
+    const g = await gpu();
+    const xs = randn(R * V, 30 + R + V, 2);
+    if (extreme) for (let i = 0; i < xs.length; i++) xs[i] = i % 3 ? 80 : -80;
+    const zeros = new Int32Array(R); // target 0 everywhere: softmax = dlogits + onehot(0)
+    const ref = crossEntropyCpu(xs, zeros, R, V).dlogits;
+    for (let r = 0; r < R; r++) ref[r * V] += 1;
+    const logits = g.fromArray(xs, [R, V], 'logits');
+    const probs = g.tensor([R, V], 'probs');
+    softmaxForward(logits, probs, R, V);
+    // elementwise: every probability, however small, to ~1e-5 of itself (underflow below 1e-30 allowed)
+    assertClose(await probs.read(), ref, 1e-5, 1e-30, 'softmax');
+    assertClose(await logits.read(), xs, 0, 0, 'logits untouched');
+    for (const z of [logits, probs]) z.release();
+  });
+}
+
+t('rejects logits larger than the binding limit', async () => {
+  const g = await gpu();
+  const logits = g.tensor([4, 100], 'logits'), targets = g.fromArray(new Int32Array(4), [4], 'targets'), losses = g.tensor([4], 'losses');
+  const saved = g.bindingLimit;
+  g.bindingLimit = 1024;
+  try {
+    assert.throws(() => crossEntropyForwardBackward(logits, targets, losses, 4, 100, 1), /binding limit/);
+  } finally {
+    g.bindingLimit = saved;
+  }
+  for (const z of [logits, targets, losses]) z.release();
+});
+
+t.run();

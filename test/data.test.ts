@@ -1,0 +1,332 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseChat } from '../src/data/conversations.ts';
+import {
+  getBatch, loadChatData, loadDataset, loadTokenBin, packConversations, splitConversations, formatStats, type TokenDataset,
+} from '../src/data/dataset.ts';
+import {
+  DEFAULT_SPEAKERS as SP, encodeBotTurn, encodeConversation, encodeExchanges, encodeHumanTurn, encodePersona, type Conversation,
+} from '../src/data/format.ts';
+import { decode, decodeBytes, encode, EOT, StreamDecoder } from '../src/data/tokenizer.ts';
+
+const t = suite('data');
+const tmp = mkdtempSync(join(tmpdir(), 'data-test-'));
+const conv = (...lines: string[]): Conversation => ({
+  turns: lines.map((l) => ({ speaker: l.startsWith('H:') ? 'human' as const : 'bot' as const, text: l.slice(2) })),
+});
+const throwsMessage = (f: () => unknown, ...parts: string[]) => {
+  try {
+    f();
+  } catch (e) {
+    for (const p of parts) assert.ok((e as Error).message.includes(p), `message ${JSON.stringify((e as Error).message)} lacks ${JSON.stringify(p)}`);
+    return;
+  }
+  assert.unreachable('did not throw');
+};
+
+// ---------------------------------------------------------------- tokenizer
+t('tokenizer: known GPT-2 ids, round trip, EOT', () => {
+  assert.equal(encode('Hello world'), [15496, 995]);
+  assert.is(EOT, 50256);
+  assert.is(decode([EOT]), '<|endoftext|>');
+  for (const s of ['Human: Hi\nBot: Hello!', 'naïve café — 東京 🧠👍🏽', '  spaces\t\ttabs\n\n', '']) assert.is(decode(encode(s)), s);
+  // typed by a user it is text, never the special token
+  const ids = encode('a <|endoftext|> b');
+  assert.not.ok(ids.includes(EOT));
+  assert.is(decode(ids), 'a <|endoftext|> b');
+});
+
+t('StreamDecoder holds back a character split across tokens', () => {
+  const ids = encode('Hi 🧠!');
+  const brain = encode('🧠');
+  assert.ok(brain.length > 1, 'the emoji spans several tokens');
+  assert.is(new TextDecoder().decode(decodeBytes(ids)), 'Hi 🧠!');
+  const d = new StreamDecoder();
+  const outs = ids.map((id) => d.push(id));
+  assert.is(outs.join(''), 'Hi 🧠!');
+  assert.ok(outs.every((o) => !o.includes('\uFFFD')), 'no replacement characters');
+  assert.ok(outs.includes(''), 'partial bytes produce no text');
+  // the emoji appears whole, in one push, once its last byte arrived
+  assert.ok(outs.some((o) => o.includes('🧠')));
+  const d2 = new StreamDecoder();
+  assert.is(d2.push(brain[0]), '');
+  assert.is(d2.flush(), '\uFFFD', 'flush gives up on the incomplete character');
+});
+
+// ---------------------------------------------------------------- format
+t('format: 2-exchange conversation token/mask layout', () => {
+  const c = conv('H:Hi', 'B:Hello!', 'H:How are you?', 'B:Fine.');
+  const e = encodeConversation(c, SP, 'bot');
+  // Human: Hi\nBot: | Hello!<EOT> | \n | Human: How are you?\nBot: | Fine.<EOT> | \n
+  assert.equal(e.tokens, [20490, 25, 15902, 198, 20630, 25, 18435, 0, EOT, 198, 20490, 25, 1374, 389, 345, 30, 198, 20630, 25, 17867, 13, EOT, 198]);
+  assert.equal(e.mask, [0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0]);
+  assert.is(decode(e.tokens), 'Human: Hi\nBot: Hello!<|endoftext|>\nHuman: How are you?\nBot: Fine.<|endoftext|>\n');
+  // the pieces the chat REPL uses give exactly the same tokens
+  const h = encodeHumanTurn('  Hi ', SP), b = encodeBotTurn('Hello! ', SP);
+  assert.equal([...h.tokens, ...b.tokens], e.tokens.slice(0, 10));
+  assert.equal([...h.mask, ...b.mask], e.mask.slice(0, 10));
+  // piecewise tokenization equals tokenizing the joined text
+  assert.equal(e.tokens.slice(0, 8), encode('Human: Hi\nBot: Hello!'));
+  const none = encodeConversation(c, SP, 'none');
+  assert.equal(none.tokens, e.tokens);
+  assert.ok(none.mask.every((m) => m === 1));
+});
+
+t('format: irregular conversations, custom speakers, persona, exchanges', () => {
+  const show = (c: Conversation) => decode(encodeConversation(c, SP, 'bot').tokens);
+  assert.is(show(conv('H:a', 'H:b', 'B:c')), 'Human: a\nHuman: b\nBot: c<|endoftext|>\n');
+  assert.is(show(conv('B:hello', 'H:hi', 'B:yo')), 'Bot: hello<|endoftext|>\nHuman: hi\nBot: yo<|endoftext|>\n');
+  assert.is(show(conv('H:x', 'B:y', 'B:z', 'H:end')), 'Human: x\nBot: y<|endoftext|>\nBot: z<|endoftext|>\nHuman: end\n');
+  const opening = encodeConversation(conv('B:hello'), SP, 'bot');
+  assert.equal(opening.mask, [0, 0, 1, 1, 0], '`Bot:` cue 0, answer + EOT 1, newline 0');
+  const sp = { human: 'User', bot: 'Assistant' };
+  assert.is(decode(encodeConversation(conv('H:q', 'B:a'), sp, 'bot').tokens), 'User: q\nAssistant: a<|endoftext|>\n');
+  const p = encodePersona(' You are Pip. ');
+  assert.is(decode(p.tokens), 'You are Pip.\n');
+  assert.ok(p.mask.every((m) => m === 0));
+  const c = conv('B:hi', 'H:1', 'B:2', 'H:3', 'H:4', 'B:5', 'B:6');
+  const groups = encodeExchanges(c, SP, 'bot');
+  assert.equal(groups.map((g) => g.length), [1, 2, 1, 3]);
+  const flat = groups.flat();
+  assert.equal(flat.flatMap((x) => x.tokens), encodeConversation(c, SP, 'bot').tokens);
+  assert.equal(flat.flatMap((x) => x.mask), encodeConversation(c, SP, 'bot').mask);
+});
+
+// ---------------------------------------------------------------- parseChat
+const texts = (cs: Conversation[]) => cs.map((c) => c.turns.map((x) => `${x.speaker[0]}:${x.text}`));
+
+t('parseChat: blank lines and separator lines', () => {
+  const txt = 'Human: hi\nBot: hello\n\n\nHuman: 2+2?\nBot: 4.\n---\nHuman: x\nBot: y\n<|endoftext|>\nHuman: p\nBot: q\n';
+  assert.equal(texts(parseChat(txt)), [['h:hi', 'b:hello'], ['h:2+2?', 'b:4.'], ['h:x', 'b:y'], ['h:p', 'b:q']]);
+});
+
+t('parseChat: CRLF, trailing spaces, no space after colon, continuation lines, headers', () => {
+  const txt = 'Here are some chats:\r\nHuman:Hi there  \r\nBot: Hello!\r\nsecond line\r\n  \r\nHuman: a\r\nBot:b\r\n';
+  assert.equal(texts(parseChat(txt)), [['h:Hi there', 'b:Hello!\nsecond line'], ['h:a', 'b:b']]);
+});
+
+t('parseChat: custom speakers', () => {
+  const txt = 'User: hi\nAssistant: hey\nHuman: not a tag here\n\nUser: q\nAssistant: a';
+  assert.equal(texts(parseChat(txt, { human: 'User', bot: 'Assistant' })), [['h:hi', 'b:hey\nHuman: not a tag here'], ['h:q', 'b:a']]);
+});
+
+t('parseChat: a file without blank lines is chunked (4 exchanges, or a greeting)', () => {
+  const lines: string[] = [];
+  for (let i = 0; i < 10; i++) lines.push(`Human: q${i}`, `Bot: a${i}`);
+  const cs = parseChat(lines.join('\n'));
+  assert.equal(cs.map((c) => c.turns.length), [8, 8, 4]);
+  assert.is(cs[1].turns[0].text, 'q4');
+  const greet = parseChat('Human: hi im jane\nBot: Hello Jane.\nHuman: how are you\nBot: good\nHuman: Hi, I\'m Mark.\nBot: Hey Mark!');
+  assert.equal(texts(greet), [['h:hi im jane', 'b:Hello Jane.', 'h:how are you', 'b:good'], ['h:Hi, I\'m Mark.', 'b:Hey Mark!']]);
+  // a single block that ends with a blank line is still "no separators"
+  assert.is(parseChat(lines.join('\n') + '\n\n').length, 3);
+});
+
+t('parseChat: clear error when there are no tags', () => {
+  throwsMessage(() => parseChat('\n  Once upon a time\nthere was a cat.\n'), '"Human:"', '"Bot:"', 'Once upon a time');
+  throwsMessage(() => parseChat('hello', { human: 'User', bot: 'AI' }), '"User:"', '"AI:"', 'hello');
+  throwsMessage(() => parseChat(''), 'empty');
+});
+
+// ---------------------------------------------------------------- packing
+const lenOf = (c: Conversation) => encodeConversation(c, SP, 'bot').tokens.length;
+const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+
+t('packConversations: exact windows, whole conversations, EOT padding', () => {
+  const a = conv('H:hello there', 'B:hi'), b = conv('H:what is two plus two', 'B:four'), c = conv('H:bye', 'B:bye');
+  const la = lenOf(a), lb = lenOf(b), lc = lenOf(c);
+  const blockSize = la + lb - 2; // a and b do not fit together; b and c do
+  assert.ok(lb + lc <= blockSize + 1 && la + lc <= blockSize + 1);
+  const W = blockSize + 1;
+  const ds = packConversations([a, b, c], SP, blockSize, 'bot');
+  assert.is(ds.tokens.length, 2 * W);
+  assert.is(ds.mask.length, 2 * W);
+  const ea = encodeConversation(a, SP, 'bot'), eb = encodeConversation(b, SP, 'bot'), ec = encodeConversation(c, SP, 'bot');
+  assert.equal([...ds.tokens.slice(0, la)], ea.tokens);
+  assert.equal([...ds.mask.slice(0, la)], ea.mask);
+  assert.ok(ds.tokens.slice(la, W).every((x) => x === EOT), 'window 0 padded with EOT');
+  assert.ok(ds.mask.slice(la, W).every((x) => x === 0), 'padding has mask 0');
+  assert.equal([...ds.tokens.slice(W, W + lb + lc)], [...eb.tokens, ...ec.tokens]);
+  assert.equal([...ds.mask.slice(W, W + lb + lc)], [...eb.mask, ...ec.mask]);
+  const covered = [...ea.mask, ...eb.mask, ...ec.mask].reduce((s, m) => s + m, 0);
+  assert.equal(ds.stats, {
+    conversations: 3, tokens: 2 * W, maskedShare: covered / (2 * W), windows: 2, truncated: 0, padding: 2 * W - la - lb - lc,
+  });
+  assert.ok(formatStats(ds.stats).includes('3 conversations'));
+  const none = packConversations([a, b, c], SP, blockSize, 'none');
+  assert.is(none.stats.maskedShare, (la + lb + lc) / (2 * W), "mask 'none': everything but padding");
+});
+
+t('packConversations: long conversation split at exchange boundaries, over-long turn cut', () => {
+  const c = conv('H:one two three', 'B:four five', 'H:six seven', 'B:eight', 'H:nine ten eleven', 'B:twelve');
+  const groups = encodeExchanges(c, SP, 'bot').map((g) => g.flatMap((x) => x.tokens));
+  const human1 = encodeHumanTurn('six seven', SP).tokens.length;
+  // the second human turn would still fit after the first exchange, but not with its answer
+  const blockSize = groups[0].length + human1, W = blockSize + 1;
+  assert.ok(groups.every((g) => g.length <= W) && lenOf(c) > W);
+  assert.ok(groups[0].length + groups[1].length > W && groups[1].length + groups[2].length > W);
+  const ds = packConversations([c], SP, blockSize, 'bot');
+  assert.is(ds.stats.windows, 3);
+  groups.forEach((g, i) => {
+    assert.equal([...ds.tokens.slice(i * W, i * W + g.length)], g, `window ${i} holds exchange ${i}`);
+    assert.ok(ds.tokens.slice(i * W + g.length, (i + 1) * W).every((x) => x === EOT), `then padding`);
+  });
+  assert.is(ds.stats.truncated, 0);
+
+  const long = conv('H:hi', `B:${words(40)}`, 'H:ok', 'B:fine');
+  const cut = packConversations([long], SP, 16, 'bot');
+  assert.is(cut.stats.truncated, 1);
+  assert.is(cut.tokens.length % 17, 0);
+  const human = encodeHumanTurn('hi', SP).tokens, bot = encodeBotTurn(words(40), SP);
+  // the exchange does not fit: the human turn, then the bot turn's first 17 tokens, then the rest
+  assert.equal([...cut.tokens.slice(0, human.length)], human);
+  assert.equal([...cut.tokens.slice(17, 34)], bot.tokens.slice(0, 17));
+  assert.equal([...cut.mask.slice(17, 34)], bot.mask.slice(0, 17));
+  assert.equal([...cut.tokens.slice(34, 34 + lenOf(conv('H:ok', 'B:fine')))], encodeConversation(conv('H:ok', 'B:fine'), SP, 'bot').tokens);
+});
+
+// ---------------------------------------------------------------- batches
+function fakeDataset(windows: number, T: number): TokenDataset {
+  const n = windows * (T + 1);
+  const tokens = Uint32Array.from({ length: n }, (_, i) => i);
+  const mask = Uint8Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
+  return { tokens, mask, blockSize: T, stats: { conversations: 0, tokens: n, maskedShare: 2 / 3, windows, truncated: 0, padding: 0 } };
+}
+const rowWindow = (x: Uint32Array, b: number, T: number) => x[b * T] / (T + 1);
+
+t('getBatch sequential: step s, row b uses window (s*B+b) mod n; masked targets are -1', () => {
+  const T = 5, ds = fakeDataset(5, T);
+  const { x, y } = getBatch(ds, 3, 3, 'sequential', 0); // elements 9,10,11 -> windows 4,0,1
+  assert.is(x.length, 3 * T);
+  assert.is(y.length, 3 * T);
+  [4, 0, 1].forEach((w, b) => {
+    for (let t2 = 0; t2 < T; t2++) {
+      const i = w * (T + 1) + t2;
+      assert.is(x[b * T + t2], i);
+      assert.is(y[b * T + t2], (i + 1) % 3 === 0 ? -1 : i + 1);
+    }
+  });
+  assert.equal([...getBatch(ds, 0, 2, 'sequential', 0).x.slice(0, 2)], [0, 1]);
+});
+
+t('getBatch random: a seeded permutation per epoch, reproducible', () => {
+  const T = 3, n = 12, B = 4, ds = fakeDataset(n, T);
+  const epochOrder = (seed: number, epoch: number) => {
+    const ws: number[] = [];
+    for (let s = (epoch * n) / B; s < ((epoch + 1) * n) / B; s++) {
+      const { x } = getBatch(ds, s, B, 'random', seed);
+      for (let b = 0; b < B; b++) ws.push(rowWindow(x, b, T));
+    }
+    return ws;
+  };
+  const e0 = epochOrder(7, 0), e1 = epochOrder(7, 1);
+  assert.equal([...e0].sort((a, b) => a - b), [...Array(n).keys()], 'epoch 0 is a permutation');
+  assert.equal([...e1].sort((a, b) => a - b), [...Array(n).keys()], 'epoch 1 is a permutation');
+  assert.not.equal(e0, e1, 'a new order each epoch');
+  assert.not.equal(e0, [...Array(n).keys()], 'not the identity');
+  assert.equal(epochOrder(7, 0), e0, 'same seed, same order');
+  assert.not.equal(epochOrder(8, 0), e0, 'another seed, another order');
+  assert.equal(epochOrder(6, 1), epochOrder(7, 0), 'epoch e of seed s is the order of seed s+e');
+  // a batch straddling the epoch boundary: element e = s*B+b, window perm(seed + floor(e/n))[e mod n]
+  const { x } = getBatch(ds, 1, 8, 'random', 7); // elements 8..15
+  assert.equal([0, 1, 2, 3, 4, 5, 6, 7].map((b) => rowWindow(x, b, T)), [...e0.slice(8), ...e1.slice(0, 4)]);
+  assert.throws(() => getBatch(fakeDataset(0, T), 0, 1, 'random', 0), /no windows/);
+});
+
+t('splitConversations: every k-th, deterministic, at least one', () => {
+  const cs = Array.from({ length: 25 }, (_, i) => conv(`H:${i}`, 'B:x'));
+  const id = (c: Conversation) => Number(c.turns[0].text);
+  const s = splitConversations(cs, 0.1);
+  assert.equal(s.val.map(id), [9, 19]);
+  assert.is(s.train.length, 23);
+  assert.equal(splitConversations(cs, 0.1).val.map(id), [9, 19]);
+  assert.equal(splitConversations(cs, 0.2).val.map(id), [4, 9, 14, 19, 24]);
+  assert.equal(splitConversations(cs.slice(0, 2), 0.1).val.map(id), [1]);
+  assert.equal(splitConversations(cs.slice(0, 1), 0.1).val.length, 0);
+  assert.equal(splitConversations(cs, 0).val.length, 0);
+  assert.throws(() => splitConversations(cs, 1));
+});
+
+// ---------------------------------------------------------------- files
+t('loadTokenBin: raw uint16 and llm.c header, consecutive windows', () => {
+  const ids = Uint16Array.from({ length: 25 }, (_, i) => i * 2000 + 1);
+  const raw = join(tmp, 'raw.bin');
+  writeFileSync(raw, Buffer.from(ids.buffer));
+  const ds = loadTokenBin(raw, 9);
+  assert.is(ds.stats.windows, 2);
+  assert.equal([...ds.tokens], [...ids.slice(0, 20)]);
+  assert.ok(ds.mask.every((m) => m === 1));
+  const { y } = getBatch(ds, 1, 1, 'sequential', 0);
+  assert.equal([...y], [...ids.slice(11, 20)]);
+  const header = new Int32Array(256);
+  header.set([20240520, 1, 25]);
+  const llmc = join(tmp, 'llmc.bin');
+  writeFileSync(llmc, Buffer.concat([Buffer.from(header.buffer), Buffer.from(ids.buffer)]));
+  assert.equal([...loadTokenBin(llmc, 9).tokens], [...ids.slice(0, 20)]);
+  throwsMessage(() => loadTokenBin(raw, 30), 'fewer than one window');
+  const { train, val } = loadChatData(raw, { blockSize: 4, speakers: SP, mask: 'bot' }); // 5 windows: 4 train, last 1 val
+  assert.equal([...val.tokens], [...ids.slice(20, 25)]);
+  assert.is(train.stats.windows, 4);
+});
+
+t('loadDataset / loadChatData: text files and clear errors', () => {
+  const opts = { blockSize: 64, speakers: SP, mask: 'bot' as const };
+  const missing = join(tmp, 'nope.txt');
+  throwsMessage(() => loadDataset(missing, opts), 'not found', missing, 'Human:');
+  throwsMessage(() => loadDataset(join(tmp, 'nope.bin'), opts), 'not found', 'nope.bin');
+  const blank = join(tmp, 'blank.txt');
+  writeFileSync(blank, '');
+  throwsMessage(() => loadDataset(blank, opts), 'file is empty', blank);
+  writeFileSync(blank, '\n  \n');
+  throwsMessage(() => loadDataset(blank, opts), 'file is empty', blank);
+  const zero = join(tmp, 'zero.bin');
+  writeFileSync(zero, '');
+  throwsMessage(() => loadDataset(zero, opts), 'file is empty', zero);
+  const prose = join(tmp, 'prose.txt');
+  writeFileSync(prose, 'It was a dark and stormy night.\n');
+  throwsMessage(() => loadDataset(prose, opts), prose, '"Human:"', 'dark and stormy');
+  const chat = join(tmp, 'chat.txt');
+  writeFileSync(chat, Array.from({ length: 20 }, (_, i) => `Human: question ${i}\nBot: answer ${i}`).join('\n\n'));
+  const ds = loadDataset(chat, opts);
+  assert.is(ds.stats.conversations, 20);
+  assert.is(ds.tokens.length % 65, 0);
+  const { train, val, stats } = loadChatData(chat, opts);
+  assert.is(val.stats.conversations, 2);
+  assert.is(train.stats.conversations, 18);
+  assert.is(stats.conversations, 20);
+  assert.ok(decode([...val.tokens]).includes('question 9\n'));
+});
+
+// ---------------------------------------------------------------- the default dataset
+t('data/chat.txt: >= 1000 conversations of 2-6 exchanges, many with recall questions', () => {
+  const text = readFileSync(fileURLToPath(new URL('../data/chat.txt', import.meta.url)), 'utf8');
+  const cs = parseChat(text);
+  assert.ok(cs.length >= 1000, `${cs.length} conversations`);
+  const STOP = new Set(['you', 'your', 'the', 'and', 'are', 'have', 'said', 'told', 'that', 'was', 'like', 'love', 'what', 'how', 'is', 'of', 'course']);
+  const words = (s: string) => (s.toLowerCase().match(/[a-z]{3,}|\d+/g) ?? []).filter((w) => !STOP.has(w));
+  let recall = 0;
+  for (const c of cs) {
+    const exchanges = c.turns.filter((x) => x.speaker === 'human').length;
+    assert.ok(exchanges >= 2 && exchanges <= 6, `${exchanges} exchanges`);
+    // a question about the user ("my", "I") whose answer uses something said in an EARLIER human turn
+    const hit = c.turns.some((turn, i) => {
+      const next = c.turns[i + 1];
+      if (turn.speaker !== 'human' || next?.speaker !== 'bot' || !/\b(my|i)\b/i.test(turn.text)) return false;
+      const earlier = new Set(c.turns.slice(0, i).filter((x) => x.speaker === 'human').flatMap((x) => words(x.text)));
+      const asked = new Set(words(turn.text));
+      return words(next.text).some((w) => earlier.has(w) && !asked.has(w));
+    });
+    if (hit) recall++;
+  }
+  assert.ok(recall / cs.length >= 0.3, `only ${recall} of ${cs.length} conversations have a recall question`);
+  const ds = packConversations(cs, SP, 256, 'bot');
+  assert.is(ds.stats.truncated, 0);
+  assert.ok(ds.stats.maskedShare > 0.2 && ds.stats.maskedShare < 0.6, formatStats(ds.stats));
+});
+
+t.after(() => rmSync(tmp, { recursive: true, force: true }));
+t.run();

@@ -1,0 +1,198 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Gpu } from '../src/gpu/index.ts';
+import { biasBackwardCpu, matmul, matmulBiasBackward, matmulCpu, type MatmulOptions } from '../src/ops/matmul.ts';
+import { assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
+
+const t = suite('matmul');
+const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
+const name = (ta: boolean, tb: boolean) => `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`;
+
+// ---- CPU reference ----
+
+// For L = sum(out * dout): dop(A) = dout·op(B)ᵀ and dop(B) = op(A)ᵀ·dout, returned in the stored layouts.
+function gradsCpu(a: Float64Array, b: Float64Array, dout: Float64Array, M: number, N: number, K: number, ta: boolean, tb: boolean) {
+  // op(B)ᵀ is B itself read as [N,K] when tb, else B [K,N] transposed
+  const dA = ta
+    ? matmulCpu(b, dout, K, M, N, { transA: tb, transB: true }) // [K,M] = op(B)·doutᵀ
+    : matmulCpu(dout, b, M, K, N, { transB: !tb }); // [M,K] = dout·op(B)ᵀ
+  const dB = tb
+    ? matmulCpu(dout, a, N, K, M, { transA: true, transB: ta }) // [N,K] = doutᵀ·op(A)
+    : matmulCpu(a, dout, K, N, M, { transA: !ta }); // [K,N] = op(A)ᵀ·dout
+  return { dA, dB, dbias: biasBackwardCpu(dout, M, N) };
+}
+
+for (const [ta, tb] of LAYOUTS) {
+  t(`reference gradients match float64 finite differences (${name(ta, tb)})`, () => {
+    const [M, N, K] = [3, 5, 4];
+    const a = randn64(M * K, 1), b = randn64(K * N, 2), bias = randn64(N, 3), dout = randn64(M * N, 4);
+    const g = gradsCpu(a, b, dout, M, N, K, ta, tb);
+    gradcheck(([x, y, z]) => matmulCpu(x, y, M, N, K, { transA: ta, transB: tb, bias: z }), [a, b, bias], dout, [g.dA, g.dB, g.dbias], `matmul ${name(ta, tb)}`);
+  });
+}
+
+t('reference batch: each matrix on its own', () => {
+  const [M, N, K, B] = [2, 3, 4, 3];
+  const a = randn64(B * M * K, 5), b = randn64(B * K * N, 6), bias = randn64(N, 7);
+  const all = matmulCpu(a, b, M, N, K, { transB: true, bias, batch: B });
+  for (let z = 0; z < B; z++) {
+    const one = matmulCpu(a.subarray(z * M * K), b.subarray(z * K * N), M, N, K, { transB: true, bias });
+    assertRel(all.subarray(z * M * N, (z + 1) * M * N), one, 1e-15, `batch ${z}`);
+  }
+});
+
+// ---- GPU against the reference ----
+
+interface Case { M: number; N: number; K: number; ta: boolean; tb: boolean; bias?: boolean; accumulate?: boolean; batch?: number }
+
+/** Runs one matmul on the GPU and compares with matmulCpu (+ the initial out when accumulating). */
+async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
+  const batch = c.batch ?? 1;
+  const as = randn(batch * c.M * c.K, seed), bs = randn(batch * c.K * c.N, seed + 1);
+  const biasS = c.bias ? randn(c.N, seed + 2) : undefined;
+  const init = randn(batch * c.M * c.N, seed + 3);
+  const a = g.fromArray(as, [as.length], 'a'), b = g.fromArray(bs, [bs.length], 'b');
+  const out = g.fromArray(init, [init.length], 'out');
+  const bias = biasS ? g.fromArray(biasS, [c.N], 'bias') : undefined;
+  const opts: MatmulOptions = { transA: c.ta, transB: c.tb, bias, accumulate: c.accumulate, batch };
+  matmul(a, b, out, c.M, c.N, c.K, opts);
+  const want = matmulCpu(as, bs, c.M, c.N, c.K, { transA: c.ta, transB: c.tb, bias: biasS, batch });
+  if (c.accumulate) for (let i = 0; i < want.length; i++) want[i] += init[i];
+  const label = `${name(c.ta, c.tb)} M=${c.M} N=${c.N} K=${c.K}${c.bias ? ' bias' : ''}${c.accumulate ? ' acc' : ''}${batch > 1 ? ` batch=${batch}` : ''}${what}`;
+  assertRel(await out.read(), want, 1e-4, label);
+  for (const x of [a, b, out, bias]) x?.release();
+}
+
+// Not multiples of the 32x32 tile, T=1-like single rows, K not a multiple of 4, long rows.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [3, 5, 7], [67, 130, 129], [1, 130, 129], [67, 1, 7], [3, 5, 1], [1, 5, 300],
+];
+// Shapes whose layouts are 16-byte aligned (the vec4 kernel), still with edges and a k tail for TN.
+const ALIGNED: [number, number, number][] = [[64, 64, 64], [67, 132, 128], [68, 36, 129], [4, 4, 4]];
+
+for (const [ta, tb] of LAYOUTS) {
+  t(`GPU ${name(ta, tb)} matches reference on edge shapes`, async () => {
+    const g = await gpu();
+    let seed = 10;
+    for (const [M, N, K] of [...SHAPES, ...ALIGNED]) await check(g, { M, N, K, ta, tb }, seed++);
+  });
+  t(`GPU ${name(ta, tb)} with bias, accumulate and batch=3`, async () => {
+    const g = await gpu();
+    await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, 40);
+    await check(g, { M: 68, N: 132, K: 128, ta, tb, bias: true }, 41);
+    await check(g, { M: 67, N: 130, K: 129, ta, tb, accumulate: true }, 42);
+    await check(g, { M: 64, N: 64, K: 64, ta, tb, accumulate: true, bias: true }, 43);
+    await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, bias: true }, 44);
+    await check(g, { M: 32, N: 32, K: 32, ta, tb, batch: 3, accumulate: true }, 45);
+  });
+}
+
+t('GPU without subgroups (portable kernel) matches reference', async () => {
+  const g = await gpu();
+  const had = g.features.delete('subgroups');
+  try {
+    let seed = 50;
+    for (const [ta, tb] of LAYOUTS) {
+      await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, seed++);
+      await check(g, { M: 5, N: 3, K: 40, ta, tb, accumulate: true, batch: 2 }, seed++);
+    }
+  } finally {
+    if (had) g.features.add('subgroups');
+  }
+});
+
+// ---- operands larger than the storage binding limit ----
+
+/** Runs `f` with gpu.bindingLimit lowered to `bytes`. */
+async function withLimit(g: Gpu, bytes: number, f: () => Promise<void>): Promise<void> {
+  const old = g.bindingLimit;
+  g.bindingLimit = bytes;
+  try {
+    await f();
+  } finally {
+    g.bindingLimit = old;
+  }
+}
+
+t('tied lm_head forward at the real wte size: logits = x · wteᵀ, wte over the binding limit', async () => {
+  const g = await gpu();
+  const [R, V, C] = [5, 50257, 768];
+  assert.ok(V * C * 4 > g.bindingLimit, 'wte must exceed the binding limit for this test');
+  const xs = randn(R * C, 60), ws = randn(V * C, 61, 0.02);
+  const x = g.fromArray(xs, [R, C], 'x'), wte = g.fromArray(ws, [V, C], 'wte'), logits = g.tensor([R, V], 'logits');
+  matmul(x, wte, logits, R, V, C, { transB: true });
+  assertRel(await logits.read(), matmulCpu(xs, ws, R, V, C, { transB: true }), 1e-4, 'logits');
+  for (const z of [x, wte, logits]) z.release();
+});
+
+t('lm_head backward pieces split under a lowered binding limit', async () => {
+  const g = await gpu();
+  const [R, V, C] = [5, 1001, 64];
+  const xs = randn(R * C, 70), ws = randn(V * C, 71), ds = randn(R * V, 72);
+  const x = g.fromArray(xs, [R, C], 'x'), wte = g.fromArray(ws, [V, C], 'wte'), dl = g.fromArray(ds, [R, V], 'dlogits');
+  const dx0 = randn(R * C, 73), dw0 = randn(V * C, 74);
+  const dx = g.fromArray(dx0, [R, C], 'dx'), dwte = g.fromArray(dw0, [V, C], 'dwte'), logits = g.tensor([R, V], 'logits');
+  // wte is 256 KB: a 64 KB limit splits N (forward), K (dx) and M (dwte) into several dispatches
+  await withLimit(g, 65536, async () => {
+    const before = g.dispatches;
+    matmul(x, wte, logits, R, V, C, { transB: true });
+    matmul(dl, wte, dx, R, C, V, { accumulate: true });
+    matmul(dl, x, dwte, V, C, R, { transA: true, accumulate: true });
+    assert.ok(g.dispatches - before >= 3 * 4, `expected split dispatches, got ${g.dispatches - before}`);
+  });
+  assertRel(await logits.read(), matmulCpu(xs, ws, R, V, C, { transB: true }), 1e-4, 'logits');
+  assertRel(await dx.read(), matmulCpu(ds, ws, R, C, V).map((v, i) => v + dx0[i]), 1e-4, 'dx += dlogits·wte');
+  assertRel(await dwte.read(), matmulCpu(ds, xs, V, C, R, { transA: true }).map((v, i) => v + dw0[i]), 1e-4, 'dwte += dlogitsᵀ·x');
+  for (const z of [x, wte, dl, dx, dwte, logits]) z.release();
+});
+
+t('every layout with bias, accumulate and batch under a tiny binding limit', async () => {
+  const g = await gpu();
+  await withLimit(g, 8192, async () => {
+    let seed = 80;
+    for (const [ta, tb] of LAYOUTS) {
+      await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true }, seed++, ' (split)');
+      await check(g, { M: 9, N: 40, K: 64, ta, tb, bias: true, batch: 3 }, seed++, ' (split)');
+    }
+  });
+});
+
+t('a binding limit too small to split throws naming the shapes', async () => {
+  const g = await gpu();
+  const a = g.zeros([16], 'a'), b = g.zeros([16], 'b'), out = g.zeros([16], 'out');
+  try {
+    await withLimit(g, 256, async () => {
+      assert.throws(() => matmul(a, b, out, 4, 4, 4), /matmul\(M=4, N=4, K=4\)/);
+    });
+  } finally {
+    for (const z of [a, b, out]) z.release();
+  }
+  assert.throws(() => matmul(a, b, out, 5, 4, 4), /needs 20/);
+});
+
+// ---- bias gradient ----
+
+for (const [M, N] of [[1, 1], [3, 5], [67, 130], [1000, 7], [2, 768]] as const) {
+  t(`GPU bias backward M=${M} N=${N} accumulates the column sums`, async () => {
+    const g = await gpu();
+    const ds = randn(M * N, 90 + M), d0 = randn(N, 91);
+    const dout = g.fromArray(ds, [M, N], 'dout'), db = g.fromArray(d0, [N], 'dbias');
+    matmulBiasBackward(dout, db, M, N);
+    assertRel(await db.read(), biasBackwardCpu(ds, M, N).map((v, i) => v + d0[i]), 1e-5, 'dbias');
+    dout.release();
+    db.release();
+  });
+}
+
+t('GPU bias backward split by rows under a lowered binding limit', async () => {
+  const g = await gpu();
+  const [M, N] = [300, 37];
+  const ds = randn(M * N, 95);
+  const dout = g.fromArray(ds, [M, N], 'dout'), db = g.zeros([N], 'dbias');
+  await withLimit(g, 4096, async () => matmulBiasBackward(dout, db, M, N));
+  assertRel(await db.read(), biasBackwardCpu(ds, M, N), 1e-5, 'dbias (split)');
+  dout.release();
+  db.release();
+});
+
+t.run();

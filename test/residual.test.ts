@@ -1,0 +1,53 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { addInto, residualForward, residualForwardCpu, rowChunks, scaleInPlace } from '../src/ops/residual.ts';
+import { assertClose, gpu, randn } from './util.ts';
+
+const t = suite('residual');
+
+t('rowChunks: 64-row aligned starts, each chunk within the limit, all rows covered', () => {
+  assert.equal(rowChunks(10, 768, 1 << 30), [[0, 10]]);
+  const ch = rowChunks(50257, 768, 128 * 1024 * 1024);
+  assert.equal(ch, [[0, 43648], [43648, 6609]]);
+  for (const [s, n] of rowChunks(1000, 13, 64 * 13 * 4 * 3 + 100)) {
+    assert.ok(s % 64 === 0 && n * 13 * 4 <= 64 * 13 * 4 * 3 + 100);
+  }
+  assert.throws(() => rowChunks(100, 1000, 64 * 1000 * 4 - 1), /exceed/);
+});
+
+// (a 2-D grid needs over 65535 * 2048 elements: more than one 128 MiB binding, so chunking comes first here)
+for (const n of [1, 7, 2049, 5_000_003]) {
+  t(`GPU residualForward, addInto and scaleInPlace match reference, n=${n}`, async () => {
+    const g = await gpu();
+    const as = randn(n, 1), bs = randn(n, 2);
+    const a = g.fromArray(as, [n], 'a'), b = g.fromArray(bs, [n], 'b'), out = g.tensor([n], 'out');
+    residualForward(a, b, out);
+    const sum = residualForwardCpu(as, bs);
+    assertClose(await out.read(), sum, 1e-6, 1e-7, 'residualForward');
+    addInto(out, a); // out = 2a + b
+    assertClose(await out.read(), sum.map((v, i) => v + as[i]), 1e-6, 1e-7, 'addInto');
+    scaleInPlace(out, -0.375);
+    assertClose(await out.read(), sum.map((v, i) => (v + as[i]) * -0.375), 1e-6, 1e-7, 'scaleInPlace');
+    for (const z of [a, b, out]) z.release();
+  });
+}
+
+t('elementwise ops split over a lowered binding limit', async () => {
+  const g = await gpu();
+  const saved = g.bindingLimit;
+  g.bindingLimit = 1024; // 256-element chunks
+  const n = 1000;
+  const as = randn(n, 3), bs = randn(n, 4);
+  const a = g.fromArray(as, [n], 'a'), b = g.fromArray(bs, [n], 'b'), out = g.tensor([n], 'out');
+  try {
+    residualForward(a, b, out);
+    addInto(out, b);
+    scaleInPlace(out, 2);
+    assertClose(await out.read(), as.map((v, i) => 2 * (v + 2 * bs[i])), 1e-6, 1e-7, 'a+b, +=b, *=2');
+  } finally {
+    g.bindingLimit = saved;
+    for (const z of [a, b, out]) z.release();
+  }
+});
+
+t.run();

@@ -1,0 +1,77 @@
+// The training loop end to end on a tiny model: it learns, it resumes exactly, it fails readably.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTraining, learningRate, type TrainOptions } from '../src/trainer.ts';
+import { GPT2_124M } from '../src/model/config.ts';
+import { gpu } from './util.ts';
+
+const t = suite('train');
+const dir = mkdtempSync(join(tmpdir(), 'gpt2-train-'));
+const chat = join(dir, 'chat.txt');
+writeFileSync(chat, [
+  'Human: Hi, my name is Ada.\nBot: Hello Ada! Nice to meet you.\nHuman: What is my name?\nBot: Your name is Ada.',
+  'Human: What is two plus two?\nBot: Two plus two is four.',
+  'Human: Tell me a colour.\nBot: Green, like fresh grass.',
+].join('\n\n') + '\n');
+
+const base = (over: Partial<TrainOptions>): TrainOptions => ({
+  init: 'scratch', data: chat, out: join(dir, 'out'), resume: false, steps: 60, batchSize: 2, blockSize: 32, gradAccum: 1,
+  lr: 1e-2, minLr: 1e-3, warmup: 2, schedule: 'cosine', weightDecay: 0, beta1: 0.9, beta2: 0.95, eps: 1e-8, gradClip: 1,
+  seed: 7, evalInterval: 0, evalSteps: 1, order: 'sequential', mask: 'bot', human: 'Human', bot: 'Bot', saveInterval: 0,
+  scratch: { ...GPT2_124M, n_layer: 2, n_head: 2, n_embd: 64, n_positions: 64 }, quiet: true, ...over,
+});
+
+t('learning-rate schedule: warmup, cosine to min, constant', () => {
+  const s = { lr: 1, minLr: 0.1, warmup: 10, schedule: 'cosine' as const, steps: 110 };
+  assert.ok(Math.abs(learningRate(s, 0) - 0.1) < 1e-12);
+  assert.ok(Math.abs(learningRate(s, 9) - 1) < 1e-12);
+  assert.ok(Math.abs(learningRate(s, 60) - 0.55) < 1e-12);
+  assert.ok(Math.abs(learningRate(s, 110) - 0.1) < 1e-12);
+  assert.is(learningRate({ ...s, schedule: 'constant' }, 50), 1);
+});
+
+t('a tiny model overfits a short conversation set (masked loss < 0.5)', async () => {
+  const g = await gpu();
+  const r = await runTraining(base({ out: join(dir, 'overfit'), log: join(dir, 'overfit.jsonl') }), g);
+  const last = r.losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
+  assert.ok(r.losses[0] > 3, `first loss ${r.losses[0]}`);
+  assert.ok(last < 0.5, `final loss ${last} (losses ${r.losses.map((l) => l.toFixed(2)).join(' ')})`);
+  for (const f of ['model.safetensors', 'config.json', 'optimizer.safetensors', 'train_state.json', 'loss.svg']) {
+    assert.ok(existsSync(join(dir, 'overfit', f)), f);
+  }
+  const log = readFileSync(join(dir, 'overfit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(log.length, 60);
+  for (const k of ['step', 'loss', 'lr', 'tokens_per_s']) assert.ok(k in log[0], k);
+});
+
+t('save -> resume gives the same next losses as an uninterrupted run', async () => {
+  const g = await gpu();
+  const full = await runTraining(base({ steps: 6, out: join(dir, 'full'), warmup: 2 }), g);
+  await runTraining(base({ steps: 6, out: join(dir, 'part'), warmup: 2, stopAfter: 3 } as Partial<TrainOptions>), g);
+  const rest = await runTraining(base({ steps: 6, out: join(dir, 'part'), warmup: 2, resume: true }), g);
+  assert.is(rest.losses.length, 3);
+  for (let i = 0; i < 3; i++) assert.is(rest.losses[i], full.losses[3 + i], `step ${4 + i}`);
+});
+
+t('bad inputs fail with readable messages', async () => {
+  const g = await gpu();
+  const msg = async (o: Partial<TrainOptions>) => {
+    try {
+      await runTraining(base({ steps: 1, ...o }), g);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    assert.unreachable('expected an error');
+  };
+  assert.match((await msg({ data: join(dir, 'nope.txt') }))!, 'nope.txt');
+  const empty = join(dir, 'empty.txt');
+  writeFileSync(empty, '');
+  assert.match((await msg({ data: empty }))!, /empty/i);
+  assert.match((await msg({ init: join(dir, 'no-such-dir') }))!, /no such directory/);
+  assert.match((await msg({ resume: true, out: join(dir, 'fresh') }))!, /no checkpoint/);
+});
+
+t.run();

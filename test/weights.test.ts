@@ -1,0 +1,602 @@
+import { createServer, type Server } from 'node:http';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadTrainState, replaceAtomic, saveTrainState, writeFileAtomic } from '../src/model/checkpoint.ts';
+import { type GPT2Config, GPT2_124M, hfConfigJson, readConfig } from '../src/model/config.ts';
+import { ensureGPT2 } from '../src/model/hub.ts';
+import { readSafetensors, writeSafetensors } from '../src/model/safetensors.ts';
+import { loadGPT2Weights, parameterShapes, saveGPT2Weights } from '../src/model/weights.ts';
+import { randn } from './util.ts';
+
+const t = suite('weights');
+const root = mkdtempSync(join(tmpdir(), 'weights-test-'));
+let dirCount = 0;
+const newDir = () => {
+  const d = join(root, `d${dirCount++}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+};
+
+/** A safetensors file built by hand (independently of writeSafetensors): entries in order, raw bytes. */
+function rawSafetensors(entries: { name: string; dtype: string; shape: number[]; bytes: Uint8Array }[], metadata?: object): Buffer {
+  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
+  let off = 0;
+  for (const e of entries) {
+    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + e.bytes.length] };
+    off += e.bytes.length;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, ...entries.map((e) => Buffer.from(e.bytes))]);
+}
+const f32Bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const u16Bytes = (a: number[]) => new Uint8Array(new Uint16Array(a).buffer);
+
+/** assert that fn throws (or rejects) with a message matching every pattern */
+async function throwsWith(fn: () => unknown, ...patterns: (string | RegExp)[]): Promise<string> {
+  let msg: string | null = null;
+  try {
+    await fn();
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  if (msg === null) assert.unreachable(`expected an error matching ${patterns.join(', ')}`);
+  for (const p of patterns) {
+    assert.ok(typeof p === 'string' ? msg!.includes(p) : p.test(msg!), `error "${msg}" should match ${p}`);
+  }
+  return msg!;
+}
+
+const bitsEqual = (a: Float32Array, b: Float32Array, what: string) => {
+  assert.is(a.length, b.length, `${what}: length`);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}[${i}]: ${a[i]} != ${b[i]}`);
+};
+
+// ---- safetensors ----
+
+t('safetensors round trip: values bit-exact, order, metadata, 8-byte aligned space-padded header', async () => {
+  const special = new Float32Array([0, -0, 1, -2.5, Infinity, -Infinity, NaN, 1e-45, 3.4028234663852886e38, 0.1]);
+  const tensors = [
+    { name: 'z.last', shape: [2, 5], data: special },
+    { name: 'scalar', shape: [], data: new Float32Array([7]) },
+    { name: 'empty', shape: [0, 3], data: new Float32Array(0) },
+    { name: 'a.first', shape: [3, 1, 7], data: randn(21, 1) },
+  ];
+  for (const meta of [undefined, { format: 'pt', note: 'héllo' }]) {
+    const path = join(newDir(), 'x.safetensors');
+    writeSafetensors(path, tensors, meta);
+    const bytes = readFileSync(path);
+    const n = Number(bytes.readBigUInt64LE(0));
+    assert.is(n % 8, 0, 'header length is a multiple of 8');
+    const text = bytes.subarray(8, 8 + n).toString('utf8');
+    assert.ok(/^\{.*\} *$/.test(text), 'header is JSON padded with spaces');
+    assert.is(bytes.length, 8 + n + 4 * (10 + 1 + 0 + 21));
+    const f = readSafetensors(path);
+    assert.equal(f.names, tensors.map((x) => x.name), 'names in the given (data) order');
+    assert.equal(f.metadata, meta ?? {});
+    for (const x of tensors) {
+      assert.equal(f.info(x.name), { name: x.name, dtype: 'F32', shape: x.shape, byteLength: 4 * x.data.length });
+      bitsEqual(f.get(x.name), x.data, x.name);
+    }
+    assert.ok(f.has('scalar') && !f.has('nope'));
+    await throwsWith(() => f.get('nope'), "no tensor 'nope'", path);
+  }
+});
+
+t('writeSafetensors output matches the format byte for byte', () => {
+  const path = join(newDir(), 'one.safetensors');
+  writeSafetensors(path, [{ name: 'a', shape: [2], data: new Float32Array([1, -2]) }]);
+  const json = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+  const padded = json + ' '.repeat((8 - (json.length % 8)) % 8);
+  const want = Buffer.concat([Buffer.alloc(8), Buffer.from(padded), Buffer.from([0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0])]);
+  want.writeBigUInt64LE(BigInt(padded.length));
+  assert.equal([...readFileSync(path)], [...want]);
+});
+
+t('F16 and BF16 convert exactly (normals, 65504, subnormals, -0, inf, NaN); other dtypes throw only when read', async () => {
+  const f16 = [0x3c00, 0xc100, 0x7bff, 0x0001, 0x03ff, 0x0400, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x3555];
+  const f16Want = [1, -2.5, 65504, 2 ** -24, 1023 * 2 ** -24, 2 ** -14, -0, Infinity, -Infinity, NaN, 0.333251953125];
+  const bf16 = [0x3f80, 0xc020, 0x7f7f, 0x0001, 0x8000, 0x7f80, 0xff80, 0x7fc0, 0x3eab];
+  const bf16Want = [1, -2.5, 3.3895313892515355e38, 2 ** -133, -0, Infinity, -Infinity, NaN, 0.333984375];
+  const path = join(newDir(), 'h.safetensors');
+  writeFileSync(path, rawSafetensors([
+    { name: 'ids', dtype: 'I64', shape: [2], bytes: new Uint8Array(16) },
+    { name: 'h', dtype: 'F16', shape: [f16.length], bytes: u16Bytes(f16) },
+    { name: 'b', dtype: 'BF16', shape: [bf16.length], bytes: u16Bytes(bf16) },
+  ]));
+  const f = readSafetensors(path);
+  assert.equal(f.names, ['ids', 'h', 'b']);
+  const check = (got: Float32Array, want: number[], what: string) =>
+    want.forEach((w, i) => assert.ok(Object.is(got[i], w), `${what}[${i}]: got ${got[i]}, want ${w}`));
+  check(f.get('h'), f16Want, 'F16');
+  check(f.get('b'), bf16Want, 'BF16');
+  assert.is(f.info('ids').dtype, 'I64');
+  await throwsWith(() => f.get('ids'), "'ids'", 'I64');
+});
+
+t('reads tensors that lie beyond 2 GiB (gpt2-large/xl files), via a sparse file', () => {
+  const path = join(newDir(), 'big.safetensors');
+  const pad = 2 ** 31 + 8; // a U8 filler tensor pushes 'far' past 2^31 bytes; the hole costs no disk
+  const json = Buffer.from(JSON.stringify({
+    pad: { dtype: 'U8', shape: [pad], data_offsets: [0, pad] },
+    far: { dtype: 'F32', shape: [3], data_offsets: [pad, pad + 12] },
+  }));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json]));
+  const fd = openSync(path, 'r+');
+  writeSync(fd, f32Bytes(new Float32Array([1.5, -2, 3e-3])), 0, 12, 8 + json.length + pad);
+  closeSync(fd);
+  const f = readSafetensors(path);
+  assert.equal(f.names, ['pad', 'far']);
+  bitsEqual(f.get('far'), new Float32Array([1.5, -2, 3e-3]), 'far');
+  rmSync(path);
+});
+
+t('safetensors errors name the file and what is wrong', async () => {
+  const d = newDir();
+  const good = join(d, 'good.safetensors');
+  writeSafetensors(good, [{ name: 'first', shape: [4], data: randn(4, 2) }, { name: 'last.w', shape: [2, 3], data: randn(6, 3) }]);
+  const bytes = readFileSync(good);
+  const variant = (name: string, b: Uint8Array) => {
+    const p = join(d, name);
+    writeFileSync(p, b);
+    return p;
+  };
+  await throwsWith(() => readSafetensors(join(d, 'absent.safetensors')), 'absent.safetensors', 'no such file');
+  const short = variant('short', bytes.subarray(0, 5));
+  await throwsWith(() => readSafetensors(short), short, 'shorter than the 8-byte');
+  const cut = variant('cut', bytes.subarray(0, bytes.length - 3));
+  await throwsWith(() => readSafetensors(cut), cut, "'last.w'", 'truncated');
+  const long = Buffer.from(bytes);
+  long.writeBigUInt64LE(BigInt(bytes.length), 0);
+  const beyond = variant('beyond', long);
+  await throwsWith(() => readSafetensors(beyond), beyond, 'header length', 'beyond the end');
+  const badJson = Buffer.from(bytes);
+  badJson[8 + 1] = 0x7b; // '{{'
+  await throwsWith(() => readSafetensors(variant('badjson', badJson)), 'bad JSON header');
+  const mk = (header: object) => {
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    return Buffer.concat([len, json, Buffer.alloc(24)]);
+  };
+  const sizeWrong = variant('size', mk({ w: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 20] } }));
+  await throwsWith(() => readSafetensors(sizeWrong), sizeWrong, "tensor 'w'", '20 bytes', 'needs 24');
+  await throwsWith(() => readSafetensors(variant('off', mk({ w: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }))), "tensor 'w'", 'beyond');
+  await throwsWith(() => readSafetensors(variant('neg', mk({ w: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }))), "tensor 'w'", 'data_offsets');
+  await throwsWith(() => readSafetensors(variant('shape', mk({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }))), "tensor 'w'", 'shape');
+  await throwsWith(() => readSafetensors(variant('arr', mk([1, 2]))), 'not an object');
+});
+
+// ---- config ----
+
+const TINY: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 8, n_positions: 16, vocab_size: 11, layer_norm_epsilon: 1e-5 };
+
+function writeConfig(dir: string, j: object) {
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(j));
+}
+
+t('hfConfigJson round trips through readConfig and has what from_pretrained needs', () => {
+  for (const c of [TINY, GPT2_124M, { ...TINY, layer_norm_epsilon: 1e-6 }]) {
+    const d = newDir();
+    writeConfig(d, hfConfigJson(c));
+    assert.equal(readConfig(d), c);
+  }
+  const j = hfConfigJson(GPT2_124M) as Record<string, unknown>;
+  assert.equal(j.architectures, ['GPT2LMHeadModel']);
+  assert.is(j.model_type, 'gpt2');
+  assert.is(j.activation_function, 'gelu_new');
+  assert.is(j.n_ctx, 1024);
+  assert.is(j.bos_token_id, 50256);
+  assert.is(j.eos_token_id, 50256);
+  assert.is(j.tie_word_embeddings, true);
+  assert.equal(GPT2_124M, { n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5 });
+});
+
+t('readConfig: n_ctx fallback, default epsilon, and errors naming the file and field', async () => {
+  const d = newDir();
+  writeConfig(d, { n_layer: 2, n_head: 2, n_embd: 8, n_ctx: 16, vocab_size: 11 });
+  assert.equal(readConfig(d), TINY);
+  const path = join(d, 'config.json');
+  await throwsWith(() => readConfig(join(d, 'nope')), 'config.json', 'no such file');
+  writeFileSync(path, '{"n_layer": 2,');
+  await throwsWith(() => readConfig(d), path, 'bad JSON');
+  const base = hfConfigJson(TINY) as Record<string, unknown>;
+  const cases: [Record<string, unknown>, string[]][] = [
+    [{ n_head: undefined }, ["'n_head'", 'missing']],
+    [{ n_positions: undefined, n_ctx: undefined }, ["'n_positions'", 'missing']],
+    [{ n_layer: 0 }, ["'n_layer'", 'positive integer', '0']],
+    [{ n_embd: '8' }, ["'n_embd'", 'positive integer']],
+    [{ vocab_size: 1.5 }, ["'vocab_size'"]],
+    [{ layer_norm_epsilon: -1 }, ["'layer_norm_epsilon'"]],
+    [{ n_embd: 9 }, ['n_embd 9', 'multiple of n_head 2']],
+    [{ activation_function: 'relu' }, ['activation_function', 'relu', 'not supported']],
+    [{ n_inner: 64 }, ['n_inner', 'not supported']],
+    [{ tie_word_embeddings: false }, ['tie_word_embeddings', 'not supported']],
+    [{ model_type: 'llama' }, ['model_type', 'not supported']],
+  ];
+  for (const [change, patterns] of cases) {
+    writeFileSync(path, JSON.stringify({ ...base, ...change }));
+    await throwsWith(() => readConfig(d), path, ...patterns);
+  }
+  writeFileSync(path, JSON.stringify({ ...base, n_inner: 32, activation_function: 'gelu_pytorch_tanh' }));
+  assert.equal(readConfig(d), TINY, 'n_inner = 4 n_embd and the other tanh GELU name are fine');
+});
+
+// ---- weights ----
+
+function tinyParams(c: GPT2Config, seed = 10): Map<string, Float32Array> {
+  return new Map(parameterShapes(c).map(({ name, shape }, i) => [name, randn(shape.reduce((a, b) => a * b, 1), seed + i)]));
+}
+/** bf16-representable copy (truncated mantissa) */
+const toBf16 = (a: Float32Array) => {
+  const u = new Uint32Array(Float32Array.from(a).buffer);
+  for (let i = 0; i < u.length; i++) u[i] &= 0xffff0000;
+  return new Float32Array(u.buffer);
+};
+const bf16Bits = (a: Float32Array) => Array.from(new Uint32Array(Float32Array.from(a).buffer), (x) => x >>> 16);
+
+/** runs fn with console.warn captured into the array it gets */
+function withWarnings<T>(fn: (warnings: string[]) => T): T {
+  const warnings: string[] = [], warn = console.warn;
+  console.warn = (...a: unknown[]) => warnings.push(a.join(' '));
+  try {
+    return fn(warnings);
+  } finally {
+    console.warn = warn;
+  }
+}
+
+function assertParamsEqual(got: Map<string, Float32Array>, want: Map<string, Float32Array>) {
+  assert.equal([...got.keys()], [...want.keys()], 'names in canonical order');
+  for (const [k, v] of want) bitsEqual(got.get(k)!, v, k);
+}
+
+t('parameterShapes lists GPT-2 parameters in order with Conv1D [in, out] shapes (124M count)', () => {
+  const s = parameterShapes(TINY);
+  assert.is(s.length, 2 + 12 * 2 + 2);
+  assert.equal(s.slice(0, 4).map((p) => p.name), ['wte.weight', 'wpe.weight', 'h.0.ln_1.weight', 'h.0.ln_1.bias']);
+  assert.equal(s.find((p) => p.name === 'h.1.attn.c_attn.weight')!.shape, [8, 24]);
+  assert.equal(s.find((p) => p.name === 'h.1.mlp.c_proj.weight')!.shape, [32, 8]);
+  assert.equal(s.at(-1)!.name, 'ln_f.bias');
+  const n = parameterShapes(GPT2_124M).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  assert.is(n, 124439808);
+});
+
+t('every key variant loads to identical params', () => {
+  const want = tinyParams(TINY);
+  const shapes = parameterShapes(TINY);
+  const entries = (prefix: string) =>
+    shapes.map(({ name, shape }) => ({ name: prefix + name, dtype: 'F32', shape, bytes: f32Bytes(want.get(name)!) }));
+  const mask = (prefix: string, i: number) => [
+    { name: `${prefix}h.${i}.attn.bias`, dtype: 'F32', shape: [1, 1, 16, 16], bytes: f32Bytes(new Float32Array(256).fill(1)) },
+    { name: `${prefix}h.${i}.attn.masked_bias`, dtype: 'F32', shape: [], bytes: f32Bytes(new Float32Array([-1e4])) },
+  ];
+  const lmHead = { name: 'lm_head.weight', dtype: 'F32', shape: [11, 8], bytes: f32Bytes(want.get('wte.weight')!) };
+  const variants: Record<string, ReturnType<typeof entries>> = {
+    'OpenAI keys with mask buffers': [...mask('', 0), ...entries(''), ...mask('', 1)],
+    'transformer. prefix + lm_head': [...entries('transformer.'), lmHead],
+    'transformer. prefix, mask buffers, no lm_head': [...mask('transformer.', 1), ...entries('transformer.')],
+    'plain keys + lm_head, reversed order': [lmHead, ...entries('').reverse()],
+  };
+  for (const [what, list] of Object.entries(variants)) {
+    const d = newDir();
+    writeConfig(d, hfConfigJson(TINY));
+    writeFileSync(join(d, 'model.safetensors'), rawSafetensors(list, { format: 'pt' }));
+    const { config, params } = withWarnings((w) => {
+      const r = loadGPT2Weights(d);
+      assert.equal(w, [], `${what}: buffers and a tied lm_head are skipped without a warning`);
+      return r;
+    });
+    assert.equal(config, TINY, what);
+    assertParamsEqual(params, want);
+  }
+  // half precision files convert: BF16 values that are exactly representable load bit-exact
+  const d = newDir();
+  writeConfig(d, hfConfigJson(TINY));
+  writeFileSync(join(d, 'model.safetensors'), rawSafetensors(shapes.map(({ name, shape }) => (
+    { name: 'transformer.' + name, dtype: 'BF16', shape, bytes: u16Bytes(bf16Bits(want.get(name)!)) }))));
+  assertParamsEqual(loadGPT2Weights(d).params, new Map([...want].map(([k, v]) => [k, toBf16(v)])));
+});
+
+t('unexpected extra tensors are ignored with one warning line', () => {
+  const want = tinyParams(TINY, 3);
+  const d = newDir();
+  writeConfig(d, hfConfigJson(TINY));
+  writeSafetensors(join(d, 'model.safetensors'), [
+    ...parameterShapes(TINY).map(({ name, shape }) => ({ name, shape, data: want.get(name)! })),
+    { name: 'score.weight', shape: [2, 8], data: new Float32Array(16) },
+    { name: 'h.0.attn.extra', shape: [1], data: new Float32Array(1) },
+  ]);
+  const warnings = withWarnings((w) => (assertParamsEqual(loadGPT2Weights(d).params, want), w));
+  assert.is(warnings.length, 1);
+  assert.ok(warnings[0].includes('score.weight') && warnings[0].includes('h.0.attn.extra') && !warnings[0].includes('\n'), warnings[0]);
+});
+
+t('weight errors: missing tensor (name + expected shape), wrong shape (name, expected, got), bad lm_head, duplicates', async () => {
+  const want = tinyParams(TINY, 4);
+  const shapes = parameterShapes(TINY);
+  const dirWith = (list: { name: string; shape: number[]; data: Float32Array }[]) => {
+    const d = newDir();
+    writeConfig(d, hfConfigJson(TINY));
+    writeSafetensors(join(d, 'model.safetensors'), list);
+    return d;
+  };
+  const all = shapes.map(({ name, shape }) => ({ name, shape, data: want.get(name)! }));
+  await throwsWith(() => loadGPT2Weights(dirWith(all.filter((x) => x.name !== 'h.1.mlp.c_fc.weight'))),
+    'model.safetensors', "missing tensor 'h.1.mlp.c_fc.weight'", 'expected shape [8, 32]');
+  await throwsWith(() => loadGPT2Weights(dirWith(all.filter((x) => !x.name.startsWith('h.1.')))), 'missing 12 tensors', "'h.1.ln_1.weight'");
+  const wrong = all.map((x) => (x.name === 'wpe.weight' ? { ...x, shape: [8, 16] } : x));
+  await throwsWith(() => loadGPT2Weights(dirWith(wrong)), "'wpe.weight'", 'shape [8, 16]', 'expected [16, 8]', 'transposed');
+  const wrong2 = all.map((x) => (x.name === 'h.0.attn.c_attn.bias' ? { ...x, shape: [4, 6] } : x));
+  await throwsWith(() => loadGPT2Weights(dirWith(wrong2)), "'h.0.attn.c_attn.bias'", '[4, 6]', 'expected [24]');
+  const badHead = [...all, { name: 'lm_head.weight', shape: [8, 11], data: want.get('wte.weight')! }];
+  await throwsWith(() => loadGPT2Weights(dirWith(badHead)), "'lm_head.weight'", 'expected [11, 8]');
+  const dup = [...all, { name: 'transformer.ln_f.bias', shape: [8], data: new Float32Array(8) }];
+  await throwsWith(() => loadGPT2Weights(dirWith(dup)), "'ln_f.bias'", 'twice');
+  const noWeights = newDir();
+  writeConfig(noWeights, hfConfigJson(TINY));
+  await throwsWith(() => loadGPT2Weights(noWeights), 'model.safetensors', 'no such file');
+  await throwsWith(() => loadGPT2Weights(newDir()), 'config.json', 'no such file');
+});
+
+t('save -> load round trip: OpenAI key names, format pt, HF config, no temp files left; overwrite works', () => {
+  const d = join(newDir(), 'nested', 'ckpt');
+  for (const seed of [20, 21]) {
+    const want = tinyParams(TINY, seed);
+    saveGPT2Weights(d, TINY, want);
+    const { config, params } = loadGPT2Weights(d);
+    assert.equal(config, TINY);
+    assertParamsEqual(params, want);
+  }
+  const f = readSafetensors(join(d, 'model.safetensors'));
+  assert.equal(f.names, parameterShapes(TINY).map((p) => p.name));
+  assert.equal(f.metadata, { format: 'pt' });
+  assert.equal(JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')), hfConfigJson(TINY));
+  assert.equal(readdirSync(d).sort(), ['config.json', 'model.safetensors']);
+});
+
+// ---- atomic files ----
+
+t('atomic writes: a writer failing midway leaves the old file intact and no temp file', async () => {
+  const d = newDir();
+  const path = join(d, 'f.bin');
+  writeFileAtomic(path, 'old contents');
+  writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+  assert.equal([...readFileSync(path)], [1, 2, 3]);
+  writeFileAtomic(path, 'old contents');
+  await throwsWith(() => replaceAtomic(path, (tmp) => {
+    writeFileSync(tmp, 'half of the new con');
+    throw new Error('disk full (simulated)');
+  }), 'disk full');
+  assert.is(readFileSync(path, 'utf8'), 'old contents');
+  assert.equal(readdirSync(d), ['f.bin']);
+  await throwsWith(() => writeFileAtomic(join(d, 'no', 'such', 'dir'), 'x'), 'ENOENT');
+  assert.equal(readdirSync(d), ['f.bin']);
+
+  // a failed checkpoint save keeps the previous checkpoint loadable
+  const ck = join(d, 'ck');
+  const before = tinyParams(TINY, 30);
+  saveGPT2Weights(ck, TINY, before);
+  const broken = tinyParams(TINY, 31);
+  broken.set('ln_f.bias', new Float32Array(7));
+  await throwsWith(() => saveGPT2Weights(ck, TINY, broken), "'ln_f.bias'");
+  broken.delete('ln_f.bias');
+  await throwsWith(() => saveGPT2Weights(ck, TINY, broken), "'ln_f.bias' is missing");
+  assertParamsEqual(loadGPT2Weights(ck).params, before);
+  assert.equal(readdirSync(ck).sort(), ['config.json', 'model.safetensors']);
+});
+
+t('train state: round trip, null when absent, optimizer removal, interrupted-save detection', async () => {
+  const d = newDir();
+  assert.is(loadTrainState(d), null);
+  const names = ['wte.weight', 'h.0.ln_1.bias'];
+  const m = new Map(names.map((n, i) => [n, randn(5 + i, 40 + i)]));
+  const v = new Map(names.map((n, i) => [n, randn(5 + i, 50 + i)]));
+  const state = { step: 12, dataPosition: 3456, rngState: 123456789, args: { lr: 3e-4, model: 'gpt2' } };
+  saveTrainState(d, { m, v }, state);
+  const got = loadTrainState(d)!;
+  assert.equal(got.state, state);
+  assertParamsEqual(got.m, m);
+  assertParamsEqual(got.v, v);
+  assert.equal(readdirSync(d).sort(), ['optimizer.safetensors', 'train_state.json']);
+
+  // an optimizer file from another save (crash between the two renames) is caught
+  const other = newDir();
+  saveTrainState(other, { m, v }, { ...state, step: 13 });
+  writeFileSync(join(d, 'optimizer.safetensors'), readFileSync(join(other, 'optimizer.safetensors')));
+  await throwsWith(() => loadTrainState(d), 'optimizer.safetensors', 'was not saved with', 'train_state.json');
+
+  // with opt null the state is written before the old optimizer file goes: a crash in between is caught too
+  saveTrainState(other, null, { step: 14 });
+  writeFileSync(join(other, 'optimizer.safetensors'), readFileSync(join(d, 'optimizer.safetensors')));
+  await throwsWith(() => loadTrainState(other), 'was not saved with');
+
+  saveTrainState(d, null, { step: 14 });
+  const noOpt = loadTrainState(d)!;
+  assert.equal(noOpt.state, { step: 14 });
+  assert.is(noOpt.m.size + noOpt.v.size, 0);
+  assert.equal(readdirSync(d), ['train_state.json']);
+
+  await throwsWith(() => saveTrainState(d, { m, v: new Map([['wte.weight', v.get('wte.weight')!]]) }, state), "'h.0.ln_1.bias'", 'missing');
+  writeFileSync(join(d, 'train_state.json'), '{"step": ');
+  await throwsWith(() => loadTrainState(d), 'train_state.json', 'bad JSON');
+});
+
+// ---- hub ----
+
+const HUB_VARS = ['GPT2_DIR', 'HF_HOME', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_ENDPOINT', 'HF_HUB_OFFLINE', 'XDG_CACHE_HOME'];
+/** runs fn with the hub variables set to `vars` only (the real caches are never looked at) */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = HUB_VARS.map((k) => [k, process.env[k]] as const);
+  for (const k of HUB_VARS) delete process.env[k];
+  // never the real caches, never the real hub
+  const defaults = { HF_HOME: join(root, 'no-hf-home'), XDG_CACHE_HOME: join(root, 'no-xdg-cache'), HF_ENDPOINT: 'http://127.0.0.1:9' };
+  Object.assign(process.env, defaults, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of saved) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  }
+}
+/** a model directory with the tiny model, as the hub would hold it */
+function tinyModelDir(dir: string, seed: number): Map<string, Float32Array> {
+  const p = tinyParams(TINY, seed);
+  saveGPT2Weights(dir, TINY, p);
+  return p;
+}
+
+t('hub: offline fails fast with a one-line message saying why and what to do', async () => {
+  // a port nobody listens on: connection refused
+  const { url, server } = await serve(() => {});
+  await new Promise((r) => server.close(r));
+  for (const [endpoint, why] of [[url, 'ECONNREFUSED'], ['http://127.0.0.1:9', 'bad port']]) {
+    const t0 = performance.now();
+    const msg = await withEnv({ HF_ENDPOINT: endpoint, XDG_CACHE_HOME: join(root, 'offline-cache') }, () =>
+      throwsWith(() => ensureGPT2('gpt2'), 'could not download the gpt2 weights', `${endpoint}/openai-community/gpt2`, why, '--init DIR', 'GPT2_DIR'));
+    assert.ok(!msg.includes('\n'), 'one line');
+    assert.ok(performance.now() - t0 < 5000, `fails fast (${endpoint})`);
+  }
+  assert.ok(!existsSync(join(root, 'offline-cache', 'gpt2-webgpu', 'gpt2', 'model.safetensors')));
+  await withEnv({ HF_HUB_OFFLINE: '1' }, () => throwsWith(() => ensureGPT2('gpt2'), 'HF_HUB_OFFLINE'));
+  await withEnv({}, () => throwsWith(() => ensureGPT2('gpt3'), "unknown model 'gpt3'"));
+});
+
+t('hub: finds GPT2_DIR, the HF cache (refs/main, legacy models--gpt2, HF_HUB_CACHE) and our cache', async () => {
+  const hf = newDir();
+  const repo = join(hf, 'hub', 'models--openai-community--gpt2');
+  const snap = join(repo, 'snapshots', 'abc123');
+  tinyModelDir(snap, 60);
+  mkdirSync(join(repo, 'snapshots', 'incomplete'), { recursive: true });
+  writeConfig(join(repo, 'snapshots', 'incomplete'), hfConfigJson(TINY));
+  mkdirSync(join(repo, 'refs'));
+  writeFileSync(join(repo, 'refs', 'main'), 'abc123');
+  await withEnv({ HF_HOME: hf }, async () => assert.is(await ensureGPT2('gpt2'), snap));
+  // refs/main wins over a newer snapshot
+  const newer = join(repo, 'snapshots', 'newer');
+  tinyModelDir(newer, 64);
+  await withEnv({ HF_HOME: hf }, async () => assert.is(await ensureGPT2('gpt2'), snap));
+  rmSync(newer, { recursive: true });
+  writeFileSync(join(repo, 'refs', 'main'), 'incomplete');
+  await withEnv({ HF_HOME: hf }, async () => assert.is(await ensureGPT2('gpt2'), snap, 'an incomplete snapshot is skipped'));
+  await withEnv({ HF_HUB_CACHE: join(hf, 'hub') }, async () => assert.is(await ensureGPT2('gpt2'), snap));
+
+  const legacy = newDir();
+  const legacySnap = join(legacy, 'hub', 'models--gpt2', 'snapshots', 'def');
+  tinyModelDir(legacySnap, 61);
+  await withEnv({ HF_HOME: legacy }, async () => assert.is(await ensureGPT2('gpt2'), legacySnap));
+
+  const xdg = newDir();
+  const ours = join(xdg, 'gpt2-webgpu', 'gpt2-medium');
+  tinyModelDir(ours, 62);
+  await withEnv({ XDG_CACHE_HOME: xdg, HF_ENDPOINT: 'http://127.0.0.1:9' }, async () => assert.is(await ensureGPT2('gpt2-medium'), ours));
+
+  const given = newDir();
+  tinyModelDir(given, 63);
+  await withEnv({ GPT2_DIR: given, HF_HOME: hf }, async () => assert.is(await ensureGPT2('gpt2'), given));
+  await withEnv({ GPT2_DIR: join(given, 'nope') }, () => throwsWith(() => ensureGPT2('gpt2'), 'GPT2_DIR', 'config.json'));
+});
+
+/** runs fn with process.stderr.write captured into `lines` */
+async function captureStderr<T>(lines: string[], fn: () => Promise<T>): Promise<T> {
+  const write = process.stderr.write;
+  process.stderr.write = ((s: string) => (lines.push(String(s)), true)) as typeof process.stderr.write;
+  try {
+    return await fn();
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+/** a local stand-in for the hub on a free loopback port */
+async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, server };
+}
+
+t('hub: downloads config + weights (following a redirect) into our cache with progress on stderr', async () => {
+  const src = newDir();
+  const want = tinyModelDir(src, 70);
+  const files: Record<string, Buffer> = {
+    '/openai-community/gpt2/resolve/main/config.json': readFileSync(join(src, 'config.json')),
+    '/cdn/blob': readFileSync(join(src, 'model.safetensors')),
+  };
+  const seen: string[] = [];
+  const { url, server } = await serve((req, res) => {
+    seen.push(req.url!);
+    if (req.url === '/openai-community/gpt2/resolve/main/model.safetensors') {
+      res.writeHead(302, { location: '/cdn/blob' }).end();
+    } else if (files[req.url!]) {
+      res.writeHead(200, { 'content-length': files[req.url!].length }).end(files[req.url!]);
+    } else {
+      res.writeHead(404).end('not found');
+    }
+  });
+  const xdg = newDir();
+  const lines: string[] = [];
+  try {
+    const dir = await captureStderr(lines, () => withEnv({ HF_ENDPOINT: url + '/', XDG_CACHE_HOME: xdg }, () => ensureGPT2('gpt2')));
+    assert.is(dir, join(xdg, 'gpt2-webgpu', 'gpt2'));
+    assertParamsEqual(loadGPT2Weights(dir).params, want);
+    assert.equal(readdirSync(dir).sort(), ['config.json', 'model.safetensors'], 'no .part files left');
+    assert.equal(seen, ['/openai-community/gpt2/resolve/main/config.json', '/openai-community/gpt2/resolve/main/model.safetensors', '/cdn/blob']);
+    // second call: cached, no request
+    assert.is(await withEnv({ HF_ENDPOINT: url, XDG_CACHE_HOME: xdg }, () => ensureGPT2('gpt2')), dir);
+    assert.is(seen.length, 3);
+  } finally {
+    server.close();
+  }
+  const mb = (files['/cdn/blob'].length / 1e6).toFixed(1);
+  assert.ok(lines.some((l) => l.includes('gpt2/model.safetensors') && l.includes(`${mb} / ${mb} MB`) && l.includes('MB/s')), lines.join('|'));
+});
+
+t('hub: HTTP errors, truncated bodies and silent servers fail with a clear message and leave no file', async () => {
+  const src = newDir();
+  tinyModelDir(src, 71);
+  const cfg = readFileSync(join(src, 'config.json')), blob = readFileSync(join(src, 'model.safetensors'));
+  let mode = '404';
+  const { url, server } = await serve((req, res) => {
+    if (req.url!.endsWith('config.json')) return res.writeHead(200).end(cfg);
+    if (mode === '404') return res.writeHead(404, 'Not Found').end();
+    if (mode === 'silent') return; // never answers
+    if (mode === 'truncated') {
+      res.writeHead(200, { 'content-length': blob.length });
+      res.write(blob.subarray(0, blob.length - 100));
+      return setTimeout(() => res.destroy(), 50);
+    }
+    if (mode === 'corrupt') return res.writeHead(200).end(blob.subarray(0, blob.length - 100)); // no length: caught by the check
+  });
+  try {
+    for (const [m, patterns] of [
+      ['404', ['HTTP 404']],
+      ['truncated', ['connection broke', 'after']],
+      ['corrupt', ['truncated']],
+      ['silent', ['no data', 'within 0.3 s']],
+    ] as const) {
+      mode = m;
+      const xdg = newDir();
+      const t0 = performance.now();
+      const msg = await captureStderr([], () => withEnv({ HF_ENDPOINT: url, XDG_CACHE_HOME: xdg }, () =>
+        throwsWith(() => ensureGPT2('gpt2', { timeoutMs: 300 }), 'could not download', ...patterns)));
+      assert.ok(!msg.includes('\n'), `${m}: one line: ${msg}`);
+      assert.ok(performance.now() - t0 < 5000, `${m}: fails fast`);
+      const dir = join(xdg, 'gpt2-webgpu', 'gpt2');
+      assert.equal(readdirSync(dir), ['config.json'], `${m}: only the finished config is kept`);
+    }
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+t.after(() => rmSync(root, { recursive: true, force: true }));
+
+t.run();
