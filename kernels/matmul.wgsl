@@ -1,7 +1,6 @@
 // C[M,N] = op(A)·op(B) (+ bias[N]) (+ C), tuned for CPU adapters (lavapipe), vec4 operands.
-// Needs A and B ranges, leading dimensions and batch strides that are multiples of 4 floats
-// (so K % 4 == 0 unless A is transposed and B is not); matmul_unaligned.wgsl is the same
-// kernel for any layout.
+// Needs A and B offsets, row strides and batch strides that are multiples of 4 floats, with
+// zeros past K in rows that run along k (matmul.ts pads other operands via matmul_pad.wgsl).
 //
 // No shared memory, no barriers. Each group of 8 subgroup lanes computes a 32x32 block of C:
 // a lane owns 4 columns and all 32 rows (8 mat4x4 accumulators, row r of a block = column r
@@ -39,7 +38,8 @@ fn pick(i: u32, v0: vec4f, v1: vec4f, v2: vec4f, v3: vec4f) -> vec4f {
   return select(select(v0, v1, i == 1u), select(v2, v3, i == 3u), i >= 2u);
 }
 
-// Loads k-block k4; A and B values of k >= K are 0 (a k tail exists only with TRANS_A && !TRANS_B).
+// Loads k-block k4. Rows indexed by k (A transposed, B not) are clamped and zeroed past K; runs
+// along k (A not transposed, B transposed) hold zeros there already.
 fn load(s: Bases, k4: u32) -> Block {
   var t: Block;
   let k = 4u * k4;
@@ -56,11 +56,11 @@ fn load(s: Bases, k4: u32) -> Block {
     t.a0 = select(z, t.a0, kin.x); t.a1 = select(z, t.a1, kin.y);
     t.a2 = select(z, t.a2, kin.z); t.a3 = select(z, t.a3, kin.w);
   } else {
-    // lane q loads k..k+3 of rows m0+q, m0+8+q, m0+16+q, m0+24+q (K % 4 == 0 here: lda = K)
+    // lane q loads k..k+3 of rows m0+q, m0+8+q, m0+16+q, m0+24+q
     t.a0 = a[s.a0 + k4]; t.a1 = a[s.a1 + k4]; t.a2 = a[s.a2 + k4]; t.a3 = a[s.a3 + k4];
   }
   if (TRANS_B) {
-    // column n0+j of op(B) is row n0+j of B: load k..k+3 of each (K % 4 == 0: ldb = K), transpose
+    // column n0+j of op(B) is row n0+j of B: load k..k+3 of each, then transpose
     let q0 = b[s.b0 + k4]; let q1 = b[s.b1 + k4]; let q2 = b[s.b2 + k4]; let q3 = b[s.b3 + k4];
     t.b0 = vec4f(q0.x, q1.x, q2.x, q3.x);
     t.b1 = vec4f(q0.y, q1.y, q2.y, q3.y);

@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   }
   if (o.scratch.n_embd % o.scratch.n_head) throw new UserError(`--n-embd ${o.scratch.n_embd} must be divisible by --n-head ${o.scratch.n_head}`);
   await runTraining(o, gpu);
+  if (gpu.profiler) console.log(`GPU time per kernel (WEBGPU_PROFILE=1):\n${await gpu.profiler.report()}`);
 }
 
 main()

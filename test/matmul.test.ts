@@ -63,11 +63,12 @@ async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
   for (const x of [a, b, out, bias]) x?.release();
 }
 
-// Not multiples of the 32x32 tile, T=1-like single rows, K not a multiple of 4, long rows.
+// Not multiples of the 32x32 tile, T=1-like single rows, K not a multiple of 4, long rows
+// (operands with unaligned rows go through zero-padded copies).
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [3, 5, 7], [67, 130, 129], [1, 130, 129], [67, 1, 7], [3, 5, 1], [1, 5, 300],
 ];
-// Shapes whose layouts are 16-byte aligned (the vec4 kernel), still with edges and a k tail for TN.
+// Shapes whose operands are used in place (16-byte aligned rows), still with M/N edges and a k tail for TN.
 const ALIGNED: [number, number, number][] = [[64, 64, 64], [67, 132, 128], [68, 36, 129], [4, 4, 4]];
 
 for (const [ta, tb] of LAYOUTS) {
@@ -98,6 +99,28 @@ t('GPU without subgroups (portable kernel) matches reference', async () => {
     }
   } finally {
     if (had) g.features.add('subgroups');
+  }
+});
+
+t('operands as views at unaligned offsets', async () => {
+  const g = await gpu();
+  const [M, N, K] = [33, 36, 40];
+  let seed = 56;
+  for (const [oa, ob, oc] of [[3, 5, 1], [4, 8, 12], [67, 0, 64]]) {
+    for (const [ta, tb] of LAYOUTS) {
+      const as = randn(M * K, seed++), bs = randn(K * N, seed++);
+      // A and B share one buffer; out is a view too
+      const buf = g.zeros([oa + M * K + ob + K * N], 'a+b'), cbuf = g.zeros([oc + M * N], 'out');
+      const a = buf.view(oa, [M * K], 'a'), b = buf.view(oa + M * K + ob, [K * N], 'b'), out = cbuf.view(oc, [M * N], 'out');
+      a.write(as);
+      b.write(bs);
+      matmul(a, b, out, M, N, K, { transA: ta, transB: tb, bias: a });
+      const want = matmulCpu(as, bs, M, N, K, { transA: ta, transB: tb, bias: as });
+      assertRel(await out.read(), want, 1e-4, `${name(ta, tb)} views at ${oa}, ${ob}, ${oc}`);
+      assert.throws(() => matmul(a, b, buf.view(0, [M * N]), M, N, K), /shares a GPU buffer/);
+      buf.release();
+      cbuf.release();
+    }
   }
 });
 

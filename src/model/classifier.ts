@@ -15,34 +15,71 @@ export function classifierChunkRows(rows: number, V: number, bindingLimit: numbe
   return Math.min(rows, r);
 }
 
+/** maximal runs [start, end) of rows whose target is not ignored */
+export function targetRuns(targets: Int32Array): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < targets.length; i++) {
+    if (targets[i] < 0) continue;
+    if (runs.length && runs[runs.length - 1][1] === i) runs[runs.length - 1][1] = i + 1;
+    else runs.push([i, i + 1]);
+  }
+  return runs;
+}
+
 /**
- * Per-row losses[N] of predicting `targets` (-1 = ignored) from hidden states x[N,C] through the
- * tied embedding wte[V,C]. With the tape on, the gradients for x and wte are computed here,
- * scaled by gradScale (dLoss/dlossRow), and x's is handed to the tape.
+ * Losses of predicting `targets` (-1 = ignored) from hidden states x[N,C] through the tied
+ * embedding wte[V,C], one per row that has a target (ignored rows are skipped entirely: with
+ * loss masking most rows are, and the lm_head is most of a small model's cost). With the tape
+ * on, the gradients for x and wte are computed here, scaled by gradScale (dLoss/dlossRow).
  */
 export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, targets: Int32Array, N: number, C: number, V: number, gradScale: number): Tensor {
   const gpu = x.gpu;
-  const R = classifierChunkRows(N, V, gpu.bindingLimit);
-  const tgt = tape.track(gpu.fromArray(targets, [N], 'targets'));
-  const losses = tape.track(gpu.tensor([N], 'losses'));
+  const runs = targetRuns(targets);
+  const Na = runs.reduce((n, [a, b]) => n + b - a, 0);
+  if (Na === 0) return tape.track(gpu.zeros([1], 'losses'));
+  // gather the rows that have targets into one contiguous block (copies, ordered with the dispatches)
+  const dense = Na === N;
+  const xa = dense ? x : tape.track(gpu.tensor([Na, C], 'rows with targets'));
+  const ta = dense ? targets : new Int32Array(Na);
+  if (!dense) {
+    let k = 0;
+    for (const [a, b] of runs) {
+      gpu.copy(x, xa, (b - a) * C, a * C, k * C);
+      ta.set(targets.subarray(a, b), k);
+      k += b - a;
+    }
+  }
+  const R = classifierChunkRows(Na, V, gpu.bindingLimit);
+  const tgt = tape.track(gpu.fromArray(ta, [Na], 'targets'));
+  const losses = tape.track(gpu.tensor([Na], 'losses'));
   const logits = gpu.tensor([R, V], 'logits chunk');
   const train = tape.enabled;
-  const dx = train ? tape.track(gpu.tensor([N, C], 'd(ln_f out)')) : null;
+  const dxa = train ? tape.track(gpu.tensor([Na, C], 'd(rows with targets)')) : null;
   const dwte = train ? tape.grad(wte) : null;
-  for (let r0 = 0; r0 < N; r0 += R) {
-    const rc = Math.min(R, N - r0);
+  for (let r0 = 0; r0 < Na; r0 += R) {
+    const rc = Math.min(R, Na - r0);
     const lg = logits.view(0, [rc, V]);
-    const xr = x.view(r0 * C, [rc, C]);
+    const xr = xa.view(r0 * C, [rc, C]);
     matmul(xr, wte, lg, rc, V, C, { transB: true });
     crossEntropyForwardBackward(lg, tgt.view(r0, [rc]), losses.view(r0, [rc]), rc, V, gradScale);
-    if (dx && dwte) {
-      matmul(lg, wte, dx.view(r0 * C, [rc, C]), rc, C, V);
+    if (dxa && dwte) {
+      matmul(lg, wte, dxa.view(r0 * C, [rc, C]), rc, C, V);
       matmul(lg, xr, dwte, V, C, rc, { transA: true, accumulate: true });
     }
   }
   logits.release();
-  if (dx) {
+  if (dxa) {
     tape.record([], [x], () => {
+      // scatter the rows back; rows without a target get no gradient
+      const dx = dense ? dxa : gpu.zeros([N, C], 'd(ln_f out)');
+      if (!dense) {
+        let k = 0;
+        for (const [a, b] of runs) {
+          gpu.copy(dxa, dx, (b - a) * C, k * C, a * C);
+          k += b - a;
+        }
+        tape.track(dx);
+      }
       if (x.grad) addInto(x.grad, dx);
       else x.grad = dx.reshape(dx.shape); // a view: dx itself is released by tape.clear()
     });

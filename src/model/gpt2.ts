@@ -81,7 +81,7 @@ export class GPT2 {
   }
 
   /**
-   * Per-token losses [B*T] for inputs x and targets y (-1 = no loss). With the tape on, the
+   * Losses of the tokens that have a target (y >= 0; -1 = no loss), in order. With the tape on, the
    * backward is recorded with dLoss/dlossRow = gradScale (e.g. 1 / (unmasked targets · accumulation steps)).
    */
   lossPerToken(x: Uint32Array, y: Int32Array, B: number, T: number, gradScale: number): Tensor {

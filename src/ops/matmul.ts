@@ -1,16 +1,19 @@
 // Matrix multiply with optional transposes, bias, accumulation and batching; its bias
-// gradient; float64 CPU references. Operands larger than gpu.bindingLimit are split into
-// several dispatches over sub-ranges (256-byte aligned bindings, offsets in the uniforms).
+// gradient; float64 CPU references. On adapters with subgroups, operands whose rows are not
+// 16-byte aligned are first copied into zero-padded aligned temporaries (cheap next to the
+// multiply) so one vec4 kernel serves every shape. Operands larger than gpu.bindingLimit are
+// split into several dispatches over sub-ranges (256-byte aligned bindings, offsets in the
+// uniforms).
 import { kernel, type Gpu, type Kernel, type Param, type Tensor } from '../gpu/index.ts';
 import { grid1d } from './grid.ts';
 import vec4Code from '../../kernels/matmul.wgsl';
-import unalignedCode from '../../kernels/matmul_unaligned.wgsl';
 import portableCode from '../../kernels/matmul_portable.wgsl';
+import padCode from '../../kernels/matmul_pad.wgsl';
 import biasBwdCode from '../../kernels/matmul_bias_backward.wgsl';
 
 const vec4Kernel = kernel('matmul', vec4Code);
-const unalignedKernel = kernel('matmul_unaligned', unalignedCode);
 const portableKernel = kernel('matmul_portable', portableCode);
+const padKernel = kernel('matmul_pad', padCode);
 const biasBwdKernel = kernel('matmul_bias_backward', biasBwdCode);
 
 /** Rows of C per workgroup and columns per lane (fixed by the kernels). */
@@ -22,6 +25,7 @@ const TILE_N = COLS_PER_LANE * WGX;
 /** Binding offsets are rounded down to this many floats (256 bytes: portable to every GPU). */
 const ALIGN = 64;
 const MAX_GROUPS = 65535;
+const PAD_WG = 256;
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tensor; accumulate?: boolean; batch?: number }
 
@@ -43,29 +47,77 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
   need(b, batch * K * N, 'B');
   need(out, batch * M * N, 'out');
   if (bias) need(bias, N, 'bias');
+  // WebGPU forbids a buffer bound writable and read in the same dispatch, whatever the ranges
+  if ([a, b, bias].some((t) => t?.buffer === out.buffer)) {
+    throw new Error(`${what}: out '${out.label}' shares a GPU buffer with an input; use separate tensors`);
+  }
 
   const gpu = a.gpu;
-  const shape: Shape = { M, N, K, transA, transB, lda: transA ? M : K, ldb: transB ? K : N };
+  const fast = hasFastPath(gpu);
   const limit = Math.floor(gpu.bindingLimit / 4) - ALIGN - 8; // room for range()'s slack
-  if (batch > 1 && fits(shape, M, N, K, batch, limit)) {
-    record(gpu, a, b, out, bias, shape, { m0: 0, n0: 0, k0: 0, mc: M, nc: N, kc: K }, 0, batch, accumulate);
-    return;
+  // stored A is `batch` matrices of rowsA x colsA, B of rowsB x colsB
+  const [rowsA, colsA] = transA ? [K, M] : [M, K];
+  const [rowsB, colsB] = transB ? [N, K] : [K, N];
+  const temps: Tensor[] = [];
+  const operand = (t: Tensor, rows: number, cols: number, name: string): [Tensor, number] => {
+    if (!fast || (t.offset % 4 === 0 && cols % 4 === 0)) return [t, cols];
+    const p = padded(gpu, t, batch * rows, cols, limit, `${what} ${name}`);
+    temps.push(p);
+    return [p, p.shape[1]];
+  };
+  const [A, lda] = operand(a, rowsA, colsA, 'A');
+  const [B, ldb] = operand(b, rowsB, colsB, 'B');
+  const s: Shape = { M, N, K, transA, transB, lda, ldb, strideA: rowsA * lda, strideB: rowsB * ldb, kernel: fast ? vec4Kernel : portableKernel };
+  if (batch > 1 && fits(s, M, N, K, batch, limit)) {
+    record(gpu, A, B, out, bias, s, { m0: 0, n0: 0, k0: 0, mc: M, nc: N, kc: K }, 0, batch, accumulate);
+  } else {
+    const chunks = plan(s, limit, what);
+    for (let z = 0; z < batch; z++) {
+      for (const c of chunks) record(gpu, A, B, out, c.k0 === 0 ? bias : undefined, s, c, z, 1, accumulate || c.k0 > 0);
+    }
   }
-  const chunks = plan(shape, limit, what);
-  for (let z = 0; z < batch; z++) {
-    for (const c of chunks) record(gpu, a, b, out, bias && c.k0 === 0 ? bias : undefined, shape, c, z, 1, accumulate || c.k0 > 0);
-  }
+  for (const t of temps) t.release();
 }
 
-interface Shape { M: number; N: number; K: number; transA: boolean; transB: boolean; lda: number; ldb: number }
+function hasFastPath(gpu: Gpu): boolean {
+  // the vec4 kernel shares A rows within groups of 8 subgroup lanes
+  const info = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= 8;
+}
+
+/** A zero-padded copy of a rows x cols matrix (row stride cols) with a row stride that is a multiple of 4. */
+function padded(gpu: Gpu, t: Tensor, rows: number, cols: number, limit: number, what: string): Tensor {
+  const ld = Math.ceil(cols / 4) * 4;
+  const out = gpu.tensor([rows, ld], `${t.label} (padded)`);
+  const per = Math.min(MAX_GROUPS, Math.floor(limit / ld), Math.floor((limit - cols) / cols) + 1);
+  if (per < 1) throw new Error(`${what}: a row of ${cols} floats does not fit one binding`);
+  for (let r0 = 0; r0 < rows; r0 += per) {
+    const rc = Math.min(per, rows - r0);
+    const src = range(t, r0 * cols, (rc - 1) * cols + cols), dst = range(out, r0 * ld, rc * ld);
+    gpu.dispatch(padKernel, {
+      bindings: [src.binding, dst.binding],
+      uniforms: [rc, cols, cols, ld, src.rel, dst.rel],
+      workgroups: [Math.ceil(ld / PAD_WG), rc],
+      constants: { WG: PAD_WG },
+    });
+  }
+  return out;
+}
+
+interface Shape {
+  M: number; N: number; K: number; transA: boolean; transB: boolean;
+  /** row strides of the stored A and B (>= their logical widths when padded), batch strides */
+  lda: number; ldb: number; strideA: number; strideB: number;
+  kernel: Kernel;
+}
 interface Chunk { m0: number; n0: number; k0: number; mc: number; nc: number; kc: number }
 
 /** Floats spanned (first to last) by each operand of an mc x nc x kc piece, over `batch` matrices. */
 function spans(s: Shape, mc: number, nc: number, kc: number, batch: number): [number, number, number] {
-  const sa = s.transA ? (kc - 1) * s.M + mc : (mc - 1) * s.K + kc;
-  const sb = s.transB ? (nc - 1) * s.K + kc : (kc - 1) * s.N + nc;
+  const sa = s.transA ? (kc - 1) * s.lda + mc : (mc - 1) * s.lda + kc;
+  const sb = s.transB ? (nc - 1) * s.ldb + kc : (kc - 1) * s.ldb + nc;
   const sc = (mc - 1) * s.N + nc;
-  return [(batch - 1) * s.M * s.K + sa, (batch - 1) * s.K * s.N + sb, (batch - 1) * s.M * s.N + sc];
+  return [(batch - 1) * s.strideA + sa, (batch - 1) * s.strideB + sb, (batch - 1) * s.M * s.N + sc];
 }
 
 function fits(s: Shape, mc: number, nc: number, kc: number, batch: number, limit: number): boolean {
@@ -89,12 +141,12 @@ function plan(s: Shape, limit: number, what: string): Chunk[] {
   for (let iter = 0; iter < 4 && !fits(s, mc, nc, kc, 1, limit); iter++) {
     const [sa, sb, sc] = spans(s, mc, nc, kc, 1);
     if (sa > limit) {
-      if (s.transA) [kc, mc] = shrink(kc, mc, s.M, 4, TILE_M);
-      else [mc, kc] = shrink(mc, kc, s.K, TILE_M, 4);
+      if (s.transA) [kc, mc] = shrink(kc, mc, s.lda, 4, TILE_M);
+      else [mc, kc] = shrink(mc, kc, s.lda, TILE_M, 4);
     }
     if (sb > limit) {
-      if (s.transB) [nc, kc] = shrink(nc, kc, s.K, TILE_N, 4);
-      else [kc, nc] = shrink(kc, nc, s.N, 4, TILE_N);
+      if (s.transB) [nc, kc] = shrink(nc, kc, s.ldb, TILE_N, 4);
+      else [kc, nc] = shrink(kc, nc, s.ldb, 4, TILE_N);
     }
     if (sc > limit) [mc, nc] = shrink(mc, nc, s.N, TILE_M, TILE_N);
   }
@@ -114,20 +166,14 @@ function plan(s: Shape, limit: number, what: string): Chunk[] {
 
 /**
  * A binding of floats [start, start+count) of `t`, its offset rounded down to 256 bytes; `rel` is
- * start inside it. The end is rounded up to whole vec4s plus one more (runs of 4 along k may read
- * past the last row; they are masked), but never past the buffer.
+ * start inside it. The end is rounded up to whole vec4s plus one more, but never past the buffer.
  */
 function range(t: Tensor, start: number, count: number): { binding: GPUBufferBinding; rel: number } {
+  if (t.isReleased) throw new Error(`matmul: tensor '${t.label}' used after release`);
   const abs = t.offset + start;
   const base = abs - (abs % ALIGN);
   const end = Math.min(Math.ceil((abs + count) / 4) * 4 + 4, t.buffer.size / 4);
   return { binding: { buffer: t.buffer, offset: base * 4, size: (end - base) * 4 }, rel: abs - base };
-}
-
-function pickKernel(gpu: Gpu, aligned: boolean): Kernel {
-  const minSubgroup = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
-  if (!gpu.features.has('subgroups') || minSubgroup < 8) return portableKernel;
-  return aligned ? vec4Kernel : unalignedKernel;
 }
 
 function record(
@@ -135,40 +181,34 @@ function record(
   s: Shape, c: Chunk, z: number, batch: number, accumulate: boolean,
 ): void {
   const [sa, sb, sc] = spans(s, c.mc, c.nc, c.kc, batch);
-  const aStart = z * s.M * s.K + (s.transA ? c.k0 * s.M + c.m0 : c.m0 * s.K + c.k0);
-  const bStart = z * s.K * s.N + (s.transB ? c.n0 * s.K + c.k0 : c.k0 * s.N + c.n0);
+  const aStart = z * s.strideA + (s.transA ? c.k0 * s.lda + c.m0 : c.m0 * s.lda + c.k0);
+  const bStart = z * s.strideB + (s.transB ? c.n0 * s.ldb + c.k0 : c.k0 * s.ldb + c.n0);
   const cStart = z * s.M * s.N + c.m0 * s.N + c.n0;
   const ra = range(a, aStart, sa), rb = range(b, bStart, sb), rc = range(out, cStart, sc);
   const rbias = bias ? range(bias, c.n0, c.nc) : rb; // unused binding when there is no bias
-  for (const r of [ra, rb, rbias]) {
-    const o = rc.binding;
-    if (r.binding.buffer === o.buffer && r.binding.offset! < o.offset! + o.size! && o.offset! < r.binding.offset! + r.binding.size!) {
-      throw new Error(`matmul: out '${out.label}' overlaps an input in the same buffer (after aligning bindings to 256 bytes)`);
-    }
-  }
-  const strideA = batch > 1 ? s.M * s.K : 0, strideB = batch > 1 ? s.K * s.N : 0;
-  // the vec4 kernel needs 16-byte aligned rows and a k tail only where A is transposed and B is not
-  const aligned = [ra.rel, s.lda, strideA, rb.rel, s.ldb, strideB].every((v) => v % 4 === 0) &&
-    (c.kc % 4 === 0 || (s.transA && !s.transB));
-  const uniforms: Param[] = [
-    c.mc, c.nc, c.kc, s.lda, s.ldb, s.N, ra.rel, rb.rel, rc.rel,
-    strideA, strideB, batch > 1 ? s.M * s.N : 0, rbias.rel, (accumulate ? 1 : 0) | (bias ? 2 : 0),
-  ];
-  gpu.dispatch(pickKernel(gpu, aligned), {
+  const strideA = batch > 1 ? s.strideA : 0, strideB = batch > 1 ? s.strideB : 0;
+  // The vec4 kernel needs 16-byte aligned rows (operands are padded so) and chunk edges on
+  // multiples of 4; only tiny binding limits (tests) make chunks that are not.
+  const aligned = [ra.rel, s.lda, strideA, rb.rel, s.ldb, strideB].every((v) => v % 4 === 0);
+  gpu.dispatch(aligned ? s.kernel : portableKernel, {
     bindings: [ra.binding, rb.binding, rbias.binding, rc.binding],
-    uniforms,
+    uniforms: [
+      c.mc, c.nc, c.kc, s.lda, s.ldb, s.N, ra.rel, rb.rel, rc.rel,
+      strideA, strideB, batch > 1 ? s.M * s.N : 0, rbias.rel, (accumulate ? 1 : 0) | (bias ? 2 : 0),
+    ] satisfies Param[],
     workgroups: [Math.ceil(c.nc / TILE_N), Math.ceil(c.mc / TILE_M), batch],
     constants: { WGX, TRANS_A: +s.transA, TRANS_B: +s.transB },
   });
 }
 
-const BIAS_WG = 64;
+const BIAS_WG = 16; // small workgroups: N/64 of them, enough to keep every CPU thread busy
 
 /** dbias[N] += sum over the M rows of dout[M,N] (deterministic, no atomics) */
 export function matmulBiasBackward(dout: Tensor, dbias: Tensor, M: number, N: number): void {
   if (dout.size < M * N || dbias.size < N) {
     throw new Error(`matmulBiasBackward(M=${M}, N=${N}): dout has ${dout.size} elements, dbias ${dbias.size}`);
   }
+  if (dout.buffer === dbias.buffer) throw new Error(`matmulBiasBackward: dbias '${dbias.label}' shares a GPU buffer with dout`);
   const gpu = dout.gpu;
   const limit = Math.floor(gpu.bindingLimit / 4) - ALIGN - 8;
   const rows = Math.floor((limit - N) / N) + 1; // rows of dout per dispatch, summed into dbias in order
