@@ -17,13 +17,13 @@ export interface TrainOptions {
   data: string;
   out: string;
   resume: boolean;
-  /** unset: 300 from scratch; fine-tuning 30 on a CPU adapter, 1000 on a GPU */
+  /** unset: from scratch 150 on a CPU adapter, 2000 on a GPU; fine-tuning 30 / 1000 */
   steps?: number;
   /** unset: 8 from scratch, 4 fine-tuning */
   batchSize?: number;
   blockSize: number;
   gradAccum: number;
-  /** unset: 1e-3 from scratch, 6e-5 fine-tuning */
+  /** unset: 3e-3 from scratch, 6e-5 fine-tuning */
   lr?: number;
   /** unset: lr / 10 */
   minLr?: number;
@@ -129,8 +129,9 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   }
   const fromScratch = !resumeDir && (o.init === 'scratch' || config === o.scratch);
   {
-    const steps = opts.steps ?? (fromScratch ? 300 : gpu.isCpu ? 30 : 1000);
-    const lr = opts.lr ?? (fromScratch ? 1e-3 : 6e-5);
+    // defaults sized for a few minutes on a CPU adapter (lavapipe) and a real run on a GPU
+    const steps = opts.steps ?? (fromScratch ? (gpu.isCpu ? 150 : 2000) : gpu.isCpu ? 30 : 1000);
+    const lr = opts.lr ?? (fromScratch ? 3e-3 : 6e-5);
     o = { ...opts, steps, lr, minLr: opts.minLr ?? lr / 10, warmup: opts.warmup ?? Math.ceil(0.05 * steps), batchSize: opts.batchSize ?? (fromScratch ? 8 : 4) };
   }
   const T = Math.min(o.blockSize, config.n_positions);
