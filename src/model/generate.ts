@@ -3,6 +3,7 @@
 // one; attention reads keys and values from those rows. No tape, no gradients.
 import { getGpu, UserError, type Gpu, type Tensor } from '../gpu/index.ts';
 import { matmul } from '../ops/matmul.ts';
+import { matvec, matvecFits, matvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
 import { geluForward } from '../ops/gelu.ts';
 import { attentionCached } from '../ops/attention.ts';
@@ -44,6 +45,9 @@ export class GPT2Generator implements Generator {
     const gpu = this.model.gpu;
     const p = (name: string) => this.model.p(name);
     const tmp: Tensor[] = [];
+    // x[n,K] · w[K,N] + b: a matrix-vector product when decoding a single token
+    const linear = (inp: Tensor, w: Tensor, b: Tensor, out: Tensor, K: number, N: number) =>
+      n === 1 && matvecFits(K, N) ? matvec(inp, w, out, K, N, b) : matmul(inp, w, out, n, N, K, { bias: b });
     const T = (shape: number[], label: string) => {
       const t = gpu.tensor(shape, label);
       tmp.push(t);
@@ -63,16 +67,16 @@ export class GPT2Generator implements Generator {
     for (let l = 0; l < L; l++) {
       const h = (s: string) => p(`h.${l}.${s}`);
       layernormForward(x, h('ln_1.weight'), h('ln_1.bias'), a, mean, rstd, n, C, eps);
-      matmul(a, h('attn.c_attn.weight'), qkv, n, 3 * C, C, { bias: h('attn.c_attn.bias') });
+      linear(a, h('attn.c_attn.weight'), h('attn.c_attn.bias'), qkv, C, 3 * C);
       gpu.copy(qkv, this.caches[l], n * 3 * C, 0, t0 * 3 * C);
       attentionCached(this.caches[l], att, t0, n, C, NH);
-      matmul(att, h('attn.c_proj.weight'), proj, n, C, C, { bias: h('attn.c_proj.bias') });
+      linear(att, h('attn.c_proj.weight'), h('attn.c_proj.bias'), proj, C, C);
       residualForward(x, proj, x2);
       [x, x2] = [x2, x];
       layernormForward(x, h('ln_2.weight'), h('ln_2.bias'), a, mean, rstd, n, C, eps);
-      matmul(a, h('mlp.c_fc.weight'), fc, n, 4 * C, C, { bias: h('mlp.c_fc.bias') });
+      linear(a, h('mlp.c_fc.weight'), h('mlp.c_fc.bias'), fc, C, 4 * C);
       geluForward(fc, g);
-      matmul(g, h('mlp.c_proj.weight'), proj, n, C, 4 * C, { bias: h('mlp.c_proj.bias') });
+      linear(g, h('mlp.c_proj.weight'), h('mlp.c_proj.bias'), proj, 4 * C, C);
       residualForward(x, proj, x2);
       [x, x2] = [x2, x];
     }
@@ -81,7 +85,8 @@ export class GPT2Generator implements Generator {
     const last = T([1, C], 'ln_f last');
     layernormForward(xl, p('ln_f.weight'), p('ln_f.bias'), last, T([1], 'mean'), T([1], 'rstd'), 1, C, eps);
     const logits = T([1, V], 'logits');
-    matmul(last, p('wte.weight'), logits, 1, V, C, { transB: true });
+    if (C % 4 === 0) matvecT(last, p('wte.weight'), logits, V, C);
+    else matmul(last, p('wte.weight'), logits, 1, V, C, { transB: true });
     const out = await logits.read();
     for (const t of tmp) t.release();
     this.cached = t0 + n;
