@@ -80,8 +80,7 @@ export async function evaluate(model: GPT2, ds: TokenDataset, steps: number, B: 
   let total = 0, count = 0;
   model.tape.enabled = false;
   try {
-    const windows = Math.floor(ds.tokens.length / (T + 1));
-    const n = Math.min(steps, Math.ceil(windows / B));
+    const n = Math.min(steps, Math.ceil(ds.stats.windows / B));
     for (let s = 0; s < n; s++) {
       const { x, y } = getBatch(ds, s, B, 'sequential', 0);
       total += sum(await model.lossPerToken(x, y, B, T, 0).read());

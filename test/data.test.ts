@@ -139,12 +139,15 @@ const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join('
 t('packConversations: exact windows, whole conversations, EOT padding', () => {
   const a = conv('H:hello there', 'B:hi'), b = conv('H:what is two plus two', 'B:four'), c = conv('H:bye', 'B:bye');
   const la = lenOf(a), lb = lenOf(b), lc = lenOf(c);
-  const blockSize = la + lb - 2; // a and b do not fit together; b and c do
-  assert.ok(lb + lc <= blockSize + 1 && la + lc <= blockSize + 1);
-  const W = blockSize + 1;
+  const blockSize = la + lb - 1; // a and b do not fit together; b and c do
+  assert.ok(lb + lc <= blockSize && la + lc <= blockSize);
+  const W = blockSize;
   const ds = packConversations([a, b, c], SP, blockSize, 'bot');
-  assert.is(ds.tokens.length, 2 * W);
-  assert.is(ds.mask.length, 2 * W);
+  // two windows of T tokens, then one EOT (mask 0): the last window's shifted target
+  assert.is(ds.tokens.length, 2 * W + 1);
+  assert.is(ds.mask.length, 2 * W + 1);
+  assert.is(ds.tokens[2 * W], EOT);
+  assert.is(ds.mask[2 * W], 0);
   const ea = encodeConversation(a, SP, 'bot'), eb = encodeConversation(b, SP, 'bot'), ec = encodeConversation(c, SP, 'bot');
   assert.equal([...ds.tokens.slice(0, la)], ea.tokens);
   assert.equal([...ds.mask.slice(0, la)], ea.mask);
@@ -154,11 +157,11 @@ t('packConversations: exact windows, whole conversations, EOT padding', () => {
   assert.equal([...ds.mask.slice(W, W + lb + lc)], [...eb.mask, ...ec.mask]);
   const covered = [...ea.mask, ...eb.mask, ...ec.mask].reduce((s, m) => s + m, 0);
   assert.equal(ds.stats, {
-    conversations: 3, tokens: 2 * W, maskedShare: covered / (2 * W), windows: 2, truncated: 0, padding: 2 * W - la - lb - lc,
+    conversations: 3, tokens: 2 * W + 1, maskedShare: covered / (2 * W + 1), windows: 2, truncated: 0, padding: 2 * W - la - lb - lc,
   });
   assert.ok(formatStats(ds.stats).includes('3 conversations'));
   const none = packConversations([a, b, c], SP, blockSize, 'none');
-  assert.is(none.stats.maskedShare, (la + lb + lc) / (2 * W), "mask 'none': everything but padding");
+  assert.is(none.stats.maskedShare, (la + lb + lc) / (2 * W + 1), "mask 'none': everything but padding");
 });
 
 t('packConversations: long conversation split at exchange boundaries, over-long turn cut', () => {
@@ -166,7 +169,7 @@ t('packConversations: long conversation split at exchange boundaries, over-long 
   const groups = encodeExchanges(c, SP, 'bot').map((g) => g.flatMap((x) => x.tokens));
   const human1 = encodeHumanTurn('six seven', SP).tokens.length;
   // the second human turn would still fit after the first exchange, but not with its answer
-  const blockSize = groups[0].length + human1, W = blockSize + 1;
+  const blockSize = groups[0].length + human1 - 1, W = blockSize;
   assert.ok(groups.every((g) => g.length <= W) && lenOf(c) > W);
   assert.ok(groups[0].length + groups[1].length > W && groups[1].length + groups[2].length > W);
   const ds = packConversations([c], SP, blockSize, 'bot');
@@ -178,9 +181,9 @@ t('packConversations: long conversation split at exchange boundaries, over-long 
   assert.is(ds.stats.truncated, 0);
 
   const long = conv('H:hi', `B:${words(40)}`, 'H:ok', 'B:fine');
-  const cut = packConversations([long], SP, 16, 'bot');
+  const cut = packConversations([long], SP, 17, 'bot');
   assert.is(cut.stats.truncated, 1);
-  assert.is(cut.tokens.length % 17, 0);
+  assert.is(cut.tokens.length % 17, 1);
   const human = encodeHumanTurn('hi', SP).tokens, bot = encodeBotTurn(words(40), SP);
   // the exchange does not fit: the human turn, then the bot turn's first 17 tokens, then the rest
   assert.equal([...cut.tokens.slice(0, human.length)], human);
@@ -191,12 +194,12 @@ t('packConversations: long conversation split at exchange boundaries, over-long 
 
 // ---------------------------------------------------------------- batches
 function fakeDataset(windows: number, T: number): TokenDataset {
-  const n = windows * (T + 1);
+  const n = windows * T + 1;
   const tokens = Uint32Array.from({ length: n }, (_, i) => i);
   const mask = Uint8Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
   return { tokens, mask, blockSize: T, stats: { conversations: 0, tokens: n, maskedShare: 2 / 3, windows, truncated: 0, padding: 0 } };
 }
-const rowWindow = (x: Uint32Array, b: number, T: number) => x[b * T] / (T + 1);
+const rowWindow = (x: Uint32Array, b: number, T: number) => x[b * T] / T;
 
 t('getBatch sequential: step s, row b uses window (s*B+b) mod n; masked targets are -1', () => {
   const T = 5, ds = fakeDataset(5, T);
@@ -205,7 +208,7 @@ t('getBatch sequential: step s, row b uses window (s*B+b) mod n; masked targets 
   assert.is(y.length, 3 * T);
   [4, 0, 1].forEach((w, b) => {
     for (let t2 = 0; t2 < T; t2++) {
-      const i = w * (T + 1) + t2;
+      const i = w * T + t2; // window i covers tokens [i*T, i*T+T), targets shifted by one
       assert.is(x[b * T + t2], i);
       assert.is(y[b * T + t2], (i + 1) % 3 === 0 ? -1 : i + 1);
     }
@@ -258,19 +261,22 @@ t('loadTokenBin: raw uint16 and llm.c header, consecutive windows', () => {
   writeFileSync(raw, Buffer.from(ids.buffer));
   const ds = loadTokenBin(raw, 9);
   assert.is(ds.stats.windows, 2);
-  assert.equal([...ds.tokens], [...ids.slice(0, 20)]);
+  assert.equal([...ds.tokens], [...ids.slice(0, 19)]);
   assert.ok(ds.mask.every((m) => m === 1));
-  const { y } = getBatch(ds, 1, 1, 'sequential', 0);
-  assert.equal([...y], [...ids.slice(11, 20)]);
+  const { x, y } = getBatch(ds, 1, 1, 'sequential', 0);
+  assert.equal([...x], [...ids.slice(9, 18)]);
+  assert.equal([...y], [...ids.slice(10, 19)]);
   const header = new Int32Array(256);
   header.set([20240520, 1, 25]);
   const llmc = join(tmp, 'llmc.bin');
   writeFileSync(llmc, Buffer.concat([Buffer.from(header.buffer), Buffer.from(ids.buffer)]));
-  assert.equal([...loadTokenBin(llmc, 9).tokens], [...ids.slice(0, 20)]);
+  assert.equal([...loadTokenBin(llmc, 9).tokens], [...ids.slice(0, 19)]);
   throwsMessage(() => loadTokenBin(raw, 30), 'fewer than one window');
-  const { train, val } = loadChatData(raw, { blockSize: 4, speakers: SP, mask: 'bot' }); // 5 windows: 4 train, last 1 val
+  const { train, val } = loadChatData(raw, { blockSize: 4, speakers: SP, mask: 'bot' }); // 6 windows: 5 train, last 1 val
   assert.equal([...val.tokens], [...ids.slice(20, 25)]);
-  assert.is(train.stats.windows, 4);
+  assert.equal([...train.tokens], [...ids.slice(0, 21)]);
+  assert.is(train.stats.windows, 5);
+  assert.is(val.stats.windows, 1);
 });
 
 t('loadDataset / loadChatData: text files and clear errors', () => {
@@ -293,7 +299,7 @@ t('loadDataset / loadChatData: text files and clear errors', () => {
   writeFileSync(chat, Array.from({ length: 20 }, (_, i) => `Human: question ${i}\nBot: answer ${i}`).join('\n\n'));
   const ds = loadDataset(chat, opts);
   assert.is(ds.stats.conversations, 20);
-  assert.is(ds.tokens.length % 65, 0);
+  assert.is(ds.tokens.length % 64, 1);
   const { train, val, stats } = loadChatData(chat, opts);
   assert.is(val.stats.conversations, 2);
   assert.is(train.stats.conversations, 18);

@@ -16,7 +16,7 @@ export interface TokenDataset {
 }
 export interface DatasetStats {
   conversations: number;
-  /** tokens in the packed stream (windows * (blockSize+1)), padding included */
+  /** tokens in the packed stream (windows * blockSize + 1), padding included */
   tokens: number;
   /** share of tokens the loss covers */
   maskedShare: number;
@@ -29,8 +29,10 @@ export interface DatasetStats {
 export interface LoadOptions { blockSize: number; speakers: Speakers; mask: 'bot' | 'none' }
 
 /**
- * pack whole conversations greedily into windows of exactly blockSize+1 tokens (the +1 so
- * inputs and shifted targets both come from the window); a conversation that does not fit
+ * pack whole conversations greedily into windows of exactly blockSize tokens, as nanoGPT's
+ * token stream: window i is tokens [i*T, i*T+T) and its targets are shifted by one, so the
+ * last target of a window is the first token of the next (a `Human` tag: mask 0), and one
+ * EOT (mask 0) after the last window gives it its shifted target; a conversation that does not fit
  * in the current window starts the next one (pad the rest with EOT, mask 0); a conversation
  * longer than a window is split at exchange boundaries (a human turn with its answer), an
  * exchange longer than a window at its turn boundary, and a single turn longer than the
@@ -39,7 +41,7 @@ export interface LoadOptions { blockSize: number; speakers: Speakers; mask: 'bot
  */
 export function packConversations(convs: Conversation[], sp: Speakers, blockSize: number, maskMode: 'bot' | 'none'): TokenDataset {
   if (!(Number.isInteger(blockSize) && blockSize >= 1)) throw new Error(`blockSize must be a positive integer, got ${blockSize}`);
-  const W = blockSize + 1;
+  const W = blockSize;
   const tokens: number[] = [], mask: number[] = [];
   let fill = 0, truncated = 0, padding = 0, conversations = 0;
   const add = (e: Encoded) => {
@@ -72,6 +74,8 @@ export function packConversations(convs: Conversation[], sp: Speakers, blockSize
     }
   }
   closeWindow();
+  tokens.push(EOT);
+  mask.push(0);
   return finish(Uint32Array.from(tokens), Uint8Array.from(mask), blockSize, conversations, truncated, padding);
 }
 
@@ -99,7 +103,7 @@ function finish(tokens: Uint32Array, mask: Uint8Array, blockSize: number, conver
   for (let i = 0; i < mask.length; i++) covered += mask[i];
   const stats: DatasetStats = {
     conversations, tokens: tokens.length, maskedShare: tokens.length ? covered / tokens.length : 0,
-    windows: tokens.length / (blockSize + 1), truncated, padding,
+    windows: tokens.length > blockSize ? Math.floor((tokens.length - 1) / blockSize) : 0, truncated, padding,
   };
   return { tokens, mask, blockSize, stats };
 }
@@ -108,8 +112,8 @@ const LLMC_MAGIC = 20240520; // llm.c token files: 256 int32 header (magic, vers
 
 /**
  * nanoGPT-style .bin of uint16 token ids (llm.c's 1024-byte header is recognised and
- * skipped): mask all 1, no packing; windows are consecutive blockSize+1 slices, and the
- * tokens after the last whole window are dropped.
+ * skipped): mask all 1, no packing; window i is tokens [i*T, i*T+T) with targets shifted by
+ * one, and the tokens after the last whole window (and its one target) are dropped.
  */
 export function loadTokenBin(path: string, blockSize: number): TokenDataset {
   const buf = readFileSync(path);
@@ -118,10 +122,9 @@ export function loadTokenBin(path: string, blockSize: number): TokenDataset {
     start = 1024;
     count = Math.min(buf.readInt32LE(8), Math.floor((buf.length - 1024) / 2));
   }
-  const W = blockSize + 1;
-  const windows = Math.floor(count / W);
-  if (windows === 0) throw new UserError(`${path}: ${count} tokens, fewer than one window of blockSize+1 = ${W}`);
-  const tokens = new Uint32Array(windows * W);
+  const windows = Math.floor((count - 1) / blockSize);
+  if (!(windows > 0)) throw new UserError(`${path}: ${count} tokens, fewer than one window of blockSize+1 = ${blockSize + 1}`);
+  const tokens = new Uint32Array(windows * blockSize + 1);
   for (let i = 0; i < tokens.length; i++) tokens[i] = buf.readUInt16LE(start + 2 * i);
   return finish(tokens, new Uint8Array(tokens.length).fill(1), blockSize, 0, 0, 0);
 }
@@ -146,10 +149,11 @@ export function loadChatData(path: string, opts: LoadOptions & { valFraction?: n
   if (path.endsWith('.bin')) {
     checkFile(path);
     const all = loadTokenBin(path, opts.blockSize);
-    const n = all.stats.windows, W = opts.blockSize + 1;
+    const n = all.stats.windows, T = opts.blockSize;
     const nVal = n >= 2 && f > 0 ? Math.max(1, Math.floor(n * f)) : 0;
-    const cut = (n - nVal) * W;
-    train = finish(all.tokens.slice(0, cut), all.mask.slice(0, cut), opts.blockSize, 0, 0, 0);
+    const cut = (n - nVal) * T;
+    // train keeps one token past its last window: that window's last target
+    train = finish(all.tokens.slice(0, cut + 1), all.mask.slice(0, cut + 1), opts.blockSize, 0, 0, 0);
     val = finish(all.tokens.slice(cut), all.mask.slice(cut), opts.blockSize, 0, 0, 0);
   } else {
     const parts = splitConversations(readChat(path, opts.speakers), f);
@@ -203,21 +207,21 @@ export function splitConversations(convs: Conversation[], valFraction: number): 
 }
 
 /**
- * Batches: window i covers tokens [i*(T+1) .. i*(T+1)+T] of the packed stream; inputs x =
- * window[0..T), targets y = window[1..T] where a target whose mask is 0 becomes -1 (ignored
+ * Batches: window i covers tokens [i*T, i*T+T) of the packed stream (inputs x), and the
+ * targets y are tokens [i*T+1, i*T+T+1), where a target whose mask is 0 becomes -1 (ignored
  * by the loss). order 'sequential': step s, row b uses window (s*B + b) mod numWindows.
  * order 'random': a seeded permutation per epoch (seed + epoch), row b of step s takes
  * element (s*B+b) of the epoch order sequence (element e: epoch floor(e/n), position e mod n).
  */
 export function getBatch(ds: TokenDataset, step: number, B: number, order: 'sequential' | 'random', seed: number): { x: Uint32Array; y: Int32Array } {
-  const T = ds.blockSize, W = T + 1;
-  const n = Math.floor(ds.tokens.length / W);
+  const T = ds.blockSize;
+  const n = ds.stats.windows;
   if (n === 0) throw new Error('getBatch: the dataset has no windows');
   const x = new Uint32Array(B * T), y = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
     const e = step * B + b;
     const w = order === 'sequential' ? e % n : permutation(n, seed + Math.floor(e / n))[e % n];
-    const base = w * W;
+    const base = w * T;
     for (let t = 0; t < T; t++) {
       x[b * T + t] = ds.tokens[base + t];
       y[b * T + t] = ds.mask[base + t + 1] ? ds.tokens[base + t + 1] : -1;
