@@ -13,6 +13,8 @@ export interface GpuOptions {
   fast?: boolean;
   /** per-kernel GPU timestamps when the adapter offers timestamp-query (env WEBGPU_PROFILE=1) */
   profile?: boolean;
+  /** individual Dawn toggles to enable, to measure one at a time (env WEBGPU_TOGGLES=a,b) */
+  toggles?: string[];
 }
 
 import { UserError } from '../util/errors.ts';
@@ -35,6 +37,7 @@ export function optionsFromEnv(base: GpuOptions = {}): GpuOptions {
     backend: base.backend ?? env.WEBGPU_BACKEND,
     fast: base.fast ?? env.WEBGPU_FAST === '1',
     profile: base.profile ?? env.WEBGPU_PROFILE === '1',
+    toggles: base.toggles ?? (env.WEBGPU_TOGGLES ? env.WEBGPU_TOGGLES.split(',').filter(Boolean) : undefined),
   };
 }
 
@@ -44,10 +47,10 @@ export async function openDevice(opts: GpuOptions): Promise<OpenedDevice> {
   const flags: string[] = [];
   if (opts.backend) flags.push(`backend=${opts.backend}`);
   if (opts.adapter) flags.push(`adapter=${opts.adapter}`);
-  if (opts.fast) {
-    flags.push(`enable-dawn-features=${FAST_TOGGLES.join(',')}`);
-    flags.push('disable-dawn-features=timestamp_quantization');
-  }
+  const enable = new Set([...(opts.fast ? FAST_TOGGLES : []), ...(opts.toggles ?? [])]);
+  enable.delete('timestamp_quantization');
+  if (enable.size) flags.push(`enable-dawn-features=${[...enable].join(',')}`);
+  if (opts.fast || opts.toggles?.includes('timestamp_quantization')) flags.push('disable-dawn-features=timestamp_quantization');
   let adapter: GPUAdapter | null = null;
   try {
     const gpu = create(flags) as GPU;
