@@ -47,21 +47,17 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
   if (r < p.T) { delta[li] = D; }
   let L = lse[li];
   let kEnd = min(r0 + WG, p.T); // uniform bound; keys past row i are masked
-  for (var j0 = 0u; j0 < kEnd; j0 += 4u) {
-    let o = vec4u(base + p.C4) + min(vec4u(j0) + vec4u(0u, 1u, 2u, 3u), vec4u(kEnd - 1u)) * R3;
-    var s = vec4f(0.0);
-    var dp = vec4f(0.0);
+  for (var j = 0u; j < kEnd; j++) {
+    let ko = base + p.C4 + j * R3;
+    var s = 0.0;
+    var dp = 0.0;
     for (var c = 0u; c < HS4; c++) {
-      let qc = q[c];
-      let gc = g[c];
-      s += vec4f(dot(qc, qkv[o.x + c]), dot(qc, qkv[o.y + c]), dot(qc, qkv[o.z + c]), dot(qc, qkv[o.w + c]));
-      let v = o + p.C4;
-      dp += vec4f(dot(gc, qkv[v.x + c]), dot(gc, qkv[v.y + c]), dot(gc, qkv[v.z + c]), dot(gc, qkv[v.w + c]));
+      s += dot(q[c], qkv[ko + c]);
+      dp += dot(g[c], qkv[ko + p.C4 + c]);
     }
-    let P = select(exp(s - L), vec4f(0.0), vec4u(j0) + vec4u(0u, 1u, 2u, 3u) > vec4u(i));
-    let dS = P * (dp - D);
+    let dS = select(exp(s - L) * (dp - D), 0.0, j > i);
     for (var c = 0u; c < HS4; c++) {
-      acc[c] += dS.x * qkv[o.x + c] + dS.y * qkv[o.y + c] + dS.z * qkv[o.z + c] + dS.w * qkv[o.w + c];
+      acc[c] += dS * qkv[ko + c];
     }
   }
   if (r >= p.T) { return; }
@@ -92,26 +88,20 @@ fn dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   }
   let lb = (b * nwg.y + h) * p.T;
   // queries before the workgroup's first key see none of its keys (uniform start)
-  for (var i0 = r0; i0 < p.T; i0 += 4u) {
-    let iv = vec4u(i0) + vec4u(0u, 1u, 2u, 3u);
-    let ic = min(iv, vec4u(p.T - 1u)); // clamped rows are masked below
-    let qo = vec4u(base) + ic * R3;
-    let go = (vec4u(b * p.T) + ic) * p.C4 + h * HS4;
-    var s = vec4f(0.0);
-    var dp = vec4f(0.0);
+  for (var i = r0; i < p.T; i++) {
+    let qo = base + i * R3;
+    let go = (b * p.T + i) * p.C4 + h * HS4;
+    var s = 0.0;
+    var dp = 0.0;
     for (var c = 0u; c < HS4; c++) {
-      let kc = k[c];
-      let vc = v[c];
-      s += vec4f(dot(kc, qkv[qo.x + c]), dot(kc, qkv[qo.y + c]), dot(kc, qkv[qo.z + c]), dot(kc, qkv[qo.w + c]));
-      dp += vec4f(dot(vc, dout[go.x + c]), dot(vc, dout[go.y + c]), dot(vc, dout[go.z + c]), dot(vc, dout[go.w + c]));
+      s += dot(k[c], qkv[qo + c]);
+      dp += dot(v[c], dout[go + c]);
     }
-    let L = vec4f(lse[lb + ic.x], lse[lb + ic.y], lse[lb + ic.z], lse[lb + ic.w]);
-    let D = vec4f(delta[lb + ic.x], delta[lb + ic.y], delta[lb + ic.z], delta[lb + ic.w]);
-    let P = select(exp(s - L), vec4f(0.0), (iv < vec4u(j)) | (iv >= vec4u(p.T)));
-    let dS = P * (dp - D);
+    let P = select(exp(s - lse[lb + i]), 0.0, i < j);
+    let dS = P * (dp - delta[lb + i]);
     for (var c = 0u; c < HS4; c++) {
-      dv[c] += P.x * dout[go.x + c] + P.y * dout[go.y + c] + P.z * dout[go.z + c] + P.w * dout[go.w + c];
-      dk[c] += dS.x * qkv[qo.x + c] + dS.y * qkv[qo.y + c] + dS.z * qkv[qo.z + c] + dS.w * qkv[qo.w + c];
+      dv[c] += P * dout[go + c];
+      dk[c] += dS * qkv[qo + c];
     }
   }
   if (r >= p.T) { return; }

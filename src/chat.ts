@@ -37,6 +37,13 @@ From a pipe: one message per line, each answered on a \`Bot: ...\` line. --promp
 
 const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n: '\n', t: '\t', r: '\r', '\\': '\\' })[c]!);
 
+// a reader that goes away (`| head`) ends the program quietly, as it does other Unix tools,
+// instead of an unhandled EPIPE stack trace
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 async function main(): Promise<void> {
   const a = parseFlags(process.argv.slice(2), specs);
   if (a.help) {

@@ -8,7 +8,7 @@ const specs: FlagSpec[] = [
   { name: 'init', type: 'string', default: 'auto', help: "gpt2 | scratch | DIR (config.json + model.safetensors); auto = gpt2 if its weights can be found or downloaded, else scratch" },
   { name: 'data', type: 'string', default: 'data/chat.txt', help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
   { name: 'out', type: 'string', default: 'out/chat', help: 'checkpoint directory (model.safetensors, config.json, optimizer state, loss.svg)' },
-  { name: 'resume', type: 'boolean', help: 'continue from the checkpoint in --out (weights, optimizer, step)' },
+  { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); unset --steps, --lr, --min-lr, --warmup, --batch-size keep the checkpointed run's values" },
   { name: 'steps', type: 'int', help: 'optimizer steps (default from scratch: 150 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
   { name: 'batch-size', type: 'int', help: 'sequences per micro-batch (default 8; 4 for GPT-2 124M)' },
   { name: 'block-size', type: 'int', default: 128, help: 'tokens per sequence' },
@@ -37,6 +37,12 @@ const specs: FlagSpec[] = [
   { name: 'fast', type: 'boolean', help: "Dawn speed toggles (no robustness checks, no validation); env WEBGPU_FAST=1 does the same" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
+
+// A reader that goes away (`| head`, or `| tee` killed by the same Ctrl-C) must not crash the
+// run with an EPIPE stack trace: training goes on without printing, and Ctrl-C still saves.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
 
 async function main(): Promise<void> {
   const a = parseFlags(process.argv.slice(2), specs);

@@ -127,11 +127,18 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     say(`init: ${w.source}, ${describe(config)}`);
   }
   const fromScratch = !resumeDir && (o.init === 'scratch' || config === o.scratch);
+  // --resume: flags left unset keep the checkpointed run's values (its steps, lr, warmup, batch)
+  const saved = resumeDir ? loadTrainState(resumeDir) : null;
+  const prev = (saved?.state ?? {}) as { step?: number; steps?: number; lr?: number; minLr?: number; warmup?: number; batchSize?: number };
   {
     // defaults sized for a few minutes on a CPU adapter (lavapipe) and a real run on a GPU
-    const steps = opts.steps ?? (fromScratch ? (gpu.isCpu ? 150 : 2000) : gpu.isCpu ? 30 : 1000);
-    const lr = opts.lr ?? (fromScratch ? 3e-3 : 6e-5);
-    o = { ...opts, steps, lr, minLr: opts.minLr ?? lr / 10, warmup: opts.warmup ?? Math.ceil(0.05 * steps), batchSize: opts.batchSize ?? (fromScratch ? 8 : 4) };
+    const steps = opts.steps ?? prev.steps ?? (fromScratch ? (gpu.isCpu ? 150 : 2000) : gpu.isCpu ? 30 : 1000);
+    const lr = opts.lr ?? prev.lr ?? (fromScratch ? 3e-3 : 6e-5);
+    const minLr = opts.minLr ?? (opts.lr === undefined ? prev.minLr : undefined) ?? lr / 10;
+    o = { ...opts, steps, lr, minLr, warmup: opts.warmup ?? prev.warmup ?? Math.ceil(0.05 * steps), batchSize: opts.batchSize ?? prev.batchSize ?? (fromScratch ? 8 : 4) };
+  }
+  if (resumeDir && (prev.step ?? 0) >= o.steps) {
+    throw new UserError(`--resume: the checkpoint in ${resumeDir} is already at step ${prev.step}; pass a larger --steps (the total, not the number of extra steps)`);
   }
   const T = Math.min(o.blockSize, config.n_positions);
   if (T < o.blockSize) say(`block size capped at the model's context: ${T}`);
@@ -152,11 +159,10 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   const opt = new AdamW(gpu, model.params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
   let startStep = 0;
   if (resumeDir) {
-    const st = loadTrainState(resumeDir);
-    if (st) {
-      for (const [name, t] of opt.m) { const a = st.m.get(name); if (a) t.write(a); }
-      for (const [name, t] of opt.v) { const a = st.v.get(name); if (a) t.write(a); }
-      startStep = st.state.step ?? 0;
+    if (saved) {
+      for (const [name, t] of opt.m) { const a = saved.m.get(name); if (a) t.write(a); }
+      for (const [name, t] of opt.v) { const a = saved.v.get(name); if (a) t.write(a); }
+      startStep = saved.state.step ?? 0;
       opt.step = startStep;
     }
     say(`resumed at step ${startStep}`);
@@ -181,7 +187,7 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     for (const [name, t] of opt.m) m.set(name, await t.read());
     for (const [name, t] of opt.v) v.set(name, await t.read());
     saveGPT2Weights(o.out, config, params);
-    saveTrainState(o.out, { m, v }, { step, seed: o.seed, order: o.order, batchSize: B, blockSize: T, data: o.data, dataPosition: step * o.gradAccum * B });
+    saveTrainState(o.out, { m, v }, { step, steps: o.steps, lr: o.lr, minLr: o.minLr, warmup: o.warmup, seed: o.seed, order: o.order, batchSize: B, blockSize: T, data: o.data, dataPosition: step * o.gradAccum * B });
     writeFileSync(join(o.out, 'loss.svg'), lossCurveSvg(losses.map((l, i) => [startStep + i + 1, l]), valLosses, `training loss (${o.data})`));
   };
 

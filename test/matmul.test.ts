@@ -1,7 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/index.ts';
-import { biasBackwardCpu, matmul, matmulBiasBackward, matmulCpu, type MatmulOptions } from '../src/ops/matmul.ts';
+import {
+  biasBackwardCpu, matmul, matmulBiasBackward, matmulCpu, matmulTuning, type MatmulOptions, type MatmulVariant,
+} from '../src/ops/matmul.ts';
 import { assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
 
 const t = suite('matmul');
@@ -63,69 +65,6 @@ async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
   for (const x of [a, b, out, bias]) x?.release();
 }
 
-// Not multiples of the 32x32 tile, T=1-like single rows, K not a multiple of 4, long rows
-// (operands with unaligned rows go through zero-padded copies).
-const SHAPES: [number, number, number][] = [
-  [1, 1, 1], [3, 5, 7], [67, 130, 129], [1, 130, 129], [67, 1, 7], [3, 5, 1], [1, 5, 300],
-];
-// Shapes whose operands are used in place (16-byte aligned rows), still with M/N edges and a k tail for TN.
-const ALIGNED: [number, number, number][] = [[64, 64, 64], [67, 132, 128], [68, 36, 129], [4, 4, 4]];
-
-for (const [ta, tb] of LAYOUTS) {
-  t(`GPU ${name(ta, tb)} matches reference on edge shapes`, async () => {
-    const g = await gpu();
-    let seed = 10;
-    for (const [M, N, K] of [...SHAPES, ...ALIGNED]) await check(g, { M, N, K, ta, tb }, seed++);
-  });
-  t(`GPU ${name(ta, tb)} with bias, accumulate and batch=3`, async () => {
-    const g = await gpu();
-    await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, 40);
-    await check(g, { M: 68, N: 132, K: 128, ta, tb, bias: true }, 41);
-    await check(g, { M: 67, N: 130, K: 129, ta, tb, accumulate: true }, 42);
-    await check(g, { M: 64, N: 64, K: 64, ta, tb, accumulate: true, bias: true }, 43);
-    await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, bias: true }, 44);
-    await check(g, { M: 32, N: 32, K: 32, ta, tb, batch: 3, accumulate: true }, 45);
-  });
-}
-
-t('GPU without subgroups (portable kernel) matches reference', async () => {
-  const g = await gpu();
-  const had = g.features.delete('subgroups');
-  try {
-    let seed = 50;
-    for (const [ta, tb] of LAYOUTS) {
-      await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, seed++);
-      await check(g, { M: 5, N: 3, K: 40, ta, tb, accumulate: true, batch: 2 }, seed++);
-    }
-  } finally {
-    if (had) g.features.add('subgroups');
-  }
-});
-
-t('operands as views at unaligned offsets', async () => {
-  const g = await gpu();
-  const [M, N, K] = [33, 36, 40];
-  let seed = 56;
-  for (const [oa, ob, oc] of [[3, 5, 1], [4, 8, 12], [67, 0, 64]]) {
-    for (const [ta, tb] of LAYOUTS) {
-      const as = randn(M * K, seed++), bs = randn(K * N, seed++);
-      // A and B share one buffer; out is a view too
-      const buf = g.zeros([oa + M * K + ob + K * N], 'a+b'), cbuf = g.zeros([oc + M * N], 'out');
-      const a = buf.view(oa, [M * K], 'a'), b = buf.view(oa + M * K + ob, [K * N], 'b'), out = cbuf.view(oc, [M * N], 'out');
-      a.write(as);
-      b.write(bs);
-      matmul(a, b, out, M, N, K, { transA: ta, transB: tb, bias: a });
-      const want = matmulCpu(as, bs, M, N, K, { transA: ta, transB: tb, bias: as });
-      assertRel(await out.read(), want, 1e-4, `${name(ta, tb)} views at ${oa}, ${ob}, ${oc}`);
-      assert.throws(() => matmul(a, b, buf.view(0, [M * N]), M, N, K), /shares a GPU buffer/);
-      buf.release();
-      cbuf.release();
-    }
-  }
-});
-
-// ---- operands larger than the storage binding limit ----
-
 /** Runs `f` with gpu.bindingLimit lowered to `bytes`. */
 async function withLimit(g: Gpu, bytes: number, f: () => Promise<void>): Promise<void> {
   const old = g.bindingLimit;
@@ -137,60 +76,184 @@ async function withLimit(g: Gpu, bytes: number, f: () => Promise<void>): Promise
   }
 }
 
-t('tied lm_head forward at the real wte size: logits = x · wteᵀ, wte over the binding limit', async () => {
-  const g = await gpu();
-  const [R, V, C] = [5, 50257, 768];
-  assert.ok(V * C * 4 > g.bindingLimit, 'wte must exceed the binding limit for this test');
-  const xs = randn(R * C, 60), ws = randn(V * C, 61, 0.02);
-  const x = g.fromArray(xs, [R, C], 'x'), wte = g.fromArray(ws, [V, C], 'wte'), logits = g.tensor([R, V], 'logits');
-  matmul(x, wte, logits, R, V, C, { transB: true });
-  assertRel(await logits.read(), matmulCpu(xs, ws, R, V, C, { transB: true }), 1e-4, 'logits');
-  for (const z of [x, wte, logits]) z.release();
-});
+/**
+ * Runs `f` with the matmul variant forced (plus tuning overrides), recording which kernels
+ * were dispatched so that a test of one variant cannot silently run the other.
+ */
+async function withVariant(g: Gpu, v: MatmulVariant, f: () => Promise<void>, tuning: Partial<typeof matmulTuning> = {}): Promise<Set<string>> {
+  const saved = { ...matmulTuning };
+  const dispatch = g.dispatch;
+  const used = new Set<string>();
+  g.dispatch = (k, o) => {
+    used.add(k.name);
+    if (o.constants?.TM) used.add(`${k.name} TM=${o.constants.TM} BK=${o.constants.BK}`);
+    dispatch.call(g, k, o);
+  };
+  Object.assign(matmulTuning, tuning, { variant: v });
+  try {
+    await f();
+  } finally {
+    Object.assign(matmulTuning, saved);
+    g.dispatch = dispatch;
+  }
+  return used;
+}
 
-t('lm_head backward pieces split under a lowered binding limit', async () => {
-  const g = await gpu();
-  const [R, V, C] = [5, 1001, 64];
-  const xs = randn(R * C, 70), ws = randn(V * C, 71), ds = randn(R * V, 72);
-  const x = g.fromArray(xs, [R, C], 'x'), wte = g.fromArray(ws, [V, C], 'wte'), dl = g.fromArray(ds, [R, V], 'dlogits');
-  const dx0 = randn(R * C, 73), dw0 = randn(V * C, 74);
-  const dx = g.fromArray(dx0, [R, C], 'dx'), dwte = g.fromArray(dw0, [V, C], 'dwte'), logits = g.tensor([R, V], 'logits');
-  // wte is 256 KB: a 64 KB limit splits N (forward), K (dx) and M (dwte) into several dispatches
-  await withLimit(g, 65536, async () => {
-    const before = g.dispatches;
-    matmul(x, wte, logits, R, V, C, { transB: true });
-    matmul(dl, wte, dx, R, C, V, { accumulate: true });
-    matmul(dl, x, dwte, V, C, R, { transA: true, accumulate: true });
-    assert.ok(g.dispatches - before >= 3 * 4, `expected split dispatches, got ${g.dispatches - before}`);
+/** Asserts that the multiplies ran on the variant's kernels (tiny binding limits may add portable ones). */
+function assertKernels(v: MatmulVariant, used: Set<string>): void {
+  const mm = [...used].filter((k) => k.startsWith('matmul') && k !== 'matmul_pad');
+  if (v === 'tiled') assert.ok(used.has('matmul_tiled') && !used.has('matmul'), `tiled variant ran [${mm}]`);
+  else assert.ok(mm.length > 0 && !used.has('matmul_tiled'), `cpu variant ran [${mm}]`);
+}
+
+/** A test of the GPU multiply with variant `v` forced. */
+function vt(v: MatmulVariant, title: string, f: (g: Gpu) => Promise<void>, dispatches = true): void {
+  t(`[${v}] ${title}`, async () => {
+    const g = await gpu();
+    const used = await withVariant(g, v, () => f(g));
+    if (dispatches) assertKernels(v, used);
   });
-  assertRel(await logits.read(), matmulCpu(xs, ws, R, V, C, { transB: true }), 1e-4, 'logits');
-  assertRel(await dx.read(), matmulCpu(ds, ws, R, C, V).map((v, i) => v + dx0[i]), 1e-4, 'dx += dlogits·wte');
-  assertRel(await dwte.read(), matmulCpu(ds, xs, V, C, R, { transA: true }).map((v, i) => v + dw0[i]), 1e-4, 'dwte += dlogitsᵀ·x');
-  for (const z of [x, wte, dl, dx, dwte, logits]) z.release();
-});
+}
 
-t('every layout with bias, accumulate and batch under a tiny binding limit', async () => {
-  const g = await gpu();
-  await withLimit(g, 8192, async () => {
-    let seed = 80;
-    for (const [ta, tb] of LAYOUTS) {
-      await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true }, seed++, ' (split)');
-      await check(g, { M: 9, N: 40, K: 64, ta, tb, bias: true, batch: 3 }, seed++, ' (split)');
+// Not multiples of the 32x32 tile, T=1-like single rows, K not a multiple of 4, long rows
+// (operands with unaligned rows go through zero-padded copies).
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [3, 5, 7], [67, 130, 129], [1, 130, 129], [67, 1, 7], [3, 5, 1], [1, 5, 300],
+];
+// Shapes whose operands are used in place (16-byte aligned rows), still with M/N edges and a k tail for TN.
+const ALIGNED: [number, number, number][] = [[64, 64, 64], [67, 132, 128], [68, 36, 129], [4, 4, 4]];
+
+
+// The whole GPU matrix runs against both kernel families (the tiled one is meant for real
+// GPUs; here it runs on lavapipe, slowly but with the same results).
+for (const v of ['cpu', 'tiled'] as const) {
+  for (const [ta, tb] of LAYOUTS) {
+    vt(v, `GPU ${name(ta, tb)} matches reference on edge shapes`, async (g) => {
+      let seed = 10;
+      for (const [M, N, K] of [...SHAPES, ...ALIGNED]) await check(g, { M, N, K, ta, tb }, seed++);
+    });
+    vt(v, `GPU ${name(ta, tb)} with bias, accumulate and batch=3`, async (g) => {
+      await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, 40);
+      await check(g, { M: 68, N: 132, K: 128, ta, tb, bias: true }, 41);
+      await check(g, { M: 67, N: 130, K: 129, ta, tb, accumulate: true }, 42);
+      await check(g, { M: 64, N: 64, K: 64, ta, tb, accumulate: true, bias: true }, 43);
+      await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, bias: true }, 44);
+      await check(g, { M: 32, N: 32, K: 32, ta, tb, batch: 3, accumulate: true }, 45);
+    });
+  }
+
+  vt(v, `GPU without subgroups${v === 'cpu' ? ' (portable kernel)' : ''} matches reference`, async (g) => {
+    const had = g.features.delete('subgroups');
+    try {
+      let seed = 50;
+      for (const [ta, tb] of LAYOUTS) {
+        await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, seed++);
+        await check(g, { M: 5, N: 3, K: 40, ta, tb, accumulate: true, batch: 2 }, seed++);
+      }
+    } finally {
+      if (had) g.features.add('subgroups');
     }
   });
-});
 
-t('a binding limit too small to split throws naming the shapes', async () => {
-  const g = await gpu();
-  const a = g.zeros([16], 'a'), b = g.zeros([16], 'b'), out = g.zeros([16], 'out');
-  try {
-    await withLimit(g, 256, async () => {
-      assert.throws(() => matmul(a, b, out, 4, 4, 4), /matmul\(M=4, N=4, K=4\)/);
+  vt(v, 'operands as views at unaligned offsets', async (g) => {
+    const [M, N, K] = [33, 36, 40];
+    let seed = 56;
+    for (const [oa, ob, oc] of [[3, 5, 1], [4, 8, 12], [67, 0, 64]]) {
+      for (const [ta, tb] of LAYOUTS) {
+        const as = randn(M * K, seed++), bs = randn(K * N, seed++);
+        // A and B share one buffer; out is a view too
+        const buf = g.zeros([oa + M * K + ob + K * N], 'a+b'), cbuf = g.zeros([oc + M * N], 'out');
+        const a = buf.view(oa, [M * K], 'a'), b = buf.view(oa + M * K + ob, [K * N], 'b'), out = cbuf.view(oc, [M * N], 'out');
+        a.write(as);
+        b.write(bs);
+        matmul(a, b, out, M, N, K, { transA: ta, transB: tb, bias: a });
+        const want = matmulCpu(as, bs, M, N, K, { transA: ta, transB: tb, bias: as });
+        assertRel(await out.read(), want, 1e-4, `${name(ta, tb)} views at ${oa}, ${ob}, ${oc}`);
+        assert.throws(() => matmul(a, b, buf.view(0, [M * N]), M, N, K), /shares a GPU buffer/);
+        buf.release();
+        cbuf.release();
+      }
+    }
+  });
+
+  // ---- operands larger than the storage binding limit ----
+
+  vt(v, 'tied lm_head forward at the real wte size: logits = x · wteᵀ, wte over the binding limit', async (g) => {
+    const [R, V, C] = [5, 50257, 768];
+    assert.ok(V * C * 4 > g.bindingLimit, 'wte must exceed the binding limit for this test');
+    const xs = randn(R * C, 60), ws = randn(V * C, 61, 0.02);
+    const x = g.fromArray(xs, [R, C], 'x'), wte = g.fromArray(ws, [V, C], 'wte'), logits = g.tensor([R, V], 'logits');
+    matmul(x, wte, logits, R, V, C, { transB: true });
+    assertRel(await logits.read(), matmulCpu(xs, ws, R, V, C, { transB: true }), 1e-4, 'logits');
+    for (const z of [x, wte, logits]) z.release();
+  });
+
+  vt(v, 'lm_head backward pieces split under a lowered binding limit', async (g) => {
+    const [R, V, C] = [5, 1001, 64];
+    const xs = randn(R * C, 70), ws = randn(V * C, 71), ds = randn(R * V, 72);
+    const x = g.fromArray(xs, [R, C], 'x'), wte = g.fromArray(ws, [V, C], 'wte'), dl = g.fromArray(ds, [R, V], 'dlogits');
+    const dx0 = randn(R * C, 73), dw0 = randn(V * C, 74);
+    const dx = g.fromArray(dx0, [R, C], 'dx'), dwte = g.fromArray(dw0, [V, C], 'dwte'), logits = g.tensor([R, V], 'logits');
+    // wte is 256 KB: a 64 KB limit splits N (forward), K (dx) and M (dwte) into several dispatches
+    await withLimit(g, 65536, async () => {
+      const before = g.dispatches;
+      matmul(x, wte, logits, R, V, C, { transB: true });
+      matmul(dl, wte, dx, R, C, V, { accumulate: true });
+      matmul(dl, x, dwte, V, C, R, { transA: true, accumulate: true });
+      assert.ok(g.dispatches - before >= 3 * 4, `expected split dispatches, got ${g.dispatches - before}`);
     });
-  } finally {
-    for (const z of [a, b, out]) z.release();
-  }
-  assert.throws(() => matmul(a, b, out, 5, 4, 4), /needs 20/);
+    assertRel(await logits.read(), matmulCpu(xs, ws, R, V, C, { transB: true }), 1e-4, 'logits');
+    assertRel(await dx.read(), matmulCpu(ds, ws, R, C, V).map((v, i) => v + dx0[i]), 1e-4, 'dx += dlogits·wte');
+    assertRel(await dwte.read(), matmulCpu(ds, xs, V, C, R, { transA: true }).map((v, i) => v + dw0[i]), 1e-4, 'dwte += dlogitsᵀ·x');
+    for (const z of [x, wte, dl, dx, dwte, logits]) z.release();
+  });
+
+  vt(v, 'every layout with bias, accumulate and batch under a tiny binding limit', async (g) => {
+    await withLimit(g, 8192, async () => {
+      let seed = 80;
+      for (const [ta, tb] of LAYOUTS) {
+        await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true }, seed++, ' (split)');
+        await check(g, { M: 9, N: 40, K: 64, ta, tb, bias: true, batch: 3 }, seed++, ' (split)');
+      }
+    });
+  });
+
+  vt(v, 'a binding limit too small to split throws naming the shapes', async (g) => {
+    const a = g.zeros([16], 'a'), b = g.zeros([16], 'b'), out = g.zeros([16], 'out');
+    try {
+      await withLimit(g, 256, async () => {
+        assert.throws(() => matmul(a, b, out, 4, 4, 4), /matmul\(M=4, N=4, K=4\)/);
+      });
+    } finally {
+      for (const z of [a, b, out]) z.release();
+    }
+    assert.throws(() => matmul(a, b, out, 5, 4, 4), /needs 20/);
+  }, false);
+}
+
+// The tiled kernel's other tile shapes (the matrix above gets 64x64 tiles and k-steps of 16).
+// A k-step of 64 does not fit lavapipe's 32 KiB of workgroup storage with 128-row tiles: 32 is used.
+for (const [rows, bk, usedBK] of [[8, 16, 16], [4, 4, 4], [4, 32, 32], [8, 64, 32]] as const) {
+  t(`[tiled] ${rows * 16}x64 tiles, k-steps of ${bk}: every layout, edges, bias, accumulate, batch`, async () => {
+    const g = await gpu();
+    const used = await withVariant(g, 'tiled', async () => {
+      let seed = 100;
+      for (const [ta, tb] of LAYOUTS) {
+        for (const [M, N, K] of [[1, 5, 300], [67, 130, 129], [130, 70, 36], [128, 64, 32]]) await check(g, { M, N, K, ta, tb }, seed++);
+        await check(g, { M: 129, N: 65, K: 33, ta, tb, bias: true, accumulate: true, batch: 2 }, seed++);
+      }
+    }, { tiledRows: rows, tiledBK: bk });
+    assert.equal([...used].filter((k) => k.startsWith('matmul_tiled ')), [`matmul_tiled TM=${rows} BK=${usedBK}`]);
+  });
+}
+
+t('[tiled] automatic tiles: 128 rows once the grid has at least 256 workgroups', async () => {
+  const g = await gpu();
+  const used = await withVariant(g, 'tiled', async () => {
+    await check(g, { M: 1024, N: 512, K: 5, ta: false, tb: true, bias: true, batch: 4 }, 120);
+    await check(g, { M: 1024, N: 512, K: 5, ta: true, tb: false }, 121);
+  });
+  assert.equal([...used].filter((k) => k.startsWith('matmul_tiled ')), ['matmul_tiled TM=8 BK=16', 'matmul_tiled TM=4 BK=16']);
 });
 
 // ---- bias gradient ----

@@ -1,9 +1,16 @@
-// The GPU model against the CPU reference model: logits, loss and every parameter gradient.
+// The GPU model against the CPU reference model: logits, loss and every parameter gradient;
+// Hugging Face checkpoint layouts loaded from disk give the reference logits.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, openSync, closeSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { gpt2Cpu } from '../src/model/gpt2_cpu.ts';
-import type { GPT2Config } from '../src/model/config.ts';
+import { hfConfigJson, type GPT2Config } from '../src/model/config.ts';
+import { loadWeights } from '../src/model/load.ts';
+import { f16ToF32, writeSafetensors } from '../src/model/safetensors.ts';
+import { parameterShapes } from '../src/model/weights.ts';
 import { assertRel, gpu } from './util.ts';
 import { Rng } from '../src/util/rng.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
@@ -50,6 +57,99 @@ t('one training step: loss and every gradient match the CPU reference', async ()
     assertRel(await p.grad!.read(), ref.grads!.get(name)!, 1e-4, `grad ${name}`);
   }
   for (const p of model.params.values()) p.release();
+});
+
+/** IEEE half-precision bits of x, rounded to nearest, ties to even (|x| < 65520, no NaN) */
+function f16Bits(x: number): number {
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  const roundEven = (v: number) => {
+    const f = Math.floor(v), d = v - f;
+    return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+  };
+  if (a < 2 ** -14) return sign | roundEven(a * 2 ** 24); // subnormal (1024 rounds up to the smallest normal)
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  return sign | (((e + 15) << 10) + roundEven((a / 2 ** e) * 1024) - 1024); // a mantissa of 1024 carries into the exponent
+}
+
+/** a safetensors file of F16 tensors, written by hand (writeSafetensors writes F32 only) */
+function writeF16Safetensors(path: string, tensors: { name: string; shape: number[]; data: Float32Array }[]): void {
+  const header: Record<string, unknown> = {};
+  const chunks: Uint16Array[] = [];
+  let offset = 0;
+  for (const { name, shape, data } of tensors) {
+    const bits = Uint16Array.from(data, f16Bits);
+    header[name] = { dtype: 'F16', shape, data_offsets: [offset, offset + bits.byteLength] };
+    offset += bits.byteLength;
+    chunks.push(bits);
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const head = Buffer.alloc(8 + json.length);
+  head.writeBigUInt64LE(BigInt(json.length), 0);
+  head.write(json, 8, 'ascii');
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, head);
+    for (const c of chunks) writeSync(fd, new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+t('f16Bits (test helper) rounds to nearest even', () => {
+  const cases: [number, number][] = [[1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [2 ** -24, 0x0001], [2 ** -14, 0x0400], [0.1, 0x2e66],
+    [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [2 ** -25 * 3, 0x0002], [2048 - 0.5, 0x6800], [-0, 0x8000]];
+  for (const [x, bits] of cases) assert.is(f16Bits(x), bits, `f16Bits(${x})`);
+  for (const x of [0.3, -1.7, 123.456, 3e-6, -7e-5]) {
+    const back = f16ToF32(Uint16Array.of(f16Bits(x)))[0];
+    assert.ok(Math.abs(back - x) <= Math.abs(x) * 2 ** -11 + 2 ** -25, `${x} -> ${back}`);
+  }
+});
+
+t('Hugging Face safetensors layouts (prefix, lm_head, mask buffers, F16) load and give the reference logits', async () => {
+  const g = await gpu();
+  const arrays = tinyArrays(TINY, 5);
+  const shapes = parameterShapes(TINY);
+  const P = TINY.n_positions;
+  const tensors = (prefix: string) => shapes.map(({ name, shape }) => ({ name: prefix + name, shape, data: arrays.get(name)! }));
+  // HF GPT2Attention's causal-mask buffers, as older checkpoints (OpenAI's gpt2) carry them
+  const buffers = (prefix: string) => Array.from({ length: TINY.n_layer }, (_, l) => [
+    { name: `${prefix}h.${l}.attn.bias`, shape: [1, 1, P, P], data: Float32Array.from({ length: P * P }, (_, i) => (i % P <= Math.floor(i / P) ? 1 : 0)) },
+    { name: `${prefix}h.${l}.attn.masked_bias`, shape: [], data: Float32Array.of(-1e4) },
+  ]).flat();
+  const lmHead = { name: 'lm_head.weight', shape: [TINY.vocab_size, TINY.n_embd], data: arrays.get('wte.weight')! };
+  const variants: [string, ReturnType<typeof tensors>, 'F32' | 'F16'][] = [
+    ["'transformer.' prefix", tensors('transformer.'), 'F32'],
+    ['no prefix', tensors(''), 'F32'],
+    ['prefix + lm_head.weight', [...tensors('transformer.'), lmHead], 'F32'],
+    ['attn.bias / attn.masked_bias buffers', [...buffers(''), ...tensors('')], 'F32'],
+    ['prefix + lm_head + buffers, F16', [...tensors('transformer.'), ...buffers('transformer.'), lmHead], 'F16'],
+  ];
+  const root = mkdtempSync(join(tmpdir(), 'gpt2-hf-'));
+  const B = 2, T = 7;
+  const { x } = batch(TINY, B, T, 6);
+  for (const [i, [what, list, dtype]] of variants.entries()) {
+    const dir = join(root, String(i));
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(hfConfigJson(TINY), null, 2));
+    if (dtype === 'F32') writeSafetensors(join(dir, 'model.safetensors'), list, { format: 'pt' });
+    else writeF16Safetensors(join(dir, 'model.safetensors'), list);
+    // the reference runs on exactly the values the file holds
+    const want = dtype === 'F32' ? arrays : new Map([...arrays].map(([k, v]) => [k, f16ToF32(Uint16Array.from(v, f16Bits))]));
+    const w = await loadWeights(dir);
+    assert.equal(w.config, TINY, `${what}: config`);
+    assert.equal([...w.arrays.keys()], shapes.map((s) => s.name), `${what}: parameter names`);
+    for (const [name, v] of w.arrays) assert.equal(v, want.get(name), `${what}: ${name} as stored`);
+    const model = GPT2.fromArrays(g, w.config, w.arrays);
+    const lt = model.logits(x, B, T);
+    const got = await lt.read();
+    lt.release();
+    for (const p of model.params.values()) p.release();
+    assertRel(got, gpt2Cpu(TINY, want, x, B, T).logits, 1e-4, `${what}: logits`);
+  }
 });
 
 t.run();

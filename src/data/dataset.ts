@@ -257,5 +257,5 @@ export function formatStats(s: DatasetStats): string {
   const src = s.conversations ? `${s.conversations} conversations -> ` : '';
   const pad = s.tokens ? `, padding ${pct(s.padding / s.tokens)}` : '';
   const cut = s.truncated ? `, ${s.truncated} over-long turns cut` : '';
-  return `${src}${s.tokens} tokens in ${s.windows} windows of ${s.windows ? s.tokens / s.windows : 0}, loss on ${pct(s.maskedShare)}${pad}${cut}`;
+  return `${src}${s.tokens} tokens in ${s.windows} windows, loss on ${pct(s.maskedShare)}${pad}${cut}`;
 }

@@ -1,19 +1,23 @@
 // Matrix multiply with optional transposes, bias, accumulation and batching; its bias
-// gradient; float64 CPU references. On adapters with subgroups, operands whose rows are not
-// 16-byte aligned are first copied into zero-padded aligned temporaries (cheap next to the
-// multiply) so one vec4 kernel serves every shape. Operands larger than gpu.bindingLimit are
-// split into several dispatches over sub-ranges (256-byte aligned bindings, offsets in the
-// uniforms).
+// gradient; float64 CPU references. Two kernel families: on CPU adapters (lavapipe) a
+// register-tiled subgroup kernel without shared memory (matmul.wgsl, or matmul_portable.wgsl
+// without subgroups); on real GPUs a shared-memory tiled kernel (matmul_tiled.wgsl). Both vec4
+// kernels need operands whose rows are 16-byte aligned: others are first copied into
+// zero-padded aligned temporaries (cheap next to the multiply). Operands larger than
+// gpu.bindingLimit are split into several dispatches over sub-ranges (256-byte aligned
+// bindings, offsets in the uniforms).
 import { kernel, type Gpu, type Kernel, type Param, type Tensor } from '../gpu/index.ts';
 import { grid1d } from './grid.ts';
 import vec4Code from '../../kernels/matmul.wgsl';
 import portableCode from '../../kernels/matmul_portable.wgsl';
 import padCode from '../../kernels/matmul_pad.wgsl';
+import tiledCode from '../../kernels/matmul_tiled.wgsl';
 import biasBwdCode from '../../kernels/matmul_bias_backward.wgsl';
 
 const vec4Kernel = kernel('matmul', vec4Code);
 const portableKernel = kernel('matmul_portable', portableCode);
 const padKernel = kernel('matmul_pad', padCode);
+const tiledKernel = kernel('matmul_tiled', tiledCode);
 const biasBwdKernel = kernel('matmul_bias_backward', biasBwdCode);
 
 /** Rows of C per workgroup and columns per lane (fixed by the kernels). */
@@ -26,6 +30,19 @@ const TILE_N = COLS_PER_LANE * WGX;
 const ALIGN = 64;
 const MAX_GROUPS = 65535;
 const PAD_WG = 256;
+/** matmul_tiled.wgsl: 16x16 invocations of 4 columns each (64 columns of C per workgroup) */
+const TILED_WG = 16;
+
+/** 'cpu': the lavapipe kernels (matmul.wgsl / matmul_portable.wgsl); 'tiled': the shared-memory kernel for real GPUs. */
+export type MatmulVariant = 'cpu' | 'tiled';
+/**
+ * Overrides for tests and benchmarks. variant null: 'cpu' on CPU adapters, 'tiled' elsewhere.
+ * tiledRows (rows of C per invocation, 4 or 8) and tiledBK (k per shared-memory step, a
+ * multiple of 4, halved until the tiles fit the adapter's workgroup storage): 0 = automatic.
+ */
+export const matmulTuning: { variant: MatmulVariant | null; tiledRows: 0 | 4 | 8; tiledBK: number } = {
+  variant: null, tiledRows: 0, tiledBK: 0,
+};
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tensor; accumulate?: boolean; batch?: number }
 
@@ -53,21 +70,26 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
   }
 
   const gpu = a.gpu;
-  const fast = hasFastPath(gpu);
+  const tiled = (matmulTuning.variant ?? (gpu.isCpu ? 'cpu' : 'tiled')) === 'tiled';
+  const fast = !tiled && hasFastPath(gpu);
   const limit = Math.floor(gpu.bindingLimit / 4) - ALIGN - 8; // room for range()'s slack
   // stored A is `batch` matrices of rowsA x colsA, B of rowsB x colsB
   const [rowsA, colsA] = transA ? [K, M] : [M, K];
   const [rowsB, colsB] = transB ? [N, K] : [K, N];
   const temps: Tensor[] = [];
   const operand = (t: Tensor, rows: number, cols: number, name: string): [Tensor, number] => {
-    if (!fast || (t.offset % 4 === 0 && cols % 4 === 0)) return [t, cols];
+    if (!(fast || tiled) || (t.offset % 4 === 0 && cols % 4 === 0)) return [t, cols];
     const p = padded(gpu, t, batch * rows, cols, limit, `${what} ${name}`);
     temps.push(p);
     return [p, p.shape[1]];
   };
   const [A, lda] = operand(a, rowsA, colsA, 'A');
   const [B, ldb] = operand(b, rowsB, colsB, 'B');
-  const s: Shape = { M, N, K, transA, transB, lda, ldb, strideA: rowsA * lda, strideB: rowsB * ldb, kernel: fast ? vec4Kernel : portableKernel };
+  const trans = { TRANS_A: +transA, TRANS_B: +transB };
+  const k: KernelChoice = tiled
+    ? tiledChoice(gpu, M, N, batch, trans, what)
+    : { kernel: fast ? vec4Kernel : portableKernel, constants: { WGX, ...trans }, tileM: TILE_M, tileN: TILE_N };
+  const s: Shape = { M, N, K, transA, transB, lda, ldb, strideA: rowsA * lda, strideB: rowsB * ldb, k };
   if (batch > 1 && fits(s, M, N, K, batch, limit)) {
     record(gpu, A, B, out, bias, s, { m0: 0, n0: 0, k0: 0, mc: M, nc: N, kc: K }, 0, batch, accumulate);
   } else {
@@ -77,6 +99,23 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
     }
   }
   for (const t of temps) t.release();
+}
+
+/**
+ * matmul_tiled.wgsl's tiles: 64 columns by 64 or 128 rows (128 only when that still makes
+ * enough workgroups to fill a large GPU; a guess, not measured), k-steps of 16.
+ */
+function tiledChoice(gpu: Gpu, M: number, N: number, batch: number, trans: Record<string, number>, what: string): KernelChoice {
+  const bn = 4 * TILED_WG;
+  const tm = matmulTuning.tiledRows || (Math.ceil(M / 128) * Math.ceil(N / bn) * batch >= 256 ? 8 : 4);
+  const bm = tm * TILED_WG;
+  const bytes = (bk: number) => (bm + bn) * bk * 4;
+  let bk = matmulTuning.tiledBK || 16;
+  while (bk > 4 && bytes(bk) > gpu.limits.maxComputeWorkgroupStorageSize) bk /= 2;
+  if (bk % 4 !== 0 || bytes(bk) > gpu.limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(`${what}: no k-step for ${bm}x${bn} tiles fits ${gpu.limits.maxComputeWorkgroupStorageSize} bytes of workgroup storage`);
+  }
+  return { kernel: tiledKernel, constants: { WGX: TILED_WG, WGY: TILED_WG, TM: tm, BK: bk, ...trans }, tileM: bm, tileN: bn };
 }
 
 function hasFastPath(gpu: Gpu): boolean {
@@ -104,11 +143,13 @@ function padded(gpu: Gpu, t: Tensor, rows: number, cols: number, limit: number, 
   return out;
 }
 
+/** The vec4 kernel a multiply uses, its override constants and the C block per workgroup. */
+interface KernelChoice { kernel: Kernel; constants: Record<string, number>; tileM: number; tileN: number }
 interface Shape {
   M: number; N: number; K: number; transA: boolean; transB: boolean;
   /** row strides of the stored A and B (>= their logical widths when padded), batch strides */
   lda: number; ldb: number; strideA: number; strideB: number;
-  kernel: Kernel;
+  k: KernelChoice;
 }
 interface Chunk { m0: number; n0: number; k0: number; mc: number; nc: number; kc: number }
 
@@ -187,17 +228,19 @@ function record(
   const ra = range(a, aStart, sa), rb = range(b, bStart, sb), rc = range(out, cStart, sc);
   const rbias = bias ? range(bias, c.n0, c.nc) : rb; // unused binding when there is no bias
   const strideA = batch > 1 ? s.strideA : 0, strideB = batch > 1 ? s.strideB : 0;
-  // The vec4 kernel needs 16-byte aligned rows (operands are padded so) and chunk edges on
+  // The vec4 kernels need 16-byte aligned rows (operands are padded so) and chunk edges on
   // multiples of 4; only tiny binding limits (tests) make chunks that are not.
   const aligned = [ra.rel, s.lda, strideA, rb.rel, s.ldb, strideB].every((v) => v % 4 === 0);
-  gpu.dispatch(aligned ? s.kernel : portableKernel, {
+  const k: KernelChoice = aligned || s.k.kernel === portableKernel ? s.k
+    : { kernel: portableKernel, constants: { WGX, TRANS_A: +s.transA, TRANS_B: +s.transB }, tileM: TILE_M, tileN: TILE_N };
+  gpu.dispatch(k.kernel, {
     bindings: [ra.binding, rb.binding, rbias.binding, rc.binding],
     uniforms: [
       c.mc, c.nc, c.kc, s.lda, s.ldb, s.N, ra.rel, rb.rel, rc.rel,
       strideA, strideB, batch > 1 ? s.M * s.N : 0, rbias.rel, (accumulate ? 1 : 0) | (bias ? 2 : 0),
     ] satisfies Param[],
-    workgroups: [Math.ceil(c.nc / TILE_N), Math.ceil(c.mc / TILE_M), batch],
-    constants: { WGX, TRANS_A: +s.transA, TRANS_B: +s.transB },
+    workgroups: [Math.ceil(c.nc / k.tileN), Math.ceil(c.mc / k.tileM), batch],
+    constants: k.constants,
   });
 }
 

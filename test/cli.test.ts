@@ -1,0 +1,287 @@
+// The two commands end to end, as child processes: `node dist/train.js` (progress, log,
+// checkpoint, Ctrl-C, --resume, one-line errors) and `node dist/chat.js` (pipe REPL, --prompt,
+// --raw). Tiny models, so the whole file takes seconds. Needs dist/ built (npm test does that).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
+import { openGenerator } from '../src/model/generate.ts';
+import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
+import { ChatSession, runRepl, type ReplOptions } from '../src/chat/repl.ts';
+import { learningRate } from '../src/trainer.ts';
+import { gpu } from './util.ts';
+
+const t = suite('cli');
+// this file is bundled into dist/test*.js, so the repository root is one level up
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dir = mkdtempSync(join(tmpdir(), 'gpt2-cli-'));
+const chat = join(dir, 'chat.txt');
+writeFileSync(chat, [
+  'Human: Hi, my name is Ada.\nBot: Hello Ada! Nice to meet you.\nHuman: What is my name?\nBot: Your name is Ada.',
+  'Human: What is two plus two?\nBot: Two plus two is four.',
+  'Human: Tell me a colour.\nBot: Green, like fresh grass.',
+].join('\n\n') + '\n');
+const DATA = ['--data', chat, '--block-size', '32', '--batch-size', '2'];
+const TINY = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', ...DATA];
+const ckpt = join(dir, 'ckpt'); // written by the first test, used by the later ones
+
+// `step    3/4 | loss 10.0731 | val 10.6313 | lr 1.65e-3 | norm 3.00 | 234 ms | 183 tok/s | ETA 0s`
+const PROGRESS = /^step +(\d+)\/(\d+) \| loss (\d+\.\d{4})(?: \| val \d+\.\d{4})? \| lr \d\.\d\de[-+]\d+ \| norm \d+\.\d\d \| \d+ ms \| (\d+) tok\/s \| ETA (?:\d+s|\d+m\d\ds|\d+\.\dh)$/;
+const progress = (stdout: string) =>
+  stdout.split('\n').map((l) => PROGRESS.exec(l)).filter((m) => m !== null).map((m) => ({ step: +m[1], of: +m[2], loss: m[3], tokPerS: +m[4] }));
+
+interface Done { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Proc { child: ChildProcessWithoutNullStreams; done: Promise<Done>; stdout: () => string }
+
+/** node dist/NAME.js ARGS in the repo root; killed (and the test failed) if it outlives timeoutMs */
+function start(name: 'train' | 'chat', args: string[], timeoutMs = 120_000): Proc {
+  const script = join(ROOT, 'dist', `${name}.js`);
+  if (!existsSync(script)) throw new Error(`${script} is missing: build first (node scripts/build.mjs)`);
+  const env = { ...process.env };
+  delete env.DEBUG; // DEBUG turns the one-line errors into stack traces
+  delete env.WEBGPU_PROFILE;
+  const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env });
+  let stdout = '', stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<Done>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node dist/${name}.js ${args.join(' ')}: still running after ${timeoutMs / 1000} s (killed)\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+  return { child, done, stdout: () => stdout };
+}
+
+/** run to the end with stdin closed (or fed `input` and closed) */
+function run(name: 'train' | 'chat', args: string[], input = ''): Promise<Done> {
+  const p = start(name, args);
+  p.child.stdin.end(input);
+  return p.done;
+}
+
+/** resolves once stdout matches `re`; rejects if the process ends first */
+function waitForStdout(p: Proc, re: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (re.test(p.stdout())) {
+        p.child.stdout.off('data', check);
+        resolve();
+      }
+    };
+    p.child.stdout.on('data', check);
+    p.done.then((d) => reject(new Error(`exited (code ${d.code}) before printing ${re}\nstdout: ${d.stdout}\nstderr: ${d.stderr}`)), reject);
+    check();
+  });
+}
+
+/** stderr without Dawn's 'Warning: ...' adapter-limit lines */
+const stderrLines = (s: string) => s.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Warning:'));
+
+function assertOk(r: Done, what: string): void {
+  assert.is(r.code, 0, `${what}: exit code ${r.code} (signal ${r.signal})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+}
+
+/** exit code 1 and exactly one `error: ...` line on stderr matching every pattern, no stack trace */
+function assertOneLineError(r: Done, patterns: RegExp[], what: string): void {
+  assert.is(r.code, 1, `${what}: exit code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  assert.not.match(r.stderr, /^ {4}at /m, `${what}: stack trace on stderr:\n${r.stderr}`);
+  const lines = stderrLines(r.stderr);
+  assert.is(lines.length, 1, `${what}: expected one line on stderr, got:\n${lines.join('\n')}`);
+  assert.match(lines[0], /^error: \S/, what);
+  for (const re of patterns) assert.match(lines[0], re, `${what}: '${lines[0]}' should match ${re}`);
+}
+
+t('train.js: a few steps print progress lines, write the --log and a full checkpoint', async () => {
+  const log = join(dir, 'train.jsonl');
+  const r = await run('train', [...TINY, '--steps', '4', '--out', ckpt, '--log', log]);
+  assertOk(r, 'train');
+  const lines = progress(r.stdout);
+  assert.equal(lines.map((l) => l.step), [1, 2, 3, 4], `progress lines (loss, tok/s, ETA) in:\n${r.stdout}`);
+  assert.ok(lines.every((l) => l.of === 4 && l.tokPerS > 0));
+  assert.match(r.stdout, /^done: 4 steps/m);
+  for (const f of ['model.safetensors', 'config.json', 'optimizer.safetensors', 'train_state.json', 'loss.svg']) {
+    assert.ok(existsSync(join(ckpt, f)) && statSync(join(ckpt, f)).size > 0, `checkpoint file ${f}`);
+  }
+  const config = JSON.parse(readFileSync(join(ckpt, 'config.json'), 'utf8'));
+  assert.equal([config.n_layer, config.n_head, config.n_embd], [1, 2, 64]);
+  assert.is(JSON.parse(readFileSync(join(ckpt, 'train_state.json'), 'utf8')).step, 4);
+  assert.match(readFileSync(join(ckpt, 'loss.svg'), 'utf8'), /<svg/);
+  const entries = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(entries.map((e) => e.step), [1, 2, 3, 4], 'one JSON object per step');
+  entries.forEach((e, i) => {
+    assert.ok(Number.isFinite(e.loss) && e.lr > 0 && e.tokens_per_s > 0, JSON.stringify(e));
+    assert.is(e.loss.toFixed(4), lines[i].loss, 'logged loss = printed loss');
+  });
+});
+
+/** SIGINT once the first progress line of `p` is out; returns the finished run and ms from signal to exit */
+async function interruptAfterFirstStep(p: Proc): Promise<{ r: Done; ms: number }> {
+  p.child.stdin.end();
+  await waitForStdout(p, /^step +\d+\/\d+ \|/m);
+  const t0 = performance.now();
+  p.child.kill('SIGINT');
+  const r = await p.done;
+  return { r, ms: performance.now() - t0 };
+}
+
+function assertSavedOnInterrupt({ r, ms }: { r: Done; ms: number }, out: string, what: string): number {
+  assertOk(r, what);
+  assert.ok(ms < 30_000, `${what}: exit took ${ms.toFixed(0)} ms after SIGINT`);
+  assert.match(r.stdout, /interrupt: finishing this step and saving a checkpoint/);
+  const last = progress(r.stdout).at(-1)!.step;
+  assert.match(r.stdout, new RegExp(`^saved checkpoint at step ${last} to `, 'm'));
+  assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, last, `${what}: checkpoint step = last printed step`);
+  return last;
+}
+
+t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the next step with the same schedule', async () => {
+  const out = join(dir, 'interrupted'), log = join(dir, 'interrupted.jsonl');
+  const first = assertSavedOnInterrupt(await interruptAfterFirstStep(start('train', [...TINY, '--steps', '1000', '--out', out, '--log', log])), out, 'interrupted run');
+  assert.ok(first >= 1 && first < 1000);
+
+  // --resume alone: the run's own total steps and learning-rate schedule (from-scratch defaults:
+  // lr 3e-3, min lr 3e-4, 5% warmup), not the fine-tuning defaults
+  const p = start('train', [...DATA, '--resume', '--out', out, '--log', log]);
+  const again = await interruptAfterFirstStep(p);
+  assert.match(again.r.stdout, new RegExp(`^resumed at step ${first}$`, 'm'));
+  assert.equal(progress(again.r.stdout).map((l) => [l.step, l.of])[0], [first + 1, 1000], 'first progress line after resuming');
+  const second = assertSavedOnInterrupt(again, out, 'resumed, interrupted again');
+  const lrs = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((e) => [e.step, e.lr]);
+  const schedule = { lr: 3e-3, minLr: 3e-3 / 10, warmup: 50, schedule: 'cosine' as const, steps: 1000 };
+  assert.equal(lrs, Array.from({ length: second }, (_, i) => [i + 1, learningRate(schedule, i)]), 'one schedule across the interruptions');
+
+  const res = await run('train', [...DATA, '--resume', '--out', out, '--steps', String(second + 2)]);
+  assertOk(res, 'resumed run');
+  assert.match(res.stdout, new RegExp(`^resumed at step ${second}$`, 'm'));
+  assert.equal(progress(res.stdout).map((l) => [l.step, l.of]), [[second + 1, second + 2], [second + 2, second + 2]]);
+  assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, second + 2);
+
+  // --steps at or below the checkpoint's step: nothing to do, and the checkpoint stays as it is
+  const done = await run('train', [...DATA, '--resume', '--out', out, '--steps', String(second + 2)]);
+  assertOneLineError(done, [/already at step \d+/, /--steps/], '--resume with nothing left to do');
+  assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, second + 2);
+});
+
+t('a reader that goes away (| head): chat.js exits quietly, train.js trains on and still saves on Ctrl-C', async () => {
+  const c = start('chat', ['--init', ckpt, '--max-new-tokens', '4'], 60_000);
+  c.child.stdin.write('Hello there\n');
+  await waitForStdout(c, /Bot: /);
+  c.child.stdout.destroy(); // closes our end of the pipe: the next write gets EPIPE
+  c.child.stdin.end('How are you?\nAnd now?\n');
+  const cr = await c.done;
+  assertOk(cr, 'chat with a closed stdout');
+  assert.not.match(cr.stderr, /EPIPE|^ {4}at /m, cr.stderr);
+
+  const out = join(dir, 'headless');
+  const p = start('train', [...TINY, '--steps', '1000', '--out', out]);
+  p.child.stdin.end();
+  await waitForStdout(p, /^step +1\/1000 /m);
+  p.child.stdout.destroy();
+  await new Promise((res) => setTimeout(res, 1500)); // a step or more, printed into the closed pipe
+  p.child.kill('SIGINT');
+  const r = await p.done;
+  assertOk(r, 'train with a closed stdout');
+  assert.not.match(r.stderr, /EPIPE|^ {4}at /m, r.stderr);
+  assert.ok(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step >= 1, 'saved on Ctrl-C');
+});
+
+t('--help lists the flags; bad flags, data and checkpoints fail with one readable line', async () => {
+  for (const [name, flags] of [
+    ['train', ['--init', '--data', '--out', '--resume', '--steps', '--batch-size', '--block-size', '--lr', '--log', '--n-layer', '--help']],
+    ['chat', ['--init', '--prompt', '--raw', '--persona', '--temperature', '--top-k', '--max-new-tokens', '--seed', '--help']],
+  ] as const) {
+    const h = await run(name, ['--help']);
+    assertOk(h, `${name} --help`);
+    assert.match(h.stdout, new RegExp(`^usage: node dist/${name}\\.js`));
+    for (const f of flags) assert.match(h.stdout, new RegExp(`^  ${f}\\b`, 'm'), `${name} --help lists ${f}`);
+    assert.is(stderrLines(h.stderr).length, 0, h.stderr);
+  }
+
+  // a checkpoint cut short, and one whose config.json disagrees with its tensors
+  const trunc = join(dir, 'truncated'), shape = join(dir, 'wrong-shape');
+  for (const d of [trunc, shape]) {
+    mkdirSync(d);
+    for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(d, f));
+  }
+  truncateSync(join(trunc, 'model.safetensors'), statSync(join(trunc, 'model.safetensors')).size - 100);
+  const config = JSON.parse(readFileSync(join(shape, 'config.json'), 'utf8'));
+  writeFileSync(join(shape, 'config.json'), JSON.stringify({ ...config, n_positions: 128, n_ctx: 128 }));
+  const empty = join(dir, 'empty.txt');
+  writeFileSync(empty, '');
+  const out = ['--out', join(dir, 'never'), '--steps', '1'];
+
+  const cases: [string, 'train' | 'chat', string[], RegExp[]][] = [
+    ['unknown flag', 'train', ['--bogus'], [/unknown flag --bogus/]],
+    ['bad value', 'train', ['--steps', 'abc'], [/--steps/, /'abc'/]],
+    ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],
+    ['empty data file', 'train', [...TINY, ...out, '--data', empty], [/empty/, /empty\.txt/]],
+    ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],
+    ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[256, 64\]/, /expected \[128, 64\]/]],
+    ['chat: bad value', 'chat', ['--temperature', 'hot'], [/--temperature/, /'hot'/]],
+    ['chat: missing --init dir', 'chat', ['--init', join(dir, 'no-such-dir'), '--prompt', 'hi'], [/no such directory/]],
+    ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],
+  ];
+  for (const [what, name, args, patterns] of cases) assertOneLineError(await run(name, args), patterns, what);
+  assert.not.ok(existsSync(join(dir, 'never', 'model.safetensors')), 'failed runs write no checkpoint');
+});
+
+const replOptions = (o: Partial<ReplOptions>): ReplOptions => ({
+  sampling: { ...DEFAULT_SAMPLING }, maxNewTokens: 8, seed: 1337, speakers: { human: 'Human', bot: 'Bot' },
+  persona: '', stops: [], raw: false, quiet: true, ...o,
+});
+
+t('chat.js over a pipe: replies, /set, /persona, /history, /reset, /quit; exits with stdin still open', async () => {
+  const script = 'Hello there\n/set temperature 0\nHow are you?\n/persona You are a pirate.\n/history\n/reset\n/history\n/quit\n';
+  const p = start('chat', ['--init', ckpt, '--max-new-tokens', '8'], 60_000);
+  p.child.stdin.write(script); // never ended: /quit alone must end the process
+  const r = await p.done;
+  p.child.stdin.destroy();
+  assertOk(r, 'chat REPL');
+  const out = r.stdout;
+  assert.ok((out.match(/^Bot: /gm) ?? []).length >= 4, `2 replies + 2 history lines:\n${out}`);
+  let at = -1;
+  for (const s of ['temperature = 0\n', '(persona set)\n', '(persona) You are a pirate.\n', 'Human: Hello there\n', 'Human: How are you?\n', '(new conversation)\n', '(no history)\n']) {
+    const i = out.indexOf(s, at + 1);
+    assert.ok(i > at, `'${s.trim()}' after the previous output in:\n${out}`);
+    at = i;
+  }
+  assert.ok(stderrLines(r.stderr).every((l) => !/error/i.test(l)), r.stderr);
+
+  // the same session in this process, on the same checkpoint, prints the same bytes
+  const g = await gpu();
+  const { generator } = await openGenerator(ckpt, { gpu: g });
+  const input = new PassThrough(), output = new PassThrough();
+  let expected = '';
+  output.on('data', (d) => (expected += d));
+  input.end(script);
+  await runRepl(generator, replOptions({}), { input, output, isTTY: false, log: new PassThrough() });
+  await new Promise((res) => setImmediate(res));
+  assert.is(out, expected);
+});
+
+t('chat.js --prompt: the same seed gives the same reply; --raw prints only the continuation', async () => {
+  const args = ['--init', ckpt, '--prompt', 'Hi there', '--max-new-tokens', '5', '--seed', '1'];
+  const a = await run('chat', args), b = await run('chat', args);
+  assertOk(a, '--prompt');
+  assertOk(b, '--prompt again');
+  assert.ok(a.stdout.trim().length > 0, 'a reply');
+  assert.is(a.stdout, b.stdout, 'reproducible sampling');
+  assert.not.match(a.stdout, /^Bot:|prefill/m, 'the reply alone on stdout');
+
+  const raw = await run('chat', ['--init', ckpt, '--raw', '--prompt', 'Once upon a time', '--max-new-tokens', '5']);
+  assertOk(raw, '--raw');
+  const g = await gpu();
+  const { generator } = await openGenerator(ckpt, { gpu: g });
+  const { reply } = await new ChatSession(generator, replOptions({ raw: true, maxNewTokens: 5 })).say('Once upon a time');
+  assert.ok(reply.tokens.length > 0);
+  assert.is(raw.stdout, `${reply.text}\n`, 'exactly the continuation (no prompt, no Bot:, no statistics)');
+});
+
+t.run();
