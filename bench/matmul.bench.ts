@@ -1,7 +1,8 @@
 // The matmuls of one GPT-2 124M training step at T=1024 (M = batch*T rows), each with the two
-// backward layouts the model uses: dx += dout·Wᵀ (NT) and dW += xᵀ·dout (TN).
+// backward layouts the model uses: dx += dout·Wᵀ (NT) and dW += xᵀ·dout (TN). On a CPU
+// adapter a few shapes also run the shared-memory kernel meant for real GPUs (information only).
 import type { Gpu, Tensor } from '../src/gpu/index.ts';
-import { matmul, type MatmulOptions } from '../src/ops/matmul.ts';
+import { matmul, matmulTuning, type MatmulOptions, type MatmulVariant } from '../src/ops/matmul.ts';
 import { registerBench, type BenchCase } from './harness.ts';
 
 const T = 1024, C = 768, V = 50257;
@@ -31,9 +32,27 @@ function linearCases(gpu: Gpu, name: string, M: number, K: number, N: number, ti
   return cases;
 }
 
+/** The cases with the matmul variant forced while they record. */
+function forced(variant: MatmulVariant, cases: BenchCase[]): BenchCase[] {
+  return cases.map((c) => ({
+    ...c,
+    name: `${c.name} [${variant}]`,
+    run: () => {
+      const old = matmulTuning.variant;
+      matmulTuning.variant = variant;
+      try {
+        return c.run();
+      } finally {
+        matmulTuning.variant = old;
+      }
+    },
+  }));
+}
+
 registerBench('matmul', (gpu, { batch }) => {
   const M = batch * T;
   return [
+    ...(gpu.isCpu ? forced('tiled', [...linearCases(gpu, 'attn.proj', M, C, C), ...linearCases(gpu, 'mlp.up', M, C, 4 * C)]) : []),
     ...linearCases(gpu, 'qkv', M, C, 3 * C),
     ...linearCases(gpu, 'attn.proj', M, C, C),
     ...linearCases(gpu, 'mlp.up', M, C, 4 * C),

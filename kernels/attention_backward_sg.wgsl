@@ -7,13 +7,14 @@
 // Needs subgroups of at least 8 invocations; head size <= 4*MAXHS4.
 enable subgroups;
 
-override HS4: u32 = 16; // head size / 4
 override WG: u32 = 8;   // invocations per workgroup; 2*WG rows per workgroup
 const MAXHS4: u32 = 16u;
 
 struct Params {
   T: u32,
   C4: u32,
+  hs4: u32,   // head size / 4; a uniform, not an override, so CPU compilers keep the loops over it rolled
+  b0: u32,    // first batch of this dispatch (lse/delta are bound whole; big tensors as views)
   scale: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -61,16 +62,16 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let b = wid.z;
   let r0 = wid.x * 2u * WG;
   let R3 = 3u * p.C4;
-  let base = b * p.T * R3 + h * HS4;
+  let base = b * p.T * R3 + h * p.hs4;
   let rr = vec2u(r0 + lid, r0 + lid + WG);
   let i = min(rr, vec2u(p.T - 1u)); // rows past the end shadow the last row and store nothing
-  let ob = (vec2u(b * p.T) + i) * p.C4 + h * HS4;
-  let li = vec2u((b * nwg.y + h) * p.T) + i;
+  let ob = (vec2u(b * p.T) + i) * p.C4 + h * p.hs4;
+  let li = vec2u(((p.b0 + b) * nwg.y + h) * p.T) + i;
   var q0: array<vec4f, MAXHS4>; var q1: array<vec4f, MAXHS4>;
   var g0: array<vec4f, MAXHS4>; var g1: array<vec4f, MAXHS4>;
   var a0: array<vec4f, MAXHS4>; var a1: array<vec4f, MAXHS4>;
   var D = vec2f(0.0);
-  for (var c = 0u; c < HS4; c++) {
+  for (var c = 0u; c < p.hs4; c++) {
     q0[c] = qkv[base + i.x * R3 + c] * p.scale;
     q1[c] = qkv[base + i.y * R3 + c] * p.scale;
     g0[c] = dout[ob.x + c];
@@ -86,12 +87,12 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var j0 = 0u; j0 < kEnd; j0 += 8u) {
     let ko = base + p.C4 + min(j0 + sid % 8u, kEnd - 1u) * R3; // this lane's key of the block
     var s0 = Z8; var s1 = Z8;
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let k = bcast8(qkv[ko + c]);
       s0 = dot8(s0, q0[c], k); s1 = dot8(s1, q1[c], k);
     }
     var d0 = Z8; var d1 = Z8;
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let v = bcast8(qkv[ko + p.C4 + c]);
       d0 = dot8(d0, g0[c], v); d1 = dot8(d1, g1[c], v);
     }
@@ -99,15 +100,15 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let jb = ja + 4u;
     let x0 = pds(s0, d0, splat8(L.x), splat8(D.x), ja <= vec4u(i.x), jb <= vec4u(i.x));
     let x1 = pds(s1, d1, splat8(L.y), splat8(D.y), ja <= vec4u(i.y), jb <= vec4u(i.y));
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let k = bcast8(qkv[ko + c]);
       a0[c] += mix8(x0.dS, k);
       a1[c] += mix8(x1.dS, k);
     }
   }
   let qo = vec2u(base) + i * R3;
-  if (rr.x < p.T) { for (var c = 0u; c < HS4; c++) { dqkv[qo.x + c] += a0[c] * p.scale; } }
-  if (rr.y < p.T) { for (var c = 0u; c < HS4; c++) { dqkv[qo.y + c] += a1[c] * p.scale; } }
+  if (rr.x < p.T) { for (var c = 0u; c < p.hs4; c++) { dqkv[qo.x + c] += a0[c] * p.scale; } }
+  if (rr.y < p.T) { for (var c = 0u; c < p.hs4; c++) { dqkv[qo.y + c] += a1[c] * p.scale; } }
 }
 
 @compute @workgroup_size(WG)
@@ -117,7 +118,7 @@ fn dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let b = wid.z;
   let r0 = wid.x * 2u * WG;
   let R3 = 3u * p.C4;
-  let base = b * p.T * R3 + h * HS4;
+  let base = b * p.T * R3 + h * p.hs4;
   let rr = vec2u(r0 + lid, r0 + lid + WG);
   let j = min(rr, vec2u(p.T - 1u));
   let kj = vec2u(base + p.C4) + j * R3;
@@ -125,7 +126,7 @@ fn dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var v0: array<vec4f, MAXHS4>; var v1: array<vec4f, MAXHS4>;
   var dk0: array<vec4f, MAXHS4>; var dk1: array<vec4f, MAXHS4>;
   var dv0: array<vec4f, MAXHS4>; var dv1: array<vec4f, MAXHS4>;
-  for (var c = 0u; c < HS4; c++) {
+  for (var c = 0u; c < p.hs4; c++) {
     k0[c] = qkv[kj.x + c] * p.scale;
     k1[c] = qkv[kj.y + c] * p.scale;
     v0[c] = qkv[kj.x + p.C4 + c];
@@ -133,19 +134,19 @@ fn dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     dk0[c] = vec4f(0.0); dk1[c] = vec4f(0.0);
     dv0[c] = vec4f(0.0); dv1[c] = vec4f(0.0);
   }
-  let lb = (b * nwg.y + h) * p.T;
+  let lb = ((p.b0 + b) * nwg.y + h) * p.T;
   // queries before the workgroup's first key see none of its keys (uniform start)
   for (var i0 = r0; i0 < p.T; i0 += 8u) {
     let iq = min(i0 + sid % 8u, p.T - 1u); // this lane's query of the block (clamped; masked below)
     let qo = base + iq * R3;
-    let go = (b * p.T + iq) * p.C4 + h * HS4;
+    let go = (b * p.T + iq) * p.C4 + h * p.hs4;
     var s0 = Z8; var s1 = Z8;
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let q = bcast8(qkv[qo + c]);
       s0 = dot8(s0, k0[c], q); s1 = dot8(s1, k1[c], q);
     }
     var d0 = Z8; var d1 = Z8;
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let g = bcast8(dout[go + c]);
       d0 = dot8(d0, v0[c], g); d1 = dot8(d1, v1[c], g);
     }
@@ -156,17 +157,17 @@ fn dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let T = vec4u(p.T);
     let x0 = pds(s0, d0, L, D, (ia >= vec4u(j.x)) & (ia < T), (ib >= vec4u(j.x)) & (ib < T));
     let x1 = pds(s1, d1, L, D, (ia >= vec4u(j.y)) & (ia < T), (ib >= vec4u(j.y)) & (ib < T));
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let g = bcast8(dout[go + c]);
       dv0[c] += mix8(x0.P, g);
       dv1[c] += mix8(x1.P, g);
     }
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let q = bcast8(qkv[qo + c]);
       dk0[c] += mix8(x0.dS, q);
       dk1[c] += mix8(x1.dS, q);
     }
   }
-  if (rr.x < p.T) { for (var c = 0u; c < HS4; c++) { dqkv[kj.x + c] += dk0[c] * p.scale; dqkv[kj.x + p.C4 + c] += dv0[c]; } }
-  if (rr.y < p.T) { for (var c = 0u; c < HS4; c++) { dqkv[kj.y + c] += dk1[c] * p.scale; dqkv[kj.y + p.C4 + c] += dv1[c]; } }
+  if (rr.x < p.T) { for (var c = 0u; c < p.hs4; c++) { dqkv[kj.x + c] += dk0[c] * p.scale; dqkv[kj.x + p.C4 + c] += dv0[c]; } }
+  if (rr.y < p.T) { for (var c = 0u; c < p.hs4; c++) { dqkv[kj.y + c] += dk1[c] * p.scale; dqkv[kj.y + p.C4 + c] += dv1[c]; } }
 }

@@ -1,9 +1,9 @@
 // Causal self-attention forward, FlashAttention style. One invocation per query row keeps
 // its scaled q, the running max m, running sum l and the output accumulator private and
 // streams over the keys in blocks of 8 with an online softmax: the T×T scores never exist
-// in memory. Key/value addresses are lane-uniform (one scalar load feeds all lanes).
+// in memory. All lanes read the same keys and values (GPUs broadcast such loads; CPU adapters
+// load per lane, which is why attention_forward_sg.wgsl exists).
 // Also serves KV-cached prefill: query rows are positions t0..t0+Tq of a sequence of `rows`.
-override HS4: u32 = 16; // head size / 4
 override WG: u32 = 32;  // query rows per workgroup
 const MAXHS4: u32 = 32u;
 const NEG: f32 = -1e30; // "minus infinity" that keeps exp() and subtraction finite
@@ -13,6 +13,8 @@ struct Params {
   t0: u32,    // position of the first query row; keys are positions 0..t0+Tq
   rows: u32,  // rows per sequence in qkv (T, or Tmax of a KV cache)
   C4: u32,    // C / 4
+  hs4: u32,   // head size / 4; a uniform, not an override, so CPU compilers keep the loops over it rolled
+  b0: u32,    // first batch of this dispatch (lse/delta are bound whole; big tensors as views)
   scale: f32, // 1/sqrt(head size)
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,18 +26,17 @@ struct Params {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let h = wid.y;
   let b = wid.z;
-  let NH = nwg.y;
   let r0 = wid.x * WG;
   let r = r0 + lid;
   let pos = p.t0 + min(r, p.Tq - 1u); // lanes past the end shadow the last row and store nothing
   let R = 3u * p.C4; // row stride in vec4
-  let qb = b * p.rows * R + h * HS4;
+  let qb = b * p.rows * R + h * p.hs4;
   let kb = qb + p.C4;
   let vb = qb + 2u * p.C4;
 
   var q: array<vec4f, MAXHS4>;
   var acc: array<vec4f, MAXHS4>;
-  for (var c = 0u; c < HS4; c++) {
+  for (var c = 0u; c < p.hs4; c++) {
     q[c] = qkv[qb + pos * R + c] * p.scale;
     acc[c] = vec4f(0.0);
   }
@@ -55,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let o7 = min(j0 + 7u, kEnd - 1u) * R;
     var sa = vec4f(0.0); // scores of keys j0..j0+3
     var sb = vec4f(0.0); // keys j0+4..j0+7
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let qc = q[c];
       let k = kb + c;
       sa += vec4f(dot(qc, qkv[k + o0]), dot(qc, qkv[k + o1]), dot(qc, qkv[k + o2]), dot(qc, qkv[k + o3]));
@@ -70,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let pa = exp(sa - mNew);
     let pb = exp(sb - mNew);
     l = l * corr + dot(pa, vec4f(1.0)) + dot(pb, vec4f(1.0));
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let v = vb + c;
       var a = acc[c] * corr;
       a += pa.x * qkv[v + o0] + pa.y * qkv[v + o1] + pa.z * qkv[v + o2] + pa.w * qkv[v + o3];
@@ -80,9 +81,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   if (r >= p.Tq) { return; }
   let inv = 1.0 / l;
-  let ob = (b * p.Tq + r) * p.C4 + h * HS4;
-  for (var c = 0u; c < HS4; c++) {
+  let ob = (b * p.Tq + r) * p.C4 + h * p.hs4;
+  for (var c = 0u; c < p.hs4; c++) {
     out[ob + c] = acc[c] * inv;
   }
-  lse[(b * NH + h) * p.Tq + r] = m + log(l);
+  lse[((p.b0 + b) * nwg.y + h) * p.Tq + r] = m + log(l);
 }

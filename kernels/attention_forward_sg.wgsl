@@ -6,7 +6,6 @@
 // Needs subgroups of at least 8 invocations; head size <= 4*MAXHS4.
 enable subgroups;
 
-override HS4: u32 = 16; // head size / 4
 override WG: u32 = 8;   // invocations per workgroup; 4*WG query rows per workgroup
 const MAXHS4: u32 = 16u;
 const NEG: f32 = -1e30;
@@ -16,6 +15,8 @@ struct Params {
   t0: u32,
   rows: u32,
   C4: u32,
+  hs4: u32,   // head size / 4; a uniform, not an override, so CPU compilers keep the loops over it rolled
+  b0: u32,    // first batch of this dispatch (lse/delta are bound whole; big tensors as views)
   scale: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -57,13 +58,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let b = wid.z;
   let r0 = wid.x * 4u * WG;
   let R3 = 3u * p.C4;
-  let qb = b * p.rows * R3 + h * HS4;
+  let qb = b * p.rows * R3 + h * p.hs4;
   // this invocation's rows r0+lid+WG*t, t = 0..3; rows past the end shadow the last row
   let rr = vec4u(r0 + lid) + vec4u(0u, WG, 2u * WG, 3u * WG);
   let pos = vec4u(p.t0) + min(rr, vec4u(p.Tq - 1u));
   var q0: array<vec4f, MAXHS4>; var q1: array<vec4f, MAXHS4>; var q2: array<vec4f, MAXHS4>; var q3: array<vec4f, MAXHS4>;
   var a0: array<vec4f, MAXHS4>; var a1: array<vec4f, MAXHS4>; var a2: array<vec4f, MAXHS4>; var a3: array<vec4f, MAXHS4>;
-  for (var c = 0u; c < HS4; c++) {
+  for (var c = 0u; c < p.hs4; c++) {
     q0[c] = qkv[qb + pos.x * R3 + c] * p.scale;
     q1[c] = qkv[qb + pos.y * R3 + c] * p.scale;
     q2[c] = qkv[qb + pos.z * R3 + c] * p.scale;
@@ -76,7 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var j0 = 0u; j0 < kEnd; j0 += 8u) {
     let ko = qb + p.C4 + min(j0 + sid % 8u, kEnd - 1u) * R3; // this lane's key, clamped (masked below)
     var s0 = V8(vec4f(0.0), vec4f(0.0)); var s1 = s0; var s2 = s0; var s3 = s0;
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let k = bcast8(qkv[ko + c]);
       s0 = dot8(s0, q0[c], k); s1 = dot8(s1, q1[c], k); s2 = dot8(s2, q2[c], k); s3 = dot8(s3, q3[c], k);
     }
@@ -86,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     m = mNew;
     s0 = exp8(s0, mNew.x); s1 = exp8(s1, mNew.y); s2 = exp8(s2, mNew.z); s3 = exp8(s3, mNew.w);
     l = l * corr + vec4f(sum8(s0), sum8(s1), sum8(s2), sum8(s3));
-    for (var c = 0u; c < HS4; c++) {
+    for (var c = 0u; c < p.hs4; c++) {
       let v = bcast8(qkv[ko + p.C4 + c]);
       a0[c] = a0[c] * corr.x + mix8(s0, v);
       a1[c] = a1[c] * corr.y + mix8(s1, v);
@@ -96,10 +97,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   let inv = 1.0 / l;
   let lg = m + log(l);
-  let ob = b * p.Tq * p.C4 + h * HS4;
-  let lb = (b * nwg.y + h) * p.Tq;
-  if (rr.x < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.x * p.C4 + c] = a0[c] * inv.x; } lse[lb + rr.x] = lg.x; }
-  if (rr.y < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.y * p.C4 + c] = a1[c] * inv.y; } lse[lb + rr.y] = lg.y; }
-  if (rr.z < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.z * p.C4 + c] = a2[c] * inv.z; } lse[lb + rr.z] = lg.z; }
-  if (rr.w < p.Tq) { for (var c = 0u; c < HS4; c++) { out[ob + rr.w * p.C4 + c] = a3[c] * inv.w; } lse[lb + rr.w] = lg.w; }
+  let ob = b * p.Tq * p.C4 + h * p.hs4;
+  let lb = ((p.b0 + b) * nwg.y + h) * p.Tq;
+  if (rr.x < p.Tq) { for (var c = 0u; c < p.hs4; c++) { out[ob + rr.x * p.C4 + c] = a0[c] * inv.x; } lse[lb + rr.x] = lg.x; }
+  if (rr.y < p.Tq) { for (var c = 0u; c < p.hs4; c++) { out[ob + rr.y * p.C4 + c] = a1[c] * inv.y; } lse[lb + rr.y] = lg.y; }
+  if (rr.z < p.Tq) { for (var c = 0u; c < p.hs4; c++) { out[ob + rr.z * p.C4 + c] = a2[c] * inv.z; } lse[lb + rr.z] = lg.z; }
+  if (rr.w < p.Tq) { for (var c = 0u; c < p.hs4; c++) { out[ob + rr.w * p.C4 + c] = a3[c] * inv.w; } lse[lb + rr.w] = lg.w; }
 }

@@ -140,7 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     for (var k = 0u; k < BK; k++) {
       let bv = Bs[k * WGX + lid.x];
       c0 = outer(c0, As[k * BMV + ar], bv);
-      if (TM == 8u) { c1 = outer(c1, As[k * BMV + ar], bv); }
+      if (TM == 8u) { c1 = outer(c1, As[k * BMV + ar + 1u], bv); }
     }
     workgroupBarrier();
   }

@@ -247,11 +247,12 @@ for (const [rows, bk, usedBK] of [[8, 16, 16], [4, 4, 4], [4, 32, 32], [8, 64, 3
   });
 }
 
-t('[tiled] automatic tiles: 128 rows once the grid has at least 256 workgroups', async () => {
+t('[tiled] automatic tiles: 128 rows from M=512 once the grid has at least 256 workgroups', async () => {
   const g = await gpu();
   const used = await withVariant(g, 'tiled', async () => {
     await check(g, { M: 1024, N: 512, K: 5, ta: false, tb: true, bias: true, batch: 4 }, 120);
     await check(g, { M: 1024, N: 512, K: 5, ta: true, tb: false }, 121);
+    await check(g, { M: 5, N: 50000, K: 3, ta: false, tb: false }, 122);
   });
   assert.equal([...used].filter((k) => k.startsWith('matmul_tiled ')), ['matmul_tiled TM=8 BK=16', 'matmul_tiled TM=4 BK=16']);
 });

@@ -15,14 +15,16 @@ const plain = {
   dq: kernel('attention_backward', bwdCode, 'dq'),
   dkv: kernel('attention_backward', bwdCode, 'dkv'),
   WG: 32, // rows per workgroup, one per invocation
-  rowsPerWg: 32,
+  fwdRows: 32,
+  bwdRows: 32,
 };
 const sg = {
   fwd: kernel('attention_forward_sg', fwdSgCode),
   dq: kernel('attention_backward_sg', bwdSgCode, 'dq'),
   dkv: kernel('attention_backward_sg', bwdSgCode, 'dkv'),
-  WG: 8, // invocations per workgroup, 4 rows each
-  rowsPerWg: 32,
+  WG: 8, // invocations per workgroup: 4 rows each forward, 2 backward
+  fwdRows: 32,
+  bwdRows: 16,
 };
 const decodePartial = kernel('attention_decode', decodeCode, 'partial');
 const decodeCombine = kernel('attention_decode', decodeCode, 'combine');
@@ -50,19 +52,45 @@ function expectSize(t: Tensor, n: number, what: string): void {
   if (t.size !== n) throw new Error(`${what}: '${t.label}' has ${t.size} elements, expected ${n}`);
 }
 
+/**
+ * Batches per dispatch, so that each batch chunk of the big [B, T, 3C] / [B, T, C] tensors fits
+ * one storage binding; the chunks are bound as views, whose offsets must keep the adapter's alignment.
+ */
+function batchChunks(gpu: Gpu, B: number, T: number, C: number, what: string): [number, number][] {
+  const seqBytes = T * 3 * C * 4; // the largest per-sequence binding (qkv, dqkv)
+  const per = Math.min(B, Math.floor(gpu.bindingLimit / seqBytes));
+  if (per < 1) throw new Error(`${what}: one sequence of qkv (${seqBytes} bytes) exceeds the ${gpu.bindingLimit}-byte storage binding limit`);
+  if (per < B && (T * C * 4 * per) % gpu.limits.minStorageBufferOffsetAlignment !== 0) {
+    throw new Error(`${what}: splitting B=${B} into chunks of ${per} needs T*C*4 bytes per sequence aligned to ${gpu.limits.minStorageBufferOffsetAlignment}`);
+  }
+  const chunks: [number, number][] = [];
+  for (let b0 = 0; b0 < B; b0 += per) chunks.push([b0, Math.min(per, B - b0)]);
+  return chunks;
+}
+
+/** a view of batches [b0, b0+n) of a [B, T, W] tensor (the whole tensor when that is all of it) */
+function batches(t: Tensor, b0: number, n: number, B: number): Tensor {
+  if (n === B) return t;
+  const per = t.size / B;
+  return t.view(b0 * per, [n, per], `${t.label}[batch ${b0}..${b0 + n})`);
+}
+
 /** out[B,T,C] = causal softmax(Q·Kᵀ/√hs)·V per head; lse[B,NH,T] saves each row's log-sum-exp for backward. */
 export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number): void {
   const hs = headSize('attentionForward', C, NH);
   expectSize(qkv, B * T * 3 * C, 'attentionForward');
   expectSize(out, B * T * C, 'attentionForward');
   expectSize(lse, B * NH * T, 'attentionForward');
-  const k = family(qkv.gpu, hs);
-  qkv.gpu.dispatch(k.fwd, {
-    uniforms: [T, 0, T, C / 4, f32(1 / Math.sqrt(hs))],
-    bindings: [qkv, out, lse],
-    workgroups: [Math.ceil(T / k.rowsPerWg), NH, B],
-    constants: { HS4: hs / 4, WG: k.WG },
-  });
+  const gpu = qkv.gpu;
+  const k = family(gpu, hs);
+  for (const [b0, n] of batchChunks(gpu, B, T, C, 'attentionForward')) {
+    gpu.dispatch(k.fwd, {
+      uniforms: [T, 0, T, C / 4, hs / 4, b0, f32(1 / Math.sqrt(hs))],
+      bindings: [batches(qkv, b0, n, B), batches(out, b0, n, B), lse],
+      workgroups: [Math.ceil(T / k.fwdRows), NH, n],
+      constants: { WG: k.WG },
+    });
+  }
 }
 
 /** dqkv[B,T,3C] += gradients w.r.t. q, k, v (recomputes from qkv, out and lse; FlashAttention-2 style, deterministic, no atomics) */
@@ -76,14 +104,16 @@ export function attentionBackward(qkv: Tensor, out: Tensor, lse: Tensor, dout: T
   const gpu = qkv.gpu;
   const k = family(gpu, hs);
   const delta = gpu.tensor([B, NH, T], 'attention delta'); // rowsum(dout * out), written by dq, read by dkv
-  const o = {
-    uniforms: [T, C / 4, f32(1 / Math.sqrt(hs))],
-    bindings: [qkv, out, lse, dout, delta, dqkv],
-    workgroups: [Math.ceil(T / k.rowsPerWg), NH, B] as const,
-    constants: { HS4: hs / 4, WG: k.WG },
-  };
-  gpu.dispatch(k.dq, o);
-  gpu.dispatch(k.dkv, o);
+  for (const [b0, n] of batchChunks(gpu, B, T, C, 'attentionBackward')) {
+    const o = {
+      uniforms: [T, C / 4, hs / 4, b0, f32(1 / Math.sqrt(hs))],
+      bindings: [batches(qkv, b0, n, B), batches(out, b0, n, B), lse, batches(dout, b0, n, B), delta, batches(dqkv, b0, n, B)],
+      workgroups: [Math.ceil(T / k.bwdRows), NH, n] as const,
+      constants: { WG: k.WG },
+    };
+    gpu.dispatch(k.dq, o);
+    gpu.dispatch(k.dkv, o);
+  }
   delta.release();
 }
 
@@ -106,9 +136,9 @@ export function attentionCached(qkvCache: Tensor, out: Tensor, t0: number, Tq: n
     const nChunks = Math.ceil((t0 + 1) / DECODE_CHUNK);
     const part = gpu.tensor([NH * Math.ceil(Tmax / DECODE_CHUNK) * DECODE_WG * (hs / 4 + 1) * 4], 'attention decode partials');
     const o = {
-      uniforms: [t0, C / 4, DECODE_CHUNK, nChunks, scale],
+      uniforms: [t0, C / 4, hs / 4, DECODE_CHUNK, nChunks, scale],
       bindings: [qkvCache, out, part],
-      constants: { HS4: hs / 4, WG: DECODE_WG },
+      constants: { WG: DECODE_WG },
     };
     gpu.dispatch(decodePartial, { ...o, workgroups: [nChunks, NH] });
     gpu.dispatch(decodeCombine, { ...o, workgroups: [NH] });
@@ -118,10 +148,10 @@ export function attentionCached(qkvCache: Tensor, out: Tensor, t0: number, Tq: n
   const k = family(gpu, hs);
   const lse = gpu.tensor([NH, Tq], 'attention cached lse (unused)');
   gpu.dispatch(k.fwd, {
-    uniforms: [Tq, t0, Tmax, C / 4, scale],
+    uniforms: [Tq, t0, Tmax, C / 4, hs / 4, 0, scale],
     bindings: [qkvCache, out, lse],
-    workgroups: [Math.ceil(Tq / k.rowsPerWg), NH, 1],
-    constants: { HS4: hs / 4, WG: k.WG },
+    workgroups: [Math.ceil(Tq / k.fwdRows), NH, 1],
+    constants: { WG: k.WG },
   });
   lse.release();
 }

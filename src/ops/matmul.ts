@@ -85,10 +85,7 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
   };
   const [A, lda] = operand(a, rowsA, colsA, 'A');
   const [B, ldb] = operand(b, rowsB, colsB, 'B');
-  const trans = { TRANS_A: +transA, TRANS_B: +transB };
-  const k: KernelChoice = tiled
-    ? tiledChoice(gpu, M, N, batch, trans, what)
-    : { kernel: fast ? vec4Kernel : portableKernel, constants: { WGX, ...trans }, tileM: TILE_M, tileN: TILE_N };
+  const k = tiled ? tiledChoice(gpu, M, N, batch, transA, transB, what) : cpuChoice(fast ? vec4Kernel : portableKernel, transA, transB);
   const s: Shape = { M, N, K, transA, transB, lda, ldb, strideA: rowsA * lda, strideB: rowsB * ldb, k };
   if (batch > 1 && fits(s, M, N, K, batch, limit)) {
     record(gpu, A, B, out, bias, s, { m0: 0, n0: 0, k0: 0, mc: M, nc: N, kc: K }, 0, batch, accumulate);
@@ -102,12 +99,14 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
 }
 
 /**
- * matmul_tiled.wgsl's tiles: 64 columns by 64 or 128 rows (128 only when that still makes
- * enough workgroups to fill a large GPU; a guess, not measured), k-steps of 16.
+ * matmul_tiled.wgsl's tiles: 64 columns by 64 or 128 rows, k-steps of 16 (fewer if the tiles
+ * do not fit the workgroup storage). 128 rows (more arithmetic per shared load) only where
+ * the rows waste little and the grid still has enough workgroups to fill a large GPU: a
+ * guess, not measured on one.
  */
-function tiledChoice(gpu: Gpu, M: number, N: number, batch: number, trans: Record<string, number>, what: string): KernelChoice {
+function tiledChoice(gpu: Gpu, M: number, N: number, batch: number, transA: boolean, transB: boolean, what: string): KernelChoice {
   const bn = 4 * TILED_WG;
-  const tm = matmulTuning.tiledRows || (Math.ceil(M / 128) * Math.ceil(N / bn) * batch >= 256 ? 8 : 4);
+  const tm = matmulTuning.tiledRows || (M >= 512 && Math.ceil(M / 128) * Math.ceil(N / bn) * batch >= 256 ? 8 : 4);
   const bm = tm * TILED_WG;
   const bytes = (bk: number) => (bm + bn) * bk * 4;
   let bk = matmulTuning.tiledBK || 16;
@@ -115,7 +114,13 @@ function tiledChoice(gpu: Gpu, M: number, N: number, batch: number, trans: Recor
   if (bk % 4 !== 0 || bytes(bk) > gpu.limits.maxComputeWorkgroupStorageSize) {
     throw new Error(`${what}: no k-step for ${bm}x${bn} tiles fits ${gpu.limits.maxComputeWorkgroupStorageSize} bytes of workgroup storage`);
   }
-  return { kernel: tiledKernel, constants: { WGX: TILED_WG, WGY: TILED_WG, TM: tm, BK: bk, ...trans }, tileM: bm, tileN: bn };
+  const constants = { WGX: TILED_WG, WGY: TILED_WG, TM: tm, BK: bk, TRANS_A: +transA, TRANS_B: +transB };
+  return { kernel: tiledKernel, constants, tileM: bm, tileN: bn };
+}
+
+/** matmul.wgsl or matmul_portable.wgsl: 32 x TILE_N blocks of C. */
+function cpuChoice(kernel: Kernel, transA: boolean, transB: boolean): KernelChoice {
+  return { kernel, constants: { WGX, TRANS_A: +transA, TRANS_B: +transB }, tileM: TILE_M, tileN: TILE_N };
 }
 
 function hasFastPath(gpu: Gpu): boolean {
@@ -143,7 +148,7 @@ function padded(gpu: Gpu, t: Tensor, rows: number, cols: number, limit: number, 
   return out;
 }
 
-/** The vec4 kernel a multiply uses, its override constants and the C block per workgroup. */
+/** The kernel a multiply uses, its override constants and the block of C per workgroup. */
 interface KernelChoice { kernel: Kernel; constants: Record<string, number>; tileM: number; tileN: number }
 interface Shape {
   M: number; N: number; K: number; transA: boolean; transB: boolean;
@@ -231,8 +236,7 @@ function record(
   // The vec4 kernels need 16-byte aligned rows (operands are padded so) and chunk edges on
   // multiples of 4; only tiny binding limits (tests) make chunks that are not.
   const aligned = [ra.rel, s.lda, strideA, rb.rel, s.ldb, strideB].every((v) => v % 4 === 0);
-  const k: KernelChoice = aligned || s.k.kernel === portableKernel ? s.k
-    : { kernel: portableKernel, constants: { WGX, TRANS_A: +s.transA, TRANS_B: +s.transB }, tileM: TILE_M, tileN: TILE_N };
+  const k = aligned ? s.k : cpuChoice(portableKernel, s.transA, s.transB);
   gpu.dispatch(k.kernel, {
     bindings: [ra.binding, rb.binding, rbias.binding, rc.binding],
     uniforms: [
