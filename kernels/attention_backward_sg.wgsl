@@ -1,9 +1,10 @@
 // Causal self-attention backward for adapters with subgroups (see attention_forward_sg.wgsl
 // for why). Same math and entry points as attention_backward.wgsl, register-tiled: each
 // invocation owns 2 rows (queries in dq, keys in dkv), and the other side is streamed in
-// blocks of 8 rows that each lane of a subgroup loads one of and shares by subgroupBroadcast.
-// Two rows, not four, and one streamed load per loop: on CPU adapters the compile time grows
-// steeply with the private arrays and lane loads in a loop body.
+// blocks of 16 rows, two halves of 8 that each lane of a subgroup loads one row of and shares
+// by subgroupBroadcast.
+// Two rows, not four as in the forward: with four times as many private arrays (q, dout, dq
+// or k, v, dk, dv per row) it measured slower on a CPU adapter.
 // Needs subgroups of at least 8 invocations; head size <= 4*MAXHS4.
 enable subgroups;
 
@@ -25,7 +26,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> delta: array<f32>;     // [B, NH, T]
 @group(0) @binding(6) var<storage, read_write> dqkv: array<vec4f>;    // [B, T, 3C], accumulated
 
-// 8 scalars, one per streamed row of a block: a = rows 0..3, b = rows 4..7
+// 8 scalars, one per streamed row of a half block: a = rows 0..3, b = rows 4..7
 struct V8 { a: vec4f, b: vec4f }
 const Z8 = V8(vec4f(0.0), vec4f(0.0));
 
@@ -84,26 +85,34 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (rr.y < p.T) { delta[li.y] = D.y; }
   let L = vec2f(lse[li.x], lse[li.y]);
   let kEnd = min(r0 + 2u * WG, p.T); // uniform bound; keys past each row are masked
-  for (var j0 = 0u; j0 < kEnd; j0 += 8u) {
-    let ko = base + p.C4 + min(j0 + sid % 8u, kEnd - 1u) * R3; // this lane's key of the block
-    var s0 = Z8; var s1 = Z8;
+  for (var j0 = 0u; j0 < kEnd; j0 += 16u) {
+    // this lane's keys of the block's two halves (clamped; masked below)
+    let koA = base + p.C4 + min(j0 + sid % 8u, kEnd - 1u) * R3;
+    let koB = base + p.C4 + min(j0 + 8u + sid % 8u, kEnd - 1u) * R3;
+    var s0 = Z8; var s1 = Z8; var t0 = Z8; var t1 = Z8;
     for (var c = 0u; c < p.hs4; c++) {
-      let k = bcast8(qkv[ko + c]);
-      s0 = dot8(s0, q0[c], k); s1 = dot8(s1, q1[c], k);
+      let k = bcast8(qkv[koA + c]);
+      let kk = bcast8(qkv[koB + c]);
+      let x0 = q0[c]; let x1 = q1[c];
+      s0 = dot8(s0, x0, k); s1 = dot8(s1, x1, k); t0 = dot8(t0, x0, kk); t1 = dot8(t1, x1, kk);
     }
-    var d0 = Z8; var d1 = Z8;
+    var d0 = Z8; var d1 = Z8; var e0 = Z8; var e1 = Z8;
     for (var c = 0u; c < p.hs4; c++) {
-      let v = bcast8(qkv[ko + p.C4 + c]);
-      d0 = dot8(d0, g0[c], v); d1 = dot8(d1, g1[c], v);
+      let v = bcast8(qkv[koA + p.C4 + c]);
+      let vv = bcast8(qkv[koB + p.C4 + c]);
+      let y0 = g0[c]; let y1 = g1[c];
+      d0 = dot8(d0, y0, v); d1 = dot8(d1, y1, v); e0 = dot8(e0, y0, vv); e1 = dot8(e1, y1, vv);
     }
     let ja = vec4u(j0) + vec4u(0u, 1u, 2u, 3u);
-    let jb = ja + 4u;
-    let x0 = pds(s0, d0, splat8(L.x), splat8(D.x), ja <= vec4u(i.x), jb <= vec4u(i.x));
-    let x1 = pds(s1, d1, splat8(L.y), splat8(D.y), ja <= vec4u(i.y), jb <= vec4u(i.y));
+    let x0 = pds(s0, d0, splat8(L.x), splat8(D.x), ja <= vec4u(i.x), ja + 4u <= vec4u(i.x));
+    let x1 = pds(s1, d1, splat8(L.y), splat8(D.y), ja <= vec4u(i.y), ja + 4u <= vec4u(i.y));
+    let z0 = pds(t0, e0, splat8(L.x), splat8(D.x), ja + 8u <= vec4u(i.x), ja + 12u <= vec4u(i.x));
+    let z1 = pds(t1, e1, splat8(L.y), splat8(D.y), ja + 8u <= vec4u(i.y), ja + 12u <= vec4u(i.y));
     for (var c = 0u; c < p.hs4; c++) {
-      let k = bcast8(qkv[ko + c]);
-      a0[c] += mix8(x0.dS, k);
-      a1[c] += mix8(x1.dS, k);
+      let k = bcast8(qkv[koA + c]);
+      let kk = bcast8(qkv[koB + c]);
+      a0[c] += mix8(x0.dS, k) + mix8(z0.dS, kk);
+      a1[c] += mix8(x1.dS, k) + mix8(z1.dS, kk);
     }
   }
   let qo = vec2u(base) + i * R3;
@@ -136,36 +145,49 @@ fn dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   let lb = ((p.b0 + b) * nwg.y + h) * p.T;
   // queries before the workgroup's first key see none of its keys (uniform start)
-  for (var i0 = r0; i0 < p.T; i0 += 8u) {
-    let iq = min(i0 + sid % 8u, p.T - 1u); // this lane's query of the block (clamped; masked below)
-    let qo = base + iq * R3;
-    let go = (b * p.T + iq) * p.C4 + h * p.hs4;
-    var s0 = Z8; var s1 = Z8;
+  for (var i0 = r0; i0 < p.T; i0 += 16u) {
+    // this lane's queries of the block's two halves (clamped; masked below)
+    let iqA = min(i0 + sid % 8u, p.T - 1u);
+    let iqB = min(i0 + 8u + sid % 8u, p.T - 1u);
+    let qoA = base + iqA * R3;
+    let qoB = base + iqB * R3;
+    let goA = (b * p.T + iqA) * p.C4 + h * p.hs4;
+    let goB = (b * p.T + iqB) * p.C4 + h * p.hs4;
+    var s0 = Z8; var s1 = Z8; var t0 = Z8; var t1 = Z8;
     for (var c = 0u; c < p.hs4; c++) {
-      let q = bcast8(qkv[qo + c]);
-      s0 = dot8(s0, k0[c], q); s1 = dot8(s1, k1[c], q);
+      let q = bcast8(qkv[qoA + c]);
+      let qq = bcast8(qkv[qoB + c]);
+      let x0 = k0[c]; let x1 = k1[c];
+      s0 = dot8(s0, x0, q); s1 = dot8(s1, x1, q); t0 = dot8(t0, x0, qq); t1 = dot8(t1, x1, qq);
     }
-    var d0 = Z8; var d1 = Z8;
+    var d0 = Z8; var d1 = Z8; var e0 = Z8; var e1 = Z8;
     for (var c = 0u; c < p.hs4; c++) {
-      let g = bcast8(dout[go + c]);
-      d0 = dot8(d0, v0[c], g); d1 = dot8(d1, v1[c], g);
+      let g = bcast8(dout[goA + c]);
+      let gg = bcast8(dout[goB + c]);
+      let y0 = v0[c]; let y1 = v1[c];
+      d0 = dot8(d0, y0, g); d1 = dot8(d1, y1, g); e0 = dot8(e0, y0, gg); e1 = dot8(e1, y1, gg);
     }
-    let L = bcast8s(lse[lb + iq]);
-    let D = bcast8s(delta[lb + iq]);
+    let LA = bcast8s(lse[lb + iqA]);
+    let LB = bcast8s(lse[lb + iqB]);
+    let DA = bcast8s(delta[lb + iqA]);
+    let DB = bcast8s(delta[lb + iqB]);
     let ia = vec4u(i0) + vec4u(0u, 1u, 2u, 3u);
-    let ib = ia + 4u;
     let T = vec4u(p.T);
-    let x0 = pds(s0, d0, L, D, (ia >= vec4u(j.x)) & (ia < T), (ib >= vec4u(j.x)) & (ib < T));
-    let x1 = pds(s1, d1, L, D, (ia >= vec4u(j.y)) & (ia < T), (ib >= vec4u(j.y)) & (ib < T));
+    let x0 = pds(s0, d0, LA, DA, (ia >= vec4u(j.x)) & (ia < T), (ia + 4u >= vec4u(j.x)) & (ia + 4u < T));
+    let x1 = pds(s1, d1, LA, DA, (ia >= vec4u(j.y)) & (ia < T), (ia + 4u >= vec4u(j.y)) & (ia + 4u < T));
+    let z0 = pds(t0, e0, LB, DB, (ia + 8u >= vec4u(j.x)) & (ia + 8u < T), (ia + 12u >= vec4u(j.x)) & (ia + 12u < T));
+    let z1 = pds(t1, e1, LB, DB, (ia + 8u >= vec4u(j.y)) & (ia + 8u < T), (ia + 12u >= vec4u(j.y)) & (ia + 12u < T));
     for (var c = 0u; c < p.hs4; c++) {
-      let g = bcast8(dout[go + c]);
-      dv0[c] += mix8(x0.P, g);
-      dv1[c] += mix8(x1.P, g);
+      let g = bcast8(dout[goA + c]);
+      let gg = bcast8(dout[goB + c]);
+      dv0[c] += mix8(x0.P, g) + mix8(z0.P, gg);
+      dv1[c] += mix8(x1.P, g) + mix8(z1.P, gg);
     }
     for (var c = 0u; c < p.hs4; c++) {
-      let q = bcast8(qkv[qo + c]);
-      dk0[c] += mix8(x0.dS, q);
-      dk1[c] += mix8(x1.dS, q);
+      let q = bcast8(qkv[qoA + c]);
+      let qq = bcast8(qkv[qoB + c]);
+      dk0[c] += mix8(x0.dS, q) + mix8(z0.dS, qq);
+      dk1[c] += mix8(x1.dS, q) + mix8(z1.dS, qq);
     }
   }
   if (rr.x < p.T) { for (var c = 0u; c < p.hs4; c++) { dqkv[kj.x + c] += dk0[c] * p.scale; dqkv[kj.x + p.C4 + c] += dv0[c]; } }

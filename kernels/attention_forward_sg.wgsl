@@ -1,8 +1,9 @@
 // Causal self-attention forward for adapters with subgroups: the fast path on CPU adapters,
 // where every lane-varying load costs a scalar loop over the lanes. Same math as
-// attention_forward.wgsl, register-tiled: each invocation owns 4 query rows, and each block
-// of 8 keys is loaded once per subgroup (lane l loads key j0 + l%8) and shared with
-// subgroupBroadcast, so one loaded float feeds 4*8 multiply-adds instead of one.
+// attention_forward.wgsl, register-tiled: each invocation owns 4 query rows, and keys come in
+// blocks of 16, two halves of 8 that are each loaded once per subgroup (lane l loads key
+// j0 + l%8) and shared with subgroupBroadcast, so one loaded float feeds 4*8 multiply-adds
+// instead of one, and each q and accumulator read serves 16 keys.
 // Needs subgroups of at least 8 invocations; head size <= 4*MAXHS4.
 enable subgroups;
 
@@ -74,25 +75,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var m = vec4f(NEG); // running max of the 4 rows
   var l = vec4f(0.0); // running sum
   let kEnd = p.t0 + min(r0 + 4u * WG, p.Tq); // uniform: keys needed by the workgroup's last row
-  for (var j0 = 0u; j0 < kEnd; j0 += 8u) {
-    let ko = qb + p.C4 + min(j0 + sid % 8u, kEnd - 1u) * R3; // this lane's key, clamped (masked below)
+  for (var j0 = 0u; j0 < kEnd; j0 += 16u) {
+    let koA = qb + p.C4 + min(j0 + sid % 8u, kEnd - 1u) * R3; // this lane's keys of the two halves
+    let koB = qb + p.C4 + min(j0 + 8u + sid % 8u, kEnd - 1u) * R3;
     var s0 = V8(vec4f(0.0), vec4f(0.0)); var s1 = s0; var s2 = s0; var s3 = s0;
+    var t0 = s0; var t1 = s0; var t2 = s0; var t3 = s0;
     for (var c = 0u; c < p.hs4; c++) {
-      let k = bcast8(qkv[ko + c]);
-      s0 = dot8(s0, q0[c], k); s1 = dot8(s1, q1[c], k); s2 = dot8(s2, q2[c], k); s3 = dot8(s3, q3[c], k);
+      let k = bcast8(qkv[koA + c]);
+      let kk = bcast8(qkv[koB + c]);
+      let x0 = q0[c]; let x1 = q1[c]; let x2 = q2[c]; let x3 = q3[c];
+      s0 = dot8(s0, x0, k); s1 = dot8(s1, x1, k); s2 = dot8(s2, x2, k); s3 = dot8(s3, x3, k);
+      t0 = dot8(t0, x0, kk); t1 = dot8(t1, x1, kk); t2 = dot8(t2, x2, kk); t3 = dot8(t3, x3, kk);
     }
     s0 = mask8(s0, j0, pos.x); s1 = mask8(s1, j0, pos.y); s2 = mask8(s2, j0, pos.z); s3 = mask8(s3, j0, pos.w);
-    let mNew = max(m, vec4f(max8(s0), max8(s1), max8(s2), max8(s3)));
+    t0 = mask8(t0, j0 + 8u, pos.x); t1 = mask8(t1, j0 + 8u, pos.y); t2 = mask8(t2, j0 + 8u, pos.z); t3 = mask8(t3, j0 + 8u, pos.w);
+    let mNew = max(m, vec4f(max(max8(s0), max8(t0)), max(max8(s1), max8(t1)), max(max8(s2), max8(t2)), max(max8(s3), max8(t3))));
     let corr = exp(m - mNew);
     m = mNew;
     s0 = exp8(s0, mNew.x); s1 = exp8(s1, mNew.y); s2 = exp8(s2, mNew.z); s3 = exp8(s3, mNew.w);
-    l = l * corr + vec4f(sum8(s0), sum8(s1), sum8(s2), sum8(s3));
+    t0 = exp8(t0, mNew.x); t1 = exp8(t1, mNew.y); t2 = exp8(t2, mNew.z); t3 = exp8(t3, mNew.w);
+    l = l * corr + vec4f(sum8(s0) + sum8(t0), sum8(s1) + sum8(t1), sum8(s2) + sum8(t2), sum8(s3) + sum8(t3));
     for (var c = 0u; c < p.hs4; c++) {
-      let v = bcast8(qkv[ko + p.C4 + c]);
-      a0[c] = a0[c] * corr.x + mix8(s0, v);
-      a1[c] = a1[c] * corr.y + mix8(s1, v);
-      a2[c] = a2[c] * corr.z + mix8(s2, v);
-      a3[c] = a3[c] * corr.w + mix8(s3, v);
+      let v = bcast8(qkv[koA + p.C4 + c]);
+      let vv = bcast8(qkv[koB + p.C4 + c]);
+      a0[c] = a0[c] * corr.x + mix8(s0, v) + mix8(t0, vv);
+      a1[c] = a1[c] * corr.y + mix8(s1, v) + mix8(t1, vv);
+      a2[c] = a2[c] * corr.z + mix8(s2, v) + mix8(t2, vv);
+      a3[c] = a3[c] * corr.w + mix8(s3, v) + mix8(t3, vv);
     }
   }
   let inv = 1.0 / l;

@@ -68,6 +68,44 @@ for (const subgroups of [true, false]) {
   }
 }
 
+t('backward is deterministic (bitwise equal on repeat)', async () => {
+  const g = await gpu();
+  const B = 1, T = 67, C = 192, NH = 3;
+  const qkv = g.fromArray(randn(B * T * 3 * C, 41), [B, T, 3 * C], 'qkv'), dout = g.fromArray(randn(B * T * C, 42), [B, T, C], 'dout');
+  const out = g.tensor([B, T, C], 'out'), lse = g.tensor([B, NH, T], 'lse');
+  attentionForward(qkv, out, lse, B, T, C, NH);
+  const runs: Float32Array[] = [];
+  for (let r = 0; r < 2; r++) {
+    const dqkv = g.zeros([B, T, 3 * C], 'dqkv');
+    attentionBackward(qkv, out, lse, dout, dqkv, B, T, C, NH);
+    runs.push(await dqkv.read());
+    dqkv.release();
+  }
+  assert.ok(runs[0].every((v, i) => Object.is(v, runs[1][i])), 'two backward runs differ');
+  for (const z of [qkv, dout, out, lse]) z.release();
+});
+
+t('forward and backward split the batch when a sequence fills the storage binding limit', async () => {
+  const g = await gpu();
+  const B = 3, T = 40, C = 192, NH = 3;
+  const xs = randn(B * T * 3 * C, 31, 1.5), ds = randn(B * T * C, 32);
+  const qkv = g.fromArray(xs, [B, T, 3 * C], 'qkv'), dout = g.fromArray(ds, [B, T, C], 'dout');
+  const dqkv = g.zeros([B, T, 3 * C], 'dqkv'), out = g.tensor([B, T, C], 'out'), lse = g.tensor([B, NH, T], 'lse');
+  const limit = g.bindingLimit;
+  g.bindingLimit = T * 3 * C * 4; // one sequence per dispatch
+  try {
+    attentionForward(qkv, out, lse, B, T, C, NH);
+    attentionBackward(qkv, out, lse, dout, dqkv, B, T, C, NH);
+  } finally {
+    g.bindingLimit = limit;
+  }
+  const ref = attentionForwardCpu(xs, B, T, C, NH);
+  assertRel(await out.read(), ref.out, 1e-4, 'out');
+  assertRel(await lse.read(), ref.lse, 1e-5, 'lse');
+  assertRel(await dqkv.read(), attentionBackwardCpu(xs, ds, B, T, C, NH), 1e-4, 'dqkv');
+  for (const z of [qkv, dout, dqkv, out, lse]) z.release();
+});
+
 /** reference outputs of rows [t0, t0+Tq) for the first t0+Tq rows of a cache */
 function cachedRef(cache: Float32Array, t0: number, Tq: number, C: number, NH: number): Float64Array {
   return attentionForwardCpu(cache.subarray(0, (t0 + Tq) * 3 * C), 1, t0 + Tq, C, NH).out.slice(t0 * C);

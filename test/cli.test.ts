@@ -14,17 +14,14 @@ import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
 import { ChatSession, runRepl, type ReplOptions } from '../src/chat/repl.ts';
 import { learningRate } from '../src/trainer.ts';
 import { gpu } from './util.ts';
+import { SMALL_CHAT } from './fixtures.ts';
 
 const t = suite('cli');
 // this file is bundled into dist/test*.js, so the repository root is one level up
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-cli-'));
 const chat = join(dir, 'chat.txt');
-writeFileSync(chat, [
-  'Human: Hi, my name is Ada.\nBot: Hello Ada! Nice to meet you.\nHuman: What is my name?\nBot: Your name is Ada.',
-  'Human: What is two plus two?\nBot: Two plus two is four.',
-  'Human: Tell me a colour.\nBot: Green, like fresh grass.',
-].join('\n\n') + '\n');
+writeFileSync(chat, SMALL_CHAT);
 const DATA = ['--data', chat, '--block-size', '32', '--batch-size', '2'];
 const TINY = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', ...DATA];
 const ckpt = join(dir, 'ckpt'); // written by the first test, used by the later ones

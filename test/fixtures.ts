@@ -16,3 +16,10 @@ export function tinyArrays(c: GPT2Config, seed: number): Map<string, Float32Arra
   return a;
 }
 
+
+/** three short conversations, one with a recall question: enough for a tiny model to overfit */
+export const SMALL_CHAT = [
+  'Human: Hi, my name is Ada.\nBot: Hello Ada! Nice to meet you.\nHuman: What is my name?\nBot: Your name is Ada.',
+  'Human: What is two plus two?\nBot: Two plus two is four.',
+  'Human: Tell me a colour.\nBot: Green, like fresh grass.',
+].join('\n\n') + '\n';

@@ -7,15 +7,12 @@ import { join } from 'node:path';
 import { runTraining, learningRate, type TrainOptions } from '../src/trainer.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { gpu } from './util.ts';
+import { SMALL_CHAT } from './fixtures.ts';
 
 const t = suite('train');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-train-'));
 const chat = join(dir, 'chat.txt');
-writeFileSync(chat, [
-  'Human: Hi, my name is Ada.\nBot: Hello Ada! Nice to meet you.\nHuman: What is my name?\nBot: Your name is Ada.',
-  'Human: What is two plus two?\nBot: Two plus two is four.',
-  'Human: Tell me a colour.\nBot: Green, like fresh grass.',
-].join('\n\n') + '\n');
+writeFileSync(chat, SMALL_CHAT);
 
 const base = (over: Partial<TrainOptions>): TrainOptions => ({
   init: 'scratch', data: chat, out: join(dir, 'out'), resume: false, steps: 60, batchSize: 2, blockSize: 32, gradAccum: 1,

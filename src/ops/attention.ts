@@ -29,12 +29,12 @@ const sg = {
 const decodePartial = kernel('attention_decode', decodeCode, 'partial');
 const decodeCombine = kernel('attention_decode', decodeCode, 'combine');
 const DECODE_WG = 8;
-const DECODE_CHUNK = 128; // keys per decode workgroup (a multiple of 4*DECODE_WG)
+const DECODE_CHUNK = 128; // keys per decode workgroup (a multiple of 4*DECODE_WG keeps every invocation busy)
 
 /** Kernel choice; tests turn `subgroups` off to cover the plain kernels on adapters that have subgroups. */
 export const attentionOptions = { subgroups: true };
 
-/** the kernel family for this adapter and head size */
+/** the kernel family for this adapter and head size (the _sg kernels hold at most 16 vec4 per row) */
 function family(gpu: Gpu, hs: number): typeof plain {
   if (!attentionOptions.subgroups || hs > 64 || !gpu.features.has('subgroups')) return plain;
   const info = gpu.device.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number };
