@@ -11,7 +11,7 @@ enable subgroups;
 override WG: u32 = 8;   // invocations per workgroup; 2*WG rows per workgroup
 const MAXHS4: u32 = 16u;
 
-struct Params {
+struct Params { // as in attention_backward.wgsl
   T: u32,
   C4: u32,
   hs4: u32,   // head size / 4; a uniform, not an override, so CPU compilers keep the loops over it rolled

@@ -11,7 +11,7 @@ override WG: u32 = 8;   // invocations per workgroup; 4*WG query rows per workgr
 const MAXHS4: u32 = 16u;
 const NEG: f32 = -1e30;
 
-struct Params {
+struct Params { // as in attention_forward.wgsl
   Tq: u32,
   t0: u32,
   rows: u32,
