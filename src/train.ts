@@ -9,7 +9,7 @@ const specs: FlagSpec[] = [
   { name: 'data', type: 'string', default: 'data/chat.txt', help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
   { name: 'out', type: 'string', default: 'out/chat', help: 'checkpoint directory (model.safetensors, config.json, optimizer state, loss.svg)' },
   { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); unset --steps, --lr, --min-lr, --warmup, --batch-size keep the checkpointed run's values" },
-  { name: 'steps', type: 'int', help: 'optimizer steps (default from scratch: 150 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
+  { name: 'steps', type: 'int', help: 'optimizer steps (default from scratch: 250 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
   { name: 'batch-size', type: 'int', help: 'sequences per micro-batch (default 8; 4 for GPT-2 124M)' },
   { name: 'block-size', type: 'int', default: 128, help: 'tokens per sequence' },
   { name: 'grad-accum', type: 'int', default: 1, help: 'micro-batches per optimizer step' },

@@ -17,7 +17,7 @@ export interface TrainOptions {
   data: string;
   out: string;
   resume: boolean;
-  /** unset: from scratch 150 on a CPU adapter, 2000 on a GPU; fine-tuning 30 / 1000 */
+  /** unset: from scratch 250 on a CPU adapter, 2000 on a GPU; fine-tuning 30 / 1000 */
   steps?: number;
   /** unset: 8 from scratch, 4 fine-tuning */
   batchSize?: number;
@@ -132,7 +132,7 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   const prev = (saved?.state ?? {}) as { step?: number; steps?: number; lr?: number; minLr?: number; warmup?: number; batchSize?: number };
   {
     // defaults sized for a few minutes on a CPU adapter (lavapipe) and a real run on a GPU
-    const steps = opts.steps ?? prev.steps ?? (fromScratch ? (gpu.isCpu ? 150 : 2000) : gpu.isCpu ? 30 : 1000);
+    const steps = opts.steps ?? prev.steps ?? (fromScratch ? (gpu.isCpu ? 250 : 2000) : gpu.isCpu ? 30 : 1000);
     const lr = opts.lr ?? prev.lr ?? (fromScratch ? 3e-3 : 6e-5);
     const minLr = opts.minLr ?? (opts.lr === undefined ? prev.minLr : undefined) ?? lr / 10;
     o = { ...opts, steps, lr, minLr, warmup: opts.warmup ?? prev.warmup ?? Math.ceil(0.05 * steps), batchSize: opts.batchSize ?? prev.batchSize ?? (fromScratch ? 8 : 4) };
