@@ -11,7 +11,7 @@ const specs: FlagSpec[] = [
   { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); unset --steps, --lr, --min-lr, --warmup, --batch-size keep the checkpointed run's values" },
   { name: 'steps', type: 'int', help: 'optimizer steps (default from scratch: 250 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
   { name: 'batch-size', type: 'int', help: 'sequences per micro-batch (default 8; 4 for GPT-2 124M)' },
-  { name: 'block-size', type: 'int', default: 128, help: 'tokens per sequence' },
+  { name: 'block-size', type: 'int', help: 'tokens per sequence; also the context of a from-scratch model (default 128 on a CPU adapter, 512 on a GPU)' },
   { name: 'grad-accum', type: 'int', default: 1, help: 'micro-batches per optimizer step' },
   { name: 'lr', type: 'number', help: 'peak learning rate (default 3e-3 from scratch, 6e-5 fine-tuning)' },
   { name: 'min-lr', type: 'number', help: 'final learning rate of the cosine schedule (default lr/10)' },
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const o: TrainOptions = {
     init, data: a.data as string, out: a.out as string, resume: !!a.resume,
     steps: a.steps as number | undefined, batchSize: a['batch-size'] as number | undefined,
-    blockSize: a['block-size'] as number, gradAccum: a['grad-accum'] as number,
+    blockSize: (a['block-size'] as number | undefined) ?? (gpu.isCpu ? 128 : 512), gradAccum: a['grad-accum'] as number,
     lr: a.lr as number | undefined, minLr: a['min-lr'] as number | undefined, warmup: a.warmup as number | undefined,
     schedule: a.schedule as 'cosine' | 'constant',
     weightDecay: a['weight-decay'] as number, beta1: a.beta1 as number, beta2: a.beta2 as number, eps: a.eps as number,
@@ -63,8 +63,9 @@ async function main(): Promise<void> {
     evalInterval: a['eval-interval'] as number, evalSteps: a['eval-steps'] as number, saveInterval: a['save-interval'] as number,
     log: a.log as string | undefined, order: a.order as 'random' | 'sequential', mask: a.mask as 'bot' | 'none',
     human: a.human as string, bot: a.bot as string,
-    scratch: { ...GPT2_124M, n_layer: a['n-layer'] as number, n_head: a['n-head'] as number, n_embd: a['n-embd'] as number, n_positions: 256 },
+    scratch: { ...GPT2_124M, n_layer: a['n-layer'] as number, n_head: a['n-head'] as number, n_embd: a['n-embd'] as number, n_positions: 0 },
   };
+  o.scratch.n_positions = o.blockSize; // a from-scratch model's context is what it is trained on
   for (const [k, v] of Object.entries({ steps: o.steps, 'batch-size': o.batchSize, 'block-size': o.blockSize, 'grad-accum': o.gradAccum })) {
     if (v !== undefined && !(v >= 1)) throw new UserError(`--${k} must be at least 1`);
   }

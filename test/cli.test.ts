@@ -220,7 +220,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],
     ['empty data file', 'train', [...TINY, ...out, '--data', empty], [/empty/, /empty\.txt/]],
     ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],
-    ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[256, 64\]/, /expected \[128, 64\]/]],
+    ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[32, 64\]/, /expected \[128, 64\]/]],
     ['chat: bad value', 'chat', ['--temperature', 'hot'], [/--temperature/, /'hot'/]],
     ['chat: missing --init dir', 'chat', ['--init', join(dir, 'no-such-dir'), '--prompt', 'hi'], [/no such directory/]],
     ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],

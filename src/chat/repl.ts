@@ -160,9 +160,10 @@ export class ChatSession {
     return this.opts.raw ? this.opts.stops : [...defaultStops(this.opts.speakers), ...this.opts.stops];
   }
 
-  /** tokens the prompt may use, leaving room for the reply */
+  /** tokens the prompt may use, leaving room for the reply (at most half the context, so a short context still holds a conversation) */
   get budget(): number {
-    return Math.max(1, this.gen.contextLength - this.opts.maxNewTokens);
+    const ctx = this.gen.contextLength;
+    return Math.max(1, ctx - Math.min(this.opts.maxNewTokens, Math.floor(ctx / 2)));
   }
 
   /** new conversation: history and cache cleared (the persona stays) */
