@@ -1,7 +1,7 @@
 // Microbenchmark harness: warm-up, median of several timed runs (GPU timestamps when the
 // adapter offers them, else wall clock around a synced batch), one table or --json.
-// Usage: node dist/bench.js [--json] [--filter NAME] [--reps N] [--batch B] [--fast]
-import { closeGpu, getGpu, type Gpu } from '../src/gpu/index.ts';
+// Usage: node dist/bench.js --help
+import { closeGpu, getGpu, UserError, type Gpu } from '../src/gpu/index.ts';
 
 export interface BenchCase {
   name: string;
@@ -34,58 +34,88 @@ function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
+function intArg(name: string, fallback: number): number {
+  const v = arg(name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${name} expects a positive integer, got '${v}'`);
+  return n;
+}
 
-async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<number> {
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/** median wall ms of a synced run, and median GPU ms (sum of the kernels' timestamps) when profiling */
+async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<{ wall: number; gpu?: number }> {
   await c.run(); // warm-up: pipelines, bind groups, caches
   await gpu.sync();
-  const times: number[] = [];
+  const wall: number[] = [], kernels: number[] = [];
   for (let r = 0; r < reps; r++) {
+    await gpu.profiler?.settle();
+    gpu.profiler?.reset();
     const t0 = performance.now();
     await c.run();
     await gpu.sync();
-    times.push(performance.now() - t0);
+    wall.push(performance.now() - t0);
+    if (gpu.profiler) {
+      await gpu.profiler.settle();
+      kernels.push([...gpu.profiler.totals.values()].reduce((s, e) => s + e.ms, 0));
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return { wall: median(wall), gpu: kernels.length ? median(kernels) : undefined };
 }
 
+const HELP = `node dist/bench.js [--json] [--filter GROUP] [--reps N] [--batch B] [--fast] [--wall]
+Times every kernel at GPT-2 124M shapes (batch 1 on a CPU adapter, 8 on a GPU), plus a GPT-2 124M
+training step, prompt prefill and KV-cached decode. Each case: one warm-up, then the median of
+--reps runs. Where the adapter offers timestamp-query, rates use the GPU time of the kernels
+(timestamps around each dispatch); --wall uses wall-clock time of the synced run instead.
+--fast turns on Dawn's speed toggles. Groups: matmul attention layernorm embedding residual gelu
+crossentropy adamw gpt2.`;
+
 export async function runBenchmarks(): Promise<void> {
+  try {
+    await benchmarks();
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    process.exitCode = 1;
+  } finally {
+    await closeGpu();
+  }
+}
+
+async function benchmarks(): Promise<void> {
   if (process.argv.includes('--help')) {
-    console.log('node dist/bench.js [--json] [--filter NAME] [--reps N] [--batch B] [--fast]\n' +
-      'Times every kernel at GPT-2 124M shapes (reduced batch on a CPU adapter). --fast turns on Dawn speed toggles.');
+    console.log(HELP);
     return;
   }
   const json = process.argv.includes('--json');
   const filter = arg('--filter');
-  const gpu = await getGpu({ fast: process.argv.includes('--fast') || undefined });
+  const gpu = await getGpu({ fast: process.argv.includes('--fast') || undefined, profile: !process.argv.includes('--wall') || undefined });
   const big = !gpu.isCpu;
-  const args: BenchArgs = {
-    batch: Number(arg('--batch') ?? (big ? 8 : 1)),
-    big,
-    reps: Number(arg('--reps') ?? (big ? 20 : 3)),
-  };
+  const args: BenchArgs = { batch: intArg('--batch', big ? 8 : 1), big, reps: intArg('--reps', big ? 20 : 3) };
   const rows: Record<string, unknown>[] = [];
-  if (!json) console.log(`adapter: ${gpu.adapterName}`);
+  const timing = gpu.profiler ? 'GPU timestamps' : 'wall clock';
+  if (!json) console.log(`adapter: ${gpu.adapterName}; timing: ${timing}; median of ${args.reps}`);
   for (const { group, make } of groups) {
     if (filter && !group.includes(filter)) continue;
     for (const c of await make(gpu, args)) {
-      if (filter && !(group.includes(filter) || c.name.includes(filter))) continue;
-      const ms = await timeCase(gpu, c, args.reps);
+      const t = await timeCase(gpu, c, args.reps);
       c.cleanup?.();
+      const ms = t.gpu ?? t.wall;
       const row = {
-        group, name: c.name, shape: c.shape, ms: +ms.toFixed(3),
+        group, name: c.name, shape: c.shape, ms: +ms.toFixed(3), wall_ms: +t.wall.toFixed(3),
         gflops: c.flops ? +(c.flops / ms / 1e6).toFixed(2) : undefined,
         gbps: c.bytes ? +(c.bytes / ms / 1e6).toFixed(2) : undefined,
-        tokens_per_s: c.tokens ? +((c.tokens * 1000) / ms).toFixed(1) : undefined,
+        // tokens/s is what a user sees: wall clock, host work included
+        tokens_per_s: c.tokens ? +((c.tokens * 1000) / t.wall).toFixed(1) : undefined,
       };
       rows.push(row);
       if (!json) {
         const rate = [row.gflops !== undefined ? `${row.gflops} GFLOP/s` : '', row.gbps !== undefined ? `${row.gbps} GB/s` : '',
           row.tokens_per_s !== undefined ? `${row.tokens_per_s} tok/s` : ''].filter(Boolean).join('  ');
-        console.log(`${group.padEnd(10)} ${c.name.padEnd(28)} ${c.shape.padEnd(28)} ${ms.toFixed(2).padStart(10)} ms  ${rate}`);
+        console.log(`${group.padEnd(12)} ${c.name.padEnd(28)} ${c.shape.padEnd(30)} ${ms.toFixed(2).padStart(9)} ms ${t.wall.toFixed(2).padStart(9)} wall  ${rate}`);
       }
     }
   }
-  if (json) console.log(JSON.stringify({ adapter: gpu.adapterName, batch: args.batch, results: rows }, null, 1));
-  await closeGpu();
+  if (json) console.log(JSON.stringify({ adapter: gpu.adapterName, timing, batch: args.batch, reps: args.reps, results: rows }, null, 1));
 }

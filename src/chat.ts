@@ -1,7 +1,7 @@
 // node dist/chat.js: chat with GPT-2 (or a fine-tuned checkpoint) in a terminal or a pipe,
 // answer one --prompt, or continue plain text with --raw.
 import { existsSync } from 'node:fs';
-import { closeGpu, getGpu, UserError } from './gpu/index.ts';
+import { closeGpu, getGpu, GpuValidationError, UserError } from './gpu/index.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { openGenerator } from './model/generate.ts';
 import { DEFAULT_SAMPLING } from './chat/sampling.ts';
@@ -71,12 +71,10 @@ async function main(): Promise<void> {
   }
   const init = (a.init as string | undefined) ?? (existsSync(DEFAULT_OUT) ? DEFAULT_OUT : 'gpt2');
 
-  if (a.fast) await getGpu({ fast: true });
+  await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { generator, loadMs, describe } = await openGenerator(init);
   if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n`);
-  if (opts.maxNewTokens >= generator.contextLength) {
-    throw new UserError(`--max-new-tokens ${opts.maxNewTokens} must be less than the context length ${generator.contextLength}`);
-  }
+  // a reply longer than the context stops when the context is full (the prompt keeps at least half)
 
   if (a.prompt !== undefined) {
     await answer(new ChatSession(generator, opts), a.prompt as string, { output: process.stdout, log: process.stderr, tag: false });
@@ -90,7 +88,7 @@ main()
   .catch((e: unknown) => {
     const err = e as Error & { code?: string };
     // UserErrors and file-system errors (a bad path) are the user's to fix: one line, no stack
-    const oneLine = err instanceof UserError || (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code));
+    const oneLine = err instanceof UserError || err instanceof GpuValidationError || (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code));
     console.error(`error: ${oneLine && !process.env.DEBUG ? err.message : (err?.stack ?? String(e))}`);
     process.exitCode = 1;
   })

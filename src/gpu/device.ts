@@ -79,7 +79,12 @@ export async function openDevice(opts: GpuOptions): Promise<OpenedDevice> {
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
   };
-  const device = await adapter.requestDevice({ label: 'gpt2-webgpu', requiredFeatures, requiredLimits });
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ label: 'gpt2-webgpu', requiredFeatures, requiredLimits });
+  } catch (e) {
+    throw new UserError(`the WebGPU adapter refused to open a device (${(e as Error).message.split('\n')[0]}); update the GPU driver or run \`npm run setup\`.`);
+  }
   const info = adapter.info;
   const adapterName = [info.vendor, info.device, info.description].filter(Boolean).join(' ').trim() || 'unknown adapter';
   const isCpu = /llvmpipe|lavapipe|swiftshader|software/i.test(adapterName) || (info as { type?: string }).type === 'cpu';

@@ -42,7 +42,8 @@ export class Gpu {
   private bindGroups = new Map<string, GPUBindGroup>();
   private errors: string[] = [];
   private debugScopes: Promise<string | null>[] = [];
-  private readonly debug = process.env.WEBGPU_DEBUG === '1';
+  /** each dispatch in its own submit and error scope, so errors name their kernel (env WEBGPU_DEBUG=1) */
+  debug = process.env.WEBGPU_DEBUG === '1';
   private staging: GPUBuffer[] = [];
   lost: string | null = null;
   dispatches = 0;
@@ -123,6 +124,7 @@ export class Gpu {
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg) throw new Error(`${p.label}: workgroups [${x},${y},${z}] exceed ${maxWg}`);
     if (p.hasUniform && this.slot === SLOTS) this.flush();
+    if (this.debug) this.flush(); // this dispatch will go alone
     let key = `${p.id}`;
     const entries: GPUBindGroupEntry[] = [];
     if (p.hasUniform) {
@@ -146,13 +148,30 @@ export class Gpu {
       entries.push({ binding: p.storageBindings[i], resource: r });
       key += `|${this.pool.id(r.buffer)}:${r.offset ?? 0}:${size}`;
     });
+    if (this.debug) this.device.pushErrorScope('validation'); // closed after this dispatch's own submit
     let bg = this.bindGroups.get(key);
     if (!bg) {
       if (this.bindGroups.size > 50000) this.bindGroups.clear();
       bg = this.device.createBindGroup({ label: p.label, layout: p.layout, entries });
       this.bindGroups.set(key, bg);
     }
-    if (this.debug) this.device.pushErrorScope('validation');
+    if (this.debug) {
+      // each dispatch alone in its own command buffer, inside an error scope, so a failure names its kernel
+      const enc = this.device.createCommandEncoder({ label: p.label });
+      const pass = enc.beginComputePass({ label: p.label });
+      pass.setPipeline(p.pipeline);
+      pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(x, y, z);
+      pass.end();
+      if (p.hasUniform) {
+        this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformStaging.buffer, 0, this.slot * SLOT);
+        this.slot = 0;
+      }
+      this.device.queue.submit([enc.finish()]);
+      this.debugScopes.push(this.device.popErrorScope().then((e) => (e ? `${p.label}: ${e.message}` : null)));
+      this.dispatches++;
+      return;
+    }
     if (this.profiler) {
       this.endPass();
       const pass = this.enc().beginComputePass({ label: p.label, timestampWrites: this.profiler.writes(p.label) });
@@ -166,7 +185,6 @@ export class Gpu {
       this.pass.setBindGroup(0, bg);
       this.pass.dispatchWorkgroups(x, y, z);
     }
-    if (this.debug) this.debugScopes.push(this.device.popErrorScope().then((e) => (e ? `${p.label}: ${e.message}` : null)));
     this.pending++;
     this.dispatches++;
     if (this.profiler?.full()) this.flush();
