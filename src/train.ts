@@ -1,14 +1,15 @@
 // node dist/train.js: fine-tune GPT-2 (or train a small one from scratch) on Human/Bot chat text.
 import { closeGpu, getGpu, UserError } from './gpu/index.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { runTraining, type TrainOptions } from './trainer.ts';
+import { RESUMED_OPTIONS, runTraining, type TrainOptions } from './trainer.ts';
+import { readTrainStateJson } from './model/checkpoint.ts';
 import { GPT2_124M } from './model/config.ts';
 
 const specs: FlagSpec[] = [
   { name: 'init', type: 'string', default: 'auto', help: "gpt2 | scratch | DIR (config.json + model.safetensors); auto = gpt2 if its weights can be found or downloaded, else scratch" },
   { name: 'data', type: 'string', default: 'data/chat.txt', help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
   { name: 'out', type: 'string', default: 'out/chat', help: 'checkpoint directory (model.safetensors, config.json, optimizer state, loss.svg)' },
-  { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); unset --steps, --lr, --min-lr, --warmup, --batch-size keep the checkpointed run's values" },
+  { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); flags not given again keep the run's values (data, schedule, lr, batch, seed, ...)" },
   { name: 'steps', type: 'int', help: 'optimizer steps (default from scratch: 250 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
   { name: 'batch-size', type: 'int', help: 'sequences per micro-batch (default 8; 4 for GPT-2 124M)' },
   { name: 'block-size', type: 'int', help: 'tokens per sequence; also the context of a from-scratch model (default 128 on a CPU adapter, 512 on a GPU)' },
@@ -65,6 +66,13 @@ async function main(): Promise<void> {
     human: a.human as string, bot: a.bot as string,
     scratch: { ...GPT2_124M, n_layer: a['n-layer'] as number, n_head: a['n-head'] as number, n_embd: a['n-embd'] as number, n_positions: 0 },
   };
+  if (o.resume) {
+    // flags not given again keep the checkpointed run's values, so the run continues exactly
+    const given = new Set(process.argv.slice(2).filter((x) => x.startsWith('--')).map((x) => x.slice(2).split('=')[0]));
+    const saved = readTrainStateJson(o.out)?.state?.options ?? {};
+    const flag = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    for (const k of RESUMED_OPTIONS) if (!given.has(flag(k)) && saved[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = saved[k];
+  }
   o.scratch.n_positions = o.blockSize; // a from-scratch model's context is what it is trained on
   for (const [k, v] of Object.entries({ steps: o.steps, 'batch-size': o.batchSize, 'block-size': o.blockSize, 'grad-accum': o.gradAccum })) {
     if (v !== undefined && !(v >= 1)) throw new UserError(`--${k} must be at least 1`);

@@ -62,6 +62,11 @@ export interface TrainResult {
 }
 
 /** nanoGPT's schedule: linear warmup, then cosine decay to minLr at the last step (or constant). */
+/** options a resumed run takes from its checkpoint unless given again */
+export const RESUMED_OPTIONS = [
+  'data', 'blockSize', 'gradAccum', 'order', 'mask', 'schedule', 'weightDecay', 'beta1', 'beta2', 'eps', 'gradClip', 'seed', 'human', 'bot',
+] as const satisfies readonly (keyof TrainOptions)[];
+
 export interface Schedule { lr: number; minLr: number; warmup: number; schedule: 'cosine' | 'constant'; steps: number }
 export function learningRate(o: Schedule, step: number): number {
   if (step < o.warmup) return (o.lr * (step + 1)) / o.warmup;
@@ -169,6 +174,7 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   }
 
   mkdirSync(o.out, { recursive: true });
+  if (o.log && !resumeDir) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
   const losses: number[] = [];
   const valLosses: [number, number][] = [];
   let interrupted = false;
@@ -187,7 +193,11 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     for (const [name, t] of opt.m) m.set(name, await t.read());
     for (const [name, t] of opt.v) v.set(name, await t.read());
     saveGPT2Weights(o.out, config, params);
-    saveTrainState(o.out, { m, v }, { step, steps: o.steps, lr: o.lr, minLr: o.minLr, warmup: o.warmup, seed: o.seed, order: o.order, batchSize: B, blockSize: T, data: o.data, dataPosition: step * o.gradAccum * B });
+    saveTrainState(o.out, { m, v }, {
+      step, steps: o.steps, lr: o.lr, minLr: o.minLr, warmup: o.warmup, batchSize: B, dataPosition: step * o.gradAccum * B,
+      // everything else that defines the run, so --resume continues it exactly (train.js restores unset flags from here)
+      options: Object.fromEntries(RESUMED_OPTIONS.map((k) => [k, k === 'blockSize' ? T : o[k]])),
+    });
     writeFileSync(join(o.out, 'loss.svg'), lossCurveSvg(losses.map((l, i) => [startStep + i + 1, l]), valLosses, `training loss (${o.data})`));
   };
 

@@ -166,6 +166,16 @@ t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, second + 2);
 });
 
+t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
+  const flags = ['--seed', '5', '--block-size', '16', '--grad-accum', '2', '--order', 'random', '--schedule', 'constant', '--warmup', '0', '--lr', '0.004'];
+  const losses = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
+  const whole = join(dir, 'whole.jsonl'), split = join(dir, 'split.jsonl');
+  assertOk(await run('train', [...TINY, ...flags, '--steps', '4', '--out', join(dir, 'whole'), '--log', whole]), 'uninterrupted');
+  assertOk(await run('train', [...TINY, ...flags, '--steps', '2', '--out', join(dir, 'split'), '--log', split]), 'first half');
+  assertOk(await run('train', ['--resume', '--steps', '4', '--out', join(dir, 'split'), '--log', split]), 'resumed half');
+  assert.equal(losses(split), losses(whole));
+});
+
 t('a reader that goes away (| head): chat.js exits quietly, train.js trains on and still saves on Ctrl-C', async () => {
   const c = start('chat', ['--init', ckpt, '--max-new-tokens', '4'], 60_000);
   c.child.stdin.write('Hello there\n');

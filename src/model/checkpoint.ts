@@ -77,21 +77,29 @@ export function saveTrainState(dir: string, opt: { m: Map<string, Float32Array>;
   }
 }
 
+/** DIR/train_state.json parsed (and its text), or null when absent; a UserError when corrupt. */
+export function readTrainStateJson(dir: string): { text: string; state: any } | null {
+  const statePath = join(dir, STATE_FILE);
+  if (!existsSync(statePath)) return null;
+  const text = readFileSync(statePath, 'utf8');
+  try {
+    return { text, state: JSON.parse(text) };
+  } catch (e) {
+    throw new UserError(`${statePath}: bad JSON (${(e as Error).message})`);
+  }
+}
+
 /**
  * Loads what saveTrainState wrote: null when DIR/train_state.json is absent; m and v are empty
  * when there is no optimizer file. Throws a UserError for a corrupt file or an optimizer file
  * left from another save.
  */
 export function loadTrainState(dir: string): { m: Map<string, Float32Array>; v: Map<string, Float32Array>; state: any } | null {
-  const statePath = join(dir, STATE_FILE), optPath = join(dir, OPTIMIZER_FILE);
-  if (!existsSync(statePath)) return null;
-  const text = readFileSync(statePath, 'utf8');
-  let state: any;
-  try {
-    state = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${statePath}: bad JSON (${(e as Error).message})`);
-  }
+  const optPath = join(dir, OPTIMIZER_FILE);
+  const read = readTrainStateJson(dir);
+  if (!read) return null;
+  const { text, state } = read;
+  const statePath = join(dir, STATE_FILE);
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
   if (existsSync(optPath)) {
     const f = readSafetensors(optPath);
