@@ -27,4 +27,23 @@ for (const n of [1, 7, 1000, 70000 * 257]) {
   });
 }
 
+t('tensors over the binding limit are processed in chunks', async () => {
+  const g = await gpu();
+  const n = 5000;
+  const xs = randn(n, 5, 2), ds = randn(n, 6);
+  const x = g.fromArray(xs, [n], 'x'), d = g.fromArray(ds, [n], 'dout');
+  const y = g.tensor([n], 'y'), dx = g.zeros([n], 'dx');
+  const saved = g.bindingLimit;
+  try {
+    g.bindingLimit = 4096; // 1024 floats per binding: 5 chunks
+    geluForward(x, y);
+    geluBackward(x, d, dx);
+    assertClose(await y.read(), geluForwardCpu(xs), 1e-5, 1e-6, 'forward');
+    assertClose(await dx.read(), geluBackwardCpu(xs, ds), 1e-5, 1e-6, 'backward');
+  } finally {
+    g.bindingLimit = saved;
+  }
+  for (const z of [x, d, y, dx]) z.release();
+});
+
 t.run();

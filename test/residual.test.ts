@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addInto, residualForward, residualForwardCpu, rowChunks, scaleInPlace } from '../src/ops/residual.ts';
+import { addInto, residualForward, residualForwardCpu, scaleInPlace } from '../src/ops/residual.ts';
+import { rowChunks } from '../src/ops/grid.ts';
 import { assertClose, gpu, randn } from './util.ts';
 
 const t = suite('residual');

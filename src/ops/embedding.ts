@@ -1,7 +1,7 @@
 // Token + position embedding (GPT-2's wte, wpe): forward, deterministic backward, CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
 import { grid1d } from './grid.ts';
-import { rowChunks } from './residual.ts';
+import { rowChunks } from './grid.ts';
 import fwdCode from '../../kernels/embedding_forward.wgsl';
 import wteCode from '../../kernels/embedding_backward_wte.wgsl';
 import wpeCode from '../../kernels/embedding_backward_wpe.wgsl';

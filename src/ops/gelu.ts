@@ -1,6 +1,6 @@
 // GELU (tanh approximation, GPT-2's `gelu_new`): forward, backward, CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+import { grid1d, rowChunks } from './grid.ts';
 import fwdCode from '../../kernels/gelu_forward.wgsl';
 import bwdCode from '../../kernels/gelu_backward.wgsl';
 
@@ -8,13 +8,22 @@ const fwd = kernel('gelu_forward', fwdCode);
 const bwd = kernel('gelu_backward', bwdCode);
 const WG = 256;
 
+// Tensors larger than one storage binding (e.g. the MLP activations of a big batch) go in chunks.
+const chunks = (t: Tensor) => rowChunks(t.size, 1, t.gpu.bindingLimit);
+
 export function geluForward(inp: Tensor, out: Tensor): void {
-  inp.gpu.dispatch(fwd, { uniforms: [inp.size], bindings: [inp, out], workgroups: grid1d(inp.size, WG), constants: { WG } });
+  for (const [s, n] of chunks(inp)) {
+    inp.gpu.dispatch(fwd, { uniforms: [n], bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG } });
+  }
 }
 
 /** dinp += gelu'(inp) * dout (backward ops accumulate into input gradients) */
 export function geluBackward(inp: Tensor, dout: Tensor, dinp: Tensor): void {
-  inp.gpu.dispatch(bwd, { uniforms: [inp.size], bindings: [inp, dout, dinp], workgroups: grid1d(inp.size, WG), constants: { WG } });
+  for (const [s, n] of chunks(inp)) {
+    inp.gpu.dispatch(bwd, {
+      uniforms: [n], bindings: [inp.binding(s, n), dout.binding(s, n), dinp.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG },
+    });
+  }
 }
 
 // ---- CPU reference (float64) ----

@@ -1,7 +1,7 @@
 // Residual add (out = a + b), gradient accumulation (dst += src), in-place scaling, CPU reference,
 // and the row-chunking helper the ops use for tensors larger than one storage binding.
 import { f32, kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+import { grid1d, rowChunks } from './grid.ts';
 import fwdCode from '../../kernels/residual_forward.wgsl';
 import accCode from '../../kernels/residual_accumulate.wgsl';
 import scaleCode from '../../kernels/residual_scale.wgsl';
@@ -12,19 +12,6 @@ const scale = kernel('residual_scale', scaleCode);
 const WG = 256;
 const K = 8; // elements per invocation
 
-/**
- * Split `rows` rows of `rowElems` f32 each into [start, count] ranges whose bytes fit `limitBytes`.
- * Chunk starts are multiples of `align` rows (64 rows: 256-byte aligned offsets for any row length,
- * including per-row f32/u32 side arrays).
- */
-export function rowChunks(rows: number, rowElems: number, limitBytes: number, align = 64): [number, number][] {
-  if (rows * rowElems * 4 <= limitBytes) return [[0, rows]];
-  const per = Math.floor(limitBytes / (rowElems * 4 * align)) * align;
-  if (per === 0) throw new Error(`rowChunks: ${align} rows of ${rowElems} floats exceed the ${limitBytes}-byte binding limit`);
-  const out: [number, number][] = [];
-  for (let r = 0; r < rows; r += per) out.push([r, Math.min(per, rows - r)]);
-  return out;
-}
 
 function checkSame(x: Tensor, y: Tensor, what: string): void {
   if (x.size !== y.size) throw new Error(`${what}: '${x.label}' has ${x.size} elements, '${y.label}' ${y.size}`);
