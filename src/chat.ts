@@ -19,7 +19,7 @@ const specs: FlagSpec[] = [
   { name: 'top-p', type: 'number', default: DEFAULT_SAMPLING.topP, help: 'nucleus sampling mass; 1 = off' },
   { name: 'repetition-penalty', type: 'number', default: DEFAULT_SAMPLING.repetitionPenalty, help: 'CTRL-style penalty on tokens of the recent window; 1 = off' },
   { name: 'frequency-penalty', type: 'number', default: DEFAULT_SAMPLING.frequencyPenalty, help: 'logit -= this * count in the recent window; 0 = off' },
-  { name: 'penalty-window', type: 'int', default: DEFAULT_SAMPLING.penaltyWindow, help: 'how many recent reply tokens the penalties look at' },
+  { name: 'penalty-window', type: 'int', default: DEFAULT_SAMPLING.penaltyWindow, help: "how many recent tokens of the model's own output (earlier replies, then this one) the penalties look at" },
   { name: 'max-new-tokens', type: 'int', default: 128, help: 'longest reply in tokens' },
   { name: 'seed', type: 'int', default: 1337, help: 'sampling seed' },
   { name: 'stop', type: 'list', help: 'extra stop string (repeatable; \\n and \\t are understood); chat mode always stops at \\n{human}: and \\n{bot}:' },

@@ -377,6 +377,25 @@ t('context overflow: after a drop the next exchanges reuse the cache again', asy
   assert.ok(m && +m[1] < 15 && +m[2] > 50, `prefills only its new tokens: ${lines[d + 1]}`);
 });
 
+t('penalties count the model\'s earlier replies (penaltyContext) but not the prompt', async () => {
+  const yes = encode(' yes')[0], no = encode(' no')[0];
+  // logits slightly prefer ' yes' over ' no', then EOT
+  const script = (tokens: readonly number[]) => {
+    const l = new Float32Array(V);
+    if (tokens.length > 0 && (tokens[tokens.length - 1] === yes || tokens[tokens.length - 1] === no)) l[EOT] = 100;
+    else { l[yes] = 2; l[no] = 1.9; }
+    return l;
+  };
+  const o = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1.3, frequencyPenalty: 0 };
+  const prompt = [...encode(' yes yes yes'), ...encodeHumanTurn('x', SP).tokens]; // ' yes' in the prompt: not penalised
+  const first = await generateReply(new FakeGenerator(script), new KvMirror(), prompt, { sampling: o, maxNewTokens: 4, stops: [], rng: new Rng(1) });
+  assert.is(first.text, ' yes');
+  const second = await generateReply(new FakeGenerator(script), new KvMirror(), prompt, {
+    sampling: o, maxNewTokens: 4, stops: [], rng: new Rng(1), penaltyContext: first.tokens,
+  });
+  assert.is(second.text, ' no', 'the earlier reply\'s token is penalised');
+});
+
 t('generateReply: max tokens, abort, and characters split across tokens', async () => {
   const loop = new FakeGenerator(() => oneHot(V, encode(' la')[0]));
   const kv = new KvMirror();

@@ -33,6 +33,8 @@ export interface ReplyOptions {
   onText?: (text: string) => void;
   /** checked between tokens; true ends the reply */
   aborted?: () => boolean;
+  /** the model's own earlier output (previous replies) the penalties also count; the human's words are not penalised, so recalling them stays cheap */
+  penaltyContext?: number[];
 }
 
 export interface Reply {
@@ -52,7 +54,8 @@ export interface Reply {
 
 /**
  * Prefill `prompt` (only past its common prefix with the cache) and sample until EOT, a stop
- * string, maxNewTokens, a full context or an abort. The penalties look at the reply's own tokens.
+ * string, maxNewTokens, a full context or an abort. The penalties look at the recent window of
+ * the model's own output: earlier replies (o.penaltyContext), then this reply's tokens.
  */
 export async function generateReply(gen: Generator, kv: KvMirror, prompt: number[], o: ReplyOptions): Promise<Reply> {
   if (prompt.length === 0) throw new Error('generateReply: empty prompt');
@@ -75,7 +78,7 @@ export async function generateReply(gen: Generator, kv: KvMirror, prompt: number
   for (;;) {
     if (o.aborted?.()) { reason = 'abort'; break; }
     if (tokens.length >= o.maxNewTokens) { reason = 'length'; break; }
-    const tok = sampleToken(logits, tokens, o.sampling, o.rng);
+    const tok = sampleToken(logits, o.penaltyContext ? [...o.penaltyContext, ...tokens] : tokens, o.sampling, o.rng);
     if (tok === EOT) { reason = 'eot'; break; }
     tokens.push(tok);
     const r = stops.push(decoder.push(tok));
@@ -201,8 +204,10 @@ export class ChatSession {
   /** answer one message (raw mode: continue it); the exchange joins the history */
   async say(message: string, onText?: (text: string) => void, aborted?: () => boolean): Promise<Answer> {
     const prompt = this.promptFor(message);
+    const ownWords = this.history.slice(this.forgotten).filter((t) => t.speaker === 'bot').flatMap((t) => encode(` ${t.text}`));
     const reply = await generateReply(this.gen, this.kv, prompt.tokens, {
       sampling: this.opts.sampling, maxNewTokens: this.opts.maxNewTokens, stops: this.stops, rng: this.rng, onText, aborted,
+      penaltyContext: ownWords.slice(-this.opts.sampling.penaltyWindow),
     });
     if (!this.opts.raw) this.history.push({ speaker: 'human', text: message }, { speaker: 'bot', text: reply.text.trim() });
     return { reply, prompt };
