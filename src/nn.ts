@@ -7,7 +7,7 @@ import { layernormBackward, layernormForward } from './ops/layernorm.ts';
 import { geluBackward, geluForward } from './ops/gelu.ts';
 import { attentionBackward, attentionForward } from './ops/attention.ts';
 import { addInto, residualForward } from './ops/residual.ts';
-import { embeddingBackward, embeddingForward } from './ops/embedding.ts';
+import { embeddingBackward, embeddingBuckets, embeddingForward } from './ops/embedding.ts';
 
 const act = (tape: Tape, like: Tensor, shape: readonly number[], label: string): Tensor =>
   tape.track(like.gpu.tensor(shape, label));
@@ -80,9 +80,13 @@ export function embedding(
   tape: Tape, tokens: Tensor, tokenIds: Uint32Array, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, V: number,
 ): Tensor {
   const out = act(tape, wte, [B * T, C], 'embedding');
+  // the backward's bucketing is uploaded now, before any dispatch of the step is recorded, so the step stays one submit
+  const buckets = tape.enabled ? embeddingBuckets(wte.gpu, tokenIds, B * T, C, V) : null;
+  buckets?.chunks.forEach((c) => tape.track(c.bucket)); // freed by tape.clear() even if no backward runs
   embeddingForward(tokens, wte, wpe, out, B * T, T, C, V);
   tape.record([out], [], () => {
-    if (out.grad) embeddingBackward(out.grad, tokenIds, tape.grad(wte), tape.grad(wpe), B * T, T, C, V);
+    if (out.grad) embeddingBackward(out.grad, buckets!, tape.grad(wte), tape.grad(wpe), B * T, T, C, V);
+    buckets!.release();
   });
   return out;
 }

@@ -203,6 +203,8 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
 
   const tokensPerStep = B * T * o.gradAccum;
   say(`training: ${o.steps - startStep} steps x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${o.out}`);
+  const stepOut = gpu.tensor([B * T * o.gradAccum + 1], 'step losses + grad norm^2');
+  opt.zeroGrad();
   const t0 = performance.now();
   let stepsRun = 0;
   let lastLogged = t0;
@@ -210,20 +212,23 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     for (let step = startStep; step < o.steps; step++) {
       const ts = performance.now();
       const lr = learningRate(o, step);
-      opt.zeroGrad();
-      let lossSum = 0, count = 0;
+      // the whole step is recorded, then read back once: per-token losses of every micro-batch and the grad norm
+      let rows = 0, count = 0;
       for (let micro = 0; micro < o.gradAccum; micro++) {
         const { x, y } = getBatch(data.train, step * o.gradAccum + micro, B, o.order, o.seed);
         const n = countTargets(y);
         const perToken = model.lossPerToken(x, y, B, T, n ? 1 / (n * o.gradAccum) : 0);
         model.tape.backward();
-        lossSum += sum(await perToken.read()); // read after the backward is recorded: one submit per micro-step
+        if (n) gpu.copy(perToken, stepOut, n, 0, rows);
+        rows += n;
         count += n;
         model.tape.clear();
       }
-      const normSq = opt.update(lr);
-      const loss = count ? lossSum / count : NaN;
-      const gradNorm = Math.sqrt((await normSq.read())[0]);
+      gpu.copy(opt.update(lr), stepOut, 1, 0, stepOut.size - 1);
+      opt.zeroGrad(); // for the next step, in this step's submit
+      const readBack = await stepOut.read();
+      const loss = count ? sum(readBack.subarray(0, rows)) / count : NaN;
+      const gradNorm = Math.sqrt(readBack[stepOut.size - 1]);
       losses.push(loss);
       stepsRun++;
       const now = performance.now();
@@ -251,6 +256,7 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     await save(o.steps);
     return finish(o.steps);
   } finally {
+    stepOut.release();
     process.off('SIGINT', onSig);
     void lastLogged;
   }

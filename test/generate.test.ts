@@ -18,6 +18,9 @@ t('cached decoding gives the full forward logits at every position (prefill, chu
   const V = TINY.vocab_size;
   const row = (i: number) => ref.subarray(i * V, (i + 1) * V);
   const gen = new GPT2Generator(model);
+  // one token at a time from the start: every position
+  const single = new GPT2Generator(model);
+  for (let i = 0; i < tokens.length; i++) assertRel(await single.append([tokens[i]]), row(i), 1e-4, `single-token decode at ${i}`);
   // prefill 5, then a chunk of 3, then one token at a time
   assertRel(await gen.append(tokens.slice(0, 5)), row(4), 1e-4, 'prefill');
   assertRel(await gen.append(tokens.slice(5, 8)), row(7), 1e-4, 'chunk');

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { runTraining, learningRate, type TrainOptions } from '../src/trainer.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { gpu } from './util.ts';
+import { GPT2 } from '../src/model/gpt2.ts';
+import { AdamW } from '../src/optim.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 
 const t = suite('train');
@@ -28,6 +30,33 @@ t('learning-rate schedule: warmup, cosine to min, constant', () => {
   assert.ok(Math.abs(learningRate(s, 60) - 0.55) < 1e-12);
   assert.ok(Math.abs(learningRate(s, 110) - 0.1) < 1e-12);
   assert.is(learningRate({ ...s, schedule: 'constant' }, 50), 1);
+});
+
+t('a training step is recorded whole and submitted once: one command buffer, one readback', async () => {
+  const g = await gpu();
+  const c = { ...GPT2_124M, n_layer: 2, n_head: 2, n_embd: 64, n_positions: 32 };
+  const model = GPT2.fromArrays(g, c, GPT2.initArrays(c, 1));
+  const opt = new AdamW(g, model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1 });
+  const B = 2, T = 32;
+  const x = Uint32Array.from({ length: B * T }, (_, i) => (i * 7) % 1000);
+  const y = Int32Array.from({ length: B * T }, (_, i) => (i % 3 ? (i * 11) % 1000 : -1));
+  const out = g.tensor([B * T + 1], 'out');
+  opt.zeroGrad();
+  for (let step = 0; step < 3; step++) {
+    await g.sync();
+    const before = g.submits;
+    const losses = model.lossPerToken(x, y, B, T, 1 / 42);
+    model.tape.backward();
+    g.copy(losses, out, 42);
+    model.tape.clear();
+    g.copy(opt.update(1e-3), out, 1, 0, B * T);
+    opt.zeroGrad();
+    await out.read();
+    assert.is(g.submits - before, 1, `step ${step}: submits`);
+  }
+  out.release();
+  for (const p of model.params.values()) p.release();
+  for (const t of [...opt.m.values(), ...opt.v.values()]) t.release();
 });
 
 t('a tiny model overfits a short conversation set (masked loss < 0.5)', async () => {

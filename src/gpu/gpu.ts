@@ -47,6 +47,8 @@ export class Gpu {
   private staging: GPUBuffer[] = [];
   lost: string | null = null;
   dispatches = 0;
+  /** command buffers submitted so far (a training step should add one) */
+  submits = 0;
 
   constructor(opened: OpenedDevice, profile: boolean) {
     this.device = opened.device;
@@ -200,6 +202,7 @@ export class Gpu {
     }
     this.profiler?.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    this.submits++;
     this.profiler?.collect();
     this.encoder = null;
     this.pending = 0;

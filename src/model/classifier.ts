@@ -2,7 +2,7 @@
 // logits for a chunk of rows are computed, turned into dlogits in place by the cross-entropy
 // kernel, and immediately consumed by the two backward matmuls. The [B·T, V] logits tensor
 // never exists, and neither does a separate dlogits.
-import type { Tensor } from '../gpu/index.ts';
+import type { Gpu, Tensor } from '../gpu/index.ts';
 import type { Tape } from '../tape.ts';
 import { matmul } from '../ops/matmul.ts';
 import { crossEntropyForwardBackward } from '../ops/crossentropy.ts';
@@ -26,31 +26,54 @@ export function targetRuns(targets: Int32Array): [number, number][] {
   return runs;
 }
 
-/**
- * Losses of predicting `targets` (-1 = ignored) from hidden states x[N,C] through the tied
- * embedding wte[V,C], one per row that has a target (ignored rows are skipped entirely: with
- * loss masking most rows are, and the lm_head is most of a small model's cost). With the tape
- * on, the gradients for x and wte are computed here, scaled by gradScale (dLoss/dlossRow).
- */
-export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, targets: Int32Array, N: number, C: number, V: number, gradScale: number): Tensor {
-  const gpu = x.gpu;
+/** the rows that have targets, and their targets uploaded (before the step's dispatches are recorded) */
+export interface ClassifierTargets {
+  runs: [number, number][];
+  /** rows with a target */
+  count: number;
+  /** their targets, compacted, on the GPU */
+  targets: Tensor | null;
+}
+
+export function classifierTargets(gpu: Gpu, targets: Int32Array): ClassifierTargets {
   const runs = targetRuns(targets);
-  const Na = runs.reduce((n, [a, b]) => n + b - a, 0);
-  if (Na === 0) return tape.track(gpu.zeros([1], 'losses'));
-  // gather the rows that have targets into one contiguous block (copies, ordered with the dispatches)
-  const dense = Na === N;
-  const xa = dense ? x : tape.track(gpu.tensor([Na, C], 'rows with targets'));
-  const ta = dense ? targets : new Int32Array(Na);
-  if (!dense) {
+  const count = runs.reduce((n, [a, b]) => n + b - a, 0);
+  if (count === 0) return { runs, count, targets: null };
+  const ta = count === targets.length ? targets : new Int32Array(count);
+  if (ta !== targets) {
     let k = 0;
     for (const [a, b] of runs) {
-      gpu.copy(x, xa, (b - a) * C, a * C, k * C);
       ta.set(targets.subarray(a, b), k);
       k += b - a;
     }
   }
+  // tracked by classifierLoss, not here: a no-grad forward sweeps tracked tensors between layers
+  return { runs, count, targets: gpu.fromArray(ta, [count], 'targets') };
+}
+
+/**
+ * Losses of predicting the targets (see classifierTargets; -1 = ignored) from hidden states
+ * x[N,C] through the tied embedding wte[V,C], one per row that has a target (ignored rows are
+ * skipped entirely: with loss masking most rows are, and the lm_head is most of a small model's
+ * cost). With the tape on, the gradients for x and wte are computed here, scaled by gradScale
+ * (dLoss/dlossRow).
+ */
+export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: ClassifierTargets, N: number, C: number, V: number, gradScale: number): Tensor {
+  const gpu = x.gpu;
+  const { runs, count: Na } = t;
+  if (!t.targets) return tape.track(gpu.zeros([1], 'losses'));
+  const tgt = tape.track(t.targets);
+  // gather the rows that have targets into one contiguous block (copies, ordered with the dispatches)
+  const dense = Na === N;
+  const xa = dense ? x : tape.track(gpu.tensor([Na, C], 'rows with targets'));
+  if (!dense) {
+    let k = 0;
+    for (const [a, b] of runs) {
+      gpu.copy(x, xa, (b - a) * C, a * C, k * C);
+      k += b - a;
+    }
+  }
   const R = classifierChunkRows(Na, V, gpu.bindingLimit);
-  const tgt = tape.track(gpu.fromArray(ta, [Na], 'targets'));
   const losses = tape.track(gpu.tensor([Na], 'losses'));
   const logits = gpu.tensor([R, V], 'logits chunk');
   const train = tape.enabled;

@@ -3,7 +3,7 @@
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
 import { attention, embedding, gelu, layernorm, linear, residual } from '../nn.ts';
-import { classifierLoss } from './classifier.ts';
+import { classifierLoss, classifierTargets } from './classifier.ts';
 import { matmul } from '../ops/matmul.ts';
 import type { GPT2Config } from './config.ts';
 import { parameterShapes } from './weights.ts';
@@ -86,8 +86,9 @@ export class GPT2 {
    */
   lossPerToken(x: Uint32Array, y: Int32Array, B: number, T: number, gradScale: number): Tensor {
     const { n_embd: C, vocab_size: V } = this.config;
+    const targets = classifierTargets(this.gpu, y); // uploads first: the step's work then goes in one submit
     const hid = this.hidden(x, B, T);
-    return classifierLoss(this.tape, hid, this.p('wte.weight'), y, B * T, C, V, gradScale);
+    return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);
   }
 
   /** Full logits [B*T, V] without gradients (tests and evaluation of small models; a [B*T, V] tensor must fit one binding). */

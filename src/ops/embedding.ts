@@ -1,7 +1,6 @@
 // Token + position embedding (GPT-2's wte, wpe): forward, deterministic backward, CPU reference.
-import { kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
-import { rowChunks } from './grid.ts';
+import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
+import { grid1d, rowChunks } from './grid.ts';
 import fwdCode from '../../kernels/embedding_forward.wgsl';
 import wteCode from '../../kernels/embedding_backward_wte.wgsl';
 import wpeCode from '../../kernels/embedding_backward_wpe.wgsl';
@@ -57,36 +56,50 @@ function lowerBound(a: Uint32Array, v: number): number {
   return lo;
 }
 
-/**
- * dwte[V,C] += sum of dout rows per token id; dwpe[T,C] += sum over batch of dout rows per position.
- * Deterministic, no atomics: tokenIds is the same token list on the CPU (the caller has it), from which you
- * build on the CPU a bucketing (unique ids, and for each the list of row indices in ascending order), upload it
- * (temporary u32 tensors), and one workgroup per unique id sums its rows in order and adds into dwte[id].
- * dwte may exceed the binding limit too (chunk by id ranges).
- */
-export function embeddingBackward(dout: Tensor, tokenIds: Uint32Array, dwte: Tensor, dwpe: Tensor, N: number, T: number, C: number, V: number): void {
-  const gpu = dout.gpu;
+/** token ids sorted into per-id row lists, uploaded: what embeddingBackward needs, prepared before a step's dispatches */
+export interface EmbeddingBuckets {
+  chunks: { n0: number; n: number; bucket: Tensor; unique: Uint32Array }[];
+  release(): void;
+}
+
+/** Bucket the token ids on the CPU and upload them (one write per row chunk; do it before recording the step). */
+export function embeddingBuckets(gpu: Gpu, tokenIds: Uint32Array, N: number, C: number, V: number): EmbeddingBuckets {
   if (tokenIds.length < N) throw new Error(`embeddingBackward: ${tokenIds.length} token ids for ${N} rows`);
   for (let i = 0; i < N; i++) if (tokenIds[i] >= V) throw new Error(`embeddingBackward: token ${tokenIds[i]} at row ${i} is outside the vocabulary of ${V}`);
+  const chunks = rowChunks(N, C, gpu.bindingLimit).map(([n0, n]) => {
+    const { bucket: ids, unique } = bucketRows(tokenIds.subarray(n0, n0 + n));
+    const bucket = gpu.tensor([ids.length], 'embedding backward buckets', 'u32');
+    bucket.write(ids);
+    return { n0, n, bucket, unique };
+  });
+  return { chunks, release: () => chunks.forEach((c) => c.bucket.release()) };
+}
+
+/**
+ * dwte[V,C] += sum of dout rows per token id; dwpe[T,C] += sum over the batch per position.
+ * Deterministic, no atomics: one workgroup per distinct id sums its rows in ascending order.
+ * `tokens` are the ids on the CPU (bucketed and uploaded here, which flushes pending work) or
+ * buckets prepared earlier with embeddingBuckets.
+ */
+export function embeddingBackward(dout: Tensor, tokens: Uint32Array | EmbeddingBuckets, dwte: Tensor, dwpe: Tensor, N: number, T: number, C: number, V: number): void {
+  const gpu = dout.gpu;
+  const buckets = tokens instanceof Uint32Array ? embeddingBuckets(gpu, tokens, N, C, V) : tokens;
   const vocab = rowChunks(V, C, gpu.bindingLimit);
-  for (const [n0, n] of rowChunks(N, C, gpu.bindingLimit)) {
+  for (const { n0, n, bucket, unique } of buckets.chunks) {
     const rows = dout.binding(n0 * C, n * C);
-    const { bucket, unique } = bucketRows(tokenIds.subarray(n0, n0 + n));
-    const bt = gpu.tensor([bucket.length], 'embedding backward buckets', 'u32');
-    bt.write(bucket);
     for (const [v0, vn] of vocab) {
       const u0 = lowerBound(unique, v0), count = lowerBound(unique, v0 + vn) - u0;
       if (count === 0) continue;
       gpu.dispatch(bwdWte, {
         uniforms: [C, unique.length, u0, count, v0],
-        bindings: [rows, bt, dwte.binding(v0 * C, vn * C)],
+        bindings: [rows, bucket, dwte.binding(v0 * C, vn * C)],
         workgroups: grid1d(count, 1),
         constants: { WG },
       });
     }
-    bt.release();
     gpu.dispatch(bwdWpe, { uniforms: [n, T, C, n0], bindings: [rows, dwpe.binding(0, T * C)], workgroups: grid1d(T, 1), constants: { WG } });
   }
+  if (tokens instanceof Uint32Array) buckets.release();
 }
 
 // ---- CPU reference (float64) ----
