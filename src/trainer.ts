@@ -7,7 +7,7 @@ import { GPT2 } from './model/gpt2.ts';
 import { loadWeights } from './model/load.ts';
 import type { GPT2Config } from './model/config.ts';
 import { saveGPT2Weights } from './model/weights.ts';
-import { loadTrainState, saveTrainState } from './model/checkpoint.ts';
+import { commitCheckpoint, loadTrainState, recoverCheckpoint, saveTrainState, stageCheckpoint } from './model/checkpoint.ts';
 import { AdamW } from './optim.ts';
 import { formatStats, getBatch, loadChatData, type TokenDataset } from './data/dataset.ts';
 import { lossCurveSvg } from './util/plot.ts';
@@ -109,6 +109,7 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   let arrays: Map<string, Float32Array>;
   const resumeDir = o.resume ? o.out : null;
   if (resumeDir) {
+    recoverCheckpoint(resumeDir); // finish (or discard) a save that a crash interrupted
     if (!existsSync(join(resumeDir, 'model.safetensors'))) throw new UserError(`--resume: no checkpoint in ${resumeDir} (expected model.safetensors there; train without --resume first)`);
     ({ config, arrays } = await loadWeights(resumeDir));
     say(`resuming from ${resumeDir}`);
@@ -134,6 +135,8 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   const fromScratch = !resumeDir && (o.init === 'scratch' || config === o.scratch);
   // --resume: flags left unset keep the checkpointed run's values (its steps, lr, warmup, batch)
   const saved = resumeDir ? loadTrainState(resumeDir) : null;
+  // the loss curve so far, so loss.svg covers the whole run after a resume
+  const history: { train: [number, number][]; val: [number, number][] } = { train: saved?.state?.history?.train ?? [], val: saved?.state?.history?.val ?? [] };
   const prev = (saved?.state ?? {}) as { step?: number; steps?: number; lr?: number; minLr?: number; warmup?: number; batchSize?: number };
   {
     // defaults sized for a few minutes on a CPU adapter (lavapipe) and a real run on a GPU
@@ -192,13 +195,18 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
     for (const [name, t] of opt.m) m.set(name, await t.read());
     for (const [name, t] of opt.v) v.set(name, await t.read());
-    saveGPT2Weights(o.out, config, params);
-    saveTrainState(o.out, { m, v }, {
+    const staging = stageCheckpoint(o.out); // all files of this save, or none, replace the previous checkpoint
+    const trainCurve = [...history.train, ...losses.map((l, i): [number, number] => [startStep + i + 1, l])];
+    const valCurve = [...history.val, ...valLosses];
+    saveGPT2Weights(staging, config, params);
+    saveTrainState(staging, { m, v }, {
       step, steps: o.steps, lr: o.lr, minLr: o.minLr, warmup: o.warmup, batchSize: B, dataPosition: step * o.gradAccum * B,
       // everything else that defines the run, so --resume continues it exactly (train.js restores unset flags from here)
       options: Object.fromEntries(RESUMED_OPTIONS.map((k) => [k, k === 'blockSize' ? T : o[k]])),
+      history: { train: trainCurve, val: valCurve },
     });
-    writeFileSync(join(o.out, 'loss.svg'), lossCurveSvg(losses.map((l, i) => [startStep + i + 1, l]), valLosses, `training loss (${o.data})`));
+    writeFileSync(join(staging, 'loss.svg'), lossCurveSvg(trainCurve, valCurve, `training loss (${o.data})`));
+    commitCheckpoint(o.out);
   };
 
   const tokensPerStep = B * T * o.gradAccum;

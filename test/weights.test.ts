@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadTrainState, replaceAtomic, saveTrainState, writeFileAtomic } from '../src/model/checkpoint.ts';
+import { commitCheckpoint, loadTrainState, recoverCheckpoint, replaceAtomic, saveTrainState, stageCheckpoint, writeFileAtomic } from '../src/model/checkpoint.ts';
 import { type GPT2Config, GPT2_124M, hfConfigJson, readConfig } from '../src/model/config.ts';
 import { ensureGPT2 } from '../src/model/hub.ts';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.ts';
@@ -595,6 +595,34 @@ t('hub: HTTP errors, truncated bodies and silent servers fail with a clear messa
     server.closeAllConnections();
     server.close();
   }
+});
+
+t('checkpoint directories: a save replaces all files or none, across a crash at any point', () => {
+  const dir = join(root, 'ckpt-dir');
+  mkdirSync(dir, { recursive: true });
+  const files = (d: string) => ['a.json', 'b.bin'].map((f) => readFileSync(join(d, f), 'utf8'));
+  const save = (tag: string, commit: boolean) => {
+    const st = stageCheckpoint(dir);
+    writeFileSync(join(st, 'a.json'), `a${tag}`);
+    writeFileSync(join(st, 'b.bin'), `b${tag}`);
+    if (commit) commitCheckpoint(dir);
+  };
+  save('1', true);
+  assert.equal(files(dir), ['a1', 'b1']);
+  assert.not.ok(existsSync(join(dir, '.saving')));
+  // crash before the save was complete: the previous checkpoint stays, the partial save is discarded
+  save('2', false);
+  recoverCheckpoint(dir);
+  assert.equal(files(dir), ['a1', 'b1']);
+  assert.not.ok(existsSync(join(dir, '.saving')));
+  // crash after the COMPLETE marker, with one file already moved: recovery finishes the move
+  save('3', false);
+  writeFileSync(join(dir, '.saving', 'COMPLETE'), '');
+  writeFileSync(join(dir, 'a.json'), 'a3');
+  rmSync(join(dir, '.saving', 'a.json'));
+  recoverCheckpoint(dir);
+  assert.equal(files(dir), ['a3', 'b3']);
+  assert.not.ok(existsSync(join(dir, '.saving')));
 });
 
 t.after(() => rmSync(root, { recursive: true, force: true }));

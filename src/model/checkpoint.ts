@@ -2,7 +2,7 @@
 // point leaves either the old file or the new one, never a torn one. Also the training state:
 // AdamW moments in optimizer.safetensors ('m.NAME', 'v.NAME') plus train_state.json.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
@@ -119,4 +119,36 @@ export function loadTrainState(dir: string): { m: Map<string, Float32Array>; v: 
     }
   }
   return { m, v, state };
+}
+
+// ---- a whole checkpoint directory, all files or none ----
+// The files of one save are written to DIR/.saving/, a COMPLETE marker is written last, and only
+// then are they renamed into DIR. A crash before the marker leaves the previous checkpoint as it
+// was (the partial .saving/ is discarded); a crash after it is finished by the next
+// recoverCheckpoint (roll forward). Either way the files in DIR always belong to one save.
+const STAGING = '.saving', COMPLETE = 'COMPLETE';
+
+/** the directory to write a new checkpoint's files into; pass it to commitCheckpoint when done */
+export function stageCheckpoint(dir: string): string {
+  recoverCheckpoint(dir);
+  const staging = join(dir, STAGING);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  return staging;
+}
+
+/** mark the staged files complete, then move them into place */
+export function commitCheckpoint(dir: string): void {
+  writeFileAtomic(join(dir, STAGING, COMPLETE), '');
+  recoverCheckpoint(dir);
+}
+
+/** finish a save that was marked complete, or discard one that was not; a no-op without .saving/ */
+export function recoverCheckpoint(dir: string): void {
+  const staging = join(dir, STAGING);
+  if (!existsSync(staging)) return;
+  if (existsSync(join(staging, COMPLETE))) {
+    for (const f of readdirSync(staging)) if (f !== COMPLETE && !f.includes('.tmp-')) renameSync(join(staging, f), join(dir, f));
+  }
+  rmSync(staging, { recursive: true, force: true });
 }
