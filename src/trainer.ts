@@ -19,7 +19,7 @@ export interface TrainOptions {
   resume: boolean;
   /** unset: from scratch 250 on a CPU adapter, 2000 on a GPU; fine-tuning 30 / 1000 */
   steps?: number;
-  /** unset: 8 from scratch, 4 fine-tuning */
+  /** unset: see defaultBatch */
   batchSize?: number;
   blockSize: number;
   gradAccum: number;
@@ -143,7 +143,7 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     const steps = opts.steps ?? prev.steps ?? (fromScratch ? (gpu.isCpu ? 250 : 2000) : gpu.isCpu ? 30 : 1000);
     const lr = opts.lr ?? prev.lr ?? (fromScratch ? 3e-3 : 6e-5);
     const minLr = opts.minLr ?? (opts.lr === undefined ? prev.minLr : undefined) ?? lr / 10;
-    o = { ...opts, steps, lr, minLr, warmup: opts.warmup ?? prev.warmup ?? Math.ceil(0.05 * steps), batchSize: opts.batchSize ?? prev.batchSize ?? (fromScratch ? 8 : 4) };
+    o = { ...opts, steps, lr, minLr, warmup: opts.warmup ?? prev.warmup ?? Math.ceil(0.05 * steps), batchSize: opts.batchSize ?? prev.batchSize ?? defaultBatch(fromScratch, gpu.isCpu, Math.min(opts.blockSize, config.n_positions)) };
   }
   if (resumeDir && (prev.step ?? 0) >= o.steps) {
     throw new UserError(`--resume: the checkpoint in ${resumeDir} is already at step ${prev.step}; pass a larger --steps (the total, not the number of extra steps)`);
@@ -282,6 +282,12 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
     say(`chat with it: node dist/chat.js --init ${o.out}`);
     return res;
   }
+}
+
+/** default sequences per batch: from scratch a fixed token budget (1024 on a CPU adapter, 4096 on a GPU); fine-tuning 124M+ is costlier per token */
+export function defaultBatch(fromScratch: boolean, isCpu: boolean, T: number): number {
+  if (!fromScratch) return isCpu ? 1 : 8;
+  return Math.max(1, Math.round((isCpu ? 1024 : 4096) / T));
 }
 
 export function describe(c: GPT2Config): string {
