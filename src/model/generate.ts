@@ -47,7 +47,7 @@ export class GPT2Generator implements Generator {
     const tmp: Tensor[] = [];
     // x[n,K] · w[K,N] + b: a matrix-vector product when decoding a single token
     const linear = (inp: Tensor, w: Tensor, b: Tensor, out: Tensor, K: number, N: number) =>
-      n === 1 && matvecFits(K, N) ? matvec(inp, w, out, K, N, b) : matmul(inp, w, out, n, N, K, { bias: b });
+      n === 1 && matvecFits(K, N) && w.bytes <= gpu.bindingLimit ? matvec(inp, w, out, K, N, b) : matmul(inp, w, out, n, N, K, { bias: b });
     const T = (shape: number[], label: string) => {
       const t = gpu.tensor(shape, label);
       tmp.push(t);
