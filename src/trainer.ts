@@ -215,7 +215,6 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   opt.zeroGrad();
   const t0 = performance.now();
   let stepsRun = 0;
-  let lastLogged = t0;
   try {
     for (let step = startStep; step < o.steps; step++) {
       const ts = performance.now();
@@ -250,7 +249,6 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
       }
       const eta = ((now - t0) / stepsRun) * (o.steps - step - 1) / 1000;
       say(`step ${String(step + 1).padStart(5)}/${o.steps} | loss ${loss.toFixed(4)}${val !== undefined ? ` | val ${val.toFixed(4)}` : ''} | lr ${lr.toExponential(2)} | norm ${gradNorm.toFixed(2)} | ${stepMs.toFixed(0)} ms | ${tokPerS.toFixed(0)} tok/s | ETA ${fmtTime(eta)}`);
-      lastLogged = now;
       if (o.log) appendFileSync(o.log, JSON.stringify({ step: step + 1, loss, lr, grad_norm: gradNorm, tokens_per_s: tokPerS, ms: stepMs, ...(val !== undefined ? { val_loss: val } : {}) }) + '\n');
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step + 1}: lower --lr or check the data`);
       if (stopRequested || (o.stopAfter !== undefined && step + 1 >= o.stopAfter && !last)) {
@@ -266,7 +264,6 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   } finally {
     stepOut.release();
     process.off('SIGINT', onSig);
-    void lastLogged;
   }
 
   function finish(steps: number): TrainResult {
