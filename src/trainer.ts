@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { getGpu, UserError, type Gpu } from './gpu/index.ts';
 import { GPT2 } from './model/gpt2.ts';
 import { loadWeights } from './model/load.ts';
-import type { GPT2Config } from './model/config.ts';
+import { describeConfig, type GPT2Config } from './model/config.ts';
 import { saveGPT2Weights } from './model/weights.ts';
 import { commitCheckpoint, loadTrainState, recoverCheckpoint, saveTrainState, stageCheckpoint } from './model/checkpoint.ts';
 import { AdamW } from './optim.ts';
@@ -116,7 +116,7 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
   } else if (o.init === 'scratch') {
     config = o.scratch;
     arrays = GPT2.initArrays(config, o.seed);
-    say(`init: from scratch, ${describe(config)}`);
+    say(`init: from scratch, ${describeConfig(config)}`);
   } else if (o.init === 'auto') {
     try {
       ({ config, arrays } = await loadWeights('gpt2'));
@@ -125,12 +125,12 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
       say(`init: GPT-2 weights unavailable (${(e as Error).message.split('\n')[0]}); training the default from-scratch model instead.`);
       config = o.scratch;
       arrays = GPT2.initArrays(config, o.seed);
-      say(`init: from scratch, ${describe(config)}`);
+      say(`init: from scratch, ${describeConfig(config)}`);
     }
   } else {
     const w = await loadWeights(o.init);
     ({ config, arrays } = w);
-    say(`init: ${w.source}, ${describe(config)}`);
+    say(`init: ${w.source}, ${describeConfig(config)}`);
   }
   const fromScratch = !resumeDir && (o.init === 'scratch' || config === o.scratch);
   // --resume: flags left unset keep the checkpointed run's values (its steps, lr, warmup, batch)
@@ -285,10 +285,4 @@ export async function runTraining(opts: TrainOptions, gpuIn?: Gpu): Promise<Trai
 export function defaultBatch(fromScratch: boolean, isCpu: boolean, T: number): number {
   if (!fromScratch) return isCpu ? 1 : 8;
   return Math.max(1, Math.round((isCpu ? 1024 : 4096) / T));
-}
-
-export function describe(c: GPT2Config): string {
-  const C = c.n_embd;
-  const n = c.vocab_size * C + c.n_positions * C + c.n_layer * (12 * C * C + 13 * C) + 2 * C;
-  return `${(n / 1e6).toFixed(1)}M params (n_layer ${c.n_layer}, n_head ${c.n_head}, n_embd ${C}, context ${c.n_positions})`;
 }

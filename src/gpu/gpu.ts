@@ -150,46 +150,32 @@ export class Gpu {
       entries.push({ binding: p.storageBindings[i], resource: r });
       key += `|${this.pool.id(r.buffer)}:${r.offset ?? 0}:${size}`;
     });
-    if (this.debug) this.device.pushErrorScope('validation'); // closed after this dispatch's own submit
-    let bg = this.bindGroups.get(key);
-    if (!bg) {
-      if (this.bindGroups.size > 50000) this.bindGroups.clear();
-      bg = this.device.createBindGroup({ label: p.label, layout: p.layout, entries });
-      this.bindGroups.set(key, bg);
-    }
-    if (this.debug) {
-      // each dispatch alone in its own command buffer, inside an error scope, so a failure names its kernel
-      const enc = this.device.createCommandEncoder({ label: p.label });
-      const pass = enc.beginComputePass({ label: p.label });
-      pass.setPipeline(p.pipeline);
-      pass.setBindGroup(0, bg);
-      pass.dispatchWorkgroups(x, y, z);
-      pass.end();
-      if (p.hasUniform) {
-        this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformStaging.buffer, 0, this.slot * SLOT);
-        this.slot = 0;
+    // debug: this dispatch alone in its own submit, inside an error scope, so a failure names its kernel
+    if (this.debug) this.device.pushErrorScope('validation');
+    try {
+      let bg = this.bindGroups.get(key);
+      if (!bg) {
+        if (this.bindGroups.size > 50000) this.bindGroups.clear();
+        bg = this.device.createBindGroup({ label: p.label, layout: p.layout, entries });
+        this.bindGroups.set(key, bg);
       }
-      this.device.queue.submit([enc.finish()]);
-      this.debugScopes.push(this.device.popErrorScope().then((e) => (e ? `${p.label}: ${e.message}` : null)));
+      const record = (pass: GPUComputePassEncoder) => {
+        pass.setPipeline(p.pipeline);
+        pass.setBindGroup(0, bg);
+        pass.dispatchWorkgroups(x, y, z);
+      };
+      if (this.profiler) {
+        this.endPass();
+        const pass = this.enc().beginComputePass({ label: p.label, timestampWrites: this.profiler.writes(p.label) });
+        record(pass);
+        pass.end();
+      } else record((this.pass ??= this.enc().beginComputePass({ label: 'batch' })));
+      this.pending++;
       this.dispatches++;
-      return;
+      if (this.debug || this.profiler?.full()) this.flush();
+    } finally {
+      if (this.debug) this.debugScopes.push(this.device.popErrorScope().then((e) => (e ? `${p.label}: ${e.message}` : null)));
     }
-    if (this.profiler) {
-      this.endPass();
-      const pass = this.enc().beginComputePass({ label: p.label, timestampWrites: this.profiler.writes(p.label) });
-      pass.setPipeline(p.pipeline);
-      pass.setBindGroup(0, bg);
-      pass.dispatchWorkgroups(x, y, z);
-      pass.end();
-    } else {
-      this.pass ??= this.enc().beginComputePass({ label: 'batch' });
-      this.pass.setPipeline(p.pipeline);
-      this.pass.setBindGroup(0, bg);
-      this.pass.dispatchWorkgroups(x, y, z);
-    }
-    this.pending++;
-    this.dispatches++;
-    if (this.profiler?.full()) this.flush();
   }
 
   /** Submit everything recorded so far (one command buffer). */

@@ -109,8 +109,3 @@ export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: Classifier
   }
   return losses;
 }
-
-/** logits[1,V] of the last of `rows` hidden states (generation) */
-export function lastLogits(x: Tensor, wte: Tensor, rows: number, C: number, V: number, out: Tensor): void {
-  matmul(x.view((rows - 1) * C, [1, C]), wte, out, 1, V, C, { transB: true });
-}

@@ -123,3 +123,10 @@ export function hfConfigJson(c: GPT2Config): object {
     vocab_size: c.vocab_size,
   };
 }
+
+/** one line for the console: size and shape */
+export function describeConfig(c: GPT2Config): string {
+  const C = c.n_embd;
+  const n = c.vocab_size * C + c.n_positions * C + c.n_layer * (12 * C * C + 13 * C) + 2 * C;
+  return `${(n / 1e6).toFixed(1)}M params (n_layer ${c.n_layer}, n_head ${c.n_head}, n_embd ${C}, context ${c.n_positions})`;
+}

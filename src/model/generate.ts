@@ -12,6 +12,7 @@ import { embeddingForward } from '../ops/embedding.ts';
 import { GPT2 } from './gpt2.ts';
 import { loadWeights } from './load.ts';
 import type { Generator } from './generator.ts';
+import { describeConfig } from './config.ts';
 
 export class GPT2Generator implements Generator {
   private caches: Tensor[];
@@ -102,5 +103,5 @@ export async function openGenerator(init: string, opts: { gpu?: Gpu } = {}): Pro
   const generator = new GPT2Generator(model);
   await gpu.sync();
   const c = w.config;
-  return { generator, loadMs: performance.now() - t0, describe: `${w.source}: n_layer ${c.n_layer}, n_head ${c.n_head}, n_embd ${c.n_embd}, context ${c.n_positions} on ${gpu.adapterName}` };
+  return { generator, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(c)} on ${gpu.adapterName}` };
 }
