@@ -3,19 +3,19 @@
 // submitted together on flush/read, never one submit per op).
 import { openDevice, optionsFromEnv, UserError, type GpuOptions, type OpenedDevice } from './device.ts';
 import { BufferPool } from './pool.ts';
-import { PipelineCache, type Kernel } from './pipelines.ts';
+import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts';
 import { Profiler } from './profiler.ts';
 import { Tensor, type DType } from './tensor.ts';
 
 export type Binding = Tensor | GPUBuffer | GPUBufferBinding;
-/** uniform fields, packed as 4-byte words in order: plain numbers are u32 (or i32 if negative), f32(x) is a float */
-export type Param = number | { f32: number };
-export const f32 = (x: number): Param => ({ f32: x });
+/** Values of a kernel's uniform struct fields by name; each is written as the field's declared u32, i32 or f32. */
+export type Params = Readonly<Record<string, number>>;
 
 export interface DispatchOptions {
+  /** every field of the kernel's uniform struct (binding 0), and no other name */
+  params?: Params;
   bindings: Binding[];
   workgroups: number | readonly [number, number?, number?];
-  uniforms?: Param[];
   constants?: Record<string, number>;
 }
 
@@ -125,21 +125,16 @@ export class Gpu {
     if (x === 0 || y === 0 || z === 0) return;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg) throw new Error(`${p.label}: workgroups [${x},${y},${z}] exceed ${maxWg}`);
-    if (p.hasUniform && this.slot === SLOTS) this.flush();
+    if (p.params && this.slot === SLOTS) this.flush();
     if (this.debug) this.flush(); // this dispatch will go alone
     let key = `${p.id}`;
     const entries: GPUBindGroupEntry[] = [];
-    if (p.hasUniform) {
+    if (p.params) {
       const base = this.slot * SLOT;
-      (o.uniforms ?? []).forEach((v, i) => {
-        if (typeof v === 'number') {
-          if (v < 0) this.uniformStaging.setInt32(base + 4 * i, v, true);
-          else this.uniformStaging.setUint32(base + 4 * i, v, true);
-        } else this.uniformStaging.setFloat32(base + 4 * i, v.f32, true);
-      });
+      this.writeParams(p, o.params, base);
       entries.push({ binding: 0, resource: { buffer: this.uniformRing, offset: base, size: SLOT } });
       key += `|u${this.slot++}`;
-    }
+    } else if (o.params) throw new Error(`${p.label}: params given, but the kernel declares no uniform`);
     o.bindings.forEach((b, i) => {
       const r: GPUBufferBinding =
         b instanceof Tensor ? b.binding() : 'buffer' in b && !(b instanceof GPUBuffer) ? b : { buffer: b as GPUBuffer };
@@ -175,6 +170,31 @@ export class Gpu {
       if (this.debug || this.profiler?.full()) this.flush();
     } finally {
       if (this.debug) this.debugScopes.push(this.device.popErrorScope().then((e) => (e ? `${p.label}: ${e.message}` : null)));
+    }
+  }
+
+  /** Each field of the uniform struct at its offset, as its declared type; a missing, extra or unrepresentable value throws. */
+  private writeParams(p: CachedPipeline, params: Params | undefined, base: number): void {
+    const fields = p.params!;
+    if (!params) throw new Error(`${p.label}: no params given; the kernel's uniform has ${fields.map((f) => f.name).join(', ')}`);
+    if (4 * fields.length > SLOT) throw new Error(`${p.label}: ${fields.length} uniform fields do not fit a ${SLOT}-byte uniform slot`);
+    const view = this.uniformStaging;
+    for (const f of fields) {
+      const v = params[f.name];
+      if (v === undefined) throw new Error(`${p.label}: missing param '${f.name}'`);
+      if (f.type === 'f32') view.setFloat32(base + f.offset, v, true);
+      else if (f.type === 'u32') {
+        if (!(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new Error(`${p.label}: param '${f.name}' is a u32, got ${v}`);
+        view.setUint32(base + f.offset, v, true);
+      } else {
+        if (!(Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff)) throw new Error(`${p.label}: param '${f.name}' is an i32, got ${v}`);
+        view.setInt32(base + f.offset, v, true);
+      }
+    }
+    for (const name in params) {
+      if (!fields.some((f) => f.name === name)) {
+        throw new Error(`${p.label}: unknown param '${name}'; the kernel's uniform has ${fields.map((f) => f.name).join(', ')}`);
+      }
     }
   }
 

@@ -13,7 +13,7 @@ const chunks = (t: Tensor) => rowChunks(t.size, 1, t.gpu.bindingLimit);
 
 export function geluForward(inp: Tensor, out: Tensor): void {
   for (const [s, n] of chunks(inp)) {
-    inp.gpu.dispatch(fwd, { uniforms: [n], bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG } });
+    inp.gpu.dispatch(fwd, { params: { n }, bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG } });
   }
 }
 
@@ -21,7 +21,7 @@ export function geluForward(inp: Tensor, out: Tensor): void {
 export function geluBackward(inp: Tensor, dout: Tensor, dinp: Tensor): void {
   for (const [s, n] of chunks(inp)) {
     inp.gpu.dispatch(bwd, {
-      uniforms: [n], bindings: [inp.binding(s, n), dout.binding(s, n), dinp.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG },
+      params: { n }, bindings: [inp.binding(s, n), dout.binding(s, n), dinp.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG },
     });
   }
 }

@@ -1,5 +1,5 @@
 // LayerNorm over rows of C channels (GPT-2's ln_1, ln_2, ln_f): forward, backward, CPU reference.
-import { f32, kernel, type Tensor } from '../gpu/index.ts';
+import { kernel, type Tensor } from '../gpu/index.ts';
 import { grid1d } from './grid.ts';
 import { rowChunks } from './grid.ts';
 import fwdCode from '../../kernels/layernorm_forward.wgsl';
@@ -26,7 +26,7 @@ const rowKernels = (C: number) => (C % 4 === 0 ? { fwd: fwd4, bwd: bwd4 } : { fw
 export function layernormForward(inp: Tensor, weight: Tensor, bias: Tensor, out: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number, eps: number): void {
   for (const [r0, n] of rowChunks(N, C, inp.gpu.bindingLimit)) {
     inp.gpu.dispatch(rowKernels(C).fwd, {
-      uniforms: [n, C, f32(eps)],
+      params: { N: n, C, eps },
       bindings: [inp.binding(r0 * C, n * C), weight.binding(0, C), bias.binding(0, C), out.binding(r0 * C, n * C), mean.binding(r0, n), rstd.binding(r0, n)],
       workgroups: grid1d(n, ROWS),
       constants: { LANES, ROWS },
@@ -46,14 +46,14 @@ export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mea
   for (const [r0, n] of chunks) {
     const rows = { dout: dout.binding(r0 * C, n * C), inp: inp.binding(r0 * C, n * C), mean: mean.binding(r0, n), rstd: rstd.binding(r0, n) };
     gpu.dispatch(rowKernels(C).bwd, {
-      uniforms: [n, C],
+      params: { N: n, C },
       bindings: [rows.dout, rows.inp, weight.binding(0, C), rows.mean, rows.rstd, dinp.binding(r0 * C, n * C)],
       workgroups: grid1d(n, ROWS),
       constants: { LANES, ROWS },
     });
     const nb = Math.ceil(n / RB);
     gpu.dispatch(partials, {
-      uniforms: [n, C, RB, blockBase],
+      params: { N: n, C, RB, blockBase },
       bindings: [rows.dout, rows.inp, rows.mean, rows.rstd, partial],
       workgroups: [Math.ceil(C / WG), nb],
       constants: { WG },
@@ -61,7 +61,7 @@ export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mea
     blockBase += nb;
   }
   gpu.dispatch(reduce, {
-    uniforms: [C, blocks],
+    params: { C, blocks },
     bindings: [partial, dweight.binding(0, C), dbias.binding(0, C)],
     workgroups: grid1d(C, WG),
     constants: { WG },

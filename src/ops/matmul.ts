@@ -6,7 +6,7 @@
 // zero-padded aligned temporaries (cheap next to the multiply). Operands larger than
 // gpu.bindingLimit are split into several dispatches over sub-ranges (256-byte aligned
 // bindings, offsets in the uniforms).
-import { kernel, type Gpu, type Kernel, type Param, type Tensor } from '../gpu/index.ts';
+import { kernel, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
 import { grid1d } from './grid.ts';
 import vec4Code from '../../kernels/matmul.wgsl';
 import portableCode from '../../kernels/matmul_portable.wgsl';
@@ -140,7 +140,7 @@ function padded(gpu: Gpu, t: Tensor, rows: number, cols: number, limit: number, 
     const src = range(t, r0 * cols, (rc - 1) * cols + cols), dst = range(out, r0 * ld, rc * ld);
     gpu.dispatch(padKernel, {
       bindings: [src.binding, dst.binding],
-      uniforms: [rc, cols, cols, ld, src.rel, dst.rel],
+      params: { rows: rc, cols, lds: cols, ldd: ld, offS: src.rel, offD: dst.rel },
       workgroups: [Math.ceil(ld / PAD_WG), rc],
       constants: { WG: PAD_WG },
     });
@@ -239,10 +239,10 @@ function record(
   const k = aligned ? s.k : cpuChoice(portableKernel, s.transA, s.transB);
   gpu.dispatch(k.kernel, {
     bindings: [ra.binding, rb.binding, rbias.binding, rc.binding],
-    uniforms: [
-      c.mc, c.nc, c.kc, s.lda, s.ldb, s.N, ra.rel, rb.rel, rc.rel,
-      strideA, strideB, batch > 1 ? s.M * s.N : 0, rbias.rel, (accumulate ? 1 : 0) | (bias ? 2 : 0),
-    ] satisfies Param[],
+    params: {
+      M: c.mc, N: c.nc, K: c.kc, lda: s.lda, ldb: s.ldb, ldc: s.N, offA: ra.rel, offB: rb.rel, offC: rc.rel,
+      strideA, strideB, strideC: batch > 1 ? s.M * s.N : 0, offBias: rbias.rel, flags: (accumulate ? 1 : 0) | (bias ? 2 : 0),
+    },
     workgroups: [Math.ceil(c.nc / k.tileN), Math.ceil(c.mc / k.tileM), batch],
     constants: k.constants,
   });
@@ -266,7 +266,7 @@ export function matmulBiasBackward(dout: Tensor, dbias: Tensor, M: number, N: nu
     const rd = range(dout, m0 * N, mc * N);
     gpu.dispatch(biasBwdKernel, {
       bindings: [rd.binding, rbias.binding],
-      uniforms: [mc, N, rd.rel, rbias.rel],
+      params: { M: mc, N, offD: rd.rel, offB: rbias.rel },
       workgroups: grid1d(Math.ceil(N / 4), BIAS_WG),
       constants: { WG: BIAS_WG },
     });

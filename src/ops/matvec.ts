@@ -17,7 +17,7 @@ export function matvec(x: Tensor, w: Tensor, out: Tensor, K: number, N: number, 
   if (!matvecFits(K, N)) throw new Error(`matvec: K=${K} and N=${N} must be multiples of 4`);
   if (w.bytes > w.gpu.bindingLimit) throw new Error(`matvec: weight [${K},${N}] exceeds the binding limit`);
   x.gpu.dispatch(mv, {
-    uniforms: [K, N / 4, bias ? 1 : 0], bindings: [x, w, bias ?? x, out], workgroups: Math.ceil(N / 4 / WG), constants: { WG },
+    params: { K, N4: N / 4, has_bias: bias ? 1 : 0 }, bindings: [x, w, bias ?? x, out], workgroups: Math.ceil(N / 4 / WG), constants: { WG },
   });
 }
 
@@ -30,7 +30,7 @@ export function matvecT(x: Tensor, w: Tensor, out: Tensor, R: number, K: number)
   for (let r0 = 0; r0 < R; r0 += rowsPer) {
     const rc = Math.min(rowsPer, R - r0);
     gpu.dispatch(mvt, {
-      uniforms: [K / 4, rc], bindings: [x, w.view(r0 * K, [rc, K]), out.view(r0, [rc])], workgroups: grid1d(rc, WG), constants: { WG },
+      params: { K4: K / 4, R: rc }, bindings: [x, w.view(r0 * K, [rc, K]), out.view(r0, [rc])], workgroups: grid1d(rc, WG), constants: { WG },
     });
   }
 }

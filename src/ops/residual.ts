@@ -1,6 +1,6 @@
 // Residual add (out = a + b), gradient accumulation (dst += src), in-place scaling, CPU reference,
 // and the row-chunking helper the ops use for tensors larger than one storage binding.
-import { f32, kernel, type Tensor } from '../gpu/index.ts';
+import { kernel, type Tensor } from '../gpu/index.ts';
 import { grid1d, rowChunks } from './grid.ts';
 import fwdCode from '../../kernels/residual_forward.wgsl';
 import accCode from '../../kernels/residual_accumulate.wgsl';
@@ -23,7 +23,7 @@ export function residualForward(a: Tensor, b: Tensor, out: Tensor): void {
   checkSame(a, out, 'residualForward');
   for (const [s, n] of rowChunks(a.size, 1, a.gpu.bindingLimit)) {
     a.gpu.dispatch(fwd, {
-      uniforms: [n], bindings: [a.binding(s, n), b.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K },
+      params: { n }, bindings: [a.binding(s, n), b.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K },
     });
   }
 }
@@ -32,14 +32,14 @@ export function residualForward(a: Tensor, b: Tensor, out: Tensor): void {
 export function addInto(dst: Tensor, src: Tensor): void {
   checkSame(dst, src, 'addInto');
   for (const [s, n] of rowChunks(dst.size, 1, dst.gpu.bindingLimit)) {
-    dst.gpu.dispatch(acc, { uniforms: [n], bindings: [dst.binding(s, n), src.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
+    dst.gpu.dispatch(acc, { params: { n }, bindings: [dst.binding(s, n), src.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
   }
 }
 
 /** dst *= s (elementwise) */
 export function scaleInPlace(dst: Tensor, s: number): void {
   for (const [s0, n] of rowChunks(dst.size, 1, dst.gpu.bindingLimit)) {
-    dst.gpu.dispatch(scale, { uniforms: [n, f32(s)], bindings: [dst.binding(s0, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
+    dst.gpu.dispatch(scale, { params: { n, s }, bindings: [dst.binding(s0, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
   }
 }
 
