@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { addInto, residualForward, residualForwardCpu, scaleInPlace } from '../src/ops/residual.ts';
-import { rowChunks } from '../src/ops/grid.ts';
+import { rowChunks } from '../src/ops/fit.ts';
 import { assertClose, gpu, randn } from './util.ts';
 
 const t = suite('residual');

@@ -33,6 +33,10 @@ export class Gpu {
   readonly isCpu: boolean;
   readonly features: Set<string>;
   readonly limits: GPUSupportedLimits;
+  /** the adapter's smallest subgroup size, 0 without the subgroups feature */
+  readonly subgroupMinSize: number;
+  /** subgroups of at least 8 lanes: what the attention *_sg kernels and the vec4 matmul are written for */
+  readonly hasSubgroups8: boolean;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
@@ -57,6 +61,9 @@ export class Gpu {
     this.features = opened.features;
     this.limits = opened.limits;
     this.bindingLimit = this.limits.maxStorageBufferBindingSize;
+    const info = this.device.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number };
+    this.subgroupMinSize = this.features.has('subgroups') ? (info?.subgroupMinSize ?? 0) : 0;
+    this.hasSubgroups8 = this.subgroupMinSize >= 8;
     this.pool = new BufferPool(this.device);
     this.pipelines = new PipelineCache(this.device);
     this.profiler = profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;

@@ -1,7 +1,7 @@
 // AdamW step, global gradient norm (deterministic two-pass sum) and the clip scale, all on the
 // GPU with no readback; plus the CPU reference of the step.
-import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+import { kernel, type Tensor } from '../gpu/index.ts';
+import { elementChunks, grid1d } from './fit.ts';
 import stepCode from '../../kernels/adamw_step.wgsl';
 import partialCode from '../../kernels/gradnorm_partial.wgsl';
 import finalCode from '../../kernels/gradnorm_final.wgsl';
@@ -27,15 +27,6 @@ export interface AdamwHyper {
   step: number;
 }
 
-/** [start, count) pieces of an n-element tensor that each fit the binding limit, starting on 256-byte boundaries. */
-function chunks(gpu: Gpu, n: number): [number, number][] {
-  const max = Math.floor(gpu.bindingLimit / 4 / 64) * 64;
-  if (max <= 0) throw new Error(`binding limit ${gpu.bindingLimit} is too small`);
-  const out: [number, number][] = [];
-  for (let s = 0; s < n; s += max) out.push([s, Math.min(max, n - s)]);
-  return out;
-}
-
 /**
  * One AdamW step on one tensor (PyTorch semantics, decoupled weight decay:
  * p -= lr*wd*p, then p -= lr * mhat/(sqrt(vhat)+eps)). The gradient is multiplied by
@@ -51,7 +42,7 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, h: 
     hasScale: gradScale ? 1 : 0, lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,
     biasCorrection1: 1 - h.beta1 ** h.step, biasCorrection2: 1 - h.beta2 ** h.step,
   };
-  for (const [s, c] of chunks(param.gpu, n)) {
+  for (const [s, c] of elementChunks(n, param.gpu.bindingLimit)) {
     const g = grad.binding(s, c);
     param.gpu.dispatch(step, {
       params: { n: c, ...hyper },
@@ -75,7 +66,7 @@ export function gradNormSquared(grads: Tensor[], sumsq: Tensor): void {
   const work: { t: Tensor; s: number; c: number; base: number }[] = [];
   let total = 0;
   for (const t of grads) {
-    for (const [s, c] of chunks(gpu, t.size)) {
+    for (const [s, c] of elementChunks(t.size, gpu.bindingLimit)) {
       work.push({ t, s, c, base: total });
       total += Math.ceil(c / perGroup);
     }

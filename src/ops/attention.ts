@@ -9,6 +9,7 @@ import fwdSgCode from '../../kernels/attention_forward_sg.wgsl';
 import bwdCode from '../../kernels/attention_backward.wgsl';
 import bwdSgCode from '../../kernels/attention_backward_sg.wgsl';
 import decodeCode from '../../kernels/attention_decode.wgsl';
+import { alignedRows, rowChunks } from './fit.ts';
 
 const plain = {
   fwd: kernel('attention_forward', fwdCode),
@@ -36,9 +37,7 @@ export const attentionOptions = { subgroups: true };
 
 /** the kernel family for this adapter and head size (the _sg kernels hold at most 16 vec4 per row) */
 function family(gpu: Gpu, hs: number): typeof plain {
-  if (!attentionOptions.subgroups || hs > 64 || !gpu.features.has('subgroups')) return plain;
-  const info = gpu.device.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number };
-  return (info?.subgroupMinSize ?? 0) >= 8 ? sg : plain;
+  return attentionOptions.subgroups && hs <= 64 && gpu.hasSubgroups8 ? sg : plain;
 }
 
 function headSize(what: string, C: number, NH: number): number {
@@ -54,18 +53,11 @@ function expectSize(t: Tensor, n: number, what: string): void {
 
 /**
  * Batches per dispatch, so that each batch chunk of the big [B, T, 3C] / [B, T, C] tensors fits
- * one storage binding; the chunks are bound as views, whose offsets must keep the adapter's alignment.
+ * one storage binding (qkv and dqkv, 3C per row, are the largest). The chunks are bound as views,
+ * so they start on a whole number of sequences whose [T, C] bytes keep the offset alignment.
  */
 function batchChunks(gpu: Gpu, B: number, T: number, C: number, what: string): [number, number][] {
-  const seqBytes = T * 3 * C * 4; // the largest per-sequence binding (qkv, dqkv)
-  const per = Math.min(B, Math.floor(gpu.bindingLimit / seqBytes));
-  if (per < 1) throw new Error(`${what}: one sequence of qkv (${seqBytes} bytes) exceeds the ${gpu.bindingLimit}-byte storage binding limit`);
-  if (per < B && (T * C * 4 * per) % gpu.limits.minStorageBufferOffsetAlignment !== 0) {
-    throw new Error(`${what}: splitting B=${B} into chunks of ${per} needs T*C*4 bytes per sequence aligned to ${gpu.limits.minStorageBufferOffsetAlignment}`);
-  }
-  const chunks: [number, number][] = [];
-  for (let b0 = 0; b0 < B; b0 += per) chunks.push([b0, Math.min(per, B - b0)]);
-  return chunks;
+  return rowChunks(B, T * 3 * C, gpu.bindingLimit, alignedRows(T * C * 4, gpu.limits.minStorageBufferOffsetAlignment), what);
 }
 
 /** a view of batches [b0, b0+n) of a [B, T, W] tensor (the whole tensor when that is all of it) */

@@ -1,6 +1,6 @@
 // Fused softmax cross-entropy (loss and dlogits in one pass, in place), row softmax, CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+import { grid1d } from './fit.ts';
 import fusedCode from '../../kernels/crossentropy_forward_backward.wgsl';
 import softmaxCode from '../../kernels/crossentropy_softmax.wgsl';
 

@@ -1,6 +1,6 @@
 // Token + position embedding (GPT-2's wte, wpe): forward, deterministic backward, CPU reference.
 import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
-import { grid1d, rowChunks } from './grid.ts';
+import { grid1d, rowChunks } from './fit.ts';
 import fwdCode from '../../kernels/embedding_forward.wgsl';
 import wteCode from '../../kernels/embedding_backward_wte.wgsl';
 import wpeCode from '../../kernels/embedding_backward_wpe.wgsl';

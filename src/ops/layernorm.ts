@@ -1,7 +1,6 @@
 // LayerNorm over rows of C channels (GPT-2's ln_1, ln_2, ln_f): forward, backward, CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
-import { rowChunks } from './grid.ts';
+import { grid1d, rowChunks } from './fit.ts';
 import fwdCode from '../../kernels/layernorm_forward.wgsl';
 import fwd4Code from '../../kernels/layernorm_forward_vec4.wgsl';
 import bwdCode from '../../kernels/layernorm_backward.wgsl';
