@@ -18,7 +18,6 @@ export interface GpuOptions {
 }
 
 import { UserError } from '../util/errors.ts';
-export { UserError };
 
 export const FAST_TOGGLES = ['disable_robustness', 'skip_validation', 'disable_workgroup_init'];
 

@@ -1,7 +1,7 @@
 // The engine's handle on one WebGPU device: tensors from a buffer pool, cached pipelines
 // and bind groups, and command batching (dispatches accumulate in one encoder and are
 // submitted together on flush/read, never one submit per op).
-import { openDevice, optionsFromEnv, UserError, type GpuOptions, type OpenedDevice } from './device.ts';
+import { openDevice, optionsFromEnv, type GpuOptions, type OpenedDevice } from './device.ts';
 import { BufferPool } from './pool.ts';
 import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts';
 import { Profiler } from './profiler.ts';
@@ -303,4 +303,3 @@ export async function closeGpu(): Promise<void> {
   g?.destroy();
 }
 
-export { UserError };

@@ -2,7 +2,7 @@
 // checkpoint/HF directory, or a fresh initialization.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../gpu/index.ts';
+import { UserError } from '../util/errors.ts';
 import type { GPT2Config } from './config.ts';
 import { loadGPT2Weights } from './weights.ts';
 import { ensureGPT2 } from './hub.ts';

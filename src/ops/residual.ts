@@ -1,17 +1,13 @@
-// Residual add (out = a + b), gradient accumulation (dst += src), in-place scaling, CPU reference,
-// and the row-chunking helper the ops use for tensors larger than one storage binding.
+// Residual add (out = a + b), gradient accumulation (dst += src), CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
 import { elementChunks, grid1d } from './fit.ts';
 import fwdCode from '../../kernels/residual_forward.wgsl';
 import accCode from '../../kernels/residual_accumulate.wgsl';
-import scaleCode from '../../kernels/residual_scale.wgsl';
 
 const fwd = kernel('residual_forward', fwdCode);
 const acc = kernel('residual_accumulate', accCode);
-const scale = kernel('residual_scale', scaleCode);
 const WG = 256;
 const K = 8; // elements per invocation
-
 
 function checkSame(x: Tensor, y: Tensor, what: string): void {
   if (x.size !== y.size) throw new Error(`${what}: '${x.label}' has ${x.size} elements, '${y.label}' ${y.size}`);
@@ -33,13 +29,6 @@ export function addInto(dst: Tensor, src: Tensor): void {
   checkSame(dst, src, 'addInto');
   for (const [s, n] of elementChunks(dst.size, dst.gpu.bindingLimit)) {
     dst.gpu.dispatch(acc, { params: { n }, bindings: [dst.binding(s, n), src.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
-  }
-}
-
-/** dst *= s (elementwise) */
-export function scaleInPlace(dst: Tensor, s: number): void {
-  for (const [s0, n] of elementChunks(dst.size, dst.gpu.bindingLimit)) {
-    dst.gpu.dispatch(scale, { params: { n, s }, bindings: [dst.binding(s0, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
   }
 }
 
