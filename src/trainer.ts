@@ -2,7 +2,8 @@
 // logging, checkpoints (atomic, resumable) and a clean stop on Ctrl-C.
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getGpu, type Gpu } from './gpu/index.ts';
+import type { Gpu } from './gpu/index.ts';
+import { getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { GPT2 } from './model/gpt2.ts';
 import { loadWeights } from './model/load.ts';

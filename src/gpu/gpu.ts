@@ -1,7 +1,8 @@
 // The engine's handle on one WebGPU device: tensors from a buffer pool, cached pipelines
 // and bind groups, and command batching (dispatches accumulate in one encoder and are
-// submitted together on flush/read, never one submit per op).
-import { openDevice, optionsFromEnv, type GpuOptions, type OpenedDevice } from './device.ts';
+// submitted together on flush/read, never one submit per op). Host-neutral: the host opens
+// the device (src/node/gpu.ts in Node) and hands it over.
+import { describeAdapter, type OpenedDevice } from './device.ts';
 import { BufferPool } from './pool.ts';
 import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts';
 import { Profiler } from './profiler.ts';
@@ -23,6 +24,13 @@ const SLOT = 256; // uniform ring slot size (>= minUniformBufferOffsetAlignment 
 const SLOTS = 4096;
 
 export class GpuValidationError extends Error {}
+
+export interface GpuSettings {
+  /** per-kernel GPU timestamps, when the device has timestamp-query */
+  profile?: boolean;
+  /** each dispatch in its own submit and error scope, so errors name their kernel */
+  debug?: boolean;
+}
 
 export class Gpu {
   readonly device: GPUDevice;
@@ -46,27 +54,28 @@ export class Gpu {
   private bindGroups = new Map<string, GPUBindGroup>();
   private errors: string[] = [];
   private debugScopes: Promise<string | null>[] = [];
-  /** each dispatch in its own submit and error scope, so errors name their kernel (env WEBGPU_DEBUG=1) */
-  debug = process.env.WEBGPU_DEBUG === '1';
+  /** each dispatch in its own submit and error scope, so errors name their kernel (Node: env WEBGPU_DEBUG=1) */
+  debug: boolean;
   private staging: GPUBuffer[] = [];
   lost: string | null = null;
   dispatches = 0;
   /** command buffers submitted so far (a training step should add one) */
   submits = 0;
 
-  constructor(opened: OpenedDevice, profile: boolean) {
+  constructor(opened: OpenedDevice, settings: GpuSettings = {}) {
     this.device = opened.device;
-    this.adapterName = opened.adapterName;
-    this.isCpu = opened.isCpu;
-    this.features = opened.features;
-    this.limits = opened.limits;
+    const adapter = describeAdapter(opened.info);
+    this.adapterName = adapter.name;
+    this.isCpu = adapter.isCpu;
+    this.features = new Set(this.device.features as unknown as Iterable<string>);
+    this.limits = this.device.limits;
     this.bindingLimit = this.limits.maxStorageBufferBindingSize;
-    const info = this.device.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number };
-    this.subgroupMinSize = this.features.has('subgroups') ? (info?.subgroupMinSize ?? 0) : 0;
+    this.subgroupMinSize = this.features.has('subgroups') ? adapter.subgroupMinSize : 0;
     this.hasSubgroups8 = this.subgroupMinSize >= 8;
+    this.debug = !!settings.debug;
     this.pool = new BufferPool(this.device);
     this.pipelines = new PipelineCache(this.device);
-    this.profiler = profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;
+    this.profiler = settings.profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;
     this.uniformRing = this.device.createBuffer({
       label: 'uniform ring', size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
@@ -284,22 +293,3 @@ export class Gpu {
     this.device.destroy();
   }
 }
-
-let shared: Promise<Gpu> | null = null;
-
-/** The process-wide device (options from the environment unless given on first call). */
-export function getGpu(opts: GpuOptions = {}): Promise<Gpu> {
-  shared ??= (async () => {
-    const o = optionsFromEnv(opts);
-    return new Gpu(await openDevice(o), !!o.profile);
-  })();
-  return shared;
-}
-
-export async function closeGpu(): Promise<void> {
-  if (!shared) return;
-  const g = await shared.catch(() => null);
-  shared = null;
-  g?.destroy();
-}
-

@@ -5,7 +5,8 @@
 // positions t0.. of a cache, writes each layer's qkv rows into it, attends over the cache, uses
 // matrix-vector kernels for a single token and reuses its activation buffers across layers; the
 // tape model records a backward for every op. Same order and names as GPT2.hidden: keep them parallel.
-import { getGpu, type Gpu, type Tensor } from '../gpu/index.ts';
+import type { Gpu, Tensor } from '../gpu/index.ts';
+import { getGpu } from '../node/gpu.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
 import { matvec, matvecFits, matvecT } from '../ops/matvec.ts';
