@@ -8,7 +8,8 @@ import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts'
 import { Profiler } from './profiler.ts';
 import { Tensor, type DType } from './tensor.ts';
 
-export type Binding = Tensor | GPUBuffer | GPUBufferBinding;
+/** A storage buffer (a tensor, a whole buffer or a range of one), or a read-only storage texture (see texels()). */
+export type Binding = Tensor | GPUBuffer | GPUBufferBinding | GPUTexture;
 /** Values of a kernel's uniform struct fields by name; each is written as the field's declared u32, i32 or f32. */
 export type Params = Readonly<Record<string, number>>;
 
@@ -21,6 +22,8 @@ export interface DispatchOptions {
 }
 
 const SLOT = 256; // uniform ring slot size (>= minUniformBufferOffsetAlignment everywhere)
+/** Width of the texel textures (texels()): 4096 rgba32float texels, 64 KiB a row. */
+export const TEXEL_ROW = 4096;
 const SLOTS = 4096;
 
 export class GpuValidationError extends Error {}
@@ -52,6 +55,8 @@ export class Gpu {
   private uniformStaging = new DataView(new ArrayBuffer(SLOT * SLOTS));
   private slot = 0;
   private bindGroups = new Map<string, GPUBindGroup>();
+  private freeTexels = new Map<number, GPUTexture[]>();
+  private textureIds = new WeakMap<GPUTexture, { id: number; view: GPUTextureView }>();
   private errors: string[] = [];
   private debugScopes: Promise<string | null>[] = [];
   /** each dispatch in its own submit and error scope, so errors name their kernel (Node: env WEBGPU_DEBUG=1) */
@@ -121,6 +126,48 @@ export class Gpu {
     this.pending++;
   }
 
+  // ---- texel textures ----
+  // rgba32float textures TEXEL_ROW texels wide that kernels read as read-only storage textures,
+  // texel i at (i % TEXEL_ROW, i / TEXEL_ROW). On lavapipe a texture load gathers the 8 lanes'
+  // texels with vector instructions where a storage-buffer load is a scalar loop over the lanes.
+
+  /** A pooled texture of at least `count` texels; its contents are undefined until written. */
+  texels(count: number, label: string): GPUTexture {
+    const rows = bucketRows(Math.ceil(count / TEXEL_ROW));
+    const hit = this.freeTexels.get(rows)?.pop();
+    if (hit) return hit;
+    if (rows > this.limits.maxTextureDimension2D) throw new Error(`texels '${label}': ${count} texels need ${rows} texture rows, over ${this.limits.maxTextureDimension2D}`);
+    return this.device.createTexture({
+      label, size: [TEXEL_ROW, rows], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
+    });
+  }
+  /** Return a texture from texels() to the pool (work recorded so far still reads it first: the queue runs in order). */
+  releaseTexels(t: GPUTexture): void {
+    let list = this.freeTexels.get(t.height);
+    if (!list) this.freeTexels.set(t.height, (list = []));
+    list.push(t);
+  }
+  /** Copy `count` texels (16 bytes each) of `src` from element `start` (a multiple of 4) into texels 0.. of `dst`, ordered with the dispatches. */
+  copyToTexels(src: Tensor, start: number, count: number, dst: GPUTexture): void {
+    const byte = (src.offset + start) * 4;
+    if (byte % 16 !== 0) throw new Error(`copyToTexels '${src.label}': element ${start} does not start a texel`);
+    if (byte + count * 16 > src.buffer.size) throw new Error(`copyToTexels '${src.label}': ${count} texels run past the buffer`);
+    this.endPass();
+    const enc = this.enc();
+    const full = Math.floor(count / TEXEL_ROW), rest = count - full * TEXEL_ROW;
+    if (full) enc.copyBufferToTexture({ buffer: src.buffer, offset: byte, bytesPerRow: TEXEL_ROW * 16 }, { texture: dst }, [TEXEL_ROW, full]);
+    if (rest) {
+      enc.copyBufferToTexture({ buffer: src.buffer, offset: byte + full * TEXEL_ROW * 16, bytesPerRow: TEXEL_ROW * 16 }, { texture: dst, origin: [0, full] }, [rest, 1]);
+    }
+    this.pending++;
+  }
+  private texture(t: GPUTexture): { id: number; view: GPUTextureView } {
+    let e = this.textureIds.get(t);
+    if (!e) this.textureIds.set(t, (e = { id: this.nextTextureId++, view: t.createView() }));
+    return e;
+  }
+  private nextTextureId = 1;
+
   // ---- dispatch and batching ----
   private enc(): GPUCommandEncoder {
     return (this.encoder ??= this.device.createCommandEncoder({ label: 'batch' }));
@@ -152,6 +199,12 @@ export class Gpu {
       key += `|u${this.slot++}`;
     } else if (o.params) throw new Error(`${p.label}: params given, but the kernel declares no uniform`);
     o.bindings.forEach((b, i) => {
+      if (b instanceof GPUTexture) {
+        const t = this.texture(b);
+        entries.push({ binding: p.storageBindings[i], resource: t.view });
+        key += `|t${t.id}`;
+        return;
+      }
       const r: GPUBufferBinding =
         b instanceof Tensor ? b.binding() : 'buffer' in b && !(b instanceof GPUBuffer) ? b : { buffer: b as GPUBuffer };
       const size = r.size ?? r.buffer.size - (r.offset ?? 0);
@@ -285,6 +338,8 @@ export class Gpu {
   }
 
   destroy(): void {
+    for (const list of this.freeTexels.values()) for (const t of list) t.destroy();
+    this.freeTexels.clear();
     try {
       this.flush();
     } catch {
@@ -292,4 +347,11 @@ export class Gpu {
     }
     this.device.destroy();
   }
+}
+
+/** Texture rows rounded up to one of 4 steps per power of two (<= 25% waste), so a few sizes serve every shape. */
+function bucketRows(rows: number): number {
+  if (rows <= 8) return Math.max(1, rows);
+  const step = 2 ** (Math.floor(Math.log2(rows)) - 2);
+  return Math.ceil(rows / step) * step;
 }

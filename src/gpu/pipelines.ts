@@ -1,7 +1,8 @@
 // Pipeline cache keyed by kernel and override constants. Bind-group layouts are explicit,
-// parsed from the kernel's `@binding(N) var<uniform|storage, ...>` declarations, so every
-// entry point of one .wgsl file shares one layout. The uniform's struct is parsed too, so a
-// dispatch passes its fields by name.
+// parsed from the kernel's `@binding(N) var<uniform|storage, ...>` and
+// `@binding(N) var name: texture_storage_2d<rgba32float, read>` declarations, so every entry
+// point of one .wgsl file shares one layout. The uniform's struct is parsed too, so a dispatch
+// passes its fields by name.
 
 export interface Kernel {
   /** file-level name, e.g. 'layernorm_forward_vec4'; used in labels and profiles */
@@ -24,7 +25,7 @@ export interface ParamField {
 export interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
-  /** binding numbers of the storage buffers, in order; binding 0 is the uniform if present */
+  /** binding numbers of the storage buffers and textures, in order; binding 0 is the uniform if present */
   storageBindings: number[];
   /** the uniform struct's fields in declaration order, or null when the kernel has no uniform */
   params: ParamField[] | null;
@@ -33,6 +34,7 @@ export interface CachedPipeline {
 }
 
 const BINDING_RE = /@binding\((\d+)\)\s*var<\s*(uniform|storage)\s*(?:,\s*(read_write|read))?\s*>(?:\s*(\w+)\s*:\s*(\w+))?/g;
+const TEXTURE_RE = /@binding\((\d+)\)\s*var\s+\w+\s*:\s*texture_storage_2d<\s*rgba32float\s*,\s*read\s*>/g;
 
 /**
  * The fields of struct `type` in WGSL `code`. Only u32, i32 and f32 members are accepted: a
@@ -109,6 +111,11 @@ export class PipelineCache {
         const type = m[3] === 'read_write' ? 'storage' : 'read-only-storage';
         entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
       }
+    }
+    for (const m of k.code.matchAll(TEXTURE_RE)) {
+      const binding = Number(m[1]);
+      storage.push(binding);
+      entries.push({ binding, visibility: GPUShaderStage.COMPUTE, storageTexture: { access: 'read-only', format: 'rgba32float' } });
     }
     storage.sort((a, b) => a - b);
     const layout = this.device.createBindGroupLayout({ label: `${k.name} layout`, entries });

@@ -1,20 +1,23 @@
 // Matrix multiply with optional transposes, bias, accumulation and batching; its bias
 // gradient; float64 CPU references. Two kernel families: on CPU adapters (lavapipe) a
-// register-tiled subgroup kernel without shared memory (matmul.wgsl, or matmul_portable.wgsl
-// without subgroups); on real GPUs a shared-memory tiled kernel (matmul_tiled.wgsl). Both vec4
-// kernels need operands whose rows are 16-byte aligned: others are first copied into
-// zero-padded aligned temporaries (cheap next to the multiply). Operands larger than
-// gpu.bindingLimit are split into several dispatches over sub-ranges (256-byte aligned
-// bindings, offsets in the uniforms).
-import { kernel, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
+// register-tiled subgroup kernel without shared memory that reads both operands from textures,
+// packed into 32-row panels first (matmul_pack.wgsl + matmul.wgsl; matmul_portable.wgsl reads
+// the buffers directly where subgroups of 8 are missing); on real GPUs a shared-memory tiled
+// kernel (matmul_tiled.wgsl), which needs operands whose rows are 16-byte aligned: others are
+// first copied into zero-padded aligned temporaries (cheap next to the multiply). Operands
+// larger than gpu.bindingLimit are split into several dispatches over sub-ranges (256-byte
+// aligned bindings, offsets in the uniforms).
+import { kernel, TEXEL_ROW, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
 import { grid1d, MAX_GROUPS, pieces, rowsThatFit } from './fit.ts';
-import vec4Code from '../../kernels/matmul.wgsl';
+import panelCode from '../../kernels/matmul.wgsl';
+import packCode from '../../kernels/matmul_pack.wgsl';
 import portableCode from '../../kernels/matmul_portable.wgsl';
 import padCode from '../../kernels/matmul_pad.wgsl';
 import tiledCode from '../../kernels/matmul_tiled.wgsl';
 import biasBwdCode from '../../kernels/matmul_bias_backward.wgsl';
 
-const vec4Kernel = kernel('matmul', vec4Code);
+const panelKernel = kernel('matmul', panelCode);
+const packKernel = kernel('matmul_pack', packCode);
 const portableKernel = kernel('matmul_portable', portableCode);
 const padKernel = kernel('matmul_pad', padCode);
 const tiledKernel = kernel('matmul_tiled', tiledCode);
@@ -26,21 +29,28 @@ const COLS_PER_LANE = 4;
 /** Lanes per workgroup along N. */
 const WGX = 8;
 const TILE_N = COLS_PER_LANE * WGX;
+/** matmul.wgsl: rows (of op(A)) or columns (of op(B)) per packed panel = its 32x32 tile. */
+const PANEL = 32;
+/** matmul_pack.wgsl: k-blocks of 4 per workgroup. */
+const PACK_KPW = 32;
+/** matmul.wgsl: row blocks per swizzle group; 8 panels of a few hundred KB stay in a core's L2. */
+const SWIZZLE_ROWS = 8;
 /** Binding offsets are rounded down to this many floats (256 bytes: portable to every GPU). */
 const ALIGN = 64;
 const PAD_WG = 256;
 /** matmul_tiled.wgsl: 16x16 invocations of 4 columns each (64 columns of C per workgroup) */
 const TILED_WG = 16;
 
-/** 'cpu': the lavapipe kernels (matmul.wgsl / matmul_portable.wgsl); 'tiled': the shared-memory kernel for real GPUs. */
+/** 'cpu': the lavapipe kernels (matmul_pack + matmul.wgsl, or matmul_portable.wgsl); 'tiled': the shared-memory kernel for real GPUs. */
 export type MatmulVariant = 'cpu' | 'tiled';
 /**
  * Overrides for tests and benchmarks. variant null: 'cpu' on CPU adapters, 'tiled' elsewhere.
  * tiledRows (rows of C per invocation, 4 or 8) and tiledBK (k per shared-memory step, a
  * multiple of 4, halved until the tiles fit the adapter's workgroup storage): 0 = automatic.
+ * packAll: the 'cpu' kernel packs every operand into panels, also those it could read as copies.
  */
-export const matmulTuning: { variant: MatmulVariant | null; tiledRows: 0 | 4 | 8; tiledBK: number } = {
-  variant: null, tiledRows: 0, tiledBK: 0,
+export const matmulTuning: { variant: MatmulVariant | null; tiledRows: 0 | 4 | 8; tiledBK: number; packAll: boolean } = {
+  variant: null, tiledRows: 0, tiledBK: 0, packAll: false,
 };
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tensor; accumulate?: boolean; batch?: number }
@@ -70,32 +80,121 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
 
   const gpu = a.gpu;
   const tiled = (matmulTuning.variant ?? (gpu.isCpu ? 'cpu' : 'tiled')) === 'tiled';
-  // the vec4 kernel shares A rows within groups of 8 subgroup lanes
-  const fast = !tiled && gpu.hasSubgroups8;
+  // the panel kernel shares A rows within groups of 8 subgroup lanes
+  const panels = !tiled && gpu.features.has('subgroups') && gpu.hasSubgroups8;
   const limit = rangeLimit(gpu);
   // stored A is `batch` matrices of rowsA x colsA, B of rowsB x colsB
   const [rowsA, colsA] = transA ? [K, M] : [M, K];
   const [rowsB, colsB] = transB ? [N, K] : [K, N];
   const temps: Tensor[] = [];
   const operand = (t: Tensor, rows: number, cols: number, name: string): [Tensor, number] => {
-    if (!(fast || tiled) || (t.offset % 4 === 0 && cols % 4 === 0)) return [t, cols];
+    if (!tiled || (t.offset % 4 === 0 && cols % 4 === 0)) return [t, cols];
     const p = padded(gpu, t, batch * rows, cols, limit, `${what} ${name}`);
     temps.push(p);
     return [p, p.shape[1]];
   };
   const [A, lda] = operand(a, rowsA, colsA, 'A');
   const [B, ldb] = operand(b, rowsB, colsB, 'B');
-  const k = tiled ? tiledChoice(gpu, M, N, batch, transA, transB, what) : cpuChoice(fast ? vec4Kernel : portableKernel, transA, transB);
+  const k = tiled ? tiledChoice(gpu, M, N, batch, transA, transB, what) : panels ? panelChoice : cpuChoice(portableKernel, transA, transB);
   const s: Shape = { M, N, K, transA, transB, lda, ldb, strideA: rowsA * lda, strideB: rowsB * ldb, k };
-  if (batch > 1 && fits(s, M, N, K, batch, limit)) {
+  if (batch > 1 && !panels && fits(s, M, N, K, batch, limit)) {
     record(gpu, A, B, out, bias, s, { m0: 0, n0: 0, k0: 0, mc: M, nc: N, kc: K }, 0, batch, accumulate);
   } else {
     const chunks = plan(s, limit, what);
     for (let z = 0; z < batch; z++) {
-      for (const c of chunks) record(gpu, A, B, out, c.k0 === 0 ? bias : undefined, s, c, z, 1, accumulate || c.k0 > 0);
+      const packs = new PackCache();
+      for (const c of chunks) {
+        const biasC = c.k0 === 0 ? bias : undefined, acc = accumulate || c.k0 > 0;
+        if (panels) recordPanels(gpu, a, b, out, biasC, s, c, z, acc, packs);
+        else record(gpu, A, B, out, biasC, s, c, z, 1, acc);
+      }
+      packs.release(gpu);
     }
   }
   for (const t of temps) t.release();
+}
+
+/** matmul.wgsl's tile (its shape and grid are fixed by the kernel). */
+const panelChoice: KernelChoice = { kernel: panelKernel, constants: { TW_LOG2: Math.log2(TEXEL_ROW), GM: SWIZZLE_ROWS }, tileM: PANEL, tileN: PANEL };
+
+/** Floats of the panels of `rows` rows (or columns) over `kc` k values. */
+const panelFloats = (rows: number, kc: number) => Math.ceil(rows / PANEL) * PANEL * Math.ceil(kc / 4) * 4;
+
+/** Packed operands of the current batch matrix, by the rows and k range they cover: A's serve every column chunk. */
+class PackCache {
+  private map = new Map<string, GPUTexture>();
+  get(key: string, make: () => GPUTexture): GPUTexture {
+    let t = this.map.get(key);
+    if (!t) this.map.set(key, (t = make()));
+    return t;
+  }
+  release(gpu: Gpu): void {
+    for (const t of this.map.values()) gpu.releaseTexels(t);
+    this.map.clear();
+  }
+}
+
+/**
+ * op(X) rows r0..r0+rc (of rows stored along k unless `trans`), k values k0..k0+kc, packed into
+ * panels (matmul_pack.wgsl) and copied into a texture for matmul.wgsl.
+ * X's element (row, k) is at start + row*ld + k, or start + k*ld + row when trans.
+ */
+function pack(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc: number, kc: number, what: string): GPUTexture {
+  const floats = panelFloats(rc, kc);
+  const span = trans ? (kc - 1) * ld + rc : (rc - 1) * ld + kc;
+  const src = range(x, start, span);
+  const K4 = Math.ceil(kc / 4);
+  const tmp = gpu.tensor([floats], `${what} (panels)`);
+  gpu.dispatch(packKernel, {
+    bindings: [src.binding, tmp],
+    params: { rows: rc, K: kc, ld, off: src.rel, K4 },
+    workgroups: [4 * Math.ceil(K4 / PACK_KPW), Math.ceil(rc / PANEL)],
+    constants: { TRANS: +trans, KPW: PACK_KPW },
+  });
+  const tex = gpu.texels(floats / 4, `${what} (panels)`);
+  gpu.copyToTexels(tmp, 0, floats / 4, tex);
+  tmp.release();
+  return tex;
+}
+
+/**
+ * A texture copy of floats [start, start + span) of `x` and the texel where they begin: the
+ * operand as it is, for matmul.wgsl's A_FLAT / B_FLAT (rows whole texels: start, ld multiples of 4).
+ */
+function flatCopy(gpu: Gpu, x: Tensor, start: number, span: number, what: string): GPUTexture {
+  const count = Math.ceil(span / 4);
+  const tex = gpu.texels(count, `${what} (copy)`);
+  gpu.copyToTexels(x, start, count, tex);
+  return tex;
+}
+
+function recordPanels(
+  gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, bias: Tensor | undefined,
+  s: Shape, c: Chunk, z: number, accumulate: boolean, packs: PackCache,
+): void {
+  const aStart = z * s.strideA + (s.transA ? c.k0 * s.lda + c.m0 : c.m0 * s.lda + c.k0);
+  const bStart = z * s.strideB + (s.transB ? c.n0 * s.ldb + c.k0 : c.k0 * s.ldb + c.n0);
+  // An operand stored with k along its rows (A transposed, B not) whose rows are whole texels is
+  // read as a plain copy; the others are packed (op(B)'s columns are the rows of a transposed B).
+  const aFlat = s.transA && !matmulTuning.packAll && s.lda % 4 === 0 && (a.offset + aStart) % 4 === 0;
+  const bFlat = !s.transB && !matmulTuning.packAll && s.ldb % 4 === 0 && (b.offset + bStart) % 4 === 0;
+  const spanA = (c.kc - 1) * s.lda + c.mc, spanB = (c.kc - 1) * s.ldb + c.nc;
+  const pa = packs.get(`a ${c.m0} ${c.k0}`, () =>
+    aFlat ? flatCopy(gpu, a, aStart, spanA, 'A') : pack(gpu, a, aStart, s.lda, s.transA, c.mc, c.kc, 'A'));
+  const pb = packs.get(`b ${c.n0} ${c.k0}`, () =>
+    bFlat ? flatCopy(gpu, b, bStart, spanB, 'B') : pack(gpu, b, bStart, s.ldb, !s.transB, c.nc, c.kc, 'B'));
+  const cStart = z * s.M * s.N + c.m0 * s.N + c.n0;
+  const rc = range(out, cStart, (c.mc - 1) * s.N + c.nc);
+  const rbias = range(bias ?? a, bias ? c.n0 : aStart, bias ? c.nc : 1); // A: an unused read-only binding when there is no bias
+  gpu.dispatch(panelKernel, {
+    bindings: [pa, pb, rbias.binding, rc.binding],
+    params: {
+      M: c.mc, N: c.nc, K: c.kc, K4: Math.ceil(c.kc / 4), lda: aFlat ? s.lda / 4 : 0, ldb: bFlat ? s.ldb / 4 : 0, offA: 0, offB: 0,
+      ldc: s.N, offC: rc.rel, offBias: rbias.rel, flags: (accumulate ? 1 : 0) | (bias ? 2 : 0),
+    },
+    workgroups: [Math.ceil(c.nc / PANEL), Math.ceil(c.mc / PANEL)],
+    constants: { ...panelChoice.constants, A_FLAT: +aFlat, B_FLAT: +bFlat },
+  });
 }
 
 /**
@@ -118,7 +217,7 @@ function tiledChoice(gpu: Gpu, M: number, N: number, batch: number, transA: bool
   return { kernel: tiledKernel, constants, tileM: bm, tileN: bn };
 }
 
-/** matmul.wgsl or matmul_portable.wgsl: 32 x TILE_N blocks of C. */
+/** matmul_portable.wgsl: 32 x TILE_N blocks of C. */
 function cpuChoice(kernel: Kernel, transA: boolean, transB: boolean): KernelChoice {
   return { kernel, constants: { WGX, TRANS_A: +transA, TRANS_B: +transB }, tileM: TILE_M, tileN: TILE_N };
 }
@@ -160,7 +259,9 @@ function spans(s: Shape, mc: number, nc: number, kc: number, batch: number): [nu
 }
 
 function fits(s: Shape, mc: number, nc: number, kc: number, batch: number, limit: number): boolean {
-  return spans(s, mc, nc, kc, batch).every((v) => v <= limit) &&
+  // the panel path also binds each operand's packed copy (rows rounded up to panels, k to 4)
+  const packed = s.k !== panelChoice || (panelFloats(mc, kc) <= limit && panelFloats(nc, kc) <= limit);
+  return packed && spans(s, mc, nc, kc, batch).every((v) => v <= limit) &&
     Math.ceil(mc / TILE_M) <= MAX_GROUPS && Math.ceil(nc / TILE_N) <= MAX_GROUPS && batch <= MAX_GROUPS;
 }
 
@@ -188,6 +289,15 @@ function plan(s: Shape, limit: number, what: string): Chunk[] {
       else [kc, nc] = shrink(kc, nc, s.ldb, 4, TILE_N);
     }
     if (sc > limit) [mc, nc] = shrink(mc, nc, s.N, TILE_M, TILE_N);
+    // the packed copies: whole panels of rows (columns), ceil(kc/4)*4 floats each; k is cut when not even one fits
+    if (s.k === panelChoice && (panelFloats(mc, kc) > limit || panelFloats(nc, kc) > limit)) {
+      const rows = Math.floor(limit / (Math.ceil(kc / 4) * 4) / PANEL) * PANEL;
+      if (rows < PANEL) kc = Math.floor(limit / PANEL / 4) * 4;
+      else {
+        if (panelFloats(mc, kc) > limit) mc = rows;
+        if (panelFloats(nc, kc) > limit) nc = rows;
+      }
+    }
   }
   if (!(mc >= 1 && nc >= 1 && kc >= 1) || !fits(s, mc, nc, kc, 1, limit)) {
     throw new Error(`${what}: cannot split the operands into bindings of at most ${limit * 4} bytes`);
