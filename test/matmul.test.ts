@@ -106,11 +106,11 @@ function assertKernels(v: MatmulVariant, used: Set<string>): void {
   else assert.ok(mm.length > 0 && !used.has('matmul_tiled'), `cpu variant ran [${mm}]`);
 }
 
-/** A test of the GPU multiply with variant `v` (and tuning) forced. */
-function vt(v: MatmulVariant, title: string, f: (g: Gpu) => Promise<void>, dispatches = true, tuning: Partial<typeof matmulTuning> = {}): void {
-  t(`[${v}${tuning.packAll ? ', all packed' : ''}] ${title}`, async () => {
+/** A test of the GPU multiply with variant `v` forced. */
+function vt(v: MatmulVariant, title: string, f: (g: Gpu) => Promise<void>, dispatches = true): void {
+  t(`[${v}] ${title}`, async () => {
     const g = await gpu();
-    const used = await withVariant(g, v, () => f(g), tuning);
+    const used = await withVariant(g, v, () => f(g));
     if (dispatches) assertKernels(v, used);
   });
 }
@@ -125,25 +125,21 @@ const ALIGNED: [number, number, number][] = [[64, 64, 64], [67, 132, 128], [68, 
 
 
 // The whole GPU matrix runs against both kernel families (the tiled one is meant for real
-// GPUs; here it runs on lavapipe, slowly but with the same results). The cpu kernel reads
-// aligned k-major operands (A transposed, B not) as plain copies: the layouts run once more with
-// every operand packed.
+// GPUs; here it runs on lavapipe, slowly but with the same results).
 for (const v of ['cpu', 'tiled'] as const) {
-  for (const tuning of v === 'cpu' ? [{}, { packAll: true }] : [{}]) {
-    for (const [ta, tb] of LAYOUTS) {
-      vt(v, `GPU ${name(ta, tb)} matches reference on edge shapes`, async (g) => {
-        let seed = 10;
-        for (const [M, N, K] of [...SHAPES, ...ALIGNED]) await check(g, { M, N, K, ta, tb }, seed++);
-      }, true, tuning);
-      vt(v, `GPU ${name(ta, tb)} with bias, accumulate and batch=3`, async (g) => {
-        await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, 40);
-        await check(g, { M: 68, N: 132, K: 128, ta, tb, bias: true }, 41);
-        await check(g, { M: 67, N: 130, K: 129, ta, tb, accumulate: true }, 42);
-        await check(g, { M: 64, N: 64, K: 64, ta, tb, accumulate: true, bias: true }, 43);
-        await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, bias: true }, 44);
-        await check(g, { M: 32, N: 32, K: 32, ta, tb, batch: 3, accumulate: true }, 45);
-      }, true, tuning);
-    }
+  for (const [ta, tb] of LAYOUTS) {
+    vt(v, `GPU ${name(ta, tb)} matches reference on edge shapes`, async (g) => {
+      let seed = 10;
+      for (const [M, N, K] of [...SHAPES, ...ALIGNED]) await check(g, { M, N, K, ta, tb }, seed++);
+    });
+    vt(v, `GPU ${name(ta, tb)} with bias, accumulate and batch=3`, async (g) => {
+      await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, 40);
+      await check(g, { M: 68, N: 132, K: 128, ta, tb, bias: true }, 41);
+      await check(g, { M: 67, N: 130, K: 129, ta, tb, accumulate: true }, 42);
+      await check(g, { M: 64, N: 64, K: 64, ta, tb, accumulate: true, bias: true }, 43);
+      await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, bias: true }, 44);
+      await check(g, { M: 32, N: 32, K: 32, ta, tb, batch: 3, accumulate: true }, 45);
+    });
   }
 
   vt(v, `GPU without subgroups${v === 'cpu' ? ' (portable kernel)' : ''} matches reference`, async (g) => {

@@ -47,10 +47,9 @@ export type MatmulVariant = 'cpu' | 'tiled';
  * Overrides for tests and benchmarks. variant null: 'cpu' on CPU adapters, 'tiled' elsewhere.
  * tiledRows (rows of C per invocation, 4 or 8) and tiledBK (k per shared-memory step, a
  * multiple of 4, halved until the tiles fit the adapter's workgroup storage): 0 = automatic.
- * packAll: the 'cpu' kernel packs every operand into panels, also those it could read as copies.
  */
-export const matmulTuning: { variant: MatmulVariant | null; tiledRows: 0 | 4 | 8; tiledBK: number; packAll: boolean } = {
-  variant: null, tiledRows: 0, tiledBK: 0, packAll: false,
+export const matmulTuning: { variant: MatmulVariant | null; tiledRows: 0 | 4 | 8; tiledBK: number } = {
+  variant: null, tiledRows: 0, tiledBK: 0,
 };
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tensor; accumulate?: boolean; batch?: number }
@@ -144,27 +143,18 @@ function pack(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc
   const span = trans ? (kc - 1) * ld + rc : (rc - 1) * ld + kc;
   const src = range(x, start, span);
   const K4 = Math.ceil(kc / 4);
+  const vec = (x.offset + start) % 4 === 0 && ld % 4 === 0; // whole vec4s along the stored rows
   const tmp = gpu.tensor([floats], `${what} (panels)`);
   gpu.dispatch(packKernel, {
-    bindings: [src.binding, tmp],
+    bindings: [src.binding, src.binding, tmp],
     params: { rows: rc, K: kc, ld, off: src.rel, K4 },
-    workgroups: [4 * Math.ceil(K4 / PACK_KPW), Math.ceil(rc / PANEL)],
-    constants: { TRANS: +trans, KPW: PACK_KPW },
+    // with vec4 loads of a transposed X one workgroup covers a whole panel, else a quarter
+    workgroups: [(vec && trans ? 1 : 4) * Math.ceil(K4 / PACK_KPW), Math.ceil(rc / PANEL)],
+    constants: { TRANS: +trans, VEC: +vec, KPW: PACK_KPW },
   });
   const tex = gpu.texels(floats / 4, `${what} (panels)`);
   gpu.copyToTexels(tmp, 0, floats / 4, tex);
   tmp.release();
-  return tex;
-}
-
-/**
- * A texture copy of floats [start, start + span) of `x` and the texel where they begin: the
- * operand as it is, for matmul.wgsl's A_FLAT / B_FLAT (rows whole texels: start, ld multiples of 4).
- */
-function flatCopy(gpu: Gpu, x: Tensor, start: number, span: number, what: string): GPUTexture {
-  const count = Math.ceil(span / 4);
-  const tex = gpu.texels(count, `${what} (copy)`);
-  gpu.copyToTexels(x, start, count, tex);
   return tex;
 }
 
@@ -174,26 +164,17 @@ function recordPanels(
 ): void {
   const aStart = z * s.strideA + (s.transA ? c.k0 * s.lda + c.m0 : c.m0 * s.lda + c.k0);
   const bStart = z * s.strideB + (s.transB ? c.n0 * s.ldb + c.k0 : c.k0 * s.ldb + c.n0);
-  // An operand stored with k along its rows (A transposed, B not) whose rows are whole texels is
-  // read as a plain copy; the others are packed (op(B)'s columns are the rows of a transposed B).
-  const aFlat = s.transA && !matmulTuning.packAll && s.lda % 4 === 0 && (a.offset + aStart) % 4 === 0;
-  const bFlat = !s.transB && !matmulTuning.packAll && s.ldb % 4 === 0 && (b.offset + bStart) % 4 === 0;
-  const spanA = (c.kc - 1) * s.lda + c.mc, spanB = (c.kc - 1) * s.ldb + c.nc;
-  const pa = packs.get(`a ${c.m0} ${c.k0}`, () =>
-    aFlat ? flatCopy(gpu, a, aStart, spanA, 'A') : pack(gpu, a, aStart, s.lda, s.transA, c.mc, c.kc, 'A'));
-  const pb = packs.get(`b ${c.n0} ${c.k0}`, () =>
-    bFlat ? flatCopy(gpu, b, bStart, spanB, 'B') : pack(gpu, b, bStart, s.ldb, !s.transB, c.nc, c.kc, 'B'));
+  // op(B)'s columns are the rows of the stored B when it is transposed (then they run along k)
+  const pa = packs.get(`a ${c.m0} ${c.k0}`, () => pack(gpu, a, aStart, s.lda, s.transA, c.mc, c.kc, 'A'));
+  const pb = packs.get(`b ${c.n0} ${c.k0}`, () => pack(gpu, b, bStart, s.ldb, !s.transB, c.nc, c.kc, 'B'));
   const cStart = z * s.M * s.N + c.m0 * s.N + c.n0;
   const rc = range(out, cStart, (c.mc - 1) * s.N + c.nc);
   const rbias = range(bias ?? a, bias ? c.n0 : aStart, bias ? c.nc : 1); // A: an unused read-only binding when there is no bias
   gpu.dispatch(panelKernel, {
     bindings: [pa, pb, rbias.binding, rc.binding],
-    params: {
-      M: c.mc, N: c.nc, K: c.kc, K4: Math.ceil(c.kc / 4), lda: aFlat ? s.lda / 4 : 0, ldb: bFlat ? s.ldb / 4 : 0, offA: 0, offB: 0,
-      ldc: s.N, offC: rc.rel, offBias: rbias.rel, flags: (accumulate ? 1 : 0) | (bias ? 2 : 0),
-    },
+    params: { M: c.mc, N: c.nc, K4: Math.ceil(c.kc / 4), ldc: s.N, offC: rc.rel, offBias: rbias.rel, flags: (accumulate ? 1 : 0) | (bias ? 2 : 0) },
     workgroups: [Math.ceil(c.nc / PANEL), Math.ceil(c.mc / PANEL)],
-    constants: { ...panelChoice.constants, A_FLAT: +aFlat, B_FLAT: +bFlat },
+    constants: panelChoice.constants,
   });
 }
 
