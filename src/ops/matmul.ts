@@ -143,14 +143,14 @@ function pack(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc
   const span = trans ? (kc - 1) * ld + rc : (rc - 1) * ld + kc;
   const src = range(x, start, span);
   const K4 = Math.ceil(kc / 4);
-  const vec = (x.offset + start) % 4 === 0 && ld % 4 === 0; // whole vec4s along the stored rows
+  const shift = (x.offset + start) % 4 !== 0 || ld % 4 !== 0; // rows that do not start on a vec4
   const tmp = gpu.tensor([floats], `${what} (panels)`);
   gpu.dispatch(packKernel, {
-    bindings: [src.binding, src.binding, tmp],
+    bindings: [src.binding, tmp],
     params: { rows: rc, K: kc, ld, off: src.rel, K4 },
-    // with vec4 loads of a transposed X one workgroup covers a whole panel, else a quarter
-    workgroups: [(vec && trans ? 1 : 4) * Math.ceil(K4 / PACK_KPW), Math.ceil(rc / PANEL)],
-    constants: { TRANS: +trans, VEC: +vec, KPW: PACK_KPW },
+    // a transposed X: a workgroup per panel (4 rows a lane), else 4 (a row a lane)
+    workgroups: [(trans ? 1 : 4) * Math.ceil(K4 / PACK_KPW), Math.ceil(rc / PANEL)],
+    constants: { TRANS: +trans, SHIFT: +shift, KPW: PACK_KPW },
   });
   const tex = gpu.texels(floats / 4, `${what} (panels)`);
   gpu.copyToTexels(tmp, 0, floats / 4, tex);
