@@ -1,6 +1,8 @@
 // The matmuls of one GPT-2 124M training step at T=1024 (M = batch*T rows), each with the two
-// backward layouts the model uses: dx += dout·Wᵀ (NT) and dW += xᵀ·dout (TN). On a CPU
-// adapter a few shapes also run the shared-memory kernel meant for real GPUs (information only).
+// backward layouts the model uses: dx += dout·Wᵀ (NT) and dW += xᵀ·dout (TN); and the tied
+// lm_head of the default from-scratch run (`node dist/train.js`: n_embd 128, a chunk of 256 rows
+// with targets), which dominates its step. On a CPU adapter a few shapes also run the
+// shared-memory kernel meant for real GPUs (information only).
 import type { Gpu, Tensor } from '../src/gpu/index.ts';
 import { matmul, matmulTuning, type MatmulOptions, type MatmulVariant } from '../src/ops/matmul.ts';
 import { registerBench, type BenchCase } from './harness.ts';
@@ -58,5 +60,6 @@ registerBench('matmul', (gpu, { batch }) => {
     ...linearCases(gpu, 'mlp.up', M, C, 4 * C),
     ...linearCases(gpu, 'mlp.down', M, 4 * C, C),
     ...linearCases(gpu, 'lm_head', M, C, V, true),
+    ...linearCases(gpu, 'scratch lm_head', 256, 128, V, true),
   ];
 });

@@ -1,10 +1,12 @@
-// One AdamW step (PyTorch semantics, decoupled weight decay) on a chunk of one tensor.
+// One AdamW step (PyTorch semantics, decoupled weight decay) on elements first..n-1 of a chunk
+// of one tensor (adamw_step_vec4.wgsl does the whole vec4s before `first`).
 // The gradient is multiplied by gradScale[0] (the clip scale, computed on the GPU) when
 // hasScale is set; otherwise that binding is a stand-in and is not read.
 override WG: u32 = 256;
 
 struct Params {
   n: u32,
+  first: u32,
   hasScale: u32,
   lr: f32,
   beta1: f32,
@@ -23,7 +25,7 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  let i = p.first + (wid.y * nwg.x + wid.x) * WG + lid;
   if (i >= p.n) { return; }
   var g = grad[i];
   if (p.hasScale != 0u) { g *= gradScale[0]; }

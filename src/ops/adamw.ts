@@ -3,15 +3,18 @@
 import { kernel, type Tensor } from '../gpu/index.ts';
 import { elementChunks, grid1d } from './fit.ts';
 import stepCode from '../../kernels/adamw_step.wgsl';
+import step4Code from '../../kernels/adamw_step_vec4.wgsl';
 import partialCode from '../../kernels/gradnorm_partial.wgsl';
 import finalCode from '../../kernels/gradnorm_final.wgsl';
 import clipCode from '../../kernels/gradnorm_clip.wgsl';
 
 const step = kernel('adamw_step', stepCode);
+const step4 = kernel('adamw_step_vec4', step4Code);
 const normPartial = kernel('gradnorm_partial', partialCode);
 const normFinal = kernel('gradnorm_final', finalCode);
 const clip = kernel('gradnorm_clip', clipCode);
 const STEP_WG = 256;
+const STEP4_WG = 64;
 const NORM_WG = 64;
 
 /** Elements per lane in the first gradient-norm pass; tests shrink it to reach > 65535 workgroups. */
@@ -42,15 +45,21 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, h: 
     hasScale: gradScale ? 1 : 0, lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,
     biasCorrection1: 1 - h.beta1 ** h.step, biasCorrection2: 1 - h.beta2 ** h.step,
   };
-  for (const [s, c] of elementChunks(n, param.gpu.bindingLimit)) {
-    const g = grad.binding(s, c);
-    param.gpu.dispatch(step, {
-      params: { n: c, ...hyper },
-      // without a scale tensor the grad chunk stands in for it (two read-only bindings may alias)
-      bindings: [param.binding(s, c), g, m.binding(s, c), v.binding(s, c), gradScale ? gradScale.binding(0, 1) : g],
-      workgroups: grid1d(c, STEP_WG),
-      constants: { WG: STEP_WG },
-    });
+  const gpu = param.gpu;
+  for (const [s, c] of elementChunks(n, gpu.bindingLimit)) {
+    // whole vec4s first, then the last c % 4 elements one a lane
+    const c4 = c - (c % 4);
+    for (const [k, first, count, wg] of [[step4, 0, c4, STEP4_WG], [step, c4, c, STEP_WG]] as const) {
+      if (count === first) continue;
+      const g = grad.binding(s, count);
+      gpu.dispatch(k, {
+        params: k === step4 ? { n4: c4 / 4, ...hyper } : { n: c, first, ...hyper },
+        // without a scale tensor the grad chunk stands in for it (two read-only bindings may alias)
+        bindings: [param.binding(s, count), g, m.binding(s, count), v.binding(s, count), gradScale ? gradScale.binding(0, 1) : g],
+        workgroups: grid1d(k === step4 ? c4 / 4 : c - c4, wg),
+        constants: { WG: wg },
+      });
+    }
   }
 }
 
