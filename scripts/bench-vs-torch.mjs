@@ -13,7 +13,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const HELP = `node scripts/bench-vs-torch.mjs [--torch-script PATH] [--python PATH] [--threads N] [--rounds N] [--reps N]
   --torch-script  the PyTorch reference (default: $TORCH_GPT2_BENCH, else ../shared/bench/torch_cpu_gpt2.py)
   --python        the Python with torch installed (default: /usr/bin/python3, Debian's python3-torch)
-  --threads       PyTorch threads (default: the CPUs this machine has, as lavapipe uses)
+  --threads       threads for both: PyTorch's and lavapipe's (LP_NUM_THREADS) (default: the CPUs this
+                  machine has, lavapipe's default); --threads 1 compares one core each, which a busy
+                  shared machine disturbs least
   --rounds        PyTorch and this engine run alternately this many times; each ratio pairs one round (default 1)
   --reps          this engine's timed runs per case, median (default 3)
 Measures the GPT-2 124M train step (B=1, T=128, fwd+bwd+AdamW), prefill of a 512-token prompt and
@@ -38,7 +40,9 @@ const script = resolve(arg('--torch-script', process.env.TORCH_GPT2_BENCH ?? can
 const python = arg('--python', '/usr/bin/python3');
 const rounds = Number(arg('--rounds', '1'));
 const reps = arg('--reps', '3');
-const threads = arg('--threads', String((await import('node:os')).availableParallelism()));
+const threadsArg = arg('--threads');
+const threads = threadsArg ?? String((await import('node:os')).availableParallelism());
+if (!(Number(threads) >= 1 && Number.isInteger(Number(threads)))) fail(`--threads expects a positive integer, got '${threads}'`);
 if (!(Number.isInteger(rounds) && rounds >= 1)) fail(`--rounds expects a positive integer, got '${arg('--rounds')}'`);
 
 if (!existsSync(script)) fail(`PyTorch reference script not found at ${script}; pass --torch-script PATH (or set TORCH_GPT2_BENCH).`);
@@ -69,8 +73,9 @@ function runTorch() {
 }
 
 function runEngine() {
+  const env = threadsArg ? { ...process.env, LP_NUM_THREADS: threads } : process.env;
   const r = spawnSync(process.execPath, [join(root, 'dist', 'bench.js'), '--filter', 'gpt2', '--json', '--wall', '--reps', reps],
-    { encoding: 'utf8', maxBuffer: 1 << 24, cwd: root });
+    { encoding: 'utf8', maxBuffer: 1 << 24, cwd: root, env });
   if (r.status !== 0) fail(`dist/bench.js failed:\n${r.stderr}`);
   const out = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
   const rate = (name) => out.results.find((x) => x.name === name)?.tokens_per_s;
@@ -85,9 +90,13 @@ for (let i = 0; i < rounds; i++) {
   console.error(`round ${i + 1}/${rounds} done`);
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b), h = Math.floor(v.length / 2);
+  return v.length % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+};
 const fmt = (v) => (v === undefined ? '-' : v.toFixed(1));
-console.log(`this engine: ${results[0].engine.adapter}; PyTorch: ${script} (${threads} threads); ${rounds} round(s), engine median of ${reps}`);
+console.log(`this engine: ${results[0].engine.adapter}${threadsArg ? ` (LP_NUM_THREADS=${threads})` : ''}; PyTorch: ${script} (${threads} threads); ` +
+  `${rounds} round(s), engine median of ${reps}; tok/s and ratios are medians over the rounds`);
 console.log(`${'case'.padEnd(28)}${'engine tok/s'.padStart(14)}${'PyTorch tok/s'.padStart(15)}${'ratio'.padStart(8)}${rounds > 1 ? '  per round' : ''}`);
 for (const [label, name, key] of CASES) {
   const ratios = results.map((r) => r.engine.rates[name] / r.torch[key]);
