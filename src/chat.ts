@@ -1,8 +1,9 @@
 // node dist/chat.js: chat with GPT-2 (or a fine-tuned checkpoint) in a terminal or a pipe,
 // answer one --prompt, or continue plain text with --raw.
 import { existsSync } from 'node:fs';
-import { closeGpu, getGpu, GpuValidationError, UserError } from './gpu/index.ts';
+import { closeGpu, getGpu, UserError } from './gpu/index.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
+import { reportError } from './util/cli.ts';
 import { openGenerator } from './model/generate.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
@@ -72,13 +73,7 @@ async function main(): Promise<void> {
 }
 
 main()
-  .catch((e: unknown) => {
-    const err = e as Error & { code?: string };
-    // UserErrors and file-system errors (a bad path) are the user's to fix: one line, no stack
-    const oneLine = err instanceof UserError || err instanceof GpuValidationError || (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code));
-    console.error(`error: ${oneLine && !process.env.DEBUG ? err.message : (err?.stack ?? String(e))}`);
-    process.exitCode = 1;
-  })
+  .catch(reportError)
   .finally(async () => {
     await closeGpu();
     // stdin (a terminal or an unfinished pipe) would keep the process alive after /quit

@@ -2,10 +2,11 @@
 // validation loss on their Bot turns, and replies generated through the same ChatSession as
 // chat.js, scored for stopping, repetition, recall, honesty, copying and diversity.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { closeGpu, getGpu, GpuValidationError } from './gpu/index.ts';
+import { closeGpu, getGpu } from './gpu/index.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
+import { reportError } from './util/cli.ts';
 import { openGenerator } from './model/generate.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -135,10 +136,5 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 });
 
 main()
-  .catch((e: unknown) => {
-    const err = e as Error & { code?: string };
-    const oneLine = err instanceof UserError || err instanceof GpuValidationError || (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code));
-    console.error(`error: ${oneLine && !process.env.DEBUG ? err.message : (err?.stack ?? String(e))}`);
-    process.exitCode = 1;
-  })
+  .catch(reportError)
   .finally(() => closeGpu());
