@@ -1,8 +1,8 @@
-// matvec.wgsl for adapters with subgroups of >= 8 lanes, where a load costs a scalar loop over the
-// lanes even when all lanes read the same address (CPU adapters): instead of every lane loading
-// x, lane l of each group of 8 loads x at k-step kb+l and subgroupShuffle hands it to the
-// others, so x costs one load per 8 k-steps. ROWS is 4 or 8 (smaller row counts compiled much
-// slower code on lavapipe); rows past M repeat row M-1 and are not stored.
+// matvec.wgsl for adapters with subgroups of >= 8 lanes, where a load inside a loop costs a
+// gather over the lanes even when all lanes read the same address (lavapipe, measured): instead
+// of every lane loading x, lane l of each group of 8 loads x at k-step kb+l and subgroupShuffle
+// hands it to the others, so x costs one load per 8 k-steps. ROWS is 3..8 (1 or 2 compiled to
+// 3x slower code on lavapipe, measured); rows past M repeat row M-1 and are not stored.
 enable subgroups;
 
 override WG: u32 = 64;

@@ -1,5 +1,5 @@
-// matvec_t.wgsl for adapters with subgroups of >= 8 lanes, where a load costs a scalar loop over the
-// lanes even when all lanes read the same address (CPU adapters): lane l of each group of 8 loads
+// matvec_t.wgsl for adapters with subgroups of >= 8 lanes, where a load inside a loop costs a
+// gather over the lanes even when all lanes read the same address (lavapipe): lane l of each group of 8 loads
 // one float of x, 8 consecutive k per load, and subgroupShuffle hands them to the others, so x
 // costs one scalar load per 2 vec4 of W.
 enable subgroups;
