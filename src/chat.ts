@@ -1,18 +1,16 @@
 // node dist/chat.js: chat with GPT-2 (or a fine-tuned checkpoint) in a terminal or a pipe,
 // answer one --prompt, or continue plain text with --raw.
-import { existsSync } from 'node:fs';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { reportError } from './util/cli.ts';
+import { initFlag, initOrDefault, reportError } from './util/cli.ts';
 import { openGenerator } from './model/generate.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
 
-const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  initFlag,
   { name: 'prompt', type: 'string', help: 'answer this one message and exit (the reply alone goes to stdout)' },
   { name: 'raw', type: 'boolean', help: 'plain text continuation: no Human/Bot formatting, no default stop strings' },
   { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context)' },
@@ -58,7 +56,7 @@ async function main(): Promise<void> {
     quiet: !!a.quiet,
   };
   applySettingFlags(opts, a);
-  const init = (a.init as string | undefined) ?? (existsSync(DEFAULT_OUT) ? DEFAULT_OUT : 'gpt2');
+  const init = initOrDefault(a.init);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { generator, loadMs, describe } = await openGenerator(init);

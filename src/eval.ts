@@ -6,7 +6,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { reportError } from './util/cli.ts';
+import { initFlag, initOrDefault, reportError } from './util/cli.ts';
 import { openGenerator } from './model/generate.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -17,13 +17,12 @@ import { parseMarkedChat, type MarkedConversation } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { score, trainingReplies, type Fraction, type Scores } from './eval/score.ts';
 
-const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 // Replies in the shipped data are at most 24 tokens; 64 leaves a 256-token context room for
 // a whole held-out conversation (chat.js's 128 would halve it).
 const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
 
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  initFlag,
   { name: 'data', type: 'string', default: 'data/eval.txt', help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
   { name: 'train-data', type: 'string', default: 'data/chat.txt', help: "the training conversations, for the copying score (replies that are verbatim training replies)" },
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
@@ -101,7 +100,7 @@ async function main(): Promise<void> {
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
   const training = trainingReplies(withPath(trainPath, () => parseChat(trainText, DEFAULT_SPEAKERS)));
-  const init = (a.init as string | undefined) ?? (existsSync(DEFAULT_OUT) ? DEFAULT_OUT : 'gpt2');
+  const init = initOrDefault(a.init);
 
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
