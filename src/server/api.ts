@@ -219,7 +219,8 @@ export function chatChunk(h: Head, delta: { role?: 'assistant'; content?: string
   };
 }
 
-export function textCompletion(h: Head, text: string, finish: FinishReason | null, u?: Usage) {
+/** a text completion, or (finish null, no usage) a streamed piece of one */
+export function textCompletion<F extends FinishReason | null>(h: Head, text: string, finish: F, u?: Usage) {
   return {
     id: h.id, object: 'text_completion' as const, created: h.created, model: h.model,
     choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
@@ -227,9 +228,9 @@ export function textCompletion(h: Head, text: string, finish: FinishReason | nul
   };
 }
 
-/** the final usage chunk of a stream (stream_options.include_usage) */
-export function usageChunk(h: Head, kind: 'chat' | 'text', u: Usage) {
-  return { id: h.id, object: kind === 'chat' ? ('chat.completion.chunk' as const) : ('text_completion' as const), created: h.created, model: h.model, choices: [], usage: u };
+/** the final usage chunk of a stream (stream_options.include_usage); `object` is the stream's chunk type */
+export function usageChunk<O extends 'chat.completion.chunk' | 'text_completion'>(h: Head, object: O, u: Usage) {
+  return { id: h.id, object, created: h.created, model: h.model, choices: [], usage: u };
 }
 
 export function modelObject(m: ModelInfo) {

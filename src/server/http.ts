@@ -195,7 +195,7 @@ export class ApiServer {
           const u = usage(r.prompt.length, completionTokens);
           if (r.stream) {
             send(chat ? chatChunk(head, {}, finish, r.includeUsage) : textCompletion(head, '', finish));
-            if (r.includeUsage) send(usageChunk(head, r.kind, u));
+            if (r.includeUsage) send(usageChunk(head, chat ? 'chat.completion.chunk' : 'text_completion', u));
             res.end('data: [DONE]\n\n');
           } else if (reason === 'abort' && this.stopping && completionTokens === 0) {
             sendJson(res, 503, shuttingDown().body());
