@@ -219,6 +219,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     await expectError('a wrong API key', await post(chat('x'), '/v1/chat/completions', { headers: { Authorization: 'Bearer nope' } }), 401, null, 'invalid_api_key');
     await expectError('unknown path', await request(s.url, '/v1/embeddings', {}, auth), 404, null, 'unknown_url');
     await expectError('unknown model path', await request(s.url, '/v1/models/nope', undefined, auth), 404, 'model');
+    await expectError('a model path that is not percent-encoding', await request(s.url, '/v1/models/%E0%A4%A', undefined, auth), 404, 'model');
     const wrongMethod = await request(s.url, '/v1/chat/completions', undefined, auth);
     assert.is(wrongMethod.headers.get('allow'), 'POST');
     await expectError('GET on a POST endpoint', wrongMethod, 405);
@@ -230,12 +231,14 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.match(chunked, /^HTTP\/1\.1 413 /, 'chunked body over the limit');
     await good('a chunked body over the limit');
     // 503: one sequence busy, no queue
-    const long = request(s.url, '/v1/chat/completions', chat('Keep talking.', { max_tokens: 30, stream: true }), auth);
+    const long = request(s.url, '/v1/chat/completions', chat('Keep talking.', { max_tokens: 60, stream: true }), auth);
     while (s.scheduler.active === 0) await new Promise((r) => setTimeout(r, 5));
     const busy = await post(chat('me too'));
     assert.is(busy.status, 503, busy.text);
     assert.is(busy.json.error.code, 'queue_full');
-    assert.is((await long).status, 200);
+    const done = await long;
+    assert.is(done.status, 200);
+    assert.ok(events(done.text).at(-1).choices[0].finish_reason, 'a stream longer than the request timeout is not cut');
     await good('a full queue');
     // slow and half-sent requests time out (408) and the connection is closed
     const slow = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 100\r\n\r\n{"messa', { end: false });

@@ -140,7 +140,9 @@ export class ApiServer {
       sendJson(res, 200, modelList(m));
     } else if (path.startsWith('/v1/models/')) {
       allow(['GET']);
-      const id = decodeURIComponent(path.slice('/v1/models/'.length));
+      const raw = path.slice('/v1/models/'.length);
+      let id = raw;
+      try { id = decodeURIComponent(raw); } catch { /* not percent-encoding: the id as sent */ }
       if (id !== m.id) throw new ApiError(404, `The model '${id}' does not exist; this server has '${m.id}'.`, 'model', 'model_not_found');
       sendJson(res, 200, modelObject(m));
     } else if (path === '/v1/chat/completions' || path === '/v1/completions') {
@@ -229,7 +231,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
     res.end();
     return;
   }
-  const data = JSON.stringify(body);
+  const data = `${JSON.stringify(body)}\n`; // a newline, so that curl's output ends its line
   res.writeHead(status, { ...CORS, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(data) });
   res.end(data);
 }
