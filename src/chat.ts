@@ -5,6 +5,7 @@ import { closeGpu, getGpu, GpuValidationError, UserError } from './gpu/index.ts'
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { openGenerator } from './model/generate.ts';
 import { DEFAULT_SAMPLING } from './chat/sampling.ts';
+import { speakerProblem } from './data/format.ts';
 import { answer, applySetting, ChatSession, runRepl, type ReplOptions } from './chat/repl.ts';
 
 const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
@@ -52,7 +53,8 @@ async function main(): Promise<void> {
   }
   const human = (a.human as string).trim(), bot = (a.bot as string).trim();
   for (const [flag, v] of [['human', human], ['bot', bot]]) {
-    if (!v || /[\r\n:]/.test(v)) throw new UserError(`--${flag} must be a non-empty name without ':' or newlines, got '${v}'`);
+    const why = speakerProblem(v);
+    if (why) throw new UserError(`--${flag} ${why}, got '${v}'`);
   }
   const opts: ReplOptions = {
     sampling: { ...DEFAULT_SAMPLING },

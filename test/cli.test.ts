@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { openGenerator } from '../src/model/generate.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
 import { ChatSession, runRepl, type ReplOptions } from '../src/chat/repl.ts';
-import { learningRate } from '../src/trainer.ts';
+import { learningRate } from '../src/train/schedule.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 

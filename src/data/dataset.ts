@@ -112,15 +112,21 @@ const LLMC_MAGIC = 20240520; // llm.c token files: 256 int32 header (magic, vers
 
 /**
  * nanoGPT-style .bin of uint16 token ids (llm.c's 1024-byte header is recognised and
- * skipped): mask all 1, no packing; window i is tokens [i*T, i*T+T) with targets shifted by
+ * skipped; an odd byte count or fewer tokens than the header says are refused): mask all 1, no packing; window i is tokens [i*T, i*T+T) with targets shifted by
  * one, and the tokens after the last whole window (and its one target) are dropped.
  */
 export function loadTokenBin(path: string, blockSize: number): TokenDataset {
   const buf = readFileSync(path);
-  let start = 0, count = Math.floor(buf.length / 2);
-  if (buf.length >= 1024 && buf.readInt32LE(0) === LLMC_MAGIC) {
-    start = 1024;
-    count = Math.min(buf.readInt32LE(8), Math.floor((buf.length - 1024) / 2));
+  const start = buf.length >= 1024 && buf.readInt32LE(0) === LLMC_MAGIC ? 1024 : 0;
+  // a half token at the end means a cut-off copy or not a token file at all
+  if ((buf.length - start) % 2) {
+    throw new UserError(`${path}: ${buf.length - start} bytes of token data, an odd number: a .bin holds uint16 token ids (2 bytes each); the file is truncated or not a token file`);
+  }
+  let count = (buf.length - start) / 2;
+  if (start) {
+    const header = buf.readInt32LE(8);
+    if (header > count) throw new UserError(`${path}: the llm.c header says ${header} tokens but the file holds ${count} (truncated?)`);
+    count = header;
   }
   const windows = Math.floor((count - 1) / blockSize);
   if (!(windows > 0)) throw new UserError(`${path}: ${count} tokens, fewer than one window of blockSize+1 = ${blockSize + 1}`);

@@ -1,12 +1,12 @@
-// Where a model's weights come from: OpenAI's GPT-2 (local cache or hub download), a
-// checkpoint/HF directory, or a fresh initialization.
+// Where a model's weights come from: OpenAI's GPT-2 (local cache or hub download) or a
+// checkpoint/HF directory. The one load path for every reader (chat, train --init, --resume).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../gpu/index.ts';
+import { UserError } from '../util/errors.ts';
 import type { GPT2Config } from './config.ts';
 import { loadGPT2Weights } from './weights.ts';
 import { ensureGPT2 } from './hub.ts';
-import { GPT2 } from './gpt2.ts';
+import { recoverCheckpoint } from './checkpoint.ts';
 
 export interface LoadedWeights {
   config: GPT2Config;
@@ -15,21 +15,23 @@ export interface LoadedWeights {
   source: string;
 }
 
-/** `init` is 'gpt2' (or 'gpt2-medium', ...), or a directory with config.json + model.safetensors. */
-export async function loadWeights(init: string): Promise<LoadedWeights> {
+/**
+ * `init` is 'gpt2' (or 'gpt2-medium', ...), or a directory with config.json + model.safetensors.
+ * A save that a crash interrupted after it was complete is finished first, as --resume does.
+ * `alternatives` names what else the caller's --init accepts, for the error message.
+ */
+export async function loadWeights(init: string, { alternatives = '' } = {}): Promise<LoadedWeights> {
   if (/^gpt2(-medium|-large|-xl)?$/.test(init) && !existsSync(init)) {
     const dir = await ensureGPT2(init);
     const { config, params } = loadGPT2Weights(dir);
     return { config, arrays: params, source: `${init} (${dir})` };
   }
-  if (!existsSync(init)) {
-    throw new UserError(`--init ${init}: no such directory. Pass 'gpt2', 'scratch', or a directory holding config.json and model.safetensors.`);
-  }
+  const choices = `Pass 'gpt2' (or gpt2-medium, gpt2-large, gpt2-xl), ${alternatives ? `${alternatives}, ` : ''}or a directory holding config.json and model.safetensors.`;
+  if (!existsSync(init)) throw new UserError(`--init ${init}: no such directory. ${choices}`);
+  recoverCheckpoint(init, { reader: true });
   if (!existsSync(join(init, 'model.safetensors'))) {
-    throw new UserError(`--init ${init}: ${join(init, 'model.safetensors')} is missing (a checkpoint directory holds config.json and model.safetensors).`);
+    throw new UserError(`--init ${init}: ${join(init, 'model.safetensors')} is missing (a checkpoint directory holds config.json and model.safetensors). ${choices}`);
   }
   const { config, params } = loadGPT2Weights(init);
   return { config, arrays: params, source: init };
 }
-
-export { GPT2 };

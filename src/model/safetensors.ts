@@ -48,7 +48,7 @@ const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 
 /**
  * Opens a safetensors file and checks its header: lengths, JSON, and that every tensor's
- * data_offsets lie inside the file and match shape x dtype size. Tensors are then read by `get`.
+ * data_offsets lie inside the file, match shape x dtype size and overlap no other tensor's. Tensors are then read by `get`.
  * Every error is a UserError naming the file (and the tensor, where one is at fault).
  */
 export function readSafetensors(path: string): SafetensorsFile {
@@ -64,7 +64,9 @@ export function readSafetensors(path: string): SafetensorsFile {
   }
   let fileBytes = 0, headerBytes = 0, header: unknown;
   try {
-    fileBytes = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (st.isDirectory()) fail('is a directory, not a safetensors file');
+    fileBytes = st.size;
     if (fileBytes < 8) fail(`not a safetensors file: ${fileBytes} bytes, shorter than the 8-byte header length`);
     const lenBuf = Buffer.alloc(8);
     readFully(fd, lenBuf, 0, path);
@@ -115,6 +117,16 @@ export function readSafetensors(path: string): SafetensorsFile {
     entries.set(name, { name, dtype, shape, byteLength: end - begin, start: dataStart + begin });
   }
   const names = [...entries.keys()].sort((a, b) => entries.get(a)!.start - entries.get(b)!.start);
+  // two tensors sharing bytes would load silently as each other's data
+  let reach: Entry | null = null; // the tensor reaching furthest so far
+  for (const name of names) {
+    const b = entries.get(name)!;
+    if (reach && b.byteLength > 0 && b.start < reach.start + reach.byteLength) {
+      const off = (e: Entry) => `[${e.start - dataStart}, ${e.start - dataStart + e.byteLength}]`;
+      fail(`tensors '${reach.name}' ${off(reach)} and '${b.name}' ${off(b)} have overlapping data_offsets`);
+    }
+    if (!reach || b.start + b.byteLength > reach.start + reach.byteLength) reach = b;
+  }
 
   const entry = (name: string): Entry => entries.get(name) ?? fail(`no tensor '${name}'`);
   return {

@@ -1,10 +1,12 @@
 // GPT-2 parameters by canonical name, loaded from and saved as a Hugging Face model directory
 // (config.json + model.safetensors) with the key names of OpenAI's gpt2 repo.
 import { existsSync, mkdirSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { countNonFinite } from '../util/finite.ts';
 import { replaceAtomic, writeFileAtomic } from './checkpoint.ts';
-import { type GPT2Config, hfConfigJson, readConfig } from './config.ts';
+import { type GPT2Config, hfConfigJson, memoryProblem, readConfig } from './config.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 
 const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
@@ -45,12 +47,15 @@ export function parameterShapes(c: GPT2Config): { name: string; shape: number[] 
  * Loads DIR/config.json and DIR/model.safetensors. Keys may carry the 'transformer.' prefix or
  * not; 'lm_head.weight' is ignored (tied to wte) when its shape is [vocab, n_embd]; the causal-mask
  * buffers 'h.N.attn.bias' / 'h.N.attn.masked_bias' are skipped; F16/BF16 become f32; other extra
- * tensors are skipped with a one-line warning. Shapes are all checked before any data is read.
+ * tensors are skipped with a one-line warning; NaN or infinite values get one too, naming the tensors.
+ * The model's size is checked against memory, and shapes are all checked, before any data is read.
  * Throws a UserError naming the missing tensor and its expected shape, or the wrongly shaped one.
  * Returns f32 data per canonical name, in parameterShapes order.
  */
 export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<string, Float32Array> } {
   const config = readConfig(dir);
+  const tooBig = memoryProblem(config, totalmem(), 1);
+  if (tooBig) throw new UserError(`${join(dir, 'config.json')}: ${tooBig}`);
   const path = join(dir, 'model.safetensors');
   if (!existsSync(path) && existsSync(join(dir, 'pytorch_model.bin'))) {
     throw new UserError(`${path}: no such file (only safetensors weights are read; this directory has pytorch_model.bin)`);
@@ -95,7 +100,16 @@ export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<
     console.warn(`warning: ${path}: ignoring ${extra.length} unexpected tensor(s): ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', ...' : ''}`);
   }
   const params = new Map<string, Float32Array>();
-  for (const name of expected.keys()) params.set(name, f.get(keyOf.get(name)!));
+  const broken: string[] = [];
+  for (const name of expected.keys()) {
+    const a = f.get(keyOf.get(name)!);
+    const bad = countNonFinite(a);
+    if (bad) broken.push(`'${keyOf.get(name)}' (${bad} of ${a.length})`);
+    params.set(name, a);
+  }
+  if (broken.length) {
+    console.warn(`warning: ${path}: non-finite values (NaN or Infinity) in ${broken.slice(0, 4).join(', ')}${broken.length > 4 ? `, and ${broken.length - 4} more tensors` : ''}; this model's output will be garbage`);
+  }
   return { config, params };
 }
 

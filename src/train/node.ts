@@ -1,0 +1,243 @@
+// `node dist/train.js` behind the flags: loads the weights and the data, resolves the run,
+// checks --out, and drives the training loop with Node's console, files and signals
+// (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Gpu } from '../gpu/index.ts';
+import { UserError } from '../util/errors.ts';
+import { fsReason } from '../util/fs-errors.ts';
+import { GPT2 } from '../model/gpt2.ts';
+import { loadWeights } from '../model/load.ts';
+import { describeConfig, type GPT2Config } from '../model/config.ts';
+import { loadTrainState, recoverCheckpoint } from '../model/checkpoint.ts';
+import { AdamW } from '../optim.ts';
+import { formatStats, loadChatData, type TokenDataset } from '../data/dataset.ts';
+import { lossCurveSvg } from '../util/plot.ts';
+import { DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type Run, type TrainFlags } from './run.ts';
+import { makeSchedule } from './schedule.ts';
+import { Checkpointer, checkpointBytes } from './checkpointer.ts';
+import { trainLoop, type Checkpoint, type StepReport } from './loop.ts';
+
+export interface TrainOptions extends TrainFlags {
+  quiet?: boolean;
+  /** stop (and checkpoint) after this step, as Ctrl-C would: for tests */
+  stopAfter?: number;
+}
+
+export interface TrainResult {
+  losses: number[];
+  valLosses: [number, number][];
+  steps: number;
+  outDir: string;
+  interrupted: boolean;
+  /** training time per step and tokens per second of training time (evaluation and checkpoints left out) */
+  msPerStep: number;
+  tokensPerSec: number;
+  /** wall time of the whole command, in seconds */
+  wallSec: number;
+  /** the learning rate of the last step */
+  lastLr: number;
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainResult> {
+  const started = performance.now();
+  const say = (s: string) => {
+    if (!opts.quiet) console.log(s);
+  };
+  say(`adapter: ${gpu.adapterName}`);
+  // paths absolute: train_state.json keeps them, and --resume may run from another directory
+  const flags: TrainOptions = { ...opts, data: opts.data && resolve(opts.data), log: opts.log && resolve(opts.log) };
+  const shown = opts.out ?? DEFAULTS.out; // as the user wrote it, for the console
+  const out = resolve(shown);
+  const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
+
+  // ---- the weights, and the run they start ----
+  let run: Run;
+  let arrays: Map<string, Float32Array>;
+  let ckpt: Checkpointer;
+  let resumed: ReturnType<typeof loadTrainState> = null;
+  if (flags.resume) {
+    ckpt = new Checkpointer(out);
+    ckpt.open(); // the lock first: a save in progress belongs to the trainer holding it
+    try {
+      recoverCheckpoint(out); // finish (or discard) a save that a crash interrupted
+      if (!existsSync(join(out, 'model.safetensors'))) throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors there; train without --resume first)`);
+      const w = await loadWeights(out);
+      arrays = w.arrays;
+      resumed = loadTrainState(out, { optimizer: !flags.resetOptimizer });
+      if (!resumed) {
+        throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out}`);
+      }
+      if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
+        throw new UserError(`--resume: ${join(out, 'optimizer.safetensors')} is missing: AdamW's moments would restart from zero. Pass --reset-optimizer to resume that way`);
+      }
+      const saved = parseSavedRun(resumed.state, join(out, 'train_state.json'));
+      run = resolveRun(flags, { source: 'resume', config: w.config, saved }, device);
+      ckpt.lastSaved = run.startStep;
+      ckpt.checkSpace(checkpointBytes(run.config));
+      say(`resuming from ${out}`);
+      if (flags.resetOptimizer) say('warning: --reset-optimizer: AdamW\'s moments restart from zero (expect a jump in the loss for a few steps)');
+    } catch (e) {
+      ckpt.close();
+      throw e;
+    }
+  } else {
+    let pretrained: { config: GPT2Config; arrays: Map<string, Float32Array>; source: string } | null = null;
+    const init = flags.init ?? 'auto';
+    if (init === 'auto') {
+      try {
+        pretrained = await loadWeights('gpt2');
+        say('init: OpenAI GPT-2 124M');
+      } catch (e) {
+        say(`init: GPT-2 weights unavailable (${(e as Error).message.split('\n')[0]}); training the default from-scratch model instead.`);
+      }
+    } else if (init !== 'scratch') {
+      pretrained = await loadWeights(init, { alternatives: "'scratch' (a new model)" });
+      say(`init: ${pretrained.source}, ${describeConfig(pretrained.config)}`);
+    }
+    run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config }, device) : resolveRun(flags, { source: 'scratch' }, device);
+    if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
+    arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
+    ckpt = new Checkpointer(out);
+    ckpt.open();
+    try {
+      ckpt.checkSpace(checkpointBytes(run.config));
+    } catch (e) {
+      ckpt.close();
+      throw e;
+    }
+  }
+  const o = run.settings, config = run.config, T = o.blockSize, B = o.batchSize;
+  for (const n of run.notes) say(n);
+
+  try {
+    // ---- data ----
+    const data = loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask });
+    say(`data: ${opts.data ?? o.data}: ${formatStats(data.stats)}`);
+    const val = checkData(data, o, config);
+    if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
+
+    // ---- model and optimizer ----
+    const model = GPT2.fromArrays(gpu, config, arrays);
+    arrays.clear();
+    const opt = new AdamW(gpu, model.params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
+    if (run.saved && resumed) {
+      for (const [name, t] of opt.m) { const a = resumed.m.get(name); if (a) t.write(a); }
+      for (const [name, t] of opt.v) { const a = resumed.v.get(name); if (a) t.write(a); }
+      opt.step = flags.resetOptimizer ? 0 : run.saved.adamSteps;
+      say(`resumed at step ${run.startStep}`);
+    }
+
+    // ---- the clock: a --time budget covers every session of the run, loading included ----
+    const elapsedBefore = run.saved?.elapsedMs ?? 0;
+    const deadline = o.time !== undefined ? started + o.time * 1000 - elapsedBefore : Infinity;
+    const schedule = makeSchedule(o, {
+      startStep: run.startStep, saved: run.saved?.schedule, savedSteps: run.saved?.settings.steps,
+      priorSteps: defaultSteps(run.source === 'scratch', gpu.isCpu),
+    }, { now: performance.now(), deadline });
+
+    if (o.log && !run.saved) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
+    let stopRequested = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopRequested) process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as Record<string, number>)[sig]);
+      stopRequested = true;
+      console.log(`\n${sig === 'SIGINT' ? 'interrupt' : sig}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
+    };
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+
+    const tokensPerStep = B * T * o.gradAccum;
+    const length = o.steps !== undefined ? `${o.steps - run.startStep} steps` : `${formatDuration(o.time!)} (${formatDuration(Math.max(0, o.time! - elapsedBefore / 1000))} left)`;
+    say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
+    let lastLr = 0;
+    try {
+      const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter }, {
+        stopRequested: () => stopRequested,
+        onStep: (s) => {
+          lastLr = s.lr;
+          say(progressLine(s, o.time !== undefined));
+          if (o.log) {
+            appendLog(o.log, { step: s.step, ...(s.learned ? { loss: s.loss } : { skipped: 'no target tokens' }), lr: s.lr, grad_norm: s.gradNorm, tokens_per_s: s.tokensPerSec, ms: s.ms, ...(s.val !== undefined ? { val_loss: s.val } : {}) });
+          }
+        },
+        save: (c: Checkpoint, why) => {
+          const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + performance.now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
+          try {
+            ckpt.save(c, config, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${o.data})`));
+          } catch (e) {
+            if (why !== 'interval' || !(e instanceof UserError)) throw e;
+            console.warn(`warning: ${e.message}; training goes on, the next save tries again`);
+            return false;
+          }
+          if (why === 'stop') say(`saved checkpoint at step ${c.step} to ${shown}`);
+          return true;
+        },
+      });
+      return finish(r);
+
+      function finish(r: Awaited<ReturnType<typeof trainLoop>>): TrainResult {
+        const wallSec = (performance.now() - started) / 1000;
+        const learnedSteps = r.stepsRun - r.skipped;
+        const res: TrainResult = {
+          losses: r.losses, valLosses: r.valLosses, steps: r.step, outDir: out, interrupted: r.interrupted,
+          msPerStep: r.stepsRun ? r.trainMs / r.stepsRun : 0, tokensPerSec: r.trainMs ? (r.tokens * 1000) / r.trainMs : 0, wallSec, lastLr,
+        };
+        const first = r.losses[0], lastL = r.losses[r.losses.length - 1];
+        say(`done: ${r.stepsRun} steps in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
+          `evaluation ${formatDuration(r.evalMs / 1000)}, checkpoints ${formatDuration(r.saveMs / 1000)}; loss ${first?.toFixed(3)} -> ${lastL?.toFixed(3)}` +
+          (r.valLosses.length ? `, val ${r.valLosses[r.valLosses.length - 1][1].toFixed(3)}` : ''));
+        if (r.skipped) say(`${r.skipped} of ${r.stepsRun} steps had no target tokens (no ${o.bot} reply in their windows) and were skipped; ${learnedSteps} learned`);
+        say(`checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
+        say(`chat with it: node dist/chat.js --init ${shown}`);
+        return res;
+      }
+    } finally {
+      for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    }
+  } finally {
+    ckpt.close();
+  }
+}
+
+/**
+ * Refuses data that cannot train (no target tokens at all, a window longer than the data,
+ * token ids outside the vocabulary); returns the validation set, or null when it has no
+ * target tokens to score.
+ */
+function checkData(data: { train: TokenDataset; val: TokenDataset }, o: Run['settings'], config: GPT2Config): TokenDataset | null {
+  const T = o.blockSize;
+  if (data.train.tokens.length < T + 1) throw new UserError(`--data ${o.data}: not enough tokens for one ${T}-token window`);
+  for (const ds of [data.train, data.val]) {
+    for (let i = 0; i < ds.tokens.length; i++) {
+      if (ds.tokens[i] >= config.vocab_size) throw new UserError(`--data ${o.data}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
+    }
+  }
+  if (!hasTargets(data.train)) {
+    throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); add "${o.bot}:" lines, check --bot, or pass --mask none to train on every token`);
+  }
+  return data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
+}
+
+/** a token the loss covers, as a target of some window (window i's targets are tokens i*T+1 .. i*T+T) */
+function hasTargets(ds: TokenDataset): boolean {
+  const end = ds.stats.windows * ds.blockSize + 1;
+  for (let i = 1; i < end; i++) if (ds.mask[i]) return true;
+  return false;
+}
+
+// `step    3/4 | loss 10.0731 | val 10.6313 | lr 1.65e-3 | norm 3.00 | 234 ms | 183 tok/s | ETA 0s`
+function progressLine(s: StepReport, estimated: boolean): string {
+  const of = `${estimated ? '~' : ''}${s.total}`;
+  const loss = s.learned ? `loss ${s.loss.toFixed(4)}` : 'skipped (no target tokens)';
+  return `step ${String(s.step).padStart(5)}/${of} | ${loss}${s.val !== undefined ? ` | val ${s.val.toFixed(4)}` : ''} | lr ${s.lr.toExponential(2)} | norm ${s.gradNorm.toFixed(2)} | ${s.ms.toFixed(0)} ms | ${s.tokensPerSec.toFixed(0)} tok/s | ETA ${formatDuration(s.etaSec)}`;
+}
+
+function appendLog(path: string, entry: object): void {
+  try {
+    appendFileSync(path, JSON.stringify(entry) + '\n');
+  } catch (e) {
+    throw new UserError(`--log ${path}: ${fsReason(e)}`);
+  }
+}

@@ -1,0 +1,150 @@
+// The learning rate of each step. A run of --steps N follows nanoGPT's schedule; a run with a
+// --time budget lays the same schedule out over the steps that fit, re-estimated after every
+// step from the measured time per step, so the cosine reaches its floor when the time is up.
+
+export interface LrSchedule { lr: number; minLr: number; warmup: number; schedule: 'cosine' | 'constant'; steps: number }
+
+/** nanoGPT's schedule: linear warmup, then cosine decay to minLr at the last step (or constant). */
+export function learningRate(o: LrSchedule, step: number): number {
+  if (step < o.warmup) return (o.lr * (step + 1)) / o.warmup;
+  if (o.schedule === 'constant') return o.lr;
+  const span = Math.max(1, o.steps - o.warmup);
+  const ratio = Math.min(1, (step - o.warmup) / span);
+  return cosine(o, ratio);
+}
+
+const cosine = (o: { lr: number; minLr: number }, ratio: number) => o.minLr + 0.5 * (1 + Math.cos(Math.PI * ratio)) * (o.lr - o.minLr);
+
+/** What the training loop asks of a schedule, whether the run is counted in steps or in time. */
+export interface Schedule {
+  /** the learning rate of `step` (0-based) */
+  lr(step: number): number;
+  /** `step` has finished at `now` (ms): is it the run's last? */
+  finished(step: number, now: number): boolean;
+  /** time the loop spent on work at the end of a run (an evaluation, a checkpoint), so the budget keeps room for it */
+  noteEndWork(kind: 'eval' | 'save', ms: number): void;
+  /** the steps the run will have in all (an estimate under a time budget) */
+  readonly total: number;
+  /** what --resume needs to continue this schedule (train_state.json) */
+  state(): Record<string, number> | undefined;
+}
+
+export class StepSchedule implements Schedule {
+  constructor(private o: LrSchedule) {}
+  get total(): number {
+    return this.o.steps;
+  }
+  lr(step: number): number {
+    return learningRate(this.o, step);
+  }
+  finished(step: number): boolean {
+    return step + 1 >= this.o.steps;
+  }
+  noteEndWork(): void {}
+  state(): undefined {
+    return undefined;
+  }
+}
+
+/** a time-budget schedule's saved state (all numbers, for train_state.json) */
+interface TimeState { ratio: number; warmup: number; warmupSettled: number; msPerStep: number; remaining: number }
+
+/**
+ * A --time budget. After each step, the steps that still fit are estimated as the time left
+ * (less room for the final evaluation and checkpoint) over the measured wall time per step,
+ * evaluations and checkpoints included; the first step of a session (pipelines compile) only
+ * counts until later steps are measured. The warmup is 5% of the estimated total (or
+ * --warmup steps) and is settled once it ends. The cosine's progress (ratio, 0 -> 1) then
+ * advances by (1 - ratio) / (steps left) per step: continuous whatever the estimate does, and
+ * exactly learningRate's ratio when the estimate is exact.
+ */
+export class TimeSchedule implements Schedule {
+  private ratio = 0;
+  private warmup: number;
+  private warmupSettled: boolean;
+  private msPerStep = 0;
+  /** steps that fit from the next one on (counting it) */
+  private remaining: number;
+  private firstStepEnd: number | null = null;
+  private stepsMeasured = 0;
+  private endWork = { eval: 0, save: 0 };
+
+  /**
+   * `deadline` in ms on the clock of `finished`'s `now`, `start` when this session began.
+   * `priorSteps` guesses the run's length before anything is measured (the default --steps).
+   */
+  constructor(
+    private o: { lr: number; minLr: number; warmup?: number; schedule: 'cosine' | 'constant' },
+    private deadline: number,
+    private start: number,
+    startStep: number,
+    priorSteps: number,
+    saved?: Record<string, number>,
+  ) {
+    const s = saved as Partial<TimeState> | undefined;
+    this.ratio = s?.ratio ?? 0;
+    this.remaining = Math.max(1, s?.remaining ?? priorSteps - startStep);
+    this.msPerStep = s?.msPerStep ?? 0;
+    this.warmupSettled = o.warmup !== undefined || !!s?.warmupSettled;
+    this.warmup = o.warmup ?? s?.warmup ?? Math.max(1, Math.ceil(0.05 * (startStep + this.remaining)));
+    this.lastStep = startStep + this.remaining - 1;
+  }
+
+  private lastStep: number;
+  get total(): number {
+    return this.lastStep + 1;
+  }
+
+  lr(step: number): number {
+    this.lastStep = step + this.remaining - 1;
+    if (!this.warmupSettled) {
+      this.warmup = Math.max(1, Math.ceil(0.05 * (step + this.remaining)));
+      if (step >= this.warmup) this.warmupSettled = true;
+    }
+    if (step < this.warmup) return (this.o.lr * (step + 1)) / this.warmup;
+    if (this.o.schedule === 'constant') return this.o.lr;
+    return cosine(this.o, this.ratio);
+  }
+
+  finished(step: number, now: number): boolean {
+    // wall time per step, the session's first step left out once there are others
+    this.stepsMeasured++;
+    if (this.firstStepEnd === null) {
+      this.firstStepEnd = now;
+      this.msPerStep = Math.max(this.msPerStep, now - this.start);
+    } else this.msPerStep = (now - this.firstStepEnd) / (this.stepsMeasured - 1);
+    if (step >= this.warmup) this.ratio += (1 - this.ratio) / Math.max(1, this.remaining);
+    const room = this.deadline - now - this.endWork.eval - this.endWork.save;
+    this.remaining = Math.floor(room / Math.max(this.msPerStep, 1e-3));
+    this.lastStep = step + Math.max(0, this.remaining);
+    return this.remaining < 1;
+  }
+
+  noteEndWork(kind: 'eval' | 'save', ms: number): void {
+    this.endWork[kind] = ms;
+  }
+
+  state(): Record<string, number> {
+    const s: TimeState = { ratio: this.ratio, warmup: this.warmup, warmupSettled: this.warmupSettled ? 1 : 0, msPerStep: this.msPerStep, remaining: Math.max(1, this.remaining) };
+    return { ...s };
+  }
+}
+
+/**
+ * The schedule of a run: by steps, or by a time budget ending at `deadline` (ms, clock of `now`).
+ * A run counted in steps and continued under --time carries its place in the cosine over.
+ */
+export function makeSchedule(
+  o: { steps?: number; lr: number; minLr: number; warmup?: number; schedule: 'cosine' | 'constant' },
+  at: { startStep: number; saved?: Record<string, number>; savedSteps?: number; priorSteps: number },
+  clock?: { now: number; deadline: number },
+): Schedule {
+  if (o.steps !== undefined) return new StepSchedule({ ...o, steps: o.steps, warmup: o.warmup ?? Math.ceil(0.05 * o.steps) });
+  if (!clock) throw new Error('makeSchedule: a time budget needs a clock');
+  let saved = at.saved;
+  if (!saved && at.startStep > 0 && at.savedSteps !== undefined && o.warmup !== undefined) {
+    const W = o.warmup, N = at.savedSteps;
+    saved = { ratio: Math.min(1, Math.max(0, (at.startStep - W) / Math.max(1, N - W))), warmup: W, warmupSettled: 1 };
+  }
+  return new TimeSchedule(o, clock.deadline, clock.now, at.startStep, at.priorSteps, saved);
+}
