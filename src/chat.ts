@@ -6,6 +6,7 @@ import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { openGenerator } from './model/generate.ts';
 import { DEFAULT_SAMPLING } from './chat/sampling.ts';
 import { speakerProblem } from './data/format.ts';
+import { fsReason } from './util/fs-errors.ts';
 import { answer, applySetting, ChatSession, runRepl, type ReplOptions } from './chat/repl.ts';
 
 const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
@@ -42,7 +43,9 @@ const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n
 // instead of an unhandled EPIPE stack trace
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
-  throw e;
+  // a full disk or device (`> /dev/full`): say so in one line
+  console.error(`error: cannot write to stdout: ${fsReason(e)}`);
+  process.exit(1);
 });
 
 async function main(): Promise<void> {

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTraining, type TrainOptions } from '../src/train/node.ts';
-import { learningRate } from '../src/train/schedule.ts';
+import { learningRate, TimeSchedule } from '../src/train/schedule.ts';
+import { parseDuration } from '../src/util/args.ts';
 import { trainStep } from '../src/train/step.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { gpu } from './util.ts';
@@ -32,6 +33,50 @@ t('learning-rate schedule: warmup, cosine to min, constant', () => {
   assert.ok(Math.abs(learningRate(s, 60) - 0.55) < 1e-12);
   assert.ok(Math.abs(learningRate(s, 110) - 0.1) < 1e-12);
   assert.is(learningRate({ ...s, schedule: 'constant' }, 50), 1);
+});
+
+t('--time durations: 90s, 10m, 1h, 1h30m, plain seconds; malformed ones are refused', () => {
+  assert.equal(['90s', '10m', '1h', '1h30m', '2m30s', '1.5h', '45'].map(parseDuration), [90, 600, 3600, 5400, 150, 5400, 45]);
+  for (const bad of ['', 'm', '10 minutes', '-5s', '1h-2m', '1s2m']) assert.is(parseDuration(bad), null, bad);
+});
+
+t('time-budget schedule: steps re-estimated as the step time changes, lr continuous, ending at min lr when time is up', () => {
+  const o = { lr: 1, minLr: 0.1, schedule: 'cosine' as const };
+  const budget = 10_000;
+  const s = new TimeSchedule(o, budget, 0, 0, 250);
+  const cost = (step: number) => (step < 30 ? 100 : 200) + (step === 0 ? 900 : 0); // a slow first step, then a slowdown
+  const lrs: number[] = [];
+  let now = 0;
+  for (let step = 0; ; step++) {
+    lrs.push(s.lr(step));
+    now += cost(step);
+    if (s.finished(step, now)) break;
+  }
+  assert.ok(now <= budget && budget - now < 2 * 200, `stopped at ${now} ms of ${budget}`);
+  const peak = lrs.indexOf(Math.max(...lrs));
+  assert.ok(peak > 0 && peak < 0.15 * lrs.length, `warmup ends at step ${peak} of ${lrs.length}`);
+  for (let i = peak + 1; i < lrs.length; i++) {
+    assert.ok(lrs[i] <= lrs[i - 1] + 1e-12, `step ${i}: lr goes up (${lrs[i - 1]} -> ${lrs[i]})`);
+    assert.ok(lrs[i - 1] - lrs[i] < 0.1, `step ${i}: lr jumps by ${lrs[i - 1] - lrs[i]}`);
+  }
+  assert.ok(lrs.at(-1)! - o.minLr < 0.01, `final lr ${lrs.at(-1)}`);
+  // with the time per step known, it is learningRate's schedule over the steps that fit
+  const exact = new TimeSchedule(o, 5_000, 0, 0, 50, { ratio: 0, warmup: 5, warmupSettled: 1, remaining: 50 });
+  for (let step = 0; step < 50; step++) {
+    assert.ok(Math.abs(exact.lr(step) - learningRate({ ...o, warmup: 5, steps: 50 }, step)) < 1e-9, `step ${step}`);
+    assert.is(exact.finished(step, (step + 1) * 100), step === 49);
+  }
+});
+
+t('train --time: stops near the budget (evaluation and checkpoints counted) with the lr at its floor', async () => {
+  const g = await gpu();
+  const r = await runTraining(base({ steps: undefined, warmup: undefined, time: 10, evalInterval: 4, saveInterval: 5, out: join(dir, 'timed') }), g);
+  assert.ok(r.wallSec > 7 && r.wallSec < 12, `ran ${r.wallSec.toFixed(1)} s of a 10 s budget`);
+  assert.ok(r.steps >= 5, `${r.steps} steps`);
+  assert.ok(r.lastLr - 1e-3 < 0.05 * (1e-2 - 1e-3), `final lr ${r.lastLr}`);
+  const st = JSON.parse(readFileSync(join(dir, 'timed', 'train_state.json'), 'utf8'));
+  assert.is(st.step, r.steps);
+  assert.is(st.options.time, 10);
 });
 
 t('a training step is recorded whole and submitted once: one command buffer, one readback', async () => {

@@ -171,8 +171,8 @@ export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, hist
 /** a run that went to NaN or infinity: nothing of it is saved; say where it went wrong and what to try */
 function diverged(step: number, what: string, lastSaved: number | null, o: RunSettings): UserError {
   const kept = lastSaved === null ? 'no checkpoint was written' : `the checkpoint of step ${lastSaved} is kept`;
+  const clip = o.gradClip === 0 || o.gradClip > 1 ? `, --grad-clip 1 (now ${o.gradClip})` : '';
   return new UserError(
-    `step ${step}: ${what}; training stopped without saving it (${kept}). ` +
-      `Try a lower --lr (now ${o.lr}), a longer --warmup, --grad-clip 1 (now ${o.gradClip}), or check the data`,
+    `step ${step}: ${what}; training stopped without saving it (${kept}). Try a lower --lr (now ${o.lr}), a longer --warmup (now ${o.warmup ?? 'estimated'})${clip}, or check the data`,
   );
 }

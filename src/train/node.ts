@@ -10,7 +10,7 @@ import { fsReason } from '../util/fs-errors.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { loadWeights } from '../model/load.ts';
 import { describeConfig, type GPT2Config } from '../model/config.ts';
-import { loadTrainState, recoverCheckpoint } from '../model/checkpoint.ts';
+import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
 import { formatStats, loadChatData, type TokenDataset } from '../data/dataset.ts';
 import { lossCurveSvg } from '../util/plot.ts';
@@ -67,14 +67,15 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
       if (!existsSync(join(out, 'model.safetensors'))) throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors there; train without --resume first)`);
       const w = await loadWeights(out);
       arrays = w.arrays;
-      resumed = loadTrainState(out, { optimizer: !flags.resetOptimizer });
-      if (!resumed) {
+      const json = readTrainStateJson(out);
+      if (!json) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out}`);
       }
+      const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
       if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
         throw new UserError(`--resume: ${join(out, 'optimizer.safetensors')} is missing: AdamW's moments would restart from zero. Pass --reset-optimizer to resume that way`);
       }
-      const saved = parseSavedRun(resumed.state, join(out, 'train_state.json'));
+      resumed = loadTrainState(out, { optimizer: !flags.resetOptimizer });
       run = resolveRun(flags, { source: 'resume', config: w.config, saved }, device);
       ckpt.lastSaved = run.startStep;
       ckpt.checkSpace(checkpointBytes(run.config));

@@ -212,23 +212,20 @@ export function checkSettings(s: RunSettings): void {
  * token per layer, kept for the backward) live in host memory beside 4 copies of the weights.
  */
 function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits): void {
-  const rows = s.batchSize * s.blockSize, C = c.n_embd;
-  const largest = rows * 4 * C * 4;
-  const perSeq = s.blockSize * 4 * C * 4;
+  const C = c.n_embd, T = s.blockSize;
   const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
-  const lower = (fit: number) =>
-    `lower --batch-size to ${Math.max(1, fit)} or less${fit < 1 ? ' and --block-size' : ''} (--grad-accum keeps the tokens per step)`;
-  if (largest > d.maxBufferSize) {
-    throw new UserError(`--batch-size ${s.batchSize} x --block-size ${s.blockSize} needs a ${gb(largest)} activation buffer [${rows}, ${4 * C}], over this adapter's ${gb(d.maxBufferSize)} buffer limit: ${lower(Math.floor(d.maxBufferSize / perSeq))}`);
-  }
-  if (d.isCpu) {
-    const perToken = 16 * C * c.n_layer * 4;
-    const weights = 16 * (c.vocab_size + c.n_positions + 12 * c.n_layer * C) * C;
-    const need = rows * perToken + weights;
-    if (need > d.memoryBytes) {
-      throw new UserError(`--batch-size ${s.batchSize} x --block-size ${s.blockSize} needs at least ${gb(need)} of memory for one step, more than this machine's ${gb(d.memoryBytes)}: ${lower(Math.floor((d.memoryBytes - weights) / (s.blockSize * perToken)))}`);
-    }
-  }
+  const perSeq = T * 4 * C * 4;
+  const perToken = 16 * C * c.n_layer * 4;
+  const weights = 16 * (c.vocab_size + c.n_positions + 12 * c.n_layer * C) * C;
+  const fitBuffer = Math.floor(d.maxBufferSize / perSeq);
+  const fitMemory = d.isCpu ? Math.floor((d.memoryBytes - weights) / (T * perToken)) : Infinity;
+  const fit = Math.min(fitBuffer, fitMemory);
+  if (s.batchSize <= fit) return;
+  const what = `--batch-size ${s.batchSize} x --block-size ${T}`;
+  const why = s.batchSize > fitBuffer
+    ? `needs a ${gb(s.batchSize * perSeq)} activation buffer [${s.batchSize * T}, ${4 * C}], over this adapter's ${gb(d.maxBufferSize)} buffer limit`
+    : `needs at least ${gb(s.batchSize * T * perToken + weights)} of memory for one step, more than this machine's ${gb(d.memoryBytes)}`;
+  throw new UserError(`${what} ${why}: lower --batch-size to ${Math.max(1, fit)} or less${fit < 1 ? ' and --block-size' : ''} (--grad-accum keeps the tokens per step)`);
 }
 
 /**

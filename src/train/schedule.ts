@@ -47,14 +47,14 @@ export class StepSchedule implements Schedule {
 }
 
 /** a time-budget schedule's saved state (all numbers, for train_state.json) */
-interface TimeState { ratio: number; warmup: number; warmupSettled: number; msPerStep: number; remaining: number }
+interface TimeState { ratio: number; warmup: number; warmupSettled: number; remaining: number }
 
 /**
  * A --time budget. After each step, the steps that still fit are estimated as the time left
- * (less room for the final evaluation and checkpoint) over the measured wall time per step,
- * evaluations and checkpoints included; the first step of a session (pipelines compile) only
- * counts until later steps are measured. The warmup is 5% of the estimated total (or
- * --warmup steps) and is settled once it ends. The cosine's progress (ratio, 0 -> 1) then
+ * (less room for the final evaluation and checkpoint) over the time per step: the last ten
+ * steps' training time (the session's first, which compiles the pipelines, dropped once
+ * there is another) plus the evaluation and checkpoint time so far spread over the steps.
+ * The warmup is 5% of the estimated total (or --warmup steps) and is settled once it ends. The cosine's progress (ratio, 0 -> 1) then
  * advances by (1 - ratio) / (steps left) per step: continuous whatever the estimate does, and
  * exactly learningRate's ratio when the estimate is exact.
  */
@@ -62,10 +62,14 @@ export class TimeSchedule implements Schedule {
   private ratio = 0;
   private warmup: number;
   private warmupSettled: boolean;
-  private msPerStep = 0;
   /** steps that fit from the next one on (counting it) */
   private remaining: number;
-  private firstStepEnd: number | null = null;
+  /** training time of the session's recent steps (ms), the first one dropped once there are others */
+  private recent: number[] = [];
+  private lastEnd: number;
+  /** evaluation and checkpoint time: since the last step, and in all this session */
+  private overheadPending = 0;
+  private overheadTotal = 0;
   private stepsMeasured = 0;
   private endWork = { eval: 0, save: 0 };
 
@@ -76,7 +80,7 @@ export class TimeSchedule implements Schedule {
   constructor(
     private o: { lr: number; minLr: number; warmup?: number; schedule: 'cosine' | 'constant' },
     private deadline: number,
-    private start: number,
+    start: number,
     startStep: number,
     priorSteps: number,
     saved?: Record<string, number>,
@@ -84,10 +88,10 @@ export class TimeSchedule implements Schedule {
     const s = saved as Partial<TimeState> | undefined;
     this.ratio = s?.ratio ?? 0;
     this.remaining = Math.max(1, s?.remaining ?? priorSteps - startStep);
-    this.msPerStep = s?.msPerStep ?? 0;
     this.warmupSettled = o.warmup !== undefined || !!s?.warmupSettled;
     this.warmup = o.warmup ?? s?.warmup ?? Math.max(1, Math.ceil(0.05 * (startStep + this.remaining)));
     this.lastStep = startStep + this.remaining - 1;
+    this.lastEnd = start;
   }
 
   private lastStep: number;
@@ -107,25 +111,30 @@ export class TimeSchedule implements Schedule {
   }
 
   finished(step: number, now: number): boolean {
-    // wall time per step, the session's first step left out once there are others
+    // time per step: the recent steps' training time (it can change: other work on the machine,
+    // longer windows) plus this session's evaluation and checkpoint time spread over its steps
+    this.recent.push(now - this.lastEnd - this.overheadPending);
+    if (this.stepsMeasured === 1 && this.recent.length === 2) this.recent.shift(); // pipelines compiled in the first
+    if (this.recent.length > 10) this.recent.shift();
+    this.overheadTotal += this.overheadPending;
+    this.overheadPending = 0;
+    this.lastEnd = now;
     this.stepsMeasured++;
-    if (this.firstStepEnd === null) {
-      this.firstStepEnd = now;
-      this.msPerStep = Math.max(this.msPerStep, now - this.start);
-    } else this.msPerStep = (now - this.firstStepEnd) / (this.stepsMeasured - 1);
+    const msPerStep = this.recent.reduce((a, b) => a + b, 0) / this.recent.length + this.overheadTotal / this.stepsMeasured;
     if (step >= this.warmup) this.ratio += (1 - this.ratio) / Math.max(1, this.remaining);
     const room = this.deadline - now - this.endWork.eval - this.endWork.save;
-    this.remaining = Math.floor(room / Math.max(this.msPerStep, 1e-3));
+    this.remaining = Math.floor(room / Math.max(msPerStep, 1e-3));
     this.lastStep = step + Math.max(0, this.remaining);
     return this.remaining < 1;
   }
 
   noteEndWork(kind: 'eval' | 'save', ms: number): void {
     this.endWork[kind] = ms;
+    this.overheadPending += ms;
   }
 
   state(): Record<string, number> {
-    const s: TimeState = { ratio: this.ratio, warmup: this.warmup, warmupSettled: this.warmupSettled ? 1 : 0, msPerStep: this.msPerStep, remaining: Math.max(1, this.remaining) };
+    const s: TimeState = { ratio: this.ratio, warmup: this.warmup, warmupSettled: this.warmupSettled ? 1 : 0, remaining: Math.max(1, this.remaining) };
     return { ...s };
   }
 }
