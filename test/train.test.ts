@@ -43,7 +43,7 @@ t('--time durations: 90s, 10m, 1h, 1h30m, plain seconds; malformed ones are refu
 t('time-budget schedule: steps re-estimated as the step time changes, lr continuous, ending at min lr when time is up', () => {
   const o = { lr: 1, minLr: 0.1, schedule: 'cosine' as const };
   const budget = 10_000;
-  const s = new TimeSchedule(o, budget, 0, 0, 250);
+  const s = new TimeSchedule(o, { deadline: budget, start: 0, startStep: 0, priorSteps: 250 });
   const cost = (step: number) => (step < 30 ? 100 : 200) + (step === 0 ? 900 : 0); // a slow first step, then a slowdown
   const lrs: number[] = [];
   let now = 0;
@@ -61,7 +61,7 @@ t('time-budget schedule: steps re-estimated as the step time changes, lr continu
   }
   assert.ok(lrs.at(-1)! - o.minLr < 0.01, `final lr ${lrs.at(-1)}`);
   // with the time per step known, it is learningRate's schedule over the steps that fit
-  const exact = new TimeSchedule(o, 5_000, 0, 0, 50, { ratio: 0, warmup: 5, warmupSettled: 1, remaining: 50 });
+  const exact = new TimeSchedule(o, { deadline: 5_000, start: 0, startStep: 0, priorSteps: 50, saved: { ratio: 0, warmup: 5, warmupSettled: 1, remaining: 50 } });
   for (let step = 0; step < 50; step++) {
     assert.ok(Math.abs(exact.lr(step) - learningRate({ ...o, warmup: 5, steps: 50 }, step)) < 1e-9, `step ${step}`);
     assert.is(exact.finished(step, (step + 1) * 100), step === 49);

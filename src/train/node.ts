@@ -150,7 +150,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
 
     const tokensPerStep = B * T * o.gradAccum;
-    const length = o.steps !== undefined ? `${o.steps - run.startStep} steps` : `${formatDuration(o.time!)} (${formatDuration(Math.max(0, o.time! - elapsedBefore / 1000))} left)`;
+    const length = o.steps !== undefined ? `${o.steps - run.startStep} steps` : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - performance.now()) / 1000))} left)`;
     say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
     let lastLr = 0;
     try {

@@ -72,26 +72,32 @@ export class TimeSchedule implements Schedule {
   private overheadTotal = 0;
   private stepsMeasured = 0;
   private endWork = { eval: 0, save: 0 };
+  private deadline: number;
+  private evals: { interval: number; steps: number } | null;
 
-  /**
-   * `deadline` in ms on the clock of `finished`'s `now`, `start` when this session began.
-   * `priorSteps` guesses the run's length before anything is measured (the default --steps).
-   */
   constructor(
     private o: { lr: number; minLr: number; warmup?: number; schedule: 'cosine' | 'constant' },
-    private deadline: number,
-    start: number,
-    startStep: number,
-    priorSteps: number,
-    saved?: Record<string, number>,
+    at: {
+      /** ms on the clock of `finished`'s `now`: when the budget ends, and when this session began */
+      deadline: number;
+      start: number;
+      startStep: number;
+      /** a guess at the run's length before anything is measured (the default --steps) */
+      priorSteps: number;
+      /** evaluations: every `interval` steps, each costing about `steps` training steps (until one is measured) */
+      evals?: { interval: number; steps: number };
+      saved?: Record<string, number>;
+    },
   ) {
-    const s = saved as Partial<TimeState> | undefined;
+    const s = at.saved as Partial<TimeState> | undefined;
+    this.deadline = at.deadline;
+    this.evals = at.evals && at.evals.interval > 0 ? at.evals : null;
     this.ratio = s?.ratio ?? 0;
-    this.remaining = Math.max(1, s?.remaining ?? priorSteps - startStep);
+    this.remaining = Math.max(1, s?.remaining ?? at.priorSteps - at.startStep);
     this.warmupSettled = o.warmup !== undefined || !!s?.warmupSettled;
-    this.warmup = o.warmup ?? s?.warmup ?? Math.max(1, Math.ceil(0.05 * (startStep + this.remaining)));
-    this.lastStep = startStep + this.remaining - 1;
-    this.lastEnd = start;
+    this.warmup = o.warmup ?? s?.warmup ?? Math.max(1, Math.ceil(0.05 * (at.startStep + this.remaining)));
+    this.lastStep = at.startStep + this.remaining - 1;
+    this.lastEnd = at.start;
   }
 
   private lastStep: number;
@@ -120,9 +126,13 @@ export class TimeSchedule implements Schedule {
     this.overheadPending = 0;
     this.lastEnd = now;
     this.stepsMeasured++;
-    const msPerStep = this.recent.reduce((a, b) => a + b, 0) / this.recent.length + this.overheadTotal / this.stepsMeasured;
+    const train = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
+    // an evaluation not yet measured: guessed from the training time
+    const evalMs = this.evals ? this.endWork.eval || train * this.evals.steps : 0;
+    const unmeasured = this.evals && !this.endWork.eval ? evalMs / this.evals.interval : 0;
+    const msPerStep = train + this.overheadTotal / this.stepsMeasured + unmeasured;
     if (step >= this.warmup) this.ratio += (1 - this.ratio) / Math.max(1, this.remaining);
-    const room = this.deadline - now - this.endWork.eval - this.endWork.save;
+    const room = this.deadline - now - evalMs - this.endWork.save;
     this.remaining = Math.floor(room / Math.max(msPerStep, 1e-3));
     this.lastStep = step + Math.max(0, this.remaining);
     return this.remaining < 1;
@@ -144,7 +154,7 @@ export class TimeSchedule implements Schedule {
  * A run counted in steps and continued under --time carries its place in the cosine over.
  */
 export function makeSchedule(
-  o: { steps?: number; lr: number; minLr: number; warmup?: number; schedule: 'cosine' | 'constant' },
+  o: { steps?: number; lr: number; minLr: number; warmup?: number; schedule: 'cosine' | 'constant'; evalInterval: number; evalSteps: number; gradAccum: number },
   at: { startStep: number; saved?: Record<string, number>; savedSteps?: number; priorSteps: number },
   clock?: { now: number; deadline: number },
 ): Schedule {
@@ -155,5 +165,7 @@ export function makeSchedule(
     const W = o.warmup, N = at.savedSteps;
     saved = { ratio: Math.min(1, Math.max(0, (at.startStep - W) / Math.max(1, N - W))), warmup: W, warmupSettled: 1 };
   }
-  return new TimeSchedule(o, clock.deadline, clock.now, at.startStep, at.priorSteps, saved);
+  // a forward pass costs about a third of a training step's forward and backward
+  const evals = { interval: o.evalInterval, steps: o.evalSteps / (3 * o.gradAccum) };
+  return new TimeSchedule(o, { deadline: clock.deadline, start: clock.now, startStep: at.startStep, priorSteps: at.priorSteps, evals, saved });
 }
