@@ -1,7 +1,9 @@
 // Microbenchmark harness: warm-up, median of several timed runs (GPU timestamps when the
 // adapter offers them, else wall clock around a synced batch), one table or --json.
 // Usage: node dist/bench.js --help
-import { closeGpu, getGpu, UserError, type Gpu } from '../src/gpu/index.ts';
+import type { Gpu } from '../src/gpu/index.ts';
+import { closeGpu, getGpu } from '../src/node/gpu.ts';
+import { UserError } from '../src/util/errors.ts';
 
 export interface BenchCase {
   name: string;

@@ -2,7 +2,7 @@
 // GB/s counts the bytes each op must move at least once (rows reread from cache are not counted).
 import { embeddingBackward, embeddingForward } from '../src/ops/embedding.ts';
 import { layernormBackward, layernormForward } from '../src/ops/layernorm.ts';
-import { addInto, residualForward, scaleInPlace } from '../src/ops/residual.ts';
+import { addInto, residualForward } from '../src/ops/residual.ts';
 import { Rng } from '../src/util/rng.ts';
 import { registerBench } from './harness.ts';
 
@@ -49,7 +49,6 @@ registerBench('residual', (gpu, { batch }) => {
   const shape = `${batch}x${T}x${C}`;
   return [
     { name: 'residualForward', shape, bytes: 12 * n, run: () => residualForward(a, b, out) },
-    { name: 'addInto', shape, bytes: 12 * n, run: () => addInto(out, a) },
-    { name: 'scaleInPlace', shape, bytes: 8 * n, run: () => scaleInPlace(out, 0.5), cleanup: () => [a, b, out].forEach((t) => t.release()) },
+    { name: 'addInto', shape, bytes: 12 * n, run: () => addInto(out, a), cleanup: () => [a, b, out].forEach((t) => t.release()) },
   ];
 });

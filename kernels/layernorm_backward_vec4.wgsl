@@ -1,4 +1,7 @@
-// LayerNorm backward, input gradient, for C % 4 == 0: layernorm_backward.wgsl with vec4 loads.
+// LayerNorm backward, input gradient, rows read as vec4s (C % 4 == 0): with n = (x - mean) * rstd
+// and g = weight * dout,
+//   dinp += (g - mean(g) - n * mean(g * n)) * rstd
+// Same row layout and fixed-order reduction as the forward (LANES per row, ROWS per workgroup).
 override LANES: u32 = 8;
 override ROWS: u32 = 8;
 

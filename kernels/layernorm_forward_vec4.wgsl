@@ -1,5 +1,9 @@
-// LayerNorm forward for C % 4 == 0 (GPT-2's 768): layernorm_forward.wgsl with vec4 loads,
-// which on lavapipe take about half the time of scalar ones. Same layout and reduction order.
+// LayerNorm forward: out = (x - mean) * rstd * weight + bias over each row of C channels, read as
+// vec4s (C % 4 == 0; on lavapipe about half the time of scalar loads).
+// LANES invocations share a row (x), ROWS rows per workgroup (y). Statistics are two-pass
+// (mean, then the sum of squared deviations), rereading the row from cache: no cancellation.
+// Each lane sums its strided slice, then every lane of the row adds the LANES partials in the
+// same fixed order, so one barrier per statistic and identical results in every lane.
 override LANES: u32 = 8;
 override ROWS: u32 = 8;
 

@@ -4,8 +4,11 @@
 //   node scripts/build.mjs                  all of dist/
 //   node scripts/build.mjs --filter NAME    only dist/test-NAME.js and dist/bench-NAME.js,
 //                                           from the test/bench files whose name contains NAME
+// A full build also bundles the host-neutral core (the files tsconfig.core.json includes) for
+// the browser, without writing it: an import of a Node module (node:fs, webgpu, ...) there fails
+// the build. (`npm test` type-checks the same files without Node's types.)
 import { build } from 'esbuild';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +30,7 @@ if (!filter) {
     if (existsSync(src)) jobs.push(build({ ...common, entryPoints: [src], outfile: join(root, `dist/${name}.js`) }));
   }
 }
+if (!filter) jobs.push(checkCoreForBrowser());
 const suffix = filter ? `-${filter}` : '';
 const tests = list('test', '.test.ts');
 jobs.push(build({
@@ -45,3 +49,19 @@ jobs.push(build({
   },
 }));
 await Promise.all(jobs);
+
+/** The engine core that the browser build will bundle: WebGPU and plain TypeScript only. */
+function checkCoreForBrowser() {
+  const { include } = JSON.parse(readFileSync(join(root, 'tsconfig.core.json'), 'utf8'));
+  const CORE = include.flatMap((p) => (statSync(join(root, p)).isDirectory() ? readdirSync(join(root, p)).map((f) => `${p}/${f}`) : [p]))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
+  return build({
+    bundle: true, platform: 'browser', format: 'esm', target: 'es2022', write: false, logLevel: 'silent',
+    loader: { '.wgsl': 'text' }, outfile: join(root, 'dist/core-browser-check.js'),
+    stdin: { contents: CORE.map((f) => `export * from './${f}';`).join('\n'), resolveDir: root, loader: 'ts' },
+  }).catch((e) => {
+    const why = e.errors?.map((m) => `${m.location?.file ?? ''}:${m.location?.line ?? ''}: ${m.text}`).join('\n') ?? e.message;
+    console.error(`error: the engine core must stay host-neutral (it is bundled for the browser):\n${why}`);
+    process.exitCode = 1;
+  });
+}

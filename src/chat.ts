@@ -1,7 +1,9 @@
 // node dist/chat.js: chat with GPT-2 (or a fine-tuned checkpoint) in a terminal or a pipe,
 // answer one --prompt, or continue plain text with --raw.
 import { existsSync } from 'node:fs';
-import { closeGpu, getGpu, GpuValidationError, UserError } from './gpu/index.ts';
+import { GpuValidationError } from './gpu/index.ts';
+import { closeGpu, getGpu } from './node/gpu.ts';
+import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { openGenerator } from './model/generate.ts';
 import { DEFAULT_SAMPLING } from './chat/sampling.ts';

@@ -1,5 +1,5 @@
 // node dist/train.js: fine-tune GPT-2 (or train a small one from scratch) on Human/Bot chat text.
-import { closeGpu, getGpu } from './gpu/index.ts';
+import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { DEFAULTS, type TrainFlags } from './train/run.ts';

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { applyPenalties, DEFAULT_SAMPLING, sampleToken, topIndices, type SamplingOptions } from '../src/chat/sampling.ts';
 import { StopMatcher } from '../src/chat/stops.ts';
 import { buildPrompt, KvMirror } from '../src/chat/context.ts';
-import { FakeGenerator, oneHot, replyScript, type Script } from '../src/chat/fake.ts';
+import { FakeGenerator, oneHot, replyScript, type Script } from './fake_generator.ts';
 import { answer, ChatSession, generateReply, runRepl, type ReplOptions } from '../src/chat/repl.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
 import { encodeBotTurn, encodeHumanTurn, encodePersona, type Speakers, type Turn } from '../src/data/format.ts';

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { GPT2Generator } from '../src/model/generate.ts';
-import { gpt2Cpu } from '../src/model/gpt2_cpu.ts';
+import { gpt2Cpu } from './gpt2_cpu.ts';
 import { assertRel, gpu } from './util.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 

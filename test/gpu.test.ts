@@ -1,10 +1,81 @@
-// The GPU layer's error reporting: a bad dispatch is reported, and WEBGPU_DEBUG names its kernel.
+// The GPU layer: uniforms passed by name, error reporting (a bad dispatch is reported, and
+// WEBGPU_DEBUG names its kernel).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { kernel, parseParams } from '../src/gpu/index.ts';
 import { geluForward } from '../src/ops/gelu.ts';
 import { gpu } from './util.ts';
 
 const t = suite('gpu');
+
+// Copies its uniform's raw bits out, so the test sees exactly what the dispatch wrote.
+const echo = kernel('echo_params', `
+struct Params {
+  big: u32,    // above i32's range
+  neg: i32,
+  x: f32, /* a float */ whole: f32,
+  last: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(1)
+fn main() {
+  out[0] = p.big;
+  out[1] = bitcast<u32>(p.neg);
+  out[2] = bitcast<u32>(p.x);
+  out[3] = bitcast<u32>(p.whole);
+  out[4] = p.last;
+}`);
+// 12 bytes: a struct size that is not a multiple of 16
+const echo3 = kernel('echo3', `
+struct Params { a: f32, b: i32, c: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(1)
+fn main() { out[0] = bitcast<u32>(p.a); out[1] = bitcast<u32>(p.b); out[2] = p.c; }`);
+
+const bits = (v: number, type: 'f32' | 'i32') => {
+  const d = new DataView(new ArrayBuffer(4));
+  if (type === 'f32') d.setFloat32(0, v, true);
+  else d.setInt32(0, v, true);
+  return d.getUint32(0, true);
+};
+
+t('params: each field written by name at its offset as its declared type', async () => {
+  const g = await gpu();
+  const out = g.zeros([5], 'out', 'u32');
+  g.dispatch(echo, { params: { last: 9, whole: 3, x: 0.1, neg: -7, big: 4e9 }, bindings: [out], workgroups: 1 });
+  assert.equal([...(await out.readU32())], [4e9, bits(-7, 'i32'), bits(0.1, 'f32'), bits(3, 'f32'), 9]);
+  const out3 = g.zeros([3], 'out', 'u32');
+  g.dispatch(echo3, { params: { a: -2.5, b: 5, c: 6 }, bindings: [out3], workgroups: 1 });
+  assert.equal([...(await out3.readU32())], [bits(-2.5, 'f32'), 5, 6]);
+  out.release();
+  out3.release();
+});
+
+t('params: a missing, extra or unrepresentable value throws, naming kernel and field', async () => {
+  const g = await gpu();
+  const out = g.zeros([5], 'out', 'u32');
+  const ok = { big: 1, neg: -1, x: 0, whole: 0, last: 0 };
+  const run = (params?: Record<string, number>) => () => g.dispatch(echo, { params, bindings: [out], workgroups: 1 });
+  const { last: _, ...missing } = ok;
+  assert.throws(run(missing), /echo_params\.main: missing param 'last'/);
+  assert.throws(run({ ...ok, M: 1 }), /echo_params\.main: unknown param 'M'/);
+  assert.throws(run({ ...ok, big: -1 }), /echo_params\.main: param 'big' is a u32, got -1/);
+  assert.throws(run({ ...ok, neg: 1.5 }), /echo_params\.main: param 'neg' is an i32, got 1\.5/);
+  assert.throws(run(undefined), /echo_params\.main: no params given/);
+  await g.sync(); // nothing was recorded by the failed calls
+  out.release();
+});
+
+t('parseParams: only u32/i32/f32 fields, at offsets 4*i', () => {
+  assert.equal(parseParams('k', 'struct P { a: u32, b: f32 }', 'P'), [
+    { name: 'a', type: 'u32', offset: 0 }, { name: 'b', type: 'f32', offset: 4 },
+  ]);
+  assert.throws(() => parseParams('mykernel', 'struct P { a: u32, v: vec4f }', 'P'), /mykernel: uniform field 'v: vec4f'/);
+  assert.throws(() => parseParams('mykernel', 'struct P { @size(16) a: u32 }', 'P'), /mykernel: uniform field/);
+  assert.throws(() => parseParams('mykernel', 'struct Q { a: u32 }', 'P'), /mykernel: .*'P' is not a struct/);
+});
 
 async function badDispatch(debug: boolean): Promise<string> {
   const g = await gpu();

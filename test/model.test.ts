@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, openSync, closeSync, writeFileSync, writeSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GPT2 } from '../src/model/gpt2.ts';
-import { gpt2Cpu } from '../src/model/gpt2_cpu.ts';
+import { gpt2Cpu } from './gpt2_cpu.ts';
 import { hfConfigJson, type GPT2Config } from '../src/model/config.ts';
 import { loadWeights } from '../src/model/load.ts';
 import { f16ToF32, writeSafetensors } from '../src/model/safetensors.ts';

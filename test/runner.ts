@@ -1,6 +1,6 @@
 // Runs the bundled uvu suites file by file (`node dist/test.js [filter...]` picks files whose
 // name contains a filter), then closes the shared GPU device so the process exits.
-import { closeGpu } from '../src/gpu/index.ts';
+import { closeGpu } from '../src/node/gpu.ts';
 
 type G = { UVU_DEFER?: number; UVU_QUEUE?: unknown[][]; UVU_INDEX?: number };
 

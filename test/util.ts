@@ -1,6 +1,7 @@
 // Shared test helpers: the GPU device, seeded data, error measures and a float64 gradient check.
 import * as assert from 'uvu/assert';
-import { getGpu, type Gpu } from '../src/gpu/index.ts';
+import type { Gpu } from '../src/gpu/index.ts';
+import { getGpu } from '../src/node/gpu.ts';
 import { Rng } from '../src/util/rng.ts';
 
 export const gpu = (): Promise<Gpu> => getGpu();

@@ -1,21 +1,22 @@
 // The engine's handle on one WebGPU device: tensors from a buffer pool, cached pipelines
 // and bind groups, and command batching (dispatches accumulate in one encoder and are
-// submitted together on flush/read, never one submit per op).
-import { openDevice, optionsFromEnv, UserError, type GpuOptions, type OpenedDevice } from './device.ts';
+// submitted together on flush/read, never one submit per op). Host-neutral: the host opens
+// the device (src/node/gpu.ts in Node) and hands it over.
+import { describeAdapter, type OpenedDevice } from './device.ts';
 import { BufferPool } from './pool.ts';
-import { PipelineCache, type Kernel } from './pipelines.ts';
+import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts';
 import { Profiler } from './profiler.ts';
 import { Tensor, type DType } from './tensor.ts';
 
 export type Binding = Tensor | GPUBuffer | GPUBufferBinding;
-/** uniform fields, packed as 4-byte words in order: plain numbers are u32 (or i32 if negative), f32(x) is a float */
-export type Param = number | { f32: number };
-export const f32 = (x: number): Param => ({ f32: x });
+/** Values of a kernel's uniform struct fields by name; each is written as the field's declared u32, i32 or f32. */
+export type Params = Readonly<Record<string, number>>;
 
 export interface DispatchOptions {
+  /** every field of the kernel's uniform struct (binding 0), and no other name */
+  params?: Params;
   bindings: Binding[];
   workgroups: number | readonly [number, number?, number?];
-  uniforms?: Param[];
   constants?: Record<string, number>;
 }
 
@@ -23,6 +24,13 @@ const SLOT = 256; // uniform ring slot size (>= minUniformBufferOffsetAlignment 
 const SLOTS = 4096;
 
 export class GpuValidationError extends Error {}
+
+export interface GpuSettings {
+  /** per-kernel GPU timestamps, when the device has timestamp-query */
+  profile?: boolean;
+  /** each dispatch in its own submit and error scope, so errors name their kernel */
+  debug?: boolean;
+}
 
 export class Gpu {
   readonly device: GPUDevice;
@@ -33,6 +41,10 @@ export class Gpu {
   readonly isCpu: boolean;
   readonly features: Set<string>;
   readonly limits: GPUSupportedLimits;
+  /** the adapter's smallest subgroup size, 0 without the subgroups feature */
+  readonly subgroupMinSize: number;
+  /** subgroups of at least 8 lanes: what the attention *_sg kernels and the vec4 matmul are written for */
+  readonly hasSubgroups8: boolean;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
@@ -42,24 +54,28 @@ export class Gpu {
   private bindGroups = new Map<string, GPUBindGroup>();
   private errors: string[] = [];
   private debugScopes: Promise<string | null>[] = [];
-  /** each dispatch in its own submit and error scope, so errors name their kernel (env WEBGPU_DEBUG=1) */
-  debug = process.env.WEBGPU_DEBUG === '1';
+  /** each dispatch in its own submit and error scope, so errors name their kernel (Node: env WEBGPU_DEBUG=1) */
+  debug: boolean;
   private staging: GPUBuffer[] = [];
   lost: string | null = null;
   dispatches = 0;
   /** command buffers submitted so far (a training step should add one) */
   submits = 0;
 
-  constructor(opened: OpenedDevice, profile: boolean) {
+  constructor(opened: OpenedDevice, settings: GpuSettings = {}) {
     this.device = opened.device;
-    this.adapterName = opened.adapterName;
-    this.isCpu = opened.isCpu;
-    this.features = opened.features;
-    this.limits = opened.limits;
+    const adapter = describeAdapter(opened.info);
+    this.adapterName = adapter.name;
+    this.isCpu = adapter.isCpu;
+    this.features = new Set(this.device.features as unknown as Iterable<string>);
+    this.limits = this.device.limits;
     this.bindingLimit = this.limits.maxStorageBufferBindingSize;
+    this.subgroupMinSize = this.features.has('subgroups') ? adapter.subgroupMinSize : 0;
+    this.hasSubgroups8 = this.subgroupMinSize >= 8;
+    this.debug = !!settings.debug;
     this.pool = new BufferPool(this.device);
     this.pipelines = new PipelineCache(this.device);
-    this.profiler = profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;
+    this.profiler = settings.profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;
     this.uniformRing = this.device.createBuffer({
       label: 'uniform ring', size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
@@ -125,21 +141,16 @@ export class Gpu {
     if (x === 0 || y === 0 || z === 0) return;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg) throw new Error(`${p.label}: workgroups [${x},${y},${z}] exceed ${maxWg}`);
-    if (p.hasUniform && this.slot === SLOTS) this.flush();
+    if (p.params && this.slot === SLOTS) this.flush();
     if (this.debug) this.flush(); // this dispatch will go alone
     let key = `${p.id}`;
     const entries: GPUBindGroupEntry[] = [];
-    if (p.hasUniform) {
+    if (p.params) {
       const base = this.slot * SLOT;
-      (o.uniforms ?? []).forEach((v, i) => {
-        if (typeof v === 'number') {
-          if (v < 0) this.uniformStaging.setInt32(base + 4 * i, v, true);
-          else this.uniformStaging.setUint32(base + 4 * i, v, true);
-        } else this.uniformStaging.setFloat32(base + 4 * i, v.f32, true);
-      });
+      this.writeParams(p, o.params, base);
       entries.push({ binding: 0, resource: { buffer: this.uniformRing, offset: base, size: SLOT } });
       key += `|u${this.slot++}`;
-    }
+    } else if (o.params) throw new Error(`${p.label}: params given, but the kernel declares no uniform`);
     o.bindings.forEach((b, i) => {
       const r: GPUBufferBinding =
         b instanceof Tensor ? b.binding() : 'buffer' in b && !(b instanceof GPUBuffer) ? b : { buffer: b as GPUBuffer };
@@ -175,6 +186,31 @@ export class Gpu {
       if (this.debug || this.profiler?.full()) this.flush();
     } finally {
       if (this.debug) this.debugScopes.push(this.device.popErrorScope().then((e) => (e ? `${p.label}: ${e.message}` : null)));
+    }
+  }
+
+  /** Each field of the uniform struct at its offset, as its declared type; a missing, extra or unrepresentable value throws. */
+  private writeParams(p: CachedPipeline, params: Params | undefined, base: number): void {
+    const fields = p.params!;
+    if (!params) throw new Error(`${p.label}: no params given; the kernel's uniform has ${fields.map((f) => f.name).join(', ')}`);
+    if (4 * fields.length > SLOT) throw new Error(`${p.label}: ${fields.length} uniform fields do not fit a ${SLOT}-byte uniform slot`);
+    const view = this.uniformStaging;
+    for (const f of fields) {
+      const v = params[f.name];
+      if (v === undefined) throw new Error(`${p.label}: missing param '${f.name}'`);
+      if (f.type === 'f32') view.setFloat32(base + f.offset, v, true);
+      else if (f.type === 'u32') {
+        if (!(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new Error(`${p.label}: param '${f.name}' is a u32, got ${v}`);
+        view.setUint32(base + f.offset, v, true);
+      } else {
+        if (!(Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff)) throw new Error(`${p.label}: param '${f.name}' is an i32, got ${v}`);
+        view.setInt32(base + f.offset, v, true);
+      }
+    }
+    for (const name in params) {
+      if (!fields.some((f) => f.name === name)) {
+        throw new Error(`${p.label}: unknown param '${name}'; the kernel's uniform has ${fields.map((f) => f.name).join(', ')}`);
+      }
     }
   }
 
@@ -257,23 +293,3 @@ export class Gpu {
     this.device.destroy();
   }
 }
-
-let shared: Promise<Gpu> | null = null;
-
-/** The process-wide device (options from the environment unless given on first call). */
-export function getGpu(opts: GpuOptions = {}): Promise<Gpu> {
-  shared ??= (async () => {
-    const o = optionsFromEnv(opts);
-    return new Gpu(await openDevice(o), !!o.profile);
-  })();
-  return shared;
-}
-
-export async function closeGpu(): Promise<void> {
-  if (!shared) return;
-  const g = await shared.catch(() => null);
-  shared = null;
-  g?.destroy();
-}
-
-export { UserError };

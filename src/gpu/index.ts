@@ -1,4 +1,5 @@
-export { Gpu, getGpu, closeGpu, f32, GpuValidationError, type Param, type Binding, type DispatchOptions } from './gpu.ts';
-export { UserError, type GpuOptions } from './device.ts';
+// The engine's WebGPU layer, host-neutral: a host opens the device (src/node/gpu.ts in Node) and wraps it in a Gpu.
+export { Gpu, GpuValidationError, type GpuSettings, type Params, type Binding, type DispatchOptions } from './gpu.ts';
+export { openDevice, describeAdapter, type OpenedDevice } from './device.ts';
 export { Tensor, type DType } from './tensor.ts';
-export { kernel, type Kernel } from './pipelines.ts';
+export { kernel, parseParams, type Kernel, type ParamField } from './pipelines.ts';

@@ -1,9 +1,10 @@
 // Pipeline cache keyed by kernel and override constants. Bind-group layouts are explicit,
 // parsed from the kernel's `@binding(N) var<uniform|storage, ...>` declarations, so every
-// entry point of one .wgsl file shares one layout.
+// entry point of one .wgsl file shares one layout. The uniform's struct is parsed too, so a
+// dispatch passes its fields by name.
 
 export interface Kernel {
-  /** file-level name, e.g. 'layernorm_forward'; used in labels and profiles */
+  /** file-level name, e.g. 'layernorm_forward_vec4'; used in labels and profiles */
   name: string;
   code: string;
   entryPoint: string;
@@ -13,21 +14,57 @@ export function kernel(name: string, code: string, entryPoint = 'main'): Kernel 
   return { name, code, entryPoint };
 }
 
+/** One field of a kernel's uniform struct: a 4-byte scalar at `offset` bytes. */
+export interface ParamField {
+  name: string;
+  type: 'u32' | 'i32' | 'f32';
+  offset: number;
+}
+
 export interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   /** binding numbers of the storage buffers, in order; binding 0 is the uniform if present */
   storageBindings: number[];
-  hasUniform: boolean;
+  /** the uniform struct's fields in declaration order, or null when the kernel has no uniform */
+  params: ParamField[] | null;
   label: string;
   id: number;
 }
 
-const BINDING_RE = /@binding\((\d+)\)\s*var<\s*(uniform|storage)\s*(?:,\s*(read_write|read))?\s*>/g;
+const BINDING_RE = /@binding\((\d+)\)\s*var<\s*(uniform|storage)\s*(?:,\s*(read_write|read))?\s*>(?:\s*(\w+)\s*:\s*(\w+))?/g;
+
+/**
+ * The fields of struct `type` in WGSL `code`. Only u32, i32 and f32 members are accepted: a
+ * struct of 4-byte scalars has WGSL's plain layout (member i at byte 4*i, size 4*count; the
+ * uniform address space adds padding rules only for nested structs and arrays), which is what
+ * the dispatch writes.
+ */
+export function parseParams(kernelName: string, code: string, type: string): ParamField[] {
+  const src = code.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
+  const m = new RegExp(`\\bstruct\\s+${type}\\s*\\{([^}]*)\\}`).exec(src);
+  if (!m) throw new Error(`${kernelName}: the uniform's type '${type}' is not a struct declared in the kernel`);
+  const fields: ParamField[] = [];
+  for (const member of m[1].split(',').map((s) => s.trim()).filter(Boolean)) {
+    const f = /^(\w+)\s*:\s*(\w+)$/.exec(member);
+    if (!f || (f[2] !== 'u32' && f[2] !== 'i32' && f[2] !== 'f32')) {
+      throw new Error(`${kernelName}: uniform field '${member}' of struct ${type} is not a u32, i32 or f32 scalar (the only kinds a dispatch writes)`);
+    }
+    fields.push({ name: f[1], type: f[2], offset: 4 * fields.length });
+  }
+  if (!fields.length) throw new Error(`${kernelName}: uniform struct ${type} has no fields`);
+  return fields;
+}
+
+interface Layout {
+  layout: GPUBindGroupLayout;
+  storage: number[];
+  params: ParamField[] | null;
+}
 
 export class PipelineCache {
   private modules = new Map<string, GPUShaderModule>();
-  private layouts = new Map<string, { layout: GPUBindGroupLayout; storage: number[]; uniform: boolean }>();
+  private layouts = new Map<string, Layout>();
   private pipelines = new Map<string, CachedPipeline>();
   private nextId = 1;
 
@@ -44,34 +81,37 @@ export class PipelineCache {
       this.modules.set(k.code, module);
     }
     let lay = this.layouts.get(k.code);
-    if (!lay) {
-      const entries: GPUBindGroupLayoutEntry[] = [];
-      const storage: number[] = [];
-      let uniform = false;
-      for (const m of k.code.matchAll(BINDING_RE)) {
-        const binding = Number(m[1]);
-        if (m[2] === 'uniform') {
-          if (binding !== 0) throw new Error(`${k.name}: the uniform must be @binding(0)`);
-          uniform = true;
-          entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
-        } else {
-          storage.push(binding);
-          const type = m[3] === 'read_write' ? 'storage' : 'read-only-storage';
-          entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-        }
-      }
-      storage.sort((a, b) => a - b);
-      const layout = this.device.createBindGroupLayout({ label: `${k.name} layout`, entries });
-      this.layouts.set(k.code, (lay = { layout, storage, uniform }));
-    }
+    if (!lay) this.layouts.set(k.code, (lay = this.parseLayout(k)));
     const label = `${k.name}.${k.entryPoint}${ckeys.length ? `(${ckeys.map((c) => `${c}=${constants[c]}`).join(',')})` : ''}`;
     const pipeline = this.device.createComputePipeline({
       label,
       layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [lay.layout] }),
       compute: { module, entryPoint: k.entryPoint, constants },
     });
-    const cached = { pipeline, layout: lay.layout, storageBindings: lay.storage, hasUniform: lay.uniform, label, id: this.nextId++ };
+    const cached = { pipeline, layout: lay.layout, storageBindings: lay.storage, params: lay.params, label, id: this.nextId++ };
     this.pipelines.set(key, cached);
     return cached;
+  }
+
+  private parseLayout(k: Kernel): Layout {
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    const storage: number[] = [];
+    let params: ParamField[] | null = null;
+    for (const m of k.code.matchAll(BINDING_RE)) {
+      const binding = Number(m[1]);
+      if (m[2] === 'uniform') {
+        if (binding !== 0) throw new Error(`${k.name}: the uniform must be @binding(0)`);
+        if (!m[5]) throw new Error(`${k.name}: cannot read the uniform's type from its declaration`);
+        params = parseParams(k.name, k.code, m[5]);
+        entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+      } else {
+        storage.push(binding);
+        const type = m[3] === 'read_write' ? 'storage' : 'read-only-storage';
+        entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+      }
+    }
+    storage.sort((a, b) => a - b);
+    const layout = this.device.createBindGroupLayout({ label: `${k.name} layout`, entries });
+    return { layout, storage, params };
   }
 }

@@ -1,7 +1,6 @@
 // Size-bucketed buffer reuse. A step allocates the same sizes every time, so after the
 // first step every acquire is a hit and no GPUBuffer is created inside a step.
 
-const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** Round up to 256 bytes, and above 64 KiB to one of 8 steps per power of two (<= 12.5% waste). */
 export function bucketSize(bytes: number): number {
@@ -29,7 +28,7 @@ export class BufferPool {
       this.pooledBytes -= size;
       buf.label = label;
     } else {
-      buf = this.device.createBuffer({ label, size, usage: STORAGE });
+      buf = this.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
       this.ids.set(buf, this.nextId++);
     }
     this.liveBytes += size;

@@ -7,12 +7,15 @@ import type { Tape } from '../tape.ts';
 import { matmul } from '../ops/matmul.ts';
 import { crossEntropyForwardBackward } from '../ops/crossentropy.ts';
 import { addInto } from '../ops/residual.ts';
+import { pieces, rowsPerBinding } from '../ops/fit.ts';
 
-/** rows per chunk: a multiple of 64 (so u32/f32 views stay 256-byte aligned) whose logits fit one binding */
+/**
+ * Rows per chunk: at most 256 (a small logits buffer) whose logits fit one binding; when there
+ * is more than one chunk, a multiple of 64 (so the u32/f32 views of later chunks stay 256-byte aligned).
+ */
 export function classifierChunkRows(rows: number, V: number, bindingLimit: number): number {
-  const fit = Math.floor(bindingLimit / (V * 4));
-  const r = Math.max(64, Math.min(256, Math.floor(fit / 64) * 64));
-  return Math.min(rows, r);
+  const fit = rows * V * 4 <= bindingLimit ? rows : rowsPerBinding(V * 4, bindingLimit, 64, 'classifierLoss');
+  return Math.min(rows, 256, fit);
 }
 
 /** maximal runs [start, end) of rows whose target is not ignored */
@@ -79,8 +82,7 @@ export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: Classifier
   const train = tape.enabled;
   const dxa = train ? tape.track(gpu.tensor([Na, C], 'd(rows with targets)')) : null;
   const dwte = train ? tape.grad(wte) : null;
-  for (let r0 = 0; r0 < Na; r0 += R) {
-    const rc = Math.min(R, Na - r0);
+  for (const [r0, rc] of pieces(Na, R)) {
     const lg = logits.view(0, [rc, V]);
     const xr = xa.view(r0 * C, [rc, C]);
     matmul(xr, wte, lg, rc, V, C, { transB: true });

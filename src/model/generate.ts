@@ -1,7 +1,13 @@
 // KV-cached GPT-2 inference for the chat REPL (batch 1). The cache of a layer is simply the
 // qkv rows of every token so far, [n_positions, 3C]: prefill writes many rows at once, decode
 // one; attention reads keys and values from those rows. No tape, no gradients.
-import { getGpu, UserError, type Gpu, type Tensor } from '../gpu/index.ts';
+// The block is written again here, not shared with the tape model (gpt2.ts): this one runs at
+// positions t0.. of a cache, writes each layer's qkv rows into it, attends over the cache, uses
+// matrix-vector kernels for a single token and reuses its activation buffers across layers; the
+// tape model records a backward for every op. Same order and names as GPT2.hidden: keep them parallel.
+import type { Gpu, Tensor } from '../gpu/index.ts';
+import { getGpu } from '../node/gpu.ts';
+import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
 import { matvec, matvecFits, matvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
@@ -62,23 +68,27 @@ export class GPT2Generator implements Generator {
     gpu.copy(p('wpe.weight'), pos, n * C, t0 * C, 0);
     let x = T([n, C], 'x');
     embeddingForward(tok, p('wte.weight'), pos, x, n, n, C, V);
-    const a = T([n, C], 'ln'), mean = T([n], 'mean'), rstd = T([n], 'rstd'), qkv = T([n, 3 * C], 'qkv');
-    const att = T([n, C], 'att'), proj = T([n, C], 'proj'), fc = T([n, 4 * C], 'fc'), g = T([n, 4 * C], 'gelu');
+    // one set of activation buffers serves every layer; the residual stream alternates between x and x2
+    const mean = T([n], 'mean'), rstd = T([n], 'rstd');
+    const a1 = T([n, C], 'ln_1'), qkv = T([n, 3 * C], 'qkv'), att = T([n, C], 'att'), ap = T([n, C], 'attn_proj');
+    const a2 = T([n, C], 'ln_2'), fc = T([n, 4 * C], 'fc'), g = T([n, 4 * C], 'gelu'), mp = T([n, C], 'mlp_proj');
     let x2 = T([n, C], 'x2');
     for (let l = 0; l < L; l++) {
       const h = (s: string) => p(`h.${l}.${s}`);
-      layernormForward(x, h('ln_1.weight'), h('ln_1.bias'), a, mean, rstd, n, C, eps);
-      linear(a, h('attn.c_attn.weight'), h('attn.c_attn.bias'), qkv, C, 3 * C);
+      // x = x + attn(ln_1(x)), keys and values from the cache
+      layernormForward(x, h('ln_1.weight'), h('ln_1.bias'), a1, mean, rstd, n, C, eps);
+      linear(a1, h('attn.c_attn.weight'), h('attn.c_attn.bias'), qkv, C, 3 * C);
       gpu.copy(qkv, this.caches[l], n * 3 * C, 0, t0 * 3 * C);
       attentionCached(this.caches[l], att, t0, n, C, NH);
-      linear(att, h('attn.c_proj.weight'), h('attn.c_proj.bias'), proj, C, C);
-      residualForward(x, proj, x2);
+      linear(att, h('attn.c_proj.weight'), h('attn.c_proj.bias'), ap, C, C);
+      residualForward(x, ap, x2);
       [x, x2] = [x2, x];
-      layernormForward(x, h('ln_2.weight'), h('ln_2.bias'), a, mean, rstd, n, C, eps);
-      linear(a, h('mlp.c_fc.weight'), h('mlp.c_fc.bias'), fc, C, 4 * C);
+      // x = x + mlp(ln_2(x))
+      layernormForward(x, h('ln_2.weight'), h('ln_2.bias'), a2, mean, rstd, n, C, eps);
+      linear(a2, h('mlp.c_fc.weight'), h('mlp.c_fc.bias'), fc, C, 4 * C);
       geluForward(fc, g);
-      linear(g, h('mlp.c_proj.weight'), h('mlp.c_proj.bias'), proj, 4 * C, C);
-      residualForward(x, proj, x2);
+      linear(g, h('mlp.c_proj.weight'), h('mlp.c_proj.bias'), mp, 4 * C, C);
+      residualForward(x, mp, x2);
       [x, x2] = [x2, x];
     }
     const xl = T([1, C], 'last row');
@@ -86,8 +96,7 @@ export class GPT2Generator implements Generator {
     const last = T([1, C], 'ln_f last');
     layernormForward(xl, p('ln_f.weight'), p('ln_f.bias'), last, T([1], 'mean'), T([1], 'rstd'), 1, C, eps);
     const logits = T([1, V], 'logits');
-    if (C % 4 === 0) matvecT(last, p('wte.weight'), logits, V, C);
-    else matmul(last, p('wte.weight'), logits, 1, V, C, { transB: true });
+    matvecT(last, p('wte.weight'), logits, V, C);
     const out = await logits.read();
     for (const t of tmp) t.release();
     this.cached = t0 + n;

@@ -1,5 +1,7 @@
 // GPT-2 on the tape, read it next to nanoGPT's model.py. Weights use Hugging Face's layout
-// (Conv1D [in, out]); the lm_head is tied to wte.
+// (Conv1D [in, out]); the lm_head is tied to wte. The same block is written twice more, on
+// purpose: KV-cached generation (generate.ts, no tape, in place over a cache) and the float64
+// CPU reference the tests check this model against (test/gpt2_cpu.ts). Keep the three parallel.
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
 import { attention, embedding, gelu, layernorm, linear, residual } from '../nn.ts';

@@ -1,7 +1,7 @@
 // AdamW step, global gradient norm (deterministic two-pass sum) and the clip scale, all on the
 // GPU with no readback; plus the CPU reference of the step.
-import { f32, kernel, type Gpu, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+import { kernel, type Tensor } from '../gpu/index.ts';
+import { elementChunks, grid1d } from './fit.ts';
 import stepCode from '../../kernels/adamw_step.wgsl';
 import partialCode from '../../kernels/gradnorm_partial.wgsl';
 import finalCode from '../../kernels/gradnorm_final.wgsl';
@@ -27,15 +27,6 @@ export interface AdamwHyper {
   step: number;
 }
 
-/** [start, count) pieces of an n-element tensor that each fit the binding limit, starting on 256-byte boundaries. */
-function chunks(gpu: Gpu, n: number): [number, number][] {
-  const max = Math.floor(gpu.bindingLimit / 4 / 64) * 64;
-  if (max <= 0) throw new Error(`binding limit ${gpu.bindingLimit} is too small`);
-  const out: [number, number][] = [];
-  for (let s = 0; s < n; s += max) out.push([s, Math.min(max, n - s)]);
-  return out;
-}
-
 /**
  * One AdamW step on one tensor (PyTorch semantics, decoupled weight decay:
  * p -= lr*wd*p, then p -= lr * mhat/(sqrt(vhat)+eps)). The gradient is multiplied by
@@ -47,15 +38,14 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, h: 
     throw new Error(`adamwStep '${param.label}': sizes param ${n}, grad ${grad.size}, m ${m.size}, v ${v.size} differ`);
   }
   if (!(Number.isInteger(h.step) && h.step >= 1)) throw new Error(`adamwStep: step must be an integer >= 1, got ${h.step}`);
-  const uniforms = [
-    0, gradScale ? 1 : 0, f32(h.lr), f32(h.beta1), f32(h.beta2), f32(h.eps), f32(h.weightDecay),
-    f32(1 - h.beta1 ** h.step), f32(1 - h.beta2 ** h.step),
-  ];
-  for (const [s, c] of chunks(param.gpu, n)) {
-    uniforms[0] = c;
+  const hyper = {
+    hasScale: gradScale ? 1 : 0, lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,
+    biasCorrection1: 1 - h.beta1 ** h.step, biasCorrection2: 1 - h.beta2 ** h.step,
+  };
+  for (const [s, c] of elementChunks(n, param.gpu.bindingLimit)) {
     const g = grad.binding(s, c);
     param.gpu.dispatch(step, {
-      uniforms,
+      params: { n: c, ...hyper },
       // without a scale tensor the grad chunk stands in for it (two read-only bindings may alias)
       bindings: [param.binding(s, c), g, m.binding(s, c), v.binding(s, c), gradScale ? gradScale.binding(0, 1) : g],
       workgroups: grid1d(c, STEP_WG),
@@ -76,7 +66,7 @@ export function gradNormSquared(grads: Tensor[], sumsq: Tensor): void {
   const work: { t: Tensor; s: number; c: number; base: number }[] = [];
   let total = 0;
   for (const t of grads) {
-    for (const [s, c] of chunks(gpu, t.size)) {
+    for (const [s, c] of elementChunks(t.size, gpu.bindingLimit)) {
       work.push({ t, s, c, base: total });
       total += Math.ceil(c / perGroup);
     }
@@ -84,19 +74,19 @@ export function gradNormSquared(grads: Tensor[], sumsq: Tensor): void {
   const partials = gpu.tensor([Math.max(total, 1)], 'gradnorm partials');
   for (const { t, s, c, base } of work) {
     gpu.dispatch(normPartial, {
-      uniforms: [c, base],
+      params: { n: c, base },
       bindings: [t.binding(s, c), partials],
       workgroups: grid1d(c, perGroup),
       constants: { WG: NORM_WG, ITEMS },
     });
   }
-  gpu.dispatch(normFinal, { uniforms: [total], bindings: [partials, sumsq.binding(0, 1)], workgroups: 1, constants: { WG: NORM_WG } });
+  gpu.dispatch(normFinal, { params: { n: total }, bindings: [partials, sumsq.binding(0, 1)], workgroups: 1, constants: { WG: NORM_WG } });
   partials.release();
 }
 
 /** scale[0] = maxNorm > 0 ? min(1, maxNorm / (sqrt(sumsq[0]) + 1e-6)) : 1, on the GPU. */
 export function clipScale(sumsq: Tensor, scale: Tensor, maxNorm: number): void {
-  sumsq.gpu.dispatch(clip, { uniforms: [f32(maxNorm)], bindings: [sumsq.binding(0, 1), scale.binding(0, 1)], workgroups: 1 });
+  sumsq.gpu.dispatch(clip, { params: { maxNorm }, bindings: [sumsq.binding(0, 1), scale.binding(0, 1)], workgroups: 1 });
 }
 
 // ---- CPU reference (float64) ----

@@ -3,12 +3,13 @@
 // backward, KV-cached prefill/decode, and a float64 CPU reference.
 // Two kernel families: the plain ones run anywhere; the *_sg ones (subgroups of >= 8) tile
 // registers and share loads across a subgroup, which is what makes them fast on CPU adapters.
-import { f32, kernel, type Gpu, type Tensor } from '../gpu/index.ts';
+import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
 import fwdCode from '../../kernels/attention_forward.wgsl';
 import fwdSgCode from '../../kernels/attention_forward_sg.wgsl';
 import bwdCode from '../../kernels/attention_backward.wgsl';
 import bwdSgCode from '../../kernels/attention_backward_sg.wgsl';
 import decodeCode from '../../kernels/attention_decode.wgsl';
+import { alignedRows, rowChunks } from './fit.ts';
 
 const plain = {
   fwd: kernel('attention_forward', fwdCode),
@@ -36,9 +37,7 @@ export const attentionOptions = { subgroups: true };
 
 /** the kernel family for this adapter and head size (the _sg kernels hold at most 16 vec4 per row) */
 function family(gpu: Gpu, hs: number): typeof plain {
-  if (!attentionOptions.subgroups || hs > 64 || !gpu.features.has('subgroups')) return plain;
-  const info = gpu.device.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number };
-  return (info?.subgroupMinSize ?? 0) >= 8 ? sg : plain;
+  return attentionOptions.subgroups && hs <= 64 && gpu.hasSubgroups8 ? sg : plain;
 }
 
 function headSize(what: string, C: number, NH: number): number {
@@ -54,18 +53,11 @@ function expectSize(t: Tensor, n: number, what: string): void {
 
 /**
  * Batches per dispatch, so that each batch chunk of the big [B, T, 3C] / [B, T, C] tensors fits
- * one storage binding; the chunks are bound as views, whose offsets must keep the adapter's alignment.
+ * one storage binding (qkv and dqkv, 3C per row, are the largest). The chunks are bound as views,
+ * so they start on a whole number of sequences whose [T, C] bytes keep the offset alignment.
  */
 function batchChunks(gpu: Gpu, B: number, T: number, C: number, what: string): [number, number][] {
-  const seqBytes = T * 3 * C * 4; // the largest per-sequence binding (qkv, dqkv)
-  const per = Math.min(B, Math.floor(gpu.bindingLimit / seqBytes));
-  if (per < 1) throw new Error(`${what}: one sequence of qkv (${seqBytes} bytes) exceeds the ${gpu.bindingLimit}-byte storage binding limit`);
-  if (per < B && (T * C * 4 * per) % gpu.limits.minStorageBufferOffsetAlignment !== 0) {
-    throw new Error(`${what}: splitting B=${B} into chunks of ${per} needs T*C*4 bytes per sequence aligned to ${gpu.limits.minStorageBufferOffsetAlignment}`);
-  }
-  const chunks: [number, number][] = [];
-  for (let b0 = 0; b0 < B; b0 += per) chunks.push([b0, Math.min(per, B - b0)]);
-  return chunks;
+  return rowChunks(B, T * 3 * C, gpu.bindingLimit, alignedRows(T * C * 4, gpu.limits.minStorageBufferOffsetAlignment), what);
 }
 
 /** a view of batches [b0, b0+n) of a [B, T, W] tensor (the whole tensor when that is all of it) */
@@ -85,7 +77,7 @@ export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor, B: numbe
   const k = family(gpu, hs);
   for (const [b0, n] of batchChunks(gpu, B, T, C, 'attentionForward')) {
     gpu.dispatch(k.fwd, {
-      uniforms: [T, 0, T, C / 4, hs / 4, b0, f32(1 / Math.sqrt(hs))],
+      params: { Tq: T, t0: 0, rows: T, C4: C / 4, hs4: hs / 4, b0, scale: 1 / Math.sqrt(hs) },
       bindings: [batches(qkv, b0, n, B), batches(out, b0, n, B), lse],
       workgroups: [Math.ceil(T / k.fwdRows), NH, n],
       constants: { WG: k.WG },
@@ -106,7 +98,7 @@ export function attentionBackward(qkv: Tensor, out: Tensor, lse: Tensor, dout: T
   const delta = gpu.tensor([B, NH, T], 'attention delta'); // rowsum(dout * out), written by dq, read by dkv
   for (const [b0, n] of batchChunks(gpu, B, T, C, 'attentionBackward')) {
     const o = {
-      uniforms: [T, C / 4, hs / 4, b0, f32(1 / Math.sqrt(hs))],
+      params: { T, C4: C / 4, hs4: hs / 4, b0, scale: 1 / Math.sqrt(hs) },
       bindings: [batches(qkv, b0, n, B), batches(out, b0, n, B), lse, batches(dout, b0, n, B), delta, batches(dqkv, b0, n, B)],
       workgroups: [Math.ceil(T / k.bwdRows), NH, n] as const,
       constants: { WG: k.WG },
@@ -130,13 +122,13 @@ export function attentionCached(qkvCache: Tensor, out: Tensor, t0: number, Tq: n
   }
   expectSize(out, Tq * C, 'attentionCached');
   const gpu = qkvCache.gpu;
-  const scale = f32(1 / Math.sqrt(hs));
+  const scale = 1 / Math.sqrt(hs);
   if (Tq === 1) {
     // partial buffer sized for the whole cache so the pool hands back the same buffer every step
     const nChunks = Math.ceil((t0 + 1) / DECODE_CHUNK);
     const part = gpu.tensor([NH * Math.ceil(Tmax / DECODE_CHUNK) * DECODE_WG * (hs / 4 + 1) * 4], 'attention decode partials');
     const o = {
-      uniforms: [t0, C / 4, hs / 4, DECODE_CHUNK, nChunks, scale],
+      params: { t0, C4: C / 4, hs4: hs / 4, chunk: DECODE_CHUNK, nChunks, scale },
       bindings: [qkvCache, out, part],
       constants: { WG: DECODE_WG },
     };
@@ -148,7 +140,7 @@ export function attentionCached(qkvCache: Tensor, out: Tensor, t0: number, Tq: n
   const k = family(gpu, hs);
   const lse = gpu.tensor([NH, Tq], 'attention cached lse (unused)');
   gpu.dispatch(k.fwd, {
-    uniforms: [Tq, t0, Tmax, C / 4, hs / 4, 0, scale],
+    params: { Tq, t0, rows: Tmax, C4: C / 4, hs4: hs / 4, b0: 0, scale },
     bindings: [qkvCache, out, lse],
     workgroups: [Math.ceil(Tq / k.fwdRows), NH, 1],
     constants: { WG: k.WG },

@@ -1,11 +1,9 @@
-// Fused softmax cross-entropy (loss and dlogits in one pass, in place), row softmax, CPU reference.
-import { f32, kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+// Fused softmax cross-entropy (loss and dlogits in one pass, in place) and its CPU reference.
+import { kernel, type Tensor } from '../gpu/index.ts';
+import { grid1d } from './fit.ts';
 import fusedCode from '../../kernels/crossentropy_forward_backward.wgsl';
-import softmaxCode from '../../kernels/crossentropy_softmax.wgsl';
 
 const fused = kernel('crossentropy_forward_backward', fusedCode);
-const softmax = kernel('crossentropy_softmax', softmaxCode);
 // One workgroup per row; rows give the parallelism, lanes give the SIMD width.
 const WG = 64;
 
@@ -20,20 +18,8 @@ export function crossEntropyForwardBackward(logits: Tensor, targets: Tensor, los
   if (targets.size < R || losses.size < R) throw new Error(`crossEntropyForwardBackward: targets/losses hold fewer than ${R} rows`);
   if (targets.dtype !== 'i32') throw new Error(`crossEntropyForwardBackward: targets '${targets.label}' must be i32`);
   logits.gpu.dispatch(fused, {
-    uniforms: [R, V, f32(gradScale)],
+    params: { R, V, gradScale },
     bindings: [logits.binding(0, R * V), targets.binding(0, R), losses.binding(0, R)],
-    workgroups: grid1d(R, 1),
-    constants: { WG },
-  });
-}
-
-/** probs[r, :] = softmax(logits[r, :]) for r < R (probs must be a different tensor). */
-export function softmaxForward(logits: Tensor, probs: Tensor, R: number, V: number): void {
-  checkShapes('softmaxForward', logits, R, V);
-  if (probs.size < R * V) throw new Error(`softmaxForward: probs '${probs.label}' holds fewer than ${R}x${V} values`);
-  logits.gpu.dispatch(softmax, {
-    uniforms: [R, V],
-    bindings: [logits.binding(0, R * V), probs.binding(0, R * V)],
     workgroups: grid1d(R, 1),
     constants: { WG },
   });

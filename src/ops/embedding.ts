@@ -1,6 +1,6 @@
 // Token + position embedding (GPT-2's wte, wpe): forward, deterministic backward, CPU reference.
 import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
-import { grid1d, rowChunks } from './grid.ts';
+import { grid1d, rowChunks } from './fit.ts';
 import fwdCode from '../../kernels/embedding_forward.wgsl';
 import wteCode from '../../kernels/embedding_backward_wte.wgsl';
 import wpeCode from '../../kernels/embedding_backward_wpe.wgsl';
@@ -17,7 +17,7 @@ export function embeddingForward(tokens: Tensor, wte: Tensor, wpe: Tensor, out: 
   for (const [n0, n] of rowChunks(N, C, gpu.bindingLimit)) {
     for (const [v0, vn] of vocab) {
       gpu.dispatch(fwd, {
-        uniforms: [n, T, C, n0, v0, vn],
+        params: { N: n, T, C, n0, v0, vn },
         bindings: [tokens.binding(n0, n), wte.binding(v0 * C, vn * C), wpe.binding(0, T * C), out.binding(n0 * C, n * C)],
         workgroups: grid1d(n, 1),
         constants: { WG },
@@ -91,13 +91,13 @@ export function embeddingBackward(dout: Tensor, tokens: Uint32Array | EmbeddingB
       const u0 = lowerBound(unique, v0), count = lowerBound(unique, v0 + vn) - u0;
       if (count === 0) continue;
       gpu.dispatch(bwdWte, {
-        uniforms: [C, unique.length, u0, count, v0],
+        params: { C, U: unique.length, u0, count, v0 },
         bindings: [rows, bucket, dwte.binding(v0 * C, vn * C)],
         workgroups: grid1d(count, 1),
         constants: { WG },
       });
     }
-    gpu.dispatch(bwdWpe, { uniforms: [n, T, C, n0], bindings: [rows, dwpe.binding(0, T * C)], workgroups: grid1d(T, 1), constants: { WG } });
+    gpu.dispatch(bwdWpe, { params: { N: n, T, C, n0 }, bindings: [rows, dwpe.binding(0, T * C)], workgroups: grid1d(T, 1), constants: { WG } });
   }
   if (tokens instanceof Uint32Array) buckets.release();
 }

@@ -1,6 +1,6 @@
 // GELU (tanh approximation, GPT-2's `gelu_new`): forward, backward, CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d, rowChunks } from './grid.ts';
+import { elementChunks, grid1d } from './fit.ts';
 import fwdCode from '../../kernels/gelu_forward.wgsl';
 import bwdCode from '../../kernels/gelu_backward.wgsl';
 
@@ -9,11 +9,11 @@ const bwd = kernel('gelu_backward', bwdCode);
 const WG = 256;
 
 // Tensors larger than one storage binding (e.g. the MLP activations of a big batch) go in chunks.
-const chunks = (t: Tensor) => rowChunks(t.size, 1, t.gpu.bindingLimit);
+const chunks = (t: Tensor) => elementChunks(t.size, t.gpu.bindingLimit);
 
 export function geluForward(inp: Tensor, out: Tensor): void {
   for (const [s, n] of chunks(inp)) {
-    inp.gpu.dispatch(fwd, { uniforms: [n], bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG } });
+    inp.gpu.dispatch(fwd, { params: { n }, bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG } });
   }
 }
 
@@ -21,7 +21,7 @@ export function geluForward(inp: Tensor, out: Tensor): void {
 export function geluBackward(inp: Tensor, dout: Tensor, dinp: Tensor): void {
   for (const [s, n] of chunks(inp)) {
     inp.gpu.dispatch(bwd, {
-      uniforms: [n], bindings: [inp.binding(s, n), dout.binding(s, n), dinp.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG },
+      params: { n }, bindings: [inp.binding(s, n), dout.binding(s, n), dinp.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG },
     });
   }
 }

@@ -1,32 +1,32 @@
 // LayerNorm over rows of C channels (GPT-2's ln_1, ln_2, ln_f): forward, backward, CPU reference.
-import { f32, kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
-import { rowChunks } from './grid.ts';
-import fwdCode from '../../kernels/layernorm_forward.wgsl';
-import fwd4Code from '../../kernels/layernorm_forward_vec4.wgsl';
-import bwdCode from '../../kernels/layernorm_backward.wgsl';
-import bwd4Code from '../../kernels/layernorm_backward_vec4.wgsl';
+import { kernel, type Tensor } from '../gpu/index.ts';
+import { grid1d, rowChunks } from './fit.ts';
+import fwdCode from '../../kernels/layernorm_forward_vec4.wgsl';
+import bwdCode from '../../kernels/layernorm_backward_vec4.wgsl';
 import partialsCode from '../../kernels/layernorm_backward_partials.wgsl';
 import reduceCode from '../../kernels/layernorm_backward_reduce.wgsl';
 
-const fwd = kernel('layernorm_forward', fwdCode);
-const fwd4 = kernel('layernorm_forward_vec4', fwd4Code);
-const bwd = kernel('layernorm_backward', bwdCode);
-const bwd4 = kernel('layernorm_backward_vec4', bwd4Code);
+const fwd = kernel('layernorm_forward_vec4', fwdCode);
+const bwd = kernel('layernorm_backward_vec4', bwdCode);
 const partials = kernel('layernorm_backward_partials', partialsCode);
 const reduce = kernel('layernorm_backward_reduce', reduceCode);
 // 8 lanes (one AVX2 vector on lavapipe) per row keeps the barrier cost to one slice per row
 const LANES = 8;
 const ROWS = 8;
 const WG = 64; // columns per workgroup in the weight/bias gradient passes
-// rows of whole vec4s take the vec4 kernels (about half the time on lavapipe)
-const rowKernels = (C: number) => (C % 4 === 0 ? { fwd: fwd4, bwd: bwd4 } : { fwd, bwd });
+
+// The kernels read rows as vec4s (about half the time of scalar loads on lavapipe). GPT-2's C is
+// always a multiple of 4: attention already needs head size % 4 == 0.
+function checkC(what: string, C: number): void {
+  if (!Number.isInteger(C) || C < 4 || C % 4 !== 0) throw new Error(`${what}: C=${C} must be a multiple of 4 (n_embd = n_head * head size, head size a multiple of 4)`);
+}
 
 /** out = (inp - mean) * rstd * weight + bias per row; saves mean[N], rstd[N] for backward */
 export function layernormForward(inp: Tensor, weight: Tensor, bias: Tensor, out: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number, eps: number): void {
+  checkC('layernormForward', C);
   for (const [r0, n] of rowChunks(N, C, inp.gpu.bindingLimit)) {
-    inp.gpu.dispatch(rowKernels(C).fwd, {
-      uniforms: [n, C, f32(eps)],
+    inp.gpu.dispatch(fwd, {
+      params: { N: n, C, eps },
       bindings: [inp.binding(r0 * C, n * C), weight.binding(0, C), bias.binding(0, C), out.binding(r0 * C, n * C), mean.binding(r0, n), rstd.binding(r0, n)],
       workgroups: grid1d(n, ROWS),
       constants: { LANES, ROWS },
@@ -36,6 +36,7 @@ export function layernormForward(inp: Tensor, weight: Tensor, bias: Tensor, out:
 
 /** dinp += ..., dweight += ..., dbias += ... (deterministic: no atomics; weight/bias grads via per-row-block partial sums then a second reduction pass in a fixed order) */
 export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor, dinp: Tensor, dweight: Tensor, dbias: Tensor, N: number, C: number): void {
+  checkC('layernormBackward', C);
   const gpu = inp.gpu;
   const chunks = rowChunks(N, C, gpu.bindingLimit);
   // rows per partial block: enough blocks to keep every thread busy, few enough that the partials stay small
@@ -45,15 +46,15 @@ export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mea
   let blockBase = 0;
   for (const [r0, n] of chunks) {
     const rows = { dout: dout.binding(r0 * C, n * C), inp: inp.binding(r0 * C, n * C), mean: mean.binding(r0, n), rstd: rstd.binding(r0, n) };
-    gpu.dispatch(rowKernels(C).bwd, {
-      uniforms: [n, C],
+    gpu.dispatch(bwd, {
+      params: { N: n, C },
       bindings: [rows.dout, rows.inp, weight.binding(0, C), rows.mean, rows.rstd, dinp.binding(r0 * C, n * C)],
       workgroups: grid1d(n, ROWS),
       constants: { LANES, ROWS },
     });
     const nb = Math.ceil(n / RB);
     gpu.dispatch(partials, {
-      uniforms: [n, C, RB, blockBase],
+      params: { N: n, C, RB, blockBase },
       bindings: [rows.dout, rows.inp, rows.mean, rows.rstd, partial],
       workgroups: [Math.ceil(C / WG), nb],
       constants: { WG },
@@ -61,7 +62,7 @@ export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mea
     blockBase += nb;
   }
   gpu.dispatch(reduce, {
-    uniforms: [C, blocks],
+    params: { C, blocks },
     bindings: [partial, dweight.binding(0, C), dbias.binding(0, C)],
     workgroups: grid1d(C, WG),
     constants: { WG },

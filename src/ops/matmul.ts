@@ -6,8 +6,8 @@
 // zero-padded aligned temporaries (cheap next to the multiply). Operands larger than
 // gpu.bindingLimit are split into several dispatches over sub-ranges (256-byte aligned
 // bindings, offsets in the uniforms).
-import { kernel, type Gpu, type Kernel, type Param, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+import { kernel, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
+import { grid1d, MAX_GROUPS, pieces, rowsThatFit } from './fit.ts';
 import vec4Code from '../../kernels/matmul.wgsl';
 import portableCode from '../../kernels/matmul_portable.wgsl';
 import padCode from '../../kernels/matmul_pad.wgsl';
@@ -28,7 +28,6 @@ const WGX = 8;
 const TILE_N = COLS_PER_LANE * WGX;
 /** Binding offsets are rounded down to this many floats (256 bytes: portable to every GPU). */
 const ALIGN = 64;
-const MAX_GROUPS = 65535;
 const PAD_WG = 256;
 /** matmul_tiled.wgsl: 16x16 invocations of 4 columns each (64 columns of C per workgroup) */
 const TILED_WG = 16;
@@ -71,8 +70,9 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
 
   const gpu = a.gpu;
   const tiled = (matmulTuning.variant ?? (gpu.isCpu ? 'cpu' : 'tiled')) === 'tiled';
-  const fast = !tiled && hasFastPath(gpu);
-  const limit = Math.floor(gpu.bindingLimit / 4) - ALIGN - 8; // room for range()'s slack
+  // the vec4 kernel shares A rows within groups of 8 subgroup lanes
+  const fast = !tiled && gpu.hasSubgroups8;
+  const limit = rangeLimit(gpu);
   // stored A is `batch` matrices of rowsA x colsA, B of rowsB x colsB
   const [rowsA, colsA] = transA ? [K, M] : [M, K];
   const [rowsB, colsB] = transB ? [N, K] : [K, N];
@@ -123,24 +123,17 @@ function cpuChoice(kernel: Kernel, transA: boolean, transB: boolean): KernelChoi
   return { kernel, constants: { WGX, TRANS_A: +transA, TRANS_B: +transB }, tileM: TILE_M, tileN: TILE_N };
 }
 
-function hasFastPath(gpu: Gpu): boolean {
-  // the vec4 kernel shares A rows within groups of 8 subgroup lanes
-  const info = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= 8;
-}
-
 /** A zero-padded copy of a rows x cols matrix (row stride cols) with a row stride that is a multiple of 4. */
 function padded(gpu: Gpu, t: Tensor, rows: number, cols: number, limit: number, what: string): Tensor {
   const ld = Math.ceil(cols / 4) * 4;
   const out = gpu.tensor([rows, ld], `${t.label} (padded)`);
-  const per = Math.min(MAX_GROUPS, Math.floor(limit / ld), Math.floor((limit - cols) / cols) + 1);
+  const per = Math.min(MAX_GROUPS, rowsThatFit(limit, ld), rowsThatFit(limit, cols));
   if (per < 1) throw new Error(`${what}: a row of ${cols} floats does not fit one binding`);
-  for (let r0 = 0; r0 < rows; r0 += per) {
-    const rc = Math.min(per, rows - r0);
+  for (const [r0, rc] of pieces(rows, per)) {
     const src = range(t, r0 * cols, (rc - 1) * cols + cols), dst = range(out, r0 * ld, rc * ld);
     gpu.dispatch(padKernel, {
       bindings: [src.binding, dst.binding],
-      uniforms: [rc, cols, cols, ld, src.rel, dst.rel],
+      params: { rows: rc, cols, lds: cols, ldd: ld, offS: src.rel, offD: dst.rel },
       workgroups: [Math.ceil(ld / PAD_WG), rc],
       constants: { WG: PAD_WG },
     });
@@ -182,7 +175,7 @@ function plan(s: Shape, limit: number, what: string): Chunk[] {
   // an operand spans (outer-1)*ld + inner floats: cut inner only if one row is too long, then outer
   const shrink = (outer: number, inner: number, ld: number, outerStep: number, innerStep: number): [number, number] => {
     const inn = inner > limit ? roundDown(limit, innerStep) : inner;
-    return [Math.min(outer, roundDown(Math.floor((limit - inn) / ld) + 1, outerStep)), inn];
+    return [Math.min(outer, roundDown(rowsThatFit(limit, ld, inn), outerStep)), inn];
   };
   for (let iter = 0; iter < 4 && !fits(s, mc, nc, kc, 1, limit); iter++) {
     const [sa, sb, sc] = spans(s, mc, nc, kc, 1);
@@ -200,15 +193,16 @@ function plan(s: Shape, limit: number, what: string): Chunk[] {
     throw new Error(`${what}: cannot split the operands into bindings of at most ${limit * 4} bytes`);
   }
   const out: Chunk[] = [];
-  for (let m0 = 0; m0 < s.M; m0 += mc) {
-    for (let n0 = 0; n0 < s.N; n0 += nc) {
-      for (let k0 = 0; k0 < s.K; k0 += kc) {
-        out.push({ m0, n0, k0, mc: Math.min(mc, s.M - m0), nc: Math.min(nc, s.N - n0), kc: Math.min(kc, s.K - k0) });
-      }
+  for (const [m0, mcut] of pieces(s.M, mc)) {
+    for (const [n0, ncut] of pieces(s.N, nc)) {
+      for (const [k0, kcut] of pieces(s.K, kc)) out.push({ m0, n0, k0, mc: mcut, nc: ncut, kc: kcut });
     }
   }
   return out;
 }
+
+/** Floats one operand range may span: the binding limit less room for range()'s slack. */
+const rangeLimit = (gpu: Gpu) => Math.floor(gpu.bindingLimit / 4) - ALIGN - 8;
 
 /**
  * A binding of floats [start, start+count) of `t`, its offset rounded down to 256 bytes; `rel` is
@@ -239,10 +233,10 @@ function record(
   const k = aligned ? s.k : cpuChoice(portableKernel, s.transA, s.transB);
   gpu.dispatch(k.kernel, {
     bindings: [ra.binding, rb.binding, rbias.binding, rc.binding],
-    uniforms: [
-      c.mc, c.nc, c.kc, s.lda, s.ldb, s.N, ra.rel, rb.rel, rc.rel,
-      strideA, strideB, batch > 1 ? s.M * s.N : 0, rbias.rel, (accumulate ? 1 : 0) | (bias ? 2 : 0),
-    ] satisfies Param[],
+    params: {
+      M: c.mc, N: c.nc, K: c.kc, lda: s.lda, ldb: s.ldb, ldc: s.N, offA: ra.rel, offB: rb.rel, offC: rc.rel,
+      strideA, strideB, strideC: batch > 1 ? s.M * s.N : 0, offBias: rbias.rel, flags: (accumulate ? 1 : 0) | (bias ? 2 : 0),
+    },
     workgroups: [Math.ceil(c.nc / k.tileN), Math.ceil(c.mc / k.tileM), batch],
     constants: k.constants,
   });
@@ -257,16 +251,15 @@ export function matmulBiasBackward(dout: Tensor, dbias: Tensor, M: number, N: nu
   }
   if (dout.buffer === dbias.buffer) throw new Error(`matmulBiasBackward: dbias '${dbias.label}' shares a GPU buffer with dout`);
   const gpu = dout.gpu;
-  const limit = Math.floor(gpu.bindingLimit / 4) - ALIGN - 8;
-  const rows = Math.floor((limit - N) / N) + 1; // rows of dout per dispatch, summed into dbias in order
+  const limit = rangeLimit(gpu);
+  const rows = rowsThatFit(limit, N); // rows of dout per dispatch, summed into dbias in order
   if (rows < 1) throw new Error(`matmulBiasBackward(M=${M}, N=${N}): a row of dout is larger than the binding limit`);
   const rbias = range(dbias, 0, N);
-  for (let m0 = 0; m0 < M; m0 += rows) {
-    const mc = Math.min(rows, M - m0);
+  for (const [m0, mc] of pieces(M, rows)) {
     const rd = range(dout, m0 * N, mc * N);
     gpu.dispatch(biasBwdKernel, {
       bindings: [rd.binding, rbias.binding],
-      uniforms: [mc, N, rd.rel, rbias.rel],
+      params: { M: mc, N, offD: rd.rel, offB: rbias.rel },
       workgroups: grid1d(Math.ceil(N / 4), BIAS_WG),
       constants: { WG: BIAS_WG },
     });

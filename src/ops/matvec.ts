@@ -1,7 +1,7 @@
 // Single-token (decode) matrix-vector products. The training matmul works on 32-row tiles, so
 // with one row it would do 32x the arithmetic; these kernels read each weight once instead.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d } from './grid.ts';
+import { grid1d, rowChunks } from './fit.ts';
 import mvCode from '../../kernels/matvec.wgsl';
 import mvtCode from '../../kernels/matvec_t.wgsl';
 
@@ -17,7 +17,7 @@ export function matvec(x: Tensor, w: Tensor, out: Tensor, K: number, N: number, 
   if (!matvecFits(K, N)) throw new Error(`matvec: K=${K} and N=${N} must be multiples of 4`);
   if (w.bytes > w.gpu.bindingLimit) throw new Error(`matvec: weight [${K},${N}] exceeds the binding limit`);
   x.gpu.dispatch(mv, {
-    uniforms: [K, N / 4, bias ? 1 : 0], bindings: [x, w, bias ?? x, out], workgroups: Math.ceil(N / 4 / WG), constants: { WG },
+    params: { K, N4: N / 4, has_bias: bias ? 1 : 0 }, bindings: [x, w, bias ?? x, out], workgroups: Math.ceil(N / 4 / WG), constants: { WG },
   });
 }
 
@@ -25,12 +25,9 @@ export function matvec(x: Tensor, w: Tensor, out: Tensor, K: number, N: number, 
 export function matvecT(x: Tensor, w: Tensor, out: Tensor, R: number, K: number): void {
   if (K % 4) throw new Error(`matvecT: K=${K} must be a multiple of 4`);
   const gpu = x.gpu;
-  // rows per chunk: a multiple of 64 (so the byte offsets of w and out rows are multiples of 256) that fits one binding
-  const rowsPer = Math.max(64, Math.floor(gpu.bindingLimit / (K * 4) / 64) * 64);
-  for (let r0 = 0; r0 < R; r0 += rowsPer) {
-    const rc = Math.min(rowsPer, R - r0);
+  for (const [r0, rc] of rowChunks(R, K, gpu.bindingLimit, 64, 'matvecT')) {
     gpu.dispatch(mvt, {
-      uniforms: [K / 4, rc], bindings: [x, w.view(r0 * K, [rc, K]), out.view(r0, [rc])], workgroups: grid1d(rc, WG), constants: { WG },
+      params: { K4: K / 4, R: rc }, bindings: [x, w.view(r0 * K, [rc, K]), out.view(r0, [rc])], workgroups: grid1d(rc, WG), constants: { WG },
     });
   }
 }

@@ -1,17 +1,13 @@
-// Residual add (out = a + b), gradient accumulation (dst += src), in-place scaling, CPU reference,
-// and the row-chunking helper the ops use for tensors larger than one storage binding.
-import { f32, kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d, rowChunks } from './grid.ts';
+// Residual add (out = a + b), gradient accumulation (dst += src), CPU reference.
+import { kernel, type Tensor } from '../gpu/index.ts';
+import { elementChunks, grid1d } from './fit.ts';
 import fwdCode from '../../kernels/residual_forward.wgsl';
 import accCode from '../../kernels/residual_accumulate.wgsl';
-import scaleCode from '../../kernels/residual_scale.wgsl';
 
 const fwd = kernel('residual_forward', fwdCode);
 const acc = kernel('residual_accumulate', accCode);
-const scale = kernel('residual_scale', scaleCode);
 const WG = 256;
 const K = 8; // elements per invocation
-
 
 function checkSame(x: Tensor, y: Tensor, what: string): void {
   if (x.size !== y.size) throw new Error(`${what}: '${x.label}' has ${x.size} elements, '${y.label}' ${y.size}`);
@@ -21,9 +17,9 @@ function checkSame(x: Tensor, y: Tensor, what: string): void {
 export function residualForward(a: Tensor, b: Tensor, out: Tensor): void {
   checkSame(a, b, 'residualForward');
   checkSame(a, out, 'residualForward');
-  for (const [s, n] of rowChunks(a.size, 1, a.gpu.bindingLimit)) {
+  for (const [s, n] of elementChunks(a.size, a.gpu.bindingLimit)) {
     a.gpu.dispatch(fwd, {
-      uniforms: [n], bindings: [a.binding(s, n), b.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K },
+      params: { n }, bindings: [a.binding(s, n), b.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K },
     });
   }
 }
@@ -31,15 +27,8 @@ export function residualForward(a: Tensor, b: Tensor, out: Tensor): void {
 /** dst += src (elementwise): used to accumulate gradients, e.g. the residual branch */
 export function addInto(dst: Tensor, src: Tensor): void {
   checkSame(dst, src, 'addInto');
-  for (const [s, n] of rowChunks(dst.size, 1, dst.gpu.bindingLimit)) {
-    dst.gpu.dispatch(acc, { uniforms: [n], bindings: [dst.binding(s, n), src.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
-  }
-}
-
-/** dst *= s (elementwise) */
-export function scaleInPlace(dst: Tensor, s: number): void {
-  for (const [s0, n] of rowChunks(dst.size, 1, dst.gpu.bindingLimit)) {
-    dst.gpu.dispatch(scale, { uniforms: [n, f32(s)], bindings: [dst.binding(s0, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
+  for (const [s, n] of elementChunks(dst.size, dst.gpu.bindingLimit)) {
+    dst.gpu.dispatch(acc, { params: { n }, bindings: [dst.binding(s, n), src.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
   }
 }
 

@@ -1,13 +1,15 @@
 // GPT-2 forward and backward composed only of the ops' plain-TypeScript CPU references
-// (float64). Used by tests as the ground truth for the GPU model's logits and gradients.
-import { matmulCpu, biasBackwardCpu } from '../ops/matmul.ts';
-import { layernormForwardCpu, layernormBackwardCpu } from '../ops/layernorm.ts';
-import { geluForwardCpu, geluBackwardCpu } from '../ops/gelu.ts';
-import { attentionForwardCpu, attentionBackwardCpu } from '../ops/attention.ts';
-import { residualForwardCpu } from '../ops/residual.ts';
-import { embeddingForwardCpu, embeddingBackwardCpu } from '../ops/embedding.ts';
-import { crossEntropyCpu } from '../ops/crossentropy.ts';
-import type { GPT2Config } from './config.ts';
+// (float64). Used by tests as the ground truth for the GPU model's logits and gradients, so it
+// shares no code with the GPU model (src/model/gpt2.ts): it is the independent check of it.
+// Same order and names as GPT2.hidden.
+import { matmulCpu, biasBackwardCpu } from '../src/ops/matmul.ts';
+import { layernormForwardCpu, layernormBackwardCpu } from '../src/ops/layernorm.ts';
+import { geluForwardCpu, geluBackwardCpu } from '../src/ops/gelu.ts';
+import { attentionForwardCpu, attentionBackwardCpu } from '../src/ops/attention.ts';
+import { residualForwardCpu } from '../src/ops/residual.ts';
+import { embeddingForwardCpu, embeddingBackwardCpu } from '../src/ops/embedding.ts';
+import { crossEntropyCpu } from '../src/ops/crossentropy.ts';
+import type { GPT2Config } from '../src/model/config.ts';
 
 type Params = Map<string, ArrayLike<number>>;
 
@@ -27,17 +29,19 @@ export function gpt2Cpu(
   let x = embeddingForwardCpu(tokens, p('wte.weight'), p('wpe.weight'), N, T, C);
   for (let l = 0; l < L; l++) {
     const h = (n: string) => p(`h.${l}.${n}`);
-    const ln1 = layernormForwardCpu(x, h('ln_1.weight'), h('ln_1.bias'), N, C, eps).out;
-    const qkv = matmulCpu(ln1, h('attn.c_attn.weight'), N, 3 * C, C, { bias: h('attn.c_attn.bias') });
+    // x1 = x + attn(ln_1(x))
+    const a1 = layernormForwardCpu(x, h('ln_1.weight'), h('ln_1.bias'), N, C, eps).out;
+    const qkv = matmulCpu(a1, h('attn.c_attn.weight'), N, 3 * C, C, { bias: h('attn.c_attn.bias') });
     const att = attentionForwardCpu(qkv, B, T, C, NH).out;
     const ap = matmulCpu(att, h('attn.c_proj.weight'), N, C, C, { bias: h('attn.c_proj.bias') });
     const x1 = residualForwardCpu(x, ap);
-    const ln2 = layernormForwardCpu(x1, h('ln_2.weight'), h('ln_2.bias'), N, C, eps).out;
-    const fc = matmulCpu(ln2, h('mlp.c_fc.weight'), N, 4 * C, C, { bias: h('mlp.c_fc.bias') });
+    // x2 = x1 + mlp(ln_2(x1))
+    const a2 = layernormForwardCpu(x1, h('ln_2.weight'), h('ln_2.bias'), N, C, eps).out;
+    const fc = matmulCpu(a2, h('mlp.c_fc.weight'), N, 4 * C, C, { bias: h('mlp.c_fc.bias') });
     const g = geluForwardCpu(fc);
     const mp = matmulCpu(g, h('mlp.c_proj.weight'), N, C, 4 * C, { bias: h('mlp.c_proj.bias') });
     const x2 = residualForwardCpu(x1, mp);
-    acts.push({ x, ln1, qkv, att, x1, ln2, fc, g });
+    acts.push({ x, a1, qkv, att, x1, a2, fc, g });
     x = x2;
   }
   const lnf = layernormForwardCpu(x, p('ln_f.weight'), p('ln_f.bias'), N, C, eps).out;
@@ -68,7 +72,7 @@ export function gpt2Cpu(
     // x2 = x1 + mlp(ln2(x1))
     const dg = linearBack(`${pre}.mlp.c_proj`, a.g, dx, N, 4 * C, C);
     const dfc = geluBackwardCpu(a.fc, dg);
-    const dln2 = linearBack(`${pre}.mlp.c_fc`, a.ln2, dfc, N, C, 4 * C);
+    const dln2 = linearBack(`${pre}.mlp.c_fc`, a.a2, dfc, N, C, 4 * C);
     const l2 = layernormBackwardCpu(dln2, a.x1, p(`${pre}.ln_2.weight`), N, C, eps);
     acc(`${pre}.ln_2.weight`, l2.dweight);
     acc(`${pre}.ln_2.bias`, l2.dbias);
@@ -76,7 +80,7 @@ export function gpt2Cpu(
     // x1 = x + attn(ln1(x))
     const datt = linearBack(`${pre}.attn.c_proj`, a.att, dx1, N, C, C);
     const dqkv = attentionBackwardCpu(a.qkv, datt, B, T, C, NH);
-    const dln1 = linearBack(`${pre}.attn.c_attn`, a.ln1, dqkv, N, C, 3 * C);
+    const dln1 = linearBack(`${pre}.attn.c_attn`, a.a1, dqkv, N, C, 3 * C);
     const l1 = layernormBackwardCpu(dln1, a.x, p(`${pre}.ln_1.weight`), N, C, eps);
     acc(`${pre}.ln_1.weight`, l1.dweight);
     acc(`${pre}.ln_1.bias`, l1.dbias);

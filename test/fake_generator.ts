@@ -1,6 +1,6 @@
 // A scripted stand-in for the model, for tests of the chat front end: it keeps the token
 // sequence a real KV cache would hold and asks a script for the next position's logits.
-import type { Generator } from '../model/generator.ts';
+import type { Generator } from '../src/model/generator.ts';
 
 /** all tokens in the cache so far -> logits (vocabSize values) for the next position */
 export type Script = (tokens: readonly number[]) => ArrayLike<number>;
