@@ -1,6 +1,5 @@
-// GPT-2 hyperparameters, read from and written as Hugging Face's config.json (GPT2Config).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// GPT-2 hyperparameters as Hugging Face's config.json (GPT2Config) holds them: parsed, checked
+// against what the engine runs, written back; and the parameter shapes they imply.
 import { UserError } from '../util/errors.ts';
 
 export interface GPT2Config {
@@ -18,26 +17,6 @@ export const GPT2_124M: GPT2Config = {
 };
 
 const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
-
-/**
- * Reads DIR/config.json (HF GPT2Config): n_positions falls back to n_ctx, layer_norm_epsilon
- * to 1e-5. Throws a UserError naming the file and the field for a missing file, bad JSON, a
- * missing or invalid field, a head size the engine cannot run (shapeProblem), or an option this engine does not
- * implement (another activation, n_inner != 4 n_embd, untied lm_head, other attention scaling).
- */
-export function readConfig(dir: string): GPT2Config {
-  const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(
-      `${path}: ${code === 'ENOENT' ? 'no such file (a GPT-2 model directory holds config.json and model.safetensors)' : (e as Error).message}`,
-    );
-  }
-  return parseConfig(text, path);
-}
 
 /** parses config.json text as readConfig does; errors start with `source` */
 export function parseConfig(text: string, source: string): GPT2Config {
@@ -138,6 +117,37 @@ export function shapeProblem(c: Pick<GPT2Config, 'n_embd' | 'n_head'>): string |
   if (hs % 4 !== 0) return `head size n_embd/n_head = ${C}/${NH} = ${hs} is not a multiple of 4 (the kernels read 4 floats at a time)`;
   if (hs > 128) return `head size n_embd/n_head = ${C}/${NH} = ${hs} is over 128 (the attention kernels hold a head's row in registers)`;
   return null;
+}
+
+/**
+ * Canonical parameter names and shapes, in the order the model creates them. Linear weights use
+ * HF's Conv1D layout [in, out], as OpenAI's GPT-2 safetensors store them.
+ */
+export function parameterShapes(c: GPT2Config): { name: string; shape: number[] }[] {
+  const C = c.n_embd;
+  const out = [
+    { name: 'wte.weight', shape: [c.vocab_size, C] },
+    { name: 'wpe.weight', shape: [c.n_positions, C] },
+  ];
+  for (let i = 0; i < c.n_layer; i++) {
+    const h = `h.${i}.`;
+    out.push(
+      { name: h + 'ln_1.weight', shape: [C] },
+      { name: h + 'ln_1.bias', shape: [C] },
+      { name: h + 'attn.c_attn.weight', shape: [C, 3 * C] },
+      { name: h + 'attn.c_attn.bias', shape: [3 * C] },
+      { name: h + 'attn.c_proj.weight', shape: [C, C] },
+      { name: h + 'attn.c_proj.bias', shape: [C] },
+      { name: h + 'ln_2.weight', shape: [C] },
+      { name: h + 'ln_2.bias', shape: [C] },
+      { name: h + 'mlp.c_fc.weight', shape: [C, 4 * C] },
+      { name: h + 'mlp.c_fc.bias', shape: [4 * C] },
+      { name: h + 'mlp.c_proj.weight', shape: [4 * C, C] },
+      { name: h + 'mlp.c_proj.bias', shape: [C] },
+    );
+  }
+  out.push({ name: 'ln_f.weight', shape: [C] }, { name: 'ln_f.bias', shape: [C] });
+  return out;
 }
 
 /** number of parameters (the lm_head is tied to wte) */

@@ -7,8 +7,7 @@ import { Tape } from '../tape.ts';
 import { attention, embedding, gelu, layernorm, linear, residual } from '../nn.ts';
 import { classifierLoss, classifierTargets } from './classifier.ts';
 import { matmul } from '../ops/matmul.ts';
-import type { GPT2Config } from './config.ts';
-import { parameterShapes } from './weights.ts';
+import { parameterShapes, type GPT2Config } from './config.ts';
 import { Rng } from '../util/rng.ts';
 
 export class GPT2 {

@@ -1,46 +1,35 @@
 // GPT-2 parameters by canonical name, loaded from and saved as a Hugging Face model directory
 // (config.json + model.safetensors) with the key names of OpenAI's gpt2 repo.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import { replaceAtomic, writeFileAtomic } from './checkpoint.ts';
-import { type GPT2Config, hfConfigJson, memoryProblem, readConfig } from './config.ts';
+import { type GPT2Config, hfConfigJson, memoryProblem, parameterShapes, parseConfig } from './config.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 
 const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
- * Canonical parameter names and shapes, in the order the model creates them. Linear weights use
- * HF's Conv1D layout [in, out], as OpenAI's GPT-2 safetensors store them.
+ * Reads DIR/config.json (HF GPT2Config): n_positions falls back to n_ctx, layer_norm_epsilon
+ * to 1e-5. Throws a UserError naming the file and the field for a missing file, bad JSON, a
+ * missing or invalid field, a head size the engine cannot run (shapeProblem), or an option this engine does not
+ * implement (another activation, n_inner != 4 n_embd, untied lm_head, other attention scaling).
  */
-export function parameterShapes(c: GPT2Config): { name: string; shape: number[] }[] {
-  const C = c.n_embd;
-  const out = [
-    { name: 'wte.weight', shape: [c.vocab_size, C] },
-    { name: 'wpe.weight', shape: [c.n_positions, C] },
-  ];
-  for (let i = 0; i < c.n_layer; i++) {
-    const h = `h.${i}.`;
-    out.push(
-      { name: h + 'ln_1.weight', shape: [C] },
-      { name: h + 'ln_1.bias', shape: [C] },
-      { name: h + 'attn.c_attn.weight', shape: [C, 3 * C] },
-      { name: h + 'attn.c_attn.bias', shape: [3 * C] },
-      { name: h + 'attn.c_proj.weight', shape: [C, C] },
-      { name: h + 'attn.c_proj.bias', shape: [C] },
-      { name: h + 'ln_2.weight', shape: [C] },
-      { name: h + 'ln_2.bias', shape: [C] },
-      { name: h + 'mlp.c_fc.weight', shape: [C, 4 * C] },
-      { name: h + 'mlp.c_fc.bias', shape: [4 * C] },
-      { name: h + 'mlp.c_proj.weight', shape: [4 * C, C] },
-      { name: h + 'mlp.c_proj.bias', shape: [C] },
+export function readConfig(dir: string): GPT2Config {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(
+      `${path}: ${code === 'ENOENT' ? 'no such file (a GPT-2 model directory holds config.json and model.safetensors)' : (e as Error).message}`,
     );
   }
-  out.push({ name: 'ln_f.weight', shape: [C] }, { name: 'ln_f.bias', shape: [C] });
-  return out;
+  return parseConfig(text, path);
 }
 
 /**

@@ -3,7 +3,7 @@
 // comes in through Hooks, so the Node CLI and a web page drive the same loop.
 import type { GPT2 } from '../model/gpt2.ts';
 import type { AdamW } from '../optim.ts';
-import type { TokenDataset } from '../data/dataset.ts';
+import type { TokenDataset } from '../data/windows.ts';
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import type { RunSettings } from './run.ts';

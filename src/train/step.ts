@@ -3,7 +3,7 @@
 import type { Tensor } from '../gpu/index.ts';
 import type { GPT2 } from '../model/gpt2.ts';
 import type { AdamW } from '../optim.ts';
-import { getBatch, type TokenDataset } from '../data/dataset.ts';
+import { getBatch, type TokenDataset } from '../data/windows.ts';
 
 export interface Batch { x: Uint32Array; y: Int32Array }
 
