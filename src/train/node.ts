@@ -8,14 +8,14 @@ import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { loadWeights } from '../model/load.ts';
-import { describeConfig, type GPT2Config } from '../model/config.ts';
+import { loadWeights, type LoadedWeights } from '../model/load.ts';
+import { describeConfig } from '../model/config.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
 import { loadChatData } from '../data/dataset.ts';
-import { formatStats, type TokenDataset } from '../data/windows.ts';
+import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
-import { DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type Run, type TrainFlags } from './run.ts';
+import { checkData, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes } from './checkpointer.ts';
 import { trainLoop, type Checkpoint, type StepReport } from './loop.ts';
@@ -55,63 +55,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
   const out = resolve(shown);
   const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
 
-  // ---- the weights, and the run they start ----
-  let run: Run;
-  let arrays: Map<string, Float32Array>;
-  let ckpt: Checkpointer;
-  let resumed: ReturnType<typeof loadTrainState> = null;
-  if (flags.resume) {
-    ckpt = new Checkpointer(out);
-    ckpt.open(); // the lock first: a save in progress belongs to the trainer holding it
-    try {
-      recoverCheckpoint(out); // finish (or discard) a save that a crash interrupted
-      if (!existsSync(join(out, 'model.safetensors'))) throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors there; train without --resume first)`);
-      const w = await loadWeights(out);
-      arrays = w.arrays;
-      const json = readTrainStateJson(out);
-      if (!json) {
-        throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out}`);
-      }
-      const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
-      if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
-        throw new UserError(`--resume: ${join(out, 'optimizer.safetensors')} is missing: AdamW's moments would restart from zero. Pass --reset-optimizer to resume that way`);
-      }
-      resumed = loadTrainState(out, { optimizer: !flags.resetOptimizer });
-      run = resolveRun(flags, { source: 'resume', config: w.config, saved }, device);
-      ckpt.lastSaved = run.startStep;
-      ckpt.checkSpace(checkpointBytes(run.config));
-      say(`resuming from ${out}`);
-      if (flags.resetOptimizer) say('warning: --reset-optimizer: AdamW\'s moments restart from zero (expect a jump in the loss for a few steps)');
-    } catch (e) {
-      ckpt.close();
-      throw e;
-    }
-  } else {
-    let pretrained: { config: GPT2Config; arrays: Map<string, Float32Array>; source: string } | null = null;
-    const init = flags.init ?? 'auto';
-    if (init === 'auto') {
-      try {
-        pretrained = await loadWeights('gpt2');
-        say('init: OpenAI GPT-2 124M');
-      } catch (e) {
-        say(`init: GPT-2 weights unavailable (${(e as Error).message.split('\n')[0]}); training the default from-scratch model instead.`);
-      }
-    } else if (init !== 'scratch') {
-      pretrained = await loadWeights(init, { alternatives: "'scratch' (a new model)" });
-      say(`init: ${pretrained.source}, ${describeConfig(pretrained.config)}`);
-    }
-    run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config }, device) : resolveRun(flags, { source: 'scratch' }, device);
-    if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
-    arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
-    ckpt = new Checkpointer(out);
-    ckpt.open();
-    try {
-      ckpt.checkSpace(checkpointBytes(run.config));
-    } catch (e) {
-      ckpt.close();
-      throw e;
-    }
-  }
+  const { run, arrays, moments, ckpt } = await startRun(flags, out, device, say);
   const o = run.settings, config = run.config, T = o.blockSize, B = o.batchSize;
   for (const n of run.notes) say(n);
 
@@ -126,10 +70,10 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
     const model = GPT2.fromArrays(gpu, config, arrays);
     arrays.clear();
     const opt = new AdamW(gpu, model.params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
-    if (run.saved && resumed) {
-      for (const [name, t] of opt.m) { const a = resumed.m.get(name); if (a) t.write(a); }
-      for (const [name, t] of opt.v) { const a = resumed.v.get(name); if (a) t.write(a); }
-      opt.step = flags.resetOptimizer ? 0 : run.saved.adamSteps;
+    if (run.saved && moments) {
+      for (const [name, t] of opt.m) { const a = moments.m.get(name); if (a) t.write(a); }
+      for (const [name, t] of opt.v) { const a = moments.v.get(name); if (a) t.write(a); }
+      opt.step = moments.m.size ? run.saved.adamSteps : 0; // fresh moments (--reset-optimizer) need bias correction from the start
       say(`resumed at step ${run.startStep}`);
     }
 
@@ -204,29 +148,59 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
 }
 
 /**
- * Refuses data that cannot train (no target tokens at all, a window longer than the data,
- * token ids outside the vocabulary); returns the validation set, or null when it has no
- * target tokens to score.
+ * Where the run starts: its weights (a checkpoint to resume, pretrained, or new), the run
+ * resolved from the flags (and the saved state), and --out checked and locked. On --resume the
+ * lock comes first: a save in progress there belongs to the trainer holding it.
  */
-function checkData(data: { train: TokenDataset; val: TokenDataset }, o: Run['settings'], config: GPT2Config): TokenDataset | null {
-  const T = o.blockSize;
-  if (data.train.tokens.length < T + 1) throw new UserError(`--data ${o.data}: not enough tokens for one ${T}-token window`);
-  for (const ds of [data.train, data.val]) {
-    for (let i = 0; i < ds.tokens.length; i++) {
-      if (ds.tokens[i] >= config.vocab_size) throw new UserError(`--data ${o.data}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
+async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, say: (s: string) => void) {
+  const ckpt = new Checkpointer(out);
+  let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
+  if (flags.resume) ckpt.open();
+  try {
+    let run: Run, arrays: Map<string, Float32Array>;
+    if (flags.resume) {
+      recoverCheckpoint(out); // finish (or discard) a save that a crash interrupted
+      if (!existsSync(join(out, 'model.safetensors'))) throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors there; train without --resume first)`);
+      const w = await loadWeights(out);
+      arrays = w.arrays;
+      const json = readTrainStateJson(out);
+      if (!json) {
+        throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out}`);
+      }
+      const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
+      if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
+        throw new UserError(`--resume: ${join(out, 'optimizer.safetensors')} is missing: AdamW's moments would restart from zero. Pass --reset-optimizer to resume that way`);
+      }
+      moments = loadTrainState(out, { optimizer: !flags.resetOptimizer });
+      run = resolveRun(flags, { source: 'resume', config: w.config, saved }, device);
+      ckpt.lastSaved = run.startStep;
+      say(`resuming from ${out}`);
+      if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
+    } else {
+      let pretrained: LoadedWeights | null = null;
+      const init = flags.init ?? DEFAULTS.init;
+      if (init === 'auto') {
+        try {
+          pretrained = await loadWeights('gpt2');
+          say('init: OpenAI GPT-2 124M');
+        } catch (e) {
+          say(`init: GPT-2 weights unavailable (${(e as Error).message.split('\n')[0]}); training the default from-scratch model instead.`);
+        }
+      } else if (init !== 'scratch') {
+        pretrained = await loadWeights(init, { alternatives: "'scratch' (a new model)" });
+        say(`init: ${pretrained.source}, ${describeConfig(pretrained.config)}`);
+      }
+      run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config }, device) : resolveRun(flags, { source: 'scratch' }, device);
+      if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
+      arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
+      ckpt.open();
     }
+    ckpt.checkSpace(checkpointBytes(run.config));
+    return { run, arrays, moments, ckpt };
+  } catch (e) {
+    ckpt.close();
+    throw e;
   }
-  if (!hasTargets(data.train)) {
-    throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); add "${o.bot}:" lines, check --bot, or pass --mask none to train on every token`);
-  }
-  return data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
-}
-
-/** a token the loss covers, as a target of some window (window i's targets are tokens i*T+1 .. i*T+T) */
-function hasTargets(ds: TokenDataset): boolean {
-  const end = ds.stats.windows * ds.blockSize + 1;
-  for (let i = 1; i < end; i++) if (ds.mask[i]) return true;
-  return false;
 }
 
 // `step    3/4 | loss 10.0731 | val 10.6313 | lr 1.65e-3 | norm 3.00 | 234 ms | 183 tok/s | ETA 0s`

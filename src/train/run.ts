@@ -6,6 +6,7 @@
 import { UserError } from '../util/errors.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
 import { speakerProblem } from '../data/format.ts';
+import type { TokenDataset } from '../data/windows.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
 export interface RunSettings {
@@ -226,6 +227,32 @@ function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits): void {
     ? `needs a ${gb(s.batchSize * perSeq)} activation buffer [${s.batchSize * T}, ${4 * C}], over this adapter's ${gb(d.maxBufferSize)} buffer limit`
     : `needs at least ${gb(s.batchSize * T * perToken + weights)} of memory for one step, more than this machine's ${gb(d.memoryBytes)}`;
   throw new UserError(`${what} ${why}: lower --batch-size to ${Math.max(1, fit)} or less${fit < 1 ? ' and --block-size' : ''} (--grad-accum keeps the tokens per step)`);
+}
+
+/**
+ * Refuses data that cannot train (no target tokens at all, a window longer than the data,
+ * token ids outside the vocabulary); returns the validation set, or null when it has no
+ * target tokens to score.
+ */
+export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: RunSettings, config: GPT2Config): TokenDataset | null {
+  const T = o.blockSize;
+  if (data.train.tokens.length < T + 1) throw new UserError(`--data ${o.data}: not enough tokens for one ${T}-token window`);
+  for (const ds of [data.train, data.val]) {
+    for (let i = 0; i < ds.tokens.length; i++) {
+      if (ds.tokens[i] >= config.vocab_size) throw new UserError(`--data ${o.data}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
+    }
+  }
+  if (!hasTargets(data.train)) {
+    throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); add "${o.bot}:" lines, check --bot, or pass --mask none to train on every token`);
+  }
+  return data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
+}
+
+/** a token the loss covers, as a target of some window (window i's targets are tokens i*T+1 .. i*T+T) */
+function hasTargets(ds: TokenDataset): boolean {
+  const end = ds.stats.windows * ds.blockSize + 1;
+  for (let i = 1; i < end; i++) if (ds.mask[i]) return true;
+  return false;
 }
 
 /**

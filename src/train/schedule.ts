@@ -131,9 +131,10 @@ export class TimeSchedule implements Schedule {
     const evalMs = this.evals ? this.endWork.eval || train * this.evals.steps : 0;
     const unmeasured = this.evals && !this.endWork.eval ? evalMs / this.evals.interval : 0;
     const msPerStep = train + this.overheadTotal / this.stepsMeasured + unmeasured;
-    if (step >= this.warmup) this.ratio += (1 - this.ratio) / Math.max(1, this.remaining);
     const room = this.deadline - now - evalMs - this.endWork.save;
     this.remaining = Math.floor(room / Math.max(msPerStep, 1e-3));
+    // the rest of the cosine spread over this step and the ones that still fit (the newest estimate)
+    if (step >= this.warmup) this.ratio += (1 - this.ratio) / Math.max(1, this.remaining + 1);
     this.lastStep = step + Math.max(0, this.remaining);
     return this.remaining < 1;
   }
