@@ -112,7 +112,8 @@ t('weights that are not finite are never handed to a save', async () => {
 t('impossible optimizer values are refused up front, naming the flag', async () => {
   const device = { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
   const cases: [TrainFlags, RegExp][] = [
-    [{ lr: 0 }, /--lr must be a positive number, got 0/],
+    [{ lr: 0 }, /--lr must be a positive number .*, got 0/],
+    [{ lr: 1e39 }, /--lr must be a positive number \(below 3\.4e38, float32\)/],
     [{ lr: -1e-3 }, /--lr must be a positive number/],
     [{ lr: 1e-3, minLr: 2e-3 }, /--min-lr must be between 0 and --lr \(0\.001\), got 0\.002/],
     [{ minLr: -1 }, /--min-lr/],

@@ -119,7 +119,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       if (learned) {
         r.tokens += tokensPerStep;
         r.losses.push(loss);
-        history.train.push([step + 1, loss]);
+        if (Number.isFinite(loss)) history.train.push([step + 1, loss]);
       } else r.skipped++;
       const last = schedule.finished(step, performance.now());
       let val: number | undefined;

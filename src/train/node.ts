@@ -49,20 +49,21 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
     if (!opts.quiet) console.log(s);
   };
   say(`adapter: ${gpu.adapterName}`);
-  // paths absolute: train_state.json keeps them, and --resume may run from another directory
-  const flags: TrainOptions = { ...opts, data: opts.data && resolve(opts.data), log: opts.log && resolve(opts.log) };
   const shown = opts.out ?? DEFAULTS.out; // as the user wrote it, for the console
   const out = resolve(shown);
   const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
 
-  const { run, arrays, moments, ckpt } = await startRun(flags, out, device, say);
-  const o = run.settings, config = run.config, T = o.blockSize, B = o.batchSize;
+  const { run, arrays, moments, ckpt } = await startRun(opts, out, device, say);
+  const dataShown = run.settings.data; // as given (or saved), for the console
+  // paths absolute: train_state.json keeps them, and --resume may run from another directory
+  const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
+  const config = run.config, T = o.blockSize, B = o.batchSize;
   for (const n of run.notes) say(n);
 
   try {
     // ---- data ----
     const data = loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask });
-    say(`data: ${opts.data ?? o.data}: ${formatStats(data.stats)}`);
+    say(`data: ${dataShown}: ${formatStats(data.stats)}`);
     const val = checkData(data, o, config);
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
 
@@ -111,7 +112,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
         save: (c: Checkpoint, why) => {
           const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + performance.now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
           try {
-            ckpt.save(c, config, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${o.data})`));
+            ckpt.save(c, config, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
           } catch (e) {
             if (why !== 'interval' || !(e instanceof UserError)) throw e;
             console.warn(`warning: ${e.message}; training goes on, the next save tries again`);

@@ -136,8 +136,6 @@ export function resolveRun(
     const shape = shapeProblem(config);
     if (shape) throw new UserError(`--n-embd ${config.n_embd} --n-head ${config.n_head}: ${shape}`);
   } else config = from.config;
-  const tooBig = memoryProblem(config, device.memoryBytes, 4);
-  if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
   const T = Math.min(blockSize, config.n_positions);
   if (T < blockSize) notes.push(`block size capped at the model's context: ${T}`);
 
@@ -165,6 +163,8 @@ export function resolveRun(
     log: flags.log ?? keep.log,
   };
   checkSettings(settings);
+  const tooBig = memoryProblem(config, device.memoryBytes, 4);
+  if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
   checkBatchFits(settings, config, device);
 
   const startStep = saved?.step ?? 0;
@@ -190,7 +190,7 @@ export function checkSettings(s: RunSettings): void {
     throw new UserError(`${flagName(key)} ${rule}, got ${s[key]}`);
   };
   checkCounts(s as TrainFlags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'evalSteps']);
-  if (!(s.lr > 0 && Number.isFinite(s.lr))) bad('lr', 'must be a positive number');
+  if (!(s.lr > 0 && Number.isFinite(Math.fround(s.lr)))) bad('lr', 'must be a positive number (below 3.4e38, float32)');
   if (!(s.minLr >= 0 && s.minLr <= s.lr)) bad('minLr', `must be between 0 and --lr (${s.lr})`);
   if (s.warmup !== undefined && !(Number.isSafeInteger(s.warmup) && s.warmup >= 0)) bad('warmup', 'must be a whole number of steps, 0 or more');
   // float32 flushes anything below its smallest normal number (1.2e-38) to 0, and 0/0 is NaN
