@@ -144,11 +144,11 @@ t('--out that cannot hold a checkpoint is refused before the first step: a file,
     [join(notDir, 'run'), [/not-a-dir is a file, not a directory/]],
     ['/proc/gpt2-webgpu-test/run', [/\/proc is on the kernel's proc file system/]],
   ];
-  for (const [o, patterns] of cases) {
-    const r = await run('train', [...TINY, '--steps', '1', '--out', o], '', { timeoutMs: 30_000 });
-    assertOneLineError(r, patterns, `--out ${o}`);
-    assert.not.match(r.stdout, /^step /m, `--out ${o}: refused before training`);
-  }
+  const results = await Promise.all(cases.map(([o]) => run('train', [...TINY, '--steps', '1', '--out', o], '', { timeoutMs: 30_000 })));
+  cases.forEach(([o, patterns], i) => {
+    assertOneLineError(results[i], patterns, `--out ${o}`);
+    assert.not.match(results[i].stdout, /^step /m, `--out ${o}: refused before training`);
+  });
 
   // a second trainer on the same --out
   const d = out('locked');
@@ -171,11 +171,12 @@ t('--out on a read-only disk or under a read-only parent names the reason before
   const ro = out('ro');
   mkdirSync(ro);
   const mounts = `mount --bind '${ro}' '${ro}' && mount -o remount,bind,ro '${ro}'`;
-  for (const [o, re] of [[join(ro, 'run'), /cannot create .*ro\/run: read-only file system \(EROFS\)/], [ro, /cannot write there: read-only file system \(EROFS\)/]] as const) {
-    const r = await run('train', [...TINY, '--steps', '1', '--out', o], '', { mounts });
-    assertOneLineError(r, [re], `--out ${o} read-only`);
-    assert.not.match(r.stdout, /^step /m);
-  }
+  const cases = [[join(ro, 'run'), /cannot create .*ro\/run: read-only file system \(EROFS\)/], [ro, /cannot write there: read-only file system \(EROFS\)/]] as const;
+  const results = await Promise.all(cases.map(([o]) => run('train', [...TINY, '--steps', '1', '--out', o], '', { mounts })));
+  cases.forEach(([o, re], i) => {
+    assertOneLineError(results[i], [re], `--out ${o} read-only`);
+    assert.not.match(results[i].stdout, /^step /m);
+  });
 });
 
 t('a full disk: no room is refused up front; a save that fails names the path, training goes on, the last checkpoint stays', async () => {
@@ -255,13 +256,15 @@ t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset
 });
 
 t('train_state.json that is null or has a non-numeric step: a named error', async () => {
-  for (const [text, re] of [['null', /train_state\.json: not a JSON object/], ['{"step": "abc"}', /train_state\.json: field 'step' must be a whole number/]] as const) {
+  const cases = [['null', /train_state\.json: not a JSON object/], ['{"step": "abc"}', /train_state\.json: field 'step' must be a whole number/]] as const;
+  const results = await Promise.all(cases.map(([text]) => {
     const d = out(`state-${text.length}`);
     mkdirSync(d);
     for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors']) copyFileSync(join(ckpt, f), join(d, f));
     writeFileSync(join(d, 'train_state.json'), text);
-    assertOneLineError(await run('train', ['--resume', '--out', d, '--steps', '4']), [re], `train_state ${text}`);
-  }
+    return run('train', ['--resume', '--out', d, '--steps', '4']);
+  }));
+  cases.forEach(([text, re], i) => assertOneLineError(results[i], [re], `train_state ${text}`));
 });
 
 // ---- 6. readers finish an interrupted save ----
@@ -321,13 +324,18 @@ t('a config.json with n_layer 1e9 is refused before anything is allocated', asyn
 });
 
 t('--n-embd and --n-head: at least 1, and a head size that is a multiple of 4 (config.json too)', async () => {
-  assertOneLineError(await run('train', [...TINY, '--n-embd', '0', '--out', out('n0')]), [/--n-embd must be a whole number of at least 1, got 0/], '--n-embd 0');
-  assertOneLineError(await run('train', [...TINY, '--n-embd', '30', '--n-head', '2', '--out', out('n30')]), [/--n-embd 30 --n-head 2: head size n_embd\/n_head = 30\/2 = 15 is not a multiple of 4/], '--n-embd 30');
   const d = out('head15');
   mkdirSync(d);
   copyFileSync(join(ckpt, 'model.safetensors'), join(d, 'model.safetensors'));
   writeFileSync(join(d, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(ckpt, 'config.json'), 'utf8')), n_embd: 60, n_head: 4 }));
-  assertOneLineError(await run('chat', ['--init', d, '--prompt', 'hi']), [/head15\/config\.json: head size n_embd\/n_head = 60\/4 = 15 is not a multiple of 4/], 'config.json head size 15');
+  const [zero, thirty, config] = await Promise.all([
+    run('train', [...TINY, '--n-embd', '0', '--out', out('n0')]),
+    run('train', [...TINY, '--n-embd', '30', '--n-head', '2', '--out', out('n30')]),
+    run('chat', ['--init', d, '--prompt', 'hi']),
+  ]);
+  assertOneLineError(zero, [/--n-embd must be a whole number of at least 1, got 0/], '--n-embd 0');
+  assertOneLineError(thirty, [/--n-embd 30 --n-head 2: head size n_embd\/n_head = 30\/2 = 15 is not a multiple of 4/], '--n-embd 30');
+  assertOneLineError(config, [/head15\/config\.json: head size n_embd\/n_head = 60\/4 = 15 is not a multiple of 4/], 'config.json head size 15');
 });
 
 t('--batch-size 1e9 is checked against the adapter and names the flag to lower', async () => {
@@ -351,9 +359,9 @@ t('an odd-length .bin token file is refused, not truncated', async () => {
 });
 
 t("--human '' is refused by train.js as by chat.js", async () => {
-  for (const name of ['train', 'chat'] as const) {
-    assertOneLineError(await run(name, ['--human', '', ...(name === 'train' ? [...TINY, '--out', out('human')] : ['--init', ckpt, '--prompt', 'hi'])]), [/--human must be a non-empty name/], `${name} --human ''`);
-  }
+  const [train, chatRun] = await Promise.all([run('train', ['--human', '', ...TINY, '--out', out('human')]), run('chat', ['--human', '', '--init', ckpt, '--prompt', 'hi'])]);
+  assertOneLineError(train, [/--human must be a non-empty name/], "train --human ''");
+  assertOneLineError(chatRun, [/--human must be a non-empty name/], "chat --human ''");
 });
 
 t('chat.js --init scratch suggests what chat.js can load', async () => {
