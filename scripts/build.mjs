@@ -25,7 +25,7 @@ const list = (dir, suffix) =>
   readdirSync(join(root, dir)).filter((f) => f.endsWith(suffix) && (!filter || f.includes(filter))).sort();
 const jobs = [];
 if (!filter) {
-  for (const name of ['train', 'chat']) {
+  for (const name of ['train', 'chat', 'eval']) {
     const src = join(root, `src/${name}.ts`);
     if (existsSync(src)) jobs.push(build({ ...common, entryPoints: [src], outfile: join(root, `dist/${name}.js`) }));
   }

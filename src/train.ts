@@ -2,6 +2,7 @@
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
+import { reportError } from './util/cli.ts';
 import { DEFAULTS, type TrainFlags } from './train/run.ts';
 import { runTraining } from './train/node.ts';
 
@@ -76,9 +77,5 @@ async function main(): Promise<void> {
 }
 
 main()
-  .catch((e: unknown) => {
-    const err = e as Error;
-    console.error(`error: ${err instanceof UserError || !process.env.DEBUG ? err.message : err.stack}`);
-    process.exitCode = 1;
-  })
+  .catch(reportError)
   .finally(() => closeGpu());

@@ -7,7 +7,8 @@ import { applyPenalties, DEFAULT_SAMPLING, sampleToken, topIndices, type Samplin
 import { StopMatcher } from '../src/chat/stops.ts';
 import { buildPrompt, KvMirror } from '../src/chat/context.ts';
 import { FakeGenerator, oneHot, replyScript, type Script } from './fake_generator.ts';
-import { answer, ChatSession, generateReply, runRepl, type ReplOptions } from '../src/chat/repl.ts';
+import { answer, runRepl } from '../src/chat/repl.ts';
+import { ChatSession, generateReply, type ChatOptions } from '../src/chat/session.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
 import { encodeBotTurn, encodeHumanTurn, encodePersona, type Speakers, type Turn } from '../src/data/format.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -228,12 +229,12 @@ const BOT = encode('Bot:');
 function fake(reply: (prompt: readonly number[]) => string = () => ' Hello there', contextLength = 1024): FakeGenerator {
   return new FakeGenerator(replyScript(BOT, (p) => [...encode(reply(p)), EOT], V), { contextLength });
 }
-function options(o: Partial<ReplOptions> = {}): ReplOptions {
+function options(o: Partial<ChatOptions> = {}): ChatOptions {
   return {
     sampling: { ...DEFAULT_SAMPLING }, maxNewTokens: 32, seed: 1337, speakers: { ...SP }, persona: '', stops: [], raw: false, quiet: true, ...o,
   };
 }
-async function pipe(gen: FakeGenerator, lines: string, o: Partial<ReplOptions> = {}, end = true): Promise<{ out: string; log: string }> {
+async function pipe(gen: FakeGenerator, lines: string, o: Partial<ChatOptions> = {}, end = true): Promise<{ out: string; log: string }> {
   const input = new PassThrough(), output = new PassThrough(), log = new PassThrough();
   let out = '', logged = '';
   output.on('data', (d) => (out += d));

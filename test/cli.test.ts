@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { openGenerator } from '../src/model/generate.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
-import { ChatSession, runRepl, type ReplOptions } from '../src/chat/repl.ts';
+import { runRepl } from '../src/chat/repl.ts';
+import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
@@ -167,7 +168,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
   assert.not.ok(existsSync(join(dir, 'never', 'model.safetensors')), 'failed runs write no checkpoint');
 });
 
-const replOptions = (o: Partial<ReplOptions>): ReplOptions => ({
+const replOptions = (o: Partial<ChatOptions>): ChatOptions => ({
   sampling: { ...DEFAULT_SAMPLING }, maxNewTokens: 8, seed: 1337, speakers: { human: 'Human', bot: 'Bot' },
   persona: '', stops: [], raw: false, quiet: true, ...o,
 });
