@@ -5,7 +5,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
-import { openGenerator } from './model/generate.ts';
+import { openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
 import { speakerProblem } from './data/format.ts';

@@ -7,7 +7,7 @@ import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
-import { openGenerator } from './model/generate.ts';
+import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { packConversations } from './data/windows.ts';

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { openGenerator } from '../src/model/generate.ts';
+import { openGenerator } from '../src/model/load.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
 import { runRepl } from '../src/chat/repl.ts';
 import { ChatSession, type ChatOptions } from '../src/chat/session.ts';

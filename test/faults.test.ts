@@ -8,7 +8,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/util/errors.ts';
-import { readSafetensors, writeSafetensors } from '../src/model/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { AdamW } from '../src/optim.ts';

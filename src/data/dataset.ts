@@ -2,11 +2,9 @@
 // nanoGPT/llm.c .bin token files, split into train and validation sets.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
-import { parseChat } from './conversations.ts';
-import type { Conversation, Speakers } from './format.ts';
-import { makeDataset, packConversations, splitConversations, type DatasetStats, type TokenDataset } from './windows.ts';
+import { chatData, combineStats, makeDataset, packConversations, parseChatText, type DatasetStats, type PackOptions, type TokenDataset } from './windows.ts';
 
-export interface LoadOptions { blockSize: number; speakers: Speakers; mask: 'bot' | 'none' }
+export type LoadOptions = PackOptions;
 
 const LLMC_MAGIC = 20240520; // llm.c token files: 256 int32 header (magic, version, count), then uint16
 
@@ -41,7 +39,7 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
     checkFile(path);
     return loadTokenBin(path, opts.blockSize);
   }
-  return packConversations(readChat(path, opts.speakers), opts.speakers, opts.blockSize, opts.mask);
+  return packConversations(parseChatText(readText(path), opts.speakers, path), opts.speakers, opts.blockSize, opts.mask);
 }
 
 /**
@@ -50,30 +48,16 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
  * its windows (at least one when there are two or more). `stats` covers both parts.
  */
 export function loadChatData(path: string, opts: LoadOptions & { valFraction?: number }): { train: TokenDataset; val: TokenDataset; stats: DatasetStats } {
-  const f = opts.valFraction ?? 0.1;
-  let train: TokenDataset, val: TokenDataset;
-  if (path.endsWith('.bin')) {
-    checkFile(path);
-    const all = loadTokenBin(path, opts.blockSize);
-    const n = all.stats.windows, T = opts.blockSize;
-    const nVal = n >= 2 && f > 0 ? Math.max(1, Math.floor(n * f)) : 0;
-    const cut = (n - nVal) * T;
-    // train keeps one token past its last window: that window's last target
-    train = makeDataset(all.tokens.slice(0, cut + 1), all.mask.slice(0, cut + 1), opts.blockSize, 0, 0, 0);
-    val = makeDataset(all.tokens.slice(cut), all.mask.slice(cut), opts.blockSize, 0, 0, 0);
-  } else {
-    const parts = splitConversations(readChat(path, opts.speakers), f);
-    train = packConversations(parts.train, opts.speakers, opts.blockSize, opts.mask);
-    val = packConversations(parts.val, opts.speakers, opts.blockSize, opts.mask);
-  }
-  const a = train.stats, b = val.stats;
-  const tokens = a.tokens + b.tokens;
-  const stats: DatasetStats = {
-    conversations: a.conversations + b.conversations, tokens,
-    maskedShare: tokens ? (a.maskedShare * a.tokens + b.maskedShare * b.tokens) / tokens : 0,
-    windows: a.windows + b.windows, truncated: a.truncated + b.truncated, padding: a.padding + b.padding,
-  };
-  return { train, val, stats };
+  if (!path.endsWith('.bin')) return chatData(readText(path), opts, path);
+  checkFile(path);
+  const all = loadTokenBin(path, opts.blockSize);
+  const n = all.stats.windows, T = opts.blockSize, f = opts.valFraction ?? 0.1;
+  const nVal = n >= 2 && f > 0 ? Math.max(1, Math.floor(n * f)) : 0;
+  const cut = (n - nVal) * T;
+  // train keeps one token past its last window: that window's last target
+  const train = makeDataset(all.tokens.slice(0, cut + 1), all.mask.slice(0, cut + 1), opts.blockSize, 0, 0, 0);
+  const val = makeDataset(all.tokens.slice(cut), all.mask.slice(cut), opts.blockSize, 0, 0, 0);
+  return { train, val, stats: combineStats(train.stats, val.stats) };
 }
 
 function checkFile(path: string): void {
@@ -88,14 +72,9 @@ function checkFile(path: string): void {
   if (st.size === 0) throw new UserError(`dataset file is empty: ${path}`);
 }
 
-function readChat(path: string, sp: Speakers): Conversation[] {
+function readText(path: string): string {
   checkFile(path);
   const text = readFileSync(path, 'utf8');
   if (text.trim() === '') throw new UserError(`dataset file is empty (only whitespace): ${path}`);
-  try {
-    return parseChat(text, sp);
-  } catch (e) {
-    throw new UserError(`${path}: ${(e as Error).message}`);
-  }
+  return text;
 }
-

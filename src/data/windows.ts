@@ -1,6 +1,8 @@
-// Token windows for training, host-neutral: conversations packed into fixed windows with a loss
-// mask, the train/val split, and batches. (Reading files into them: dataset.ts.)
+// Token windows for training, host-neutral: chat text (pasted in a page or read from a file by
+// dataset.ts) parsed and packed into fixed windows with a loss mask, the train/val split, and batches.
+import { UserError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
+import { parseChat } from './conversations.ts';
 import { concatEncoded, encodeConversation, encodeExchanges, type Conversation, type Encoded, type Speakers } from './format.ts';
 import { EOT } from './tokenizer.ts';
 
@@ -23,6 +25,39 @@ export interface DatasetStats {
   /** EOT pad tokens (mask 0) that fill the ends of windows */
   padding: number;
 }
+export interface PackOptions { blockSize: number; speakers: Speakers; mask: 'bot' | 'none' }
+
+/** Chat text to conversations (parseChat); errors start with `where` (a path, "the pasted text"). */
+export function parseChatText(text: string, sp: Speakers, where: string): Conversation[] {
+  if (text.trim() === '') throw new UserError(`${where} is empty (only whitespace)`);
+  try {
+    return parseChat(text, sp);
+  } catch (e) {
+    throw new UserError(`${where}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Train and validation sets from chat text: parse, hold out every k-th conversation
+ * (splitConversations, valFraction 0.1 by default) and pack each part. `stats` covers both parts.
+ */
+export function chatData(text: string, opts: PackOptions & { valFraction?: number }, where: string): { train: TokenDataset; val: TokenDataset; stats: DatasetStats } {
+  const parts = splitConversations(parseChatText(text, opts.speakers, where), opts.valFraction ?? 0.1);
+  const train = packConversations(parts.train, opts.speakers, opts.blockSize, opts.mask);
+  const val = packConversations(parts.val, opts.speakers, opts.blockSize, opts.mask);
+  return { train, val, stats: combineStats(train.stats, val.stats) };
+}
+
+/** the stats of two datasets taken together */
+export function combineStats(a: DatasetStats, b: DatasetStats): DatasetStats {
+  const tokens = a.tokens + b.tokens;
+  return {
+    conversations: a.conversations + b.conversations, tokens,
+    maskedShare: tokens ? (a.maskedShare * a.tokens + b.maskedShare * b.tokens) / tokens : 0,
+    windows: a.windows + b.windows, truncated: a.truncated + b.truncated, padding: a.padding + b.padding,
+  };
+}
+
 /**
  * pack whole conversations greedily into windows of exactly blockSize tokens, as nanoGPT's
  * token stream: window i is tokens [i*T, i*T+T) and its targets are shifted by one, so the

@@ -6,7 +6,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from '../util/fs-errors.ts';
-import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../node/safetensors.ts';
 
 /**
  * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is

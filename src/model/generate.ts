@@ -1,12 +1,12 @@
-// KV-cached GPT-2 inference for the chat REPL (batch 1). The cache of a layer is simply the
-// qkv rows of every token so far, [n_positions, 3C]: prefill writes many rows at once, decode
-// one; attention reads keys and values from those rows. No tape, no gradients.
+// KV-cached GPT-2 inference for the chat REPL and the page (batch 1; load.ts opens it from a
+// directory in Node). The cache of a layer is simply the qkv rows of every token so far,
+// [n_positions, 3C]: prefill writes many rows at once, decode one; attention reads keys and
+// values from those rows. No tape, no gradients.
 // The block is written again here, not shared with the tape model (gpt2.ts): this one runs at
 // positions t0.. of a cache, writes each layer's qkv rows into it, attends over the cache, uses
 // matrix-vector kernels for a single token and reuses its activation buffers across layers; the
 // tape model records a backward for every op. Same order and names as GPT2.hidden: keep them parallel.
-import type { Gpu, Tensor } from '../gpu/index.ts';
-import { getGpu } from '../node/gpu.ts';
+import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
 import { matvec, matvecFits, matvecT } from '../ops/matvec.ts';
@@ -15,10 +15,8 @@ import { geluForward } from '../ops/gelu.ts';
 import { attentionCached } from '../ops/attention.ts';
 import { residualForward } from '../ops/residual.ts';
 import { embeddingForward } from '../ops/embedding.ts';
-import { GPT2 } from './gpt2.ts';
-import { loadWeights } from './load.ts';
+import type { GPT2 } from './gpt2.ts';
 import type { Generator } from './generator.ts';
-import { describeConfig } from './config.ts';
 
 export class GPT2Generator implements Generator {
   private caches: Tensor[];
@@ -102,15 +100,4 @@ export class GPT2Generator implements Generator {
     this.cached = t0 + n;
     return out;
   }
-}
-
-export async function openGenerator(init: string, opts: { gpu?: Gpu } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
-  const t0 = performance.now();
-  const w = await loadWeights(init);
-  const gpu = opts.gpu ?? (await getGpu());
-  const model = GPT2.fromArrays(gpu, w.config, w.arrays);
-  const generator = new GPT2Generator(model);
-  await gpu.sync();
-  const c = w.config;
-  return { generator, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(c)} on ${gpu.adapterName}` };
 }

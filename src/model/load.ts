@@ -1,10 +1,14 @@
 // Where a model's weights come from: OpenAI's GPT-2 (local cache or hub download) or a
-// checkpoint/HF directory. The one load path for every reader (chat, train --init, --resume).
+// checkpoint/HF directory. The one load path for every Node reader (chat, eval, train --init, --resume).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Gpu } from '../gpu/index.ts';
+import { getGpu } from '../node/gpu.ts';
 import { UserError } from '../util/errors.ts';
-import type { GPT2Config } from './config.ts';
-import { loadGPT2Weights } from './weights.ts';
+import { describeConfig, type GPT2Config } from './config.ts';
+import { GPT2Generator } from './generate.ts';
+import { GPT2 } from './gpt2.ts';
+import { loadGPT2Weights } from '../node/weights.ts';
 import { ensureGPT2 } from './hub.ts';
 import { recoverCheckpoint } from './checkpoint.ts';
 
@@ -34,4 +38,16 @@ export async function loadWeights(init: string, { alternatives = '' } = {}): Pro
   }
   const { config, params } = loadGPT2Weights(init);
   return { config, arrays: params, source: init };
+}
+
+/** The KV-cached generator of `init`'s weights on `opts.gpu` (default: the process's device). */
+export async function openGenerator(init: string, opts: { gpu?: Gpu } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
+  const t0 = performance.now();
+  const w = await loadWeights(init);
+  const gpu = opts.gpu ?? (await getGpu());
+  const model = GPT2.fromArrays(gpu, w.config, w.arrays);
+  const generator = new GPT2Generator(model);
+  await gpu.sync();
+  const c = w.config;
+  return { generator, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(c)} on ${gpu.adapterName}` };
 }

@@ -8,7 +8,7 @@ import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from '../util/fs-errors.ts';
 import { commitCheckpoint, lockCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
-import { saveGPT2Weights } from '../model/weights.ts';
+import { saveGPT2Weights } from '../node/weights.ts';
 import type { Checkpoint } from './loop.ts';
 
 // statfs f_type of the kernel's pseudo file systems: nothing can be saved there, and a
