@@ -5,7 +5,7 @@ export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number
   const finite = (pts: [number, number][]) => pts.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const train = finite(trainPoints), val = finite(valPoints);
   const all = [...train, ...val];
-  if (!all.length) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"/>`;
+  if (!all.length) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"/>`;
   const xmax = Math.max(1, ...all.map((p) => p[0]));
   const ys = all.map((p) => p[1]);
   let ymin = Math.min(...ys), ymax = Math.max(...ys);
@@ -20,7 +20,8 @@ export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number
     const x = Math.round((xmax * i) / 5);
     ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
+  // the viewBox lets a page scale it to its width
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
 <text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${title.replace(/[<&>]/g, '')}</text>
 ${ticks.join('\n')}
