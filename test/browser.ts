@@ -16,9 +16,9 @@ export function chromiumPath(): string {
   return path;
 }
 
-/** Headless Chromium; `webgpu` false starts it without --enable-unsafe-webgpu (as most Linux browsers are). */
+/** Headless Chromium; `webgpu` false starts it without --enable-unsafe-webgpu (as Linux browsers are: navigator.gpu is there, but no adapter). */
 export function launch({ webgpu }: { webgpu: boolean }): Promise<Browser> {
-  const args = ['--no-sandbox', '--headless=new', ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-features=WebGPU,Vulkan'])];
+  const args = ['--no-sandbox', '--headless=new', ...(webgpu ? ['--enable-unsafe-webgpu'] : [])];
   return chromium.launch({ executablePath: chromiumPath(), headless: true, args, timeout: 60_000 });
 }
 

@@ -25,7 +25,7 @@ export interface StartOptions {
 }
 
 /** node dist/NAME.js ARGS in the repo root; killed (and the test failed) if it outlives timeoutMs */
-export function start(name: 'train' | 'chat', args: string[], o: StartOptions = {}): Proc {
+export function start(name: 'train' | 'chat' | 'serve', args: string[], o: StartOptions = {}): Proc {
   const timeoutMs = o.timeoutMs ?? 120_000;
   const script = join(ROOT, 'dist', `${name}.js`);
   if (!existsSync(script)) throw new Error(`${script} is missing: build first (node scripts/build.mjs)`);

@@ -56,7 +56,7 @@ export async function streamChat(
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   try {
     for (;;) {
-      let chunk: ReadableStreamReadResult<string>;
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
       try {
         chunk = await reader.read();
       } catch (e) {

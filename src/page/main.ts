@@ -35,7 +35,7 @@ let stopTraining = false;
 /** each engine choice gets a number; a load that finishes after a newer choice is ignored */
 let choice = 0;
 /** why this browser cannot run the model itself (no WebGPU, no adapter), once known */
-let browserProblem: { title: string; text: string } | null = null;
+let browserProblem: Words | null = null;
 
 const state = () => document.body.dataset.state as State;
 function setState(s: State): void {
@@ -63,13 +63,22 @@ function setState(s: State): void {
 }
 
 // ---- messages and notices ----
-function showNotice(title: string, text: string, kind: 'warn' | 'error', actions: { label: string; run: () => void }[] = []): void {
+/** a problem in words: what happened, and what to try */
+interface Words { title: string; text: string; tip?: string }
+
+function showNotice(w: Words, kind: 'warn' | 'error', actions: { label: string; run: () => void }[] = []): void {
   const n = $('notice');
   n.className = `notice${kind === 'error' ? ' error' : ''}`;
   n.replaceChildren();
-  const b = document.createElement('b');
-  b.textContent = title;
-  n.append(b, document.createTextNode(text));
+  const add = (tag: string, text: string, cls = '') => {
+    const el = document.createElement(tag);
+    el.textContent = text;
+    if (cls) el.className = cls;
+    n.append(el);
+  };
+  add('b', w.title);
+  add('p', w.text);
+  if (w.tip) add('p', w.tip, 'tip');
   if (actions.length) {
     const row = document.createElement('div');
     row.className = 'notice-actions';
@@ -88,27 +97,30 @@ function showNotice(title: string, text: string, kind: 'warn' | 'error', actions
 const hideNotice = () => ($('notice').hidden = true);
 
 const WEBGPU_BROWSERS =
-  'WebGPU is in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, Safari 26+ and Firefox 141+ on Windows; ' +
-  'on Linux, Chrome needs chrome://flags/#enable-unsafe-webgpu (and often --enable-features=Vulkan).';
+  'To run it on your GPU: WebGPU is in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, Safari 26+, ' +
+  'and Firefox 141+ on Windows; on Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (or turn on chrome://flags/#enable-unsafe-webgpu).';
 
 /** An error in words, with what to try. */
-function explain(e: unknown): { title: string; text: string } {
+function explain(e: unknown): Words {
   const msg = e instanceof Error ? e.message : String(e);
-  if (e instanceof NoWebGpu) return { title: 'This browser cannot run the model itself.', text: `${msg} ${WEBGPU_BROWSERS}` };
+  if (e instanceof NoWebGpu) return { title: 'This browser cannot run the model itself.', text: msg, tip: WEBGPU_BROWSERS };
   if (/out of memory|outofmemory|allocation failed|array buffer allocation/i.test(msg)) {
     return {
       title: 'Out of memory.',
-      text: `The model does not fit in this device's memory (${msg.split('\n')[0]}). Close other tabs and programs that use the GPU and reload the page, try a smaller model, or use the server engine.`,
+      text: `The model does not fit in this device's memory (${msg.split('\n')[0]}).`,
+      tip: 'Close other tabs and programs that use the GPU and reload the page, try a smaller model, or use the server engine.',
     };
   }
   if (/device lost|device was lost/i.test(msg)) return deviceLostWords(msg);
   if (e instanceof UserError || e instanceof GpuValidationError) return { title: 'That did not work.', text: msg };
   return { title: 'Something went wrong.', text: msg };
 }
-const deviceLostWords = (why: string) => ({
+const deviceLostWords = (why: string): Words => ({
   title: 'The GPU stopped working for this page (device lost).',
-  text: `${why ? `${why}. ` : ''}This happens when the graphics driver restarts or the page asked for more GPU memory than the browser allows. Reload the page to start again; if it happens again, use the server engine or a smaller model.`,
+  text: `${why ? `${why}. ` : ''}This happens when the graphics driver restarts, or when the page asks for more GPU memory than the browser allows.`,
+  tip: 'Reload the page to start again; if it happens again, use the server engine or a smaller model.',
 });
+const oneLine = (w: Words) => [w.title, w.text, w.tip].filter(Boolean).join(' ');
 
 // ---- engines ----
 async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Promise<void> {
@@ -129,18 +141,19 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     const why = explain(e);
     if (e instanceof NoWebGpu) browserProblem = why;
     if (kind === 'browser' && fallback && e instanceof NoWebGpu) {
-      showNotice(why.title, ` ${why.text} Using the server engine instead.`, 'warn');
+      showNotice({ ...why, title: `${why.title} Using the server engine instead.` }, 'warn');
       $('notice').dataset.for = 'none';
       return choose('server', { fallback: false });
     }
     const other: EngineKind = kind === 'browser' ? 'server' : 'browser';
-    const words = kind === 'server'
+    const words: Words = kind === 'server'
       ? {
         title: browserProblem ? `${browserProblem.title} The server engine is not available either.` : 'The server engine is not available.',
-        text: `${browserProblem ? `${browserProblem.text} ` : ''}The server: ${(e as Error).message}. Open this page from \`node dist/serve.js\` to chat through the server.`,
+        text: `${browserProblem ? `${browserProblem.text} ` : ''}Asking the server for its model: ${(e as Error).message}.`,
+        tip: `${browserProblem?.tip ? `${browserProblem.tip} ` : ''}To chat through the server, open this page from \`node dist/serve.js\`.`,
       }
       : why;
-    showNotice(words.title, ` ${words.text}`, 'error', [
+    showNotice(words, 'error', [
       ...(other === 'server' || !browserProblem ? [{ label: `Use ${other === 'server' ? 'the server' : 'this browser'}`, run: () => void choose(other, { fallback: false }) }] : []),
       { label: 'Reload', run: () => location.reload() },
     ]);
@@ -155,8 +168,7 @@ async function loadBrowser(): Promise<BrowserEngine> {
   e.gpu.device.lost.then((info) => {
     if (info.reason === 'destroyed') return;
     browser = null;
-    const words = deviceLostWords(info.message);
-    showNotice(words.title, ` ${words.text}`, 'error', [
+    showNotice(deviceLostWords(info.message), 'error', [
       { label: 'Reload', run: () => location.reload() },
       { label: 'Use the server', run: () => void choose('server', { fallback: false }) },
     ]);
@@ -222,8 +234,7 @@ async function send(text: string): Promise<void> {
     meta.textContent = `${r.detail}${REASONS[r.reason] ?? ''}`;
   } catch (err) {
     msg.textContent = streamed.trim();
-    const why = explain(err);
-    meta.textContent = `${why.title} ${why.text}`;
+    meta.textContent = oneLine(explain(err));
     meta.classList.add('error');
   } finally {
     turn.classList.remove('streaming');
@@ -319,7 +330,7 @@ async function train(): Promise<void> {
       onStep: (r) => {
         if (r.learned) points.push([r.step, r.loss]);
         if (r.val !== undefined) vals.push([r.step, r.val]);
-        chart.innerHTML = lossCurveSvg(points, vals, 'loss on the Bot\u2019s replies');
+        chart.innerHTML = lossCurveSvg(points, vals, 'loss on the Bot\u2019s replies', { width: 400, height: 260 });
         chart.dataset.losses = JSON.stringify(points);
         chart.dataset.step = String(r.step);
         const loss = r.learned ? `loss ${r.loss.toFixed(4)}` : 'skipped (no Bot reply in this batch)';
@@ -331,8 +342,7 @@ async function train(): Promise<void> {
     trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${result.step} steps`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
     offerDownload(e, params);
   } catch (err) {
-    const why = err instanceof UserError ? { title: '', text: inWords(err.message) } : explain(err);
-    trainStatusText(`${why.title} ${why.text}`.trim(), true);
+    trainStatusText(err instanceof UserError ? inWords(err.message) : oneLine(explain(err)), true);
   } finally {
     if (state() === 'training') setState(engine ? 'ready' : 'error');
   }
@@ -403,5 +413,5 @@ function wire(): void {
 buildSettings();
 wire();
 setView('chat');
-if (page.problems.length) showNotice('Some settings in the address were not understood.', ` ${page.problems.join('; ')}.`, 'warn');
+if (page.problems.length) showNotice({ title: 'Some settings in the address were not understood.', text: `${page.problems.join('; ')}.` }, 'warn');
 void choose(page.engine ?? 'browser', { fallback: true });

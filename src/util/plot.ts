@@ -1,6 +1,6 @@
 // A loss curve as a self-contained SVG (no plotting dependency): train and validation loss per step.
-export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number, number][], title: string): string {
-  const W = 720, H = 400, L = 60, R = 20, T = 40, B = 50;
+export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number, number][], title: string, size = { width: 720, height: 400 }): string {
+  const W = size.width, H = size.height, L = 60, R = 20, T = 40, B = 50;
   // a NaN or infinite point has no place on the plot (and would break the SVG path)
   const finite = (pts: [number, number][]) => pts.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const train = finite(trainPoints), val = finite(valPoints);
