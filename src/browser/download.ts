@@ -14,7 +14,7 @@ export interface Progress {
 /** a fetch that failed, said for the page: which file, and the server's status */
 export class DownloadError extends Error {}
 
-const version = (h: Headers) => h.get('etag') ?? `size ${h.get('content-length')}`;
+const version = (h: Headers) => h.get('etag') || `size ${h.get('content-length')}`;
 
 /** The bytes of `url`, from the cache when the server still has the same file; `onProgress` as they arrive. */
 export async function fetchCached(url: string, onProgress: (p: Progress) => void): Promise<Uint8Array> {
@@ -28,7 +28,8 @@ export async function fetchCached(url: string, onProgress: (p: Progress) => void
   const res = await get(url);
   const bytes = await readAll(res, onProgress);
   if (cache) {
-    const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length), ETag: res.headers.get('etag') ?? '' };
+    const etag = res.headers.get('etag');
+    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length), ...(etag ? { ETag: etag } : {}) };
     // a full disk or quota only costs the next visit a download
     await cache.put(url, new Response(bytes, { headers })).catch((e) => console.warn(`not cached: ${url}: ${(e as Error).message}`));
   }
