@@ -1,7 +1,13 @@
 // Model files for the page: fetched once with progress, kept in the browser's Cache API, and
 // on later visits taken from the cache after a HEAD request shows the server's copy is the same
-// (same ETag, or same size where there is none), so a reload does not download again.
+// (same ETag, or same size where there is none), so a reload does not download again. A file
+// is kept in 64 MB parts under a small manifest: private windows refuse a single 500 MB entry.
 const CACHE = 'gpt2-webgpu-models';
+const PART = 64 << 20;
+const partKey = (url: string, k: number) => `${url}${url.includes('?') ? '&' : '?'}gpt2-webgpu-part=${k}`;
+
+/** what the cache holds for a file: the manifest entry's body */
+interface Manifest { size: number; parts: number; version: string }
 
 export interface Progress {
   loaded: number;
@@ -19,21 +25,50 @@ const version = (h: Headers) => h.get('etag') || `size ${h.get('content-length')
 /** The bytes of `url`, from the cache when the server still has the same file; `onProgress` as they arrive. */
 export async function fetchCached(url: string, onProgress: (p: Progress) => void): Promise<Uint8Array> {
   const cache = await openCache();
-  const hit = await cache?.match(url);
-  if (hit && (await unchanged(url, hit))) {
-    const bytes = new Uint8Array(await hit.arrayBuffer());
-    onProgress({ loaded: bytes.length, total: bytes.length, cached: true });
-    return bytes;
+  const kept = cache ? await readCached(cache, url) : null;
+  if (kept) {
+    onProgress({ loaded: kept.length, total: kept.length, cached: true });
+    return kept;
   }
   const res = await get(url);
   const bytes = await readAll(res, onProgress);
-  if (cache) {
-    const etag = res.headers.get('etag');
-    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length), ...(etag ? { ETag: etag } : {}) };
-    // a full disk or quota only costs the next visit a download
-    await cache.put(url, new Response(bytes, { headers })).catch((e) => console.warn(`not cached: ${url}: ${(e as Error).message}`));
-  }
+  if (cache) await writeCached(cache, url, bytes, version(res.headers));
   return bytes;
+}
+
+/** the cached copy of `url` when the server still has the same file (or cannot be asked), else null */
+async function readCached(cache: Cache, url: string): Promise<Uint8Array | null> {
+  try {
+    const hit = await cache.match(url);
+    if (!hit) return null;
+    const m = (await hit.json()) as Manifest;
+    if (!(await unchanged(url, m.version))) return null;
+    const bytes = new Uint8Array(m.size);
+    for (let k = 0; k < m.parts; k++) {
+      const part = await cache.match(partKey(url, k));
+      if (!part) return null;
+      bytes.set(new Uint8Array(await part.arrayBuffer()), k * PART);
+    }
+    return bytes;
+  } catch (e) {
+    console.warn(`cached copy of ${url} unreadable (${(e as Error).message}); downloading it again`);
+    return null;
+  }
+}
+
+/** keep `bytes` for the next visit: the parts first, the manifest last (a half-written copy has no manifest) */
+async function writeCached(cache: Cache, url: string, bytes: Uint8Array, version: string): Promise<void> {
+  const parts = Math.ceil(bytes.length / PART);
+  try {
+    await cache.delete(url);
+    for (let k = 0; k < parts; k++) await cache.put(partKey(url, k), new Response(bytes.subarray(k * PART, (k + 1) * PART)));
+    const m: Manifest = { size: bytes.length, parts, version };
+    await cache.put(url, new Response(JSON.stringify(m), { headers: { 'Content-Type': 'application/json' } }));
+  } catch (e) {
+    // a full disk or quota only costs the next visit a download
+    console.warn(`not cached: ${url}: ${(e as Error).message}`);
+    for (let k = 0; k < parts; k++) await cache.delete(partKey(url, k)).catch(() => false);
+  }
 }
 
 /** A small text file, always asked for again (it says which model this is). */
@@ -50,10 +85,10 @@ async function openCache(): Promise<Cache | null> {
 }
 
 /** the server's file is the cached one; offline (HEAD fails) the cached copy is used */
-async function unchanged(url: string, hit: Response): Promise<boolean> {
+async function unchanged(url: string, cached: string): Promise<boolean> {
   try {
     const head = await fetch(url, { method: 'HEAD', cache: 'no-store' });
-    return !head.ok || version(head.headers) === version(hit.headers);
+    return !head.ok || version(head.headers) === cached;
   } catch {
     return true;
   }
