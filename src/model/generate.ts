@@ -104,9 +104,10 @@ export class GPT2Generator implements Generator {
   }
 }
 
-export async function openGenerator(init: string, opts: { gpu?: Gpu } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
+/** `adapter`: a LoRA adapter directory, merged into the weights as they load */
+export async function openGenerator(init: string, opts: { gpu?: Gpu; adapter?: string } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
   const t0 = performance.now();
-  const w = await loadWeights(init);
+  const w = await loadWeights(init, { adapter: opts.adapter });
   const gpu = opts.gpu ?? (await getGpu());
   const model = GPT2.fromArrays(gpu, w.config, w.arrays);
   const generator = new GPT2Generator(model);
