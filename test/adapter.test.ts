@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, saveAdapter } from '../src/model/adapter.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
 import { loadWeights } from '../src/model/load.ts';
+import { openGenerator } from '../src/model/generate.ts';
 import { loadGPT2Weights, saveGPT2Weights } from '../src/model/weights.ts';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.ts';
 import type { GPT2Config } from '../src/model/config.ts';
@@ -215,20 +216,18 @@ t('train.js --lora: a PEFT adapter checkpoint; chat.js --adapter replies as the 
 
   const greedy = ['--raw', '--prompt', 'Hello there', '--temperature', '0', '--max-new-tokens', '12', '--quiet'];
   const merged = path('merged');
-  const [viaAdapter, viaInit, merge] = await Promise.all([
-    run('chat', ['--init', base, '--adapter', out, ...greedy]),
-    run('chat', ['--init', out, ...greedy]), // an adapter directory stands for its base + itself
-    run('train', ['--merge-adapter', out, '--out', merged]),
-  ]);
+  const [viaAdapter, merge] = await Promise.all([run('chat', ['--init', base, '--adapter', out, ...greedy]), run('train', ['--merge-adapter', out, '--out', merged])]);
   assertOk(viaAdapter, 'chat.js --adapter');
   assert.is(viaAdapter.stdout, `${reply.text}\n`, 'chat.js --adapter: the in-process reply');
-  assertOk(viaInit, 'chat.js --init ADAPTER');
-  assert.is(viaInit.stdout, viaAdapter.stdout);
   assertOk(merge, 'train.js --merge-adapter');
   assert.ok(existsSync(join(merged, 'model.safetensors')) && existsSync(join(merged, 'config.json')));
-  const viaMerged = await run('chat', ['--init', merged, ...greedy]);
-  assertOk(viaMerged, 'chat.js on the merged model');
-  assert.is(viaMerged.stdout, viaAdapter.stdout, 'the merged model replies the same');
+  // the merged model, and the adapter directory given as --init (it stands for its base + itself), reply the same
+  for (const init of [merged, out]) {
+    const { generator } = await openGenerator(init, { gpu: g });
+    const again = await new ChatSession(generator, opts).say('Hello there');
+    assert.is(again.reply.text, reply.text, `--init ${init}`);
+    for (const p of generator.model.params.values()) p.release();
+  }
 });
 
 const lora = (over: Partial<TrainOptions>): TrainOptions => ({
@@ -252,24 +251,45 @@ t('a LoRA run (with dropout and evaluation) stopped and resumed gives the losses
 t('bad LoRA input: one line each, saying what to do', async () => {
   const adapter = path('run'); // trained by the test above
   const wide = path('wide');
-  mkdirSync(wide, { recursive: true });
   saveGPT2Weights(wide, { ...CFG, n_embd: 64, n_head: 4 }, tinyArrays({ ...CFG, n_embd: 64, n_head: 4 }, 5));
+  // the commands: one line on stderr, exit code 1
+  const cases: [string, 'train' | 'chat', string[], RegExp[]][] = [
+    ['rank over the width', 'train', ['--data', chat, '--init', base, '--lora', '33', '--out', path('r33')], [/--lora 33 is larger than the projection it adapts \(attn\.c_attn: 32 inputs, 96 outputs\); pick a rank of at most 32/]],
+    ['adapter on a wider base', 'chat', ['--init', wide, '--adapter', adapter, '--prompt', 'hi'], [/lora_A\.weight' has shape \[4, 32\], but this base's attn\.c_attn needs \[4, 64\] \(n_embd 64\): the adapter was trained on another base model; pass '.*base' .* with --init/]],
+    ['merge into the adapter', 'train', ['--merge-adapter', adapter, '--out', adapter], [/is the adapter's directory/]],
+  ];
+  const results = await Promise.all(cases.map(([, cmd, args]) => run(cmd, args)));
+  cases.forEach(([what, , , patterns], i) => assertOneLineError(results[i], patterns, what));
+  // the rest in this process: the same UserErrors, which the commands print as one line
+  const g = await gpu();
+  const trainError = async (o: Partial<TrainOptions>) => {
+    try {
+      await runTraining({ init: base, data: chat, quiet: true, ...o }, g);
+    } catch (e) {
+      assert.instance(e, UserError);
+      return (e as Error).message;
+    }
+    return assert.unreachable('expected an error') as never;
+  };
+  assert.match(await trainError({ loraR: 0, out: path('r0') }), /--lora must be a whole number of at least 1/);
+  assert.match(await trainError({ loraR: 4, loraTargets: ['q_proj', 'c_attn'], out: path('qp') }), /--lora-targets: 'q_proj' names none of GPT-2's projections/);
+  assert.match(await trainError({ loraAlpha: 8, out: path('na') }), /--lora-alpha goes with --lora R/);
+  assert.match(await trainError({ init: 'scratch', loraR: 4, out: path('sc') }), /--lora adapts pretrained weights: pass --init gpt2 or --init DIR/);
+  assert.match(await trainError({ loraR: 4, out: base }), /is the base model's directory: the adapter goes into a directory of its own/);
+  assert.match(await trainError({ resume: true, out: adapter, loraR: 8 }), /--resume: the run's adapter has --lora 4; --lora 8 would be another adapter/);
+  for (const o of ['r33', 'r0', 'qp', 'na', 'sc']) assert.not.ok(existsSync(path(o)), `${o}: nothing left behind`);
   const noConfig = path('copied');
   mkdirSync(noConfig, { recursive: true });
   writeFileSync(join(noConfig, ADAPTER_WEIGHTS), readFileSync(join(adapter, ADAPTER_WEIGHTS)));
-  const cases: [string, 'train' | 'chat', string[], RegExp[]][] = [
-    ['rank 0', 'train', ['--init', base, '--lora', '0', '--out', path('r0')], [/--lora must be a whole number of at least 1/]],
-    ['rank over the width', 'train', ['--init', base, '--lora', '33', '--out', path('r33')], [/--lora 33 is larger than the projection it adapts \(attn\.c_attn: 32 inputs, 96 outputs\); pick a rank of at most 32/]],
-    ['unknown target', 'train', ['--init', base, '--lora', '4', '--lora-targets', 'q_proj,c_attn', '--out', path('qp')], [/--lora-targets: 'q_proj' names none of GPT-2's projections/]],
-    ['option without --lora', 'train', ['--init', base, '--lora-alpha', '8', '--out', path('na')], [/--lora-alpha goes with --lora R/]],
-    ['--lora from scratch', 'train', ['--init', 'scratch', '--lora', '4', '--out', path('sc')], [/--lora adapts pretrained weights: pass --init gpt2 or --init DIR/]],
-    ['adapter on a wider base', 'chat', ['--init', wide, '--adapter', adapter, '--prompt', 'hi'], [/lora_A\.weight' has shape \[4, 32\], but this base's attn\.c_attn needs \[4, 64\] \(n_embd 64\): the adapter was trained on another base model; pass '.*base' .* with --init/]],
-    ['no adapter_config.json', 'chat', ['--adapter', noConfig, '--prompt', 'hi'], [/copied: no adapter_config\.json/]],
-    ['merge into the adapter', 'train', ['--merge-adapter', adapter, '--out', adapter], [/is the adapter's directory/]],
-  ];
-  const results = await Promise.all(cases.map(([, cmd, args]) => run(cmd, cmd === 'train' && !args.includes('--merge-adapter') ? ['--data', chat, ...args] : args)));
-  cases.forEach(([what, , , patterns], i) => assertOneLineError(results[i], patterns, what));
-  for (const o of ['r0', 'r33', 'qp', 'na', 'sc']) assert.not.ok(existsSync(path(o)), `${o}: nothing left behind`);
+  for (const load of [() => loadWeights(base, { adapter: noConfig }), () => loadWeights(noConfig)]) {
+    try {
+      await load();
+      assert.unreachable('no adapter_config.json');
+    } catch (e) {
+      assert.instance(e, UserError);
+      assert.match((e as Error).message, /copied: no adapter_config\.json \(a LoRA adapter directory holds/);
+    }
+  }
 });
 
 t.run();
