@@ -17,6 +17,8 @@ export interface BenchCase {
   /** tokens processed per run, for tokens/s */
   tokens?: number;
   cleanup?: () => void;
+  /** a line printed under the row (and `note` in --json), given this case's median ms (GPU time, else wall) */
+  report?: (ms: number) => string;
 }
 export interface BenchArgs {
   /** batch size to use (smaller by default on a CPU adapter) */
@@ -102,20 +104,23 @@ async function benchmarks(): Promise<void> {
     if (filter && !group.includes(filter)) continue;
     for (const c of await make(gpu, args)) {
       const t = await timeCase(gpu, c, args.reps);
-      c.cleanup?.();
       const ms = t.gpu ?? t.wall;
+      const note = c.report?.(ms);
+      c.cleanup?.();
       const row = {
         group, name: c.name, shape: c.shape, ms: +ms.toFixed(3), wall_ms: +t.wall.toFixed(3),
         gflops: c.flops ? +(c.flops / ms / 1e6).toFixed(2) : undefined,
         gbps: c.bytes ? +(c.bytes / ms / 1e6).toFixed(2) : undefined,
         // tokens/s is what a user sees: wall clock, host work included
         tokens_per_s: c.tokens ? +((c.tokens * 1000) / t.wall).toFixed(1) : undefined,
+        note,
       };
       rows.push(row);
       if (!json) {
         const rate = [row.gflops !== undefined ? `${row.gflops} GFLOP/s` : '', row.gbps !== undefined ? `${row.gbps} GB/s` : '',
           row.tokens_per_s !== undefined ? `${row.tokens_per_s} tok/s` : ''].filter(Boolean).join('  ');
         console.log(`${group.padEnd(12)} ${c.name.padEnd(28)} ${c.shape.padEnd(30)} ${ms.toFixed(2).padStart(9)} ms ${t.wall.toFixed(2).padStart(9)} wall  ${rate}`);
+        if (note) console.log(`${' '.repeat(13)}${note}`);
       }
     }
   }
