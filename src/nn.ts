@@ -65,10 +65,10 @@ function loraForward(tape: Tape, x: Tensor, out: Tensor, l: LoraWeights, M: numb
     const du = gpu.tensor([M, r], `d(${label}.lora_u)`);
     if (p > 0) matmul(dout, B, du, M, r, N);
     else {
-      const dB = gpu.tensor([M, r], `d(${label}.lora_u) unscaled`);
-      matmul(dout, B, dB, M, r, N);
-      dropout(dB, du, 0, 0, scale);
-      dB.release();
+      const unscaled = gpu.tensor([M, r], `d(${label}.lora_u) / scale`);
+      matmul(dout, B, unscaled, M, r, N);
+      dropout(unscaled, du, 0, 0, scale);
+      unscaled.release();
     }
     // dA[r,K] += duᵀ · xin ; dx += du · A, through the same dropout mask and scale
     if (tape.needsGrad(A)) matmul(du, xin, tape.grad(A), r, K, M, { transA: true, accumulate: true });

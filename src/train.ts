@@ -9,9 +9,9 @@ import { mergeAdapter } from './train/merge.ts';
 
 const D = DEFAULTS;
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', default: D.init, help: "gpt2 | scratch | DIR (config.json + model.safetensors); auto = gpt2 if its weights can be found or downloaded, else scratch" },
+  { name: 'init', type: 'string', default: D.init, help: "gpt2 | scratch | DIR (config.json + model.safetensors, or a LoRA adapter directory: merged into its base); auto = gpt2 if its weights can be found or downloaded, else scratch" },
   { name: 'data', type: 'string', default: D.data, help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
-  { name: 'out', type: 'string', default: D.out, help: 'checkpoint directory (model.safetensors, config.json, optimizer state, loss.svg)' },
+  { name: 'out', type: 'string', default: D.out, help: 'checkpoint directory (model.safetensors + config.json, or with --lora adapter_model.safetensors + adapter_config.json; optimizer state, loss.svg)' },
   { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); flags not given again keep the run's values (data, schedule, lr, batch, seed, intervals, log, ...)" },
   { name: 'reset-optimizer', type: 'boolean', help: "with --resume: go on without the saved AdamW moments (restart them from zero), e.g. when optimizer.safetensors is lost" },
   { name: 'steps', type: 'int', help: 'optimizer steps in all (default from scratch: 250 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
