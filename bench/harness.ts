@@ -46,7 +46,7 @@ function intArg(name: string, fallback: number): number {
   return n;
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+export const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 /** median wall ms of a synced run, and median GPU ms (sum of the kernels' timestamps) when profiling */
 async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<{ wall: number; gpu?: number }> {
@@ -56,16 +56,25 @@ async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<{ wall: n
   for (let r = 0; r < reps; r++) {
     await gpu.profiler?.settle();
     gpu.profiler?.reset();
-    const t0 = performance.now();
-    await c.run();
-    await gpu.sync();
-    wall.push(performance.now() - t0);
-    if (gpu.profiler) {
-      await gpu.profiler.settle();
-      kernels.push([...gpu.profiler.totals.values()].reduce((s, e) => s + e.ms, 0));
-    }
+    const t = await timeOnce(gpu, c.run);
+    wall.push(t.wall);
+    if (t.gpu !== undefined) kernels.push(t.gpu);
   }
   return { wall: median(wall), gpu: kernels.length ? median(kernels) : undefined };
+}
+
+const kernelMs = (gpu: Gpu) => [...(gpu.profiler?.totals.values() ?? [])].reduce((s, e) => s + e.ms, 0);
+
+/** wall ms of one synced run of `run`, and the GPU ms of its kernels when profiling (cases that time parts of their run use it too) */
+export async function timeOnce(gpu: Gpu, run: () => void | Promise<void>): Promise<{ wall: number; gpu?: number }> {
+  await gpu.profiler?.settle();
+  const before = kernelMs(gpu);
+  const t0 = performance.now();
+  await run();
+  await gpu.sync();
+  const wall = performance.now() - t0;
+  await gpu.profiler?.settle();
+  return { wall, gpu: gpu.profiler ? kernelMs(gpu) - before : undefined };
 }
 
 const HELP = `node dist/bench.js [--json] [--filter GROUP] [--reps N] [--batch B] [--fast] [--wall]

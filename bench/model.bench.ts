@@ -8,7 +8,7 @@ import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.
 import { GPT2Generator } from '../src/model/generate.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { AdamW } from '../src/optim.ts';
-import { registerBench } from './harness.ts';
+import { median, registerBench, timeOnce } from './harness.ts';
 
 registerBench('gpt2', (gpu, { batch, big }) => {
   const c = GPT2_124M;
@@ -37,7 +37,7 @@ registerBench('gpt2', (gpu, { batch, big }) => {
     return { memory: bytes(all) + bytes(all.map((p) => p.grad)) + bytes([...o.m.values(), ...o.v.values()]), checkpoint: 3 * bytes(m.trainable.values()) };
   };
   const MB = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
-  let fullMs = 0;
+  const pairs: [{ wall: number; gpu?: number }, { wall: number; gpu?: number }][] = [];
   const gen = new GPT2Generator(model);
   const prompt = Array.from({ length: 512 }, (_, i) => (i * 13) % c.vocab_size);
   const fill = (n: number) => async () => {
@@ -57,19 +57,22 @@ registerBench('gpt2', (gpu, { batch, big }) => {
     {
       name: 'train step (fwd+bwd+AdamW)', shape: `B=${B} T=${T}`, tokens: B * T, flops: 6 * 124.4e6 * B * T,
       run: step(model, opt),
-      report: (ms) => {
-        fullMs = ms;
-        const f = footprint(model, opt);
-        return `full fine-tuning: params + grads + AdamW ${MB(f.memory)}, checkpoint (weights + m + v) ${MB(f.checkpoint)}`;
-      },
     },
     {
-      name: 'train step, LoRA r8 c_attn', shape: `B=${B} T=${T}`, tokens: B * T,
-      run: step(loraModel, loraOpt),
-      report: (ms) => {
+      // full and LoRA steps alternate, each timed alone, so that a change in the machine's load hits both
+      name: 'train step pair: full + LoRA', shape: `B=${B} T=${T}, LoRA r8 c_attn`, tokens: 2 * B * T,
+      run: async () => {
+        pairs.push([await timeOnce(gpu, step(model, opt)), await timeOnce(gpu, step(loraModel, loraOpt))]);
+      },
+      report: () => {
+        const measured = pairs.slice(1); // the first pair was the warm-up
+        const ms = (t: { wall: number; gpu?: number }) => t.gpu ?? t.wall;
+        const full = median(measured.map(([f]) => ms(f))), lora = median(measured.map(([, l]) => ms(l)));
+        const ratios = measured.map(([f, l]) => ms(l) / ms(f));
         const f = footprint(model, opt), l = footprint(loraModel, loraOpt);
-        return `LoRA: params + grads + AdamW ${MB(l.memory)}, checkpoint (adapter + m + v) ${MB(l.checkpoint)}; ` +
-          `vs full: step time ${(ms / fullMs).toFixed(2)}x, memory ${(l.memory / f.memory).toFixed(3)}x, checkpoint ${(l.checkpoint / f.checkpoint).toFixed(5)}x`;
+        return `${measured.length} alternating pairs: full step ${full.toFixed(0)} ms, LoRA step ${lora.toFixed(0)} ms: LoRA/full ${(lora / full).toFixed(2)}x ` +
+          `(pairs ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x); params + grads + AdamW ${MB(l.memory)} vs ${MB(f.memory)} (${(l.memory / f.memory).toFixed(3)}x); ` +
+          `checkpoint ${MB(l.checkpoint)} vs ${MB(f.checkpoint)} (${(l.checkpoint / f.checkpoint).toFixed(4)}x)`;
       },
       cleanup: () => {
         for (const t of [...loraModel.params.values(), ...loraModel.trainable.values(), ...loraOpt.m.values(), ...loraOpt.v.values(), ...opt.m.values(), ...opt.v.values()]) t.release();

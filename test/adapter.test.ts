@@ -110,7 +110,7 @@ t('readAdapter refuses what it cannot apply, in one line that names the file and
     /h\.0\.attn\.c_attn\.lora_A\.weight' has shape \[4, 32\], but this base's attn\.c_attn needs \[4, 64\] \(n_embd 64\): the adapter was trained on another base model; pass '.*base' \(adapter_config.json's base_model_name_or_path\) with --init/);
   assert.match(errorOf(() => readAdapter(good, { ...CFG, n_layer: 1 })), /is for layer 1, but this base model has 1 layers: the adapter was trained on another base model/);
   const noConfig = variant('no-config', (d) => rmSync(join(d, ADAPTER_CONFIG)));
-  assert.match(errorOf(() => readAdapter(noConfig, CFG)), /no-config: no adapter_config\.json \(a LoRA adapter directory holds adapter_config\.json and adapter_model\.safetensors/);
+  assert.match(errorOf(() => readAdapter(noConfig, CFG)), /no-config\/adapter_config\.json: no such file \(a LoRA adapter directory holds adapter_config\.json and adapter_model\.safetensors/);
   const noWeights = variant('no-weights', (d) => rmSync(join(d, ADAPTER_WEIGHTS)));
   assert.match(errorOf(() => readAdapter(noWeights, CFG)), /adapter_model\.safetensors: no such file/);
   assert.match(errorOf(() => readAdapter(path('nowhere'), CFG)), /nowhere: no such directory/);
@@ -287,7 +287,7 @@ t('bad LoRA input: one line each, saying what to do', async () => {
       assert.unreachable('no adapter_config.json');
     } catch (e) {
       assert.instance(e, UserError);
-      assert.match((e as Error).message, /copied: no adapter_config\.json \(a LoRA adapter directory holds/);
+      assert.match((e as Error).message, /copied\/adapter_config\.json: no such file \(a LoRA adapter directory holds/);
     }
   }
 });

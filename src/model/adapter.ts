@@ -3,10 +3,11 @@
 // and .lora_B.weight [out, r]). PeftModel.from_pretrained(GPT2LMHeadModel, DIR) loads what
 // saveAdapter writes; readAdapter reads PEFT's own GPT-2 LoRA adapters and checks them against
 // the base model they are applied to.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
+import { readTextFile } from '../util/fs-errors.ts';
 import { recoverCheckpoint, replaceAtomic, writeFileAtomic } from './checkpoint.ts';
 import type { GPT2Config } from './config.ts';
 import {
@@ -42,17 +43,7 @@ export function saveAdapter(dir: string, settings: LoraSettings, sites: LoraSite
 /** the adapter_config.json of DIR, parsed; a UserError when it is missing or not a LoRA config */
 export function readAdapterConfig(dir: string): AdapterConfig {
   const path = join(dir, ADAPTER_CONFIG);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(
-      code === 'ENOENT'
-        ? `${dir}: no ${ADAPTER_CONFIG} (a LoRA adapter directory holds ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS}, as PEFT's save_pretrained writes them)`
-        : `${path}: ${(e as Error).message}`,
-    );
-  }
+  const text = readTextFile(path, `a LoRA adapter directory holds ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS}, as PEFT's save_pretrained writes them`);
   return parseAdapterConfig(text, path);
 }
 

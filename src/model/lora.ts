@@ -5,6 +5,7 @@
 // target list names, the tensors' names and shapes, their initialisation, PEFT's key names
 // and adapter_config.json, and merging an adapter into the base weights (W += scale · Aᵀ·Bᵀ).
 import { UserError } from '../util/errors.ts';
+import { parseJsonObject } from '../util/json.ts';
 import { Rng } from '../util/rng.ts';
 import type { GPT2Config } from './config.ts';
 
@@ -177,13 +178,7 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   const fail = (what: string): never => {
     throw new UserError(`${source}: ${what}`);
   };
-  let j: Record<string, unknown> = {};
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    fail(`bad JSON (${(e as Error).message})`);
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) fail('not a JSON object');
+  const j = parseJsonObject(text, source);
   if (j.peft_type !== 'LORA') fail(`peft_type ${JSON.stringify(j.peft_type)} is not supported (only "LORA" adapters can be applied)`);
   const r = j.r;
   if (!Number.isSafeInteger(r) || (r as number) < 1) fail(`field 'r' must be a positive whole number, got ${JSON.stringify(r)}`);
@@ -192,6 +187,7 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   const dropout = typeof j.lora_dropout === 'number' ? j.lora_dropout : 0;
   if (j.bias !== undefined && j.bias !== 'none') fail(`bias ${JSON.stringify(j.bias)} is not supported (adapters that train biases too; only bias "none")`);
   if (j.use_dora === true) fail('use_dora true is not supported (DoRA adapters; only plain LoRA)');
+  if (j.lora_bias === true) fail('lora_bias true is not supported (a bias on lora_B; only plain LoRA)');
   for (const k of ['rank_pattern', 'alpha_pattern']) {
     const v = j[k];
     if (v != null && (typeof v !== 'object' || Object.keys(v as object).length > 0)) fail(`a non-empty '${k}' is not supported (per-module ranks or alphas)`);

@@ -1,10 +1,11 @@
 // GPT-2 parameters by canonical name, loaded from and saved as a Hugging Face model directory
 // (config.json + model.safetensors) with the key names of OpenAI's gpt2 repo.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
+import { readTextFile } from '../util/fs-errors.ts';
 import { replaceAtomic, writeFileAtomic } from './checkpoint.ts';
 import { type GPT2Config, hfConfigJson, memoryProblem, parameterShapes, parseConfig } from './config.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
@@ -20,16 +21,7 @@ const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every
  */
 export function readConfig(dir: string): GPT2Config {
   const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(
-      `${path}: ${code === 'ENOENT' ? 'no such file (a GPT-2 model directory holds config.json and model.safetensors)' : (e as Error).message}`,
-    );
-  }
-  return parseConfig(text, path);
+  return parseConfig(readTextFile(path, 'a GPT-2 model directory holds config.json and model.safetensors'), path);
 }
 
 /**
