@@ -5,6 +5,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dropout, dropoutCpu, dropoutKeep, mixSeed } from '../src/ops/dropout.ts';
 import { linear } from '../src/nn.ts';
+import { matmulTuning } from '../src/ops/matmul.ts';
+import type { Gpu } from '../src/gpu/index.ts';
 import { Tape } from '../src/tape.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { AdamW } from '../src/optim.ts';
@@ -86,36 +88,49 @@ t('reference LoRA linear backward matches float64 finite differences (with and w
   }
 });
 
-for (const [M, K, N, r, p] of [[7, 12, 20, 3, 0], [1, 16, 48, 8, 0], [33, 6, 10, 1, 0], [7, 12, 20, 3, 0.3], [64, 32, 96, 4, 0.1]] as const) {
-  t(`LoRA linear on the GPU: output and gradients match the reference, frozen W and b get none (M=${M} K=${K} N=${N} r=${r} p=${p})`, async () => {
+// both matmul kernel families: the CPU adapters' and the shared-memory one real GPUs use
+const LAYER_CASES = [[7, 12, 20, 3, 0, 'cpu'], [1, 16, 48, 8, 0, 'cpu'], [33, 6, 10, 1, 0, 'cpu'], [7, 12, 20, 3, 0.3, 'cpu'], [64, 32, 96, 4, 0.1, 'cpu'],
+  [33, 6, 10, 1, 0, 'tiled'], [64, 32, 96, 4, 0.1, 'tiled']] as const;
+for (const [M, K, N, r, p, variant] of LAYER_CASES) {
+  t(`LoRA linear on the GPU: output and gradients match the reference, frozen W and b get none (M=${M} K=${K} N=${N} r=${r} p=${p}, ${variant} matmul)`, async () => {
     const g = await gpu();
-    const c = layerCase(M, K, N, r, p, 30 + M);
-    const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
-    const tape = new Tape();
-    const x = g.fromArray(f32(c.x), [M, K], 'x');
-    tape.markParam(x); // kept after the backward, so its gradient can be read
-    const W = g.fromArray(f32(c.W), [K, N], 'W'), b = g.fromArray(f32(c.b), [N], 'b');
-    const A = g.fromArray(f32(c.A), [r, K], 'A'), B = g.fromArray(f32(c.B), [N, r], 'B');
-    tape.freeze(W);
-    tape.freeze(b);
-    tape.markParam(A);
-    tape.markParam(B);
-    const out = linear(tape, x, W, b, M, K, N, 'lora', { A, B, r, scale: c.scale, dropout: p, seed: c.seed });
-    const want = loraLinearCpu(c);
-    assertRel(await out.read(), want, 1e-5, 'out');
-    const dout = randn64(M * N, 40);
-    out.grad = g.fromArray(f32(dout), [M, N], 'dout');
-    tape.backward();
-    const ref = loraLinearBackwardCpu(c, dout);
-    assertRel(await x.grad!.read(), ref.dx, 1e-5, 'dx');
-    assertRel(await A.grad!.read(), ref.dA, 1e-5, 'dA');
-    assertRel(await B.grad!.read(), ref.dB, 1e-5, 'dB');
-    assert.is(W.grad, null, 'frozen W has no gradient buffer');
-    assert.is(b.grad, null, 'frozen b has no gradient buffer');
-    assert.throws(() => tape.grad(W), /frozen/);
-    tape.clear();
-    for (const z of [x, W, b, A, B]) z.release();
+    const saved = matmulTuning.variant;
+    matmulTuning.variant = variant;
+    try {
+      await layerCheck(g, M, K, N, r, p);
+    } finally {
+      matmulTuning.variant = saved;
+    }
   });
+}
+
+async function layerCheck(g: Gpu, M: number, K: number, N: number, r: number, p: number): Promise<void> {
+  const c = layerCase(M, K, N, r, p, 30 + M);
+  const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
+  const tape = new Tape();
+  const x = g.fromArray(f32(c.x), [M, K], 'x');
+  tape.markParam(x); // kept after the backward, so its gradient can be read
+  const W = g.fromArray(f32(c.W), [K, N], 'W'), b = g.fromArray(f32(c.b), [N], 'b');
+  const A = g.fromArray(f32(c.A), [r, K], 'A'), B = g.fromArray(f32(c.B), [N, r], 'B');
+  tape.freeze(W);
+  tape.freeze(b);
+  tape.markParam(A);
+  tape.markParam(B);
+  const out = linear(tape, x, W, b, M, K, N, 'lora', { A, B, r, scale: c.scale, dropout: p, seed: c.seed });
+  const want = loraLinearCpu(c);
+  assertRel(await out.read(), want, 1e-5, 'out');
+  const dout = randn64(M * N, 40);
+  out.grad = g.fromArray(f32(dout), [M, N], 'dout');
+  tape.backward();
+  const ref = loraLinearBackwardCpu(c, dout);
+  assertRel(await x.grad!.read(), ref.dx, 1e-5, 'dx');
+  assertRel(await A.grad!.read(), ref.dA, 1e-5, 'dA');
+  assertRel(await B.grad!.read(), ref.dB, 1e-5, 'dB');
+  assert.is(W.grad, null, 'frozen W has no gradient buffer');
+  assert.is(b.grad, null, 'frozen b has no gradient buffer');
+  assert.throws(() => tape.grad(W), /frozen/);
+  tape.clear();
+  for (const z of [x, W, b, A, B]) z.release();
 }
 
 t('evaluation (tape off) uses no dropout: the output is the p = 0 one', async () => {
