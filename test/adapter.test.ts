@@ -246,6 +246,11 @@ t('a LoRA run (with dropout and evaluation) stopped and resumed gives the losses
   assert.equal(rest.losses, full.losses.slice(3), 'steps 4-6 as in the uninterrupted run');
   assert.equal(rest.valLosses, full.valLosses.slice(1));
   assert.ok(full.losses[5] < full.losses[0], `it learns: ${full.losses.join(' ')}`);
+  // a LoRA run saved over a whole-model checkpoint replaces it: no model.safetensors is left to be loaded instead of the adapter
+  const was = path('was-whole');
+  saveGPT2Weights(was, CFG, baseArrays);
+  await runTraining(lora({ out: was, steps: 1, evalInterval: 0 }), g);
+  assert.equal([existsSync(join(was, 'model.safetensors')), existsSync(join(was, 'config.json')), existsSync(join(was, ADAPTER_WEIGHTS))], [false, false, true]);
 });
 
 t('bad LoRA input: one line each, saying what to do', async () => {
