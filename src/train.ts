@@ -5,12 +5,13 @@ import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
 import { DEFAULTS, type TrainFlags } from './train/run.ts';
 import { runTraining } from './train/node.ts';
+import { mergeAdapter } from './train/merge.ts';
 
 const D = DEFAULTS;
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', default: D.init, help: "gpt2 | scratch | DIR (config.json + model.safetensors); auto = gpt2 if its weights can be found or downloaded, else scratch" },
+  { name: 'init', type: 'string', default: D.init, help: "gpt2 | scratch | DIR (config.json + model.safetensors, or a LoRA adapter directory: merged into its base); auto = gpt2 if its weights can be found or downloaded, else scratch" },
   { name: 'data', type: 'string', default: D.data, help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
-  { name: 'out', type: 'string', default: D.out, help: 'checkpoint directory (model.safetensors, config.json, optimizer state, loss.svg)' },
+  { name: 'out', type: 'string', default: D.out, help: 'checkpoint directory (model.safetensors + config.json, or with --lora adapter_model.safetensors + adapter_config.json; optimizer state, loss.svg)' },
   { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); flags not given again keep the run's values (data, schedule, lr, batch, seed, intervals, log, ...)" },
   { name: 'reset-optimizer', type: 'boolean', help: "with --resume: go on without the saved AdamW moments (restart them from zero), e.g. when optimizer.safetensors is lost" },
   { name: 'steps', type: 'int', help: 'optimizer steps in all (default from scratch: 250 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
@@ -39,6 +40,11 @@ const specs: FlagSpec[] = [
   { name: 'n-layer', type: 'int', default: D.nLayer, help: 'from-scratch model: layers' },
   { name: 'n-head', type: 'int', default: D.nHead, help: 'from-scratch model: heads' },
   { name: 'n-embd', type: 'int', default: D.nEmbd, help: 'from-scratch model: width (n_embd / n_head must be a multiple of 4, at most 128)' },
+  { name: 'lora', type: 'int', help: 'train a LoRA adapter of rank R (PEFT format, a few MB) instead of every weight: the base (--init) stays frozen' },
+  { name: 'lora-alpha', type: 'number', help: "the adapter's output is scaled by alpha / R (default 2R)" },
+  { name: 'lora-dropout', type: 'number', help: "dropout on the adapter's input while training (default 0)" },
+  { name: 'lora-targets', type: 'list', help: "projections to adapt, comma-separated PEFT module names: c_attn, attn.c_proj, c_fc, mlp.c_proj ('c_proj' = both c_proj) (default c_attn)" },
+  { name: 'merge-adapter', type: 'string', help: 'merge the LoRA adapter in DIR into its base (or --init) and save the whole model to --out; no training' },
   { name: 'fast', type: 'boolean', help: "Dawn speed toggles (no robustness checks, no validation); env WEBGPU_FAST=1 does the same" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
@@ -69,7 +75,16 @@ async function main(): Promise<void> {
     log: a.log as string | undefined, order: a.order as TrainFlags['order'], mask: a.mask as TrainFlags['mask'],
     human: a.human as string | undefined, bot: a.bot as string | undefined,
     nLayer: a['n-layer'] as number | undefined, nHead: a['n-head'] as number | undefined, nEmbd: a['n-embd'] as number | undefined,
+    loraR: a.lora as number | undefined, loraAlpha: a['lora-alpha'] as number | undefined, loraDropout: a['lora-dropout'] as number | undefined,
+    loraTargets: (a['lora-targets'] as string[] | undefined)?.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean),
   };
+  if (a['merge-adapter'] !== undefined) {
+    if (flags.out === undefined) throw new UserError('--merge-adapter DIR needs --out OUT, a new directory for the merged model');
+    const others = process.argv.slice(2).filter((x) => x.startsWith('--') && !/^--(merge-adapter|init|out)(=|$)/.test(x));
+    if (others.length) throw new UserError(`--merge-adapter takes only --init and --out, not ${others[0].split('=')[0]}`);
+    await mergeAdapter(a['merge-adapter'] as string, flags.init, flags.out, (s) => console.log(s));
+    return;
+  }
   if (flags.resetOptimizer && !flags.resume) throw new UserError('--reset-optimizer goes with --resume');
   const gpu = await getGpu({ fast: a.fast ? true : undefined });
   await runTraining(flags, gpu);

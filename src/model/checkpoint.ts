@@ -131,6 +131,11 @@ export function loadTrainState(dir: string, { optimizer = true } = {}): { m: Map
 // was (the partial .saving/ is discarded); a crash after it is finished by the next
 // recoverCheckpoint (roll forward). Either way the files in DIR always belong to one save.
 const STAGING = '.saving', COMPLETE = 'COMPLETE';
+/** a whole model and a LoRA adapter: a save of one removes the other's files */
+const REPLACES: [string, string[]][] = [
+  ['model.safetensors', ['adapter_model.safetensors', 'adapter_config.json']],
+  ['adapter_model.safetensors', ['model.safetensors', 'config.json']],
+];
 
 /** the directory to write a new checkpoint's files into; pass it to commitCheckpoint when done */
 export function stageCheckpoint(dir: string): string {
@@ -159,7 +164,10 @@ export function recoverCheckpoint(dir: string, { reader = false } = {}): void {
   if (reader && (!complete || lockOwner(dir) !== null)) return;
   try {
     if (complete) {
-      for (const f of readdirSync(staging)) if (f !== COMPLETE && !f.includes('.tmp-')) renameSync(join(staging, f), join(dir, f));
+      const files = readdirSync(staging).filter((f) => f !== COMPLETE && !f.includes('.tmp-'));
+      // a save holds one kind of weights: the other kind's files (an earlier run's) go, so no reader loads them instead
+      for (const [mine, other] of REPLACES) if (files.includes(mine)) for (const f of other) rmSync(join(dir, f), { force: true });
+      for (const f of files) renameSync(join(staging, f), join(dir, f));
     }
     rmSync(staging, { recursive: true, force: true });
   } catch (e) {

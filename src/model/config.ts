@@ -1,6 +1,7 @@
 // GPT-2 hyperparameters as Hugging Face's config.json (GPT2Config) holds them: parsed, checked
 // against what the engine runs, written back; and the parameter shapes they imply.
 import { UserError } from '../util/errors.ts';
+import { parseJsonObject } from '../util/json.ts';
 
 export interface GPT2Config {
   n_layer: number;
@@ -23,13 +24,7 @@ export function parseConfig(text: string, source: string): GPT2Config {
   const fail = (what: string): never => {
     throw new UserError(`${source}: ${what}`);
   };
-  let j: Record<string, unknown> = {};
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    fail(`bad JSON (${(e as Error).message})`);
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) fail('not a JSON object');
+  const j = parseJsonObject(text, source);
 
   const int = (key: string, fallback?: string): number => {
     const k = j[key] === undefined && fallback !== undefined ? fallback : key;

@@ -1,9 +1,10 @@
 // A GPT-2 model directory on disk (config.json + model.safetensors), the Node edge of
 // src/model/weights.ts: read the config, load the weights lazily, save atomically.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { readTextFile } from '../util/fs-errors.ts';
 import { replaceAtomic, writeFileAtomic } from '../model/checkpoint.ts';
 import { type GPT2Config, memoryProblem, parseConfig } from '../model/config.ts';
 import { configText, GPT2_METADATA, gpt2Params, gpt2Tensors } from '../model/weights.ts';
@@ -17,16 +18,7 @@ import { readSafetensors, writeSafetensors } from './safetensors.ts';
  */
 export function readConfig(dir: string): GPT2Config {
   const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(
-      `${path}: ${code === 'ENOENT' ? 'no such file (a GPT-2 model directory holds config.json and model.safetensors)' : (e as Error).message}`,
-    );
-  }
-  return parseConfig(text, path);
+  return parseConfig(readTextFile(path, 'a GPT-2 model directory holds config.json and model.safetensors'), path);
 }
 
 /**

@@ -9,6 +9,8 @@ import { errnoCode, fsReason } from '../util/fs-errors.ts';
 import { commitCheckpoint, lockCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { saveGPT2Weights } from '../node/weights.ts';
+import { saveAdapter } from '../model/adapter.ts';
+import { loraShapes, checkLora, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import type { Checkpoint } from './loop.ts';
 
 // statfs f_type of the kernel's pseudo file systems: nothing can be saved there, and a
@@ -20,8 +22,14 @@ const KERNEL_FS: Record<number, string> = {
 
 const MB = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
 
-/** bytes of one checkpoint: weights, two AdamW moments, and room for the JSON and the plot */
-export const checkpointBytes = (c: GPT2Config) => parameterCount(c) * 12 + 1e6;
+/** bytes of one checkpoint: the trained tensors (the weights, or a LoRA adapter), two AdamW moments, and room for the JSON and the plot */
+export function checkpointBytes(c: GPT2Config, lora?: LoraSettings): number {
+  const n = lora ? loraShapes(checkLora(c, lora), lora.r).reduce((s, t) => s + t.shape[0] * t.shape[1], 0) : parameterCount(c);
+  return n * 12 + 1e6;
+}
+
+/** what a checkpoint's weights are: the whole model (model.safetensors + config.json) or a PEFT LoRA adapter */
+export type SavedWeights = { config: GPT2Config } | { adapter: { settings: LoraSettings; sites: LoraSite[]; base: string } };
 
 export class Checkpointer {
   private release: (() => void) | null = null;
@@ -78,17 +86,38 @@ export class Checkpointer {
   }
 
   /** Write `c` atomically with `state` (train_state.json) and the loss plot; a UserError names the file and the reason. */
-  save(c: Checkpoint, config: GPT2Config, state: object, lossSvg: string): void {
+  save(c: Checkpoint, weights: SavedWeights, state: object, lossSvg: string): void {
+    this.write(`the checkpoint of step ${c.step}`, (staging, at) => {
+      if ('adapter' in weights) {
+        const { settings, sites, base } = weights.adapter;
+        at('adapter_model.safetensors');
+        saveAdapter(staging, settings, sites, base, c.params);
+      } else {
+        at('model.safetensors');
+        saveGPT2Weights(staging, weights.config, c.params);
+      }
+      at('optimizer.safetensors');
+      saveTrainState(staging, { m: c.m, v: c.v }, state);
+      writeFileSync(at('loss.svg'), lossSvg);
+    });
+    this.lastSaved = c.step;
+  }
+
+  /** Write a whole model (model.safetensors + config.json) atomically, without training state: a merged adapter. */
+  saveModel(config: GPT2Config, params: Map<string, Float32Array>): void {
+    this.write('the model', (staging, at) => {
+      at('model.safetensors');
+      saveGPT2Weights(staging, config, params);
+    });
+  }
+
+  /** all files of one save or none: `files` writes into the staging directory, naming each file with `at` first (for the error) */
+  private write(what: string, files: (staging: string, at: (file: string) => string) => void): void {
     const staging = join(this.dir, '.saving');
     let writing = staging;
     try {
       stageCheckpoint(this.dir);
-      writing = join(staging, 'model.safetensors');
-      saveGPT2Weights(staging, config, c.params);
-      writing = join(staging, 'optimizer.safetensors');
-      saveTrainState(staging, { m: c.m, v: c.v }, state);
-      writing = join(staging, 'loss.svg');
-      writeFileSync(writing, lossSvg);
+      files(staging, (f) => (writing = join(staging, f)));
       writing = this.dir;
       commitCheckpoint(this.dir);
     } catch (e) {
@@ -96,10 +125,9 @@ export class Checkpointer {
       // free the space of the partial save (a complete one is left for recovery to finish)
       if (!existsSync(join(staging, 'COMPLETE'))) rmSync(staging, { recursive: true, force: true });
       const kept = this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`;
-      throw new UserError(`could not save the checkpoint of step ${c.step}: ${fsReason(e)} writing ${writing}; ${kept}`);
+      throw new UserError(`could not save ${what}: ${fsReason(e)} writing ${writing}; ${kept}`);
     }
     this.saved = true;
-    this.lastSaved = c.step;
   }
 
   /** Release the lock; a directory this run created and never saved into is removed. */

@@ -9,6 +9,7 @@ import { countNonFinite } from '../util/finite.ts';
 import type { RunSettings } from './run.ts';
 import type { Schedule } from './schedule.ts';
 import { evaluate, stepBatches, trainStep } from './step.ts';
+import { mixSeed } from '../ops/dropout.ts';
 
 export interface StepReport {
   /** 1-based: steps done so far in the run */
@@ -32,6 +33,7 @@ export interface StepReport {
 /** everything a checkpoint holds, read back from the GPU */
 export interface Checkpoint {
   step: number;
+  /** what the run trains: every weight, or a LoRA adapter's A and B (the base stays as it was loaded) */
   params: Map<string, Float32Array>;
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
@@ -110,7 +112,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
     for (let step = s.startStep; ; step++) {
       const ts = performance.now();
       const lr = schedule.lr(step);
-      const { loss, gradNorm, targets } = await trainStep(model, opt, stepBatches(s.train, step, o), B, T, lr, out);
+      const { loss, gradNorm, targets } = await trainStep(model, opt, stepBatches(s.train, step, o), B, T, lr, out, mixSeed(o.seed, step));
       const ms = performance.now() - ts;
       r.trainMs += ms;
       r.stepsRun++;
@@ -158,10 +160,10 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   }
 }
 
-/** Weights and AdamW moments back on the CPU, with what --resume needs beside them. */
+/** The trained tensors and AdamW moments back on the CPU, with what --resume needs beside them. */
 export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, history: Checkpoint['history'], schedule?: Record<string, number>): Promise<Checkpoint> {
   await model.gpu.sync();
-  const params = await model.readParams();
+  const params = await model.readParams(model.trainable);
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
   for (const [name, t] of opt.m) m.set(name, await t.read());
   for (const [name, t] of opt.v) v.set(name, await t.read());

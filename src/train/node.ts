@@ -9,7 +9,9 @@ import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { loadWeights, type LoadedWeights } from '../model/load.ts';
-import { describeConfig } from '../model/config.ts';
+import { describeConfig, parameterCount, type GPT2Config } from '../model/config.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
+import { checkLora, initLoraArrays, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
 import { loadChatData } from '../data/dataset.ts';
@@ -53,7 +55,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
   const out = resolve(shown);
   const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
 
-  const { run, arrays, moments, ckpt } = await startRun(opts, out, device, say);
+  const { run, arrays, adapter, moments, ckpt } = await startRun(opts, out, device, say);
   const dataShown = run.settings.data; // as given (or saved), for the console
   // paths absolute: train_state.json keeps them, and --resume may run from another directory
   const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
@@ -67,10 +69,11 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
     const val = checkData(data, o, config);
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
 
-    // ---- model and optimizer ----
-    const model = GPT2.fromArrays(gpu, config, arrays);
+    // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
+    const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined);
     arrays.clear();
-    const opt = new AdamW(gpu, model.params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
+    const opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
+    if (o.lora) say(describeLora(o.lora, model.lora!.sites, config));
     if (run.saved && moments) {
       for (const [name, t] of opt.m) { const a = moments.m.get(name); if (a) t.write(a); }
       for (const [name, t] of opt.v) { const a = moments.v.get(name); if (a) t.write(a); }
@@ -112,7 +115,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
         save: (c: Checkpoint, why) => {
           const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + performance.now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
           try {
-            ckpt.save(c, config, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
+            const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
+            ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
           } catch (e) {
             if (why !== 'interval' || !(e instanceof UserError)) throw e;
             console.warn(`warning: ${e.message}; training goes on, the next save tries again`);
@@ -136,7 +140,9 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
           `evaluation ${formatDuration(r.evalMs / 1000)}, checkpoints ${formatDuration(r.saveMs / 1000)}; loss ${first?.toFixed(3)} -> ${lastL?.toFixed(3)}` +
           (r.valLosses.length ? `, val ${r.valLosses[r.valLosses.length - 1][1].toFixed(3)}` : ''));
         if (r.skipped) say(`${r.skipped} of ${r.stepsRun} steps had no target tokens (no ${o.bot} reply in their windows) and were skipped; ${learnedSteps} learned`);
-        say(`checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
+        say(o.lora
+          ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
+          : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
         say(`chat with it: node dist/chat.js --init ${shown}`);
         return res;
       }
@@ -158,24 +164,31 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
   let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
   if (flags.resume) ckpt.open();
   try {
-    let run: Run, arrays: Map<string, Float32Array>;
+    let run: Run, arrays: Map<string, Float32Array>, adapter: Map<string, Float32Array> | null = null;
     if (flags.resume) {
       recoverCheckpoint(out); // finish (or discard) a save that a crash interrupted
-      if (!existsSync(join(out, 'model.safetensors'))) throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors there; train without --resume first)`);
-      const w = await loadWeights(out);
-      arrays = w.arrays;
+      const lora = isAdapterDir(out); // a LoRA run's checkpoint: the adapter, its base named in train_state.json
+      if (!lora && !existsSync(join(out, 'model.safetensors'))) {
+        throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors, or a LoRA run's ${ADAPTER_WEIGHTS}, there; train without --resume first)`);
+      }
       const json = readTrainStateJson(out);
       if (!json) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out}`);
       }
       const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
+      if (lora && (!saved.settings.lora || !saved.settings.base)) {
+        throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out}`);
+      }
+      const w = await loadWeights(lora ? saved.settings.base! : out);
+      arrays = w.arrays;
       if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
         throw new UserError(`--resume: ${join(out, 'optimizer.safetensors')} is missing: AdamW's moments would restart from zero. Pass --reset-optimizer to resume that way`);
       }
       moments = loadTrainState(out, { optimizer: !flags.resetOptimizer });
       run = resolveRun(flags, { source: 'resume', config: w.config, saved }, device);
+      if (run.settings.lora) adapter = resumedAdapter(out, w.config, run.settings.lora);
       ckpt.lastSaved = run.startStep;
-      say(`resuming from ${out}`);
+      say(`resuming from ${out}${lora ? ` (LoRA adapter on ${w.source})` : ''}`);
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
     } else {
       let pretrained: LoadedWeights | null = null;
@@ -185,23 +198,49 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
           pretrained = await loadWeights('gpt2');
           say('init: OpenAI GPT-2 124M');
         } catch (e) {
+          if (flags.loraR !== undefined) throw e; // LoRA needs pretrained weights: say why there are none
           say(`init: GPT-2 weights unavailable (${(e as Error).message.split('\n')[0]}); training the default from-scratch model instead.`);
         }
       } else if (init !== 'scratch') {
         pretrained = await loadWeights(init, { alternatives: "'scratch' (a new model)" });
         say(`init: ${pretrained.source}, ${describeConfig(pretrained.config)}`);
       }
-      run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config }, device) : resolveRun(flags, { source: 'scratch' }, device);
+      // what a LoRA run's adapter_config.json and --resume name as its base
+      const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
+      run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config, base }, device) : resolveRun(flags, { source: 'scratch' }, device);
       if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
+      const lora = run.settings.lora;
+      if (lora) {
+        if (resolve(base) === out) throw new UserError(`--out ${out} is the base model's directory: the adapter goes into a directory of its own (pass another --out)`);
+        adapter = initLoraArrays(checkLora(run.config, lora), lora.r, run.settings.seed);
+      }
       ckpt.open();
     }
-    ckpt.checkSpace(checkpointBytes(run.config));
-    return { run, arrays, moments, ckpt };
+    ckpt.checkSpace(checkpointBytes(run.config, run.settings.lora));
+    return { run, arrays, adapter, moments, ckpt };
   } catch (e) {
     ckpt.close();
     throw e;
   }
+}
+
+/** the adapter a LoRA run saved in `out`, checked against the run's settings */
+function resumedAdapter(out: string, config: GPT2Config, lora: LoraSettings): Map<string, Float32Array> {
+  const a = readAdapter(out, config);
+  const want = checkLora(config, lora).map((s) => s.name);
+  const have = a.sites.map((s) => s.name);
+  if (a.config.r !== lora.r || have.join() !== want.join()) {
+    throw new UserError(`--resume: the adapter in ${out} (r ${a.config.r}, ${have.length} projections) is not the one train_state.json describes (r ${lora.r}, ${want.length}); start a new run`);
+  }
+  return a.arrays;
+}
+
+/** `lora: r 8, alpha 16, dropout 0, targets c_attn (12 projections): 294,912 trainable parameters (0.24% of 124.4M), the rest frozen` */
+function describeLora(l: LoraSettings, sites: LoraSite[], c: GPT2Config): string {
+  const n = sites.reduce((s, x) => s + l.r * (x.in + x.out), 0);
+  return `lora: r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.targets.join(',')} (${sites.length} projections): ` +
+    `${n.toLocaleString('en-US')} trainable parameters (${((100 * n) / parameterCount(c)).toFixed(2)}% of ${(parameterCount(c) / 1e6).toFixed(1)}M), the rest frozen`;
 }
 
 // `step    3/4 | loss 10.0731 | val 10.6313 | lr 1.65e-3 | norm 3.00 | 234 ms | 183 tok/s | ETA 0s`

@@ -7,6 +7,7 @@ import { UserError } from '../util/errors.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
 import { speakerProblem } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
+import { checkLora, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
 export interface RunSettings {
@@ -40,6 +41,10 @@ export interface RunSettings {
   saveInterval: number;
   /** append one JSON line per step here (absolute) */
   log?: string;
+  /** LoRA: the adapter trained beside the frozen base weights; unset = every weight trains */
+  lora?: LoraSettings;
+  /** LoRA: the base model ('gpt2' or an absolute directory), loaded again by --resume and named in adapter_config.json */
+  base?: string;
 }
 
 /** What the user asked for: any RunSettings (unset = keep or default), the model and where it goes. */
@@ -54,6 +59,11 @@ export interface TrainFlags extends Partial<RunSettings> {
   nLayer?: number;
   nHead?: number;
   nEmbd?: number;
+  /** --lora R and its options (RunSettings.lora holds the resolved adapter) */
+  loraR?: number;
+  loraAlpha?: number;
+  loraDropout?: number;
+  loraTargets?: string[];
 }
 
 export const DEFAULTS = {
@@ -64,7 +74,8 @@ export const DEFAULTS = {
 
 // Defaults sized for a few minutes on a CPU adapter (lavapipe) and a real run on a GPU.
 export const defaultSteps = (fromScratch: boolean, isCpu: boolean) => (fromScratch ? (isCpu ? 250 : 2000) : isCpu ? 30 : 1000);
-export const defaultLr = (fromScratch: boolean) => (fromScratch ? 3e-3 : 6e-5);
+// LoRA's adapter starts at zero and stays small: it takes a larger step than whole-model fine-tuning
+export const defaultLr = (fromScratch: boolean, lora = false) => (fromScratch ? 3e-3 : lora ? 1e-3 : 6e-5);
 export const defaultBlockSize = (isCpu: boolean) => (isCpu ? 256 : 512);
 /** sequences per batch: from scratch a fixed token budget (1024 on a CPU adapter, 4096 on a GPU); fine-tuning 124M+ is costlier per token */
 export function defaultBatch(fromScratch: boolean, isCpu: boolean, T: number): number {
@@ -117,7 +128,7 @@ const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowe
  */
 export function resolveRun(
   flags: TrainFlags,
-  from: { source: 'scratch' } | { source: 'pretrained'; config: GPT2Config } | { source: 'resume'; config: GPT2Config; saved: SavedRun },
+  from: { source: 'scratch' } | { source: 'pretrained'; config: GPT2Config; base?: string } | { source: 'resume'; config: GPT2Config; saved: SavedRun },
   device: DeviceLimits,
 ): Run {
   const saved = from.source === 'resume' ? from.saved : null;
@@ -147,7 +158,8 @@ export function resolveRun(
   else if (keep.steps !== undefined || keep.time !== undefined) ({ steps, time } = keep);
   else steps = defaultSteps(fromScratch, device.isCpu);
 
-  const lr = flags.lr ?? keep.lr ?? defaultLr(fromScratch);
+  const lora = resolveLora(flags, keep, from.source);
+  const lr = flags.lr ?? keep.lr ?? defaultLr(fromScratch, !!lora);
   // a new --lr on resume brings its own default final lr
   const minLr = flags.minLr ?? (flags.lr === undefined ? keep.minLr : undefined) ?? lr / 10;
   const settledWarmup = saved?.schedule?.warmup; // a time-budget run's estimate, if it is continued by steps
@@ -161,11 +173,15 @@ export function resolveRun(
     weightDecay: pick('weightDecay'), beta1: pick('beta1'), beta2: pick('beta2'), eps: pick('eps'), gradClip: pick('gradClip'),
     evalInterval: pick('evalInterval'), evalSteps: pick('evalSteps'), saveInterval: pick('saveInterval'),
     log: flags.log ?? keep.log,
+    ...(lora ? { lora, base: from.source === 'pretrained' ? from.base : keep.base } : {}),
   };
   checkSettings(settings);
-  const tooBig = memoryProblem(config, device.memoryBytes, 4);
+  if (lora) checkLora(config, lora);
+  // weights, gradients and AdamW's two moments; with LoRA only the weights are of the model's size
+  const copies = lora ? 1 : 4;
+  const tooBig = memoryProblem(config, device.memoryBytes, copies);
   if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
-  checkBatchFits(settings, config, device);
+  checkBatchFits(settings, config, device, copies);
 
   const startStep = saved?.step ?? 0;
   if (saved && steps !== undefined && startStep >= steps) {
@@ -175,6 +191,38 @@ export function resolveRun(
     throw new UserError(`--resume: the run has used its --time budget (${formatDuration(saved.elapsedMs / 1000)} of ${formatDuration(time)}); pass a larger --time (the total) or --steps`);
   }
   return { source: from.source, config, settings, startStep, saved, notes };
+}
+
+/**
+ * The adapter of a LoRA run (--lora R, or the saved run's on --resume), or undefined for
+ * whole-model training. On --resume the rank, alpha and targets are the run's (the adapter's
+ * shape and meaning); dropout may change. Options without --lora, or --lora on a model from
+ * scratch or on a whole-model run's --resume, are UserErrors.
+ */
+function resolveLora(flags: TrainFlags, keep: Partial<RunSettings>, source: WeightsSource): LoraSettings | undefined {
+  const options = (['loraAlpha', 'loraDropout', 'loraTargets'] as const).filter((k) => flags[k] !== undefined);
+  const saved = source === 'resume' ? keep.lora : undefined;
+  if (flags.loraR === undefined && !saved) {
+    if (options.length) throw new UserError(`${flagName(options[0])} goes with --lora R (the adapter's rank)`);
+    return undefined;
+  }
+  if (source === 'scratch') throw new UserError('--lora adapts pretrained weights: pass --init gpt2 or --init DIR (a model from scratch has nothing to adapt)');
+  if (source === 'resume' && !saved) {
+    throw new UserError('--resume: the run in --out trains every weight; --lora cannot join it (start a LoRA run from its weights with --init DIR --lora R and another --out)');
+  }
+  if (saved) {
+    const changed = (flag: string, given: unknown, was: unknown) => {
+      if (given !== undefined && JSON.stringify(given) !== JSON.stringify(was)) {
+        throw new UserError(`--resume: the run's adapter has ${flag} ${JSON.stringify(was)}; ${flag} ${JSON.stringify(given)} would be another adapter (start a new run with another --out)`);
+      }
+    };
+    changed('--lora', flags.loraR, saved.r);
+    changed('--lora-alpha', flags.loraAlpha, saved.alpha);
+    changed('--lora-targets', flags.loraTargets, saved.targets);
+    return { ...saved, dropout: flags.loraDropout ?? saved.dropout };
+  }
+  const r = flags.loraR!;
+  return { r, alpha: flags.loraAlpha ?? 2 * r, dropout: flags.loraDropout ?? 0, targets: flags.loraTargets ?? DEFAULT_LORA_TARGETS };
 }
 
 function checkCounts(flags: TrainFlags, keys: (keyof TrainFlags)[]): void {
@@ -210,14 +258,14 @@ export function checkSettings(s: RunSettings): void {
 /**
  * Batch x block must fit the adapter: the largest activation of a step is the MLP's [B*T, 4C]
  * (one GPUBuffer), and on a CPU adapter all of a step's activations (at least 16 floats per
- * token per layer, kept for the backward) live in host memory beside 4 copies of the weights.
+ * token per layer, kept for the backward) live in host memory beside `copies` copies of the weights.
  */
-function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits): void {
+function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: number): void {
   const C = c.n_embd, T = s.blockSize;
   const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
   const perSeq = T * 4 * C * 4;
   const perToken = 16 * C * c.n_layer * 4;
-  const weights = 16 * (c.vocab_size + c.n_positions + 12 * c.n_layer * C) * C;
+  const weights = 4 * copies * (c.vocab_size + c.n_positions + 12 * c.n_layer * C) * C;
   const fitBuffer = Math.floor(d.maxBufferSize / perSeq);
   const fitMemory = d.isCpu ? Math.floor((d.memoryBytes - weights) / (T * perToken)) : Infinity;
   const fit = Math.min(fitBuffer, fitMemory);

@@ -4,6 +4,7 @@ import type { Tensor } from '../gpu/index.ts';
 import type { GPT2 } from '../model/gpt2.ts';
 import type { AdamW } from '../optim.ts';
 import { getBatch, type TokenDataset } from '../data/windows.ts';
+import { mixSeed } from '../ops/dropout.ts';
 
 export interface Batch { x: Uint32Array; y: Int32Array }
 
@@ -28,11 +29,12 @@ export interface StepResult {
 /**
  * Forward, backward and an AdamW update over `batches` ([B, T] micro-batches of one step; each
  * micro-batch's mean loss is weighted 1/batches.length), in one submit and one readback into
- * `out` (at least B*T*batches.length + 1 floats). A step whose batches hold no target tokens
+ * `out` (at least B*T*batches.length + 1 floats). `seed` (one per step) drives the dropout of a
+ * LoRA adapter that has some. A step whose batches hold no target tokens
  * (windows of conversations without a Bot reply) has no loss and no gradient: it is skipped,
  * the weights and the optimizer's moments stay as they are.
  */
-export async function trainStep(model: GPT2, opt: AdamW, batches: Batch[], B: number, T: number, lr: number, out: Tensor): Promise<StepResult> {
+export async function trainStep(model: GPT2, opt: AdamW, batches: Batch[], B: number, T: number, lr: number, out: Tensor, seed = 0): Promise<StepResult> {
   const counts = batches.map((b) => countTargets(b.y));
   const targets = counts.reduce((a, b) => a + b, 0);
   if (targets === 0) return { loss: 0, gradNorm: 0, targets };
@@ -40,7 +42,7 @@ export async function trainStep(model: GPT2, opt: AdamW, batches: Batch[], B: nu
   batches.forEach(({ x, y }, i) => {
     const n = counts[i];
     if (!n) return; // nothing to learn from this micro-batch
-    const perToken = model.lossPerToken(x, y, B, T, 1 / (n * batches.length));
+    const perToken = model.lossPerToken(x, y, B, T, 1 / (n * batches.length), mixSeed(seed, i));
     model.tape.backward();
     model.gpu.copy(perToken, out, n, 0, rows);
     rows += n;
