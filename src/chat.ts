@@ -3,14 +3,18 @@
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { initFlag, initOrDefault, reportError } from './util/cli.ts';
-import { openGenerator } from './model/generate.ts';
+import { reportError } from './util/cli.ts';
+import { chooseInit, openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
+import { speakerProblem } from './data/format.ts';
+import { fsReason } from './util/fs-errors.ts';
 
+const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 
 const specs: FlagSpec[] = [
-  initFlag,
+  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
   { name: 'prompt', type: 'string', help: 'answer this one message and exit (the reply alone goes to stdout)' },
   { name: 'raw', type: 'boolean', help: 'plain text continuation: no Human/Bot formatting, no default stop strings' },
   { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context)' },
@@ -34,7 +38,9 @@ const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n
 // instead of an unhandled EPIPE stack trace
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
-  throw e;
+  // a full disk or device (`> /dev/full`): say so in one line
+  console.error(`error: cannot write to stdout: ${fsReason(e)}`);
+  process.exit(1);
 });
 
 async function main(): Promise<void> {
@@ -45,7 +51,8 @@ async function main(): Promise<void> {
   }
   const human = (a.human as string).trim(), bot = (a.bot as string).trim();
   for (const [flag, v] of [['human', human], ['bot', bot]]) {
-    if (!v || /[\r\n:]/.test(v)) throw new UserError(`--${flag} must be a non-empty name without ':' or newlines, got '${v}'`);
+    const why = speakerProblem(v);
+    if (why) throw new UserError(`--${flag} ${why}, got '${v}'`);
   }
   const opts: ChatOptions = {
     ...defaultChatOptions(),
@@ -56,10 +63,11 @@ async function main(): Promise<void> {
     quiet: !!a.quiet,
   };
   applySettingFlags(opts, a);
-  const init = initOrDefault(a.init);
+  const adapter = a.adapter as string | undefined;
+  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { generator, loadMs, describe } = await openGenerator(init);
+  const { generator, loadMs, describe } = await openGenerator(init, { adapter });
   if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n`);
   // a reply longer than the context stops when the context is full (the prompt keeps at least half)
 

@@ -6,23 +6,25 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { initFlag, initOrDefault, reportError } from './util/cli.ts';
-import { openGenerator } from './model/generate.ts';
+import { reportError } from './util/cli.ts';
+import { chooseInit, openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
-import { packConversations } from './data/dataset.ts';
+import { packConversations } from './data/windows.ts';
 import { DEFAULT_SPEAKERS } from './data/format.ts';
-import { evaluate } from './trainer.ts';
+import { evaluate } from './train/step.ts';
 import { parseMarkedChat, type MarkedConversation } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { score, trainingReplies, type Fraction, type Scores } from './eval/score.ts';
 
+const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 // Replies in the shipped data are at most 24 tokens; 64 leaves a 256-token context room for
 // a whole held-out conversation (chat.js's 128 would halve it).
 const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
 
 const specs: FlagSpec[] = [
-  initFlag,
+  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (PEFT format) merged into --init (default --init: the base it names)' },
   { name: 'data', type: 'string', default: 'data/eval.txt', help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
   { name: 'train-data', type: 'string', default: 'data/chat.txt', help: "the training conversations, for the copying score (replies that are verbatim training replies)" },
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
@@ -62,7 +64,7 @@ async function heldOutLoss(model: GPT2, convs: MarkedConversation[], T: number):
   const ds = packConversations(convs, DEFAULT_SPEAKERS, T, 'bot');
   let tokens = 0;
   for (let i = 1; i <= ds.stats.windows * T; i++) tokens += ds.mask[i];
-  return { loss: await evaluate(model, ds, ds.stats.windows, 1, T), tokens };
+  return { loss: (await evaluate(model, ds, ds.stats.windows, 1, T)) ?? NaN, tokens };
 }
 
 const pct = (f: Fraction) => (f.of ? `${((100 * f.count) / f.of).toFixed(1)}%` : '-');
@@ -100,11 +102,12 @@ async function main(): Promise<void> {
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
   const training = trainingReplies(withPath(trainPath, () => parseChat(trainText, DEFAULT_SPEAKERS)));
-  const init = initOrDefault(a.init);
+  const adapter = a.adapter as string | undefined;
+  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
 
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
-  const { generator, describe } = await openGenerator(init);
+  const { generator, describe } = await openGenerator(init, { adapter });
   if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
   log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);

@@ -1,21 +1,23 @@
 // node dist/serve.js: an OpenAI-compatible chat server for GPT-2 or a fine-tuned checkpoint,
 // decoding every request in flight together (continuous batching).
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, resolve } from 'node:path';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { initFlag, initOrDefault, reportError } from './util/cli.ts';
-import { GPT2BatchGenerator, openModel } from './model/generate.ts';
+import { reportError } from './util/cli.ts';
+import { GPT2BatchGenerator } from './model/generate.ts';
+import { chooseInit, openModel } from './model/load.ts';
 import { Scheduler } from './server/scheduler.ts';
 import { ApiServer } from './server/http.ts';
 
+const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 const KEY_ENV = 'GPT2_API_KEY';
 /** how long in-flight requests may finish after Ctrl-C / SIGTERM before they are cut */
 const GRACE_MS = 10_000;
 
 const specs: FlagSpec[] = [
-  initFlag,
+  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
   { name: 'host', type: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
   { name: 'port', type: 'int', default: 8080, help: 'port to listen on; 0 = any free port' },
   { name: 'max-batch', type: 'int', default: 8, help: 'sequences decoded together (each holds a KV cache of the full context)' },
@@ -47,10 +49,11 @@ async function main(): Promise<void> {
   if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
   const apiKey = (a['api-key'] as string | undefined) ?? process.env[KEY_ENV] ?? undefined;
   if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
-  const init = initOrDefault(a.init);
+  const adapter = a.adapter as string | undefined;
+  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { model, loadMs, describe } = await openModel(init);
+  const { model, loadMs, describe, weightsDir } = await openModel(init, { adapter });
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
   const server = new ApiServer({
     model: { id, contextLength: gen.contextLength, vocabSize: gen.vocabSize, created: Math.floor(Date.now() / 1000) },
     scheduler, apiKey, log,
-    staticRoot: join(dirname(fileURLToPath(import.meta.url)), 'page'), // dist/page: the browser page's build output
+    modelDir: weightsDir, // the page at / downloads the model from /model/ to run it in the browser (not a merged adapter: no such files)
   });
   const url = await server.listen(port, a.host as string).catch((e: NodeJS.ErrnoException) => {
     throw new UserError(`cannot listen on ${a.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message}`);

@@ -18,7 +18,7 @@ import { FakeGenerator, replyScript } from './fake_generator.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { GPT2_124M } from '../src/model/config.ts';
-import { saveGPT2Weights } from '../src/model/weights.ts';
+import { saveGPT2Weights } from '../src/node/weights.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 
 const t = suite('eval');

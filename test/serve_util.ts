@@ -4,9 +4,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GPT2 } from '../src/model/gpt2.ts';
-import { saveGPT2Weights } from '../src/model/weights.ts';
+import { saveGPT2Weights } from '../src/node/weights.ts';
 import type { GPT2Config } from '../src/model/config.ts';
-import { GPT2BatchGenerator, openModel } from '../src/model/generate.ts';
+import { GPT2BatchGenerator } from '../src/model/generate.ts';
+import { openModel } from '../src/model/load.ts';
 import { Scheduler, type SchedulerOptions } from '../src/server/scheduler.ts';
 import { ApiServer, type HttpOptions } from '../src/server/http.ts';
 import { gpu } from './util.ts';
@@ -40,7 +41,7 @@ export async function startServer(dir: string, o: { maxBatch?: number; scheduler
   const logs: string[] = [];
   const server = new ApiServer({
     model: { id: 'tiny', contextLength: gen.contextLength, vocabSize: gen.vocabSize, created: 1 },
-    scheduler, log: (l) => logs.push(l), ...o.http,
+    scheduler, log: (l) => logs.push(l), modelDir: dir, ...o.http,
   });
   const url = await server.listen(0, '127.0.0.1');
   return {

@@ -2,15 +2,15 @@
 // A prompt is prefilled into one slot (one forward over all its tokens, matmul path); a decode
 // step runs one token of any set of slots through ONE forward whose matrix products read each
 // weight once for all of them (matvec.ts), each sequence attending over its own cache
-// (attention_decode.ts). The chat REPL's Generator is one slot of it (GPT2Generator).
+// (attention_decode.ts). The chat REPL's and the page's Generator is one slot of it
+// (GPT2Generator; load.ts opens one from a directory in Node).
 // The cache of a layer for one slot is simply the qkv rows of its tokens, [n_positions, 3C];
 // the slots of a layer sit in cache tensors that each fit one storage binding. No tape.
 // The block is written again here, not shared with the tape model (gpt2.ts): this one runs at
 // positions of caches, writes each layer's qkv rows into them, attends over the caches, uses
 // matrix-vector kernels for a few rows and reuses its activation buffers across layers; the
 // tape model records a backward for every op. Same order and names as GPT2.hidden: keep them parallel.
-import type { Gpu, Tensor } from '../gpu/index.ts';
-import { getGpu } from '../node/gpu.ts';
+import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
 import { MATVEC_ROWS, matvec, matvecFits, matvecT } from '../ops/matvec.ts';
@@ -21,10 +21,8 @@ import { attentionDecode, DecodeEntries, kvAppend, type DecodeEntry } from '../o
 import { residualForward } from '../ops/residual.ts';
 import { embeddingForward } from '../ops/embedding.ts';
 import { rowsPerBinding } from '../ops/fit.ts';
-import { GPT2 } from './gpt2.ts';
-import { loadWeights } from './load.ts';
+import type { GPT2 } from './gpt2.ts';
 import { SlotGenerator, type BatchGenerator, type DecodeStep } from './generator.ts';
-import { describeConfig } from './config.ts';
 
 export class GPT2BatchGenerator implements BatchGenerator {
   /** floats from one slot's cache to the next: whole 256-byte blocks, so a slot's cache can be bound as a view */
@@ -204,19 +202,4 @@ export class GPT2Generator extends SlotGenerator {
   constructor(readonly model: GPT2) {
     super(new GPT2BatchGenerator(model, 1), 0);
   }
-}
-
-export async function openGenerator(init: string, opts: { gpu?: Gpu } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
-  const { model, loadMs, describe } = await openModel(init, opts);
-  return { generator: new GPT2Generator(model), loadMs, describe };
-}
-
-/** Load weights (`init`: gpt2 or a checkpoint directory) onto the GPU. */
-export async function openModel(init: string, opts: { gpu?: Gpu } = {}): Promise<{ model: GPT2; loadMs: number; describe: string }> {
-  const t0 = performance.now();
-  const w = await loadWeights(init);
-  const gpu = opts.gpu ?? (await getGpu());
-  const model = GPT2.fromArrays(gpu, w.config, w.arrays);
-  await gpu.sync();
-  return { model, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(w.config)} on ${gpu.adapterName}` };
 }

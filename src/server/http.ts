@@ -1,7 +1,7 @@
 // The HTTP edge of the server (node:http): routes, the API key, body size and time limits, JSON
 // and server-sent-event responses, one log line per request, and a clean stop. What a request
-// means is src/server/api.ts; who runs it is src/server/scheduler.ts; files for `/` come from
-// src/server/static.ts.
+// means is src/server/api.ts; who runs it is src/server/scheduler.ts; the chat page at `/` and
+// the model files it downloads come from src/server/static.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +10,7 @@ import {
   textCompletion, usage, usageChunk, type GenerationRequest, type Head, type ModelInfo,
 } from './api.ts';
 import type { Scheduler } from './scheduler.ts';
-import { serveStatic } from './static.ts';
+import { staticHandler } from './static.ts';
 
 export interface HttpOptions {
   model: ModelInfo;
@@ -23,8 +23,10 @@ export interface HttpOptions {
   requestTimeoutMs?: number;
   /** ms a client has to send the headers (default 10 s) */
   headersTimeoutMs?: number;
-  /** where `/` is served from (see static.ts) */
-  staticRoot?: string;
+  /** the chat page's files (default: dist/page beside the bundle; see static.ts) */
+  pageRoot?: string;
+  /** the model directory the page may download (/model/...); null or absent: none */
+  modelDir?: string | null;
   /** one line per request, and the server's own notices */
   log?: (line: string) => void;
 }
@@ -39,9 +41,11 @@ export class ApiServer {
   readonly server: Server;
   private stopping = false;
   private readonly log: (line: string) => void;
+  private readonly page: ReturnType<typeof staticHandler>;
 
   constructor(readonly o: HttpOptions) {
     this.log = o.log ?? (() => {});
+    this.page = staticHandler({ root: o.pageRoot, modelDir: o.modelDir ?? null });
     const requestTimeout = o.requestTimeoutMs ?? 30_000;
     this.server = createServer({
       requestTimeout,
@@ -119,8 +123,8 @@ export class ApiServer {
       return;
     }
     if (!api) {
-      if ((method === 'GET' || method === 'HEAD') && serveStatic(req, res, path, this.o.staticRoot)) return;
-      throw method === 'GET' || method === 'HEAD' ? notFound(method, path) : new ApiError(405, `Method ${method} is not allowed on ${path}.`, null, 'method_not_allowed');
+      if (this.page(req, res)) return; // GET and HEAD: the page's files and the model's, or its 404
+      throw new ApiError(405, `Method ${method} is not allowed on ${path}.`, null, 'method_not_allowed');
     }
     const m = this.o.model;
     const allow = (methods: string[]) => {
