@@ -5,6 +5,13 @@
 # take Mesa from bookworm-backports. Idempotent: does nothing when an adapter already works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The page tests run the chat page in the system's Chromium (headless; WebGPU on its built-in
+# SwiftShader adapter when there is no GPU). Debian 12 has the current Chromium in its security suite.
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  echo "setup: installing chromium (the page tests run the chat page in it)"
+  s=""; [ "$(id -u)" = 0 ] || s="sudo"
+  $s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $s apt-get install -y -qq chromium >/dev/null
+fi
 probe() { node scripts/probe-adapter.mjs 2>/dev/null; }
 if probe; then exit 0; fi
 echo "setup: no WebGPU adapter found; installing Mesa lavapipe and the Vulkan loader"
