@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kernel, parseParams } from '../src/gpu/index.ts';
-import { openGpu } from '../src/node/gpu.ts';
+import { openGpu, pickAdapter } from '../src/node/gpu.ts';
 import { geluForward, geluForwardCpu } from '../src/ops/gelu.ts';
 import { adapterHas, assertClose, gpu, randn } from './util.ts';
 
@@ -103,6 +103,24 @@ t('an invalid dispatch is reported as a WebGPU error', async () => {
 
 t('in debug mode the error names the kernel', async () => {
   assert.match(await badDispatch(true), /^WebGPU validation error in gelu_forward\.main/);
+});
+
+t('WEBGPU_ADAPTER: part of a name Dawn lists, any case; no match or several distinct ones say so', () => {
+  const listed = [
+    { backend: 'vulkan', name: 'SwiftShader Device (Subzero)' },
+    { backend: 'vulkan', name: 'llvmpipe (LLVM 15.0.6, 256 bits)' },
+    { backend: 'vulkan', name: 'NVIDIA GeForce RTX 3080' },
+    { backend: 'vulkan', name: 'NVIDIA GeForce RTX 3080 Ti' },
+    { backend: 'opengl', name: 'NVIDIA GeForce RTX 3080' },
+  ];
+  assert.equal(pickAdapter('swiftshader', listed), listed[0]);
+  assert.equal(pickAdapter('LLVMpipe', listed), listed[1]);
+  assert.equal(pickAdapter('lavapipe', listed), listed[1]);
+  assert.equal(pickAdapter('nvidia geforce rtx 3080', listed), listed[2], 'the exact name among longer ones');
+  assert.equal(pickAdapter('3080 Ti', listed), listed[3]);
+  assert.throws(() => pickAdapter('nvidia', listed), /matches several adapters \('NVIDIA GeForce RTX 3080', 'NVIDIA GeForce RTX 3080 Ti'\)/);
+  assert.throws(() => pickAdapter('radeon', listed), /no WebGPU adapter named like 'radeon'.*'SwiftShader Device \(Subzero\)' \(vulkan\).*--list-adapters/);
+  assert.throws(() => pickAdapter('radeon', []), /Dawn sees: none/);
 });
 
 // The profiler (WEBGPU_PROFILE=1, the benchmarks): one timestamp pair per dispatch, with Dawn's
