@@ -43,28 +43,27 @@ export function adapterHas(g: Gpu, need: keyof typeof OPTIONAL, test: string): b
   return false;
 }
 
-/** `f` with gpu.bindingLimit lowered to `bytes` (ops split their work as on an adapter with that limit), restored after. */
-export async function withBindingLimit<T>(g: Gpu, bytes: number, f: () => T | Promise<T>): Promise<T> {
-  if (bytes > g.limits.maxStorageBufferBindingSize) throw new Error(`withBindingLimit: ${bytes} bytes is above the adapter's limit`);
-  const saved = g.bindingLimit;
-  g.bindingLimit = bytes;
+/** `f` with some of the Gpu's adapter-derived fields overridden, restored after. */
+async function overriding<T>(g: Gpu, values: { bindingLimit?: number; hasSubgroups8?: boolean }, f: () => T | Promise<T>): Promise<T> {
+  const fields = g as { bindingLimit: number; hasSubgroups8: boolean };
+  const saved = { bindingLimit: fields.bindingLimit, hasSubgroups8: fields.hasSubgroups8 };
+  Object.assign(fields, values);
   try {
     return await f();
   } finally {
-    g.bindingLimit = saved;
+    Object.assign(fields, saved);
   }
 }
 
+/** `f` with gpu.bindingLimit lowered to `bytes` (ops split their work as on an adapter with that limit), restored after. */
+export function withBindingLimit<T>(g: Gpu, bytes: number, f: () => T | Promise<T>): Promise<T> {
+  if (bytes > g.limits.maxStorageBufferBindingSize) throw new Error(`withBindingLimit: ${bytes} bytes is above the adapter's limit`);
+  return overriding(g, { bindingLimit: bytes }, f);
+}
+
 /** `f` as on an adapter without subgroups of >= 8 (the portable kernels are chosen), restored after. */
-export async function withoutSubgroups8<T>(g: Gpu, f: () => T | Promise<T>): Promise<T> {
-  const gg = g as { hasSubgroups8: boolean };
-  const saved = gg.hasSubgroups8;
-  gg.hasSubgroups8 = false;
-  try {
-    return await f();
-  } finally {
-    gg.hasSubgroups8 = saved;
-  }
+export function withoutSubgroups8<T>(g: Gpu, f: () => T | Promise<T>): Promise<T> {
+  return overriding(g, { hasSubgroups8: false }, f);
 }
 
 /** The kernels (name.entryPoint) that `f` dispatched, with how many times, in order of first use. */
