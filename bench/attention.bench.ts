@@ -1,4 +1,5 @@
-import { attentionBackward, attentionCached, attentionForward } from '../src/ops/attention.ts';
+import { attentionBackward, attentionForward } from '../src/ops/attention.ts';
+import { attentionDecode, DecodeEntries } from '../src/ops/attention_decode.ts';
 import { registerBench } from './harness.ts';
 
 // GPT-2 124M: C=768, 12 heads of 64.
@@ -22,14 +23,17 @@ registerBench('attention', (gpu, { batch: B }) => {
       },
     );
   }
-  // decode: one new row against a KV cache of GPT-2's 1024 positions; bytes = the keys and values read
-  const Tmax = 1024;
-  const cache = gpu.zeros([Tmax, 3 * C], 'qkv cache'), one = gpu.zeros([1, C], 'out');
-  for (const ctx of [128, 1000]) {
+  // decode: one new row per sequence against KV caches of GPT-2's 1024 positions; bytes = the keys and values read
+  const stride = 1024 * 3 * C;
+  const cache = gpu.zeros([8, stride], 'qkv caches'), out = gpu.zeros([8, C], 'out');
+  const entries: DecodeEntries[] = [];
+  for (const [seqs, ctx] of [[1, 128], [1, 1000], [8, 128]]) {
+    const e = new DecodeEntries(gpu, Array.from({ length: seqs }, (_, i) => ({ row: i, slot: i, pos: ctx - 1 })));
+    entries.push(e);
     cases.push({
-      name: 'attentionCached decode', shape: `context=${ctx} C=${C} NH=${NH}`, bytes: 2 * ctx * C * 4,
-      run: () => attentionCached(cache, one, ctx - 1, 1, C, NH),
-      cleanup: ctx === 1000 ? () => [cache, one].forEach((x) => x.release()) : undefined,
+      name: 'attentionDecode', shape: `${seqs} seq, context=${ctx} C=${C} NH=${NH}`, bytes: 2 * seqs * ctx * C * 4,
+      run: () => attentionDecode(cache, e, 0, seqs, out, C, NH, stride),
+      cleanup: entries.length === 3 ? () => { [cache, out].forEach((x) => x.release()); entries.forEach((x) => x.release()); } : undefined,
     });
   }
   return cases;

@@ -17,6 +17,8 @@ export interface BenchCase {
   /** tokens processed per run, for tokens/s */
   tokens?: number;
   cleanup?: () => void;
+  /** a line printed under the row (and `note` in --json), given this case's median ms (GPU time, else wall) */
+  report?: (ms: number) => string;
 }
 export interface BenchArgs {
   /** batch size to use (smaller by default on a CPU adapter) */
@@ -44,7 +46,7 @@ function intArg(name: string, fallback: number): number {
   return n;
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+export const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 /**
  * Median wall ms of a synced run, and median GPU ms (the kernels' timestamps summed) when
@@ -60,16 +62,9 @@ async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<{ wall: n
     for (let r = 0; r < reps; r++) {
       await gpu.profiler?.settle();
       gpu.profiler?.reset();
-      const t0 = performance.now();
-      await c.run();
-      await gpu.sync();
-      wall.push(performance.now() - t0);
-      if (profiled && gpu.profiler) {
-        await gpu.profiler.settle();
-        const totals = [...gpu.profiler.totals.values()];
-        const ms = totals.reduce((s, e) => s + e.ms, 0);
-        if (ms > 0 && totals.every((e) => e.missing === 0)) kernels.push(ms);
-      }
+      const t = await timeOnce(gpu, c.run);
+      wall.push(t.wall);
+      if (profiled && t.gpu !== undefined) kernels.push(t.gpu);
     }
     return { wall: median(wall), gpu: kernels.length === reps ? median(kernels) : undefined };
   };
@@ -98,6 +93,27 @@ async function printAdapters(): Promise<void> {
       `workgroup storage ${a.maxComputeWorkgroupStorageSize / 1024} KiB`);
   }
   console.log('Pick one with WEBGPU_ADAPTER=<part of its name> (any case), e.g. WEBGPU_ADAPTER=swiftshader npm test.');
+}
+
+/** the kernels' GPU ms so far, and how many readings were missing */
+const kernelTotals = (gpu: Gpu) => [...(gpu.profiler?.totals.values() ?? [])].reduce((s, e) => ({ ms: s.ms + e.ms, missing: s.missing + e.missing }), { ms: 0, missing: 0 });
+
+/**
+ * Wall ms of one synced run of `run`, and the GPU ms of its kernels when profiling and every
+ * reading was there (cases that time parts of their run use it too).
+ */
+export async function timeOnce(gpu: Gpu, run: () => void | Promise<void>): Promise<{ wall: number; gpu?: number }> {
+  await gpu.profiler?.settle();
+  const before = kernelTotals(gpu);
+  const t0 = performance.now();
+  await run();
+  await gpu.sync();
+  const wall = performance.now() - t0;
+  if (!gpu.profiler) return { wall };
+  await gpu.profiler.settle();
+  const after = kernelTotals(gpu);
+  const ms = after.ms - before.ms;
+  return { wall, gpu: ms > 0 && after.missing === before.missing ? ms : undefined };
 }
 
 const HELP = `node dist/bench.js [--json] [--filter GROUP] [--reps N] [--batch B] [--fast] [--wall]
@@ -144,14 +160,16 @@ async function benchmarks(): Promise<void> {
     if (filter && !group.includes(filter)) continue;
     for (const c of await make(gpu, args)) {
       const t = await timeCase(gpu, c, args.reps);
-      c.cleanup?.();
       const ms = t.gpu ?? t.wall;
+      const note = c.report?.(ms);
+      c.cleanup?.();
       const row = {
         group, name: c.name, shape: c.shape, ms: +ms.toFixed(3), wall_ms: +t.wall.toFixed(3), timing: t.gpu === undefined ? 'wall' : 'gpu',
         gflops: c.flops ? +(c.flops / ms / 1e6).toFixed(2) : undefined,
         gbps: c.bytes ? +(c.bytes / ms / 1e6).toFixed(2) : undefined,
         // tokens/s is what a user sees: wall clock, host work included
         tokens_per_s: c.tokens ? +((c.tokens * 1000) / t.wall).toFixed(1) : undefined,
+        note,
       };
       rows.push(row);
       if (!json) {
@@ -159,6 +177,7 @@ async function benchmarks(): Promise<void> {
           row.tokens_per_s !== undefined ? `${row.tokens_per_s} tok/s` : ''].filter(Boolean).join('  ');
         const src = gpu.profiler && t.gpu === undefined ? ' (wall)' : '';
         console.log(`${group.padEnd(12)} ${c.name.padEnd(28)} ${c.shape.padEnd(30)} ${ms.toFixed(2).padStart(9)} ms${src} ${t.wall.toFixed(2).padStart(9)} wall  ${rate}`);
+        if (note) console.log(`${' '.repeat(13)}${note}`);
       }
     }
   }

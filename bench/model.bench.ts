@@ -1,19 +1,43 @@
-// End-to-end GPT-2 124M figures: one training step (forward + backward + AdamW), prompt
-// prefill and KV-cached decode. Random weights: speed does not depend on their values.
+// End-to-end GPT-2 124M figures: one training step (forward + backward + AdamW), the same step
+// training a LoRA adapter (r 8 on c_attn, the base frozen) with its time, memory and checkpoint
+// size against full fine-tuning, prompt prefill and KV-cached decode. Random weights: speed does
+// not depend on their values.
 import { GPT2 } from '../src/model/gpt2.ts';
+import type { Tensor } from '../src/gpu/index.ts';
+import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
 import { GPT2Generator } from '../src/model/generate.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { AdamW } from '../src/optim.ts';
-import { registerBench } from './harness.ts';
+import { median, registerBench, timeOnce } from './harness.ts';
 
 registerBench('gpt2', (gpu, { batch, big }) => {
   const c = GPT2_124M;
-  const model = GPT2.fromArrays(gpu, c, GPT2.initArrays(c, 1));
+  const arrays = GPT2.initArrays(c, 1);
+  const model = GPT2.fromArrays(gpu, c, arrays);
   const T = big ? 1024 : 128;
   const B = batch;
   const x = Uint32Array.from({ length: B * T }, (_, i) => (i * 31) % c.vocab_size);
   const y = Int32Array.from({ length: B * T }, (_, i) => (i * 17) % c.vocab_size);
-  const opt = new AdamW(gpu, model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1 });
+  const hyper = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1 };
+  const opt = new AdamW(gpu, model.params, hyper);
+  const lora: LoraSettings = { r: 8, alpha: 16, dropout: 0, targets: ['c_attn'] };
+  const loraModel = GPT2.fromArrays(gpu, c, arrays, { settings: lora, arrays: initLoraArrays(checkLora(c, lora), lora.r, 1) });
+  const loraOpt = new AdamW(gpu, loraModel.trainable, hyper);
+  const step = (m: GPT2, o: AdamW) => () => {
+    o.zeroGrad();
+    m.lossPerToken(x, y, B, T, 1 / (B * T));
+    m.tape.backward();
+    m.tape.clear();
+    o.update(1e-4);
+  };
+  // what training keeps on the device besides activations, and what a checkpoint holds (trained tensors + AdamW's m and v)
+  const bytes = (ts: Iterable<Tensor | null>) => [...ts].reduce((s, t) => s + (t?.bytes ?? 0), 0);
+  const footprint = (m: GPT2, o: AdamW) => {
+    const all = [...m.params.values(), ...(m.lora?.params.values() ?? [])];
+    return { memory: bytes(all) + bytes(all.map((p) => p.grad)) + bytes([...o.m.values(), ...o.v.values()]), checkpoint: 3 * bytes(m.trainable.values()) };
+  };
+  const MB = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
+  const pairs: [{ wall: number; gpu?: number }, { wall: number; gpu?: number }][] = [];
   const gen = new GPT2Generator(model);
   const prompt = Array.from({ length: 512 }, (_, i) => (i * 13) % c.vocab_size);
   const fill = (n: number) => async () => {
@@ -32,12 +56,27 @@ registerBench('gpt2', (gpu, { batch, big }) => {
   return [
     {
       name: 'train step (fwd+bwd+AdamW)', shape: `B=${B} T=${T}`, tokens: B * T, flops: 6 * 124.4e6 * B * T,
-      run: () => {
-        opt.zeroGrad();
-        model.lossPerToken(x, y, B, T, 1 / (B * T));
-        model.tape.backward();
-        model.tape.clear();
-        opt.update(1e-4);
+      run: step(model, opt),
+    },
+    {
+      // full and LoRA steps alternate, each timed alone, so that a change in the machine's load hits both
+      name: 'train step pair: full + LoRA', shape: `B=${B} T=${T}, LoRA r8 c_attn`, tokens: 2 * B * T,
+      run: async () => {
+        pairs.push([await timeOnce(gpu, step(model, opt)), await timeOnce(gpu, step(loraModel, loraOpt))]);
+      },
+      report: () => {
+        const measured = pairs.slice(1); // the first pair was the warm-up
+        const ms = (t: { wall: number; gpu?: number }) => t.gpu ?? t.wall;
+        const full = median(measured.map(([f]) => ms(f))), lora = median(measured.map(([, l]) => ms(l)));
+        const ratios = measured.map(([f, l]) => ms(l) / ms(f));
+        const f = footprint(model, opt), l = footprint(loraModel, loraOpt);
+        return `${measured.length} alternating pairs: full step ${full.toFixed(0)} ms, LoRA step ${lora.toFixed(0)} ms: LoRA/full ${(lora / full).toFixed(2)}x ` +
+          `(pairs ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x); params + grads + AdamW ${MB(l.memory)} vs ${MB(f.memory)} (${(l.memory / f.memory).toFixed(3)}x); ` +
+          `checkpoint ${MB(l.checkpoint)} vs ${MB(f.checkpoint)} (${(l.checkpoint / f.checkpoint).toFixed(4)}x)`;
+      },
+      cleanup: () => {
+        for (const t of [...loraModel.params.values(), ...loraModel.trainable.values(), ...loraOpt.m.values(), ...loraOpt.v.values(), ...opt.m.values(), ...opt.v.values()]) t.release();
+        for (const p of model.params.values()) p.grad?.release(), (p.grad = null);
       },
     },
     { name: 'prefill', shape: '512-token prompt', tokens: 512, run: fill(512) },

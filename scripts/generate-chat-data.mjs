@@ -1,4 +1,5 @@
-// Generates data/chat.txt, the default fine-tuning set: thousands of short Human/Bot
+// Generates data/chat.txt, the default fine-tuning set, and data/eval.txt, its held-out test
+// set (see the end of this file). chat.txt: thousands of short Human/Bot
 // conversations (2-6 exchanges, blank line between conversations) with a friendly bot ("Pip")
 // that answers briefly. Facts the user states (name, pets, favourites, ...) are often asked
 // about again a few turns later, and follow-ups refer to the previous answer ("and half of
@@ -6,6 +7,7 @@
 // conversions and spellings are computed here, so every answer is correct.
 // Deterministic: a fixed seed and no other source of randomness.
 //   node scripts/generate-chat-data.mjs [--out data/chat.txt] [--count 3000] [--seed 1234]
+//                                       [--eval-out data/eval.txt] [--eval-count 40]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +19,10 @@ const arg = (name, def) => {
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = arg('out', join(root, 'data/chat.txt'));
 const COUNT = Number(arg('count', 3000));
+const EVAL_OUT = arg('eval-out', join(root, 'data/eval.txt'));
+const EVAL_COUNT = Number(arg('eval-count', 40));
 let state = Number(arg('seed', 1234)) >>> 0;
+const EVAL_SEED = (state + 0x9e3779b9) >>> 0;
 
 // mulberry32
 function rand() {
@@ -37,24 +42,27 @@ const num = (n) => (n <= 12 && chance(0.5) ? WORDS[n] : String(n)); // "three" o
 const list = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
 
 // ---------------------------------------------------------------- vocabulary
-const NAMES = `Priya Marco Aisha Liam Sofia Kenji Amara Noah Elena Mateo Zara Oliver Fatima Lucas Mei Ethan Nadia Diego Hana Samuel
+// The pools the user's facts draw from are split: every 4th value is held out (HELD_*) and
+// never used here, so data/eval.txt can ask about values the model has not seen (see the end).
+const holdOut = (pool) => [pool.filter((_, i) => i % 4 !== 3), pool.filter((_, i) => i % 4 === 3)];
+const [NAMES, HELD_NAMES] = holdOut(`Priya Marco Aisha Liam Sofia Kenji Amara Noah Elena Mateo Zara Oliver Fatima Lucas Mei Ethan Nadia Diego Hana Samuel
 Chloe Ravi Ingrid Tomas Leila Arjun Freya Kwame Yuki Daniel Ana Omar Clara Felix Maya Hugo Imani Jonas Rosa Ali
 Emma Kofi Lina Pablo Sana Victor Isla Mohammed Grace Sven Amelia Tariq Nora Luca Esther Raj Ivy Mateus Julia Chen
 Olga Kai Beatriz Finn Zainab Leo Harper Dmitri Naomi Felipe Anya Jamal Greta Hiro Lucia Ben Ayesha Theo Carmen Eli
 Sakura Arthur Nia Oscar Mira Jorge Hannah Rohan Elise Malik Vera Adam Selin Nikolai Aaliyah Jack Paula Ibrahim Lena Sam
 Chiara Kemal Ruth Andre Yara Toby Soren Jasmine Marek Ada Emeka Lola Niels Farah Gabriel Alice Rafael Keiko Idris Mina
-Patrick Bianca Yusuf Heidi Connor Rania Milo Tanvi Erik Joy Sipho Laura Anton Wen Camille Bruno Dalia Owen Pooja Kasper`.split(/\s+/);
-const CITIES = `Lisbon Oslo Nairobi Toronto Lima Osaka Cairo Dublin Seoul Denver Porto Bristol Austin Mumbai Kyoto Vienna Prague
+Patrick Bianca Yusuf Heidi Connor Rania Milo Tanvi Erik Joy Sipho Laura Anton Wen Camille Bruno Dalia Owen Pooja Kasper`.split(/\s+/));
+const [CITIES, HELD_CITIES] = holdOut(`Lisbon Oslo Nairobi Toronto Lima Osaka Cairo Dublin Seoul Denver Porto Bristol Austin Mumbai Kyoto Vienna Prague
 Melbourne Accra Bergen Seattle Madrid Chicago Glasgow Hanoi Quito Lagos Hamburg Krakow Boston Auckland Valencia Montreal
-Istanbul Manila Bogota Athens Helsinki Dakar Perth Phoenix Edinburgh Munich Cork Santiago Milan Leeds Zurich Jaipur Tucson`.split(/\s+/);
-const PET_NAMES = `Biscuit Luna Max Pepper Milo Coco Bella Oreo Ziggy Maple Nala Rocky Peanut Mochi Olive Simba Daisy Toffee Bean Pickles
-Juniper Clover Ginger Shadow Pumpkin Waffles Noodle Pixel Sunny Bramble`.split(/\s+/);
-const PETS = [
+Istanbul Manila Bogota Athens Helsinki Dakar Perth Phoenix Edinburgh Munich Cork Santiago Milan Leeds Zurich Jaipur Tucson`.split(/\s+/));
+const [PET_NAMES, HELD_PET_NAMES] = holdOut(`Biscuit Luna Max Pepper Milo Coco Bella Oreo Ziggy Maple Nala Rocky Peanut Mochi Olive Simba Daisy Toffee Bean Pickles
+Juniper Clover Ginger Shadow Pumpkin Waffles Noodle Pixel Sunny Bramble`.split(/\s+/));
+const [PETS, HELD_PETS] = holdOut([
   ['cat', 'cats'], ['dog', 'dogs'], ['rabbit', 'rabbits'], ['hamster', 'hamsters'], ['parrot', 'parrots'],
   ['goldfish', 'goldfish'], ['turtle', 'turtles'], ['guinea pig', 'guinea pigs'], ['chicken', 'chickens'],
   ['lizard', 'lizards'], ['budgie', 'budgies'], ['horse', 'horses'],
-];
-const FAVOURITES = {
+]);
+const ALL_FAVOURITES = {
   colour: ['red', 'blue', 'green', 'yellow', 'orange', 'purple', 'pink', 'black', 'white', 'teal', 'turquoise', 'gold', 'silver', 'navy', 'lavender', 'maroon', 'grey', 'brown'],
   food: ['pizza', 'sushi', 'tacos', 'pasta', 'curry', 'ramen', 'pancakes', 'dumplings', 'lasagna', 'falafel', 'paella', 'burgers', 'soup', 'noodles', 'risotto', 'fried rice', 'chocolate cake', 'ice cream'],
   animal: ['elephant', 'giraffe', 'penguin', 'dolphin', 'owl', 'tiger', 'fox', 'panda', 'koala', 'octopus', 'wolf', 'hedgehog', 'sloth', 'otter', 'zebra', 'lion', 'eagle', 'whale'],
@@ -67,13 +75,15 @@ const FAVOURITES = {
   book: ['mysteries', 'fantasy novels', 'science fiction', 'poetry', 'comics', 'biographies', 'adventure stories', 'history books'],
   music: ['jazz', 'rock', 'pop', 'classical music', 'hip hop', 'folk music', 'reggae', 'country music', 'electronic music', 'blues'],
 };
-const JOBS = ['teacher', 'nurse', 'software developer', 'chef', 'farmer', 'electrician', 'librarian', 'pilot', 'dentist', 'student',
+const FAVOURITES = {}, HELD_FAVOURITES = {};
+for (const [cat, values] of Object.entries(ALL_FAVOURITES)) [FAVOURITES[cat], HELD_FAVOURITES[cat]] = holdOut(values);
+const [JOBS, HELD_JOBS] = holdOut(['teacher', 'nurse', 'software developer', 'chef', 'farmer', 'electrician', 'librarian', 'pilot', 'dentist', 'student',
   'accountant', 'firefighter', 'graphic designer', 'bus driver', 'vet', 'architect', 'baker', 'journalist', 'plumber', 'scientist',
-  'engineer', 'photographer', 'gardener', 'mechanic', 'pharmacist', 'translator', 'carpenter', 'doctor', 'lawyer', 'musician'];
+  'engineer', 'photographer', 'gardener', 'mechanic', 'pharmacist', 'translator', 'carpenter', 'doctor', 'lawyer', 'musician']);
 const HOBBIES = ['paint', 'play chess', 'go hiking', 'bake bread', 'knit', 'read comics', 'play video games', 'go fishing', 'dance',
   'take photos', 'write poems', 'grow vegetables', 'play the guitar', 'do yoga', 'go cycling', 'build model trains', 'watch old films',
   'do puzzles', 'sing in a choir', 'go swimming', 'collect stamps', 'cook new recipes', 'draw comics', 'go camping', 'skateboard'];
-const INSTRUMENTS = ['piano', 'guitar', 'violin', 'drums', 'flute', 'cello', 'trumpet', 'ukulele', 'saxophone', 'harp', 'clarinet', 'bass'];
+const [INSTRUMENTS, HELD_INSTRUMENTS] = holdOut(['piano', 'guitar', 'violin', 'drums', 'flute', 'cello', 'trumpet', 'ukulele', 'saxophone', 'harp', 'clarinet', 'bass']);
 const MOODS = [
   ['happy', 'That\'s wonderful to hear! What made your day so good?'], ['tired', 'Sorry you\'re tired. Maybe an early night would help.'],
   ['sad', 'I\'m sorry you\'re feeling sad. I\'m here if you want to talk about it.'], ['excited', 'Ooh, exciting! I love that energy.'],
@@ -81,8 +91,8 @@ const MOODS = [
   ['stressed', 'That sounds hard. Try to take one small thing at a time.'], ['great', 'Great! I\'m glad you\'re having a good day.'],
   ['a bit lonely', 'I\'m sorry. I\'m happy to keep you company for a while.'], ['proud', 'You should be! Well done.'],
 ];
-const SECRET_WORDS = ['pineapple', 'thunder', 'marble', 'velvet', 'rocket', 'lantern', 'cactus', 'harbor', 'pebble', 'comet', 'maple',
-  'falcon', 'violet', 'biscuit', 'glacier', 'meadow', 'puzzle', 'saffron', 'willow', 'zebra', 'copper', 'orchid', 'tornado', 'walnut'];
+const [SECRET_WORDS, HELD_SECRET_WORDS] = holdOut(['pineapple', 'thunder', 'marble', 'velvet', 'rocket', 'lantern', 'cactus', 'harbor', 'pebble', 'comet', 'maple',
+  'falcon', 'violet', 'biscuit', 'glacier', 'meadow', 'puzzle', 'saffron', 'willow', 'zebra', 'copper', 'orchid', 'tornado', 'walnut']);
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 const MONTHS = [['January', 31], ['February', 28], ['March', 31], ['April', 30], ['May', 31], ['June', 30], ['July', 31],
   ['August', 31], ['September', 30], ['October', 31], ['November', 30], ['December', 31]];
@@ -201,9 +211,9 @@ const favWord = () => (chance(0.6) ? 'favourite' : 'favorite');
 const FACTS = {
   name: {
     make: (ctx) => pick(NAMES.filter((n) => n !== ctx.friend)),
-    state: (v) => pick([`My name is ${v}.`, `I'm ${v}.`, `Call me ${v}.`, `You can call me ${v}.`, `By the way, my name is ${v}.`, `The name's ${v}.`]),
+    state: (v) => pick([`My name is ${v}.`, `I'm ${v}.`, `Call me ${v}.`, `You can call me ${v}.`, `By the way, my name is ${v}.`]),
     ack: (v) => pick([`Nice to meet you, ${v}!`, `Hello, ${v}! Lovely to meet you.`, `Hi ${v}! Great to meet you.`, `Nice to meet you, ${v}. I'm Pip.`]),
-    ask: () => pick(['What\'s my name?', 'Do you remember my name?', 'What did I say my name was?', 'Who am I?', 'Can you tell me my name?']),
+    ask: () => pick(['What\'s my name?', 'Do you remember my name?', 'What did I say my name was?', 'Who am I?']),
     answer: (v) => pick([`Your name is ${v}.`, `You told me your name is ${v}.`, `You're ${v}!`, `Of course! You're ${v}.`]),
     about: (v) => `your name is ${v}`,
     follow: (v) => pick([
@@ -261,7 +271,7 @@ const FACTS = {
     make: () => pick(CITIES),
     state: (v) => pick([`I live in ${v}.`, `I'm living in ${v} these days.`, `My home is in ${v}.`]),
     ack: (v) => pick([`${v} sounds like a great place to live.`, `Oh, ${v}! I've heard it's lovely.`, `Nice! How do you like living in ${v}?`]),
-    ask: () => pick(['Where do I live?', 'What city did I say I live in?', 'Do you remember where I live?']),
+    ask: () => pick(['Where do I live?', 'What city did I say I live in?']),
     answer: (v) => pick([`You live in ${v}.`, `You said you live in ${v}.`, `In ${v}.`]),
     about: (v) => `you live in ${v}`,
     unknown: 'You haven\'t told me where you live.',
@@ -341,9 +351,9 @@ const FACTS = {
   },
   number: {
     make: () => range(2, 999),
-    state: (v) => pick([`Please remember the number ${v}.`, `Remember this number: ${v}.`, `Can you keep the number ${v} in mind?`]),
+    state: (v) => pick([`Please remember the number ${v}.`, `Remember this number: ${v}.`]),
     ack: (v) => pick([`Got it: ${v}.`, `Okay, I'll remember ${v}.`, `Sure, ${v} it is.`]),
-    ask: () => pick(['What number did I ask you to remember?', 'What was the number?', 'Do you still remember my number?']),
+    ask: () => pick(['What number did I ask you to remember?', 'What was the number?']),
     answer: (v) => pick([`The number was ${v}.`, `You asked me to remember ${v}.`, `${v}.`]),
     about: (v) => `you asked me to remember ${v}`,
     follow: (v) => {
@@ -357,7 +367,7 @@ const FACTS = {
     make: () => pick(SECRET_WORDS),
     state: (v) => pick([`The secret word is "${v}".`, `Let's make the password "${v}". Don't forget it!`]),
     ack: () => pick(['Got it. My lips are sealed!', 'Okay, I\'ll keep it safe.']),
-    ask: () => pick(['What was the secret word?', 'What\'s the password?']),
+    ask: () => pick(['What was the secret word?', 'What\'s the secret word?']),
     answer: (v) => pick([`The secret word is "${v}".`, `It's "${v}".`]),
     about: (v) => `the secret word is "${v}"`,
     unknown: 'You haven\'t told me a secret word.',
@@ -696,3 +706,175 @@ const text = convs.join('\n\n') + '\n';
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, text);
 console.log(`wrote ${OUT}: ${convs.length} conversations, ${(text.length / 1024).toFixed(0)} KiB`);
+
+// ================================================================ data/eval.txt
+// Held-out conversations for `node dist/eval.js`. The facts' values come from the held-out
+// parts of the pools (HELD_*), from eval-only lists and from open-ended generators (made-up
+// names and places, 4-digit numbers), and every value is checked to occur nowhere in chat.txt
+// (as a word); the phrasings are the templates held out above plus new ones, and no user line
+// here is a user line of chat.txt. Marks (see data/README.md): a Bot line ending in
+// `[recall: VALUE]` answers a question about a fact stated earlier in the conversation (the
+// reply must contain VALUE); one ending in `[unknown]` answers a question about a fact that
+// was never given (the reply must admit it).
+state = EVAL_SEED; // its own random stream: chat.txt does not depend on anything below
+const norm = (t) => t.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+const trainWords = new Set(text.toLowerCase().match(/[a-z0-9]+/g));
+const unseen = (v) => norm(v).split(' ').every((w) => !trainWords.has(w));
+const trainHumanLines = new Set(text.split('\n').filter((l) => l.startsWith('Human: ')).map((l) => norm(l.slice(7))));
+const fresh = (pool, what) => {
+  const ok = pool.filter(unseen);
+  if (ok.length < 3) throw new Error(`eval: only ${ok.length} ${what} are absent from chat.txt`);
+  return ok;
+};
+// made-up words from syllables: open-ended, so the model cannot have memorised them
+const ONSETS = ['b', 'br', 'd', 'dr', 'f', 'g', 'gr', 'k', 'kr', 'l', 'm', 'n', 'p', 'r', 's', 'sh', 't', 'th', 'v', 'z'];
+const NUCLEI = ['a', 'e', 'i', 'o', 'u', 'a', 'e', 'o', 'ai', 'ou'];
+const CODAS = ['', '', '', 'n', 'r', 'l', 's', 'm', 'x'];
+const madeUp = (syllables, suffix = '') => {
+  for (;;) {
+    let w = '';
+    for (let i = 0; i < syllables; i++) w += pick(ONSETS) + pick(NUCLEI);
+    w = cap(w + pick(CODAS) + suffix);
+    if (unseen(w)) return w;
+  }
+};
+const E = {
+  names: fresh(HELD_NAMES, 'held-out names'),
+  cities: fresh(HELD_CITIES, 'held-out cities'),
+  petNames: fresh(HELD_PET_NAMES, 'held-out pet names'),
+  pets: fresh([...HELD_PETS.map((p) => p[0]), 'ferret', 'gecko', 'tortoise', 'canary', 'axolotl', 'iguana', 'chinchilla', 'tarantula', 'cockatiel', 'alpaca', 'newt'], 'pet kinds'),
+  words: fresh([...HELD_SECRET_WORDS, 'quartz', 'obsidian', 'tundra', 'nebula', 'sapphire', 'basalt', 'zephyr', 'origami', 'monsoon', 'lagoon', 'citadel', 'kestrel', 'paprika', 'mosaic'], 'code words'),
+  jobs: fresh([...HELD_JOBS, 'welder', 'beekeeper', 'surveyor', 'locksmith', 'glassblower', 'cartographer', 'tailor', 'zookeeper', 'potter', 'blacksmith', 'jeweller', 'lifeguard'], 'jobs'),
+  instruments: fresh([...HELD_INSTRUMENTS, 'accordion', 'banjo', 'oboe', 'bagpipes', 'mandolin', 'sitar', 'tuba', 'xylophone', 'harmonica', 'bassoon'], 'instruments'),
+  foods: fresh([...HELD_FAVOURITES.food, 'gnocchi', 'goulash', 'kimchi', 'borscht', 'empanadas', 'samosas', 'couscous', 'hummus', 'moussaka', 'pierogi'], 'foods'),
+  colours: fresh([...HELD_FAVOURITES.colour, 'indigo', 'crimson', 'magenta', 'ochre', 'scarlet', 'amber', 'beige', 'cyan', 'mauve'], 'colours'),
+  drinks: fresh([...HELD_FAVOURITES.drink, 'kombucha', 'cocoa', 'lassi', 'horchata', 'chai', 'kefir', 'espresso', 'cider'], 'drinks'),
+};
+const PLACE_ENDS = ['holm', 'vik', 'ford', 'mere', 'wick', 'dale', 'stead', 'haven', 'moor', 'bury'];
+const evalName = () => (chance(0.3) ? pick(E.names) : madeUp(range(2, 3)));
+const number4 = () => { for (;;) { const v = String(range(2000, 9999)); if (unseen(v)) return v; } };
+
+// Each kind: make() -> value; state(v) -> [human, bot]; ask(v) -> [question, answer, value to
+// recall]; unknown -> [question, answer] for when it was never said.
+const EVAL_FACTS = {
+  name: {
+    make: evalName,
+    state: (v) => [pick([`The name's ${v}.`, `People call me ${v}.`, `${v} here, nice to chat.`, `Hello, I go by ${v}.`]), pick([`Good to meet you, ${v}.`, `Welcome, ${v}! What's on your mind?`])],
+    ask: (v) => [pick(['Can you tell me my name?', 'Remind me, what am I called?', 'What name do I go by?']), pick([`You're ${v}.`, `Your name is ${v}.`]), v],
+    unknown: [pick(['Can you tell me my name?', 'Remind me, what am I called?']), 'You haven\'t told me your name yet.'],
+  },
+  home: {
+    make: () => (chance(0.3) ? pick(E.cities) : madeUp(range(1, 2), pick(PLACE_ENDS))),
+    state: (v) => [pick([`These days I live in ${v}.`, `Home for me is ${v}.`, `I'm from a little town called ${v}.`]), pick([`${v}! I'd love to hear what it's like.`, `Oh, ${v}. Thanks for telling me.`])],
+    ask: (v) => [pick(['Do you remember where I live?', 'Which town is home for me?', 'Where did I say I\'m from?']), pick([`You live in ${v}.`, `You're from ${v}.`]), v],
+    unknown: [pick(['Do you remember where I live?', 'Which town is home for me?']), 'You haven\'t told me where you live.'],
+  },
+  pet: {
+    make: () => ({ kind: pick(E.pets), name: chance(0.3) ? pick(E.petNames) : madeUp(2) }),
+    state: ({ kind, name }) => [pick([`I share my flat with ${an(kind)} named ${name}.`, `Our family ${kind} is called ${name}.`]), pick([`${name} the ${kind}, how lovely!`, `What a sweet name for ${an(kind)}.`])],
+    ask: ({ kind, name }) => (chance(0.5)
+      ? [pick([`What's the name of my ${kind}?`, `Remind me, what is my ${kind} called?`]), `Your ${kind} is called ${name}.`, name]
+      : [pick([`What kind of animal is ${name}?`, `${name} is which kind of pet again?`]), `${name} is ${an(kind)}.`, kind]),
+    unknown: ['What\'s the name of my pet?', 'You haven\'t told me about a pet.'],
+  },
+  number: {
+    make: number4,
+    state: (v) => [pick([`Can you keep the number ${v} in mind?`, `Note this number down for me: ${v}.`, `My locker number is ${v}.`]), pick([`Noted: ${v}.`, `Sure, I'll hold on to ${v}.`])],
+    ask: (v) => [pick(['Do you still remember my number?', 'Which number did I give you?', 'What was that number again?']), pick([`It was ${v}.`, `You gave me ${v}.`]), v],
+    unknown: [pick(['Do you still remember my number?', 'Which number did I give you?']), 'You haven\'t given me a number.'],
+  },
+  word: {
+    make: () => pick(E.words),
+    state: (v) => [pick([`Here's a code word for you: ${v}.`, `Our password will be ${v}.`]), pick(['Understood, I\'ll keep it to myself.', `${cap(v)}, got it.`])],
+    ask: (v) => [pick(['What\'s the password?', 'Which code word did I give you?']), pick([`The code word is ${v}.`, `It's ${v}.`]), v],
+    unknown: [pick(['What\'s the password?', 'Which code word did I give you?']), 'You haven\'t told me a code word.'],
+  },
+  job: {
+    make: () => pick(E.jobs),
+    state: (v) => [pick([`By trade I'm ${an(v)}.`, `I earn my living as ${an(v)}.`]), pick([`${cap(an(v))}, how interesting!`, `I'd love to hear more about being ${an(v)}.`])],
+    ask: (v) => [pick(['What\'s my line of work?', 'What did I say I do for a job?']), `You're ${an(v)}.`, v],
+    unknown: ['What\'s my line of work?', 'You haven\'t told me what you do.'],
+  },
+  instrument: {
+    make: () => pick(E.instruments),
+    state: (v) => [`I've taken up the ${v} lately.`, pick([`The ${v}! How is it going?`, `Good luck with the ${v}!`])],
+    ask: (v) => ['Which instrument have I taken up?', `The ${v}.`, v],
+    unknown: ['Which instrument have I taken up?', 'You haven\'t mentioned an instrument.'],
+  },
+  food: {
+    make: () => pick(E.foods),
+    state: (v) => [pick([`I could eat ${v} every single day.`, `Lately I can't get enough of ${v}.`]), pick([`${cap(v)} sounds tasty!`, `Mmm, ${v}.`])],
+    ask: (v) => [pick(['Which food could I eat every day?', 'What food can\'t I get enough of?']), `${cap(v)}!`, v],
+    unknown: ['Which food could I eat every day?', 'You haven\'t told me your favourite food.'],
+  },
+  colour: {
+    make: () => pick(E.colours),
+    state: (v) => [`My room is painted ${v}, the colour I love most.`, `${cap(v)} is a lovely choice.`],
+    ask: (v) => [pick(['Which colour do I love most?', 'What colour is my room painted?']), `${cap(v)}.`, v],
+    unknown: ['Which colour do I love most?', 'You haven\'t told me your favourite colour.'],
+  },
+  drink: {
+    make: () => pick(E.drinks),
+    state: (v) => [`I always start my morning with ${v}.`, pick([`${cap(v)} is a nice way to start the day.`, `Nice, ${v}!`])],
+    ask: (v) => ['What do I drink in the morning?', `You start your morning with ${v}.`, v],
+    unknown: ['What do I drink in the morning?', 'You haven\'t told me what you drink.'],
+  },
+  neighbour: {
+    make: () => madeUp(range(2, 3)),
+    state: (v) => [pick([`My neighbour is called ${v}.`, `I live next door to someone named ${v}.`]), `${v} sounds like a nice neighbour.`],
+    ask: (v) => [pick(['What\'s my neighbour\'s name?', 'Who lives next door to me?']), `Your neighbour is ${v}.`, v],
+    unknown: ['What\'s my neighbour\'s name?', 'You haven\'t told me about your neighbours.'],
+  },
+};
+const EVAL_KINDS = Object.keys(EVAL_FACTS);
+// ordinary turns, phrased unlike chat.txt: scored for stopping, repetition and copying only
+const EVAL_SMALL_TALK = [
+  () => { const a = range(11, 99), b = range(11, 99); return [`Could you work out ${a} plus ${b} for me?`, `${a} plus ${b} is ${a + b}.`]; },
+  () => { const a = range(3, 12), b = range(3, 12); return [`What do ${a} and ${b} multiply to?`, `${a} times ${b} is ${a * b}.`]; },
+  () => ['How\'s your afternoon going?', 'Quite well, thanks for asking! How about yours?'],
+  () => ['Good afternoon, Pip.', 'Good afternoon! What shall we talk about?'],
+  () => ['Share a fun fact with me, please.', pick(['Octopuses have three hearts.', 'A group of owls is called a parliament.', 'Sloths can hold their breath longer than dolphins.'])],
+  () => ['Cheers for that.', 'You\'re very welcome.'],
+  () => ['How many wheels does a tricycle have?', 'A tricycle has three wheels.'],
+  () => ['Which is colder, ice or steam?', 'Ice is much colder than steam.'],
+];
+
+function evalConversation() {
+  const ex = []; // [human, bot, mark]
+  const talk = [...EVAL_SMALL_TALK].sort(() => rand() - 0.5); // each at most once per conversation
+  const small = () => ex.push([...talk.pop()(), '']);
+  if (chance(0.3)) small();
+  const kinds = [...EVAL_KINDS].sort(() => rand() - 0.5).slice(0, range(1, 3));
+  const facts = kinds.map((k) => [k, EVAL_FACTS[k].make()]);
+  for (const [k, v] of facts) {
+    ex.push([...EVAL_FACTS[k].state(v), '']);
+    if (chance(0.25)) small();
+  }
+  if (chance(0.6)) small(); // a turn or two between the fact and the question
+  const unknown = chance(0.6) ? pick(EVAL_KINDS.filter((k) => !kinds.includes(k))) : null;
+  const asks = [...facts].sort(() => rand() - 0.5);
+  const unknownAt = unknown ? int(asks.length + 1) : -1;
+  asks.forEach(([k, v], i) => {
+    if (i === unknownAt) ex.push([...EVAL_FACTS[unknown].unknown, ' [unknown]']);
+    const [q, a, value] = EVAL_FACTS[k].ask(v);
+    ex.push([q, a, ` [recall: ${value}]`]);
+  });
+  if (unknownAt === asks.length) ex.push([...EVAL_FACTS[unknown].unknown, ' [unknown]']);
+  for (const [h] of ex) if (trainHumanLines.has(norm(h))) throw new Error(`eval: "${h}" is also a user line of chat.txt`);
+  return ex.map(([h, b, mark]) => `Human: ${h}\nBot: ${b}${mark}`).join('\n');
+}
+
+// short enough (about 150 tokens) that the whole conversation stays in a 256-token context
+// next to a 64-token reply: a forgotten fact would measure the context, not the model
+const evalConvs = [];
+while (evalConvs.length < EVAL_COUNT) {
+  const c = evalConversation();
+  if (c.length <= 560) evalConvs.push(c);
+}
+const evalText = `# Held-out conversations for node dist/eval.js (generated by scripts/generate-chat-data.mjs;
+# the [recall: VALUE] and [unknown] marks are explained in data/README.md)
+
+${evalConvs.join('\n\n')}\n`;
+writeFileSync(EVAL_OUT, evalText);
+const marks = (re) => (evalConvs.join('\n').match(re) ?? []).length;
+console.log(`wrote ${EVAL_OUT}: ${evalConvs.length} conversations, ${marks(/\[recall: /g)} recall and ${marks(/\[unknown\]/g)} unknown questions`);

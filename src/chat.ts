@@ -1,29 +1,24 @@
 // node dist/chat.js: chat with GPT-2 (or a fine-tuned checkpoint) in a terminal or a pipe,
 // answer one --prompt, or continue plain text with --raw.
-import { existsSync } from 'node:fs';
-import { GpuValidationError } from './gpu/index.ts';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { openGenerator } from './model/generate.ts';
-import { DEFAULT_SAMPLING } from './chat/sampling.ts';
-import { answer, applySetting, ChatSession, runRepl, type ReplOptions } from './chat/repl.ts';
+import { reportError } from './util/cli.ts';
+import { chooseInit, openGenerator } from './model/load.ts';
+import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
+import { answer, runRepl } from './chat/repl.ts';
+import { speakerProblem } from './data/format.ts';
+import { fsReason } from './util/fs-errors.ts';
 
 const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
   { name: 'prompt', type: 'string', help: 'answer this one message and exit (the reply alone goes to stdout)' },
   { name: 'raw', type: 'boolean', help: 'plain text continuation: no Human/Bot formatting, no default stop strings' },
   { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context)' },
-  { name: 'temperature', type: 'number', default: DEFAULT_SAMPLING.temperature, help: 'sampling temperature; 0 = greedy' },
-  { name: 'top-k', type: 'int', default: DEFAULT_SAMPLING.topK, help: 'sample among the k most likely tokens; 0 = off' },
-  { name: 'top-p', type: 'number', default: DEFAULT_SAMPLING.topP, help: 'nucleus sampling mass; 1 = off' },
-  { name: 'repetition-penalty', type: 'number', default: DEFAULT_SAMPLING.repetitionPenalty, help: 'CTRL-style penalty on tokens of the recent window; 1 = off' },
-  { name: 'frequency-penalty', type: 'number', default: DEFAULT_SAMPLING.frequencyPenalty, help: 'logit -= this * count in the recent window; 0 = off' },
-  { name: 'penalty-window', type: 'int', default: DEFAULT_SAMPLING.penaltyWindow, help: "how many recent tokens of the model's own output (earlier replies, then this one) the penalties look at" },
-  { name: 'max-new-tokens', type: 'int', default: 128, help: 'longest reply in tokens' },
-  { name: 'seed', type: 'int', default: 1337, help: 'sampling seed' },
+  ...settingFlags(defaultChatOptions()), // --temperature, --top-k, ..., --max-new-tokens, --seed
   { name: 'stop', type: 'list', help: 'extra stop string (repeatable; \\n and \\t are understood); chat mode always stops at \\n{human}: and \\n{bot}:' },
   { name: 'human', type: 'string', default: 'Human', help: 'speaker tag of your turns' },
   { name: 'bot', type: 'string', default: 'Bot', help: 'speaker tag of the model' },
@@ -43,7 +38,9 @@ const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n
 // instead of an unhandled EPIPE stack trace
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
-  throw e;
+  // a full disk or device (`> /dev/full`): say so in one line
+  console.error(`error: cannot write to stdout: ${fsReason(e)}`);
+  process.exit(1);
 });
 
 async function main(): Promise<void> {
@@ -54,27 +51,23 @@ async function main(): Promise<void> {
   }
   const human = (a.human as string).trim(), bot = (a.bot as string).trim();
   for (const [flag, v] of [['human', human], ['bot', bot]]) {
-    if (!v || /[\r\n:]/.test(v)) throw new UserError(`--${flag} must be a non-empty name without ':' or newlines, got '${v}'`);
+    const why = speakerProblem(v);
+    if (why) throw new UserError(`--${flag} ${why}, got '${v}'`);
   }
-  const opts: ReplOptions = {
-    sampling: { ...DEFAULT_SAMPLING },
-    maxNewTokens: 128,
-    seed: 1337,
+  const opts: ChatOptions = {
+    ...defaultChatOptions(),
     speakers: { human, bot },
     persona: (a.persona as string | undefined) ?? '',
     stops: ((a.stop as string[] | undefined) ?? []).map(unescape),
     raw: !!a.raw,
     quiet: !!a.quiet,
   };
-  const numeric = ['temperature', 'top-k', 'top-p', 'repetition-penalty', 'frequency-penalty', 'penalty-window', 'max-new-tokens', 'seed'];
-  for (const flag of numeric) {
-    const err = applySetting(opts, flag, String(a[flag]));
-    if (err) throw new UserError(`--${flag}: ${err}`);
-  }
-  const init = (a.init as string | undefined) ?? (existsSync(DEFAULT_OUT) ? DEFAULT_OUT : 'gpt2');
+  applySettingFlags(opts, a);
+  const adapter = a.adapter as string | undefined;
+  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { generator, loadMs, describe } = await openGenerator(init);
+  const { generator, loadMs, describe } = await openGenerator(init, { adapter });
   if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n`);
   // a reply longer than the context stops when the context is full (the prompt keeps at least half)
 
@@ -87,13 +80,7 @@ async function main(): Promise<void> {
 }
 
 main()
-  .catch((e: unknown) => {
-    const err = e as Error & { code?: string };
-    // UserErrors and file-system errors (a bad path) are the user's to fix: one line, no stack
-    const oneLine = err instanceof UserError || err instanceof GpuValidationError || (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code));
-    console.error(`error: ${oneLine && !process.env.DEBUG ? err.message : (err?.stack ?? String(e))}`);
-    process.exitCode = 1;
-  })
+  .catch(reportError)
   .finally(async () => {
     await closeGpu();
     // stdin (a terminal or an unfinished pipe) would keep the process alive after /quit

@@ -8,22 +8,79 @@ import { geluBackward, geluForward } from './ops/gelu.ts';
 import { attentionBackward, attentionForward } from './ops/attention.ts';
 import { addInto, residualForward } from './ops/residual.ts';
 import { embeddingBackward, embeddingBuckets, embeddingForward } from './ops/embedding.ts';
+import { dropout } from './ops/dropout.ts';
 
 const act = (tape: Tape, like: Tensor, shape: readonly number[], label: string): Tensor =>
   tape.track(like.gpu.tensor(shape, label));
 
-/** x[M,K] · w[K,N] + b  (HF Conv1D layout) */
-export function linear(tape: Tape, x: Tensor, w: Tensor, b: Tensor | null, M: number, K: number, N: number, label: string): Tensor {
+/**
+ * A LoRA adapter beside a linear layer: A [r, K] and B [N, r] add scale · (drop(x)·Aᵀ)·Bᵀ to its
+ * output. drop is dropout with probability p (training only), its mask a hash of `seed`.
+ */
+export interface LoraWeights { A: Tensor; B: Tensor; r: number; scale: number; dropout: number; seed: number }
+
+/**
+ * x[M,K] · w[K,N] + b  (HF Conv1D layout), plus `lora`'s low-rank term when given. Frozen
+ * weights (tape.freeze) get no weight gradient; the input gradient always flows.
+ */
+export function linear(tape: Tape, x: Tensor, w: Tensor, b: Tensor | null, M: number, K: number, N: number, label: string, lora?: LoraWeights): Tensor {
   const out = act(tape, x, [M, N], label);
   matmul(x, w, out, M, N, K, { bias: b ?? undefined });
-  tape.record([out], [x], () => {
+  const adapter = lora ? loraForward(tape, x, out, lora, M, K, N, label) : null;
+  tape.record([out], [x, ...(adapter?.saved ?? [])], () => {
     const dout = out.grad;
     if (!dout) return;
     matmul(dout, w, tape.grad(x), M, K, N, { transB: true, accumulate: true });
-    matmul(x, dout, tape.grad(w), K, N, M, { transA: true, accumulate: true });
-    if (b) matmulBiasBackward(dout, tape.grad(b), M, N);
+    if (tape.needsGrad(w)) matmul(x, dout, tape.grad(w), K, N, M, { transA: true, accumulate: true });
+    if (b && tape.needsGrad(b)) matmulBiasBackward(dout, tape.grad(b), M, N);
+    adapter?.backward(dout);
   });
   return out;
+}
+
+/**
+ * out += scale · (drop(x)·Aᵀ)·Bᵀ, and its backward. Two small matmuls each way through the
+ * [M, r] bottleneck u. The scale rides on the dropout pass over x when there is one, else on u
+ * (and on du in the backward), whichever tensor is already being written.
+ */
+function loraForward(tape: Tape, x: Tensor, out: Tensor, l: LoraWeights, M: number, K: number, N: number, label: string) {
+  const { A, B, r, scale } = l;
+  const p = tape.enabled ? l.dropout : 0; // no dropout when evaluating
+  // xin = scale · drop(x) with dropout, else x; u = xin · Aᵀ, scaled here when xin is not
+  const xin = p > 0 ? act(tape, x, [M, K], `${label}.lora_in`) : x;
+  if (p > 0) dropout(x, xin, p, l.seed, scale);
+  const u = act(tape, x, [M, r], `${label}.lora_u`);
+  if (p > 0) matmul(xin, A, u, M, r, K, { transB: true });
+  else {
+    const xa = x.gpu.tensor([M, r], `${label}.x·Aᵀ`);
+    matmul(x, A, xa, M, r, K, { transB: true });
+    dropout(xa, u, 0, 0, scale);
+    xa.release();
+  }
+  matmul(u, B, out, M, N, r, { transB: true, accumulate: true });
+  const backward = (dout: Tensor) => {
+    const gpu = x.gpu;
+    // dB[N,r] += doutᵀ · u ; du = scale · dout · B (the scale is in xin with dropout)
+    if (tape.needsGrad(B)) matmul(dout, u, tape.grad(B), N, r, M, { transA: true, accumulate: true });
+    const du = gpu.tensor([M, r], `d(${label}.lora_u)`);
+    if (p > 0) matmul(dout, B, du, M, r, N);
+    else {
+      const unscaled = gpu.tensor([M, r], `d(${label}.lora_u) / scale`);
+      matmul(dout, B, unscaled, M, r, N);
+      dropout(unscaled, du, 0, 0, scale);
+      unscaled.release();
+    }
+    // dA[r,K] += duᵀ · xin ; dx += du · A, through the same dropout mask and scale
+    if (tape.needsGrad(A)) matmul(du, xin, tape.grad(A), r, K, M, { transA: true, accumulate: true });
+    if (p > 0) {
+      const dxin = gpu.tensor([M, K], `d(${label}.lora_in)`);
+      matmul(du, A, dxin, M, K, r);
+      dropout(dxin, tape.grad(x), p, l.seed, scale, true);
+      dxin.release();
+    } else matmul(du, A, tape.grad(x), M, K, r, { accumulate: true });
+    du.release();
+  };
+  return { saved: p > 0 ? [xin, u] : [u], backward };
 }
 
 export function layernorm(tape: Tape, x: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number, label: string): Tensor {
@@ -33,7 +90,8 @@ export function layernorm(tape: Tape, x: Tensor, w: Tensor, b: Tensor, N: number
   layernormForward(x, w, b, out, mean, rstd, N, C, eps);
   tape.record([out, mean, rstd], [x], () => {
     if (!out.grad) return;
-    layernormBackward(out.grad, x, w, mean, rstd, tape.grad(x), tape.grad(w), tape.grad(b), N, C);
+    const train = tape.needsGrad(w) || tape.needsGrad(b); // frozen (LoRA): only the input gradient
+    layernormBackward(out.grad, x, w, mean, rstd, tape.grad(x), train ? tape.grad(w) : null, train ? tape.grad(b) : null, N, C);
   });
   return out;
 }
@@ -80,10 +138,13 @@ export function embedding(
   tape: Tape, tokens: Tensor, tokenIds: Uint32Array, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, V: number,
 ): Tensor {
   const out = act(tape, wte, [B * T, C], 'embedding');
+  // frozen tables (LoRA) need no backward at all: nothing below them learns
+  const train = tape.enabled && (tape.needsGrad(wte) || tape.needsGrad(wpe));
   // the backward's bucketing is uploaded now, before any dispatch of the step is recorded, so the step stays one submit
-  const buckets = tape.enabled ? embeddingBuckets(wte.gpu, tokenIds, B * T, C, V) : null;
+  const buckets = train ? embeddingBuckets(wte.gpu, tokenIds, B * T, C, V) : null;
   buckets?.chunks.forEach((c) => tape.track(c.bucket)); // freed by tape.clear() even if no backward runs
   embeddingForward(tokens, wte, wpe, out, B * T, T, C, V);
+  if (!train) return out;
   tape.record([out], [], () => {
     if (out.grad) embeddingBackward(out.grad, buckets!, tape.grad(wte), tape.grad(wpe), B * T, T, C, V);
     buckets!.release();

@@ -2,6 +2,8 @@
 // reverse. Backward kernels add (+=) into gradients, so a tensor used twice (the residual
 // stream) simply receives two contributions. Activations are reference-counted by the
 // closures that still need them and go back to the buffer pool as soon as none do.
+// A frozen parameter (LoRA's base weights) takes part in the forward and passes gradients
+// through to its inputs, but gets no gradient buffer of its own: layers ask needsGrad() first.
 import type { Tensor } from './gpu/index.ts';
 
 interface Entry {
@@ -16,6 +18,7 @@ export class Tape {
   private entries: Entry[] = [];
   private refs = new Map<Tensor, number>();
   private params = new WeakSet<Tensor>();
+  private frozen = new WeakSet<Tensor>();
   /** every activation created since the last clear(), so none leaks */
   private live: Tensor[] = [];
 
@@ -24,6 +27,15 @@ export class Tape {
   }
   isParam(t: Tensor): boolean {
     return this.params.has(t);
+  }
+  /** A parameter that is not trained: no gradient buffer, no weight-gradient work. */
+  freeze(t: Tensor): void {
+    this.markParam(t);
+    this.frozen.add(t);
+  }
+  /** false for frozen parameters: their layers skip the weight-gradient work */
+  needsGrad(t: Tensor): boolean {
+    return !this.frozen.has(t);
   }
 
   /** Register a freshly allocated activation. */
@@ -34,6 +46,7 @@ export class Tape {
 
   /** The gradient of t, allocated (zeroed) on first use. */
   grad(t: Tensor): Tensor {
+    if (this.frozen.has(t)) throw new Error(`'${t.label}' is frozen: it has no gradient`);
     return (t.grad ??= t.gpu.zeros(t.shape, `d(${t.label})`));
   }
 

@@ -7,7 +7,9 @@ import { applyPenalties, DEFAULT_SAMPLING, sampleToken, topIndices, type Samplin
 import { StopMatcher } from '../src/chat/stops.ts';
 import { buildPrompt, KvMirror } from '../src/chat/context.ts';
 import { FakeGenerator, oneHot, replyScript, type Script } from './fake_generator.ts';
-import { answer, ChatSession, generateReply, runRepl, type ReplOptions } from '../src/chat/repl.ts';
+import { answer, runRepl } from '../src/chat/repl.ts';
+import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
+import { generateReply, ReplyState } from '../src/chat/reply.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
 import { encodeBotTurn, encodeHumanTurn, encodePersona, type Speakers, type Turn } from '../src/data/format.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -15,7 +17,7 @@ import { Rng } from '../src/util/rng.ts';
 const t = suite('chat');
 const V = 50257;
 const SP: Speakers = { human: 'Human', bot: 'Bot' };
-const plain: SamplingOptions = { temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, frequencyPenalty: 0, penaltyWindow: 64 };
+const plain: SamplingOptions = { temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, frequencyPenalty: 0, presencePenalty: 0, penaltyWindow: 64 };
 
 function draws(logits: Float32Array, o: SamplingOptions, n: number, seed = 7): number[] {
   const rng = new Rng(seed);
@@ -106,6 +108,10 @@ t('repetition and frequency penalties follow the formula over the window', () =>
   applyPenalties(l, recent, { ...plain, repetitionPenalty: 1.5, frequencyPenalty: 0.25, penaltyWindow: 5 });
   const f = Math.fround;
   assert.equal(Array.from(l), [f(2 / 1.5 - 3 * 0.25), f(-2 * 1.5 - 0.25), f(1 / 1.5 - 0.25), 3, 0.5]);
+  // OpenAI's frequency and presence penalties: logit -= frequency * count + presence * [count > 0]
+  const oa = Float32Array.from([2, -2, 1, 3]);
+  applyPenalties(oa, [0, 0, 0, 1, 3], { ...plain, frequencyPenalty: 0.5, presencePenalty: 0.75, penaltyWindow: Infinity });
+  assert.equal(Array.from(oa), [f(2 - 1.5 - 0.75), f(-2 - 0.5 - 0.75), 1, f(3 - 0.5 - 0.75)]);
   const off = Float32Array.from([2, -2]);
   applyPenalties(off, [0, 1, 1], { ...plain });
   assert.equal(Array.from(off), [2, -2], 'penalty 1 and 0 change nothing');
@@ -228,12 +234,12 @@ const BOT = encode('Bot:');
 function fake(reply: (prompt: readonly number[]) => string = () => ' Hello there', contextLength = 1024): FakeGenerator {
   return new FakeGenerator(replyScript(BOT, (p) => [...encode(reply(p)), EOT], V), { contextLength });
 }
-function options(o: Partial<ReplOptions> = {}): ReplOptions {
+function options(o: Partial<ChatOptions> = {}): ChatOptions {
   return {
     sampling: { ...DEFAULT_SAMPLING }, maxNewTokens: 32, seed: 1337, speakers: { ...SP }, persona: '', stops: [], raw: false, quiet: true, ...o,
   };
 }
-async function pipe(gen: FakeGenerator, lines: string, o: Partial<ReplOptions> = {}, end = true): Promise<{ out: string; log: string }> {
+async function pipe(gen: FakeGenerator, lines: string, o: Partial<ChatOptions> = {}, end = true): Promise<{ out: string; log: string }> {
   const input = new PassThrough(), output = new PassThrough(), log = new PassThrough();
   let out = '', logged = '';
   output.on('data', (d) => (out += d));
@@ -414,6 +420,33 @@ t('generateReply: max tokens, abort, and characters split across tokens', async 
   assert.is(e.text, ' 🧠🚀');
   assert.ok(pieces.every((p) => !p.includes('\ufffd')), 'no broken characters streamed');
   assert.is(e.reason, 'eot');
+});
+
+t('ReplyState: one step per logits row; stop strings held back, limits, end from outside', () => {
+  const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1, frequencyPenalty: 0 };
+  const say = (text: string) => encode(text).map((id) => oneHot(V, id));
+  // ' Hi\nHuman: x': the stop string arrives over several tokens and is never emitted
+  const r = new ReplyState({ sampling: greedy, maxNewTokens: 20, stops: ['\nHuman:'], rng: new Rng(1) }, 100);
+  const steps = say(' Hi\nHuman: x').map((l) => (r.done ? null : r.next(l))).filter((x) => x !== null);
+  assert.equal(steps.map((x) => x!.text).join(''), ' Hi');
+  assert.is(steps.at(-1)!.token, null);
+  assert.equal([r.reason, r.text, r.done], ['stop', ' Hi', true]);
+  assert.throws(() => r.next(oneHot(V, 1)), /after the reply ended/);
+  // EOT ends it; the held-back prefix of a stop string comes out at the end
+  const e = new ReplyState({ sampling: greedy, maxNewTokens: 20, stops: ['\nHuman:'], rng: new Rng(1) }, 100);
+  assert.is(say(' ok\nHu').map((l) => e.next(l).text).join(''), ' ok', '`\nHu` may still become a stop');
+  assert.equal(e.next(oneHot(V, EOT)), { token: null, text: '\nHu' });
+  assert.equal([e.reason, e.text], ['eot', ' ok\nHu']);
+  // maxNewTokens and room: the token that fills them is the last, and is not fed back
+  const m = new ReplyState({ sampling: greedy, maxNewTokens: 2, stops: [], rng: new Rng(1) }, 100);
+  assert.is(m.next(oneHot(V, 11)).token, 11);
+  assert.equal([m.next(oneHot(V, 12)).token, m.reason, m.tokens], [null, 'length', [11, 12]]);
+  const c = new ReplyState({ sampling: greedy, maxNewTokens: 10, stops: [], rng: new Rng(1) }, 1);
+  assert.is(c.next(oneHot(V, 11)).token, 11, 'one more token fits the context');
+  assert.equal([c.next(oneHot(V, 12)).token, c.reason], [null, 'context']);
+  const a = new ReplyState({ sampling: greedy, maxNewTokens: 10, stops: ['END'], rng: new Rng(1) }, 100);
+  a.next(oneHot(V, encode(' EN')[0]));
+  assert.equal([a.text, a.end('abort'), a.text, a.reason, a.end('eot'), a.reason], [' ', 'EN', ' EN', 'abort', '', 'abort'], 'the held-back EN comes out on abort');
 });
 
 t.run();

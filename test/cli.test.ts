@@ -3,97 +3,26 @@
 // --raw). Tiny models, so the whole file takes seconds. Needs dist/ built (npm test does that).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { openGenerator } from '../src/model/generate.ts';
+import { openGenerator } from '../src/model/load.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
-import { ChatSession, runRepl, type ReplOptions } from '../src/chat/repl.ts';
-import { learningRate } from '../src/trainer.ts';
+import { runRepl } from '../src/chat/repl.ts';
+import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
+import { learningRate } from '../src/train/schedule.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
+import { assertOk, assertOneLineError, progress, run, start, stderrLines, waitForStdout, type Done, type Proc } from './child.ts';
 
 const t = suite('cli');
-// this file is bundled into dist/test*.js, so the repository root is one level up
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-cli-'));
 const chat = join(dir, 'chat.txt');
 writeFileSync(chat, SMALL_CHAT);
 const DATA = ['--data', chat, '--block-size', '32', '--batch-size', '2'];
 const TINY = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', ...DATA];
 const ckpt = join(dir, 'ckpt'); // written by the first test, used by the later ones
-
-// `step    3/4 | loss 10.0731 | val 10.6313 | lr 1.65e-3 | norm 3.00 | 234 ms | 183 tok/s | ETA 0s`
-const PROGRESS = /^step +(\d+)\/(\d+) \| loss (\d+\.\d{4})(?: \| val \d+\.\d{4})? \| lr \d\.\d\de[-+]\d+ \| norm \d+\.\d\d \| \d+ ms \| (\d+) tok\/s \| ETA (?:\d+s|\d+m\d\ds|\d+\.\dh)$/;
-const progress = (stdout: string) =>
-  stdout.split('\n').map((l) => PROGRESS.exec(l)).filter((m) => m !== null).map((m) => ({ step: +m[1], of: +m[2], loss: m[3], tokPerS: +m[4] }));
-
-interface Done { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-interface Proc { child: ChildProcessWithoutNullStreams; done: Promise<Done>; stdout: () => string }
-
-/** node dist/NAME.js ARGS in the repo root; killed (and the test failed) if it outlives timeoutMs */
-function start(name: 'train' | 'chat', args: string[], timeoutMs = 120_000): Proc {
-  const script = join(ROOT, 'dist', `${name}.js`);
-  if (!existsSync(script)) throw new Error(`${script} is missing: build first (node scripts/build.mjs)`);
-  const env = { ...process.env };
-  delete env.DEBUG; // DEBUG turns the one-line errors into stack traces
-  delete env.WEBGPU_PROFILE;
-  const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env });
-  let stdout = '', stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<Done>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node dist/${name}.js ${args.join(' ')}: still running after ${timeoutMs / 1000} s (killed)\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-  return { child, done, stdout: () => stdout };
-}
-
-/** run to the end with stdin closed (or fed `input` and closed) */
-function run(name: 'train' | 'chat', args: string[], input = ''): Promise<Done> {
-  const p = start(name, args);
-  p.child.stdin.end(input);
-  return p.done;
-}
-
-/** resolves once stdout matches `re`; rejects if the process ends first */
-function waitForStdout(p: Proc, re: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (re.test(p.stdout())) {
-        p.child.stdout.off('data', check);
-        resolve();
-      }
-    };
-    p.child.stdout.on('data', check);
-    p.done.then((d) => reject(new Error(`exited (code ${d.code}) before printing ${re}\nstdout: ${d.stdout}\nstderr: ${d.stderr}`)), reject);
-    check();
-  });
-}
-
-/** stderr without Dawn's 'Warning: ...' adapter-limit lines */
-const stderrLines = (s: string) => s.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Warning:'));
-
-function assertOk(r: Done, what: string): void {
-  assert.is(r.code, 0, `${what}: exit code ${r.code} (signal ${r.signal})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-}
-
-/** exit code 1 and exactly one `error: ...` line on stderr matching every pattern, no stack trace */
-function assertOneLineError(r: Done, patterns: RegExp[], what: string): void {
-  assert.is(r.code, 1, `${what}: exit code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  assert.not.match(r.stderr, /^ {4}at /m, `${what}: stack trace on stderr:\n${r.stderr}`);
-  const lines = stderrLines(r.stderr);
-  assert.is(lines.length, 1, `${what}: expected one line on stderr, got:\n${lines.join('\n')}`);
-  assert.match(lines[0], /^error: \S/, what);
-  for (const re of patterns) assert.match(lines[0], re, `${what}: '${lines[0]}' should match ${re}`);
-}
 
 t('train.js: a few steps print progress lines, write the --log and a full checkpoint', async () => {
   const log = join(dir, 'train.jsonl');
@@ -120,7 +49,7 @@ t('train.js: a few steps print progress lines, write the --log and a full checkp
 
 /** SIGINT once the first progress line of `p` is out; returns the finished run and ms from signal to exit */
 async function interruptAfterFirstStep(p: Proc): Promise<{ r: Done; ms: number }> {
-  p.child.stdin.end();
+  p.child.stdin!.end();
   await waitForStdout(p, /^step +\d+\/\d+ \|/m);
   const t0 = performance.now();
   p.child.kill('SIGINT');
@@ -177,20 +106,20 @@ t('--resume without repeating the flags continues the run exactly (seed, block s
 });
 
 t('a reader that goes away (| head): chat.js exits quietly, train.js trains on and still saves on Ctrl-C', async () => {
-  const c = start('chat', ['--init', ckpt, '--max-new-tokens', '4'], 60_000);
-  c.child.stdin.write('Hello there\n');
+  const c = start('chat', ['--init', ckpt, '--max-new-tokens', '4'], { timeoutMs: 60_000 });
+  c.child.stdin!.write('Hello there\n');
   await waitForStdout(c, /Bot: /);
-  c.child.stdout.destroy(); // closes our end of the pipe: the next write gets EPIPE
-  c.child.stdin.end('How are you?\nAnd now?\n');
+  c.child.stdout!.destroy(); // closes our end of the pipe: the next write gets EPIPE
+  c.child.stdin!.end('How are you?\nAnd now?\n');
   const cr = await c.done;
   assertOk(cr, 'chat with a closed stdout');
   assert.not.match(cr.stderr, /EPIPE|^ {4}at /m, cr.stderr);
 
   const out = join(dir, 'headless');
   const p = start('train', [...TINY, '--steps', '1000', '--out', out]);
-  p.child.stdin.end();
+  p.child.stdin!.end();
   await waitForStdout(p, /^step +1\/1000 /m);
-  p.child.stdout.destroy();
+  p.child.stdout!.destroy();
   await new Promise((res) => setTimeout(res, 1500)); // a step or more, printed into the closed pipe
   p.child.kill('SIGINT');
   const r = await p.done;
@@ -239,17 +168,17 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
   assert.not.ok(existsSync(join(dir, 'never', 'model.safetensors')), 'failed runs write no checkpoint');
 });
 
-const replOptions = (o: Partial<ReplOptions>): ReplOptions => ({
+const replOptions = (o: Partial<ChatOptions>): ChatOptions => ({
   sampling: { ...DEFAULT_SAMPLING }, maxNewTokens: 8, seed: 1337, speakers: { human: 'Human', bot: 'Bot' },
   persona: '', stops: [], raw: false, quiet: true, ...o,
 });
 
 t('chat.js over a pipe: replies, /set, /persona, /history, /reset, /quit; exits with stdin still open', async () => {
   const script = 'Hello there\n/set temperature 0\nHow are you?\n/persona You are a pirate.\n/history\n/reset\n/history\n/quit\n';
-  const p = start('chat', ['--init', ckpt, '--max-new-tokens', '8'], 60_000);
-  p.child.stdin.write(script); // never ended: /quit alone must end the process
+  const p = start('chat', ['--init', ckpt, '--max-new-tokens', '8'], { timeoutMs: 60_000 });
+  p.child.stdin!.write(script); // never ended: /quit alone must end the process
   const r = await p.done;
-  p.child.stdin.destroy();
+  p.child.stdin!.destroy();
   assertOk(r, 'chat REPL');
   const out = r.stdout;
   assert.ok((out.match(/^Bot: /gm) ?? []).length >= 4, `2 replies + 2 history lines:\n${out}`);

@@ -5,9 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseChat } from '../src/data/conversations.ts';
-import {
-  getBatch, loadChatData, loadDataset, loadTokenBin, packConversations, splitConversations, formatStats, type TokenDataset,
-} from '../src/data/dataset.ts';
+import { loadChatData, loadDataset, loadTokenBin } from '../src/data/dataset.ts';
+import { getBatch, packConversations, splitConversations, formatStats, type TokenDataset } from '../src/data/windows.ts';
 import {
   DEFAULT_SPEAKERS as SP, encodeBotTurn, encodeConversation, encodeExchanges, encodeHumanTurn, encodePersona, type Conversation,
 } from '../src/data/format.ts';

@@ -2,9 +2,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GPT2 } from '../src/model/gpt2.ts';
-import { GPT2Generator } from '../src/model/generate.ts';
+import { GPT2BatchGenerator, GPT2Generator } from '../src/model/generate.ts';
+import { DECODE_CHUNK } from '../src/ops/attention_decode.ts';
+import type { GPT2Config } from '../src/model/config.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
-import { assertRel, gpu } from './util.ts';
+import { assertRel, gpu, withBindingLimit } from './util.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 
 const t = suite('generate');
@@ -61,6 +63,93 @@ t('greedy generation equals the CPU reference greedy generation', async () => {
     seq.push(tok);
   }
   assert.equal(gpuOut, cpuOut);
+  for (const p of model.params.values()) p.release();
+});
+
+/** tokens of sequence k: a fixed pseudo-random stream */
+const stream = (k: number, n: number, V: number) => Array.from({ length: n }, (_, i) => (i * (7 + 2 * k) + 3 * k + 1) % V);
+
+/**
+ * Sequences join (prefill), decode together one token per step, leave and are replaced in their
+ * slot, each at its own length; every logits row must equal the CPU reference's for that
+ * sequence and position. `plan[k]` = [join step, prompt length, decode steps].
+ */
+async function batchedMatchesReference(c: GPT2Config, slots: number, plan: [number, number, number][], bindingLimit?: number): Promise<void> {
+  const g = await gpu();
+  const arrays = tinyArrays(c, 21);
+  const model = GPT2.fromArrays(g, c, arrays);
+  const gen = await withBindingLimit(g, bindingLimit ?? g.bindingLimit, () => new GPT2BatchGenerator(model, slots));
+  if (bindingLimit) assert.ok(gen.slotsPerTensor < slots, `the caches are split: ${gen.slotsPerTensor} slots per tensor`);
+  const V = c.vocab_size;
+  const seqs = plan.map(([join, prompt, steps], k) => ({ k, join, prompt, steps, tokens: stream(k, prompt + steps, V), done: 0, slot: -1 }));
+  const refs = seqs.map((s) => gpt2Cpu(c, arrays, s.tokens, 1, s.tokens.length).logits);
+  const row = (k: number, i: number) => refs[k].subarray(i * V, (i + 1) * V);
+  const free = Array.from({ length: slots }, (_, i) => i);
+  let checked = 0;
+  for (let step = 0; seqs.some((s) => s.done < s.steps); step++) {
+    // leave: finished sequences free their slot (the next one may land in it, with stale rows)
+    for (const s of seqs) if (s.slot >= 0 && s.done === s.steps) { gen.truncate(s.slot, 0); free.push(s.slot); s.slot = -1; }
+    // join: prefill the prompt into a free slot
+    for (const s of seqs) {
+      if (s.join !== step) continue;
+      s.slot = free.shift()!;
+      assert.is(gen.cached(s.slot), 0);
+      assertRel(await gen.prefill(s.slot, s.tokens.slice(0, s.prompt)), row(s.k, s.prompt - 1), 1e-4, `seq ${s.k} prefill`);
+      checked++;
+    }
+    // one batched step for every joined sequence with tokens left
+    const active = seqs.filter((s) => s.slot >= 0 && s.done < s.steps);
+    if (!active.length) continue;
+    const logits = await gen.decode(active.map((s) => ({ slot: s.slot, token: s.tokens[s.prompt + s.done] })));
+    active.forEach((s, i) => {
+      const pos = s.prompt + s.done;
+      assertRel(logits[i], row(s.k, pos), 1e-4, `seq ${s.k} (slot ${s.slot}) at position ${pos}, step ${step} with ${active.length} in the batch`);
+      assert.is(gen.cached(s.slot), pos + 1);
+      s.done++;
+      checked++;
+    });
+  }
+  assert.ok(checked > plan.length);
+  gen.release();
+  for (const p of model.params.values()) p.release();
+}
+
+// n_positions past the decode attention's key chunk, so lengths cross it
+const LONG: GPT2Config = { ...TINY, n_positions: DECODE_CHUNK + 24 };
+
+t('batched decoding: B=3 sequences of different lengths, joining and leaving, equal the reference per sequence', async () => {
+  await batchedMatchesReference(TINY, 3, [[0, 3, 6], [0, 9, 4], [2, 1, 10], [5, 5, 6], [6, 2, 3]]);
+});
+
+t('batched decoding: B=8 (and B=1 steps), lengths crossing the decode chunk size', async () => {
+  const C = DECODE_CHUNK;
+  await batchedMatchesReference(LONG, 8, [
+    [0, C - 2, 5], [0, 2, 3], [0, C + 10, 6], [1, 40, 8], [1, 7, 2], [1, C, 4], [2, 3, 3], [2, 90, 2], [4, C - 1, 3], [12, 5, 2],
+  ]);
+});
+
+t('batched decoding: caches split over several tensors under a small binding limit', async () => {
+  const stride = Math.ceil((TINY.n_positions * 3 * TINY.n_embd) / 64) * 64;
+  await batchedMatchesReference(TINY, 5, [[0, 4, 5], [0, 2, 6], [0, 6, 3], [1, 3, 4], [1, 5, 5], [4, 2, 3]], 2 * stride * 4);
+});
+
+t('GPT2BatchGenerator rejects a slot twice in a step, a full context and a bad token', async () => {
+  const g = await gpu();
+  const model = GPT2.fromArrays(g, TINY, tinyArrays(TINY, 5));
+  const gen = new GPT2BatchGenerator(model, 2);
+  await gen.prefill(0, [1, 2]);
+  let threw = '';
+  try { await gen.decode([{ slot: 0, token: 1 }, { slot: 0, token: 2 }]); } catch (e) { threw = (e as Error).message; }
+  assert.match(threw, /slot 0 given twice/);
+  threw = '';
+  try { await gen.decode([{ slot: 1, token: TINY.vocab_size }]); } catch (e) { threw = (e as Error).message; }
+  assert.match(threw, /outside the vocabulary/);
+  await gen.prefill(1, stream(1, TINY.n_positions, TINY.vocab_size));
+  threw = '';
+  try { await gen.decode([{ slot: 1, token: 3 }]); } catch (e) { threw = (e as Error).message; }
+  assert.match(threw, /context overflow/);
+  assert.is(gen.cached(0), 2, 'failed steps change no lengths');
+  gen.release();
   for (const p of model.params.values()) p.release();
 });
 

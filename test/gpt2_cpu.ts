@@ -1,7 +1,8 @@
 // GPT-2 forward and backward composed only of the ops' plain-TypeScript CPU references
 // (float64). Used by tests as the ground truth for the GPU model's logits and gradients, so it
 // shares no code with the GPU model (src/model/gpt2.ts): it is the independent check of it.
-// Same order and names as GPT2.hidden.
+// Same order and names as GPT2.hidden. With `lora` (no dropout), the projections that have an
+// adapter add scale · (x·Aᵀ)·Bᵀ, and the gradients include their lora_A and lora_B.
 import { matmulCpu, biasBackwardCpu } from '../src/ops/matmul.ts';
 import { layernormForwardCpu, layernormBackwardCpu } from '../src/ops/layernorm.ts';
 import { geluForwardCpu, geluBackwardCpu } from '../src/ops/gelu.ts';
@@ -18,28 +19,44 @@ function add(a: Float64Array, b: ArrayLike<number>): Float64Array {
   return a;
 }
 
+/** an adapter: lora_A / lora_B by canonical name ('h.0.attn.c_attn.lora_A.weight'), rank and scale */
+export interface CpuLora { weights: Params; r: number; scale: number }
+
 /** logits [B*T, V] and (with targets) the mean loss over targets >= 0 plus every parameter's gradient */
 export function gpt2Cpu(
-  c: GPT2Config, P: Params, tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>,
+  c: GPT2Config, P: Params, tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>, lora?: CpuLora,
 ): { logits: Float64Array; loss?: number; grads?: Map<string, Float64Array> } {
   const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V, layer_norm_epsilon: eps } = c;
   const N = B * T;
   const p = (n: string) => P.get(n)!;
+  const ad = (name: string) => {
+    const A = lora?.weights.get(`${name}.lora_A.weight`), Bw = lora?.weights.get(`${name}.lora_B.weight`);
+    return A && Bw ? { A, B: Bw, r: lora!.r, s: lora!.scale } : null;
+  };
+  // x[M,K]·W + b (+ s·(x·Aᵀ)·Bᵀ)
+  const linear = (name: string, inp: Float64Array, M: number, K: number, Nn: number) => {
+    const out = matmulCpu(inp, p(`${name}.weight`), M, Nn, K, { bias: p(`${name}.bias`) });
+    const a = ad(name);
+    if (!a) return out;
+    const lo = matmulCpu(matmulCpu(inp, a.A, M, a.r, K, { transB: true }), a.B, M, Nn, a.r, { transB: true });
+    for (let i = 0; i < out.length; i++) out[i] += a.s * lo[i];
+    return out;
+  };
   const acts: Record<string, Float64Array>[] = [];
   let x = embeddingForwardCpu(tokens, p('wte.weight'), p('wpe.weight'), N, T, C);
   for (let l = 0; l < L; l++) {
     const h = (n: string) => p(`h.${l}.${n}`);
     // x1 = x + attn(ln_1(x))
     const a1 = layernormForwardCpu(x, h('ln_1.weight'), h('ln_1.bias'), N, C, eps).out;
-    const qkv = matmulCpu(a1, h('attn.c_attn.weight'), N, 3 * C, C, { bias: h('attn.c_attn.bias') });
+    const qkv = linear(`h.${l}.attn.c_attn`, a1, N, C, 3 * C);
     const att = attentionForwardCpu(qkv, B, T, C, NH).out;
-    const ap = matmulCpu(att, h('attn.c_proj.weight'), N, C, C, { bias: h('attn.c_proj.bias') });
+    const ap = linear(`h.${l}.attn.c_proj`, att, N, C, C);
     const x1 = residualForwardCpu(x, ap);
     // x2 = x1 + mlp(ln_2(x1))
     const a2 = layernormForwardCpu(x1, h('ln_2.weight'), h('ln_2.bias'), N, C, eps).out;
-    const fc = matmulCpu(a2, h('mlp.c_fc.weight'), N, 4 * C, C, { bias: h('mlp.c_fc.bias') });
+    const fc = linear(`h.${l}.mlp.c_fc`, a2, N, C, 4 * C);
     const g = geluForwardCpu(fc);
-    const mp = matmulCpu(g, h('mlp.c_proj.weight'), N, C, 4 * C, { bias: h('mlp.c_proj.bias') });
+    const mp = linear(`h.${l}.mlp.c_proj`, g, N, 4 * C, C);
     const x2 = residualForwardCpu(x1, mp);
     acts.push({ x, a1, qkv, att, x1, a2, fc, g });
     x = x2;
@@ -64,7 +81,15 @@ export function gpt2Cpu(
   const linearBack = (name: string, inp: Float64Array, dout: Float64Array, M: number, K: number, Nn: number) => {
     acc(`${name}.weight`, matmulCpu(inp, dout, K, Nn, M, { transA: true }));
     acc(`${name}.bias`, biasBackwardCpu(dout, M, Nn));
-    return matmulCpu(dout, p(`${name}.weight`), M, K, Nn, { transB: true });
+    const dinp = matmulCpu(dout, p(`${name}.weight`), M, K, Nn, { transB: true });
+    const a = ad(name);
+    if (!a) return dinp;
+    // u = x·Aᵀ; dB = s·doutᵀ·u; du = s·dout·B; dA = duᵀ·x; dx += du·A
+    const u = matmulCpu(inp, a.A, M, a.r, K, { transB: true });
+    acc(`${name}.lora_B.weight`, matmulCpu(dout, u, Nn, a.r, M, { transA: true }).map((v) => v * a.s));
+    const du = matmulCpu(dout, a.B, M, a.r, Nn).map((v) => v * a.s);
+    acc(`${name}.lora_A.weight`, matmulCpu(du, inp, a.r, K, M, { transA: true }));
+    return add(dinp, matmulCpu(du, a.A, M, K, a.r));
   };
   for (let l = L - 1; l >= 0; l--) {
     const a = acts[l];

@@ -4,7 +4,10 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTraining, learningRate, type TrainOptions } from '../src/trainer.ts';
+import { runTraining, type TrainOptions } from '../src/train/node.ts';
+import { learningRate, TimeSchedule } from '../src/train/schedule.ts';
+import { parseDuration } from '../src/util/args.ts';
+import { trainStep } from '../src/train/step.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { gpu } from './util.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
@@ -20,7 +23,7 @@ const base = (over: Partial<TrainOptions>): TrainOptions => ({
   init: 'scratch', data: chat, out: join(dir, 'out'), resume: false, steps: 60, batchSize: 2, blockSize: 32, gradAccum: 1,
   lr: 1e-2, minLr: 1e-3, warmup: 2, schedule: 'cosine', weightDecay: 0, beta1: 0.9, beta2: 0.95, eps: 1e-8, gradClip: 1,
   seed: 7, evalInterval: 0, evalSteps: 1, order: 'sequential', mask: 'bot', human: 'Human', bot: 'Bot', saveInterval: 0,
-  scratch: { ...GPT2_124M, n_layer: 2, n_head: 2, n_embd: 64, n_positions: 64 }, quiet: true, ...over,
+  nLayer: 2, nHead: 2, nEmbd: 64, quiet: true, ...over,
 });
 
 t('learning-rate schedule: warmup, cosine to min, constant', () => {
@@ -30,6 +33,54 @@ t('learning-rate schedule: warmup, cosine to min, constant', () => {
   assert.ok(Math.abs(learningRate(s, 60) - 0.55) < 1e-12);
   assert.ok(Math.abs(learningRate(s, 110) - 0.1) < 1e-12);
   assert.is(learningRate({ ...s, schedule: 'constant' }, 50), 1);
+});
+
+t('--time durations: 90s, 10m, 1h, 1h30m, plain seconds; malformed ones are refused', () => {
+  assert.equal(['90s', '10m', '1h', '1h30m', '2m30s', '1.5h', '45'].map(parseDuration), [90, 600, 3600, 5400, 150, 5400, 45]);
+  for (const bad of ['', 'm', '10 minutes', '-5s', '1h-2m', '1s2m']) assert.is(parseDuration(bad), null, bad);
+});
+
+t('time-budget schedule: steps re-estimated as the step time changes, lr continuous, ending at min lr when time is up', () => {
+  const o = { lr: 1, minLr: 0.1, schedule: 'cosine' as const };
+  const budget = 10_000;
+  const s = new TimeSchedule(o, { deadline: budget, start: 0, startStep: 0, priorSteps: 250 });
+  const cost = (step: number) => (step < 30 ? 100 : 200) + (step === 0 ? 900 : 0); // a slow first step, then a slowdown
+  const lrs: number[] = [];
+  let now = 0;
+  for (let step = 0; ; step++) {
+    lrs.push(s.lr(step));
+    now += cost(step);
+    if (s.finished(step, now)) break;
+  }
+  assert.ok(now <= budget && budget - now < 2 * 200, `stopped at ${now} ms of ${budget}`);
+  const peak = lrs.indexOf(Math.max(...lrs));
+  assert.ok(peak > 0 && peak < 0.15 * lrs.length, `warmup ends at step ${peak} of ${lrs.length}`);
+  for (let i = peak + 1; i < lrs.length; i++) {
+    assert.ok(lrs[i] <= lrs[i - 1] + 1e-12, `step ${i}: lr goes up (${lrs[i - 1]} -> ${lrs[i]})`);
+    assert.ok(lrs[i - 1] - lrs[i] < 0.1, `step ${i}: lr jumps by ${lrs[i - 1] - lrs[i]}`);
+  }
+  assert.ok(lrs.at(-1)! - o.minLr < 0.01, `final lr ${lrs.at(-1)}`);
+  // with the time per step known, it is learningRate's schedule over the steps that fit
+  const exact = new TimeSchedule(o, { deadline: 5_000, start: 0, startStep: 0, priorSteps: 50, saved: { ratio: 0, warmup: 5, warmupSettled: 1, remaining: 50 } });
+  for (let step = 0; step < 50; step++) {
+    assert.ok(Math.abs(exact.lr(step) - learningRate({ ...o, warmup: 5, steps: 50 }, step)) < 1e-9, `step ${step}`);
+    assert.is(exact.finished(step, (step + 1) * 100), step === 49);
+  }
+});
+
+t('train --time: stops near the budget (evaluation and checkpoints counted) with the lr at its floor', async () => {
+  const g = await gpu();
+  const budget = 12;
+  const r = await runTraining(base({ steps: undefined, warmup: undefined, time: budget, evalInterval: 4, saveInterval: 5, out: join(dir, 'timed') }), g);
+  const what = `${r.steps} steps in ${r.wallSec.toFixed(1)} s of a ${budget} s budget (${r.msPerStep.toFixed(0)} ms/step), final lr ${r.lastLr}`;
+  // the machine may be shared: how many steps fit varies, but not where the run stops or its lr ends
+  assert.ok(r.wallSec > 0.7 * budget && r.wallSec < 1.2 * budget, what);
+  const st = JSON.parse(readFileSync(join(dir, 'timed', 'train_state.json'), 'utf8'));
+  // the last step's lr: where a --steps run of the same length ends
+  const end = learningRate({ lr: 1e-2, minLr: 1e-3, warmup: st.schedule.warmup, schedule: 'cosine', steps: r.steps }, r.steps - 1);
+  assert.ok(Math.abs(r.lastLr - end) < 0.1 * (1e-2 - 1e-3), `${what}; a ${r.steps}-step run ends at ${end}`);
+  assert.is(st.step, r.steps);
+  assert.is(st.options.time, budget);
 });
 
 t('a training step is recorded whole and submitted once: one command buffer, one readback', async () => {
@@ -45,14 +96,10 @@ t('a training step is recorded whole and submitted once: one command buffer, one
   for (let step = 0; step < 3; step++) {
     await g.sync();
     const before = g.submits;
-    const losses = model.lossPerToken(x, y, B, T, 1 / 42);
-    model.tape.backward();
-    g.copy(losses, out, 42);
-    model.tape.clear();
-    g.copy(opt.update(1e-3), out, 1, 0, B * T);
-    opt.zeroGrad();
-    await out.read();
+    const { loss, gradNorm, targets } = await trainStep(model, opt, [{ x, y }], B, T, 1e-3, out);
     assert.is(g.submits - before, 1, `step ${step}: submits`);
+    assert.is(targets, 42);
+    assert.ok(loss > 0 && gradNorm > 0, `loss ${loss}, grad norm ${gradNorm}`);
   }
   out.release();
   for (const p of model.params.values()) p.release();
@@ -76,7 +123,7 @@ t('a tiny model overfits a short conversation set (masked loss < 0.5)', async ()
 t('save -> resume gives the same next losses as an uninterrupted run', async () => {
   const g = await gpu();
   const full = await runTraining(base({ steps: 6, out: join(dir, 'full'), warmup: 2 }), g);
-  await runTraining(base({ steps: 6, out: join(dir, 'part'), warmup: 2, stopAfter: 3 } as Partial<TrainOptions>), g);
+  await runTraining(base({ steps: 6, out: join(dir, 'part'), warmup: 2, stopAfter: 3 }), g);
   const rest = await runTraining(base({ steps: 6, out: join(dir, 'part'), warmup: 2, resume: true }), g);
   assert.is(rest.losses.length, 3);
   for (let i = 0; i < 3; i++) assert.is(rest.losses[i], full.losses[3 + i], `step ${4 + i}`);

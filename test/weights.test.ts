@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { commitCheckpoint, loadTrainState, recoverCheckpoint, replaceAtomic, saveTrainState, stageCheckpoint, writeFileAtomic } from '../src/model/checkpoint.ts';
-import { type GPT2Config, GPT2_124M, hfConfigJson, readConfig } from '../src/model/config.ts';
+import { type GPT2Config, GPT2_124M, hfConfigJson, parameterShapes } from '../src/model/config.ts';
 import { ensureGPT2 } from '../src/model/hub.ts';
-import { readSafetensors, writeSafetensors } from '../src/model/safetensors.ts';
-import { loadGPT2Weights, parameterShapes, saveGPT2Weights } from '../src/model/weights.ts';
+import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
+import { loadGPT2Weights, readConfig, saveGPT2Weights } from '../src/node/weights.ts';
 import { randn } from './util.ts';
 
 const t = suite('weights');

@@ -1,4 +1,4 @@
-// Next-token sampling on the CPU: repetition/frequency penalties, temperature, top-k, top-p.
+// Next-token sampling on the CPU: repetition/frequency/presence penalties, temperature, top-k, top-p.
 // Works on one row of vocabSize logits; selects candidates with a bounded heap instead of
 // sorting the whole vocabulary.
 import type { Rng } from '../util/rng.ts';
@@ -12,8 +12,10 @@ export interface SamplingOptions {
   topP: number;
   /** CTRL-style, for tokens present in the recent window: positive logits divided, negative multiplied; 1 = off */
   repetitionPenalty: number;
-  /** logit -= frequencyPenalty * (count in the recent window); 0 = off */
+  /** logit -= frequencyPenalty * (count in the recent window); 0 = off (OpenAI's frequency_penalty) */
   frequencyPenalty: number;
+  /** logit -= presencePenalty for every token in the recent window; 0 = off (OpenAI's presence_penalty) */
+  presencePenalty: number;
   /** how many of the most recent tokens the penalties look at */
   penaltyWindow: number;
 }
@@ -24,12 +26,16 @@ export const DEFAULT_SAMPLING: SamplingOptions = {
   topP: 0.95,
   repetitionPenalty: 1.15,
   frequencyPenalty: 0.2,
+  presencePenalty: 0,
   penaltyWindow: 64,
 };
 
-/** Penalize tokens seen in the last `penaltyWindow` entries of `recent`, in place: repetition first, then frequency. */
-export function applyPenalties(logits: Float32Array, recent: number[], o: SamplingOptions): void {
-  if (o.repetitionPenalty === 1 && o.frequencyPenalty === 0) return;
+/**
+ * Penalize tokens seen in the last `penaltyWindow` entries of `recent`, in place: repetition
+ * first, then logit -= frequencyPenalty * count + presencePenalty (OpenAI's formula).
+ */
+export function applyPenalties(logits: Float32Array, recent: readonly number[], o: SamplingOptions): void {
+  if (o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0) return;
   const counts = new Map<number, number>();
   for (let i = Math.max(0, recent.length - o.penaltyWindow); i < recent.length; i++) {
     const id = recent[i];
@@ -38,7 +44,7 @@ export function applyPenalties(logits: Float32Array, recent: number[], o: Sampli
   for (const [id, n] of counts) {
     let v = logits[id];
     if (o.repetitionPenalty !== 1) v = v > 0 ? v / o.repetitionPenalty : v * o.repetitionPenalty;
-    logits[id] = v - o.frequencyPenalty * n;
+    logits[id] = v - o.frequencyPenalty * n - o.presencePenalty;
   }
 }
 
@@ -124,7 +130,7 @@ const BUCKETS = 1024, BUCKETS_PER_NAT = 16;
  * top-p over the (renormalized) top-k distribution, then one draw from `rng`.
  * `logits` is not modified.
  */
-export function sampleToken(logits: Float32Array, recent: number[], o: SamplingOptions, rng: Rng): number {
+export function sampleToken(logits: Float32Array, recent: readonly number[], o: SamplingOptions, rng: Rng): number {
   const x = Float32Array.from(logits);
   applyPenalties(x, recent, o);
   for (let i = 0; i < x.length; i++) if (Number.isNaN(x[i])) x[i] = -Infinity;

@@ -13,6 +13,11 @@ import { encode, EOT } from './tokenizer.ts';
 
 export interface Speakers { human: string; bot: string }
 export const DEFAULT_SPEAKERS: Speakers = { human: 'Human', bot: 'Bot' };
+
+/** why `name` cannot be a speaker tag (it starts a `name:` line), or null */
+export function speakerProblem(name: string): string | null {
+  return !name.trim() || /[\r\n:]/.test(name) ? "must be a non-empty name without ':' or newlines" : null;
+}
 export interface Turn { speaker: 'human' | 'bot'; text: string }
 export interface Conversation { turns: Turn[] }
 /** tokens and per-token loss mask (1 = the loss covers predicting this token) */

@@ -27,8 +27,10 @@ export async function openDevice(adapter: GPUAdapter): Promise<OpenedDevice> {
 
 /** A readable adapter name, whether it is a software (CPU) adapter, and its smallest subgroup size (0 if unknown). */
 export function describeAdapter(info: GPUAdapterInfo): { name: string; isCpu: boolean; subgroupMinSize: number } {
-  const name = [info.vendor, info.device, info.description].filter(Boolean).join(' ').trim() || 'unknown adapter';
-  const isCpu = /llvmpipe|lavapipe|swiftshader|software/i.test(name) || (info as { type?: string }).type === 'cpu';
+  // a browser may hide device and description: the architecture ('swiftshader') then says more than the vendor alone
+  const parts = info.device || info.description ? [info.vendor, info.device, info.description] : [info.vendor, info.architecture];
+  const name = parts.filter(Boolean).join(' ').trim() || 'unknown adapter';
+  const isCpu = /llvmpipe|lavapipe|swiftshader|software/i.test(`${name} ${info.architecture}`) || (info as { type?: string }).type === 'cpu';
   const subgroupMinSize = (info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize ?? 0;
   return { name, isCpu, subgroupMinSize };
 }

@@ -5,7 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { errnoCode, fsReason } from '../util/fs-errors.ts';
+import { readSafetensors, writeSafetensors } from '../node/safetensors.ts';
 
 /**
  * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is
@@ -77,36 +78,39 @@ export function saveTrainState(dir: string, opt: { m: Map<string, Float32Array>;
   }
 }
 
-/** DIR/train_state.json parsed (and its text), or null when absent; a UserError when corrupt. */
+/** DIR/train_state.json parsed (and its text), or null when absent; a UserError when corrupt or not a JSON object. */
 export function readTrainStateJson(dir: string): { text: string; state: any } | null {
   const statePath = join(dir, STATE_FILE);
   if (!existsSync(statePath)) return null;
   const text = readFileSync(statePath, 'utf8');
+  let state: unknown;
   try {
-    return { text, state: JSON.parse(text) };
+    state = JSON.parse(text);
   } catch (e) {
     throw new UserError(`${statePath}: bad JSON (${(e as Error).message})`);
   }
+  if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new UserError(`${statePath}: not a JSON object (got ${text.trim().slice(0, 40)})`);
+  return { text, state };
 }
 
 /**
  * Loads what saveTrainState wrote: null when DIR/train_state.json is absent; m and v are empty
- * when there is no optimizer file. Throws a UserError for a corrupt file or an optimizer file
+ * when there is no optimizer file (or `optimizer` is false: it is not read). Throws a UserError for a corrupt file or an optimizer file
  * left from another save.
  */
-export function loadTrainState(dir: string): { m: Map<string, Float32Array>; v: Map<string, Float32Array>; state: any } | null {
+export function loadTrainState(dir: string, { optimizer = true } = {}): { m: Map<string, Float32Array>; v: Map<string, Float32Array>; state: any } | null {
   const optPath = join(dir, OPTIMIZER_FILE);
   const read = readTrainStateJson(dir);
   if (!read) return null;
   const { text, state } = read;
   const statePath = join(dir, STATE_FILE);
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
-  if (existsSync(optPath)) {
+  if (optimizer && existsSync(optPath)) {
     const f = readSafetensors(optPath);
     const hash = f.metadata.train_state_sha256;
     if (hash !== undefined && hash !== sha256(text)) {
       throw new UserError(
-        `${optPath} was not saved with ${statePath} (an interrupted save?); delete it to restart the optimizer moments from zero`,
+        `${optPath} was not saved with ${statePath} (an interrupted save?); resume with --reset-optimizer to restart the optimizer moments from zero`,
       );
     }
     for (const key of f.names) {
@@ -127,6 +131,11 @@ export function loadTrainState(dir: string): { m: Map<string, Float32Array>; v: 
 // was (the partial .saving/ is discarded); a crash after it is finished by the next
 // recoverCheckpoint (roll forward). Either way the files in DIR always belong to one save.
 const STAGING = '.saving', COMPLETE = 'COMPLETE';
+/** a whole model and a LoRA adapter: a save of one removes the other's files */
+const REPLACES: [string, string[]][] = [
+  ['model.safetensors', ['adapter_model.safetensors', 'adapter_config.json']],
+  ['adapter_model.safetensors', ['model.safetensors', 'config.json']],
+];
 
 /** the directory to write a new checkpoint's files into; pass it to commitCheckpoint when done */
 export function stageCheckpoint(dir: string): string {
@@ -143,12 +152,73 @@ export function commitCheckpoint(dir: string): void {
   recoverCheckpoint(dir);
 }
 
-/** finish a save that was marked complete, or discard one that was not; a no-op without .saving/ */
-export function recoverCheckpoint(dir: string): void {
+/**
+ * Finish a save that was marked complete, or discard one that was not; a no-op without .saving/.
+ * A `reader` (chat, any loader) only finishes complete saves, and only when no trainer holds
+ * the directory: a save in progress is the trainer's.
+ */
+export function recoverCheckpoint(dir: string, { reader = false } = {}): void {
   const staging = join(dir, STAGING);
   if (!existsSync(staging)) return;
-  if (existsSync(join(staging, COMPLETE))) {
-    for (const f of readdirSync(staging)) if (f !== COMPLETE && !f.includes('.tmp-')) renameSync(join(staging, f), join(dir, f));
+  const complete = existsSync(join(staging, COMPLETE));
+  if (reader && (!complete || lockOwner(dir) !== null)) return;
+  try {
+    if (complete) {
+      const files = readdirSync(staging).filter((f) => f !== COMPLETE && !f.includes('.tmp-'));
+      // a save holds one kind of weights: the other kind's files (an earlier run's) go, so no reader loads them instead
+      for (const [mine, other] of REPLACES) if (files.includes(mine)) for (const f of other) rmSync(join(dir, f), { force: true });
+      for (const f of files) renameSync(join(staging, f), join(dir, f));
+    }
+    rmSync(staging, { recursive: true, force: true });
+  } catch (e) {
+    if (!errnoCode(e)) throw e;
+    throw new UserError(`${dir}: cannot finish an interrupted save: ${fsReason(e)}; make the directory writable and try again`);
   }
-  rmSync(staging, { recursive: true, force: true });
+}
+
+// ---- one trainer per directory ----
+// DIR/.lock holds the pid of the trainer writing DIR. A lock whose process is gone (a crash,
+// kill -9) is stale and taken over.
+const LOCK = '.lock';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+};
+
+/** the pid of the live process that holds DIR's lock, or null */
+export function lockOwner(dir: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, LOCK), 'utf8');
+  } catch {
+    return null;
+  }
+  const pid = Number.parseInt(text, 10);
+  return Number.isSafeInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+}
+
+/** Take DIR's lock for this process; a UserError naming the owner when a live process holds it. Returns the release. */
+export function lockCheckpoint(dir: string, flag = '--out'): () => void {
+  const path = join(dir, LOCK);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if (errnoCode(e) !== 'EEXIST') throw e;
+      const owner = lockOwner(dir);
+      if (owner !== null || attempt > 0) {
+        throw new UserError(`${flag} ${dir} is in use by another trainer (pid ${owner ?? 'unknown'}${owner === process.pid ? ', this process' : ''}); wait for it to finish, stop it, or pass another ${flag}`);
+      }
+      rmSync(path, { force: true }); // stale: its trainer is gone
+    }
+  }
+  return () => {
+    if (lockOwner(dir) === process.pid) rmSync(path, { force: true });
+  };
 }

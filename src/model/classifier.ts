@@ -58,8 +58,8 @@ export function classifierTargets(gpu: Gpu, targets: Int32Array): ClassifierTarg
  * Losses of predicting the targets (see classifierTargets; -1 = ignored) from hidden states
  * x[N,C] through the tied embedding wte[V,C], one per row that has a target (ignored rows are
  * skipped entirely: with loss masking most rows are, and the lm_head is most of a small model's
- * cost). With the tape on, the gradients for x and wte are computed here, scaled by gradScale
- * (dLoss/dlossRow).
+ * cost). With the tape on, the gradients for x and wte (unless frozen) are computed here, scaled
+ * by gradScale (dLoss/dlossRow).
  */
 export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: ClassifierTargets, N: number, C: number, V: number, gradScale: number): Tensor {
   const gpu = x.gpu;
@@ -81,16 +81,14 @@ export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: Classifier
   const logits = gpu.tensor([R, V], 'logits chunk');
   const train = tape.enabled;
   const dxa = train ? tape.track(gpu.tensor([Na, C], 'd(rows with targets)')) : null;
-  const dwte = train ? tape.grad(wte) : null;
+  const dwte = train && tape.needsGrad(wte) ? tape.grad(wte) : null; // frozen (LoRA): no lm_head weight gradient
   for (const [r0, rc] of pieces(Na, R)) {
     const lg = logits.view(0, [rc, V]);
     const xr = xa.view(r0 * C, [rc, C]);
     matmul(xr, wte, lg, rc, V, C, { transB: true });
     crossEntropyForwardBackward(lg, tgt.view(r0, [rc]), losses.view(r0, [rc]), rc, V, gradScale);
-    if (dxa && dwte) {
-      matmul(lg, wte, dxa.view(r0 * C, [rc, C]), rc, C, V);
-      matmul(lg, xr, dwte, V, C, rc, { transA: true, accumulate: true });
-    }
+    if (dxa) matmul(lg, wte, dxa.view(r0 * C, [rc, C]), rc, C, V);
+    if (dwte) matmul(lg, xr, dwte, V, C, rc, { transA: true, accumulate: true });
   }
   logits.release();
   if (dxa) {

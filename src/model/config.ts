@@ -1,7 +1,7 @@
-// GPT-2 hyperparameters, read from and written as Hugging Face's config.json (GPT2Config).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// GPT-2 hyperparameters as Hugging Face's config.json (GPT2Config) holds them: parsed, checked
+// against what the engine runs, written back; and the parameter shapes they imply.
 import { UserError } from '../util/errors.ts';
+import { parseJsonObject } from '../util/json.ts';
 
 export interface GPT2Config {
   n_layer: number;
@@ -19,38 +19,12 @@ export const GPT2_124M: GPT2Config = {
 
 const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
 
-/**
- * Reads DIR/config.json (HF GPT2Config): n_positions falls back to n_ctx, layer_norm_epsilon
- * to 1e-5. Throws a UserError naming the file and the field for a missing file, bad JSON, a
- * missing or invalid field, n_embd not a multiple of n_head, or an option this engine does not
- * implement (another activation, n_inner != 4 n_embd, untied lm_head, other attention scaling).
- */
-export function readConfig(dir: string): GPT2Config {
-  const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(
-      `${path}: ${code === 'ENOENT' ? 'no such file (a GPT-2 model directory holds config.json and model.safetensors)' : (e as Error).message}`,
-    );
-  }
-  return parseConfig(text, path);
-}
-
 /** parses config.json text as readConfig does; errors start with `source` */
 export function parseConfig(text: string, source: string): GPT2Config {
   const fail = (what: string): never => {
     throw new UserError(`${source}: ${what}`);
   };
-  let j: Record<string, unknown> = {};
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    fail(`bad JSON (${(e as Error).message})`);
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) fail('not a JSON object');
+  const j = parseJsonObject(text, source);
 
   const int = (key: string, fallback?: string): number => {
     const k = j[key] === undefined && fallback !== undefined ? fallback : key;
@@ -72,7 +46,8 @@ export function parseConfig(text: string, source: string): GPT2Config {
     if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps)) fail(`field 'layer_norm_epsilon' must be a positive number, got ${JSON.stringify(eps)}`);
     c.layer_norm_epsilon = eps as number;
   }
-  if (c.n_embd % c.n_head !== 0) fail(`n_embd ${c.n_embd} is not a multiple of n_head ${c.n_head}`);
+  const shape = shapeProblem(c);
+  if (shape) fail(shape);
 
   // options that change the math of the model this engine runs
   const unsupported = (what: string) => fail(`${what} is not supported (this engine runs the standard GPT-2 architecture)`);
@@ -124,9 +99,76 @@ export function hfConfigJson(c: GPT2Config): object {
   };
 }
 
+/**
+ * Why the engine cannot run a model of this width and head count, or null. n_embd splits into
+ * n_head heads whose size must be a multiple of 4 (the attention and layernorm kernels read
+ * four floats at a time) and at most 128 (attention keeps a head's row in registers). Every
+ * config goes through here: config.json (parseConfig) and the from-scratch flags.
+ */
+export function shapeProblem(c: Pick<GPT2Config, 'n_embd' | 'n_head'>): string | null {
+  const { n_embd: C, n_head: NH } = c;
+  if (C % NH !== 0) return `n_embd ${C} is not a multiple of n_head ${NH}`;
+  const hs = C / NH;
+  if (hs % 4 !== 0) return `head size n_embd/n_head = ${C}/${NH} = ${hs} is not a multiple of 4 (the kernels read 4 floats at a time)`;
+  if (hs > 128) return `head size n_embd/n_head = ${C}/${NH} = ${hs} is over 128 (the attention kernels hold a head's row in registers)`;
+  return null;
+}
+
+/**
+ * Canonical parameter names and shapes, in the order the model creates them. Linear weights use
+ * HF's Conv1D layout [in, out], as OpenAI's GPT-2 safetensors store them.
+ */
+export function parameterShapes(c: GPT2Config): { name: string; shape: number[] }[] {
+  const C = c.n_embd;
+  const out = [
+    { name: 'wte.weight', shape: [c.vocab_size, C] },
+    { name: 'wpe.weight', shape: [c.n_positions, C] },
+  ];
+  for (let i = 0; i < c.n_layer; i++) {
+    const h = `h.${i}.`;
+    out.push(
+      { name: h + 'ln_1.weight', shape: [C] },
+      { name: h + 'ln_1.bias', shape: [C] },
+      { name: h + 'attn.c_attn.weight', shape: [C, 3 * C] },
+      { name: h + 'attn.c_attn.bias', shape: [3 * C] },
+      { name: h + 'attn.c_proj.weight', shape: [C, C] },
+      { name: h + 'attn.c_proj.bias', shape: [C] },
+      { name: h + 'ln_2.weight', shape: [C] },
+      { name: h + 'ln_2.bias', shape: [C] },
+      { name: h + 'mlp.c_fc.weight', shape: [C, 4 * C] },
+      { name: h + 'mlp.c_fc.bias', shape: [4 * C] },
+      { name: h + 'mlp.c_proj.weight', shape: [4 * C, C] },
+      { name: h + 'mlp.c_proj.bias', shape: [C] },
+    );
+  }
+  out.push({ name: 'ln_f.weight', shape: [C] }, { name: 'ln_f.bias', shape: [C] });
+  return out;
+}
+
+/** number of parameters (the lm_head is tied to wte) */
+export function parameterCount(c: GPT2Config): number {
+  const C = c.n_embd;
+  return c.vocab_size * C + c.n_positions * C + c.n_layer * (12 * C * C + 13 * C) + 2 * C;
+}
+
+const GB = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e10 ? 1 : 0)} GB`;
+
+/**
+ * A message when `copies` float32 copies of the parameters cannot fit in `memoryBytes` (1 to
+ * load the weights; 4 to train: weights, gradients and AdamW's two moments), else null.
+ * Checked before anything is allocated: a config with n_layer 1e9 would otherwise end in an
+ * out-of-memory abort minutes later.
+ */
+export function memoryProblem(c: GPT2Config, memoryBytes: number, copies: number): string | null {
+  const need = parameterCount(c) * 4 * copies;
+  if (need <= memoryBytes) return null;
+  return `a GPT-2 with n_layer ${c.n_layer}, n_embd ${c.n_embd}, n_positions ${c.n_positions} has ${(parameterCount(c) / 1e6).toFixed(0)}M parameters ` +
+    `and needs ${GB(need)}${copies > 1 ? ` to train (${copies} float32 copies)` : ''}, more than this machine's ${GB(memoryBytes)} of memory`;
+}
+
 /** one line for the console: size and shape */
 export function describeConfig(c: GPT2Config): string {
   const C = c.n_embd;
-  const n = c.vocab_size * C + c.n_positions * C + c.n_layer * (12 * C * C + 13 * C) + 2 * C;
+  const n = parameterCount(c);
   return `${(n / 1e6).toFixed(1)}M params (n_layer ${c.n_layer}, n_head ${c.n_head}, n_embd ${C}, context ${c.n_positions})`;
 }

@@ -1,32 +1,50 @@
-// KV-cached GPT-2 inference for the chat REPL (batch 1). The cache of a layer is simply the
-// qkv rows of every token so far, [n_positions, 3C]: prefill writes many rows at once, decode
-// one; attention reads keys and values from those rows. No tape, no gradients.
+// KV-cached GPT-2 inference, batched: `slots` sequences, each with its own cache and length.
+// A prompt is prefilled into one slot (one forward over all its tokens, matmul path); a decode
+// step runs one token of any set of slots through ONE forward whose matrix products read each
+// weight once for all of them (matvec.ts), each sequence attending over its own cache
+// (attention_decode.ts). The chat REPL's and the page's Generator is one slot of it
+// (GPT2Generator; load.ts opens one from a directory in Node).
+// The cache of a layer for one slot is simply the qkv rows of its tokens, [n_positions, 3C];
+// the slots of a layer sit in cache tensors that each fit one storage binding. No tape.
 // The block is written again here, not shared with the tape model (gpt2.ts): this one runs at
-// positions t0.. of a cache, writes each layer's qkv rows into it, attends over the cache, uses
-// matrix-vector kernels for a single token and reuses its activation buffers across layers; the
+// positions of caches, writes each layer's qkv rows into them, attends over the caches, uses
+// matrix-vector kernels for a few rows and reuses its activation buffers across layers; the
 // tape model records a backward for every op. Same order and names as GPT2.hidden: keep them parallel.
-import type { Gpu, Tensor } from '../gpu/index.ts';
-import { getGpu } from '../node/gpu.ts';
+import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
-import { matvec, matvecFits, matvecT } from '../ops/matvec.ts';
+import { MATVEC_ROWS, matvec, matvecFits, matvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
 import { geluForward } from '../ops/gelu.ts';
 import { attentionCached } from '../ops/attention.ts';
+import { attentionDecode, DecodeEntries, kvAppend, type DecodeEntry } from '../ops/attention_decode.ts';
 import { residualForward } from '../ops/residual.ts';
 import { embeddingForward } from '../ops/embedding.ts';
-import { GPT2 } from './gpt2.ts';
-import { loadWeights } from './load.ts';
-import type { Generator } from './generator.ts';
-import { describeConfig } from './config.ts';
+import { rowsPerBinding } from '../ops/fit.ts';
+import type { GPT2 } from './gpt2.ts';
+import { SlotGenerator, type BatchGenerator, type DecodeStep } from './generator.ts';
 
-export class GPT2Generator implements Generator {
-  private caches: Tensor[];
-  cached = 0;
+export class GPT2BatchGenerator implements BatchGenerator {
+  /** floats from one slot's cache to the next: whole 256-byte blocks, so a slot's cache can be bound as a view */
+  readonly stride: number;
+  /** slots per cache tensor (as many as fit one binding) */
+  readonly slotsPerTensor: number;
+  /** caches[layer][t]: slots t*slotsPerTensor.. of that layer */
+  private caches: Tensor[][];
+  private lengths: number[];
 
-  constructor(readonly model: GPT2) {
-    const { n_layer, n_positions, n_embd } = model.config;
-    this.caches = Array.from({ length: n_layer }, (_, l) => model.gpu.zeros([n_positions, 3 * n_embd], `kv cache h${l}`));
+  constructor(readonly model: GPT2, readonly slots: number) {
+    const { n_layer, n_positions: P, n_embd: C } = model.config;
+    const gpu = model.gpu;
+    if (!(Number.isInteger(slots) && slots >= 1)) throw new Error(`GPT2BatchGenerator: slots=${slots} must be a positive integer`);
+    this.stride = Math.ceil((P * 3 * C) / 64) * 64;
+    this.slotsPerTensor = Math.min(slots, rowsPerBinding(this.stride * 4, gpu.bindingLimit, 1, 'KV cache of one sequence'));
+    const tensors = Math.ceil(slots / this.slotsPerTensor);
+    this.caches = Array.from({ length: n_layer }, (_, l) => Array.from({ length: tensors }, (_, t) => {
+      const n = Math.min(this.slotsPerTensor, slots - t * this.slotsPerTensor);
+      return gpu.zeros([n, this.stride], `kv cache h${l} slots ${t * this.slotsPerTensor}..${t * this.slotsPerTensor + n - 1}`);
+    }));
+    this.lengths = new Array(slots).fill(0);
   }
 
   get contextLength(): number {
@@ -35,26 +53,89 @@ export class GPT2Generator implements Generator {
   get vocabSize(): number {
     return this.model.config.vocab_size;
   }
-  reset(): void {
-    this.cached = 0;
+  private checkSlot(slot: number): void {
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.slots)) throw new Error(`slot ${slot} outside 0..${this.slots - 1}`);
   }
-  truncate(n: number): void {
-    this.cached = Math.max(0, Math.min(n, this.cached));
+  cached(slot: number): number {
+    this.checkSlot(slot);
+    return this.lengths[slot];
+  }
+  truncate(slot: number, n: number): void {
+    this.checkSlot(slot);
+    this.lengths[slot] = Math.max(0, Math.min(n, this.lengths[slot]));
   }
 
-  /** Run `tokens` through the model at positions cached.. and return the next token's logits. */
-  async append(tokens: number[]): Promise<Float32Array> {
+  /** Run `tokens` through the model at positions cached(slot).. of the slot and return the next token's logits. */
+  async prefill(slot: number, tokens: number[]): Promise<Float32Array> {
+    this.checkSlot(slot);
     const n = tokens.length;
-    if (!n) throw new Error('append: no tokens');
-    const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V, n_positions: P, layer_norm_epsilon: eps } = this.model.config;
-    const t0 = this.cached;
-    if (t0 + n > P) throw new UserError(`context overflow: ${t0 + n} tokens > ${P}`);
+    if (!n) throw new Error('prefill: no tokens');
+    if (n === 1) return (await this.decode([{ slot, token: tokens[0] }]))[0];
+    const t0 = this.lengths[slot];
+    if (t0 + n > this.contextLength) throw new UserError(`context overflow: ${t0 + n} tokens > ${this.contextLength}`);
+    const { n_embd: C, n_head: NH } = this.model.config;
+    const t = Math.floor(slot / this.slotsPerTensor), local = slot % this.slotsPerTensor;
+    const logits = await this.forward(tokens, tokens.map((_, i) => t0 + i), n - 1, (l, qkv, att) => {
+      const cache = this.caches[l][t];
+      this.model.gpu.copy(qkv, cache, n * 3 * C, 0, local * this.stride + t0 * 3 * C);
+      attentionCached(cache.view(local * this.stride, [this.contextLength, 3 * C]), att, t0, n, C, NH);
+    });
+    this.lengths[slot] = t0 + n;
+    return logits;
+  }
+
+  /** One token for each of `steps` (distinct slots), one forward; the logits of each, in order. */
+  async decode(steps: readonly DecodeStep[]): Promise<Float32Array[]> {
+    const B = steps.length;
+    if (!B) throw new Error('decode: no sequences');
+    const seen = new Set<number>();
+    for (const { slot } of steps) {
+      this.checkSlot(slot);
+      if (seen.has(slot)) throw new Error(`decode: slot ${slot} given twice`);
+      seen.add(slot);
+      if (this.lengths[slot] >= this.contextLength) throw new UserError(`context overflow: ${this.lengths[slot] + 1} tokens > ${this.contextLength}`);
+    }
+    const { n_embd: C, n_head: NH } = this.model.config;
+    // entries grouped by cache tensor: group t is entries [first[t], first[t+1])
+    const groups = this.caches[0].map(() => [] as DecodeEntry[]);
+    steps.forEach(({ slot }, row) => groups[Math.floor(slot / this.slotsPerTensor)].push({ row, slot: slot % this.slotsPerTensor, pos: this.lengths[slot] }));
+    const first: number[] = [];
+    let e = 0;
+    for (const g of groups) { first.push(e); e += g.length; }
+    const entries = new DecodeEntries(this.model.gpu, groups.flat());
+    let logits: Float32Array;
+    try {
+      logits = await this.forward(steps.map((s) => s.token), steps.map((s) => this.lengths[s.slot]), 0, (l, qkv, att) => {
+        groups.forEach((g, t) => {
+          if (!g.length) return;
+          kvAppend(qkv, this.caches[l][t], entries, first[t], g.length, C, this.stride);
+          attentionDecode(this.caches[l][t], entries, first[t], g.length, att, C, NH, this.stride);
+        });
+      });
+    } finally {
+      entries.release();
+    }
+    for (const { slot } of steps) this.lengths[slot]++;
+    const V = this.vocabSize;
+    return steps.map((_, i) => logits.subarray(i * V, (i + 1) * V));
+  }
+
+  /**
+   * The block stack over n rows (token tokens[i] at position positions[i]); `attend` writes the
+   * attention output att[n, C] of layer l from its qkv[n, 3C] (and the caches). Returns the
+   * logits of rows logitsFrom..n-1, [n - logitsFrom, V].
+   */
+  private async forward(tokens: number[], positions: number[], logitsFrom: number,
+    attend: (l: number, qkv: Tensor, att: Tensor) => void): Promise<Float32Array> {
+    const n = tokens.length;
+    const { n_layer: L, n_embd: C, vocab_size: V, layer_norm_epsilon: eps } = this.model.config;
+    for (const tok of tokens) if (!(Number.isInteger(tok) && tok >= 0 && tok < V)) throw new Error(`token ${tok} outside the vocabulary of ${V}`);
     const gpu = this.model.gpu;
     const p = (name: string) => this.model.p(name);
     const tmp: Tensor[] = [];
-    // x[n,K] · w[K,N] + b: a matrix-vector product when decoding a single token
+    // x[n,K] · w[K,N] + b: matrix-vector products (each weight read once) for a few rows
     const linear = (inp: Tensor, w: Tensor, b: Tensor, out: Tensor, K: number, N: number) =>
-      n === 1 && matvecFits(K, N) && w.bytes <= gpu.bindingLimit ? matvec(inp, w, out, K, N, b) : matmul(inp, w, out, n, N, K, { bias: b });
+      n <= MATVEC_ROWS && matvecFits(K, N) ? matvec(inp, w, out, n, K, N, b) : matmul(inp, w, out, n, N, K, { bias: b });
     const T = (shape: number[], label: string) => {
       const t = gpu.tensor(shape, label);
       tmp.push(t);
@@ -62,10 +143,15 @@ export class GPT2Generator implements Generator {
     };
     const tok = gpu.fromArray(Uint32Array.from(tokens), [n], 'tokens');
     tmp.push(tok);
-    // Row ranges are copied rather than bound as views: a view's byte offset must be a multiple
-    // of 256, which positions t0 of a narrow model do not satisfy.
+    // position rows are copied rather than bound as views: a view's byte offset must be a multiple
+    // of 256, which positions of a narrow model do not satisfy; runs of consecutive positions go in one copy
     const pos = T([n, C], 'wpe rows');
-    gpu.copy(p('wpe.weight'), pos, n * C, t0 * C, 0);
+    for (let i = 0; i < n; ) {
+      let j = i + 1;
+      while (j < n && positions[j] === positions[j - 1] + 1) j++;
+      gpu.copy(p('wpe.weight'), pos, (j - i) * C, positions[i] * C, i * C);
+      i = j;
+    }
     let x = T([n, C], 'x');
     embeddingForward(tok, p('wte.weight'), pos, x, n, n, C, V);
     // one set of activation buffers serves every layer; the residual stream alternates between x and x2
@@ -75,11 +161,10 @@ export class GPT2Generator implements Generator {
     let x2 = T([n, C], 'x2');
     for (let l = 0; l < L; l++) {
       const h = (s: string) => p(`h.${l}.${s}`);
-      // x = x + attn(ln_1(x)), keys and values from the cache
+      // x = x + attn(ln_1(x)), keys and values from the caches
       layernormForward(x, h('ln_1.weight'), h('ln_1.bias'), a1, mean, rstd, n, C, eps);
       linear(a1, h('attn.c_attn.weight'), h('attn.c_attn.bias'), qkv, C, 3 * C);
-      gpu.copy(qkv, this.caches[l], n * 3 * C, 0, t0 * 3 * C);
-      attentionCached(this.caches[l], att, t0, n, C, NH);
+      attend(l, qkv, att);
       linear(att, h('attn.c_proj.weight'), h('attn.c_proj.bias'), ap, C, C);
       residualForward(x, ap, x2);
       [x, x2] = [x2, x];
@@ -91,26 +176,30 @@ export class GPT2Generator implements Generator {
       residualForward(x, mp, x2);
       [x, x2] = [x2, x];
     }
-    const xl = T([1, C], 'last row');
-    gpu.copy(x, xl, C, (n - 1) * C, 0);
-    const last = T([1, C], 'ln_f last');
-    layernormForward(xl, p('ln_f.weight'), p('ln_f.bias'), last, T([1], 'mean'), T([1], 'rstd'), 1, C, eps);
-    const logits = T([1, V], 'logits');
-    matvecT(last, p('wte.weight'), logits, V, C);
+    const m = n - logitsFrom;
+    let xl = x;
+    if (m < n) {
+      xl = T([m, C], 'last rows');
+      gpu.copy(x, xl, m * C, logitsFrom * C, 0);
+    }
+    const last = T([m, C], 'ln_f');
+    layernormForward(xl, p('ln_f.weight'), p('ln_f.bias'), last, T([m], 'mean'), T([m], 'rstd'), m, C, eps);
+    const logits = T([m, V], 'logits');
+    matvecT(last, p('wte.weight'), logits, m, V, C);
     const out = await logits.read();
     for (const t of tmp) t.release();
-    this.cached = t0 + n;
     return out;
+  }
+
+  /** give the caches back to the pool */
+  release(): void {
+    for (const layer of this.caches) for (const t of layer) t.release();
   }
 }
 
-export async function openGenerator(init: string, opts: { gpu?: Gpu } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
-  const t0 = performance.now();
-  const w = await loadWeights(init);
-  const gpu = opts.gpu ?? (await getGpu());
-  const model = GPT2.fromArrays(gpu, w.config, w.arrays);
-  const generator = new GPT2Generator(model);
-  await gpu.sync();
-  const c = w.config;
-  return { generator, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(c)} on ${gpu.adapterName}` };
+/** GPT-2 for one conversation at a time (the chat REPL, the eval): one slot of a GPT2BatchGenerator. */
+export class GPT2Generator extends SlotGenerator {
+  constructor(readonly model: GPT2) {
+    super(new GPT2BatchGenerator(model, 1), 0);
+  }
 }

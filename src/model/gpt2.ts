@@ -2,35 +2,62 @@
 // (Conv1D [in, out]); the lm_head is tied to wte. The same block is written twice more, on
 // purpose: KV-cached generation (generate.ts, no tape, in place over a cache) and the float64
 // CPU reference the tests check this model against (test/gpt2_cpu.ts). Keep the three parallel.
+// With a LoRA adapter (model/lora.ts) the weights are frozen and the adapter's A and B, beside
+// the projections it targets, are what trains; generation merges the adapter into the weights
+// instead (model/load.ts), so only this model knows the unmerged form.
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
-import { attention, embedding, gelu, layernorm, linear, residual } from '../nn.ts';
+import { attention, embedding, gelu, layernorm, linear, residual, type LoraWeights } from '../nn.ts';
+import { checkLora, loraScale, loraShapes, type LoraModule, type LoraSettings, type LoraSite } from './lora.ts';
+import { mixSeed } from '../ops/dropout.ts';
 import { classifierLoss, classifierTargets } from './classifier.ts';
 import { matmul } from '../ops/matmul.ts';
-import type { GPT2Config } from './config.ts';
-import { parameterShapes } from './weights.ts';
+import { parameterShapes, type GPT2Config } from './config.ts';
 import { Rng } from '../util/rng.ts';
+
+/** A LoRA adapter on the GPU: its settings, the projections it adapts, and A and B of each by canonical name. */
+export interface Lora {
+  settings: LoraSettings;
+  sites: LoraSite[];
+  params: Map<string, Tensor>;
+}
 
 export class GPT2 {
   readonly tape = new Tape();
+  private sites = new Map<string, number>();
 
   constructor(
     readonly gpu: Gpu,
     readonly config: GPT2Config,
     readonly params: Map<string, Tensor>,
+    readonly lora: Lora | null = null,
   ) {
-    for (const t of params.values()) this.tape.markParam(t);
+    // with an adapter the weights are frozen: no gradient buffers, no optimizer state
+    for (const t of params.values()) lora ? this.tape.freeze(t) : this.tape.markParam(t);
+    for (const t of lora?.params.values() ?? []) this.tape.markParam(t);
+    lora?.sites.forEach((s, i) => this.sites.set(s.name, i));
   }
 
-  /** Upload f32 arrays (one per canonical parameter name) to the GPU. */
-  static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>): GPT2 {
-    const params = new Map<string, Tensor>();
-    for (const { name, shape } of parameterShapes(config)) {
-      const a = arrays.get(name);
-      if (!a) throw new Error(`missing parameter ${name} [${shape}]`);
-      params.set(name, gpu.fromArray(a, shape, name));
-    }
-    return new GPT2(gpu, config, params);
+  /** What the optimizer updates: the adapter's tensors when there is one, else every weight. */
+  get trainable(): Map<string, Tensor> {
+    return this.lora?.params ?? this.params;
+  }
+
+  /** Upload f32 arrays (one per canonical parameter name, and per adapter tensor with `lora`) to the GPU. */
+  static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>, lora?: { settings: LoraSettings; arrays: Map<string, Float32Array> }): GPT2 {
+    const upload = (shapes: { name: string; shape: number[] }[], from: Map<string, Float32Array>) => {
+      const out = new Map<string, Tensor>();
+      for (const { name, shape } of shapes) {
+        const a = from.get(name);
+        if (!a) throw new Error(`missing parameter ${name} [${shape}]`);
+        out.set(name, gpu.fromArray(a, shape, name));
+      }
+      return out;
+    };
+    const params = upload(parameterShapes(config), arrays);
+    if (!lora) return new GPT2(gpu, config, params);
+    const sites = checkLora(config, lora.settings);
+    return new GPT2(gpu, config, params, { settings: lora.settings, sites, params: upload(loraShapes(sites, lora.settings.r), lora.arrays) });
   }
 
   /** GPT-2 / nanoGPT init: N(0, 0.02), residual projections scaled by 1/sqrt(2 n_layer), LN 1/0, biases 0. */
@@ -55,8 +82,20 @@ export class GPT2 {
     return t;
   }
 
-  /** Final hidden states ln_f(h_L(...h_1(wte[x] + wpe))) for tokens [B,T]: [B*T, C]. */
-  hidden(tokens: Uint32Array, B: number, T: number): Tensor {
+  /** The adapter beside layer l's `module`, if it has one; `seed` drives its dropout. */
+  private adapter(l: number, module: LoraModule, seed: number): LoraWeights | undefined {
+    const i = this.sites.get(`h.${l}.${module}`);
+    if (!this.lora || i === undefined) return undefined;
+    const { settings: s, params } = this.lora;
+    const p = (n: string) => params.get(`h.${l}.${module}.${n}`)!;
+    return { A: p('lora_A.weight'), B: p('lora_B.weight'), r: s.r, scale: loraScale(s), dropout: s.dropout, seed: mixSeed(seed, i) };
+  }
+
+  /**
+   * Final hidden states ln_f(h_L(...h_1(wte[x] + wpe))) for tokens [B,T]: [B*T, C]. `seed`: the
+   * adapter's dropout masks (training with an adapter that has dropout; one seed per micro-batch).
+   */
+  hidden(tokens: Uint32Array, B: number, T: number, seed = 0): Tensor {
     const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V, layer_norm_epsilon: eps } = this.config;
     const tape = this.tape;
     const N = B * T;
@@ -65,17 +104,18 @@ export class GPT2 {
     let x = embedding(tape, tok, tokens, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, V);
     for (let l = 0; l < L; l++) {
       const h = (n: string) => this.p(`h.${l}.${n}`);
+      const ad = (m: LoraModule) => this.adapter(l, m, seed);
       // x = x + attn(ln_1(x))
       const a1 = layernorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), N, C, eps, `h${l}.ln_1`);
-      const qkv = linear(tape, a1, h('attn.c_attn.weight'), h('attn.c_attn.bias'), N, C, 3 * C, `h${l}.qkv`);
+      const qkv = linear(tape, a1, h('attn.c_attn.weight'), h('attn.c_attn.bias'), N, C, 3 * C, `h${l}.qkv`, ad('attn.c_attn'));
       const att = attention(tape, qkv, B, T, C, NH, `h${l}.attn`);
-      const ap = linear(tape, att, h('attn.c_proj.weight'), h('attn.c_proj.bias'), N, C, C, `h${l}.attn_proj`);
+      const ap = linear(tape, att, h('attn.c_proj.weight'), h('attn.c_proj.bias'), N, C, C, `h${l}.attn_proj`, ad('attn.c_proj'));
       x = residual(tape, x, ap, `h${l}.res1`);
       // x = x + mlp(ln_2(x))
       const a2 = layernorm(tape, x, h('ln_2.weight'), h('ln_2.bias'), N, C, eps, `h${l}.ln_2`);
-      const fc = linear(tape, a2, h('mlp.c_fc.weight'), h('mlp.c_fc.bias'), N, C, 4 * C, `h${l}.fc`);
+      const fc = linear(tape, a2, h('mlp.c_fc.weight'), h('mlp.c_fc.bias'), N, C, 4 * C, `h${l}.fc`, ad('mlp.c_fc'));
       const g = gelu(tape, fc, `h${l}.gelu`);
-      const mp = linear(tape, g, h('mlp.c_proj.weight'), h('mlp.c_proj.bias'), N, 4 * C, C, `h${l}.mlp_proj`);
+      const mp = linear(tape, g, h('mlp.c_proj.weight'), h('mlp.c_proj.bias'), N, 4 * C, C, `h${l}.mlp_proj`, ad('mlp.c_proj'));
       x = residual(tape, x, mp, `h${l}.res2`);
       if (!tape.enabled) tape.sweep([x]);
     }
@@ -85,11 +125,12 @@ export class GPT2 {
   /**
    * Losses of the tokens that have a target (y >= 0; -1 = no loss), in order. With the tape on, the
    * backward is recorded with dLoss/dlossRow = gradScale (e.g. 1 / (unmasked targets · accumulation steps)).
+   * `seed`: the adapter's dropout masks, as in hidden().
    */
-  lossPerToken(x: Uint32Array, y: Int32Array, B: number, T: number, gradScale: number): Tensor {
+  lossPerToken(x: Uint32Array, y: Int32Array, B: number, T: number, gradScale: number, seed = 0): Tensor {
     const { n_embd: C, vocab_size: V } = this.config;
     const targets = classifierTargets(this.gpu, y); // uploads first: the step's work then goes in one submit
-    const hid = this.hidden(x, B, T);
+    const hid = this.hidden(x, B, T, seed);
     return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);
   }
 
@@ -105,10 +146,10 @@ export class GPT2 {
     });
   }
 
-  /** All parameters back on the CPU, by canonical name. */
-  async readParams(): Promise<Map<string, Float32Array>> {
+  /** All parameters (or `which` of them) back on the CPU, by canonical name. */
+  async readParams(which: Map<string, Tensor> = this.params): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
-    for (const [name, t] of this.params) out.set(name, await t.read());
+    for (const [name, t] of which) out.set(name, await t.read());
     return out;
   }
 }

@@ -1,35 +1,81 @@
-// Where a model's weights come from: OpenAI's GPT-2 (local cache or hub download), a
-// checkpoint/HF directory, or a fresh initialization.
+// Where a model's weights come from: OpenAI's GPT-2 (local cache or hub download) or a
+// checkpoint/HF directory, with a LoRA adapter merged in when one is given (or when the
+// directory is an adapter: it stands for its base plus itself). The one load path for every
+// reader (chat, eval, train --init, --resume): generation and the server see plain weights.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Gpu } from '../gpu/index.ts';
+import { getGpu } from '../node/gpu.ts';
 import { UserError } from '../util/errors.ts';
-import type { GPT2Config } from './config.ts';
-import { loadGPT2Weights } from './weights.ts';
-import { ensureGPT2 } from './hub.ts';
+import { describeConfig, type GPT2Config } from './config.ts';
+import { GPT2Generator } from './generate.ts';
 import { GPT2 } from './gpt2.ts';
+import { loadGPT2Weights } from '../node/weights.ts';
+import { ensureGPT2 } from './hub.ts';
+import { recoverCheckpoint } from './checkpoint.ts';
+import { adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
+import { loraScale, mergeLora } from './lora.ts';
+
+/** --init as chat.js and eval.js default it: as given; else the base that `adapter` names; else `out` if it exists; else gpt2 */
+export function chooseInit(init: string | undefined, adapter: string | undefined, out: string): string {
+  return init ?? (adapter ? adapterBase(adapter) : existsSync(out) ? out : 'gpt2');
+}
 
 export interface LoadedWeights {
   config: GPT2Config;
   arrays: Map<string, Float32Array>;
   /** where they came from, for the console */
   source: string;
+  /** the directory whose config.json + model.safetensors hold exactly these weights (not when an adapter was merged) */
+  dir?: string;
 }
 
-/** `init` is 'gpt2' (or 'gpt2-medium', ...), or a directory with config.json + model.safetensors. */
-export async function loadWeights(init: string): Promise<LoadedWeights> {
+/**
+ * `init` is 'gpt2' (or 'gpt2-medium', ...), a directory with config.json + model.safetensors,
+ * or a LoRA adapter directory (its base_model_name_or_path is loaded and the adapter merged).
+ * `adapter`: a LoRA adapter directory to merge into the weights (W += alpha/r · Aᵀ·Bᵀ).
+ * A save that a crash interrupted after it was complete is finished first, as --resume does.
+ * `alternatives` names what else the caller's --init accepts, for the error message.
+ */
+export async function loadWeights(init: string, { alternatives = '', adapter = undefined as string | undefined, depth = 0 } = {}): Promise<LoadedWeights> {
+  if (depth > 3) throw new UserError(`${init}: an adapter of an adapter of an adapter... (a loop of base_model_name_or_path?)`);
+  const w = existsSync(init) && isAdapterDir(init)
+    ? await loadWeights(adapterBase(init), { alternatives, adapter: init, depth: depth + 1 })
+    : await loadBase(init, alternatives);
+  if (!adapter) return w;
+  const a = readAdapter(adapter, w.config);
+  mergeLora(w.arrays, a.arrays, a.sites, a.config.r, loraScale({ r: a.config.r, alpha: a.config.alpha, rslora: a.config.rslora }));
+  return { ...w, dir: undefined, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${a.sites.length} projections, merged)` };
+}
+
+async function loadBase(init: string, alternatives: string): Promise<LoadedWeights> {
   if (/^gpt2(-medium|-large|-xl)?$/.test(init) && !existsSync(init)) {
     const dir = await ensureGPT2(init);
     const { config, params } = loadGPT2Weights(dir);
-    return { config, arrays: params, source: `${init} (${dir})` };
+    return { config, arrays: params, source: `${init} (${dir})`, dir };
   }
-  if (!existsSync(init)) {
-    throw new UserError(`--init ${init}: no such directory. Pass 'gpt2', 'scratch', or a directory holding config.json and model.safetensors.`);
-  }
+  const choices = `Pass 'gpt2' (or gpt2-medium, gpt2-large, gpt2-xl), ${alternatives ? `${alternatives}, ` : ''}or a directory holding config.json and model.safetensors (or a LoRA adapter's adapter_config.json and adapter_model.safetensors).`;
+  if (!existsSync(init)) throw new UserError(`--init ${init}: no such directory. ${choices}`);
+  recoverCheckpoint(init, { reader: true });
   if (!existsSync(join(init, 'model.safetensors'))) {
-    throw new UserError(`--init ${init}: ${join(init, 'model.safetensors')} is missing (a checkpoint directory holds config.json and model.safetensors).`);
+    throw new UserError(`--init ${init}: ${join(init, 'model.safetensors')} is missing (a checkpoint directory holds config.json and model.safetensors). ${choices}`);
   }
   const { config, params } = loadGPT2Weights(init);
-  return { config, arrays: params, source: init };
+  return { config, arrays: params, source: init, dir: init };
 }
 
-export { GPT2 };
+/** The KV-cached generator of `init`'s weights on `opts.gpu` (default: the process's device); `adapter`: a LoRA adapter directory, merged into the weights as they load. */
+export async function openGenerator(init: string, opts: { gpu?: Gpu; adapter?: string } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
+  const { model, loadMs, describe } = await openModel(init, opts);
+  return { generator: new GPT2Generator(model), loadMs, describe };
+}
+
+/** `init`'s weights on the GPU (the server batches its own generator over them); `weightsDir`: the directory they came from, when they are its files unchanged (no adapter merged) */
+export async function openModel(init: string, opts: { gpu?: Gpu; adapter?: string } = {}): Promise<{ model: GPT2; loadMs: number; describe: string; weightsDir: string | null }> {
+  const t0 = performance.now();
+  const w = await loadWeights(init, { adapter: opts.adapter });
+  const gpu = opts.gpu ?? (await getGpu());
+  const model = GPT2.fromArrays(gpu, w.config, w.arrays);
+  await gpu.sync();
+  return { model, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(w.config)} on ${gpu.adapterName}`, weightsDir: w.dir ?? null };
+}

@@ -1,13 +1,32 @@
 // Hugging Face safetensors: 8-byte little-endian header length N, N bytes of JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {key: value}}, then the raw
 // little-endian tensor bytes (offsets count from the end of the header).
-// Reading is lazy: the header is parsed and checked up front, and each tensor is read from disk
-// straight into its own array on request, so a 500 MB file is read once, never held twice, and
-// files over 2 GiB (gpt2-large, gpt2-xl) work too. Assumes a little-endian host.
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+// Host-neutral: bytes in, bytes out. The bytes come from a ByteSource: a file read lazily in
+// Node (src/node/safetensors.ts: each tensor is read from disk straight into its own array, so
+// a 500 MB file is never held twice and files over 2 GiB work), or an ArrayBuffer a page
+// fetched. Assumes a little-endian host.
 import { UserError } from '../util/errors.ts';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
+
+/** Where a safetensors file's bytes are. */
+export interface ByteSource {
+  /** total bytes */
+  readonly size: number;
+  /** fill `into` with the bytes at `position`; throws when there are not that many */
+  read(position: number, into: Uint8Array): void;
+  /** the bytes at `position` without a copy, when they are in memory already */
+  view?(position: number, length: number): Uint8Array;
+}
+
+/** An in-memory file (a fetched ArrayBuffer, a dropped file) as a ByteSource. */
+export function bytesSource(bytes: Uint8Array): ByteSource {
+  return {
+    size: bytes.length,
+    read: (position, into) => into.set(bytes.subarray(position, position + into.length)),
+    view: (position, length) => bytes.subarray(position, position + length),
+  };
+}
 
 export interface StInfo {
   name: string;
@@ -19,6 +38,7 @@ export interface StInfo {
 }
 
 export interface SafetensorsFile {
+  /** the file's name in messages (a path, a URL) */
   path: string;
   /** tensor names in data (file offset) order */
   names: string[];
@@ -27,7 +47,7 @@ export interface SafetensorsFile {
   has(name: string): boolean;
   /** dtype, shape and size; throws for a name not in the file */
   info(name: string): StInfo;
-  /** reads one tensor into a new Float32Array (F32, F16, BF16 and F64; other dtypes throw) */
+  /** one tensor as a Float32Array (F32, F16, BF16 and F64; other dtypes throw); an aligned F32 tensor of an in-memory file is a view of its bytes */
   get(name: string): Float32Array;
 }
 
@@ -47,40 +67,30 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 
 /**
- * Opens a safetensors file and checks its header: lengths, JSON, and that every tensor's
- * data_offsets lie inside the file and match shape x dtype size. Tensors are then read by `get`.
- * Every error is a UserError naming the file (and the tensor, where one is at fault).
+ * Parses a safetensors file's header and checks it: lengths, JSON, and that every tensor's
+ * data_offsets lie inside the file, match shape x dtype size and overlap no other tensor's.
+ * Tensors are then read from `src` by `get`. Every error is a UserError naming `path` (and the
+ * tensor, where one is at fault).
  */
-export function readSafetensors(path: string): SafetensorsFile {
+export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile {
   const fail = (what: string): never => {
     throw new UserError(`${path}: ${what}`);
   };
-  let fd: number;
+  const fileBytes = src.size;
+  if (fileBytes < 8) fail(`not a safetensors file: ${fileBytes} bytes, shorter than the 8-byte header length`);
+  const lenBuf = new Uint8Array(8);
+  src.read(0, lenBuf);
+  const n = new DataView(lenBuf.buffer).getBigUint64(0, true);
+  if (n > BigInt(fileBytes - 8)) fail(`header length ${n} goes beyond the end of the ${fileBytes}-byte file`);
+  if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`);
+  const headerBytes = Number(n);
+  const text = new Uint8Array(headerBytes);
+  src.read(8, text);
+  let header: unknown;
   try {
-    fd = openSync(path, 'r');
+    header = JSON.parse(new TextDecoder().decode(text));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return fail(code === 'ENOENT' ? 'no such file' : `cannot open (${(e as Error).message})`);
-  }
-  let fileBytes = 0, headerBytes = 0, header: unknown;
-  try {
-    fileBytes = fstatSync(fd).size;
-    if (fileBytes < 8) fail(`not a safetensors file: ${fileBytes} bytes, shorter than the 8-byte header length`);
-    const lenBuf = Buffer.alloc(8);
-    readFully(fd, lenBuf, 0, path);
-    const n = lenBuf.readBigUInt64LE(0);
-    if (n > BigInt(fileBytes - 8)) fail(`header length ${n} goes beyond the end of the ${fileBytes}-byte file`);
-    if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`);
-    headerBytes = Number(n);
-    const text = Buffer.alloc(headerBytes);
-    readFully(fd, text, 8, path);
-    try {
-      header = JSON.parse(text.toString('utf8'));
-    } catch (e) {
-      fail(`bad JSON header (${(e as Error).message})`);
-    }
-  } finally {
-    closeSync(fd);
+    fail(`bad JSON header (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('the JSON header is not an object');
 
@@ -115,6 +125,16 @@ export function readSafetensors(path: string): SafetensorsFile {
     entries.set(name, { name, dtype, shape, byteLength: end - begin, start: dataStart + begin });
   }
   const names = [...entries.keys()].sort((a, b) => entries.get(a)!.start - entries.get(b)!.start);
+  // two tensors sharing bytes would load silently as each other's data
+  let reach: Entry | null = null; // the tensor reaching furthest so far
+  for (const name of names) {
+    const b = entries.get(name)!;
+    if (reach && b.byteLength > 0 && b.start < reach.start + reach.byteLength) {
+      const off = (e: Entry) => `[${e.start - dataStart}, ${e.start - dataStart + e.byteLength}]`;
+      fail(`tensors '${reach.name}' ${off(reach)} and '${b.name}' ${off(b)} have overlapping data_offsets`);
+    }
+    if (!reach || b.start + b.byteLength > reach.start + reach.byteLength) reach = b;
+  }
 
   const entry = (name: string): Entry => entries.get(name) ?? fail(`no tensor '${name}'`);
   return {
@@ -129,42 +149,37 @@ export function readSafetensors(path: string): SafetensorsFile {
     get: (name) => {
       const e = entry(name);
       const n = e.shape.reduce((a, b) => a * b, 1);
-      const fd = openSync(path, 'r');
-      try {
-        if (e.dtype === 'F32') {
-          const out = new Float32Array(n);
-          readFully(fd, new Uint8Array(out.buffer), e.start, path);
-          return out;
-        }
-        if (e.dtype === 'F16' || e.dtype === 'BF16') {
-          const raw = new Uint16Array(n);
-          readFully(fd, new Uint8Array(raw.buffer), e.start, path);
-          return e.dtype === 'F16' ? f16ToF32(raw) : bf16ToF32(raw);
-        }
-        if (e.dtype === 'F64') {
-          const raw = new Float64Array(n);
-          readFully(fd, new Uint8Array(raw.buffer), e.start, path);
-          return Float32Array.from(raw);
-        }
-        return fail(`tensor '${name}' has dtype ${e.dtype}; only F32, F16, BF16 and F64 can be read as floats`);
-      } finally {
-        closeSync(fd);
+      if (e.dtype === 'F32') {
+        const v = src.view?.(e.start, e.byteLength);
+        if (v && v.byteOffset % 4 === 0) return new Float32Array(v.buffer, v.byteOffset, n);
+        const out = new Float32Array(n);
+        src.read(e.start, new Uint8Array(out.buffer));
+        return out;
       }
+      if (e.dtype === 'F16' || e.dtype === 'BF16') {
+        const raw = new Uint16Array(n);
+        src.read(e.start, new Uint8Array(raw.buffer));
+        return e.dtype === 'F16' ? f16ToF32(raw) : bf16ToF32(raw);
+      }
+      if (e.dtype === 'F64') {
+        const raw = new Float64Array(n);
+        src.read(e.start, new Uint8Array(raw.buffer));
+        return Float32Array.from(raw);
+      }
+      return fail(`tensor '${name}' has dtype ${e.dtype}; only F32, F16, BF16 and F64 can be read as floats`);
     },
   };
 }
 
+export interface NamedTensor { name: string; shape: number[]; data: Float32Array }
+
 /**
- * Writes F32 tensors in the given order, with optional __metadata__ (e.g. {format: 'pt'}).
- * The header is padded with spaces to a multiple of 8 bytes, as the reference implementation
- * does, so every tensor's data stays aligned. Writes `path` in place: wrap it in
- * `replaceAtomic` (checkpoint.ts) when the old file must survive a crash.
+ * A safetensors file of F32 tensors in the given order, with optional __metadata__ (e.g.
+ * {format: 'pt'}), as pieces to write one after the other: the header, then each tensor's
+ * bytes (views, not copies). The header is padded with spaces to a multiple of 8 bytes, as the
+ * reference implementation does, so every tensor's data stays aligned.
  */
-export function writeSafetensors(
-  path: string,
-  tensors: { name: string; shape: number[]; data: Float32Array }[],
-  metadata?: Record<string, string>,
-): void {
+export function encodeSafetensors(tensors: NamedTensor[], metadata?: Record<string, string>, path = 'safetensors'): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
@@ -176,18 +191,12 @@ export function writeSafetensors(
     header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const head = Buffer.alloc(8 + Buffer.byteLength(json));
-  head.writeBigUInt64LE(BigInt(head.length - 8), 0);
-  head.write(json, 8, 'utf8');
-  const fd = openSync(path, 'w');
-  try {
-    writeFully(fd, head);
-    for (const { data } of tensors) writeFully(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  } finally {
-    closeSync(fd);
-  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  const head = new Uint8Array(8 + padded).fill(0x20); // spaces
+  new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
+  head.set(json, 8);
+  return [head, ...tensors.map(({ data }) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength))];
 }
 
 // f16 bits -> f32 value, for every bit pattern (256 KB, built on first use)
@@ -214,17 +223,4 @@ export function bf16ToF32(bits: Uint16Array): Float32Array {
   const u = new Uint32Array(out.buffer);
   for (let i = 0; i < bits.length; i++) u[i] = bits[i] << 16;
   return out;
-}
-
-/** read exactly buf.length bytes at `position` */
-function readFully(fd: number, buf: Uint8Array, position: number, path: string): void {
-  for (let done = 0; done < buf.length; ) {
-    const n = readSync(fd, buf, done, Math.min(buf.length - done, 1 << 30), position + done);
-    if (n === 0) throw new UserError(`${path}: unexpected end of file at byte ${position + done} (file changed?)`);
-    done += n;
-  }
-}
-
-function writeFully(fd: number, buf: Uint8Array): void {
-  for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, Math.min(buf.length - done, 1 << 30));
 }

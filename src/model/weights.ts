@@ -1,61 +1,26 @@
-// GPT-2 parameters by canonical name, loaded from and saved as a Hugging Face model directory
-// (config.json + model.safetensors) with the key names of OpenAI's gpt2 repo.
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// GPT-2 parameters by canonical name, from and to a Hugging Face model's files (config.json +
+// model.safetensors) with the key names of OpenAI's gpt2 repo. Host-neutral: a parsed
+// safetensors file in, tensors to encode out; src/node/weights.ts reads and writes the
+// directory, a page fetches and downloads the same two files.
 import { UserError } from '../util/errors.ts';
-import { replaceAtomic, writeFileAtomic } from './checkpoint.ts';
-import { type GPT2Config, hfConfigJson, readConfig } from './config.ts';
-import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { countNonFinite } from '../util/finite.ts';
+import { type GPT2Config, hfConfigJson, parameterShapes } from './config.ts';
+import { encodeSafetensors, type NamedTensor, type SafetensorsFile } from './safetensors.ts';
 
 const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
- * Canonical parameter names and shapes, in the order the model creates them. Linear weights use
- * HF's Conv1D layout [in, out], as OpenAI's GPT-2 safetensors store them.
+ * The parameters of a GPT-2 with `config` from its model.safetensors. Keys may carry the
+ * 'transformer.' prefix or not; 'lm_head.weight' is ignored (tied to wte) when its shape is
+ * [vocab, n_embd]; the causal-mask buffers 'h.N.attn.bias' / 'h.N.attn.masked_bias' are
+ * skipped; F16/BF16 become f32; other extra tensors are skipped with a one-line warning; NaN or
+ * infinite values get one too, naming the tensors. Shapes are all checked before any data is
+ * read. Throws a UserError naming the missing tensor and its expected shape, or the wrongly
+ * shaped one. Returns f32 data per canonical name, in parameterShapes order.
  */
-export function parameterShapes(c: GPT2Config): { name: string; shape: number[] }[] {
-  const C = c.n_embd;
-  const out = [
-    { name: 'wte.weight', shape: [c.vocab_size, C] },
-    { name: 'wpe.weight', shape: [c.n_positions, C] },
-  ];
-  for (let i = 0; i < c.n_layer; i++) {
-    const h = `h.${i}.`;
-    out.push(
-      { name: h + 'ln_1.weight', shape: [C] },
-      { name: h + 'ln_1.bias', shape: [C] },
-      { name: h + 'attn.c_attn.weight', shape: [C, 3 * C] },
-      { name: h + 'attn.c_attn.bias', shape: [3 * C] },
-      { name: h + 'attn.c_proj.weight', shape: [C, C] },
-      { name: h + 'attn.c_proj.bias', shape: [C] },
-      { name: h + 'ln_2.weight', shape: [C] },
-      { name: h + 'ln_2.bias', shape: [C] },
-      { name: h + 'mlp.c_fc.weight', shape: [C, 4 * C] },
-      { name: h + 'mlp.c_fc.bias', shape: [4 * C] },
-      { name: h + 'mlp.c_proj.weight', shape: [4 * C, C] },
-      { name: h + 'mlp.c_proj.bias', shape: [C] },
-    );
-  }
-  out.push({ name: 'ln_f.weight', shape: [C] }, { name: 'ln_f.bias', shape: [C] });
-  return out;
-}
-
-/**
- * Loads DIR/config.json and DIR/model.safetensors. Keys may carry the 'transformer.' prefix or
- * not; 'lm_head.weight' is ignored (tied to wte) when its shape is [vocab, n_embd]; the causal-mask
- * buffers 'h.N.attn.bias' / 'h.N.attn.masked_bias' are skipped; F16/BF16 become f32; other extra
- * tensors are skipped with a one-line warning. Shapes are all checked before any data is read.
- * Throws a UserError naming the missing tensor and its expected shape, or the wrongly shaped one.
- * Returns f32 data per canonical name, in parameterShapes order.
- */
-export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<string, Float32Array> } {
-  const config = readConfig(dir);
-  const path = join(dir, 'model.safetensors');
-  if (!existsSync(path) && existsSync(join(dir, 'pytorch_model.bin'))) {
-    throw new UserError(`${path}: no such file (only safetensors weights are read; this directory has pytorch_model.bin)`);
-  }
-  const f = readSafetensors(path);
+export function gpt2Params(f: SafetensorsFile, config: GPT2Config): Map<string, Float32Array> {
+  const path = f.path;
   const expected = new Map(parameterShapes(config).map((p) => [p.name, p.shape]));
   const keyOf = new Map<string, string>();
   const extra: string[] = [];
@@ -95,29 +60,46 @@ export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<
     console.warn(`warning: ${path}: ignoring ${extra.length} unexpected tensor(s): ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', ...' : ''}`);
   }
   const params = new Map<string, Float32Array>();
-  for (const name of expected.keys()) params.set(name, f.get(keyOf.get(name)!));
-  return { config, params };
+  const broken: string[] = [];
+  for (const name of expected.keys()) {
+    const a = f.get(keyOf.get(name)!);
+    const bad = countNonFinite(a);
+    if (bad) broken.push(`'${keyOf.get(name)}' (${bad} of ${a.length})`);
+    params.set(name, a);
+  }
+  if (broken.length) {
+    console.warn(`warning: ${path}: non-finite values (NaN or Infinity) in ${broken.slice(0, 4).join(', ')}${broken.length > 4 ? `, and ${broken.length - 4} more tensors` : ''}; this model's output will be garbage`);
+  }
+  return params;
 }
 
+/** the metadata of the model.safetensors we write, as transformers' save_pretrained writes it */
+export const GPT2_METADATA = { format: 'pt' };
+
 /**
- * Saves DIR/model.safetensors (F32, keys exactly as OpenAI's gpt2 repo names them, metadata
- * {format: 'pt'}) and DIR/config.json, each atomically, so a crash mid-save leaves the previous
- * checkpoint loadable. `params` must hold exactly the parameterShapes names with matching sizes.
+ * The tensors of model.safetensors (F32, keys exactly as OpenAI's gpt2 repo names them, in
+ * parameterShapes order). `params` must hold exactly the parameterShapes names with matching sizes.
  */
-export function saveGPT2Weights(dir: string, config: GPT2Config, params: Map<string, Float32Array>): void {
+export function gpt2Tensors(config: GPT2Config, params: Map<string, Float32Array>): NamedTensor[] {
   const shapes = parameterShapes(config);
   const tensors = shapes.map(({ name, shape }) => {
     const data = params.get(name);
     const n = shape.reduce((a, b) => a * b, 1);
-    if (!data) throw new Error(`saveGPT2Weights: parameter '${name}' is missing`);
-    if (data.length !== n) throw new Error(`saveGPT2Weights: '${name}' has ${data.length} values, shape ${fmtShape(shape)} needs ${n}`);
+    if (!data) throw new Error(`saving GPT-2 weights: parameter '${name}' is missing`);
+    if (data.length !== n) throw new Error(`saving GPT-2 weights: '${name}' has ${data.length} values, shape ${fmtShape(shape)} needs ${n}`);
     return { name, shape, data };
   });
   if (params.size !== shapes.length) {
     const known = new Set(shapes.map((s) => s.name));
-    throw new Error(`saveGPT2Weights: unknown parameters ${[...params.keys()].filter((k) => !known.has(k)).join(', ')}`);
+    throw new Error(`saving GPT-2 weights: unknown parameters ${[...params.keys()].filter((k) => !known.has(k)).join(', ')}`);
   }
-  mkdirSync(dir, { recursive: true });
-  replaceAtomic(join(dir, 'model.safetensors'), (tmp) => writeSafetensors(tmp, tensors, { format: 'pt' }));
-  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(hfConfigJson(config), null, 2) + '\n');
+  return tensors;
+}
+
+/** config.json's text (HF GPT2Config) */
+export const configText = (config: GPT2Config): string => JSON.stringify(hfConfigJson(config), null, 2) + '\n';
+
+/** A model directory's two files as bytes: what src/node/weights.ts writes and a page downloads. */
+export function encodeGPT2(config: GPT2Config, params: Map<string, Float32Array>): { safetensors: Uint8Array[]; config: string } {
+  return { safetensors: encodeSafetensors(gpt2Tensors(config, params), GPT2_METADATA, 'model.safetensors'), config: configText(config) };
 }

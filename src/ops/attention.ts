@@ -1,6 +1,6 @@
 // Fused causal self-attention over GPT-2's packed qkv [B, T, 3C] (q | k | v, heads
 // concatenated inside each): forward with saved log-sum-exp, FlashAttention-2 style
-// backward, KV-cached prefill/decode, and a float64 CPU reference.
+// backward, KV-cached prefill (batched decode: attention_decode.ts), and a float64 CPU reference.
 // Two kernel families: the plain ones run anywhere; the *_sg ones (subgroups of >= 8) tile
 // registers and share loads across a subgroup, which is what makes them fast on CPU adapters.
 import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
@@ -8,7 +8,6 @@ import fwdCode from '../../kernels/attention_forward.wgsl';
 import fwdSgCode from '../../kernels/attention_forward_sg.wgsl';
 import bwdCode from '../../kernels/attention_backward.wgsl';
 import bwdSgCode from '../../kernels/attention_backward_sg.wgsl';
-import decodeCode from '../../kernels/attention_decode.wgsl';
 import { alignedRows, rowChunks } from './fit.ts';
 
 const plain = {
@@ -27,10 +26,6 @@ const sg = {
   fwdRows: 32,
   bwdRows: 16,
 };
-const decodePartial = kernel('attention_decode', decodeCode, 'partial');
-const decodeCombine = kernel('attention_decode', decodeCode, 'combine');
-const DECODE_WG = 8;
-const DECODE_CHUNK = 128; // keys per decode workgroup (a multiple of 4*DECODE_WG keeps every invocation busy)
 
 /** Kernel choice; tests turn `subgroups` off to cover the plain kernels on adapters that have subgroups. */
 export const attentionOptions = { subgroups: true };
@@ -110,9 +105,9 @@ export function attentionBackward(qkv: Tensor, out: Tensor, lse: Tensor, dout: T
 }
 
 /**
- * Generation with a KV cache: the cache for one layer is simply the qkv rows of the sequence so far, qkvCache[Tmax, 3C] (B=1).
+ * Prefill with a KV cache: the cache for one layer is simply the qkv rows of the sequence so far, qkvCache[Tmax, 3C] (B=1).
  * Queries are rows [t0, t0+Tq) of qkvCache (already written there), keys/values rows [0, t0+Tq), causal.
- * out[Tq, C]. Used for prefill (t0 = 0 or more, Tq = prompt length) and decode (Tq = 1).
+ * out[Tq, C]. Decoding a batch of sequences, one row each, is attentionDecode (attention_decode.ts).
  */
 export function attentionCached(qkvCache: Tensor, out: Tensor, t0: number, Tq: number, C: number, NH: number): void {
   const hs = headSize('attentionCached', C, NH);
@@ -123,20 +118,6 @@ export function attentionCached(qkvCache: Tensor, out: Tensor, t0: number, Tq: n
   expectSize(out, Tq * C, 'attentionCached');
   const gpu = qkvCache.gpu;
   const scale = 1 / Math.sqrt(hs);
-  if (Tq === 1) {
-    // partial buffer sized for the whole cache so the pool hands back the same buffer every step
-    const nChunks = Math.ceil((t0 + 1) / DECODE_CHUNK);
-    const part = gpu.tensor([NH * Math.ceil(Tmax / DECODE_CHUNK) * DECODE_WG * (hs / 4 + 1) * 4], 'attention decode partials');
-    const o = {
-      params: { t0, C4: C / 4, hs4: hs / 4, chunk: DECODE_CHUNK, nChunks, scale },
-      bindings: [qkvCache, out, part],
-      constants: { WG: DECODE_WG },
-    };
-    gpu.dispatch(decodePartial, { ...o, workgroups: [nChunks, NH] });
-    gpu.dispatch(decodeCombine, { ...o, workgroups: [NH] });
-    part.release();
-    return;
-  }
   const k = family(gpu, hs);
   const lse = gpu.tensor([NH, Tq], 'attention cached lse (unused)');
   gpu.dispatch(k.fwd, {

@@ -34,15 +34,20 @@ export function layernormForward(inp: Tensor, weight: Tensor, bias: Tensor, out:
   }
 }
 
-/** dinp += ..., dweight += ..., dbias += ... (deterministic: no atomics; weight/bias grads via per-row-block partial sums then a second reduction pass in a fixed order) */
-export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor, dinp: Tensor, dweight: Tensor, dbias: Tensor, N: number, C: number): void {
+/**
+ * dinp += ..., dweight += ..., dbias += ... (deterministic: no atomics; weight/bias grads via
+ * per-row-block partial sums then a second reduction pass in a fixed order). dweight and dbias
+ * both null (a frozen layernorm): only dinp.
+ */
+export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor, dinp: Tensor, dweight: Tensor | null, dbias: Tensor | null, N: number, C: number): void {
   checkC('layernormBackward', C);
+  if (!dweight !== !dbias) throw new Error('layernormBackward: dweight and dbias go together (both tensors or both null)');
   const gpu = inp.gpu;
   const chunks = rowChunks(N, C, gpu.bindingLimit);
   // rows per partial block: enough blocks to keep every thread busy, few enough that the partials stay small
   const RB = Math.max(32, Math.ceil(N / 4096));
   const blocks = chunks.reduce((s, [, n]) => s + Math.ceil(n / RB), 0);
-  const partial = gpu.tensor([blocks, 2, C], 'layernorm dweight/dbias partials');
+  const partial = dweight ? gpu.tensor([blocks, 2, C], 'layernorm dweight/dbias partials') : null;
   let blockBase = 0;
   for (const [r0, n] of chunks) {
     const rows = { dout: dout.binding(r0 * C, n * C), inp: inp.binding(r0 * C, n * C), mean: mean.binding(r0, n), rstd: rstd.binding(r0, n) };
@@ -52,6 +57,7 @@ export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mea
       workgroups: grid1d(n, ROWS),
       constants: { LANES, ROWS },
     });
+    if (!partial) continue;
     const nb = Math.ceil(n / RB);
     gpu.dispatch(partials, {
       params: { N: n, C, RB, blockBase },
@@ -61,6 +67,7 @@ export function layernormBackward(dout: Tensor, inp: Tensor, weight: Tensor, mea
     });
     blockBase += nb;
   }
+  if (!partial || !dweight || !dbias) return;
   gpu.dispatch(reduce, {
     params: { C, blocks },
     bindings: [partial, dweight.binding(0, C), dbias.binding(0, C)],

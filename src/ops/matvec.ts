@@ -1,54 +1,120 @@
-// Single-token (decode) matrix-vector products. The training matmul works on 32-row tiles, so
-// with one row it would do 32x the arithmetic; these kernels read each weight once instead.
-import { kernel, type Tensor } from '../gpu/index.ts';
-import { grid1d, rowChunks } from './fit.ts';
+// Decode-time products for a few rows (the current token of each sequence of a batch): the
+// training matmul works on 32-row tiles, so with 1..8 rows it would do up to 32x the
+// arithmetic; these kernels read each weight once for all the rows of a dispatch instead.
+// More rows than a dispatch takes go in groups that each read the weights again (past a
+// handful of rows matmul wins).
+// Two kernel families: the plain ones run anywhere; the *_sg ones (subgroups of >= 8) share
+// the loads of x across a subgroup, which is what makes several rows cheap on CPU adapters.
+import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
+import { alignedRows, grid1d, rowChunks } from './fit.ts';
 import mvCode from '../../kernels/matvec.wgsl';
+import mvSgCode from '../../kernels/matvec_sg.wgsl';
 import mvtCode from '../../kernels/matvec_t.wgsl';
+import mvtSgCode from '../../kernels/matvec_t_sg.wgsl';
 
 const mv = kernel('matvec', mvCode);
+const mvSg = kernel('matvec_sg', mvSgCode);
 const mvt = kernel('matvec_t', mvtCode);
+const mvtSg = kernel('matvec_t_sg', mvtSgCode);
+
+/** Kernel choice; tests turn `subgroups` off to cover the plain kernels on adapters that have subgroups. */
+export const matvecOptions = { subgroups: true };
+const useSg = (gpu: Gpu) => matvecOptions.subgroups && gpu.hasSubgroups8;
 const WG = 64;
+/** rows of x per dispatch at most (the kernels' MAXROWS) */
+export const MATVEC_ROWS = 8;
+/**
+ * matvec_sg on a CPU adapter: 4 rows per dispatch. Its accumulators and x values for 8 rows
+ * overflow a CPU's 16 vector registers, and two dispatches of 4 rows decode 8 sequences
+ * faster than one of 8 (measured on lavapipe: whole decode step of GPT-2 124M, B=8).
+ */
+const CPU_SG_ROWS = 4;
 
 /** Whether matvec/matvecT handle these sizes (vec4 loads need multiples of 4). */
 export const matvecFits = (K: number, N: number) => K % 4 === 0 && N % 4 === 0;
 
-/** out[N] = x[K] · w[K,N] (+ bias[N]) */
-export function matvec(x: Tensor, w: Tensor, out: Tensor, K: number, N: number, bias?: Tensor): void {
-  if (!matvecFits(K, N)) throw new Error(`matvec: K=${K} and N=${N} must be multiples of 4`);
-  if (w.bytes > w.gpu.bindingLimit) throw new Error(`matvec: weight [${K},${N}] exceeds the binding limit`);
-  x.gpu.dispatch(mv, {
-    params: { K, N4: N / 4, has_bias: bias ? 1 : 0 }, bindings: [x, w, bias ?? x, out], workgroups: Math.ceil(N / 4 / WG), constants: { WG },
-  });
-}
-
-/** out[R] = w[R,K] · x[K]; w may exceed the binding limit (split into row chunks) */
-export function matvecT(x: Tensor, w: Tensor, out: Tensor, R: number, K: number): void {
-  if (K % 4) throw new Error(`matvecT: K=${K} must be a multiple of 4`);
-  const gpu = x.gpu;
-  for (const [r0, rc] of rowChunks(R, K, gpu.bindingLimit, 64, 'matvecT')) {
-    gpu.dispatch(mvt, {
-      params: { K4: K / 4, R: rc }, bindings: [x, w.view(r0 * K, [rc, K]), out.view(r0, [rc])], workgroups: grid1d(rc, WG), constants: { WG },
-    });
-  }
-}
-
-// ---- CPU reference (float64) ----
-export function matvecCpu(x: ArrayLike<number>, w: ArrayLike<number>, K: number, N: number, bias?: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(N);
-  for (let n = 0; n < N; n++) {
-    let s = bias ? bias[n] : 0;
-    for (let k = 0; k < K; k++) s += x[k] * w[k * N + n];
-    out[n] = s;
+/** [first row, rows] groups of at most `per` rows, as even as possible */
+function rowGroups(M: number, per = MATVEC_ROWS): [number, number][] {
+  const n = Math.ceil(M / per), out: [number, number][] = [];
+  for (let g = 0, m0 = 0; g < n; g++) {
+    const rows = Math.floor(M / n) + (g < M % n ? 1 : 0);
+    out.push([m0, rows]);
+    m0 += rows;
   }
   return out;
 }
 
-export function matvecTCpu(x: ArrayLike<number>, w: ArrayLike<number>, R: number, K: number): Float64Array {
-  const out = new Float64Array(R);
-  for (let r = 0; r < R; r++) {
-    let s = 0;
-    for (let k = 0; k < K; k++) s += w[r * K + k] * x[k];
-    out[r] = s;
+function check(what: string, M: number, t: Tensor, n: number, name: string): void {
+  if (!(Number.isInteger(M) && M >= 1)) throw new Error(`${what}: M=${M} must be a positive integer`);
+  if (t.size < n) throw new Error(`${what}: ${name} '${t.label}' has ${t.size} elements, needs ${n}`);
+  if (t.bytes > t.gpu.bindingLimit) throw new Error(`${what}: ${name} '${t.label}' exceeds the binding limit (use matmul for this many rows)`);
+}
+
+/** out[M,N] = x[M,K] · w[K,N] (+ bias[N]); w larger than one binding goes in row chunks that accumulate */
+export function matvec(x: Tensor, w: Tensor, out: Tensor, M: number, K: number, N: number, bias?: Tensor): void {
+  const what = `matvec(M=${M}, K=${K}, N=${N})`;
+  if (!matvecFits(K, N)) throw new Error(`${what}: K and N must be multiples of 4`);
+  check(what, M, x, M * K, 'x');
+  check(what, M, out, M * N, 'out');
+  const gpu = x.gpu;
+  // chunks of W's rows start on whole vec4s of x and on aligned offsets of W (alignedRows is a power of two)
+  const chunks = rowChunks(K, N, gpu.bindingLimit, Math.max(4, alignedRows(N * 4, gpu.limits.minStorageBufferOffsetAlignment)), what);
+  for (const [m0, rows] of rowGroups(M, useSg(gpu) && gpu.isCpu ? CPU_SG_ROWS : MATVEC_ROWS)) {
+    // one row: the plain kernel streams W at least as fast (measured in the whole decode step)
+    const sg = useSg(gpu) && rows > 1;
+    chunks.forEach(([k0, kc], i) => {
+      const params = { K4: kc / 4, N4: N / 4, ldx4: K / 4, x0: k0 / 4, m0, flags: (i === 0 && bias ? 1 : 0) | (i > 0 ? 2 : 0) };
+      gpu.dispatch(sg ? mvSg : mv, {
+        params: sg ? { ...params, M: rows } : params,
+        bindings: [x, chunks.length === 1 ? w : w.view(k0 * N, [kc, N]), bias ?? x, out],
+        workgroups: grid1d(N / 4, WG),
+        constants: { WG, ROWS: sg ? Math.max(3, rows) : rows },
+      });
+    });
+  }
+}
+
+/** out[M,R] = x[M,K] · w[R,K]ᵀ; w may exceed the binding limit (split into row chunks) */
+export function matvecT(x: Tensor, w: Tensor, out: Tensor, M: number, R: number, K: number): void {
+  const what = `matvecT(M=${M}, R=${R}, K=${K})`;
+  if (K % 4) throw new Error(`${what}: K must be a multiple of 4`);
+  check(what, M, x, M * K, 'x');
+  check(what, M, out, M * R, 'out');
+  const gpu = x.gpu;
+  const k = useSg(gpu) ? mvtSg : mvt;
+  for (const [m0, rows] of rowGroups(M)) {
+    for (const [r0, rc] of rowChunks(R, K, gpu.bindingLimit, alignedRows(K * 4, gpu.limits.minStorageBufferOffsetAlignment), what)) {
+      gpu.dispatch(k, {
+        params: { K4: K / 4, R: rc, r0, ldo: R, m0 },
+        bindings: [x, w.view(r0 * K, [rc, K]), out],
+        workgroups: grid1d(rc, WG),
+        constants: { WG, ROWS: rows },
+      });
+    }
+  }
+}
+
+// ---- CPU reference (float64) ----
+export function matvecCpu(x: ArrayLike<number>, w: ArrayLike<number>, M: number, K: number, N: number, bias?: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = bias ? bias[n] : 0;
+      for (let k = 0; k < K; k++) s += x[m * K + k] * w[k * N + n];
+      out[m * N + n] = s;
+    }
+  }
+  return out;
+}
+
+export function matvecTCpu(x: ArrayLike<number>, w: ArrayLike<number>, M: number, R: number, K: number): Float64Array {
+  const out = new Float64Array(M * R);
+  for (let m = 0; m < M; m++) {
+    for (let r = 0; r < R; r++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += w[r * K + k] * x[m * K + k];
+      out[m * R + r] = s;
+    }
   }
   return out;
 }

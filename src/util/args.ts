@@ -1,10 +1,10 @@
 // Tiny flag parser shared by the CLIs: `--name value`, `--name=value`, boolean `--flag`,
-// repeatable flags. Unknown flags and bad values are UserErrors (one readable line).
+// repeatable flags, durations (`90s`, `10m`, `1h30m`: seconds). Unknown flags and bad values are UserErrors (one readable line).
 import { UserError } from './errors.ts';
 
 export interface FlagSpec {
   name: string;
-  type: 'string' | 'number' | 'int' | 'boolean' | 'list';
+  type: 'string' | 'number' | 'int' | 'boolean' | 'list' | 'duration';
   help: string;
   default?: string | number | boolean | string[];
   choices?: string[];
@@ -37,6 +37,10 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
         throw new UserError(`--${name} expects ${spec.type === 'int' ? 'an integer' : 'a number'}, got '${val}'`);
       }
       out[name] = n;
+    } else if (spec.type === 'duration') {
+      const s = parseDuration(val);
+      if (s === null) throw new UserError(`--${name} expects a duration such as 90s, 10m, 1h or 1h30m, got '${val}'`);
+      out[name] = s;
     } else if (spec.type === 'list') {
       if (!seen.has(name)) out[name] = [];
       (out[name] as string[]).push(val);
@@ -49,9 +53,19 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
   return out;
 }
 
+/** '90s', '10m', '1h30m', '1.5h' (or a bare number of seconds) -> seconds; null when malformed */
+export function parseDuration(text: string): number | null {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(t);
+  if (!m || !(m[1] || m[2] || m[3])) return null;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
 export function helpText(usage: string, specs: FlagSpec[]): string {
   const rows = specs.map((s) => {
-    const flag = `--${s.name}${s.type === 'boolean' ? '' : s.choices ? ` ${s.choices.join('|')}` : ` ${s.type === 'list' ? 'STR' : s.type === 'string' ? 'STR' : 'N'}`}`;
+    const arg = { list: 'STR', string: 'STR', duration: 'TIME', number: 'N', int: 'N', boolean: '' }[s.type];
+    const flag = `--${s.name}${s.type === 'boolean' ? '' : s.choices ? ` ${s.choices.join('|')}` : ` ${arg}`}`;
     const def = s.default === undefined || s.default === false || (Array.isArray(s.default) && !s.default.length) ? '' : ` (default ${s.default})`;
     return `  ${flag.padEnd(30)} ${s.help}${def}`;
   });

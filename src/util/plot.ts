@@ -1,10 +1,13 @@
 // A loss curve as a self-contained SVG (no plotting dependency): train and validation loss per step.
-export function lossCurveSvg(train: [number, number][], val: [number, number][], title: string): string {
-  const W = 720, H = 400, L = 60, R = 20, T = 40, B = 50;
+export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number, number][], title: string, size = { width: 720, height: 400 }): string {
+  const W = size.width, H = size.height, L = 60, R = 20, T = 40, B = 50;
+  // a NaN or infinite point has no place on the plot (and would break the SVG path)
+  const finite = (pts: [number, number][]) => pts.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const train = finite(trainPoints), val = finite(valPoints);
   const all = [...train, ...val];
-  if (!all.length) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"/>`;
+  if (!all.length) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"/>`;
   const xmax = Math.max(1, ...all.map((p) => p[0]));
-  const ys = all.map((p) => p[1]).filter(Number.isFinite);
+  const ys = all.map((p) => p[1]);
   let ymin = Math.min(...ys), ymax = Math.max(...ys);
   if (ymax - ymin < 1e-6) { ymin -= 0.5; ymax += 0.5; }
   const sx = (x: number) => L + ((W - L - R) * x) / xmax;
@@ -17,7 +20,8 @@ export function lossCurveSvg(train: [number, number][], val: [number, number][],
     const x = Math.round((xmax * i) / 5);
     ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
+  // the viewBox lets a page scale it to its width
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
 <text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${title.replace(/[<&>]/g, '')}</text>
 ${ticks.join('\n')}

@@ -1,0 +1,133 @@
+// A client for OpenAI's streaming Chat Completions API (POST /v1/chat/completions with
+// stream: true): the page's "on the server" engine, talking to `node dist/serve.js` or any
+// server that speaks the API. Server-sent events: `data: {chat.completion.chunk}` lines, each
+// event ended by a blank line, the stream by `data: [DONE]`. Plain fetch: browsers and Node.
+
+export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+
+/** Sampling parameters by their API names (top_k and repetition_penalty are extensions serve.js accepts). */
+export interface CompletionParams {
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  repetition_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
+  max_tokens?: number;
+}
+
+export interface StreamedReply {
+  content: string;
+  /** 'stop' | 'length' | ...; null when the stream ended without one (aborted) */
+  finishReason: string | null;
+}
+
+/** an error the server reported ({"error": {"message"}}), or a failed request */
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+/** The models the server offers (GET /v1/models), to check it is there and to name one in requests. */
+export async function listModels(base: string, signal?: AbortSignal): Promise<string[]> {
+  const res = await request(`${base}/v1/models`, { signal });
+  const body = (await res.json()) as { data?: { id?: unknown }[] };
+  return (body.data ?? []).map((m) => String(m.id));
+}
+
+/**
+ * Streams one reply: `onDelta` gets each piece of content as it arrives. Resolves when the
+ * server sends [DONE] (or closes the stream); `signal` aborts the request (then finishReason
+ * is null and the content is what arrived).
+ */
+export async function streamChat(
+  base: string,
+  body: { model: string; messages: ChatMessage[] } & CompletionParams,
+  onDelta: (text: string) => void,
+  signal?: AbortSignal,
+): Promise<StreamedReply> {
+  const res = await request(`${base}/v1/chat/completions`, {
+    method: 'POST', signal, headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    body: JSON.stringify({ ...body, stream: true }),
+  });
+  const reply: StreamedReply = { content: '', finishReason: null };
+  const events = new SseParser();
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        if (signal?.aborted) return reply;
+        throw e;
+      }
+      if (chunk.done) return reply;
+      for (const data of events.push(chunk.value)) {
+        if (data === '[DONE]') return reply;
+        const c = JSON.parse(data) as { error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[] };
+        if (c.error) throw new ApiError(c.error.message ?? 'the server reported an error', res.status);
+        const choice = c.choices?.[0];
+        const text = choice?.delta?.content;
+        if (text) {
+          reply.content += text;
+          onDelta(text);
+        }
+        if (choice?.finish_reason) reply.finishReason = choice.finish_reason;
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Server-sent events, fed text as it arrives: returns the data of each event completed so far
+ * (its `data:` lines joined by newlines). Comments (`:`) and other fields are skipped; CRLF,
+ * LF and CR all end lines.
+ */
+export class SseParser {
+  private buffer = '';
+  private data: string[] = [];
+
+  push(text: string): string[] {
+    this.buffer += text;
+    const out: string[] = [];
+    for (;;) {
+      // a CR at the very end may be the first half of a CRLF: wait for the next piece
+      const m = /\r\n|\n|\r(?!$)/.exec(this.buffer);
+      if (!m) return out;
+      const line = this.buffer.slice(0, m.index);
+      this.buffer = this.buffer.slice(m.index + m[0].length);
+      if (line === '') {
+        if (this.data.length) out.push(this.data.join('\n'));
+        this.data = [];
+      } else if (!line.startsWith(':')) {
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(colon + 1);
+        if (field === 'data') this.data.push(value.startsWith(' ') ? value.slice(1) : value);
+      }
+    }
+  }
+}
+
+async function request(url: string, init: RequestInit): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError(`could not reach ${url} (${(e as Error).message})`, 0);
+  }
+  if (res.ok) return res;
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const j = (await res.json()) as { error?: { message?: string } };
+    if (j.error?.message) message = j.error.message;
+  } catch {
+    /* not JSON: keep the status line */
+  }
+  throw new ApiError(`${url}: ${message}`, res.status);
+}

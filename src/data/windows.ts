@@ -1,0 +1,207 @@
+// Token windows for training, host-neutral: chat text (pasted in a page or read from a file by
+// dataset.ts) parsed and packed into fixed windows with a loss mask, the train/val split, and batches.
+import { UserError } from '../util/errors.ts';
+import { Rng } from '../util/rng.ts';
+import { parseChat } from './conversations.ts';
+import { concatEncoded, encodeConversation, encodeExchanges, type Conversation, type Encoded, type Speakers } from './format.ts';
+import { EOT } from './tokenizer.ts';
+
+export interface TokenDataset {
+  tokens: Uint32Array;
+  /** per token: 1 if the loss covers predicting it */
+  mask: Uint8Array;
+  blockSize: number;
+  stats: DatasetStats;
+}
+export interface DatasetStats {
+  conversations: number;
+  /** tokens in the packed stream (windows * blockSize + 1), padding included */
+  tokens: number;
+  /** share of tokens the loss covers */
+  maskedShare: number;
+  windows: number;
+  /** turns longer than a window, cut to fit */
+  truncated: number;
+  /** EOT pad tokens (mask 0) that fill the ends of windows */
+  padding: number;
+}
+export interface PackOptions { blockSize: number; speakers: Speakers; mask: 'bot' | 'none' }
+
+/** Chat text to conversations (parseChat); errors start with `where` (a path, "the pasted text"). */
+export function parseChatText(text: string, sp: Speakers, where: string): Conversation[] {
+  if (text.trim() === '') throw new UserError(`${where} is empty (only whitespace)`);
+  try {
+    return parseChat(text, sp);
+  } catch (e) {
+    throw new UserError(`${where}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Train and validation sets from chat text: parse, hold out every k-th conversation
+ * (splitConversations, valFraction 0.1 by default) and pack each part. `stats` covers both parts.
+ */
+export function chatData(text: string, opts: PackOptions & { valFraction?: number }, where: string): { train: TokenDataset; val: TokenDataset; stats: DatasetStats } {
+  const parts = splitConversations(parseChatText(text, opts.speakers, where), opts.valFraction ?? 0.1);
+  const train = packConversations(parts.train, opts.speakers, opts.blockSize, opts.mask);
+  const val = packConversations(parts.val, opts.speakers, opts.blockSize, opts.mask);
+  return { train, val, stats: combineStats(train.stats, val.stats) };
+}
+
+/** the stats of two datasets taken together */
+export function combineStats(a: DatasetStats, b: DatasetStats): DatasetStats {
+  const tokens = a.tokens + b.tokens;
+  return {
+    conversations: a.conversations + b.conversations, tokens,
+    maskedShare: tokens ? (a.maskedShare * a.tokens + b.maskedShare * b.tokens) / tokens : 0,
+    windows: a.windows + b.windows, truncated: a.truncated + b.truncated, padding: a.padding + b.padding,
+  };
+}
+
+/**
+ * pack whole conversations greedily into windows of exactly blockSize tokens, as nanoGPT's
+ * token stream: window i is tokens [i*T, i*T+T) and its targets are shifted by one, so the
+ * last target of a window is the first token of the next (a `Human` tag: mask 0), and one
+ * EOT (mask 0) after the last window gives it its shifted target; a conversation that does not fit
+ * in the current window starts the next one (pad the rest with EOT, mask 0); a conversation
+ * longer than a window is split at exchange boundaries (a human turn with its answer), an
+ * exchange longer than a window at its turn boundary, and a single turn longer than the
+ * window is cut (its first blockSize+1 tokens kept) and counted in stats.truncated. The
+ * result is the concatenation of the windows.
+ */
+export function packConversations(convs: Conversation[], sp: Speakers, blockSize: number, maskMode: 'bot' | 'none'): TokenDataset {
+  if (!(Number.isInteger(blockSize) && blockSize >= 1)) throw new Error(`blockSize must be a positive integer, got ${blockSize}`);
+  const W = blockSize;
+  const tokens: number[] = [], mask: number[] = [];
+  let fill = 0, truncated = 0, padding = 0, conversations = 0;
+  const add = (e: Encoded) => {
+    for (let i = 0; i < e.tokens.length; i++) {
+      tokens.push(e.tokens[i]);
+      mask.push(e.mask[i]);
+    }
+    fill = (fill + e.tokens.length) % W;
+  };
+  const closeWindow = () => {
+    if (fill === 0) return;
+    for (; fill < W; fill++, padding++) {
+      tokens.push(EOT);
+      mask.push(0);
+    }
+    fill = 0;
+  };
+  for (const c of convs) {
+    if (c.turns.length === 0) continue;
+    conversations++;
+    const enc = encodeConversation(c, sp, maskMode);
+    if (enc.tokens.length > W - fill) closeWindow();
+    if (enc.tokens.length <= W) {
+      add(enc);
+      continue;
+    }
+    for (const unit of splitUnits(encodeExchanges(c, sp, maskMode), W, () => truncated++)) {
+      if (unit.tokens.length > W - fill) closeWindow();
+      add(unit);
+    }
+  }
+  closeWindow();
+  tokens.push(EOT);
+  mask.push(0);
+  return makeDataset(Uint32Array.from(tokens), Uint8Array.from(mask), blockSize, conversations, truncated, padding);
+}
+
+/** Exchanges that fit a window whole, else their turns, else the turn's first W tokens. */
+function splitUnits(exchanges: Encoded[][], W: number, onCut: () => void): Encoded[] {
+  const units: Encoded[] = [];
+  for (const turns of exchanges) {
+    const whole = turns.reduce((a, t) => concatEncoded(a, t), { tokens: [], mask: [] } as Encoded);
+    if (whole.tokens.length <= W) {
+      units.push(whole);
+      continue;
+    }
+    for (const t of turns) {
+      if (t.tokens.length > W) {
+        onCut();
+        units.push({ tokens: t.tokens.slice(0, W), mask: t.mask.slice(0, W) });
+      } else units.push(t);
+    }
+  }
+  return units;
+}
+
+/** a dataset over `tokens` with its stats (windows of blockSize, the share the loss covers) */
+export function makeDataset(tokens: Uint32Array, mask: Uint8Array, blockSize: number, conversations: number, truncated: number, padding: number): TokenDataset {
+  let covered = 0;
+  for (let i = 0; i < mask.length; i++) covered += mask[i];
+  const stats: DatasetStats = {
+    conversations, tokens: tokens.length, maskedShare: tokens.length ? covered / tokens.length : 0,
+    windows: tokens.length > blockSize ? Math.floor((tokens.length - 1) / blockSize) : 0, truncated, padding,
+  };
+  return { tokens, mask, blockSize, stats };
+}
+
+/**
+ * hold out conversations for validation: every k-th conversation (deterministic), at least
+ * 1 when there are >= 2. Generalised to any fraction: conversation i is held out when
+ * floor((i+1)*f) > floor(i*f), i.e. every 10th (i = 9, 19, ...) for f = 0.1. f = 0 holds out none.
+ */
+export function splitConversations(convs: Conversation[], valFraction: number): { train: Conversation[]; val: Conversation[] } {
+  if (!(valFraction >= 0 && valFraction < 1)) throw new Error(`valFraction must be in [0, 1), got ${valFraction}`);
+  const train: Conversation[] = [], val: Conversation[] = [];
+  convs.forEach((c, i) => (Math.floor((i + 1) * valFraction) > Math.floor(i * valFraction) ? val : train).push(c));
+  if (valFraction > 0 && val.length === 0 && convs.length >= 2) val.push(train.pop()!);
+  return { train, val };
+}
+
+/**
+ * Batches: window i covers tokens [i*T, i*T+T) of the packed stream (inputs x), and the
+ * targets y are tokens [i*T+1, i*T+T+1), where a target whose mask is 0 becomes -1 (ignored
+ * by the loss). order 'sequential': step s, row b uses window (s*B + b) mod numWindows.
+ * order 'random': a seeded permutation per epoch (seed + epoch), row b of step s takes
+ * element (s*B+b) of the epoch order sequence (element e: epoch floor(e/n), position e mod n).
+ */
+export function getBatch(ds: TokenDataset, step: number, B: number, order: 'sequential' | 'random', seed: number): { x: Uint32Array; y: Int32Array } {
+  const T = ds.blockSize;
+  const n = ds.stats.windows;
+  if (n === 0) throw new Error('getBatch: the dataset has no windows');
+  const x = new Uint32Array(B * T), y = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const e = step * B + b;
+    const w = order === 'sequential' ? e % n : permutation(n, seed + Math.floor(e / n))[e % n];
+    const base = w * T;
+    for (let t = 0; t < T; t++) {
+      x[b * T + t] = ds.tokens[base + t];
+      y[b * T + t] = ds.mask[base + t + 1] ? ds.tokens[base + t + 1] : -1;
+    }
+  }
+  return { x, y };
+}
+
+// the last two permutations (a batch may straddle an epoch boundary)
+const perms: { key: string; perm: Uint32Array }[] = [];
+
+/** Fisher-Yates shuffle of 0..n-1 driven by Rng(seed). */
+export function permutation(n: number, seed: number): Uint32Array {
+  const key = `${n}:${seed}`;
+  const hit = perms.find((p) => p.key === key);
+  if (hit) return hit.perm;
+  const perm = new Uint32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  const rng = new Rng(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  perms.push({ key, perm });
+  if (perms.length > 2) perms.shift();
+  return perm;
+}
+
+export function formatStats(s: DatasetStats): string {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const src = s.conversations ? `${s.conversations} conversations -> ` : '';
+  const pad = s.tokens ? `, padding ${pct(s.padding / s.tokens)}` : '';
+  const cut = s.truncated ? `, ${s.truncated} over-long turns cut` : '';
+  return `${src}${s.tokens} tokens in ${s.windows} windows, loss on ${pct(s.maskedShare)}${pad}${cut}`;
+}

@@ -1,0 +1,142 @@
+// node dist/eval.js: scores a checkpoint on held-out conversations (data/eval.txt): the
+// validation loss on their Bot turns, and replies generated through the same ChatSession as
+// chat.js, scored for stopping, repetition, recall, honesty, copying and diversity.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeGpu, getGpu } from './node/gpu.ts';
+import { UserError } from './util/errors.ts';
+import type { GPT2 } from './model/gpt2.ts';
+import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
+import { reportError } from './util/cli.ts';
+import { chooseInit, openGenerator } from './model/load.ts';
+import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
+import { parseChat } from './data/conversations.ts';
+import { packConversations } from './data/windows.ts';
+import { DEFAULT_SPEAKERS } from './data/format.ts';
+import { evaluate } from './train/step.ts';
+import { parseMarkedChat, type MarkedConversation } from './eval/heldout.ts';
+import { generateReplies, scoredTurns } from './eval/run.ts';
+import { score, trainingReplies, type Fraction, type Scores } from './eval/score.ts';
+
+const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
+// Replies in the shipped data are at most 24 tokens; 64 leaves a 256-token context room for
+// a whole held-out conversation (chat.js's 128 would halve it).
+const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
+
+const specs: FlagSpec[] = [
+  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (PEFT format) merged into --init (default --init: the base it names)' },
+  { name: 'data', type: 'string', default: 'data/eval.txt', help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
+  { name: 'train-data', type: 'string', default: 'data/chat.txt', help: "the training conversations, for the copying score (replies that are verbatim training replies)" },
+  { name: 'limit', type: 'int', help: 'only the first N conversations' },
+  { name: 'json', type: 'boolean', help: 'print the scores and every reply as JSON instead of the table' },
+  { name: 'persona', type: 'string', help: 'text placed before each conversation, as chat.js --persona' },
+  ...settingFlags(defaults), // --temperature, --top-k, ..., --max-new-tokens, --seed: as in chat.js
+  { name: 'fast', type: 'boolean', help: 'Dawn speed toggles (no robustness checks, no validation)' },
+  { name: 'help', type: 'boolean', help: 'show this help' },
+];
+
+const USAGE = `usage: node dist/eval.js [flags]
+
+Scores a checkpoint on held-out conversations: validation loss and perplexity on their Bot
+turns, then a reply to every Human turn (prompted with the conversation so far, as chat.js
+prompts), scored for stop rate, repetition, recall, honesty, copying and distinct-2.
+Deterministic for a seed. README.md "Evaluate" explains each number.`;
+
+function readText(path: string, flag: string): string {
+  if (!existsSync(path)) throw new UserError(`--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`);
+  if (!statSync(path).isFile()) throw new UserError(`--${flag} ${path}: not a file`);
+  const text = readFileSync(path, 'utf8');
+  if (text.trim() === '') throw new UserError(`--${flag} ${path}: the file is empty`);
+  return text;
+}
+
+function withPath<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** mean loss over the Bot tokens of `convs`, packed and masked as training packs them */
+async function heldOutLoss(model: GPT2, convs: MarkedConversation[], T: number): Promise<{ loss: number; tokens: number }> {
+  const ds = packConversations(convs, DEFAULT_SPEAKERS, T, 'bot');
+  let tokens = 0;
+  for (let i = 1; i <= ds.stats.windows * T; i++) tokens += ds.mask[i];
+  return { loss: (await evaluate(model, ds, ds.stats.windows, 1, T)) ?? NaN, tokens };
+}
+
+const pct = (f: Fraction) => (f.of ? `${((100 * f.count) / f.of).toFixed(1)}%` : '-');
+
+function table(s: Scores, loss: { loss: number; tokens: number }, maxNewTokens: number): string {
+  const row = (name: string, value: string, what: string) => `  ${name.padEnd(18)} ${value.padStart(7)}   ${what}`;
+  const of = (f: Fraction, what: string) => `${f.count}/${f.of} ${what}`;
+  return [
+    row('val loss', loss.loss.toFixed(3), `perplexity ${Math.exp(loss.loss).toFixed(1)}, over ${loss.tokens} Bot tokens`),
+    row('stop rate', pct(s.stopped), of(s.stopped, `replies ended with <|endoftext|> within ${maxNewTokens} tokens`)),
+    row('repeated 3-gram', pct(s.repeated3gram), of(s.repeated3gram, 'replies repeat a 3-word sequence')),
+    row('identical replies', pct(s.identical), of(s.identical, 'replies repeat an earlier reply of their conversation')),
+    row('recall', pct(s.recall), of(s.recall, 'replies contain the fact asked about') +
+      (s.recallOutOfContext ? ` (${s.recallOutOfContext} of the questions lost older exchanges to the context)` : '')),
+    row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given')),
+    row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
+    row('distinct-2', s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const a = parseFlags(process.argv.slice(2), specs);
+  if (a.help) {
+    process.stdout.write(helpText(USAGE, specs));
+    return;
+  }
+  const opts: ChatOptions = { ...defaults, sampling: { ...defaults.sampling }, persona: (a.persona as string | undefined) ?? '' };
+  applySettingFlags(opts, a);
+  const limit = a.limit as number | undefined;
+  if (limit !== undefined && limit < 1) throw new UserError(`--limit must be at least 1, got ${limit}`);
+  const dataPath = a.data as string, trainPath = a['train-data'] as string;
+  const dataText = readText(dataPath, 'data'), trainText = readText(trainPath, 'train-data');
+  let convs = withPath(dataPath, () => parseMarkedChat(dataText, DEFAULT_SPEAKERS));
+  if (limit !== undefined) convs = convs.slice(0, limit);
+  const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
+  if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
+  const training = trainingReplies(withPath(trainPath, () => parseChat(trainText, DEFAULT_SPEAKERS)));
+  const adapter = a.adapter as string | undefined;
+  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
+
+  const t0 = performance.now();
+  await getGpu({ fast: a.fast ? true : undefined });
+  const { generator, describe } = await openGenerator(init, { adapter });
+  if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
+  const log = (s: string) => process.stderr.write(s);
+  log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);
+
+  const loss = await heldOutLoss(generator.model, convs, Math.min(256, generator.contextLength));
+  const tty = !!process.stderr.isTTY;
+  const transcripts = await generateReplies(generator, convs, opts, (done, n) => {
+    const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${((performance.now() - t0) / 1000).toFixed(0)} s`;
+    if (tty) log(`\r${line}${done === convs.length ? '\n' : ''}`);
+    else if (done % 10 === 0 || done === convs.length) log(`${line}\n`);
+  });
+  const scores = score(transcripts, training);
+  const seconds = (performance.now() - t0) / 1000;
+  if (a.json) {
+    const settings = { init, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
+    process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, scores, replies: transcripts }, null, 1)}\n`);
+  } else {
+    process.stdout.write(`eval of ${init} on ${dataPath}: ${convs.length} conversations, ${replies} replies, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
+    process.stdout.write(`${table(scores, loss, opts.maxNewTokens)}\n`);
+  }
+  log(`eval: done in ${seconds.toFixed(1)} s\n`);
+}
+
+// a reader that goes away (`| head`) ends the program quietly
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
+main()
+  .catch(reportError)
+  .finally(() => closeGpu());

@@ -1,0 +1,139 @@
+// Scores on generated replies (see README "Evaluate"): each is a count out of a number of
+// replies, computed from the transcript alone, so a user's own transcripts score the same way.
+import type { Conversation } from '../data/format.ts';
+import type { Mark } from './heldout.ts';
+
+/** one generated reply with what it is scored against */
+export interface ScoredReply {
+  /** index of the conversation in the eval file (0-based) */
+  conversation: number;
+  /** index of the Bot turn the reply stands in for */
+  turn: number;
+  /** the Human turn it answers */
+  message: string;
+  /** the Bot turn of the file (marks taken off) */
+  reference: string;
+  mark: Mark | null;
+  reply: string;
+  /** how generation ended: 'eot' = the model ended its turn */
+  reason: 'eot' | 'stop' | 'length' | 'context' | 'abort';
+  /** older exchanges left out of the prompt to fit the context */
+  droppedExchanges: number;
+}
+
+export interface Fraction { count: number; of: number }
+
+export interface Scores {
+  replies: number;
+  /** replies that ended with <|endoftext|> (not the token limit, a stop string or a full context) */
+  stopped: Fraction;
+  /** replies in which some 3-word sequence occurs twice */
+  repeated3gram: Fraction;
+  /** replies equal to an earlier reply of the same conversation */
+  identical: Fraction;
+  /** [recall] replies that contain the marked value */
+  recall: Fraction;
+  /** [recall] questions whose prompt lost older exchanges to the context (the fact may be gone) */
+  recallOutOfContext: number;
+  /** [unknown] replies that admit the fact was never given */
+  honesty: Fraction;
+  /** replies that are verbatim a Bot reply of the training data, where the reference says something else */
+  copying: Fraction;
+  /** distinct word pairs / all word pairs, over all replies (word pairs within a reply) */
+  distinct2: number;
+}
+
+/** lower-case words: letters and digits, everything else separates */
+export function words(text: string): string[] {
+  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w !== '');
+}
+
+/** does some 3-word sequence occur twice in `text`? */
+export function hasRepeated3gram(text: string): boolean {
+  const w = words(text);
+  const seen = new Set<string>();
+  for (let i = 0; i + 3 <= w.length; i++) {
+    const g = `${w[i]} ${w[i + 1]} ${w[i + 2]}`;
+    if (seen.has(g)) return true;
+    seen.add(g);
+  }
+  return false;
+}
+
+/** does `reply` contain one of `values` as whole words (case and punctuation ignored)? */
+export function containsValue(reply: string, values: string[]): boolean {
+  const r = ` ${words(reply).join(' ')} `;
+  return values.some((v) => {
+    const w = words(v);
+    return w.length > 0 && r.includes(` ${w.join(' ')} `);
+  });
+}
+
+/**
+ * What counts as admitting a fact was never given (checked on the lower-cased reply, curly
+ * apostrophes made straight): "haven't/didn't/never told|said|mentioned|given|shared ...",
+ * "don't know", "not sure", "no idea".
+ */
+export const ADMISSIONS: RegExp[] = [
+  /\b(haven'?t|have not|hasn'?t|didn'?t|did not|never)\s+(told|tell|said|say|mentioned|mention|given|give|shared|share)\b/,
+  /\b(don'?t|do not)\s+know\b/,
+  /\bnot sure\b/,
+  /\bno idea\b/,
+];
+
+export function admitsNotKnowing(reply: string): boolean {
+  const r = reply.toLowerCase().replace(/[\u2018\u2019]/g, "'");
+  return ADMISSIONS.some((re) => re.test(r));
+}
+
+/** the form replies are compared in for copying and identical replies: whitespace collapsed, case ignored */
+export function sameReplyKey(text: string): string {
+  return text.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/** the Bot replies of a training set, for `copying` */
+export function trainingReplies(convs: Conversation[]): Set<string> {
+  const out = new Set<string>();
+  for (const c of convs) for (const t of c.turns) if (t.speaker === 'bot') out.add(sameReplyKey(t.text));
+  return out;
+}
+
+/** distinct word pairs / all word pairs; 0 when there are none */
+export function distinct2(replies: string[]): number {
+  const pairs = new Set<string>();
+  let total = 0;
+  for (const r of replies) {
+    const w = words(r);
+    for (let i = 0; i + 2 <= w.length; i++, total++) pairs.add(`${w[i]} ${w[i + 1]}`);
+  }
+  return total ? pairs.size / total : 0;
+}
+
+export function score(replies: ScoredReply[], training: Set<string>): Scores {
+  const frac = (pred: (r: ScoredReply) => boolean, among: (r: ScoredReply) => boolean = () => true): Fraction => {
+    const pool = replies.filter(among);
+    return { count: pool.filter(pred).length, of: pool.length };
+  };
+  const isRecall = (r: ScoredReply) => r.mark?.kind === 'recall';
+  // replies equal to an earlier one of their conversation
+  const duplicate = new Set<ScoredReply>();
+  const seen = new Map<number, Set<string>>();
+  for (const r of replies) {
+    const s = seen.get(r.conversation) ?? new Set<string>();
+    seen.set(r.conversation, s);
+    const key = sameReplyKey(r.reply);
+    if (s.has(key)) duplicate.add(r);
+    s.add(key);
+  }
+  return {
+    replies: replies.length,
+    stopped: frac((r) => r.reason === 'eot'),
+    repeated3gram: frac((r) => hasRepeated3gram(r.reply)),
+    identical: frac((r) => duplicate.has(r)),
+    recall: frac((r) => r.mark?.kind === 'recall' && containsValue(r.reply, r.mark.values), isRecall),
+    recallOutOfContext: replies.filter((r) => isRecall(r) && r.droppedExchanges > 0).length,
+    honesty: frac((r) => admitsNotKnowing(r.reply), (r) => r.mark?.kind === 'unknown'),
+    copying: frac((r) => training.has(sameReplyKey(r.reply)) && sameReplyKey(r.reply) !== sameReplyKey(r.reference)),
+    distinct2: distinct2(replies.map((r) => r.reply)),
+  };
+}

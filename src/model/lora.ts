@@ -1,0 +1,224 @@
+// LoRA (Hu et al. 2021) for GPT-2 as Hugging Face PEFT defines it: beside a frozen projection
+// W [in, out] (HF Conv1D), A [r, in] and B [out, r] add scale · (x·Aᵀ)·Bᵀ to its output, with
+// scale = lora_alpha / r; A starts Kaiming-uniform, B at zero, so training starts from the base
+// model exactly. This file holds what does not touch files or the GPU: which modules a
+// target list names, the tensors' names and shapes, their initialisation, PEFT's key names
+// and adapter_config.json, and merging an adapter into the base weights (W += scale · Aᵀ·Bᵀ).
+import { UserError } from '../util/errors.ts';
+import { parseJsonObject } from '../util/json.ts';
+import { Rng } from '../util/rng.ts';
+import type { GPT2Config } from './config.ts';
+
+/** GPT-2's projections, by their module names inside a block (transformer.h.N.*) */
+export const LORA_MODULES = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
+export type LoraModule = (typeof LORA_MODULES)[number];
+
+/** PEFT's default for GPT-2 (peft/utils/constants.py) */
+export const DEFAULT_LORA_TARGETS = ['c_attn'];
+
+/** What a run's adapter is; adapter_config.json holds the same (r, lora_alpha, lora_dropout, target_modules). */
+export interface LoraSettings {
+  r: number;
+  alpha: number;
+  /** dropout on the adapter's input during training (PEFT's lora_dropout) */
+  dropout: number;
+  /** PEFT's target_modules: module-name suffixes ('c_attn', 'attn.c_proj', ...) */
+  targets: string[];
+}
+
+/** [in, out] features of a module: its Conv1D weight's shape */
+export function moduleShape(c: GPT2Config, module: LoraModule): [number, number] {
+  const C = c.n_embd;
+  return { 'attn.c_attn': [C, 3 * C], 'attn.c_proj': [C, C], 'mlp.c_fc': [C, 4 * C], 'mlp.c_proj': [4 * C, C] }[module] as [number, number];
+}
+
+/** One adapted projection: 'h.3.attn.c_attn' is layer 3's c_attn. */
+export interface LoraSite {
+  /** 'h.{layer}.{module}': the base weight is `${name}.weight` */
+  name: string;
+  layer: number;
+  module: LoraModule;
+  in: number;
+  out: number;
+}
+
+const site = (c: GPT2Config, layer: number, module: LoraModule): LoraSite => {
+  const [i, o] = moduleShape(c, module);
+  return { name: `h.${layer}.${module}`, layer, module, in: i, out: o };
+};
+
+/**
+ * The projections that `targets` name, matched as PEFT matches target_modules against module
+ * names (transformer.h.N.attn.c_attn, ...): a target is the whole name or a suffix after a dot.
+ * So 'c_attn' is every layer's attention input projection, 'c_proj' both attn.c_proj and
+ * mlp.c_proj, 'attn.c_proj' only the attention output, 'h.0.mlp.c_fc' one layer's. A target
+ * that names no projection is a UserError.
+ */
+export function loraSites(c: GPT2Config, targets: readonly string[], what = '--lora-targets'): LoraSite[] {
+  if (!targets.length) throw new UserError(`${what}: no target modules given`);
+  const all: LoraSite[] = [];
+  for (let l = 0; l < c.n_layer; l++) for (const m of LORA_MODULES) all.push(site(c, l, m));
+  const matches = (s: LoraSite, t: string) => {
+    const full = `transformer.${s.name}`;
+    return full === t || full.endsWith(`.${t}`);
+  };
+  for (const t of targets) {
+    if (!all.some((s) => matches(s, t))) {
+      throw new UserError(
+        `${what}: '${t}' names none of GPT-2's projections; LoRA adapts c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj ` +
+          `('c_proj' means both c_proj, 'c_fc' = mlp.c_fc, as in PEFT's target_modules)`,
+      );
+    }
+  }
+  return all.filter((s) => targets.some((t) => matches(s, t)));
+}
+
+/**
+ * Checks the settings against the model and returns the sites they adapt; a UserError names the
+ * flag (r must be a whole number from 1 to the narrowest side of every adapted projection).
+ */
+export function checkLora(c: GPT2Config, s: LoraSettings): LoraSite[] {
+  const sites = loraSites(c, s.targets);
+  if (!(Number.isSafeInteger(s.r) && s.r >= 1)) throw new UserError(`--lora must be a whole number of at least 1 (the adapter's rank), got ${s.r}`);
+  const narrow = sites.reduce((a, b) => (Math.min(b.in, b.out) < Math.min(a.in, a.out) ? b : a));
+  if (s.r > Math.min(narrow.in, narrow.out)) {
+    throw new UserError(
+      `--lora ${s.r} is larger than the projection it adapts (${narrow.module}: ${narrow.in} inputs, ${narrow.out} outputs); ` +
+        `pick a rank of at most ${Math.min(narrow.in, narrow.out)} (LoRA's point is a rank far below that: 4 to 64)`,
+    );
+  }
+  if (!(s.alpha > 0 && Number.isFinite(Math.fround(s.alpha)))) throw new UserError(`--lora-alpha must be a positive number, got ${s.alpha}`);
+  if (!(s.dropout >= 0 && s.dropout < 1)) throw new UserError(`--lora-dropout must be in [0, 1), got ${s.dropout}`);
+  return sites;
+}
+
+/** scale of the adapter's output: alpha / r (PEFT; alpha / sqrt(r) with use_rslora) */
+export const loraScale = (s: { r: number; alpha: number; rslora?: boolean }) => (s.rslora ? s.alpha / Math.sqrt(s.r) : s.alpha / s.r);
+
+/** The adapter's tensors by canonical name ('h.0.attn.c_attn.lora_A.weight' [r, in], '...lora_B.weight' [out, r]), in site order. */
+export function loraShapes(sites: LoraSite[], r: number): { name: string; shape: number[] }[] {
+  return sites.flatMap((s) => [
+    { name: `${s.name}.lora_A.weight`, shape: [r, s.in] },
+    { name: `${s.name}.lora_B.weight`, shape: [s.out, r] },
+  ]);
+}
+
+/**
+ * PEFT's initialisation (LoraLayer.reset_lora_parameters): A as nn.init.kaiming_uniform_(a=√5),
+ * i.e. uniform in ±1/√in, and B = 0, so the adapted model starts equal to the base.
+ */
+export function initLoraArrays(sites: LoraSite[], r: number, seed: number): Map<string, Float32Array> {
+  const rng = new Rng(seed);
+  const out = new Map<string, Float32Array>();
+  for (const { name, shape } of loraShapes(sites, r)) {
+    const a = new Float32Array(shape[0] * shape[1]);
+    if (name.endsWith('lora_A.weight')) {
+      const bound = 1 / Math.sqrt(shape[1]);
+      for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * bound;
+    }
+    out.set(name, a);
+  }
+  return out;
+}
+
+// ---- PEFT's file format ----
+
+/** adapter_model.safetensors key of a canonical name: PEFT saves a CausalLM's adapter under base_model.model. (the adapter name stripped) */
+export const peftKey = (name: string) => `base_model.model.transformer.${name}`;
+
+const KEY_RE = /^base_model\.model\.(?:transformer\.)?h\.(\d+)\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.lora_([AB])\.weight$/;
+
+/** canonical name for an adapter_model.safetensors key, or null when the key is not a GPT-2 LoRA weight this engine applies */
+export function canonicalLoraName(key: string): { name: string; layer: number; module: LoraModule; which: 'A' | 'B' } | null {
+  const m = KEY_RE.exec(key);
+  if (!m) return null;
+  const layer = Number(m[1]), module = m[2] as LoraModule, which = m[3] as 'A' | 'B';
+  return { name: `h.${layer}.${module}.lora_${which}.weight`, layer, module, which };
+}
+
+/** adapter_config.json as PEFT's LoraConfig.save_pretrained writes it for GPT-2 (Conv1D: fan_in_fan_out true) */
+export function adapterConfigJson(s: LoraSettings, base: string): object {
+  return {
+    alpha_pattern: {},
+    base_model_name_or_path: base,
+    bias: 'none',
+    fan_in_fan_out: true,
+    inference_mode: true,
+    init_lora_weights: true,
+    layers_pattern: null,
+    layers_to_transform: null,
+    lora_alpha: s.alpha,
+    lora_dropout: s.dropout,
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: s.r,
+    rank_pattern: {},
+    revision: null,
+    target_modules: s.targets,
+    task_type: 'CAUSAL_LM',
+    use_dora: false,
+    use_rslora: false,
+  };
+}
+
+/** what an adapter_config.json says, as far as applying the adapter goes */
+export interface AdapterConfig {
+  r: number;
+  alpha: number;
+  dropout: number;
+  rslora: boolean;
+  /** target_modules when it is a list (a regex string is kept as [string]) */
+  targets: string[];
+  /** base_model_name_or_path, or null */
+  base: string | null;
+}
+
+/** Parses adapter_config.json text; a UserError (starting with `source`) for anything this engine cannot apply. */
+export function parseAdapterConfig(text: string, source: string): AdapterConfig {
+  const fail = (what: string): never => {
+    throw new UserError(`${source}: ${what}`);
+  };
+  const j = parseJsonObject(text, source);
+  if (j.peft_type !== 'LORA') fail(`peft_type ${JSON.stringify(j.peft_type)} is not supported (only "LORA" adapters can be applied)`);
+  const r = j.r;
+  if (!Number.isSafeInteger(r) || (r as number) < 1) fail(`field 'r' must be a positive whole number, got ${JSON.stringify(r)}`);
+  const alpha = j.lora_alpha ?? 8; // PEFT's default
+  if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha)) fail(`field 'lora_alpha' must be a positive number, got ${JSON.stringify(alpha)}`);
+  const dropout = typeof j.lora_dropout === 'number' ? j.lora_dropout : 0;
+  if (j.bias !== undefined && j.bias !== 'none') fail(`bias ${JSON.stringify(j.bias)} is not supported (adapters that train biases too; only bias "none")`);
+  if (j.use_dora === true) fail('use_dora true is not supported (DoRA adapters; only plain LoRA)');
+  if (j.lora_bias === true) fail('lora_bias true is not supported (a bias on lora_B; only plain LoRA)');
+  for (const k of ['rank_pattern', 'alpha_pattern']) {
+    const v = j[k];
+    if (v != null && (typeof v !== 'object' || Object.keys(v as object).length > 0)) fail(`a non-empty '${k}' is not supported (per-module ranks or alphas)`);
+  }
+  const t = j.target_modules;
+  const targets = typeof t === 'string' ? [t] : Array.isArray(t) && t.every((x) => typeof x === 'string') ? (t as string[]) : [];
+  const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
+  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, base };
+}
+
+// ---- merging ----
+
+/**
+ * W += scale · Aᵀ·Bᵀ for every site, in place on the base arrays (HF Conv1D weights [in, out]:
+ * W[i][o] += scale · Σ_k A[k][i] · B[o][k]), each sum in float64, then rounded once to f32.
+ * `adapter` holds canonical names (lora_A [r, in], lora_B [out, r]) with checked shapes.
+ */
+export function mergeLora(base: Map<string, Float32Array>, adapter: Map<string, Float32Array>, sites: LoraSite[], r: number, scale: number): void {
+  const a = new Float64Array(r);
+  for (const s of sites) {
+    const W = base.get(`${s.name}.weight`), A = adapter.get(`${s.name}.lora_A.weight`), B = adapter.get(`${s.name}.lora_B.weight`);
+    if (!W || !A || !B) throw new Error(`mergeLora: ${s.name}: missing ${!W ? 'base weight' : !A ? 'lora_A' : 'lora_B'}`);
+    if (W.length !== s.in * s.out || A.length !== r * s.in || B.length !== s.out * r) throw new Error(`mergeLora: ${s.name}: sizes do not match r=${r}`);
+    for (let i = 0; i < s.in; i++) {
+      for (let k = 0; k < r; k++) a[k] = A[k * s.in + i] * scale;
+      const row = i * s.out;
+      for (let o = 0; o < s.out; o++) {
+        let sum = 0;
+        for (let k = 0; k < r; k++) sum += a[k] * B[o * r + k];
+        W[row + o] = W[row + o] + sum;
+      }
+    }
+  }
+}

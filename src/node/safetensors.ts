@@ -1,0 +1,62 @@
+// Safetensors files on disk, the Node edge of src/model/safetensors.ts (which parses and
+// encodes bytes): the header is read and checked at open, and each tensor is read from disk
+// straight into its own array on request, so a 500 MB file is read once, never held twice, and
+// files over 2 GiB (gpt2-large, gpt2-xl) work too.
+import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { UserError } from '../util/errors.ts';
+import { encodeSafetensors, parseSafetensors, type ByteSource, type NamedTensor, type SafetensorsFile } from '../model/safetensors.ts';
+
+/** Opens a safetensors file and checks its header (parseSafetensors); every error is a UserError naming the file. */
+export function readSafetensors(path: string): SafetensorsFile {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not a safetensors file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${path}: ${code === 'ENOENT' ? 'no such file' : `cannot open (${(e as Error).message})`}`);
+  }
+  return parseSafetensors(fileSource(path, size), path);
+}
+
+/** the file's bytes, read on demand (one open per read: a tensor, or the header) */
+function fileSource(path: string, size: number): ByteSource {
+  return {
+    size,
+    read(position, into) {
+      let fd: number;
+      try {
+        fd = openSync(path, 'r');
+      } catch (e) {
+        throw new UserError(`${path}: cannot open (${(e as Error).message})`);
+      }
+      try {
+        for (let done = 0; done < into.length; ) {
+          const n = readSync(fd, into, done, Math.min(into.length - done, 1 << 30), position + done);
+          if (n === 0) throw new UserError(`${path}: unexpected end of file at byte ${position + done} (file changed?)`);
+          done += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/**
+ * Writes F32 tensors in the given order, with optional __metadata__ (encodeSafetensors). Writes
+ * `path` in place: wrap it in `replaceAtomic` (checkpoint.ts) when the old file must survive a crash.
+ */
+export function writeSafetensors(path: string, tensors: NamedTensor[], metadata?: Record<string, string>): void {
+  const parts = encodeSafetensors(tensors, metadata, path);
+  const fd = openSync(path, 'w');
+  try {
+    for (const buf of parts) {
+      for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, Math.min(buf.length - done, 1 << 30));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

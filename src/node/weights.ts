@@ -1,0 +1,48 @@
+// A GPT-2 model directory on disk (config.json + model.safetensors), the Node edge of
+// src/model/weights.ts: read the config, load the weights lazily, save atomically.
+import { existsSync, mkdirSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../util/errors.ts';
+import { readTextFile } from '../util/fs-errors.ts';
+import { replaceAtomic, writeFileAtomic } from '../model/checkpoint.ts';
+import { type GPT2Config, memoryProblem, parseConfig } from '../model/config.ts';
+import { configText, GPT2_METADATA, gpt2Params, gpt2Tensors } from '../model/weights.ts';
+import { readSafetensors, writeSafetensors } from './safetensors.ts';
+
+/**
+ * Reads DIR/config.json (HF GPT2Config, parseConfig): n_positions falls back to n_ctx,
+ * layer_norm_epsilon to 1e-5. Throws a UserError naming the file and the field for a missing
+ * file, bad JSON, a missing or invalid field, a head size the engine cannot run, or an option
+ * this engine does not implement.
+ */
+export function readConfig(dir: string): GPT2Config {
+  const path = join(dir, 'config.json');
+  return parseConfig(readTextFile(path, 'a GPT-2 model directory holds config.json and model.safetensors'), path);
+}
+
+/**
+ * Loads DIR/config.json and DIR/model.safetensors (gpt2Params says what is accepted). The
+ * model's size is checked against memory before any data is read.
+ */
+export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<string, Float32Array> } {
+  const config = readConfig(dir);
+  const tooBig = memoryProblem(config, totalmem(), 1);
+  if (tooBig) throw new UserError(`${join(dir, 'config.json')}: ${tooBig}`);
+  const path = join(dir, 'model.safetensors');
+  if (!existsSync(path) && existsSync(join(dir, 'pytorch_model.bin'))) {
+    throw new UserError(`${path}: no such file (only safetensors weights are read; this directory has pytorch_model.bin)`);
+  }
+  return { config, params: gpt2Params(readSafetensors(path), config) };
+}
+
+/**
+ * Saves DIR/model.safetensors and DIR/config.json (gpt2Tensors, configText), each atomically,
+ * so a crash mid-save leaves the previous checkpoint loadable.
+ */
+export function saveGPT2Weights(dir: string, config: GPT2Config, params: Map<string, Float32Array>): void {
+  const tensors = gpt2Tensors(config, params);
+  mkdirSync(dir, { recursive: true });
+  replaceAtomic(join(dir, 'model.safetensors'), (tmp) => writeSafetensors(tmp, tensors, GPT2_METADATA));
+  writeFileAtomic(join(dir, 'config.json'), configText(config));
+}

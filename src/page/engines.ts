@@ -1,0 +1,121 @@
+// The two places the page's model can run: in this browser (the engine on navigator.gpu, with
+// the server's checkpoint downloaded and cached) or on the server (OpenAI's streaming Chat
+// Completions API). Both answer a message given the conversation so far, the persona and the
+// settings, streaming the reply's text.
+import type { Gpu } from '../gpu/index.ts';
+import { ChatSession, type ChatOptions } from '../chat/session.ts';
+import type { Turn } from '../data/format.ts';
+import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts';
+import { GPT2Generator } from '../model/generate.ts';
+import { GPT2 } from '../model/gpt2.ts';
+import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
+import { gpt2Params } from '../model/weights.ts';
+import { openBrowserGpu } from '../browser/gpu.ts';
+import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
+import { listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
+import { completionParams, type EngineKind } from './settings.ts';
+
+export interface ReplyResult {
+  text: string;
+  /** eot, stop, length, context, abort */
+  reason: string;
+  ms: number;
+  /** e.g. "14 tokens, 9.3 tok/s" */
+  detail: string;
+}
+
+export interface Engine {
+  readonly kind: EngineKind;
+  /** the model, for the chat's header */
+  readonly describe: string;
+  /** where it runs, for the status line */
+  readonly where: string;
+  reply(turns: Turn[], persona: string, message: string, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult>;
+}
+
+export class BrowserEngine implements Engine {
+  readonly kind = 'browser';
+  readonly session: ChatSession;
+  readonly generator: GPT2Generator;
+
+  private constructor(readonly gpu: Gpu, readonly model: GPT2, readonly config: GPT2Config, opts: ChatOptions) {
+    this.generator = new GPT2Generator(model);
+    this.session = new ChatSession(this.generator, opts);
+  }
+
+  get describe(): string {
+    return `GPT-2 · ${describeConfig(this.config)}`;
+  }
+  get where(): string {
+    return `on this device's GPU (${this.gpu.adapterName})`;
+  }
+
+  /** Open the GPU, fetch config.json and model.safetensors from `base` (cached) and upload the weights. */
+  static async load(base: string, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
+    const gpu = await openBrowserGpu(); // first: no download on a browser that cannot run it
+    const configUrl = new URL(`${base}config.json`, location.href).href;
+    const config = parseConfig(await fetchText(configUrl), configUrl);
+    const url = new URL(`${base}model.safetensors`, location.href).href;
+    const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));
+    // aligned F32 tensors are views of the downloaded bytes: the weights are held once until uploaded
+    const params = gpt2Params(parseSafetensors(bytesSource(bytes), url), config);
+    const model = GPT2.fromArrays(gpu, config, params);
+    params.clear();
+    const engine = new BrowserEngine(gpu, model, config, opts);
+    await gpu.sync();
+    return engine;
+  }
+
+  async reply(turns: Turn[], persona: string, message: string, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+    const s = this.session;
+    s.persona = persona;
+    if (!sameTurns(s.history, turns)) s.setHistory(turns); // the conversation went on elsewhere (the other engine)
+    const t0 = performance.now();
+    const { reply } = await s.say(message, onText, () => signal.aborted);
+    const rate = reply.decodeMs > 0 ? `, ${(reply.decodeTokens / (reply.decodeMs / 1000)).toFixed(1)} tok/s` : '';
+    return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${reply.tokens.length} tokens${rate}` };
+  }
+
+  /** after training: the cached keys and values came from the old weights */
+  weightsChanged(): void {
+    this.session.kv.reset(this.generator);
+  }
+}
+
+export class ServerEngine implements Engine {
+  readonly kind = 'server';
+
+  private constructor(readonly base: string, readonly model: string, private opts: ChatOptions) {}
+
+  get describe(): string {
+    return this.model;
+  }
+  get where(): string {
+    return 'on the server';
+  }
+
+  /** Check the server answers GET /v1/models and take its first model. */
+  static async connect(base: string, opts: ChatOptions): Promise<ServerEngine> {
+    const models = await listModels(base);
+    if (!models.length) throw new Error(`${base || location.origin}/v1/models lists no model`);
+    return new ServerEngine(base, models[0], opts);
+  }
+
+  async reply(turns: Turn[], persona: string, message: string, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+    const messages: ChatMessage[] = [
+      ...(persona.trim() ? [{ role: 'system' as const, content: persona.trim() }] : []),
+      ...turns.map((t): ChatMessage => ({ role: t.speaker === 'human' ? 'user' : 'assistant', content: t.text })),
+      { role: 'user', content: message },
+    ];
+    const t0 = performance.now();
+    let pieces = 0;
+    const r = await streamChat(this.base, { model: this.model, messages, ...completionParams(this.opts) }, (text) => {
+      pieces++;
+      onText(text);
+    }, signal);
+    const ms = performance.now() - t0;
+    return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${pieces} chunks in ${(ms / 1000).toFixed(1)} s` };
+  }
+}
+
+const sameTurns = (a: Turn[], b: Turn[]) => a.length === b.length && a.every((t, i) => t.speaker === b[i].speaker && t.text === b[i].text);

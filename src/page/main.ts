@@ -1,0 +1,417 @@
+// The chat page: the engine on this browser's GPU or on the server, a streamed chat, the
+// sampling settings, and fine-tuning with a live loss curve and a download of the result.
+// Hooks that automated checks rely on (keep them): document.body.dataset.state is loading,
+// ready, generating, training or error; the message box is textarea#message and Enter sends;
+// each reply is a `.msg.bot` element inside #log whose text is the reply only; the query
+// string presets ?engine=browser|server and any sampling setting by its API name.
+import { applySetting } from '../chat/session.ts';
+import type { Turn } from '../data/format.ts';
+import { GpuValidationError } from '../gpu/index.ts';
+import { encodeGPT2 } from '../model/weights.ts';
+import { UserError } from '../util/errors.ts';
+import { lossCurveSvg } from '../util/plot.ts';
+import { NoWebGpu } from '../browser/gpu.ts';
+import type { Progress } from '../browser/download.ts';
+import { BrowserEngine, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
+import { defaultsFor, finetune } from './finetune.ts';
+import { getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind } from './settings.ts';
+import { EXAMPLE_CONVERSATIONS } from './example.ts';
+
+type State = 'loading' | 'ready' | 'generating' | 'training' | 'error';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const log = $('log'), message = $<HTMLTextAreaElement>('message'), persona = $<HTMLTextAreaElement>('persona');
+const chart = $('loss-chart'), trainStatus = $('train-status');
+
+const page = settingsFromQuery(location.search);
+const opts = page.chat;
+/** the conversation shown, as both engines take it */
+let turns: Turn[] = [];
+let engine: Engine | null = null;
+let browser: BrowserEngine | null = null;
+let server: ServerEngine | null = null;
+let reply: AbortController | null = null;
+let stopTraining = false;
+/** each engine choice gets a number; a load that finishes after a newer choice is ignored */
+let choice = 0;
+/** why this browser cannot run the model itself (no WebGPU, no adapter), once known */
+let browserProblem: Words | null = null;
+
+const state = () => document.body.dataset.state as State;
+function setState(s: State): void {
+  document.body.dataset.state = s;
+  const busy = s === 'generating' || s === 'training';
+  $<HTMLButtonElement>('send').disabled = s !== 'ready';
+  $('send').hidden = s === 'generating';
+  $('stop').hidden = s !== 'generating';
+  $<HTMLButtonElement>('reset').disabled = busy;
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.engine button')) b.disabled = busy;
+  const canTrain = engine?.kind === 'browser';
+  $('train-panel').classList.toggle('unavailable', !canTrain);
+  $('train-where').hidden = !!canTrain;
+  $<HTMLButtonElement>('train-start').disabled = s !== 'ready' || !canTrain;
+  $('train-start').hidden = s === 'training';
+  $('train-stop').hidden = s !== 'training';
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.suggestion')) b.disabled = s !== 'ready';
+  const words: Record<State, string> = {
+    loading: engine ? 'Loading…' : document.body.dataset.engine === 'server' ? 'Connecting to the server…' : 'Loading the model…',
+    ready: `Ready · ${engine?.where ?? ''}`, generating: `Writing · ${engine?.where ?? ''}`, training: 'Training on this device\'s GPU…', error: 'Not available',
+  };
+  $('status-text').textContent = words[s];
+  $('status').title = words[s];
+  $('model-name').textContent = engine?.describe ?? '';
+}
+
+// ---- messages and notices ----
+/** a problem in words: what happened, and what to try */
+interface Words { title: string; text: string; tip?: string }
+
+function showNotice(w: Words, kind: 'warn' | 'error', actions: { label: string; run: () => void }[] = []): void {
+  const n = $('notice');
+  n.className = `notice${kind === 'error' ? ' error' : ''}`;
+  n.replaceChildren();
+  const add = (tag: string, text: string, cls = '') => {
+    const el = document.createElement(tag);
+    el.textContent = text;
+    if (cls) el.className = cls;
+    n.append(el);
+  };
+  add('b', w.title);
+  add('p', w.text);
+  if (w.tip) add('p', w.tip, 'tip');
+  if (actions.length) {
+    const row = document.createElement('div');
+    row.className = 'notice-actions';
+    for (const a of actions) {
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.className = 'ghost';
+      btn.textContent = a.label;
+      btn.onclick = a.run;
+      row.append(btn);
+    }
+    n.append(row);
+  }
+  n.hidden = false;
+}
+const hideNotice = () => ($('notice').hidden = true);
+
+const WEBGPU_BROWSERS =
+  'To run it on your GPU: WebGPU is in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, Safari 26+, ' +
+  'and Firefox 141+ on Windows; on Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (or turn on chrome://flags/#enable-unsafe-webgpu).';
+
+/** An error in words, with what to try. */
+function explain(e: unknown): Words {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof NoWebGpu) return { title: 'This browser cannot run the model itself.', text: msg, tip: WEBGPU_BROWSERS };
+  if (/out of memory|outofmemory|allocation failed|array buffer allocation/i.test(msg)) {
+    return {
+      title: 'Out of memory.',
+      text: `The model does not fit in this device's memory (${msg.split('\n')[0]}).`,
+      tip: 'Close other tabs and programs that use the GPU and reload the page, try a smaller model, or use the server engine.',
+    };
+  }
+  if (/device lost|device was lost/i.test(msg)) return deviceLostWords(msg);
+  if (e instanceof UserError || e instanceof GpuValidationError) return { title: 'That did not work.', text: msg };
+  return { title: 'Something went wrong.', text: msg };
+}
+const deviceLostWords = (why: string): Words => ({
+  title: 'The GPU stopped working for this page (device lost).',
+  text: `${why ? `${why}. ` : ''}This happens when the graphics driver restarts, or when the page asks for more GPU memory than the browser allows.`,
+  tip: 'Reload the page to start again; if it happens again, use the server engine or a smaller model.',
+});
+const oneLine = (w: Words) => [w.title, w.text, w.tip].filter(Boolean).join(' ');
+
+// ---- engines ----
+async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Promise<void> {
+  const my = ++choice;
+  document.body.dataset.engine = kind;
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.engine button')) b.setAttribute('aria-checked', String(b.dataset.engine === kind));
+  engine = null;
+  setState('loading');
+  try {
+    const e = kind === 'browser' ? (browser ??= await loadBrowser()) : (server ??= await ServerEngine.connect(page.serverBase, opts));
+    if (my !== choice) return;
+    engine = e;
+    if ($('notice').dataset.for === kind) hideNotice();
+    setState('ready');
+  } catch (e) {
+    if (my !== choice) return;
+    $('progress').hidden = true;
+    const why = explain(e);
+    if (e instanceof NoWebGpu) browserProblem = why;
+    if (kind === 'browser' && fallback && e instanceof NoWebGpu) {
+      showNotice({ ...why, title: `${why.title} Using the server engine instead.` }, 'warn');
+      $('notice').dataset.for = 'none';
+      return choose('server', { fallback: false });
+    }
+    const other: EngineKind = kind === 'browser' ? 'server' : 'browser';
+    const words: Words = kind === 'server'
+      ? {
+        title: browserProblem ? `${browserProblem.title} The server engine is not available either.` : 'The server engine is not available.',
+        text: `${browserProblem ? `${browserProblem.text} ` : ''}Asking the server for its model: ${(e as Error).message}.`,
+        tip: `${browserProblem?.tip ? `${browserProblem.tip} ` : ''}To chat through the server, open this page from \`node dist/serve.js\`.`,
+      }
+      : why;
+    showNotice(words, 'error', [
+      ...(other === 'server' || !browserProblem ? [{ label: `Use ${other === 'server' ? 'the server' : 'this browser'}`, run: () => void choose(other, { fallback: false }) }] : []),
+      { label: 'Reload', run: () => location.reload() },
+    ]);
+    $('notice').dataset.for = kind;
+    setState('error');
+  }
+}
+
+async function loadBrowser(): Promise<BrowserEngine> {
+  const e = await BrowserEngine.load(page.modelBase, opts, showProgress);
+  $('progress').hidden = true;
+  e.gpu.device.lost.then((info) => {
+    if (info.reason === 'destroyed') return;
+    browser = null;
+    showNotice(deviceLostWords(info.message), 'error', [
+      { label: 'Reload', run: () => location.reload() },
+      { label: 'Use the server', run: () => void choose('server', { fallback: false }) },
+    ]);
+    if (engine === e) {
+      engine = null;
+      reply?.abort();
+      stopTraining = true;
+      setState('error');
+    }
+  });
+  fillTrainingDefaults(e);
+  return e;
+}
+
+const MB = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+function showProgress(file: string, p: Progress): void {
+  $('progress').hidden = false;
+  const frac = p.total ? p.loaded / p.total : 0;
+  $('progress-bar').style.width = `${(100 * (p.cached ? 1 : frac)).toFixed(1)}%`;
+  $('progress-text').textContent = p.cached ? `${file}: from this browser's cache` : `Downloading ${file}${p.total ? ` · ${(100 * frac).toFixed(0)}%` : ''}`;
+  $('progress-size').textContent = p.total ? `${MB(p.loaded)} of ${MB(p.total)}` : MB(p.loaded);
+  if (p.cached || (p.total && p.loaded === p.total)) $('progress-text').textContent += ' · preparing the GPU…';
+}
+
+// ---- chat ----
+function addTurn(who: 'user' | 'bot', text: string): { turn: HTMLElement; msg: HTMLElement; meta: HTMLElement } {
+  $('empty')?.remove();
+  const turn = document.createElement('div');
+  turn.className = `turn ${who}`;
+  const msg = document.createElement('div');
+  msg.className = `msg ${who}`;
+  msg.textContent = text;
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  turn.append(msg, meta);
+  log.append(turn);
+  log.scrollTop = log.scrollHeight;
+  return { turn, msg, meta };
+}
+
+const REASONS: Record<string, string> = { eot: '', stop: '', length: ' · max tokens reached', context: ' · the context window is full', abort: ' · stopped' };
+
+async function send(text: string): Promise<void> {
+  text = text.trim();
+  if (!text || state() !== 'ready' || !engine) return;
+  message.value = '';
+  autosize();
+  const e = engine;
+  addTurn('user', text);
+  const { turn, msg, meta } = addTurn('bot', '');
+  turn.classList.add('streaming');
+  reply = new AbortController();
+  setState('generating');
+  let streamed = '';
+  try {
+    const r: ReplyResult = await e.reply(turns, persona.value, text, (piece) => {
+      streamed += piece;
+      msg.textContent = streamed.trimStart();
+      log.scrollTop = log.scrollHeight;
+    }, reply.signal);
+    msg.textContent = r.text;
+    turns.push({ speaker: 'human', text }, { speaker: 'bot', text: r.text });
+    meta.textContent = `${r.detail}${REASONS[r.reason] ?? ''}`;
+  } catch (err) {
+    msg.textContent = streamed.trim();
+    meta.textContent = oneLine(explain(err));
+    meta.classList.add('error');
+  } finally {
+    turn.classList.remove('streaming');
+    reply = null;
+    if (state() === 'generating') setState('ready');
+    log.scrollTop = log.scrollHeight;
+  }
+}
+
+function resetChat(): void {
+  turns = [];
+  browser?.session.reset();
+  log.replaceChildren(emptyState);
+}
+const emptyState = $('empty');
+
+function autosize(): void {
+  message.style.height = 'auto';
+  message.style.height = `${Math.min(message.scrollHeight + 2, 180)}px`;
+}
+
+// ---- settings ----
+function buildSettings(): void {
+  const grid = $('sampling');
+  for (const f of SAMPLING_FIELDS) {
+    const label = document.createElement('label');
+    label.className = 'field';
+    label.innerHTML = `<span></span><input type="number" inputmode="decimal"><small></small>`;
+    label.querySelector('span')!.textContent = f.label;
+    label.querySelector('small')!.textContent = f.hint;
+    const input = label.querySelector('input')!;
+    input.id = `set-${f.name}`;
+    input.name = f.name;
+    input.step = f.step;
+    input.value = String(getSetting(opts, f.name));
+    input.addEventListener('input', () => {
+      const why = applySetting(opts, f.setting, input.value, browser && engine === browser ? browser.generator.contextLength : Infinity);
+      input.classList.toggle('invalid', !!why);
+      input.title = why ? why.replace(f.setting, f.name) : '';
+      if (!why && f.name === 'seed') browser?.session.reseed(opts.seed);
+    });
+    grid.append(label);
+  }
+  persona.value = opts.persona;
+}
+
+// ---- fine-tuning ----
+const trainInputs = { steps: $<HTMLInputElement>('train-steps'), lr: $<HTMLInputElement>('train-lr'), batch: $<HTMLInputElement>('train-batch'), block: $<HTMLInputElement>('train-block') };
+
+function fillTrainingDefaults(e: BrowserEngine): void {
+  const d = defaultsFor(e);
+  const fill = (input: HTMLInputElement, v: number | undefined) => {
+    if (!input.value && v !== undefined) input.value = String(v);
+  };
+  fill(trainInputs.steps, d.steps);
+  fill(trainInputs.lr, d.lr);
+  fill(trainInputs.batch, d.batchSize);
+  fill(trainInputs.block, d.blockSize);
+  trainInputs.block.max = String(e.config.n_positions);
+}
+
+/** the CLI's flag names in run.ts's messages, as this form labels them */
+const FIELD_NAMES: Record<string, string> = { '--steps': 'Steps', '--lr': 'Learning rate', '--batch-size': 'Batch size', '--block-size': 'Block size', '--data the training text': 'The training text', '--grad-accum': 'gradient accumulation' };
+const inWords = (msg: string) => msg.replace(/--data the training text|--[a-z-]+/g, (f) => FIELD_NAMES[f] ?? f);
+
+function trainStatusText(text: string, error = false): void {
+  trainStatus.textContent = text;
+  trainStatus.classList.toggle('error', error);
+}
+
+async function train(): Promise<void> {
+  const e = browser;
+  if (!e || engine !== e || state() !== 'ready') return;
+  const num = (input: HTMLInputElement) => (input.value.trim() === '' ? undefined : Number(input.value));
+  const req = { text: $<HTMLTextAreaElement>('train-text').value, steps: num(trainInputs.steps), lr: num(trainInputs.lr), batchSize: num(trainInputs.batch), blockSize: num(trainInputs.block) };
+  if (!req.text.trim()) return trainStatusText('Paste some conversations first (Human:/Bot: lines), or use the example.', true);
+  stopTraining = false;
+  $<HTMLButtonElement>('train-stop').disabled = false;
+  $('train-stop').textContent = 'Stop';
+  $('downloads').hidden = true;
+  const points: [number, number][] = [], vals: [number, number][] = [];
+  chart.replaceChildren();
+  chart.dataset.step = '0';
+  chart.dataset.losses = '[]';
+  setState('training');
+  let intro = '';
+  try {
+    const { result, params } = await finetune(e, req, {
+      onStart: (_, note) => {
+        intro = note;
+        trainStatusText(`Training on ${note}…`);
+      },
+      onStep: (r) => {
+        if (r.learned) points.push([r.step, r.loss]);
+        if (r.val !== undefined) vals.push([r.step, r.val]);
+        chart.innerHTML = lossCurveSvg(points, vals, 'loss on the Bot\u2019s replies', { width: 400, height: 260 });
+        chart.dataset.losses = JSON.stringify(points);
+        chart.dataset.step = String(r.step);
+        const loss = r.learned ? `loss ${r.loss.toFixed(4)}` : 'skipped (no Bot reply in this batch)';
+        trainStatusText(`Step ${r.step} of ${r.total} · ${loss}${r.val !== undefined ? ` · held-out ${r.val.toFixed(4)}` : ''} · ${(r.ms / 1000).toFixed(2)} s/step · ${Math.round(r.tokensPerSec)} tok/s`);
+      },
+      stopRequested: () => stopTraining,
+    });
+    const first = result.losses[0], last = result.losses[result.losses.length - 1];
+    trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${result.step} steps`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
+    offerDownload(e, params);
+  } catch (err) {
+    trainStatusText(err instanceof UserError ? inWords(err.message) : oneLine(explain(err)), true);
+  } finally {
+    if (state() === 'training') setState(engine ? 'ready' : 'error');
+  }
+}
+
+let downloadUrls: string[] = [];
+function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): void {
+  for (const u of downloadUrls) URL.revokeObjectURL(u);
+  const files = encodeGPT2(e.config, params);
+  const model = URL.createObjectURL(new Blob(files.safetensors as BlobPart[], { type: 'application/octet-stream' }));
+  const config = URL.createObjectURL(new Blob([files.config], { type: 'application/json' }));
+  downloadUrls = [model, config];
+  $<HTMLAnchorElement>('download-model').href = model;
+  $<HTMLAnchorElement>('download-config').href = config;
+  $('downloads').hidden = false;
+}
+
+// ---- wiring ----
+function setView(v: string): void {
+  document.body.dataset.view = v;
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.tabs button')) b.classList.toggle('active', b.dataset.view === v);
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.side-tabs button')) b.classList.toggle('active', b.dataset.view === (v === 'train' ? 'train' : 'settings'));
+}
+
+function wire(): void {
+  $('composer').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void send(message.value);
+  });
+  message.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      void send(message.value);
+    }
+  });
+  message.addEventListener('input', autosize);
+  $('stop').addEventListener('click', () => reply?.abort());
+  $('reset').addEventListener('click', resetChat);
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.suggestion')) b.addEventListener('click', () => void send(b.textContent ?? ''));
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.engine button')) {
+    b.addEventListener('click', () => {
+      const kind = b.dataset.engine as EngineKind;
+      if (kind !== document.body.dataset.engine || state() === 'error') void choose(kind, { fallback: false });
+    });
+  }
+  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-view]')) b.addEventListener('click', () => setView(b.dataset.view!));
+  $('train-start').addEventListener('click', () => void train());
+  $('train-stop').addEventListener('click', () => {
+    stopTraining = true;
+    $<HTMLButtonElement>('train-stop').disabled = true;
+    $('train-stop').textContent = 'Stopping after this step…';
+  });
+  $('train-example').addEventListener('click', () => ($<HTMLTextAreaElement>('train-text').value = EXAMPLE_CONVERSATIONS));
+  const drop = $('drop');
+  drop.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    drop.classList.remove('over');
+    const file = ev.dataTransfer?.files[0];
+    if (file) void file.text().then((t) => ($<HTMLTextAreaElement>('train-text').value = t));
+  });
+}
+
+buildSettings();
+wire();
+setView('chat');
+if (page.problems.length) showNotice({ title: 'Some settings in the address were not understood.', text: `${page.problems.join('; ')}.` }, 'warn');
+void choose(page.engine ?? 'browser', { fallback: true });

@@ -1,0 +1,63 @@
+// The page's chat settings: chat.js's options (src/chat/session.ts) under their OpenAI API
+// names, preset from the query string (?engine=browser&temperature=0&max_tokens=64 ...).
+import { applySetting, defaultChatOptions, type ChatOptions } from '../chat/session.ts';
+import type { CompletionParams } from '../browser/openai.ts';
+
+export type EngineKind = 'browser' | 'server';
+
+/** The settings the page shows, by API name, in order; `setting` is the session's name where it differs. */
+export const SAMPLING_FIELDS: { name: keyof CompletionParams; label: string; setting: string; step: string; hint: string }[] = [
+  { name: 'temperature', label: 'Temperature', setting: 'temperature', step: '0.05', hint: '0 = always the most likely token' },
+  { name: 'top_k', label: 'Top-k', setting: 'top_k', step: '1', hint: 'sample among the k best; 0 = off' },
+  { name: 'top_p', label: 'Top-p', setting: 'top_p', step: '0.01', hint: 'smallest set with this much probability; 1 = off' },
+  { name: 'repetition_penalty', label: 'Repetition penalty', setting: 'repetition_penalty', step: '0.01', hint: 'on tokens it said lately; 1 = off' },
+  { name: 'frequency_penalty', label: 'Frequency penalty', setting: 'frequency_penalty', step: '0.05', hint: 'per repeat of a token; 0 = off' },
+  { name: 'max_tokens', label: 'Max tokens', setting: 'max_new_tokens', step: '1', hint: 'longest reply' },
+  { name: 'seed', label: 'Seed', setting: 'seed', step: '1', hint: 'same seed, same replies' },
+];
+
+export interface PageSettings {
+  engine: EngineKind | null;
+  chat: ChatOptions;
+  /** where config.json and model.safetensors are (a URL prefix ending in /) */
+  modelBase: string;
+  /** the server engine's base URL ('' = this page's server) */
+  serverBase: string;
+  /** query values that were not understood, said in words */
+  problems: string[];
+}
+
+/** chat.js's defaults, changed by the query string's engine, persona, model, server and sampling settings. */
+export function settingsFromQuery(search: string): PageSettings {
+  const q = new URLSearchParams(search);
+  const chat = defaultChatOptions();
+  const problems: string[] = [];
+  const engine = q.get('engine');
+  if (engine !== null && engine !== 'browser' && engine !== 'server') problems.push(`?engine=${engine}: use browser or server`);
+  for (const f of SAMPLING_FIELDS) {
+    const v = q.get(f.name) ?? (f.name === 'max_tokens' ? q.get('max_new_tokens') : null);
+    if (v === null) continue;
+    const why = applySetting(chat, f.setting, v);
+    if (why) problems.push(`?${f.name}=${v}: ${why.replace(f.setting, f.name)}`);
+  }
+  chat.persona = q.get('persona') ?? '';
+  let modelBase = q.get('model') ?? 'model/';
+  if (!modelBase.endsWith('/')) modelBase += '/';
+  return {
+    engine: engine === 'browser' || engine === 'server' ? engine : null, chat, modelBase,
+    serverBase: (q.get('server') ?? '').replace(/\/+$/, ''), problems,
+  };
+}
+
+/** the session's value of a field */
+export function getSetting(o: ChatOptions, name: keyof CompletionParams): number {
+  const s = o.sampling;
+  return { temperature: s.temperature, top_k: s.topK, top_p: s.topP, repetition_penalty: s.repetitionPenalty, frequency_penalty: s.frequencyPenalty, max_tokens: o.maxNewTokens, seed: o.seed }[name];
+}
+
+/** The settings as an API request's sampling parameters. */
+export function completionParams(o: ChatOptions): CompletionParams {
+  const out: CompletionParams = {};
+  for (const f of SAMPLING_FIELDS) out[f.name] = getSetting(o, f.name);
+  return out;
+}

@@ -1,0 +1,90 @@
+// node dist/serve.js: an OpenAI-compatible chat server for GPT-2 or a fine-tuned checkpoint,
+// decoding every request in flight together (continuous batching).
+import { basename, resolve } from 'node:path';
+import { closeGpu, getGpu } from './node/gpu.ts';
+import { UserError } from './util/errors.ts';
+import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
+import { reportError } from './util/cli.ts';
+import { GPT2BatchGenerator } from './model/generate.ts';
+import { chooseInit, openModel } from './model/load.ts';
+import { Scheduler } from './server/scheduler.ts';
+import { ApiServer } from './server/http.ts';
+
+const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
+const KEY_ENV = 'GPT2_API_KEY';
+/** how long in-flight requests may finish after Ctrl-C / SIGTERM before they are cut */
+const GRACE_MS = 10_000;
+
+const specs: FlagSpec[] = [
+  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
+  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
+  { name: 'host', type: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
+  { name: 'port', type: 'int', default: 8080, help: 'port to listen on; 0 = any free port' },
+  { name: 'max-batch', type: 'int', default: 8, help: 'sequences decoded together (each holds a KV cache of the full context)' },
+  { name: 'max-queue', type: 'int', default: 64, help: 'requests that may wait for a free sequence; more get 503' },
+  { name: 'api-key', type: 'string', help: `require 'Authorization: Bearer KEY' on /v1/* (default: env ${KEY_ENV}; none: no key needed)` },
+  { name: 'fast', type: 'boolean', help: 'Dawn speed toggles (no robustness checks, no validation)' },
+  { name: 'help', type: 'boolean', help: 'show this help' },
+];
+
+const USAGE = `usage: node dist/serve.js [flags]
+
+Serves the model over the OpenAI API: POST /v1/chat/completions and /v1/completions (streamed
+or not), GET /v1/models and /health. Requests in flight are decoded together, one batched
+forward per token; more than --max-batch wait in a queue. Ctrl-C stops it (in-flight replies
+get ${GRACE_MS / 1000} s to finish). README.md "Serve" has curl and openai examples.`;
+
+/** the model's id in the API: the checkpoint directory's name, or gpt2 */
+const modelId = (init: string) => (/^gpt2(-medium|-large|-xl)?$/.test(init) ? init : basename(resolve(init)));
+
+async function main(): Promise<void> {
+  const a = parseFlags(process.argv.slice(2), specs);
+  if (a.help) {
+    process.stdout.write(helpText(USAGE, specs));
+    return;
+  }
+  const maxBatch = a['max-batch'] as number, maxQueue = a['max-queue'] as number, port = a.port as number;
+  if (maxBatch < 1) throw new UserError(`--max-batch must be at least 1, got ${maxBatch}`);
+  if (maxQueue < 0) throw new UserError(`--max-queue must be at least 0, got ${maxQueue}`);
+  if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
+  const apiKey = (a['api-key'] as string | undefined) ?? process.env[KEY_ENV] ?? undefined;
+  if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
+  const adapter = a.adapter as string | undefined;
+  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
+
+  await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
+  const { model, loadMs, describe, weightsDir } = await openModel(init, { adapter });
+  const gen = new GPT2BatchGenerator(model, maxBatch);
+  const scheduler = new Scheduler(gen, { maxQueue });
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const id = modelId(init);
+  const server = new ApiServer({
+    model: { id, contextLength: gen.contextLength, vocabSize: gen.vocabSize, created: Math.floor(Date.now() / 1000) },
+    scheduler, apiKey, log,
+    modelDir: weightsDir, // the page at / downloads the model from /model/ to run it in the browser (not a merged adapter: no such files)
+  });
+  const url = await server.listen(port, a.host as string).catch((e: NodeJS.ErrnoException) => {
+    throw new UserError(`cannot listen on ${a.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message}`);
+  });
+  log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})`);
+
+  await new Promise<void>((done) => {
+    let stopping: Promise<void> | null = null;
+    const stop = (signal: string) => {
+      if (stopping) {
+        log(`${signal} again: cutting the replies in flight`);
+        scheduler.cancelAll();
+        return;
+      }
+      log(`${signal}: no new requests; replies in flight get ${GRACE_MS / 1000} s to finish (${signal} again cuts them)`);
+      stopping = server.close(GRACE_MS).then(done, done);
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+  log('stopped');
+}
+
+main()
+  .catch(reportError)
+  .finally(() => closeGpu());

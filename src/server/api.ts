@@ -1,0 +1,241 @@
+// The OpenAI-compatible API as plain data: a request body in, a generation request (prompt
+// tokens, sampling, limits) or an ApiError out; and the response objects (completions, stream
+// chunks, models, errors) in the shapes of OpenAI's API (checked against the `openai` package's
+// types by the tests). Conversations become prompts through the chat's one prompt builder
+// (src/chat/context.ts over src/data/format.ts). Host-neutral: no node:* imports.
+import { buildPrompt } from '../chat/context.ts';
+import type { ReplyEnd, ReplyOptions } from '../chat/reply.ts';
+import { defaultStops } from '../chat/session.ts';
+import { DEFAULT_SPEAKERS, type Turn } from '../data/format.ts';
+import { encode, EOT } from '../data/tokenizer.ts';
+import { Rng } from '../util/rng.ts';
+
+/** An error with OpenAI's error body `{"error": {"message", "type", "param", "code"}}` and an HTTP status. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly param: string | null = null, readonly code: string | null = null,
+    readonly type = status === 401 ? 'invalid_request_error' : status >= 500 ? 'server_error' : 'invalid_request_error') {
+    super(message);
+  }
+  body(): { error: { message: string; type: string; param: string | null; code: string | null } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/** what the server knows about its model */
+export interface ModelInfo {
+  /** the model id clients pass (the checkpoint's name) */
+  id: string;
+  contextLength: number;
+  vocabSize: number;
+  /** unix seconds */
+  created: number;
+}
+
+/** a request turned into what the scheduler runs */
+export interface GenerationRequest {
+  kind: 'chat' | 'text';
+  prompt: number[];
+  /** whole old exchanges left out to fit the context (chat) */
+  droppedExchanges: number;
+  reply: ReplyOptions;
+  stream: boolean;
+  /** stream_options.include_usage: a last chunk with the token counts */
+  includeUsage: boolean;
+}
+
+// ---- validation of the JSON body ----
+type Body = Record<string, unknown>;
+const bad = (param: string, why: string) => new ApiError(400, `Invalid value for '${param}': ${why}`, param, 'invalid_value');
+const typeError = (param: string, want: string, v: unknown) =>
+  new ApiError(400, `Invalid type for '${param}': expected ${want}, but got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}.`, param, 'invalid_type');
+
+function num(b: Body, name: string, check: (v: number) => string | null): number | undefined {
+  const v = b[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw typeError(name, 'a number', v);
+  const why = check(v);
+  if (why) throw bad(name, `${v} ${why}.`);
+  return v;
+}
+function int(b: Body, name: string, check: (v: number) => string | null): number | undefined {
+  const v = num(b, name, () => null);
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v)) throw typeError(name, 'an integer', v);
+  const why = check(v);
+  if (why) throw bad(name, `${v} ${why}.`);
+  return v;
+}
+function bool(b: Body, name: string): boolean | undefined {
+  const v = b[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw typeError(name, 'a boolean', v);
+  return v;
+}
+
+/** stop: a string or up to 4 strings */
+function stops(b: Body): string[] {
+  const v = b.stop;
+  if (v === undefined || v === null) return [];
+  if (typeof v === 'string') return [v];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw typeError('stop', 'a string or an array of strings', v);
+  if (v.length > 4) throw bad('stop', 'at most 4 stop sequences.');
+  return v as string[];
+}
+
+/** a message's text: a string, or an array of {type: 'text', text} parts */
+function content(v: unknown, param: string): string {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) {
+    return v.map((part, i) => {
+      const p = part as Body;
+      if (!p || typeof p !== 'object' || p.type !== 'text' || typeof p.text !== 'string') throw bad(`${param}[${i}]`, "only {type: 'text', text} content parts are supported.");
+      return p.text;
+    }).join('');
+  }
+  throw typeError(param, 'a string or an array of text parts', v);
+}
+
+function checkModel(b: Body, model: ModelInfo): void {
+  const v = b.model;
+  if (v === undefined || v === null) return; // optional here: this server has one model
+  if (typeof v !== 'string') throw typeError('model', 'a string', v);
+  if (v !== model.id) throw new ApiError(404, `The model '${v}' does not exist; this server has '${model.id}' (GET /v1/models).`, 'model', 'model_not_found');
+}
+
+/** the sampling and length fields shared by both endpoints */
+function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefined, seedFallback: () => number) {
+  checkModel(b, model);
+  int(b, 'n', (v) => (v === 1 ? null : 'is not supported: only n = 1'));
+  const maxTokens = int(b, 'max_completion_tokens', (v) => (v >= 1 ? null : 'must be at least 1'))
+    ?? int(b, 'max_tokens', (v) => (v >= 1 ? null : 'must be at least 1')) ?? defaultMaxTokens;
+  const sampling = {
+    temperature: num(b, 'temperature', (v) => (v >= 0 && v <= 2 ? null : 'is outside [0, 2]')) ?? 1,
+    topP: num(b, 'top_p', (v) => (v > 0 && v <= 1 ? null : 'is outside (0, 1]')) ?? 1,
+    topK: int(b, 'top_k', (v) => (v >= 0 ? null : 'must be >= 0 (0 = off)')) ?? 0,
+    repetitionPenalty: num(b, 'repetition_penalty', (v) => (v > 0 ? null : 'must be > 0 (1 = off)')) ?? 1,
+    frequencyPenalty: num(b, 'frequency_penalty', (v) => (v >= -2 && v <= 2 ? null : 'is outside [-2, 2]')) ?? 0,
+    presencePenalty: num(b, 'presence_penalty', (v) => (v >= -2 && v <= 2 ? null : 'is outside [-2, 2]')) ?? 0,
+    // OpenAI's penalties count every token generated so far in this completion
+    penaltyWindow: Infinity,
+  };
+  const seed = int(b, 'seed', () => null) ?? seedFallback();
+  const stream = bool(b, 'stream') ?? false;
+  const so = b.stream_options;
+  if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw typeError('stream_options', 'an object', so);
+  const includeUsage = stream && !!so && (bool(so as Body, 'include_usage') ?? false);
+  return { maxTokens, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
+}
+
+/** tokens the prompt may use: the context less the room kept for the reply (at most half the context), as chat.js budgets */
+const budget = (ctx: number, maxTokens: number | undefined) => Math.max(1, ctx - Math.min(maxTokens ?? Infinity, Math.floor(ctx / 2)));
+
+const tooLong = (n: number, budgetTokens: number, model: ModelInfo, param: 'messages' | 'prompt') => new ApiError(400,
+  `This model's context is ${model.contextLength} tokens; the prompt needs ${n} tokens${param === 'messages' ? ' even with old exchanges dropped' : ''}, ` +
+  `more than the ${budgetTokens} it may use next to the reply. Shorten the ${param} or lower max_tokens.`, param, 'context_length_exceeded');
+
+function object(body: unknown): Body {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'The request body must be a JSON object.');
+  return body as Body;
+}
+
+/**
+ * POST /v1/chat/completions: system (and developer) messages are the persona, user messages
+ * Human turns, assistant messages Bot turns; the last message must be the user's. Old
+ * exchanges that do not fit the context are dropped (the persona kept), as chat.js does.
+ */
+export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: () => number): GenerationRequest {
+  const b = object(body);
+  const msgs = b.messages;
+  if (!Array.isArray(msgs)) throw msgs === undefined ? new ApiError(400, "Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter') : typeError('messages', 'an array', msgs);
+  if (msgs.length === 0) throw bad('messages', 'at least one message is required.');
+  const persona: string[] = [];
+  const turns: Turn[] = [];
+  msgs.forEach((m, i) => {
+    if (!m || typeof m !== 'object' || Array.isArray(m)) throw typeError(`messages[${i}]`, 'an object', m);
+    const { role } = m as Body;
+    const text = () => content((m as Body).content, `messages[${i}].content`);
+    if (role === 'system' || role === 'developer') persona.push(text().trim());
+    else if (role === 'user') turns.push({ speaker: 'human', text: text() });
+    else if (role === 'assistant') turns.push({ speaker: 'bot', text: (m as Body).content === null ? '' : text() });
+    else throw bad(`messages[${i}].role`, `unknown role ${JSON.stringify(role)}: one of system, developer, user, assistant.`);
+  });
+  const last = turns.pop();
+  if (!last || last.speaker !== 'human') throw bad('messages', 'the last message (after any system messages) must be from the user.');
+  const g = generation(b, model, undefined, seedFallback);
+  const room = budget(model.contextLength, g.maxTokens);
+  const p = buildPrompt(persona.filter(Boolean).join('\n'), turns, last.text, DEFAULT_SPEAKERS, room);
+  if (p.personaCut || p.messageCut) throw tooLong(p.tokens.length + p.personaCut + p.messageCut, room, model, 'messages');
+  return {
+    kind: 'chat', prompt: p.tokens, droppedExchanges: p.dropped, stream: g.stream, includeUsage: g.includeUsage,
+    reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: [...defaultStops(DEFAULT_SPEAKERS), ...g.stops], rng: g.rng },
+  };
+}
+
+/** POST /v1/completions: plain-text continuation of `prompt` (a string, one string in an array, or token ids), like chat.js --raw */
+export function parseCompletionRequest(body: unknown, model: ModelInfo, seedFallback: () => number): GenerationRequest {
+  const b = object(body);
+  let v = b.prompt;
+  if (Array.isArray(v) && v.length === 1 && (typeof v[0] === 'string' || Array.isArray(v[0]))) v = v[0];
+  let prompt: number[];
+  if (v === undefined || v === null) prompt = [];
+  else if (typeof v === 'string') prompt = encode(v);
+  else if (Array.isArray(v) && v.every((t) => Number.isInteger(t) && t >= 0 && t < model.vocabSize)) prompt = v as number[];
+  else throw bad('prompt', `a string, or an array of token ids below ${model.vocabSize} (one prompt per request).`);
+  if (prompt.length === 0) prompt = [EOT]; // unconditional: start from <|endoftext|>, as GPT-2 does
+  const g = generation(b, model, 16, seedFallback); // OpenAI's default max_tokens for completions
+  const room = budget(model.contextLength, g.maxTokens);
+  if (prompt.length > room) throw tooLong(prompt.length, room, model, 'prompt');
+  return {
+    kind: 'text', prompt, droppedExchanges: 0, stream: g.stream, includeUsage: g.includeUsage,
+    reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: g.stops, rng: g.rng },
+  };
+}
+
+// ---- responses ----
+export type FinishReason = 'stop' | 'length';
+/** EOT and stop strings are 'stop'; the token limit, a full context and a cut-short reply are 'length' */
+export const finishReason = (r: ReplyEnd): FinishReason => (r === 'eot' || r === 'stop' ? 'stop' : 'length');
+
+export interface Usage { prompt_tokens: number; completion_tokens: number; total_tokens: number }
+export const usage = (prompt: number, completion: number): Usage => ({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
+
+/** the fields every response object of one request shares */
+export interface Head { id: string; created: number; model: string }
+
+export function chatCompletion(h: Head, text: string, finish: FinishReason, u: Usage) {
+  return {
+    id: h.id, object: 'chat.completion' as const, created: h.created, model: h.model,
+    choices: [{ index: 0, message: { role: 'assistant' as const, content: text, refusal: null }, logprobs: null, finish_reason: finish }],
+    usage: u,
+  };
+}
+
+/** a streamed piece: the first carries the role, the last the finish reason; with include_usage every chunk has usage null and a final one (no choices) the counts */
+export function chatChunk(h: Head, delta: { role?: 'assistant'; content?: string }, finish: FinishReason | null, includeUsage: boolean) {
+  return {
+    id: h.id, object: 'chat.completion.chunk' as const, created: h.created, model: h.model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    ...(includeUsage ? { usage: null } : {}),
+  };
+}
+
+/** a text completion, or (finish null, no usage) a streamed piece of one */
+export function textCompletion<F extends FinishReason | null>(h: Head, text: string, finish: F, u?: Usage) {
+  return {
+    id: h.id, object: 'text_completion' as const, created: h.created, model: h.model,
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
+    ...(u ? { usage: u } : {}),
+  };
+}
+
+/** the final usage chunk of a stream (stream_options.include_usage); `object` is the stream's chunk type */
+export function usageChunk<O extends 'chat.completion.chunk' | 'text_completion'>(h: Head, object: O, u: Usage) {
+  return { id: h.id, object, created: h.created, model: h.model, choices: [], usage: u };
+}
+
+export function modelObject(m: ModelInfo) {
+  return { id: m.id, object: 'model' as const, created: m.created, owned_by: 'gpt2-webgpu' };
+}
+export function modelList(m: ModelInfo) {
+  return { object: 'list' as const, data: [modelObject(m)] };
+}

@@ -1,0 +1,106 @@
+// The chat page's files over HTTP, for node:http servers (serve.js mounts it at `/`): the
+// page itself from dist/page/, and the model the server runs as /model/config.json and
+// /model/model.safetensors, which the page downloads to run in the browser. GET and HEAD only;
+// nothing outside those two places is reachable (no `..`, no encoded slashes, no other file of
+// the model directory). ETags let the page check its cached copy of the model without
+// downloading it again.
+import { createReadStream, statSync, type Stats } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface StaticOptions {
+  /** the page's files (default: dist/page beside the running bundle) */
+  root?: string;
+  /** the model directory (config.json + model.safetensors) the page may download; null: none */
+  modelDir: string | null;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
+  '.map': 'application/json; charset=utf-8', '.json': 'application/json; charset=utf-8', '.svg': 'image/svg+xml',
+  '.png': 'image/png', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8', '.safetensors': 'application/octet-stream',
+};
+const MODEL_FILES = new Set(['config.json', 'model.safetensors']);
+
+/** dist/page, beside the bundle this code runs from (dist/serve.js, dist/test.js) */
+export const defaultPageDir = (): string => join(dirname(fileURLToPath(import.meta.url)), 'page');
+
+/**
+ * A request handler for the page: returns false (and leaves the response alone) for requests
+ * it does not serve (other methods, /v1/...), so the caller can route them; true once it has answered.
+ */
+export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const root = resolve(o.root ?? defaultPageDir());
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const raw = (req.url ?? '/').split('?')[0];
+    if (raw.startsWith('/v1/') || raw === '/health') return false;
+    let path: string;
+    try {
+      path = decodeURIComponent(raw);
+    } catch {
+      return answer(res, 400, 'bad URL encoding');
+    }
+    // a name, not a path: no NUL, no backslash, no `..` or `.` segments, no encoded `/`
+    if (/[\0\\]/.test(path) || raw.includes('%2f') || raw.includes('%2F') || path.split('/').some((s) => s === '..' || s === '.')) {
+      return answer(res, 400, 'bad path');
+    }
+    if (path.startsWith('/model/')) {
+      const name = path.slice('/model/'.length);
+      if (!MODEL_FILES.has(name)) return answer(res, 404, 'not found (the model is /model/config.json and /model/model.safetensors)');
+      if (!o.modelDir) return answer(res, 404, 'this server has no model to download');
+      return sendFile(req, res, join(o.modelDir, name));
+    }
+    const file = resolve(root, `.${path === '/' ? '/index.html' : path}`);
+    if (!file.startsWith(root + sep)) return answer(res, 400, 'bad path');
+    return sendFile(req, res, file);
+  };
+}
+
+function answer(res: ServerResponse, status: number, text: string): true {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) + 1 });
+  res.end(`${text}\n`);
+  return true;
+}
+
+function sendFile(req: IncomingMessage, res: ServerResponse, file: string): true {
+  let st: Stats;
+  try {
+    st = statSync(file);
+  } catch {
+    return answer(res, 404, 'not found');
+  }
+  if (!st.isFile()) return answer(res, 404, 'not found');
+  const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+  const headers: Record<string, string | number> = {
+    'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+    ETag: etag,
+    'Last-Modified': st.mtime.toUTCString(),
+    // always revalidate: a new build or a new checkpoint shows up at once, an unchanged one costs a 304
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  };
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return true;
+  }
+  headers['Content-Length'] = st.size;
+  if (req.method === 'HEAD') {
+    res.writeHead(200, headers);
+    res.end();
+    return true;
+  }
+  const stream = createReadStream(file);
+  stream.once('open', () => {
+    res.writeHead(200, headers);
+    stream.pipe(res);
+  });
+  stream.once('error', () => {
+    if (!res.headersSent) answer(res, 404, 'not found');
+    else res.destroy();
+  });
+  res.once('close', () => stream.destroy());
+  return true;
+}

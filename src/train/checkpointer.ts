@@ -1,0 +1,165 @@
+// Checkpoints on disk (Node). Before the first step, --out is checked: creatable, writable, room
+// for a checkpoint, not a kernel file system, and held by one trainer at a time (a lock file
+// with its pid). Each save writes the weights, the optimizer state, train_state.json and
+// loss.svg atomically (model/checkpoint.ts: all files of a save, or none of them).
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UserError } from '../util/errors.ts';
+import { errnoCode, fsReason } from '../util/fs-errors.ts';
+import { commitCheckpoint, lockCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
+import { parameterCount, type GPT2Config } from '../model/config.ts';
+import { saveGPT2Weights } from '../node/weights.ts';
+import { saveAdapter } from '../model/adapter.ts';
+import { loraShapes, checkLora, type LoraSettings, type LoraSite } from '../model/lora.ts';
+import type { Checkpoint } from './loop.ts';
+
+// statfs f_type of the kernel's pseudo file systems: nothing can be saved there, and a
+// recursive mkdir under /proc never returns
+const KERNEL_FS: Record<number, string> = {
+  0x9fa0: 'proc', 0x62656572: 'sysfs', 0x1cd1: 'devpts', 0x27e0eb: 'cgroup', 0x63677270: 'cgroup2',
+  0x64626720: 'debugfs', 0x74726163: 'tracefs', 0x73636673: 'securityfs',
+};
+
+const MB = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
+
+/** bytes of one checkpoint: the trained tensors (the weights, or a LoRA adapter), two AdamW moments, and room for the JSON and the plot */
+export function checkpointBytes(c: GPT2Config, lora?: LoraSettings): number {
+  const n = lora ? loraShapes(checkLora(c, lora), lora.r).reduce((s, t) => s + t.shape[0] * t.shape[1], 0) : parameterCount(c);
+  return n * 12 + 1e6;
+}
+
+/** what a checkpoint's weights are: the whole model (model.safetensors + config.json) or a PEFT LoRA adapter */
+export type SavedWeights = { config: GPT2Config } | { adapter: { settings: LoraSettings; sites: LoraSite[]; base: string } };
+
+export class Checkpointer {
+  private release: (() => void) | null = null;
+  /** the topmost directory open() created: removed again (if still empty) when nothing was saved */
+  private created: string | null = null;
+  private saved = false;
+
+  /** the step of the newest checkpoint in the directory (set on resume) */
+  lastSaved: number | null = null;
+
+  /** `dir` absolute */
+  constructor(readonly dir: string, private flag = '--out') {}
+
+  private fail(why: string): never {
+    throw new UserError(`${this.flag} ${this.dir}: ${why}`);
+  }
+
+  /** Check and claim the directory before training: a UserError names the path and the reason. */
+  open(): void {
+    const fail = (why: string) => this.fail(why);
+    let existing = this.dir;
+    while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+    const kind = KERNEL_FS[statfsType(existing)];
+    if (kind) fail(`${existing} is on the kernel's ${kind} file system, not a place for files; pass a directory on a disk`);
+    if (!statSync(existing).isDirectory()) fail(`${existing} is a file, not a directory`);
+    // one level at a time: the error then names the directory and the real reason (a recursive
+    // mkdir says ENOENT under a read-only parent)
+    const missing: string[] = [];
+    for (let d = this.dir; d !== existing; d = dirname(d)) missing.unshift(d);
+    for (const d of missing) {
+      try {
+        mkdirSync(d);
+      } catch (e) {
+        fail(`cannot create ${d}: ${fsReason(e)}`);
+      }
+      this.created ??= d;
+    }
+    // a read-only or full disk shows now, not at the first save after all the training
+    const probe = join(this.dir, `.probe-${process.pid}`);
+    try {
+      writeFileSync(probe, new Uint8Array(4096));
+    } catch (e) {
+      fail(`cannot write there: ${fsReason(e)}`);
+    } finally {
+      rmSync(probe, { force: true });
+    }
+    this.release = lockCheckpoint(this.dir, this.flag);
+  }
+
+  /** room for one more checkpoint (a save writes all its files before it replaces the old ones) */
+  checkSpace(bytesNeeded: number): void {
+    const free = freeBytes(this.dir);
+    if (free < bytesNeeded) this.fail(`${MB(free)} free, a checkpoint needs about ${MB(bytesNeeded)}: free some space or pass another ${this.flag}`);
+  }
+
+  /** Write `c` atomically with `state` (train_state.json) and the loss plot; a UserError names the file and the reason. */
+  save(c: Checkpoint, weights: SavedWeights, state: object, lossSvg: string): void {
+    this.write(`the checkpoint of step ${c.step}`, (staging, at) => {
+      if ('adapter' in weights) {
+        const { settings, sites, base } = weights.adapter;
+        at('adapter_model.safetensors');
+        saveAdapter(staging, settings, sites, base, c.params);
+      } else {
+        at('model.safetensors');
+        saveGPT2Weights(staging, weights.config, c.params);
+      }
+      at('optimizer.safetensors');
+      saveTrainState(staging, { m: c.m, v: c.v }, state);
+      writeFileSync(at('loss.svg'), lossSvg);
+    });
+    this.lastSaved = c.step;
+  }
+
+  /** Write a whole model (model.safetensors + config.json) atomically, without training state: a merged adapter. */
+  saveModel(config: GPT2Config, params: Map<string, Float32Array>): void {
+    this.write('the model', (staging, at) => {
+      at('model.safetensors');
+      saveGPT2Weights(staging, config, params);
+    });
+  }
+
+  /** all files of one save or none: `files` writes into the staging directory, naming each file with `at` first (for the error) */
+  private write(what: string, files: (staging: string, at: (file: string) => string) => void): void {
+    const staging = join(this.dir, '.saving');
+    let writing = staging;
+    try {
+      stageCheckpoint(this.dir);
+      files(staging, (f) => (writing = join(staging, f)));
+      writing = this.dir;
+      commitCheckpoint(this.dir);
+    } catch (e) {
+      if (!errnoCode(e)) throw e;
+      // free the space of the partial save (a complete one is left for recovery to finish)
+      if (!existsSync(join(staging, 'COMPLETE'))) rmSync(staging, { recursive: true, force: true });
+      const kept = this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`;
+      throw new UserError(`could not save ${what}: ${fsReason(e)} writing ${writing}; ${kept}`);
+    }
+    this.saved = true;
+  }
+
+  /** Release the lock; a directory this run created and never saved into is removed. */
+  close(): void {
+    this.release?.();
+    this.release = null;
+    if (this.saved || !this.created) return;
+    try {
+      for (let d = this.dir; ; d = dirname(d)) {
+        if (readdirSync(d).length) return;
+        rmdirSync(d);
+        if (d === this.created) return;
+      }
+    } catch {
+      /* leave it */
+    }
+  }
+}
+
+function statfsType(path: string): number {
+  try {
+    return Number(statfsSync(path).type);
+  } catch {
+    return 0;
+  }
+}
+
+function freeBytes(path: string): number {
+  try {
+    const s = statfsSync(path);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return Infinity;
+  }
+}

@@ -1,0 +1,180 @@
+// The training loop, as nanoGPT's train.py: step, evaluate now and then, log, checkpoint, stop.
+// Whatever touches the outside world (the console, files, signals, a browser page's buttons)
+// comes in through Hooks, so the Node CLI and a web page drive the same loop.
+import type { GPT2 } from '../model/gpt2.ts';
+import type { AdamW } from '../optim.ts';
+import type { TokenDataset } from '../data/windows.ts';
+import { UserError } from '../util/errors.ts';
+import { countNonFinite } from '../util/finite.ts';
+import type { RunSettings } from './run.ts';
+import type { Schedule } from './schedule.ts';
+import { evaluate, stepBatches, trainStep } from './step.ts';
+import { mixSeed } from '../ops/dropout.ts';
+
+export interface StepReport {
+  /** 1-based: steps done so far in the run */
+  step: number;
+  /** the steps the run will have (an estimate under a time budget) */
+  total: number;
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  /** false: the batch had no target tokens and was skipped */
+  learned: boolean;
+  val?: number;
+  /** this step's training time */
+  ms: number;
+  /** training throughput so far: tokens over training time (evaluation and checkpoints left out) */
+  tokensPerSec: number;
+  /** estimated wall time to the end, evaluation and checkpoints included */
+  etaSec: number;
+}
+
+/** everything a checkpoint holds, read back from the GPU */
+export interface Checkpoint {
+  step: number;
+  /** what the run trains: every weight, or a LoRA adapter's A and B (the base stays as it was loaded) */
+  params: Map<string, Float32Array>;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+  /** AdamW updates so far (the bias correction's step) */
+  adamSteps: number;
+  /** the loss curves of the whole run, for loss.svg and --resume */
+  history: { train: [number, number][]; val: [number, number][] };
+  /** the time-budget schedule's state */
+  schedule?: Record<string, number>;
+}
+
+export interface Hooks {
+  /** after every step */
+  onStep(r: StepReport): void;
+  /** write `c` durably; return false when it could not be written and training should go on (a full disk, to retry at the next save) */
+  save(c: Checkpoint, why: 'interval' | 'stop' | 'end'): boolean | Promise<boolean>;
+  /** the user asked to stop (Ctrl-C, SIGTERM, a Stop button): the loop saves and returns after the current step */
+  stopRequested(): boolean;
+}
+
+export interface LoopState {
+  model: GPT2;
+  opt: AdamW;
+  train: TokenDataset;
+  /** null: no held-out target tokens, no evaluation */
+  val: TokenDataset | null;
+  settings: RunSettings;
+  schedule: Schedule;
+  startStep: number;
+  /** loss curves of the run's earlier sessions */
+  history: { train: [number, number][]; val: [number, number][] };
+  /** stop as a signal would after this step (tests) */
+  stopAfter?: number;
+}
+
+export interface LoopResult {
+  /** the loss of every step that learned, this session */
+  losses: number[];
+  valLosses: [number, number][];
+  /** the run's step count when the loop returned */
+  step: number;
+  stepsRun: number;
+  skipped: number;
+  interrupted: boolean;
+  /** ms spent in training steps, evaluation and checkpoints */
+  trainMs: number;
+  evalMs: number;
+  saveMs: number;
+  /** tokens of the steps that learned */
+  tokens: number;
+}
+
+export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult> {
+  const { model, opt, settings: o, schedule } = s;
+  const B = o.batchSize, T = o.blockSize;
+  const tokensPerStep = B * T * o.gradAccum;
+  const r: LoopResult = { losses: [], valLosses: [], step: s.startStep, stepsRun: 0, skipped: 0, interrupted: false, trainMs: 0, evalMs: 0, saveMs: 0, tokens: 0 };
+  const history = { train: [...s.history.train], val: [...s.history.val] };
+  let lastSaved: number | null = s.startStep > 0 ? s.startStep : null;
+  const t0 = performance.now();
+
+  const checkpoint = async (step: number, why: 'interval' | 'stop' | 'end') => {
+    const ts = performance.now();
+    const c = await readCheckpoint(model, opt, step, { train: history.train, val: history.val }, schedule.state());
+    const bad = [...c.params].find(([, a]) => countNonFinite(a) > 0);
+    if (bad) throw diverged(step, `weights '${bad[0]}' are not finite`, lastSaved, o);
+    if (await hooks.save(c, why)) lastSaved = step;
+    const ms = performance.now() - ts;
+    r.saveMs += ms;
+    schedule.noteEndWork('save', ms);
+  };
+
+  const out = model.gpu.tensor([tokensPerStep + 1], 'step losses + grad norm^2');
+  opt.zeroGrad();
+  try {
+    for (let step = s.startStep; ; step++) {
+      const ts = performance.now();
+      const lr = schedule.lr(step);
+      const { loss, gradNorm, targets } = await trainStep(model, opt, stepBatches(s.train, step, o), B, T, lr, out, mixSeed(o.seed, step));
+      const ms = performance.now() - ts;
+      r.trainMs += ms;
+      r.stepsRun++;
+      r.step = step + 1;
+      const learned = targets > 0;
+      if (learned) {
+        r.tokens += tokensPerStep;
+        r.losses.push(loss);
+        if (Number.isFinite(loss)) history.train.push([step + 1, loss]);
+      } else r.skipped++;
+      const last = schedule.finished(step, performance.now());
+      let val: number | undefined;
+      if (s.val && o.evalInterval > 0 && ((step + 1) % o.evalInterval === 0 || last)) {
+        const te = performance.now();
+        val = (await evaluate(model, s.val, o.evalSteps, B, T)) ?? undefined;
+        const ems = performance.now() - te;
+        r.evalMs += ems;
+        schedule.noteEndWork('eval', ems);
+        if (val !== undefined) {
+          r.valLosses.push([step + 1, val]);
+          history.val.push([step + 1, val]);
+        }
+      }
+      const wallPerStep = (performance.now() - t0) / r.stepsRun;
+      hooks.onStep({
+        step: step + 1, total: schedule.total, loss, gradNorm, lr, learned, val, ms,
+        tokensPerSec: (r.tokens * 1000) / r.trainMs, etaSec: (wallPerStep * (schedule.total - step - 1)) / 1000,
+      });
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || (val !== undefined && !Number.isFinite(val))) {
+        throw diverged(step + 1, `the loss is ${loss}${val !== undefined ? ` (validation ${val})` : ''} and the gradient norm ${gradNorm}`, lastSaved, o);
+      }
+      if (last) {
+        await checkpoint(step + 1, 'end');
+        return r;
+      }
+      if (hooks.stopRequested() || (s.stopAfter !== undefined && step + 1 >= s.stopAfter)) {
+        r.interrupted = true;
+        await checkpoint(step + 1, 'stop');
+        return r;
+      }
+      if (o.saveInterval > 0 && (step + 1) % o.saveInterval === 0) await checkpoint(step + 1, 'interval');
+    }
+  } finally {
+    out.release();
+  }
+}
+
+/** The trained tensors and AdamW moments back on the CPU, with what --resume needs beside them. */
+export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, history: Checkpoint['history'], schedule?: Record<string, number>): Promise<Checkpoint> {
+  await model.gpu.sync();
+  const params = await model.readParams(model.trainable);
+  const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+  for (const [name, t] of opt.m) m.set(name, await t.read());
+  for (const [name, t] of opt.v) v.set(name, await t.read());
+  return { step, params, m, v, adamSteps: opt.step, history, schedule };
+}
+
+/** a run that went to NaN or infinity: nothing of it is saved; say where it went wrong and what to try */
+function diverged(step: number, what: string, lastSaved: number | null, o: RunSettings): UserError {
+  const kept = lastSaved === null ? 'no checkpoint was written' : `the checkpoint of step ${lastSaved} is kept`;
+  const clip = o.gradClip === 0 || o.gradClip > 1 ? `, --grad-clip 1 (now ${o.gradClip})` : '';
+  return new UserError(
+    `step ${step}: ${what}; training stopped without saving it (${kept}). Try a lower --lr (now ${o.lr}), a longer --warmup (now ${o.warmup ?? 'estimated'})${clip}, or check the data`,
+  );
+}

@@ -1,0 +1,259 @@
+// `node dist/train.js` behind the flags: loads the weights and the data, resolves the run,
+// checks --out, and drives the training loop with Node's console, files and signals
+// (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Gpu } from '../gpu/index.ts';
+import { UserError } from '../util/errors.ts';
+import { fsReason } from '../util/fs-errors.ts';
+import { GPT2 } from '../model/gpt2.ts';
+import { loadWeights, type LoadedWeights } from '../model/load.ts';
+import { describeConfig, parameterCount, type GPT2Config } from '../model/config.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
+import { checkLora, initLoraArrays, type LoraSettings, type LoraSite } from '../model/lora.ts';
+import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
+import { AdamW } from '../optim.ts';
+import { loadChatData } from '../data/dataset.ts';
+import { formatStats } from '../data/windows.ts';
+import { lossCurveSvg } from '../util/plot.ts';
+import { checkData, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
+import { makeSchedule } from './schedule.ts';
+import { Checkpointer, checkpointBytes } from './checkpointer.ts';
+import { trainLoop, type Checkpoint, type StepReport } from './loop.ts';
+
+export interface TrainOptions extends TrainFlags {
+  quiet?: boolean;
+  /** stop (and checkpoint) after this step, as Ctrl-C would: for tests */
+  stopAfter?: number;
+}
+
+export interface TrainResult {
+  losses: number[];
+  valLosses: [number, number][];
+  steps: number;
+  outDir: string;
+  interrupted: boolean;
+  /** training time per step and tokens per second of training time (evaluation and checkpoints left out) */
+  msPerStep: number;
+  tokensPerSec: number;
+  /** wall time of the whole command, in seconds */
+  wallSec: number;
+  /** the learning rate of the last step */
+  lastLr: number;
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainResult> {
+  const started = performance.now();
+  const say = (s: string) => {
+    if (!opts.quiet) console.log(s);
+  };
+  say(`adapter: ${gpu.adapterName}`);
+  const shown = opts.out ?? DEFAULTS.out; // as the user wrote it, for the console
+  const out = resolve(shown);
+  const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
+
+  const { run, arrays, adapter, moments, ckpt } = await startRun(opts, out, device, say);
+  const dataShown = run.settings.data; // as given (or saved), for the console
+  // paths absolute: train_state.json keeps them, and --resume may run from another directory
+  const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
+  const config = run.config, T = o.blockSize, B = o.batchSize;
+  for (const n of run.notes) say(n);
+
+  try {
+    // ---- data ----
+    const data = loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask });
+    say(`data: ${dataShown}: ${formatStats(data.stats)}`);
+    const val = checkData(data, o, config);
+    if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
+
+    // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
+    const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined);
+    arrays.clear();
+    const opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
+    if (o.lora) say(describeLora(o.lora, model.lora!.sites, config));
+    if (run.saved && moments) {
+      for (const [name, t] of opt.m) { const a = moments.m.get(name); if (a) t.write(a); }
+      for (const [name, t] of opt.v) { const a = moments.v.get(name); if (a) t.write(a); }
+      opt.step = moments.m.size ? run.saved.adamSteps : 0; // fresh moments (--reset-optimizer) need bias correction from the start
+      say(`resumed at step ${run.startStep}`);
+    }
+
+    // ---- the clock: a --time budget covers every session of the run, loading included ----
+    const elapsedBefore = run.saved?.elapsedMs ?? 0;
+    const deadline = o.time !== undefined ? started + o.time * 1000 - elapsedBefore : Infinity;
+    const schedule = makeSchedule(o, {
+      startStep: run.startStep, saved: run.saved?.schedule, savedSteps: run.saved?.settings.steps,
+      priorSteps: defaultSteps(run.source === 'scratch', gpu.isCpu),
+    }, { now: performance.now(), deadline });
+
+    if (o.log && !run.saved) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
+    let stopRequested = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopRequested) process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as Record<string, number>)[sig]);
+      stopRequested = true;
+      console.log(`\n${sig === 'SIGINT' ? 'interrupt' : sig}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
+    };
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+
+    const tokensPerStep = B * T * o.gradAccum;
+    const length = o.steps !== undefined ? `${o.steps - run.startStep} steps` : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - performance.now()) / 1000))} left)`;
+    say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
+    let lastLr = 0;
+    try {
+      const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter }, {
+        stopRequested: () => stopRequested,
+        onStep: (s) => {
+          lastLr = s.lr;
+          say(progressLine(s, o.time !== undefined));
+          if (o.log) {
+            appendLog(o.log, { step: s.step, ...(s.learned ? { loss: s.loss } : { skipped: 'no target tokens' }), lr: s.lr, grad_norm: s.gradNorm, tokens_per_s: s.tokensPerSec, ms: s.ms, ...(s.val !== undefined ? { val_loss: s.val } : {}) });
+          }
+        },
+        save: (c: Checkpoint, why) => {
+          const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + performance.now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
+          try {
+            const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
+            ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
+          } catch (e) {
+            if (why !== 'interval' || !(e instanceof UserError)) throw e;
+            console.warn(`warning: ${e.message}; training goes on, the next save tries again`);
+            return false;
+          }
+          if (why === 'stop') say(`saved checkpoint at step ${c.step} to ${shown}`);
+          return true;
+        },
+      });
+      return finish(r);
+
+      function finish(r: Awaited<ReturnType<typeof trainLoop>>): TrainResult {
+        const wallSec = (performance.now() - started) / 1000;
+        const learnedSteps = r.stepsRun - r.skipped;
+        const res: TrainResult = {
+          losses: r.losses, valLosses: r.valLosses, steps: r.step, outDir: out, interrupted: r.interrupted,
+          msPerStep: r.stepsRun ? r.trainMs / r.stepsRun : 0, tokensPerSec: r.trainMs ? (r.tokens * 1000) / r.trainMs : 0, wallSec, lastLr,
+        };
+        const first = r.losses[0], lastL = r.losses[r.losses.length - 1];
+        say(`done: ${r.stepsRun} steps in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
+          `evaluation ${formatDuration(r.evalMs / 1000)}, checkpoints ${formatDuration(r.saveMs / 1000)}; loss ${first?.toFixed(3)} -> ${lastL?.toFixed(3)}` +
+          (r.valLosses.length ? `, val ${r.valLosses[r.valLosses.length - 1][1].toFixed(3)}` : ''));
+        if (r.skipped) say(`${r.skipped} of ${r.stepsRun} steps had no target tokens (no ${o.bot} reply in their windows) and were skipped; ${learnedSteps} learned`);
+        say(o.lora
+          ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
+          : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
+        say(`chat with it: node dist/chat.js --init ${shown}`);
+        return res;
+      }
+    } finally {
+      for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    }
+  } finally {
+    ckpt.close();
+  }
+}
+
+/**
+ * Where the run starts: its weights (a checkpoint to resume, pretrained, or new), the run
+ * resolved from the flags (and the saved state), and --out checked and locked. On --resume the
+ * lock comes first: a save in progress there belongs to the trainer holding it.
+ */
+async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, say: (s: string) => void) {
+  const ckpt = new Checkpointer(out);
+  let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
+  if (flags.resume) ckpt.open();
+  try {
+    let run: Run, arrays: Map<string, Float32Array>, adapter: Map<string, Float32Array> | null = null;
+    if (flags.resume) {
+      recoverCheckpoint(out); // finish (or discard) a save that a crash interrupted
+      const lora = isAdapterDir(out); // a LoRA run's checkpoint: the adapter, its base named in train_state.json
+      if (!lora && !existsSync(join(out, 'model.safetensors'))) {
+        throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors, or a LoRA run's ${ADAPTER_WEIGHTS}, there; train without --resume first)`);
+      }
+      const json = readTrainStateJson(out);
+      if (!json) {
+        throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out}`);
+      }
+      const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
+      if (lora && (!saved.settings.lora || !saved.settings.base)) {
+        throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out}`);
+      }
+      const w = await loadWeights(lora ? saved.settings.base! : out);
+      arrays = w.arrays;
+      if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
+        throw new UserError(`--resume: ${join(out, 'optimizer.safetensors')} is missing: AdamW's moments would restart from zero. Pass --reset-optimizer to resume that way`);
+      }
+      moments = loadTrainState(out, { optimizer: !flags.resetOptimizer });
+      run = resolveRun(flags, { source: 'resume', config: w.config, saved }, device);
+      if (run.settings.lora) adapter = resumedAdapter(out, w.config, run.settings.lora);
+      ckpt.lastSaved = run.startStep;
+      say(`resuming from ${out}${lora ? ` (LoRA adapter on ${w.source})` : ''}`);
+      if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
+    } else {
+      let pretrained: LoadedWeights | null = null;
+      const init = flags.init ?? DEFAULTS.init;
+      if (init === 'auto') {
+        try {
+          pretrained = await loadWeights('gpt2');
+          say('init: OpenAI GPT-2 124M');
+        } catch (e) {
+          if (flags.loraR !== undefined) throw e; // LoRA needs pretrained weights: say why there are none
+          say(`init: GPT-2 weights unavailable (${(e as Error).message.split('\n')[0]}); training the default from-scratch model instead.`);
+        }
+      } else if (init !== 'scratch') {
+        pretrained = await loadWeights(init, { alternatives: "'scratch' (a new model)" });
+        say(`init: ${pretrained.source}, ${describeConfig(pretrained.config)}`);
+      }
+      // what a LoRA run's adapter_config.json and --resume name as its base
+      const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
+      run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config, base }, device) : resolveRun(flags, { source: 'scratch' }, device);
+      if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
+      arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
+      const lora = run.settings.lora;
+      if (lora) {
+        if (resolve(base) === out) throw new UserError(`--out ${out} is the base model's directory: the adapter goes into a directory of its own (pass another --out)`);
+        adapter = initLoraArrays(checkLora(run.config, lora), lora.r, run.settings.seed);
+      }
+      ckpt.open();
+    }
+    ckpt.checkSpace(checkpointBytes(run.config, run.settings.lora));
+    return { run, arrays, adapter, moments, ckpt };
+  } catch (e) {
+    ckpt.close();
+    throw e;
+  }
+}
+
+/** the adapter a LoRA run saved in `out`, checked against the run's settings */
+function resumedAdapter(out: string, config: GPT2Config, lora: LoraSettings): Map<string, Float32Array> {
+  const a = readAdapter(out, config);
+  const want = checkLora(config, lora).map((s) => s.name);
+  const have = a.sites.map((s) => s.name);
+  if (a.config.r !== lora.r || have.join() !== want.join()) {
+    throw new UserError(`--resume: the adapter in ${out} (r ${a.config.r}, ${have.length} projections) is not the one train_state.json describes (r ${lora.r}, ${want.length}); start a new run`);
+  }
+  return a.arrays;
+}
+
+/** `lora: r 8, alpha 16, dropout 0, targets c_attn (12 projections): 294,912 trainable parameters (0.24% of 124.4M), the rest frozen` */
+function describeLora(l: LoraSettings, sites: LoraSite[], c: GPT2Config): string {
+  const n = sites.reduce((s, x) => s + l.r * (x.in + x.out), 0);
+  return `lora: r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.targets.join(',')} (${sites.length} projections): ` +
+    `${n.toLocaleString('en-US')} trainable parameters (${((100 * n) / parameterCount(c)).toFixed(2)}% of ${(parameterCount(c) / 1e6).toFixed(1)}M), the rest frozen`;
+}
+
+// `step    3/4 | loss 10.0731 | val 10.6313 | lr 1.65e-3 | norm 3.00 | 234 ms | 183 tok/s | ETA 0s`
+function progressLine(s: StepReport, estimated: boolean): string {
+  const of = `${estimated ? '~' : ''}${s.total}`;
+  const loss = s.learned ? `loss ${s.loss.toFixed(4)}` : 'skipped (no target tokens)';
+  return `step ${String(s.step).padStart(5)}/${of} | ${loss}${s.val !== undefined ? ` | val ${s.val.toFixed(4)}` : ''} | lr ${s.lr.toExponential(2)} | norm ${s.gradNorm.toFixed(2)} | ${s.ms.toFixed(0)} ms | ${s.tokensPerSec.toFixed(0)} tok/s | ETA ${formatDuration(s.etaSec)}`;
+}
+
+function appendLog(path: string, entry: object): void {
+  try {
+    appendFileSync(path, JSON.stringify(entry) + '\n');
+  } catch (e) {
+    throw new UserError(`--log ${path}: ${fsReason(e)}`);
+  }
+}

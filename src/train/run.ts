@@ -1,0 +1,339 @@
+// What a training run is, decided in one place: the model (its config and where its weights
+// come from), the schedule, batch and block size, and every other setting, from the flags the
+// user gave plus, on --resume, the run's saved state. A flag given wins; on --resume a flag not
+// given keeps the run's value; otherwise the default. No files, no Node APIs: the CLI and a
+// browser page both call this.
+import { UserError } from '../util/errors.ts';
+import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
+import { speakerProblem } from '../data/format.ts';
+import type { TokenDataset } from '../data/windows.ts';
+import { checkLora, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
+
+/** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
+export interface RunSettings {
+  /** the dataset file (absolute, so a resume from another directory finds it) */
+  data: string;
+  /** tokens per sequence (the model's context at most) */
+  blockSize: number;
+  batchSize: number;
+  gradAccum: number;
+  order: 'random' | 'sequential';
+  mask: 'bot' | 'none';
+  human: string;
+  bot: string;
+  seed: number;
+  /** total optimizer steps; unset in a run with a time budget */
+  steps?: number;
+  /** wall-clock budget in seconds (--time); the schedule is laid out over the steps that fit */
+  time?: number;
+  lr: number;
+  minLr: number;
+  /** unset in a time-budget run without --warmup: 5% of the steps that fit, estimated as it goes */
+  warmup?: number;
+  schedule: 'cosine' | 'constant';
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  gradClip: number;
+  evalInterval: number;
+  evalSteps: number;
+  saveInterval: number;
+  /** append one JSON line per step here (absolute) */
+  log?: string;
+  /** LoRA: the adapter trained beside the frozen base weights; unset = every weight trains */
+  lora?: LoraSettings;
+  /** LoRA: the base model ('gpt2' or an absolute directory), loaded again by --resume and named in adapter_config.json */
+  base?: string;
+}
+
+/** What the user asked for: any RunSettings (unset = keep or default), the model and where it goes. */
+export interface TrainFlags extends Partial<RunSettings> {
+  /** 'auto' | 'gpt2' (or gpt2-medium, ...) | 'scratch' | a checkpoint directory */
+  init?: string;
+  out?: string;
+  resume?: boolean;
+  /** resume without the optimizer moments (they restart from zero) */
+  resetOptimizer?: boolean;
+  /** from-scratch model shape */
+  nLayer?: number;
+  nHead?: number;
+  nEmbd?: number;
+  /** --lora R and its options (RunSettings.lora holds the resolved adapter) */
+  loraR?: number;
+  loraAlpha?: number;
+  loraDropout?: number;
+  loraTargets?: string[];
+}
+
+export const DEFAULTS = {
+  init: 'auto', data: 'data/chat.txt', out: 'out/chat', gradAccum: 1, order: 'random', mask: 'bot', human: 'Human', bot: 'Bot',
+  seed: 1337, schedule: 'cosine', weightDecay: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8, gradClip: 1.0,
+  evalInterval: 50, evalSteps: 8, saveInterval: 100, nLayer: 4, nHead: 4, nEmbd: 128,
+} as const;
+
+// Defaults sized for a few minutes on a CPU adapter (lavapipe) and a real run on a GPU.
+export const defaultSteps = (fromScratch: boolean, isCpu: boolean) => (fromScratch ? (isCpu ? 250 : 2000) : isCpu ? 30 : 1000);
+// LoRA's adapter starts at zero and stays small: it takes a larger step than whole-model fine-tuning
+export const defaultLr = (fromScratch: boolean, lora = false) => (fromScratch ? 3e-3 : lora ? 1e-3 : 6e-5);
+export const defaultBlockSize = (isCpu: boolean) => (isCpu ? 256 : 512);
+/** sequences per batch: from scratch a fixed token budget (1024 on a CPU adapter, 4096 on a GPU); fine-tuning 124M+ is costlier per token */
+export function defaultBatch(fromScratch: boolean, isCpu: boolean, T: number): number {
+  if (!fromScratch) return isCpu ? 1 : 8;
+  return Math.max(1, Math.round((isCpu ? 1024 : 4096) / T));
+}
+
+/** where the starting weights come from; only 'scratch' builds its config from the flags */
+export type WeightsSource = 'scratch' | 'pretrained' | 'resume';
+
+/** the part of train_state.json that defines the run (see savedRunState) */
+export interface SavedRun {
+  step: number;
+  settings: Partial<RunSettings>;
+  /** AdamW updates taken: fewer than `step` when batches without targets were skipped */
+  adamSteps: number;
+  /** wall-clock ms spent by the run's earlier sessions (a time budget counts them) */
+  elapsedMs: number;
+  /** the time-budget schedule's state (TimeSchedule) */
+  schedule?: Record<string, number>;
+  history: { train: [number, number][]; val: [number, number][] };
+}
+
+/** the adapter and machine a run is sized against */
+export interface DeviceLimits {
+  isCpu: boolean;
+  /** largest GPUBuffer the adapter allows */
+  maxBufferSize: number;
+  /** host memory in bytes (the CPU adapter keeps its buffers there too) */
+  memoryBytes: number;
+}
+
+export interface Run {
+  source: WeightsSource;
+  config: GPT2Config;
+  settings: RunSettings;
+  /** the step the loop starts at (the saved step on --resume) */
+  startStep: number;
+  saved: SavedRun | null;
+  /** lines for the console (e.g. a capped block size) */
+  notes: string[];
+}
+
+const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * The run: `source` says where the weights come from; `config` is theirs (pretrained, resume)
+ * and is built from the flags for 'scratch'; `saved` is the checkpoint's state on resume.
+ * Throws a UserError naming the flag for any value that cannot work.
+ */
+export function resolveRun(
+  flags: TrainFlags,
+  from: { source: 'scratch' } | { source: 'pretrained'; config: GPT2Config; base?: string } | { source: 'resume'; config: GPT2Config; saved: SavedRun },
+  device: DeviceLimits,
+): Run {
+  const saved = from.source === 'resume' ? from.saved : null;
+  const keep: Partial<RunSettings> = saved?.settings ?? {};
+  const fromScratch = from.source === 'scratch';
+  const notes: string[] = [];
+  const pick = <K extends keyof RunSettings & keyof typeof DEFAULTS>(k: K): RunSettings[K] =>
+    (flags[k] ?? keep[k] ?? DEFAULTS[k]) as RunSettings[K];
+  checkCounts(flags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'nLayer', 'nHead', 'nEmbd']);
+
+  const blockSize = flags.blockSize ?? keep.blockSize ?? defaultBlockSize(device.isCpu);
+  let config: GPT2Config;
+  if (from.source === 'scratch') {
+    // a from-scratch model's context is what it is trained on
+    config = { ...GPT2_124M, n_layer: flags.nLayer ?? DEFAULTS.nLayer, n_head: flags.nHead ?? DEFAULTS.nHead, n_embd: flags.nEmbd ?? DEFAULTS.nEmbd, n_positions: blockSize };
+    const shape = shapeProblem(config);
+    if (shape) throw new UserError(`--n-embd ${config.n_embd} --n-head ${config.n_head}: ${shape}`);
+  } else config = from.config;
+  const T = Math.min(blockSize, config.n_positions);
+  if (T < blockSize) notes.push(`block size capped at the model's context: ${T}`);
+
+  // the length of the run: a step count or a time budget (given again on resume, it replaces the saved one)
+  if (flags.steps !== undefined && flags.time !== undefined) throw new UserError('pass either --steps or --time, not both');
+  let steps: number | undefined, time: number | undefined;
+  if (flags.steps !== undefined) steps = flags.steps;
+  else if (flags.time !== undefined) time = flags.time;
+  else if (keep.steps !== undefined || keep.time !== undefined) ({ steps, time } = keep);
+  else steps = defaultSteps(fromScratch, device.isCpu);
+
+  const lora = resolveLora(flags, keep, from.source);
+  const lr = flags.lr ?? keep.lr ?? defaultLr(fromScratch, !!lora);
+  // a new --lr on resume brings its own default final lr
+  const minLr = flags.minLr ?? (flags.lr === undefined ? keep.minLr : undefined) ?? lr / 10;
+  const settledWarmup = saved?.schedule?.warmup; // a time-budget run's estimate, if it is continued by steps
+  const warmup = flags.warmup ?? keep.warmup ?? (steps !== undefined ? (settledWarmup ?? Math.ceil(0.05 * steps)) : undefined);
+  const settings: RunSettings = {
+    data: flags.data ?? keep.data ?? DEFAULTS.data,
+    blockSize: T,
+    batchSize: flags.batchSize ?? keep.batchSize ?? defaultBatch(fromScratch, device.isCpu, T),
+    gradAccum: pick('gradAccum'), order: pick('order'), mask: pick('mask'), human: pick('human').trim(), bot: pick('bot').trim(), seed: pick('seed'),
+    steps, time, lr, minLr, warmup, schedule: pick('schedule'),
+    weightDecay: pick('weightDecay'), beta1: pick('beta1'), beta2: pick('beta2'), eps: pick('eps'), gradClip: pick('gradClip'),
+    evalInterval: pick('evalInterval'), evalSteps: pick('evalSteps'), saveInterval: pick('saveInterval'),
+    log: flags.log ?? keep.log,
+    ...(lora ? { lora, base: from.source === 'pretrained' ? from.base : keep.base } : {}),
+  };
+  checkSettings(settings);
+  if (lora) checkLora(config, lora);
+  // weights, gradients and AdamW's two moments; with LoRA only the weights are of the model's size
+  const copies = lora ? 1 : 4;
+  const tooBig = memoryProblem(config, device.memoryBytes, copies);
+  if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
+  checkBatchFits(settings, config, device, copies);
+
+  const startStep = saved?.step ?? 0;
+  if (saved && steps !== undefined && startStep >= steps) {
+    throw new UserError(`--resume: the checkpoint is already at step ${startStep}; pass a larger --steps (the total, not the number of extra steps)`);
+  }
+  if (saved && time !== undefined && saved.elapsedMs >= time * 1000) {
+    throw new UserError(`--resume: the run has used its --time budget (${formatDuration(saved.elapsedMs / 1000)} of ${formatDuration(time)}); pass a larger --time (the total) or --steps`);
+  }
+  return { source: from.source, config, settings, startStep, saved, notes };
+}
+
+/**
+ * The adapter of a LoRA run (--lora R, or the saved run's on --resume), or undefined for
+ * whole-model training. On --resume the rank, alpha and targets are the run's (the adapter's
+ * shape and meaning); dropout may change. Options without --lora, or --lora on a model from
+ * scratch or on a whole-model run's --resume, are UserErrors.
+ */
+function resolveLora(flags: TrainFlags, keep: Partial<RunSettings>, source: WeightsSource): LoraSettings | undefined {
+  const options = (['loraAlpha', 'loraDropout', 'loraTargets'] as const).filter((k) => flags[k] !== undefined);
+  const saved = source === 'resume' ? keep.lora : undefined;
+  if (flags.loraR === undefined && !saved) {
+    if (options.length) throw new UserError(`${flagName(options[0])} goes with --lora R (the adapter's rank)`);
+    return undefined;
+  }
+  if (source === 'scratch') throw new UserError('--lora adapts pretrained weights: pass --init gpt2 or --init DIR (a model from scratch has nothing to adapt)');
+  if (source === 'resume' && !saved) {
+    throw new UserError('--resume: the run in --out trains every weight; --lora cannot join it (start a LoRA run from its weights with --init DIR --lora R and another --out)');
+  }
+  if (saved) {
+    const changed = (flag: string, given: unknown, was: unknown) => {
+      if (given !== undefined && JSON.stringify(given) !== JSON.stringify(was)) {
+        throw new UserError(`--resume: the run's adapter has ${flag} ${JSON.stringify(was)}; ${flag} ${JSON.stringify(given)} would be another adapter (start a new run with another --out)`);
+      }
+    };
+    changed('--lora', flags.loraR, saved.r);
+    changed('--lora-alpha', flags.loraAlpha, saved.alpha);
+    changed('--lora-targets', flags.loraTargets, saved.targets);
+    return { ...saved, dropout: flags.loraDropout ?? saved.dropout };
+  }
+  const r = flags.loraR!;
+  return { r, alpha: flags.loraAlpha ?? 2 * r, dropout: flags.loraDropout ?? 0, targets: flags.loraTargets ?? DEFAULT_LORA_TARGETS };
+}
+
+function checkCounts(flags: TrainFlags, keys: (keyof TrainFlags)[]): void {
+  for (const k of keys) {
+    const v = flags[k];
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 1)) throw new UserError(`${flagName(k)} must be a whole number of at least 1, got ${v}`);
+  }
+}
+
+/** Values that cannot train (a zero learning rate, betas >= 1, ...), each named by its flag. */
+export function checkSettings(s: RunSettings): void {
+  const bad = (key: keyof RunSettings, rule: string) => {
+    throw new UserError(`${flagName(key)} ${rule}, got ${s[key]}`);
+  };
+  checkCounts(s as TrainFlags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'evalSteps']);
+  if (!(s.lr > 0 && Number.isFinite(Math.fround(s.lr)))) bad('lr', 'must be a positive number (below 3.4e38, float32)');
+  if (!(s.minLr >= 0 && s.minLr <= s.lr)) bad('minLr', `must be between 0 and --lr (${s.lr})`);
+  if (s.warmup !== undefined && !(Number.isSafeInteger(s.warmup) && s.warmup >= 0)) bad('warmup', 'must be a whole number of steps, 0 or more');
+  // float32 flushes anything below its smallest normal number (1.2e-38) to 0, and 0/0 is NaN
+  if (!(Math.fround(s.eps) >= 2 ** -126 && Number.isFinite(s.eps))) bad('eps', 'must be a positive number of at least 1.2e-38 (float32 rounds smaller ones to 0)');
+  if (!(s.beta1 >= 0 && s.beta1 < 1)) bad('beta1', 'must be in [0, 1)');
+  if (!(s.beta2 >= 0 && s.beta2 < 1)) bad('beta2', 'must be in [0, 1)');
+  if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) bad('weightDecay', 'must be 0 or more');
+  if (!(s.gradClip >= 0 && Number.isFinite(s.gradClip))) bad('gradClip', 'must be 0 (off) or more');
+  for (const k of ['evalInterval', 'saveInterval'] as const) if (!(Number.isSafeInteger(s[k]) && s[k] >= 0)) bad(k, 'must be a whole number of steps, 0 (off) or more');
+  if (s.time !== undefined && !(s.time > 0 && Number.isFinite(s.time))) bad('time', 'must be a positive duration');
+  for (const k of ['human', 'bot'] as const) {
+    const why = speakerProblem(s[k]);
+    if (why) throw new UserError(`${flagName(k)} ${why}, got '${s[k]}'`);
+  }
+}
+
+/**
+ * Batch x block must fit the adapter: the largest activation of a step is the MLP's [B*T, 4C]
+ * (one GPUBuffer), and on a CPU adapter all of a step's activations (at least 16 floats per
+ * token per layer, kept for the backward) live in host memory beside `copies` copies of the weights.
+ */
+function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: number): void {
+  const C = c.n_embd, T = s.blockSize;
+  const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
+  const perSeq = T * 4 * C * 4;
+  const perToken = 16 * C * c.n_layer * 4;
+  const weights = 4 * copies * (c.vocab_size + c.n_positions + 12 * c.n_layer * C) * C;
+  const fitBuffer = Math.floor(d.maxBufferSize / perSeq);
+  const fitMemory = d.isCpu ? Math.floor((d.memoryBytes - weights) / (T * perToken)) : Infinity;
+  const fit = Math.min(fitBuffer, fitMemory);
+  if (s.batchSize <= fit) return;
+  const what = `--batch-size ${s.batchSize} x --block-size ${T}`;
+  const why = s.batchSize > fitBuffer
+    ? `needs a ${gb(s.batchSize * perSeq)} activation buffer [${s.batchSize * T}, ${4 * C}], over this adapter's ${gb(d.maxBufferSize)} buffer limit`
+    : `needs at least ${gb(s.batchSize * T * perToken + weights)} of memory for one step, more than this machine's ${gb(d.memoryBytes)}`;
+  throw new UserError(`${what} ${why}: lower --batch-size to ${Math.max(1, fit)} or less${fit < 1 ? ' and --block-size' : ''} (--grad-accum keeps the tokens per step)`);
+}
+
+/**
+ * Refuses data that cannot train (no target tokens at all, a window longer than the data,
+ * token ids outside the vocabulary); returns the validation set, or null when it has no
+ * target tokens to score.
+ */
+export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: RunSettings, config: GPT2Config): TokenDataset | null {
+  const T = o.blockSize;
+  if (data.train.tokens.length < T + 1) throw new UserError(`--data ${o.data}: not enough tokens for one ${T}-token window`);
+  for (const ds of [data.train, data.val]) {
+    for (let i = 0; i < ds.tokens.length; i++) {
+      if (ds.tokens[i] >= config.vocab_size) throw new UserError(`--data ${o.data}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
+    }
+  }
+  if (!hasTargets(data.train)) {
+    throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); add "${o.bot}:" lines, check --bot, or pass --mask none to train on every token`);
+  }
+  return data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
+}
+
+/** a token the loss covers, as a target of some window (window i's targets are tokens i*T+1 .. i*T+T) */
+function hasTargets(ds: TokenDataset): boolean {
+  const end = ds.stats.windows * ds.blockSize + 1;
+  for (let i = 1; i < end; i++) if (ds.mask[i]) return true;
+  return false;
+}
+
+/**
+ * train_state.json as written by savedRunState, or by earlier versions (their schedule fields
+ * sat at the top level and their options were a subset). A UserError names what is wrong.
+ */
+export function parseSavedRun(state: unknown, where: string): SavedRun {
+  if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new UserError(`${where}: not a JSON object (got ${JSON.stringify(state)})`);
+  const j = state as Record<string, any>;
+  if (!(Number.isSafeInteger(j.step) && j.step >= 0)) throw new UserError(`${where}: field 'step' must be a whole number, 0 or more, got ${JSON.stringify(j.step)}`);
+  const o = j.options;
+  if (o !== undefined && (typeof o !== 'object' || o === null || Array.isArray(o))) throw new UserError(`${where}: field 'options' is not a JSON object`);
+  const settings: Partial<RunSettings> = { ...(o ?? {}) };
+  for (const k of ['steps', 'lr', 'minLr', 'warmup', 'batchSize'] as const) if (settings[k] === undefined && typeof j[k] === 'number') settings[k] = j[k];
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
+  const curve = (v: unknown): [number, number][] =>
+    Array.isArray(v) ? v.filter((p) => Array.isArray(p) && Number.isFinite(p[0]) && Number.isFinite(p[1])) : [];
+  return {
+    step: j.step, settings, adamSteps: num(j.adamSteps, j.step), elapsedMs: num(j.elapsedMs, 0),
+    schedule: typeof j.schedule === 'object' && j.schedule !== null ? j.schedule : undefined,
+    history: { train: curve(j.history?.train), val: curve(j.history?.val) },
+  };
+}
+
+/** train_state.json for a checkpoint at `step` (parseSavedRun reads it back) */
+export function savedRunState(s: SavedRun & { dataPosition: number }): object {
+  return { step: s.step, adamSteps: s.adamSteps, elapsedMs: Math.round(s.elapsedMs), dataPosition: s.dataPosition, options: s.settings, schedule: s.schedule, history: s.history };
+}
+
+/** seconds for the console: 42s, 1m30s, 1.5h */
+export function formatDuration(s: number): string {
+  const r = Math.round(s);
+  if (s >= 3600) return `${(s / 3600).toFixed(1)}h`;
+  if (r >= 60) return `${Math.floor(r / 60)}m${String(r % 60).padStart(2, '0')}s`;
+  return `${r}s`;
+}

@@ -1,0 +1,300 @@
+// LoRA adapters as files and commands (issue 12): PEFT's format written and read back, what
+// cannot be applied refused in one line, train.js --lora's checkpoint and --resume, chat.js
+// --adapter against the unmerged model in this process, and train.js --merge-adapter.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, saveAdapter } from '../src/model/adapter.ts';
+import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
+import { loadWeights } from '../src/model/load.ts';
+import { openGenerator } from '../src/model/load.ts';
+import { loadGPT2Weights, saveGPT2Weights } from '../src/node/weights.ts';
+import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
+import type { GPT2Config } from '../src/model/config.ts';
+import { GPT2 } from '../src/model/gpt2.ts';
+import type { Generator } from '../src/model/generator.ts';
+import { ChatSession, defaultChatOptions } from '../src/chat/session.ts';
+import { runTraining, type TrainOptions } from '../src/train/node.ts';
+import { UserError } from '../src/util/errors.ts';
+import { Rng } from '../src/util/rng.ts';
+import { gpu } from './util.ts';
+import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
+import { assertOk, assertOneLineError, run } from './child.ts';
+
+const t = suite('adapter');
+const dir = mkdtempSync(join(tmpdir(), 'gpt2-lora-'));
+const path = (name: string) => join(dir, name);
+const chat = path('chat.txt');
+writeFileSync(chat, SMALL_CHAT);
+
+// a small random base with GPT-2's vocabulary, so that chat.js can tokenize for it
+const CFG: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
+const base = path('base');
+const baseArrays = tinyArrays(CFG, 1);
+saveGPT2Weights(base, CFG, baseArrays);
+
+const SETTINGS: LoraSettings = { r: 4, alpha: 8, dropout: 0.1, targets: ['c_attn', 'mlp.c_proj'] };
+
+function randomAdapter(c: GPT2Config, s: LoraSettings, seed: number): Map<string, Float32Array> {
+  const a = initLoraArrays(checkLora(c, s), s.r, seed);
+  const rng = new Rng(seed);
+  for (const [name, v] of a) if (name.endsWith('lora_B.weight')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.1;
+  return a;
+}
+
+const errorOf = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    assert.instance(e, UserError, `a UserError, not ${(e as Error).stack}`);
+    assert.not.match((e as Error).message, /\n/, 'one line');
+    return (e as Error).message;
+  }
+  return assert.unreachable('expected an error') as never;
+};
+
+t("saveAdapter writes PEFT's adapter_model.safetensors and adapter_config.json; readAdapter reads them back exactly", () => {
+  const d = path('saved');
+  const sites = checkLora(CFG, SETTINGS);
+  const arrays = randomAdapter(CFG, SETTINGS, 2);
+  saveAdapter(d, SETTINGS, sites, 'gpt2', arrays);
+  const f = readSafetensors(join(d, ADAPTER_WEIGHTS));
+  assert.equal(f.metadata, { format: 'pt' });
+  assert.equal(f.names, [
+    'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.0.attn.c_attn.lora_B.weight',
+    'base_model.model.transformer.h.0.mlp.c_proj.lora_A.weight', 'base_model.model.transformer.h.0.mlp.c_proj.lora_B.weight',
+    'base_model.model.transformer.h.1.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.1.attn.c_attn.lora_B.weight',
+    'base_model.model.transformer.h.1.mlp.c_proj.lora_A.weight', 'base_model.model.transformer.h.1.mlp.c_proj.lora_B.weight',
+  ]);
+  // A [r, in], B [out, r] whatever the base layer's layout (Conv1D: fan_in_fan_out)
+  assert.equal(f.info('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight').shape, [4, 32]);
+  assert.equal(f.info('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight').shape, [96, 4]);
+  assert.equal(f.info('base_model.model.transformer.h.1.mlp.c_proj.lora_A.weight').shape, [4, 128]);
+  assert.equal(f.info('base_model.model.transformer.h.1.mlp.c_proj.lora_B.weight').shape, [32, 4]);
+  const cfg = JSON.parse(readFileSync(join(d, ADAPTER_CONFIG), 'utf8'));
+  assert.equal(
+    { peft_type: cfg.peft_type, task_type: cfg.task_type, r: cfg.r, lora_alpha: cfg.lora_alpha, lora_dropout: cfg.lora_dropout, target_modules: cfg.target_modules, fan_in_fan_out: cfg.fan_in_fan_out, bias: cfg.bias, base_model_name_or_path: cfg.base_model_name_or_path },
+    { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['c_attn', 'mlp.c_proj'], fan_in_fan_out: true, bias: 'none', base_model_name_or_path: 'gpt2' },
+  );
+  const back = readAdapter(d, CFG);
+  assert.equal(back.sites, sites);
+  assert.equal([...back.arrays.keys()], [...arrays.keys()]);
+  for (const [k, v] of arrays) assert.ok(Buffer.from(v.buffer).equals(Buffer.from(back.arrays.get(k)!.buffer)), `${k} bit for bit`);
+  assert.is(back.config.base, 'gpt2');
+});
+
+t('readAdapter refuses what it cannot apply, in one line that names the file and what to do', () => {
+  const good = path('good');
+  const sites = checkLora(CFG, SETTINGS);
+  const arrays = randomAdapter(CFG, SETTINGS, 3);
+  saveAdapter(good, SETTINGS, sites, base, arrays);
+  const variant = (name: string, edit: (d: string) => void) => {
+    const d = path(name);
+    saveAdapter(d, SETTINGS, sites, base, arrays);
+    edit(d);
+    return d;
+  };
+  const json = (d: string) => JSON.parse(readFileSync(join(d, ADAPTER_CONFIG), 'utf8'));
+  const setJson = (d: string, over: object) => writeFileSync(join(d, ADAPTER_CONFIG), JSON.stringify({ ...json(d), ...over }));
+  const tensors = (over: (k: string) => { name: string; shape: number[]; data: Float32Array } | null) => (d: string) => {
+    const f = readSafetensors(join(d, ADAPTER_WEIGHTS));
+    const list = f.names.map(over).filter((x) => x !== null);
+    writeSafetensors(join(d, ADAPTER_WEIGHTS), list as { name: string; shape: number[]; data: Float32Array }[]);
+  };
+  const same = (d: string) => (k: string) => ({ name: k, shape: readSafetensors(join(d, ADAPTER_WEIGHTS)).info(k).shape, data: readSafetensors(join(d, ADAPTER_WEIGHTS)).get(k) });
+
+  // trained on another base: wider (gpt2-medium on gpt2), or deeper
+  assert.match(errorOf(() => readAdapter(good, { ...CFG, n_embd: 64, n_head: 4 })),
+    /h\.0\.attn\.c_attn\.lora_A\.weight' has shape \[4, 32\], but this base's attn\.c_attn needs \[4, 64\] \(n_embd 64\): the adapter was trained on another base model; pass '.*base' \(adapter_config.json's base_model_name_or_path\) with --init/);
+  assert.match(errorOf(() => readAdapter(good, { ...CFG, n_layer: 1 })), /is for layer 1, but this base model has 1 layers: the adapter was trained on another base model/);
+  const noConfig = variant('no-config', (d) => rmSync(join(d, ADAPTER_CONFIG)));
+  assert.match(errorOf(() => readAdapter(noConfig, CFG)), /no-config\/adapter_config\.json: no such file \(a LoRA adapter directory holds adapter_config\.json and adapter_model\.safetensors/);
+  const noWeights = variant('no-weights', (d) => rmSync(join(d, ADAPTER_WEIGHTS)));
+  assert.match(errorOf(() => readAdapter(noWeights, CFG)), /adapter_model\.safetensors: no such file/);
+  assert.match(errorOf(() => readAdapter(path('nowhere'), CFG)), /nowhere: no such directory/);
+  const ia3 = variant('ia3', (d) => setJson(d, { peft_type: 'IA3' }));
+  assert.match(errorOf(() => readAdapter(ia3, CFG)), /peft_type "IA3" is not supported \(only "LORA"/);
+  const dora = variant('dora', (d) => setJson(d, { use_dora: true }));
+  assert.match(errorOf(() => readAdapter(dora, CFG)), /use_dora true is not supported/);
+  const biased = variant('bias', (d) => setJson(d, { bias: 'all' }));
+  assert.match(errorOf(() => readAdapter(biased, CFG)), /bias "all" is not supported/);
+  const rank = variant('rank', (d) => setJson(d, { r: 8 }));
+  assert.match(errorOf(() => readAdapter(rank, CFG)), /has shape \[4, 32\], but adapter_config\.json says r = 8/);
+  const embed = variant('embed', (d) => {
+    const f = readSafetensors(join(d, ADAPTER_WEIGHTS));
+    writeSafetensors(join(d, ADAPTER_WEIGHTS), [...f.names.map(same(d)), { name: 'base_model.model.transformer.wte.lora_embedding_A', shape: [4, 50257], data: new Float32Array(4 * 50257) }]);
+  });
+  assert.match(errorOf(() => readAdapter(embed, CFG)), /tensor 'base_model\.model\.transformer\.wte\.lora_embedding_A' is not a LoRA weight of GPT-2's c_attn, attn\.c_proj, mlp\.c_fc or mlp\.c_proj/);
+  const halfB = variant('half', (d) => tensors((k) => (k.endsWith('h.1.mlp.c_proj.lora_B.weight') ? null : same(d)(k)))(d));
+  assert.match(errorOf(() => readAdapter(halfB, CFG)), /h\.1\.mlp\.c_proj has lora_A but no lora_B/);
+  // the load path says the same for --adapter, and for an adapter directory given as --init
+  assert.ok(existsSync(join(good, ADAPTER_CONFIG)));
+});
+
+t('loadWeights merges an adapter given with --adapter, or an adapter directory given as --init (its base from adapter_config.json)', async () => {
+  const d = path('merge');
+  const sites = checkLora(CFG, SETTINGS);
+  const arrays = randomAdapter(CFG, SETTINGS, 4);
+  saveAdapter(d, SETTINGS, sites, base, arrays);
+  const explicit = await loadWeights(base, { adapter: d });
+  const implicit = await loadWeights(d);
+  assert.match(implicit.source, /\+ LoRA adapter .*merge \(r 4, 4 projections, merged\)/);
+  for (const [k, v] of explicit.arrays) {
+    assert.equal(v, implicit.arrays.get(k), k);
+    const changed = v.some((x, i) => x !== baseArrays.get(k)![i]);
+    assert.is(changed, sites.some((s) => k === `${s.name}.weight`), `${k}: merged where the adapter is`);
+  }
+  const wrongBase = path('wrong-base');
+  saveGPT2Weights(wrongBase, { ...CFG, n_embd: 64, n_head: 4 }, tinyArrays({ ...CFG, n_embd: 64, n_head: 4 }, 2));
+  try {
+    await loadWeights(wrongBase, { adapter: d });
+    assert.unreachable('a base of another width');
+  } catch (e) {
+    assert.match((e as Error).message, /trained on another base model; pass '.*base' .* with --init/);
+  }
+});
+
+/** generation from the unmerged adapted model on the tape: every token recomputes the whole sequence (no cache) */
+class TapeGenerator implements Generator {
+  private tokens: number[] = [];
+  constructor(readonly model: GPT2) {}
+  get contextLength() {
+    return this.model.config.n_positions;
+  }
+  get vocabSize() {
+    return this.model.config.vocab_size;
+  }
+  get cached() {
+    return this.tokens.length;
+  }
+  reset() {
+    this.tokens = [];
+  }
+  truncate(n: number) {
+    this.tokens = this.tokens.slice(0, n);
+  }
+  async append(tokens: number[]): Promise<Float32Array> {
+    this.tokens.push(...tokens);
+    const n = this.tokens.length, V = this.vocabSize;
+    const lg = this.model.logits(Uint32Array.from(this.tokens), 1, n);
+    const all = await lg.read();
+    lg.release();
+    return all.slice((n - 1) * V, n * V);
+  }
+}
+
+const TRAIN = ['--data', chat, '--block-size', '32', '--batch-size', '2', '--order', 'sequential', '--eval-interval', '0'];
+
+t('train.js --lora: a PEFT adapter checkpoint; chat.js --adapter replies as the unmerged model in this process; --merge-adapter makes a model that replies the same', async () => {
+  const out = path('run');
+  const r = await run('train', ['--init', base, '--lora', '4', '--lora-alpha', '16', '--lora-targets', 'c_attn,mlp.c_proj', '--lora-targets', 'c_fc', '--steps', '3', '--lr', '0.03', ...TRAIN, '--out', out]);
+  assertOk(r, 'train.js --lora');
+  assert.match(r.stdout, /lora: r 4, alpha 16, dropout 0, targets c_attn,mlp\.c_proj,c_fc \(6 projections\): 3,584 trainable parameters/);
+  for (const f of [ADAPTER_WEIGHTS, ADAPTER_CONFIG, 'optimizer.safetensors', 'train_state.json', 'loss.svg']) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ['model.safetensors', 'config.json']) assert.not.ok(existsSync(join(out, f)), `no ${f}: the base is not copied`);
+  assert.ok(statSync(join(out, ADAPTER_WEIGHTS)).size < 20_000, 'the adapter is small');
+  const cfg = JSON.parse(readFileSync(join(out, ADAPTER_CONFIG), 'utf8'));
+  assert.is(cfg.base_model_name_or_path, base);
+  assert.equal(cfg.target_modules, ['c_attn', 'mlp.c_proj', 'c_fc']);
+  const opt = readSafetensors(join(out, 'optimizer.safetensors'));
+  assert.equal(opt.names.filter((n) => n.startsWith('m.')).sort(), [...readAdapter(out, CFG).arrays.keys()].map((k) => `m.${k}`).sort(), 'AdamW moments for the adapter alone');
+
+  // in this process: the base with the saved adapter beside it, unmerged, on the tape
+  const g = await gpu();
+  const a = readAdapter(out, CFG);
+  const settings: LoraSettings = { r: a.config.r, alpha: a.config.alpha, dropout: 0, targets: a.config.targets };
+  const model = GPT2.fromArrays(g, CFG, loadGPT2Weights(base).params, { settings, arrays: a.arrays });
+  const opts = { ...defaultChatOptions(), raw: true, quiet: true, maxNewTokens: 12 };
+  opts.sampling.temperature = 0;
+  const { reply } = await new ChatSession(new TapeGenerator(model), opts).say('Hello there');
+  for (const p of [...model.params.values(), ...model.lora!.params.values()]) p.release();
+  assert.ok(reply.tokens.length >= 4, `a reply of a few tokens: ${JSON.stringify(reply.text)} (${reply.reason})`);
+  const unadapted = await new ChatSession(new TapeGenerator(GPT2.fromArrays(g, CFG, loadGPT2Weights(base).params)), opts).say('Hello there');
+  assert.is.not(unadapted.reply.text, reply.text, 'the adapter changes the reply');
+
+  const greedy = ['--raw', '--prompt', 'Hello there', '--temperature', '0', '--max-new-tokens', '12', '--quiet'];
+  const merged = path('merged');
+  const [viaAdapter, merge] = await Promise.all([run('chat', ['--init', base, '--adapter', out, ...greedy]), run('train', ['--merge-adapter', out, '--out', merged])]);
+  assertOk(viaAdapter, 'chat.js --adapter');
+  assert.is(viaAdapter.stdout, `${reply.text}\n`, 'chat.js --adapter: the in-process reply');
+  assertOk(merge, 'train.js --merge-adapter');
+  assert.ok(existsSync(join(merged, 'model.safetensors')) && existsSync(join(merged, 'config.json')));
+  // the merged model, and the adapter directory given as --init (it stands for its base + itself), reply the same
+  for (const init of [merged, out]) {
+    const { generator } = await openGenerator(init, { gpu: g });
+    const again = await new ChatSession(generator, opts).say('Hello there');
+    assert.is(again.reply.text, reply.text, `--init ${init}`);
+    for (const p of generator.model.params.values()) p.release();
+  }
+});
+
+const lora = (over: Partial<TrainOptions>): TrainOptions => ({
+  init: base, data: chat, resume: false, steps: 6, batchSize: 2, blockSize: 32, lr: 0.02, warmup: 1, seed: 3, evalInterval: 3, evalSteps: 1,
+  order: 'random', saveInterval: 0, quiet: true, loraR: 2, loraDropout: 0.2, loraTargets: ['c_attn', 'c_fc'], ...over,
+});
+
+t('a LoRA run (with dropout and evaluation) stopped and resumed gives the losses of an uninterrupted one; its settings and base come back', async () => {
+  const g = await gpu();
+  const full = await runTraining(lora({ out: path('whole') }), g);
+  await runTraining(lora({ out: path('part'), stopAfter: 3 }), g);
+  const state = JSON.parse(readFileSync(join(path('part'), 'train_state.json'), 'utf8'));
+  assert.equal(state.options.lora, { r: 2, alpha: 4, dropout: 0.2, targets: ['c_attn', 'c_fc'] });
+  assert.is(state.options.base, base);
+  const rest = await runTraining({ out: path('part'), resume: true, quiet: true }, g);
+  assert.equal(rest.losses, full.losses.slice(3), 'steps 4-6 as in the uninterrupted run');
+  assert.equal(rest.valLosses, full.valLosses.slice(1));
+  assert.ok(full.losses[5] < full.losses[0], `it learns: ${full.losses.join(' ')}`);
+  // a LoRA run saved over a whole-model checkpoint replaces it: no model.safetensors is left to be loaded instead of the adapter
+  const was = path('was-whole');
+  saveGPT2Weights(was, CFG, baseArrays);
+  await runTraining(lora({ out: was, steps: 1, evalInterval: 0 }), g);
+  assert.equal([existsSync(join(was, 'model.safetensors')), existsSync(join(was, 'config.json')), existsSync(join(was, ADAPTER_WEIGHTS))], [false, false, true]);
+});
+
+t('bad LoRA input: one line each, saying what to do', async () => {
+  const adapter = path('run'); // trained by the test above
+  const wide = path('wide');
+  saveGPT2Weights(wide, { ...CFG, n_embd: 64, n_head: 4 }, tinyArrays({ ...CFG, n_embd: 64, n_head: 4 }, 5));
+  // the commands: one line on stderr, exit code 1
+  const cases: [string, 'train' | 'chat', string[], RegExp[]][] = [
+    ['rank over the width', 'train', ['--data', chat, '--init', base, '--lora', '33', '--out', path('r33')], [/--lora 33 is larger than the projection it adapts \(attn\.c_attn: 32 inputs, 96 outputs\); pick a rank of at most 32/]],
+    ['adapter on a wider base', 'chat', ['--init', wide, '--adapter', adapter, '--prompt', 'hi'], [/lora_A\.weight' has shape \[4, 32\], but this base's attn\.c_attn needs \[4, 64\] \(n_embd 64\): the adapter was trained on another base model; pass '.*base' .* with --init/]],
+    ['merge into the adapter', 'train', ['--merge-adapter', adapter, '--out', adapter], [/is the adapter's directory/]],
+  ];
+  const results = await Promise.all(cases.map(([, cmd, args]) => run(cmd, args)));
+  cases.forEach(([what, , , patterns], i) => assertOneLineError(results[i], patterns, what));
+  // the rest in this process: the same UserErrors, which the commands print as one line
+  const g = await gpu();
+  const trainError = async (o: Partial<TrainOptions>) => {
+    try {
+      await runTraining({ init: base, data: chat, quiet: true, ...o }, g);
+    } catch (e) {
+      assert.instance(e, UserError);
+      return (e as Error).message;
+    }
+    return assert.unreachable('expected an error') as never;
+  };
+  assert.match(await trainError({ loraR: 0, out: path('r0') }), /--lora must be a whole number of at least 1/);
+  assert.match(await trainError({ loraR: 4, loraTargets: ['q_proj', 'c_attn'], out: path('qp') }), /--lora-targets: 'q_proj' names none of GPT-2's projections/);
+  assert.match(await trainError({ loraAlpha: 8, out: path('na') }), /--lora-alpha goes with --lora R/);
+  assert.match(await trainError({ init: 'scratch', loraR: 4, out: path('sc') }), /--lora adapts pretrained weights: pass --init gpt2 or --init DIR/);
+  assert.match(await trainError({ loraR: 4, out: base }), /is the base model's directory: the adapter goes into a directory of its own/);
+  assert.match(await trainError({ resume: true, out: adapter, loraR: 8 }), /--resume: the run's adapter has --lora 4; --lora 8 would be another adapter/);
+  for (const o of ['r33', 'r0', 'qp', 'na', 'sc']) assert.not.ok(existsSync(path(o)), `${o}: nothing left behind`);
+  const noConfig = path('copied');
+  mkdirSync(noConfig, { recursive: true });
+  writeFileSync(join(noConfig, ADAPTER_WEIGHTS), readFileSync(join(adapter, ADAPTER_WEIGHTS)));
+  for (const load of [() => loadWeights(base, { adapter: noConfig }), () => loadWeights(noConfig)]) {
+    try {
+      await load();
+      assert.unreachable('no adapter_config.json');
+    } catch (e) {
+      assert.instance(e, UserError);
+      assert.match((e as Error).message, /copied\/adapter_config\.json: no such file \(a LoRA adapter directory holds/);
+    }
+  }
+});
+
+t.run();

@@ -1,0 +1,188 @@
+// The eval: marks in held-out files, the scores on hand-written transcripts, the shipped
+// held-out set against the training set, the replay of gold histories through ChatSession,
+// and dist/eval.js on a tiny random checkpoint (same JSON twice, --help, bad input).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseMarkedChat } from '../src/eval/heldout.ts';
+import { generateReplies } from '../src/eval/run.ts';
+import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, words, type ScoredReply } from '../src/eval/score.ts';
+import { parseChat } from '../src/data/conversations.ts';
+import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
+import { decode, encode, EOT } from '../src/data/tokenizer.ts';
+import { FakeGenerator, replyScript } from './fake_generator.ts';
+import { defaultChatOptions } from '../src/chat/session.ts';
+import { GPT2 } from '../src/model/gpt2.ts';
+import { GPT2_124M } from '../src/model/config.ts';
+import { saveGPT2Weights } from '../src/node/weights.ts';
+import { SMALL_CHAT } from './fixtures.ts';
+
+const t = suite('eval');
+// bundled into dist/test*.js, so the repository root is one level up
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tmp = mkdtempSync(join(tmpdir(), 'gpt2-eval-'));
+
+// ---------------------------------------------------------------- marks
+t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced ones are one-line errors', () => {
+  const [c] = parseMarkedChat('Human: I am Zorbat.\nBot: Hi Zorbat.\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat | zorb]\nHuman: How old am I?\nBot: You haven\'t said.  [Unknown] \n', SP);
+  assert.equal(c.turns.map((x) => x.text), ['I am Zorbat.', 'Hi Zorbat.', 'Who am I?', 'You are Zorbat.', 'How old am I?', 'You haven\'t said.']);
+  assert.equal(c.marks, [null, null, null, { kind: 'recall', values: ['Zorbat', 'zorb'] }, null, { kind: 'unknown' }]);
+  assert.throws(() => parseMarkedChat('Human: Who am I? [recall: X]\nBot: X.', SP), /belongs at the end of a Bot line/);
+  assert.throws(() => parseMarkedChat('Human: Who am I?\nBot: X. [recall: ]', SP), /needs the value/);
+  assert.throws(() => parseMarkedChat('Bot: Hello. [unknown]\nHuman: hi', SP), /answers a Human line/);
+});
+
+// ---------------------------------------------------------------- scores
+const reply = (o: Partial<ScoredReply>): ScoredReply => ({
+  conversation: 0, turn: 1, message: 'hi', reference: 'Hello!', mark: null, reply: 'Hello!', reason: 'eot', droppedExchanges: 0, ...o,
+});
+
+t('scores on hand-written replies: one repeats, one never stops, one recalls, one invents', () => {
+  const training = trainingReplies(parseChat('Human: hi\nBot: Nice to meet you, Ibrahim!\nHuman: bye\nBot: Goodbye!', SP));
+  const replies = [
+    reply({ reply: 'I like cats and I like cats and I like cats.' }), // repeats a 3-gram
+    reply({ reply: 'The capital of the tree is the', reason: 'length' }), // never stopped
+    reply({ turn: 3, mark: { kind: 'recall', values: ['Zorbat'] }, reference: 'You are Zorbat.', reply: 'Your name is zorbat!' }), // recalls
+    reply({ turn: 5, mark: { kind: 'unknown' }, reference: 'You haven\'t told me your name.', reply: 'Nice to meet you, Ibrahim!' }), // invents, and copies
+    reply({ conversation: 1, mark: { kind: 'recall', values: ['Kelvani'] }, reply: 'Your name is Kelvin.' }), // recalls the wrong name
+    reply({ conversation: 1, turn: 3, mark: { kind: 'unknown' }, reply: 'Hmm, you never told me that.' }),
+    reply({ conversation: 1, turn: 5, reply: 'your name is KELVIN. ', reason: 'stop' }), // the same reply again; a stop string, not <|endoftext|>
+    reply({ conversation: 1, turn: 7, reference: 'Goodbye!', reply: 'Goodbye!' }), // a training reply, but the right one
+  ];
+  const s = score(replies, training);
+  assert.is(s.replies, 8);
+  assert.equal(s.stopped, { count: 6, of: 8 });
+  assert.equal(s.repeated3gram, { count: 1, of: 8 });
+  assert.equal(s.identical, { count: 1, of: 8 });
+  assert.equal(s.recall, { count: 1, of: 2 });
+  assert.equal(s.honesty, { count: 1, of: 2 });
+  assert.equal(s.copying, { count: 1, of: 8 });
+  assert.is(s.recallOutOfContext, 0);
+  assert.ok(s.distinct2 > 0 && s.distinct2 < 1);
+});
+
+t('score pieces: words, 3-grams, values, admissions, distinct-2', () => {
+  assert.equal(words("Zorbat's cat, 12 fish!"), ['zorbat', 's', 'cat', '12', 'fish']);
+  assert.ok(hasRepeated3gram('no no no no'));
+  assert.not.ok(hasRepeated3gram('no no no'));
+  assert.not.ok(hasRepeated3gram('a b c a b d'));
+  assert.ok(containsValue('It was "4817".', ['4817']));
+  assert.ok(containsValue("That's Zorbat's ferret", ['zorbat']));
+  assert.ok(containsValue('You play the bass guitar.', ['bass guitar']));
+  assert.not.ok(containsValue('Zorbatty!', ['Zorbat']), 'whole words only');
+  assert.not.ok(containsValue('It was 48170.', ['4817']));
+  assert.ok(containsValue('Seven.', ['7', 'seven']), 'any alternative');
+  for (const yes of ["You haven't told me your name yet.", 'You havent told me.', 'I don\u2019t know.', 'You did not say.', "I'm not sure.", 'No idea!', 'You never mentioned it.']) {
+    assert.ok(admitsNotKnowing(yes), yes);
+  }
+  for (const no of ['Your name is Bob.', 'You told me you live in Oslo.', 'I know!', 'Sure, it is 7.']) assert.not.ok(admitsNotKnowing(no), no);
+  assert.is(distinct2(['a b c', 'a b d']), 3 / 4);
+  assert.is(distinct2(['one', '']), 0);
+});
+
+// ---------------------------------------------------------------- the shipped held-out set
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+
+t('data/eval.txt: marked facts, none of whose values (and none of whose user lines) is in data/chat.txt', () => {
+  const evalConvs = parseMarkedChat(read('data/eval.txt'), SP);
+  const chat = read('data/chat.txt');
+  const trainWords = new Set(words(chat));
+  const marks = evalConvs.flatMap((c) => c.marks.filter((m) => m !== null));
+  const values = marks.flatMap((m) => (m.kind === 'recall' ? m.values : []));
+  assert.ok(values.length >= 40, `${values.length} recall questions`);
+  assert.ok(marks.filter((m) => m.kind === 'unknown').length >= 15, 'honesty questions');
+  for (const v of values) {
+    const seen = words(v).filter((w) => trainWords.has(w));
+    assert.is(seen.length, 0, `the eval value '${v}' occurs in data/chat.txt (${seen.join(', ')})`);
+  }
+  const key = (s: string) => words(s).join(' ');
+  const trainHuman = new Set(parseChat(chat, SP).flatMap((c) => c.turns.filter((x) => x.speaker === 'human').map((x) => key(x.text))));
+  for (const c of evalConvs) for (const x of c.turns) if (x.speaker === 'human') assert.not.ok(trainHuman.has(key(x.text)), `'${x.text}' is also in chat.txt`);
+});
+
+t('data/chat.txt and data/eval.txt are what scripts/generate-chat-data.mjs writes', () => {
+  const out = join(tmp, 'chat.txt'), evalOut = join(tmp, 'eval.txt');
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/generate-chat-data.mjs'), '--out', out, '--eval-out', evalOut], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.ok(readFileSync(out, 'utf8') === read('data/chat.txt'), 'data/chat.txt differs from the generator output: rerun it');
+  assert.ok(readFileSync(evalOut, 'utf8') === read('data/eval.txt'), 'data/eval.txt differs from the generator output: rerun it');
+});
+
+// ---------------------------------------------------------------- replay through ChatSession
+t('generateReplies: each reply is prompted with the gold history up to its Human turn, as chat.js formats it', async () => {
+  const prompts = new Set<string>();
+  const gen = new FakeGenerator(replyScript(encode('Bot:'), (p) => {
+    prompts.add(decode([...p]));
+    return [...encode(' ok'), EOT];
+  }));
+  const convs = parseMarkedChat('Human: I am Zorbat.\nBot: Hi Zorbat.\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat]\n\nHuman: 2+2?\nBot: 4.', SP);
+  const out = await generateReplies(gen, convs, { ...defaultChatOptions(), persona: 'Be kind.' });
+  assert.equal([...prompts], [
+    'Be kind.\nHuman: I am Zorbat.\nBot:',
+    'Be kind.\nHuman: I am Zorbat.\nBot: Hi Zorbat.<|endoftext|>\nHuman: Who am I?\nBot:',
+    'Be kind.\nHuman: 2+2?\nBot:',
+  ]);
+  assert.equal(out.map((r) => [r.conversation, r.turn, r.message, r.reference, r.reply, r.reason]), [
+    [0, 1, 'I am Zorbat.', 'Hi Zorbat.', 'ok', 'eot'],
+    [0, 3, 'Who am I?', 'You are Zorbat.', 'ok', 'eot'],
+    [1, 1, '2+2?', '4.', 'ok', 'eot'],
+  ]);
+  assert.equal(out[1].mark, { kind: 'recall', values: ['Zorbat'] });
+});
+
+// ---------------------------------------------------------------- the CLI
+function evalJs(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const env = { ...process.env };
+  delete env.DEBUG; // DEBUG turns the one-line errors into stack traces
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/eval.js'), ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const errorLines = (s: string) => s.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Warning:'));
+
+t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
+  const ckpt = join(tmp, 'tiny');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
+  saveGPT2Weights(ckpt, config, GPT2.initArrays(config, 7));
+  const data = join(tmp, 'held-out.txt'), train = join(tmp, 'train.txt');
+  writeFileSync(data, 'Human: I am Zorbat.\nBot: Hi Zorbat.\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat]\n\nHuman: How old am I?\nBot: You haven\'t told me. [unknown]\n');
+  writeFileSync(train, SMALL_CHAT);
+  const args = ['--init', ckpt, '--data', data, '--train-data', train, '--json', '--max-new-tokens', '6'];
+  const a = evalJs(args), b = evalJs(args);
+  assert.is(a.code, 0, a.stderr);
+  assert.match(a.stderr, /eval: conversation 2\/2, 3\/3 replies/);
+  assert.is(a.stdout, b.stdout, 'same seed, same JSON');
+  const j = JSON.parse(a.stdout);
+  assert.is(j.replies.length, 3);
+  assert.equal([j.scores.recall.of, j.scores.honesty.of, j.scores.replies], [1, 1, 3]);
+  assert.ok(Math.abs(j.valLoss - Math.log(50257)) < 0.5, `an untrained model's loss is about ln(vocab): ${j.valLoss}`);
+  assert.is(j.valTokens, encode(' Hi Zorbat.').length + encode(' You are Zorbat.').length + encode(" You haven't told me.").length + 3, 'Bot tokens and their <|endoftext|>');
+  const c = evalJs([...args, '--seed', '2']);
+  assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
+});
+
+t('eval.js: --help, and bad input as one line', () => {
+  const h = evalJs(['--help']);
+  assert.is(h.code, 0);
+  for (const flag of ['--init', '--data', '--train-data', '--json', '--limit', '--temperature', '--max-new-tokens', '--seed']) assert.ok(h.stdout.includes(flag), flag);
+  const bad = join(tmp, 'misplaced.txt');
+  writeFileSync(bad, 'Human: hi [unknown]\nBot: hello\n');
+  for (const [args, re] of [
+    [['--data', join(tmp, 'nope.txt')], /^error: --data .*nope\.txt: no such file/],
+    [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
+    [['--limit', '0'], /^error: --limit must be at least 1/],
+    [['--temperature', '-1'], /^error: --temperature: temperature must be >= 0/],
+  ] as [string[], RegExp][]) {
+    const r = evalJs(args);
+    assert.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    const lines = errorLines(r.stderr);
+    assert.is(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0], re);
+  }
+});
+
+t.after(() => rmSync(tmp, { recursive: true, force: true }));
+t.run();

@@ -1,0 +1,377 @@
+// What a careful user runs into (issue 7): batches without targets, runs that diverge, an --out
+// that cannot take a checkpoint, signals, resumes, interrupted saves, full disks and bad inputs.
+// Each case runs the real commands as child processes on a tiny model (read-only and full disks
+// in a private mount namespace), plus a few checks of the parts in-process.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../src/util/errors.ts';
+import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
+import { GPT2_124M } from '../src/model/config.ts';
+import { GPT2 } from '../src/model/gpt2.ts';
+import { AdamW } from '../src/optim.ts';
+import { loadChatData } from '../src/data/dataset.ts';
+import { resolveRun, type TrainFlags } from '../src/train/run.ts';
+import { StepSchedule } from '../src/train/schedule.ts';
+import { trainLoop } from '../src/train/loop.ts';
+import { gpu } from './util.ts';
+import { SMALL_CHAT } from './fixtures.ts';
+import { assertOk, assertOneLineError, cannotMount, progress, run, start, stderrLines, waitForStdout, type Done } from './child.ts';
+
+const t = suite('faults');
+const dir = mkdtempSync(join(tmpdir(), 'gpt2-faults-'));
+const file = (name: string, text: string | Uint8Array) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const chat = file('chat.txt', SMALL_CHAT);
+const MODEL = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', '--block-size', '32', '--batch-size', '2'];
+const TINY = [...MODEL, '--data', chat];
+const out = (name: string) => join(dir, name);
+const state = (d: string) => JSON.parse(readFileSync(join(d, 'train_state.json'), 'utf8'));
+const noNaN = (r: Done, what: string) => assert.not.match(r.stdout + r.stderr, /NaN/, `${what}: NaN in the output\n${r.stdout}\n${r.stderr}`);
+const ckpt = out('ckpt'); // a finished 2-step run, for the tests that need a checkpoint
+
+t.before(async () => {
+  assertOk(await run('train', [...TINY, '--steps', '2', '--out', ckpt]), 'a checkpoint for the later tests');
+});
+
+// ---- 1. batches without targets ----
+
+const ADA = 'Human: Hi, my name is Ada.\nBot: Hello Ada! Nice to meet you.';
+const MONOLOGUE = 'Human: I will just talk for a while here without waiting for any reply from you at all, thanks.';
+
+t('a batch with no target tokens is skipped (loss 0, no update), not NaN: the run finishes and saves', async () => {
+  // one conversation per 32-token window, every other one without a Bot reply
+  const data = file('gaps.txt', [ADA, MONOLOGUE, ADA, MONOLOGUE, ADA, MONOLOGUE, ADA, MONOLOGUE, ADA].join('\n\n') + '\n');
+  const log = out('gaps.jsonl');
+  const r = await run('train', [...MODEL, '--data', data, '--batch-size', '1', '--order', 'sequential', '--steps', '4', '--out', out('gaps'), '--log', log]);
+  assertOk(r, 'training through empty batches');
+  noNaN(r, 'empty batches');
+  const lines = progress(r.stdout);
+  assert.equal(lines.map((l) => l.loss === undefined), [false, true, false, true], `steps 2 and 4 have no targets:\n${r.stdout}`);
+  assert.match(r.stdout, /2 of 4 steps had no target tokens .* and were skipped/);
+  assert.is(state(out('gaps')).step, 4);
+  assert.is(state(out('gaps')).adamSteps, 2, 'AdamW updated only on the steps that learned');
+  const entries = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(entries.map((e) => 'skipped' in e), [false, true, false, true]);
+});
+
+t('a dataset without any Bot reply is refused before training', async () => {
+  const data = file('no-bot.txt', [MONOLOGUE, 'Human: hello?', 'Human: anyone there?'].join('\n\n') + '\n');
+  const r = await run('train', [...MODEL, '--data', data, '--steps', '3', '--out', out('no-bot')]);
+  assertOneLineError(r, [/no Bot replies to learn from/, /--mask none/], 'no Bot replies');
+  assert.not.match(r.stdout, /^step /m, 'refused before the first step');
+  assert.not.ok(existsSync(out('no-bot')), 'no empty --out left behind');
+});
+
+t('no held-out Bot tokens: "no validation data" instead of val NaN, and no NaN in loss.svg', async () => {
+  // conversation 10 of 10 is the held-out one: it has no Bot reply
+  const data = file('no-val.txt', [...Array(9).fill(ADA), MONOLOGUE].join('\n\n') + '\n');
+  const r = await run('train', [...MODEL, '--data', data, '--steps', '2', '--eval-interval', '1', '--out', out('no-val')]);
+  assertOk(r, 'training without validation data');
+  assert.match(r.stdout, /no validation data/);
+  noNaN(r, 'no validation data');
+  assert.not.match(readFileSync(join(out('no-val'), 'loss.svg'), 'utf8'), /NaN/, 'loss.svg');
+});
+
+// ---- 2. divergence and impossible optimizer values ----
+
+t('a step that goes to NaN stops the run without saving it; the last good checkpoint stays', async () => {
+  const d = out('diverged');
+  const r = await run('train', [...TINY, '--lr', '1e30', '--steps', '4', '--save-interval', '1', '--out', d]);
+  assertOneLineError(r, [/^error: step 2: the loss is NaN/, /without saving it/, /checkpoint of step 1 is kept/, /--lr/], 'diverged');
+  assert.is(state(d).step, 1, 'the checkpoint is the last finite step');
+  const weights = readSafetensors(join(d, 'model.safetensors'));
+  for (const name of weights.names) assert.ok(weights.get(name).every(Number.isFinite), `${name} is finite`);
+});
+
+t('weights that are not finite are never handed to a save', async () => {
+  const g = await gpu();
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
+  const model = GPT2.fromArrays(g, config, GPT2.initArrays(config, 3));
+  const opt = new AdamW(g, model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 1 });
+  const data = loadChatData(chat, { blockSize: 32, speakers: { human: 'Human', bot: 'Bot' }, mask: 'bot' });
+  const settings = resolveRun({ data: chat, steps: 3, batchSize: 2, saveInterval: 1 }, { source: 'pretrained', config }, { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 }).settings;
+  let saves = 0;
+  const err = await trainLoop({ model, opt, train: data.train, val: null, settings, schedule: new StepSchedule({ ...settings, steps: 3, warmup: 0 }), startStep: 0, history: { train: [], val: [] } }, {
+    onStep: () => model.p('h.0.ln_1.bias').write(Float32Array.of(NaN)), // what a bad update would leave
+    save: () => (saves++, true),
+    stopRequested: () => false,
+  }).then(() => null, (e: Error) => e);
+  assert.ok(err instanceof UserError, String(err));
+  assert.match(err!.message, /step 1: weights 'h\.0\.ln_1\.bias' are not finite; training stopped without saving it \(no checkpoint was written\)/);
+  assert.is(saves, 0);
+  for (const p of model.params.values()) p.release();
+  for (const x of [...opt.m.values(), ...opt.v.values()]) x.release();
+});
+
+t('impossible optimizer values are refused up front, naming the flag', async () => {
+  const device = { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
+  const cases: [TrainFlags, RegExp][] = [
+    [{ lr: 0 }, /--lr must be a positive number .*, got 0/],
+    [{ lr: 1e39 }, /--lr must be a positive number \(below 3\.4e38, float32\)/],
+    [{ lr: -1e-3 }, /--lr must be a positive number/],
+    [{ lr: 1e-3, minLr: 2e-3 }, /--min-lr must be between 0 and --lr \(0\.001\), got 0\.002/],
+    [{ minLr: -1 }, /--min-lr/],
+    [{ eps: 0 }, /--eps must be a positive number/],
+    [{ eps: 1e-45 }, /--eps .*float32/],
+    [{ beta1: 1 }, /--beta1 must be in \[0, 1\), got 1/],
+    [{ beta2: -0.1 }, /--beta2 must be in \[0, 1\)/],
+    [{ weightDecay: -0.1 }, /--weight-decay must be 0 or more/],
+    [{ gradClip: -1 }, /--grad-clip must be 0 \(off\) or more/],
+    [{ warmup: -5 }, /--warmup must be a whole number of steps/],
+    [{ evalInterval: -1 }, /--eval-interval must be/],
+    [{ saveInterval: -2 }, /--save-interval must be/],
+    [{ evalSteps: 0 }, /--eval-steps must be a whole number of at least 1/],
+    [{ steps: 10, time: 60 }, /either --steps or --time/],
+  ];
+  for (const [flags, re] of cases) {
+    assert.throws(() => resolveRun({ data: chat, ...flags }, { source: 'scratch' }, device), (e: Error) => e instanceof UserError && re.test(e.message), JSON.stringify(flags));
+  }
+  assertOneLineError(await run('train', [...TINY, '--eps', '0', '--out', out('eps0')]), [/--eps must be a positive number/], '--eps 0');
+});
+
+// ---- 3. --out, checked before the first step ----
+
+t('--out that cannot hold a checkpoint is refused before the first step: a file, /proc, a second trainer', async () => {
+  const notDir = file('not-a-dir', 'x');
+  const cases: [string, RegExp[]][] = [
+    [notDir, [/not-a-dir is a file, not a directory/]],
+    [join(notDir, 'run'), [/not-a-dir is a file, not a directory/]],
+    ['/proc/gpt2-webgpu-test/run', [/\/proc is on the kernel's proc file system/]],
+  ];
+  const results = await Promise.all(cases.map(([o]) => run('train', [...TINY, '--steps', '1', '--out', o], '', { timeoutMs: 30_000 })));
+  cases.forEach(([o, patterns], i) => {
+    assertOneLineError(results[i], patterns, `--out ${o}`);
+    assert.not.match(results[i].stdout, /^step /m, `--out ${o}: refused before training`);
+  });
+
+  // a second trainer on the same --out
+  const d = out('locked');
+  const first = start('train', [...TINY, '--steps', '1000', '--out', d]);
+  first.child.stdin!.end();
+  await waitForStdout(first, /^step +1\//m);
+  const second = await run('train', [...TINY, '--steps', '2', '--out', d]);
+  assertOneLineError(second, [new RegExp(`is in use by another trainer \\(pid ${first.child.pid}\\)`)], 'second trainer');
+  first.child.kill('SIGINT');
+  assertOk(await first.done, 'the first trainer');
+  assert.not.ok(existsSync(join(d, '.lock')), 'the lock is released');
+  // a lock left by a process that is gone (kill -9) is taken over
+  writeFileSync(join(d, '.lock'), '999999999\n');
+  assertOk(await run('train', ['--resume', '--out', d, '--steps', String(state(d).step + 1)]), 'a stale lock');
+});
+
+t('--out on a read-only disk or under a read-only parent names the reason before the first step', async () => {
+  const why = cannotMount();
+  if (why) return console.log(`  (skipped: ${why})`);
+  const ro = out('ro');
+  mkdirSync(ro);
+  const mounts = `mount --bind '${ro}' '${ro}' && mount -o remount,bind,ro '${ro}'`;
+  const cases = [[join(ro, 'run'), /cannot create .*ro\/run: read-only file system \(EROFS\)/], [ro, /cannot write there: read-only file system \(EROFS\)/]] as const;
+  const results = await Promise.all(cases.map(([o]) => run('train', [...TINY, '--steps', '1', '--out', o], '', { mounts })));
+  cases.forEach(([o, re], i) => {
+    assertOneLineError(results[i], [re], `--out ${o} read-only`);
+    assert.not.match(results[i].stdout, /^step /m);
+  });
+});
+
+t('a full disk: no room is refused up front; a save that fails names the path, training goes on, the last checkpoint stays', async () => {
+  const why = cannotMount();
+  if (why) return console.log(`  (skipped: ${why})`);
+  const disk = out('disk');
+  mkdirSync(disk);
+  const small = await run('train', [...TINY, '--steps', '1', '--out', join(disk, 'run')], '', { mounts: `mount -t tmpfs -o size=1m tmpfs '${disk}'` });
+  assertOneLineError(small, [/MB free, a checkpoint needs about \d+ MB/], 'no room for a checkpoint');
+  // room for one checkpoint (about 40 MB) but not for a second beside it
+  const d = join(disk, 'run');
+  const r = await run('train', [...TINY, '--steps', '3', '--save-interval', '1', '--out', d], '', {
+    mounts: `mount -t tmpfs -o size=60m tmpfs '${disk}'`, after: `cp -r '${d}' '${out('disk-copy')}'`,
+  });
+  const err = stderrLines(r.stderr);
+  assert.match(err[0], /^warning: could not save the checkpoint of step 2: no space left on device \(ENOSPC\) writing .*\/\.saving\/\w+\.safetensors; the checkpoint of step 1 .* is intact; training goes on/, r.stderr);
+  assertOneLineError({ ...r, stderr: err.slice(1).join('\n') }, [/could not save the checkpoint of step 3: no space left on device \(ENOSPC\) writing \//, /step 1/], 'final save on a full disk');
+  assert.equal(progress(r.stdout).map((l) => l.step), [1, 2, 3], 'training went on after the failed save');
+  assert.is(state(out('disk-copy')).step, 1);
+  assert.not.ok(existsSync(join(out('disk-copy'), '.saving')), 'the partial save was removed');
+});
+
+// ---- 4. signals ----
+
+for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
+  t(`${sig} finishes the step and saves a checkpoint, as Ctrl-C does`, async () => {
+    const d = out(sig);
+    const p = start('train', [...TINY, '--steps', '1000', '--out', d]);
+    p.child.stdin!.end();
+    await waitForStdout(p, /^step +1\//m);
+    p.child.kill(sig);
+    const r = await p.done;
+    assertOk(r, sig);
+    assert.match(r.stdout, new RegExp(`${sig}: finishing this step and saving a checkpoint`));
+    const last = progress(r.stdout).at(-1)!.step;
+    assert.match(r.stdout, new RegExp(`^saved checkpoint at step ${last} to `, 'm'));
+    assert.is(state(d).step, last);
+  });
+}
+
+// ---- 5. --resume ----
+
+t('--resume keeps every setting (save and eval intervals, eval steps, log) and finds relative data from another directory', async () => {
+  const d = out('keep');
+  const log = 'keep.jsonl'; // relative, like the data: both resolved where the run started
+  const flags = [...MODEL, '--data', 'chat.txt', '--steps', '2', '--save-interval', '1', '--eval-interval', '2', '--eval-steps', '1', '--log', log, '--out', d];
+  assertOk(await run('train', flags, '', { cwd: dir }), 'first part');
+  const p = start('train', ['--resume', '--out', d, '--steps', '1000']); // from the repository root
+  p.child.stdin!.end();
+  await waitForStdout(p, /^step +5\//m);
+  p.child.kill('SIGKILL'); // no save on the way out: what is on disk is what the intervals wrote
+  const r = await p.done;
+  const valSteps = progress(r.stdout).filter((l) => l.val !== undefined).map((l) => l.step);
+  assert.ok(valSteps.includes(4) && valSteps.every((s) => s % 2 === 0), `validation every 2 steps:\n${r.stdout}`);
+  assert.ok(state(d).step >= 4, `a checkpoint every step (at step ${state(d).step} after step 5 was printed)`);
+  assert.equal(state(d).options.evalSteps, 1);
+  const logged = readFileSync(join(dir, log), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(logged.slice(0, 4), [1, 2, 3, 4], 'the same --log, appended');
+});
+
+t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset-optimizer resumes without the moments', async () => {
+  const copy = (name: string, drop: string) => {
+    const d = out(name);
+    mkdirSync(d);
+    for (const f of readdirSync(ckpt)) if (f !== drop && !f.startsWith('.')) copyFileSync(join(ckpt, f), join(d, f));
+    return d;
+  };
+  const noOpt = copy('no-opt', 'optimizer.safetensors');
+  assertOneLineError(await run('train', ['--resume', '--out', noOpt, '--steps', '4']), [/optimizer\.safetensors is missing/, /--reset-optimizer/], 'no optimizer file');
+  assert.is(state(noOpt).step, 2, 'the checkpoint is left alone');
+  const reset = await run('train', ['--resume', '--reset-optimizer', '--out', noOpt, '--steps', '3']);
+  assertOk(reset, '--reset-optimizer');
+  assert.match(reset.stdout, /warning: --reset-optimizer/);
+  assert.is(state(noOpt).step, 3);
+  const noState = copy('no-state', 'train_state.json');
+  assertOneLineError(await run('train', ['--resume', '--out', noState, '--steps', '4']), [/train_state\.json is missing/, new RegExp(`--init ${noState}`)], 'no train_state.json');
+});
+
+t('train_state.json that is null or has a non-numeric step: a named error', async () => {
+  const cases = [['null', /train_state\.json: not a JSON object/], ['{"step": "abc"}', /train_state\.json: field 'step' must be a whole number/]] as const;
+  const results = await Promise.all(cases.map(([text]) => {
+    const d = out(`state-${text.length}`);
+    mkdirSync(d);
+    for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors']) copyFileSync(join(ckpt, f), join(d, f));
+    writeFileSync(join(d, 'train_state.json'), text);
+    return run('train', ['--resume', '--out', d, '--steps', '4']);
+  }));
+  cases.forEach(([text, re], i) => assertOneLineError(results[i], [re], `train_state ${text}`));
+});
+
+// ---- 6. readers finish an interrupted save ----
+
+t('chat.js rolls forward a save that was complete but not yet moved into place', async () => {
+  const d = out('half-moved');
+  mkdirSync(join(d, '.saving'), { recursive: true });
+  for (const f of ['config.json', 'train_state.json']) copyFileSync(join(ckpt, f), join(d, f));
+  for (const f of ['model.safetensors', 'optimizer.safetensors']) copyFileSync(join(ckpt, f), join(d, '.saving', f));
+  writeFileSync(join(d, '.saving', 'COMPLETE'), '');
+  const r = await run('chat', ['--init', d, '--prompt', 'Hi', '--max-new-tokens', '2']);
+  assertOk(r, 'chat on an interrupted save');
+  assert.ok(existsSync(join(d, 'model.safetensors')) && !existsSync(join(d, '.saving')), 'the save was finished');
+});
+
+// ---- 7. named errors ----
+
+t('model.safetensors that is a directory: the path and the reason', async () => {
+  const d = out('dir-weights');
+  mkdirSync(join(d, 'model.safetensors'), { recursive: true });
+  copyFileSync(join(ckpt, 'config.json'), join(d, 'config.json'));
+  assertOneLineError(await run('chat', ['--init', d, '--prompt', 'hi']), [/dir-weights\/model\.safetensors: is a directory/], 'EISDIR');
+});
+
+t('safetensors with overlapping data offsets are refused', () => {
+  const p = join(dir, 'overlap.safetensors');
+  writeSafetensors(p, [{ name: 'a', shape: [4], data: new Float32Array(4) }, { name: 'b', shape: [4], data: new Float32Array(4) }]);
+  const buf = readFileSync(p);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = buf.subarray(8, 8 + n).toString().replace('"data_offsets":[16,32]', '"data_offsets":[8,24] ');
+  assert.is(header.length, n);
+  writeFileSync(p, Buffer.concat([buf.subarray(0, 8), Buffer.from(header), buf.subarray(8 + n)]));
+  assert.throws(() => readSafetensors(p), (e: Error) => e instanceof UserError && /tensors 'a' \[0, 16\] and 'b' \[8, 24\] have overlapping data_offsets/.test(e.message));
+});
+
+t('weights with NaN load with a warning naming the tensor', async () => {
+  const d = out('nan-weights');
+  mkdirSync(d);
+  copyFileSync(join(ckpt, 'config.json'), join(d, 'config.json'));
+  const f = readSafetensors(join(ckpt, 'model.safetensors'));
+  writeSafetensors(join(d, 'model.safetensors'), f.names.map((name) => {
+    const data = f.get(name);
+    if (name === 'h.0.ln_2.bias') data[3] = NaN;
+    return { name, shape: f.info(name).shape, data };
+  }));
+  const r = await run('chat', ['--init', d, '--prompt', 'hi', '--max-new-tokens', '1', '--quiet']);
+  assert.match(stderrLines(r.stderr).join('\n'), /^warning: .*model\.safetensors: non-finite values \(NaN or Infinity\) in 'h\.0\.ln_2\.bias' \(1 of 64\)/m);
+});
+
+t('a config.json with n_layer 1e9 is refused before anything is allocated', async () => {
+  const d = out('huge');
+  mkdirSync(d);
+  copyFileSync(join(ckpt, 'model.safetensors'), join(d, 'model.safetensors'));
+  writeFileSync(join(d, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(ckpt, 'config.json'), 'utf8')), n_layer: 1e9 }));
+  const r = await run('chat', ['--init', d, '--prompt', 'hi'], '', { timeoutMs: 20_000 });
+  assertOneLineError(r, [/config\.json: a GPT-2 with n_layer 1000000000/, /more than this machine's [\d.]+ GB of memory/], 'n_layer 1e9');
+});
+
+t('--n-embd and --n-head: at least 1, and a head size that is a multiple of 4 (config.json too)', async () => {
+  const d = out('head15');
+  mkdirSync(d);
+  copyFileSync(join(ckpt, 'model.safetensors'), join(d, 'model.safetensors'));
+  writeFileSync(join(d, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(ckpt, 'config.json'), 'utf8')), n_embd: 60, n_head: 4 }));
+  const [zero, thirty, config] = await Promise.all([
+    run('train', [...TINY, '--n-embd', '0', '--out', out('n0')]),
+    run('train', [...TINY, '--n-embd', '30', '--n-head', '2', '--out', out('n30')]),
+    run('chat', ['--init', d, '--prompt', 'hi']),
+  ]);
+  assertOneLineError(zero, [/--n-embd must be a whole number of at least 1, got 0/], '--n-embd 0');
+  assertOneLineError(thirty, [/--n-embd 30 --n-head 2: head size n_embd\/n_head = 30\/2 = 15 is not a multiple of 4/], '--n-embd 30');
+  assertOneLineError(config, [/head15\/config\.json: head size n_embd\/n_head = 60\/4 = 15 is not a multiple of 4/], 'config.json head size 15');
+});
+
+t('--batch-size 1e9 is checked against the adapter and names the flag to lower', async () => {
+  const r = await run('train', [...TINY, '--batch-size', '1e9', '--out', out('huge-batch')]);
+  assertOneLineError(r, [/--batch-size 1000000000 x --block-size 32 needs a .* GB activation buffer/, /lower --batch-size to \d+ or less/], '--batch-size 1e9');
+});
+
+t('chat output to a full device is one line, not a stack trace', async () => {
+  const fd = openSync('/dev/full', 'w');
+  try {
+    const r = await run('chat', ['--init', ckpt, '--prompt', 'hi', '--max-new-tokens', '2', '--quiet'], '', { stdoutFd: fd });
+    assertOneLineError(r, [/cannot write to stdout: no space left on device \(ENOSPC\)/], 'chat > /dev/full');
+  } finally {
+    closeSync(fd);
+  }
+});
+
+t('an odd-length .bin token file is refused, not truncated', async () => {
+  const bin = file('odd.bin', new Uint8Array(201));
+  assertOneLineError(await run('train', [...MODEL, '--data', bin, '--out', out('odd')]), [/odd\.bin: 201 bytes of token data, an odd number/], 'odd .bin');
+});
+
+t("--human '' is refused by train.js as by chat.js", async () => {
+  const [train, chatRun] = await Promise.all([run('train', ['--human', '', ...TINY, '--out', out('human')]), run('chat', ['--human', '', '--init', ckpt, '--prompt', 'hi'])]);
+  assertOneLineError(train, [/--human must be a non-empty name/], "train --human ''");
+  assertOneLineError(chatRun, [/--human must be a non-empty name/], "chat --human ''");
+});
+
+t('chat.js --init scratch suggests what chat.js can load', async () => {
+  const r = await run('chat', ['--init', 'scratch', '--prompt', 'hi']);
+  assertOneLineError(r, [/--init scratch: no such directory/, /'gpt2'/], 'chat --init scratch');
+  assert.not.match(r.stderr, /'scratch'/);
+});
+
+t.after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+t.run();

@@ -1,0 +1,183 @@
+// The chat page in a real headless Chromium (WebGPU on SwiftShader where there is no GPU),
+// against the CLI on the same tiny random checkpoint: the same greedy reply, the same training
+// losses, a downloaded model that chat.js loads; the fallback without WebGPU; screenshots.
+// One browser page goes through the steps in order (loading a page costs seconds here).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type { GPT2Config } from '../src/model/config.ts';
+import { saveGPT2Weights } from '../src/node/weights.ts';
+import { ask, launch, pageLog, servePage, waitForState, type PageServer } from './browser.ts';
+import { assertOk, ROOT, run, start, waitForStdout } from './child.ts';
+import { tinyArrays } from './fixtures.ts';
+
+const t = suite('page');
+const dir = mkdtempSync(join(tmpdir(), 'gpt2-page-'));
+const SHOTS = join(ROOT, 'out/page-screenshots');
+// GPT-2's tokenizer and vocabulary (the page chats through them), everything else tiny
+const CONFIG: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
+const ckpt = join(dir, 'tiny');
+saveGPT2Weights(ckpt, CONFIG, tinyArrays(CONFIG, 11));
+const GREEDY = { temperature: '0', repetition_penalty: '1', frequency_penalty: '0', max_tokens: '12' };
+const greedyFlags = ['--temperature', '0', '--repetition-penalty', '1', '--frequency-penalty', '0', '--max-new-tokens', '12', '--quiet'];
+const WIDE = { width: 1280, height: 820 }, NARROW = { width: 390, height: 844 };
+
+let browser: Browser, server: PageServer, page: Page, logs: string[];
+
+t.before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await servePage(ckpt);
+  browser = await launch({ webgpu: true });
+  page = await browser.newPage({ viewport: WIDE });
+  logs = pageLog(page);
+});
+let t0 = 0;
+t.before.each(() => { t0 = performance.now(); });
+t.after.each(() => { if (process.env.PAGE_TIMING) console.log(`  ${((performance.now() - t0) / 1000).toFixed(1)} s`); });
+t.after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+const url = (q: Record<string, string>) => `${server.url}?${new URLSearchParams(q)}`;
+const chatJs = async (init: string, prompt: string) => {
+  const r = await run('chat', ['--init', init, '--prompt', prompt, ...greedyFlags]);
+  assertOk(r, 'chat.js --prompt');
+  return r.stdout.trim();
+};
+/** the first 40 conversations of the shipped data: a few windows of 64 tokens */
+const TRAIN_TEXT = readFileSync(join(ROOT, 'data/chat.txt'), 'utf8').split(/\n\s*\n/).slice(0, 40).join('\n\n') + '\n';
+const trainFile = join(dir, 'train.txt');
+writeFileSync(trainFile, TRAIN_TEXT);
+const PROMPT = 'What is two plus two?';
+/** chat.js's greedy reply to PROMPT on the untrained checkpoint (the first test sets it) */
+let untrained = '';
+const why = () => `\npage log:\n${logs.slice(-20).join('\n')}`;
+
+t('in-browser greedy reply equals chat.js --prompt; a reload takes the weights from the cache', async () => {
+  await page.goto(url({ engine: 'browser', ...GREEDY }));
+  await waitForState(page, 'ready');
+  const [reply, expected] = await Promise.all([ask(page, PROMPT), chatJs(ckpt, PROMPT)]);
+  assert.ok(expected.length > 0, 'chat.js gave an empty reply');
+  assert.is(reply, expected, `page vs chat.js${why()}`);
+  untrained = expected;
+  await page.screenshot({ path: join(SHOTS, 'chat-wide.png') });
+  await page.setViewportSize(NARROW);
+  await page.screenshot({ path: join(SHOTS, 'chat-narrow.png') });
+  await page.setViewportSize(WIDE);
+
+  const gets = () => server.requests.filter((r) => r.startsWith('GET /model/model.safetensors')).length;
+  assert.is(gets(), 1);
+  await page.reload();
+  await waitForState(page, 'ready');
+  assert.is(gets(), 1, `the reload downloaded model.safetensors again: ${server.requests.join(', ')}`);
+  assert.ok(server.requests.includes('HEAD /model/model.safetensors'), 'the cached copy was not checked against the server');
+});
+
+t('fine-tuning in the page: the same losses as train.js; the download loads in chat.js, which answers as the page does', async () => {
+  const steps = 4, lr = '0.001';
+  const log = join(dir, 'train.jsonl');
+  const cli = run('train', ['--init', ckpt, '--data', trainFile, '--out', join(dir, 'cli-out'), '--steps', String(steps), '--lr', lr, '--batch-size', '2', '--block-size', '64', '--log', log]);
+  await page.click('.side-tabs button[data-view="train"]');
+  await page.fill('#train-text', TRAIN_TEXT);
+  await page.fill('#train-steps', String(steps));
+  await page.fill('#train-lr', lr);
+  await page.fill('#train-batch', '2');
+  await page.fill('#train-block', '64');
+  await page.click('#train-start');
+  await waitForState(page, 'ready', `document.getElementById('loss-chart').dataset.step === '${steps}'`);
+  assertOk(await cli, 'train.js');
+  const inPage = new Map<number, number>(JSON.parse((await page.getAttribute('#loss-chart', 'data-losses'))!));
+  const byCli = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number });
+  assert.is(byCli.length, steps);
+  for (const { step, loss } of byCli) {
+    assert.ok(loss !== undefined && inPage.has(step), `step ${step}: a loss on both sides (page ${inPage.get(step)}, train.js ${loss})${why()}`);
+    const rel = Math.abs(inPage.get(step)! - loss!) / Math.abs(loss!);
+    assert.ok(rel <= 1e-4, `step ${step}: page loss ${inPage.get(step)} vs train.js ${loss} (relative ${rel.toExponential(2)})`);
+  }
+
+  const out = join(dir, 'downloaded');
+  mkdirSync(out);
+  for (const [id, name] of [['#download-model', 'model.safetensors'], ['#download-config', 'config.json']]) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(id)]);
+    assert.is(download.suggestedFilename(), name);
+    await download.saveAs(join(out, name));
+  }
+  await page.click('#reset');
+  const [reply, expected] = await Promise.all([ask(page, PROMPT), chatJs(out, PROMPT)]);
+  assert.is(reply, expected, `the trained page vs chat.js --init <downloaded>${why()}`);
+  assert.is.not(expected, untrained, 'training did not change the greedy reply (the download may be the old weights)');
+});
+
+t('training shows a live loss curve and stops on Stop; screenshots during training, wide and narrow', async () => {
+  await page.fill('#train-steps', '400');
+  await page.click('#train-start');
+  await waitForState(page, 'training', `+document.getElementById('loss-chart').dataset.step >= 3`);
+  await page.screenshot({ path: join(SHOTS, 'training-wide.png') });
+  await page.setViewportSize(NARROW);
+  await page.click('.tabs button[data-view="train"]');
+  await page.screenshot({ path: join(SHOTS, 'training-narrow.png') });
+  await page.click('#train-stop');
+  await waitForState(page, 'ready');
+  const step = Number(await page.getAttribute('#loss-chart', 'data-step'));
+  assert.ok(step >= 3 && step < 400, `stopped at step ${step}`);
+  assert.match((await page.textContent('#train-status'))!, /Stopped after step/);
+  assert.ok(await page.isVisible('#loss-chart svg path'), 'no loss curve drawn');
+  await page.click('.tabs button[data-view="chat"]');
+  await page.setViewportSize(WIDE);
+});
+
+t('a browser without WebGPU says so and turns to the server engine', async () => {
+  const plain = await launch({ webgpu: false });
+  try {
+    const p = await plain.newPage({ viewport: NARROW });
+    await p.goto(url({}));
+    // this test server has no chat API: the server engine is not there either (serve.js: the next test)
+    await waitForState(p, 'error');
+    assert.is(await p.getAttribute('body', 'data-engine'), 'server');
+    assert.is(await p.getAttribute('#engine-server', 'aria-checked'), 'true');
+    const notice = (await p.textContent('#notice'))!;
+    assert.match(notice, /cannot run the model itself/);
+    assert.match(notice, /no GPU adapter/);
+    assert.match(notice, /Chrome/);
+    assert.match(notice, /server engine is not available/);
+    await p.screenshot({ path: join(SHOTS, 'no-webgpu-narrow.png') });
+  } finally {
+    await plain.close();
+  }
+});
+
+t('server engine (node dist/serve.js): the page at / replies as chat.js does; without WebGPU it falls back to it', async () => {
+  const proc = start('serve', ['--init', ckpt, '--port', '0'], { timeoutMs: 300_000 });
+  try {
+    await waitForStdout(proc, /https?:\/\/\S+/);
+    const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
+    const head = await fetch(`${base}/model/model.safetensors`, { method: 'HEAD' });
+    assert.is(head.status, 200, 'serve.js does not offer /model/model.safetensors (is src/server/static.ts mounted?)');
+    const p = await browser.newPage({ viewport: WIDE });
+    await p.goto(`${base}/?${new URLSearchParams({ engine: 'server', ...GREEDY })}`);
+    await waitForState(p, 'ready');
+    assert.is(await ask(p, PROMPT), untrained, 'the server engine vs chat.js');
+    await p.close();
+    const plain = await launch({ webgpu: false });
+    try {
+      const q = await plain.newPage({ viewport: NARROW });
+      await q.goto(`${base}/?${new URLSearchParams(GREEDY)}`);
+      await waitForState(q, 'ready');
+      assert.is(await q.getAttribute('body', 'data-engine'), 'server');
+      assert.match((await q.textContent('#notice'))!, /cannot run the model itself/);
+      assert.is(await ask(q, PROMPT), untrained, 'the fallback server engine vs chat.js');
+      await q.screenshot({ path: join(SHOTS, 'no-webgpu-server-narrow.png') });
+    } finally {
+      await plain.close();
+    }
+  } finally {
+    proc.child.kill('SIGTERM');
+    await proc.done.catch(() => undefined);
+  }
+});
+
+t.run();

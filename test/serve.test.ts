@@ -1,0 +1,338 @@
+// The OpenAI-compatible server on a small random checkpoint: the same replies as chat.js,
+// streamed = not streamed, batched = alone, the official `openai` client, every error case
+// (each followed by a good request), disconnects, and `node dist/serve.js` as a process.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import type { ChatCompletion, ChatCompletionChunk, Completion, Model } from 'openai/resources';
+import { chatChunk, chatCompletion, modelObject, textCompletion, usage, usageChunk } from '../src/server/api.ts';
+import { encodeHumanTurn, encodePersona, DEFAULT_SPEAKERS } from '../src/data/format.ts';
+import { Rng } from '../src/util/rng.ts';
+import type { ReplyOptions } from '../src/chat/reply.ts';
+import { events, randomCheckpoint, request, startServer, streamedContent, type TestServer } from './serve_util.ts';
+
+const t = suite('serve');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dir = randomCheckpoint();
+let srv: TestServer;
+
+const chat = (content: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content }], temperature: 0, max_tokens: 12, ...extra });
+
+/** node dist/NAME.js ARGS; resolves with its exit code and output */
+function run(name: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', `${name}.js`), ...args], { cwd: ROOT });
+  let stdout = '', stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name}.js ${args.join(' ')}: still running after ${timeoutMs} ms\n${stdout}\n${stderr}`)); }, timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+t.before(async () => {
+  srv = await startServer(dir, { maxBatch: 4 });
+});
+t.after(async () => {
+  await srv.close();
+});
+
+t('response objects have the shapes of the openai package types', () => {
+  // compile-time: tsc checks these assignments against the official client's types (npm test type-checks test/)
+  const h = { id: 'x', created: 1, model: 'tiny' };
+  const u = usage(3, 4);
+  const c: ChatCompletion = chatCompletion(h, 'hi', 'stop', u);
+  const k: ChatCompletionChunk[] = [chatChunk(h, { role: 'assistant', content: '' }, null, true), chatChunk(h, {}, 'length', false), usageChunk(h, 'chat.completion.chunk', u)];
+  const p: Completion = textCompletion(h, 'hi', 'stop', u);
+  const m: Model = modelObject({ id: 'tiny', contextLength: 96, vocabSize: 50257, created: 1 });
+  assert.equal([c.usage?.total_tokens, k.length, p.choices[0].text, m.object], [7, 3, 'hi', 'model']);
+});
+
+t('greedy content equals chat.js --prompt for the same conversation (persona as a system message)', async () => {
+  for (const [persona, message] of [['You are a pirate.', 'Hi there, what is your name?']]) {
+    const r = await run('chat', ['--init', dir, '--prompt', message, ...(persona ? ['--persona', persona] : []),
+      '--temperature', '0', '--repetition-penalty', '1', '--frequency-penalty', '0', '--max-new-tokens', '12', '--quiet']);
+    assert.is(r.code, 0, r.stderr);
+    const messages = [...(persona ? [{ role: 'system', content: persona }] : []), { role: 'user', content: message }];
+    const s = await request(srv.url, '/v1/chat/completions', { messages, temperature: 0, max_tokens: 12 });
+    assert.is(s.status, 200, s.text);
+    assert.ok(r.stdout.trim().length > 0, 'a non-empty reply');
+    assert.is(`${s.json.choices[0].message.content}\n`, r.stdout, `persona '${persona}'`);
+    assert.is(s.json.usage.prompt_tokens, encodeHumanTurn(message, DEFAULT_SPEAKERS).tokens.length + (persona ? encodePersona(persona).tokens.length : 0));
+  }
+});
+
+t('streamed chunks joined equal the non-streamed content (chat and completions), with usage', async () => {
+  for (const seed of [1, 2]) {
+    const body = chat('Tell me a story.', { temperature: 0.9, seed, max_tokens: 16 });
+    const whole = await request(srv.url, '/v1/chat/completions', body);
+    const streamed = await request(srv.url, '/v1/chat/completions', { ...body, stream: true, stream_options: { include_usage: true } });
+    assert.is(streamed.status, 200);
+    assert.match(streamed.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const ev = events(streamed.text);
+    assert.equal(ev[0].choices[0].delta, { role: 'assistant', content: '' }, 'the first chunk carries the role');
+    assert.ok(ev.every((e) => e.object === 'chat.completion.chunk' && e.id === ev[0].id));
+    assert.is(streamedContent(streamed.text), whole.json.choices[0].message.content, `seed ${seed}`);
+    assert.is(ev.at(-2).choices[0].finish_reason, whole.json.choices[0].finish_reason);
+    assert.equal(ev.at(-1).usage, whole.json.usage, 'the last chunk carries the usage');
+    assert.ok(ev.slice(0, -1).every((e) => e.usage === null));
+  }
+  const body = { prompt: 'Once upon a time', max_tokens: 10, seed: 5 };
+  const whole = await request(srv.url, '/v1/completions', body);
+  const streamed = await request(srv.url, '/v1/completions', { ...body, stream: true });
+  assert.is(whole.json.object, 'text_completion');
+  assert.is(streamedContent(streamed.text), whole.json.choices[0].text);
+  assert.is(whole.json.usage.completion_tokens, 10);
+});
+
+t('4 conversations decoded together give token-for-token the output of each alone, joining and leaving at different steps', async () => {
+  const prompts = ['Hello!', 'What is two plus two?', 'Tell me about the sea and the sky.', 'Bye'].map((m) => encodeHumanTurn(m, DEFAULT_SPEAKERS).tokens);
+  const lengths = [14, 6, 20, 10];
+  const options = (i: number): ReplyOptions => ({
+    sampling: { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, frequencyPenalty: 0, presencePenalty: 0, penaltyWindow: Infinity },
+    maxNewTokens: lengths[i], stops: [], rng: new Rng(i),
+  });
+  const runJob = (i: number, onText?: (n: number) => void) => new Promise<string>((resolve, reject) => {
+    let pieces = 0;
+    srv.scheduler.submit({
+      prompt: prompts[i], reply: options(i),
+      events: { onText: () => onText?.(++pieces), onEnd: (e) => resolve(`${e.reason}:${e.completionTokens}:${e.text}`), onError: reject },
+    });
+  });
+  const alone: string[] = [];
+  for (let i = 0; i < 4; i++) alone.push(await runJob(i));
+  // together: 0 starts; 1 joins after 0's 2nd piece, 2 after 1's 1st, 3 after 0's 5th; the lengths make them leave at different steps
+  const batches: number[] = [];
+  const steps = srv.scheduler.opts;
+  const saved = steps.onStep;
+  steps.onStep = (b) => batches.push(b);
+  try {
+    const together: Promise<string>[] = [];
+    together[0] = runJob(0, (n) => {
+      if (n === 2) together[1] = runJob(1, (m) => { if (m === 1) together[2] = runJob(2); });
+      if (n === 5) together[3] = runJob(3);
+    });
+    await together[0];
+    while (together.length < 4 || together.includes(undefined as never)) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await Promise.all(together), alone);
+  } finally {
+    steps.onStep = saved;
+  }
+  assert.ok(Math.max(...batches) >= 3, `steps decoded several sequences at once: ${batches.join(',')}`);
+  assert.ok(new Set(batches).size >= 3, `sequences joined and left: batch sizes ${batches.join(',')}`);
+});
+
+t('the official openai client: chat (stream and not), completions, models, with an API key', async () => {
+  const keyed = await startServer(dir, { maxBatch: 2, http: { apiKey: 'sk-test-123' } });
+  try {
+    const client = new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey: 'sk-test-123', maxRetries: 0 });
+    const models = await client.models.list();
+    assert.equal(models.data.map((m) => m.id), ['tiny']);
+    assert.is((await client.models.retrieve('tiny')).id, 'tiny');
+    const params = { model: 'tiny', messages: [{ role: 'user' as const, content: 'Hi, who are you?' }], temperature: 0, max_tokens: 10 };
+    const c = await client.chat.completions.create(params);
+    assert.is(c.object, 'chat.completion');
+    assert.is(c.choices[0].message.role, 'assistant');
+    assert.ok(['stop', 'length'].includes(c.choices[0].finish_reason));
+    const stream = await client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } });
+    let text = '', usageSeen = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      if (chunk.usage) usageSeen = chunk.usage.total_tokens;
+    }
+    assert.is(text, c.choices[0].message.content);
+    assert.is(usageSeen, c.usage!.total_tokens);
+    const p = await client.completions.create({ model: 'tiny', prompt: 'The weather today', max_tokens: 6, temperature: 0 });
+    assert.is(p.choices[0].text.length > 0, true);
+    const wrong = new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
+    let status = 0;
+    try { await wrong.chat.completions.create(params); } catch (e) { status = (e as { status: number }).status; }
+    assert.is(status, 401);
+  } finally {
+    await keyed.close();
+  }
+});
+
+/** a raw HTTP exchange: what the server answers to `data` (it may close the connection) */
+function raw(url: string, data: string | Buffer, { waitMs = 5000, end = true } = {}): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const sock = connect(Number(port), hostname);
+    let got = '';
+    sock.setEncoding('utf8').on('data', (d) => (got += d));
+    sock.on('error', () => {});
+    const timer = setTimeout(() => { sock.destroy(); resolve(got); }, waitMs);
+    sock.on('close', () => { clearTimeout(timer); resolve(got); });
+    sock.write(data);
+    if (end) sock.end();
+  });
+}
+
+t('every error case answers with OpenAI error JSON and the right status; a good request works after each', async () => {
+  const s = await startServer(dir, { maxBatch: 1, scheduler: { maxQueue: 0 }, http: { apiKey: 'k', requestTimeoutMs: 600, headersTimeoutMs: 600 } });
+  const auth: RequestInit = { headers: { Authorization: 'Bearer k' } };
+  const good = async (what: string) => {
+    const r = await request(s.url, '/v1/chat/completions', chat('Are you still there?', { max_tokens: 2 }), auth);
+    assert.is(r.status, 200, `a good request after ${what}: ${r.text}`);
+    assert.is(r.json.choices[0].message.role, 'assistant');
+  };
+  const expectError = async (what: string, r: { status: number; json: any; text: string }, status: number, param?: string | null, code?: string) => {
+    assert.is(r.status, status, `${what}: ${r.text}`);
+    assert.ok(r.json && typeof r.json.error?.message === 'string' && r.json.error.message.length > 0, `${what}: error JSON: ${r.text}`);
+    assert.ok('type' in r.json.error && 'param' in r.json.error && 'code' in r.json.error, `${what}: message, type, param, code`);
+    if (param !== undefined) assert.is(r.json.error.param, param, `${what}: param`);
+    if (code !== undefined) assert.is(r.json.error.code, code, `${what}: code`);
+    await good(what);
+  };
+  try {
+    const post = (body: unknown, path = '/v1/chat/completions', init = auth) => request(s.url, path, body, init);
+    const cases: [string, unknown, number, string | null | undefined, string?][] = [
+      ['malformed JSON', '{"messages": [', 400, null, 'invalid_json'],
+      ['not an object', '[1, 2]', 400, undefined],
+      ['messages missing', { temperature: 0 }, 400, 'messages'],
+      ['messages not an array', { messages: 'hi' }, 400, 'messages', 'invalid_type'],
+      ['empty messages', { messages: [] }, 400, 'messages'],
+      ['unknown role', { messages: [{ role: 'wizard', content: 'hi' }] }, 400, 'messages[0].role'],
+      ['content of the wrong type', { messages: [{ role: 'user', content: 42 }] }, 400, 'messages[0].content', 'invalid_type'],
+      ['last message not the user\'s', { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }, 400, 'messages'],
+      ['temperature of the wrong type', chat('x', { temperature: 'hot' }), 400, 'temperature', 'invalid_type'],
+      ['temperature < 0', chat('x', { temperature: -0.5 }), 400, 'temperature'],
+      ['top_p 0', chat('x', { top_p: 0 }), 400, 'top_p'],
+      ['top_p > 1', chat('x', { top_p: 1.5 }), 400, 'top_p'],
+      ['max_tokens 0', chat('x', { max_tokens: 0 }), 400, 'max_tokens'],
+      ['max_tokens not an integer', chat('x', { max_tokens: 2.5 }), 400, 'max_tokens'],
+      ['n > 1', chat('x', { n: 2 }), 400, 'n'],
+      ['stop of the wrong type', chat('x', { stop: 5 }), 400, 'stop'],
+      ['stream of the wrong type', chat('x', { stream: 'yes' }), 400, 'stream'],
+      ['unknown model', chat('x', { model: 'gpt-4o' }), 404, 'model', 'model_not_found'],
+      ['a conversation that cannot fit the context', chat('word '.repeat(200)), 400, 'messages', 'context_length_exceeded'],
+      ['completions: a prompt that cannot fit', { prompt: 'word '.repeat(200) }, 400, 'prompt', 'context_length_exceeded'],
+    ];
+    for (const [what, body, status, param, code] of cases) {
+      await expectError(what, await post(body, what.startsWith('completions') ? '/v1/completions' : '/v1/chat/completions'), status, param, code);
+    }
+    await expectError('no API key', await post(chat('x'), '/v1/chat/completions', { headers: {} }), 401, null, 'invalid_api_key');
+    await expectError('a wrong API key', await post(chat('x'), '/v1/chat/completions', { headers: { Authorization: 'Bearer nope' } }), 401, null, 'invalid_api_key');
+    await expectError('unknown path', await request(s.url, '/v1/embeddings', {}, auth), 404, null, 'unknown_url');
+    await expectError('unknown model path', await request(s.url, '/v1/models/nope', undefined, auth), 404, 'model');
+    await expectError('a model path that is not percent-encoding', await request(s.url, '/v1/models/%E0%A4%A', undefined, auth), 404, 'model');
+    const wrongMethod = await request(s.url, '/v1/chat/completions', undefined, auth);
+    assert.is(wrongMethod.headers.get('allow'), 'POST');
+    await expectError('GET on a POST endpoint', wrongMethod, 405);
+    await expectError('POST on a GET endpoint', await request(s.url, '/v1/models', {}, auth), 405);
+    // 413: a body over 1 MiB, declared and not declared (chunked)
+    const big = JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat((1 << 20) + 10) }] });
+    await expectError('a body over 1 MiB', await post(big), 413, null, 'request_too_large');
+    const chunked = await raw(s.url, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nTransfer-Encoding: chunked\r\n\r\n${(1 << 20).toString(16)}\r\n${'y'.repeat(1 << 20)}\r\n10\r\n${'y'.repeat(16)}\r\n0\r\n\r\n`);
+    assert.match(chunked, /^HTTP\/1\.1 413 /, 'chunked body over the limit');
+    await good('a chunked body over the limit');
+    // 503: one sequence busy, no queue
+    const long = request(s.url, '/v1/chat/completions', chat('Keep talking.', { max_tokens: 60, stream: true }), auth);
+    while (s.scheduler.active === 0) await new Promise((r) => setTimeout(r, 5));
+    const busy = await post(chat('me too'));
+    assert.is(busy.status, 503, busy.text);
+    assert.is(busy.json.error.code, 'queue_full');
+    const done = await long;
+    assert.is(done.status, 200);
+    assert.ok(events(done.text).at(-1).choices[0].finish_reason, 'a stream longer than the request timeout is not cut');
+    await good('a full queue');
+    // slow and half-sent requests time out (408) and the connection is closed
+    const slow = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 100\r\n\r\n{"messa', { end: false });
+    assert.match(slow, /^HTTP\/1\.1 408 /, `half-sent body: '${slow}'`);
+    const headers = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { end: false });
+    assert.match(headers, /^HTTP\/1\.1 408 /, `half-sent headers: '${headers}'`);
+    await good('half-sent requests');
+    // garbage instead of HTTP
+    assert.match(await raw(s.url, 'HELLO?\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    await good('garbage');
+    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 400 \d+ms$/.test(l)), 'errors are logged');
+    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms$/.test(l)), `requests are logged:\n${s.logs.slice(0, 5).join('\n')}`);
+  } finally {
+    await s.close();
+  }
+});
+
+t('a client that disconnects mid-stream frees its slot within one step', async () => {
+  const s = await startServer(dir, { maxBatch: 1 });
+  // count from the moment the server learns of the hang-up (its ticket is cancelled), not from
+  // the client's abort: the socket's close takes event-loop turns to arrive, steps run meanwhile
+  let cancelledAt = -1;
+  const submit = s.scheduler.submit.bind(s.scheduler);
+  s.scheduler.submit = (job) => {
+    const ticket = submit(job);
+    return ticket && { cancel: () => { if (cancelledAt < 0) cancelledAt = s.scheduler.steps; ticket.cancel(); } };
+  };
+  try {
+    const ac = new AbortController();
+    const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat('Go on forever.', { max_tokens: 80, stream: true })), signal: ac.signal });
+    const reader = r.body!.getReader();
+    let got = '';
+    while (!got.includes('"content":"') || got.split('data:').length < 4) got += new TextDecoder().decode((await reader.read()).value);
+    ac.abort();
+    while (s.scheduler.active > 0) await new Promise((res) => setTimeout(res, 2));
+    assert.ok(cancelledAt >= 0, 'the hang-up cancelled the request');
+    assert.ok(s.scheduler.steps - cancelledAt <= 1, `freed ${s.scheduler.steps - cancelledAt} steps after the server saw the hang-up`);
+    assert.ok(s.scheduler.decoded < 60, 'the reply was not generated to the end');
+    const next = await request(s.url, '/v1/chat/completions', chat('Next!', { max_tokens: 4 }));
+    assert.is(next.status, 200);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.ok(s.logs.some((l) => l.includes('(client closed the connection)')), s.logs.join('\n'));
+  } finally {
+    await s.close();
+  }
+});
+
+t('GET /health, /v1/models, / (the chat page) and /model/ (its download), CORS preflight', async () => {
+  const h = await request(srv.url, '/health');
+  assert.equal([h.status, h.json.status, h.json.model, h.json.max_batch], [200, 'ok', 'tiny', 4]);
+  const m = await request(srv.url, '/v1/models');
+  assert.equal(m.json, { object: 'list', data: [{ id: 'tiny', object: 'model', created: 1, owned_by: 'gpt2-webgpu' }] });
+  const page = await request(srv.url, '/');
+  assert.is(page.status, 200, 'dist/page/index.html (npm test builds it)');
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  const weights = await fetch(`${srv.url}/model/model.safetensors`, { method: 'HEAD' });
+  assert.is(weights.status, 200, 'the model the page downloads');
+  assert.ok([400, 404].includes((await fetch(`${srv.url}/%2e%2e/%2e%2e/etc/passwd`)).status), 'nothing outside the page and the model');
+  const pre = await fetch(`${srv.url}/v1/chat/completions`, { method: 'OPTIONS' });
+  assert.is(pre.status, 204);
+  assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+});
+
+t('node dist/serve.js: --help, one start line with the URL and model, a request, SIGTERM exits 0', async () => {
+  const help = await run('serve', ['--help']);
+  assert.is(help.code, 0);
+  for (const f of ['--init', '--host', '--port', '--max-batch', '--api-key', '--max-queue', '--fast', '--help']) assert.match(help.stdout, new RegExp(`^  ${f}\\b`, 'm'));
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'serve.js'), '--init', dir, '--port', '0', '--max-batch', '2'], { cwd: ROOT });
+  let out = '', err = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('close', r));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!/^serving /m.test(out)) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no start line:\n${out}\n${err}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const m = /^serving (\S+) at (http:\/\/127\.0\.0\.1:\d+)\/v1 \(/m.exec(out);
+    assert.ok(m, out);
+    assert.is(m![1], dir.split('/').at(-1));
+    const streaming = request(m![2], '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 60, stream: true });
+    while ((await request(m![2], '/health')).json.active === 0 && !/^POST /m.test(out)) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGTERM');
+    const r = await streaming;
+    assert.is(r.status, 200);
+    assert.ok(events(r.text).at(-1).choices[0].finish_reason, 'the stream in flight ended cleanly');
+    assert.is(await exited, 0, err);
+    assert.match(out, /^SIGTERM: no new requests/m);
+    assert.match(out, /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms$/m);
+    assert.match(out, /^stopped$/m);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+t.run();

@@ -1,0 +1,150 @@
+// The page's network edges without a browser: the static files (src/server/static.ts, what
+// serve.js mounts at /) and the client for OpenAI's streaming chat completions (the page's
+// server engine) against a hand-written event stream.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { staticHandler } from '../src/server/static.ts';
+import { listModels, SseParser, streamChat } from '../src/browser/openai.ts';
+
+const t = suite('web');
+const dir = mkdtempSync(join(tmpdir(), 'gpt2-web-'));
+const root = join(dir, 'page'), model = join(dir, 'model');
+mkdirSync(root);
+mkdirSync(model);
+writeFileSync(join(root, 'index.html'), '<!doctype html><p>page</p>');
+writeFileSync(join(root, 'app.js'), 'console.log(1)');
+writeFileSync(join(root, 'style.css'), 'p {}');
+writeFileSync(join(model, 'config.json'), '{}');
+writeFileSync(join(model, 'model.safetensors'), 'weights');
+writeFileSync(join(model, 'optimizer.safetensors'), 'not for download');
+writeFileSync(join(dir, 'secret.txt'), 'secret');
+
+/** a server on 127.0.0.1 for the length of fn */
+async function withServer(handler: Parameters<typeof createServer>[1], fn: (base: string) => Promise<void>): Promise<void> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await fn(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+/** a raw request (fetch would normalise `..` away) */
+function raw(base: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path.startsWith('/') ? '' : '/'}`, { method, path, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+t('static files: the page and the model with content types and ETags; nothing else is reachable', async () => {
+  const handle = staticHandler({ root, modelDir: model });
+  await withServer((req, res) => {
+    if (!handle(req, res)) {
+      res.writeHead(418);
+      res.end('not mine');
+    }
+  }, async (base) => {
+    const index = await raw(base, 'GET', '/');
+    assert.is(index.status, 200);
+    assert.is(index.headers['content-type'], 'text/html; charset=utf-8');
+    assert.is(index.body, '<!doctype html><p>page</p>');
+    assert.is((await raw(base, 'GET', '/app.js')).headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.is((await raw(base, 'GET', '/style.css?v=2')).headers['content-type'], 'text/css; charset=utf-8');
+    const weights = await raw(base, 'GET', '/model/model.safetensors');
+    assert.is(weights.body, 'weights');
+    assert.is(weights.headers['content-type'], 'application/octet-stream');
+    const etag = weights.headers.etag as string;
+    assert.ok(etag, 'no ETag');
+    const head = await raw(base, 'HEAD', '/model/model.safetensors');
+    assert.is(head.status, 200);
+    assert.is(head.headers['content-length'], '7');
+    assert.is(head.headers.etag, etag);
+    assert.is((await raw(base, 'GET', '/model/model.safetensors', { 'If-None-Match': etag })).status, 304);
+    assert.is((await raw(base, 'GET', '/model/config.json')).body, '{}');
+    for (const path of ['/model/optimizer.safetensors', '/nope.js', '/model/']) assert.is((await raw(base, 'GET', path)).status, 404, path);
+    for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/model/..%2fsecret.txt', '/..%2f..%2fsecret.txt', '/a%5c..%5c..%5csecret.txt', '/%00', '/%E0%A4%A']) {
+      const r = await raw(base, 'GET', path);
+      assert.ok(r.status === 400 || r.status === 404, `${path}: ${r.status}`);
+      assert.not.match(r.body, /secret/, path);
+    }
+    // not the page's: the API's routes and other methods go to the caller
+    assert.is((await raw(base, 'POST', '/')).status, 418);
+    assert.is((await raw(base, 'GET', '/v1/models')).status, 418);
+    assert.is((await raw(base, 'GET', '/health')).status, 418);
+  });
+  await withServer((req, res) => void staticHandler({ root, modelDir: null })(req, res), async (base) => {
+    const r = await raw(base, 'GET', '/model/model.safetensors');
+    assert.is(r.status, 404);
+    assert.match(r.body, /no model/);
+  });
+});
+
+t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, other fields', () => {
+  const stream = ': keep-alive\r\ndata: {"a":1}\r\n\r\nevent: x\ndata: line one\ndata: line two\nid: 7\n\ndata:[DONE]\r\r\n';
+  const whole = new SseParser().push(stream);
+  assert.equal(whole, ['{"a":1}', 'line one\nline two', '[DONE]']);
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const p = new SseParser();
+    assert.equal([...p.push(stream.slice(0, cut)), ...p.push(stream.slice(cut))], whole, `split at ${cut}`);
+  }
+  const p = new SseParser();
+  assert.equal([...stream].flatMap((c) => p.push(c)), whole, 'one character at a time');
+});
+
+t('streamChat: POSTs the messages and sampling params by API name with stream: true; joins the deltas; aborts; reports errors', async () => {
+  let body: any = null;
+  await withServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return void res.end(JSON.stringify({ object: 'list', data: [{ id: 'tiny', object: 'model', created: 0, owned_by: 'me' }] }));
+    }
+    let text = '';
+    req.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => {
+      body = JSON.parse(text);
+      if (body.temperature < 0) {
+        res.writeHead(400, { 'Content-Type': 'application/json' });
+        return void res.end(JSON.stringify({ error: { message: 'temperature must be >= 0', type: 'invalid_request_error', param: 'temperature', code: null } }));
+      }
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      const chunk = (delta: object, finish: string | null) =>
+        `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'tiny', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      const all = chunk({ role: 'assistant', content: '' }, null) + chunk({ content: 'Hel' }, null) + chunk({ content: 'lo, Sam' }, null) + chunk({ content: '!' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n';
+      if (body.max_tokens === 1) return void res.write(chunk({ content: 'Hel' }, null)); // and never ends: the client aborts
+      // in uneven pieces, as a network delivers them
+      const cuts = [0, 5, 61, 62, 150, 151, 300, all.length];
+      cuts.slice(1).forEach((c, i) => res.write(all.slice(cuts[i], c)));
+      res.end();
+    });
+  }, async (base) => {
+    assert.equal(await listModels(base), ['tiny']);
+    const deltas: string[] = [];
+    const messages = [{ role: 'system' as const, content: 'Be kind.' }, { role: 'user' as const, content: 'Hi' }];
+    const r = await streamChat(base, { model: 'tiny', messages, temperature: 0, top_k: 5, top_p: 0.9, repetition_penalty: 1.1, frequency_penalty: 0.2, seed: 3, max_tokens: 8 }, (d) => deltas.push(d));
+    assert.equal(r, { content: 'Hello, Sam!', finishReason: 'stop' });
+    assert.equal(deltas, ['Hel', 'lo, Sam', '!']);
+    assert.equal(body, { model: 'tiny', messages, temperature: 0, top_k: 5, top_p: 0.9, repetition_penalty: 1.1, frequency_penalty: 0.2, seed: 3, max_tokens: 8, stream: true });
+    const ctl = new AbortController();
+    const partial = await streamChat(base, { model: 'tiny', messages, max_tokens: 1 }, () => ctl.abort(), ctl.signal);
+    assert.equal(partial, { content: 'Hel', finishReason: null });
+    try {
+      await streamChat(base, { model: 'tiny', messages, temperature: -1 }, () => {});
+      assert.unreachable('no error for a 400');
+    } catch (e) {
+      assert.match((e as Error).message, /temperature must be >= 0/);
+    }
+  });
+});
+
+t.run();
