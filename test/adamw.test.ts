@@ -1,20 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { adamwStep, adamwStepCpu, clipScale, gradNormSquared, gradNormTuning, type AdamwHyper } from '../src/ops/adamw.ts';
-import type { Gpu } from '../src/gpu/index.ts';
-import { assertClose, assertRel, gpu, randn } from './util.ts';
+import { assertClose, assertRel, gpu, randn, withBindingLimit } from './util.ts';
 
 const t = suite('adamw');
-
-async function withBindingLimit<T>(g: Gpu, bytes: number, f: () => Promise<T>): Promise<T> {
-  const saved = g.bindingLimit;
-  g.bindingLimit = bytes;
-  try {
-    return await f();
-  } finally {
-    g.bindingLimit = saved;
-  }
-}
 
 t('reference step 1 without decay moves every weight by lr against the gradient sign', () => {
   const h: AdamwHyper = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 0, weightDecay: 0, step: 1 };
@@ -25,6 +14,36 @@ t('reference step 1 without decay moves every weight by lr against the gradient 
   const q = Float64Array.from([2]), m2 = new Float64Array(1), v2 = new Float64Array(1);
   adamwStepCpu(q, [0], m2, v2, { ...h, weightDecay: 0.5, eps: 1e-8 }, 1);
   assertClose(q, [2 - 0.1 * 0.5 * 2], 1e-12, 0, 'decay alone');
+});
+
+// Past step 1 the bias corrections 1 - beta^t differ from 1 - beta: the moments are averages
+// over the steps so far, written here as the sums they are (not as the reference's recurrences).
+t('reference steps 1..5 take the bias-corrected averages of the gradients so far', () => {
+  const h = { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+  const grads = [[0.5, -2, 0], [1.5, -1, 0], [-0.25, 3, 0], [2, 0.5, 0], [0.1, -0.1, 0]];
+  const p = Float64Array.from([1, -0.5, 2]), m = new Float64Array(3), v = new Float64Array(3);
+  const want = Float64Array.from(p);
+  for (let s = 1; s <= grads.length; s++) {
+    adamwStepCpu(p, grads[s - 1], m, v, { ...h, step: s }, 1);
+    for (let i = 0; i < 3; i++) {
+      // mhat = sum_k (1-b1) b1^(s-k) g_k / (1 - b1^s), vhat likewise with g_k^2
+      let mSum = 0, vSum = 0;
+      for (let k = 1; k <= s; k++) {
+        const g = grads[k - 1][i];
+        mSum += (1 - h.beta1) * h.beta1 ** (s - k) * g;
+        vSum += (1 - h.beta2) * h.beta2 ** (s - k) * g * g;
+      }
+      const mhat = mSum / (1 - h.beta1 ** s), vhat = vSum / (1 - h.beta2 ** s);
+      want[i] = want[i] * (1 - h.lr * h.weightDecay) - (h.lr * mhat) / (Math.sqrt(vhat) + h.eps);
+    }
+    assertClose(p, want, 1e-12, 1e-15, `param after step ${s}`);
+  }
+  // a constant gradient: every step moves by lr against its sign (without the corrections, step 2 would move 0.19/sqrt(0.0975) = 0.61 lr)
+  const q = Float64Array.from([0]), mq = new Float64Array(1), vq = new Float64Array(1);
+  for (let s = 1; s <= 4; s++) {
+    adamwStepCpu(q, [3], mq, vq, { ...h, weightDecay: 0, eps: 0, step: s }, 1);
+    assertClose(q, [-h.lr * s], 1e-12, 0, `constant gradient, step ${s}`);
+  }
 });
 
 interface StepCase { n: number; weightDecay: number; scale: number | null; limit?: number }

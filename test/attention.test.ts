@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import {
   attentionBackward, attentionBackwardCpu, attentionCached, attentionForward, attentionForwardCpu, attentionOptions,
 } from '../src/ops/attention.ts';
-import { assertClose, assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
+import type { Gpu } from '../src/gpu/index.ts';
+import { adapterHas, assertClose, assertRel, gpu, gradcheck, kernelsRun, randn, randn64, withBindingLimit } from './util.ts';
 
 const t = suite('attention');
 
@@ -38,15 +39,39 @@ for (const [B, T, C, NH] of [[1, 1, 8, 2], [1, 3, 8, 2], [2, 5, 12, 3], [1, 4, 6
   });
 }
 
+// The kernel family: the *_sg kernels where the adapter has subgroups of >= 8 and the head
+// size is at most 64, the plain ones otherwise (and whenever attentionOptions.subgroups is off).
+type Family = 'subgroup' | 'plain';
+const FAMILY_KERNELS = {
+  subgroup: ['attention_forward_sg.main', 'attention_backward_sg.dq', 'attention_backward_sg.dkv'],
+  plain: ['attention_forward.main', 'attention_backward.dq', 'attention_backward.dkv'],
+};
+
+/** `f` with the family forced (subgroup: the kernels' own choice), asserting which kernels ran; options restored after. */
+async function runFamily(g: Gpu, family: Family, hs: number, f: () => unknown, phases = ['main', 'dq', 'dkv']): Promise<void> {
+  const saved = attentionOptions.subgroups;
+  attentionOptions.subgroups = family === 'subgroup';
+  let used: Map<string, number>;
+  try {
+    used = await kernelsRun(g, f);
+  } finally {
+    attentionOptions.subgroups = saved;
+  }
+  const want = family === 'subgroup' && hs <= 64 ? 'subgroup' : 'plain';
+  const ran = [...used.keys()].filter((k) => k.startsWith('attention_') && !k.startsWith('attention_decode'));
+  assert.equal(ran.sort(), FAMILY_KERNELS[want].filter((k) => phases.some((p) => k.endsWith(`.${p}`))).sort(), `${family} kernels for head size ${hs}`);
+}
+
 // edge shapes: T=1, T not a multiple of the 32-row workgroups or 8-key blocks, B=2, NH=3,
 // head sizes 4 (C=12, not a multiple of 8), 8, 16, 64 and 128 (plain kernels only)
 const shapes = [[1, 1, 64, 1], [2, 7, 24, 3], [2, 67, 192, 3], [1, 130, 48, 3], [2, 33, 12, 3], [1, 40, 384, 3]];
 
-for (const subgroups of [true, false]) {
+for (const family of ['subgroup', 'plain'] as const) {
   for (const [B, T, C, NH] of shapes) {
-    t(`GPU forward and backward match reference (${subgroups ? 'subgroup' : 'plain'} kernels), B=${B} T=${T} C=${C} NH=${NH}`, async () => {
+    const title = `GPU forward and backward match reference (${family} kernels${C / NH > 64 ? ': plain for head size 128' : ''}), B=${B} T=${T} C=${C} NH=${NH}`;
+    t(title, async () => {
       const g = await gpu();
-      attentionOptions.subgroups = subgroups;
+      if (family === 'subgroup' && !adapterHas(g, 'subgroups8', `attention "${title}"`)) return;
       const xs = randn(B * T * 3 * C, 11 + T, 1.5);
       const ds = randn(B * T * C, 12 + T);
       const base = randn(B * T * 3 * C, 13 + T); // dqkv starts non-zero: backward must add
@@ -54,9 +79,10 @@ for (const subgroups of [true, false]) {
       const dout = g.fromArray(ds, [B, T, C], 'dout');
       const dqkv = g.fromArray(base, [B, T, 3 * C], 'dqkv');
       const out = g.tensor([B, T, C], 'out'), lse = g.tensor([B, NH, T], 'lse');
-      attentionForward(qkv, out, lse, B, T, C, NH);
-      attentionBackward(qkv, out, lse, dout, dqkv, B, T, C, NH);
-      attentionOptions.subgroups = true;
+      await runFamily(g, family, C / NH, () => {
+        attentionForward(qkv, out, lse, B, T, C, NH);
+        attentionBackward(qkv, out, lse, dout, dqkv, B, T, C, NH);
+      });
       const ref = attentionForwardCpu(xs, B, T, C, NH);
       assertRel(await out.read(), ref.out, 1e-4, 'out');
       assertRel(await lse.read(), ref.lse, 1e-5, 'lse');
@@ -91,14 +117,12 @@ t('forward and backward split the batch when a sequence fills the storage bindin
   const xs = randn(B * T * 3 * C, 31, 1.5), ds = randn(B * T * C, 32);
   const qkv = g.fromArray(xs, [B, T, 3 * C], 'qkv'), dout = g.fromArray(ds, [B, T, C], 'dout');
   const dqkv = g.zeros([B, T, 3 * C], 'dqkv'), out = g.tensor([B, T, C], 'out'), lse = g.tensor([B, NH, T], 'lse');
-  const limit = g.bindingLimit;
-  g.bindingLimit = T * 3 * C * 4; // one sequence per dispatch
-  try {
+  const before = g.dispatches;
+  await withBindingLimit(g, T * 3 * C * 4, () => { // one sequence per dispatch
     attentionForward(qkv, out, lse, B, T, C, NH);
     attentionBackward(qkv, out, lse, dout, dqkv, B, T, C, NH);
-  } finally {
-    g.bindingLimit = limit;
-  }
+  });
+  assert.is(g.dispatches - before, 3 * B, 'forward, dq and dkv once per sequence');
   const ref = attentionForwardCpu(xs, B, T, C, NH);
   assertRel(await out.read(), ref.out, 1e-4, 'out');
   assertRel(await lse.read(), ref.lse, 1e-5, 'lse');
@@ -111,11 +135,12 @@ function cachedRef(cache: Float32Array, t0: number, Tq: number, C: number, NH: n
   return attentionForwardCpu(cache.subarray(0, (t0 + Tq) * 3 * C), 1, t0 + Tq, C, NH).out.slice(t0 * C);
 }
 
-for (const subgroups of [true, false]) {
+for (const family of ['subgroup', 'plain'] as const) {
   for (const [T, C, NH] of [[150, 192, 3], [70, 12, 3]]) {
-    t(`attentionCached prefill, chunks and decode match the reference (${subgroups ? 'subgroup' : 'plain'}), T=${T} C=${C} NH=${NH}`, async () => {
+    const title = `attentionCached prefill, chunks and decode match the reference (${family}), T=${T} C=${C} NH=${NH}`;
+    t(title, async () => {
       const g = await gpu();
-      attentionOptions.subgroups = subgroups;
+      if (family === 'subgroup' && !adapterHas(g, 'subgroups8', `attention "${title}"`)) return;
       const Tmax = T + 9;
       const xs = randn(Tmax * 3 * C, 21 + T, 1.5);
       xs.fill(NaN, T * 3 * C); // rows past the sequence must never be read
@@ -123,15 +148,15 @@ for (const subgroups of [true, false]) {
       try {
         // whole prompt at once
         const all = g.tensor([T, C], 'out');
-        attentionCached(cache, all, 0, T, C, NH);
+        await runFamily(g, family, C / NH, () => attentionCached(cache, all, 0, T, C, NH), ['main']);
         assertRel(await all.read(), cachedRef(xs, 0, T, C, NH), 1e-4, 'prefill t0=0');
         all.release();
-        // mixed chunks: prefill, decode, longer chunks past the decode chunk and block sizes
+        // mixed chunks: prefill, single rows, longer chunks past the block sizes
         let t0 = 0;
         const a = Math.floor(T / 4), b = Math.floor(T / 2) - 5;
         for (const Tq of [a, 1, 1, b, T - a - 2 - b]) {
           const out = g.tensor([Tq, C], 'out');
-          attentionCached(cache, out, t0, Tq, C, NH);
+          await runFamily(g, family, C / NH, () => attentionCached(cache, out, t0, Tq, C, NH), ['main']);
           assertRel(await out.read(), cachedRef(xs, t0, Tq, C, NH), 1e-4, `chunk t0=${t0} Tq=${Tq}`);
           out.release();
           t0 += Tq;
@@ -145,7 +170,6 @@ for (const subgroups of [true, false]) {
         }
         one.release();
       } finally {
-        attentionOptions.subgroups = true;
         cache.release();
       }
     });

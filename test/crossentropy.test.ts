@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crossEntropyCpu, crossEntropyForwardBackward } from '../src/ops/crossentropy.ts';
 import { Rng } from '../src/util/rng.ts';
-import { assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
+import { assertRel, gpu, gradcheck, randn, randn64, withBindingLimit } from './util.ts';
 
 const t = suite('crossentropy');
 
@@ -78,13 +78,9 @@ for (const { R, V, extreme, ignoreEvery = 0 } of cases) {
 t('rejects logits larger than the binding limit', async () => {
   const g = await gpu();
   const logits = g.tensor([4, 100], 'logits'), targets = g.fromArray(new Int32Array(4), [4], 'targets'), losses = g.tensor([4], 'losses');
-  const saved = g.bindingLimit;
-  g.bindingLimit = 1024;
-  try {
+  await withBindingLimit(g, 1024, () => {
     assert.throws(() => crossEntropyForwardBackward(logits, targets, losses, 4, 100, 1), /binding limit/);
-  } finally {
-    g.bindingLimit = saved;
-  }
+  });
   for (const z of [logits, targets, losses]) z.release();
 });
 

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { embeddingBackward, embeddingBackwardCpu, embeddingForward, embeddingForwardCpu } from '../src/ops/embedding.ts';
 import { Rng } from '../src/util/rng.ts';
-import { assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
+import { assertRel, DEFAULT_BINDING_LIMIT, gpu, gradcheck, randn, randn64, withBindingLimit } from './util.ts';
 
 const t = suite('embedding');
 
@@ -48,22 +48,18 @@ for (const [B, T, C, V] of [[1, 1, 5, 7], [3, 5, 13, 11], [2, 70, 130, 1000], [4
 
 t('GPU matches reference with wte and rows split over a lowered binding limit', async () => {
   const g = await gpu();
-  const saved = g.bindingLimit;
-  g.bindingLimit = 64 * 13 * 4; // 64-row chunks of wte (V=300: 5 chunks) and of the 200 rows (T=50 does not divide 64)
-  try {
-    const tokens = tokenList(200, 300, 5);
-    tokens.set([0, 63, 64, 299, 128, 127]);
-    await check(4, 50, 13, 300, tokens, 20);
-  } finally {
-    g.bindingLimit = saved;
-  }
+  const tokens = tokenList(200, 300, 5);
+  tokens.set([0, 63, 64, 299, 128, 127]);
+  // 64-row chunks of wte (V=300: 5 chunks) and of the 200 rows (T=50 does not divide 64)
+  await withBindingLimit(g, 64 * 13 * 4, () => check(4, 50, 13, 300, tokens, 20));
 });
 
 t('GPT-2 size wte (50257 x 768, over the binding limit), B=2 T=3', async () => {
   const g = await gpu();
   const B = 2, T = 3, C = 768, V = 50257, N = B * T;
-  assert.ok(V * C * 4 > g.bindingLimit, 'wte must exceed the binding limit for this test');
-  const split = Math.floor(g.bindingLimit / (C * 4 * 64)) * 64; // first row of the second chunk
+  const limit = DEFAULT_BINDING_LIMIT;
+  assert.ok(V * C * 4 > limit, 'wte must exceed the binding limit for this test');
+  const split = Math.floor(limit / (C * 4 * 64)) * 64; // first row of the second chunk
   const tokens = Uint32Array.from([0, split - 1, split, V - 1, split, 0]);
   // cheap distinct values per element (a wrong row or chunk offset shows)
   const es = new Float32Array(V * C).map((_, i) => ((Math.imul(i, 2654435761) >>> 0) % 2001) / 1000 - 1);
@@ -72,8 +68,10 @@ t('GPT-2 size wte (50257 x 768, over the binding limit), B=2 T=3', async () => {
   const tok = g.fromArray(tokens, [N], 'tokens'), out = g.tensor([N, C], 'out');
   const dwte = g.fromArray(new Float32Array(V * C).fill(0.25), [V, C], 'dwte'), dwpe = g.zeros([T, C], 'dwpe');
   try {
-    embeddingForward(tok, wte, wpe, out, N, T, C, V);
-    embeddingBackward(d, tokens, dwte, dwpe, N, T, C, V);
+    await withBindingLimit(g, limit, () => {
+      embeddingForward(tok, wte, wpe, out, N, T, C, V);
+      embeddingBackward(d, tokens, dwte, dwpe, N, T, C, V);
+    });
     assertRel(await out.read(), embeddingForwardCpu(tokens, es, ps, N, T, C), 1e-5, 'out');
     const ref = embeddingBackwardCpu(ds, tokens, N, T, C, V);
     for (let i = 0; i < ref.dwte.length; i++) ref.dwte[i] += 0.25;

@@ -97,7 +97,7 @@ t('weights that are not finite are never handed to a save', async () => {
   const data = loadChatData(chat, { blockSize: 32, speakers: { human: 'Human', bot: 'Bot' }, mask: 'bot' });
   const settings = resolveRun({ data: chat, steps: 3, batchSize: 2, saveInterval: 1 }, { source: 'pretrained', config }, { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 }).settings;
   let saves = 0;
-  const err = await trainLoop({ model, opt, train: data.train, val: null, settings, schedule: new StepSchedule({ ...settings, steps: 3, warmup: 0 }), startStep: 0, history: { train: [], val: [] } }, {
+  const err = await trainLoop({ model, opt, train: data.train, val: null, settings, schedule: new StepSchedule({ ...settings, steps: 3, warmup: 0 }), startStep: 0, history: { train: [], val: [] }, now: () => performance.now() }, {
     onStep: () => model.p('h.0.ln_1.bias').write(Float32Array.of(NaN)), // what a bad update would leave
     save: () => (saves++, true),
     stopRequested: () => false,

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import { geluBackward, geluBackwardCpu, geluForward, geluForwardCpu } from '../src/ops/gelu.ts';
-import { assertClose, gpu, gradcheck, randn, randn64 } from './util.ts';
+import { assertClose, gpu, gradcheck, randn, randn64, withBindingLimit } from './util.ts';
 
 const t = suite('gelu');
 
@@ -33,16 +33,12 @@ t('tensors over the binding limit are processed in chunks', async () => {
   const xs = randn(n, 5, 2), ds = randn(n, 6);
   const x = g.fromArray(xs, [n], 'x'), d = g.fromArray(ds, [n], 'dout');
   const y = g.tensor([n], 'y'), dx = g.zeros([n], 'dx');
-  const saved = g.bindingLimit;
-  try {
-    g.bindingLimit = 4096; // 1024 floats per binding: 5 chunks
+  await withBindingLimit(g, 4096, () => { // 1024 floats per binding: 5 chunks
     geluForward(x, y);
     geluBackward(x, d, dx);
-    assertClose(await y.read(), geluForwardCpu(xs), 1e-5, 1e-6, 'forward');
-    assertClose(await dx.read(), geluBackwardCpu(xs, ds), 1e-5, 1e-6, 'backward');
-  } finally {
-    g.bindingLimit = saved;
-  }
+  });
+  assertClose(await y.read(), geluForwardCpu(xs), 1e-5, 1e-6, 'forward');
+  assertClose(await dx.read(), geluBackwardCpu(xs, ds), 1e-5, 1e-6, 'backward');
   for (const z of [x, d, y, dx]) z.release();
 });
 

@@ -6,7 +6,7 @@ import { GPT2BatchGenerator, GPT2Generator } from '../src/model/generate.ts';
 import { DECODE_CHUNK } from '../src/ops/attention_decode.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
-import { assertRel, gpu } from './util.ts';
+import { assertRel, gpu, withBindingLimit } from './util.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 
 const t = suite('generate');
@@ -78,14 +78,7 @@ async function batchedMatchesReference(c: GPT2Config, slots: number, plan: [numb
   const g = await gpu();
   const arrays = tinyArrays(c, 21);
   const model = GPT2.fromArrays(g, c, arrays);
-  const saved = g.bindingLimit;
-  if (bindingLimit) g.bindingLimit = bindingLimit;
-  let gen: GPT2BatchGenerator;
-  try {
-    gen = new GPT2BatchGenerator(model, slots);
-  } finally {
-    g.bindingLimit = saved;
-  }
+  const gen = await withBindingLimit(g, bindingLimit ?? g.bindingLimit, () => new GPT2BatchGenerator(model, slots));
   if (bindingLimit) assert.ok(gen.slotsPerTensor < slots, `the caches are split: ${gen.slotsPerTensor} slots per tensor`);
   const V = c.vocab_size;
   const seqs = plan.map(([join, prompt, steps], k) => ({ k, join, prompt, steps, tokens: stream(k, prompt + steps, V), done: 0, slot: -1 }));
@@ -117,7 +110,6 @@ async function batchedMatchesReference(c: GPT2Config, slots: number, plan: [numb
     });
   }
   assert.ok(checked > plan.length);
-  if (bindingLimit) g.bindingLimit = saved;
   gen.release();
   for (const p of model.params.values()) p.release();
 }

@@ -3,8 +3,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kernel, parseParams } from '../src/gpu/index.ts';
-import { geluForward } from '../src/ops/gelu.ts';
-import { gpu } from './util.ts';
+import { openGpu, pickAdapter } from '../src/node/gpu.ts';
+import { geluForward, geluForwardCpu } from '../src/ops/gelu.ts';
+import { adapterHas, assertClose, gpu, randn } from './util.ts';
 
 const t = suite('gpu');
 
@@ -102,6 +103,50 @@ t('an invalid dispatch is reported as a WebGPU error', async () => {
 
 t('in debug mode the error names the kernel', async () => {
   assert.match(await badDispatch(true), /^WebGPU validation error in gelu_forward\.main/);
+});
+
+t('WEBGPU_ADAPTER: part of a name Dawn lists, any case; no match or several distinct ones say so', () => {
+  const listed = [
+    { backend: 'vulkan', name: 'SwiftShader Device (Subzero)' },
+    { backend: 'vulkan', name: 'llvmpipe (LLVM 15.0.6, 256 bits)' },
+    { backend: 'vulkan', name: 'NVIDIA GeForce RTX 3080' },
+    { backend: 'vulkan', name: 'NVIDIA GeForce RTX 3080 Ti' },
+    { backend: 'opengl', name: 'NVIDIA GeForce RTX 3080' },
+  ];
+  assert.equal(pickAdapter('swiftshader', listed), listed[0]);
+  assert.equal(pickAdapter('LLVMpipe', listed), listed[1]);
+  assert.equal(pickAdapter('lavapipe', listed), listed[1]);
+  assert.equal(pickAdapter('nvidia geforce rtx 3080', listed), listed[2], 'the exact name among longer ones');
+  assert.equal(pickAdapter('3080 Ti', listed), listed[3]);
+  assert.throws(() => pickAdapter('nvidia', listed), /matches several adapters \('NVIDIA GeForce RTX 3080', 'NVIDIA GeForce RTX 3080 Ti'\)/);
+  assert.throws(() => pickAdapter('radeon', listed), /no WebGPU adapter named like 'radeon'.*'SwiftShader Device \(Subzero\)' \(vulkan\).*--list-adapters/);
+  assert.throws(() => pickAdapter('radeon', []), /Dawn sees: none/);
+});
+
+// The profiler (WEBGPU_PROFILE=1, the benchmarks): one timestamp pair per dispatch, with Dawn's
+// timestamp quantization off (else every reading is a multiple of 65.536 µs, most of them 0 on a GPU).
+t('profiling: every dispatch timed per kernel, readings not quantized, results unchanged', async () => {
+  const shared = await gpu();
+  if (!adapterHas(shared, 'timestamps', 'gpu "profiling"')) return;
+  const g = await openGpu({ profile: true });
+  try {
+    assert.ok(g.profiler, 'a profiler on an adapter with timestamp-query');
+    const n = 1 << 20;
+    const xs = randn(n, 1);
+    const x = g.fromArray(xs, [n], 'x'), y = g.tensor([n], 'y');
+    for (let i = 0; i < 5; i++) geluForward(x, y);
+    assertClose(await y.read(), geluForwardCpu(xs), 1e-5, 1e-6, 'gelu while profiled');
+    await g.profiler!.settle();
+    const e = g.profiler!.totals.get('gelu_forward.main(WG=256)');
+    assert.ok(e, `gelu timed: [${[...g.profiler!.totals.keys()]}]`);
+    assert.is(e!.count, 5, 'one reading per dispatch');
+    assert.is(e!.missing, 0, 'no missing reading for a million-element kernel');
+    const ns = Math.round(e!.ms * 1e6);
+    assert.ok(ns > 0 && ns % 65536 !== 0, `${ns} ns in 5 readings: quantized to 65.536 µs?`);
+    assert.match(await g.profiler!.report(), /gelu_forward/);
+  } finally {
+    g.destroy();
+  }
 });
 
 t('the device still works after a validation error', async () => {

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { layernormBackward, layernormBackwardCpu, layernormForward, layernormForwardCpu } from '../src/ops/layernorm.ts';
-import { assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
+import { assertRel, gpu, gradcheck, randn, randn64, withBindingLimit } from './util.ts';
 
 const t = suite('layernorm');
 const EPS = 1e-5;
@@ -69,13 +69,7 @@ t('rejects C that is not a multiple of 4', async () => {
 for (const C of [20, 12]) {
   t(`GPU matches reference with rows split over a lowered binding limit, N=300 C=${C}`, async () => {
     const g = await gpu();
-    const saved = g.bindingLimit;
-    g.bindingLimit = 128 * C * 4; // 128-row chunks: 3 of them
-    try {
-      await check(300, C, 70);
-    } finally {
-      g.bindingLimit = saved;
-    }
+    await withBindingLimit(g, 128 * C * 4, () => check(300, C, 70)); // 128-row chunks: 3 of them
   });
 }
 

@@ -15,7 +15,7 @@ import { checkLora, initLoraArrays, loraScale, loraShapes, loraSites, mergeLora,
 import { parameterShapes } from '../src/model/config.ts';
 import { Rng } from '../src/util/rng.ts';
 import { UserError } from '../src/util/errors.ts';
-import { assertClose, assertRel, gpu, gradcheck, maxRelErr, randn, randn64 } from './util.ts';
+import { assertClose, assertRel, gpu, gradcheck, maxRelErr, randn, randn64, withBindingLimit } from './util.ts';
 import { loraLinearBackwardCpu, loraLinearCpu, type LoraLinearCase } from './lora_cpu.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
@@ -29,21 +29,19 @@ t('dropout: the GPU mask and values equal the reference, across binding chunks, 
   const n = 5000;
   const xs = randn(n, 1), base = randn(n, 2);
   const x = g.fromArray(xs, [n], 'x'), out = g.tensor([n], 'out'), acc = g.fromArray(base, [n], 'acc');
-  const saved = g.bindingLimit;
-  try {
-    for (const [p, seed, limit] of [[0.3, 12345, saved], [0.3, 12345, 4096], [0.9, 7, saved], [0, 0, saved]] as const) {
-      g.bindingLimit = limit; // 4096 bytes: five dispatches, the mask must not depend on the split
+  const full = g.bindingLimit;
+  for (const [p, seed, limit] of [[0.3, 12345, full], [0.3, 12345, 4096], [0.9, 7, full], [0, 0, full]] as const) {
+    // 4096 bytes: five dispatches, the mask must not depend on the split
+    await withBindingLimit(g, limit, () => {
       dropout(x, out, p, seed, 1.5);
       dropout(x, acc, p, seed, 1.5, true);
-      const want = dropoutCpu(xs, p, seed, 1.5);
-      const got = await out.read();
-      for (let i = 0; i < n; i++) assert.is(got[i] === 0, p > 0 && !dropoutKeep(seed, i, p), `p=${p} element ${i}: kept or dropped as the reference`);
-      assertClose(got, want, 1e-6, 0, `p=${p} limit=${limit}: values`);
-      assertClose(await acc.read(), want.map((v, i) => v + base[i]), 1e-6, 1e-7, `p=${p}: accumulated`);
-      acc.write(base);
-    }
-  } finally {
-    g.bindingLimit = saved;
+    });
+    const want = dropoutCpu(xs, p, seed, 1.5);
+    const got = await out.read();
+    for (let i = 0; i < n; i++) assert.is(got[i] === 0, p > 0 && !dropoutKeep(seed, i, p), `p=${p} element ${i}: kept or dropped as the reference`);
+    assertClose(got, want, 1e-6, 0, `p=${p} limit=${limit}: values`);
+    assertClose(await acc.read(), want.map((v, i) => v + base[i]), 1e-6, 1e-7, `p=${p}: accumulated`);
+    acc.write(base);
   }
   for (const z of [x, out, acc]) z.release();
 });

@@ -4,7 +4,9 @@ import type { Gpu } from '../src/gpu/index.ts';
 import {
   biasBackwardCpu, matmul, matmulBiasBackward, matmulCpu, matmulTuning, type MatmulOptions, type MatmulVariant,
 } from '../src/ops/matmul.ts';
-import { assertRel, gpu, gradcheck, randn, randn64 } from './util.ts';
+import {
+  adapterHas, assertRel, DEFAULT_BINDING_LIMIT, gpu, gradcheck, randn, randn64, withBindingLimit, withoutSubgroups8,
+} from './util.ts';
 
 const t = suite('matmul');
 const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
@@ -65,17 +67,6 @@ async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
   for (const x of [a, b, out, bias]) x?.release();
 }
 
-/** Runs `f` with gpu.bindingLimit lowered to `bytes`. */
-async function withLimit(g: Gpu, bytes: number, f: () => Promise<void>): Promise<void> {
-  const old = g.bindingLimit;
-  g.bindingLimit = bytes;
-  try {
-    await f();
-  } finally {
-    g.bindingLimit = old;
-  }
-}
-
 /**
  * Runs `f` with the matmul variant forced (plus tuning overrides), recording which kernels
  * were dispatched so that a test of one variant cannot silently run the other.
@@ -99,11 +90,17 @@ async function withVariant(g: Gpu, v: MatmulVariant, f: () => Promise<void>, tun
   return used;
 }
 
-/** Asserts that the multiplies ran on the variant's kernels (tiny binding limits may add portable ones). */
-function assertKernels(v: MatmulVariant, used: Set<string>): void {
+/**
+ * Asserts that the multiplies ran on the variant's kernels (tiny binding limits may add portable
+ * ones): the 'cpu' variant's vec4 kernel needs subgroups of >= 8, else it is the portable one.
+ */
+function assertKernels(g: Gpu, v: MatmulVariant, used: Set<string>, title: string): void {
   const mm = [...used].filter((k) => k.startsWith('matmul') && k !== 'matmul_pad');
   if (v === 'tiled') assert.ok(used.has('matmul_tiled') && !used.has('matmul'), `tiled variant ran [${mm}]`);
-  else assert.ok(mm.length > 0 && !used.has('matmul_tiled'), `cpu variant ran [${mm}]`);
+  else {
+    const want = adapterHas(g, 'subgroups8', `matmul "[cpu] ${title}" on the vec4 kernel (ran matmul_portable)`) ? 'matmul' : 'matmul_portable';
+    assert.ok(used.has(want) && !used.has('matmul_tiled'), `cpu variant ran [${mm}], expected ${want}`);
+  }
 }
 
 /** A test of the GPU multiply with variant `v` forced. */
@@ -111,7 +108,7 @@ function vt(v: MatmulVariant, title: string, f: (g: Gpu) => Promise<void>, dispa
   t(`[${v}] ${title}`, async () => {
     const g = await gpu();
     const used = await withVariant(g, v, () => f(g));
-    if (dispatches) assertKernels(v, used);
+    if (dispatches) assertKernels(g, v, used, title);
   });
 }
 
@@ -142,17 +139,17 @@ for (const v of ['cpu', 'tiled'] as const) {
     });
   }
 
-  vt(v, `GPU without subgroups${v === 'cpu' ? ' (portable kernel)' : ''} matches reference`, async (g) => {
-    const had = g.features.delete('subgroups');
-    try {
+  t(`[${v}] GPU without subgroups of 8${v === 'cpu' ? ' (portable kernel)' : ''} matches reference`, async () => {
+    const g = await gpu();
+    const used = await withoutSubgroups8(g, () => withVariant(g, v, async () => {
       let seed = 50;
       for (const [ta, tb] of LAYOUTS) {
         await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true }, seed++);
         await check(g, { M: 5, N: 3, K: 40, ta, tb, accumulate: true, batch: 2 }, seed++);
       }
-    } finally {
-      if (had) g.features.add('subgroups');
-    }
+    }));
+    const want = v === 'cpu' ? 'matmul_portable' : 'matmul_tiled';
+    assert.ok(used.has(want) && !used.has('matmul'), `ran [${[...used]}], expected ${want}`);
   });
 
   vt(v, 'operands as views at unaligned offsets', async (g) => {
@@ -180,10 +177,12 @@ for (const v of ['cpu', 'tiled'] as const) {
 
   vt(v, 'tied lm_head forward at the real wte size: logits = x · wteᵀ, wte over the binding limit', async (g) => {
     const [R, V, C] = [5, 50257, 768];
-    assert.ok(V * C * 4 > g.bindingLimit, 'wte must exceed the binding limit for this test');
+    assert.ok(V * C * 4 > DEFAULT_BINDING_LIMIT, 'wte must exceed the binding limit for this test');
     const xs = randn(R * C, 60), ws = randn(V * C, 61, 0.02);
     const x = g.fromArray(xs, [R, C], 'x'), wte = g.fromArray(ws, [V, C], 'wte'), logits = g.tensor([R, V], 'logits');
-    matmul(x, wte, logits, R, V, C, { transB: true });
+    const before = g.dispatches;
+    await withBindingLimit(g, DEFAULT_BINDING_LIMIT, () => matmul(x, wte, logits, R, V, C, { transB: true }));
+    assert.ok(g.dispatches - before >= 2, 'wte is split over several dispatches');
     assertRel(await logits.read(), matmulCpu(xs, ws, R, V, C, { transB: true }), 1e-4, 'logits');
     for (const z of [x, wte, logits]) z.release();
   });
@@ -195,7 +194,7 @@ for (const v of ['cpu', 'tiled'] as const) {
     const dx0 = randn(R * C, 73), dw0 = randn(V * C, 74);
     const dx = g.fromArray(dx0, [R, C], 'dx'), dwte = g.fromArray(dw0, [V, C], 'dwte'), logits = g.tensor([R, V], 'logits');
     // wte is 256 KB: a 64 KB limit splits N (forward), K (dx) and M (dwte) into several dispatches
-    await withLimit(g, 65536, async () => {
+    await withBindingLimit(g, 65536, async () => {
       const before = g.dispatches;
       matmul(x, wte, logits, R, V, C, { transB: true });
       matmul(dl, wte, dx, R, C, V, { accumulate: true });
@@ -209,7 +208,7 @@ for (const v of ['cpu', 'tiled'] as const) {
   });
 
   vt(v, 'every layout with bias, accumulate and batch under a tiny binding limit', async (g) => {
-    await withLimit(g, 8192, async () => {
+    await withBindingLimit(g, 8192, async () => {
       let seed = 80;
       for (const [ta, tb] of LAYOUTS) {
         await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true }, seed++, ' (split)');
@@ -221,7 +220,7 @@ for (const v of ['cpu', 'tiled'] as const) {
   vt(v, 'a binding limit too small to split throws naming the shapes', async (g) => {
     const a = g.zeros([16], 'a'), b = g.zeros([16], 'b'), out = g.zeros([16], 'out');
     try {
-      await withLimit(g, 256, async () => {
+      await withBindingLimit(g, 256, async () => {
         assert.throws(() => matmul(a, b, out, 4, 4, 4), /matmul\(M=4, N=4, K=4\)/);
       });
     } finally {
@@ -231,11 +230,18 @@ for (const v of ['cpu', 'tiled'] as const) {
   }, false);
 }
 
+/** The k-step the tiled kernel uses for a requested one: halved until its 16*rows x 64 tiles fit the adapter's workgroup storage. */
+function fittedBK(g: Gpu, rows: number, bk: number): number {
+  while (bk > 4 && (16 * rows + 64) * bk * 4 > g.limits.maxComputeWorkgroupStorageSize) bk /= 2;
+  return bk;
+}
+
 // The tiled kernel's other tile shapes (the matrix above gets 64x64 tiles and k-steps of 16).
-// A k-step of 64 does not fit lavapipe's 32 KiB of workgroup storage with 128-row tiles: 32 is used.
-for (const [rows, bk, usedBK] of [[8, 16, 16], [4, 4, 4], [4, 32, 32], [8, 64, 32]] as const) {
+// A k-step of 64 with 128-row tiles needs 48 KiB of workgroup storage: lavapipe and SwiftShader have 32 KiB and get 32.
+for (const [rows, bk] of [[8, 16], [4, 4], [4, 32], [8, 64]] as const) {
   t(`[tiled] ${rows * 16}x64 tiles, k-steps of ${bk}: every layout, edges, bias, accumulate, batch`, async () => {
     const g = await gpu();
+    const usedBK = fittedBK(g, rows, bk);
     const used = await withVariant(g, 'tiled', async () => {
       let seed = 100;
       for (const [ta, tb] of LAYOUTS) {
@@ -276,7 +282,7 @@ t('GPU bias backward split by rows under a lowered binding limit', async () => {
   const [M, N] = [300, 37];
   const ds = randn(M * N, 95);
   const dout = g.fromArray(ds, [M, N], 'dout'), db = g.zeros([N], 'dbias');
-  await withLimit(g, 4096, async () => matmulBiasBackward(dout, db, M, N));
+  await withBindingLimit(g, 4096, async () => matmulBiasBackward(dout, db, M, N));
   assertRel(await db.read(), biasBackwardCpu(ds, M, N), 1e-5, 'dbias (split)');
   dout.release();
   db.release();

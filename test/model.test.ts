@@ -1,17 +1,20 @@
-// The GPU model against the CPU reference model: logits, loss and every parameter gradient;
-// Hugging Face checkpoint layouts loaded from disk give the reference logits.
+// The GPU model against the CPU reference model: logits, loss and every parameter gradient,
+// also through the fused classifier's row chunks; Hugging Face checkpoint layouts loaded from
+// disk give the reference logits.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, openSync, closeSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Gpu, Tensor } from '../src/gpu/index.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
+import { classifierChunkRows, targetRuns } from '../src/model/classifier.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { hfConfigJson, parameterShapes, type GPT2Config } from '../src/model/config.ts';
 import { loadWeights } from '../src/model/load.ts';
 import { f16ToF32 } from '../src/model/safetensors.ts';
 import { writeSafetensors } from '../src/node/safetensors.ts';
-import { assertRel, gpu } from './util.ts';
+import { assertRel, gpu, kernelsRun, withBindingLimit } from './util.ts';
 import { Rng } from '../src/util/rng.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 
@@ -38,17 +41,19 @@ t('logits match the CPU reference model (B=2, T=7 and T=1)', async () => {
   for (const p of model.params.values()) p.release();
 });
 
-t('one training step: loss and every gradient match the CPU reference', async () => {
-  const g = await gpu();
-  const arrays = tinyArrays(TINY, 3);
+/** One training step of the tiny model (batch() targets): loss and every gradient vs the CPU reference; returns the kernels it ran. */
+async function stepMatchesReference(g: Gpu, B: number, T: number, seed: number): Promise<Map<string, number>> {
+  const arrays = tinyArrays(TINY, seed);
   const model = GPT2.fromArrays(g, TINY, arrays);
-  const B = 2, T = 9;
-  const { x, y } = batch(TINY, B, T, 4);
+  const { x, y } = batch(TINY, B, T, seed + 1);
   const count = y.filter((v) => v >= 0).length;
   for (const p of model.params.values()) p.grad = g.zeros(p.shape, `d(${p.label})`);
-  const losses = model.lossPerToken(x, y, B, T, 1 / count);
-  model.tape.backward();
-  const l = await losses.read();
+  let losses: Tensor | null = null;
+  const used = await kernelsRun(g, () => {
+    losses = model.lossPerToken(x, y, B, T, 1 / count);
+    model.tape.backward();
+  });
+  const l = await losses!.read();
   model.tape.clear();
   const ref = gpt2Cpu(TINY, arrays, x, B, T, y);
   const loss = l.reduce((s, v) => s + v, 0) / count;
@@ -57,6 +62,37 @@ t('one training step: loss and every gradient match the CPU reference', async ()
     assertRel(await p.grad!.read(), ref.grads!.get(name)!, 1e-4, `grad ${name}`);
   }
   for (const p of model.params.values()) p.release();
+  return used;
+}
+
+t('one training step: loss and every gradient match the CPU reference', async () => {
+  await stepMatchesReference(await gpu(), 2, 9, 3);
+});
+
+// The fused classifier (tied lm_head + cross-entropy, src/model/classifier.ts) runs in row
+// chunks past 256 rows with a target, as on every step of the default CPU run.
+t('classifier chunk rows: all rows up to 256 when they fit, else a multiple of 64 that fits the binding', () => {
+  assert.is(classifierChunkRows(7, 37, 1 << 30), 7);
+  assert.is(classifierChunkRows(256, 50257, 1 << 30), 256);
+  assert.is(classifierChunkRows(384, 37, 1 << 30), 256);
+  assert.is(classifierChunkRows(300, 50257, 128 * 1024 * 1024), 256);
+  assert.is(classifierChunkRows(300, 37, 100 * 37 * 4), 64);
+  assert.throws(() => classifierChunkRows(100, 37, 63 * 37 * 4), /classifierLoss/);
+  assert.equal(targetRuns(Int32Array.from([-1, 3, 4, -1, -1, 0, 1])), [[1, 3], [5, 7]]);
+});
+
+const CE = 'crossentropy_forward_backward.main';
+
+t('more than 256 target rows: loss and every gradient match the reference, in 256-row classifier chunks', async () => {
+  // 24 x 16 rows, 308 with a target: chunks of 256 and 52
+  assert.is((await stepMatchesReference(await gpu(), 24, 16, 11)).get(CE), 2, 'cross-entropy chunks');
+});
+
+t('a low binding limit: 64-row classifier chunks (and every other op split too) still match', async () => {
+  const g = await gpu();
+  // room for 100 rows of 37 logits: 64-row chunks, 5 of them for 308 rows
+  const used = await withBindingLimit(g, 100 * TINY.vocab_size * 4, () => stepMatchesReference(g, 24, 16, 12));
+  assert.is(used.get(CE), 5, 'cross-entropy chunks');
 });
 
 /** IEEE half-precision bits of x, rounded to nearest, ties to even (|x| < 65520, no NaN) */

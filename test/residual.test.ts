@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { addInto, residualForward, residualForwardCpu } from '../src/ops/residual.ts';
 import { rowChunks } from '../src/ops/fit.ts';
-import { assertClose, gpu, randn } from './util.ts';
+import { assertClose, gpu, randn, withBindingLimit } from './util.ts';
 
 const t = suite('residual');
 
@@ -33,19 +33,15 @@ for (const n of [1, 7, 2049, 5_000_003]) {
 
 t('elementwise ops split over a lowered binding limit', async () => {
   const g = await gpu();
-  const saved = g.bindingLimit;
-  g.bindingLimit = 1024; // 256-element chunks
   const n = 1000;
   const as = randn(n, 3), bs = randn(n, 4);
   const a = g.fromArray(as, [n], 'a'), b = g.fromArray(bs, [n], 'b'), out = g.tensor([n], 'out');
-  try {
+  await withBindingLimit(g, 1024, () => { // 256-element chunks
     residualForward(a, b, out);
     addInto(out, b);
-    assertClose(await out.read(), as.map((v, i) => v + 2 * bs[i]), 1e-6, 1e-7, 'a+b, +=b');
-  } finally {
-    g.bindingLimit = saved;
-    for (const z of [a, b, out]) z.release();
-  }
+  });
+  assertClose(await out.read(), as.map((v, i) => v + 2 * bs[i]), 1e-6, 1e-7, 'a+b, +=b');
+  for (const z of [a, b, out]) z.release();
 });
 
 t.run();

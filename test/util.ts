@@ -1,10 +1,87 @@
-// Shared test helpers: the GPU device, seeded data, error measures and a float64 gradient check.
+// Shared test helpers: the GPU device and what the tests may assume of its adapter, seeded
+// data, error measures and a float64 gradient check.
 import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/index.ts';
 import { getGpu } from '../src/node/gpu.ts';
 import { Rng } from '../src/util/rng.ts';
 
 export const gpu = (): Promise<Gpu> => getGpu();
+
+// ---- the adapter: everything a test may assume of it is stated here ----
+// Tests pass on any WebGPU adapter. The storage binding limit differs (128 MiB on lavapipe,
+// 1 GiB on SwiftShader, more on GPUs): a test about splitting work lowers it with
+// withBindingLimit. Optional paths run only where the adapter has what they need: a test of
+// one checks with `adapterHas` (a test on an adapter without it is skipped, and the reason
+// printed at the end of the run) and asserts with `kernelsRun` that the path really ran.
+
+/** WebGPU's default maxStorageBufferBindingSize, which every adapter offers: GPT-2's 154 MB wte exceeds it. */
+export const DEFAULT_BINDING_LIMIT = 128 * 1024 * 1024;
+
+/** The optional paths and what they need from the adapter. No kernel uses shader-f16 yet: nothing depends on it. */
+const OPTIONAL = {
+  subgroups8: {
+    need: 'subgroups of at least 8 lanes (attention *_sg and vec4 matmul kernels)',
+    has: (g: Gpu) => g.hasSubgroups8,
+    got: (g: Gpu) => (g.subgroupMinSize ? `subgroups of ${g.subgroupMinSize}` : 'no subgroups'),
+  },
+  timestamps: {
+    need: 'timestamp-query (the profiler)',
+    has: (g: Gpu) => g.features.has('timestamp-query'),
+    got: () => 'no timestamp-query',
+  },
+};
+
+/** Tests (or parts of them) skipped on this adapter, by why (the runner prints them at the end). */
+export const skipped = new Map<string, string[]>();
+
+/** Whether the adapter has what the optional path `need` needs; if not, `test` is recorded as skipped. */
+export function adapterHas(g: Gpu, need: keyof typeof OPTIONAL, test: string): boolean {
+  const o = OPTIONAL[need];
+  if (o.has(g)) return true;
+  const why = `need ${o.need}; the adapter has ${o.got(g)}`;
+  skipped.set(why, [...(skipped.get(why) ?? []), test]);
+  return false;
+}
+
+/** `f` with some of the Gpu's adapter-derived fields overridden, restored after. */
+async function overriding<T>(g: Gpu, values: { bindingLimit?: number; hasSubgroups8?: boolean }, f: () => T | Promise<T>): Promise<T> {
+  const fields = g as { bindingLimit: number; hasSubgroups8: boolean };
+  const saved = { bindingLimit: fields.bindingLimit, hasSubgroups8: fields.hasSubgroups8 };
+  Object.assign(fields, values);
+  try {
+    return await f();
+  } finally {
+    Object.assign(fields, saved);
+  }
+}
+
+/** `f` with gpu.bindingLimit lowered to `bytes` (ops split their work as on an adapter with that limit), restored after. */
+export function withBindingLimit<T>(g: Gpu, bytes: number, f: () => T | Promise<T>): Promise<T> {
+  if (bytes > g.limits.maxStorageBufferBindingSize) throw new Error(`withBindingLimit: ${bytes} bytes is above the adapter's limit`);
+  return overriding(g, { bindingLimit: bytes }, f);
+}
+
+/** `f` as on an adapter without subgroups of >= 8 (the portable kernels are chosen), restored after. */
+export function withoutSubgroups8<T>(g: Gpu, f: () => T | Promise<T>): Promise<T> {
+  return overriding(g, { hasSubgroups8: false }, f);
+}
+
+/** The kernels (name.entryPoint) that `f` dispatched, with how many times, in order of first use. */
+export async function kernelsRun(g: Gpu, f: () => unknown): Promise<Map<string, number>> {
+  const dispatch = g.dispatch;
+  const used = new Map<string, number>();
+  g.dispatch = (k, o) => {
+    const name = `${k.name}.${k.entryPoint}`;
+    used.set(name, (used.get(name) ?? 0) + 1);
+    dispatch.call(g, k, o);
+  };
+  try {
+    await f();
+  } finally {
+    g.dispatch = dispatch;
+  }
+  return used;
+}
 
 export function randn(n: number, seed: number, std = 1): Float32Array {
   return new Rng(seed).fillNormal(new Float32Array(n), std) as Float32Array;

@@ -39,7 +39,8 @@ export class Gpu {
   readonly device: GPUDevice;
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
-  readonly profiler: Profiler | null;
+  /** per-kernel timestamps (settings.profile); a benchmark may set it to null for a while to time work as submitted unprofiled */
+  profiler: Profiler | null;
   readonly adapterName: string;
   readonly isCpu: boolean;
   readonly features: Set<string>;

@@ -1,5 +1,7 @@
 // Per-kernel GPU time from timestamp queries: each profiled dispatch gets its own pass
 // with begin/end timestamps; results are resolved at flush and read back asynchronously.
+// A reading of zero (or less) says nothing about the kernel (coarse or quantized timestamps):
+// it is counted as missing, never as a time of 0.
 
 const CAP = 512; // dispatches per query set (two timestamps each)
 
@@ -9,7 +11,8 @@ export class Profiler {
   private labels: string[] = [];
   private inflight: Promise<void>[] = [];
   private readBufs: GPUBuffer[] = [];
-  readonly totals = new Map<string, { ms: number; count: number }>();
+  /** per kernel: summed GPU time of its readings, dispatches timed, and dispatches whose reading was missing */
+  readonly totals = new Map<string, { ms: number; count: number; missing: number }>();
 
   constructor(private device: GPUDevice) {
     this.querySet = device.createQuerySet({ label: 'profiler', type: 'timestamp', count: 2 * CAP });
@@ -49,9 +52,10 @@ export class Profiler {
         const t = new BigUint64Array(r.buf.getMappedRange().slice(0));
         r.labels.forEach((label, i) => {
           const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
-          const e = this.totals.get(label) ?? { ms: 0, count: 0 };
-          e.ms += ms > 0 ? ms : 0;
+          const e = this.totals.get(label) ?? { ms: 0, count: 0, missing: 0 };
           e.count++;
+          if (ms > 0) e.ms += ms;
+          else e.missing++;
           this.totals.set(label, e);
         });
         r.buf.unmap();
@@ -74,7 +78,8 @@ export class Profiler {
     const rows = [...this.totals].sort((a, b) => b[1].ms - a[1].ms);
     const total = rows.reduce((s, [, e]) => s + e.ms, 0);
     return rows
-      .map(([k, e]) => `${e.ms.toFixed(2).padStart(10)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}% ${String(e.count).padStart(6)}x  ${k}`)
+      .map(([k, e]) => `${e.ms.toFixed(2).padStart(10)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}% ${String(e.count).padStart(6)}x  ${k}` +
+        (e.missing ? ` (${e.missing} readings missing)` : ''))
       .join('\n');
   }
 }

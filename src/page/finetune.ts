@@ -51,7 +51,7 @@ export async function finetune(engine: BrowserEngine, req: FinetuneRequest, hook
   const schedule = makeSchedule(o, { startStep: 0, priorSteps: defaultSteps(false, gpu.isCpu) }, { now: performance.now(), deadline: Infinity });
   let params: Map<string, Float32Array> | null = null;
   try {
-    const result = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: 0, history: { train: [], val: [] } }, {
+    const result = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: 0, history: { train: [], val: [] }, now: () => performance.now() }, {
       onStep: hooks.onStep,
       stopRequested: hooks.stopRequested,
       save: (c) => {

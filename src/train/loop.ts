@@ -67,6 +67,8 @@ export interface LoopState {
   history: { train: [number, number][]; val: [number, number][] };
   /** stop as a signal would after this step (tests) */
   stopAfter?: number;
+  /** the clock, in ms (tests run a --time budget on a fake one) */
+  now: () => number;
 }
 
 export interface LoopResult {
@@ -93,15 +95,15 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   const r: LoopResult = { losses: [], valLosses: [], step: s.startStep, stepsRun: 0, skipped: 0, interrupted: false, trainMs: 0, evalMs: 0, saveMs: 0, tokens: 0 };
   const history = { train: [...s.history.train], val: [...s.history.val] };
   let lastSaved: number | null = s.startStep > 0 ? s.startStep : null;
-  const t0 = performance.now();
+  const t0 = s.now();
 
   const checkpoint = async (step: number, why: 'interval' | 'stop' | 'end') => {
-    const ts = performance.now();
+    const ts = s.now();
     const c = await readCheckpoint(model, opt, step, { train: history.train, val: history.val }, schedule.state());
     const bad = [...c.params].find(([, a]) => countNonFinite(a) > 0);
     if (bad) throw diverged(step, `weights '${bad[0]}' are not finite`, lastSaved, o);
     if (await hooks.save(c, why)) lastSaved = step;
-    const ms = performance.now() - ts;
+    const ms = s.now() - ts;
     r.saveMs += ms;
     schedule.noteEndWork('save', ms);
   };
@@ -110,10 +112,10 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   opt.zeroGrad();
   try {
     for (let step = s.startStep; ; step++) {
-      const ts = performance.now();
+      const ts = s.now();
       const lr = schedule.lr(step);
       const { loss, gradNorm, targets } = await trainStep(model, opt, stepBatches(s.train, step, o), B, T, lr, out, mixSeed(o.seed, step));
-      const ms = performance.now() - ts;
+      const ms = s.now() - ts;
       r.trainMs += ms;
       r.stepsRun++;
       r.step = step + 1;
@@ -123,12 +125,12 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
         r.losses.push(loss);
         if (Number.isFinite(loss)) history.train.push([step + 1, loss]);
       } else r.skipped++;
-      const last = schedule.finished(step, performance.now());
+      const last = schedule.finished(step, s.now());
       let val: number | undefined;
       if (s.val && o.evalInterval > 0 && ((step + 1) % o.evalInterval === 0 || last)) {
-        const te = performance.now();
+        const te = s.now();
         val = (await evaluate(model, s.val, o.evalSteps, B, T)) ?? undefined;
-        const ems = performance.now() - te;
+        const ems = s.now() - te;
         r.evalMs += ems;
         schedule.noteEndWork('eval', ems);
         if (val !== undefined) {
@@ -136,7 +138,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
           history.val.push([step + 1, val]);
         }
       }
-      const wallPerStep = (performance.now() - t0) / r.stepsRun;
+      const wallPerStep = (s.now() - t0) / r.stepsRun;
       hooks.onStep({
         step: step + 1, total: schedule.total, loss, gradNorm, lr, learned, val, ms,
         tokensPerSec: (r.tokens * 1000) / r.trainMs, etaSec: (wallPerStep * (schedule.total - step - 1)) / 1000,

@@ -45,8 +45,9 @@ export interface TrainResult {
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainResult> {
-  const started = performance.now();
+/** `now`: the clock in ms (tests give a fake one to run a --time budget deterministically) */
+export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => number = () => performance.now()): Promise<TrainResult> {
+  const started = now();
   const say = (s: string) => {
     if (!opts.quiet) console.log(s);
   };
@@ -87,7 +88,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
     const schedule = makeSchedule(o, {
       startStep: run.startStep, saved: run.saved?.schedule, savedSteps: run.saved?.settings.steps,
       priorSteps: defaultSteps(run.source === 'scratch', gpu.isCpu),
-    }, { now: performance.now(), deadline });
+    }, { now: now(), deadline });
 
     if (o.log && !run.saved) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
     let stopRequested = false;
@@ -99,11 +100,11 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
 
     const tokensPerStep = B * T * o.gradAccum;
-    const length = o.steps !== undefined ? `${o.steps - run.startStep} steps` : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - performance.now()) / 1000))} left)`;
+    const length = o.steps !== undefined ? `${o.steps - run.startStep} steps` : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - now()) / 1000))} left)`;
     say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
     let lastLr = 0;
     try {
-      const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter }, {
+      const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
         stopRequested: () => stopRequested,
         onStep: (s) => {
           lastLr = s.lr;
@@ -113,7 +114,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
           }
         },
         save: (c: Checkpoint, why) => {
-          const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + performance.now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
+          const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
           try {
             const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
             ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
@@ -129,7 +130,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu): Promise<TrainRe
       return finish(r);
 
       function finish(r: Awaited<ReturnType<typeof trainLoop>>): TrainResult {
-        const wallSec = (performance.now() - started) / 1000;
+        const wallSec = (now() - started) / 1000;
         const learnedSteps = r.stepsRun - r.skipped;
         const res: TrainResult = {
           losses: r.losses, valLosses: r.valLosses, steps: r.step, outDir: out, interrupted: r.interrupted,
