@@ -92,14 +92,16 @@ async function withVariant(g: Gpu, v: MatmulVariant, f: () => Promise<void>, tun
 
 /**
  * Asserts that the multiplies ran on the variant's kernels (tiny binding limits may add portable
- * ones): the 'cpu' variant's vec4 kernel needs subgroups of >= 8, else it is the portable one.
+ * ones): the 'cpu' variant's panel kernel (operands packed by matmul_pack) needs subgroups of >= 8,
+ * else it is the portable one.
  */
 function assertKernels(g: Gpu, v: MatmulVariant, used: Set<string>, title: string): void {
   const mm = [...used].filter((k) => k.startsWith('matmul') && k !== 'matmul_pad');
   if (v === 'tiled') assert.ok(used.has('matmul_tiled') && !used.has('matmul'), `tiled variant ran [${mm}]`);
   else {
-    const want = adapterHas(g, 'subgroups8', `matmul "[cpu] ${title}" on the vec4 kernel (ran matmul_portable)`) ? 'matmul' : 'matmul_portable';
+    const want = adapterHas(g, 'subgroups8', `matmul "[cpu] ${title}" on the panel kernel (ran matmul_portable)`) ? 'matmul' : 'matmul_portable';
     assert.ok(used.has(want) && !used.has('matmul_tiled'), `cpu variant ran [${mm}], expected ${want}`);
+    if (want === 'matmul') assert.ok(used.has('matmul_pack'), `the panel kernel's operands were packed [${mm}]`);
   }
 }
 

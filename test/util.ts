@@ -20,7 +20,7 @@ export const DEFAULT_BINDING_LIMIT = 128 * 1024 * 1024;
 /** The optional paths and what they need from the adapter. No kernel uses shader-f16 yet: nothing depends on it. */
 const OPTIONAL = {
   subgroups8: {
-    need: 'subgroups of at least 8 lanes (attention *_sg and vec4 matmul kernels)',
+    need: 'subgroups of at least 8 lanes (attention *_sg and panel matmul kernels)',
     has: (g: Gpu) => g.hasSubgroups8,
     got: (g: Gpu) => (g.subgroupMinSize ? `subgroups of ${g.subgroupMinSize}` : 'no subgroups'),
   },

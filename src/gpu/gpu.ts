@@ -47,7 +47,7 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   /** the adapter's smallest subgroup size, 0 without the subgroups feature */
   readonly subgroupMinSize: number;
-  /** subgroups of at least 8 lanes: what the attention *_sg kernels and the vec4 matmul are written for */
+  /** subgroups of at least 8 lanes: what the attention *_sg kernels and the panel matmul are written for */
   readonly hasSubgroups8: boolean;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
