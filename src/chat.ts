@@ -3,18 +3,16 @@
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { reportError } from './util/cli.ts';
-import { chooseInit, openGenerator } from './model/load.ts';
+import { FAST_FLAG, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
 import { speakerProblem } from './data/format.ts';
 import { fsReason } from './util/fs-errors.ts';
 
-const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
-  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
+  ...MODEL_FLAGS,
   { name: 'prompt', type: 'string', help: 'answer this one message and exit (the reply alone goes to stdout)' },
   { name: 'raw', type: 'boolean', help: 'plain text continuation: no Human/Bot formatting, no default stop strings' },
   { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context)' },
@@ -23,7 +21,7 @@ const specs: FlagSpec[] = [
   { name: 'human', type: 'string', default: 'Human', help: 'speaker tag of your turns' },
   { name: 'bot', type: 'string', default: 'Bot', help: 'speaker tag of the model' },
   { name: 'quiet', type: 'boolean', help: 'no load time and no per-reply statistics' },
-  { name: 'fast', type: 'boolean', help: 'Dawn speed toggles (no robustness checks, no validation)' },
+  FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -63,8 +61,7 @@ async function main(): Promise<void> {
     quiet: !!a.quiet,
   };
   applySettingFlags(opts, a);
-  const adapter = a.adapter as string | undefined;
-  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
+  const { init, adapter } = modelChoice(a);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { generator, loadMs, describe } = await openGenerator(init, { adapter });

@@ -6,8 +6,8 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { reportError } from './util/cli.ts';
-import { chooseInit, openGenerator } from './model/load.ts';
+import { FAST_FLAG, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { packConversations } from './data/windows.ts';
@@ -17,21 +17,19 @@ import { parseMarkedChat, type MarkedConversation } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { score, trainingReplies, type Fraction, type Scores } from './eval/score.ts';
 
-const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 // Replies in the shipped data are at most 24 tokens; 64 leaves a 256-token context room for
 // a whole held-out conversation (chat.js's 128 would halve it).
 const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
 
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
-  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (PEFT format) merged into --init (default --init: the base it names)' },
+  ...MODEL_FLAGS,
   { name: 'data', type: 'string', default: 'data/eval.txt', help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
   { name: 'train-data', type: 'string', default: 'data/chat.txt', help: "the training conversations, for the copying score (replies that are verbatim training replies)" },
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
   { name: 'json', type: 'boolean', help: 'print the scores and every reply as JSON instead of the table' },
   { name: 'persona', type: 'string', help: 'text placed before each conversation, as chat.js --persona' },
   ...settingFlags(defaults), // --temperature, --top-k, ..., --max-new-tokens, --seed: as in chat.js
-  { name: 'fast', type: 'boolean', help: 'Dawn speed toggles (no robustness checks, no validation)' },
+  FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -102,8 +100,7 @@ async function main(): Promise<void> {
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
   const training = trainingReplies(withPath(trainPath, () => parseChat(trainText, DEFAULT_SPEAKERS)));
-  const adapter = a.adapter as string | undefined;
-  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
+  const { init, adapter } = modelChoice(a);
 
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });

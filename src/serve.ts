@@ -4,26 +4,24 @@ import { basename, resolve } from 'node:path';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { reportError } from './util/cli.ts';
+import { FAST_FLAG, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
-import { chooseInit, openModel } from './model/load.ts';
+import { openModel } from './model/load.ts';
 import { Scheduler } from './server/scheduler.ts';
 import { ApiServer } from './server/http.ts';
 
-const DEFAULT_OUT = 'out/chat'; // where `node dist/train.js` writes its checkpoint
 const KEY_ENV = 'GPT2_API_KEY';
 /** how long in-flight requests may finish after Ctrl-C / SIGTERM before they are cut */
 const GRACE_MS = 10_000;
 
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
-  { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
+  ...MODEL_FLAGS,
   { name: 'host', type: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
   { name: 'port', type: 'int', default: 8080, help: 'port to listen on; 0 = any free port' },
   { name: 'max-batch', type: 'int', default: 8, help: 'sequences decoded together (each holds a KV cache of the full context)' },
   { name: 'max-queue', type: 'int', default: 64, help: 'requests that may wait for a free sequence; more get 503' },
   { name: 'api-key', type: 'string', help: `require 'Authorization: Bearer KEY' on /v1/* (default: env ${KEY_ENV}; none: no key needed)` },
-  { name: 'fast', type: 'boolean', help: 'Dawn speed toggles (no robustness checks, no validation)' },
+  FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -49,8 +47,7 @@ async function main(): Promise<void> {
   if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
   const apiKey = (a['api-key'] as string | undefined) ?? process.env[KEY_ENV] ?? undefined;
   if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
-  const adapter = a.adapter as string | undefined;
-  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
+  const { init, adapter } = modelChoice(a);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { model, loadMs, describe, weightsDir } = await openModel(init, { adapter });
