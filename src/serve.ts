@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const { init, adapter } = modelChoice(a);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { model, loadMs, describe, weightsDir } = await openModel(init, { adapter });
+  const { model, loadMs, describe, files } = await openModel(init, { adapter });
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -58,7 +58,8 @@ async function main(): Promise<void> {
   const server = new ApiServer({
     model: { id, contextLength: gen.contextLength, vocabSize: gen.vocabSize, created: Math.floor(Date.now() / 1000) },
     scheduler, apiKey, log,
-    modelDir: weightsDir, // the page at / downloads the model from /model/ to run it in the browser (not a merged adapter: no such files)
+    // the page at / downloads the model from /model/ (and the adapter from /model/adapter/) to run it in the browser
+    modelDir: files?.dir ?? null, adapterDir: files?.adapter ?? null,
   });
   const url = await server.listen(port, a.host as string).catch((e: NodeJS.ErrnoException) => {
     throw new UserError(`cannot listen on ${a.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message}`);

@@ -12,6 +12,8 @@ import { loadWeights } from '../src/model/load.ts';
 import { openGenerator } from '../src/model/load.ts';
 import { loadGPT2Weights, saveGPT2Weights } from '../src/node/weights.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
+import { bytesSource, parseSafetensors } from '../src/model/safetensors.ts';
+import { parseAdapter } from '../src/model/peft.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import type { Generator } from '../src/model/generator.ts';
@@ -85,7 +87,7 @@ t("saveAdapter writes PEFT's adapter_model.safetensors and adapter_config.json; 
   assert.is(back.config.base, 'gpt2');
 });
 
-t('readAdapter refuses what it cannot apply, in one line that names the file and what to do', () => {
+t('readAdapter refuses what it cannot apply, in one line that names the file and what to do; parseAdapter on the bytes (the page) says the same', () => {
   const good = path('good');
   const sites = checkLora(CFG, SETTINGS);
   const arrays = randomAdapter(CFG, SETTINGS, 3);
@@ -131,6 +133,23 @@ t('readAdapter refuses what it cannot apply, in one line that names the file and
   assert.match(errorOf(() => readAdapter(halfB, CFG)), /h\.1\.mlp\.c_proj has lora_A but no lora_B/);
   // the load path says the same for --adapter, and for an adapter directory given as --init
   assert.ok(existsSync(join(good, ADAPTER_CONFIG)));
+
+  // the page parses the files' fetched bytes with parseAdapter (no files, no Node): readAdapter's adapter, readAdapter's errors
+  const fromBytes = (d: string, c: GPT2Config) => parseAdapter(
+    readFileSync(join(d, ADAPTER_CONFIG), 'utf8'), parseSafetensors(bytesSource(new Uint8Array(readFileSync(join(d, ADAPTER_WEIGHTS)))), join(d, ADAPTER_WEIGHTS)),
+    c, { config: join(d, ADAPTER_CONFIG), weights: join(d, ADAPTER_WEIGHTS) },
+  );
+  const parsed = fromBytes(good, CFG), read = readAdapter(good, CFG);
+  assert.equal(parsed.config, read.config);
+  assert.equal(parsed.sites, read.sites);
+  assert.equal([...parsed.arrays.keys()], [...read.arrays.keys()]);
+  for (const [k, v] of parsed.arrays) assert.equal([...v], [...arrays.get(k)!], k);
+  const wideBase = { ...CFG, n_embd: 64, n_head: 4 };
+  for (const [d, c] of [[good, wideBase], [good, { ...CFG, n_layer: 1 }], [rank, CFG], [ia3, CFG], [embed, CFG], [halfB, CFG]] as const) {
+    const e = errorOf(() => fromBytes(d, c));
+    assert.is(e, errorOf(() => readAdapter(d, c)), d);
+  }
+  assert.match(errorOf(() => fromBytes(good, wideBase)), /but this base's attn\.c_attn needs \[4, 64\] \(n_embd 64\): the adapter was trained on another base model/);
 });
 
 t('loadWeights merges an adapter given with --adapter, or an adapter directory given as --init (its base from adapter_config.json)', async () => {

@@ -1,7 +1,7 @@
 // The page in a real browser, for the page tests: the system's Chromium (no browser download)
 // driven by playwright-core, headless, with WebGPU on its built-in SwiftShader adapter when
 // there is no GPU; the page served on 127.0.0.1 by the same static handler serve.js mounts.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -29,12 +29,21 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-/** dist/page and `modelDir` (as /model/*) on 127.0.0.1 at a free port; anything else is a 404. */
-export async function servePage(modelDir: string | null): Promise<PageServer> {
+/**
+ * dist/page and `modelDir` (as /model/*) on 127.0.0.1 at a free port, and `files` (URL path → file,
+ * e.g. an adapter somewhere else than /model/adapter/, for ?adapter=); anything else is a 404.
+ */
+export async function servePage(modelDir: string | null, files: Record<string, string> = {}): Promise<PageServer> {
   const handle = staticHandler({ root: join(ROOT, 'dist/page'), modelDir });
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
+    const file = files[(req.url ?? '').split('?')[0]];
+    if (file && (req.method === 'GET' || req.method === 'HEAD')) {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
+      return void res.end(req.method === 'GET' ? body : undefined);
+    }
     if (handle(req, res)) return;
     res.writeHead(404, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error', param: null, code: null } }));

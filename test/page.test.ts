@@ -1,6 +1,7 @@
 // The chat page in a real headless Chromium (WebGPU on SwiftShader where there is no GPU),
 // against the CLI on the same tiny random checkpoint: the same greedy reply, the same training
-// losses, a downloaded model that chat.js loads; the fallback without WebGPU; screenshots.
+// losses, a downloaded model that chat.js loads; the fallback without WebGPU; a LoRA adapter
+// merged in the browser (serve.js --adapter, ?adapter=) as chat.js --adapter merges it; screenshots.
 // One browser page goes through the steps in order (loading a page costs seconds here).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,6 +11,9 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { GPT2Config } from '../src/model/config.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, saveAdapter } from '../src/model/adapter.ts';
+import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
+import { Rng } from '../src/util/rng.ts';
 import { ask, launch, pageLog, servePage, waitForState, type PageServer } from './browser.ts';
 import { assertOk, ROOT, run, start, waitForStdout } from './child.ts';
 import { tinyArrays } from './fixtures.ts';
@@ -21,6 +25,17 @@ const SHOTS = join(ROOT, 'out/page-screenshots');
 const CONFIG: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
 const ckpt = join(dir, 'tiny');
 saveGPT2Weights(ckpt, CONFIG, tinyArrays(CONFIG, 11));
+// a random LoRA adapter for it (B not zero, so it changes the replies)
+const adapter = join(dir, 'adapter');
+const LORA: LoraSettings = { r: 4, alpha: 8, dropout: 0, targets: ['c_attn', 'mlp.c_proj'] };
+{
+  const arrays = initLoraArrays(checkLora(CONFIG, LORA), LORA.r, 12);
+  const rng = new Rng(13);
+  for (const [name, v] of arrays) if (name.endsWith('lora_B.weight')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.3;
+  saveAdapter(adapter, LORA, checkLora(CONFIG, LORA), ckpt, arrays);
+}
+/** the adapter away from /model/adapter/ on the test server, for ?adapter= */
+const ELSEWHERE = { '/lora/adapter_config.json': join(adapter, ADAPTER_CONFIG), '/lora/adapter_model.safetensors': join(adapter, ADAPTER_WEIGHTS) };
 const GREEDY = { temperature: '0', repetition_penalty: '1', frequency_penalty: '0', max_tokens: '12' };
 const greedyFlags = ['--temperature', '0', '--repetition-penalty', '1', '--frequency-penalty', '0', '--max-new-tokens', '12', '--quiet'];
 const WIDE = { width: 1280, height: 820 }, NARROW = { width: 390, height: 844 };
@@ -29,7 +44,7 @@ let browser: Browser, server: PageServer, page: Page, logs: string[];
 
 t.before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  server = await servePage(ckpt);
+  server = await servePage(ckpt, ELSEWHERE);
   browser = await launch({ webgpu: true });
   page = await browser.newPage({ viewport: WIDE });
   logs = pageLog(page);
@@ -43,8 +58,8 @@ t.after(async () => {
 });
 
 const url = (q: Record<string, string>) => `${server.url}?${new URLSearchParams(q)}`;
-const chatJs = async (init: string, prompt: string) => {
-  const r = await run('chat', ['--init', init, '--prompt', prompt, ...greedyFlags]);
+const chatJs = async (init: string, prompt: string, more: string[] = []) => {
+  const r = await run('chat', ['--init', init, ...more, '--prompt', prompt, ...greedyFlags]);
   assertOk(r, 'chat.js --prompt');
   return r.stdout.trim();
 };
@@ -178,6 +193,52 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
     proc.child.kill('SIGTERM');
     await proc.done.catch(() => undefined);
   }
+});
+
+/** chat.js --adapter's greedy reply to PROMPT (the first adapter test sets it) */
+let adapted = '';
+
+t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges it in the browser; it replies as chat.js --adapter', async () => {
+  const proc = start('serve', ['--init', ckpt, '--adapter', adapter, '--port', '0'], { timeoutMs: 300_000 });
+  try {
+    const cli = chatJs(ckpt, PROMPT, ['--adapter', adapter]);
+    await waitForStdout(proc, /https?:\/\/\S+/);
+    const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
+    for (const path of ['/model/model.safetensors', '/model/config.json', `/model/adapter/${ADAPTER_CONFIG}`, `/model/adapter/${ADAPTER_WEIGHTS}`]) {
+      assert.is((await fetch(`${base}${path}`, { method: 'HEAD' })).status, 200, `serve.js --adapter does not offer ${path}`);
+    }
+    assert.equal(new Uint8Array(await (await fetch(`${base}/model/model.safetensors`)).arrayBuffer()), new Uint8Array(readFileSync(join(ckpt, 'model.safetensors'))), 'the base model, not a merged one');
+    const p = await browser.newPage({ viewport: WIDE });
+    const plog = pageLog(p);
+    await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY })}`);
+    await waitForState(p, 'ready');
+    assert.match((await p.textContent('#model-name'))!, /\+ LoRA adapter \(r 4\)/);
+    const [reply, expected] = await Promise.all([ask(p, PROMPT), cli]);
+    assert.is(reply, expected, `the page with the adapter vs chat.js --adapter\npage log:\n${plog.slice(-20).join('\n')}`);
+    assert.is.not(expected, untrained, 'the adapter did not change the greedy reply');
+    adapted = expected;
+    await p.close();
+  } finally {
+    proc.child.kill('SIGTERM');
+    await proc.done.catch(() => undefined);
+  }
+});
+
+t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a missing one is an error, not the base model', async () => {
+  assert.ok(adapted, 'needs the test above');
+  await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'lora' }));
+  await waitForState(page, 'ready');
+  assert.match((await page.textContent('#model-name'))!, /\+ LoRA adapter \(r 4\)/);
+  assert.is(await ask(page, PROMPT), adapted, `the page with ?adapter= vs chat.js --adapter${why()}`);
+  const gets = () => server.requests.filter((r) => r.startsWith(`GET /lora/${ADAPTER_WEIGHTS}`)).length;
+  assert.is(gets(), 1);
+  await page.reload();
+  await waitForState(page, 'ready');
+  assert.is(gets(), 1, `the reload downloaded ${ADAPTER_WEIGHTS} again: ${server.requests.join(', ')}`);
+
+  await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
+  await waitForState(page, 'error');
+  assert.match((await page.textContent('#notice'))!, /nowhere\/adapter_config\.json: not found on the server/);
 });
 
 t.run();

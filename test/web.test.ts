@@ -1,5 +1,5 @@
 // The page's network edges without a browser: the static files (src/server/static.ts, what
-// serve.js mounts at /) and the client for OpenAI's streaming chat completions (the page's
+// serve.js mounts at /, with and without a LoRA adapter) and the client for OpenAI's streaming chat completions (the page's
 // server engine) against a hand-written event stream.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -89,6 +89,47 @@ t('static files: the page and the model with content types and ETags; nothing el
     assert.is(r.status, 404);
     assert.match(r.body, /no model/);
   });
+});
+
+t('static files with a LoRA adapter (serve.js --adapter): its two files under /model/adapter/, nothing else of its directory; 404 without one', async () => {
+  const adapter = join(dir, 'adapter');
+  mkdirSync(adapter);
+  writeFileSync(join(adapter, 'adapter_config.json'), '{"r": 4}');
+  writeFileSync(join(adapter, 'adapter_model.safetensors'), 'lora');
+  writeFileSync(join(adapter, 'optimizer.safetensors'), 'not for download');
+  await withServer((req, res) => void staticHandler({ root, modelDir: model, adapterDir: adapter })(req, res), async (base) => {
+    const cfg = await raw(base, 'GET', '/model/adapter/adapter_config.json');
+    assert.is(cfg.status, 200);
+    assert.is(cfg.body, '{"r": 4}');
+    assert.is(cfg.headers['content-type'], 'application/json; charset=utf-8');
+    const weights = await raw(base, 'GET', '/model/adapter/adapter_model.safetensors');
+    assert.is(weights.body, 'lora');
+    assert.is(weights.headers['content-type'], 'application/octet-stream');
+    const head = await raw(base, 'HEAD', '/model/adapter/adapter_model.safetensors');
+    assert.is(head.status, 200);
+    assert.is(head.headers['content-length'], '4');
+    assert.ok(head.headers.etag, 'no ETag');
+    assert.is((await raw(base, 'GET', '/model/adapter/adapter_model.safetensors', { 'If-None-Match': head.headers.etag as string })).status, 304);
+    assert.is((await raw(base, 'GET', '/model/model.safetensors')).body, 'weights', 'the base model beside it');
+    for (const path of ['/model/adapter/optimizer.safetensors', '/model/adapter/', '/model/adapter', '/model/adapter/config.json', '/model/adapter_config.json']) {
+      assert.is((await raw(base, 'GET', path)).status, 404, path);
+    }
+    for (const path of ['/model/adapter/../../secret.txt', '/model/adapter/..%2f..%2fsecret.txt', '/model/adapter/%2e%2e/optimizer.safetensors']) {
+      const r = await raw(base, 'GET', path);
+      assert.ok(r.status === 400 || r.status === 404, `${path}: ${r.status}`);
+      assert.not.match(r.body, /secret|not for download/, path);
+    }
+  });
+  for (const adapterDir of [null, undefined]) {
+    await withServer((req, res) => void staticHandler({ root, modelDir: model, adapterDir })(req, res), async (base) => {
+      for (const name of ['adapter_config.json', 'adapter_model.safetensors']) {
+        const r = await raw(base, 'HEAD', `/model/adapter/${name}`);
+        assert.is(r.status, 404, name);
+      }
+      const r = await raw(base, 'GET', '/model/adapter/adapter_config.json');
+      assert.match(r.body, /no LoRA adapter/);
+    });
+  }
 });
 
 t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, other fields', () => {

@@ -76,6 +76,18 @@ export async function fetchText(url: string): Promise<string> {
   return (await get(url)).text();
 }
 
+/** Whether the server has `url` (HEAD: 2xx yes, 404 no); a DownloadError when it cannot say. */
+export async function fetchExists(url: string): Promise<boolean> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+  } catch (e) {
+    throw new DownloadError(`could not fetch ${url} (${(e as Error).message}): is the server running?`);
+  }
+  if (res.ok || res.status === 404) return res.ok;
+  throw new DownloadError(`${url}: HTTP ${res.status} ${res.statusText}`);
+}
+
 async function openCache(): Promise<Cache | null> {
   try {
     return 'caches' in globalThis ? await caches.open(CACHE) : null; // none outside a secure context
@@ -102,7 +114,7 @@ async function get(url: string): Promise<Response> {
     throw new DownloadError(`could not fetch ${url} (${(e as Error).message}): is the server running?`);
   }
   if (!res.ok) {
-    const why = res.status === 404 ? 'not found: the server has no model to download' : `HTTP ${res.status} ${res.statusText}`;
+    const why = res.status === 404 ? 'not found on the server' : `HTTP ${res.status} ${res.statusText}`;
     throw new DownloadError(`${url}: ${why}`);
   }
   return res;

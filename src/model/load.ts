@@ -14,7 +14,7 @@ import { loadGPT2Weights } from '../node/weights.ts';
 import { ensureGPT2 } from './hub.ts';
 import { recoverCheckpoint } from './checkpoint.ts';
 import { adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
-import { loraScale, mergeLora } from './lora.ts';
+import { mergeAdapter } from './peft.ts';
 
 /** --init as chat.js and eval.js default it: as given; else the base that `adapter` names; else `out` if it exists; else gpt2 */
 export function chooseInit(init: string | undefined, adapter: string | undefined, out: string): string {
@@ -26,8 +26,15 @@ export interface LoadedWeights {
   arrays: Map<string, Float32Array>;
   /** where they came from, for the console */
   source: string;
-  /** the directory whose config.json + model.safetensors hold exactly these weights (not when an adapter was merged) */
-  dir?: string;
+  /** the files that hold exactly these weights: a directory's config.json + model.safetensors, and the adapter directory merged into them if any (none after two adapters) */
+  files?: ModelFiles;
+}
+
+export interface ModelFiles {
+  /** config.json + model.safetensors */
+  dir: string;
+  /** adapter_config.json + adapter_model.safetensors, merged into dir's weights */
+  adapter?: string;
 }
 
 /**
@@ -44,15 +51,16 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
     : await loadBase(init, alternatives);
   if (!adapter) return w;
   const a = readAdapter(adapter, w.config);
-  mergeLora(w.arrays, a.arrays, a.sites, a.config.r, loraScale({ r: a.config.r, alpha: a.config.alpha, rslora: a.config.rslora }));
-  return { ...w, dir: undefined, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${a.sites.length} projections, merged)` };
+  mergeAdapter(w.arrays, a);
+  const files = w.files && !w.files.adapter ? { dir: w.files.dir, adapter } : undefined;
+  return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${a.sites.length} projections, merged)` };
 }
 
 async function loadBase(init: string, alternatives: string): Promise<LoadedWeights> {
   if (/^gpt2(-medium|-large|-xl)?$/.test(init) && !existsSync(init)) {
     const dir = await ensureGPT2(init);
     const { config, params } = loadGPT2Weights(dir);
-    return { config, arrays: params, source: `${init} (${dir})`, dir };
+    return { config, arrays: params, source: `${init} (${dir})`, files: { dir } };
   }
   const choices = `Pass 'gpt2' (or gpt2-medium, gpt2-large, gpt2-xl), ${alternatives ? `${alternatives}, ` : ''}or a directory holding config.json and model.safetensors (or a LoRA adapter's adapter_config.json and adapter_model.safetensors).`;
   if (!existsSync(init)) throw new UserError(`--init ${init}: no such directory. ${choices}`);
@@ -61,7 +69,7 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
     throw new UserError(`--init ${init}: ${join(init, 'model.safetensors')} is missing (a checkpoint directory holds config.json and model.safetensors). ${choices}`);
   }
   const { config, params } = loadGPT2Weights(init);
-  return { config, arrays: params, source: init, dir: init };
+  return { config, arrays: params, source: init, files: { dir: init } };
 }
 
 /** The KV-cached generator of `init`'s weights on `opts.gpu` (default: the process's device); `adapter`: a LoRA adapter directory, merged into the weights as they load. */
@@ -70,12 +78,12 @@ export async function openGenerator(init: string, opts: { gpu?: Gpu; adapter?: s
   return { generator: new GPT2Generator(model), loadMs, describe };
 }
 
-/** `init`'s weights on the GPU (the server batches its own generator over them); `weightsDir`: the directory they came from, when they are its files unchanged (no adapter merged) */
-export async function openModel(init: string, opts: { gpu?: Gpu; adapter?: string } = {}): Promise<{ model: GPT2; loadMs: number; describe: string; weightsDir: string | null }> {
+/** `init`'s weights on the GPU (the server batches its own generator over them); `files`: the files they came from (LoadedWeights.files), or null */
+export async function openModel(init: string, opts: { gpu?: Gpu; adapter?: string } = {}): Promise<{ model: GPT2; loadMs: number; describe: string; files: ModelFiles | null }> {
   const t0 = performance.now();
   const w = await loadWeights(init, { adapter: opts.adapter });
   const gpu = opts.gpu ?? (await getGpu());
   const model = GPT2.fromArrays(gpu, w.config, w.arrays);
   await gpu.sync();
-  return { model, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(w.config)} on ${gpu.adapterName}`, weightsDir: w.dir ?? null };
+  return { model, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(w.config)} on ${gpu.adapterName}`, files: w.files ?? null };
 }

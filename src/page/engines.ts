@@ -1,5 +1,5 @@
 // The two places the page's model can run: in this browser (the engine on navigator.gpu, with
-// the server's checkpoint downloaded and cached) or on the server (OpenAI's streaming Chat
+// the server's checkpoint downloaded and cached, and a LoRA adapter merged in when there is one) or on the server (OpenAI's streaming Chat
 // Completions API). Both answer a message given the conversation so far, the persona and the
 // settings, streaming the reply's text.
 import type { Gpu } from '../gpu/index.ts';
@@ -8,10 +8,11 @@ import type { Turn } from '../data/format.ts';
 import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
+import { mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
-import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
+import { fetchCached, fetchExists, fetchText, type Progress } from '../browser/download.ts';
 import { listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
 import { completionParams, type EngineKind } from './settings.ts';
 
@@ -38,30 +39,35 @@ export class BrowserEngine implements Engine {
   readonly session: ChatSession;
   readonly generator: GPT2Generator;
 
-  private constructor(readonly gpu: Gpu, readonly model: GPT2, readonly config: GPT2Config, opts: ChatOptions) {
+  private constructor(readonly gpu: Gpu, readonly model: GPT2, readonly config: GPT2Config, readonly adapter: ParsedAdapter | null, opts: ChatOptions) {
     this.generator = new GPT2Generator(model);
     this.session = new ChatSession(this.generator, opts);
   }
 
   get describe(): string {
-    return `GPT-2 · ${describeConfig(this.config)}`;
+    return `GPT-2 · ${describeConfig(this.config)}${this.adapter ? ` + LoRA adapter (r ${this.adapter.config.r})` : ''}`;
   }
   get where(): string {
     return `on this device's GPU (${this.gpu.adapterName})`;
   }
 
-  /** Open the GPU, fetch config.json and model.safetensors from `base` (cached) and upload the weights. */
-  static async load(base: string, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
+  /**
+   * Open the GPU, fetch config.json and model.safetensors from `base` (cached), merge the LoRA
+   * adapter at `adapter.base` into them (when it is there; `required`: it must be) and upload the weights.
+   */
+  static async load(base: string, adapter: { base: string; required: boolean }, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
     const gpu = await openBrowserGpu(); // first: no download on a browser that cannot run it
     const configUrl = new URL(`${base}config.json`, location.href).href;
     const config = parseConfig(await fetchText(configUrl), configUrl);
+    const lora = await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
     const url = new URL(`${base}model.safetensors`, location.href).href;
     const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));
     // aligned F32 tensors are views of the downloaded bytes: the weights are held once until uploaded
     const params = gpt2Params(parseSafetensors(bytesSource(bytes), url), config);
+    if (lora) mergeAdapter(params, lora); // as chat.js --adapter does
     const model = GPT2.fromArrays(gpu, config, params);
     params.clear();
-    const engine = new BrowserEngine(gpu, model, config, opts);
+    const engine = new BrowserEngine(gpu, model, config, lora, opts);
     await gpu.sync();
     return engine;
   }
@@ -80,6 +86,16 @@ export class BrowserEngine implements Engine {
   weightsChanged(): void {
     this.session.kv.reset(this.generator);
   }
+}
+
+/** the PEFT adapter at `base` (adapter_config.json + adapter_model.safetensors, cached) checked against `config`; null when it is not there and not `required` */
+async function fetchAdapter(base: string, required: boolean, config: GPT2Config, onProgress: (file: string, p: Progress) => void): Promise<ParsedAdapter | null> {
+  const configUrl = new URL(`${base}adapter_config.json`, location.href).href;
+  if (!required && !(await fetchExists(configUrl))) return null;
+  const text = await fetchText(configUrl);
+  const url = new URL(`${base}adapter_model.safetensors`, location.href).href;
+  const bytes = await fetchCached(url, (p) => onProgress('adapter_model.safetensors', p));
+  return parseAdapter(text, parseSafetensors(bytesSource(bytes), url), config, { config: configUrl, weights: url });
 }
 
 export class ServerEngine implements Engine {

@@ -3,7 +3,8 @@
 // Hooks that automated checks rely on (keep them): document.body.dataset.state is loading,
 // ready, generating, training or error; the message box is textarea#message and Enter sends;
 // each reply is a `.msg.bot` element inside #log whose text is the reply only; the query
-// string presets ?engine=browser|server and any sampling setting by its API name.
+// string presets ?engine=browser|server and any sampling setting by its API name; ?model=URL/ and
+// ?adapter=URL/ say where the in-browser engine's model and LoRA adapter are (settings.ts).
 import { applySetting } from '../chat/session.ts';
 import type { Turn } from '../data/format.ts';
 import { GpuValidationError } from '../gpu/index.ts';
@@ -163,7 +164,7 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
 }
 
 async function loadBrowser(): Promise<BrowserEngine> {
-  const e = await BrowserEngine.load(page.modelBase, opts, showProgress);
+  const e = await BrowserEngine.load(page.modelBase, page.adapter, opts, showProgress);
   $('progress').hidden = true;
   e.gpu.device.lost.then((info) => {
     if (info.reason === 'destroyed') return;

@@ -1,5 +1,6 @@
 // The page's chat settings: chat.js's options (src/chat/session.ts) under their OpenAI API
-// names, preset from the query string (?engine=browser&temperature=0&max_tokens=64 ...).
+// names, preset from the query string (?engine=browser&temperature=0&max_tokens=64 ...), and
+// where the in-browser engine's model (?model=) and LoRA adapter (?adapter=) are.
 import { applySetting, defaultChatOptions, type ChatOptions } from '../chat/session.ts';
 import type { CompletionParams } from '../browser/openai.ts';
 
@@ -21,13 +22,18 @@ export interface PageSettings {
   chat: ChatOptions;
   /** where config.json and model.safetensors are (a URL prefix ending in /) */
   modelBase: string;
+  /**
+   * where adapter_config.json and adapter_model.safetensors are (a URL prefix ending in /): ?adapter=,
+   * else MODEL/adapter/, which serve.js --adapter serves; `required` false: that default, used only if it is there
+   */
+  adapter: { base: string; required: boolean };
   /** the server engine's base URL ('' = this page's server) */
   serverBase: string;
   /** query values that were not understood, said in words */
   problems: string[];
 }
 
-/** chat.js's defaults, changed by the query string's engine, persona, model, server and sampling settings. */
+/** chat.js's defaults, changed by the query string's engine, persona, model, adapter, server and sampling settings. */
 export function settingsFromQuery(search: string): PageSettings {
   const q = new URLSearchParams(search);
   const chat = defaultChatOptions();
@@ -43,8 +49,10 @@ export function settingsFromQuery(search: string): PageSettings {
   chat.persona = q.get('persona') ?? '';
   let modelBase = q.get('model') ?? 'model/';
   if (!modelBase.endsWith('/')) modelBase += '/';
+  const adapter = q.get('adapter');
   return {
     engine: engine === 'browser' || engine === 'server' ? engine : null, chat, modelBase,
+    adapter: adapter ? { base: adapter.endsWith('/') ? adapter : `${adapter}/`, required: true } : { base: `${modelBase}adapter/`, required: false },
     serverBase: (q.get('server') ?? '').replace(/\/+$/, ''), problems,
   };
 }

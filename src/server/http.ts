@@ -27,6 +27,8 @@ export interface HttpOptions {
   pageRoot?: string;
   /** the model directory the page may download (/model/...); null or absent: none */
   modelDir?: string | null;
+  /** the LoRA adapter directory merged into that model (/model/adapter/...); null or absent: none */
+  adapterDir?: string | null;
   /** one line per request, and the server's own notices */
   log?: (line: string) => void;
 }
@@ -45,7 +47,7 @@ export class ApiServer {
 
   constructor(readonly o: HttpOptions) {
     this.log = o.log ?? (() => {});
-    this.page = staticHandler({ root: o.pageRoot, modelDir: o.modelDir ?? null });
+    this.page = staticHandler({ root: o.pageRoot, modelDir: o.modelDir ?? null, adapterDir: o.adapterDir ?? null });
     const requestTimeout = o.requestTimeoutMs ?? 30_000;
     this.server = createServer({
       requestTimeout,

@@ -1,8 +1,9 @@
 // The chat page's files over HTTP, for node:http servers (serve.js mounts it at `/`): the
 // page itself from dist/page/, and the model the server runs as /model/config.json and
-// /model/model.safetensors, which the page downloads to run in the browser. GET and HEAD only;
-// nothing outside those two places is reachable (no `..`, no encoded slashes, no other file of
-// the model directory). ETags let the page check its cached copy of the model without
+// /model/model.safetensors, with the LoRA adapter merged into it (if any) as
+// /model/adapter/adapter_config.json and /model/adapter/adapter_model.safetensors, which the
+// page downloads to run in the browser. GET and HEAD only; nothing outside those places is
+// reachable (no `..`, no encoded slashes, no other file of the model or adapter directory). ETags let the page check its cached copy of the model without
 // downloading it again.
 import { createReadStream, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,6 +15,8 @@ export interface StaticOptions {
   root?: string;
   /** the model directory (config.json + model.safetensors) the page may download; null: none */
   modelDir: string | null;
+  /** the LoRA adapter directory (adapter_config.json + adapter_model.safetensors) merged into the model; null or absent: none */
+  adapterDir?: string | null;
 }
 
 const TYPES: Record<string, string> = {
@@ -22,6 +25,7 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8', '.safetensors': 'application/octet-stream',
 };
 const MODEL_FILES = new Set(['config.json', 'model.safetensors']);
+const ADAPTER_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors']);
 
 /** dist/page, beside the bundle this code runs from (dist/serve.js, dist/test.js) */
 export const defaultPageDir = (): string => join(dirname(fileURLToPath(import.meta.url)), 'page');
@@ -45,6 +49,12 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
     // a name, not a path: no NUL, no backslash, no `..` or `.` segments, no encoded `/`
     if (/[\0\\]/.test(path) || raw.includes('%2f') || raw.includes('%2F') || path.split('/').some((s) => s === '..' || s === '.')) {
       return answer(res, 400, 'bad path');
+    }
+    if (path.startsWith('/model/adapter/')) {
+      const name = path.slice('/model/adapter/'.length);
+      if (!ADAPTER_FILES.has(name)) return answer(res, 404, 'not found (the adapter is /model/adapter/adapter_config.json and /model/adapter/adapter_model.safetensors)');
+      if (!o.adapterDir) return answer(res, 404, 'this server has no LoRA adapter');
+      return sendFile(req, res, join(o.adapterDir, name));
     }
     if (path.startsWith('/model/')) {
       const name = path.slice('/model/'.length);

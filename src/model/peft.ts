@@ -1,0 +1,73 @@
+// A PEFT LoRA adapter's two files, parsed from their contents and checked against the base model
+// they are applied to, then merged into its weights: host-neutral, so Node (adapter.ts reads the
+// files) and the chat page (it fetches them) apply an adapter with the same code.
+import { UserError } from '../util/errors.ts';
+import { countNonFinite } from '../util/finite.ts';
+import type { GPT2Config } from './config.ts';
+import { canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, type AdapterConfig, type LoraSite } from './lora.ts';
+import type { SafetensorsFile } from './safetensors.ts';
+
+export interface ParsedAdapter {
+  config: AdapterConfig;
+  sites: LoraSite[];
+  /** lora_A / lora_B of each site by canonical name */
+  arrays: Map<string, Float32Array>;
+}
+
+/**
+ * adapter_config.json's text and adapter_model.safetensors, parsed, for a base model of shape
+ * `base`. Every tensor must be a LoRA weight of one of GPT-2's projections, of that base's layers
+ * and widths, with both A and B and the config's rank; a UserError (starting with the file's
+ * name in `where`) says which is not and what to do (an adapter trained on another base: pass that base).
+ */
+export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2Config, where: { config: string; weights: string }): ParsedAdapter {
+  const config = parseAdapterConfig(configText, where.config);
+  const path = where.weights;
+  const trainedOn = config.base ? `'${config.base}' (adapter_config.json's base_model_name_or_path)` : 'its base model';
+  const otherBase = (what: string) =>
+    new UserError(`${path}: ${what}: the adapter was trained on another base model; pass ${trainedOn} with --init`);
+  const found = new Map<string, { layer: number; module: (typeof LORA_MODULES)[number]; A?: string; B?: string }>();
+  for (const key of f.names) {
+    const c = canonicalLoraName(key);
+    if (!c) {
+      throw new UserError(
+        `${path}: tensor '${key}' is not a LoRA weight of GPT-2's c_attn, attn.c_proj, mlp.c_fc or mlp.c_proj ` +
+          '(adapters of embeddings, lm_head, modules_to_save or other architectures cannot be applied)',
+      );
+    }
+    if (c.layer >= base.n_layer) throw otherBase(`'${key}' is for layer ${c.layer}, but this base model has ${base.n_layer} layers`);
+    const [inF, outF] = moduleShape(base, c.module);
+    const shape = f.info(key).shape;
+    const want = c.which === 'A' ? [config.r, inF] : [outF, config.r];
+    if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
+      const rankOk = shape.length === 2 && shape[c.which === 'A' ? 0 : 1] === config.r;
+      if (!rankOk) throw new UserError(`${path}: '${key}' has shape [${shape.join(', ')}], but adapter_config.json says r = ${config.r}`);
+      throw otherBase(`'${key}' has shape [${shape.join(', ')}], but this base's ${c.module} needs [${want.join(', ')}] (n_embd ${base.n_embd})`);
+    }
+    const siteName = `h.${c.layer}.${c.module}`;
+    const s = found.get(siteName) ?? { layer: c.layer, module: c.module };
+    s[c.which] = key;
+    found.set(siteName, s);
+  }
+  if (!found.size) throw new UserError(`${path}: holds no LoRA weights`);
+  const sites: LoraSite[] = [];
+  const arrays = new Map<string, Float32Array>();
+  const ordered = [...found.entries()].sort(([, a], [, b]) => a.layer - b.layer || LORA_MODULES.indexOf(a.module) - LORA_MODULES.indexOf(b.module));
+  for (const [name, s] of ordered) {
+    if (!s.A || !s.B) throw new UserError(`${path}: ${name} has lora_${s.A ? 'A' : 'B'} but no lora_${s.A ? 'B' : 'A'} (an incomplete adapter)`);
+    const [inF, outF] = moduleShape(base, s.module);
+    sites.push({ name, layer: s.layer, module: s.module, in: inF, out: outF });
+    for (const [which, key] of [['A', s.A], ['B', s.B]] as const) {
+      const a = f.get(key);
+      if (countNonFinite(a)) throw new UserError(`${path}: '${key}' holds NaN or infinite values`);
+      arrays.set(`${name}.lora_${which}.weight`, a);
+    }
+  }
+  return { config, sites, arrays };
+}
+
+/** W += scale · Aᵀ·Bᵀ for every site of `a`, in place on the base model's arrays (scale alpha/r, or alpha/√r with rslora) */
+export function mergeAdapter(weights: Map<string, Float32Array>, a: ParsedAdapter): void {
+  mergeLora(weights, a.arrays, a.sites, a.config.r, loraScale({ r: a.config.r, alpha: a.config.alpha, rslora: a.config.rslora }));
+}
+
