@@ -8,6 +8,9 @@ override WG: u32 = 64;
 override ROWS: u32 = 1; // rows of x in this dispatch: a constant, so the loops over rows unroll
 const MAXROWS: u32 = 8u;
 
+// W's element type: vec4f here; the f16-weight variant of this kernel (f16Weights in src/gpu) swaps in vec4<f16>
+alias W4 = vec4f;
+
 struct Params {
   K4: u32,
   R: u32,   // rows of W in this chunk
@@ -17,7 +20,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<W4>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
@@ -33,8 +36,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let K = 4u * p.K4;
   for (var kb = 0u; kb < p.K4; kb += 2u) {
     let kf = 4u * kb + (sid & 7u); // this lane's float of x: k-steps kb and kb+1
-    let w0 = w[base + kb];
-    let w1 = w[base + min(kb + 1u, last)]; // past the end: multiplied by zeros of x
+    let w0 = vec4f(w[base + kb]);
+    let w1 = vec4f(w[base + min(kb + 1u, last)]); // past the end: multiplied by zeros of x
     for (var m = 0u; m < ROWS; m++) {
       let xs = select(0.0, x[(p.m0 + m) * K + min(kf, K - 1u)], kf < K);
       acc[m] += dot(w0, vec4f(subgroupShuffle(xs, 0u), subgroupShuffle(xs, 1u), subgroupShuffle(xs, 2u), subgroupShuffle(xs, 3u)))

@@ -15,6 +15,20 @@ export function kernel(name: string, code: string, entryPoint = 'main'): Kernel 
   return { name, code, entryPoint };
 }
 
+/**
+ * The variant of `k` that reads f16 weights: the kernel declares its weight element type as
+ * `alias W4 = vec4f;` (or `alias W = f32;`) and converts each load to f32 (vec4f(w[i]), f32(w[i])),
+ * so one source serves both; here the alias becomes the f16 type, under `enable f16;` (the
+ * shader-f16 feature). Arithmetic stays f32.
+ */
+export function f16Weights(k: Kernel): Kernel {
+  const re = /^alias (W4?) = (vec4f|f32);$/m;
+  const m = re.exec(k.code);
+  if (!m) throw new Error(`${k.name}: no 'alias W4 = vec4f;' or 'alias W = f32;' line to make an f16-weight variant of`);
+  const code = `enable f16;\n${k.code.replace(re, `alias ${m[1]} = ${m[2] === 'f32' ? 'f16' : 'vec4<f16>'};`)}`;
+  return { name: `${k.name}_f16`, code, entryPoint: k.entryPoint };
+}
+
 /** One field of a kernel's uniform struct: a 4-byte scalar at `offset` bytes. */
 export interface ParamField {
   name: string;
