@@ -4,7 +4,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
-import { chooseInit, openGenerator } from './model/load.ts';
+import { chooseInit, DTYPE_FLAG, openGenerator, type WeightsDtype } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
 import { speakerProblem } from './data/format.ts';
@@ -18,6 +18,7 @@ const specs: FlagSpec[] = [
   { name: 'prompt', type: 'string', help: 'answer this one message and exit (the reply alone goes to stdout)' },
   { name: 'raw', type: 'boolean', help: 'plain text continuation: no Human/Bot formatting, no default stop strings' },
   { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context)' },
+  DTYPE_FLAG,
   ...settingFlags(defaultChatOptions()), // --temperature, --top-k, ..., --max-new-tokens, --seed
   { name: 'stop', type: 'list', help: 'extra stop string (repeatable; \\n and \\t are understood); chat mode always stops at \\n{human}: and \\n{bot}:' },
   { name: 'human', type: 'string', default: 'Human', help: 'speaker tag of your turns' },
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { generator, loadMs, describe } = await openGenerator(init, { adapter });
+  const { generator, loadMs, describe } = await openGenerator(init, { adapter, dtype: a.dtype as WeightsDtype });
   if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n`);
   // a reply longer than the context stops when the context is full (the prompt keeps at least half)
 

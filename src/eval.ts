@@ -7,7 +7,7 @@ import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
-import { chooseInit, openGenerator } from './model/load.ts';
+import { chooseInit, DTYPE_FLAG, openGenerator, type WeightsDtype } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { packConversations } from './data/windows.ts';
@@ -25,6 +25,7 @@ const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
 const specs: FlagSpec[] = [
   { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
   { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (PEFT format) merged into --init (default --init: the base it names)' },
+  DTYPE_FLAG,
   { name: 'data', type: 'string', default: 'data/eval.txt', help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
   { name: 'train-data', type: 'string', default: 'data/chat.txt', help: "the training conversations, for the copying score (replies that are verbatim training replies)" },
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
-  const { generator, describe } = await openGenerator(init, { adapter });
+  const { generator, describe } = await openGenerator(init, { adapter, dtype: a.dtype as WeightsDtype });
   if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
   log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   const scores = score(transcripts, training);
   const seconds = (performance.now() - t0) / 1000;
   if (a.json) {
-    const settings = { init, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
+    const settings = { init, dtype: a.dtype, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
     process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, scores, replies: transcripts }, null, 1)}\n`);
   } else {
     process.stdout.write(`eval of ${init} on ${dataPath}: ${convs.length} conversations, ${replies} replies, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);

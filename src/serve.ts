@@ -6,7 +6,7 @@ import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
-import { chooseInit, openModel } from './model/load.ts';
+import { chooseInit, DTYPE_FLAG, openModel, type WeightsDtype } from './model/load.ts';
 import { Scheduler } from './server/scheduler.ts';
 import { ApiServer } from './server/http.ts';
 
@@ -18,6 +18,7 @@ const GRACE_MS = 10_000;
 const specs: FlagSpec[] = [
   { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_OUT} if it exists, else gpt2)` },
   { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
+  DTYPE_FLAG,
   { name: 'host', type: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
   { name: 'port', type: 'int', default: 8080, help: 'port to listen on; 0 = any free port' },
   { name: 'max-batch', type: 'int', default: 8, help: 'sequences decoded together (each holds a KV cache of the full context)' },
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_OUT);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { model, loadMs, describe, weightsDir } = await openModel(init, { adapter });
+  const { model, loadMs, describe, weightsDir } = await openModel(init, { adapter, dtype: a.dtype as WeightsDtype });
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);
