@@ -1,6 +1,5 @@
 // Decode-time products at GPT-2 124M shapes for 1, 4 and 8 rows (sequences decoding together):
-// the MLP's first layer and the tied lm_head, with f32 weights and (where the adapter has
-// shader-f16) f16 weights. bytes = the weights, read once per dispatch group.
+// the MLP's first layer and the tied lm_head, with f32 and with f16 weights. bytes = the weights, read once per dispatch group.
 import { matvec, matvecT } from '../src/ops/matvec.ts';
 import { registerBench } from './harness.ts';
 
@@ -19,8 +18,7 @@ registerBench('matvec', (gpu) => {
       cleanup: M === 8 ? () => [w, b, wte, x, out, logits].forEach((t) => t.release()) : undefined,
     });
   }
-  // the same products with f16 weights (--dtype f16): half the bytes; only where the adapter has shader-f16
-  if (!gpu.hasF16) return cases;
+  // the same products with f16 weights (--dtype f16): half the bytes
   const zeros = (n: number) => new Float32Array(n);
   const w16 = gpu.fromArray(zeros(C * 4 * C), [C, 4 * C], 'c_fc weight f16', 'f16'), wte16 = gpu.fromArray(zeros(V * C), [V, C], 'wte f16', 'f16');
   const b16 = gpu.zeros([4 * C], 'c_fc bias'), x16 = gpu.zeros([8, C], 'x'), out16 = gpu.zeros([8, 4 * C], 'out'), logits16 = gpu.zeros([8, V], 'logits');

@@ -1,7 +1,7 @@
 // End-to-end GPT-2 124M figures: one training step (forward + backward + AdamW), the same step
 // training a LoRA adapter (r 8 on c_attn, the base frozen) with its time, memory and checkpoint
 // size against full fine-tuning, prompt prefill and KV-cached decode, the latter two also with
-// f16 weights (--dtype f16, where the adapter has shader-f16) and the weights' GPU bytes in each.
+// f16 weights (--dtype f16) and the weights' GPU bytes in each.
 // Random weights: speed does not depend on their values.
 import { GPT2 } from '../src/model/gpt2.ts';
 import type { Tensor } from '../src/gpu/index.ts';
@@ -63,14 +63,14 @@ registerBench('gpt2', (gpu, { batch, big }) => {
     let run: (() => Promise<void>) | null = null;
     return () => (run ??= make())();
   };
-  const f16Cases = gpu.hasF16 ? [
+  const f16Cases = [
     { name: 'prefill f16 weights', shape: '512-token prompt', tokens: 512, run: lazy(() => fill(f16(), 512)), report: memoryNote },
     { name: 'decode f16 weights @ context 128', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 128)) },
     {
       name: 'decode f16 weights @ context 1000', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 1000)),
       cleanup: () => { (gen16?.batch as GPT2BatchGenerator | undefined)?.release(); for (const p of model16?.params.values() ?? []) p.release(); },
     },
-  ] : [];
+  ];
   return [
     {
       name: 'train step (fwd+bwd+AdamW)', shape: `B=${B} T=${T}`, tokens: B * T, flops: 6 * 124.4e6 * B * T,

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { f16Bits, f16Value, roundF16 } from '../src/util/f16.ts';
 import { widenF16 } from '../src/ops/widen.ts';
-import { adapterHas, gpu, randn, withBindingLimit } from './util.ts';
+import { gpu, randn, withBindingLimit } from './util.ts';
 
 const t = suite('f16');
 
@@ -52,7 +52,6 @@ for (const [n, limit] of [[37, 0], [1000, 0], [5000, 1024]]) {
   const name = `widenF16 n=${n}${limit ? ` (binding limit ${limit} bytes: chunks)` : ''}: the stored f16 values, exactly`;
   t(name, async () => {
     const g = await gpu();
-    if (!adapterHas(g, 'shaderF16', name)) return;
     const a = randn(n, 7, 2);
     const inp = g.fromArray(a, [n], 'a', 'f16'), out = g.tensor([n], 'out');
     await withBindingLimit(g, limit || g.bindingLimit, () => widenF16(inp, out));

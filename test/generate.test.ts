@@ -7,7 +7,7 @@ import { DECODE_CHUNK } from '../src/ops/attention_decode.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { roundF16 } from '../src/util/f16.ts';
-import { adapterHas, assertRel, gpu, kernelsRun, maxRelErr, withBindingLimit } from './util.ts';
+import { assertRel, gpu, kernelsRun, maxRelErr, withBindingLimit } from './util.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 
 const t = suite('generate');
@@ -131,7 +131,6 @@ const F16_LOGIT_TOL = (4 * TINY.n_layer + 1) * 2 ** -11;
 
 t('f16 weights: logits equal the float64 reference over f16-rounded weights (prefill via matmul, decode via matvec)', async () => {
   const g = await gpu();
-  if (!adapterHas(g, 'shaderF16', 'f16 weights: generator vs reference on rounded weights')) return;
   const arrays = tinyArrays(TINY, 21);
   const rounded = new Map([...arrays].map(([k, v]) => [k, isF16Weight(k) ? roundF16(v) : v]));
   const model = GPT2.fromArrays(g, TINY, arrays, undefined, 'f16');
@@ -157,7 +156,6 @@ t('f16 weights: logits equal the float64 reference over f16-rounded weights (pre
 
 t('f16 weights vs f32: logits within (4 n_layer + 1) 2^-11 of the logit scale, greedy top-1 equal except near-ties', async () => {
   const g = await gpu();
-  if (!adapterHas(g, 'shaderF16', 'f16 weights vs f32 logits and greedy tokens')) return;
   const arrays = tinyArrays(TINY, 22);
   const m32 = GPT2.fromArrays(g, TINY, arrays), m16 = GPT2.fromArrays(g, TINY, arrays, undefined, 'f16');
   const V = TINY.vocab_size;

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { matvec, matvecCpu, matvecOptions, matvecT, matvecTCpu } from '../src/ops/matvec.ts';
 import { roundF16 } from '../src/util/f16.ts';
-import { adapterHas, assertRel, maxRelErr, DEFAULT_BINDING_LIMIT, gpu, kernelsRun, randn, withBindingLimit } from './util.ts';
+import { assertRel, maxRelErr, DEFAULT_BINDING_LIMIT, gpu, kernelsRun, randn, withBindingLimit } from './util.ts';
 
 const t = suite('matvec');
 
@@ -62,7 +62,6 @@ for (const [M, K, N, limit, subgroups] of f16Cases) {
   const name = `matvec f16 weights M=${M} K=${K} N=${N}${limit ? ` (binding limit ${limit} bytes: W in row chunks)` : ''}${subgroups ? '' : ' (plain kernel)'}`;
   t(name, async () => {
     const g = await gpu();
-    if (!adapterHas(g, 'shaderF16', name)) return;
     matvecOptions.subgroups = subgroups;
     const x = randn(M * K, 1), w = randn(K * N, 2, 0.1), b = randn(N, 3);
     const tx = g.fromArray(x, [M, K], 'x'), tw = g.fromArray(w, [K, N], 'w', 'f16'), tb = g.fromArray(b, [N], 'b'), out = g.tensor([M, N], 'out');
@@ -90,7 +89,6 @@ for (const [M, R, K, limit, subgroups] of tF16Cases) {
   const name = `matvecT f16 weights M=${M} R=${R} K=${K}${limit ? ` (binding limit ${limit} bytes: row chunks)` : ''}${subgroups ? '' : ' (plain kernel)'}`;
   t(name, async () => {
     const g = await gpu();
-    if (!adapterHas(g, 'shaderF16', name)) return;
     matvecOptions.subgroups = subgroups;
     const x = randn(M * K, 4), w = randn(R * K, 5, 0.1);
     const tx = g.fromArray(x, [M, K], 'x'), tw = g.fromArray(w, [R, K], 'w', 'f16'), out = g.tensor([M, R], 'out');

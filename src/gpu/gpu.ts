@@ -49,8 +49,6 @@ export class Gpu {
   readonly subgroupMinSize: number;
   /** subgroups of at least 8 lanes: what the attention *_sg kernels and the panel matmul are written for */
   readonly hasSubgroups8: boolean;
-  /** the shader-f16 feature: kernels may read f16 weights (matvec, embedding) */
-  readonly hasF16: boolean;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
@@ -80,7 +78,6 @@ export class Gpu {
     this.bindingLimit = this.limits.maxStorageBufferBindingSize;
     this.subgroupMinSize = this.features.has('subgroups') ? adapter.subgroupMinSize : 0;
     this.hasSubgroups8 = this.subgroupMinSize >= 8;
-    this.hasF16 = this.features.has('shader-f16');
     this.debug = !!settings.debug;
     this.pool = new BufferPool(this.device);
     this.pipelines = new PipelineCache(this.device);

@@ -16,16 +16,16 @@ export function kernel(name: string, code: string, entryPoint = 'main'): Kernel 
 }
 
 /**
- * The variant of `k` that reads f16 weights: the kernel declares its weight element type as
- * `alias W4 = vec4f;` (or `alias W = f32;`) and converts each load to f32 (vec4f(w[i]), f32(w[i])),
- * so one source serves both; here the alias becomes the f16 type, under `enable f16;` (the
- * shader-f16 feature). Arithmetic stays f32.
+ * The variant of `k` that reads f16 weights. The kernel declares its weights' storage type and
+ * their load as f32 on lines that end in `// f16: <the same line for f16 weights>`; the variant
+ * takes those. The f16 lines keep the halves in u32 words and widen them with unpack2x16float:
+ * core WGSL, so no shader-f16 is needed, and on lavapipe (measured) a u32 load per lane
+ * vectorizes where a load of f16 values per lane did not. Arithmetic stays f32.
  */
 export function f16Weights(k: Kernel): Kernel {
-  const re = /^alias (W4?) = (vec4f|f32);$/m;
-  const m = re.exec(k.code);
-  if (!m) throw new Error(`${k.name}: no 'alias W4 = vec4f;' or 'alias W = f32;' line to make an f16-weight variant of`);
-  const code = `enable f16;\n${k.code.replace(re, `alias ${m[1]} = ${m[2] === 'f32' ? 'f16' : 'vec4<f16>'};`)}`;
+  let n = 0;
+  const code = k.code.replace(/^.*?\s*\/\/ f16: (.*)$/gm, (_, line: string) => (n++, line));
+  if (!n) throw new Error(`${k.name}: no '// f16: ...' line to make an f16-weight variant of`);
   return { name: `${k.name}_f16`, code, entryPoint: k.entryPoint };
 }
 

@@ -5,8 +5,7 @@
 // With a LoRA adapter (model/lora.ts) the weights are frozen and the adapter's A and B, beside
 // the projections it targets, are what trains; generation merges the adapter into the weights
 // instead (model/load.ts), so only this model knows the unmerged form.
-// For inference the weight matrices may be f16 (fromArrays' `weights`, where the adapter has
-// shader-f16): generation reads them as they are (matvec, embedding); this model's forward widens
+// For inference the weight matrices may be f16 (fromArrays' `weights`): generation reads them as they are (matvec, embedding); this model's forward widens
 // each into an f32 temporary as it goes, without gradients (eval's held-out loss).
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
@@ -52,10 +51,9 @@ export class GPT2 {
 
   /**
    * Upload f32 arrays (one per canonical parameter name, and per adapter tensor with `lora`) to the GPU.
-   * `weights` 'f16': the matrices (isF16Weight) stored as f16, for inference only (needs shader-f16; no adapter).
+   * `weights` 'f16': the matrices (isF16Weight) stored as f16, for inference only (no LoRA adapter).
    */
   static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>, lora?: { settings: LoraSettings; arrays: Map<string, Float32Array> }, weights: 'f32' | 'f16' = 'f32'): GPT2 {
-    if (weights === 'f16' && !gpu.hasF16) throw new Error(`f16 weights: the adapter ${gpu.adapterName} lacks shader-f16`);
     if (weights === 'f16' && lora) throw new Error('f16 weights are for inference: a LoRA adapter trains on f32 weights');
     const upload = (shapes: { name: string; shape: number[] }[], from: Map<string, Float32Array>) => {
       const out = new Map<string, Tensor>();

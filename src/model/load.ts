@@ -71,7 +71,7 @@ export type WeightsDtype = 'f32' | 'f16';
 /** --dtype, as chat.js, eval.js and serve.js take it */
 export const DTYPE_FLAG: FlagSpec = {
   name: 'dtype', type: 'string', default: 'f32', choices: ['f32', 'f16'],
-  help: 'weight matrices on the GPU in f32, or f16 (half the memory and half the bytes read per token, f32 arithmetic; needs an adapter with shader-f16)',
+  help: 'weight matrices on the GPU in f32, or f16 (half the memory and half the bytes read per token, f32 arithmetic)',
 };
 
 export interface OpenOptions {
@@ -94,8 +94,6 @@ export async function openModel(init: string, opts: OpenOptions = {}): Promise<{
   const t0 = performance.now();
   const dtype = opts.dtype ?? 'f32';
   const gpu = opts.gpu ?? (await getGpu());
-  // before any download: the adapter decides whether f16 weights can run at all
-  if (dtype === 'f16' && !gpu.hasF16) throw new UserError(`--dtype f16: the adapter (${gpu.adapterName}) lacks shader-f16, so it cannot read f16 weights; use --dtype f32`);
   const w = await loadWeights(init, { adapter: opts.adapter });
   const model = GPT2.fromArrays(gpu, w.config, w.arrays, undefined, dtype);
   await gpu.sync();

@@ -14,7 +14,6 @@ const WG = 64;
 /** out[N=B*T, C] = wte[tokens[n]] + wpe[n % T]; tokens is a u32 tensor [N]; wte is [V, C] and may be larger than gpu.bindingLimit (GPT-2's fp32 wte is 154 MB vs 128 MiB here): split it into row chunks with 256-byte-aligned byte offsets and dispatch per chunk. */
 export function embeddingForward(tokens: Tensor, wte: Tensor, wpe: Tensor, out: Tensor, N: number, T: number, C: number, V: number): void {
   const gpu = out.gpu, eb = wte.elementBytes;
-  if (wte.dtype === 'f16' && !gpu.hasF16) throw new Error(`embeddingForward: wte '${wte.label}' is f16 but the adapter lacks shader-f16`);
   // vocabulary chunks start on aligned byte offsets (64 rows do for 4-byte elements; 2-byte ones may need more)
   const vocab = rowChunks(V, C, gpu.bindingLimit, Math.max(64, alignedRows(C * eb, gpu.limits.minStorageBufferOffsetAlignment)), 'embeddingForward', eb);
   for (const [n0, n] of rowChunks(N, C, gpu.bindingLimit)) {

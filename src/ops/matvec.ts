@@ -5,8 +5,8 @@
 // handful of rows matmul wins).
 // Two kernel families: the plain ones run anywhere; the *_sg ones (subgroups of >= 8) share
 // the loads of x across a subgroup, which is what makes several rows cheap on CPU adapters.
-// W may be f16 (inference weights, on adapters with shader-f16): the same kernels read it as
-// vec4<f16> and convert each load to f32, so arithmetic and accumulation stay f32 and W costs
+// W may be f16 (inference weights): the same kernels (their f16Weights variants) read 4 halves
+// per u32 pair and widen each load to f32, so arithmetic and accumulation stay f32 and W costs
 // half the bytes. x, bias and out are always f32.
 import { f16Weights, kernel, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
 import { alignedRows, grid1d, rowChunks } from './fit.ts';
@@ -24,7 +24,6 @@ const half = new Map<Kernel, Kernel>([mv, mvSg, mvt, mvtSg].map((k) => [k, f16We
 function forWeights(k: Kernel, w: Tensor, what: string): Kernel {
   if (w.dtype === 'f32') return k;
   if (w.dtype !== 'f16') throw new Error(`${what}: w '${w.label}' is ${w.dtype}, not f32 or f16`);
-  if (!w.gpu.hasF16) throw new Error(`${what}: w '${w.label}' is f16 but the adapter lacks shader-f16`);
   return half.get(k)!;
 }
 

@@ -12,7 +12,6 @@ const WG = 256;
 export function widenF16(inp: Tensor, out: Tensor): void {
   if (inp.dtype !== 'f16' || out.dtype !== 'f32') throw new Error(`widenF16: '${inp.label}' (${inp.dtype}) -> '${out.label}' (${out.dtype}) must be f16 -> f32`);
   if (out.size < inp.size) throw new Error(`widenF16: '${out.label}' has ${out.size} elements, needs ${inp.size}`);
-  if (!inp.gpu.hasF16) throw new Error(`widenF16: '${inp.label}' is f16 but the adapter lacks shader-f16`);
   // chunks start on multiples of 128 elements: 256-byte offsets in the f16 input as well as the f32 output
   for (const [s, n] of rowChunks(inp.size, 1, inp.gpu.bindingLimit, 128)) {
     inp.gpu.dispatch(widen, { params: { n }, bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG } });
