@@ -63,12 +63,33 @@ registerBench('gpt2', (gpu, { batch, big }) => {
     let run: (() => Promise<void>) | null = null;
     return () => (run ??= make())();
   };
+  // f32 and f16 decode alternate, each timed alone, so that a change in the machine's load hits both
+  const decodePair = (ctx: number) => {
+    const pairs: [number, number][] = [];
+    const [d32, d16] = [decodeAt(gen, ctx), lazy(() => decodeAt(f16(), ctx))];
+    return {
+      name: `decode pair: f32 + f16 weights @ context ${ctx}`, shape: '1 token each', tokens: 2,
+      run: async () => { pairs.push([(await timeOnce(gpu, d32)).wall, (await timeOnce(gpu, d16)).wall]); },
+      report: () => {
+        const m = pairs.slice(1); // the first pair was the warm-up
+        const [a, b] = [median(m.map(([x]) => x)), median(m.map(([, y]) => y))];
+        const r = m.map(([x, y]) => x / y);
+        return `${m.length} alternating pairs: f32 ${(1000 / a).toFixed(2)} tok/s, f16 ${(1000 / b).toFixed(2)} tok/s: f16/f32 speed ${(a / b).toFixed(2)}x ` +
+          `(pairs ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}x); ${memoryNote()}`;
+      },
+    };
+  };
   const f16Cases = [
     { name: 'prefill f16 weights', shape: '512-token prompt', tokens: 512, run: lazy(() => fill(f16(), 512)), report: memoryNote },
-    { name: 'decode f16 weights @ context 128', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 128)) },
+    { name: 'decode f16 weights @ context 128', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 128)), report: memoryNote },
+    { name: 'decode f16 weights @ context 1000', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 1000)) },
+    decodePair(128),
     {
-      name: 'decode f16 weights @ context 1000', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 1000)),
-      cleanup: () => { (gen16?.batch as GPT2BatchGenerator | undefined)?.release(); for (const p of model16?.params.values() ?? []) p.release(); },
+      ...decodePair(1000),
+      cleanup: () => {
+        (gen16?.batch as GPT2BatchGenerator | undefined)?.release();
+        for (const p of [...(model16?.params.values() ?? []), ...model.params.values()]) p.release();
+      },
     },
   ];
   return [
@@ -99,10 +120,7 @@ registerBench('gpt2', (gpu, { batch, big }) => {
     },
     { name: 'prefill', shape: '512-token prompt', tokens: 512, run: fill(gen, 512) },
     { name: 'decode @ context 128', shape: '1 token', tokens: 1, run: decodeAt(gen, 128) },
-    {
-      name: 'decode @ context 1000', shape: '1 token', tokens: 1, run: decodeAt(gen, 1000),
-      cleanup: () => { for (const p of model.params.values()) p.release(); },
-    },
-    ...f16Cases,
+    { name: 'decode @ context 1000', shape: '1 token', tokens: 1, run: decodeAt(gen, 1000) },
+    ...f16Cases, // the last one releases both models
   ];
 });
