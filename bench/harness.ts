@@ -116,7 +116,7 @@ export async function timeOnce(gpu: Gpu, run: () => void | Promise<void>): Promi
   return { wall, gpu: ms > 0 && after.missing === before.missing ? ms : undefined };
 }
 
-const HELP = `node dist/bench.js [--json] [--filter GROUP] [--reps N] [--batch B] [--fast] [--wall]
+const HELP = `node dist/bench.js [--json] [--filter GROUP] [--case RE] [--reps N] [--batch B] [--fast] [--wall]
 node dist/bench.js --list-adapters
 Times every kernel at GPT-2 124M shapes (batch 1 on a CPU adapter, 8 on a GPU), plus a GPT-2 124M
 training step, prompt prefill and KV-cached decode. Each case: one warm-up, then the median of
@@ -125,6 +125,7 @@ training step, prompt prefill and KV-cached decode. Each case: one warm-up, then
 clock, marked 'wall'); --wall uses wall-clock time of the synced run instead. Tokens/s always
 come from wall-clock runs without timestamps. --list-adapters prints every adapter Dawn sees
 (pick one with WEBGPU_ADAPTER=<part of its name>).
+--case RE runs only the cases whose name matches RE (e.g. --filter gpt2 --case 'prefill|decode').
 --fast turns on Dawn's speed toggles. Groups: matmul attention layernorm embedding residual gelu
 crossentropy adamw gpt2.`;
 
@@ -150,6 +151,7 @@ async function benchmarks(): Promise<void> {
   }
   const json = process.argv.includes('--json');
   const filter = arg('--filter');
+  const caseRe = arg('--case'), only = caseRe ? new RegExp(caseRe) : null;
   const gpu = await getGpu({ fast: process.argv.includes('--fast') || undefined, profile: !process.argv.includes('--wall') || undefined });
   const big = !gpu.isCpu;
   const args: BenchArgs = { batch: intArg('--batch', big ? 8 : 1), big, reps: intArg('--reps', big ? 20 : 3) };
@@ -159,6 +161,10 @@ async function benchmarks(): Promise<void> {
   for (const { group, make } of groups) {
     if (filter && !group.includes(filter)) continue;
     for (const c of await make(gpu, args)) {
+      if (only && !only.test(c.name)) {
+        c.cleanup?.();
+        continue;
+      }
       const t = await timeCase(gpu, c, args.reps);
       const ms = t.gpu ?? t.wall;
       const note = c.report?.(ms);

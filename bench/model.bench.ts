@@ -1,11 +1,12 @@
 // End-to-end GPT-2 124M figures: one training step (forward + backward + AdamW), the same step
 // training a LoRA adapter (r 8 on c_attn, the base frozen) with its time, memory and checkpoint
-// size against full fine-tuning, prompt prefill and KV-cached decode. Random weights: speed does
-// not depend on their values.
+// size against full fine-tuning, prompt prefill and KV-cached decode, the latter two also with
+// f16 weights (--dtype f16) and the weights' GPU bytes in each.
+// Random weights: speed does not depend on their values.
 import { GPT2 } from '../src/model/gpt2.ts';
 import type { Tensor } from '../src/gpu/index.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
-import { GPT2Generator } from '../src/model/generate.ts';
+import { GPT2BatchGenerator, GPT2Generator } from '../src/model/generate.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { AdamW } from '../src/optim.ts';
 import { median, registerBench, timeOnce } from './harness.ts';
@@ -38,21 +39,59 @@ registerBench('gpt2', (gpu, { batch, big }) => {
   };
   const MB = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
   const pairs: [{ wall: number; gpu?: number }, { wall: number; gpu?: number }][] = [];
-  const gen = new GPT2Generator(model);
   const prompt = Array.from({ length: 512 }, (_, i) => (i * 13) % c.vocab_size);
-  const fill = (n: number) => async () => {
+  const fill = (gen: GPT2Generator, n: number) => async () => {
     gen.reset();
     await gen.append(prompt.slice(0, Math.min(n, 512)));
     if (n > 512) await gen.append(Array.from({ length: n - 512 }, (_, i) => (i * 7) % c.vocab_size));
   };
-  const decodeAt = (ctx: number) => {
+  const decodeAt = (gen: GPT2Generator, ctx: number) => {
     let ready = false;
     return async () => {
-      if (!ready) { await fill(ctx)(); ready = true; }
+      if (!ready) { await fill(gen, ctx)(); ready = true; }
       gen.truncate(ctx); // same context length every run
       await gen.append([42]);
     };
   };
+  const gen = new GPT2Generator(model);
+  // f16 weights: built lazily (after the training cases released their state), the same arrays rounded
+  let model16: GPT2 | null = null, gen16: GPT2Generator | null = null;
+  const f16 = () => (gen16 ??= new GPT2Generator((model16 = GPT2.fromArrays(gpu, c, arrays, undefined, 'f16'))));
+  const weightBytes = (m: GPT2) => bytes(m.params.values());
+  const memoryNote = () => `weights on the GPU: f16 ${MB(weightBytes(model16!))} vs f32 ${MB(weightBytes(model))} (${(weightBytes(model16!) / weightBytes(model)).toFixed(3)}x)`;
+  const lazy = (make: () => () => Promise<void>) => {
+    let run: (() => Promise<void>) | null = null;
+    return () => (run ??= make())();
+  };
+  // f32 and f16 decode alternate, each timed alone, so that a change in the machine's load hits both
+  const decodePair = (ctx: number) => {
+    const pairs: [number, number][] = [];
+    const [d32, d16] = [decodeAt(gen, ctx), lazy(() => decodeAt(f16(), ctx))];
+    return {
+      name: `decode pair: f32 + f16 weights @ context ${ctx}`, shape: '1 token each', tokens: 2,
+      run: async () => { pairs.push([(await timeOnce(gpu, d32)).wall, (await timeOnce(gpu, d16)).wall]); },
+      report: () => {
+        const m = pairs.slice(1); // the first pair was the warm-up
+        const [a, b] = [median(m.map(([x]) => x)), median(m.map(([, y]) => y))];
+        const r = m.map(([x, y]) => x / y);
+        return `${m.length} alternating pairs: f32 ${(1000 / a).toFixed(2)} tok/s, f16 ${(1000 / b).toFixed(2)} tok/s: f16/f32 speed ${(a / b).toFixed(2)}x ` +
+          `(pairs ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}x); ${memoryNote()}`;
+      },
+    };
+  };
+  const f16Cases = [
+    { name: 'prefill f16 weights', shape: '512-token prompt', tokens: 512, run: lazy(() => fill(f16(), 512)), report: memoryNote },
+    { name: 'decode f16 weights @ context 128', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 128)), report: memoryNote },
+    { name: 'decode f16 weights @ context 1000', shape: '1 token', tokens: 1, run: lazy(() => decodeAt(f16(), 1000)) },
+    decodePair(128),
+    {
+      ...decodePair(1000),
+      cleanup: () => {
+        (gen16?.batch as GPT2BatchGenerator | undefined)?.release();
+        for (const p of [...(model16?.params.values() ?? []), ...model.params.values()]) p.release();
+      },
+    },
+  ];
   return [
     {
       name: 'train step (fwd+bwd+AdamW)', shape: `B=${B} T=${T}`, tokens: B * T, flops: 6 * 124.4e6 * B * T,
@@ -79,11 +118,9 @@ registerBench('gpt2', (gpu, { batch, big }) => {
         for (const p of model.params.values()) p.grad?.release(), (p.grad = null);
       },
     },
-    { name: 'prefill', shape: '512-token prompt', tokens: 512, run: fill(512) },
-    { name: 'decode @ context 128', shape: '1 token', tokens: 1, run: decodeAt(128) },
-    {
-      name: 'decode @ context 1000', shape: '1 token', tokens: 1, run: decodeAt(1000),
-      cleanup: () => { for (const p of model.params.values()) p.release(); },
-    },
+    { name: 'prefill', shape: '512-token prompt', tokens: 512, run: fill(gen, 512) },
+    { name: 'decode @ context 128', shape: '1 token', tokens: 1, run: decodeAt(gen, 128) },
+    { name: 'decode @ context 1000', shape: '1 token', tokens: 1, run: decodeAt(gen, 1000) },
+    ...f16Cases, // the last one releases both models
   ];
 });

@@ -9,6 +9,11 @@ override WG: u32 = 64;
 override ROWS: u32 = 3;
 const MAXROWS: u32 = 8u;
 
+// W's storage type and its load as f32; the f16-weight variant (f16Weights in src/gpu) takes the
+// `// f16:` lines: 4 f16 in a vec2u, widened exactly by unpack2x16float (core WGSL, no shader-f16)
+alias W4 = vec4f; // f16: alias W4 = vec2u;
+fn w4(v: W4) -> vec4f { return v; } // f16: fn w4(v: W4) -> vec4f { return vec4f(unpack2x16float(v.x), unpack2x16float(v.y)); }
+
 struct Params {
   K4: u32,    // rows of this chunk of W / 4
   N4: u32,    // N / 4
@@ -20,7 +25,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> w: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<W4>;
 @group(0) @binding(3) var<storage, read> bias: array<vec4f>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
 
@@ -50,10 +55,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let steps = min(8u, p.K4 - kb);
     for (var j = 0u; j < steps; j++) {
       let r = 4u * (kb + j) * p.N4 + n;
-      let w0 = w[r];
-      let w1 = w[r + p.N4];
-      let w2 = w[r + 2u * p.N4];
-      let w3 = w[r + 3u * p.N4];
+      let w0 = w4(w[r]);
+      let w1 = w4(w[r + p.N4]);
+      let w2 = w4(w[r + 2u * p.N4]);
+      let w3 = w4(w[r + 3u * p.N4]);
       for (var m = 0u; m < ROWS; m++) {
         let xv = subgroupShuffle(xs[m], j);
         acc[m] += xv.x * w0 + xv.y * w1 + xv.z * w2 + xv.w * w3;

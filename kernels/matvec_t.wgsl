@@ -5,6 +5,11 @@ override WG: u32 = 64;
 override ROWS: u32 = 1; // rows of x in this dispatch: a constant, so the loops over rows unroll
 const MAXROWS: u32 = 8u;
 
+// W's storage type and its load as f32; the f16-weight variant (f16Weights in src/gpu) takes the
+// `// f16:` lines: 4 f16 in a vec2u, widened exactly by unpack2x16float (core WGSL, no shader-f16)
+alias W4 = vec4f; // f16: alias W4 = vec2u;
+fn w4(v: W4) -> vec4f { return v; } // f16: fn w4(v: W4) -> vec4f { return vec4f(unpack2x16float(v.x), unpack2x16float(v.y)); }
+
 struct Params {
   K4: u32,
   R: u32,   // rows of W in this chunk
@@ -14,7 +19,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> w: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<W4>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
@@ -25,7 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var m = 0u; m < ROWS; m++) { acc[m] = 0.0; }
   let base = r * p.K4;
   for (var k = 0u; k < p.K4; k++) {
-    let wv = w[base + k];
+    let wv = w4(w[base + k]);
     for (var m = 0u; m < ROWS; m++) {
       acc[m] += dot(wv, x[(p.m0 + m) * p.K4 + k]);
     }

@@ -8,6 +8,11 @@ override WG: u32 = 64;
 override ROWS: u32 = 1; // rows of x in this dispatch: a constant, so the loops over rows unroll
 const MAXROWS: u32 = 8u;
 
+// W's storage type and its load as f32; the f16-weight variant (f16Weights in src/gpu) takes the
+// `// f16:` lines: 4 f16 in a vec2u, widened exactly by unpack2x16float (core WGSL, no shader-f16)
+alias W4 = vec4f; // f16: alias W4 = vec2u;
+fn w4(v: W4) -> vec4f { return v; } // f16: fn w4(v: W4) -> vec4f { return vec4f(unpack2x16float(v.x), unpack2x16float(v.y)); }
+
 struct Params {
   K4: u32,
   R: u32,   // rows of W in this chunk
@@ -17,7 +22,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<W4>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
@@ -33,8 +38,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let K = 4u * p.K4;
   for (var kb = 0u; kb < p.K4; kb += 2u) {
     let kf = 4u * kb + (sid & 7u); // this lane's float of x: k-steps kb and kb+1
-    let w0 = w[base + kb];
-    let w1 = w[base + min(kb + 1u, last)]; // past the end: multiplied by zeros of x
+    let w0 = w4(w[base + kb]);
+    let w1 = w4(w[base + min(kb + 1u, last)]); // past the end: multiplied by zeros of x
     for (var m = 0u; m < ROWS; m++) {
       let xs = select(0.0, x[(p.m0 + m) * K + min(kf, K - 1u)], kf < K);
       acc[m] += dot(w0, vec4f(subgroupShuffle(xs, 0u), subgroupShuffle(xs, 1u), subgroupShuffle(xs, 2u), subgroupShuffle(xs, 3u)))

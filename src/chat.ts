@@ -61,10 +61,10 @@ async function main(): Promise<void> {
     quiet: !!a.quiet,
   };
   applySettingFlags(opts, a);
-  const { init, adapter } = modelChoice(a);
+  const { init, adapter, dtype } = modelChoice(a);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { generator, loadMs, describe } = await openGenerator(init, { adapter });
+  const { generator, loadMs, describe } = await openGenerator(init, { adapter, dtype });
   if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n`);
   // a reply longer than the context stops when the context is full (the prompt keeps at least half)
 

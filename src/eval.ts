@@ -100,11 +100,11 @@ async function main(): Promise<void> {
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
   const training = trainingReplies(withPath(trainPath, () => parseChat(trainText, DEFAULT_SPEAKERS)));
-  const { init, adapter } = modelChoice(a);
+  const { init, adapter, dtype } = modelChoice(a);
 
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
-  const { generator, describe } = await openGenerator(init, { adapter });
+  const { generator, describe } = await openGenerator(init, { adapter, dtype });
   if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
   log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   const scores = score(transcripts, training);
   const seconds = (performance.now() - t0) / 1000;
   if (a.json) {
-    const settings = { init, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
+    const settings = { init, dtype, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
     process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, scores, replies: transcripts }, null, 1)}\n`);
   } else {
     process.stdout.write(`eval of ${init} on ${dataPath}: ${convs.length} conversations, ${replies} replies, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);

@@ -47,10 +47,10 @@ async function main(): Promise<void> {
   if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
   const apiKey = (a['api-key'] as string | undefined) ?? process.env[KEY_ENV] ?? undefined;
   if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
-  const { init, adapter } = modelChoice(a);
+  const { init, adapter, dtype } = modelChoice(a);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { model, loadMs, describe, files } = await openModel(init, { adapter });
+  const { model, loadMs, describe, files } = await openModel(init, { adapter, dtype });
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);

@@ -131,7 +131,7 @@ t('a reader that goes away (| head): chat.js exits quietly, train.js trains on a
 t('--help lists the flags; bad flags, data and checkpoints fail with one readable line', async () => {
   for (const [name, flags] of [
     ['train', ['--init', '--data', '--out', '--resume', '--steps', '--batch-size', '--block-size', '--lr', '--log', '--n-layer', '--help']],
-    ['chat', ['--init', '--prompt', '--raw', '--persona', '--temperature', '--top-k', '--max-new-tokens', '--seed', '--help']],
+    ['chat', ['--init', '--dtype', '--prompt', '--raw', '--persona', '--temperature', '--top-k', '--max-new-tokens', '--seed', '--help']],
   ] as const) {
     const h = await run(name, ['--help']);
     assertOk(h, `${name} --help`);
@@ -218,6 +218,14 @@ t('chat.js --prompt: the same seed gives the same reply; --raw prints only the c
   const { reply } = await new ChatSession(generator, replOptions({ raw: true, maxNewTokens: 5 })).say('Once upon a time');
   assert.ok(reply.tokens.length > 0);
   assert.is(raw.stdout, `${reply.text}\n`, 'exactly the continuation (no prompt, no Bot:, no statistics)');
+});
+
+t('chat.js --dtype f16: replies with f16 weights; a bad --dtype is one line', async () => {
+  const r = await run('chat', ['--init', ckpt, '--dtype', 'f16', '--prompt', 'Hi there', '--max-new-tokens', '5', '--temperature', '0']);
+  assertOk(r, '--dtype f16');
+  assert.match(r.stderr, /f16 weights on /, 'the load line says f16');
+  assert.ok(r.stdout.trim().length > 0, 'a reply');
+  assertOneLineError(await run('chat', ['--init', ckpt, '--dtype', 'bf16', '--prompt', 'hi']), [/--dtype must be one of f32\|f16/], '--dtype bf16');
 });
 
 t.run();

@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { embeddingBackward, embeddingBackwardCpu, embeddingForward, embeddingForwardCpu } from '../src/ops/embedding.ts';
 import { Rng } from '../src/util/rng.ts';
+import { roundF16 } from '../src/util/f16.ts';
 import { assertRel, DEFAULT_BINDING_LIMIT, gpu, gradcheck, randn, randn64, withBindingLimit } from './util.ts';
 
 const t = suite('embedding');
@@ -53,6 +54,23 @@ t('GPU matches reference with wte and rows split over a lowered binding limit', 
   // 64-row chunks of wte (V=300: 5 chunks) and of the 200 rows (T=50 does not divide 64)
   await withBindingLimit(g, 64 * 13 * 4, () => check(4, 50, 13, 300, tokens, 20));
 });
+
+// f16 wte (inference weights): the reference is the f32 one over the f16-rounded table; odd C
+// (rows of an odd number of 2-byte elements), and wte in vocabulary chunks at 256-byte offsets
+for (const [B, T, C, V, limit] of [[1, 1, 5, 7, 0], [3, 5, 13, 11, 0], [4, 50, 13, 300, 128 * 13 * 2]]) {
+  const name = `f16 wte: forward matches the reference over the rounded table, B=${B} T=${T} C=${C} V=${V}${limit ? ` (binding limit ${limit} bytes)` : ''}`;
+  t(name, async () => {
+    const g = await gpu();
+    const N = B * T, tokens = tokenList(N, V, 3);
+    tokens.set([0, V - 1].slice(0, N));
+    const es = randn(V * C, 1), ps = randn(T * C, 2);
+    const tok = g.fromArray(tokens, [N], 'tokens'), wte = g.fromArray(es, [V, C], 'wte', 'f16'), wpe = g.fromArray(ps, [T, C], 'wpe');
+    const out = g.tensor([N, C], 'out');
+    await withBindingLimit(g, limit || g.bindingLimit, () => embeddingForward(tok, wte, wpe, out, N, T, C, V));
+    assertRel(await out.read(), embeddingForwardCpu(tokens, roundF16(es), ps, N, T, C), 1e-6, 'out');
+    for (const z of [tok, wte, wpe, out]) z.release();
+  });
+}
 
 t('GPT-2 size wte (50257 x 768, over the binding limit), B=2 T=3', async () => {
   const g = await gpu();

@@ -1,12 +1,13 @@
 // KV-cached generation against full forwards and the CPU reference model.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GPT2 } from '../src/model/gpt2.ts';
+import { GPT2, isF16Weight } from '../src/model/gpt2.ts';
 import { GPT2BatchGenerator, GPT2Generator } from '../src/model/generate.ts';
 import { DECODE_CHUNK } from '../src/ops/attention_decode.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
-import { assertRel, gpu, withBindingLimit } from './util.ts';
+import { roundF16 } from '../src/util/f16.ts';
+import { assertRel, gpu, kernelsRun, maxRelErr, withBindingLimit } from './util.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 
 const t = suite('generate');
@@ -116,6 +117,75 @@ async function batchedMatchesReference(c: GPT2Config, slots: number, plan: [numb
 
 // n_positions past the decode attention's key chunk, so lengths cross it
 const LONG: GPT2Config = { ...TINY, n_positions: DECODE_CHUNK + 24 };
+
+// f16 weights (inference, --dtype f16). Two checks: (1) the f16 generator computes exactly the
+// model whose matrices are the f16-rounded ones: it matches the float64 reference on those
+// weights as tightly as f32 matches f32 (1e-4): prefill through matmul (12 rows: widened), decode
+// through matvec; (2) what the rounding costs: f16 logits vs f32 logits. Each rounded weight is
+// off by at most 2^-11 (4.9e-4) of itself, so each rounded matrix adds an error of about 2^-11 of
+// its output's scale (less where errors of random sign cancel); a token passes 4 of them per block
+// and the lm_head: to first order the logits are within (4 n_layer + 1) · 2^-11 of the logit
+// scale (max |logit|), 4.4e-3 for the 2-block TINY (measured: ~1e-3). Greedy tokens must agree
+// wherever the f32 top two logits are further apart than twice that.
+const F16_LOGIT_TOL = (4 * TINY.n_layer + 1) * 2 ** -11;
+
+t('f16 weights: logits equal the float64 reference over f16-rounded weights (prefill via matmul, decode via matvec)', async () => {
+  const g = await gpu();
+  const arrays = tinyArrays(TINY, 21);
+  const rounded = new Map([...arrays].map(([k, v]) => [k, isF16Weight(k) ? roundF16(v) : v]));
+  const model = GPT2.fromArrays(g, TINY, arrays, undefined, 'f16');
+  assert.is(model.weightsDtype, 'f16');
+  assert.is(model.p('h.0.mlp.c_fc.weight').dtype, 'f16');
+  assert.is(model.p('h.0.mlp.c_fc.bias').dtype, 'f32');
+  const tokens = Array.from({ length: TINY.n_positions }, (_, i) => (i * 5 + 2) % TINY.vocab_size);
+  const ref = gpt2Cpu(TINY, rounded, tokens, 1, tokens.length).logits;
+  const V = TINY.vocab_size, row = (i: number) => ref.subarray(i * V, (i + 1) * V);
+  const gen = new GPT2Generator(model);
+  const ran = await kernelsRun(g, async () => {
+    assertRel(await gen.append(tokens.slice(0, 12)), row(11), 1e-4, 'prefill of 12');
+    for (let i = 12; i < tokens.length; i++) assertRel(await gen.append([tokens[i]]), row(i), 1e-4, `decode at ${i}`);
+  });
+  for (const k of [/^widen_f16\./, /^matvec_t(_sg)?_f16\./, /^matvec(_sg)?_f16\./, /^embedding_forward_f16\./]) {
+    assert.ok([...ran.keys()].some((r) => k.test(r)), `${k} ran: ${[...ran.keys()]}`);
+  }
+  // the tape model's forward (eval's held-out loss) widens the f16 weights and gives the same logits
+  const full = await model.logits(Uint32Array.from(tokens), 1, tokens.length).read();
+  assertRel(full, ref, 1e-4, 'GPT2.logits with f16 weights');
+  for (const p of model.params.values()) p.release();
+});
+
+t('f16 weights vs f32: logits within (4 n_layer + 1) 2^-11 of the logit scale, greedy top-1 equal except near-ties', async () => {
+  const g = await gpu();
+  const arrays = tinyArrays(TINY, 22);
+  const m32 = GPT2.fromArrays(g, TINY, arrays), m16 = GPT2.fromArrays(g, TINY, arrays, undefined, 'f16');
+  const V = TINY.vocab_size;
+  const prompts = [[1, 2, 3], [5], [7, 7, 7, 7], [0, 36, 18, 9, 4, 30, 11, 2, 25, 13], [33, 1], [12, 24, 6, 3, 20]];
+  let compared = 0, agreed = 0, worst = 0;
+  for (const prompt of prompts) {
+    const g32 = new GPT2Generator(m32), g16 = new GPT2Generator(m16);
+    let l32 = await g32.append(prompt), l16 = await g16.append(prompt);
+    // teacher-forced on the f32 greedy path: both models see the same tokens at every step
+    for (let step = 0; prompt.length + step < TINY.n_positions; step++) {
+      const scale = Math.max(...Array.from(l32, Math.abs));
+      const err = maxRelErr(l16, l32);
+      worst = Math.max(worst, err);
+      assert.ok(err <= F16_LOGIT_TOL, `prompt ${prompt} step ${step}: f16 logits off by ${err.toExponential(2)} of the scale ${scale.toFixed(2)}`);
+      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => l32[b] - l32[a]);
+      const top16 = Array.from(l16).indexOf(Math.max(...l16));
+      // a tie within f16 rounding: the top two f32 logits closer than the error bound on both
+      const nearTie = l32[order[0]] - l32[order[1]] <= 2 * F16_LOGIT_TOL * scale;
+      if (!nearTie) {
+        compared++;
+        assert.is(top16, order[0], `prompt ${prompt} step ${step}: greedy token ${top16} (f16) vs ${order[0]} (f32)`);
+      }
+      if (top16 === order[0]) agreed++;
+      [l32, l16] = [await g32.append([order[0]]), await g16.append([order[0]])];
+    }
+  }
+  assert.ok(compared >= 50, `only ${compared} greedy steps were clear of near-ties`);
+  assert.ok(worst > 0, 'f16 and f32 logits are identical: the f16 weights were not rounded');
+  for (const p of [...m32.params.values(), ...m16.params.values()]) p.release();
+});
 
 t('batched decoding: B=3 sequences of different lengths, joining and leaving, equal the reference per sequence', async () => {
   await batchedMatchesReference(TINY, 3, [[0, 3, 6], [0, 9, 4], [2, 1, 10], [5, 5, 6], [6, 2, 3]]);

@@ -17,7 +17,7 @@ export const gpu = (): Promise<Gpu> => getGpu();
 /** WebGPU's default maxStorageBufferBindingSize, which every adapter offers: GPT-2's 154 MB wte exceeds it. */
 export const DEFAULT_BINDING_LIMIT = 128 * 1024 * 1024;
 
-/** The optional paths and what they need from the adapter. No kernel uses shader-f16 yet: nothing depends on it. */
+/** The optional paths and what they need from the adapter. No kernel uses shader-f16 (f16 weights are read as u32 words): nothing depends on it. */
 const OPTIONAL = {
   subgroups8: {
     need: 'subgroups of at least 8 lanes (attention *_sg and panel matmul kernels)',

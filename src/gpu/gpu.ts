@@ -6,7 +6,7 @@ import { describeAdapter, type OpenedDevice } from './device.ts';
 import { BufferPool } from './pool.ts';
 import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts';
 import { Profiler } from './profiler.ts';
-import { Tensor, type DType } from './tensor.ts';
+import { elementBytes, Tensor, type DType } from './tensor.ts';
 
 /** A storage buffer (a tensor, a whole buffer or a range of one), or a read-only storage texture (see texels()). */
 export type Binding = Tensor | GPUBuffer | GPUBufferBinding | GPUTexture;
@@ -100,15 +100,17 @@ export class Gpu {
   tensor(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
     if (!(n > 0)) throw new Error(`tensor '${label}': bad shape [${shape}]`);
-    return new Tensor(this, this.pool.acquire(n * 4, label), shape, dtype, label);
+    return new Tensor(this, this.pool.acquire(Math.ceil((n * elementBytes(dtype)) / 4) * 4, label), shape, dtype, label);
   }
   zeros(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
     const t = this.tensor(shape, label, dtype);
     this.fill0(t);
     return t;
   }
-  fromArray(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], label: string): Tensor {
-    const dtype: DType = data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32';
+  /** A tensor holding `data`; `as` 'f16' stores float32 data as f16 (rounded to nearest even: weights for inference). */
+  fromArray(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], label: string, as?: 'f16'): Tensor {
+    if (as && !(data instanceof Float32Array)) throw new Error(`fromArray '${label}': only float32 data can be stored as f16`);
+    const dtype: DType = as ?? (data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32');
     const t = this.tensor(shape, label, dtype);
     if (t.size !== data.length) throw new Error(`fromArray '${label}': ${data.length} values for shape [${shape}]`);
     t.write(data);
@@ -117,11 +119,13 @@ export class Gpu {
   /** Zero a tensor, ordered with the dispatches around it. */
   fill0(t: Tensor): void {
     this.endPass();
-    this.enc().clearBuffer(t.buffer, t.offset * 4, t.bytes);
+    const b = t.binding();
+    this.enc().clearBuffer(t.buffer, b.offset!, b.size!);
     this.pending++;
   }
   /** Copy a tensor's contents, ordered with the dispatches around it. */
   copy(src: Tensor, dst: Tensor, count = src.size, srcStart = 0, dstStart = 0): void {
+    if (src.dtype === 'f16' || dst.dtype === 'f16') throw new Error(`copy '${src.label}' -> '${dst.label}': f16 tensors are not copied`);
     this.endPass();
     this.enc().copyBufferToBuffer(src.buffer, (src.offset + srcStart) * 4, dst.buffer, (dst.offset + dstStart) * 4, count * 4);
     this.pending++;

@@ -15,6 +15,20 @@ export function kernel(name: string, code: string, entryPoint = 'main'): Kernel 
   return { name, code, entryPoint };
 }
 
+/**
+ * The variant of `k` that reads f16 weights. The kernel declares its weights' storage type and
+ * their load as f32 on lines that end in `// f16: <the same line for f16 weights>`; the variant
+ * takes those. The f16 lines keep the halves in u32 words and widen them with unpack2x16float:
+ * core WGSL, so no shader-f16 is needed, and on lavapipe (measured) a u32 load per lane
+ * vectorizes where a load of f16 values per lane did not. Arithmetic stays f32.
+ */
+export function f16Weights(k: Kernel): Kernel {
+  let n = 0;
+  const code = k.code.replace(/^.*?\s*\/\/ f16: (.*)$/gm, (_, line: string) => (n++, line));
+  if (!n) throw new Error(`${k.name}: no '// f16: ...' line to make an f16-weight variant of`);
+  return { name: `${k.name}_f16`, code, entryPoint: k.entryPoint };
+}
+
 /** One field of a kernel's uniform struct: a 4-byte scalar at `offset` bytes. */
 export interface ParamField {
   name: string;

@@ -10,9 +10,13 @@
 // positions of caches, writes each layer's qkv rows into them, attends over the caches, uses
 // matrix-vector kernels for a few rows and reuses its activation buffers across layers; the
 // tape model records a backward for every op. Same order and names as GPT2.hidden: keep them parallel.
+// With f16 weights (GPT2.fromArrays' `weights`) the matrix-vector kernels, the embedding and the
+// lm_head read the f16 matrices directly; prefill's matmul gets each one widened to f32 just
+// before it runs, into a pooled temporary released right after (one matrix's f32 bytes at a time).
 import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
+import { widenF16 } from '../ops/widen.ts';
 import { MATVEC_ROWS, matvec, matvecFits, matvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
 import { geluForward } from '../ops/gelu.ts';
@@ -134,8 +138,14 @@ export class GPT2BatchGenerator implements BatchGenerator {
     const p = (name: string) => this.model.p(name);
     const tmp: Tensor[] = [];
     // x[n,K] · w[K,N] + b: matrix-vector products (each weight read once) for a few rows
-    const linear = (inp: Tensor, w: Tensor, b: Tensor, out: Tensor, K: number, N: number) =>
-      n <= MATVEC_ROWS && matvecFits(K, N) ? matvec(inp, w, out, n, K, N, b) : matmul(inp, w, out, n, N, K, { bias: b });
+    const linear = (inp: Tensor, w: Tensor, b: Tensor, out: Tensor, K: number, N: number) => {
+      if (n <= MATVEC_ROWS && matvecFits(K, N)) return matvec(inp, w, out, n, K, N, b);
+      if (w.dtype !== 'f16') return matmul(inp, w, out, n, N, K, { bias: b });
+      const w32 = gpu.tensor(w.shape, `${w.label} (f32)`);
+      widenF16(w, w32);
+      matmul(inp, w32, out, n, N, K, { bias: b });
+      w32.release(); // the queue runs in order: whatever reuses the buffer runs after this matmul
+    };
     const T = (shape: number[], label: string) => {
       const t = gpu.tensor(shape, label);
       tmp.push(t);

@@ -5,6 +5,8 @@
 // With a LoRA adapter (model/lora.ts) the weights are frozen and the adapter's A and B, beside
 // the projections it targets, are what trains; generation merges the adapter into the weights
 // instead (model/load.ts), so only this model knows the unmerged form.
+// For inference the weight matrices may be f16 (fromArrays' `weights`): generation reads them as they are (matvec, embedding); this model's forward widens
+// each into an f32 temporary as it goes, without gradients (eval's held-out loss).
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
 import { attention, embedding, gelu, layernorm, linear, residual, type LoraWeights } from '../nn.ts';
@@ -14,6 +16,10 @@ import { classifierLoss, classifierTargets } from './classifier.ts';
 import { matmul } from '../ops/matmul.ts';
 import { parameterShapes, type GPT2Config } from './config.ts';
 import { Rng } from '../util/rng.ts';
+import { widenF16 } from '../ops/widen.ts';
+
+/** What f16 weights hold in f16: the matrices (wte, the tied lm_head, and each block's four projections); biases, layernorms and wpe stay f32. */
+export const isF16Weight = (name: string): boolean => name === 'wte.weight' || /\.(c_attn|c_proj|c_fc)\.weight$/.test(name);
 
 /** A LoRA adapter on the GPU: its settings, the projections it adapts, and A and B of each by canonical name. */
 export interface Lora {
@@ -43,14 +49,18 @@ export class GPT2 {
     return this.lora?.params ?? this.params;
   }
 
-  /** Upload f32 arrays (one per canonical parameter name, and per adapter tensor with `lora`) to the GPU. */
-  static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>, lora?: { settings: LoraSettings; arrays: Map<string, Float32Array> }): GPT2 {
+  /**
+   * Upload f32 arrays (one per canonical parameter name, and per adapter tensor with `lora`) to the GPU.
+   * `weights` 'f16': the matrices (isF16Weight) stored as f16, for inference only (no LoRA adapter).
+   */
+  static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>, lora?: { settings: LoraSettings; arrays: Map<string, Float32Array> }, weights: 'f32' | 'f16' = 'f32'): GPT2 {
+    if (weights === 'f16' && lora) throw new Error('f16 weights are for inference: a LoRA adapter trains on f32 weights');
     const upload = (shapes: { name: string; shape: number[] }[], from: Map<string, Float32Array>) => {
       const out = new Map<string, Tensor>();
       for (const { name, shape } of shapes) {
         const a = from.get(name);
         if (!a) throw new Error(`missing parameter ${name} [${shape}]`);
-        out.set(name, gpu.fromArray(a, shape, name));
+        out.set(name, gpu.fromArray(a, shape, name, weights === 'f16' && isF16Weight(name) ? 'f16' : undefined));
       }
       return out;
     };
@@ -82,6 +92,21 @@ export class GPT2 {
     return t;
   }
 
+  /** 'f16' when the matrices are f16 (inference weights) */
+  get weightsDtype(): 'f32' | 'f16' {
+    return this.p('wte.weight').dtype === 'f16' ? 'f16' : 'f32';
+  }
+
+  /** Parameter `name` as f32 for the ops of this forward: an f16 one widened into a temporary the tape frees (no gradient: forward only). */
+  private f32(name: string): Tensor {
+    const t = this.p(name);
+    if (t.dtype !== 'f16') return t;
+    if (this.tape.enabled) throw new Error(`${name} is f16: f16 weights are for inference (no gradients); train on f32 weights`);
+    const out = this.tape.track(this.gpu.tensor(t.shape, `${name} (f32)`));
+    widenF16(t, out);
+    return out;
+  }
+
   /** The adapter beside layer l's `module`, if it has one; `seed` drives its dropout. */
   private adapter(l: number, module: LoraModule, seed: number): LoraWeights | undefined {
     const i = this.sites.get(`h.${l}.${module}`);
@@ -101,9 +126,9 @@ export class GPT2 {
     const N = B * T;
     if (T > this.config.n_positions) throw new Error(`sequence of ${T} tokens is longer than the context (${this.config.n_positions})`);
     const tok = tape.track(this.gpu.fromArray(tokens, [N], 'tokens'));
-    let x = embedding(tape, tok, tokens, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, V);
+    let x = embedding(tape, tok, tokens, this.f32('wte.weight'), this.p('wpe.weight'), B, T, C, V);
     for (let l = 0; l < L; l++) {
-      const h = (n: string) => this.p(`h.${l}.${n}`);
+      const h = (n: string) => this.f32(`h.${l}.${n}`);
       const ad = (m: LoraModule) => this.adapter(l, m, seed);
       // x = x + attn(ln_1(x))
       const a1 = layernorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), N, C, eps, `h${l}.ln_1`);
@@ -131,7 +156,7 @@ export class GPT2 {
     const { n_embd: C, vocab_size: V } = this.config;
     const targets = classifierTargets(this.gpu, y); // uploads first: the step's work then goes in one submit
     const hid = this.hidden(x, B, T, seed);
-    return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);
+    return classifierLoss(this.tape, hid, this.f32('wte.weight'), targets, B * T, C, V, gradScale);
   }
 
   /** Full logits [B*T, V] without gradients (tests and evaluation of small models; a [B*T, V] tensor must fit one binding). */
@@ -140,7 +165,7 @@ export class GPT2 {
     return this.tape.noGrad(() => {
       const hid = this.hidden(x, B, T);
       const out = this.gpu.tensor([B * T, V], 'logits');
-      matmul(hid, this.p('wte.weight'), out, B * T, V, C, { transB: true });
+      matmul(hid, this.f32('wte.weight'), out, B * T, V, C, { transB: true });
       this.tape.clear();
       return out;
     });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { getGpu } from '../node/gpu.ts';
 import { UserError } from '../util/errors.ts';
+import type { FlagSpec } from '../util/args.ts';
 import { describeConfig, type GPT2Config } from './config.ts';
 import { GPT2Generator } from './generate.ts';
 import { GPT2 } from './gpt2.ts';
@@ -72,18 +73,38 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
   return { config, arrays: params, source: init, files: { dir: init } };
 }
 
-/** The KV-cached generator of `init`'s weights on `opts.gpu` (default: the process's device); `adapter`: a LoRA adapter directory, merged into the weights as they load. */
-export async function openGenerator(init: string, opts: { gpu?: Gpu; adapter?: string } = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
+/** How the weights sit on the GPU for inference: f32, or the matrices in f16 (GPT2.fromArrays). */
+export type WeightsDtype = 'f32' | 'f16';
+
+/** --dtype, as chat.js, eval.js and serve.js take it */
+export const DTYPE_FLAG: FlagSpec = {
+  name: 'dtype', type: 'string', default: 'f32', choices: ['f32', 'f16'],
+  help: 'weight matrices on the GPU in f32, or f16 (half the memory and half the bytes read per token, f32 arithmetic)',
+};
+
+export interface OpenOptions {
+  /** default: the process's device */
+  gpu?: Gpu;
+  /** a LoRA adapter directory, merged into the weights as they load */
+  adapter?: string;
+  /** default f32 */
+  dtype?: WeightsDtype;
+}
+
+/** The KV-cached generator of `init`'s weights (openModel's options). */
+export async function openGenerator(init: string, opts: OpenOptions = {}): Promise<{ generator: GPT2Generator; loadMs: number; describe: string }> {
   const { model, loadMs, describe } = await openModel(init, opts);
   return { generator: new GPT2Generator(model), loadMs, describe };
 }
 
 /** `init`'s weights on the GPU (the server batches its own generator over them); `files`: the files they came from (LoadedWeights.files), or null */
-export async function openModel(init: string, opts: { gpu?: Gpu; adapter?: string } = {}): Promise<{ model: GPT2; loadMs: number; describe: string; files: ModelFiles | null }> {
+export async function openModel(init: string, opts: OpenOptions = {}): Promise<{ model: GPT2; loadMs: number; describe: string; files: ModelFiles | null }> {
   const t0 = performance.now();
-  const w = await loadWeights(init, { adapter: opts.adapter });
+  const dtype = opts.dtype ?? 'f32';
   const gpu = opts.gpu ?? (await getGpu());
-  const model = GPT2.fromArrays(gpu, w.config, w.arrays);
+  const w = await loadWeights(init, { adapter: opts.adapter });
+  const model = GPT2.fromArrays(gpu, w.config, w.arrays, undefined, dtype);
   await gpu.sync();
-  return { model, loadMs: performance.now() - t0, describe: `${w.source}: ${describeConfig(w.config)} on ${gpu.adapterName}`, files: w.files ?? null };
+  const describe = `${w.source}: ${describeConfig(w.config)}${dtype === 'f16' ? ', f16 weights' : ''} on ${gpu.adapterName}`;
+  return { model, loadMs: performance.now() - t0, describe, files: w.files ?? null };
 }

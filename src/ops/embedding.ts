@@ -1,22 +1,24 @@
 // Token + position embedding (GPT-2's wte, wpe): forward, deterministic backward, CPU reference.
-import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
-import { grid1d, rowChunks } from './fit.ts';
+import { f16Weights, kernel, type Gpu, type Tensor } from '../gpu/index.ts';
+import { alignedRows, grid1d, rowChunks } from './fit.ts';
 import fwdCode from '../../kernels/embedding_forward.wgsl';
 import wteCode from '../../kernels/embedding_backward_wte.wgsl';
 import wpeCode from '../../kernels/embedding_backward_wpe.wgsl';
 
 const fwd = kernel('embedding_forward', fwdCode);
+const fwdF16 = f16Weights(fwd); // wte in f16 (inference weights); the output is f32
 const bwdWte = kernel('embedding_backward_wte', wteCode);
 const bwdWpe = kernel('embedding_backward_wpe', wpeCode);
 const WG = 64;
 
 /** out[N=B*T, C] = wte[tokens[n]] + wpe[n % T]; tokens is a u32 tensor [N]; wte is [V, C] and may be larger than gpu.bindingLimit (GPT-2's fp32 wte is 154 MB vs 128 MiB here): split it into row chunks with 256-byte-aligned byte offsets and dispatch per chunk. */
 export function embeddingForward(tokens: Tensor, wte: Tensor, wpe: Tensor, out: Tensor, N: number, T: number, C: number, V: number): void {
-  const gpu = out.gpu;
-  const vocab = rowChunks(V, C, gpu.bindingLimit);
+  const gpu = out.gpu, eb = wte.elementBytes;
+  // vocabulary chunks start on aligned byte offsets (64 rows do for 4-byte elements; 2-byte ones may need more)
+  const vocab = rowChunks(V, C, gpu.bindingLimit, Math.max(64, alignedRows(C * eb, gpu.limits.minStorageBufferOffsetAlignment)), 'embeddingForward', eb);
   for (const [n0, n] of rowChunks(N, C, gpu.bindingLimit)) {
     for (const [v0, vn] of vocab) {
-      gpu.dispatch(fwd, {
+      gpu.dispatch(wte.dtype === 'f16' ? fwdF16 : fwd, {
         params: { N: n, T, C, n0, v0, vn },
         bindings: [tokens.binding(n0, n), wte.binding(v0 * C, vn * C), wpe.binding(0, T * C), out.binding(n0 * C, n * C)],
         workgroups: grid1d(n, 1),

@@ -50,13 +50,13 @@ export function rowsPerBinding(rowBytes: number, limitBytes: number, align = 64,
 }
 
 /**
- * Split `rows` rows of `rowElems` f32 each into [start, count] ranges whose bytes fit `limitBytes`:
+ * Split `rows` rows of `rowElems` f32 (or `elementBytes` each) into [start, count] ranges whose bytes fit `limitBytes`:
  * all rows at once when they fit, else chunks starting on multiples of `align` rows (64 rows:
- * 256-byte aligned offsets for any row length, including per-row f32/u32 side arrays).
+ * 256-byte aligned offsets for any row length of 4-byte elements, including per-row f32/u32 side arrays).
  */
-export function rowChunks(rows: number, rowElems: number, limitBytes: number, align = 64, what = 'rowChunks'): [number, number][] {
-  if (rows * rowElems * 4 <= limitBytes) return [[0, rows]];
-  return pieces(rows, rowsPerBinding(rowElems * 4, limitBytes, align, what));
+export function rowChunks(rows: number, rowElems: number, limitBytes: number, align = 64, what = 'rowChunks', elementBytes = 4): [number, number][] {
+  if (rows * rowElems * elementBytes <= limitBytes) return [[0, rows]];
+  return pieces(rows, rowsPerBinding(rowElems * elementBytes, limitBytes, align, what));
 }
 
 /** [start, count] pieces of an n-element f32 tensor that each fit one binding, starting on 256-byte boundaries. */

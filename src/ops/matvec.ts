@@ -5,7 +5,10 @@
 // handful of rows matmul wins).
 // Two kernel families: the plain ones run anywhere; the *_sg ones (subgroups of >= 8) share
 // the loads of x across a subgroup, which is what makes several rows cheap on CPU adapters.
-import { kernel, type Gpu, type Tensor } from '../gpu/index.ts';
+// W may be f16 (inference weights): the same kernels (their f16Weights variants) read 4 halves
+// per u32 pair and widen each load to f32, so arithmetic and accumulation stay f32 and W costs
+// half the bytes. x, bias and out are always f32.
+import { f16Weights, kernel, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
 import { alignedRows, grid1d, rowChunks } from './fit.ts';
 import mvCode from '../../kernels/matvec.wgsl';
 import mvSgCode from '../../kernels/matvec_sg.wgsl';
@@ -16,6 +19,13 @@ const mv = kernel('matvec', mvCode);
 const mvSg = kernel('matvec_sg', mvSgCode);
 const mvt = kernel('matvec_t', mvtCode);
 const mvtSg = kernel('matvec_t_sg', mvtSgCode);
+const half = new Map<Kernel, Kernel>([mv, mvSg, mvt, mvtSg].map((k) => [k, f16Weights(k)]));
+/** k, or its f16-weight variant when w is f16 */
+function forWeights(k: Kernel, w: Tensor, what: string): Kernel {
+  if (w.dtype === 'f32') return k;
+  if (w.dtype !== 'f16') throw new Error(`${what}: w '${w.label}' is ${w.dtype}, not f32 or f16`);
+  return half.get(k)!;
+}
 
 /** Kernel choice; tests turn `subgroups` off to cover the plain kernels on adapters that have subgroups. */
 export const matvecOptions = { subgroups: true };
@@ -46,6 +56,7 @@ function rowGroups(M: number, per = MATVEC_ROWS): [number, number][] {
 
 function check(what: string, M: number, t: Tensor, n: number, name: string): void {
   if (!(Number.isInteger(M) && M >= 1)) throw new Error(`${what}: M=${M} must be a positive integer`);
+  if (t.dtype !== 'f32') throw new Error(`${what}: ${name} '${t.label}' must be f32, is ${t.dtype}`);
   if (t.size < n) throw new Error(`${what}: ${name} '${t.label}' has ${t.size} elements, needs ${n}`);
   if (t.bytes > t.gpu.bindingLimit) throw new Error(`${what}: ${name} '${t.label}' exceeds the binding limit (use matmul for this many rows)`);
 }
@@ -56,15 +67,16 @@ export function matvec(x: Tensor, w: Tensor, out: Tensor, M: number, K: number, 
   if (!matvecFits(K, N)) throw new Error(`${what}: K and N must be multiples of 4`);
   check(what, M, x, M * K, 'x');
   check(what, M, out, M * N, 'out');
-  const gpu = x.gpu;
+  const gpu = x.gpu, eb = w.elementBytes;
+  const [kPlain, kSg] = [forWeights(mv, w, what), forWeights(mvSg, w, what)];
   // chunks of W's rows start on whole vec4s of x and on aligned offsets of W (alignedRows is a power of two)
-  const chunks = rowChunks(K, N, gpu.bindingLimit, Math.max(4, alignedRows(N * 4, gpu.limits.minStorageBufferOffsetAlignment)), what);
+  const chunks = rowChunks(K, N, gpu.bindingLimit, Math.max(4, alignedRows(N * eb, gpu.limits.minStorageBufferOffsetAlignment)), what, eb);
   for (const [m0, rows] of rowGroups(M, useSg(gpu) && gpu.isCpu ? CPU_SG_ROWS : MATVEC_ROWS)) {
     // one row: the plain kernel streams W at least as fast (measured in the whole decode step)
     const sg = useSg(gpu) && rows > 1;
     chunks.forEach(([k0, kc], i) => {
       const params = { K4: kc / 4, N4: N / 4, ldx4: K / 4, x0: k0 / 4, m0, flags: (i === 0 && bias ? 1 : 0) | (i > 0 ? 2 : 0) };
-      gpu.dispatch(sg ? mvSg : mv, {
+      gpu.dispatch(sg ? kSg : kPlain, {
         params: sg ? { ...params, M: rows } : params,
         bindings: [x, chunks.length === 1 ? w : w.view(k0 * N, [kc, N]), bias ?? x, out],
         workgroups: grid1d(N / 4, WG),
@@ -80,10 +92,10 @@ export function matvecT(x: Tensor, w: Tensor, out: Tensor, M: number, R: number,
   if (K % 4) throw new Error(`${what}: K must be a multiple of 4`);
   check(what, M, x, M * K, 'x');
   check(what, M, out, M * R, 'out');
-  const gpu = x.gpu;
-  const k = useSg(gpu) ? mvtSg : mvt;
+  const gpu = x.gpu, eb = w.elementBytes;
+  const k = forWeights(useSg(gpu) ? mvtSg : mvt, w, what);
   for (const [m0, rows] of rowGroups(M)) {
-    for (const [r0, rc] of rowChunks(R, K, gpu.bindingLimit, alignedRows(K * 4, gpu.limits.minStorageBufferOffsetAlignment), what)) {
+    for (const [r0, rc] of rowChunks(R, K, gpu.bindingLimit, alignedRows(K * eb, gpu.limits.minStorageBufferOffsetAlignment), what, eb)) {
       gpu.dispatch(k, {
         params: { K4: K / 4, R: rc, r0, ldo: R, m0 },
         bindings: [x, w.view(r0 * K, [rc, K]), out],
@@ -95,6 +107,7 @@ export function matvecT(x: Tensor, w: Tensor, out: Tensor, M: number, R: number,
 }
 
 // ---- CPU reference (float64) ----
+// With f16 weights the reference is the same loops over the f16-rounded weights (roundF16 in src/util/f16.ts).
 export function matvecCpu(x: ArrayLike<number>, w: ArrayLike<number>, M: number, K: number, N: number, bias?: ArrayLike<number>): Float64Array {
   const out = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {

@@ -1,7 +1,7 @@
 // What the commands share: the model flags of chat.js, eval.js and serve.js, and how a CLI
 // reports the error that ended it.
 import { GpuValidationError } from '../gpu/index.ts';
-import { chooseInit } from '../model/load.ts';
+import { chooseInit, DTYPE_FLAG, type WeightsDtype } from '../model/load.ts';
 import { DEFAULTS } from '../train/run.ts';
 import type { FlagSpec } from './args.ts';
 import { UserError } from './errors.ts';
@@ -9,17 +9,18 @@ import { UserError } from './errors.ts';
 /** where `node dist/train.js` writes its checkpoint: what chat.js, eval.js and serve.js load by default */
 export const DEFAULT_CHECKPOINT = DEFAULTS.out;
 
-/** --init and --adapter, as chat.js, eval.js and serve.js take them */
+/** --init, --adapter and --dtype, as chat.js, eval.js and serve.js take them */
 export const MODEL_FLAGS: FlagSpec[] = [
   { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_CHECKPOINT} if it exists, else gpt2)` },
   { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
+  DTYPE_FLAG,
 ];
 export const FAST_FLAG: FlagSpec = { name: 'fast', type: 'boolean', help: 'Dawn speed toggles (no robustness checks, no validation)' };
 
-/** the model MODEL_FLAGS chose: --init (or its default) and the adapter to merge into it */
-export function modelChoice(a: Record<string, unknown>): { init: string; adapter: string | undefined } {
+/** the model MODEL_FLAGS chose: --init (or its default), the adapter to merge into it, the weights' dtype on the GPU */
+export function modelChoice(a: Record<string, unknown>): { init: string; adapter: string | undefined; dtype: WeightsDtype } {
   const adapter = a.adapter as string | undefined;
-  return { init: chooseInit(a.init as string | undefined, adapter, DEFAULT_CHECKPOINT), adapter };
+  return { init: chooseInit(a.init as string | undefined, adapter, DEFAULT_CHECKPOINT), adapter, dtype: a.dtype as WeightsDtype };
 }
 
 /**
