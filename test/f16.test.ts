@@ -14,7 +14,7 @@ t('known values: normals, the largest, overflow, subnormals, ties to even, signe
     [2 ** -14, 0x0400], [2 ** -24, 0x0001], [2 ** -25, 0x0000], [1.5 * 2 ** -25, 0x0001], [3 * 2 ** -25, 0x0002], [2 ** -26, 0x0000],
     [1023 * 2 ** -24, 0x03ff], [1023.5 * 2 ** -24, 0x0400], // largest subnormal; the tie rounds up to the smallest normal (even)
     [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [1 + 2 ** -11 + 2 ** -20, 0x3c01], [2047 / 1024, 0x3fff], [2 - 2 ** -12, 0x4000],
-    [0.1, 0x2e66], [-3.14159, 0xc248],
+    [0.1, 0x2e66], [-3.14159, 0xc248], [2048 - 0.5, 0x6800], // 2047.5: a tie whose mantissa carries into the exponent
   ];
   for (const [x, bits] of cases) assert.is(f16Bits(x), bits, `f16Bits(${x}) = 0x${f16Bits(x).toString(16)}, want 0x${bits.toString(16)}`);
   assert.is(f16Bits(NaN) & 0x7c00, 0x7c00);

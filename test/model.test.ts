@@ -12,7 +12,7 @@ import { classifierChunkRows, targetRuns } from '../src/model/classifier.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { hfConfigJson, parameterShapes, type GPT2Config } from '../src/model/config.ts';
 import { loadWeights } from '../src/model/load.ts';
-import { f16ToF32 } from '../src/model/safetensors.ts';
+import { f16Bits, fromF16 } from '../src/util/f16.ts';
 import { writeSafetensors } from '../src/node/safetensors.ts';
 import { assertRel, gpu, kernelsRun, withBindingLimit } from './util.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -95,21 +95,6 @@ t('a low binding limit: 64-row classifier chunks (and every other op split too) 
   assert.is(used.get(CE), 5, 'cross-entropy chunks');
 });
 
-/** IEEE half-precision bits of x, rounded to nearest, ties to even (|x| < 65520, no NaN) */
-function f16Bits(x: number): number {
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
-  const a = Math.abs(x);
-  const roundEven = (v: number) => {
-    const f = Math.floor(v), d = v - f;
-    return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
-  };
-  if (a < 2 ** -14) return sign | roundEven(a * 2 ** 24); // subnormal (1024 rounds up to the smallest normal)
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  else if (2 ** (e + 1) <= a) e++;
-  return sign | (((e + 15) << 10) + roundEven((a / 2 ** e) * 1024) - 1024); // a mantissa of 1024 carries into the exponent
-}
-
 /** a safetensors file of F16 tensors, written by hand (writeSafetensors writes F32 only) */
 function writeF16Safetensors(path: string, tensors: { name: string; shape: number[]; data: Float32Array }[]): void {
   const header: Record<string, unknown> = {};
@@ -134,16 +119,6 @@ function writeF16Safetensors(path: string, tensors: { name: string; shape: numbe
     closeSync(fd);
   }
 }
-
-t('f16Bits (test helper) rounds to nearest even', () => {
-  const cases: [number, number][] = [[1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [2 ** -24, 0x0001], [2 ** -14, 0x0400], [0.1, 0x2e66],
-    [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [2 ** -25 * 3, 0x0002], [2048 - 0.5, 0x6800], [-0, 0x8000]];
-  for (const [x, bits] of cases) assert.is(f16Bits(x), bits, `f16Bits(${x})`);
-  for (const x of [0.3, -1.7, 123.456, 3e-6, -7e-5]) {
-    const back = f16ToF32(Uint16Array.of(f16Bits(x)))[0];
-    assert.ok(Math.abs(back - x) <= Math.abs(x) * 2 ** -11 + 2 ** -25, `${x} -> ${back}`);
-  }
-});
 
 t('Hugging Face safetensors layouts (prefix, lm_head, mask buffers, F16) load and give the reference logits', async () => {
   const g = await gpu();
@@ -174,7 +149,7 @@ t('Hugging Face safetensors layouts (prefix, lm_head, mask buffers, F16) load an
     if (dtype === 'F32') writeSafetensors(join(dir, 'model.safetensors'), list, { format: 'pt' });
     else writeF16Safetensors(join(dir, 'model.safetensors'), list);
     // the reference runs on exactly the values the file holds
-    const want = dtype === 'F32' ? arrays : new Map([...arrays].map(([k, v]) => [k, f16ToF32(Uint16Array.from(v, f16Bits))]));
+    const want = dtype === 'F32' ? arrays : new Map([...arrays].map(([k, v]) => [k, fromF16(Uint16Array.from(v, f16Bits))]));
     const w = await loadWeights(dir);
     assert.equal(w.config, TINY, `${what}: config`);
     assert.equal([...w.arrays.keys()], shapes.map((s) => s.name), `${what}: parameter names`);

@@ -6,6 +6,7 @@
 // a 500 MB file is never held twice and files over 2 GiB work), or an ArrayBuffer a page
 // fetched. Assumes a little-endian host.
 import { UserError } from '../util/errors.ts';
+import { fromF16 } from '../util/f16.ts';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 
@@ -159,7 +160,7 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
       if (e.dtype === 'F16' || e.dtype === 'BF16') {
         const raw = new Uint16Array(n);
         src.read(e.start, new Uint8Array(raw.buffer));
-        return e.dtype === 'F16' ? f16ToF32(raw) : bf16ToF32(raw);
+        return e.dtype === 'F16' ? fromF16(raw) : bf16ToF32(raw);
       }
       if (e.dtype === 'F64') {
         const raw = new Float64Array(n);
@@ -197,24 +198,6 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata?: Record<stri
   new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
   head.set(json, 8);
   return [head, ...tensors.map(({ data }) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength))];
-}
-
-// f16 bits -> f32 value, for every bit pattern (256 KB, built on first use)
-let f16Table: Float32Array | null = null;
-
-/** IEEE half-precision bits to float32 (exact, including subnormals, infinities and NaN) */
-export function f16ToF32(bits: Uint16Array): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-      f16Table[h] =
-        exp === 0 ? sign * mant * 2 ** -24 : exp === 31 ? (mant ? NaN : sign * Infinity) : sign * (1 + mant / 1024) * 2 ** (exp - 15);
-    }
-  }
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = f16Table[bits[i]];
-  return out;
 }
 
 /** bfloat16 bits to float32: the top half of the float32 bit pattern (exact) */

@@ -47,10 +47,17 @@ export function toF16(a: ArrayLike<number>): Uint16Array {
   return out;
 }
 
-/** f16 bits as float32 values */
+// every f16 bit pattern's value (256 KB, built on first use): decoding a whole tensor is a lookup a value
+let table: Float32Array | null = null;
+
+/** f16 bits as float32 values (exact, including subnormals, infinities and NaN) */
 export function fromF16(h: ArrayLike<number>): Float32Array {
+  if (!table) {
+    table = new Float32Array(0x10000);
+    for (let b = 0; b < 0x10000; b++) table[b] = f16Value(b);
+  }
   const out = new Float32Array(h.length);
-  for (let i = 0; i < h.length; i++) out[i] = f16Value(h[i]);
+  for (let i = 0; i < h.length; i++) out[i] = table[h[i]];
   return out;
 }
 
