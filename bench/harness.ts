@@ -19,6 +19,8 @@ export interface BenchCase {
   cleanup?: () => void;
   /** a line printed under the row (and `note` in --json), given this case's median ms (GPU time, else wall) */
   report?: (ms: number) => string;
+  /** forget the readings a case keeps for its report: called before each timing pass (with and without the profiler) */
+  reset?: () => void;
 }
 export interface BenchArgs {
   /** batch size to use (smaller by default on a CPU adapter) */
@@ -57,6 +59,7 @@ export const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a
 async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<{ wall: number; gpu?: number }> {
   const runs = async (profiled: boolean) => {
     const wall: number[] = [], kernels: number[] = [];
+    c.reset?.(); // a case that keeps its own readings reports those of the last pass only
     await c.run(); // warm-up: pipelines, bind groups, caches
     await gpu.sync();
     for (let r = 0; r < reps; r++) {

@@ -70,6 +70,7 @@ registerBench('gpt2', (gpu, { batch, big }) => {
     return {
       name: `decode pair: f32 + f16 weights @ context ${ctx}`, shape: '1 token each', tokens: 2,
       run: async () => { pairs.push([(await timeOnce(gpu, d32)).wall, (await timeOnce(gpu, d16)).wall]); },
+      reset: () => { pairs.length = 0; },
       report: () => {
         const m = pairs.slice(1); // the first pair was the warm-up
         const [a, b] = [median(m.map(([x]) => x)), median(m.map(([, y]) => y))];
@@ -103,6 +104,7 @@ registerBench('gpt2', (gpu, { batch, big }) => {
       run: async () => {
         pairs.push([await timeOnce(gpu, step(model, opt)), await timeOnce(gpu, step(loraModel, loraOpt))]);
       },
+      reset: () => { pairs.length = 0; },
       report: () => {
         const measured = pairs.slice(1); // the first pair was the warm-up
         const ms = (t: { wall: number; gpu?: number }) => t.gpu ?? t.wall;
