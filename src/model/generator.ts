@@ -31,7 +31,7 @@ export interface BatchGenerator {
   readonly slots: number;
   /** tokens in a slot's cache */
   cached(slot: number): number;
-  /** drop a slot's cache back to its first `n` tokens (0 empties it) */
+  /** drop a slot's cache back to its first `n` tokens (0 or less empties it; n past its length keeps it whole) */
   truncate(slot: number, n: number): void;
   /** append tokens to one slot's cache in one forward (a prompt) and return the logits after the last */
   prefill(slot: number, tokens: number[]): Promise<Float32Array>;
@@ -56,7 +56,7 @@ export class SlotGenerator implements Generator {
     this.batch.truncate(this.slot, 0);
   }
   truncate(n: number): void {
-    this.batch.truncate(this.slot, Math.max(0, Math.min(n, this.cached)));
+    this.batch.truncate(this.slot, n);
   }
   append(tokens: number[]): Promise<Float32Array> {
     return this.batch.prefill(this.slot, tokens);

@@ -126,7 +126,7 @@ export class GPT2 {
     const N = B * T;
     if (T > this.config.n_positions) throw new Error(`sequence of ${T} tokens is longer than the context (${this.config.n_positions})`);
     const tok = tape.track(this.gpu.fromArray(tokens, [N], 'tokens'));
-    let x = embedding(tape, tok, tokens, this.f32('wte.weight'), this.p('wpe.weight'), B, T, C, V);
+    let x = embedding(tape, tok, tokens, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, V); // the lookup reads an f16 wte as it is
     for (let l = 0; l < L; l++) {
       const h = (n: string) => this.f32(`h.${l}.${n}`);
       const ad = (m: LoraModule) => this.adapter(l, m, seed);

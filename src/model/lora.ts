@@ -42,7 +42,8 @@ export interface LoraSite {
   out: number;
 }
 
-const site = (c: GPT2Config, layer: number, module: LoraModule): LoraSite => {
+/** layer `layer`'s `module` as an adapter site, with the projection's shape in `c` */
+export const site = (c: GPT2Config, layer: number, module: LoraModule): LoraSite => {
   const [i, o] = moduleShape(c, module);
   return { name: `h.${layer}.${module}`, layer, module, in: i, out: o };
 };

@@ -4,7 +4,7 @@
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import type { GPT2Config } from './config.ts';
-import { canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, type AdapterConfig, type LoraSite } from './lora.ts';
+import { canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, site, type AdapterConfig, type LoraSite } from './lora.ts';
 import type { SafetensorsFile } from './safetensors.ts';
 
 export interface ParsedAdapter {
@@ -55,8 +55,7 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
   const ordered = [...found.entries()].sort(([, a], [, b]) => a.layer - b.layer || LORA_MODULES.indexOf(a.module) - LORA_MODULES.indexOf(b.module));
   for (const [name, s] of ordered) {
     if (!s.A || !s.B) throw new UserError(`${path}: ${name} has lora_${s.A ? 'A' : 'B'} but no lora_${s.A ? 'B' : 'A'} (an incomplete adapter)`);
-    const [inF, outF] = moduleShape(base, s.module);
-    sites.push({ name, layer: s.layer, module: s.module, in: inF, out: outF });
+    sites.push(site(base, s.layer, s.module));
     for (const [which, key] of [['A', s.A], ['B', s.B]] as const) {
       const a = f.get(key);
       if (countNonFinite(a)) throw new UserError(`${path}: '${key}' holds NaN or infinite values`);
@@ -68,6 +67,6 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
 
 /** W += scale · Aᵀ·Bᵀ for every site of `a`, in place on the base model's arrays (scale alpha/r, or alpha/√r with rslora) */
 export function mergeAdapter(weights: Map<string, Float32Array>, a: ParsedAdapter): void {
-  mergeLora(weights, a.arrays, a.sites, a.config.r, loraScale({ r: a.config.r, alpha: a.config.alpha, rslora: a.config.rslora }));
+  mergeLora(weights, a.arrays, a.sites, a.config.r, loraScale(a.config));
 }
 

@@ -94,8 +94,9 @@ export function matvecT(x: Tensor, w: Tensor, out: Tensor, M: number, R: number,
   check(what, M, out, M * R, 'out');
   const gpu = x.gpu, eb = w.elementBytes;
   const k = forWeights(useSg(gpu) ? mvtSg : mvt, w, what);
+  const chunks = rowChunks(R, K, gpu.bindingLimit, alignedRows(K * eb, gpu.limits.minStorageBufferOffsetAlignment), what, eb);
   for (const [m0, rows] of rowGroups(M)) {
-    for (const [r0, rc] of rowChunks(R, K, gpu.bindingLimit, alignedRows(K * eb, gpu.limits.minStorageBufferOffsetAlignment), what, eb)) {
+    for (const [r0, rc] of chunks) {
       gpu.dispatch(k, {
         params: { K4: K / 4, R: rc, r0, ldo: R, m0 },
         bindings: [x, w.view(r0 * K, [rc, K]), out],
