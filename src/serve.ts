@@ -33,7 +33,7 @@ forward per token; more than --max-batch wait in a queue. Ctrl-C stops it (in-fl
 get ${GRACE_MS / 1000} s to finish). README.md "Serve" has curl and openai examples.`;
 
 /** the model's id in the API: the checkpoint directory's name, or gpt2 */
-const modelId = (init: string) => (/^gpt2(-medium|-large|-xl)?$/.test(init) ? init : basename(resolve(init)));
+const modelId = (init: string) => basename(resolve(init)); // 'gpt2' stays 'gpt2'
 
 async function main(): Promise<void> {
   const a = parseFlags(process.argv.slice(2), specs);

@@ -34,6 +34,9 @@ export function turnsInExchanges(history: Turn[], k: number): number {
  * (= contextLength - maxNewTokens). Over budget, the oldest whole exchanges go first; then
  * the persona is cut from its front; last the message itself is cut from its front.
  */
+/** tokens a prompt may use in a context of `ctx`: the rest is room for the reply, at most half the context (so a short context still holds a conversation) */
+export const promptBudget = (ctx: number, maxNewTokens: number) => Math.max(1, ctx - Math.min(maxNewTokens, Math.floor(ctx / 2)));
+
 export function buildPrompt(persona: string, history: Turn[], message: string, sp: Speakers, budget: number): Prompt {
   budget = Math.max(1, Math.floor(budget));
   let personaTokens = persona.trim() ? encodePersona(persona).tokens : [];

@@ -8,7 +8,7 @@ import type { Generator } from '../model/generator.ts';
 import type { FlagSpec, Parsed } from '../util/args.ts';
 import { UserError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
-import { buildPrompt, KvMirror, turnsInExchanges, type Prompt } from './context.ts';
+import { buildPrompt, KvMirror, promptBudget, turnsInExchanges, type Prompt } from './context.ts';
 import { generateReply, type Reply } from './reply.ts';
 import { DEFAULT_SAMPLING, type SamplingOptions } from './sampling.ts';
 
@@ -117,10 +117,9 @@ export class ChatSession {
     return this.opts.raw ? this.opts.stops : [...defaultStops(this.opts.speakers), ...this.opts.stops];
   }
 
-  /** tokens the prompt may use, leaving room for the reply (at most half the context, so a short context still holds a conversation) */
+  /** tokens the prompt may use, leaving room for the reply */
   get budget(): number {
-    const ctx = this.gen.contextLength;
-    return Math.max(1, ctx - Math.min(this.opts.maxNewTokens, Math.floor(ctx / 2)));
+    return promptBudget(this.gen.contextLength, this.opts.maxNewTokens);
   }
 
   /** new conversation: history and cache cleared (the persona stays) */

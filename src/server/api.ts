@@ -3,7 +3,7 @@
 // chunks, models, errors) in the shapes of OpenAI's API (checked against the `openai` package's
 // types by the tests). Conversations become prompts through the chat's one prompt builder
 // (src/chat/context.ts over src/data/format.ts). Host-neutral: no node:* imports.
-import { buildPrompt } from '../chat/context.ts';
+import { buildPrompt, promptBudget } from '../chat/context.ts';
 import type { ReplyEnd, ReplyOptions } from '../chat/reply.ts';
 import { defaultStops } from '../chat/session.ts';
 import { DEFAULT_SPEAKERS, type Turn } from '../data/format.ts';
@@ -13,7 +13,7 @@ import { Rng } from '../util/rng.ts';
 /** An error with OpenAI's error body `{"error": {"message", "type", "param", "code"}}` and an HTTP status. */
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly param: string | null = null, readonly code: string | null = null,
-    readonly type = status === 401 ? 'invalid_request_error' : status >= 500 ? 'server_error' : 'invalid_request_error') {
+    readonly type = status >= 500 ? 'server_error' : 'invalid_request_error') {
     super(message);
   }
   body(): { error: { message: string; type: string; param: string | null; code: string | null } } {
@@ -126,9 +126,6 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   return { maxTokens, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
 }
 
-/** tokens the prompt may use: the context less the room kept for the reply (at most half the context), as chat.js budgets */
-const budget = (ctx: number, maxTokens: number | undefined) => Math.max(1, ctx - Math.min(maxTokens ?? Infinity, Math.floor(ctx / 2)));
-
 const tooLong = (n: number, budgetTokens: number, model: ModelInfo, param: 'messages' | 'prompt') => new ApiError(400,
   `This model's context is ${model.contextLength} tokens; the prompt needs ${n} tokens${param === 'messages' ? ' even with old exchanges dropped' : ''}, ` +
   `more than the ${budgetTokens} it may use next to the reply. Shorten the ${param} or lower max_tokens.`, param, 'context_length_exceeded');
@@ -162,7 +159,7 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   const last = turns.pop();
   if (!last || last.speaker !== 'human') throw bad('messages', 'the last message (after any system messages) must be from the user.');
   const g = generation(b, model, undefined, seedFallback);
-  const room = budget(model.contextLength, g.maxTokens);
+  const room = promptBudget(model.contextLength, g.maxTokens ?? Infinity); // as chat.js budgets
   const p = buildPrompt(persona.filter(Boolean).join('\n'), turns, last.text, DEFAULT_SPEAKERS, room);
   if (p.personaCut || p.messageCut) throw tooLong(p.tokens.length + p.personaCut + p.messageCut, room, model, 'messages');
   return {
@@ -183,7 +180,7 @@ export function parseCompletionRequest(body: unknown, model: ModelInfo, seedFall
   else throw bad('prompt', `a string, or an array of token ids below ${model.vocabSize} (one prompt per request).`);
   if (prompt.length === 0) prompt = [EOT]; // unconditional: start from <|endoftext|>, as GPT-2 does
   const g = generation(b, model, 16, seedFallback); // OpenAI's default max_tokens for completions
-  const room = budget(model.contextLength, g.maxTokens);
+  const room = promptBudget(model.contextLength, g.maxTokens ?? Infinity); // as chat.js budgets
   if (prompt.length > room) throw tooLong(prompt.length, room, model, 'prompt');
   return {
     kind: 'text', prompt, droppedExchanges: 0, stream: g.stream, includeUsage: g.includeUsage,

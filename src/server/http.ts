@@ -37,7 +37,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const CORS = { 'Access-Control-Allow-Origin': '*' };
 
 /** what the log line reports about a request */
-interface Record { status: number; prompt: number; completion: number; note: string }
+/** what a request's log line reports besides its status */
+interface RequestLog { prompt: number; completion: number; note: string }
 
 export class ApiServer {
   readonly server: Server;
@@ -100,7 +101,7 @@ export class ApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
     const path = (req.url ?? '/').split('?')[0];
-    const rec: Record = { status: 0, prompt: 0, completion: 0, note: '' };
+    const rec: RequestLog = { prompt: 0, completion: 0, note: '' };
     res.on('close', () => {
       const gone = res.writableFinished ? '' : ' (client closed the connection)';
       const tokens = rec.prompt || rec.completion ? ` prompt=${rec.prompt} completion=${rec.completion}` : '';
@@ -116,7 +117,7 @@ export class ApiServer {
     }
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, path: string, rec: Record): Promise<void> {
+  private async route(req: IncomingMessage, res: ServerResponse, path: string, rec: RequestLog): Promise<void> {
     const method = req.method ?? 'GET';
     const api = path === '/health' || path.startsWith('/v1/');
     if (method === 'OPTIONS') {
@@ -176,7 +177,7 @@ export class ApiServer {
   }
 
   /** Queue the request and answer it: one JSON object at the end, or a stream of chunks. */
-  private generate(req: IncomingMessage, res: ServerResponse, r: GenerationRequest, rec: Record, head: Head): void {
+  private generate(req: IncomingMessage, res: ServerResponse, r: GenerationRequest, rec: RequestLog, head: Head): void {
     const chat = r.kind === 'chat';
     const send = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
     let started = !chat; // chat: the reply's leading space belongs to the format, not the content (as chat.js prints it)
