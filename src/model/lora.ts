@@ -97,6 +97,9 @@ export function checkLora(c: GPT2Config, s: LoraSettings): LoraSite[] {
 export const loraScale = (s: { r: number; alpha: number; rslora?: boolean }) => (s.rslora ? s.alpha / Math.sqrt(s.r) : s.alpha / s.r);
 
 /** The adapter's tensors by canonical name ('h.0.attn.c_attn.lora_A.weight' [r, in], '...lora_B.weight' [out, r]), in site order. */
+/** trainable parameters of a rank-r adapter on `sites`: A [r, in] and B [out, r] each */
+export const loraParameterCount = (sites: LoraSite[], r: number) => sites.reduce((s, x) => s + r * (x.in + x.out), 0);
+
 export function loraShapes(sites: LoraSite[], r: number): { name: string; shape: number[] }[] {
   return sites.flatMap((s) => [
     { name: `${s.name}.lora_A.weight`, shape: [r, s.in] },

@@ -10,7 +10,7 @@ import { commitCheckpoint, lockCheckpoint, saveTrainState, stageCheckpoint } fro
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { saveGPT2Weights } from '../node/weights.ts';
 import { saveAdapter } from '../model/adapter.ts';
-import { loraShapes, checkLora, type LoraSettings, type LoraSite } from '../model/lora.ts';
+import { checkLora, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import type { Checkpoint } from './loop.ts';
 
 // statfs f_type of the kernel's pseudo file systems: nothing can be saved there, and a
@@ -24,7 +24,7 @@ const MB = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
 
 /** bytes of one checkpoint: the trained tensors (the weights, or a LoRA adapter), two AdamW moments, and room for the JSON and the plot */
 export function checkpointBytes(c: GPT2Config, lora?: LoraSettings): number {
-  const n = lora ? loraShapes(checkLora(c, lora), lora.r).reduce((s, t) => s + t.shape[0] * t.shape[1], 0) : parameterCount(c);
+  const n = lora ? loraParameterCount(checkLora(c, lora), lora.r) : parameterCount(c);
   return n * 12 + 1e6;
 }
 

@@ -11,7 +11,7 @@ import { GPT2 } from '../model/gpt2.ts';
 import { loadWeights, type LoadedWeights } from '../model/load.ts';
 import { describeConfig, parameterCount, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
-import { checkLora, initLoraArrays, type LoraSettings, type LoraSite } from '../model/lora.ts';
+import { checkLora, initLoraArrays, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
 import { loadChatData } from '../data/dataset.ts';
@@ -239,7 +239,7 @@ function resumedAdapter(out: string, config: GPT2Config, lora: LoraSettings): Ma
 
 /** `lora: r 8, alpha 16, dropout 0, targets c_attn (12 projections): 294,912 trainable parameters (0.24% of 124.4M), the rest frozen` */
 function describeLora(l: LoraSettings, sites: LoraSite[], c: GPT2Config): string {
-  const n = sites.reduce((s, x) => s + l.r * (x.in + x.out), 0);
+  const n = loraParameterCount(sites, l.r);
   return `lora: r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.targets.join(',')} (${sites.length} projections): ` +
     `${n.toLocaleString('en-US')} trainable parameters (${((100 * n) / parameterCount(c)).toFixed(2)}% of ${(parameterCount(c) / 1e6).toFixed(1)}M), the rest frozen`;
 }
