@@ -76,16 +76,10 @@ export async function fetchText(url: string): Promise<string> {
   return (await get(url)).text();
 }
 
-/** Whether the server has `url` (HEAD: 2xx yes, 404 no); a DownloadError when it cannot say. */
-export async function fetchExists(url: string): Promise<boolean> {
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'HEAD', cache: 'no-store' });
-  } catch (e) {
-    throw new DownloadError(`could not fetch ${url} (${(e as Error).message}): is the server running?`);
-  }
-  if (res.ok || res.status === 404) return res.ok;
-  throw new DownloadError(`${url}: HTTP ${res.status} ${res.statusText}`);
+/** `url` as text, or null when the server has no such file (404); a DownloadError for anything else. */
+export async function fetchTextIfFound(url: string): Promise<string | null> {
+  const res = await get(url, { missingOk: true });
+  return res && res.text();
 }
 
 async function openCache(): Promise<Cache | null> {
@@ -106,13 +100,17 @@ async function unchanged(url: string, cached: string): Promise<boolean> {
   }
 }
 
-async function get(url: string): Promise<Response> {
+async function get(url: string): Promise<Response>;
+async function get(url: string, o: { missingOk: true }): Promise<Response | null>;
+/** GET `url`; with missingOk, null for a 404 */
+async function get(url: string, o: { missingOk?: boolean } = {}): Promise<Response | null> {
   let res: Response;
   try {
     res = await fetch(url, { cache: 'no-store' });
   } catch (e) {
     throw new DownloadError(`could not fetch ${url} (${(e as Error).message}): is the server running?`);
   }
+  if (res.status === 404 && o.missingOk) return null;
   if (!res.ok) {
     const why = res.status === 404 ? 'not found on the server' : `HTTP ${res.status} ${res.statusText}`;
     throw new DownloadError(`${url}: ${why}`);

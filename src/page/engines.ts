@@ -12,7 +12,7 @@ import { mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts
 import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
-import { fetchCached, fetchExists, fetchText, type Progress } from '../browser/download.ts';
+import { fetchCached, fetchText, fetchTextIfFound, type Progress } from '../browser/download.ts';
 import { listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
 import { completionParams, type EngineKind } from './settings.ts';
 
@@ -91,8 +91,8 @@ export class BrowserEngine implements Engine {
 /** the PEFT adapter at `base` (adapter_config.json + adapter_model.safetensors, cached) checked against `config`; null when it is not there and not `required` */
 async function fetchAdapter(base: string, required: boolean, config: GPT2Config, onProgress: (file: string, p: Progress) => void): Promise<ParsedAdapter | null> {
   const configUrl = new URL(`${base}adapter_config.json`, location.href).href;
-  if (!required && !(await fetchExists(configUrl))) return null;
-  const text = await fetchText(configUrl);
+  const text = required ? await fetchText(configUrl) : await fetchTextIfFound(configUrl);
+  if (text === null) return null;
   const url = new URL(`${base}adapter_model.safetensors`, location.href).href;
   const bytes = await fetchCached(url, (p) => onProgress('adapter_model.safetensors', p));
   return parseAdapter(text, parseSafetensors(bytesSource(bytes), url), config, { config: configUrl, weights: url });
