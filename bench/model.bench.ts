@@ -1,7 +1,8 @@
 // End-to-end GPT-2 124M figures: one training step (forward + backward + AdamW), the same step
 // training a LoRA adapter (r 8 on c_attn, the base frozen) with its time, memory and checkpoint
-// size against full fine-tuning, prompt prefill and KV-cached decode, the latter two also with
-// f16 weights (--dtype f16) and the weights' GPU bytes in each.
+// size against full fine-tuning, and with the frozen base in f16 (train.js --lora 8 --dtype f16);
+// prompt prefill and KV-cached decode, the latter two also with f16 weights (--dtype f16) and the
+// weights' GPU bytes in each.
 // Random weights: speed does not depend on their values.
 import { GPT2 } from '../src/model/gpt2.ts';
 import type { Tensor } from '../src/gpu/index.ts';
@@ -24,6 +25,14 @@ registerBench('gpt2', (gpu, { batch, big }) => {
   const lora: LoraSettings = { r: 8, alpha: 16, dropout: 0, targets: ['c_attn'] };
   const loraModel = GPT2.fromArrays(gpu, c, arrays, { settings: lora, arrays: initLoraArrays(checkLora(c, lora), lora.r, 1) });
   const loraOpt = new AdamW(gpu, loraModel.trainable, hyper);
+  let lora16: { model: GPT2; opt: AdamW } | undefined; // built when its case runs
+  const loraF16 = () => {
+    if (!lora16) {
+      const m = GPT2.fromArrays(gpu, c, arrays, { settings: lora, arrays: initLoraArrays(checkLora(c, lora), lora.r, 1) }, 'f16');
+      lora16 = { model: m, opt: new AdamW(gpu, m.trainable, hyper) };
+    }
+    return lora16;
+  };
   const step = (m: GPT2, o: AdamW) => () => {
     o.zeroGrad();
     m.lossPerToken(x, y, B, T, 1 / (B * T));
@@ -38,7 +47,9 @@ registerBench('gpt2', (gpu, { batch, big }) => {
     return { memory: bytes(all) + bytes(all.map((p) => p.grad)) + bytes([...o.m.values(), ...o.v.values()]), checkpoint: 3 * bytes(m.trainable.values()) };
   };
   const MB = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
-  const pairs: [{ wall: number; gpu?: number }, { wall: number; gpu?: number }][] = [];
+  type Timed = { wall: number; gpu?: number };
+  const pairs: [Timed, Timed][] = [], basePairs: [Timed, Timed][] = [];
+  const ms = (t: Timed) => t.gpu ?? t.wall;
   const prompt = Array.from({ length: 512 }, (_, i) => (i * 13) % c.vocab_size);
   const fill = (gen: GPT2Generator, n: number) => async () => {
     gen.reset();
@@ -107,7 +118,6 @@ registerBench('gpt2', (gpu, { batch, big }) => {
       reset: () => { pairs.length = 0; },
       report: () => {
         const measured = pairs.slice(1); // the first pair was the warm-up
-        const ms = (t: { wall: number; gpu?: number }) => t.gpu ?? t.wall;
         const full = median(measured.map(([f]) => ms(f))), lora = median(measured.map(([, l]) => ms(l)));
         const ratios = measured.map(([f, l]) => ms(l) / ms(f));
         const f = footprint(model, opt), l = footprint(loraModel, loraOpt);
@@ -116,8 +126,30 @@ registerBench('gpt2', (gpu, { batch, big }) => {
           `checkpoint ${MB(l.checkpoint)} vs ${MB(f.checkpoint)} (${(l.checkpoint / f.checkpoint).toFixed(4)}x)`;
       },
       cleanup: () => {
-        for (const t of [...loraModel.params.values(), ...loraModel.trainable.values(), ...loraOpt.m.values(), ...loraOpt.v.values(), ...opt.m.values(), ...opt.v.values()]) t.release();
+        for (const t of [...opt.m.values(), ...opt.v.values()]) t.release();
         for (const p of model.params.values()) p.grad?.release(), (p.grad = null);
+      },
+    },
+    {
+      // the LoRA step with its frozen base in f32 and in f16, alternating as above
+      name: 'LoRA step pair: f32 + f16 base', shape: `B=${B} T=${T}, LoRA r8 c_attn`, tokens: 2 * B * T,
+      run: async () => {
+        const h = loraF16();
+        basePairs.push([await timeOnce(gpu, step(loraModel, loraOpt)), await timeOnce(gpu, step(h.model, h.opt))]);
+      },
+      reset: () => { basePairs.length = 0; },
+      report: () => {
+        const measured = basePairs.slice(1);
+        const f32 = median(measured.map(([a]) => ms(a))), f16 = median(measured.map(([, b]) => ms(b)));
+        const ratios = measured.map(([a, b]) => ms(b) / ms(a));
+        const a = footprint(loraModel, loraOpt), b = footprint(lora16!.model, lora16!.opt);
+        return `${measured.length} alternating pairs: f32 base ${f32.toFixed(0)} ms, f16 base ${f16.toFixed(0)} ms: f16/f32 ${(f16 / f32).toFixed(2)}x ` +
+          `(pairs ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x); params + grads + AdamW ${MB(b.memory)} vs ${MB(a.memory)} (${(b.memory / a.memory).toFixed(3)}x)`;
+      },
+      cleanup: () => {
+        const h = lora16;
+        for (const t of [...loraModel.params.values(), ...loraModel.trainable.values(), ...loraOpt.m.values(), ...loraOpt.v.values(),
+          ...(h ? [...h.model.params.values(), ...h.model.trainable.values(), ...h.opt.m.values(), ...h.opt.v.values()] : [])]) t.release();
       },
     },
     { name: 'prefill', shape: '512-token prompt', tokens: 512, run: fill(gen, 512) },

@@ -44,6 +44,7 @@ const specs: FlagSpec[] = [
   { name: 'lora-alpha', type: 'number', help: "the adapter's output is scaled by alpha / R (default 2R)" },
   { name: 'lora-dropout', type: 'number', help: "dropout on the adapter's input while training (default 0)" },
   { name: 'lora-targets', type: 'list', help: "projections to adapt, comma-separated PEFT module names: c_attn, attn.c_proj, c_fc, mlp.c_proj ('c_proj' = both c_proj) (default c_attn)" },
+  { name: 'dtype', type: 'string', choices: ['f32', 'f16'], help: "with --lora: the frozen base's weight matrices in f32 (default) or f16 (half their memory; f32 arithmetic, the adapter stays f32)" },
   { name: 'merge-adapter', type: 'string', help: 'merge the LoRA adapter in DIR into its base (or --init) and save the whole model to --out; no training' },
   { name: 'fast', type: 'boolean', help: "Dawn speed toggles (no robustness checks, no validation); env WEBGPU_FAST=1 does the same" },
   { name: 'help', type: 'boolean', help: 'show this help' },
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
     nLayer: a['n-layer'] as number | undefined, nHead: a['n-head'] as number | undefined, nEmbd: a['n-embd'] as number | undefined,
     loraR: a.lora as number | undefined, loraAlpha: a['lora-alpha'] as number | undefined, loraDropout: a['lora-dropout'] as number | undefined,
     loraTargets: (a['lora-targets'] as string[] | undefined)?.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean),
+    dtype: a.dtype as TrainFlags['dtype'],
   };
   if (a['merge-adapter'] !== undefined) {
     if (flags.out === undefined) throw new UserError('--merge-adapter DIR needs --out OUT, a new directory for the merged model');

@@ -15,7 +15,8 @@ import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { bytesSource, parseSafetensors } from '../src/model/safetensors.ts';
 import { parseAdapter } from '../src/model/peft.ts';
 import type { GPT2Config } from '../src/model/config.ts';
-import { GPT2 } from '../src/model/gpt2.ts';
+import { GPT2, isF16Weight } from '../src/model/gpt2.ts';
+import { roundF16 } from '../src/util/f16.ts';
 import type { Generator } from '../src/model/generator.ts';
 import { ChatSession, defaultChatOptions } from '../src/chat/session.ts';
 import { runTraining, type TrainOptions } from '../src/train/node.ts';
@@ -270,6 +271,23 @@ t('a LoRA run (with dropout and evaluation) stopped and resumed gives the losses
   saveGPT2Weights(was, CFG, baseArrays);
   await runTraining(lora({ out: was, steps: 1, evalInterval: 0 }), g);
   assert.equal([existsSync(join(was, 'model.safetensors')), existsSync(join(was, 'config.json')), existsSync(join(was, ADAPTER_WEIGHTS))], [false, false, true]);
+});
+
+t('train.js --lora R --dtype f16: a base in f16 trains to the losses of an f32 base holding the same rounded weights, bit for bit; without --lora it is refused', async () => {
+  const g = await gpu();
+  const rounded = path('rounded-base');
+  saveGPT2Weights(rounded, CFG, new Map([...baseArrays].map(([name, a]) => [name, isF16Weight(name) ? roundF16(a) : a])));
+  const half = await runTraining(lora({ out: path('f16'), dtype: 'f16' }), g);
+  const full = await runTraining(lora({ out: path('f16-ref'), init: rounded }), g);
+  assert.equal(half.losses, full.losses, 'training losses');
+  assert.equal(half.valLosses, full.valLosses, 'validation losses');
+  const [r, refused] = await Promise.all([
+    run('train', ['--init', base, '--lora', '2', '--dtype', 'f16', '--steps', '2', ...TRAIN, '--out', path('f16-cli')]),
+    run('train', ['--init', base, '--dtype', 'f16', '--steps', '1', ...TRAIN, '--out', path('f16-full')]),
+  ]);
+  assertOk(r, 'train.js --lora 2 --dtype f16');
+  assert.match(r.stdout, /trainable parameters.*; base weights in f16/);
+  assertOneLineError(refused, [/--dtype f16 keeps the frozen base of a LoRA run in f16; training every weight needs them in f32: add --lora R/], '--dtype f16 without --lora');
 });
 
 t('bad LoRA input: one line each, saying what to do', async () => {

@@ -48,7 +48,7 @@ t('random floats round to the nearest f16 (checked against both neighbours), tie
   }
 });
 
-for (const [n, limit] of [[37, 0], [1000, 0], [5000, 1024]]) {
+for (const [n, limit] of [[4, 0], [36, 0], [1000, 0], [5000, 1024], [5004, 1024]]) {
   const name = `widenF16 n=${n}${limit ? ` (binding limit ${limit} bytes: chunks)` : ''}: the stored f16 values, exactly`;
   t(name, async () => {
     const g = await gpu();
@@ -61,5 +61,13 @@ for (const [n, limit] of [[37, 0], [1000, 0], [5000, 1024]]) {
     out.release();
   });
 }
+
+t('widenF16: a size that is not a multiple of 4 is refused', async () => {
+  const g = await gpu();
+  const inp = g.fromArray(randn(37, 7, 2), [37], 'a', 'f16'), out = g.tensor([37], 'out');
+  assert.throws(() => widenF16(inp, out), /'a' has 37 elements, not a multiple of 4/);
+  inp.release();
+  out.release();
+});
 
 t.run();

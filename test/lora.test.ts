@@ -8,7 +8,8 @@ import { linear } from '../src/nn.ts';
 import { matmulTuning } from '../src/ops/matmul.ts';
 import type { Gpu } from '../src/gpu/index.ts';
 import { Tape } from '../src/tape.ts';
-import { GPT2 } from '../src/model/gpt2.ts';
+import { GPT2, isF16Weight } from '../src/model/gpt2.ts';
+import { roundF16 } from '../src/util/f16.ts';
 import { AdamW } from '../src/optim.ts';
 import { trainStep } from '../src/train/step.ts';
 import { checkLora, initLoraArrays, loraScale, loraShapes, loraSites, mergeLora, type LoraSettings } from '../src/model/lora.ts';
@@ -238,6 +239,41 @@ t('adapted model: loss and every lora_A / lora_B gradient match the CPU referenc
   assert.ok(Math.abs(loss - ref.loss!) < 1e-5 * ref.loss!, `loss ${loss} vs ${ref.loss}`);
   for (const [name, p] of model.trainable) assertRel(await p.grad!.read(), ref.grads!.get(name)!, 1e-4, `grad ${name}`);
   for (const [name, p] of model.params) assert.is(p.grad, null, `${name}: frozen, no gradient buffer`);
+  release(model);
+});
+
+t('f16 base (train.js --lora R --dtype f16): loss and every adapter gradient equal those of an f32 base holding the same f16-rounded weights, bit for bit, and the reference; training f16 weights is refused', async () => {
+  const g = await gpu();
+  const arrays = tinyArrays(TINY, 3), adapter = randomAdapter(ALL, 4);
+  // the f32 base holds exactly the values the f16 base stores
+  const rounded = new Map([...arrays].map(([name, a]) => [name, isF16Weight(name) ? roundF16(a) : a]));
+  const B = 2, T = 9;
+  const { x, y } = batch(B, T, 5);
+  const count = y.filter((v) => v >= 0).length;
+  const run = async (dtype: 'f32' | 'f16') => {
+    const model = GPT2.fromArrays(g, TINY, dtype === 'f16' ? arrays : rounded, { settings: ALL, arrays: adapter }, dtype);
+    for (const [name, p] of model.params) assert.is(p.dtype, dtype === 'f16' && isF16Weight(name) ? 'f16' : 'f32', `${dtype}: ${name}`);
+    for (const [name, p] of model.trainable) assert.is(p.dtype, 'f32', `${dtype}: adapter tensor ${name} stays f32`);
+    for (const p of model.trainable.values()) p.grad = g.zeros(p.shape, `d(${p.label})`);
+    const losses = model.lossPerToken(x, y, B, T, 1 / count);
+    model.tape.backward();
+    const out = { losses: await losses.read(), grads: new Map<string, Float32Array>() };
+    model.tape.clear();
+    for (const [name, p] of model.trainable) out.grads.set(name, await p.grad!.read());
+    release(model);
+    return out;
+  };
+  const half = await run('f16'), full = await run('f32');
+  assert.equal([...half.losses], [...full.losses], 'per-token losses bit for bit');
+  for (const [name, v] of full.grads) assert.equal([...half.grads.get(name)!], [...v], `grad ${name} bit for bit`);
+  const ref = gpt2Cpu(TINY, rounded, x, B, T, y, { weights: adapter, r: ALL.r, scale: loraScale(ALL) });
+  const loss = half.losses.reduce((s, v) => s + v, 0) / count;
+  assert.ok(Math.abs(loss - ref.loss!) < 1e-5 * ref.loss!, `loss ${loss} vs reference ${ref.loss}`);
+  for (const [name, v] of half.grads) assertRel(v, ref.grads!.get(name)!, 1e-4, `grad ${name} vs reference`);
+  // every weight trains without an adapter: f16 ones cannot
+  const model = GPT2.fromArrays(g, TINY, arrays, undefined, 'f16');
+  assert.throws(() => model.lossPerToken(x, y, B, T, 1 / count), /is f16, which is never trained/);
+  model.tape.clear();
   release(model);
 });
 

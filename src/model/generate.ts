@@ -16,7 +16,7 @@
 import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
-import { widenF16 } from '../ops/widen.ts';
+import { withF32 } from '../ops/widen.ts';
 import { MATVEC_ROWS, matvec, matvecFits, matvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
 import { geluForward } from '../ops/gelu.ts';
@@ -140,11 +140,7 @@ export class GPT2BatchGenerator implements BatchGenerator {
     // x[n,K] · w[K,N] + b: matrix-vector products (each weight read once) for a few rows
     const linear = (inp: Tensor, w: Tensor, b: Tensor, out: Tensor, K: number, N: number) => {
       if (n <= MATVEC_ROWS && matvecFits(K, N)) return matvec(inp, w, out, n, K, N, b);
-      if (w.dtype !== 'f16') return matmul(inp, w, out, n, N, K, { bias: b });
-      const w32 = gpu.tensor(w.shape, `${w.label} (f32)`);
-      widenF16(w, w32);
-      matmul(inp, w32, out, n, N, K, { bias: b });
-      w32.release(); // the queue runs in order: whatever reuses the buffer runs after this matmul
+      withF32(w, (w32) => matmul(inp, w32, out, n, N, K, { bias: b }));
     };
     const T = (shape: number[], label: string) => {
       const t = gpu.tensor(shape, label);

@@ -5,8 +5,9 @@
 // With a LoRA adapter (model/lora.ts) the weights are frozen and the adapter's A and B, beside
 // the projections it targets, are what trains; generation merges the adapter into the weights
 // instead (model/load.ts), so only this model knows the unmerged form.
-// For inference the weight matrices may be f16 (fromArrays' `weights`): generation reads them as they are (matvec, embedding); this model's forward widens
-// each into an f32 temporary as it goes, without gradients (eval's held-out loss).
+// The weight matrices may be f16 (fromArrays' `weights`) where nothing trains them: for inference,
+// and as a LoRA run's frozen base (train.js --lora R --dtype f16). Generation reads them as they are
+// (matvec, embedding); this model's forward and backward widen each into an f32 temporary as they go.
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
 import { attention, embedding, gelu, layernorm, linear, residual, type LoraWeights } from '../nn.ts';
@@ -16,7 +17,7 @@ import { classifierLoss, classifierTargets } from './classifier.ts';
 import { matmul } from '../ops/matmul.ts';
 import { parameterShapes, type GPT2Config } from './config.ts';
 import { Rng } from '../util/rng.ts';
-import { widenF16 } from '../ops/widen.ts';
+import { withF32 } from '../ops/widen.ts';
 
 /** What f16 weights hold in f16: the matrices (wte, the tied lm_head, and each block's four projections); biases, layernorms and wpe stay f32. */
 export const isF16Weight = (name: string): boolean => name === 'wte.weight' || /\.(c_attn|c_proj|c_fc)\.weight$/.test(name);
@@ -51,23 +52,24 @@ export class GPT2 {
 
   /**
    * Upload f32 arrays (one per canonical parameter name, and per adapter tensor with `lora`) to the GPU.
-   * `weights` 'f16': the matrices (isF16Weight) stored as f16, for inference only (no LoRA adapter).
+   * `weights` 'f16': the matrices (isF16Weight) stored as f16, never trained: for inference, or as the
+   * frozen base of `lora` (the adapter itself is always f32).
    */
   static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>, lora?: { settings: LoraSettings; arrays: Map<string, Float32Array> }, weights: 'f32' | 'f16' = 'f32'): GPT2 {
-    if (weights === 'f16' && lora) throw new Error('f16 weights are for inference: a LoRA adapter trains on f32 weights');
-    const upload = (shapes: { name: string; shape: number[] }[], from: Map<string, Float32Array>) => {
+    const upload = (shapes: { name: string; shape: number[] }[], from: Map<string, Float32Array>, f16: (name: string) => boolean) => {
       const out = new Map<string, Tensor>();
       for (const { name, shape } of shapes) {
         const a = from.get(name);
         if (!a) throw new Error(`missing parameter ${name} [${shape}]`);
-        out.set(name, gpu.fromArray(a, shape, name, weights === 'f16' && isF16Weight(name) ? 'f16' : undefined));
+        out.set(name, gpu.fromArray(a, shape, name, f16(name) ? 'f16' : undefined));
       }
       return out;
     };
-    const params = upload(parameterShapes(config), arrays);
+    const params = upload(parameterShapes(config), arrays, (name) => weights === 'f16' && isF16Weight(name));
     if (!lora) return new GPT2(gpu, config, params);
     const sites = checkLora(config, lora.settings);
-    return new GPT2(gpu, config, params, { settings: lora.settings, sites, params: upload(loraShapes(sites, lora.settings.r), lora.arrays) });
+    // the adapter is trained: always f32
+    return new GPT2(gpu, config, params, { settings: lora.settings, sites, params: upload(loraShapes(sites, lora.settings.r), lora.arrays, () => false) });
   }
 
   /** GPT-2 / nanoGPT init: N(0, 0.02), residual projections scaled by 1/sqrt(2 n_layer), LN 1/0, biases 0. */
@@ -97,16 +99,6 @@ export class GPT2 {
     return this.p('wte.weight').dtype === 'f16' ? 'f16' : 'f32';
   }
 
-  /** Parameter `name` as f32 for the ops of this forward: an f16 one widened into a temporary the tape frees (no gradient: forward only). */
-  private f32(name: string): Tensor {
-    const t = this.p(name);
-    if (t.dtype !== 'f16') return t;
-    if (this.tape.enabled) throw new Error(`${name} is f16: f16 weights are for inference (no gradients); train on f32 weights`);
-    const out = this.tape.track(this.gpu.tensor(t.shape, `${name} (f32)`));
-    widenF16(t, out);
-    return out;
-  }
-
   /** The adapter beside layer l's `module`, if it has one; `seed` drives its dropout. */
   private adapter(l: number, module: LoraModule, seed: number): LoraWeights | undefined {
     const i = this.sites.get(`h.${l}.${module}`);
@@ -128,7 +120,7 @@ export class GPT2 {
     const tok = tape.track(this.gpu.fromArray(tokens, [N], 'tokens'));
     let x = embedding(tape, tok, tokens, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, V); // the lookup reads an f16 wte as it is
     for (let l = 0; l < L; l++) {
-      const h = (n: string) => this.f32(`h.${l}.${n}`);
+      const h = (n: string) => this.p(`h.${l}.${n}`); // linear() widens f16 matrices as it uses them
       const ad = (m: LoraModule) => this.adapter(l, m, seed);
       // x = x + attn(ln_1(x))
       const a1 = layernorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), N, C, eps, `h${l}.ln_1`);
@@ -156,7 +148,7 @@ export class GPT2 {
     const { n_embd: C, vocab_size: V } = this.config;
     const targets = classifierTargets(this.gpu, y); // uploads first: the step's work then goes in one submit
     const hid = this.hidden(x, B, T, seed);
-    return classifierLoss(this.tape, hid, this.f32('wte.weight'), targets, B * T, C, V, gradScale);
+    return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);
   }
 
   /** Full logits [B*T, V] without gradients (tests and evaluation of small models; a [B*T, V] tensor must fit one binding). */
@@ -165,7 +157,7 @@ export class GPT2 {
     return this.tape.noGrad(() => {
       const hid = this.hidden(x, B, T);
       const out = this.gpu.tensor([B * T, V], 'logits');
-      matmul(hid, this.f32('wte.weight'), out, B * T, V, C, { transB: true });
+      withF32(this.p('wte.weight'), (wte) => matmul(hid, wte, out, B * T, V, C, { transB: true }));
       this.tape.clear();
       return out;
     });

@@ -71,10 +71,10 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
 
     // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
-    const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined);
+    const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined, opts.dtype);
     arrays.clear();
     const opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
-    if (o.lora) say(describeLora(o.lora, model.lora!.sites, config));
+    if (o.lora) say(`${describeLora(o.lora, model.lora!.sites, config)}${opts.dtype === 'f16' ? '; base weights in f16' : ''}`);
     if (run.saved && moments) {
       for (const [name, t] of opt.m) { const a = moments.m.get(name); if (a) t.write(a); }
       for (const [name, t] of opt.v) { const a = moments.v.get(name); if (a) t.write(a); }

@@ -8,6 +8,7 @@ import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../mode
 import { speakerProblem } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
 import { checkLora, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
+import type { WeightsDtype } from '../model/load.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
 export interface RunSettings {
@@ -64,6 +65,8 @@ export interface TrainFlags extends Partial<RunSettings> {
   loraAlpha?: number;
   loraDropout?: number;
   loraTargets?: string[];
+  /** the frozen base of a LoRA run in f16 (--dtype f16); not saved: a resumed run may change it */
+  dtype?: WeightsDtype;
 }
 
 export const DEFAULTS = {
@@ -159,6 +162,9 @@ export function resolveRun(
   else steps = defaultSteps(fromScratch, device.isCpu);
 
   const lora = resolveLora(flags, keep, from.source);
+  if (flags.dtype === 'f16' && !lora) {
+    throw new UserError('--dtype f16 keeps the frozen base of a LoRA run in f16; training every weight needs them in f32: add --lora R (or leave --dtype out)');
+  }
   const lr = flags.lr ?? keep.lr ?? defaultLr(fromScratch, !!lora);
   // a new --lr on resume brings its own default final lr
   const minLr = flags.minLr ?? (flags.lr === undefined ? keep.minLr : undefined) ?? lr / 10;
@@ -177,8 +183,8 @@ export function resolveRun(
   };
   checkSettings(settings);
   if (lora) checkLora(config, lora);
-  // weights, gradients and AdamW's two moments; with LoRA only the weights are of the model's size
-  const copies = lora ? 1 : 4;
+  // weights, gradients and AdamW's two moments; with LoRA only the weights are of the model's size (half of it in f16)
+  const copies = lora ? (flags.dtype === 'f16' ? 0.5 : 1) : 4;
   const tooBig = memoryProblem(config, device.memoryBytes, copies);
   if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
   checkBatchFits(settings, config, device, copies);
