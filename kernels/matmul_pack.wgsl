@@ -1,6 +1,7 @@
 // Packs op(X) (rows x K) into the 32-row panels that matmul.wgsl reads: vec4 (t*K4 + k4)*32 + r
 // of `out` holds op(X)[32t + r][4k4 .. 4k4+3], zeros past `rows` and past K. op(X) is X stored
-// [rows, K] (row stride ld), or with TRANS X stored [K, rows].
+// [rows, K] (row stride ld), or with TRANS X stored [K, rows]. X may be f16 (its variant below):
+// the panels are f32 either way, so an f16 weight costs the multiply nothing extra.
 //
 // On lavapipe every load and store here is a loop over the lanes, and a vec4 is one trip where
 // four floats are four: X is read as vec4s, two of them funnelled into one (SHIFT) where its
@@ -18,15 +19,20 @@ struct Params {
   off: u32,                        // first float of X in the bound range
   K4: u32,                         // k-blocks per panel row: ceil(K / 4)
 }
+// X's storage type and its load as f32; the f16 variant (f16Weights in src/gpu: X an f16 weight
+// matrix) takes the `// f16:` lines: 4 f16 in a vec2u, widened exactly by unpack2x16float
+alias X4 = vec4f; // f16: alias X4 = vec2u;
+fn x4(v: X4) -> vec4f { return v; } // f16: fn x4(v: X4) -> vec4f { return vec4f(unpack2x16float(v.x), unpack2x16float(v.y)); }
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<X4>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
 
 // floats e..e+3 of X (e a multiple of 4 unless SHIFT), zeroed where `keep` is false
 fn floats4(e: u32, keep: vec4<bool>) -> vec4f {
-  var v = x[e / 4u];
+  var v = x4(x[e / 4u]);
   if (SHIFT) {
-    let w = x[e / 4u + 1u];
+    let w = x4(x[e / 4u + 1u]);
     let s = e & 3u;
     v = select(select(v, vec4f(v.yzw, w.x), s == 1u), select(vec4f(v.zw, w.xy), vec4f(v.w, w.xyz), s == 3u), s >= 2u);
   }

@@ -9,7 +9,6 @@ import { attentionBackward, attentionForward } from './ops/attention.ts';
 import { addInto, residualForward } from './ops/residual.ts';
 import { embeddingBackward, embeddingBuckets, embeddingForward } from './ops/embedding.ts';
 import { dropout } from './ops/dropout.ts';
-import { withF32 } from './ops/widen.ts';
 
 const act = (tape: Tape, like: Tensor, shape: readonly number[], label: string): Tensor =>
   tape.track(like.gpu.tensor(shape, label));
@@ -28,12 +27,12 @@ export interface LoraWeights { A: Tensor; B: Tensor; r: number; scale: number; d
 export function linear(tape: Tape, x: Tensor, w: Tensor, b: Tensor | null, M: number, K: number, N: number, label: string, lora?: LoraWeights): Tensor {
   if (w.dtype === 'f16' && tape.enabled && tape.needsGrad(w)) throw new Error(`${label}: '${w.label}' is f16, which is never trained (freeze it: a LoRA run)`);
   const out = act(tape, x, [M, N], label);
-  withF32(w, (w32) => matmul(x, w32, out, M, N, K, { bias: b ?? undefined }));
+  matmul(x, w, out, M, N, K, { bias: b ?? undefined });
   const adapter = lora ? loraForward(tape, x, out, lora, M, K, N, label) : null;
   tape.record([out], [x, ...(adapter?.saved ?? [])], () => {
     const dout = out.grad;
     if (!dout) return;
-    withF32(w, (w32) => matmul(dout, w32, tape.grad(x), M, K, N, { transB: true, accumulate: true })); // an f16 w is widened again: no f32 copy lives between forward and backward
+    matmul(dout, w, tape.grad(x), M, K, N, { transB: true, accumulate: true });
     if (tape.needsGrad(w)) matmul(x, dout, tape.grad(w), K, N, M, { transA: true, accumulate: true });
     if (b && tape.needsGrad(b)) matmulBiasBackward(dout, tape.grad(b), M, N);
     adapter?.backward(dout);

@@ -48,12 +48,12 @@ t('random floats round to the nearest f16 (checked against both neighbours), tie
   }
 });
 
-for (const [n, limit] of [[4, 0], [36, 0], [1000, 0], [5000, 1024], [5004, 1024]]) {
+for (const [n, limit] of [[1, 0], [2, 0], [3, 0], [37, 0], [1000, 0], [5000, 1024], [5003, 1024]]) {
   const name = `widenF16 n=${n}${limit ? ` (binding limit ${limit} bytes: chunks)` : ''}: the stored f16 values, exactly`;
   t(name, async () => {
     const g = await gpu();
     const a = randn(n, 7, 2);
-    const inp = g.fromArray(a, [n], 'a', 'f16'), out = g.tensor([n], 'out');
+    const inp = g.fromArray(a, [n], 'a', 'f16'), out = g.tensor([Math.ceil(n / 4) * 4], 'out');
     await withBindingLimit(g, limit || g.bindingLimit, () => widenF16(inp, out));
     const got = await out.read(), want = roundF16(a);
     for (let i = 0; i < n; i++) if (got[i] !== want[i]) assert.unreachable(`element ${i}: ${got[i]}, want ${want[i]}`);
@@ -62,10 +62,23 @@ for (const [n, limit] of [[4, 0], [36, 0], [1000, 0], [5000, 1024], [5004, 1024]
   });
 }
 
-t('widenF16: a size that is not a multiple of 4 is refused', async () => {
+t('widenF16 of views at any element offset (odd ones straddle words), across binding chunks', async () => {
+  const g = await gpu();
+  for (const [off, n, limit] of [[1, 5, 0], [2, 37, 0], [3, 1000, 0], [129, 5003, 1024], [255, 600, 1024]]) {
+    const a = randn(off + n + 2, off, 2);
+    const buf = g.fromArray(a, [a.length], 'buffer', 'f16'), out = g.tensor([Math.ceil(n / 4) * 4], 'out');
+    await withBindingLimit(g, limit || g.bindingLimit, () => widenF16(buf.view(off, [n], 'a'), out));
+    const got = await out.read(), want = roundF16(a.subarray(off, off + n));
+    for (let i = 0; i < n; i++) if (got[i] !== want[i]) assert.unreachable(`offset ${off} n ${n} element ${i}: ${got[i]}, want ${want[i]}`);
+    buf.release();
+    out.release();
+  }
+});
+
+t('widenF16: an output without room for whole vec4s is refused', async () => {
   const g = await gpu();
   const inp = g.fromArray(randn(37, 7, 2), [37], 'a', 'f16'), out = g.tensor([37], 'out');
-  assert.throws(() => widenF16(inp, out), /'a' has 37 elements, not a multiple of 4/);
+  assert.throws(() => widenF16(inp, out), /'out' has 37 elements, needs 40 \(37 rounded up to 4\)/);
   inp.release();
   out.release();
 });

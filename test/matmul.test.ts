@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/index.ts';
+import { roundF16 } from '../src/util/f16.ts';
 import {
   biasBackwardCpu, matmul, matmulBiasBackward, matmulCpu, matmulTuning, type MatmulOptions, type MatmulVariant,
 } from '../src/ops/matmul.ts';
@@ -47,7 +48,7 @@ t('reference batch: each matrix on its own', () => {
 
 // ---- GPU against the reference ----
 
-interface Case { M: number; N: number; K: number; ta: boolean; tb: boolean; bias?: boolean; accumulate?: boolean; batch?: number }
+interface Case { M: number; N: number; K: number; ta: boolean; tb: boolean; bias?: boolean; accumulate?: boolean; batch?: number; f16?: 'a' | 'b' }
 
 /** Runs one matmul on the GPU and compares with matmulCpu (+ the initial out when accumulating). */
 async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
@@ -55,14 +56,15 @@ async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
   const as = randn(batch * c.M * c.K, seed), bs = randn(batch * c.K * c.N, seed + 1);
   const biasS = c.bias ? randn(c.N, seed + 2) : undefined;
   const init = randn(batch * c.M * c.N, seed + 3);
-  const a = g.fromArray(as, [as.length], 'a'), b = g.fromArray(bs, [bs.length], 'b');
+  // an f16 operand (a weight kept in f16) holds the f16-rounded values: the reference multiplies those
+  const a = g.fromArray(as, [as.length], 'a', c.f16 === 'a' ? 'f16' : undefined), b = g.fromArray(bs, [bs.length], 'b', c.f16 === 'b' ? 'f16' : undefined);
   const out = g.fromArray(init, [init.length], 'out');
   const bias = biasS ? g.fromArray(biasS, [c.N], 'bias') : undefined;
   const opts: MatmulOptions = { transA: c.ta, transB: c.tb, bias, accumulate: c.accumulate, batch };
   matmul(a, b, out, c.M, c.N, c.K, opts);
-  const want = matmulCpu(as, bs, c.M, c.N, c.K, { transA: c.ta, transB: c.tb, bias: biasS, batch });
+  const want = matmulCpu(c.f16 === 'a' ? roundF16(as) : as, c.f16 === 'b' ? roundF16(bs) : bs, c.M, c.N, c.K, { transA: c.ta, transB: c.tb, bias: biasS, batch });
   if (c.accumulate) for (let i = 0; i < want.length; i++) want[i] += init[i];
-  const label = `${name(c.ta, c.tb)} M=${c.M} N=${c.N} K=${c.K}${c.bias ? ' bias' : ''}${c.accumulate ? ' acc' : ''}${batch > 1 ? ` batch=${batch}` : ''}${what}`;
+  const label = `${name(c.ta, c.tb)} M=${c.M} N=${c.N} K=${c.K}${c.bias ? ' bias' : ''}${c.accumulate ? ' acc' : ''}${batch > 1 ? ` batch=${batch}` : ''}${c.f16 ? ` f16 ${c.f16.toUpperCase()}` : ''}${what}`;
   assertRel(await out.read(), want, 1e-4, label);
   for (const x of [a, b, out, bias]) x?.release();
 }
@@ -173,6 +175,35 @@ for (const v of ['cpu', 'tiled'] as const) {
         cbuf.release();
       }
     }
+  });
+
+  // f16 weights (--dtype f16, a LoRA run's frozen base): the CPU panel path packs an f16 B into its
+  // f32 panels as it reads it; everywhere else (and for an f16 A) the operand is widened first
+  t(`[${v}] f16 operands: every layout on edge shapes, bias, accumulate, batch, unaligned views, split bindings`, async () => {
+    const g = await gpu();
+    const used = await withVariant(g, v, async () => {
+      let seed = 300;
+      for (const [ta, tb] of LAYOUTS) {
+        for (const [M, N, K] of [...SHAPES, ...ALIGNED]) await check(g, { M, N, K, ta, tb, f16: 'b' }, seed++);
+        await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true, f16: 'b' }, seed++);
+        await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, bias: true, f16: 'b' }, seed++);
+        await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, f16: 'a' }, seed++);
+        await withBindingLimit(g, 8192, () => check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true, f16: 'b' }, seed++, ' (split)'));
+        // B as an f16 view at offsets that are not whole vec4s (nor 256-byte aligned)
+        const [M, N, K] = [33, 36, 40];
+        for (const ob of [1, 2, 3, 130]) {
+          const as = randn(M * K, seed++), bs = randn(K * N, seed++);
+          const a = g.fromArray(as, [M * K], 'a'), out = g.tensor([M * N], 'out');
+          // B's values at elements ob.. of an f16 buffer, 9s around them
+          const b16 = g.fromArray(Float32Array.from({ length: ob + K * N + 3 }, (_, i) => (i >= ob && i < ob + K * N ? bs[i - ob] : 9)), [ob + K * N + 3], 'b16', 'f16');
+          matmul(a, b16.view(ob, [K * N], 'b'), out, M, N, K, { transA: ta, transB: tb });
+          assertRel(await out.read(), matmulCpu(as, roundF16(bs), M, N, K, { transA: ta, transB: tb }), 1e-4, `${name(ta, tb)} f16 B view at ${ob}`);
+          for (const x of [a, b16, out]) x.release();
+        }
+      }
+    });
+    if (v === 'tiled' || !g.hasSubgroups8) assert.ok(used.has('widen_f16'), `widened first [${[...used]}]`);
+    else assert.ok(used.has('matmul_pack_f16'), `the f16 B was packed as it is [${[...used]}]`);
   });
 
   // ---- operands larger than the storage binding limit ----

@@ -11,12 +11,11 @@
 // matrix-vector kernels for a few rows and reuses its activation buffers across layers; the
 // tape model records a backward for every op. Same order and names as GPT2.hidden: keep them parallel.
 // With f16 weights (GPT2.fromArrays' `weights`) the matrix-vector kernels, the embedding and the
-// lm_head read the f16 matrices directly; prefill's matmul gets each one widened to f32 just
-// before it runs, into a pooled temporary released right after (one matrix's f32 bytes at a time).
+// lm_head read the f16 matrices directly, and so does prefill's matmul on a CPU adapter (its
+// packing reads f16); elsewhere matmul widens each into a pooled f32 temporary released right after.
 import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
-import { withF32 } from '../ops/widen.ts';
 import { MATVEC_ROWS, matvec, matvecFits, matvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
 import { geluForward } from '../ops/gelu.ts';
@@ -140,7 +139,7 @@ export class GPT2BatchGenerator implements BatchGenerator {
     // x[n,K] · w[K,N] + b: matrix-vector products (each weight read once) for a few rows
     const linear = (inp: Tensor, w: Tensor, b: Tensor, out: Tensor, K: number, N: number) => {
       if (n <= MATVEC_ROWS && matvecFits(K, N)) return matvec(inp, w, out, n, K, N, b);
-      withF32(w, (w32) => matmul(inp, w32, out, n, N, K, { bias: b }));
+      matmul(inp, w, out, n, N, K, { bias: b }); // reads an f16 w as it is (or widens it first)
     };
     const T = (shape: number[], label: string) => {
       const t = gpu.tensor(shape, label);

@@ -6,8 +6,8 @@
 // the projections it targets, are what trains; generation merges the adapter into the weights
 // instead (model/load.ts), so only this model knows the unmerged form.
 // The weight matrices may be f16 (fromArrays' `weights`) where nothing trains them: for inference,
-// and as a LoRA run's frozen base (train.js --lora R --dtype f16). Generation reads them as they are
-// (matvec, embedding); this model's forward and backward widen each into an f32 temporary as they go.
+// and as a LoRA run's frozen base (train.js --lora R --dtype f16). The kernels read them as they are
+// (matvec, embedding, the CPU matmul's packing; other matmuls widen each into a temporary first).
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
 import { attention, embedding, gelu, layernorm, linear, residual, type LoraWeights } from '../nn.ts';
@@ -17,7 +17,6 @@ import { classifierLoss, classifierTargets } from './classifier.ts';
 import { matmul } from '../ops/matmul.ts';
 import { parameterShapes, type GPT2Config } from './config.ts';
 import { Rng } from '../util/rng.ts';
-import { withF32 } from '../ops/widen.ts';
 
 /** What f16 weights hold in f16: the matrices (wte, the tied lm_head, and each block's four projections); biases, layernorms and wpe stay f32. */
 export const isF16Weight = (name: string): boolean => name === 'wte.weight' || /\.(c_attn|c_proj|c_fc)\.weight$/.test(name);
@@ -157,7 +156,7 @@ export class GPT2 {
     return this.tape.noGrad(() => {
       const hid = this.hidden(x, B, T);
       const out = this.gpu.tensor([B * T, V], 'logits');
-      withF32(this.p('wte.weight'), (wte) => matmul(hid, wte, out, B * T, V, C, { transB: true }));
+      matmul(hid, this.p('wte.weight'), out, B * T, V, C, { transB: true });
       this.tape.clear();
       return out;
     });

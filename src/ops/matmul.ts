@@ -7,7 +7,8 @@
 // first copied into zero-padded aligned temporaries (cheap next to the multiply). Operands
 // larger than gpu.bindingLimit are split into several dispatches over sub-ranges (256-byte
 // aligned bindings, offsets in the uniforms).
-import { kernel, TEXEL_ROW, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
+import { f16Weights, kernel, TEXEL_ROW, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
+import { withF32 } from './widen.ts';
 import { grid1d, MAX_GROUPS, pieces, rowsThatFit } from './fit.ts';
 import panelCode from '../../kernels/matmul.wgsl';
 import packCode from '../../kernels/matmul_pack.wgsl';
@@ -18,6 +19,7 @@ import biasBwdCode from '../../kernels/matmul_bias_backward.wgsl';
 
 const panelKernel = kernel('matmul', panelCode);
 const packKernel = kernel('matmul_pack', packCode);
+const packF16Kernel = f16Weights(packKernel);
 const portableKernel = kernel('matmul_portable', portableCode);
 const padKernel = kernel('matmul_pad', padCode);
 const tiledKernel = kernel('matmul_tiled', tiledCode);
@@ -58,6 +60,7 @@ export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tens
  * out[M,N] = (accumulate ? out : 0) + op(A)[M,K] · op(B)[K,N] (+ bias[N] broadcast over rows)
  * A is stored [M,K] row-major, or [K,M] if transA; B is stored [K,N], or [N,K] if transB; out is [M,N].
  * batch (default 1): A, B, out hold `batch` consecutive matrices each (strides M*K, K*N, M*N); bias shared.
+ * A or B may be f16 (weights kept in f16, never trained): read as they are by the CPU panel path, widened into an f32 temporary elsewhere.
  */
 export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, K: number, opts: MatmulOptions = {}): void {
   const { transA = false, transB = false, bias, accumulate = false, batch = 1 } = opts;
@@ -77,10 +80,17 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
     throw new Error(`${what}: out '${out.label}' shares a GPU buffer with an input; use separate tensors`);
   }
 
+  if (out.dtype !== 'f32' || bias?.dtype === 'f16') throw new Error(`${what}: out and bias must be f32`);
   const gpu = a.gpu;
   const tiled = (matmulTuning.variant ?? (gpu.isCpu ? 'cpu' : 'tiled')) === 'tiled';
   // the panel kernel shares A rows within groups of 8 subgroup lanes
   const panels = !tiled && gpu.features.has('subgroups') && gpu.hasSubgroups8;
+  // f16 operands (weights): the panel path packs them into its f32 panels as they are read;
+  // the other kernels read f32, so an f16 operand is widened into a temporary first
+  if (a.dtype === 'f16' || (b.dtype === 'f16' && !panels)) {
+    const [wide, other] = a.dtype === 'f16' ? [a, b] : [b, a];
+    return withF32(wide, (w) => (wide === a ? matmul(w, other, out, M, N, K, opts) : matmul(other, w, out, M, N, K, opts)));
+  }
   const limit = rangeLimit(gpu);
   // stored A is `batch` matrices of rowsA x colsA, B of rowsB x colsB
   const [rowsA, colsA] = transA ? [K, M] : [M, K];
@@ -142,10 +152,11 @@ function pack(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc
   const floats = panelFloats(rc, kc);
   const span = trans ? (kc - 1) * ld + rc : (rc - 1) * ld + kc;
   const src = range(x, start, span);
+  const f16 = x.dtype === 'f16';
   const K4 = Math.ceil(kc / 4);
   const shift = (x.offset + start) % 4 !== 0 || ld % 4 !== 0; // rows that do not start on a vec4
   const tmp = gpu.tensor([floats], `${what} (panels)`);
-  gpu.dispatch(packKernel, {
+  gpu.dispatch(f16 ? packF16Kernel : packKernel, {
     bindings: [src.binding, tmp],
     params: { rows: rc, K: kc, ld, off: src.rel, K4 },
     // a transposed X: a workgroup per panel (4 rows a lane), else 4 (a row a lane)
@@ -301,10 +312,12 @@ const rangeLimit = (gpu: Gpu) => Math.floor(gpu.bindingLimit / 4) - ALIGN - 8;
  */
 function range(t: Tensor, start: number, count: number): { binding: GPUBufferBinding; rel: number } {
   if (t.isReleased) throw new Error(`matmul: tensor '${t.label}' used after release`);
+  const eb = t.elementBytes, align = (ALIGN * 4) / eb; // elements per 256 bytes
   const abs = t.offset + start;
-  const base = abs - (abs % ALIGN);
-  const end = Math.min(Math.ceil((abs + count) / 4) * 4 + 4, t.buffer.size / 4);
-  return { binding: { buffer: t.buffer, offset: base * 4, size: (end - base) * 4 }, rel: abs - base };
+  const base = abs - (abs % align);
+  // one vec4 (4 elements) past the last: the pack's SHIFT reads it (for masked lanes only)
+  const end = Math.min(Math.ceil((abs + count) / 4) * 4 + 4, Math.floor(t.buffer.size / eb));
+  return { binding: { buffer: t.buffer, offset: base * eb, size: Math.ceil(((end - base) * eb) / 4) * 4 }, rel: abs - base };
 }
 
 function record(

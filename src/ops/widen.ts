@@ -1,6 +1,6 @@
-// f16 -> f32 copy of a tensor (exact): matmul reads f32, so an f16 weight is widened into a
-// temporary just before each product that needs it (prefill, and a LoRA run's frozen base, forward
-// and backward), one matrix at a time. No backward: f16 weights are never trained.
+// f16 -> f32 copy of a tensor (exact): matmul's kernels other than the CPU panel path read f32,
+// so an f16 operand is widened into a temporary just before the product and released after.
+// No backward: f16 weights are never trained.
 // CPU reference: f16Value of each stored value (src/util/f16.ts).
 import { kernel, type Tensor } from '../gpu/index.ts';
 import { grid1d, rowChunks } from './fit.ts';
@@ -9,14 +9,22 @@ import code from '../../kernels/widen_f16.wgsl';
 const widen = kernel('widen_f16', code);
 const WG = 256;
 
-/** out[i] = inp[i] for an f16 `inp` and an f32 `out` of the same size (a multiple of 4: every weight matrix's is) */
+const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/**
+ * out[i] = inp[i] for an f16 `inp` and an f32 `out`; `out` has room for whole vec4s (at least
+ * inp.size rounded up to 4 elements: past inp.size it gets values of no meaning).
+ */
 export function widenF16(inp: Tensor, out: Tensor): void {
   if (inp.dtype !== 'f16' || out.dtype !== 'f32') throw new Error(`widenF16: '${inp.label}' (${inp.dtype}) -> '${out.label}' (${out.dtype}) must be f16 -> f32`);
-  if (out.size < inp.size) throw new Error(`widenF16: '${out.label}' has ${out.size} elements, needs ${inp.size}`);
-  if (inp.size % 4) throw new Error(`widenF16: '${inp.label}' has ${inp.size} elements, not a multiple of 4`);
-  // chunks start on multiples of 128 elements: 256-byte offsets in the f16 input as well as the f32 output
+  if (out.size < roundUp4(inp.size)) throw new Error(`widenF16: '${out.label}' has ${out.size} elements, needs ${roundUp4(inp.size)} (${inp.size} rounded up to 4)`);
+  if (inp.isReleased) throw new Error(`widenF16: tensor '${inp.label}' used after release`);
+  // chunks start on multiples of 128 elements of the tensors (256 bytes of the f32 output); the
+  // input's binding starts at the 256-byte boundary at or before its chunk, `off` elements earlier
   for (const [s, n] of rowChunks(inp.size, 1, inp.gpu.bindingLimit, 128)) {
-    inp.gpu.dispatch(widen, { params: { n4: n / 4 }, bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n / 4, WG), constants: { WG } });
+    const abs = inp.offset + s, base = abs - (abs % 128), off = abs - base;
+    const src = { buffer: inp.buffer, offset: base * 2, size: Math.ceil(((off + n) * 2) / 4) * 4 };
+    inp.gpu.dispatch(widen, { params: { n, off }, bindings: [src, out.binding(s, roundUp4(n))], workgroups: grid1d(roundUp4(n) / 4, WG), constants: { WG } });
   }
 }
 
@@ -26,11 +34,11 @@ export function widenF16(inp: Tensor, out: Tensor): void {
  */
 export function withF32(w: Tensor, use: (w32: Tensor) => void): void {
   if (w.dtype === 'f32') return use(w);
-  const w32 = w.gpu.tensor(w.shape, `${w.label} (f32)`);
+  const full = w.gpu.tensor([roundUp4(w.size)], `${w.label} (f32)`);
   try {
-    widenF16(w, w32);
-    use(w32);
+    widenF16(w, full);
+    use(full.view(0, w.shape, full.label));
   } finally {
-    w32.release();
+    full.release();
   }
 }
