@@ -18,6 +18,9 @@ import { matmul } from '../ops/matmul.ts';
 import { parameterShapes, type GPT2Config } from './config.ts';
 import { Rng } from '../util/rng.ts';
 
+/** How the weights sit on the GPU: f32, or the matrices (isF16Weight) in f16 (fromArrays' `weights`). */
+export type WeightsDtype = 'f32' | 'f16';
+
 /** What f16 weights hold in f16: the matrices (wte, the tied lm_head, and each block's four projections); biases, layernorms and wpe stay f32. */
 export const isF16Weight = (name: string): boolean => name === 'wte.weight' || /\.(c_attn|c_proj|c_fc)\.weight$/.test(name);
 
@@ -54,7 +57,7 @@ export class GPT2 {
    * `weights` 'f16': the matrices (isF16Weight) stored as f16, never trained: for inference, or as the
    * frozen base of `lora` (the adapter itself is always f32).
    */
-  static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>, lora?: { settings: LoraSettings; arrays: Map<string, Float32Array> }, weights: 'f32' | 'f16' = 'f32'): GPT2 {
+  static fromArrays(gpu: Gpu, config: GPT2Config, arrays: Map<string, Float32Array>, lora?: { settings: LoraSettings; arrays: Map<string, Float32Array> }, weights: WeightsDtype = 'f32'): GPT2 {
     const upload = (shapes: { name: string; shape: number[] }[], from: Map<string, Float32Array>, f16: (name: string) => boolean) => {
       const out = new Map<string, Tensor>();
       for (const { name, shape } of shapes) {

@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.ts';
 import type { FlagSpec } from '../util/args.ts';
 import { describeConfig, type GPT2Config } from './config.ts';
 import { GPT2Generator } from './generate.ts';
-import { GPT2 } from './gpt2.ts';
+import { GPT2, type WeightsDtype } from './gpt2.ts';
 import { loadGPT2Weights } from '../node/weights.ts';
 import { ensureGPT2 } from './hub.ts';
 import { recoverCheckpoint } from './checkpoint.ts';
@@ -73,8 +73,6 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
   return { config, arrays: params, source: init, files: { dir: init } };
 }
 
-/** How the weights sit on the GPU for inference: f32, or the matrices in f16 (GPT2.fromArrays). */
-export type WeightsDtype = 'f32' | 'f16';
 
 /** --dtype, as chat.js, eval.js and serve.js take it */
 export const DTYPE_FLAG: FlagSpec = {

@@ -8,7 +8,7 @@ import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../mode
 import { speakerProblem } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
 import { checkLora, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
-import type { WeightsDtype } from '../model/load.ts';
+import type { WeightsDtype } from '../model/gpt2.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
 export interface RunSettings {

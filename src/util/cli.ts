@@ -1,7 +1,8 @@
 // What the commands share: the model flags of chat.js, eval.js and serve.js, and how a CLI
 // reports the error that ended it.
 import { GpuValidationError } from '../gpu/index.ts';
-import { chooseInit, DTYPE_FLAG, type WeightsDtype } from '../model/load.ts';
+import { chooseInit, DTYPE_FLAG } from '../model/load.ts';
+import type { WeightsDtype } from '../model/gpt2.ts';
 import { DEFAULTS } from '../train/run.ts';
 import type { FlagSpec } from './args.ts';
 import { UserError } from './errors.ts';
