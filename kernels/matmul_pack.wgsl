@@ -15,8 +15,8 @@ override KPW: u32 = 32;            // k-blocks per workgroup
 
 struct Params {
   rows: u32, K: u32,
-  ld: u32,                         // row stride of the stored X (floats)
-  off: u32,                        // first float of X in the bound range
+  ld: u32,                         // row stride of the stored X (elements)
+  off: u32,                        // first element of X in the bound range
   K4: u32,                         // k-blocks per panel row: ceil(K / 4)
 }
 // X's storage type and its load as f32; the f16 variant (f16Weights in src/gpu: X an f16 weight

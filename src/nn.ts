@@ -22,10 +22,9 @@ export interface LoraWeights { A: Tensor; B: Tensor; r: number; scale: number; d
 /**
  * x[M,K] · w[K,N] + b  (HF Conv1D layout), plus `lora`'s low-rank term when given. Frozen
  * weights (tape.freeze) get no weight gradient; the input gradient always flows. w may be f16
- * when frozen (a LoRA run's base kept in f16: --dtype f16).
+ * when frozen (a LoRA run's base kept in f16: --dtype f16; the model refuses to train f16 weights).
  */
 export function linear(tape: Tape, x: Tensor, w: Tensor, b: Tensor | null, M: number, K: number, N: number, label: string, lora?: LoraWeights): Tensor {
-  if (w.dtype === 'f16' && tape.enabled && tape.needsGrad(w)) throw new Error(`${label}: '${w.label}' is f16, which is never trained (freeze it: a LoRA run)`);
   const out = act(tape, x, [M, N], label);
   matmul(x, w, out, M, N, K, { bias: b ?? undefined });
   const adapter = lora ? loraForward(tape, x, out, lora, M, K, N, label) : null;

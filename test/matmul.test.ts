@@ -48,7 +48,7 @@ t('reference batch: each matrix on its own', () => {
 
 // ---- GPU against the reference ----
 
-interface Case { M: number; N: number; K: number; ta: boolean; tb: boolean; bias?: boolean; accumulate?: boolean; batch?: number; f16?: 'a' | 'b' }
+interface Case { M: number; N: number; K: number; ta: boolean; tb: boolean; bias?: boolean; accumulate?: boolean; batch?: number; f16?: 'a' | 'b' | 'ab' }
 
 /** Runs one matmul on the GPU and compares with matmulCpu (+ the initial out when accumulating). */
 async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
@@ -57,12 +57,13 @@ async function check(g: Gpu, c: Case, seed: number, what = ''): Promise<void> {
   const biasS = c.bias ? randn(c.N, seed + 2) : undefined;
   const init = randn(batch * c.M * c.N, seed + 3);
   // an f16 operand (a weight kept in f16) holds the f16-rounded values: the reference multiplies those
-  const a = g.fromArray(as, [as.length], 'a', c.f16 === 'a' ? 'f16' : undefined), b = g.fromArray(bs, [bs.length], 'b', c.f16 === 'b' ? 'f16' : undefined);
+  const [a16, b16] = [c.f16?.includes('a'), c.f16?.includes('b')];
+  const a = g.fromArray(as, [as.length], 'a', a16 ? 'f16' : undefined), b = g.fromArray(bs, [bs.length], 'b', b16 ? 'f16' : undefined);
   const out = g.fromArray(init, [init.length], 'out');
   const bias = biasS ? g.fromArray(biasS, [c.N], 'bias') : undefined;
   const opts: MatmulOptions = { transA: c.ta, transB: c.tb, bias, accumulate: c.accumulate, batch };
   matmul(a, b, out, c.M, c.N, c.K, opts);
-  const want = matmulCpu(c.f16 === 'a' ? roundF16(as) : as, c.f16 === 'b' ? roundF16(bs) : bs, c.M, c.N, c.K, { transA: c.ta, transB: c.tb, bias: biasS, batch });
+  const want = matmulCpu(a16 ? roundF16(as) : as, b16 ? roundF16(bs) : bs, c.M, c.N, c.K, { transA: c.ta, transB: c.tb, bias: biasS, batch });
   if (c.accumulate) for (let i = 0; i < want.length; i++) want[i] += init[i];
   const label = `${name(c.ta, c.tb)} M=${c.M} N=${c.N} K=${c.K}${c.bias ? ' bias' : ''}${c.accumulate ? ' acc' : ''}${batch > 1 ? ` batch=${batch}` : ''}${c.f16 ? ` f16 ${c.f16.toUpperCase()}` : ''}${what}`;
   assertRel(await out.read(), want, 1e-4, label);
@@ -188,6 +189,8 @@ for (const v of ['cpu', 'tiled'] as const) {
         await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true, f16: 'b' }, seed++);
         await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, bias: true, f16: 'b' }, seed++);
         await check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, f16: 'a' }, seed++);
+        await check(g, { M: 33, N: 37, K: 9, ta, tb, batch: 3, accumulate: true, f16: 'ab' }, seed++);
+        await withBindingLimit(g, 8192, () => check(g, { M: 67, N: 130, K: 129, ta, tb, f16: 'ab' }, seed++, ' (split)'));
         await withBindingLimit(g, 8192, () => check(g, { M: 67, N: 130, K: 129, ta, tb, bias: true, accumulate: true, f16: 'b' }, seed++, ' (split)'));
         // B as an f16 view at offsets that are not whole vec4s (nor 256-byte aligned)
         const [M, N, K] = [33, 36, 40];
@@ -202,8 +205,8 @@ for (const v of ['cpu', 'tiled'] as const) {
         }
       }
     });
-    if (v === 'tiled' || !g.hasSubgroups8) assert.ok(used.has('widen_f16'), `widened first [${[...used]}]`);
-    else assert.ok(used.has('matmul_pack_f16'), `the f16 B was packed as it is [${[...used]}]`);
+    if (v === 'tiled' || !adapterHas(g, 'subgroups8', `matmul "[cpu] f16 operands" packed as they are (widened first)`)) assert.ok(used.has('widen_f16'), `widened first [${[...used]}]`);
+    else assert.ok(used.has('matmul_pack_f16') && !used.has('widen_f16'), `the f16 operands were packed as they are [${[...used]}]`);
   });
 
   // ---- operands larger than the storage binding limit ----

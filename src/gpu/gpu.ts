@@ -107,7 +107,7 @@ export class Gpu {
     this.fill0(t);
     return t;
   }
-  /** A tensor holding `data`; `as` 'f16' stores float32 data as f16 (rounded to nearest even: weights for inference). */
+  /** A tensor holding `data`; `as` 'f16' stores float32 data as f16 (rounded to nearest even: weights that are never trained). */
   fromArray(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], label: string, as?: 'f16'): Tensor {
     if (as && !(data instanceof Float32Array)) throw new Error(`fromArray '${label}': only float32 data can be stored as f16`);
     const dtype: DType = as ?? (data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32');

@@ -1,6 +1,6 @@
 // A tensor is a typed view of (part of) a pooled GPU buffer plus its shape.
 // Views share the owner's buffer; only the owner returns it to the pool.
-// An f16 tensor (weights for inference) holds 2-byte elements: offsets and bindings count in its
+// An f16 tensor (weights that are never trained) holds 2-byte elements: offsets and bindings count in its
 // own element size, a binding is rounded up to whole 4-byte words (the buffer is bucketed larger),
 // and read/write convert to and from float32 on the CPU.
 import type { Gpu } from './gpu.ts';

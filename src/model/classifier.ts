@@ -4,7 +4,7 @@
 // never exists, and neither does a separate dlogits.
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import type { Tape } from '../tape.ts';
-import { matmul } from '../ops/matmul.ts';
+import { asMatmulOperand, matmul } from '../ops/matmul.ts';
 import { crossEntropyForwardBackward } from '../ops/crossentropy.ts';
 import { addInto } from '../ops/residual.ts';
 import { pieces, rowsPerBinding } from '../ops/fit.ts';
@@ -81,16 +81,18 @@ export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: Classifier
   const logits = gpu.tensor([R, V], 'logits chunk');
   const train = tape.enabled;
   const dxa = train ? tape.track(gpu.tensor([Na, C], 'd(rows with targets)')) : null;
-  if (wte.dtype === 'f16' && train && tape.needsGrad(wte)) throw new Error(`classifierLoss: '${wte.label}' is f16, which is never trained (freeze it: a LoRA run)`);
   const dwte = train && tape.needsGrad(wte) ? tape.grad(wte) : null; // frozen (LoRA): no lm_head weight gradient
-  for (const [r0, rc] of pieces(Na, R)) {
-    const lg = logits.view(0, [rc, V]);
-    const xr = xa.view(r0 * C, [rc, C]);
-    matmul(xr, wte, lg, rc, V, C, { transB: true });
-    crossEntropyForwardBackward(lg, tgt.view(r0, [rc]), losses.view(r0, [rc]), rc, V, gradScale);
-    if (dxa) matmul(lg, wte, dxa.view(r0 * C, [rc, C]), rc, C, V);
-    if (dwte) matmul(lg, xr, dwte, V, C, rc, { transA: true, accumulate: true });
-  }
+  // an f16 wte (a frozen f16 base) is widened once for every chunk where matmul does not read f16
+  asMatmulOperand(wte, (w) => {
+    for (const [r0, rc] of pieces(Na, R)) {
+      const lg = logits.view(0, [rc, V]);
+      const xr = xa.view(r0 * C, [rc, C]);
+      matmul(xr, w, lg, rc, V, C, { transB: true });
+      crossEntropyForwardBackward(lg, tgt.view(r0, [rc]), losses.view(r0, [rc]), rc, V, gradScale);
+      if (dxa) matmul(lg, w, dxa.view(r0 * C, [rc, C]), rc, C, V);
+      if (dwte) matmul(lg, xr, dwte, V, C, rc, { transA: true, accumulate: true });
+    }
+  });
   logits.release();
   if (dxa) {
     tape.record([], [x], () => {

@@ -96,9 +96,17 @@ export class GPT2 {
     return t;
   }
 
-  /** 'f16' when the matrices are f16 (inference weights) */
+  /** 'f16' when the matrices are f16 (inference, or a LoRA run's frozen base) */
   get weightsDtype(): 'f32' | 'f16' {
     return this.p('wte.weight').dtype === 'f16' ? 'f16' : 'f32';
+  }
+
+  /** f16 weights are never trained: refused before any work is recorded */
+  private checkTrainable(): void {
+    if (!this.tape.enabled) return;
+    for (const [name, t] of this.params) {
+      if (t.dtype === 'f16' && this.tape.needsGrad(t)) throw new Error(`${name} is f16, which is never trained: f16 weights train only as a LoRA run's frozen base`);
+    }
   }
 
   /** The adapter beside layer l's `module`, if it has one; `seed` drives its dropout. */
@@ -119,10 +127,11 @@ export class GPT2 {
     const tape = this.tape;
     const N = B * T;
     if (T > this.config.n_positions) throw new Error(`sequence of ${T} tokens is longer than the context (${this.config.n_positions})`);
+    this.checkTrainable();
     const tok = tape.track(this.gpu.fromArray(tokens, [N], 'tokens'));
     let x = embedding(tape, tok, tokens, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, V); // the lookup reads an f16 wte as it is
     for (let l = 0; l < L; l++) {
-      const h = (n: string) => this.p(`h.${l}.${n}`); // linear() widens f16 matrices as it uses them
+      const h = (n: string) => this.p(`h.${l}.${n}`); // f16 matrices go to matmul as they are
       const ad = (m: LoraModule) => this.adapter(l, m, seed);
       // x = x + attn(ln_1(x))
       const a1 = layernorm(tape, x, h('ln_1.weight'), h('ln_1.bias'), N, C, eps, `h${l}.ln_1`);
@@ -148,6 +157,7 @@ export class GPT2 {
    */
   lossPerToken(x: Uint32Array, y: Int32Array, B: number, T: number, gradScale: number, seed = 0): Tensor {
     const { n_embd: C, vocab_size: V } = this.config;
+    this.checkTrainable();
     const targets = classifierTargets(this.gpu, y); // uploads first: the step's work then goes in one submit
     const hid = this.hidden(x, B, T, seed);
     return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);

@@ -73,7 +73,6 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
   return { config, arrays: params, source: init, files: { dir: init } };
 }
 
-
 /** --dtype, as chat.js, eval.js and serve.js take it */
 export const DTYPE_FLAG: FlagSpec = {
   name: 'dtype', type: 'string', default: 'f32', choices: ['f32', 'f16'],

@@ -6,7 +6,7 @@ import wteCode from '../../kernels/embedding_backward_wte.wgsl';
 import wpeCode from '../../kernels/embedding_backward_wpe.wgsl';
 
 const fwd = kernel('embedding_forward', fwdCode);
-const fwdF16 = f16Weights(fwd); // wte in f16 (inference weights); the output is f32
+const fwdF16 = f16Weights(fwd); // wte in f16 (weights never trained); the output is f32
 const bwdWte = kernel('embedding_backward_wte', wteCode);
 const bwdWpe = kernel('embedding_backward_wpe', wpeCode);
 const WG = 64;

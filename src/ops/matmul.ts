@@ -56,6 +56,22 @@ export const matmulTuning: { variant: MatmulVariant | null; tiledRows: 0 | 4 | 8
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tensor; accumulate?: boolean; batch?: number }
 
+/** Whether matmul runs the CPU panel kernel (lavapipe: subgroups of 8), which reads f16 operands as they are. */
+export function matmulPanels(gpu: Gpu): boolean {
+  // the panel kernel shares A rows within groups of 8 subgroup lanes
+  return variantOf(gpu) === 'cpu' && gpu.features.has('subgroups') && gpu.hasSubgroups8;
+}
+const variantOf = (gpu: Gpu): MatmulVariant => matmulTuning.variant ?? (gpu.isCpu ? 'cpu' : 'tiled');
+
+/**
+ * use(w) with w as the matmuls take it best: an f16 w as it is where matmul reads f16, else widened
+ * once for all of use's matmuls (rather than once per matmul).
+ */
+export function asMatmulOperand(w: Tensor, use: (w: Tensor) => void): void {
+  if (w.dtype === 'f16' && !matmulPanels(w.gpu)) withF32(w, use);
+  else use(w);
+}
+
 /**
  * out[M,N] = (accumulate ? out : 0) + op(A)[M,K] · op(B)[K,N] (+ bias[N] broadcast over rows)
  * A is stored [M,K] row-major, or [K,M] if transA; B is stored [K,N], or [N,K] if transB; out is [M,N].
@@ -80,17 +96,14 @@ export function matmul(a: Tensor, b: Tensor, out: Tensor, M: number, N: number, 
     throw new Error(`${what}: out '${out.label}' shares a GPU buffer with an input; use separate tensors`);
   }
 
-  if (out.dtype !== 'f32' || bias?.dtype === 'f16') throw new Error(`${what}: out and bias must be f32`);
+  if (out.dtype !== 'f32' || (bias && bias.dtype !== 'f32')) throw new Error(`${what}: out and bias must be f32`);
   const gpu = a.gpu;
-  const tiled = (matmulTuning.variant ?? (gpu.isCpu ? 'cpu' : 'tiled')) === 'tiled';
-  // the panel kernel shares A rows within groups of 8 subgroup lanes
-  const panels = !tiled && gpu.features.has('subgroups') && gpu.hasSubgroups8;
+  const panels = matmulPanels(gpu);
+  const tiled = variantOf(gpu) === 'tiled';
   // f16 operands (weights): the panel path packs them into its f32 panels as they are read;
   // the other kernels read f32, so an f16 operand is widened into a temporary first
-  if (a.dtype === 'f16' || (b.dtype === 'f16' && !panels)) {
-    const [wide, other] = a.dtype === 'f16' ? [a, b] : [b, a];
-    return withF32(wide, (w) => (wide === a ? matmul(w, other, out, M, N, K, opts) : matmul(other, w, out, M, N, K, opts)));
-  }
+  if (a.dtype === 'f16' && !panels) return withF32(a, (a32) => matmul(a32, b, out, M, N, K, opts));
+  if (b.dtype === 'f16' && !panels) return withF32(b, (b32) => matmul(a, b32, out, M, N, K, opts));
   const limit = rangeLimit(gpu);
   // stored A is `batch` matrices of rowsA x colsA, B of rowsB x colsB
   const [rowsA, colsA] = transA ? [K, M] : [M, K];
@@ -303,12 +316,12 @@ function plan(s: Shape, limit: number, what: string): Chunk[] {
   return out;
 }
 
-/** Floats one operand range may span: the binding limit less room for range()'s slack. */
+/** Elements one operand range may span (counted as floats: f16 ranges bind half the bytes): the binding limit less room for range()'s slack. */
 const rangeLimit = (gpu: Gpu) => Math.floor(gpu.bindingLimit / 4) - ALIGN - 8;
 
 /**
- * A binding of floats [start, start+count) of `t`, its offset rounded down to 256 bytes; `rel` is
- * start inside it. The end is rounded up to whole vec4s plus one more, but never past the buffer.
+ * A binding of elements [start, start+count) of `t` (f32, or f16), its offset rounded down to 256 bytes; `rel` is
+ * start inside it (in elements). The end is rounded up to whole vec4s plus one more, but never past the buffer.
  */
 function range(t: Tensor, start: number, count: number): { binding: GPUBufferBinding; rel: number } {
   if (t.isReleased) throw new Error(`matmul: tensor '${t.label}' used after release`);

@@ -19,7 +19,7 @@ export function widenF16(inp: Tensor, out: Tensor): void {
   if (inp.dtype !== 'f16' || out.dtype !== 'f32') throw new Error(`widenF16: '${inp.label}' (${inp.dtype}) -> '${out.label}' (${out.dtype}) must be f16 -> f32`);
   if (out.size < roundUp4(inp.size)) throw new Error(`widenF16: '${out.label}' has ${out.size} elements, needs ${roundUp4(inp.size)} (${inp.size} rounded up to 4)`);
   if (inp.isReleased) throw new Error(`widenF16: tensor '${inp.label}' used after release`);
-  // chunks start on multiples of 128 elements of the tensors (256 bytes of the f32 output); the
+  // chunks start on multiples of 128 elements (512 bytes of the f32 output: 256-byte aligned); the
   // input's binding starts at the 256-byte boundary at or before its chunk, `off` elements earlier
   for (const [s, n] of rowChunks(inp.size, 1, inp.gpu.bindingLimit, 128)) {
     const abs = inp.offset + s, base = abs - (abs % 128), off = abs - base;
