@@ -6,6 +6,7 @@ import { reportError } from './util/cli.ts';
 import { DEFAULTS, type TrainFlags } from './train/run.ts';
 import { runTraining } from './train/node.ts';
 import { mergeAdapter } from './train/merge.ts';
+import { DTYPE_FLAG } from './model/load.ts';
 
 const D = DEFAULTS;
 const specs: FlagSpec[] = [
@@ -44,7 +45,7 @@ const specs: FlagSpec[] = [
   { name: 'lora-alpha', type: 'number', help: "the adapter's output is scaled by alpha / R (default 2R)" },
   { name: 'lora-dropout', type: 'number', help: "dropout on the adapter's input while training (default 0)" },
   { name: 'lora-targets', type: 'list', help: "projections to adapt, comma-separated PEFT module names: c_attn, attn.c_proj, c_fc, mlp.c_proj ('c_proj' = both c_proj) (default c_attn)" },
-  { name: 'dtype', type: 'string', choices: ['f32', 'f16'], help: "with --lora: the frozen base's weight matrices in f32 (default) or f16 (half their memory; f32 arithmetic, the adapter stays f32)" },
+  { ...DTYPE_FLAG, help: "with --lora: the frozen base's weight matrices in f32 or f16 (half their memory; f32 arithmetic, the adapter stays f32)" },
   { name: 'merge-adapter', type: 'string', help: 'merge the LoRA adapter in DIR into its base (or --init) and save the whole model to --out; no training' },
   { name: 'fast', type: 'boolean', help: "Dawn speed toggles (no robustness checks, no validation); env WEBGPU_FAST=1 does the same" },
   { name: 'help', type: 'boolean', help: 'show this help' },

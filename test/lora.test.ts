@@ -5,7 +5,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dropout, dropoutCpu, dropoutKeep, mixSeed } from '../src/ops/dropout.ts';
 import { linear } from '../src/nn.ts';
-import { matmulTuning } from '../src/ops/matmul.ts';
 import type { Gpu } from '../src/gpu/index.ts';
 import { Tape } from '../src/tape.ts';
 import { GPT2, isF16Weight } from '../src/model/gpt2.ts';
@@ -16,7 +15,7 @@ import { checkLora, initLoraArrays, loraScale, loraShapes, loraSites, mergeLora,
 import { parameterShapes } from '../src/model/config.ts';
 import { Rng } from '../src/util/rng.ts';
 import { UserError } from '../src/util/errors.ts';
-import { assertClose, assertRel, gpu, gradcheck, maxRelErr, randn, randn64, withBindingLimit } from './util.ts';
+import { assertClose, assertRel, gpu, gradcheck, maxRelErr, randn, randn64, withBindingLimit, withMatmulVariant } from './util.ts';
 import { loraLinearBackwardCpu, loraLinearCpu, type LoraLinearCase } from './lora_cpu.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
@@ -93,13 +92,7 @@ const LAYER_CASES = [[7, 12, 20, 3, 0, 'cpu'], [1, 16, 48, 8, 0, 'cpu'], [33, 6,
 for (const [M, K, N, r, p, variant] of LAYER_CASES) {
   t(`LoRA linear on the GPU: output and gradients match the reference, frozen W and b get none (M=${M} K=${K} N=${N} r=${r} p=${p}, ${variant} matmul)`, async () => {
     const g = await gpu();
-    const saved = matmulTuning.variant;
-    matmulTuning.variant = variant;
-    try {
-      await layerCheck(g, M, K, N, r, p);
-    } finally {
-      matmulTuning.variant = saved;
-    }
+    await withMatmulVariant(variant, () => layerCheck(g, M, K, N, r, p));
   });
 }
 
@@ -267,18 +260,13 @@ t('f16 base (train.js --lora R --dtype f16): loss and every adapter gradient equ
   // the adapter's default matmul (on lavapipe the panel path, which packs f16 as it reads it) and
   // the tiled one (which gets each f16 matrix widened first)
   for (const variant of [null, 'tiled'] as const) {
-    const saved = matmulTuning.variant;
-    matmulTuning.variant = variant;
-    try {
-      const half = await run('f16'), full = await run('f32');
-      assert.equal([...half.losses], [...full.losses], `${variant ?? 'default'}: per-token losses bit for bit`);
-      for (const [name, v] of full.grads) assert.equal([...half.grads.get(name)!], [...v], `${variant ?? 'default'}: grad ${name} bit for bit`);
-      const loss = half.losses.reduce((s, v) => s + v, 0) / count;
-      assert.ok(Math.abs(loss - ref.loss!) < 1e-5 * ref.loss!, `${variant ?? 'default'}: loss ${loss} vs reference ${ref.loss}`);
-      for (const [name, v] of half.grads) assertRel(v, ref.grads!.get(name)!, 1e-4, `${variant ?? 'default'}: grad ${name} vs reference`);
-    } finally {
-      matmulTuning.variant = saved;
-    }
+    const [half, full] = await withMatmulVariant(variant, async () => [await run('f16'), await run('f32')]);
+    const v = variant ?? 'default';
+    assert.equal([...half.losses], [...full.losses], `${v}: per-token losses bit for bit`);
+    for (const [name, g32] of full.grads) assert.equal([...half.grads.get(name)!], [...g32], `${v}: grad ${name} bit for bit`);
+    const loss = half.losses.reduce((s, x) => s + x, 0) / count;
+    assert.ok(Math.abs(loss - ref.loss!) < 1e-5 * ref.loss!, `${v}: loss ${loss} vs reference ${ref.loss}`);
+    for (const [name, g16] of half.grads) assertRel(g16, ref.grads!.get(name)!, 1e-4, `${v}: grad ${name} vs reference`);
   }
   // every weight trains without an adapter: f16 ones cannot
   const model = GPT2.fromArrays(g, TINY, arrays, undefined, 'f16');

@@ -1,6 +1,7 @@
 // Shared test helpers: the GPU device and what the tests may assume of its adapter, seeded
 // data, error measures and a float64 gradient check.
 import * as assert from 'uvu/assert';
+import { matmulTuning, type MatmulVariant } from '../src/ops/matmul.ts';
 import type { Gpu } from '../src/gpu/index.ts';
 import { getGpu } from '../src/node/gpu.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -64,6 +65,17 @@ export function withBindingLimit<T>(g: Gpu, bytes: number, f: () => T | Promise<
 /** `f` as on an adapter without subgroups of >= 8 (the portable kernels are chosen), restored after. */
 export function withoutSubgroups8<T>(g: Gpu, f: () => T | Promise<T>): Promise<T> {
   return overriding(g, { hasSubgroups8: false }, f);
+}
+
+/** `f` with matmul's kernel family forced to `variant` (null: the adapter's own choice), restored after. */
+export async function withMatmulVariant<T>(variant: MatmulVariant | null, f: () => T | Promise<T>): Promise<T> {
+  const saved = matmulTuning.variant;
+  matmulTuning.variant = variant;
+  try {
+    return await f();
+  } finally {
+    matmulTuning.variant = saved;
+  }
 }
 
 /** The kernels (name.entryPoint) that `f` dispatched, with how many times, in order of first use. */

@@ -97,7 +97,7 @@ export class GPT2 {
   }
 
   /** 'f16' when the matrices are f16 (inference, or a LoRA run's frozen base) */
-  get weightsDtype(): 'f32' | 'f16' {
+  get weightsDtype(): WeightsDtype {
     return this.p('wte.weight').dtype === 'f16' ? 'f16' : 'f32';
   }
 
