@@ -69,7 +69,9 @@ registerBench('gpt2', (gpu, { batch, big }) => {
   let model16: GPT2 | null = null, gen16: GPT2Generator | null = null;
   const f16 = () => (gen16 ??= new GPT2Generator((model16 = GPT2.fromArrays(gpu, c, arrays, undefined, 'f16'))));
   const weightBytes = (m: GPT2) => bytes(m.params.values());
-  const memoryNote = () => `weights on the GPU: f16 ${MB(weightBytes(model16!))} vs f32 ${MB(weightBytes(model))} (${(weightBytes(model16!) / weightBytes(model)).toFixed(3)}x)`;
+  const copyBytes = (m: GPT2) => [...m.params.values()].reduce((s, p) => s + gpu.keptBytes(p), 0);
+  const memoryNote = () => `weights on the GPU: f16 ${MB(weightBytes(model16!))} vs f32 ${MB(weightBytes(model))} (${(weightBytes(model16!) / weightBytes(model)).toFixed(3)}x)` +
+    (copyBytes(model) ? `, and decode's packed f32 copies ${MB(copyBytes(model16!))} and ${MB(copyBytes(model))}` : '');
   const lazy = (make: () => () => Promise<void>) => {
     let run: (() => Promise<void>) | null = null;
     return () => (run ??= make())();

@@ -1,8 +1,8 @@
 // The GPU layer: uniforms passed by name, error reporting (a bad dispatch is reported, and
-// WEBGPU_DEBUG names its kernel).
+// WEBGPU_DEBUG names its kernel), texel textures and the textures kept with tensors.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { kernel, parseParams } from '../src/gpu/index.ts';
+import { kernel, parseParams, TEXEL_ROW } from '../src/gpu/index.ts';
 import { openGpu, pickAdapter } from '../src/node/gpu.ts';
 import { geluForward, geluForwardCpu } from '../src/ops/gelu.ts';
 import { adapterHas, assertClose, gpu, randn } from './util.ts';
@@ -157,6 +157,50 @@ t('the device still works after a validation error', async () => {
   assert.ok(Math.abs(out[1] - 0.8411920071) < 1e-6);
   x.release();
   y.release();
+});
+
+// Texel textures: a copy lands at any texel (a part row, whole rows, a part row), next to what
+// is there, and reads back exactly.
+t('copyToTexels: at any texel offset, across texture rows; readTexels reads them back', async () => {
+  const g = await gpu();
+  const n = 2 * TEXEL_ROW + 100, at = TEXEL_ROW - 37;
+  const a = randn(4 * n, 1), b = randn(4 * 50, 2);
+  const ta = g.fromArray(a, [4 * n], 'a'), tb = g.fromArray(b, [4 * 50], 'b');
+  const tex = g.texels(at + n + 50, 'texels');
+  g.copyToTexels(ta, 0, n, tex, at);
+  g.copyToTexels(tb, 0, 50, tex, at + n); // right after, starting mid-row
+  assert.equal(Array.from(await g.readTexels(tex, at, n)), Array.from(a));
+  assert.equal(Array.from(await g.readTexels(tex, at + n, 50)), Array.from(b));
+  g.copyToTexels(ta, 8, 3, tex, 5); // from an element offset of the source
+  assert.equal(Array.from(await g.readTexels(tex, 5, 3)), Array.from(a.subarray(8, 20)));
+  assert.throws(() => g.copyToTexels(ta, 0, n, tex, tex.width * tex.height - n + 1), /run past texture/);
+  g.releaseTexels(tex);
+  [ta, tb].forEach((x) => x.release());
+});
+
+// A texture kept with a tensor: current until the tensor is written, back to the pool with it.
+t('kept textures: current until the tensor is written; a new one replaces it; released with the tensor', async () => {
+  const g = await gpu();
+  const w = g.fromArray(randn(64, 3), [64], 'w'), other = g.zeros([64], 'other');
+  assert.is(g.kept(w, 'k'), undefined, 'nothing kept yet');
+  const tex = g.texels(16, 'kept');
+  g.keep(w, 'k', tex);
+  assert.is(g.kept(w, 'k'), tex);
+  assert.is(g.kept(w, 'other key'), undefined, 'another key');
+  assert.is(g.keptBytes(w), tex.width * tex.height * 16);
+  g.copy(w, other); // reading w changes nothing
+  assert.is(g.kept(w, 'k'), tex, 'after a read');
+  g.copy(other, w); // writing it does
+  assert.is(g.kept(w, 'k'), undefined, 'after a write');
+  g.keep(w, 'k', null); // cannot be made: that is kept too
+  assert.is(g.kept(w, 'k'), null);
+  assert.is(g.texels(16, 'again'), tex, 'the replaced texture went back to the pool');
+  g.keep(w, 'k', tex);
+  w.release();
+  assert.is(g.keptBytes(w), 0, 'released with the tensor');
+  assert.is(g.texels(16, 'again'), tex, 'back in the pool');
+  g.releaseTexels(tex);
+  other.release();
 });
 
 t.run();

@@ -5,8 +5,9 @@ import { roundF16 } from '../src/util/f16.ts';
 import {
   biasBackwardCpu, matmul, matmulBiasBackward, matmulCpu, matmulTuning, type MatmulOptions, type MatmulVariant,
 } from '../src/ops/matmul.ts';
+import { matvec, matvecT } from '../src/ops/matvec.ts';
 import {
-  adapterHas, assertRel, DEFAULT_BINDING_LIMIT, gpu, gradcheck, randn, randn64, withBindingLimit, withoutSubgroups8,
+  adapterHas, assertRel, DEFAULT_BINDING_LIMIT, gpu, gradcheck, kernelsRun, randn, randn64, withBindingLimit, withoutSubgroups8,
 } from './util.ts';
 
 const t = suite('matmul');
@@ -297,6 +298,35 @@ t('[tiled] automatic tiles: 128 rows from M=512 once the grid has at least 256 w
     await check(g, { M: 5, N: 50000, K: 3, ta: false, tb: false }, 122);
   });
   assert.equal([...used].filter((k) => k.startsWith('matmul_tiled ')), ['matmul_tiled TM=8 BK=16', 'matmul_tiled TM=4 BK=16']);
+});
+
+// A weight that decode keeps packed (matvec on a CPU adapter) is not packed again by a matmul
+// that multiplies by all of it (prefill after decode), while the copy is current: after a write
+// to the weight, matmul packs it as it is again (and never keeps a copy of its own).
+t('[cpu] matmul reuses the packed copy decode keeps of a weight, while the weight is unchanged', async () => {
+  const g = await gpu();
+  if (!adapterHas(g, 'cpuSubgroups8', 'matmul reusing packed weights')) return;
+  const [M, K, N, V] = [12, 40, 36, 50];
+  const x = randn(M * K, 101), w = randn(K * N, 102), w2 = randn(K * N, 103), e = randn(V * K, 104);
+  const tx = g.fromArray(x, [M, K], 'x'), tw = g.fromArray(w, [K, N], 'w'), te = g.fromArray(e, [V, K], 'wte');
+  const out = g.tensor([M, N], 'out'), logits = g.tensor([M, V], 'logits');
+  const packs = async (f: () => void) => (await kernelsRun(g, f)).get('matmul_pack.main') ?? 0;
+  assert.is(await packs(() => matmul(tx, tw, out, M, N, K)), 2, 'no copy yet: A and B packed');
+  assert.is(await packs(() => matmul(tx, tw, out, M, N, K)), 2, 'matmul keeps no copy of its own');
+  await packs(() => matvec(tx, tw, out, 1, K, N)); // decode packs and keeps w
+  await packs(() => matvecT(tx, te, logits, 1, V, K)); // and wte (rows along k: transB)
+  assert.is(await packs(() => matmul(tx, tw, out, M, N, K)), 1, 'B from the kept copy');
+  assertRel(await out.read(), matmulCpu(x, w, M, N, K), 1e-5, 'B from the kept copy');
+  assert.is(await packs(() => matmul(tx, te, logits, M, V, K, { transB: true })), 1, 'transposed B from the kept copy');
+  assertRel(await logits.read(), matmulCpu(x, e, M, V, K, { transB: true }), 1e-5, 'transposed B from the kept copy');
+  const xh = g.fromArray(x.subarray(0, (M * K) / 2), [M, K / 2], 'x half'); // w's first K/2 rows as B: not the kept shape
+  assert.is(await packs(() => matmul(xh, tw, out, M, N, K / 2)), 2, 'part of w: packed');
+  assertRel(await out.read(), matmulCpu(x.subarray(0, (M * K) / 2), w.subarray(0, (K * N) / 2), M, N, K / 2), 1e-5, 'part of w');
+  xh.release();
+  tw.write(w2);
+  assert.is(await packs(() => matmul(tx, tw, out, M, N, K)), 2, 'after a write: packed again');
+  assertRel(await out.read(), matmulCpu(x, w2, M, N, K), 1e-5, 'after a write');
+  [tx, tw, te, out, logits].forEach((z) => z.release());
 });
 
 // ---- bias gradient ----

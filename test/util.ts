@@ -25,6 +25,11 @@ const OPTIONAL = {
     has: (g: Gpu) => g.hasSubgroups8,
     got: (g: Gpu) => (g.subgroupMinSize ? `subgroups of ${g.subgroupMinSize}` : 'no subgroups'),
   },
+  cpuSubgroups8: {
+    need: 'a CPU adapter with subgroups of at least 8 lanes (matvec_panels)',
+    has: (g: Gpu) => g.isCpu && g.hasSubgroups8,
+    got: (g: Gpu) => `${g.isCpu ? 'a CPU' : 'a GPU'} adapter with ${g.subgroupMinSize ? `subgroups of ${g.subgroupMinSize}` : 'no subgroups'}`,
+  },
   timestamps: {
     need: 'timestamp-query (the profiler)',
     has: (g: Gpu) => g.features.has('timestamp-query'),

@@ -3,7 +3,7 @@
 // submitted together on flush/read, never one submit per op). Host-neutral: the host opens
 // the device (src/node/gpu.ts in Node) and hands it over.
 import { describeAdapter, type OpenedDevice } from './device.ts';
-import { BufferPool } from './pool.ts';
+import { BufferPool, bucketSize } from './pool.ts';
 import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts';
 import { Profiler } from './profiler.ts';
 import { elementBytes, Tensor, type DType } from './tensor.ts';
@@ -58,6 +58,8 @@ export class Gpu {
   private bindGroups = new Map<string, GPUBindGroup>();
   private freeTexels = new Map<number, GPUTexture[]>();
   private textureIds = new WeakMap<GPUTexture, { id: number; view: GPUTextureView }>();
+  private writes = new WeakMap<GPUBuffer, number>();
+  private keptTextures = new WeakMap<Tensor, { tex: GPUTexture | null; key: string; version: number }>();
   private errors: string[] = [];
   private debugScopes: Promise<string | null>[] = [];
   /** each dispatch in its own submit and error scope, so errors name their kernel (Node: env WEBGPU_DEBUG=1) */
@@ -116,8 +118,21 @@ export class Gpu {
     t.write(data);
     return t;
   }
+  /**
+   * How many writes to t's buffer have been recorded (dispatches binding it read_write, copies,
+   * clears, uploads): whatever is derived from t and kept (matvec's packed weights) compares it
+   * to know when to derive it again.
+   */
+  version(t: Tensor): number {
+    return this.writes.get(t.buffer) ?? 0;
+  }
+  private wrote(buffer: GPUBuffer): void {
+    this.writes.set(buffer, (this.writes.get(buffer) ?? 0) + 1);
+  }
+
   /** Zero a tensor, ordered with the dispatches around it. */
   fill0(t: Tensor): void {
+    this.wrote(t.buffer);
     this.endPass();
     const b = t.binding();
     this.enc().clearBuffer(t.buffer, b.offset!, b.size!);
@@ -126,6 +141,7 @@ export class Gpu {
   /** Copy a tensor's contents, ordered with the dispatches around it. */
   copy(src: Tensor, dst: Tensor, count = src.size, srcStart = 0, dstStart = 0): void {
     if (src.dtype === 'f16' || dst.dtype === 'f16') throw new Error(`copy '${src.label}' -> '${dst.label}': f16 tensors are not copied`);
+    this.wrote(dst.buffer);
     this.endPass();
     this.enc().copyBufferToBuffer(src.buffer, (src.offset + srcStart) * 4, dst.buffer, (dst.offset + dstStart) * 4, count * 4);
     this.pending++;
@@ -136,14 +152,17 @@ export class Gpu {
   // texel i at (i % TEXEL_ROW, i / TEXEL_ROW). On lavapipe a texture load gathers the 8 lanes'
   // texels with vector instructions where a storage-buffer load is a scalar loop over the lanes.
 
-  /** A pooled texture of at least `count` texels; its contents are undefined until written. */
-  texels(count: number, label: string): GPUTexture {
-    const rows = bucketRows(Math.ceil(count / TEXEL_ROW));
+  /**
+   * A pooled texture of at least `count` texels (`exact`: of just the rows they need, for a copy
+   * kept long); its contents are undefined until written.
+   */
+  texels(count: number, label: string, exact = false): GPUTexture {
+    const rows = exact ? Math.ceil(count / TEXEL_ROW) : bucketRows(Math.ceil(count / TEXEL_ROW));
     const hit = this.freeTexels.get(rows)?.pop();
     if (hit) return hit;
     if (rows > this.limits.maxTextureDimension2D) throw new Error(`texels '${label}': ${count} texels need ${rows} texture rows, over ${this.limits.maxTextureDimension2D}`);
     return this.device.createTexture({
-      label, size: [TEXEL_ROW, rows], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
+      label, size: [TEXEL_ROW, rows], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
     });
   }
   /** Return a texture from texels() to the pool (work recorded so far still reads it first: the queue runs in order). */
@@ -152,20 +171,77 @@ export class Gpu {
     if (!list) this.freeTexels.set(t.height, (list = []));
     list.push(t);
   }
-  /** Copy `count` texels (16 bytes each) of `src` from element `start` (a multiple of 4) into texels 0.. of `dst`, ordered with the dispatches. */
-  copyToTexels(src: Tensor, start: number, count: number, dst: GPUTexture): void {
+  /**
+   * Copy `count` texels (16 bytes each) of `src` from element `start` (a multiple of 4) into
+   * texels `at`.. of `dst`, ordered with the dispatches: a part row, whole rows, a part row.
+   */
+  copyToTexels(src: Tensor, start: number, count: number, dst: GPUTexture, at = 0): void {
     const byte = (src.offset + start) * 4;
     if (byte % 16 !== 0) throw new Error(`copyToTexels '${src.label}': element ${start} does not start a texel`);
     if (byte + count * 16 > src.buffer.size) throw new Error(`copyToTexels '${src.label}': ${count} texels run past the buffer`);
+    if (at + count > dst.width * dst.height) throw new Error(`copyToTexels '${src.label}': texels ${at}..${at + count - 1} run past texture '${dst.label}'`);
     this.endPass();
     const enc = this.enc();
-    const full = Math.floor(count / TEXEL_ROW), rest = count - full * TEXEL_ROW;
-    if (full) enc.copyBufferToTexture({ buffer: src.buffer, offset: byte, bytesPerRow: TEXEL_ROW * 16 }, { texture: dst }, [TEXEL_ROW, full]);
-    if (rest) {
-      enc.copyBufferToTexture({ buffer: src.buffer, offset: byte + full * TEXEL_ROW * 16, bytesPerRow: TEXEL_ROW * 16 }, { texture: dst, origin: [0, full] }, [rest, 1]);
+    for (let done = 0; done < count; ) {
+      const x = (at + done) % TEXEL_ROW, y = Math.floor((at + done) / TEXEL_ROW);
+      // from a row's start, as many whole rows as there are; else the rest of this row
+      const rows = x === 0 ? Math.floor((count - done) / TEXEL_ROW) : 0;
+      const width = rows ? TEXEL_ROW : Math.min(TEXEL_ROW - x, count - done);
+      enc.copyBufferToTexture({ buffer: src.buffer, offset: byte + done * 16, bytesPerRow: TEXEL_ROW * 16 }, { texture: dst, origin: [x, y] }, [width, rows || 1]);
+      done += width * (rows || 1);
     }
     this.pending++;
   }
+  /** Texels start..start+count-1 of a texels() texture, read back (tests, debugging). */
+  async readTexels(tex: GPUTexture, start: number, count: number): Promise<Float32Array> {
+    const y0 = Math.floor(start / TEXEL_ROW), y1 = Math.ceil((start + count) / TEXEL_ROW);
+    const buf = this.pool.acquire((y1 - y0) * TEXEL_ROW * 16, 'texels readback');
+    this.endPass();
+    this.enc().copyTextureToBuffer({ texture: tex, origin: [0, y0] }, { buffer: buf, bytesPerRow: TEXEL_ROW * 16 }, [TEXEL_ROW, y1 - y0]);
+    this.pending++;
+    try {
+      return new Float32Array(await this.readBytes(buf, (start - y0 * TEXEL_ROW) * 16, count * 16));
+    } finally {
+      this.pool.release(buf);
+    }
+  }
+
+  // ---- textures kept with a tensor (matmul's packed weights) ----
+  // One per tensor, with what it holds (`key`) and the tensor's write count when it was made:
+  // current until the tensor is written again; back to the pool when the tensor is released.
+
+  /** The texture kept with t under `key` (null: it could not be made) if t has not been written since; undefined if there is none */
+  kept(t: Tensor, key: string): GPUTexture | null | undefined {
+    const e = this.keptTextures.get(t);
+    return e && e.key === key && e.version === this.version(t) ? e.tex : undefined;
+  }
+  /** Keep `tex` (just made from t; null: it cannot be made) with t under `key`, in place of what was kept */
+  keep(t: Tensor, key: string, tex: GPUTexture | null): void {
+    this.dropKept(t);
+    this.keptTextures.set(t, { tex, key, version: this.version(t) });
+  }
+  /** Return the texture kept with t to the pool (Tensor.release does) */
+  dropKept(t: Tensor): void {
+    const e = this.keptTextures.get(t);
+    this.keptTextures.delete(t);
+    if (e?.tex) this.releaseTexels(e.tex);
+  }
+  /** Bytes of the texture kept with t (0 without one) */
+  keptBytes(t: Tensor): number {
+    const tex = this.keptTextures.get(t)?.tex;
+    return tex ? tex.width * tex.height * 16 : 0;
+  }
+  /** Whether a tensor of `bytes` can be had (the pool rounds sizes up to its buckets) */
+  bufferFits(bytes: number): boolean {
+    return bucketSize(bytes) <= this.limits.maxBufferSize;
+  }
+  /** Release t for good: its buffer is destroyed once the work recorded so far has run (a large one-off the pool should not keep) */
+  discard(t: Tensor): void {
+    this.flush(); // destroy() waits for submitted work, not for work still being recorded
+    t.release();
+    this.pool.discard(t.buffer);
+  }
+
   private texture(t: GPUTexture): { id: number; view: GPUTextureView } {
     let e = this.textureIds.get(t);
     if (!e) this.textureIds.set(t, (e = { id: this.nextTextureId++, view: t.createView() }));
@@ -217,6 +293,7 @@ export class Gpu {
         throw new Error(`${p.label}: binding ${i} is ${size} bytes, over this adapter's ${this.bindingLimit}-byte storage binding limit`);
       }
       entries.push({ binding: p.storageBindings[i], resource: r });
+      if (p.writable[i]) this.wrote(r.buffer);
       key += `|${this.pool.id(r.buffer)}:${r.offset ?? 0}:${size}`;
     });
     // debug: this dispatch alone in its own submit, inside an error scope, so a failure names its kernel
@@ -313,6 +390,7 @@ export class Gpu {
   writeBytes(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView): void {
     // queue.writeBuffer runs before the next submit; recorded work that is not submitted yet must go first
     if (this.pending > 0) this.flush();
+    this.wrote(buffer);
     this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 

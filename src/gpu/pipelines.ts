@@ -41,6 +41,8 @@ export interface CachedPipeline {
   layout: GPUBindGroupLayout;
   /** binding numbers of the storage buffers and textures, in order; binding 0 is the uniform if present */
   storageBindings: number[];
+  /** whether each of storageBindings is a read_write buffer (the kernel may write it) */
+  writable: boolean[];
   /** the uniform struct's fields in declaration order, or null when the kernel has no uniform */
   params: ParamField[] | null;
   label: string;
@@ -75,6 +77,7 @@ export function parseParams(kernelName: string, code: string, type: string): Par
 interface Layout {
   layout: GPUBindGroupLayout;
   storage: number[];
+  writable: boolean[];
   params: ParamField[] | null;
 }
 
@@ -104,7 +107,7 @@ export class PipelineCache {
       layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [lay.layout] }),
       compute: { module, entryPoint: k.entryPoint, constants },
     });
-    const cached = { pipeline, layout: lay.layout, storageBindings: lay.storage, params: lay.params, label, id: this.nextId++ };
+    const cached = { pipeline, layout: lay.layout, storageBindings: lay.storage, writable: lay.writable, params: lay.params, label, id: this.nextId++ };
     this.pipelines.set(key, cached);
     return cached;
   }
@@ -112,6 +115,7 @@ export class PipelineCache {
   private parseLayout(k: Kernel): Layout {
     const entries: GPUBindGroupLayoutEntry[] = [];
     const storage: number[] = [];
+    const written = new Set<number>();
     let params: ParamField[] | null = null;
     for (const m of k.code.matchAll(BINDING_RE)) {
       const binding = Number(m[1]);
@@ -123,6 +127,7 @@ export class PipelineCache {
       } else {
         storage.push(binding);
         const type = m[3] === 'read_write' ? 'storage' : 'read-only-storage';
+        if (type === 'storage') written.add(binding);
         entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
       }
     }
@@ -133,6 +138,6 @@ export class PipelineCache {
     }
     storage.sort((a, b) => a - b);
     const layout = this.device.createBindGroupLayout({ label: `${k.name} layout`, entries });
-    return { layout, storage, params };
+    return { layout, storage, writable: storage.map((b) => written.has(b)), params };
   }
 }

@@ -90,6 +90,7 @@ export class Tensor {
   }
 
   release(): void {
+    this.gpu.dropKept(this);
     if (this.released || !this.owner) return;
     this.released = true;
     this.gpu.pool.release(this.buffer);

@@ -16,7 +16,7 @@
 import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
-import { MATVEC_ROWS, matvec, matvecFits, matvecT } from '../ops/matvec.ts';
+import { MATVEC_ROWS, matvec, matvecFits, matvecT, prepareMatvec, prepareMatvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
 import { geluForward } from '../ops/gelu.ts';
 import { attentionCached } from '../ops/attention.ts';
@@ -48,6 +48,22 @@ export class GPT2BatchGenerator implements BatchGenerator {
       return gpu.zeros([n, this.stride], `kv cache h${l} slots ${t * this.slotsPerTensor}..${t * this.slotsPerTensor + n - 1}`);
     }));
     this.lengths = new Array(slots).fill(0);
+    this.prepare();
+  }
+
+  /**
+   * Make the weights' decode copies now (matvec.ts: packed copies on CPU adapters) and submit
+   * that work, so it runs while the caller waits for a first prompt, not in the first steps.
+   */
+  private prepare(): void {
+    const { n_layer: L, n_embd: C, vocab_size: V } = this.model.config;
+    for (let l = 0; l < L; l++) {
+      for (const [name, K, N] of [['attn.c_attn', C, 3 * C], ['attn.c_proj', C, C], ['mlp.c_fc', C, 4 * C], ['mlp.c_proj', 4 * C, C]] as const) {
+        if (matvecFits(K, N)) prepareMatvec(this.model.p(`h.${l}.${name}.weight`), K, N);
+      }
+    }
+    if (C % 4 === 0) prepareMatvecT(this.model.p('wte.weight'), V, C);
+    this.model.gpu.flush();
   }
 
   get contextLength(): number {

@@ -163,22 +163,92 @@ class PackCache {
  */
 function pack(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc: number, kc: number, what: string): GPUTexture {
   const floats = panelFloats(rc, kc);
+  const tmp = gpu.tensor([floats], `${what} (panels)`);
+  packTo(gpu, x, start, ld, trans, rc, kc, tmp);
+  const tex = gpu.texels(floats / 4, `${what} (panels)`);
+  gpu.copyToTexels(tmp, 0, floats / 4, tex);
+  tmp.release();
+  return tex;
+}
+
+/** The panels of pack() written into `out` (a tensor or a view of at least panelFloats(rc, kc) floats) */
+function packTo(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc: number, kc: number, out: Tensor): void {
   const span = trans ? (kc - 1) * ld + rc : (rc - 1) * ld + kc;
   const src = range(x, start, span);
   const f16 = x.dtype === 'f16';
   const K4 = Math.ceil(kc / 4);
   const shift = (x.offset + start) % 4 !== 0 || ld % 4 !== 0; // rows that do not start on a vec4
-  const tmp = gpu.tensor([floats], `${what} (panels)`);
   gpu.dispatch(f16 ? packF16Kernel : packKernel, {
-    bindings: [src.binding, tmp],
+    bindings: [src.binding, out],
     params: { rows: rc, K: kc, ld, off: src.rel, K4 },
     // a transposed X: a workgroup per panel (4 rows a lane), else 4 (a row a lane)
     workgroups: [(trans ? 1 : 4) * Math.ceil(K4 / PACK_KPW), Math.ceil(rc / PANEL)],
     constants: { TRANS: +trans, SHIFT: +shift, KPW: PACK_KPW },
   });
-  const tex = gpu.texels(floats / 4, `${what} (panels)`);
-  gpu.copyToTexels(tmp, 0, floats / 4, tex);
-  tmp.release();
+}
+
+/** What a weight's kept copy holds (Gpu.keep): its panels as rows [R, K] (trans: of w stored [K, R]) */
+const panelsKey = (R: number, K: number, trans: boolean) => `panels ${R}x${K}${trans ? ' of columns' : ''}`;
+
+/**
+ * w packed by packWeight and kept with it (Gpu.keep) while it is current: packed again when w
+ * has been written since, returned to the pool when w is released. Decode reads these
+ * (matvec_panels); a matmul with all of such a weight as B reuses a current one instead of
+ * packing it again (prefill after decode). Null where w cannot be packed whole.
+ */
+export function keptPanels(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+  if (w.isReleased) throw new Error(`tensor '${w.label}' used after release`);
+  const key = panelsKey(R, K, trans);
+  const hit = w.gpu.kept(w, key);
+  if (hit !== undefined) return hit;
+  w.gpu.dropKept(w); // first, so the new copy may take the old one's texture from the pool
+  const tex = packWeight(w, R, K, trans);
+  w.gpu.keep(w, key, tex);
+  return tex;
+}
+
+/** w's kept copy if it is current and of this shape; never packs (a trained weight changes every step) */
+function currentPanels(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+  return w.isReleased ? null : (w.gpu.kept(w, panelsKey(R, K, trans)) ?? null);
+}
+
+/**
+ * A weight w packed whole into panels in a texture of its own, as matmul packs op(B) (panel
+ * rows = w's rows along k, [R, K]; with `trans`, w's columns: w stored [K, R]), for kernels that
+ * read the same weight many times (matvec_panels.wgsl). In row chunks that fit one binding;
+ * null when it cannot be: a texture too large for the adapter, or (trans) w over one binding.
+ */
+function packWeight(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+  const gpu = w.gpu, eb = w.elementBytes;
+  const perPanel = panelFloats(PANEL, K), floats = panelFloats(R, K);
+  const rows = Math.ceil(floats / 4 / TEXEL_ROW);
+  if (rows > gpu.limits.maxTextureDimension2D) return null;
+  const slack = (ALIGN * 4) / eb + 8; // range() binds from 256 bytes before a start and a vec4 past the end
+  if (trans && (R * K + slack) * eb > gpu.bindingLimit) return null; // every column spans all of w
+  // panels per chunk: its packed floats and (rows along k) its span of w fit one binding
+  const panels = Math.floor(Math.min(gpu.bindingLimit / 4 / perPanel, trans ? Infinity : (gpu.bindingLimit / eb - slack) / (PANEL * K)));
+  if (panels < 1) return null;
+  const tex = gpu.texels(floats / 4, `${w.label} (packed)`, true);
+  // All chunks into one buffer of the texture's size, copied in once: a first write that covers
+  // only part of a texture makes Dawn clear all of it first (lavapipe: 1.8x the time, measured).
+  // A texture larger than a buffer may be takes one copy per chunk. The staging goes back to
+  // the device, not the pool: nothing else needs a buffer that size.
+  const whole = gpu.bufferFits(rows * TEXEL_ROW * 16);
+  const all = whole ? gpu.tensor([rows * TEXEL_ROW * 4], `${w.label} (panels)`) : null;
+  if (all && all.size > floats) gpu.fill0(all.view(floats, [all.size - floats]));
+  for (let r0 = 0; r0 < R; r0 += panels * PANEL) {
+    const rc = Math.min(panels * PANEL, R - r0), at = (r0 / PANEL) * perPanel;
+    const out = all ? all.view(at, [panelFloats(rc, K)]) : gpu.tensor([panelFloats(rc, K)], `${w.label} (panels)`);
+    packTo(gpu, w, trans ? r0 : r0 * K, trans ? R : K, trans, rc, K, out);
+    if (!all) {
+      gpu.copyToTexels(out, 0, out.size / 4, tex, at / 4);
+      gpu.discard(out);
+    }
+  }
+  if (all) {
+    gpu.copyToTexels(all, 0, all.size / 4, tex);
+    gpu.discard(all);
+  }
   return tex;
 }
 
@@ -190,7 +260,10 @@ function recordPanels(
   const bStart = z * s.strideB + (s.transB ? c.n0 * s.ldb + c.k0 : c.k0 * s.ldb + c.n0);
   // op(B)'s columns are the rows of the stored B when it is transposed (then they run along k)
   const pa = packs.get(`a ${c.m0} ${c.k0}`, () => pack(gpu, a, aStart, s.lda, s.transA, c.mc, c.kc, 'A'));
-  const pb = packs.get(`b ${c.n0} ${c.k0}`, () => pack(gpu, b, bStart, s.ldb, !s.transB, c.nc, c.kc, 'B'));
+  // all of a stored B [K, N] (or [N, K]) that decode keeps packed: that copy (same panels)
+  const whole = bStart === 0 && c.nc === s.N && c.kc === s.K && s.ldb === (s.transB ? s.K : s.N);
+  const pb = (whole && currentPanels(b, s.N, s.K, !s.transB)) ||
+    packs.get(`b ${c.n0} ${c.k0}`, () => pack(gpu, b, bStart, s.ldb, !s.transB, c.nc, c.kc, 'B'));
   const cStart = z * s.M * s.N + c.m0 * s.N + c.n0;
   const rc = range(out, cStart, (c.mc - 1) * s.N + c.nc);
   const rbias = range(bias ?? a, bias ? c.n0 : aStart, bias ? c.nc : 1); // A: an unused read-only binding when there is no bias

@@ -3,13 +3,21 @@
 // arithmetic; these kernels read each weight once for all the rows of a dispatch instead.
 // More rows than a dispatch takes go in groups that each read the weights again (past a
 // handful of rows matmul wins).
-// Two kernel families: the plain ones run anywhere; the *_sg ones (subgroups of >= 8) share
-// the loads of x across a subgroup, which is what makes several rows cheap on CPU adapters.
-// W may be f16 (inference weights): the same kernels (their f16Weights variants) read 4 halves
-// per u32 pair and widen each load to f32, so arithmetic and accumulation stay f32 and W costs
-// half the bytes. x, bias and out are always f32.
-import { f16Weights, kernel, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
+// Three kernel families: the plain ones run anywhere; the *_sg ones (subgroups of >= 8) share
+// the loads of x across a subgroup, which is what makes several rows cheap on CPU adapters;
+// on a CPU adapter with subgroups of 8 (lavapipe) each weight is packed once, the first time a
+// product reads it (and again after anything writes it), into matmul's 32-row panels in an
+// f32 texture, and matvec_panels.wgsl reads that copy: 2-3x faster than matvec_sg with 1 to 8
+// rows (measured), for the copy's memory (the f32 size of the matrices, kept with the weight
+// until it is released: Gpu.keep).
+// W may be f16 (inference weights): the plain and _sg kernels (their f16Weights variants) read
+// 4 halves per u32 pair and widen each load to f32, so arithmetic and accumulation stay f32 and
+// W costs half the bytes; the panel copy of an f16 weight is f32 (the pack widens it exactly).
+// x, bias and out are always f32.
+import { f16Weights, kernel, TEXEL_ROW, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
 import { alignedRows, grid1d, rowChunks } from './fit.ts';
+import { keptPanels } from './matmul.ts';
+import mvPanelsCode from '../../kernels/matvec_panels.wgsl';
 import mvCode from '../../kernels/matvec.wgsl';
 import mvSgCode from '../../kernels/matvec_sg.wgsl';
 import mvtCode from '../../kernels/matvec_t.wgsl';
@@ -19,6 +27,7 @@ const mv = kernel('matvec', mvCode);
 const mvSg = kernel('matvec_sg', mvSgCode);
 const mvt = kernel('matvec_t', mvtCode);
 const mvtSg = kernel('matvec_t_sg', mvtSgCode);
+const mvPanels = kernel('matvec_panels', mvPanelsCode);
 const half = new Map<Kernel, Kernel>([mv, mvSg, mvt, mvtSg].map((k) => [k, f16Weights(k)]));
 /** k, or its f16-weight variant when w is f16 */
 function forWeights(k: Kernel, w: Tensor, what: string): Kernel {
@@ -27,9 +36,11 @@ function forWeights(k: Kernel, w: Tensor, what: string): Kernel {
   return half.get(k)!;
 }
 
-/** Kernel choice; tests turn `subgroups` off to cover the plain kernels on adapters that have subgroups. */
-export const matvecOptions = { subgroups: true };
+/** Kernel choice; tests turn these off to cover the other kernels on adapters that have subgroups. */
+export const matvecOptions = { subgroups: true, panels: true };
 const useSg = (gpu: Gpu) => matvecOptions.subgroups && gpu.hasSubgroups8;
+/** Whether matvec and matvecT read packed copies of the weights (matvec_panels) on this adapter */
+export const matvecPanelCopies = (gpu: Gpu): boolean => matvecOptions.panels && useSg(gpu) && gpu.isCpu;
 const WG = 64;
 /** rows of x per dispatch at most (the kernels' MAXROWS) */
 export const MATVEC_ROWS = 8;
@@ -61,12 +72,35 @@ function check(what: string, M: number, t: Tensor, n: number, name: string): voi
   if (t.bytes > t.gpu.bindingLimit) throw new Error(`${what}: ${name} '${t.label}' exceeds the binding limit (use matmul for this many rows)`);
 }
 
+/** w packed for matvec_panels (kept, and made again after w is written), or null where that kernel does not apply */
+function panelsOf(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+  return matvecPanelCopies(w.gpu) ? keptPanels(w, R, K, trans) : null;
+}
+
+/** Make the copies matvec(·, w, ·, ·, K, N) and matvecT(·, w, ·, ·, R, K) read, ahead of the first product (no work where there are none). */
+export const prepareMatvec = (w: Tensor, K: number, N: number): void => void panelsOf(w, N, K, true);
+export const prepareMatvecT = (w: Tensor, R: number, K: number): void => void panelsOf(w, R, K, false);
+
+/** out[M, C] (row stride ldo) = x[M, K] · P[C, K]ᵀ (+ bias) from a packed weight */
+function panelProduct(x: Tensor, tex: GPUTexture, out: Tensor, M: number, K: number, C: number, ldo: number, bias?: Tensor): void {
+  for (const [m0, rows] of rowGroups(M)) {
+    x.gpu.dispatch(mvPanels, {
+      params: { K4: K / 4, C, ldo, m0, flags: bias ? 1 : 0 },
+      bindings: [x, tex, bias ?? x, out],
+      workgroups: grid1d(Math.ceil(C / 4), WG),
+      constants: { WG, ROWS: rows, TW_LOG2: Math.log2(TEXEL_ROW) },
+    });
+  }
+}
+
 /** out[M,N] = x[M,K] · w[K,N] (+ bias[N]); w larger than one binding goes in row chunks that accumulate */
 export function matvec(x: Tensor, w: Tensor, out: Tensor, M: number, K: number, N: number, bias?: Tensor): void {
   const what = `matvec(M=${M}, K=${K}, N=${N})`;
   if (!matvecFits(K, N)) throw new Error(`${what}: K and N must be multiples of 4`);
   check(what, M, x, M * K, 'x');
   check(what, M, out, M * N, 'out');
+  const tex = panelsOf(w, N, K, true);
+  if (tex) return panelProduct(x, tex, out, M, K, N, N, bias);
   const gpu = x.gpu, eb = w.elementBytes;
   const [kPlain, kSg] = [forWeights(mv, w, what), forWeights(mvSg, w, what)];
   // chunks of W's rows start on whole vec4s of x and on aligned offsets of W (alignedRows is a power of two)
@@ -92,6 +126,8 @@ export function matvecT(x: Tensor, w: Tensor, out: Tensor, M: number, R: number,
   if (K % 4) throw new Error(`${what}: K must be a multiple of 4`);
   check(what, M, x, M * K, 'x');
   check(what, M, out, M * R, 'out');
+  const tex = panelsOf(w, R, K, false);
+  if (tex) return panelProduct(x, tex, out, M, K, R, R);
   const gpu = x.gpu, eb = w.elementBytes;
   const k = forWeights(useSg(gpu) ? mvtSg : mvt, w, what);
   const chunks = rowChunks(R, K, gpu.bindingLimit, alignedRows(K * eb, gpu.limits.minStorageBufferOffsetAlignment), what, eb);
