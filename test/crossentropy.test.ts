@@ -75,6 +75,31 @@ for (const { R, V, extreme, ignoreEvery = 0 } of cases) {
   });
 }
 
+// The kernel reads vec4s, and a row of odd V starts anywhere in one: its first and last floats
+// share vec4s with the rows beside it (which must keep theirs), and its target may sit among
+// them or in the whole vec4s between. Rows at each offset, targets at every kind of place.
+t('GPU: targets at a row\'s first and last floats, in vec4s shared with the next row, any row offset', async () => {
+  const g = await gpu();
+  for (const V of [2, 3, 6, 7, 9, 70]) {
+    const R = 12;
+    const xs = randn(R * V, 30 + V, 2);
+    const tg = Int32Array.from({ length: R }, (_, r) => [0, V - 1, 1, V - 2, Math.floor(V / 2), -1][r % 6]);
+    const logits = g.fromArray(xs, [R, V], 'logits'), targets = g.fromArray(tg, [R], 'targets'), losses = g.zeros([R], 'losses');
+    crossEntropyForwardBackward(logits, targets, losses, R, V, 0.5);
+    const ref = crossEntropyCpu(xs, tg, R, V);
+    assertRel(await losses.read(), ref.losses, 1e-5, `losses V=${V}`);
+    assertRel(await logits.read(), ref.dlogits.map((d) => d * 0.5), 1e-5, `dlogits V=${V}`);
+    for (const z of [logits, targets, losses]) z.release();
+  }
+});
+
+t('rejects logits that do not start on a vec4', async () => {
+  const g = await gpu();
+  const logits = g.tensor([4 * 5 + 1], 'logits'), targets = g.fromArray(new Int32Array(4), [4], 'targets'), losses = g.tensor([4], 'losses');
+  assert.throws(() => crossEntropyForwardBackward(logits.view(1, [4, 5]), targets, losses, 4, 5, 1), /start on a vec4/);
+  for (const z of [logits, targets, losses]) z.release();
+});
+
 t('rejects logits larger than the binding limit', async () => {
   const g = await gpu();
   const logits = g.tensor([4, 100], 'logits'), targets = g.fromArray(new Int32Array(4), [4], 'targets'), losses = g.tensor([4], 'losses');

@@ -17,9 +17,11 @@ export function crossEntropyForwardBackward(logits: Tensor, targets: Tensor, los
   checkShapes('crossEntropyForwardBackward', logits, R, V);
   if (targets.size < R || losses.size < R) throw new Error(`crossEntropyForwardBackward: targets/losses hold fewer than ${R} rows`);
   if (targets.dtype !== 'i32') throw new Error(`crossEntropyForwardBackward: targets '${targets.label}' must be i32`);
+  // read as vec4s: the binding runs on to the end of the last vec4 (room checked in checkShapes)
+  const rows = { ...logits.binding(0, R * V), size: Math.ceil((R * V) / 4) * 16 };
   logits.gpu.dispatch(fused, {
     params: { R, V, gradScale },
-    bindings: [logits.binding(0, R * V), targets.binding(0, R), losses.binding(0, R)],
+    bindings: [rows, targets.binding(0, R), losses.binding(0, R)],
     workgroups: grid1d(R, 1),
     constants: { WG },
   });
@@ -28,6 +30,9 @@ export function crossEntropyForwardBackward(logits: Tensor, targets: Tensor, los
 function checkShapes(what: string, logits: Tensor, R: number, V: number): void {
   if (!(R > 0 && V > 0)) throw new Error(`${what}: bad shape R=${R} V=${V}`);
   if (logits.size < R * V) throw new Error(`${what}: logits '${logits.label}' holds fewer than ${R}x${V} values`);
+  if (logits.offset % 4 || logits.offset + Math.ceil((R * V) / 4) * 4 > logits.buffer.size / 4) {
+    throw new Error(`${what}: logits '${logits.label}' must start on a vec4 and have room for the last vec4 of its ${R}x${V} values`);
+  }
 }
 
 // ---- CPU reference (float64) ----
