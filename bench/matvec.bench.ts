@@ -4,14 +4,14 @@
 // panel kernel (the weight packed once into an f32 texture; the packing is outside the timing,
 // in the warm-up) against the subgroup kernels reading the weights in place.
 // bytes = the weights as the kernel reads them (the f32 panel copy, or W itself), once per dispatch group.
-import { matvec, matvecOptions, matvecT } from '../src/ops/matvec.ts';
+import { matvec, matvecOptions, matvecPanelCopies, matvecT } from '../src/ops/matvec.ts';
 import { registerBench } from './harness.ts';
 
 const C = 768, V = 50257;
 
 registerBench('matvec', (gpu) => {
   const cases = [];
-  const families = gpu.isCpu && gpu.hasSubgroups8 ? [true, false] : [false];
+  const families = matvecPanelCopies(gpu) ? [true, false] : [false];
   for (const dtype of ['f32', 'f16'] as const) {
     const weights = (shape: number[], label: string) => gpu.fromArray(new Float32Array(shape[0] * shape[1]), shape, label, dtype === 'f16' ? 'f16' : undefined);
     const w = weights([C, 4 * C], 'c_fc weight'), wte = weights([V, C], 'wte');

@@ -235,11 +235,10 @@ export class Gpu {
   bufferFits(bytes: number): boolean {
     return bucketSize(bytes) <= this.limits.maxBufferSize;
   }
-  /** Release t for good: its buffer is destroyed once the work recorded so far has run (a large one-off the pool should not keep) */
-  discard(t: Tensor): void {
+  /** Destroy the pooled (unused) buffers: one-off large ones the pool should not keep. The device frees each once the work using it has run. */
+  trim(): void {
     this.flush(); // destroy() waits for submitted work, not for work still being recorded
-    t.release();
-    this.pool.discard(t.buffer);
+    this.pool.trim();
   }
 
   private texture(t: GPUTexture): { id: number; view: GPUTextureView } {

@@ -45,16 +45,6 @@ export class BufferPool {
     list.push(buf);
   }
 
-  /** Take a released buffer out of the pool and destroy it (the device frees it after submitted work that uses it). */
-  discard(buf: GPUBuffer): void {
-    const list = this.free.get(buf.size);
-    const i = list ? list.indexOf(buf) : -1;
-    if (i < 0) throw new Error(`pool: buffer '${buf.label}' is not a released pooled buffer`);
-    list!.splice(i, 1);
-    this.pooledBytes -= buf.size;
-    buf.destroy();
-  }
-
   /** A stable small id per buffer, used in bind-group cache keys. */
   id(buf: GPUBuffer): number {
     let id = this.ids.get(buf);
@@ -62,7 +52,7 @@ export class BufferPool {
     return id;
   }
 
-  /** Destroy every pooled (unused) buffer. Call only after the queue has no work using them. */
+  /** Destroy every pooled (unused) buffer. Work recorded with them must be submitted first (Gpu.trim): the device frees each once that work has run. */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();

@@ -16,7 +16,7 @@
 import type { Tensor } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { matmul } from '../ops/matmul.ts';
-import { MATVEC_ROWS, matvec, matvecFits, matvecT, prepareMatvec, prepareMatvecT } from '../ops/matvec.ts';
+import { MATVEC_ROWS, matvec, matvecFits, matvecPanelCopies, matvecT, prepareMatvec, prepareMatvecT } from '../ops/matvec.ts';
 import { layernormForward } from '../ops/layernorm.ts';
 import { geluForward } from '../ops/gelu.ts';
 import { attentionCached } from '../ops/attention.ts';
@@ -24,7 +24,7 @@ import { attentionDecode, DecodeEntries, kvAppend, type DecodeEntry } from '../o
 import { residualForward } from '../ops/residual.ts';
 import { embeddingForward } from '../ops/embedding.ts';
 import { rowsPerBinding } from '../ops/fit.ts';
-import type { GPT2 } from './gpt2.ts';
+import { isF16Weight, type GPT2 } from './gpt2.ts';
 import { SlotGenerator, type BatchGenerator, type DecodeStep } from './generator.ts';
 
 export class GPT2BatchGenerator implements BatchGenerator {
@@ -56,14 +56,19 @@ export class GPT2BatchGenerator implements BatchGenerator {
    * that work, so it runs while the caller waits for a first prompt, not in the first steps.
    */
   private prepare(): void {
-    const { n_layer: L, n_embd: C, vocab_size: V } = this.model.config;
-    for (let l = 0; l < L; l++) {
-      for (const [name, K, N] of [['attn.c_attn', C, 3 * C], ['attn.c_proj', C, C], ['mlp.c_fc', C, 4 * C], ['mlp.c_proj', 4 * C, C]] as const) {
-        if (matvecFits(K, N)) prepareMatvec(this.model.p(`h.${l}.${name}.weight`), K, N);
+    const { n_embd: C, vocab_size: V } = this.model.config;
+    // the matrices decode multiplies by: each block's projections [K, N], and wte as the lm_head
+    for (const [name, w] of this.model.params) {
+      if (name === 'wte.weight') {
+        if (C % 4 === 0) prepareMatvecT(w, V, C);
+      } else if (isF16Weight(name)) {
+        const [K, N] = w.shape;
+        if (matvecFits(K, N)) prepareMatvec(w, K, N);
       }
     }
-    if (C % 4 === 0) prepareMatvecT(this.model.p('wte.weight'), V, C);
-    this.model.gpu.flush();
+    // the packing's staging buffers (the largest as big as wte's copy) are not needed again
+    if (matvecPanelCopies(this.model.gpu)) this.model.gpu.trim();
+    else this.model.gpu.flush();
   }
 
   get contextLength(): number {

@@ -231,8 +231,8 @@ function packWeight(w: Tensor, R: number, K: number, trans: boolean): GPUTexture
   const tex = gpu.texels(floats / 4, `${w.label} (packed)`, true);
   // All chunks into one buffer of the texture's size, copied in once: a first write that covers
   // only part of a texture makes Dawn clear all of it first (lavapipe: 1.8x the time, measured).
-  // A texture larger than a buffer may be takes one copy per chunk. The staging goes back to
-  // the device, not the pool: nothing else needs a buffer that size.
+  // A texture larger than a buffer may be takes one copy per chunk. The staging goes to the
+  // pool, for the next weight of the same shape (GPT2BatchGenerator trims it after packing all).
   const whole = gpu.bufferFits(rows * TEXEL_ROW * 16);
   const all = whole ? gpu.tensor([rows * TEXEL_ROW * 4], `${w.label} (panels)`) : null;
   if (all && all.size > floats) gpu.fill0(all.view(floats, [all.size - floats]));
@@ -242,12 +242,12 @@ function packWeight(w: Tensor, R: number, K: number, trans: boolean): GPUTexture
     packTo(gpu, w, trans ? r0 : r0 * K, trans ? R : K, trans, rc, K, out);
     if (!all) {
       gpu.copyToTexels(out, 0, out.size / 4, tex, at / 4);
-      gpu.discard(out);
+      out.release();
     }
   }
   if (all) {
     gpu.copyToTexels(all, 0, all.size / 4, tex);
-    gpu.discard(all);
+    all.release();
   }
   return tex;
 }
