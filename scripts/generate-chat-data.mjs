@@ -93,6 +93,16 @@ const MOODS = [
 ];
 const [SECRET_WORDS, HELD_SECRET_WORDS] = holdOut(['pineapple', 'thunder', 'marble', 'velvet', 'rocket', 'lantern', 'cactus', 'harbor', 'pebble', 'comet', 'maple',
   'falcon', 'violet', 'biscuit', 'glacier', 'meadow', 'puzzle', 'saffron', 'willow', 'zebra', 'copper', 'orchid', 'tornado', 'walnut']);
+// values only data/eval.txt uses (with the held-out parts of the pools above): chat.txt never does
+const EVAL_ONLY = {
+  pets: ['ferret', 'gecko', 'tortoise', 'canary', 'axolotl', 'iguana', 'chinchilla', 'tarantula', 'cockatiel', 'alpaca', 'newt'],
+  words: ['quartz', 'obsidian', 'tundra', 'nebula', 'sapphire', 'basalt', 'zephyr', 'origami', 'monsoon', 'lagoon', 'citadel', 'kestrel', 'paprika', 'mosaic'],
+  jobs: ['welder', 'beekeeper', 'surveyor', 'locksmith', 'glassblower', 'cartographer', 'tailor', 'zookeeper', 'potter', 'blacksmith', 'jeweller', 'lifeguard'],
+  instruments: ['accordion', 'banjo', 'oboe', 'bagpipes', 'mandolin', 'sitar', 'tuba', 'xylophone', 'harmonica', 'bassoon'],
+  foods: ['gnocchi', 'goulash', 'kimchi', 'borscht', 'empanadas', 'samosas', 'couscous', 'hummus', 'moussaka', 'pierogi'],
+  colours: ['indigo', 'crimson', 'magenta', 'ochre', 'scarlet', 'amber', 'beige', 'cyan', 'mauve'],
+  drinks: ['kombucha', 'cocoa', 'lassi', 'horchata', 'chai', 'kefir', 'espresso', 'cider'],
+};
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 const MONTHS = [['January', 31], ['February', 28], ['March', 31], ['April', 30], ['May', 31], ['June', 30], ['July', 31],
   ['August', 31], ['September', 30], ['October', 31], ['November', 30], ['December', 31]];
@@ -190,6 +200,40 @@ const BOT = { // Pip's persona, the same in every conversation
     fruit: 'mangoes', drink: 'tea, in theory', subject: 'maths', number: '7', book: 'mysteries', music: 'jazz' },
 };
 
+// ---------------------------------------------------------------- open-ended values
+// Values no fixed list holds: a model can only answer a question about them by copying them
+// from the conversation, not by recalling one it memorised (eval.txt asks about values it has
+// never seen). Made-up words from syllables ("Belzutor", "Krivaholm"), and everyday nouns for
+// code words and "repeat after me" (none of them a value eval.txt may ask about).
+const ONSETS = ['b', 'br', 'd', 'dr', 'f', 'g', 'gr', 'k', 'kr', 'l', 'm', 'n', 'p', 'r', 's', 'sh', 't', 'th', 'v', 'z'];
+const NUCLEI = ['a', 'e', 'i', 'o', 'u', 'a', 'e', 'o', 'ai', 'ou'];
+const CODAS = ['', '', '', 'n', 'r', 'l', 's', 'm', 'x'];
+const PLACE_ENDS = ['holm', 'vik', 'ford', 'mere', 'wick', 'dale', 'stead', 'haven', 'moor', 'bury'];
+/** a capitalised made-up word of `syllables` syllables (and `suffix`) that `ok` accepts */
+const syllableWord = (syllables, suffix, ok) => {
+  for (;;) {
+    let w = '';
+    for (let i = 0; i < syllables; i++) w += pick(ONSETS) + pick(NUCLEI);
+    w = cap(w + pick(CODAS) + suffix);
+    if (ok(w)) return w;
+  }
+};
+const evalValues = new Set([HELD_NAMES, HELD_CITIES, HELD_PET_NAMES, HELD_SECRET_WORDS, HELD_JOBS, HELD_INSTRUMENTS, HELD_PETS.flat(),
+  ...Object.values(HELD_FAVOURITES), ...Object.values(EVAL_ONLY)].flat().map((v) => v.toLowerCase()));
+const openName = () => syllableWord(range(2, 3), '', (w) => !evalValues.has(w.toLowerCase()));
+const openPlace = () => syllableWord(range(1, 2), chance(0.6) ? pick(PLACE_ENDS) : '', (w) => !evalValues.has(w.toLowerCase()));
+const NOUNS = `acorn anchor apron arrow attic bagel balloon bamboo barrel basket beacon beetle bell bench blanket bonnet
+boot bottle bracelet bramble brick bridge broom bubble bucket button cabin camel candle canoe canyon carpet carrot castle
+cherry chimney cloud clover coconut compass cookie coral cotton crayon cricket crown crystal cushion daisy desert diamond
+dolphin dragon drum eagle easel feather fern fiddle flag flannel forest fountain fossil garden garlic gate ginger goblet
+grape gravel guitar hammer hammock hazel helmet honey hook horizon iceberg igloo island ivory jacket jelly jigsaw kettle
+kite ladder ladle lemon lettuce lily lobster locket magnet mango map meteor mirror mitten moose mountain muffin mushroom
+napkin necklace needle nutmeg oak oar olive onion orbit otter paddle pancake parcel peach peanut pearl pepper pigeon pillow
+pine planet plum pocket pony pretzel pumpkin quilt rabbit radish raft rainbow raven ribbon river robin rose ruby saddle
+sail salmon sandal scarf shell shovel silk skate sled slipper snail sock spade sparrow spider sponge spoon squirrel star
+statue stone straw sugar sunflower swan sweater teapot tent thimble ticket tiger toast tomato torch tower tractor trumpet
+tulip tunnel turnip umbrella valley vase wagon wand whistle windmill wizard wool yarn yoghurt`.split(/\s+/).filter((w) => !evalValues.has(w));
+
 // ---------------------------------------------------------------- casual typing
 function casual(text) {
   if (!chance(0.25)) return text;
@@ -210,7 +254,7 @@ const favWord = () => (chance(0.6) ? 'favourite' : 'favorite');
 // a computed follow-up question about the fact; unknown: the answer when it was never said.
 const FACTS = {
   name: {
-    make: (ctx) => pick(NAMES.filter((n) => n !== ctx.friend)),
+    make: (ctx) => (chance(0.5) ? openName() : pick(NAMES.filter((n) => n !== ctx.friend))),
     state: (v) => pick([`My name is ${v}.`, `I'm ${v}.`, `Call me ${v}.`, `You can call me ${v}.`, `By the way, my name is ${v}.`]),
     ack: (v) => pick([`Nice to meet you, ${v}!`, `Hello, ${v}! Lovely to meet you.`, `Hi ${v}! Great to meet you.`, `Nice to meet you, ${v}. I'm Pip.`]),
     ask: () => pick(['What\'s my name?', 'Do you remember my name?', 'What did I say my name was?', 'Who am I?']),
@@ -224,7 +268,7 @@ const FACTS = {
     unknown: 'You haven\'t told me your name yet. What is it?',
   },
   pets: {
-    make: () => ({ kind: pick(PETS), n: chance(0.4) ? 1 : range(2, 6), pet: pick(PET_NAMES) }),
+    make: () => ({ kind: pick(PETS), n: chance(0.4) ? 1 : range(2, 6), pet: chance(0.5) ? openName() : pick(PET_NAMES) }),
     state: ({ kind, n, pet }) => (n === 1
       ? pick([`I have ${an(kind[0])} called ${pet}.`, `I've got ${an(kind[0])} named ${pet}.`, `My ${kind[0]} is called ${pet}.`])
       : pick([`I have ${num(n)} ${kind[1]}.`, `I've got ${num(n)} ${kind[1]} at home.`, `We have ${num(n)} ${kind[1]}.`])),
@@ -268,7 +312,7 @@ const FACTS = {
     unknown: 'You haven\'t told me your age.',
   },
   city: {
-    make: () => pick(CITIES),
+    make: () => (chance(0.5) ? openPlace() : pick(CITIES)),
     state: (v) => pick([`I live in ${v}.`, `I'm living in ${v} these days.`, `My home is in ${v}.`]),
     ack: (v) => pick([`${v} sounds like a great place to live.`, `Oh, ${v}! I've heard it's lovely.`, `Nice! How do you like living in ${v}?`]),
     ask: () => pick(['Where do I live?', 'What city did I say I live in?']),
@@ -313,7 +357,7 @@ const FACTS = {
     unknown: 'You haven\'t told me about your family.',
   },
   friend: {
-    make: (ctx) => pick(NAMES.filter((n) => n !== ctx.name)),
+    make: (ctx) => (chance(0.5) ? openName() : pick(NAMES.filter((n) => n !== ctx.name))),
     state: (v) => pick([`My best friend is called ${v}.`, `My best friend's name is ${v}.`]),
     ack: (v) => pick([`${v} sounds like a good friend to have.`, `Nice! How did you meet ${v}?`]),
     ask: () => pick(['What\'s my best friend called?', 'What did I say my best friend\'s name was?']),
@@ -332,7 +376,7 @@ const FACTS = {
     unknown: 'You haven\'t told me your birthday.',
   },
   trip: {
-    make: () => ({ place: pick(CITIES), when: pick(['next week', 'next month', 'this weekend', 'in the summer', 'tomorrow', 'on Friday']) }),
+    make: () => ({ place: chance(0.5) ? openPlace() : pick(CITIES), when: pick(['next week', 'next month', 'this weekend', 'in the summer', 'tomorrow', 'on Friday']) }),
     state: ({ place, when }) => pick([`I'm going to ${place} ${when}.`, `I'm travelling to ${place} ${when}.`]),
     ack: ({ place }) => pick([`How exciting! I hope you have a great time in ${place}.`, `${place}! Have a wonderful trip.`]),
     ask: () => pick(['Where am I going?', 'Where did I say I\'m travelling?', 'Do you remember where my trip is?']),
@@ -350,7 +394,7 @@ const FACTS = {
     unknown: 'You haven\'t said. How are you feeling?',
   },
   number: {
-    make: () => range(2, 999),
+    make: () => (chance(0.5) ? range(2, 999) : range(1000, 9999)),
     state: (v) => pick([`Please remember the number ${v}.`, `Remember this number: ${v}.`]),
     ack: (v) => pick([`Got it: ${v}.`, `Okay, I'll remember ${v}.`, `Sure, ${v} it is.`]),
     ask: () => pick(['What number did I ask you to remember?', 'What was the number?']),
@@ -363,8 +407,17 @@ const FACTS = {
     },
     unknown: 'You haven\'t given me a number to remember.',
   },
+  bought: {
+    make: () => pick(NOUNS),
+    state: (v) => pick([`I just bought ${an(v)}.`, `Today I found ${an(v)} in the attic.`, `My aunt gave me ${an(v)} for my birthday.`]),
+    ack: (v) => pick([`Ooh, ${an(v)}! What will you do with it?`, `${cap(an(v))}? How fun.`, `Nice, ${an(v)}!`]),
+    ask: () => pick(['What did I say I got?', 'Do you remember what I got?', 'What was the thing I mentioned?']),
+    answer: (v) => pick([`You got ${an(v)}.`, `${cap(an(v))}.`, `You told me about ${an(v)}.`]),
+    about: (v) => `you got ${an(v)}`,
+    unknown: 'You haven\'t told me about anything you got.',
+  },
   secret: {
-    make: () => pick(SECRET_WORDS),
+    make: () => (chance(0.75) ? pick(NOUNS) : pick(SECRET_WORDS)),
     state: (v) => pick([`The secret word is "${v}".`, `Let's make the password "${v}". Don't forget it!`]),
     ack: () => pick(['Got it. My lips are sealed!', 'Okay, I\'ll keep it safe.']),
     ask: () => pick(['What was the secret word?', 'What\'s the secret word?']),
@@ -602,6 +655,15 @@ const TOPICS = {
     }
     return out;
   },
+  repeat() {
+    const words = Array.from({ length: range(1, 4) }, () => (chance(0.3) ? openName() : pick(NOUNS)));
+    const said = words.join(' ');
+    return [pick([
+      [pick([`Repeat after me: ${said}.`, `Can you say "${said}"?`, `Say this back to me: ${said}.`]), pick([`${cap(said)}.`, `"${cap(said)}".`])],
+      [`What's the last word of "${said}"?`, `The last word is "${words[words.length - 1]}".`],
+      [`Say ${words[0]} twice.`, `${cap(words[0])}, ${words[0]}.`],
+    ])];
+  },
   aboutBot() {
     return [pick([
       [pick(['What\'s your name?', 'Who are you?', 'What should I call you?']), pick(['I\'m Pip, a friendly chatbot.', 'My name is Pip. I\'m a chatbot who likes a good chat.', 'I\'m Pip!'])],
@@ -629,7 +691,7 @@ const TOPICS = {
   },
 };
 const TOPIC_NAMES = Object.keys(TOPICS);
-const TOPIC_WEIGHTS = { arithmetic: 4, conversion: 3, spelling: 3, capitals: 3, animals: 2, counting: 2, aboutBot: 3, smallTalk: 3, joke: 2, advice: 2 };
+const TOPIC_WEIGHTS = { repeat: 3, arithmetic: 4, conversion: 3, spelling: 3, capitals: 3, animals: 2, counting: 2, aboutBot: 3, smallTalk: 3, joke: 2, advice: 2 };
 const TOPIC_BAG = TOPIC_NAMES.flatMap((t) => Array(TOPIC_WEIGHTS[t] ?? 1).fill(t));
 
 // ---------------------------------------------------------------- conversations
@@ -683,7 +745,7 @@ function conversation() {
       ex.push([pick(['What do you know about me?', 'What have I told you about myself?']), `${cap(list(facts))}.`]);
       continue;
     }
-    if (chance(0.06)) { // asked about something never said: admit it, don't invent it
+    if (chance(0.12)) { // asked about something never said: admit it, don't invent it
       const kind = pick(FACT_KINDS.filter((k) => !known.has(k)));
       const f = FACTS[kind];
       const v = f.make(ctx);
@@ -726,31 +788,19 @@ const fresh = (pool, what) => {
   if (ok.length < 3) throw new Error(`eval: only ${ok.length} ${what} are absent from chat.txt`);
   return ok;
 };
-// made-up words from syllables: open-ended, so the model cannot have memorised them
-const ONSETS = ['b', 'br', 'd', 'dr', 'f', 'g', 'gr', 'k', 'kr', 'l', 'm', 'n', 'p', 'r', 's', 'sh', 't', 'th', 'v', 'z'];
-const NUCLEI = ['a', 'e', 'i', 'o', 'u', 'a', 'e', 'o', 'ai', 'ou'];
-const CODAS = ['', '', '', 'n', 'r', 'l', 's', 'm', 'x'];
-const madeUp = (syllables, suffix = '') => {
-  for (;;) {
-    let w = '';
-    for (let i = 0; i < syllables; i++) w += pick(ONSETS) + pick(NUCLEI);
-    w = cap(w + pick(CODAS) + suffix);
-    if (unseen(w)) return w;
-  }
-};
 const E = {
   names: fresh(HELD_NAMES, 'held-out names'),
   cities: fresh(HELD_CITIES, 'held-out cities'),
   petNames: fresh(HELD_PET_NAMES, 'held-out pet names'),
-  pets: fresh([...HELD_PETS.map((p) => p[0]), 'ferret', 'gecko', 'tortoise', 'canary', 'axolotl', 'iguana', 'chinchilla', 'tarantula', 'cockatiel', 'alpaca', 'newt'], 'pet kinds'),
-  words: fresh([...HELD_SECRET_WORDS, 'quartz', 'obsidian', 'tundra', 'nebula', 'sapphire', 'basalt', 'zephyr', 'origami', 'monsoon', 'lagoon', 'citadel', 'kestrel', 'paprika', 'mosaic'], 'code words'),
-  jobs: fresh([...HELD_JOBS, 'welder', 'beekeeper', 'surveyor', 'locksmith', 'glassblower', 'cartographer', 'tailor', 'zookeeper', 'potter', 'blacksmith', 'jeweller', 'lifeguard'], 'jobs'),
-  instruments: fresh([...HELD_INSTRUMENTS, 'accordion', 'banjo', 'oboe', 'bagpipes', 'mandolin', 'sitar', 'tuba', 'xylophone', 'harmonica', 'bassoon'], 'instruments'),
-  foods: fresh([...HELD_FAVOURITES.food, 'gnocchi', 'goulash', 'kimchi', 'borscht', 'empanadas', 'samosas', 'couscous', 'hummus', 'moussaka', 'pierogi'], 'foods'),
-  colours: fresh([...HELD_FAVOURITES.colour, 'indigo', 'crimson', 'magenta', 'ochre', 'scarlet', 'amber', 'beige', 'cyan', 'mauve'], 'colours'),
-  drinks: fresh([...HELD_FAVOURITES.drink, 'kombucha', 'cocoa', 'lassi', 'horchata', 'chai', 'kefir', 'espresso', 'cider'], 'drinks'),
+  pets: fresh([...HELD_PETS.map((p) => p[0]), ...EVAL_ONLY.pets], 'pet kinds'),
+  words: fresh([...HELD_SECRET_WORDS, ...EVAL_ONLY.words], 'code words'),
+  jobs: fresh([...HELD_JOBS, ...EVAL_ONLY.jobs], 'jobs'),
+  instruments: fresh([...HELD_INSTRUMENTS, ...EVAL_ONLY.instruments], 'instruments'),
+  foods: fresh([...HELD_FAVOURITES.food, ...EVAL_ONLY.foods], 'foods'),
+  colours: fresh([...HELD_FAVOURITES.colour, ...EVAL_ONLY.colours], 'colours'),
+  drinks: fresh([...HELD_FAVOURITES.drink, ...EVAL_ONLY.drinks], 'drinks'),
 };
-const PLACE_ENDS = ['holm', 'vik', 'ford', 'mere', 'wick', 'dale', 'stead', 'haven', 'moor', 'bury'];
+const madeUp = (syllables, suffix = '') => syllableWord(syllables, suffix, unseen);
 const evalName = () => (chance(0.3) ? pick(E.names) : madeUp(range(2, 3)));
 const number4 = () => { for (;;) { const v = String(range(2000, 9999)); if (unseen(v)) return v; } };
 
