@@ -13,7 +13,7 @@ import { GPT2_124M } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { AdamW } from '../src/optim.ts';
 import { loadChatData } from '../src/data/dataset.ts';
-import { resolveRun, type TrainFlags } from '../src/train/run.ts';
+import { DEFAULT_SAMPLED_SOFTMAX, resolveRun, type RunSettings, type SavedRun, type TrainFlags } from '../src/train/run.ts';
 import { StepSchedule } from '../src/train/schedule.ts';
 import { trainLoop } from '../src/train/loop.ts';
 import { gpu } from './util.ts';
@@ -128,11 +128,27 @@ t('impossible optimizer values are refused up front, naming the flag', async () 
     [{ saveInterval: -2 }, /--save-interval must be/],
     [{ evalSteps: 0 }, /--eval-steps must be a whole number of at least 1/],
     [{ steps: 10, time: 60 }, /either --steps or --time/],
+    [{ sampledSoftmax: -1 }, /--sampled-softmax must be a whole number of tokens/],
+    [{ sampledSoftmax: 2.5 }, /--sampled-softmax must be a whole number of tokens/],
   ];
   for (const [flags, re] of cases) {
     assert.throws(() => resolveRun({ data: chat, ...flags }, { source: 'scratch' }, device), (e: Error) => e instanceof UserError && re.test(e.message), JSON.stringify(flags));
   }
   assertOneLineError(await run('train', [...TINY, '--eps', '0', '--out', out('eps0')]), [/--eps must be a positive number/], '--eps 0');
+});
+
+t('--sampled-softmax: on by default from scratch, off for fine-tuning, kept by --resume, refused with LoRA', () => {
+  const device = { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
+  const config = { ...GPT2_124M, n_layer: 2, n_head: 2, n_embd: 64, n_positions: 64 };
+  const saved = (settings: Partial<RunSettings>): SavedRun => ({ step: 3, settings, adamSteps: 3, elapsedMs: 0, history: { train: [], val: [] } });
+  assert.is(resolveRun({ data: chat }, { source: 'scratch' }, device).settings.sampledSoftmax, DEFAULT_SAMPLED_SOFTMAX);
+  assert.is(resolveRun({ data: chat, sampledSoftmax: 0 }, { source: 'scratch' }, device).settings.sampledSoftmax, 0);
+  assert.is(resolveRun({ data: chat }, { source: 'pretrained', config }, device).settings.sampledSoftmax, 0);
+  assert.is(resolveRun({ data: chat, sampledSoftmax: 512 }, { source: 'pretrained', config }, device).settings.sampledSoftmax, 512);
+  assert.is(resolveRun({ data: chat, steps: 9 }, { source: 'resume', config, saved: saved({ sampledSoftmax: 1000 }) }, device).settings.sampledSoftmax, 1000);
+  // a run saved before the flag existed trained over the whole vocabulary, and goes on so
+  assert.is(resolveRun({ data: chat, steps: 9 }, { source: 'resume', config, saved: saved({}) }, device).settings.sampledSoftmax, 0);
+  assert.throws(() => resolveRun({ data: chat, loraR: 4, sampledSoftmax: 64 }, { source: 'pretrained', config }, device), /LoRA run keeps it frozen/);
 });
 
 // ---- 3. --out, checked before the first step ----

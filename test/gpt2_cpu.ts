@@ -22,9 +22,13 @@ function add(a: Float64Array, b: ArrayLike<number>): Float64Array {
 /** an adapter: lora_A / lora_B by canonical name ('h.0.attn.c_attn.lora_A.weight'), rank and scale */
 export interface CpuLora { weights: Params; r: number; scale: number }
 
-/** logits [B*T, V] and (with targets) the mean loss over targets >= 0 plus every parameter's gradient */
+/**
+ * logits [B*T, V] and (with targets) the mean loss over targets >= 0 plus every parameter's
+ * gradient. `outputVocab`: the loss's softmax covers these token ids only, each logit plus its
+ * bias (the other logits count as -Infinity there), as GPT2.outputVocab trains.
+ */
 export function gpt2Cpu(
-  c: GPT2Config, P: Params, tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>, lora?: CpuLora,
+  c: GPT2Config, P: Params, tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>, lora?: CpuLora, outputVocab?: { ids: ArrayLike<number>; bias?: ArrayLike<number> | null },
 ): { logits: Float64Array; loss?: number; grads?: Map<string, Float64Array> } {
   const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V, layer_norm_epsilon: eps } = c;
   const N = B * T;
@@ -65,7 +69,13 @@ export function gpt2Cpu(
   const logits = matmulCpu(lnf, p('wte.weight'), N, V, C, { transB: true });
   if (!targets) return { logits };
 
-  const ce = crossEntropyCpu(logits, targets, N, V);
+  let scored: Float64Array = logits;
+  if (outputVocab) {
+    const offset = new Map<number, number>();
+    for (let i = 0; i < outputVocab.ids.length; i++) offset.set(outputVocab.ids[i], outputVocab.bias?.[i] ?? 0);
+    scored = logits.map((v, i) => (offset.has(i % V) ? v + offset.get(i % V)! : -Infinity));
+  }
+  const ce = crossEntropyCpu(scored, targets, N, V);
   let count = 0, loss = 0;
   for (let i = 0; i < N; i++) if (targets[i] >= 0) { count++; loss += ce.losses[i]; }
   loss /= count;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Gpu, Tensor } from '../src/gpu/index.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
+import { SampledSoftmax } from '../src/model/output_vocab.ts';
 import { classifierChunkRows, targetRuns } from '../src/model/classifier.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { hfConfigJson, parameterShapes, type GPT2Config } from '../src/model/config.ts';
@@ -64,6 +65,47 @@ async function stepMatchesReference(g: Gpu, B: number, T: number, seed: number):
   for (const p of model.params.values()) p.release();
   return used;
 }
+
+t('a sampled softmax (the data tokens, plus drawn others with their logQ offset): loss and every gradient match the reference', async () => {
+  const g = await gpu();
+  const arrays = tinyArrays(TINY, 21);
+  const model = GPT2.fromArrays(g, TINY, arrays);
+  const B = 2, T = 9, V = TINY.vocab_size;
+  const data = Array.from({ length: V }, (_, i) => i).filter((i) => i % 3 !== 1); // the data's tokens: every third one is not
+  const sampled = new SampledSoftmax([data, data.slice(0, 5)], V, 4, 7);
+  const ov = sampled.forStep(3);
+  assert.equal([...ov.ids.subarray(0, data.length)], data, 'the data tokens first, ascending, once each');
+  const drawn = [...ov.ids.subarray(data.length)];
+  assert.is(drawn.length, 4);
+  assert.ok(drawn.every((t) => t % 3 === 1), `drawn from the others only: ${drawn}`);
+  assert.is(new Set(drawn).size, 4, 'no repeats');
+  assert.ok(Math.abs(ov.logitBias![data.length] - Math.log(12 / 4)) < 1e-6 && ov.logitBias![0] === 0, 'logQ offset: log(others / drawn)');
+  assert.equal([...sampled.forStep(3).ids], [...ov.ids], 'the same draw for the same step');
+  assert.not.equal([...sampled.forStep(4).ids], [...ov.ids], 'another draw for another step');
+  const rng = new Rng(22);
+  const x = Uint32Array.from({ length: B * T }, () => rng.int(V)); // inputs may be any token
+  const y = Int32Array.from({ length: B * T }, (_, i) => (i % 4 === 2 ? -1 : data[rng.int(data.length)]));
+  const count = y.filter((v) => v >= 0).length;
+  model.outputVocab = ov;
+  for (const p of model.params.values()) p.grad = g.zeros(p.shape, `d(${p.label})`);
+  const losses = model.lossPerToken(x, y, B, T, 1 / count);
+  model.tape.backward();
+  const l = await losses.read();
+  model.tape.clear();
+  const ref = gpt2Cpu(TINY, arrays, x, B, T, y, undefined, { ids: ov.ids, bias: ov.logitBias });
+  const loss = l.reduce((s, v) => s + v, 0) / count;
+  assert.ok(Math.abs(loss - ref.loss!) < 1e-4 * Math.abs(ref.loss!), `loss ${loss} vs ${ref.loss}`);
+  // neither the whole vocabulary's loss nor the softmax without the offsets: an ignored outputVocab or bias would fail here
+  const full = gpt2Cpu(TINY, arrays, x, B, T, y).loss!;
+  const unbiased = gpt2Cpu(TINY, arrays, x, B, T, y, undefined, { ids: ov.ids }).loss!;
+  assert.ok(Math.abs(full - ref.loss!) > 0.02 && Math.abs(unbiased - ref.loss!) > 0.02, `full ${full}, without offsets ${unbiased}, sampled ${ref.loss}`);
+  for (const [name, p] of model.params) assertRel(await p.grad!.read(), ref.grads!.get(name)!, 1e-4, `grad ${name}`);
+  // a target outside the output vocabulary is refused, not silently scored
+  const outside = Array.from({ length: V }, (_, i) => i).find((i) => i % 3 === 1 && !drawn.includes(i))!;
+  assert.throws(() => model.lossPerToken(x, Int32Array.from(y, (v, i) => (i === 0 ? outside : v)), B, T, 1), /not in the output vocabulary/);
+  model.tape.clear();
+  for (const p of model.params.values()) p.release();
+});
 
 t('one training step: loss and every gradient match the CPU reference', async () => {
   await stepMatchesReference(await gpu(), 2, 9, 3);

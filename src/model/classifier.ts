@@ -59,9 +59,9 @@ export function classifierTargets(gpu: Gpu, targets: Int32Array): ClassifierTarg
  * x[N,C] through the tied embedding wte[V,C], one per row that has a target (ignored rows are
  * skipped entirely: with loss masking most rows are, and the lm_head is most of a small model's
  * cost). With the tape on, the gradients for x and wte (unless frozen) are computed here, scaled
- * by gradScale (dLoss/dlossRow).
+ * by gradScale (dLoss/dlossRow). `logitBias` [V], if given, is added to every row's logits.
  */
-export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: ClassifierTargets, N: number, C: number, V: number, gradScale: number): Tensor {
+export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: ClassifierTargets, N: number, C: number, V: number, gradScale: number, logitBias?: Tensor): Tensor {
   const gpu = x.gpu;
   const { runs, count: Na } = t;
   if (!t.targets) return tape.track(gpu.zeros([1], 'losses'));
@@ -87,7 +87,7 @@ export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: Classifier
     for (const [r0, rc] of pieces(Na, R)) {
       const lg = logits.view(0, [rc, V]);
       const xr = xa.view(r0 * C, [rc, C]);
-      matmul(xr, w, lg, rc, V, C, { transB: true });
+      matmul(xr, w, lg, rc, V, C, { transB: true, bias: logitBias });
       crossEntropyForwardBackward(lg, tgt.view(r0, [rc]), losses.view(r0, [rc]), rc, V, gradScale);
       if (dxa) matmul(lg, w, dxa.view(r0 * C, [rc, C]), rc, C, V);
       if (dwte) matmul(lg, xr, dwte, V, C, rc, { transA: true, accumulate: true });

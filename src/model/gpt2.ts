@@ -10,6 +10,7 @@
 // (matvec, embedding, the CPU matmul's packing; other matmuls widen each into a temporary first).
 import type { Gpu, Tensor } from '../gpu/index.ts';
 import { Tape } from '../tape.ts';
+import type { OutputVocab } from './output_vocab.ts';
 import { attention, embedding, gelu, layernorm, linear, residual, type LoraWeights } from '../nn.ts';
 import { checkLora, loraScale, loraShapes, type LoraModule, type LoraSettings, type LoraSite } from './lora.ts';
 import { mixSeed } from '../ops/dropout.ts';
@@ -33,6 +34,8 @@ export interface Lora {
 
 export class GPT2 {
   readonly tape = new Tape();
+  /** Training only: the loss's softmax covers these tokens (with their logit offsets) instead of the whole vocabulary (see output_vocab.ts). */
+  outputVocab: OutputVocab | null = null;
   private sites = new Map<string, number>();
 
   constructor(
@@ -158,9 +161,19 @@ export class GPT2 {
   lossPerToken(x: Uint32Array, y: Int32Array, B: number, T: number, gradScale: number, seed = 0): Tensor {
     const { n_embd: C, vocab_size: V } = this.config;
     this.checkTrainable();
-    const targets = classifierTargets(this.gpu, y); // uploads first: the step's work then goes in one submit
+    const ov = this.outputVocab;
+    const targets = classifierTargets(this.gpu, ov ? ov.remap(y) : y); // uploads first: the step's work then goes in one submit
     const hid = this.hidden(x, B, T, seed);
-    return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);
+    if (!ov) return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);
+    // the lm_head over the output vocabulary only: its rows of wte, gathered by the embedding op
+    // (their gradient flows back into wte; the zero position table's is summed and dropped, a [Vs, C] pass)
+    const Vs = ov.ids.length;
+    const tape = this.tape;
+    const ids = tape.track(this.gpu.fromArray(ov.ids, [Vs], 'output vocabulary'));
+    const noPos = tape.track(this.gpu.zeros([Vs, C], 'no positions'));
+    const bias = ov.logitBias ? tape.track(this.gpu.fromArray(ov.logitBias, [Vs], 'output vocabulary logit bias')) : undefined;
+    const rows = embedding(tape, ids, ov.ids, this.p('wte.weight'), noPos, 1, Vs, C, V);
+    return classifierLoss(tape, hid, rows, targets, B * T, C, Vs, gradScale, bias);
   }
 
   /** Full logits [B*T, V] without gradients (tests and evaluation of small models; a [B*T, V] tensor must fit one binding). */

@@ -10,6 +10,7 @@ import type { RunSettings } from './run.ts';
 import type { Schedule } from './schedule.ts';
 import { evaluate, stepBatches, trainStep } from './step.ts';
 import { mixSeed } from '../ops/dropout.ts';
+import type { SampledSoftmax } from '../model/output_vocab.ts';
 
 export interface StepReport {
   /** 1-based: steps done so far in the run */
@@ -69,6 +70,8 @@ export interface LoopState {
   stopAfter?: number;
   /** the clock, in ms (tests run a --time budget on a fake one) */
   now: () => number;
+  /** --sampled-softmax: each step's loss over the data's tokens plus drawn others (validation stays exact); null = the whole vocabulary */
+  softmax?: SampledSoftmax | null;
 }
 
 export interface LoopResult {
@@ -114,6 +117,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
     for (let step = s.startStep; ; step++) {
       const ts = s.now();
       const lr = schedule.lr(step);
+      model.outputVocab = s.softmax?.forStep(step) ?? null;
       const { loss, gradNorm, targets } = await trainStep(model, opt, stepBatches(s.train, step, o), B, T, lr, out, mixSeed(o.seed, step));
       const ms = s.now() - ts;
       r.trainMs += ms;
@@ -129,6 +133,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       let val: number | undefined;
       if (s.val && o.evalInterval > 0 && ((step + 1) % o.evalInterval === 0 || last)) {
         const te = s.now();
+        model.outputVocab = null; // the validation loss is the whole vocabulary's, comparable between runs
         val = (await evaluate(model, s.val, o.evalSteps, B, T)) ?? undefined;
         const ems = s.now() - te;
         r.evalMs += ems;
@@ -158,6 +163,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       if (o.saveInterval > 0 && (step + 1) % o.saveInterval === 0) await checkpoint(step + 1, 'interval');
     }
   } finally {
+    model.outputVocab = null;
     out.release();
   }
 }

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
+import { SampledSoftmax } from '../model/output_vocab.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { loadWeights, type LoadedWeights } from '../model/load.ts';
 import { describeConfig, parameterCount, type GPT2Config } from '../model/config.ts';
@@ -73,6 +74,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
     const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined, opts.dtype);
     arrays.clear();
+    const softmax = o.sampledSoftmax ? new SampledSoftmax([data.train.tokens, data.val.tokens], config.vocab_size, o.sampledSoftmax, o.seed) : null;
+    if (softmax) say(`sampled softmax: the data's ${softmax.exact.length} tokens + ${Math.min(o.sampledSoftmax!, config.vocab_size - softmax.exact.length)} of the other ${config.vocab_size - softmax.exact.length} each step`);
     const opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
     if (o.lora) say(`${describeLora(o.lora, model.lora!.sites, config)}${opts.dtype === 'f16' ? '; base weights in f16' : ''}`);
     if (run.saved && moments) {
@@ -104,7 +107,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
     let lastLr = 0;
     try {
-      const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
+      const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, softmax, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
         stopRequested: () => stopRequested,
         onStep: (s) => {
           lastLr = s.lr;
