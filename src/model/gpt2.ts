@@ -171,7 +171,7 @@ export class GPT2 {
     const tape = this.tape;
     const ids = tape.track(this.gpu.fromArray(ov.ids, [Vs], 'output vocabulary'));
     const noPos = tape.track(this.gpu.zeros([Vs, C], 'no positions'));
-    const bias = ov.logitBias ? tape.track(this.gpu.fromArray(ov.logitBias, [Vs], 'output vocabulary logit bias')) : undefined;
+    const bias = tape.track(this.gpu.fromArray(ov.logitBias, [Vs], 'output vocabulary logit bias'));
     const rows = embedding(tape, ids, ov.ids, this.p('wte.weight'), noPos, 1, Vs, C, V);
     return classifierLoss(tape, hid, rows, targets, B * T, C, Vs, gradScale, bias);
   }

@@ -13,12 +13,12 @@ import { mixSeed } from '../ops/dropout.ts';
 export class OutputVocab {
   private readonly index: Int32Array;
   /**
-   * `ids`: distinct token ids; `logitBias` (same length, or null for none) is added to their
-   * logits. Targets must be among them (remap throws otherwise).
+   * `ids`: distinct token ids; `logitBias` (same length) is added to their logits. Targets
+   * must be among them (remap throws otherwise).
    */
-  constructor(readonly ids: Uint32Array, readonly logitBias: Float32Array | null, readonly V: number) {
+  constructor(readonly ids: Uint32Array, readonly logitBias: Float32Array, readonly V: number) {
     if (!ids.length) throw new Error('OutputVocab: no tokens');
-    if (logitBias && logitBias.length !== ids.length) throw new Error(`OutputVocab: ${logitBias.length} biases for ${ids.length} tokens`);
+    if (logitBias.length !== ids.length) throw new Error(`OutputVocab: ${logitBias.length} biases for ${ids.length} tokens`);
     this.index = new Int32Array(V).fill(-1);
     ids.forEach((t, i) => {
       if (t >= V) throw new Error(`OutputVocab: token ${t} is outside the vocabulary (${V})`);
@@ -42,6 +42,8 @@ export class SampledSoftmax {
   /** the data's distinct tokens, ascending */
   readonly exact: Uint32Array;
   private readonly others: Uint32Array;
+  /** others drawn per step: `drawn`, or all of them when there are fewer */
+  readonly perStep: number;
   /** `data`: the token arrays whose tokens are always in (the training and validation sets) */
   constructor(data: ArrayLike<number>[], readonly V: number, readonly drawn: number, readonly seed: number) {
     if (!(Number.isInteger(drawn) && drawn > 0)) throw new Error(`SampledSoftmax: drawn=${drawn} must be a positive integer`);
@@ -55,10 +57,15 @@ export class SampledSoftmax {
     }
     this.exact = Uint32Array.from({ length: V }, (_, i) => i).filter((i) => seen[i]);
     this.others = Uint32Array.from({ length: V }, (_, i) => i).filter((i) => !seen[i]);
+    this.perStep = Math.min(drawn, this.others.length);
+  }
+  /** how many tokens are not in the data */
+  get otherCount(): number {
+    return this.others.length;
   }
   /** the softmax of step `step`: the data's tokens, then min(drawn, others) others without repeats */
   forStep(step: number): OutputVocab {
-    const n = Math.min(this.drawn, this.others.length);
+    const n = this.perStep;
     const pool = this.others.slice();
     const rng = new Rng(mixSeed(this.seed, step));
     for (let i = 0; i < n; i++) { // partial Fisher-Yates: the first n of a random permutation

@@ -75,7 +75,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined, opts.dtype);
     arrays.clear();
     const softmax = o.sampledSoftmax ? new SampledSoftmax([data.train.tokens, data.val.tokens], config.vocab_size, o.sampledSoftmax, o.seed) : null;
-    if (softmax) say(`sampled softmax: the data's ${softmax.exact.length} tokens + ${Math.min(o.sampledSoftmax!, config.vocab_size - softmax.exact.length)} of the other ${config.vocab_size - softmax.exact.length} each step`);
+    if (softmax) say(`sampled softmax: the data's ${softmax.exact.length} tokens + ${softmax.perStep} of the other ${softmax.otherCount} each step`);
     const opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
     if (o.lora) say(`${describeLora(o.lora, model.lora!.sites, config)}${opts.dtype === 'f16' ? '; base weights in f16' : ''}`);
     if (run.saved && moments) {
