@@ -10,11 +10,13 @@ import { FAST_FLAG, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts'
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
-import { packConversations } from './data/windows.ts';
+import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS } from './data/format.ts';
+import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
-import { parseMarkedChat, type MarkedConversation } from './eval/heldout.ts';
+import { parseMarkedChat } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
+import { recallValueDataset } from './eval/recall_loss.ts';
 import { score, trainingReplies, type Fraction, type Scores } from './eval/score.ts';
 
 // Replies in the shipped data are at most 24 tokens; 64 leaves a 256-token context room for
@@ -57,9 +59,13 @@ function withPath<T>(path: string, f: () => T): T {
   }
 }
 
-/** mean loss over the Bot tokens of `convs`, packed and masked as training packs them */
-async function heldOutLoss(model: GPT2, convs: MarkedConversation[], T: number): Promise<{ loss: number; tokens: number }> {
-  const ds = packConversations(convs, DEFAULT_SPEAKERS, T, 'bot');
+type Loss = { loss: number; tokens: number };
+/** the recall loss over all of the values' tokens, and over those the training data contains */
+type ValueLoss = { all: Loss; seen: Loss };
+
+/** mean loss over the tokens `ds` masks in (one window a batch) */
+async function maskedLoss(model: GPT2, ds: TokenDataset): Promise<Loss> {
+  const T = ds.blockSize;
   let tokens = 0;
   for (let i = 1; i <= ds.stats.windows * T; i++) tokens += ds.mask[i];
   return { loss: (await evaluate(model, ds, ds.stats.windows, 1, T)) ?? NaN, tokens };
@@ -67,7 +73,7 @@ async function heldOutLoss(model: GPT2, convs: MarkedConversation[], T: number):
 
 const pct = (f: Fraction) => (f.of ? `${((100 * f.count) / f.of).toFixed(1)}%` : '-');
 
-function table(s: Scores, loss: { loss: number; tokens: number }, maxNewTokens: number): string {
+function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number): string {
   const row = (name: string, value: string, what: string) => `  ${name.padEnd(18)} ${value.padStart(7)}   ${what}`;
   const of = (f: Fraction, what: string) => `${f.count}/${f.of} ${what}`;
   return [
@@ -77,6 +83,8 @@ function table(s: Scores, loss: { loss: number; tokens: number }, maxNewTokens: 
     row('identical replies', pct(s.identical), of(s.identical, 'replies repeat an earlier reply of their conversation')),
     row('recall', pct(s.recall), of(s.recall, 'replies contain the fact asked about') +
       (s.recallOutOfContext ? ` (${s.recallOutOfContext} of the questions lost older exchanges to the context)` : '')),
+    row('recall loss', valueLoss.all.tokens ? valueLoss.all.loss.toFixed(3) : '-', `over the ${valueLoss.all.tokens} tokens of the recalled values in the reference replies (a uniform guess: 10.825)`),
+    row('  seen tokens', valueLoss.seen.tokens ? valueLoss.seen.loss.toFixed(3) : '-', `over the ${valueLoss.seen.tokens} of them that occur in the training data`),
     row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given')),
     row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
     row('distinct-2', s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
@@ -109,7 +117,14 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(s);
   log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);
 
-  const loss = await heldOutLoss(generator.model, convs, Math.min(256, generator.contextLength));
+  const T = Math.min(256, generator.contextLength);
+  // the Bot turns, packed and masked as training packs them
+  const loss = await maskedLoss(generator.model, packConversations(convs, DEFAULT_SPEAKERS, T, 'bot'));
+  // the recalled values' tokens, and those of them that the training data contains: a model
+  // trained from scratch on it cannot output the others, copying or not
+  const values = recallValueDataset(convs, DEFAULT_SPEAKERS, T), trainTokens = new Set(encode(trainText));
+  const seenValues = { ...values, mask: values.mask.map((m, i) => (m && trainTokens.has(values.tokens[i]) ? 1 : 0)) };
+  const valueLoss = { all: await maskedLoss(generator.model, values), seen: await maskedLoss(generator.model, seenValues) };
   const tty = !!process.stderr.isTTY;
   const transcripts = await generateReplies(generator, convs, opts, (done, n) => {
     const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${((performance.now() - t0) / 1000).toFixed(0)} s`;
@@ -120,10 +135,11 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   if (a.json) {
     const settings = { init, dtype, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
-    process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, scores, replies: transcripts }, null, 1)}\n`);
+    process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: valueLoss.all.tokens ? valueLoss.all.loss : null, recallTokens: valueLoss.all.tokens,
+      recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores, replies: transcripts }, null, 1)}\n`);
   } else {
     process.stdout.write(`eval of ${init} on ${dataPath}: ${convs.length} conversations, ${replies} replies, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
-    process.stdout.write(`${table(scores, loss, opts.maxNewTokens)}\n`);
+    process.stdout.write(`${table(scores, loss, valueLoss, opts.maxNewTokens)}\n`);
   }
   log(`eval: done in ${seconds.toFixed(1)} s\n`);
 }

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMarkedChat } from '../src/eval/heldout.ts';
 import { generateReplies } from '../src/eval/run.ts';
+import { recallValueDataset } from '../src/eval/recall_loss.ts';
 import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, words, type ScoredReply } from '../src/eval/score.ts';
 import { parseChat } from '../src/data/conversations.ts';
 import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
@@ -34,6 +35,24 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   assert.throws(() => parseMarkedChat('Human: Who am I? [recall: X]\nBot: X.', SP), /belongs at the end of a Bot line/);
   assert.throws(() => parseMarkedChat('Human: Who am I?\nBot: X. [recall: ]', SP), /needs the value/);
   assert.throws(() => parseMarkedChat('Bot: Hello. [unknown]\nHuman: hi', SP), /answers a Human line/);
+});
+
+t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {
+  const text = 'Human: I am Zorbat.\nBot: Hi Zorbat.\nHuman: Who am I?\nBot: You are ZORBAT, I think. [recall: Kelvin | zorbat]\n\n' +
+    'Human: How old am I?\nBot: You haven\'t told me. [unknown]\n\n' + // no recall: no window
+    'Human: Call me Pia.\nBot: Hi!\nHuman: 2+2?\nBot: 4.\nHuman: My name?\nBot: Pia. [recall: Pia]\n';
+  const T = 40;
+  const ds = recallValueDataset(parseMarkedChat(text, SP), SP, T);
+  assert.is(ds.stats.windows, 2);
+  const masked = (w: number) => decode([...ds.tokens.slice(w * T, w * T + T)].filter((_, i) => ds.mask[w * T + i]));
+  assert.is(masked(0), ' ZORBAT', 'the first alternative found, case ignored; every token of it and only those');
+  assert.is(masked(1), ' Pia');
+  assert.is(decode([...ds.tokens.slice(0, T)]).replace(/(<\|endoftext\|>)+$/, '<|endoftext|>'),
+    'Human: I am Zorbat.\nBot: Hi Zorbat.<|endoftext|>\nHuman: Who am I?\nBot: You are ZORBAT, I think.<|endoftext|>\n<|endoftext|>', 'the conversation as training encodes it, padded');
+  // a window too short for the whole conversation drops its oldest exchanges (here: all but the question)
+  const short = recallValueDataset(parseMarkedChat(text, SP), SP, 16);
+  assert.match(decode([...short.tokens.slice(16, 32)]), /^Human: My name\?\nBot: Pia\./);
+  assert.is(decode([...short.tokens.slice(16, 32)].filter((_, i) => short.mask[16 + i])), ' Pia');
 });
 
 // ---------------------------------------------------------------- scores
@@ -160,6 +179,11 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   assert.equal([j.scores.recall.of, j.scores.honesty.of, j.scores.replies], [1, 1, 3]);
   assert.ok(Math.abs(j.valLoss - Math.log(50257)) < 0.5, `an untrained model's loss is about ln(vocab): ${j.valLoss}`);
   assert.is(j.valTokens, encode(' Hi Zorbat.').length + encode(' You are Zorbat.').length + encode(" You haven't told me.").length + 3, 'Bot tokens and their <|endoftext|>');
+  assert.is(j.recallTokens, encode(' Zorbat').length, 'the recall loss covers the recalled value only');
+  const seen = new Set(encode(SMALL_CHAT));
+  assert.is(j.recallTokensSeen, encode(' Zorbat').filter((x) => seen.has(x)).length);
+  assert.ok(j.recallTokensSeen < j.recallTokens, 'SMALL_CHAT has no Zorbat');
+  assert.ok(Math.abs(j.recallLoss - Math.log(50257)) < 1, `an untrained model's recall loss is about ln(vocab): ${j.recallLoss}`);
   const c = evalJs([...args, '--seed', '2']);
   assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
 });

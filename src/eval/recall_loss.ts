@@ -1,0 +1,63 @@
+// The recall loss: the mean loss on the tokens of the recalled values themselves ("Zurich" in
+// "You're from Zurich. [recall: Zurich]"), given the gold conversation before them. Recall
+// itself is all or nothing per reply and stays at 0 until a model copies; this number moves
+// long before (ln 50257 = 10.8 is a uniform guess over the vocabulary), so it shows whether a
+// recipe is on its way to copying.
+import { encodeExchanges, type Encoded, type Speakers } from '../data/format.ts';
+import { EOT, tokenBytes } from '../data/tokenizer.ts';
+import { makeDataset, type TokenDataset } from '../data/windows.ts';
+import type { MarkedConversation } from './heldout.ts';
+
+/** [start, end) byte offsets of the first of `values` found in `text` (case ignored), or null */
+function valueSpan(text: string, values: string[]): [number, number] | null {
+  const lower = text.toLowerCase(), bytes = (s: string) => new TextEncoder().encode(s).length;
+  for (const v of values) {
+    const at = lower.indexOf(v.toLowerCase());
+    if (at >= 0) return [bytes(text.slice(0, at)), bytes(text.slice(0, at + v.length))];
+  }
+  return null;
+}
+
+/**
+ * The conversations that ask for a recall, one per window of T tokens (oldest exchanges
+ * dropped until it fits, as a chat prompt drops them), with a loss mask over the tokens of
+ * the recalled values in the reference replies only.
+ */
+export function recallValueDataset(convs: MarkedConversation[], sp: Speakers, T: number): TokenDataset {
+  const tokens: number[] = [], mask: number[] = [];
+  let conversations = 0, padding = 0;
+  for (const c of convs) {
+    // one piece per turn: a marked turn always answers a Human turn, so it has no cue of its own
+    const exchanges = encodeExchanges(c, sp, 'bot');
+    const pieces: Encoded[] = exchanges.flat().map((e) => ({ tokens: e.tokens, mask: e.tokens.map(() => 0) }));
+    let covered = 0;
+    c.turns.forEach((t, i) => {
+      const m = c.marks[i];
+      if (m?.kind !== 'recall') return;
+      const span = valueSpan(` ${t.text.trim()}`, m.values); // the piece starts with encode(` ${text}`)
+      if (!span) return;
+      let at = 0;
+      for (let k = 0; k < pieces[i].tokens.length && at < span[1]; k++) {
+        const next = at + tokenBytes(pieces[i].tokens[k]).length;
+        if (next > span[0]) pieces[i].mask[k] = 1, covered++;
+        at = next;
+      }
+    });
+    if (!covered) continue;
+    // drop the oldest exchanges while the rest is longer than a window (never the last one)
+    let first = 0, turn0 = 0;
+    const length = () => pieces.slice(turn0).reduce((n, p) => n + p.tokens.length, 0);
+    while (length() > T && first < exchanges.length - 1) turn0 += exchanges[first++].length;
+    const kept = pieces.slice(turn0);
+    if (!kept.some((p) => p.mask.includes(1))) continue;
+    conversations++;
+    let n = 0;
+    for (const p of kept) {
+      for (let k = 0; k < p.tokens.length && n < T; k++, n++) tokens.push(p.tokens[k]), mask.push(p.mask[k]);
+    }
+    for (; n < T; n++, padding++) tokens.push(EOT), mask.push(0);
+  }
+  tokens.push(EOT);
+  mask.push(0);
+  return makeDataset(Uint32Array.from(tokens), Uint8Array.from(mask), T, conversations, 0, padding);
+}
