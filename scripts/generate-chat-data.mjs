@@ -6,7 +6,7 @@
 // that?"), so the model learns to read its context instead of a fixed script. Arithmetic,
 // conversions and spellings are computed here, so every answer is correct.
 // Deterministic: a fixed seed and no other source of randomness.
-//   node scripts/generate-chat-data.mjs [--out data/chat.txt] [--count 3000] [--seed 1234]
+//   node scripts/generate-chat-data.mjs [--out data/chat.txt] [--count 12000] [--seed 1234]
 //                                       [--eval-out data/eval.txt] [--eval-count 40]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,7 +18,7 @@ const arg = (name, def) => {
 };
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = arg('out', join(root, 'data/chat.txt'));
-const COUNT = Number(arg('count', 3000));
+const COUNT = Number(arg('count', 12000));
 const EVAL_OUT = arg('eval-out', join(root, 'data/eval.txt'));
 const EVAL_COUNT = Number(arg('eval-count', 40));
 let state = Number(arg('seed', 1234)) >>> 0;
