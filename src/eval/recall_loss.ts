@@ -1,8 +1,8 @@
 // The recall loss: the mean loss on the tokens of the recalled values themselves ("Zurich" in
 // "You're from Zurich. [recall: Zurich]"), given the gold conversation before them. Recall
-// itself is all or nothing per reply and stays at 0 until a model copies; this number moves
-// long before (ln 50257 = 10.8 is a uniform guess over the vocabulary), so it shows whether a
-// recipe is on its way to copying.
+// itself is all or nothing per reply; this number falls as the values grow likelier, before
+// replies hold them whole (ln 50257 = 10.8 is a uniform guess over the vocabulary), so it
+// shows whether a recipe is on its way to copying.
 import { encodeExchanges, type Encoded, type Speakers } from '../data/format.ts';
 import { EOT, tokenBytes } from '../data/tokenizer.ts';
 import { makeDataset, type TokenDataset } from '../data/windows.ts';
