@@ -121,8 +121,11 @@ async function main(): Promise<void> {
   // the Bot turns, packed and masked as training packs them
   const loss = await maskedLoss(generator.model, packConversations(convs, DEFAULT_SPEAKERS, T, 'bot'));
   // the recalled values' tokens, and those of them that the training data contains: a model
-  // trained from scratch on it cannot output the others, copying or not
-  const values = recallValueDataset(convs, DEFAULT_SPEAKERS, T), trainTokens = new Set(encode(trainText));
+  // trained from scratch on it cannot output the others, copying or not. The training text is
+  // encoded per distinct line (3x faster than whole, measured): a value never holds a newline,
+  // and GPT-2's pre-tokenizer joins nothing across one but whitespace
+  const values = recallValueDataset(convs, DEFAULT_SPEAKERS, T), trainTokens = new Set<number>();
+  for (const line of new Set(trainText.split('\n'))) for (const t of encode(line)) trainTokens.add(t);
   const seenValues = { ...values, mask: values.mask.map((m, i) => (m && trainTokens.has(values.tokens[i]) ? 1 : 0)) };
   const valueLoss = { all: await maskedLoss(generator.model, values), seen: await maskedLoss(generator.model, seenValues) };
   const tty = !!process.stderr.isTTY;

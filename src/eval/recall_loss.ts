@@ -30,7 +30,6 @@ export function recallValueDataset(convs: MarkedConversation[], sp: Speakers, T:
     // one piece per turn: a marked turn always answers a Human turn, so it has no cue of its own
     const exchanges = encodeExchanges(c, sp, 'bot');
     const pieces: Encoded[] = exchanges.flat().map((e) => ({ tokens: e.tokens, mask: e.tokens.map(() => 0) }));
-    let covered = 0;
     c.turns.forEach((t, i) => {
       const m = c.marks[i];
       if (m?.kind !== 'recall') return;
@@ -39,17 +38,18 @@ export function recallValueDataset(convs: MarkedConversation[], sp: Speakers, T:
       let at = 0;
       for (let k = 0; k < pieces[i].tokens.length && at < span[1]; k++) {
         const next = at + tokenBytes(pieces[i].tokens[k]).length;
-        if (next > span[0]) pieces[i].mask[k] = 1, covered++;
+        if (next > span[0]) pieces[i].mask[k] = 1;
         at = next;
       }
     });
-    if (!covered) continue;
     // drop the oldest exchanges while the rest is longer than a window (never the last one)
-    let first = 0, turn0 = 0;
-    const length = () => pieces.slice(turn0).reduce((n, p) => n + p.tokens.length, 0);
-    while (length() > T && first < exchanges.length - 1) turn0 += exchanges[first++].length;
+    let total = pieces.reduce((n, p) => n + p.tokens.length, 0), turn0 = 0;
+    for (let e = 0; total > T && e < exchanges.length - 1; e++) {
+      for (const piece of exchanges[e]) total -= piece.tokens.length;
+      turn0 += exchanges[e].length;
+    }
     const kept = pieces.slice(turn0);
-    if (!kept.some((p) => p.mask.includes(1))) continue;
+    if (!kept.some((p) => p.mask.includes(1))) continue; // no recalled value (left)
     conversations++;
     let n = 0;
     for (const p of kept) {
