@@ -17,7 +17,7 @@ import { evaluate } from './train/step.ts';
 import { parseMarkedChat } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { recallValueDataset } from './eval/recall_loss.ts';
-import { score, trainingReplies, type Fraction, type Scores } from './eval/score.ts';
+import { score, trainingReplies, wilson95, type Fraction, type Scores } from './eval/score.ts';
 
 // Replies in the shipped data are at most 24 tokens; 64 leaves a 256-token context room for
 // a whole held-out conversation (chat.js's 128 would halve it).
@@ -76,16 +76,18 @@ const pct = (f: Fraction) => (f.of ? `${((100 * f.count) / f.of).toFixed(1)}%` :
 function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number): string {
   const row = (name: string, value: string, what: string) => `  ${name.padEnd(18)} ${value.padStart(7)}   ${what}`;
   const of = (f: Fraction, what: string) => `${f.count}/${f.of} ${what}`;
+  // the questions are few: say which rates the count is consistent with
+  const range = (f: Fraction) => (f.of ? `; 95% interval ${wilson95(f).map((x) => `${(100 * x).toFixed(0)}%`).join('-')}` : '');
   return [
     row('val loss', loss.loss.toFixed(3), `perplexity ${Math.exp(loss.loss).toFixed(1)}, over ${loss.tokens} Bot tokens`),
     row('stop rate', pct(s.stopped), of(s.stopped, `replies ended with <|endoftext|> within ${maxNewTokens} tokens`)),
     row('repeated 3-gram', pct(s.repeated3gram), of(s.repeated3gram, 'replies repeat a 3-word sequence')),
     row('identical replies', pct(s.identical), of(s.identical, 'replies repeat an earlier reply of their conversation')),
-    row('recall', pct(s.recall), of(s.recall, 'replies contain the fact asked about') +
+    row('recall', pct(s.recall), of(s.recall, 'replies contain the fact asked about') + range(s.recall) +
       (s.recallOutOfContext ? ` (${s.recallOutOfContext} of the questions lost older exchanges to the context)` : '')),
     row('recall loss', valueLoss.all.tokens ? valueLoss.all.loss.toFixed(3) : '-', `over the ${valueLoss.all.tokens} tokens of the recalled values in the reference replies (a uniform guess: 10.825)`),
     row('  seen tokens', valueLoss.seen.tokens ? valueLoss.seen.loss.toFixed(3) : '-', `over the ${valueLoss.seen.tokens} of them that occur in the training data`),
-    row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given')),
+    row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given') + range(s.honesty)),
     row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
     row('distinct-2', s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
   ].join('\n');
@@ -139,7 +141,8 @@ async function main(): Promise<void> {
   if (a.json) {
     const settings = { init, dtype, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
     process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: valueLoss.all.tokens ? valueLoss.all.loss : null, recallTokens: valueLoss.all.tokens,
-      recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores, replies: transcripts }, null, 1)}\n`);
+      recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores,
+      interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);
   } else {
     process.stdout.write(`eval of ${init} on ${dataPath}: ${convs.length} conversations, ${replies} replies, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
     process.stdout.write(`${table(scores, loss, valueLoss, opts.maxNewTokens)}\n`);

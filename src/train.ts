@@ -14,6 +14,7 @@ const specs: FlagSpec[] = [
   { name: 'data', type: 'string', default: D.data, help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
   { name: 'out', type: 'string', default: D.out, help: 'checkpoint directory (model.safetensors + config.json, or with --lora adapter_model.safetensors + adapter_config.json; optimizer state, loss.svg)' },
   { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); flags not given again keep the run's values (data, schedule, lr, batch, seed, intervals, log, ...)" },
+  { name: 'overwrite', type: 'boolean', help: 'start a new run even though --out holds a checkpoint (it is replaced at the first save); without it such a run is refused' },
   { name: 'reset-optimizer', type: 'boolean', help: "with --resume: go on without the saved AdamW moments (restart them from zero), e.g. when optimizer.safetensors is lost" },
   { name: 'steps', type: 'int', help: 'optimizer steps in all (default from scratch: 450 on a CPU adapter, 2000 on a GPU; fine-tuning: 30 / 1000)' },
   { name: 'time', type: 'duration', help: 'train for this long instead of a step count (90s, 10m, 1h30m): the schedule is laid out over the steps that fit' },
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   }
   const flags: TrainFlags = {
     init: a.init as string | undefined, data: a.data as string | undefined, out: a.out as string | undefined,
-    resume: !!a.resume, resetOptimizer: !!a['reset-optimizer'],
+    resume: !!a.resume, resetOptimizer: !!a['reset-optimizer'], overwrite: !!a.overwrite,
     steps: a.steps as number | undefined, time: a.time as number | undefined,
     batchSize: a['batch-size'] as number | undefined, blockSize: a['block-size'] as number | undefined, gradAccum: a['grad-accum'] as number | undefined,
     lr: a.lr as number | undefined, minLr: a['min-lr'] as number | undefined, warmup: a.warmup as number | undefined,
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
     return;
   }
   if (flags.resetOptimizer && !flags.resume) throw new UserError('--reset-optimizer goes with --resume');
+  if (flags.overwrite && flags.resume) throw new UserError('--overwrite starts a new run over the checkpoint in --out; --resume continues it: pass one of them');
   const gpu = await getGpu({ fast: a.fast ? true : undefined });
   await runTraining(flags, gpu);
   if (gpu.profiler) console.log(`GPU time per kernel (WEBGPU_PROFILE=1):\n${await gpu.profiler.report()}`);

@@ -269,7 +269,10 @@ t('a LoRA run (with dropout and evaluation) stopped and resumed gives the losses
   // a LoRA run saved over a whole-model checkpoint replaces it: no model.safetensors is left to be loaded instead of the adapter
   const was = path('was-whole');
   saveGPT2Weights(was, CFG, baseArrays);
-  await runTraining(lora({ out: was, steps: 1, evalInterval: 0 }), g);
+  const refused = await runTraining(lora({ out: was, steps: 1, evalInterval: 0 }), g).then(() => 'trained', (e: Error) => e.message);
+  assert.match(refused, /already holds a checkpoint \(a model\).*--overwrite/, 'only when asked to');
+  assert.ok(existsSync(join(was, 'model.safetensors')));
+  await runTraining(lora({ out: was, steps: 1, evalInterval: 0, overwrite: true }), g);
   assert.equal([existsSync(join(was, 'model.safetensors')), existsSync(join(was, 'config.json')), existsSync(join(was, ADAPTER_WEIGHTS))], [false, false, true]);
 });
 

@@ -22,6 +22,8 @@ export interface StartOptions {
   mounts?: string;
   /** shell commands run in that namespace after the command (e.g. to copy files out of a tmpfs) */
   after?: string;
+  /** environment changes for the child (undefined removes a variable) */
+  env?: Record<string, string | undefined>;
 }
 
 /** node dist/NAME.js ARGS in the repo root; killed (and the test failed) if it outlives timeoutMs */
@@ -32,6 +34,10 @@ export function start(name: 'train' | 'chat' | 'serve', args: string[], o: Start
   const env = { ...process.env };
   delete env.DEBUG; // DEBUG turns the one-line errors into stack traces
   delete env.WEBGPU_PROFILE;
+  for (const [k, v] of Object.entries(o.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   if (o.mounts && cannotMount()) throw new Error(cannotMount()!);
   const [cmd, argv] = o.mounts
     ? ['unshare', [...UNSHARE_ARGS, 'sh', '-c', `${o.mounts} || exit 97; ${o.after ? `"$0" "$@"; rc=$?; ${o.after}; exit $rc` : 'exec "$0" "$@"'}`, process.execPath, script, ...args]]

@@ -7,6 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { openGenerator } from '../src/model/load.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
 import { runRepl } from '../src/chat/repl.ts';
@@ -63,6 +65,7 @@ function assertSavedOnInterrupt({ r, ms }: { r: Done; ms: number }, out: string,
   assert.match(r.stdout, /interrupt: finishing this step and saving a checkpoint/);
   const last = progress(r.stdout).at(-1)!.step;
   assert.match(r.stdout, new RegExp(`^saved checkpoint at step ${last} to `, 'm'));
+  assert.match(r.stdout, new RegExp(`^continue the run: node dist/train.js --resume --out ${out}$`, 'm'), `${what}: how to go on`);
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, last, `${what}: checkpoint step = last printed step`);
   return last;
 }
@@ -71,6 +74,10 @@ t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the
   const out = join(dir, 'interrupted'), log = join(dir, 'interrupted.jsonl');
   const first = assertSavedOnInterrupt(await interruptAfterFirstStep(start('train', [...TINY, '--steps', '1000', '--out', out, '--log', log])), out, 'interrupted run');
   assert.ok(first >= 1 && first < 1000);
+  // the same command again, without --resume, would start over and replace the checkpoint: refused
+  const rerun = await run('train', [...TINY, '--steps', '1000', '--out', out]);
+  assertOneLineError(rerun, [new RegExp(`already holds a checkpoint \\(step ${first} of a run\\)`), /--resume/, /--overwrite/], 'a new run over a checkpoint');
+  assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, first, 'the checkpoint stays');
 
   // --resume alone: the run's own total steps and learning-rate schedule (from-scratch defaults:
   // lr 3e-3, min lr 3e-4, 5% warmup), not the fine-tuning defaults
@@ -93,6 +100,36 @@ t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the
   const done = await run('train', [...DATA, '--resume', '--out', out, '--steps', String(second + 2)]);
   assertOneLineError(done, [/already at step \d+/, /--steps/], '--resume with nothing left to do');
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, second + 2);
+});
+
+t('train.js: Ctrl-C before the first step (here while the weights download) stops at once and says nothing was saved; bad flags and data are reported before any download', async () => {
+  const out = join(dir, 'early');
+  const stalled = createServer(() => {}); // takes the download's connection and never answers
+  await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+  const cache = join(dir, 'empty-cache');
+  const env = { HF_ENDPOINT: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, HF_HOME: cache, XDG_CACHE_HOME: cache, HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, GPT2_DIR: undefined, HF_HUB_OFFLINE: undefined };
+  try {
+    const p = start('train', ['--init', 'gpt2', ...DATA, '--steps', '5', '--out', out], { env });
+    p.child.stdin!.end();
+    await waitForStdout(p, /^adapter: /m);
+    p.child.kill('SIGINT');
+    const r = await p.done;
+    assert.is(r.code, 130, r.stdout + r.stderr);
+    assert.match(r.stdout, /^interrupt before the first step: nothing trained, nothing saved$/m);
+    assert.not.ok(existsSync(join(out, 'model.safetensors')));
+    // the download would hang until its 15 s timeout and fail: these never reach it
+    for (const [args, patterns] of [
+      [['--data', join(dir, 'nope.txt')], [/dataset file not found/, /nope\.txt/]],
+      [[...DATA, '--steps', '0'], [/--steps must be a whole number of at least 1/]],
+      [[...DATA, '--lr', '-1'], [/--lr must be a positive number/]],
+    ] as [string[], RegExp[]][]) {
+      assertOneLineError(await run('train', ['--init', 'gpt2', ...args, '--out', join(dir, 'never-early')], '', { env }), patterns, args.join(' '));
+    }
+  } finally {
+    stalled.closeAllConnections();
+    stalled.close();
+  }
+  assertOk(await run('train', [...TINY, '--steps', '1', '--out', out]), 'the next run there (a stale lock is taken over)');
 });
 
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
@@ -130,7 +167,7 @@ t('a reader that goes away (| head): chat.js exits quietly, train.js trains on a
 
 t('--help lists the flags; bad flags, data and checkpoints fail with one readable line', async () => {
   for (const [name, flags] of [
-    ['train', ['--init', '--data', '--out', '--resume', '--steps', '--batch-size', '--block-size', '--lr', '--log', '--n-layer', '--help']],
+    ['train', ['--init', '--data', '--out', '--resume', '--overwrite', '--steps', '--batch-size', '--block-size', '--lr', '--log', '--n-layer', '--help']],
     ['chat', ['--init', '--dtype', '--prompt', '--raw', '--persona', '--temperature', '--top-k', '--max-new-tokens', '--seed', '--help']],
   ] as const) {
     const h = await run(name, ['--help']);
@@ -156,6 +193,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
   const cases: [string, 'train' | 'chat', string[], RegExp[]][] = [
     ['unknown flag', 'train', ['--bogus'], [/unknown flag --bogus/]],
     ['bad value', 'train', ['--steps', 'abc'], [/--steps/, /'abc'/]],
+    ['--overwrite with --resume', 'train', [...DATA, '--resume', '--overwrite', '--out', ckpt], [/--overwrite starts a new run/, /--resume continues it/]],
     ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],
     ['empty data file', 'train', [...TINY, ...out, '--data', empty], [/empty/, /empty\.txt/]],
     ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseMarkedChat } from '../src/eval/heldout.ts';
 import { generateReplies } from '../src/eval/run.ts';
 import { recallValueDataset } from '../src/eval/recall_loss.ts';
-import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, words, type ScoredReply } from '../src/eval/score.ts';
+import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
 import { parseChat } from '../src/data/conversations.ts';
 import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
@@ -101,6 +101,22 @@ t('score pieces: words, 3-grams, values, admissions, distinct-2', () => {
   for (const no of ['Your name is Bob.', 'You told me you live in Oslo.', 'I know!', 'Sure, it is 7.']) assert.not.ok(admitsNotKnowing(no), no);
   assert.is(distinct2(['a b c', 'a b d']), 3 / 4);
   assert.is(distinct2(['one', '']), 0);
+});
+
+t('wilson95: the rates a count is consistent with (the roots of the score test), clipped to [0, 1]', () => {
+  const z = 1.959964;
+  for (const [count, of] of [[2, 23], [12, 23], [23, 23], [0, 65], [39, 65], [1, 1], [5, 187]]) {
+    const [lo, hi] = wilson95({ count, of });
+    const p = count / of;
+    assert.ok(lo <= p && p <= hi, `${count}/${of}: ${lo}..${hi}`);
+    // an endpoint inside (0, 1) is a rate r where the observed rate sits exactly z standard errors away
+    for (const r of [lo, hi]) if (r > 1e-12 && r < 1 - 1e-12) assert.ok(Math.abs((p - r) ** 2 - (z * z * r * (1 - r)) / of) < 1e-12, `${count}/${of} at ${r}`);
+  }
+  const [lo, hi] = wilson95({ count: 2, of: 23 });
+  assert.ok(Math.abs(lo - 0.0242) < 5e-4 && Math.abs(hi - 0.268) < 5e-4, `2/23: ${lo}..${hi}`);
+  assert.equal(wilson95({ count: 0, of: 65 })[0], 0);
+  assert.ok(Math.abs(wilson95({ count: 0, of: 65 })[1] - (z * z) / (65 + z * z)) < 1e-12);
+  assert.equal(wilson95({ count: 0, of: 0 }), [0, 1]);
 });
 
 // ---------------------------------------------------------------- the shipped held-out set

@@ -280,7 +280,10 @@ t('a client that disconnects mid-stream frees its slot within one step', async (
     const next = await request(s.url, '/v1/chat/completions', chat('Next!', { max_tokens: 4 }));
     assert.is(next.status, 200);
     await new Promise((res) => setTimeout(res, 50));
-    assert.ok(s.logs.some((l) => l.includes('(client closed the connection)')), s.logs.join('\n'));
+    const gone = s.logs.find((l) => l.includes('(client closed the connection)'));
+    assert.ok(gone, s.logs.join('\n'));
+    // logged when its reply ended, with the tokens sent before the hang-up (not 0)
+    assert.ok(Number(/ completion=(\d+) /.exec(gone!)?.[1]) >= 2, gone);
   } finally {
     await s.close();
   }

@@ -36,7 +36,7 @@ export function loadTokenBin(path: string, blockSize: number): TokenDataset {
 /** read a text or .bin file; errors: missing file (message names the path and says what to pass), empty file, no Human/Bot lines */
 export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
   if (path.endsWith('.bin')) {
-    checkFile(path);
+    checkDataFile(path);
     return loadTokenBin(path, opts.blockSize);
   }
   return packConversations(parseChatText(readText(path), opts.speakers, path), opts.speakers, opts.blockSize, opts.mask);
@@ -49,7 +49,7 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
  */
 export function loadChatData(path: string, opts: LoadOptions & { valFraction?: number }): { train: TokenDataset; val: TokenDataset; stats: DatasetStats } {
   if (!path.endsWith('.bin')) return chatData(readText(path), opts, path);
-  checkFile(path);
+  checkDataFile(path);
   const all = loadTokenBin(path, opts.blockSize);
   const n = all.stats.windows, T = opts.blockSize, f = opts.valFraction ?? 0.1;
   const nVal = n >= 2 && f > 0 ? Math.max(1, Math.floor(n * f)) : 0;
@@ -60,7 +60,8 @@ export function loadChatData(path: string, opts: LoadOptions & { valFraction?: n
   return { train, val, stats: combineStats(train.stats, val.stats) };
 }
 
-function checkFile(path: string): void {
+/** a dataset path that exists, is a file and is not empty (else a UserError saying what to pass) */
+export function checkDataFile(path: string): void {
   if (!existsSync(path)) {
     throw new UserError(
       `dataset file not found: ${path} (pass a chat text file with lines starting "Human:"/"Bot:", ` +
@@ -73,7 +74,7 @@ function checkFile(path: string): void {
 }
 
 function readText(path: string): string {
-  checkFile(path);
+  checkDataFile(path);
   const text = readFileSync(path, 'utf8');
   if (text.trim() === '') throw new UserError(`dataset file is empty (only whitespace): ${path}`);
   return text;

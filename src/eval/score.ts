@@ -109,6 +109,17 @@ export function distinct2(replies: string[]): number {
   return total ? pairs.size / total : 0;
 }
 
+/**
+ * Wilson's 95% score interval for the rate behind `f` (count successes of `of` independent
+ * tries): with 23 or 65 questions, how far apart two checkpoints' rates must be to mean anything.
+ */
+export function wilson95(f: Fraction): [number, number] {
+  if (!f.of) return [0, 1];
+  const z = 1.959964, n = f.of, p = f.count / n, zz = (z * z) / n;
+  const mid = (p + zz / 2) / (1 + zz), half = (z * Math.sqrt((p * (1 - p)) / n + zz / (4 * n))) / (1 + zz);
+  return [Math.max(0, mid - half), Math.min(1, mid + half)];
+}
+
 export function score(replies: ScoredReply[], training: Set<string>): Scores {
   const frac = (pred: (r: ScoredReply) => boolean, among: (r: ScoredReply) => boolean = () => true): Fraction => {
     const pool = replies.filter(among);

@@ -38,7 +38,12 @@ const CORS = { 'Access-Control-Allow-Origin': '*' };
 
 /** what the log line reports about a request */
 /** what a request's log line reports besides its status */
-interface RequestLog { prompt: number; completion: number; note: string }
+interface RequestLog {
+  prompt: number; completion: number; note: string;
+  /** a reply being generated: a client that leaves is logged when it ends, with the tokens it got */
+  generating: boolean;
+  whenDone: (() => void) | null;
+}
 
 export class ApiServer {
   readonly server: Server;
@@ -101,11 +106,16 @@ export class ApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
     const path = (req.url ?? '/').split('?')[0];
-    const rec: RequestLog = { prompt: 0, completion: 0, note: '' };
+    const rec: RequestLog = { prompt: 0, completion: 0, note: '', generating: false, whenDone: null };
     res.on('close', () => {
       const gone = res.writableFinished ? '' : ' (client closed the connection)';
-      const tokens = rec.prompt || rec.completion ? ` prompt=${rec.prompt} completion=${rec.completion}` : '';
-      this.log(`${req.method} ${path.slice(0, 200)} ${res.statusCode}${tokens} ${(performance.now() - t0).toFixed(0)}ms${rec.note}${gone}`);
+      const ms = (performance.now() - t0).toFixed(0);
+      const line = () => {
+        const tokens = rec.prompt || rec.completion ? ` prompt=${rec.prompt} completion=${rec.completion}` : '';
+        this.log(`${req.method} ${path.slice(0, 200)} ${res.statusCode}${tokens} ${ms}ms${rec.note}${gone}`);
+      };
+      if (rec.generating) rec.whenDone = line;
+      else line();
     });
     try {
       await this.route(req, res, path, rec);
@@ -188,6 +198,11 @@ export class ApiServer {
       }
       return s;
     };
+    const ended = () => {
+      rec.generating = false;
+      rec.whenDone?.();
+      rec.whenDone = null;
+    };
     const ticket = this.o.scheduler.submit({
       prompt: r.prompt,
       reply: r.reply,
@@ -199,6 +214,7 @@ export class ApiServer {
         },
         onEnd: ({ reason, text, completionTokens }) => {
           rec.completion = completionTokens;
+          ended();
           if (res.destroyed || res.writableEnded) return;
           const finish = finishReason(reason);
           const u = usage(r.prompt.length, completionTokens);
@@ -215,6 +231,7 @@ export class ApiServer {
         },
         onError: (e) => {
           this.log(`error: ${e.stack ?? e.message}`);
+          ended();
           const err = new ApiError(500, `The model failed: ${e.message}`, null, null, 'server_error');
           if (res.destroyed || res.writableEnded) return;
           if (res.headersSent) res.end(`data: ${JSON.stringify(err.body())}\n\n`);
@@ -222,6 +239,7 @@ export class ApiServer {
         },
       },
     });
+    rec.generating = !!ticket;
     if (!ticket) throw new ApiError(503, `The server is busy: ${this.o.scheduler.queued} requests are waiting. Retry later.`, null, 'queue_full', 'server_error');
     // a client that goes away frees its slot at the next step
     res.on('close', () => ticket.cancel());

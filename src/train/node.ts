@@ -15,10 +15,10 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../m
 import { checkLora, initLoraArrays, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
-import { loadChatData } from '../data/dataset.ts';
+import { checkDataFile, loadChatData } from '../data/dataset.ts';
 import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
-import { checkData, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
+import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes } from './checkpointer.ts';
 import { trainLoop, type Checkpoint, type StepReport } from './loop.ts';
@@ -45,6 +45,7 @@ export interface TrainResult {
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 /** `now`: the clock in ms (tests give a fake one to run a --time budget deterministically) */
 export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => number = () => performance.now()): Promise<TrainResult> {
@@ -57,7 +58,21 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   const out = resolve(shown);
   const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
 
-  const { run, arrays, adapter, moments, ckpt } = await startRun(opts, out, device, say);
+  // until the loop takes signals over there is no step to finish: stop at once (the next run takes over the lock as a stale one)
+  const onEarlySignal = (sig: NodeJS.Signals) => {
+    console.log(`\n${sig === 'SIGINT' ? 'interrupt' : sig} before the first step: nothing trained, nothing saved`);
+    process.exit(128 + SIGNAL_NUMBERS[sig]);
+  };
+  for (const s of STOP_SIGNALS) process.on(s, onEarlySignal);
+  const released = () => { for (const s of STOP_SIGNALS) process.off(s, onEarlySignal); };
+  let setup: Awaited<ReturnType<typeof startRun>>;
+  try {
+    setup = await startRun(opts, out, device, say);
+  } catch (e) {
+    released();
+    throw e;
+  }
+  const { run, arrays, adapter, moments, ckpt } = setup;
   const dataShown = run.settings.data; // as given (or saved), for the console
   // paths absolute: train_state.json keeps them, and --resume may run from another directory
   const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
@@ -96,10 +111,16 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     if (o.log && !run.saved) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
     let stopRequested = false;
     const onSignal = (sig: NodeJS.Signals) => {
-      if (stopRequested) process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as Record<string, number>)[sig]);
+      if (stopRequested) {
+        const kept = ckpt.lastSaved === null ? 'no checkpoint was saved' : `the checkpoint of step ${ckpt.lastSaved} in ${shown} stays`;
+        console.log(`quit without saving: ${kept}`);
+        process.exit(128 + SIGNAL_NUMBERS[sig]);
+      }
       stopRequested = true;
       console.log(`\n${sig === 'SIGINT' ? 'interrupt' : sig}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
     };
+    await new Promise((r) => setImmediate(r)); // a signal that came while loading (synchronous work) lands here, before training
+    released();
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
 
     const tokensPerStep = B * T * o.gradAccum;
@@ -148,12 +169,14 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
           ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
           : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
         say(`chat with it: node dist/chat.js --init ${shown}`);
+        if (r.interrupted) say(`continue the run: node dist/train.js --resume${opts.out === undefined ? '' : ` --out ${shown}`}`);
         return res;
       }
     } finally {
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
     }
   } finally {
+    released();
     ckpt.close();
   }
 }
@@ -195,8 +218,19 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       say(`resuming from ${out}${lora ? ` (LoRA adapter on ${w.source})` : ''}`);
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
     } else {
-      let pretrained: LoadedWeights | null = null;
+      // mistakes in the flags and the data path first: the weights may be a download
+      checkFlagsEarly(flags);
+      checkDataFile(resolve(flags.data ?? DEFAULTS.data));
       const init = flags.init ?? DEFAULTS.init;
+      // what a LoRA run's adapter_config.json and --resume name as its base
+      const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
+      if (flags.loraR !== undefined && resolve(base) === out) throw new UserError(`--out ${out} is the base model's directory: the adapter goes into a directory of its own (pass another --out)`);
+      // a new run replaces what --out holds at its first save: never by accident (a rerun after Ctrl-C)
+      const held = heldCheckpoint(out);
+      if (held && !flags.overwrite) {
+        throw new UserError(`--out ${out} already holds a checkpoint (${held}): continue it with --resume, train into another --out, or pass --overwrite to replace it`);
+      }
+      let pretrained: LoadedWeights | null = null;
       if (init === 'auto') {
         try {
           pretrained = await loadWeights('gpt2');
@@ -209,14 +243,11 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
         pretrained = await loadWeights(init, { alternatives: "'scratch' (a new model)" });
         say(`init: ${pretrained.source}, ${describeConfig(pretrained.config)}`);
       }
-      // what a LoRA run's adapter_config.json and --resume name as its base
-      const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
       run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config, base }, device) : resolveRun(flags, { source: 'scratch' }, device);
       if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
       const lora = run.settings.lora;
       if (lora) {
-        if (resolve(base) === out) throw new UserError(`--out ${out} is the base model's directory: the adapter goes into a directory of its own (pass another --out)`);
         adapter = initLoraArrays(checkLora(run.config, lora), lora.r, run.settings.seed);
       }
       ckpt.open();
@@ -227,6 +258,19 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
     ckpt.close();
     throw e;
   }
+}
+
+/** what checkpoint `dir` holds ("step 450 of a run", "a model", "a LoRA adapter"), or null when none */
+function heldCheckpoint(dir: string): string | null {
+  const adapter = isAdapterDir(dir);
+  if (!adapter && !existsSync(join(dir, 'model.safetensors'))) return null;
+  let step: unknown;
+  try {
+    step = readTrainStateJson(dir)?.state.step;
+  } catch {
+    step = undefined; // a damaged train_state.json: the weights are still worth keeping
+  }
+  return typeof step === 'number' ? `step ${step} of a run` : adapter ? 'a LoRA adapter' : 'a model';
 }
 
 /** the adapter a LoRA run saved in `out`, checked against the run's settings */

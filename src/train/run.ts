@@ -56,6 +56,8 @@ export interface TrainFlags extends Partial<RunSettings> {
   init?: string;
   out?: string;
   resume?: boolean;
+  /** start a new run in an --out that holds a checkpoint (replaced at the first save) */
+  overwrite?: boolean;
   /** resume without the optimizer moments (they restart from zero) */
   resetOptimizer?: boolean;
   /** from-scratch model shape */
@@ -149,7 +151,7 @@ export function resolveRun(
   const notes: string[] = [];
   const pick = <K extends keyof RunSettings & keyof typeof DEFAULTS>(k: K): RunSettings[K] =>
     (flags[k] ?? keep[k] ?? DEFAULTS[k]) as RunSettings[K];
-  checkCounts(flags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'nLayer', 'nHead', 'nEmbd']);
+  checkFlagsEarly(flags);
 
   const blockSize = flags.blockSize ?? keep.blockSize ?? defaultBlockSize(device.isCpu);
   let config: GPT2Config;
@@ -163,7 +165,6 @@ export function resolveRun(
   if (T < blockSize) notes.push(`block size capped at the model's context: ${T}`);
 
   // the length of the run: a step count or a time budget (given again on resume, it replaces the saved one)
-  if (flags.steps !== undefined && flags.time !== undefined) throw new UserError('pass either --steps or --time, not both');
   let steps: number | undefined, time: number | undefined;
   if (flags.steps !== undefined) steps = flags.steps;
   else if (flags.time !== undefined) time = flags.time;
@@ -242,6 +243,16 @@ function resolveLora(flags: TrainFlags, keep: Partial<RunSettings>, source: Weig
   return { r, alpha: flags.loraAlpha ?? 2 * r, dropout: flags.loraDropout ?? 0, targets: flags.loraTargets ?? DEFAULT_LORA_TARGETS };
 }
 
+const lrWorks = (lr: number) => lr > 0 && Number.isFinite(Math.fround(lr));
+const LR_RULE = 'must be a positive number (below 3.4e38, float32)';
+
+/** What is wrong with the flags whatever the weights: checked before any are loaded (or downloaded). */
+export function checkFlagsEarly(flags: TrainFlags): void {
+  checkCounts(flags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'nLayer', 'nHead', 'nEmbd']);
+  if (flags.steps !== undefined && flags.time !== undefined) throw new UserError('pass either --steps or --time, not both');
+  if (flags.lr !== undefined && !lrWorks(flags.lr)) throw new UserError(`--lr ${LR_RULE}, got ${flags.lr}`);
+}
+
 function checkCounts(flags: TrainFlags, keys: (keyof TrainFlags)[]): void {
   for (const k of keys) {
     const v = flags[k];
@@ -255,7 +266,7 @@ export function checkSettings(s: RunSettings): void {
     throw new UserError(`${flagName(key)} ${rule}, got ${s[key]}`);
   };
   checkCounts(s as TrainFlags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'evalSteps']);
-  if (!(s.lr > 0 && Number.isFinite(Math.fround(s.lr)))) bad('lr', 'must be a positive number (below 3.4e38, float32)');
+  if (!lrWorks(s.lr)) bad('lr', LR_RULE);
   if (!(s.minLr >= 0 && s.minLr <= s.lr)) bad('minLr', `must be between 0 and --lr (${s.lr})`);
   if (s.warmup !== undefined && !(Number.isSafeInteger(s.warmup) && s.warmup >= 0)) bad('warmup', 'must be a whole number of steps, 0 or more');
   // float32 flushes anything below its smallest normal number (1.2e-38) to 0, and 0/0 is NaN

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Issue 9's curve where there is compute for it: eval.js's scores (recall, honesty, stop rate,
+# repetition, recall loss) against training minutes of the default from-scratch recipe. On this
+# project's 2-core CPU a 39-minute run never recalled (README "Evaluate"); the PyTorch replica
+# first recalled after 4-5M tokens, which a GPU trains in minutes. One run, paused at each mark
+# for eval.js on its checkpoint and resumed (--resume --time TOTAL), so every point is the same
+# run; the learning rate is constant after warmup (a cosine schedule would be laid out over
+# the first mark only).
+# On the GPU machine (../shared/gpu/README.md): `bash ../shared/gpu/prepare.sh` here, then a
+# device call with carry [".gpu", "dist"] running `bash .gpu/run.sh bash scripts/gpu-recall.sh`.
+# Env: MARKS (totals, as --time takes them; default "1m 2m 4m 7m"), TRAIN_FLAGS (e.g. "--n-embd 256
+# --n-layer 6"), EVAL_FLAGS (e.g. "--limit 10"). Results in $OUT or ./out/gpu-recall:
+# train-MARK.log, eval-MARK.json (eval.js --json), curve.txt (a markdown table).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-out/gpu-recall}
+run=$out/run
+rm -rf "$run" # a new run: the first mark starts it, the others resume it
+mkdir -p "$out"
+read -r -a marks <<<"${MARKS:-1m 2m 4m 7m}"
+node dist/bench.js --list-adapters | tee "$out/adapters.txt"
+for mark in "${marks[@]}"; do
+  echo "== training to $mark"
+  if [ -f "$run/model.safetensors" ]; then
+    train=(node dist/train.js --resume --out "$run" --time "$mark")
+  else
+    # shellcheck disable=SC2206 # TRAIN_FLAGS is a list of flags
+    train=(node dist/train.js --init scratch --out "$run" --time "$mark" --schedule constant --save-interval 0 ${TRAIN_FLAGS:-})
+  fi
+  "${train[@]}" >"$out/train-$mark.log" 2>&1 || { echo "train.js failed (rc $?):"; tail -5 "$out/train-$mark.log"; exit 1; }
+  grep '^done:' "$out/train-$mark.log"
+  echo "== eval.js at $mark"
+  # shellcheck disable=SC2086 # EVAL_FLAGS is a list of flags
+  node dist/eval.js --init "$run" --json ${EVAL_FLAGS:-} >"$out/eval-$mark.json" 2>"$out/eval-$mark.err" ||
+    { echo "eval.js failed:"; tail -5 "$out/eval-$mark.err"; }
+done
+node -e '
+  const fs = require("fs"), [out, ...marks] = process.argv.slice(1);
+  const f = (x) => `${x.count}/${x.of}`;
+  let tokensPerStep = 0;
+  // the run so far at a mark: its last step line (steps in all, train.js val) and tokens per step
+  const trained = (m) => {
+    const log = fs.readFileSync(`${out}/train-${m}.log`, "utf8");
+    tokensPerStep = Number(/(\d+) tokens\/step/.exec(log)?.[1] ?? tokensPerStep);
+    const steps = [...log.matchAll(/^step +(\d+)\/.*?(?:val ([\d.]+))?/gm)];
+    const last = steps[steps.length - 1], val = [...log.matchAll(/\| val ([\d.]+)/g)].pop();
+    const n = Number(last?.[1] ?? 0);
+    return `${n} | ${((n * tokensPerStep) / 1e6).toFixed(2)}M | ${val?.[1] ?? "-"}`;
+  };
+  const rows = ["| mark | steps | tokens | train.js val | eval val | recall | recall loss (seen) | honesty | stop | rep-3gram | copying | distinct-2 |", "|---|---|---|---|---|---|---|---|---|---|---|---|"];
+  marks.forEach((m) => {
+    let e;
+    try { e = JSON.parse(fs.readFileSync(`${out}/eval-${m}.json`, "utf8")); } catch { rows.push(`| ${m} | ${trained(m)} | (no eval) |`); return; }
+    const s = e.scores, r = (x) => (x === null ? "-" : x.toFixed(3));
+    rows.push(`| ${m} | ${trained(m)} | ${r(e.valLoss)} | ${f(s.recall)} | ${r(e.recallLoss)} (${r(e.recallLossSeen)}) | ${f(s.honesty)} | ${f(s.stopped)} | ${f(s.repeated3gram)} | ${f(s.copying)} | ${s.distinct2.toFixed(3)} |`);
+  });
+  console.log(rows.join("\n"));
+' "$out" "${marks[@]}" | tee "$out/curve.txt"
