@@ -64,7 +64,8 @@ async function main(): Promise<void> {
   const url = await server.listen(port, a.host as string).catch((e: NodeJS.ErrnoException) => {
     throw new UserError(`cannot listen on ${a.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message}`);
   });
-  log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})`);
+  log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})` +
+    (files?.dir ? `; the chat page at ${url}/` : ''));
 
   await new Promise<void>((done) => {
     let stopping: Promise<void> | null = null;

@@ -249,7 +249,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     // garbage instead of HTTP
     assert.match(await raw(s.url, 'HELLO?\r\n\r\n'), /^HTTP\/1\.1 400 /);
     await good('garbage');
-    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 400 \d+ms$/.test(l)), 'errors are logged');
+    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 400 \d+ms \(\w+: .+\)$/.test(l)), `errors are logged with what was wrong:\n${s.logs.join("\n")}`);
     assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms$/.test(l)), `requests are logged:\n${s.logs.slice(0, 5).join('\n')}`);
   } finally {
     await s.close();
@@ -320,9 +320,13 @@ t('node dist/serve.js: --help, one start line with the URL and model, a request,
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no start line:\n${out}\n${err}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const m = /^serving (\S+) at (http:\/\/127\.0\.0\.1:\d+)\/v1 \(/m.exec(out);
+    const m = /^serving (\S+) at (http:\/\/127\.0\.0\.1:\d+)\/v1 \(.*; the chat page at (\S+)$/m.exec(out);
     assert.ok(m, out);
     assert.is(m![1], dir.split('/').at(-1));
+    assert.is(m![3], `${m![2]}/`);
+    assert.is((await request(m![2], '/v1/chat/completions', { messages: [] })).status, 400);
+    while (!/^POST \S+ 400 /m.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.match(out, /^POST \/v1\/chat\/completions 400 \d+ms \(\w+: .*messages/m, `an error is logged with what was wrong:\n${out}`);
     const streaming = request(m![2], '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 60, stream: true });
     while ((await request(m![2], '/health')).json.active === 0 && !/^POST /m.test(out)) await new Promise((r) => setTimeout(r, 10));
     child.kill('SIGTERM');

@@ -123,6 +123,7 @@ export class ApiServer {
       const err = e instanceof ApiError ? e : new ApiError(500, 'The server had an error while processing your request.', null, null, 'server_error');
       if (!(e instanceof ApiError)) this.log(`error: ${(e as Error)?.stack ?? e}`);
       if (err.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
+      rec.note += ` (${err.code ?? err.type}: ${err.message.slice(0, 160)})`; // the log says what was wrong
       sendJson(res, err.status, err.body());
     }
   }

@@ -161,7 +161,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
           msPerStep: r.stepsRun ? r.trainMs / r.stepsRun : 0, tokensPerSec: r.trainMs ? (r.tokens * 1000) / r.trainMs : 0, wallSec, lastLr,
         };
         const first = r.losses[0], lastL = r.losses[r.losses.length - 1];
-        say(`done: ${r.stepsRun} steps in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
+        say(`done: ${r.stepsRun} step${r.stepsRun === 1 ? '' : 's'} in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
           `evaluation ${formatDuration(r.evalMs / 1000)}, checkpoints ${formatDuration(r.saveMs / 1000)}; loss ${first?.toFixed(3)} -> ${lastL?.toFixed(3)}` +
           (r.valLosses.length ? `, val ${r.valLosses[r.valLosses.length - 1][1].toFixed(3)}` : ''));
         if (r.skipped) say(`${r.skipped} of ${r.stepsRun} steps had no target tokens (no ${o.bot} reply in their windows) and were skipped; ${learnedSteps} learned`);
