@@ -8,33 +8,21 @@
 # the first mark only).
 # On the GPU machine (../shared/gpu/README.md): `bash ../shared/gpu/prepare.sh` here, then a
 # device call with carry [".gpu", "dist"] running `bash .gpu/run.sh bash scripts/gpu-recall.sh`.
-# Env: MARKS (totals, as --time takes them; default "1m 2m 4m 7m"), TRAIN_FLAGS (e.g. "--n-embd 256
+# Env: MARKS (the run's --time totals, loading included; default "1m 2m 4m 6m": with 4 loads and 4
+# evaluations under the device tool's 10-minute command limit), TRAIN_FLAGS (e.g. "--n-embd 256
 # --n-layer 6"), EVAL_FLAGS (e.g. "--limit 10"). Results in $OUT or ./out/gpu-recall:
-# train-MARK.log, eval-MARK.json (eval.js --json), curve.txt (a markdown table).
+# train-MARK.log, eval-MARK.json (eval.js --json), curve.txt (a markdown table, rewritten after
+# every mark so a run cut short keeps what it measured).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out/gpu-recall}
 run=$out/run
 rm -rf "$run" # a new run: the first mark starts it, the others resume it
 mkdir -p "$out"
-read -r -a marks <<<"${MARKS:-1m 2m 4m 7m}"
+read -r -a marks <<<"${MARKS:-1m 2m 4m 6m}"
 node dist/bench.js --list-adapters | tee "$out/adapters.txt"
-for mark in "${marks[@]}"; do
-  echo "== training to $mark"
-  if [ -f "$run/model.safetensors" ]; then
-    train=(node dist/train.js --resume --out "$run" --time "$mark")
-  else
-    # shellcheck disable=SC2206 # TRAIN_FLAGS is a list of flags
-    train=(node dist/train.js --init scratch --out "$run" --time "$mark" --schedule constant --save-interval 0 ${TRAIN_FLAGS:-})
-  fi
-  "${train[@]}" >"$out/train-$mark.log" 2>&1 || { echo "train.js failed (rc $?):"; tail -5 "$out/train-$mark.log"; exit 1; }
-  grep '^done:' "$out/train-$mark.log"
-  echo "== eval.js at $mark"
-  # shellcheck disable=SC2086 # EVAL_FLAGS is a list of flags
-  node dist/eval.js --init "$run" --json ${EVAL_FLAGS:-} >"$out/eval-$mark.json" 2>"$out/eval-$mark.err" ||
-    { echo "eval.js failed:"; tail -5 "$out/eval-$mark.err"; }
-done
-node -e '
+curve() { # the table over the marks done so far ($@)
+  node -e '
   const fs = require("fs"), [out, ...marks] = process.argv.slice(1);
   const f = (x) => `${x.count}/${x.of}`;
   let tokensPerStep = 0;
@@ -55,4 +43,24 @@ node -e '
     rows.push(`| ${m} | ${trained(m)} | ${r(e.valLoss)} | ${f(s.recall)} | ${r(e.recallLoss)} (${r(e.recallLossSeen)}) | ${f(s.honesty)} | ${f(s.stopped)} | ${f(s.repeated3gram)} | ${f(s.copying)} | ${s.distinct2.toFixed(3)} |`);
   });
   console.log(rows.join("\n"));
-' "$out" "${marks[@]}" | tee "$out/curve.txt"
+' "$out" "$@" >"$out/curve.txt"
+}
+done_marks=()
+for mark in "${marks[@]}"; do
+  echo "== training to $mark"
+  if [ -f "$run/model.safetensors" ]; then
+    train=(node dist/train.js --resume --out "$run" --time "$mark")
+  else
+    # shellcheck disable=SC2206 # TRAIN_FLAGS is a list of flags
+    train=(node dist/train.js --init scratch --out "$run" --time "$mark" --schedule constant --save-interval 0 ${TRAIN_FLAGS:-})
+  fi
+  "${train[@]}" >"$out/train-$mark.log" 2>&1 || { echo "train.js failed (rc $?):"; tail -5 "$out/train-$mark.log"; exit 1; }
+  grep '^done:' "$out/train-$mark.log"
+  echo "== eval.js at $mark"
+  # shellcheck disable=SC2086 # EVAL_FLAGS is a list of flags
+  node dist/eval.js --init "$run" --json ${EVAL_FLAGS:-} >"$out/eval-$mark.json" 2>"$out/eval-$mark.err" ||
+    { echo "eval.js failed:"; tail -5 "$out/eval-$mark.err"; }
+  done_marks+=("$mark")
+  curve "${done_marks[@]}"
+done
+cat "$out/curve.txt"

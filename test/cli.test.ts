@@ -104,14 +104,16 @@ t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the
 
 t('train.js: Ctrl-C before the first step (here while the weights download) stops at once and says nothing was saved; bad flags and data are reported before any download', async () => {
   const out = join(dir, 'early');
-  const stalled = createServer(() => {}); // takes the download's connection and never answers
+  let asked: () => void = () => {};
+  const downloading = new Promise<void>((r) => (asked = r));
+  const stalled = createServer(() => asked()); // takes the download's request and never answers
   await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
   const cache = join(dir, 'empty-cache');
   const env = { HF_ENDPOINT: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, HF_HOME: cache, XDG_CACHE_HOME: cache, HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, GPT2_DIR: undefined, HF_HUB_OFFLINE: undefined };
   try {
     const p = start('train', ['--init', 'gpt2', ...DATA, '--steps', '5', '--out', out], { env });
     p.child.stdin!.end();
-    await waitForStdout(p, /^adapter: /m);
+    await downloading; // the trainer is waiting on the weights: its early handlers are in place
     p.child.kill('SIGINT');
     const r = await p.done;
     assert.is(r.code, 130, r.stdout + r.stderr);
@@ -129,7 +131,6 @@ t('train.js: Ctrl-C before the first step (here while the weights download) stop
     stalled.closeAllConnections();
     stalled.close();
   }
-  assertOk(await run('train', [...TINY, '--steps', '1', '--out', out]), 'the next run there (a stale lock is taken over)');
 });
 
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {

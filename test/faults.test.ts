@@ -296,6 +296,26 @@ t('chat.js rolls forward a save that was complete but not yet moved into place',
   assert.ok(existsSync(join(d, 'model.safetensors')) && !existsSync(join(d, '.saving')), 'the save was finished');
 });
 
+t('a new run never replaces a checkpoint unasked: a save still in .saving/ counts, weights without train_state.json are not offered to --resume, --init = --out is named', async () => {
+  const d = out('staged-only');
+  mkdirSync(join(d, '.saving'), { recursive: true });
+  for (const f of ['config.json', 'train_state.json', 'model.safetensors', 'optimizer.safetensors']) copyFileSync(join(ckpt, f), join(d, '.saving', f));
+  writeFileSync(join(d, '.saving', 'COMPLETE'), '');
+  assertOneLineError(await run('train', [...TINY, '--steps', '1', '--out', d]), [/already holds a checkpoint \(step 2 of a run\): continue it with --resume/], 'a save not yet moved into place');
+  assert.is(state(d).step, 2, 'rolled forward, not replaced');
+
+  const bare = out('bare-model');
+  mkdirSync(bare);
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(bare, f));
+  const r = await run('train', [...TINY, '--steps', '1', '--out', bare]);
+  assertOneLineError(r, [/already holds a checkpoint \(a model\): train into another --out, or pass --overwrite/], 'weights alone');
+  assert.not.match(r.stderr, /--resume/, 'nothing to resume there');
+  assertOneLineError(await run('train', ['--data', chat, '--block-size', '32', '--batch-size', '2', '--init', bare, '--steps', '1', '--out', bare]),
+    [/--init and --out are the same directory/, /--overwrite/], '--init = --out');
+  assertOk(await run('train', ['--data', chat, '--block-size', '32', '--batch-size', '2', '--init', bare, '--steps', '1', '--out', bare, '--overwrite']), '--overwrite');
+  assert.is(state(bare).step, 1);
+});
+
 // ---- 7. named errors ----
 
 t('model.safetensors that is a directory: the path and the reason', async () => {

@@ -220,6 +220,8 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     await expectError('unknown path', await request(s.url, '/v1/embeddings', {}, auth), 404, null, 'unknown_url');
     await expectError('unknown model path', await request(s.url, '/v1/models/nope', undefined, auth), 404, 'model');
     await expectError('a model path that is not percent-encoding', await request(s.url, '/v1/models/%E0%A4%A', undefined, auth), 404, 'model');
+    // an id that decodes to a line break is logged on one line (no forged log lines)
+    await expectError('a model id with a line break', await request(s.url, '/v1/models/x%0AGET%20%2Fv1%2Fmodels%20200%200ms', undefined, auth), 404, 'model');
     const wrongMethod = await request(s.url, '/v1/chat/completions', undefined, auth);
     assert.is(wrongMethod.headers.get('allow'), 'POST');
     await expectError('GET on a POST endpoint', wrongMethod, 405);
@@ -250,6 +252,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.match(await raw(s.url, 'HELLO?\r\n\r\n'), /^HTTP\/1\.1 400 /);
     await good('garbage');
     assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 400 \d+ms \(\w+: .+\)$/.test(l)), `errors are logged with what was wrong:\n${s.logs.join("\n")}`);
+    assert.not.ok(s.logs.some((l) => l.includes('\n') || l.startsWith('GET /v1/models 200 0ms')), `every log entry is one line:\n${s.logs.filter((l) => l.includes('\n') || l.startsWith('GET /v1/models 200')).join('\n---\n')}`);
     assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms$/.test(l)), `requests are logged:\n${s.logs.slice(0, 5).join('\n')}`);
   } finally {
     await s.close();

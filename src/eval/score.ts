@@ -110,8 +110,9 @@ export function distinct2(replies: string[]): number {
 }
 
 /**
- * Wilson's 95% score interval for the rate behind `f` (count successes of `of` independent
- * tries): with 23 or 65 questions, how far apart two checkpoints' rates must be to mean anything.
+ * Wilson's 95% score interval: the rates that `f` (count successes of `of` independent tries)
+ * is consistent with. With 23 or 65 questions the interval is wide, and a checkpoint's rate
+ * says less than its digits suggest.
  */
 export function wilson95(f: Fraction): [number, number] {
   if (!f.of) return [0, 1];

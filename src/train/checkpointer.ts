@@ -6,10 +6,10 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, stat
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from '../util/fs-errors.ts';
-import { commitCheckpoint, lockCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
+import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { saveGPT2Weights } from '../node/weights.ts';
-import { saveAdapter } from '../model/adapter.ts';
+import { isAdapterDir, saveAdapter } from '../model/adapter.ts';
 import { checkLora, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import type { Checkpoint } from './loop.ts';
 
@@ -26,6 +26,25 @@ const MB = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
 export function checkpointBytes(c: GPT2Config, lora?: LoraSettings): number {
   const n = lora ? loraParameterCount(checkLora(c, lora), lora.r) : parameterCount(c);
   return n * 12 + 1e6;
+}
+
+/**
+ * The checkpoint `dir` holds, or null: what it is ("step 450 of a run", "a model", "a LoRA
+ * adapter") and whether --resume can continue it (train_state.json gives its step). A save
+ * that was complete but not yet moved into place counts: it is moved first, as a reader would.
+ */
+export function heldCheckpoint(dir: string): { what: string; resumable: boolean } | null {
+  recoverCheckpoint(dir, { reader: true });
+  const adapter = isAdapterDir(dir);
+  if (!adapter && !existsSync(join(dir, 'model.safetensors'))) return null;
+  let step: unknown;
+  try {
+    step = readTrainStateJson(dir)?.state.step;
+  } catch {
+    step = undefined; // a damaged train_state.json: the weights are still worth keeping
+  }
+  if (typeof step === 'number') return { what: `step ${step} of a run`, resumable: true };
+  return { what: adapter ? 'a LoRA adapter' : 'a model', resumable: false };
 }
 
 /** what a checkpoint's weights are: the whole model (model.safetensors + config.json) or a PEFT LoRA adapter */

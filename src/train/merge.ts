@@ -1,20 +1,18 @@
 // `node dist/train.js --merge-adapter DIR --out OUT [--init BASE]`: the base model with a LoRA
 // adapter merged into its weights (W += alpha/r · Aᵀ·Bᵀ), saved as a whole Hugging Face model
 // that needs no adapter support to load (GPT2LMHeadModel.from_pretrained, chat.js --init OUT).
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { loadWeights } from '../model/load.ts';
-import { ADAPTER_WEIGHTS, adapterBase } from '../model/adapter.ts';
+import { adapterBase } from '../model/adapter.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
-import { Checkpointer } from './checkpointer.ts';
+import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
 
 export async function mergeAdapter(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
   const dir = resolve(out);
   if (dir === resolve(adapter)) throw new UserError(`--out ${out} is the adapter's directory: the merged model goes into a directory of its own`);
-  for (const f of ['model.safetensors', ADAPTER_WEIGHTS, 'train_state.json']) {
-    if (existsSync(join(dir, f))) throw new UserError(`--out ${out} already holds a checkpoint (${f}); pass a new directory for the merged model`);
-  }
+  const held = heldCheckpoint(dir);
+  if (held) throw new UserError(`--out ${out} already holds a checkpoint (${held.what}); pass a new directory for the merged model`);
   const base = init ?? adapterBase(adapter);
   const w = await loadWeights(base, { adapter });
   say(`merged: ${w.source}, ${describeConfig(w.config)}`);

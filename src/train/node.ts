@@ -2,7 +2,7 @@
 // checks --out, and drives the training loop with Node's console, files and signals
 // (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import { constants as osConstants, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
@@ -20,7 +20,7 @@ import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
-import { Checkpointer, checkpointBytes } from './checkpointer.ts';
+import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
 import { trainLoop, type Checkpoint, type StepReport } from './loop.ts';
 
 export interface TrainOptions extends TrainFlags {
@@ -45,7 +45,8 @@ export interface TrainResult {
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+/** 'interrupt' for Ctrl-C, else the signal's name */
+const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
 
 /** `now`: the clock in ms (tests give a fake one to run a --time budget deterministically) */
 export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => number = () => performance.now()): Promise<TrainResult> {
@@ -60,16 +61,16 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
 
   // until the loop takes signals over there is no step to finish: stop at once (the next run takes over the lock as a stale one)
   const onEarlySignal = (sig: NodeJS.Signals) => {
-    console.log(`\n${sig === 'SIGINT' ? 'interrupt' : sig} before the first step: nothing trained, nothing saved`);
-    process.exit(128 + SIGNAL_NUMBERS[sig]);
+    console.log(`\n${signalName(sig)} before the first step: nothing trained, nothing saved`);
+    process.exit(128 + osConstants.signals[sig]);
   };
   for (const s of STOP_SIGNALS) process.on(s, onEarlySignal);
-  const released = () => { for (const s of STOP_SIGNALS) process.off(s, onEarlySignal); };
+  const dropEarlyHandlers = () => { for (const s of STOP_SIGNALS) process.off(s, onEarlySignal); };
   let setup: Awaited<ReturnType<typeof startRun>>;
   try {
     setup = await startRun(opts, out, device, say);
   } catch (e) {
-    released();
+    dropEarlyHandlers();
     throw e;
   }
   const { run, arrays, adapter, moments, ckpt } = setup;
@@ -112,15 +113,17 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     let stopRequested = false;
     const onSignal = (sig: NodeJS.Signals) => {
       if (stopRequested) {
-        const kept = ckpt.lastSaved === null ? 'no checkpoint was saved' : `the checkpoint of step ${ckpt.lastSaved} in ${shown} stays`;
+        const kept = ckpt.lastSaved === null ? 'this run saved nothing' : `the checkpoint of step ${ckpt.lastSaved} in ${shown} stays`;
         console.log(`quit without saving: ${kept}`);
-        process.exit(128 + SIGNAL_NUMBERS[sig]);
+        process.exit(128 + osConstants.signals[sig]);
       }
       stopRequested = true;
-      console.log(`\n${sig === 'SIGINT' ? 'interrupt' : sig}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
+      console.log(`\n${signalName(sig)}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
     };
-    await new Promise((r) => setImmediate(r)); // a signal that came while loading (synchronous work) lands here, before training
-    released();
+    // one turn of the event loop for a signal that came while loading (synchronous work) to stop the run here;
+    // one that libuv delivers later reaches onSignal: a step, then a save
+    await new Promise((r) => setImmediate(r));
+    dropEarlyHandlers();
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
 
     const tokensPerStep = B * T * o.gradAccum;
@@ -169,14 +172,14 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
           ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
           : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
         say(`chat with it: node dist/chat.js --init ${shown}`);
-        if (r.interrupted) say(`continue the run: node dist/train.js --resume${opts.out === undefined ? '' : ` --out ${shown}`}`);
+        if (r.interrupted) say(`continue the run: node dist/train.js --resume${opts.out === undefined ? '' : ` --out ${shellWord(shown)}`}`);
         return res;
       }
     } finally {
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
     }
   } finally {
-    released();
+    dropEarlyHandlers();
     ckpt.close();
   }
 }
@@ -187,6 +190,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
  * lock comes first: a save in progress there belongs to the trainer holding it.
  */
 async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, say: (s: string) => void) {
+  // mistakes in the flags first: the weights may be a download
+  checkFlagsEarly(flags);
   const ckpt = new Checkpointer(out);
   let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
   if (flags.resume) ckpt.open();
@@ -200,11 +205,11 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       }
       const json = readTrainStateJson(out);
       if (!json) {
-        throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out}`);
+        throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
       const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
       if (lora && (!saved.settings.lora || !saved.settings.base)) {
-        throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out}`);
+        throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
       const w = await loadWeights(lora ? saved.settings.base! : out);
       arrays = w.arrays;
@@ -218,8 +223,6 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       say(`resuming from ${out}${lora ? ` (LoRA adapter on ${w.source})` : ''}`);
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
     } else {
-      // mistakes in the flags and the data path first: the weights may be a download
-      checkFlagsEarly(flags);
       checkDataFile(resolve(flags.data ?? DEFAULTS.data));
       const init = flags.init ?? DEFAULTS.init;
       // what a LoRA run's adapter_config.json and --resume name as its base
@@ -228,7 +231,10 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       // a new run replaces what --out holds at its first save: never by accident (a rerun after Ctrl-C)
       const held = heldCheckpoint(out);
       if (held && !flags.overwrite) {
-        throw new UserError(`--out ${out} already holds a checkpoint (${held}): continue it with --resume, train into another --out, or pass --overwrite to replace it`);
+        const from = existsSync(init) && resolve(init) === out;
+        throw new UserError(from
+          ? `--init and --out are the same directory: the new run's first save would replace the weights it starts from; pass another --out, or --overwrite`
+          : `--out ${out} already holds a checkpoint (${held.what}): ${held.resumable ? 'continue it with --resume, ' : ''}train into another --out, or pass --overwrite to replace it`);
       }
       let pretrained: LoadedWeights | null = null;
       if (init === 'auto') {
@@ -258,19 +264,6 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
     ckpt.close();
     throw e;
   }
-}
-
-/** what checkpoint `dir` holds ("step 450 of a run", "a model", "a LoRA adapter"), or null when none */
-function heldCheckpoint(dir: string): string | null {
-  const adapter = isAdapterDir(dir);
-  if (!adapter && !existsSync(join(dir, 'model.safetensors'))) return null;
-  let step: unknown;
-  try {
-    step = readTrainStateJson(dir)?.state.step;
-  } catch {
-    step = undefined; // a damaged train_state.json: the weights are still worth keeping
-  }
-  return typeof step === 'number' ? `step ${step} of a run` : adapter ? 'a LoRA adapter' : 'a model';
 }
 
 /** the adapter a LoRA run saved in `out`, checked against the run's settings */
@@ -304,4 +297,9 @@ function appendLog(path: string, entry: object): void {
   } catch (e) {
     throw new UserError(`--log ${path}: ${fsReason(e)}`);
   }
+}
+
+/** `s` as one word for a POSIX shell: quoted when it holds anything but plain path characters */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
