@@ -30,7 +30,7 @@ curve() { # the table over the marks done so far ($@)
   const trained = (m) => {
     const log = fs.readFileSync(`${out}/train-${m}.log`, "utf8");
     tokensPerStep = Number(/(\d+) tokens\/step/.exec(log)?.[1] ?? tokensPerStep);
-    const steps = [...log.matchAll(/^step +(\d+)\/.*?(?:val ([\d.]+))?/gm)];
+    const steps = [...log.matchAll(/^step +(\d+)\//gm)];
     const last = steps[steps.length - 1], val = [...log.matchAll(/\| val ([\d.]+)/g)].pop();
     const n = Number(last?.[1] ?? 0);
     return `${n} | ${((n * tokensPerStep) / 1e6).toFixed(2)}M | ${val?.[1] ?? "-"}`;

@@ -231,8 +231,7 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       // a new run replaces what --out holds at its first save: never by accident (a rerun after Ctrl-C)
       const held = heldCheckpoint(out);
       if (held && !flags.overwrite) {
-        const from = existsSync(init) && resolve(init) === out;
-        throw new UserError(from
+        throw new UserError(base === out
           ? `--init and --out are the same directory: the new run's first save would replace the weights it starts from; pass another --out, or --overwrite`
           : `--out ${out} already holds a checkpoint (${held.what}): ${held.resumable ? 'continue it with --resume, ' : ''}train into another --out, or pass --overwrite to replace it`);
       }
