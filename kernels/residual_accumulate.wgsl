@@ -1,18 +1,15 @@
-// Gradient accumulation: dst += src, elementwise.
+// Gradient accumulation: dst += src, elementwise, one element a lane: the last n % 4 elements,
+// after residual_accumulate_vec4.wgsl did the vec4s before `first`.
 override WG: u32 = 256;
-override K: u32 = 8; // elements per invocation, WG apart: on lavapipe per-invocation overhead, not memory, dominates
 
-struct Params { n: u32 }
+struct Params { n: u32, first: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let base = (wid.y * nwg.x + wid.x) * WG * K + lid;
-  for (var j = 0u; j < K; j++) {
-    let i = base + j * WG;
-    if (i >= p.n) { return; }
-    dst[i] += src[i];
-  }
+  let i = p.first + (wid.y * nwg.x + wid.x) * WG + lid;
+  if (i >= p.n) { return; }
+  dst[i] += src[i];
 }

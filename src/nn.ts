@@ -134,20 +134,23 @@ export function residual(tape: Tape, a: Tensor, b: Tensor, label: string): Tenso
   return out;
 }
 
-/** wte[tokens] + wpe[position]; tokens as a u32 tensor plus the same ids on the CPU for the backward bucketing */
+/**
+ * wte[tokens] + wpe[position] (wpe null: wte's rows alone, as the sampled softmax gathers them);
+ * tokens as a u32 tensor plus the same ids on the CPU for the backward bucketing
+ */
 export function embedding(
-  tape: Tape, tokens: Tensor, tokenIds: Uint32Array, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, V: number,
+  tape: Tape, tokens: Tensor, tokenIds: Uint32Array, wte: Tensor, wpe: Tensor | null, B: number, T: number, C: number, V: number,
 ): Tensor {
   const out = act(tape, wte, [B * T, C], 'embedding');
   // frozen tables (LoRA) need no backward at all: nothing below them learns
-  const train = tape.enabled && (tape.needsGrad(wte) || tape.needsGrad(wpe));
+  const train = tape.enabled && (tape.needsGrad(wte) || (wpe !== null && tape.needsGrad(wpe)));
   // the backward's bucketing is uploaded now, before any dispatch of the step is recorded, so the step stays one submit
   const buckets = train ? embeddingBuckets(wte.gpu, tokenIds, B * T, C, V) : null;
   buckets?.chunks.forEach((c) => tape.track(c.bucket)); // freed by tape.clear() even if no backward runs
   embeddingForward(tokens, wte, wpe, out, B * T, T, C, V);
   if (!train) return out;
   tape.record([out], [], () => {
-    if (out.grad) embeddingBackward(out.grad, buckets!, tape.grad(wte), tape.grad(wpe), B * T, T, C, V);
+    if (out.grad) embeddingBackward(out.grad, buckets!, tape.grad(wte), wpe && tape.grad(wpe), B * T, T, C, V);
     buckets!.release();
   });
   return out;

@@ -89,17 +89,20 @@ function sumSquares(arrays: Float32Array[]): number {
   return s;
 }
 
-const big = 65535 * 64 + 77;
+// big: read as floats (odd), big4: as vec4s; with 1 item a lane each needs > 65535 workgroups (2-D grid).
+// Under the lowered binding limit big's chunks are vec4s but for the last.
+const big = 65535 * 64 + 77, big4 = 4 * (65535 * 64 + 76);
 for (const [items, limit] of [[64, 0], [1, 0], [64, 1_000_000]] as const) {
-  t(`gradNormSquared matches the float64 sum: sizes 1, 7, 1000, ${big}; ${items} items per lane${limit ? `, bindingLimit=${limit}` : ''}`, async () => {
+  t(`gradNormSquared matches the float64 sum: sizes 1, 7, 1000, ${big}, ${big4}; ${items} items per lane${limit ? `, bindingLimit=${limit}` : ''}`, async () => {
     const g = await gpu();
     await withBindingLimit(g, limit || g.bindingLimit, async () => {
       // each tensor contributes well above the tolerance, so dropping or double-counting any one fails
-      const arrays = [Float32Array.from([30]), randn(big, 4, 0.02), randn(7, 2, 10), randn(1000, 3)];
+      const pattern = Float32Array.from({ length: big4 }, (_, i) => ((i % 97) - 48) * 2e-4);
+      const arrays = [Float32Array.from([30]), randn(big, 4, 0.02), randn(7, 2, 10), randn(1000, 3), pattern];
       const grads = arrays.map((a, i) => g.fromArray(a, [a.length], `grad${i}`));
       const sumsq = g.fromArray(Float32Array.from([-1, 5]), [2], 'sumsq');
-      const saved = gradNormTuning.itemsPerLane;
-      gradNormTuning.itemsPerLane = items; // 1: the big tensor needs > 65535 workgroups (2-D grid)
+      const saved = { ...gradNormTuning };
+      gradNormTuning.itemsPerLane = gradNormTuning.vec4sPerLane = items;
       try {
         gradNormSquared(grads, sumsq);
         const first = await sumsq.read();
@@ -111,7 +114,7 @@ for (const [items, limit] of [[64, 0], [1, 0], [64, 1_000_000]] as const) {
         assert.is(first[1], 5, 'only sumsq[0] is written');
         assert.is(second[0], first[0], 'deterministic: bitwise equal on a rerun');
       } finally {
-        gradNormTuning.itemsPerLane = saved;
+        Object.assign(gradNormTuning, saved);
       }
       for (const z of [...grads, sumsq]) z.release();
     });

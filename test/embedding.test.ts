@@ -47,6 +47,26 @@ for (const [B, T, C, V] of [[1, 1, 5, 7], [3, 5, 13, 11], [2, 70, 130, 1000], [4
   t(`GPU matches reference, B=${B} T=${T} C=${C} V=${V}`, () => check(B, T, C, V, tokenList(B * T, V, B + T + C), 10 + C));
 }
 
+// without a position table (the sampled softmax's gather of wte rows): wte's rows alone, and the
+// backward adds into dwte only; rows past a chunk of the flat grid, with C not a multiple of 4
+for (const [N, C, V] of [[1, 3, 2], [300, 13, 40], [2000, 128, 5000]]) {
+  t(`GPU without a position table matches reference, N=${N} C=${C} V=${V}`, async () => {
+    const g = await gpu();
+    const tokens = tokenList(N, V, N + C);
+    const es = randn(V * C, 7), ds = randn(N * C, 8), dwte0 = randn(V * C, 9, 0.5);
+    const tok = g.fromArray(tokens, [N], 'tokens'), wte = g.fromArray(es, [V, C], 'wte'), d = g.fromArray(ds, [N, C], 'dout');
+    const out = g.fromArray(new Float32Array(N * C).fill(NaN), [N, C], 'out'), dwte = g.fromArray(dwte0, [V, C], 'dwte');
+    try {
+      embeddingForward(tok, wte, null, out, N, N, C, V);
+      embeddingBackward(d, tokens, dwte, null, N, N, C, V);
+      assertRel(await out.read(), embeddingForwardCpu(tokens, es, new Float64Array(N * C), N, N, C), 1e-6, 'out');
+      assertRel(await dwte.read(), embeddingBackwardCpu(ds, tokens, N, N, C, V).dwte.map((v, i) => v + dwte0[i]), 1e-4, 'dwte');
+    } finally {
+      for (const z of [tok, wte, d, out, dwte]) z.release();
+    }
+  });
+}
+
 t('GPU matches reference with wte and rows split over a lowered binding limit', async () => {
   const g = await gpu();
   const tokens = tokenList(200, 300, 5);

@@ -102,7 +102,7 @@ t('an invalid dispatch is reported as a WebGPU error', async () => {
 });
 
 t('in debug mode the error names the kernel', async () => {
-  assert.match(await badDispatch(true), /^WebGPU validation error in gelu_forward\.main/);
+  assert.match(await badDispatch(true), /^WebGPU validation error in gelu_forward_vec4\.main/);
 });
 
 t('WEBGPU_ADAPTER: part of a name Dawn lists, any case; no match or several distinct ones say so', () => {
@@ -137,7 +137,7 @@ t('profiling: every dispatch timed per kernel, readings not quantized, results u
     for (let i = 0; i < 5; i++) geluForward(x, y);
     assertClose(await y.read(), geluForwardCpu(xs), 1e-5, 1e-6, 'gelu while profiled');
     await g.profiler!.settle();
-    const e = g.profiler!.totals.get('gelu_forward.main(WG=256)');
+    const e = g.profiler!.totals.get('gelu_forward_vec4.main(K=4,WG=256)');
     assert.ok(e, `gelu timed: [${[...g.profiler!.totals.keys()]}]`);
     assert.is(e!.count, 5, 'one reading per dispatch');
     assert.is(e!.missing, 0, 'no missing reading for a million-element kernel');

@@ -16,7 +16,8 @@ t('rowChunks: 64-row aligned starts, each chunk within the limit, all rows cover
   assert.throws(() => rowChunks(100, 1000, 64 * 1000 * 4 - 1), /exceed/);
 });
 
-// (a 2-D grid needs over 65535 * 2048 elements: more than one 128 MiB binding, so chunking comes first here)
+// n % 4 = 1, 3, 1, 3: the tail kernel alone and after the vec4 one. (A 2-D grid needs over
+// 65535 * 4096 elements: more than one 128 MiB binding, so chunking comes first here.)
 for (const n of [1, 7, 2049, 5_000_003]) {
   t(`GPU residualForward and addInto match reference, n=${n}`, async () => {
     const g = await gpu();
@@ -33,7 +34,7 @@ for (const n of [1, 7, 2049, 5_000_003]) {
 
 t('elementwise ops split over a lowered binding limit', async () => {
   const g = await gpu();
-  const n = 1000;
+  const n = 1003; // the last chunk ends with 3 elements for the tail kernel
   const as = randn(n, 3), bs = randn(n, 4);
   const a = g.fromArray(as, [n], 'a'), b = g.fromArray(bs, [n], 'b'), out = g.tensor([n], 'out');
   await withBindingLimit(g, 1024, () => { // 256-element chunks

@@ -166,13 +166,12 @@ export class GPT2 {
     const hid = this.hidden(x, B, T, seed);
     if (!ov) return classifierLoss(this.tape, hid, this.p('wte.weight'), targets, B * T, C, V, gradScale);
     // the lm_head over the output vocabulary only: its rows of wte, gathered by the embedding op
-    // (their gradient flows back into wte; the zero position table's is summed and dropped, a [Vs, C] pass)
+    // without a position table (their gradient flows back into wte)
     const Vs = ov.ids.length;
     const tape = this.tape;
     const ids = tape.track(this.gpu.fromArray(ov.ids, [Vs], 'output vocabulary'));
-    const noPos = tape.track(this.gpu.zeros([Vs, C], 'no positions'));
     const bias = tape.track(this.gpu.fromArray(ov.logitBias, [Vs], 'output vocabulary logit bias'));
-    const rows = embedding(tape, ids, ov.ids, this.p('wte.weight'), noPos, 1, Vs, C, V);
+    const rows = embedding(tape, ids, ov.ids, this.p('wte.weight'), null, 1, Vs, C, V);
     return classifierLoss(tape, hid, rows, targets, B * T, C, Vs, gradScale, bias);
   }
 

@@ -11,16 +11,21 @@ const bwdWte = kernel('embedding_backward_wte', wteCode);
 const bwdWpe = kernel('embedding_backward_wpe', wpeCode);
 const WG = 64;
 
-/** out[N=B*T, C] = wte[tokens[n]] + wpe[n % T]; tokens is a u32 tensor [N]; wte is [V, C] and may be larger than gpu.bindingLimit (GPT-2's fp32 wte is 154 MB vs 128 MiB here): split it into row chunks with 256-byte-aligned byte offsets and dispatch per chunk. */
-export function embeddingForward(tokens: Tensor, wte: Tensor, wpe: Tensor, out: Tensor, N: number, T: number, C: number, V: number): void {
+/**
+ * out[N=B*T, C] = wte[tokens[n]] + wpe[n % T] (wpe null: wte's rows alone); tokens is a u32
+ * tensor [N]; wte is [V, C] and may be larger than gpu.bindingLimit (GPT-2's fp32 wte is 154 MB
+ * vs 128 MiB here): split it into row chunks with 256-byte-aligned byte offsets and dispatch per chunk.
+ */
+export function embeddingForward(tokens: Tensor, wte: Tensor, wpe: Tensor | null, out: Tensor, N: number, T: number, C: number, V: number): void {
   const gpu = out.gpu, eb = wte.elementBytes;
   // vocabulary chunks start on aligned byte offsets (64 rows do for 4-byte elements; 2-byte ones may need more)
   const vocab = rowChunks(V, C, gpu.bindingLimit, Math.max(64, alignedRows(C * eb, gpu.limits.minStorageBufferOffsetAlignment)), 'embeddingForward', eb);
   for (const [n0, n] of rowChunks(N, C, gpu.bindingLimit)) {
     for (const [v0, vn] of vocab) {
       gpu.dispatch(wte.dtype === 'f16' ? fwdF16 : fwd, {
-        params: { N: n, T, C, n0, v0, vn },
-        bindings: [tokens.binding(n0, n), wte.binding(v0 * C, vn * C), wpe.binding(0, T * C), out.binding(n0 * C, n * C)],
+        params: { N: n, T, C, n0, v0, vn, hasPos: wpe ? 1 : 0 },
+        // without a position table the tokens stand in for it (two read-only bindings may alias)
+        bindings: [tokens.binding(n0, n), wte.binding(v0 * C, vn * C), wpe ? wpe.binding(0, T * C) : tokens.binding(n0, n), out.binding(n0 * C, n * C)],
         workgroups: grid1d(n, 1),
         constants: { WG },
       });
@@ -78,12 +83,13 @@ export function embeddingBuckets(gpu: Gpu, tokenIds: Uint32Array, N: number, C: 
 }
 
 /**
- * dwte[V,C] += sum of dout rows per token id; dwpe[T,C] += sum over the batch per position.
- * Deterministic, no atomics: one workgroup per distinct id sums its rows in ascending order.
+ * dwte[V,C] += sum of dout rows per token id; dwpe[T,C] += sum over the batch per position
+ * (dwpe null: no position table). Deterministic, no atomics: one workgroup per distinct id sums
+ * its rows in ascending order.
  * `tokens` are the ids on the CPU (bucketed and uploaded here, which flushes pending work) or
  * buckets prepared earlier with embeddingBuckets.
  */
-export function embeddingBackward(dout: Tensor, tokens: Uint32Array | EmbeddingBuckets, dwte: Tensor, dwpe: Tensor, N: number, T: number, C: number, V: number): void {
+export function embeddingBackward(dout: Tensor, tokens: Uint32Array | EmbeddingBuckets, dwte: Tensor, dwpe: Tensor | null, N: number, T: number, C: number, V: number): void {
   const gpu = dout.gpu;
   const buckets = tokens instanceof Uint32Array ? embeddingBuckets(gpu, tokens, N, C, V) : tokens;
   const vocab = rowChunks(V, C, gpu.bindingLimit);
@@ -99,7 +105,7 @@ export function embeddingBackward(dout: Tensor, tokens: Uint32Array | EmbeddingB
         constants: { WG },
       });
     }
-    gpu.dispatch(bwdWpe, { params: { N: n, T, C, n0 }, bindings: [rows, dwpe.binding(0, T * C)], workgroups: grid1d(T, 1), constants: { WG } });
+    if (dwpe) gpu.dispatch(bwdWpe, { params: { N: n, T, C, n0 }, bindings: [rows, dwpe.binding(0, T * C)], workgroups: grid1d(T, 1), constants: { WG } });
   }
   if (tokens instanceof Uint32Array) buckets.release();
 }

@@ -1,29 +1,24 @@
 // GELU (tanh approximation, GPT-2's `gelu_new`): forward, backward, CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { elementChunks, grid1d } from './fit.ts';
+import { elementwise } from './fit.ts';
 import fwdCode from '../../kernels/gelu_forward.wgsl';
 import bwdCode from '../../kernels/gelu_backward.wgsl';
+import fwd4Code from '../../kernels/gelu_forward_vec4.wgsl';
+import bwd4Code from '../../kernels/gelu_backward_vec4.wgsl';
 
 const fwd = kernel('gelu_forward', fwdCode);
 const bwd = kernel('gelu_backward', bwdCode);
-const WG = 256;
+const fwd4 = kernel('gelu_forward_vec4', fwd4Code);
+const bwd4 = kernel('gelu_backward_vec4', bwd4Code);
 
-// Tensors larger than one storage binding (e.g. the MLP activations of a big batch) go in chunks.
-const chunks = (t: Tensor) => elementChunks(t.size, t.gpu.bindingLimit);
-
+// (the tensors of a big batch's MLP exceed one binding: elementwise() splits them into chunks)
 export function geluForward(inp: Tensor, out: Tensor): void {
-  for (const [s, n] of chunks(inp)) {
-    inp.gpu.dispatch(fwd, { params: { n }, bindings: [inp.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG } });
-  }
+  elementwise(inp.gpu, inp.size, fwd4, fwd, (s, c) => [inp.binding(s, c), out.binding(s, c)]);
 }
 
 /** dinp += gelu'(inp) * dout (backward ops accumulate into input gradients) */
 export function geluBackward(inp: Tensor, dout: Tensor, dinp: Tensor): void {
-  for (const [s, n] of chunks(inp)) {
-    inp.gpu.dispatch(bwd, {
-      params: { n }, bindings: [inp.binding(s, n), dout.binding(s, n), dinp.binding(s, n)], workgroups: grid1d(n, WG), constants: { WG },
-    });
-  }
+  elementwise(inp.gpu, inp.size, bwd4, bwd, (s, c) => [inp.binding(s, c), dout.binding(s, c), dinp.binding(s, c)]);
 }
 
 // ---- CPU reference (float64) ----

@@ -1,13 +1,15 @@
 // Residual add (out = a + b), gradient accumulation (dst += src), CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { elementChunks, grid1d } from './fit.ts';
+import { elementwise } from './fit.ts';
 import fwdCode from '../../kernels/residual_forward.wgsl';
 import accCode from '../../kernels/residual_accumulate.wgsl';
+import fwd4Code from '../../kernels/residual_forward_vec4.wgsl';
+import acc4Code from '../../kernels/residual_accumulate_vec4.wgsl';
 
 const fwd = kernel('residual_forward', fwdCode);
 const acc = kernel('residual_accumulate', accCode);
-const WG = 256;
-const K = 8; // elements per invocation
+const fwd4 = kernel('residual_forward_vec4', fwd4Code);
+const acc4 = kernel('residual_accumulate_vec4', acc4Code);
 
 function checkSame(x: Tensor, y: Tensor, what: string): void {
   if (x.size !== y.size) throw new Error(`${what}: '${x.label}' has ${x.size} elements, '${y.label}' ${y.size}`);
@@ -17,19 +19,13 @@ function checkSame(x: Tensor, y: Tensor, what: string): void {
 export function residualForward(a: Tensor, b: Tensor, out: Tensor): void {
   checkSame(a, b, 'residualForward');
   checkSame(a, out, 'residualForward');
-  for (const [s, n] of elementChunks(a.size, a.gpu.bindingLimit)) {
-    a.gpu.dispatch(fwd, {
-      params: { n }, bindings: [a.binding(s, n), b.binding(s, n), out.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K },
-    });
-  }
+  elementwise(a.gpu, a.size, fwd4, fwd, (s, c) => [a.binding(s, c), b.binding(s, c), out.binding(s, c)]);
 }
 
 /** dst += src (elementwise): used to accumulate gradients, e.g. the residual branch */
 export function addInto(dst: Tensor, src: Tensor): void {
   checkSame(dst, src, 'addInto');
-  for (const [s, n] of elementChunks(dst.size, dst.gpu.bindingLimit)) {
-    dst.gpu.dispatch(acc, { params: { n }, bindings: [dst.binding(s, n), src.binding(s, n)], workgroups: grid1d(n, WG * K), constants: { WG, K } });
-  }
+  elementwise(dst.gpu, dst.size, acc4, acc, (s, c) => [dst.binding(s, c), src.binding(s, c)]);
 }
 
 // ---- CPU reference (float64) ----

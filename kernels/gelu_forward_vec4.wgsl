@@ -1,0 +1,23 @@
+// gelu_forward.wgsl on vec4s, K of them a lane, WG apart (why: elementwise() in src/ops/fit.ts).
+// The first n4 vec4s of the chunk; gelu_forward.wgsl does the rest.
+override WG: u32 = 256;
+override K: u32 = 4;
+
+struct Params { n4: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> inp: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
+
+const S: f32 = 0.7978845608028654; // sqrt(2/pi)
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let base = (wid.y * nwg.x + wid.x) * WG * K + lid;
+  for (var j = 0u; j < K; j++) {
+    let i = base + j * WG;
+    if (i >= p.n4) { return; }
+    let x = inp[i];
+    let u = S * (x + 0.044715 * x * x * x);
+    out[i] = x / (1.0 + exp(-2.0 * u));
+  }
+}
