@@ -3,7 +3,7 @@
 // --adapter against the unmerged model in this process, and train.js --merge-adapter.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, saveAdapter } from '../src/model/adapter.ts';
@@ -290,7 +290,40 @@ t('train.js --lora R --dtype f16: a base in f16 trains to the losses of an f32 b
   ]);
   assertOk(r, 'train.js --lora 2 --dtype f16');
   assert.match(r.stdout, /trainable parameters.*; base weights in f16/);
+  // --resume keeps the run's dtype (a base that fits only in f16 must not come back in f32); --dtype f32 changes it
+  const resumed = await run('train', ['--resume', '--steps', '3', '--out', path('f16-cli')]);
+  assertOk(resumed, 'train.js --resume of an f16 run');
+  assert.match(resumed.stdout, /trainable parameters.*; base weights in f16/);
+  const back = await run('train', ['--resume', '--dtype', 'f32', '--steps', '4', '--out', path('f16-cli')]);
+  assertOk(back, 'train.js --resume --dtype f32');
+  assert.not.match(back.stdout, /base weights in f16/);
   assertOneLineError(refused, [/--dtype f16 keeps the frozen base of a LoRA run in f16; training every weight needs them in f32: add --lora R/], '--dtype f16 without --lora');
+});
+
+t('an adapter whose base moved: one line that says to pass it, and --resume --init BASE continues on it; an adapter merged twice or a run into its base are refused', async () => {
+  const g = await gpu();
+  const was = path('base-was'), now = path('base-now');
+  saveGPT2Weights(was, CFG, baseArrays);
+  await runTraining(lora({ init: was, out: path('mv'), steps: 2, evalInterval: 0 }), g);
+  renameSync(was, now);
+  const loadError = (p: Promise<unknown>) => p.then(() => assert.unreachable('expected an error') as never, (e: Error) => (assert.instance(e, UserError), e.message));
+  assert.match(await loadError(loadWeights(path('mv'))), /mv is a LoRA adapter of .*base-was \(adapter_config\.json's base_model_name_or_path\), which is not there; if the base moved, pass it: --init BASE --adapter .*mv$/);
+  assert.match(await loadError(runTraining({ resume: true, out: path('mv'), steps: 3, quiet: true }, g)), /--resume: the run's base model .*base-was \(named in train_state\.json\) is not there; if it moved, pass it with --init DIR/);
+  const r = await runTraining({ resume: true, out: path('mv'), init: now, steps: 3, quiet: true }, g);
+  assert.is(r.steps, 3);
+  assert.is(JSON.parse(readFileSync(join(path('mv'), 'train_state.json'), 'utf8')).options.base, now, 'train_state.json names the base it now has');
+  assert.is(JSON.parse(readFileSync(join(path('mv'), ADAPTER_CONFIG), 'utf8')).base_model_name_or_path, now, 'and so does adapter_config.json');
+  await loadWeights(path('mv')); // loads again as it is
+  // the adapter as --init and again as --adapter: its change would be added twice
+  assert.match(await loadError(loadWeights(path('mv'), { adapter: path('mv') })), /the LoRA adapter .*mv would be merged twice: --init already loads it/);
+  // a run (LoRA or not, even with --overwrite) into the base that its --init adapter is merged into
+  for (const loraR of [2, undefined]) {
+    assert.match(await loadError(runTraining({ init: path('mv'), data: chat, loraR, out: now, overwrite: true, steps: 1, quiet: true }, g)), /--out .*base-now holds the base model of --init .*mv \(a LoRA adapter\): the run's saves would replace it/);
+  }
+  assert.ok(existsSync(join(now, 'model.safetensors')), 'the base is untouched');
+  // a model's file given for its directory, a model given as --adapter
+  assert.match(await loadError(loadWeights(join(now, 'model.safetensors'))), /--init .*model\.safetensors is a file: pass the directory that holds it/);
+  assert.match(await loadError(loadWeights(base, { adapter: now })), /--adapter .*base-now holds a whole model \(model\.safetensors\), not a LoRA adapter: pass it as --init/);
 });
 
 t('bad LoRA input: one line each, saying what to do', async () => {
@@ -318,11 +351,12 @@ t('bad LoRA input: one line each, saying what to do', async () => {
   };
   assert.match(await trainError({ loraR: 0, out: path('r0') }), /--lora must be a whole number of at least 1/);
   assert.match(await trainError({ loraR: 4, loraTargets: ['q_proj', 'c_attn'], out: path('qp') }), /--lora-targets: 'q_proj' names none of GPT-2's projections/);
+  assert.match(await trainError({ loraR: 4, loraTargets: ['h.9.attn.c_attn'], out: path('h9') }), /--lora-targets: 'h\.9\.attn\.c_attn' names layer 9, but this model has 2 layers \(h\.0 to h\.1\)/);
   assert.match(await trainError({ loraAlpha: 8, out: path('na') }), /--lora-alpha goes with --lora R/);
   assert.match(await trainError({ init: 'scratch', loraR: 4, out: path('sc') }), /--lora adapts pretrained weights: pass --init gpt2 or --init DIR/);
   assert.match(await trainError({ loraR: 4, out: base }), /is the base model's directory: the adapter goes into a directory of its own/);
   assert.match(await trainError({ resume: true, out: adapter, loraR: 8 }), /--resume: the run's adapter has --lora 4; --lora 8 would be another adapter/);
-  for (const o of ['r33', 'r0', 'qp', 'na', 'sc']) assert.not.ok(existsSync(path(o)), `${o}: nothing left behind`);
+  for (const o of ['r33', 'r0', 'qp', 'h9', 'na', 'sc']) assert.not.ok(existsSync(path(o)), `${o}: nothing left behind`);
   const noConfig = path('copied');
   mkdirSync(noConfig, { recursive: true });
   writeFileSync(join(noConfig, ADAPTER_WEIGHTS), readFileSync(join(adapter, ADAPTER_WEIGHTS)));

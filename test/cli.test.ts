@@ -124,6 +124,10 @@ t('train.js: Ctrl-C before the first step (here while the weights download) stop
       [['--data', join(dir, 'nope.txt')], [/dataset file not found/, /nope\.txt/]],
       [[...DATA, '--steps', '0'], [/--steps must be a whole number of at least 1/]],
       [[...DATA, '--lr', '-1'], [/--lr must be a positive number/]],
+      [[...DATA, '--lora', '0'], [/--lora must be a whole number of at least 1/]],
+      [[...DATA, '--lora', '4', '--lora-dropout', '1.5'], [/--lora-dropout must be in \[0, 1\)/]],
+      [[...DATA, '--lora', '4', '--sampled-softmax', '64'], [/a LoRA run keeps it frozen: leave --sampled-softmax out/]],
+      [[...DATA, '--dtype', 'f16'], [/--dtype f16 keeps the frozen base of a LoRA run in f16/]],
     ] as [string[], RegExp[]][]) {
       assertOneLineError(await run('train', ['--init', 'gpt2', ...args, '--out', join(dir, 'never-early')], '', { env }), patterns, args.join(' '));
     }
@@ -133,13 +137,32 @@ t('train.js: Ctrl-C before the first step (here while the weights download) stop
   }
 });
 
+t('train.js: a signal while the data loads is not lost: the run stops before its first step', async () => {
+  // data/chat.txt takes a few seconds to tokenize, synchronously: the signal waits in libuv meanwhile
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    const out = join(dir, `loading-${sig}`);
+    const p = start('train', ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', '--data', 'data/chat.txt', '--steps', '50', '--out', out]);
+    p.child.stdin!.end();
+    await waitForStdout(p, /^init: /m);
+    p.child.kill(sig);
+    const r = await p.done;
+    assert.is(r.code, code, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^${sig === 'SIGINT' ? 'interrupt' : sig} before the first step: nothing trained, nothing saved$`, 'm'));
+    assert.not.match(r.stdout, /^step /m);
+    assert.not.ok(existsSync(join(out, 'model.safetensors')));
+  }
+});
+
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
   const flags = ['--seed', '5', '--block-size', '16', '--grad-accum', '2', '--order', 'random', '--schedule', 'constant', '--warmup', '0', '--lr', '0.004'];
   const losses = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
   const whole = join(dir, 'whole.jsonl'), split = join(dir, 'split.jsonl');
   assertOk(await run('train', [...TINY, ...flags, '--steps', '4', '--out', join(dir, 'whole'), '--log', whole]), 'uninterrupted');
   assertOk(await run('train', [...TINY, ...flags, '--steps', '2', '--out', join(dir, 'split'), '--log', split]), 'first half');
-  assertOk(await run('train', ['--resume', '--steps', '4', '--out', join(dir, 'split'), '--log', split]), 'resumed half');
+  // the first command again with --resume: its --init is not the run's weights, and says so
+  const resumed = await run('train', [...TINY, ...flags, '--resume', '--steps', '4', '--out', join(dir, 'split'), '--log', split]);
+  assertOk(resumed, 'resumed half');
+  assert.match(resumed.stdout, /^--init scratch: not used; --resume continues the weights in .*split$/m);
   assert.equal(losses(split), losses(whole));
 });
 

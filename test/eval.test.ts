@@ -35,6 +35,12 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   assert.throws(() => parseMarkedChat('Human: Who am I? [recall: X]\nBot: X.', SP), /belongs at the end of a Bot line/);
   assert.throws(() => parseMarkedChat('Human: Who am I?\nBot: X. [recall: ]', SP), /needs the value/);
   assert.throws(() => parseMarkedChat('Bot: Hello. [unknown]\nHuman: hi', SP), /answers a Human line/);
+  // what was meant as a mark but would be neither scored nor removed: a typo, no colon, unclosed, mid-line, two marks
+  for (const bad of ['Hi Zorbat. [unkown]', 'Hi Zorbat. [recall Zorbat]', 'Hi Zorbat. [recall: Zorbat', 'Hi Zorbat. [recall: Zorbat] and more', 'Hi Zorbat. [recall: Zorbat] [unknown]']) {
+    assert.throws(() => parseMarkedChat(`Human: I am Zorbat.\nBot: ${bad}`, SP), /is not a mark that can be scored: marks are \[recall: VALUE\] or \[unknown\], one at the end of a Bot line/, bad);
+  }
+  // a recall whose own reference reply lacks the value: nothing for the recall loss to score
+  assert.throws(() => parseMarkedChat('Human: I am Zorbat.\nBot: Hi.\nHuman: Who am I?\nBot: You are someone. [recall: Qwerty]', SP), /the reply does not say Qwerty itself/);
 });
 
 t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {

@@ -9,6 +9,7 @@
 import { parseChat } from '../data/conversations.ts';
 import type { Conversation, Speakers } from '../data/format.ts';
 import { UserError } from '../util/errors.ts';
+import { containsValue } from './score.ts';
 
 export type Mark = { kind: 'recall'; values: string[] } | { kind: 'unknown' };
 
@@ -18,18 +19,24 @@ export interface MarkedConversation extends Conversation {
 }
 
 const MARK = /\s*\[\s*(?:recall\s*:([^\]]*)|(unknown))\s*\]\s*$/i;
+/** what is left of something meant as a mark (a typo, no colon, unclosed, mid-line, a second one) */
+const MARKISH = /\[\s*(?:recall|recal|unknown|unkown|unknow|unknwn)\b/i;
+const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot line (data/README.md)';
 
 /** parseChat, then the marks taken off the end of Bot turns; a mark anywhere else is a UserError */
 export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[] {
   return parseChat(text, sp).map((c, ci) => {
     const marks: (Mark | null)[] = [];
     const turns = c.turns.map((t, i) => {
+      const where = `conversation ${ci + 1}, turn ${i + 1} ("${t.text.slice(0, 60)}")`;
       const m = MARK.exec(t.text);
+      const rest = m ? t.text.slice(0, m.index) : t.text;
+      const stray = MARKISH.exec(rest);
+      if (stray) throw new UserError(`${where}: "${rest.slice(stray.index, stray.index + 30).trim()}" is not a mark that can be scored: ${MARK_RULE}`);
       if (!m) {
         marks.push(null);
         return t;
       }
-      const where = `conversation ${ci + 1}, turn ${i + 1} ("${t.text.slice(0, 60)}")`;
       if (t.speaker !== 'bot' || c.turns[i - 1]?.speaker !== 'human') {
         throw new UserError(`${where}: a [recall: ...] or [unknown] mark belongs at the end of a ${sp.bot} line that answers a ${sp.human} line`);
       }
@@ -37,9 +44,11 @@ export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[
       else {
         const values = m[1].split('|').map((v) => v.trim()).filter((v) => v !== '');
         if (!values.length) throw new UserError(`${where}: [recall: ...] needs the value the reply must contain, e.g. [recall: Zorbat]`);
+        // the reference reply is what the recall loss scores, and it counts as recalled by the same rule as the model's
+        if (!containsValue(rest, values)) throw new UserError(`${where}: the reply does not say ${values.join(' or ')} itself; write the answer with the value in it, e.g. "You're Zorbat. [recall: Zorbat]"`);
         marks.push({ kind: 'recall', values });
       }
-      return { speaker: t.speaker, text: t.text.slice(0, m.index).trim() };
+      return { speaker: t.speaker, text: rest.trim() };
     });
     return { turns, marks };
   });

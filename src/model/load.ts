@@ -2,8 +2,8 @@
 // checkpoint/HF directory, with a LoRA adapter merged in when one is given (or when the
 // directory is an adapter: it stands for its base plus itself). The one load path for every
 // reader (chat, eval, train --init, --resume): generation and the server see plain weights.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { getGpu } from '../node/gpu.ts';
 import { UserError } from '../util/errors.ts';
@@ -14,7 +14,7 @@ import { GPT2, type WeightsDtype } from './gpt2.ts';
 import { loadGPT2Weights } from '../node/weights.ts';
 import { ensureGPT2 } from './hub.ts';
 import { recoverCheckpoint } from './checkpoint.ts';
-import { adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
+import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
 import { mergeAdapter } from './peft.ts';
 
 /** --init as chat.js and eval.js default it: as given; else the base that `adapter` names; else `out` if it exists; else gpt2 */
@@ -45,11 +45,19 @@ export interface ModelFiles {
  * A save that a crash interrupted after it was complete is finished first, as --resume does.
  * `alternatives` names what else the caller's --init accepts, for the error message.
  */
-export async function loadWeights(init: string, { alternatives = '', adapter = undefined as string | undefined, depth = 0 } = {}): Promise<LoadedWeights> {
+export async function loadWeights(init: string, { alternatives = '', adapter = undefined as string | undefined, depth = 0, merged = [] as string[] } = {}): Promise<LoadedWeights> {
   if (depth > 3) throw new UserError(`${init}: an adapter of an adapter of an adapter... (a loop of base_model_name_or_path?)`);
-  const w = existsSync(init) && isAdapterDir(init)
-    ? await loadWeights(adapterBase(init), { alternatives, adapter: init, depth: depth + 1 })
-    : await loadBase(init, alternatives);
+  // an adapter given as --init is merged into its base already: giving it again as --adapter would add its change twice
+  if (adapter && merged.includes(resolve(adapter))) throw new UserError(`the LoRA adapter ${adapter} would be merged twice: --init already loads it (an adapter given as --init is merged into its base); pass it once`);
+  const chain = adapter ? [...merged, resolve(adapter)] : merged;
+  let w: LoadedWeights;
+  if (existsSync(init) && isAdapterDir(init)) {
+    const base = adapterBase(init);
+    if (!existsSync(base) && !isHubModel(base)) {
+      throw new UserError(`${init} is a LoRA adapter of ${base} (${ADAPTER_CONFIG}'s base_model_name_or_path), which is not there; if the base moved, pass it: --init BASE --adapter ${init}`);
+    }
+    w = await loadWeights(base, { alternatives, adapter: init, depth: depth + 1, merged: chain });
+  } else w = await loadBase(init, alternatives);
   if (!adapter) return w;
   const a = readAdapter(adapter, w.config);
   mergeAdapter(w.arrays, a);
@@ -57,14 +65,38 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
   return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${a.sites.length} projections, merged)` };
 }
 
+/** the names the hub download takes */
+const HUB_MODEL = /^gpt2(-medium|-large|-xl)?$/;
+/** is `init` one of OpenAI's models by name (downloaded or cached) rather than a directory? */
+export const isHubModel = (init: string) => HUB_MODEL.test(init) && !existsSync(init);
+
+/**
+ * The directories whose files `init` reads: init itself, and for a LoRA adapter the base it
+ * names, and that one's base, ... (a run must not write into any of them).
+ */
+export function weightDirs(init: string): string[] {
+  const dirs: string[] = [];
+  for (let d = init, depth = 0; depth < 5 && existsSync(d); depth++) {
+    dirs.push(resolve(d));
+    if (!isAdapterDir(d)) break;
+    try {
+      d = adapterBase(d);
+    } catch {
+      break; // no base named: loading it says so
+    }
+  }
+  return dirs;
+}
+
 async function loadBase(init: string, alternatives: string): Promise<LoadedWeights> {
-  if (/^gpt2(-medium|-large|-xl)?$/.test(init) && !existsSync(init)) {
+  if (isHubModel(init)) {
     const dir = await ensureGPT2(init);
     const { config, params } = loadGPT2Weights(dir);
     return { config, arrays: params, source: `${init} (${dir})`, files: { dir } };
   }
   const choices = `Pass 'gpt2' (or gpt2-medium, gpt2-large, gpt2-xl), ${alternatives ? `${alternatives}, ` : ''}or a directory holding config.json and model.safetensors (or a LoRA adapter's adapter_config.json and adapter_model.safetensors).`;
   if (!existsSync(init)) throw new UserError(`--init ${init}: no such directory. ${choices}`);
+  if (!statSync(init).isDirectory()) throw new UserError(`--init ${init} is a file: pass the directory that holds it (config.json + model.safetensors)`);
   recoverCheckpoint(init, { reader: true });
   if (!existsSync(join(init, 'model.safetensors'))) {
     throw new UserError(`--init ${init}: ${join(init, 'model.safetensors')} is missing (a checkpoint directory holds config.json and model.safetensors). ${choices}`);

@@ -65,6 +65,8 @@ export function loraSites(c: GPT2Config, targets: readonly string[], what = '--l
   };
   for (const t of targets) {
     if (!all.some((s) => matches(s, t))) {
+      const layer = /(?:^|\.)h\.(\d+)\./.exec(t);
+      if (layer && Number(layer[1]) >= c.n_layer) throw new UserError(`${what}: '${t}' names layer ${layer[1]}, but this model has ${c.n_layer} layers (h.0 to h.${c.n_layer - 1})`);
       throw new UserError(
         `${what}: '${t}' names none of GPT-2's projections; LoRA adapts c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj ` +
           `('c_proj' means both c_proj, 'c_fc' = mlp.c_fc, as in PEFT's target_modules)`,
@@ -80,7 +82,7 @@ export function loraSites(c: GPT2Config, targets: readonly string[], what = '--l
  */
 export function checkLora(c: GPT2Config, s: LoraSettings): LoraSite[] {
   const sites = loraSites(c, s.targets);
-  if (!(Number.isSafeInteger(s.r) && s.r >= 1)) throw new UserError(`--lora must be a whole number of at least 1 (the adapter's rank), got ${s.r}`);
+  checkLoraValues(s);
   const narrow = sites.reduce((a, b) => (Math.min(b.in, b.out) < Math.min(a.in, a.out) ? b : a));
   if (s.r > Math.min(narrow.in, narrow.out)) {
     throw new UserError(
@@ -88,9 +90,14 @@ export function checkLora(c: GPT2Config, s: LoraSettings): LoraSite[] {
         `pick a rank of at most ${Math.min(narrow.in, narrow.out)} (LoRA's point is a rank far below that: 4 to 64)`,
     );
   }
-  if (!(s.alpha > 0 && Number.isFinite(Math.fround(s.alpha)))) throw new UserError(`--lora-alpha must be a positive number, got ${s.alpha}`);
-  if (!(s.dropout >= 0 && s.dropout < 1)) throw new UserError(`--lora-dropout must be in [0, 1), got ${s.dropout}`);
   return sites;
+}
+
+/** The rank, alpha and dropout on their own (given ones only): what can be checked before the model is loaded. */
+export function checkLoraValues(s: { r?: number; alpha?: number; dropout?: number }): void {
+  if (s.r !== undefined && !(Number.isSafeInteger(s.r) && s.r >= 1)) throw new UserError(`--lora must be a whole number of at least 1 (the adapter's rank), got ${s.r}`);
+  if (s.alpha !== undefined && !(s.alpha > 0 && Number.isFinite(Math.fround(s.alpha)))) throw new UserError(`--lora-alpha must be a positive number, got ${s.alpha}`);
+  if (s.dropout !== undefined && !(s.dropout >= 0 && s.dropout < 1)) throw new UserError(`--lora-dropout must be in [0, 1), got ${s.dropout}`);
 }
 
 /** scale of the adapter's output: alpha / r (PEFT; alpha / sqrt(r) with use_rslora) */

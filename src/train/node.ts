@@ -9,7 +9,7 @@ import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
 import { SampledSoftmax } from '../model/output_vocab.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { loadWeights, type LoadedWeights } from '../model/load.ts';
+import { isHubModel, loadWeights, weightDirs, type LoadedWeights } from '../model/load.ts';
 import { describeConfig, parameterCount, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
 import { checkLora, initLoraArrays, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
@@ -59,18 +59,31 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   const out = resolve(shown);
   const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
 
-  // until the loop takes signals over there is no step to finish: stop at once (the next run takes over the lock as a stale one)
-  const onEarlySignal = (sig: NodeJS.Signals) => {
-    console.log(`\n${signalName(sig)} before the first step: nothing trained, nothing saved`);
-    process.exit(128 + osConstants.signals[sig]);
+  // One handler for the whole command. Before the first step there is nothing to finish: a signal
+  // stops at once (the next run takes over the lock as a stale one). From then on it asks the loop
+  // to finish the step and save, and a second one quits. (Not two handlers swapped: removing a
+  // signal's last listener closes it in libuv, and a signal still queued there would be lost.)
+  let training = false, stopRequested = false;
+  let keptCheckpoint = () => 'this run saved nothing';
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!training) {
+      console.log(`\n${signalName(sig)} before the first step: nothing trained, nothing saved`);
+      process.exit(128 + osConstants.signals[sig]);
+    }
+    if (stopRequested) {
+      console.log(`quit without saving: ${keptCheckpoint()}`);
+      process.exit(128 + osConstants.signals[sig]);
+    }
+    stopRequested = true;
+    console.log(`\n${signalName(sig)}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
   };
-  for (const s of STOP_SIGNALS) process.on(s, onEarlySignal);
-  const dropEarlyHandlers = () => { for (const s of STOP_SIGNALS) process.off(s, onEarlySignal); };
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  const dropHandlers = () => { for (const s of STOP_SIGNALS) process.off(s, onSignal); };
   let setup: Awaited<ReturnType<typeof startRun>>;
   try {
     setup = await startRun(opts, out, device, say);
   } catch (e) {
-    dropEarlyHandlers();
+    dropHandlers();
     throw e;
   }
   const { run, arrays, adapter, moments, ckpt } = setup;
@@ -88,12 +101,12 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
 
     // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
-    const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined, opts.dtype);
+    const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined, o.dtype);
     arrays.clear();
     const softmax = o.sampledSoftmax ? new SampledSoftmax([data.train.tokens, data.val.tokens], config.vocab_size, o.sampledSoftmax, o.seed) : null;
     if (softmax) say(`sampled softmax: the data's ${softmax.exact.length} tokens + ${softmax.perStep} of the other ${softmax.otherCount} each step`);
     const opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
-    if (o.lora) say(`${describeLora(o.lora, model.lora!.sites, config)}${opts.dtype === 'f16' ? '; base weights in f16' : ''}`);
+    if (o.lora) say(`${describeLora(o.lora, model.lora!.sites, config)}${o.dtype === 'f16' ? '; base weights in f16' : ''}`);
     if (run.saved && moments) {
       for (const [name, t] of opt.m) { const a = moments.m.get(name); if (a) t.write(a); }
       for (const [name, t] of opt.v) { const a = moments.v.get(name); if (a) t.write(a); }
@@ -110,76 +123,62 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }, { now: now(), deadline });
 
     if (o.log && !run.saved) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
-    let stopRequested = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopRequested) {
-        const kept = ckpt.lastSaved === null ? 'this run saved nothing' : `the checkpoint of step ${ckpt.lastSaved} in ${shown} stays`;
-        console.log(`quit without saving: ${kept}`);
-        process.exit(128 + osConstants.signals[sig]);
-      }
-      stopRequested = true;
-      console.log(`\n${signalName(sig)}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
-    };
-    // one turn of the event loop for a signal that came while loading (synchronous work) to stop the run here;
-    // one that libuv delivers later reaches onSignal: a step, then a save
-    await new Promise((r) => setImmediate(r));
-    dropEarlyHandlers();
-    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+    keptCheckpoint = () => (ckpt.lastSaved === null ? 'this run saved nothing' : `the checkpoint of step ${ckpt.lastSaved} in ${shown} stays`);
+    // a signal that came during loading (synchronous work) is read by libuv's poll phase: two turns
+    // of the event loop have one between them, so it stops the run here rather than after a step
+    for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+    training = true;
 
     const tokensPerStep = B * T * o.gradAccum;
-    const length = o.steps !== undefined ? `${o.steps - run.startStep} steps` : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - now()) / 1000))} left)`;
+    const length = o.steps !== undefined ? `${o.steps - run.startStep} step${o.steps - run.startStep === 1 ? '' : 's'}` : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - now()) / 1000))} left)`;
     say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
     let lastLr = 0;
-    try {
-      const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, softmax, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
-        stopRequested: () => stopRequested,
-        onStep: (s) => {
-          lastLr = s.lr;
-          say(progressLine(s, o.time !== undefined));
-          if (o.log) {
-            appendLog(o.log, { step: s.step, ...(s.learned ? { loss: s.loss } : { skipped: 'no target tokens' }), lr: s.lr, grad_norm: s.gradNorm, tokens_per_s: s.tokensPerSec, ms: s.ms, ...(s.val !== undefined ? { val_loss: s.val } : {}) });
-          }
-        },
-        save: (c: Checkpoint, why) => {
-          const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
-          try {
-            const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
-            ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
-          } catch (e) {
-            if (why !== 'interval' || !(e instanceof UserError)) throw e;
-            console.warn(`warning: ${e.message}; training goes on, the next save tries again`);
-            return false;
-          }
-          if (why === 'stop') say(`saved checkpoint at step ${c.step} to ${shown}`);
-          return true;
-        },
-      });
-      return finish(r);
+    const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, softmax, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
+      stopRequested: () => stopRequested,
+      onStep: (s) => {
+        lastLr = s.lr;
+        say(progressLine(s, o.time !== undefined));
+        if (o.log) {
+          appendLog(o.log, { step: s.step, ...(s.learned ? { loss: s.loss } : { skipped: 'no target tokens' }), lr: s.lr, grad_norm: s.gradNorm, tokens_per_s: s.tokensPerSec, ms: s.ms, ...(s.val !== undefined ? { val_loss: s.val } : {}) });
+        }
+      },
+      save: (c: Checkpoint, why) => {
+        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
+        try {
+          const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
+          ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
+        } catch (e) {
+          if (why !== 'interval' || !(e instanceof UserError)) throw e;
+          console.warn(`warning: ${e.message}; training goes on, the next save tries again`);
+          return false;
+        }
+        if (why === 'stop') say(`saved checkpoint at step ${c.step} to ${shown}`);
+        return true;
+      },
+    });
+    return finish(r);
 
-      function finish(r: Awaited<ReturnType<typeof trainLoop>>): TrainResult {
-        const wallSec = (now() - started) / 1000;
-        const learnedSteps = r.stepsRun - r.skipped;
-        const res: TrainResult = {
-          losses: r.losses, valLosses: r.valLosses, steps: r.step, outDir: out, interrupted: r.interrupted,
-          msPerStep: r.stepsRun ? r.trainMs / r.stepsRun : 0, tokensPerSec: r.trainMs ? (r.tokens * 1000) / r.trainMs : 0, wallSec, lastLr,
-        };
-        const first = r.losses[0], lastL = r.losses[r.losses.length - 1];
-        say(`done: ${r.stepsRun} step${r.stepsRun === 1 ? '' : 's'} in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
-          `evaluation ${formatDuration(r.evalMs / 1000)}, checkpoints ${formatDuration(r.saveMs / 1000)}; loss ${first?.toFixed(3)} -> ${lastL?.toFixed(3)}` +
-          (r.valLosses.length ? `, val ${r.valLosses[r.valLosses.length - 1][1].toFixed(3)}` : ''));
-        if (r.skipped) say(`${r.skipped} of ${r.stepsRun} steps had no target tokens (no ${o.bot} reply in their windows) and were skipped; ${learnedSteps} learned`);
-        say(o.lora
-          ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
-          : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
-        say(`chat with it: node dist/chat.js --init ${shown}`);
-        if (r.interrupted) say(`continue the run: node dist/train.js --resume${opts.out === undefined ? '' : ` --out ${shellWord(shown)}`}`);
-        return res;
-      }
-    } finally {
-      for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    function finish(r: Awaited<ReturnType<typeof trainLoop>>): TrainResult {
+      const wallSec = (now() - started) / 1000;
+      const learnedSteps = r.stepsRun - r.skipped;
+      const res: TrainResult = {
+        losses: r.losses, valLosses: r.valLosses, steps: r.step, outDir: out, interrupted: r.interrupted,
+        msPerStep: r.stepsRun ? r.trainMs / r.stepsRun : 0, tokensPerSec: r.trainMs ? (r.tokens * 1000) / r.trainMs : 0, wallSec, lastLr,
+      };
+      const first = r.losses[0], lastL = r.losses[r.losses.length - 1];
+      say(`done: ${r.stepsRun} step${r.stepsRun === 1 ? '' : 's'} in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
+        `evaluation ${formatDuration(r.evalMs / 1000)}, checkpoints ${formatDuration(r.saveMs / 1000)}; loss ${first?.toFixed(3)} -> ${lastL?.toFixed(3)}` +
+        (r.valLosses.length ? `, val ${r.valLosses[r.valLosses.length - 1][1].toFixed(3)}` : ''));
+      if (r.skipped) say(`${r.skipped} of ${r.stepsRun} steps had no target tokens (no ${o.bot} reply in their windows) and were skipped; ${learnedSteps} learned`);
+      say(o.lora
+        ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
+        : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
+      say(`chat with it: node dist/chat.js --init ${shown}`);
+      if (r.interrupted) say(`continue the run: node dist/train.js --resume${opts.out === undefined ? '' : ` --out ${shellWord(shown)}`}`);
+      return res;
     }
   } finally {
-    dropEarlyHandlers();
+    dropHandlers();
     ckpt.close();
   }
 }
@@ -211,13 +210,20 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       if (lora && (!saved.settings.lora || !saved.settings.base)) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
-      const w = await loadWeights(lora ? saved.settings.base! : out);
+      // a LoRA run's base is loaded again: from where train_state.json says, or from --init if it moved
+      if (flags.init !== undefined && !lora) say(`--init ${flags.init}: not used; --resume continues the weights in ${out}`);
+      const base = lora ? (flags.init !== undefined ? (existsSync(flags.init) ? resolve(flags.init) : flags.init) : saved.settings.base!) : out;
+      if (lora && flags.init === undefined && !existsSync(base) && !isHubModel(base)) {
+        throw new UserError(`--resume: the run's base model ${base} (named in train_state.json) is not there; if it moved, pass it with --init DIR`);
+      }
+      if (lora && base !== saved.settings.base) say(`base: ${base} (the run started on ${saved.settings.base})`);
+      const w = await loadWeights(base);
       arrays = w.arrays;
       if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
         throw new UserError(`--resume: ${join(out, 'optimizer.safetensors')} is missing: AdamW's moments would restart from zero. Pass --reset-optimizer to resume that way`);
       }
       moments = loadTrainState(out, { optimizer: !flags.resetOptimizer });
-      run = resolveRun(flags, { source: 'resume', config: w.config, saved }, device);
+      run = resolveRun(flags, { source: 'resume', config: w.config, saved: lora ? { ...saved, settings: { ...saved.settings, base } } : saved }, device);
       if (run.settings.lora) adapter = resumedAdapter(out, w.config, run.settings.lora);
       ckpt.lastSaved = run.startStep;
       say(`resuming from ${out}${lora ? ` (LoRA adapter on ${w.source})` : ''}`);
@@ -228,6 +234,10 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       // what a LoRA run's adapter_config.json and --resume name as its base
       const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
       if (flags.loraR !== undefined && resolve(base) === out) throw new UserError(`--out ${out} is the base model's directory: the adapter goes into a directory of its own (pass another --out)`);
+      // nor into the base that an adapter given as --init is merged into: its saves would replace what --init reads
+      if (init !== 'auto' && init !== 'scratch' && weightDirs(init).slice(1).includes(out)) {
+        throw new UserError(`--out ${out} holds the base model of --init ${init} (a LoRA adapter): the run's saves would replace it; pass another --out`);
+      }
       // a new run replaces what --out holds at its first save: never by accident (a rerun after Ctrl-C)
       const held = heldCheckpoint(out);
       if (held && !flags.overwrite) {

@@ -7,7 +7,7 @@ import { UserError } from '../util/errors.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
 import { speakerProblem } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
-import { checkLora, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
+import { checkLora, checkLoraValues, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
@@ -48,6 +48,8 @@ export interface RunSettings {
   lora?: LoraSettings;
   /** LoRA: the base model ('gpt2' or an absolute directory), loaded again by --resume and named in adapter_config.json */
   base?: string;
+  /** LoRA: the frozen base's weights in f16 (--dtype f16; unset = f32) */
+  dtype?: WeightsDtype;
 }
 
 /** What the user asked for: any RunSettings (unset = keep or default), the model and where it goes. */
@@ -69,8 +71,6 @@ export interface TrainFlags extends Partial<RunSettings> {
   loraAlpha?: number;
   loraDropout?: number;
   loraTargets?: string[];
-  /** the frozen base of a LoRA run in f16 (--dtype f16); not saved: a resumed run may change it */
-  dtype?: WeightsDtype;
 }
 
 export const DEFAULTS = {
@@ -172,9 +172,8 @@ export function resolveRun(
   else steps = defaultSteps(fromScratch, device.isCpu);
 
   const lora = resolveLora(flags, keep, from.source);
-  if (flags.dtype === 'f16' && !lora) {
-    throw new UserError('--dtype f16 keeps the frozen base of a LoRA run in f16; training every weight needs them in f32: add --lora R (or leave --dtype out)');
-  }
+  const dtype = flags.dtype ?? keep.dtype;
+  if (flags.dtype === 'f16' && !lora) throw new UserError(F16_NEEDS_LORA);
   const lr = flags.lr ?? keep.lr ?? defaultLr(fromScratch, !!lora);
   // a new --lr on resume brings its own default final lr
   const minLr = flags.minLr ?? (flags.lr === undefined ? keep.minLr : undefined) ?? lr / 10;
@@ -190,13 +189,13 @@ export function resolveRun(
     evalInterval: pick('evalInterval'), evalSteps: pick('evalSteps'), saveInterval: pick('saveInterval'),
     log: flags.log ?? keep.log,
     sampledSoftmax: flags.sampledSoftmax ?? keep.sampledSoftmax ?? (fromScratch ? DEFAULT_SAMPLED_SOFTMAX : 0),
-    ...(lora ? { lora, base: from.source === 'pretrained' ? from.base : keep.base } : {}),
+    ...(lora ? { lora, base: from.source === 'pretrained' ? from.base : keep.base, ...(dtype === 'f16' ? { dtype } : {}) } : {}),
   };
   checkSettings(settings);
   if (lora) checkLora(config, lora);
-  if (lora && settings.sampledSoftmax) throw new UserError('--sampled-softmax speeds up the lm_head of a run that trains wte; a LoRA run keeps it frozen: leave --sampled-softmax out');
+  if (lora && settings.sampledSoftmax) throw new UserError(SAMPLED_SOFTMAX_NOT_LORA);
   // weights, gradients and AdamW's two moments; with LoRA only the weights are of the model's size (half of it in f16)
-  const copies = lora ? (flags.dtype === 'f16' ? 0.5 : 1) : 4;
+  const copies = lora ? (settings.dtype === 'f16' ? 0.5 : 1) : 4;
   const tooBig = memoryProblem(config, device.memoryBytes, copies);
   if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
   checkBatchFits(settings, config, device, copies);
@@ -251,7 +250,13 @@ export function checkFlagsEarly(flags: TrainFlags): void {
   checkCounts(flags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'nLayer', 'nHead', 'nEmbd']);
   if (flags.steps !== undefined && flags.time !== undefined) throw new UserError('pass either --steps or --time, not both');
   if (flags.lr !== undefined && !lrWorks(flags.lr)) throw new UserError(`--lr ${LR_RULE}, got ${flags.lr}`);
+  checkLoraValues({ r: flags.loraR, alpha: flags.loraAlpha, dropout: flags.loraDropout });
+  if (flags.loraR !== undefined && flags.sampledSoftmax) throw new UserError(SAMPLED_SOFTMAX_NOT_LORA);
+  if (flags.dtype === 'f16' && flags.loraR === undefined && !flags.resume) throw new UserError(F16_NEEDS_LORA);
 }
+
+const F16_NEEDS_LORA = '--dtype f16 keeps the frozen base of a LoRA run in f16; training every weight needs them in f32: add --lora R (or leave --dtype out)';
+const SAMPLED_SOFTMAX_NOT_LORA = '--sampled-softmax speeds up the lm_head of a run that trains wte; a LoRA run keeps it frozen: leave --sampled-softmax out';
 
 function checkCounts(flags: TrainFlags, keys: (keyof TrainFlags)[]): void {
   for (const k of keys) {

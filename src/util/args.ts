@@ -8,6 +8,8 @@ export interface FlagSpec {
   help: string;
   default?: string | number | boolean | string[];
   choices?: string[];
+  /** the value's name in --help (default by type: STR, N, TIME) */
+  arg?: string;
 }
 
 export type Parsed = Record<string, string | number | boolean | string[] | undefined>;
@@ -64,7 +66,7 @@ export function parseDuration(text: string): number | null {
 
 export function helpText(usage: string, specs: FlagSpec[]): string {
   const rows = specs.map((s) => {
-    const arg = { list: 'STR', string: 'STR', duration: 'TIME', number: 'N', int: 'N', boolean: '' }[s.type];
+    const arg = s.arg ?? { list: 'STR', string: 'STR', duration: 'TIME', number: 'N', int: 'N', boolean: '' }[s.type];
     const flag = `--${s.name}${s.type === 'boolean' ? '' : s.choices ? ` ${s.choices.join('|')}` : ` ${arg}`}`;
     const def = s.default === undefined || s.default === false || (Array.isArray(s.default) && !s.default.length) ? '' : ` (default ${s.default})`;
     return `  ${flag.padEnd(30)} ${s.help}${def}`;
