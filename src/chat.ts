@@ -3,7 +3,7 @@
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { FAST_FLAG, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
@@ -61,10 +61,11 @@ async function main(): Promise<void> {
     quiet: !!a.quiet,
   };
   applySettingFlags(opts, a);
-  const { init, adapter, dtype } = modelChoice(a);
+  const choice = modelChoice(a);
+  const { init, adapter, dtype } = choice;
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { generator, loadMs, describe } = await openGenerator(init, { adapter, dtype });
+  const { generator, loadMs, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
   if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n`);
   // a reply longer than the context stops when the context is full (the prompt keeps at least half)
 

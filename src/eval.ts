@@ -6,7 +6,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { FAST_FLAG, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -110,11 +110,12 @@ async function main(): Promise<void> {
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
   const training = trainingReplies(withPath(trainPath, () => parseChat(trainText, DEFAULT_SPEAKERS)));
-  const { init, adapter, dtype } = modelChoice(a);
+  const choice = modelChoice(a);
+  const { init, adapter, dtype } = choice;
 
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
-  const { generator, describe } = await openGenerator(init, { adapter, dtype });
+  const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
   if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
   log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);

@@ -4,7 +4,7 @@ import { basename, resolve } from 'node:path';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { FAST_FLAG, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
 import { openModel } from './model/load.ts';
 import { Scheduler } from './server/scheduler.ts';
@@ -47,10 +47,11 @@ async function main(): Promise<void> {
   if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
   const apiKey = (a['api-key'] as string | undefined) ?? process.env[KEY_ENV] ?? undefined;
   if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
-  const { init, adapter, dtype } = modelChoice(a);
+  const choice = modelChoice(a);
+  const { init, adapter, dtype } = choice;
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { model, loadMs, describe, files } = await openModel(init, { adapter, dtype });
+  const { model, loadMs, describe, files } = await loadChosen(choice, () => openModel(init, { adapter, dtype }));
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);

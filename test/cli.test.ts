@@ -153,6 +153,15 @@ t('train.js: a signal while the data loads is not lost: the run stops before its
   }
 });
 
+t('chat.js where nothing names a model and there is no out/chat: a failed gpt2 download says why gpt2 was tried', async () => {
+  const empty = join(dir, 'no-checkpoint-here');
+  mkdirSync(empty, { recursive: true });
+  const cache = join(dir, 'empty-cache-2');
+  const env = { HF_ENDPOINT: 'http://127.0.0.1:9', HF_HOME: cache, XDG_CACHE_HOME: cache, HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, GPT2_DIR: undefined, HF_HUB_OFFLINE: undefined };
+  const r = await run('chat', ['--prompt', 'hi'], '', { env, cwd: empty });
+  assertOneLineError(r, [/^error: no --init given and no out\/chat here \(node dist\/train\.js writes it\), so gpt2 was tried: could not download the gpt2 weights/], 'no model anywhere');
+});
+
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
   const flags = ['--seed', '5', '--block-size', '16', '--grad-accum', '2', '--order', 'random', '--schedule', 'constant', '--warmup', '0', '--lr', '0.004'];
   const losses = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);

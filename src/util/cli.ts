@@ -18,10 +18,29 @@ export const MODEL_FLAGS: FlagSpec[] = [
 ];
 export const FAST_FLAG: FlagSpec = { name: 'fast', type: 'boolean', help: 'Dawn speed toggles (no robustness checks, no validation)' };
 
+export interface ModelChoice {
+  init: string;
+  adapter: string | undefined;
+  dtype: WeightsDtype;
+  /** nothing named a model and there is no out/chat: init is gpt2 by default */
+  defaulted: boolean;
+}
+
 /** the model MODEL_FLAGS chose: --init (or its default), the adapter to merge into it, the weights' dtype on the GPU */
-export function modelChoice(a: Record<string, unknown>): { init: string; adapter: string | undefined; dtype: WeightsDtype } {
+export function modelChoice(a: Record<string, unknown>): ModelChoice {
   const adapter = a.adapter as string | undefined;
-  return { init: chooseInit(a.init as string | undefined, adapter, DEFAULT_CHECKPOINT), adapter, dtype: a.dtype as WeightsDtype };
+  const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_CHECKPOINT);
+  return { init, adapter, dtype: a.dtype as WeightsDtype, defaulted: a.init === undefined && !adapter && init !== DEFAULT_CHECKPOINT };
+}
+
+/** `load()` of the chosen model; a failed load of the default gpt2 says why gpt2 was tried (a user who has not trained yet) */
+export async function loadChosen<T>(c: ModelChoice, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    if (!c.defaulted || !(e instanceof UserError)) throw e;
+    throw new UserError(`no --init given and no ${DEFAULT_CHECKPOINT} here (node dist/train.js writes it), so ${c.init} was tried: ${e.message}`);
+  }
 }
 
 /**
