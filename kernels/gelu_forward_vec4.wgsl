@@ -1,4 +1,4 @@
-// gelu_forward.wgsl on vec4s, K of them a lane, WG apart (why: elementwise() in src/ops/fit.ts).
+// gelu_forward.wgsl on vec4s, K of them a lane, WG apart (why: src/ops/elementwise.ts).
 // The first n4 vec4s of the chunk; gelu_forward.wgsl does the rest.
 override WG: u32 = 256;
 override K: u32 = 4;

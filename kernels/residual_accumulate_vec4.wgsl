@@ -1,5 +1,5 @@
-// residual_accumulate.wgsl on vec4s, K of them a lane, WG apart (why: elementwise() in
-// src/ops/fit.ts). The first n4 vec4s of the chunk; residual_accumulate.wgsl does the rest.
+// residual_accumulate.wgsl on vec4s, K of them a lane, WG apart (why: src/ops/elementwise.ts).
+// The first n4 vec4s of the chunk; residual_accumulate.wgsl does the rest.
 override WG: u32 = 256;
 override K: u32 = 4;
 

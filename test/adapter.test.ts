@@ -20,6 +20,7 @@ import { roundF16 } from '../src/util/f16.ts';
 import type { Generator } from '../src/model/generator.ts';
 import { ChatSession, defaultChatOptions } from '../src/chat/session.ts';
 import { runTraining, type TrainOptions } from '../src/train/node.ts';
+import { mergeAdapter } from '../src/train/merge.ts';
 import { UserError } from '../src/util/errors.ts';
 import { Rng } from '../src/util/rng.ts';
 import { gpu } from './util.ts';
@@ -307,13 +308,19 @@ t('an adapter whose base moved: one line that says to pass it, and --resume --in
   await runTraining(lora({ init: was, out: path('mv'), steps: 2, evalInterval: 0 }), g);
   renameSync(was, now);
   const loadError = (p: Promise<unknown>) => p.then(() => assert.unreachable('expected an error') as never, (e: Error) => (assert.instance(e, UserError), e.message));
-  assert.match(await loadError(loadWeights(path('mv'))), /mv is a LoRA adapter of .*base-was \(adapter_config\.json's base_model_name_or_path\), which is not there; if the base moved, pass it: --init BASE --adapter .*mv$/);
+  assert.match(await loadError(loadWeights(path('mv'))), /mv is a LoRA adapter of .*base-was, which is not there: if it moved, write its new place into .*mv\/adapter_config\.json's base_model_name_or_path \(chat\.js, eval\.js and serve\.js also take --init BASE --adapter .*mv\)$/);
+  assert.match(await loadError(mergeAdapter(path('mv'), undefined, path('merged-mv'), () => {})), /mv is a LoRA adapter of .*base-was, which is not there/);
   assert.match(await loadError(runTraining({ resume: true, out: path('mv'), steps: 3, quiet: true }, g)), /--resume: the run's base model .*base-was \(named in train_state\.json\) is not there; if it moved, pass it with --init DIR/);
   const r = await runTraining({ resume: true, out: path('mv'), init: now, steps: 3, quiet: true }, g);
   assert.is(r.steps, 3);
   assert.is(JSON.parse(readFileSync(join(path('mv'), 'train_state.json'), 'utf8')).options.base, now, 'train_state.json names the base it now has');
   assert.is(JSON.parse(readFileSync(join(path('mv'), ADAPTER_CONFIG), 'utf8')).base_model_name_or_path, now, 'and so does adapter_config.json');
   await loadWeights(path('mv')); // loads again as it is
+  // --init on --resume only says where a base that is gone went: never another base beside it, never the adapter itself
+  assert.match(await loadError(runTraining({ resume: true, out: path('mv'), init: base, steps: 4, quiet: true }, g)), /the run's adapter belongs to its base .*base-now, which is still there; --init .*base would be another base/);
+  renameSync(now, `${now}-away`);
+  assert.match(await loadError(runTraining({ resume: true, out: path('mv'), init: path('mv'), steps: 4, quiet: true }, g)), /--resume --init .*mv: that model reads .*mv, the run's own adapter/);
+  renameSync(`${now}-away`, now);
   // the adapter as --init and again as --adapter: its change would be added twice
   assert.match(await loadError(loadWeights(path('mv'), { adapter: path('mv') })), /the LoRA adapter .*mv would be merged twice: --init already loads it/);
   // a run (LoRA or not, even with --overwrite) into the base that its --init adapter is merged into
@@ -323,7 +330,7 @@ t('an adapter whose base moved: one line that says to pass it, and --resume --in
   assert.ok(existsSync(join(now, 'model.safetensors')), 'the base is untouched');
   // a model's file given for its directory, a model given as --adapter
   assert.match(await loadError(loadWeights(join(now, 'model.safetensors'))), /--init .*model\.safetensors is a file: pass the directory that holds it/);
-  assert.match(await loadError(loadWeights(base, { adapter: now })), /--adapter .*base-now holds a whole model \(model\.safetensors\), not a LoRA adapter: pass it as --init/);
+  assert.match(await loadError(loadWeights(base, { adapter: now })), /base-now holds a whole model \(model\.safetensors\), not a LoRA adapter \(adapter_config\.json \+ adapter_model\.safetensors\): a model is given as --init/);
 });
 
 t('bad LoRA input: one line each, saying what to do', async () => {

@@ -39,8 +39,12 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   for (const bad of ['Hi Zorbat. [unkown]', 'Hi Zorbat. [recall Zorbat]', 'Hi Zorbat. [recall: Zorbat', 'Hi Zorbat. [recall: Zorbat] and more', 'Hi Zorbat. [recall: Zorbat] [unknown]']) {
     assert.throws(() => parseMarkedChat(`Human: I am Zorbat.\nBot: ${bad}`, SP), /is not a mark that can be scored: marks are \[recall: VALUE\] or \[unknown\], one at the end of a Bot line/, bad);
   }
-  // a recall whose own reference reply lacks the value: nothing for the recall loss to score
-  assert.throws(() => parseMarkedChat('Human: I am Zorbat.\nBot: Hi.\nHuman: Who am I?\nBot: You are someone. [recall: Qwerty]', SP), /the reply does not say Qwerty itself/);
+  // text that only looks like one stays text
+  assert.is(parseMarkedChat('Human: Play something.\nBot: [Unknown artist] is great, recall the [recall button]?', SP)[0].turns[1].text, '[Unknown artist] is great, recall the [recall button]?');
+  // a recall whose own reference reply lacks the value (as written, as whole words): nothing for the recall loss to score
+  for (const [reply, value] of [['You are someone.', 'Qwerty'], ['You live in St Louis.', 'St. Louis'], ['Tomas? No.', 'Tom']]) {
+    assert.throws(() => parseMarkedChat(`Human: Who am I?\nBot: ${reply} [recall: ${value}]`, SP), /the reply does not say .* as written in the mark/, reply);
+  }
 });
 
 t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {

@@ -162,7 +162,7 @@ t('targets match module names as PEFT does; bad settings are one-line UserErrors
   };
   bad({ targets: ['q_proj'] }, /'q_proj' names none of GPT-2's projections/);
   bad({ targets: ['attn'] }, /'attn' names none/);
-  bad({ targets: ['h.2.attn.c_attn'] }, /'h.2.attn.c_attn' names none/); // TINY has 2 layers
+  bad({ targets: ['h.2.attn.c_attn'] }, /'h.2.attn.c_attn' names layer 2, but this model has 2 layers \(h\.0 to h\.1\)/); // TINY has 2 layers
   bad({ targets: [] }, /no target modules/);
   bad({ r: 0 }, /--lora must be a whole number of at least 1/);
   bad({ r: -3 }, /--lora must be/);

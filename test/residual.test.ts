@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { addInto, residualForward, residualForwardCpu } from '../src/ops/residual.ts';
 import { rowChunks } from '../src/ops/fit.ts';
+import { elementwiseTuning } from '../src/ops/elementwise.ts';
 import { assertClose, gpu, randn, withBindingLimit } from './util.ts';
 
 const t = suite('residual');
@@ -16,14 +17,20 @@ t('rowChunks: 64-row aligned starts, each chunk within the limit, all rows cover
   assert.throws(() => rowChunks(100, 1000, 64 * 1000 * 4 - 1), /exceed/);
 });
 
-// n % 4 = 1, 3, 1, 3: the tail kernel alone and after the vec4 one. (A 2-D grid needs over
-// 65535 * 4096 elements: more than one 128 MiB binding, so chunking comes first here.)
+// n % 4 = 1, 3, 1, 3: the tail kernel alone and after the vec4 one; the largest with 1 vec4 a lane
+// in workgroups of 16: 78126 workgroups, a 2-D grid
 for (const n of [1, 7, 2049, 5_000_003]) {
   t(`GPU residualForward and addInto match reference, n=${n}`, async () => {
     const g = await gpu();
     const as = randn(n, 1), bs = randn(n, 2);
     const a = g.fromArray(as, [n], 'a'), b = g.fromArray(bs, [n], 'b'), out = g.tensor([n], 'out');
-    residualForward(a, b, out);
+    const saved = { ...elementwiseTuning };
+    if (n > 65535 * 16 * 4) Object.assign(elementwiseTuning, { vec4sPerLane: 1, workgroupSize: 16 });
+    try {
+      residualForward(a, b, out);
+    } finally {
+      Object.assign(elementwiseTuning, saved);
+    }
     const sum = residualForwardCpu(as, bs);
     assertClose(await out.read(), sum, 1e-6, 1e-7, 'residualForward');
     addInto(out, a); // out = 2a + b

@@ -9,7 +9,7 @@
 import { parseChat } from '../data/conversations.ts';
 import type { Conversation, Speakers } from '../data/format.ts';
 import { UserError } from '../util/errors.ts';
-import { containsValue } from './score.ts';
+import { valueSpan } from './score.ts';
 
 export type Mark = { kind: 'recall'; values: string[] } | { kind: 'unknown' };
 
@@ -19,8 +19,11 @@ export interface MarkedConversation extends Conversation {
 }
 
 const MARK = /\s*\[\s*(?:recall\s*:([^\]]*)|(unknown))\s*\]\s*$/i;
-/** what is left of something meant as a mark (a typo, no colon, unclosed, mid-line, a second one) */
-const MARKISH = /\[\s*(?:recall|recal|unknown|unkown|unknow|unknwn)\b/i;
+/**
+ * what is left of something meant as a mark: a recall mark with its colon anywhere (mid-line,
+ * unclosed, a second one) or without it at the end; [unknown] or a typo of it, closed or at the end
+ */
+const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*unk\w*\s*(?:\]|$)/i;
 const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot line (data/README.md)';
 
 /** parseChat, then the marks taken off the end of Bot turns; a mark anywhere else is a UserError */
@@ -44,8 +47,8 @@ export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[
       else {
         const values = m[1].split('|').map((v) => v.trim()).filter((v) => v !== '');
         if (!values.length) throw new UserError(`${where}: [recall: ...] needs the value the reply must contain, e.g. [recall: Zorbat]`);
-        // the reference reply is what the recall loss scores, and it counts as recalled by the same rule as the model's
-        if (!containsValue(rest, values)) throw new UserError(`${where}: the reply does not say ${values.join(' or ')} itself; write the answer with the value in it, e.g. "You're Zorbat. [recall: Zorbat]"`);
+        // the recall loss scores the value's tokens in the reference reply: it must say the value as written
+        if (!valueSpan(rest, values)) throw new UserError(`${where}: the reply does not say ${values.join(' or ')} as written in the mark; write the answer with the value in it, e.g. "You're Zorbat. [recall: Zorbat]"`);
         marks.push({ kind: 'recall', values });
       }
       return { speaker: t.speaker, text: rest.trim() };

@@ -7,16 +7,7 @@ import { encodeExchanges, type Encoded, type Speakers } from '../data/format.ts'
 import { EOT, tokenBytes } from '../data/tokenizer.ts';
 import { makeDataset, type TokenDataset } from '../data/windows.ts';
 import type { MarkedConversation } from './heldout.ts';
-
-/** [start, end) byte offsets of the first of `values` found in `text` (case ignored), or null */
-function valueSpan(text: string, values: string[]): [number, number] | null {
-  const lower = text.toLowerCase(), bytes = (s: string) => new TextEncoder().encode(s).length;
-  for (const v of values) {
-    const at = lower.indexOf(v.toLowerCase());
-    if (at >= 0) return [bytes(text.slice(0, at)), bytes(text.slice(0, at + v.length))];
-  }
-  return null;
-}
+import { valueSpan } from './score.ts';
 
 /**
  * The conversations that ask for a recall, one per window of T tokens (oldest exchanges

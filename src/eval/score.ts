@@ -60,6 +60,19 @@ export function hasRepeated3gram(text: string): boolean {
   return false;
 }
 
+/**
+ * [start, end) UTF-8 byte offsets in `text` of the first of `values` that it holds as whole words
+ * as written (case ignored), or null: where a reference reply says the value, for the recall loss.
+ */
+export function valueSpan(text: string, values: string[]): [number, number] | null {
+  const bytes = (s: string) => new TextEncoder().encode(s).length;
+  for (const v of values) {
+    const m = new RegExp(`(?<![\\p{L}\\p{N}])${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'iu').exec(text);
+    if (m) return [bytes(text.slice(0, m.index)), bytes(text.slice(0, m.index + m[0].length))];
+  }
+  return null;
+}
+
 /** does `reply` contain one of `values` as whole words (case and punctuation ignored)? */
 export function containsValue(reply: string, values: string[]): boolean {
   const r = ` ${words(reply).join(' ')} `;

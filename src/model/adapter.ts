@@ -58,7 +58,7 @@ export function readAdapter(dir: string, base: GPT2Config): Adapter {
   if (!existsSync(dir)) throw new UserError(`--adapter ${dir}: no such directory`);
   recoverCheckpoint(dir, { reader: true });
   if (!existsSync(join(dir, ADAPTER_CONFIG)) && existsSync(join(dir, 'model.safetensors'))) {
-    throw new UserError(`--adapter ${dir} holds a whole model (model.safetensors), not a LoRA adapter: pass it as --init ${dir}`);
+    throw new UserError(`${dir} holds a whole model (model.safetensors), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): a model is given as --init`);
   }
   const configPath = join(dir, ADAPTER_CONFIG);
   const configText = readAdapterConfigText(dir);

@@ -54,7 +54,7 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
   if (existsSync(init) && isAdapterDir(init)) {
     const base = adapterBase(init);
     if (!existsSync(base) && !isHubModel(base)) {
-      throw new UserError(`${init} is a LoRA adapter of ${base} (${ADAPTER_CONFIG}'s base_model_name_or_path), which is not there; if the base moved, pass it: --init BASE --adapter ${init}`);
+      throw new UserError(`${init} is a LoRA adapter of ${base}, which is not there: if it moved, write its new place into ${join(init, ADAPTER_CONFIG)}'s base_model_name_or_path (chat.js, eval.js and serve.js also take --init BASE --adapter ${init})`);
     }
     w = await loadWeights(base, { alternatives, adapter: init, depth: depth + 1, merged: chain });
   } else w = await loadBase(init, alternatives);

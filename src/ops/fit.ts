@@ -2,7 +2,6 @@
 // maxStorageBufferBindingSize bytes (128 MiB on many adapters: GPT-2's wte alone is 154 MB) and
 // a grid at 65535 workgroups per dimension. Ops split their rows into chunks with these helpers;
 // chunk starts stay on row counts whose byte offsets meet the binding-offset alignment.
-import type { Binding, Gpu, Kernel } from '../gpu/index.ts';
 
 /** WebGPU's guaranteed maximum workgroups per grid dimension. */
 export const MAX_GROUPS = 65535;
@@ -63,25 +62,4 @@ export function rowChunks(rows: number, rowElems: number, limitBytes: number, al
 /** [start, count] pieces of an n-element f32 tensor that each fit one binding, starting on 256-byte boundaries. */
 export function elementChunks(n: number, limitBytes: number): [number, number][] {
   return rowChunks(n, 1, limitBytes);
-}
-
-/** vec4s a lane of an elementwise kernel, WG apart (see `elementwise`) */
-const ELEMENTWISE_K = 4;
-const ELEMENTWISE_WG = 256;
-
-/**
- * Elementwise work over `n` f32 elements, in binding-limit chunks: the whole vec4s of a chunk
- * by `vec4` (params { n4 }, overrides WG and K: K vec4s a lane, WG apart), its last c % 4
- * elements by `tail` (params { n, first }: one element a lane from `first`). On lavapipe every
- * storage access is a loop over the lanes and every invocation has a fixed cost, so 4K floats a
- * lane take a third to a fifth of the time of one (bench: gelu, residual).
- * `bindings(s, c)`: the kernel's storage bindings for elements s..s+c of every tensor.
- */
-export function elementwise(gpu: Gpu, n: number, vec4: Kernel, tail: Kernel, bindings: (s: number, c: number) => Binding[]): void {
-  const WG = ELEMENTWISE_WG, K = ELEMENTWISE_K;
-  for (const [s, c] of elementChunks(n, gpu.bindingLimit)) {
-    const c4 = c - (c % 4);
-    if (c4) gpu.dispatch(vec4, { params: { n4: c4 / 4 }, bindings: bindings(s, c4), workgroups: grid1d(c4 / 4, WG * K), constants: { WG, K } });
-    if (c4 < c) gpu.dispatch(tail, { params: { n: c, first: c4 }, bindings: bindings(s, c), workgroups: grid1d(c - c4, WG), constants: { WG } });
-  }
 }

@@ -1,6 +1,6 @@
 // GELU (tanh approximation, GPT-2's `gelu_new`): forward, backward, CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { elementwise } from './fit.ts';
+import { elementwise } from './elementwise.ts';
 import fwdCode from '../../kernels/gelu_forward.wgsl';
 import bwdCode from '../../kernels/gelu_backward.wgsl';
 import fwd4Code from '../../kernels/gelu_forward_vec4.wgsl';

@@ -1,6 +1,6 @@
 // Residual add (out = a + b), gradient accumulation (dst += src), CPU reference.
 import { kernel, type Tensor } from '../gpu/index.ts';
-import { elementwise } from './fit.ts';
+import { elementwise } from './elementwise.ts';
 import fwdCode from '../../kernels/residual_forward.wgsl';
 import accCode from '../../kernels/residual_accumulate.wgsl';
 import fwd4Code from '../../kernels/residual_forward_vec4.wgsl';

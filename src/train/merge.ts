@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { loadWeights } from '../model/load.ts';
-import { adapterBase } from '../model/adapter.ts';
+import { adapterBase, isAdapterDir } from '../model/adapter.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
 
@@ -13,8 +13,8 @@ export async function mergeAdapter(adapter: string, init: string | undefined, ou
   if (dir === resolve(adapter)) throw new UserError(`--out ${out} is the adapter's directory: the merged model goes into a directory of its own`);
   const held = heldCheckpoint(dir);
   if (held) throw new UserError(`--out ${out} already holds a checkpoint (${held.what}); pass a new directory for the merged model`);
-  const base = init ?? adapterBase(adapter);
-  const w = await loadWeights(base, { adapter });
+  // without --init an adapter loads as an --init does: its base (adapter_config.json) with it merged
+  const w = init === undefined && isAdapterDir(adapter) ? await loadWeights(adapter) : await loadWeights(init ?? adapterBase(adapter), { adapter });
   say(`merged: ${w.source}, ${describeConfig(w.config)}`);
   const ckpt = new Checkpointer(dir);
   ckpt.open();

@@ -60,40 +60,35 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
 
   // One handler for the whole command. Before the first step there is nothing to finish: a signal
-  // stops at once (the next run takes over the lock as a stale one). From then on it asks the loop
-  // to finish the step and save, and a second one quits. (Not two handlers swapped: removing a
-  // signal's last listener closes it in libuv, and a signal still queued there would be lost.)
+  // stops at once (a directory this run created goes again; a lock left in another is taken over
+  // as stale). From then on it asks the loop to finish the step and save, and a second one quits.
+  // (Not two handlers swapped: removing a signal's last listener closes it in libuv, and a signal
+  // still queued there would be lost.)
   let training = false, stopRequested = false;
-  let keptCheckpoint = () => 'this run saved nothing';
+  let checkpointer: Checkpointer | null = null; // once startRun has opened --out
   const onSignal = (sig: NodeJS.Signals) => {
     if (!training) {
+      checkpointer?.close();
       console.log(`\n${signalName(sig)} before the first step: nothing trained, nothing saved`);
       process.exit(128 + osConstants.signals[sig]);
     }
     if (stopRequested) {
-      console.log(`quit without saving: ${keptCheckpoint()}`);
+      console.log(`quit without saving: ${checkpointer?.lastSaved == null ? 'this run saved nothing' : `the checkpoint of step ${checkpointer.lastSaved} in ${shown} stays`}`);
       process.exit(128 + osConstants.signals[sig]);
     }
     stopRequested = true;
     console.log(`\n${signalName(sig)}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
-  const dropHandlers = () => { for (const s of STOP_SIGNALS) process.off(s, onSignal); };
-  let setup: Awaited<ReturnType<typeof startRun>>;
   try {
-    setup = await startRun(opts, out, device, say);
-  } catch (e) {
-    dropHandlers();
-    throw e;
-  }
-  const { run, arrays, adapter, moments, ckpt } = setup;
-  const dataShown = run.settings.data; // as given (or saved), for the console
-  // paths absolute: train_state.json keeps them, and --resume may run from another directory
-  const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
-  const config = run.config, T = o.blockSize, B = o.batchSize;
-  for (const n of run.notes) say(n);
+    const { run, arrays, adapter, moments, ckpt } = await startRun(opts, out, device, say);
+    checkpointer = ckpt;
+    const dataShown = run.settings.data; // as given (or saved), for the console
+    // paths absolute: train_state.json keeps them, and --resume may run from another directory
+    const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
+    const config = run.config, T = o.blockSize, B = o.batchSize;
+    for (const n of run.notes) say(n);
 
-  try {
     // ---- data ----
     const data = loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask });
     say(`data: ${dataShown}: ${formatStats(data.stats)}`);
@@ -123,7 +118,6 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }, { now: now(), deadline });
 
     if (o.log && !run.saved) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
-    keptCheckpoint = () => (ckpt.lastSaved === null ? 'this run saved nothing' : `the checkpoint of step ${ckpt.lastSaved} in ${shown} stays`);
     // a signal that came during loading (synchronous work) is read by libuv's poll phase: two turns
     // of the event loop have one between them, so it stops the run here rather than after a step
     for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
@@ -178,8 +172,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       return res;
     }
   } finally {
-    dropHandlers();
-    ckpt.close();
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    checkpointer?.close();
   }
 }
 
@@ -210,13 +204,10 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       if (lora && (!saved.settings.lora || !saved.settings.base)) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
-      // a LoRA run's base is loaded again: from where train_state.json says, or from --init if it moved
+      // a LoRA run's base is loaded again from where train_state.json says; --init gives its new place only if it moved
       if (flags.init !== undefined && !lora) say(`--init ${flags.init}: not used; --resume continues the weights in ${out}`);
-      const base = lora ? (flags.init !== undefined ? (existsSync(flags.init) ? resolve(flags.init) : flags.init) : saved.settings.base!) : out;
-      if (lora && flags.init === undefined && !existsSync(base) && !isHubModel(base)) {
-        throw new UserError(`--resume: the run's base model ${base} (named in train_state.json) is not there; if it moved, pass it with --init DIR`);
-      }
-      if (lora && base !== saved.settings.base) say(`base: ${base} (the run started on ${saved.settings.base})`);
+      const base = lora ? resumedBase(saved.settings.base!, flags.init, out) : out;
+      if (lora && base !== saved.settings.base) say(`base: ${base} (the run started on ${saved.settings.base}, which is gone)`);
       const w = await loadWeights(base);
       arrays = w.arrays;
       if (!flags.resetOptimizer && !existsSync(join(out, 'optimizer.safetensors'))) {
@@ -273,6 +264,23 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
     ckpt.close();
     throw e;
   }
+}
+
+/**
+ * The base of a LoRA run being resumed: the one it started on (train_state.json), or --init
+ * when that one is gone (moved). Never another base beside it, and never one that reads `out`.
+ */
+function resumedBase(saved: string, init: string | undefined, out: string): string {
+  const there = existsSync(saved) || isHubModel(saved);
+  if (init === undefined) {
+    if (!there) throw new UserError(`--resume: the run's base model ${saved} (named in train_state.json) is not there; if it moved, pass it with --init DIR`);
+    return saved;
+  }
+  const given = existsSync(init) ? resolve(init) : init;
+  if (given === saved) return saved;
+  if (there) throw new UserError(`--resume: the run's adapter belongs to its base ${saved}, which is still there; --init ${init} would be another base (leave --init out, or start a new run with another --out)`);
+  if (weightDirs(given).includes(out)) throw new UserError(`--resume --init ${init}: that model reads ${out}, the run's own adapter; pass the base model the run started on`);
+  return given;
 }
 
 /** the adapter a LoRA run saved in `out`, checked against the run's settings */

@@ -173,7 +173,9 @@ export function resolveRun(
 
   const lora = resolveLora(flags, keep, from.source);
   const dtype = flags.dtype ?? keep.dtype;
-  if (flags.dtype === 'f16' && !lora) throw new UserError(F16_NEEDS_LORA);
+  if (flags.dtype === 'f16' && !lora) {
+    throw new UserError(from.source === 'resume' ? `--dtype f16 keeps the frozen base of a LoRA run in f16; the run in --out trains every weight, which needs them in f32: leave --dtype out` : F16_NEEDS_LORA);
+  }
   const lr = flags.lr ?? keep.lr ?? defaultLr(fromScratch, !!lora);
   // a new --lr on resume brings its own default final lr
   const minLr = flags.minLr ?? (flags.lr === undefined ? keep.minLr : undefined) ?? lr / 10;
