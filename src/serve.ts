@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     throw new UserError(`cannot listen on ${a.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message}`);
   });
   log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})` +
-    (files?.dir ? `; the chat page at ${url}/` : ''));
+    (files?.dir ? `; the chat page at ${url}/` : `; the chat page at ${url}/ can use the server only (a model made of two adapters has no files to download: merge one into its base with train.js --merge-adapter)`));
 
   await new Promise<void>((done) => {
     let stopping: Promise<void> | null = null;

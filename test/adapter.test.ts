@@ -321,6 +321,11 @@ t('an adapter whose base moved: one line that says to pass it, and --resume --in
   renameSync(now, `${now}-away`);
   assert.match(await loadError(runTraining({ resume: true, out: path('mv'), init: path('mv'), steps: 4, quiet: true }, g)), /--resume --init .*mv: that model reads .*mv, the run's own adapter/);
   renameSync(`${now}-away`, now);
+  // two adapters that name each other as their base: a loop, said as one
+  const sites = checkLora(CFG, SETTINGS), arrays = randomAdapter(CFG, SETTINGS, 7);
+  saveAdapter(path('loop-a'), SETTINGS, sites, path('loop-b'), arrays);
+  saveAdapter(path('loop-b'), SETTINGS, sites, path('loop-a'), arrays);
+  assert.match(await loadError(loadWeights(path('loop-a'))), /loop-a: the adapters' base_model_name_or_path go round in a loop \(.*loop-a -> .*loop-b -> .*loop-a\)/);
   // the adapter as --init and again as --adapter: its change would be added twice
   assert.match(await loadError(loadWeights(path('mv'), { adapter: path('mv') })), /the LoRA adapter .*mv would be merged twice: --init already loads it/);
   // a run (LoRA or not, even with --overwrite) into the base that its --init adapter is merged into

@@ -47,6 +47,7 @@ export interface ModelFiles {
  */
 export async function loadWeights(init: string, { alternatives = '', adapter = undefined as string | undefined, depth = 0, merged = [] as string[] } = {}): Promise<LoadedWeights> {
   if (depth > 3) throw new UserError(`${init}: an adapter of an adapter of an adapter... (a loop of base_model_name_or_path?)`);
+  if (depth === 0) weightDirs(init); // a loop of adapters is named as one, not as an adapter merged twice
   // an adapter given as --init is merged into its base already: giving it again as --adapter would add its change twice
   if (adapter && merged.includes(resolve(adapter))) throw new UserError(`the LoRA adapter ${adapter} would be merged twice: --init already loads it (an adapter given as --init is merged into its base); pass it once`);
   const chain = adapter ? [...merged, resolve(adapter)] : merged;
@@ -72,12 +73,14 @@ export const isHubModel = (init: string) => HUB_MODEL.test(init) && !existsSync(
 
 /**
  * The directories whose files `init` reads: init itself, and for a LoRA adapter the base it
- * names, and that one's base, ... (a run must not write into any of them).
+ * names, and that one's base, ... (a run must not write into any of them). A loop is a UserError.
  */
 export function weightDirs(init: string): string[] {
   const dirs: string[] = [];
-  for (let d = init, depth = 0; depth < 5 && existsSync(d); depth++) {
-    dirs.push(resolve(d));
+  for (let d = init; existsSync(d); ) {
+    const r = resolve(d);
+    if (dirs.includes(r)) throw new UserError(`${init}: the adapters' base_model_name_or_path go round in a loop (${[...dirs, r].join(' -> ')}); point one at a whole model`);
+    dirs.push(r);
     if (!isAdapterDir(d)) break;
     try {
       d = adapterBase(d);
