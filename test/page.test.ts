@@ -224,6 +224,31 @@ t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges 
   }
 });
 
+t('serve.js with a model made of two adapters: no files to download, so the page turns to the server engine and says why', async () => {
+  const second = join(dir, 'adapter-on-adapter');
+  const arrays = initLoraArrays(checkLora(CONFIG, LORA), LORA.r, 14);
+  const rng = new Rng(15);
+  for (const [name, v] of arrays) if (name.endsWith('lora_B.weight')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.3;
+  saveAdapter(second, LORA, checkLora(CONFIG, LORA), adapter, arrays);
+  const proc = start('serve', ['--init', second, '--port', '0'], { timeoutMs: 300_000 });
+  try {
+    const cli = chatJs(second, PROMPT);
+    await waitForStdout(proc, /https?:\/\/\S+/);
+    assert.match(proc.stdout(), /the chat page at \S+ can use the server only \(a model made of two adapters has no files to download/);
+    const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
+    const p = await browser.newPage({ viewport: WIDE });
+    await p.goto(`${base}/?${new URLSearchParams(GREEDY)}`);
+    await waitForState(p, 'ready');
+    assert.is(await p.getAttribute('body', 'data-engine'), 'server');
+    assert.match((await p.textContent('#notice'))!, /offers no model to run in the browser\. Using the server engine instead\./);
+    assert.is(await ask(p, PROMPT), await cli, 'the server engine vs chat.js on the two adapters');
+    await p.close();
+  } finally {
+    proc.child.kill('SIGTERM');
+    await proc.done.catch(() => undefined);
+  }
+});
+
 t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a missing one is an error, not the base model', async () => {
   assert.ok(adapted, 'needs the test above');
   await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'lora' }));

@@ -18,7 +18,12 @@ export interface Progress {
 }
 
 /** a fetch that failed, said for the page: which file, and the server's status */
-export class DownloadError extends Error {}
+export class DownloadError extends Error {
+  /** `url`: what was fetched; `status`: the HTTP status of a refused request, else 0 */
+  constructor(message: string, readonly url = '', readonly status = 0) {
+    super(message);
+  }
+}
 
 const version = (h: Headers) => h.get('etag') || `size ${h.get('content-length')}`;
 
@@ -113,7 +118,7 @@ async function get(url: string, o: { missingOk?: boolean } = {}): Promise<Respon
   if (res.status === 404 && o.missingOk) return null;
   if (!res.ok) {
     const why = res.status === 404 ? 'not found on the server' : `HTTP ${res.status} ${res.statusText}`;
-    throw new DownloadError(`${url}: ${why}`);
+    throw new DownloadError(`${url}: ${why}`, url, res.status);
   }
   return res;
 }

@@ -12,7 +12,7 @@ import { encodeGPT2 } from '../model/weights.ts';
 import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
-import type { Progress } from '../browser/download.ts';
+import { DownloadError, type Progress } from '../browser/download.ts';
 import { BrowserEngine, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
 import { defaultsFor, finetune } from './finetune.ts';
 import { getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind } from './settings.ts';
@@ -102,9 +102,19 @@ const WEBGPU_BROWSERS =
   'and Firefox 141+ on Windows; on Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (or turn on chrome://flags/#enable-unsafe-webgpu).';
 
 /** An error in words, with what to try. */
+/** the server this page came from offers no model to download (serve.js with a model made of two adapters) */
+const noModelHere = (e: unknown) =>
+  e instanceof DownloadError && e.status === 404 && page.modelBase === 'model/' && e.url === new URL('model/config.json', location.href).href;
+
 function explain(e: unknown): Words {
   const msg = e instanceof Error ? e.message : String(e);
   if (e instanceof NoWebGpu) return { title: 'This browser cannot run the model itself.', text: msg, tip: WEBGPU_BROWSERS };
+  if (noModelHere(e)) {
+    return {
+      title: 'This server offers no model to run in the browser.', text: msg,
+      tip: 'serve.js offers its model at /model/ unless the model is made of two LoRA adapters: merge one into its base (train.js --merge-adapter) to run it here.',
+    };
+  }
   if (/out of memory|outofmemory|allocation failed|array buffer allocation/i.test(msg)) {
     return {
       title: 'Out of memory.',
@@ -140,8 +150,8 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     if (my !== choice) return;
     $('progress').hidden = true;
     const why = explain(e);
-    if (e instanceof NoWebGpu) browserProblem = why;
-    if (kind === 'browser' && fallback && e instanceof NoWebGpu) {
+    if (e instanceof NoWebGpu || noModelHere(e)) browserProblem = why;
+    if (kind === 'browser' && fallback && browserProblem === why) {
       showNotice({ ...why, title: `${why.title} Using the server engine instead.` }, 'warn');
       $('notice').dataset.for = 'none';
       return choose('server', { fallback: false });
