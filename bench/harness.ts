@@ -4,6 +4,7 @@
 import type { Gpu } from '../src/gpu/index.ts';
 import { closeGpu, getGpu, listAdapters } from '../src/node/gpu.ts';
 import { UserError } from '../src/util/errors.ts';
+import { parseFlags, type FlagSpec, type Parsed } from '../src/util/args.ts';
 
 export interface BenchCase {
   name: string;
@@ -36,15 +37,15 @@ export function registerBench(group: string, make: Factory): void {
   groups.push({ group, make });
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-function intArg(name: string, fallback: number): number {
-  const v = arg(name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${name} expects a positive integer, got '${v}'`);
+const FLAGS: FlagSpec[] = [
+  { name: 'json', type: 'boolean', help: '' }, { name: 'filter', type: 'string', help: '' }, { name: 'case', type: 'string', help: '' },
+  { name: 'reps', type: 'int', help: '' }, { name: 'batch', type: 'int', help: '' }, { name: 'fast', type: 'boolean', help: '' },
+  { name: 'wall', type: 'boolean', help: '' }, { name: 'list-adapters', type: 'boolean', help: '' }, { name: 'help', type: 'boolean', help: '' },
+];
+function count(a: Parsed, name: string, fallback: number): number {
+  const n = a[name] as number | undefined;
+  if (n === undefined) return fallback;
+  if (n < 1) throw new UserError(`--${name} expects a positive integer, got '${n}'`);
   return n;
 }
 
@@ -119,7 +120,7 @@ export async function timeOnce(gpu: Gpu, run: () => void | Promise<void>): Promi
   return { wall, gpu: ms > 0 && after.missing === before.missing ? ms : undefined };
 }
 
-const HELP = `node dist/bench.js [--json] [--filter GROUP] [--case RE] [--reps N] [--batch B] [--fast] [--wall]
+const help = () => `node dist/bench.js [--json] [--filter GROUP] [--case RE] [--reps N] [--batch B] [--fast] [--wall]
 node dist/bench.js --list-adapters
 Times every kernel at GPT-2 124M shapes (batch 1 on a CPU adapter, 8 on a GPU), plus a GPT-2 124M
 training step, prompt prefill and KV-cached decode. Each case: one warm-up, then the median of
@@ -129,8 +130,7 @@ clock, marked 'wall'); --wall uses wall-clock time of the synced run instead. To
 come from wall-clock runs without timestamps. --list-adapters prints every adapter Dawn sees
 (pick one with WEBGPU_ADAPTER=<part of its name>).
 --case RE runs only the cases whose name matches RE (e.g. --filter gpt2 --case 'prefill|decode').
---fast turns on Dawn's speed toggles. Groups: matmul attention layernorm embedding residual gelu
-crossentropy adamw gpt2.`;
+--fast turns on Dawn's speed toggles. Groups: ${groups.map((g) => g.group).join(' ')}.`;
 
 export async function runBenchmarks(): Promise<void> {
   try {
@@ -144,20 +144,30 @@ export async function runBenchmarks(): Promise<void> {
 }
 
 async function benchmarks(): Promise<void> {
-  if (process.argv.includes('--help')) {
-    console.log(HELP);
+  const a = parseFlags(process.argv.slice(2), FLAGS);
+  if (a.help) {
+    console.log(help());
     return;
   }
-  if (process.argv.includes('--list-adapters')) {
+  if (a['list-adapters']) {
     await printAdapters();
     return;
   }
-  const json = process.argv.includes('--json');
-  const filter = arg('--filter');
-  const caseRe = arg('--case'), only = caseRe ? new RegExp(caseRe) : null;
-  const gpu = await getGpu({ fast: process.argv.includes('--fast') || undefined, profile: !process.argv.includes('--wall') || undefined });
+  const json = !!a.json;
+  const filter = a.filter as string | undefined;
+  if (filter !== undefined && !groups.some((g) => g.group.includes(filter))) {
+    throw new UserError(`--filter ${filter} names no group; the groups are ${groups.map((g) => g.group).join(' ')}`);
+  }
+  const caseRe = a.case as string | undefined;
+  let only: RegExp | null = null;
+  try {
+    only = caseRe ? new RegExp(caseRe) : null;
+  } catch (e) {
+    throw new UserError(`--case ${caseRe}: not a regular expression (${(e as Error).message})`);
+  }
+  const gpu = await getGpu({ fast: a.fast ? true : undefined, profile: a.wall ? undefined : true });
   const big = !gpu.isCpu;
-  const args: BenchArgs = { batch: intArg('--batch', big ? 8 : 1), big, reps: intArg('--reps', big ? 20 : 3) };
+  const args: BenchArgs = { batch: count(a, 'batch', big ? 8 : 1), big, reps: count(a, 'reps', big ? 20 : 3) };
   const rows: Record<string, unknown>[] = [];
   const timing = gpu.profiler ? 'GPU timestamps (unquantized)' : 'wall clock';
   if (!json) console.log(`adapter: ${gpu.adapterName}; timing: ${timing}; median of ${args.reps}`);
@@ -190,5 +200,6 @@ async function benchmarks(): Promise<void> {
       }
     }
   }
+  if (!rows.length && only) throw new UserError(`--case ${caseRe} matches no case${filter ? ` of --filter ${filter}` : ''} (case names are the second column of a run)`);
   if (json) console.log(JSON.stringify({ adapter: gpu.adapterName, timing, batch: args.batch, reps: args.reps, results: rows }, null, 1));
 }

@@ -20,7 +20,7 @@ const specs: FlagSpec[] = [
   { name: 'stop', type: 'list', help: 'extra stop string (repeatable; \\n and \\t are understood); chat mode always stops at \\n{human}: and \\n{bot}:' },
   { name: 'human', type: 'string', default: 'Human', help: 'speaker tag of your turns' },
   { name: 'bot', type: 'string', default: 'Bot', help: 'speaker tag of the model' },
-  { name: 'quiet', type: 'boolean', help: 'no load time and no per-reply statistics' },
+  { name: 'quiet', type: 'boolean', help: 'no load time and no per-reply statistics (a message or persona cut to fit the context is still said)' },
   FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];

@@ -65,8 +65,10 @@ async function main(): Promise<void> {
   const url = await server.listen(port, a.host as string).catch((e: NodeJS.ErrnoException) => {
     throw new UserError(`cannot listen on ${a.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message}`);
   });
+  // a browser runs WebGPU only on a secure page: https or localhost, so the page's URL is a loopback one when the server listens on all addresses
+  const pageUrl = url.replace(/^http:\/\/(0\.0\.0\.0|\[::\])(?=:)/, 'http://127.0.0.1');
   log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})` +
-    (files?.dir ? `; the chat page at ${url}/` : `; the chat page at ${url}/ can use the server only (a model made of two adapters has no files to download: merge one into its base with train.js --merge-adapter)`));
+    (files?.dir ? `; the chat page at ${pageUrl}/` : `; the chat page at ${pageUrl}/ can use the server only (a model made of two adapters has no files to download: merge one into its base with train.js --merge-adapter)`));
 
   await new Promise<void>((done) => {
     let stopping: Promise<void> | null = null;

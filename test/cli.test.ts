@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openGenerator } from '../src/model/load.ts';
@@ -16,7 +17,7 @@ import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
-import { assertOk, assertOneLineError, progress, run, start, stderrLines, waitForStdout, type Done, type Proc } from './child.ts';
+import { assertOk, assertOneLineError, progress, ROOT, run, start, stderrLines, waitForStdout, type Done, type Proc } from './child.ts';
 
 const t = suite('cli');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-cli-'));
@@ -162,6 +163,19 @@ t('chat.js where nothing names a model and there is no out/chat: a failed gpt2 d
   assertOneLineError(r, [/^error: no --init given and no out\/chat here \(node dist\/train\.js writes it\), so gpt2 was tried: could not download the gpt2 weights/], 'no model anywhere');
 });
 
+t('bench.js: an unknown flag or group is a one-line error, not a run of every benchmark', () => {
+  for (const [args, pattern] of [
+    [['--filer', 'residual'], /^error: unknown flag --filer \(see --help\)$/],
+    [['--filter', 'nosuch'], /^error: --filter nosuch names no group; the groups are .*\bresidual\b.*\bserve\b/],
+    [['--reps', '0'], /^error: --reps expects a positive integer, got '0'$/],
+    [['--case', '('], /^error: --case \(: not a regular expression/],
+  ] as [string[], RegExp][]) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr.trim().split('\n').filter((l) => !l.startsWith('Warning:')).join('\n'), pattern, args.join(' '));
+  }
+});
+
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
   const flags = ['--seed', '5', '--block-size', '16', '--grad-accum', '2', '--order', 'random', '--schedule', 'constant', '--warmup', '0', '--lr', '0.004'];
   const losses = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
@@ -289,6 +303,11 @@ t('chat.js --prompt: the same seed gives the same reply; --raw prints only the c
   const { reply } = await new ChatSession(generator, replOptions({ raw: true, maxNewTokens: 5 })).say('Once upon a time');
   assert.ok(reply.tokens.length > 0);
   assert.is(raw.stdout, `${reply.text}\n`, 'exactly the continuation (no prompt, no Bot:, no statistics)');
+  // --quiet drops the statistics, not the news that the message lost its start (the context is 32 tokens)
+  const cut = await run('chat', ['--init', ckpt, '--quiet', '--prompt', 'hello there '.repeat(30), '--max-new-tokens', '2']);
+  assertOk(cut, '--quiet with a message longer than the context');
+  assert.match(cut.stderr, /^\(message cut by \d+ tokens from its start to fit the context\)$/m);
+  assert.not.match(cut.stderr, /prefill/);
 });
 
 t('chat.js --dtype f16: replies with f16 weights; a bad --dtype is one line', async () => {

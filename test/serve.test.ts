@@ -211,10 +211,15 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
       ['unknown model', chat('x', { model: 'gpt-4o' }), 404, 'model', 'model_not_found'],
       ['a conversation that cannot fit the context', chat('word '.repeat(200)), 400, 'messages', 'context_length_exceeded'],
       ['completions: a prompt that cannot fit', { prompt: 'word '.repeat(200) }, 400, 'prompt', 'context_length_exceeded'],
+      ['a message that fits only without the room max_tokens asks for', chat('word '.repeat(60), { max_tokens: 60 }), 400, 'messages', 'context_length_exceeded'],
     ];
     for (const [what, body, status, param, code] of cases) {
       await expectError(what, await post(body, what.startsWith('completions') ? '/v1/completions' : '/v1/chat/completions'), status, param, code);
     }
+    // the context is 96 tokens: a message of ~65 is refused next to max_tokens 60 with how low to set it, and fits without max_tokens
+    assert.match((await post(chat('word '.repeat(60), { max_tokens: 60 }))).json.error.message, /Shorten the messages, or set max_tokens to at most \d+\./);
+    const fits = await post(chat('word '.repeat(60), { max_tokens: undefined }));
+    assert.is(fits.status, 200, `without max_tokens a long message may use the context but one token: ${fits.text}`);
     await expectError('no API key', await post(chat('x'), '/v1/chat/completions', { headers: {} }), 401, null, 'invalid_api_key');
     await expectError('a wrong API key', await post(chat('x'), '/v1/chat/completions', { headers: { Authorization: 'Bearer nope' } }), 401, null, 'invalid_api_key');
     await expectError('unknown path', await request(s.url, '/v1/embeddings', {}, auth), 404, null, 'unknown_url');
@@ -238,6 +243,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     const busy = await post(chat('me too'));
     assert.is(busy.status, 503, busy.text);
     assert.is(busy.json.error.code, 'queue_full');
+    assert.is(busy.headers.get('retry-after'), '1');
     const done = await long;
     assert.is(done.status, 200);
     assert.ok(events(done.text).at(-1).choices[0].finish_reason, 'a stream longer than the request timeout is not cut');
@@ -245,6 +251,8 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     // slow and half-sent requests time out (408) and the connection is closed
     const slow = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 100\r\n\r\n{"messa', { end: false });
     assert.match(slow, /^HTTP\/1\.1 408 /, `half-sent body: '${slow}'`);
+    assert.is(JSON.parse(slow.slice(slow.indexOf('\r\n\r\n') + 4)).error.code, 'request_timeout', 'OpenAI error JSON');
+    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 408 \d+ms \(request_timeout: the request did not arrive in time\)$/.test(l)), `logged as 408:\n${s.logs.join('\n')}`);
     const headers = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { end: false });
     assert.match(headers, /^HTTP\/1\.1 408 /, `half-sent headers: '${headers}'`);
     await good('half-sent requests');
@@ -297,6 +305,7 @@ t('GET /health, /v1/models, / (the chat page) and /model/ (its download), CORS p
   assert.equal([h.status, h.json.status, h.json.model, h.json.max_batch], [200, 'ok', 'tiny', 4]);
   const m = await request(srv.url, '/v1/models');
   assert.equal(m.json, { object: 'list', data: [{ id: 'tiny', object: 'model', created: 1, owned_by: 'gpt2-webgpu' }] });
+  assert.equal((await request(srv.url, '/v1/models/')).json, m.json, 'with a trailing slash');
   const page = await request(srv.url, '/');
   assert.is(page.status, 200, 'dist/page/index.html (npm test builds it)');
   assert.match(page.headers.get('content-type') ?? '', /text\/html/);
@@ -306,6 +315,9 @@ t('GET /health, /v1/models, / (the chat page) and /model/ (its download), CORS p
   const pre = await fetch(`${srv.url}/v1/chat/completions`, { method: 'OPTIONS' });
   assert.is(pre.status, 204);
   assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+  // an SDK's own headers (the openai package sends x-stainless-*) are allowed, as asked
+  const sdk = await fetch(`${srv.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { 'Access-Control-Request-Headers': 'authorization,content-type,x-stainless-lang' } });
+  assert.is(sdk.headers.get('access-control-allow-headers'), 'authorization,content-type,x-stainless-lang');
 });
 
 t('node dist/serve.js: --help, one start line with the URL and model, a request, SIGTERM exits 0', async () => {

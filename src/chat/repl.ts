@@ -9,14 +9,21 @@ function rate(n: number, ms: number): string {
   return ms > 0 ? `${(n / (ms / 1000)).toFixed(1)} tok/s` : '- tok/s';
 }
 
+/** what of the persona or the message was cut to fit the context ('' when nothing) */
+function cutNotes(p: Answer['prompt']): string {
+  let s = '';
+  if (p.personaCut) s += ` (persona cut by ${p.personaCut} tokens from its start to fit the context)`;
+  if (p.messageCut) s += ` (message cut by ${p.messageCut} tokens from its start to fit the context)`;
+  return s;
+}
+
 /** the statistics line printed after a reply */
 export function statsLine({ reply: r, prompt: p }: Answer): string {
   let s = `prefill ${r.prefillTokens} tok in ${r.prefillMs.toFixed(0)} ms (${rate(r.prefillTokens, r.prefillMs)})`;
   if (r.reusedTokens) s += ` + ${r.reusedTokens} reused from the cache`;
   s += `, decode ${r.decodeTokens} tok in ${r.decodeMs.toFixed(0)} ms (${rate(r.decodeTokens, r.decodeMs)})`;
   if (p.dropped) s += ` (dropped ${p.dropped} old exchange${p.dropped === 1 ? '' : 's'} to fit the context)`;
-  if (p.personaCut) s += ` (persona cut by ${p.personaCut} tokens from its start to fit the context)`;
-  if (p.messageCut) s += ` (message cut by ${p.messageCut} tokens from its start to fit the context)`;
+  s += cutNotes(p);
   if (r.reason === 'context') s += ' (stopped: context window full)';
   if (r.reason === 'abort') s += ' (interrupted)';
   return s;
@@ -30,7 +37,7 @@ export interface AnswerIo {
   tag: boolean;
 }
 
-/** Answer `message` on `io.output`, streamed, then the statistics line unless quiet. */
+/** Answer `message` on `io.output`, streamed, then the statistics line unless quiet (a cut message or persona is said anyway). */
 export async function answer(session: ChatSession, message: string, io: AnswerIo, aborted?: () => boolean): Promise<Answer> {
   const { output } = io;
   const log = io.log ?? output;
@@ -49,7 +56,7 @@ export async function answer(session: ChatSession, message: string, io: AnswerIo
   if (!session.opts.quiet) {
     const line = statsLine(a);
     log.write((log as { isTTY?: boolean }).isTTY ? `\x1b[2m${line}\x1b[22m\n` : `${line}\n`);
-  }
+  } else if (cutNotes(a.prompt)) log.write(`${cutNotes(a.prompt).trim()}\n`); // lost text is said even when quiet
   return a;
 }
 

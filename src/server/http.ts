@@ -2,7 +2,7 @@
 // and server-sent-event responses, one log line per request, and a clean stop. What a request
 // means is src/server/api.ts; who runs it is src/server/scheduler.ts; the chat page at `/` and
 // the model files it downloads come from src/server/static.ts.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import {
@@ -36,7 +36,9 @@ export interface HttpOptions {
 const JSON_TYPE = 'application/json; charset=utf-8';
 const CORS = { 'Access-Control-Allow-Origin': '*' };
 
-/** what the log line reports about a request */
+/** set on a socket whose request did not arrive within the timeouts (its log line says 408) */
+const TIMED_OUT = Symbol('request timed out');
+
 /** what a request's log line reports besides its status */
 interface RequestLog {
   prompt: number; completion: number; note: string;
@@ -61,11 +63,18 @@ export class ApiServer {
       // how often the two timeouts above are checked (Node's default is 30 s)
       connectionsCheckingInterval: Math.max(50, Math.min(1000, requestTimeout / 4)),
     }, (req, res) => void this.handle(req, res));
-    // a client that sends garbage instead of HTTP gets a 400 and the connection is closed
+    // a request that does not arrive in time gets a 408, garbage instead of HTTP a 400, both as
+    // OpenAI error JSON, and the connection is closed
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (timedOut) (socket as unknown as Record<symbol, boolean>)[TIMED_OUT] = true;
       if (socket.writable && !socket.destroyed) {
-        const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        const e = timedOut ? new ApiError(408, `The request did not arrive within ${requestTimeout / 1000} s; send it whole.`, null, 'request_timeout')
+          : err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError(431, 'The request headers are too large.', null, 'headers_too_large')
+            : new ApiError(400, 'The request is not valid HTTP.', null, 'bad_request');
+        const body = JSON.stringify(e.body());
+        socket.end(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nConnection: close\r\nContent-Type: ${JSON_TYPE}\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       }
       socket.destroy();
     });
@@ -108,11 +117,12 @@ export class ApiServer {
     const path = (req.url ?? '/').split('?')[0];
     const rec: RequestLog = { prompt: 0, completion: 0, note: '', generating: false, whenDone: null };
     res.on('close', () => {
-      const gone = res.writableFinished ? '' : ' (client closed the connection)';
+      const timedOut = (req.socket as unknown as Record<symbol, boolean> | null)?.[TIMED_OUT] === true;
+      const gone = timedOut ? ' (request_timeout: the request did not arrive in time)' : res.writableFinished ? '' : ' (client closed the connection)';
       const ms = (performance.now() - t0).toFixed(0);
       const line = () => {
         const tokens = rec.prompt || rec.completion ? ` prompt=${rec.prompt} completion=${rec.completion}` : '';
-        this.log(`${req.method} ${path.slice(0, 200)} ${res.statusCode}${tokens} ${ms}ms${rec.note}${gone}`);
+        this.log(`${req.method} ${path.slice(0, 200)} ${timedOut ? 408 : res.statusCode}${tokens} ${ms}ms${rec.note}${gone}`);
       };
       if (rec.generating) rec.whenDone = line;
       else line();
@@ -133,7 +143,12 @@ export class ApiServer {
     const method = req.method ?? 'GET';
     const api = path === '/health' || path.startsWith('/v1/');
     if (method === 'OPTIONS') {
-      res.writeHead(204, { ...CORS, 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Content-Type', 'Access-Control-Max-Age': '600' });
+      // the headers the client asks for: SDKs add their own (the openai package sends x-stainless-*)
+      const asked = req.headers['access-control-request-headers'];
+      res.writeHead(204, {
+        ...CORS, 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': asked || 'Authorization, Content-Type', 'Access-Control-Max-Age': '600',
+        Vary: 'Access-Control-Request-Headers',
+      });
       res.end();
       return;
     }
@@ -154,7 +169,7 @@ export class ApiServer {
       return;
     }
     this.authorize(req);
-    if (path === '/v1/models') {
+    if (path === '/v1/models' || path === '/v1/models/') {
       allow(['GET']);
       sendJson(res, 200, modelList(m));
     } else if (path.startsWith('/v1/models/')) {
@@ -242,7 +257,11 @@ export class ApiServer {
       },
     });
     rec.generating = !!ticket;
-    if (!ticket) throw new ApiError(503, `The server is busy: ${this.o.scheduler.queued} requests are waiting. Retry later.`, null, 'queue_full', 'server_error');
+    if (!ticket) {
+      const n = this.o.scheduler.queued;
+      res.setHeader('Retry-After', '1'); // a slot frees as soon as any reply ends
+      throw new ApiError(503, `The server is busy: ${n} request${n === 1 ? ' is' : 's are'} waiting. Retry later.`, null, 'queue_full', 'server_error');
+    }
     // a client that goes away frees its slot at the next step
     res.on('close', () => ticket.cancel());
     req.on('error', () => ticket.cancel());
