@@ -195,6 +195,32 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
   }
 });
 
+t('serve.js --api-key: the page asks for the key once, keeps it for the tab, and the server engine works with it', async () => {
+  const proc = start('serve', ['--init', ckpt, '--port', '0', '--api-key', 'sk-page'], { timeoutMs: 300_000 });
+  try {
+    await waitForStdout(proc, /https?:\/\/\S+/);
+    const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
+    const p = await browser.newPage({ viewport: NARROW });
+    await p.goto(`${base}/?${new URLSearchParams({ engine: 'server', ...GREEDY })}`);
+    await waitForState(p, 'error');
+    assert.match((await p.textContent('#notice'))!, /This server needs an API key\./);
+    const answers = ['wrong', 'sk-page'];
+    p.on('dialog', (d) => void d.accept(answers.shift()));
+    await p.click('#notice button:has-text("Enter the API key")');
+    await waitForState(p, 'error');
+    assert.match((await p.textContent('#notice'))!, /the key given was not it/);
+    await p.click('#notice button:has-text("Enter the API key")');
+    await waitForState(p, 'ready');
+    assert.is(await ask(p, PROMPT), untrained, 'the server engine with the key vs chat.js');
+    await p.reload(); // the key stays for the tab
+    await waitForState(p, 'ready');
+    await p.close();
+  } finally {
+    proc.child.kill('SIGTERM');
+    await proc.done.catch(() => undefined);
+  }
+});
+
 /** chat.js --adapter's greedy reply to PROMPT (the first adapter test sets it) */
 let adapted = '';
 

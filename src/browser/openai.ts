@@ -29,9 +29,12 @@ export class ApiError extends Error {
   }
 }
 
-/** The models the server offers (GET /v1/models), to check it is there and to name one in requests. */
-export async function listModels(base: string, signal?: AbortSignal): Promise<string[]> {
-  const res = await request(`${base}/v1/models`, { signal });
+/** the Authorization header of a server started with --api-key ('' = none) */
+const auth = (apiKey: string): Record<string, string> => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {});
+
+/** The models the server offers (GET /v1/models), to check it is there and to name one in requests; `apiKey` as the server wants it. */
+export async function listModels(base: string, signal?: AbortSignal, apiKey = ''): Promise<string[]> {
+  const res = await request(`${base}/v1/models`, { signal, headers: auth(apiKey) });
   const body = (await res.json()) as { data?: { id?: unknown }[] };
   return (body.data ?? []).map((m) => String(m.id));
 }
@@ -46,9 +49,10 @@ export async function streamChat(
   body: { model: string; messages: ChatMessage[] } & CompletionParams,
   onDelta: (text: string) => void,
   signal?: AbortSignal,
+  apiKey = '',
 ): Promise<StreamedReply> {
   const res = await request(`${base}/v1/chat/completions`, {
-    method: 'POST', signal, headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    method: 'POST', signal, headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...auth(apiKey) },
     body: JSON.stringify({ ...body, stream: true }),
   });
   const reply: StreamedReply = { content: '', finishReason: null };

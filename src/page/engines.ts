@@ -101,7 +101,7 @@ async function fetchAdapter(base: string, required: boolean, config: GPT2Config,
 export class ServerEngine implements Engine {
   readonly kind = 'server';
 
-  private constructor(readonly base: string, readonly model: string, private opts: ChatOptions) {}
+  private constructor(readonly base: string, readonly model: string, private opts: ChatOptions, private apiKey: string) {}
 
   get describe(): string {
     return this.model;
@@ -110,11 +110,11 @@ export class ServerEngine implements Engine {
     return 'on the server';
   }
 
-  /** Check the server answers GET /v1/models and take its first model. */
-  static async connect(base: string, opts: ChatOptions): Promise<ServerEngine> {
-    const models = await listModels(base);
+  /** Check the server answers GET /v1/models and take its first model; `apiKey` for a server started with --api-key ('' = none). */
+  static async connect(base: string, opts: ChatOptions, apiKey = ''): Promise<ServerEngine> {
+    const models = await listModels(base, undefined, apiKey);
     if (!models.length) throw new Error(`${base || location.origin}/v1/models lists no model`);
-    return new ServerEngine(base, models[0], opts);
+    return new ServerEngine(base, models[0], opts, apiKey);
   }
 
   async reply(turns: Turn[], persona: string, message: string, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
@@ -128,7 +128,7 @@ export class ServerEngine implements Engine {
     const r = await streamChat(this.base, { model: this.model, messages, ...completionParams(this.opts) }, (text) => {
       pieces++;
       onText(text);
-    }, signal);
+    }, signal, this.apiKey);
     const ms = performance.now() - t0;
     return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${pieces} chunks in ${(ms / 1000).toFixed(1)} s` };
   }

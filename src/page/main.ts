@@ -14,6 +14,7 @@ import { lossCurveSvg } from '../util/plot.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
 import { BrowserEngine, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
+import { ApiError } from '../browser/openai.ts';
 import { defaultsFor, finetune } from './finetune.ts';
 import { getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind } from './settings.ts';
 import { EXAMPLE_CONVERSATIONS } from './example.ts';
@@ -102,6 +103,10 @@ const WEBGPU_BROWSERS =
   'and Firefox 141+ on Windows; on Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (or turn on chrome://flags/#enable-unsafe-webgpu).';
 
 /** An error in words, with what to try. */
+/** the API key for a server started with --api-key, as entered in this tab ('' = none) */
+const API_KEY_ITEM = 'gpt2-webgpu api key';
+const apiKey = () => sessionStorage.getItem(API_KEY_ITEM) ?? '';
+
 /** the server this page came from offers no model to download (serve.js with a model made of two adapters) */
 const noModelHere = (e: unknown) =>
   e instanceof DownloadError && e.status === 404 && page.modelBase === 'model/' && e.url === new URL('model/config.json', location.href).href;
@@ -141,7 +146,7 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
   engine = null;
   setState('loading');
   try {
-    const e = kind === 'browser' ? (browser ??= await loadBrowser()) : (server ??= await ServerEngine.connect(page.serverBase, opts));
+    const e = kind === 'browser' ? (browser ??= await loadBrowser()) : (server ??= await ServerEngine.connect(page.serverBase, opts, apiKey()));
     if (my !== choice) return;
     engine = e;
     if ($('notice').dataset.for === kind) hideNotice();
@@ -155,6 +160,20 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
       showNotice({ ...why, title: `${why.title} Using the server engine instead.` }, 'warn');
       $('notice').dataset.for = 'none';
       return choose('server', { fallback: false });
+    }
+    if (kind === 'server' && e instanceof ApiError && e.status === 401) {
+      // a server started with --api-key: ask for the key, keep it for this tab, connect again
+      showNotice({ title: 'This server needs an API key.', text: `It was started with --api-key${apiKey() ? ', and the key given was not it' : ''}.` }, 'error', [
+        { label: 'Enter the API key', run: () => {
+          const key = prompt('API key of this server (serve.js --api-key)');
+          if (key === null) return;
+          sessionStorage.setItem(API_KEY_ITEM, key.trim());
+          void choose('server', { fallback: false });
+        } },
+      ]);
+      $('notice').dataset.for = kind;
+      setState('error');
+      return;
     }
     const other: EngineKind = kind === 'browser' ? 'server' : 'browser';
     const words: Words = kind === 'server'
