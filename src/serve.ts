@@ -1,5 +1,6 @@
 // node dist/serve.js: an OpenAI-compatible chat server for GPT-2 or a fine-tuned checkpoint,
 // decoding every request in flight together (continuous batching).
+import { createServer as createNetServer } from 'node:net';
 import { basename, resolve } from 'node:path';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
   if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
   const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
+  // a port in use or a host that is not this machine's, said before the model loads (or downloads)
+  if (port !== 0) await listenProblem(port, a.host as string);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { model, loadMs, describe, files } = await loadChosen(choice, () => openModel(init, { adapter, dtype }));
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
     modelDir: files?.dir ?? null, adapterDir: files?.adapter ?? null,
   });
   const url = await server.listen(port, a.host as string).catch((e: NodeJS.ErrnoException) => {
-    throw new UserError(`cannot listen on ${a.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)' : e.message}`);
+    throw cannotListen(a.host as string, port, e);
   });
   // a browser runs WebGPU only on a secure page: https or localhost, so the page's URL is a loopback one when the server listens on all addresses
   const pageUrl = url.replace(/^http:\/\/(0\.0\.0\.0|\[::\])(?=:)/, 'http://127.0.0.1');
@@ -90,3 +93,19 @@ async function main(): Promise<void> {
 main()
   .catch(reportError)
   .finally(() => closeGpu());
+
+function cannotListen(host: string, port: number, e: NodeJS.ErrnoException): UserError {
+  const why = e.code === 'EADDRINUSE' ? 'the port is in use (pick another with --port, or 0 for any free port)'
+    : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? `${e.message} (--host takes an address of this machine: 127.0.0.1, or 0.0.0.0 for all)`
+      : e.message;
+  return new UserError(`cannot listen on ${host}:${port}: ${why}`);
+}
+
+/** Bind host:port and let go at once: throws what listening would (another process may still take the port in between). */
+function listenProblem(port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', (e: NodeJS.ErrnoException) => reject(cannotListen(host, port, e)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}

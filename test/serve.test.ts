@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -354,6 +354,25 @@ t('node dist/serve.js: --help, one start line with the URL and model, a request,
     assert.match(out, /^stopped$/m);
   } finally {
     child.kill('SIGKILL');
+  }
+});
+
+t('node dist/serve.js: a port in use or a host not of this machine is said in one line, before the model loads', async () => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  try {
+    const port = String((busy.address() as AddressInfo).port);
+    for (const [args, pattern] of [
+      [['--port', port], /^error: cannot listen on 127\.0\.0\.1:\d+: the port is in use \(pick another with --port, or 0 for any free port\)$/],
+      [['--host', 'nosuchhost.invalid'], /^error: cannot listen on nosuchhost\.invalid:8080: .*\(--host takes an address of this machine/],
+    ] as [string[], RegExp][]) {
+      // a checkpoint that is not there: the error must come before any attempt to load it
+      const r = await run('serve', ['--init', join(dir, 'not-loaded'), ...args]);
+      assert.is(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning:')).join('\n'), pattern);
+    }
+  } finally {
+    busy.close();
   }
 });
 
