@@ -165,6 +165,8 @@ async function benchmarks(): Promise<void> {
   } catch (e) {
     throw new UserError(`--case ${caseRe}: not a regular expression (${(e as Error).message})`);
   }
+  count(a, 'batch', 1);
+  count(a, 'reps', 1); // checked before the adapter opens
   const gpu = await getGpu({ fast: a.fast ? true : undefined, profile: a.wall ? undefined : true });
   const big = !gpu.isCpu;
   const args: BenchArgs = { batch: count(a, 'batch', big ? 8 : 1), big, reps: count(a, 'reps', big ? 20 : 3) };

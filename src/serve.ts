@@ -48,10 +48,12 @@ async function main(): Promise<void> {
   if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
   const apiKey = (a['api-key'] as string | undefined) ?? process.env[KEY_ENV] ?? undefined;
   if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
+  // an HTTP header carries printable ASCII: any other key could never be sent
+  if (apiKey !== undefined && !/^[\x21-\x7e]+$/.test(apiKey)) throw new UserError(`--api-key (or ${KEY_ENV}) must be printable ASCII without spaces (it travels in an HTTP header)`);
   const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
   // a port in use or a host that is not this machine's, said before the model loads (or downloads)
-  if (port !== 0) await listenProblem(port, a.host as string);
+  await listenProblem(port, a.host as string);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { model, loadMs, describe, files } = await loadChosen(choice, () => openModel(init, { adapter, dtype }));

@@ -266,7 +266,7 @@ t('serve.js with a model made of two adapters: no files to download, so the page
     await p.goto(`${base}/?${new URLSearchParams(GREEDY)}`);
     await waitForState(p, 'ready');
     assert.is(await p.getAttribute('body', 'data-engine'), 'server');
-    assert.match((await p.textContent('#notice'))!, /offers no model to run in the browser\. Using the server engine instead\./);
+    assert.match((await p.textContent('#notice'))!, /There is no model here to run in the browser\. Using the server engine instead\./);
     assert.is(await ask(p, PROMPT), await cli, 'the server engine vs chat.js on the two adapters');
     await p.close();
   } finally {

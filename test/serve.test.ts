@@ -220,6 +220,11 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.match((await post(chat('word '.repeat(60), { max_tokens: 60 }))).json.error.message, /Shorten the messages, or set max_tokens to at most \d+\./);
     const fits = await post(chat('word '.repeat(60), { max_tokens: undefined }));
     assert.is(fits.status, 200, `without max_tokens a long message may use the context but one token: ${fits.text}`);
+    // ... and the old exchanges go, not the reply's room
+    const history = [{ role: 'user', content: 'Hello there, how are you today?' }, { role: 'assistant', content: 'I am fine, thank you.' }];
+    const withHistory = await post({ ...chat('x', { max_tokens: undefined }), messages: [...history, { role: 'user', content: 'word '.repeat(60) }] });
+    assert.is(withHistory.status, 200, withHistory.text);
+    assert.is(withHistory.json.usage.prompt_tokens, fits.json.usage.prompt_tokens, 'the history is dropped');
     await expectError('no API key', await post(chat('x'), '/v1/chat/completions', { headers: {} }), 401, null, 'invalid_api_key');
     await expectError('a wrong API key', await post(chat('x'), '/v1/chat/completions', { headers: { Authorization: 'Bearer nope' } }), 401, null, 'invalid_api_key');
     await expectError('unknown path', await request(s.url, '/v1/embeddings', {}, auth), 404, null, 'unknown_url');
@@ -357,14 +362,15 @@ t('node dist/serve.js: --help, one start line with the URL and model, a request,
   }
 });
 
-t('node dist/serve.js: a port in use or a host not of this machine is said in one line, before the model loads', async () => {
+t('node dist/serve.js: a port in use, a host not of this machine (with --port 0 too) or a key no header can carry is said in one line, before the model loads', async () => {
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
   try {
     const port = String((busy.address() as AddressInfo).port);
     for (const [args, pattern] of [
       [['--port', port], /^error: cannot listen on 127\.0\.0\.1:\d+: the port is in use \(pick another with --port, or 0 for any free port\)$/],
-      [['--host', 'nosuchhost.invalid'], /^error: cannot listen on nosuchhost\.invalid:8080: .*\(--host takes an address of this machine/],
+      [['--host', 'nosuchhost.invalid', '--port', '0'], /^error: cannot listen on nosuchhost\.invalid:0: .*\(--host takes an address of this machine/],
+      [['--api-key', 'sk-\u2026abc'], /^error: --api-key \(or GPT2_API_KEY\) must be printable ASCII without spaces/],
     ] as [string[], RegExp][]) {
       // a checkpoint that is not there: the error must come before any attempt to load it
       const r = await run('serve', ['--init', join(dir, 'not-loaded'), ...args]);

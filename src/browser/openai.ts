@@ -33,7 +33,7 @@ export class ApiError extends Error {
 const auth = (apiKey: string): Record<string, string> => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {});
 
 /** The models the server offers (GET /v1/models), to check it is there and to name one in requests; `apiKey` as the server wants it. */
-export async function listModels(base: string, signal?: AbortSignal, apiKey = ''): Promise<string[]> {
+export async function listModels(base: string, { signal, apiKey = '' }: { signal?: AbortSignal; apiKey?: string } = {}): Promise<string[]> {
   const res = await request(`${base}/v1/models`, { signal, headers: auth(apiKey) });
   const body = (await res.json()) as { data?: { id?: unknown }[] };
   return (body.data ?? []).map((m) => String(m.id));

@@ -46,7 +46,7 @@ export interface ModelFiles {
  * `alternatives` names what else the caller's --init accepts, for the error message.
  */
 export async function loadWeights(init: string, { alternatives = '', adapter = undefined as string | undefined, depth = 0, merged = [] as string[] } = {}): Promise<LoadedWeights> {
-  if (depth > 3) throw new UserError(`${init}: an adapter of an adapter of an adapter... (a loop of base_model_name_or_path?)`);
+  if (depth > 3) throw new UserError(`${init}: a chain of more than 3 LoRA adapters is not supported; merge some into their base (train.js --merge-adapter)`);
   if (depth === 0) weightDirs(init); // a loop of adapters is named as one, not as an adapter merged twice
   // an adapter given as --init is merged into its base already: giving it again as --adapter would add its change twice
   if (adapter && merged.includes(resolve(adapter))) throw new UserError(`the LoRA adapter ${adapter} would be merged twice: --init already loads it (an adapter given as --init is merged into its base); pass it once`);

@@ -57,7 +57,7 @@ export class BrowserEngine implements Engine {
    */
   static async load(base: string, adapter: { base: string; required: boolean }, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
     const gpu = await openBrowserGpu(); // first: no download on a browser that cannot run it
-    const configUrl = new URL(`${base}config.json`, location.href).href;
+    const configUrl = modelConfigUrl(base);
     const config = parseConfig(await fetchText(configUrl), configUrl);
     const lora = await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
     const url = new URL(`${base}model.safetensors`, location.href).href;
@@ -98,6 +98,9 @@ async function fetchAdapter(base: string, required: boolean, config: GPT2Config,
   return parseAdapter(text, parseSafetensors(bytesSource(bytes), url), config, { config: configUrl, weights: url });
 }
 
+/** the absolute URL of a model's config.json under `base` (the page's ?model=, default model/) */
+export const modelConfigUrl = (base: string) => new URL(`${base}config.json`, location.href).href;
+
 export class ServerEngine implements Engine {
   readonly kind = 'server';
 
@@ -112,7 +115,7 @@ export class ServerEngine implements Engine {
 
   /** Check the server answers GET /v1/models and take its first model; `apiKey` for a server started with --api-key ('' = none). */
   static async connect(base: string, opts: ChatOptions, apiKey = ''): Promise<ServerEngine> {
-    const models = await listModels(base, undefined, apiKey);
+    const models = await listModels(base, { apiKey });
     if (!models.length) throw new Error(`${base || location.origin}/v1/models lists no model`);
     return new ServerEngine(base, models[0], opts, apiKey);
   }

@@ -13,7 +13,7 @@ import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
-import { BrowserEngine, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
+import { BrowserEngine, modelConfigUrl, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
 import { ApiError } from '../browser/openai.ts';
 import { defaultsFor, finetune } from './finetune.ts';
 import { getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind } from './settings.ts';
@@ -102,22 +102,23 @@ const WEBGPU_BROWSERS =
   'To run it on your GPU: WebGPU is in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, Safari 26+, ' +
   'and Firefox 141+ on Windows; on Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (or turn on chrome://flags/#enable-unsafe-webgpu).';
 
-/** An error in words, with what to try. */
-/** the API key for a server started with --api-key, as entered in this tab ('' = none) */
-const API_KEY_ITEM = 'gpt2-webgpu api key';
-const apiKey = () => sessionStorage.getItem(API_KEY_ITEM) ?? '';
+/** The API key of a server started with --api-key, as entered in this tab, kept per server ('' = none). */
+const apiKeyItem = () => `gpt2-webgpu api key for ${new URL(page.serverBase || location.origin, location.href).origin}`;
+const apiKey = () => sessionStorage.getItem(apiKeyItem()) ?? '';
 
-/** the server this page came from offers no model to download (serve.js with a model made of two adapters) */
+/** no model/ beside the page on its own host (a static host without the folder, or serve.js with a model made of two adapters) */
 const noModelHere = (e: unknown) =>
-  e instanceof DownloadError && e.status === 404 && page.modelBase === 'model/' && e.url === new URL('model/config.json', location.href).href;
+  e instanceof DownloadError && e.status === 404 && page.modelBase === 'model/' && e.url === modelConfigUrl(page.modelBase);
 
+/** An error in words, with what to try. */
 function explain(e: unknown): Words {
   const msg = e instanceof Error ? e.message : String(e);
   if (e instanceof NoWebGpu) return { title: 'This browser cannot run the model itself.', text: msg, tip: WEBGPU_BROWSERS };
   if (noModelHere(e)) {
     return {
-      title: 'This server offers no model to run in the browser.', text: msg,
-      tip: 'serve.js offers its model at /model/ unless the model is made of two LoRA adapters: merge one into its base (train.js --merge-adapter) to run it here.',
+      title: 'There is no model here to run in the browser.', text: msg,
+      tip: 'A static host needs a model/ folder beside the page (config.json + model.safetensors); serve.js offers its model there ' +
+        'unless it is made of two LoRA adapters (merge one into its base with train.js --merge-adapter).',
     };
   }
   if (/out of memory|outofmemory|allocation failed|array buffer allocation/i.test(msg)) {
@@ -155,24 +156,15 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     if (my !== choice) return;
     $('progress').hidden = true;
     const why = explain(e);
-    if (e instanceof NoWebGpu || noModelHere(e)) browserProblem = why;
-    if (kind === 'browser' && fallback && browserProblem === why) {
+    const browserOnly = e instanceof NoWebGpu || noModelHere(e); // the server engine may still work
+    if (browserOnly) browserProblem = why;
+    if (kind === 'browser' && fallback && browserOnly) {
       showNotice({ ...why, title: `${why.title} Using the server engine instead.` }, 'warn');
       $('notice').dataset.for = 'none';
       return choose('server', { fallback: false });
     }
     if (kind === 'server' && e instanceof ApiError && e.status === 401) {
-      // a server started with --api-key: ask for the key, keep it for this tab, connect again
-      showNotice({ title: 'This server needs an API key.', text: `It was started with --api-key${apiKey() ? ', and the key given was not it' : ''}.` }, 'error', [
-        { label: 'Enter the API key', run: () => {
-          const key = prompt('API key of this server (serve.js --api-key)');
-          if (key === null) return;
-          sessionStorage.setItem(API_KEY_ITEM, key.trim());
-          void choose('server', { fallback: false });
-        } },
-      ]);
-      $('notice').dataset.for = kind;
-      setState('error');
+      askForApiKey();
       return;
     }
     const other: EngineKind = kind === 'browser' ? 'server' : 'browser';
@@ -190,6 +182,23 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     $('notice').dataset.for = kind;
     setState('error');
   }
+}
+
+/** A server started with --api-key refused the key (or its absence): ask for it, keep it for this tab, connect again. */
+function askForApiKey(note = ''): void {
+  server = null;
+  showNotice({ title: 'This server needs an API key.', text: `It was started with --api-key${apiKey() ? ', and the key given was not it' : ''}.${note}` }, 'error', [
+    { label: 'Enter the API key', run: () => {
+      const key = prompt('API key of this server (serve.js --api-key)')?.trim();
+      if (key === undefined) return;
+      // an HTTP header carries printable ASCII: anything else could never be sent
+      if (!/^[\x21-\x7e]+$/.test(key)) return askForApiKey(' That one cannot be: a key is printable ASCII without spaces.');
+      sessionStorage.setItem(apiKeyItem(), key);
+      void choose('server', { fallback: false });
+    } },
+  ]);
+  $('notice').dataset.for = 'server';
+  setState('error');
 }
 
 async function loadBrowser(): Promise<BrowserEngine> {
@@ -266,6 +275,7 @@ async function send(text: string): Promise<void> {
     msg.textContent = streamed.trim();
     meta.textContent = oneLine(explain(err));
     meta.classList.add('error');
+    if (err instanceof ApiError && err.status === 401) askForApiKey(); // the server restarted with another key
   } finally {
     turn.classList.remove('streaming');
     reply = null;

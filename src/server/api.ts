@@ -3,7 +3,7 @@
 // chunks, models, errors) in the shapes of OpenAI's API (checked against the `openai` package's
 // types by the tests). Conversations become prompts through the chat's one prompt builder
 // (src/chat/context.ts over src/data/format.ts). Host-neutral: no node:* imports.
-import { buildPrompt, promptBudget, type Prompt } from '../chat/context.ts';
+import { buildPrompt, promptBudget } from '../chat/context.ts';
 import type { ReplyEnd, ReplyOptions } from '../chat/reply.ts';
 import { defaultStops } from '../chat/session.ts';
 import { DEFAULT_SPEAKERS, type Turn } from '../data/format.ts';
@@ -126,25 +126,14 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   return { maxTokens, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
 }
 
-/** `n` prompt tokens do not fit beside a reply of `maxTokens` (undefined: any length) */
-function tooLong(n: number, model: ModelInfo, maxTokens: number | undefined, param: 'messages' | 'prompt'): ApiError {
+/** `n` prompt tokens do not fit beside a reply of `maxTokens` (undefined: any length; `byDefault`: the endpoint's default) */
+function tooLong(n: number, model: ModelInfo, maxTokens: number | undefined, param: 'messages' | 'prompt', byDefault = false): ApiError {
   const ctx = model.contextLength;
   const needs = `This model's context is ${ctx} tokens; the prompt needs ${n} tokens${param === 'messages' ? ' even with old exchanges dropped' : ''}`;
   return new ApiError(400, n < ctx && maxTokens !== undefined
-    ? `${needs}, which leaves ${ctx - n} for the reply next to max_tokens ${maxTokens}. Shorten the ${param}, or set max_tokens to at most ${ctx - n}.`
+    ? `${needs}, which leaves ${ctx - n} for the reply next to max_tokens ${maxTokens}${byDefault ? ' (the default)' : ''}. Shorten the ${param}, or set max_tokens to at most ${ctx - n}.`
     : `${needs}, and a reply needs at least one more. Shorten the ${param}.`, param, 'context_length_exceeded');
 }
-
-/**
- * Tokens a prompt may use: as chat.js budgets (room for the reply, at most half the context,
- * so that old exchanges go before a long reply is cut off); without max_tokens a prompt that
- * does not fit that way may use all but one token of the context (OpenAI's default: the reply
- * gets what is left).
- */
-const roomFor = (ctx: number, maxTokens: number | undefined, fits: (room: number) => boolean): number => {
-  const room = promptBudget(ctx, maxTokens ?? Infinity);
-  return maxTokens === undefined && !fits(room) ? ctx - 1 : room;
-};
 
 function object(body: unknown): Body {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'The request body must be a JSON object.');
@@ -175,10 +164,15 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   const last = turns.pop();
   if (!last || last.speaker !== 'human') throw bad('messages', 'the last message (after any system messages) must be from the user.');
   const g = generation(b, model, undefined, seedFallback);
+  const ctx = model.contextLength;
   const build = (room: number) => buildPrompt(persona.filter(Boolean).join('\n'), turns, last.text, DEFAULT_SPEAKERS, room);
-  const whole = (p: Prompt) => !p.personaCut && !p.messageCut;
-  const p = build(roomFor(model.contextLength, g.maxTokens, (room) => whole(build(room))));
-  if (!whole(p)) throw tooLong(p.tokens.length + p.personaCut + p.messageCut, model, g.maxTokens, 'messages');
+  // as chat.js budgets: room for the reply, at most half the context, so that old exchanges go before a long reply is cut off
+  let p = build(promptBudget(ctx, g.maxTokens ?? Infinity));
+  // what is left when even the persona and the last message do not fit that way: every old exchange dropped
+  const needs = p.tokens.length + p.personaCut + p.messageCut;
+  // without max_tokens (OpenAI's default: the reply gets the rest) they may use all of the context but one token
+  if ((p.personaCut || p.messageCut) && g.maxTokens === undefined && needs < ctx) p = build(needs);
+  if (p.personaCut || p.messageCut) throw tooLong(needs, model, g.maxTokens, 'messages');
   return {
     kind: 'chat', prompt: p.tokens, droppedExchanges: p.dropped, stream: g.stream, includeUsage: g.includeUsage,
     reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: [...defaultStops(DEFAULT_SPEAKERS), ...g.stops], rng: g.rng },
@@ -197,7 +191,7 @@ export function parseCompletionRequest(body: unknown, model: ModelInfo, seedFall
   else throw bad('prompt', `a string, or an array of token ids below ${model.vocabSize} (one prompt per request).`);
   if (prompt.length === 0) prompt = [EOT]; // unconditional: start from <|endoftext|>, as GPT-2 does
   const g = generation(b, model, 16, seedFallback); // OpenAI's default max_tokens for completions
-  if (prompt.length > roomFor(model.contextLength, g.maxTokens, (room) => prompt.length <= room)) throw tooLong(prompt.length, model, g.maxTokens, 'prompt');
+  if (prompt.length > promptBudget(model.contextLength, g.maxTokens!)) throw tooLong(prompt.length, model, g.maxTokens, 'prompt', b.max_tokens === undefined && b.max_completion_tokens === undefined);
   return {
     kind: 'text', prompt, droppedExchanges: 0, stream: g.stream, includeUsage: g.includeUsage,
     reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: g.stops, rng: g.rng },

@@ -56,10 +56,10 @@ export class ApiServer {
   constructor(readonly o: HttpOptions) {
     this.log = o.log ?? (() => {});
     this.page = staticHandler({ root: o.pageRoot, modelDir: o.modelDir ?? null, adapterDir: o.adapterDir ?? null });
-    const requestTimeout = o.requestTimeoutMs ?? 30_000;
+    const requestTimeout = o.requestTimeoutMs ?? 30_000, headersTimeout = Math.min(o.headersTimeoutMs ?? 10_000, requestTimeout);
     this.server = createServer({
       requestTimeout,
-      headersTimeout: Math.min(o.headersTimeoutMs ?? 10_000, requestTimeout),
+      headersTimeout,
       // how often the two timeouts above are checked (Node's default is 30 s)
       connectionsCheckingInterval: Math.max(50, Math.min(1000, requestTimeout / 4)),
     }, (req, res) => void this.handle(req, res));
@@ -69,7 +69,7 @@ export class ApiServer {
       const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       if (timedOut) (socket as unknown as Record<symbol, boolean>)[TIMED_OUT] = true;
       if (socket.writable && !socket.destroyed) {
-        const e = timedOut ? new ApiError(408, `The request did not arrive within ${requestTimeout / 1000} s; send it whole.`, null, 'request_timeout')
+        const e = timedOut ? new ApiError(408, `The request did not arrive in time (the headers within ${headersTimeout / 1000} s, all of it within ${requestTimeout / 1000} s); send it whole.`, null, 'request_timeout')
           : err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError(431, 'The request headers are too large.', null, 'headers_too_large')
             : new ApiError(400, 'The request is not valid HTTP.', null, 'bad_request');
         const body = JSON.stringify(e.body());
