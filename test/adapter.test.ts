@@ -338,6 +338,21 @@ t('an adapter whose base moved: one line that says to pass it, and --resume --in
   assert.match(await loadError(loadWeights(base, { adapter: now })), /base-now holds a whole model \(model\.safetensors\), not a LoRA adapter \(adapter_config\.json \+ adapter_model\.safetensors\): a model is given as --init/);
 });
 
+t('--resume of a LoRA run whose base was retrained in place says so (and not when it is the same)', async () => {
+  const b = path('base-retrained'), out = path('on-retrained');
+  saveGPT2Weights(b, CFG, baseArrays);
+  assertOk(await run('train', ['--init', b, '--lora', '2', '--steps', '2', ...TRAIN, '--out', out]), 'the first part');
+  const same = await run('train', ['--resume', '--steps', '3', '--out', out]);
+  assertOk(same, 'resumed on the same base');
+  assert.not.match(same.stderr, /has changed/);
+  saveGPT2Weights(b, CFG, tinyArrays(CFG, 9));
+  const changed = await run('train', ['--resume', '--steps', '4', '--out', out]);
+  assertOk(changed, 'resumed on a changed base');
+  assert.match(changed.stderr, /^warning: the base model .*base-retrained has changed since this adapter's last save \(its weight files differ\); training goes on, on the new weights$/m);
+  const again = await run('train', ['--resume', '--steps', '5', '--out', out]);
+  assert.not.match(again.stderr, /has changed/, 'said once: the adapter now trains on the new base');
+});
+
 t('bad LoRA input: one line each, saying what to do', async () => {
   const adapter = path('run'); // trained by the test above
   const wide = path('wide');

@@ -2,7 +2,8 @@
 // checkpoint/HF directory, with a LoRA adapter merged in when one is given (or when the
 // directory is an adapter: it stands for its base plus itself). The one load path for every
 // reader (chat, eval, train --init, --resume): generation and the server see plain weights.
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { getGpu } from '../node/gpu.ts';
@@ -139,4 +140,27 @@ export async function openModel(init: string, opts: OpenOptions = {}): Promise<{
   await gpu.sync();
   const describe = `${w.source}: ${describeConfig(w.config)}${dtype === 'f16' ? ', f16 weights' : ''} on ${gpu.adapterName}`;
   return { model, loadMs: performance.now() - t0, describe, files: w.files ?? null };
+}
+
+/**
+ * A short hash of the weight files `init` reads (its first MiB and size of each: a retrained
+ * model differs there), so a LoRA run can tell when its base changed under it; null for a hub
+ * model by name (its files do not change).
+ */
+export function weightsFingerprint(init: string): string | null {
+  if (isHubModel(init)) return null;
+  const h = createHash('sha256');
+  for (const dir of weightDirs(init)) {
+    const file = [join(dir, 'model.safetensors'), join(dir, 'adapter_model.safetensors')].find((f) => existsSync(f));
+    if (!file) continue;
+    const fd = openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(Math.min(1 << 20, statSync(file).size));
+      readSync(fd, head, 0, head.length, 0);
+      h.update(`${statSync(file).size}\n`).update(head);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return h.digest('hex').slice(0, 16);
 }

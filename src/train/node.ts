@@ -9,7 +9,7 @@ import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
 import { SampledSoftmax } from '../model/output_vocab.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { isHubModel, loadWeights, weightDirs, type LoadedWeights } from '../model/load.ts';
+import { isHubModel, loadWeights, weightDirs, weightsFingerprint, type LoadedWeights } from '../model/load.ts';
 import { describeConfig, parameterCount, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
 import { checkLora, initLoraArrays, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
@@ -88,6 +88,12 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
     const config = run.config, T = o.blockSize, B = o.batchSize;
     for (const n of run.notes) say(n);
+    // a LoRA adapter means something only on the base it trains on: a base changed in place since the last save is said
+    const baseFingerprint = o.lora ? weightsFingerprint(o.base!) ?? undefined : undefined;
+    const was = run.saved?.baseFingerprint;
+    if (baseFingerprint && was && was !== baseFingerprint) {
+      console.warn(`warning: the base model ${o.base} has changed since this adapter's last save (its weight files differ); training goes on, on the new weights`);
+    }
 
     // ---- data ----
     const data = loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask });
@@ -137,7 +143,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
         }
       },
       save: (c: Checkpoint, why) => {
-        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B });
+        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B, baseFingerprint });
         try {
           const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
           ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));

@@ -111,6 +111,8 @@ export interface SavedRun {
   /** the time-budget schedule's state (TimeSchedule) */
   schedule?: Record<string, number>;
   history: { train: [number, number][]; val: [number, number][] };
+  /** LoRA: what the base's weight files hashed to when the adapter last trained on them (a resume says when they changed) */
+  baseFingerprint?: string;
 }
 
 /** the adapter and machine a run is sized against */
@@ -358,12 +360,16 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
     step: j.step, settings, adamSteps: num(j.adamSteps, j.step), elapsedMs: num(j.elapsedMs, 0),
     schedule: typeof j.schedule === 'object' && j.schedule !== null ? j.schedule : undefined,
     history: { train: curve(j.history?.train), val: curve(j.history?.val) },
+    baseFingerprint: typeof j.baseFingerprint === 'string' ? j.baseFingerprint : undefined,
   };
 }
 
 /** train_state.json for a checkpoint at `step` (parseSavedRun reads it back) */
 export function savedRunState(s: SavedRun & { dataPosition: number }): object {
-  return { step: s.step, adamSteps: s.adamSteps, elapsedMs: Math.round(s.elapsedMs), dataPosition: s.dataPosition, options: s.settings, schedule: s.schedule, history: s.history };
+  return {
+    step: s.step, adamSteps: s.adamSteps, elapsedMs: Math.round(s.elapsedMs), dataPosition: s.dataPosition, options: s.settings, schedule: s.schedule, history: s.history,
+    ...(s.baseFingerprint ? { baseFingerprint: s.baseFingerprint } : {}),
+  };
 }
 
 /** seconds for the console: 42s, 1m30s, 1.5h */
