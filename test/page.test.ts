@@ -234,6 +234,11 @@ t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges 
       assert.is((await fetch(`${base}${path}`, { method: 'HEAD' })).status, 200, `serve.js --adapter does not offer ${path}`);
     }
     assert.equal(new Uint8Array(await (await fetch(`${base}/model/model.safetensors`)).arrayBuffer()), new Uint8Array(readFileSync(join(ckpt, 'model.safetensors'))), 'the base model, not a merged one');
+    // the adapter's config names its base by this machine's path: visitors see only its last part
+    const config = await (await fetch(`${base}/model/adapter/${ADAPTER_CONFIG}`)).json();
+    assert.is(JSON.parse(readFileSync(join(adapter, ADAPTER_CONFIG), 'utf8')).base_model_name_or_path, ckpt);
+    assert.is(config.base_model_name_or_path, 'tiny');
+    assert.is(config.r, LORA.r, 'the rest as it is');
     const p = await browser.newPage({ viewport: WIDE });
     const plog = pageLog(p);
     await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY })}`);

@@ -5,9 +5,9 @@
 // page downloads to run in the browser. GET and HEAD only; nothing outside those places is
 // reachable (no `..`, no encoded slashes, no other file of the model or adapter directory). ETags let the page check its cached copy of the model without
 // downloading it again.
-import { createReadStream, statSync, type Stats } from 'node:fs';
+import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface StaticOptions {
@@ -54,7 +54,7 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
       const name = path.slice('/model/adapter/'.length);
       if (!ADAPTER_FILES.has(name)) return answer(res, 404, 'not found (the adapter is /model/adapter/adapter_config.json and /model/adapter/adapter_model.safetensors)');
       if (!o.adapterDir) return answer(res, 404, 'this server has no LoRA adapter');
-      return sendFile(req, res, join(o.adapterDir, name));
+      return sendFile(req, res, join(o.adapterDir, name), name === 'adapter_config.json' ? withoutLocalPaths : undefined);
     }
     if (path.startsWith('/model/')) {
       const name = path.slice('/model/'.length);
@@ -74,7 +74,20 @@ function answer(res: ServerResponse, status: number, text: string): true {
   return true;
 }
 
-function sendFile(req: IncomingMessage, res: ServerResponse, file: string): true {
+/** adapter_config.json names its base as a path on this machine: a visitor gets its last part only (a hub id stays) */
+function withoutLocalPaths(bytes: Buffer): Buffer {
+  try {
+    const j = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    const base = j.base_model_name_or_path;
+    if (typeof base !== 'string' || !isAbsolute(base)) return bytes;
+    return Buffer.from(JSON.stringify({ ...j, base_model_name_or_path: basename(base) }, null, 2));
+  } catch {
+    return bytes; // not JSON: the page says what is wrong with it
+  }
+}
+
+/** `file` with its ETag; `transform` changes a small file's bytes on the way out (same ETag: it follows the file) */
+function sendFile(req: IncomingMessage, res: ServerResponse, file: string, transform?: (b: Buffer) => Buffer): true {
   let st: Stats;
   try {
     st = statSync(file);
@@ -94,6 +107,17 @@ function sendFile(req: IncomingMessage, res: ServerResponse, file: string): true
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, headers);
     res.end();
+    return true;
+  }
+  if (transform) {
+    let body: Buffer;
+    try {
+      body = transform(readFileSync(file));
+    } catch {
+      return answer(res, 404, 'not found');
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
     return true;
   }
   headers['Content-Length'] = st.size;
