@@ -235,7 +235,7 @@ t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges 
     }
     assert.equal(new Uint8Array(await (await fetch(`${base}/model/model.safetensors`)).arrayBuffer()), new Uint8Array(readFileSync(join(ckpt, 'model.safetensors'))), 'the base model, not a merged one');
     // the adapter's config names its base by this machine's path: visitors see only its last part
-    const config = await (await fetch(`${base}/model/adapter/${ADAPTER_CONFIG}`)).json();
+    const config = (await (await fetch(`${base}/model/adapter/${ADAPTER_CONFIG}`)).json()) as { base_model_name_or_path: string; r: number };
     assert.is(JSON.parse(readFileSync(join(adapter, ADAPTER_CONFIG), 'utf8')).base_model_name_or_path, ckpt);
     assert.is(config.base_model_name_or_path, 'tiny');
     assert.is(config.r, LORA.r, 'the rest as it is');
