@@ -165,11 +165,10 @@ async function benchmarks(): Promise<void> {
   } catch (e) {
     throw new UserError(`--case ${caseRe}: not a regular expression (${(e as Error).message})`);
   }
-  count(a, 'batch', 1);
-  count(a, 'reps', 1); // checked before the adapter opens
+  const batch = count(a, 'batch', 0), reps = count(a, 'reps', 0); // 0: not given; checked before the adapter opens
   const gpu = await getGpu({ fast: a.fast ? true : undefined, profile: a.wall ? undefined : true });
   const big = !gpu.isCpu;
-  const args: BenchArgs = { batch: count(a, 'batch', big ? 8 : 1), big, reps: count(a, 'reps', big ? 20 : 3) };
+  const args: BenchArgs = { batch: batch || (big ? 8 : 1), big, reps: reps || (big ? 20 : 3) };
   const rows: Record<string, unknown>[] = [];
   const timing = gpu.profiler ? 'GPU timestamps (unquantized)' : 'wall clock';
   if (!json) console.log(`adapter: ${gpu.adapterName}; timing: ${timing}; median of ${args.reps}`);

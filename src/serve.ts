@@ -10,6 +10,7 @@ import { GPT2BatchGenerator } from './model/generate.ts';
 import { openModel } from './model/load.ts';
 import { Scheduler } from './server/scheduler.ts';
 import { ApiServer } from './server/http.ts';
+import { isSendableKey } from './browser/openai.ts';
 
 const KEY_ENV = 'GPT2_API_KEY';
 /** how long in-flight requests may finish after Ctrl-C / SIGTERM before they are cut */
@@ -48,8 +49,7 @@ async function main(): Promise<void> {
   if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
   const apiKey = (a['api-key'] as string | undefined) ?? process.env[KEY_ENV] ?? undefined;
   if (apiKey !== undefined && apiKey.trim() === '') throw new UserError(`--api-key (or ${KEY_ENV}) is empty`);
-  // an HTTP header carries printable ASCII: any other key could never be sent
-  if (apiKey !== undefined && !/^[\x21-\x7e]+$/.test(apiKey)) throw new UserError(`--api-key (or ${KEY_ENV}) must be printable ASCII without spaces (it travels in an HTTP header)`);
+  if (apiKey !== undefined && !isSendableKey(apiKey)) throw new UserError(`--api-key (or ${KEY_ENV}) must be printable ASCII without spaces (it travels in an HTTP header)`);
   const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
   // a port in use or a host that is not this machine's, said before the model loads (or downloads)

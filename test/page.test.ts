@@ -209,6 +209,7 @@ t('serve.js --api-key: the page asks for the key once, keeps it for the tab, and
     await p.click('#notice button:has-text("Enter the API key")');
     await waitForState(p, 'error');
     assert.match((await p.textContent('#notice'))!, /the key given was not it/);
+    await p.screenshot({ path: join(SHOTS, 'api-key-narrow.png') });
     await p.click('#notice button:has-text("Enter the API key")');
     await waitForState(p, 'ready');
     assert.is(await ask(p, PROMPT), untrained, 'the server engine with the key vs chat.js');
@@ -272,6 +273,7 @@ t('serve.js with a model made of two adapters: no files to download, so the page
     await waitForState(p, 'ready');
     assert.is(await p.getAttribute('body', 'data-engine'), 'server');
     assert.match((await p.textContent('#notice'))!, /There is no model here to run in the browser\. Using the server engine instead\./);
+    await p.screenshot({ path: join(SHOTS, 'no-model-here-wide.png') });
     assert.is(await ask(p, PROMPT), await cli, 'the server engine vs chat.js on the two adapters');
     await p.close();
   } finally {

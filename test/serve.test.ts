@@ -225,6 +225,11 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     const withHistory = await post({ ...chat('x', { max_tokens: undefined }), messages: [...history, { role: 'user', content: 'word '.repeat(60) }] });
     assert.is(withHistory.status, 200, withHistory.text);
     assert.is(withHistory.json.usage.prompt_tokens, fits.json.usage.prompt_tokens, 'the history is dropped');
+    // completions: max_tokens absent (or null) is OpenAI's default of 16, and the refusal says so
+    for (const extra of [{}, { max_tokens: null }]) {
+      const r = await post({ prompt: 'word '.repeat(85), ...extra }, '/v1/completions');
+      assert.match(r.json.error?.message ?? r.text, /next to max_tokens 16 \(the default\)\. Shorten the prompt, or set max_tokens to at most \d+\./, JSON.stringify(extra));
+    }
     await expectError('no API key', await post(chat('x'), '/v1/chat/completions', { headers: {} }), 401, null, 'invalid_api_key');
     await expectError('a wrong API key', await post(chat('x'), '/v1/chat/completions', { headers: { Authorization: 'Bearer nope' } }), 401, null, 'invalid_api_key');
     await expectError('unknown path', await request(s.url, '/v1/embeddings', {}, auth), 404, null, 'unknown_url');

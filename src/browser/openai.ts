@@ -29,6 +29,9 @@ export class ApiError extends Error {
   }
 }
 
+/** can `key` travel in an Authorization header? (printable ASCII, no spaces: fetch refuses anything else, and Node reads headers as latin1) */
+export const isSendableKey = (key: string) => /^[\x21-\x7e]+$/.test(key);
+
 /** the Authorization header of a server started with --api-key ('' = none) */
 const auth = (apiKey: string): Record<string, string> => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {});
 

@@ -56,7 +56,10 @@ export async function answer(session: ChatSession, message: string, io: AnswerIo
   if (!session.opts.quiet) {
     const line = statsLine(a);
     log.write((log as { isTTY?: boolean }).isTTY ? `\x1b[2m${line}\x1b[22m\n` : `${line}\n`);
-  } else if (cutNotes(a.prompt)) log.write(`${cutNotes(a.prompt).trim()}\n`); // lost text is said even when quiet
+  } else {
+    const cut = cutNotes(a.prompt).trim();
+    if (cut) log.write(`${cut}\n`); // lost text is said even when quiet
+  }
   return a;
 }
 

@@ -153,11 +153,11 @@ export function weightsFingerprint(init: string): string | null {
   for (const dir of weightDirs(init)) {
     const file = [join(dir, 'model.safetensors'), join(dir, 'adapter_model.safetensors')].find((f) => existsSync(f));
     if (!file) continue;
-    const fd = openSync(file, 'r');
+    const size = statSync(file).size, fd = openSync(file, 'r');
     try {
-      const head = Buffer.alloc(Math.min(1 << 20, statSync(file).size));
+      const head = Buffer.alloc(Math.min(1 << 20, size));
       readSync(fd, head, 0, head.length, 0);
-      h.update(`${statSync(file).size}\n`).update(head);
+      h.update(`${size}\n`).update(head);
     } finally {
       closeSync(fd);
     }

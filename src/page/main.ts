@@ -14,7 +14,7 @@ import { lossCurveSvg } from '../util/plot.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
 import { BrowserEngine, modelConfigUrl, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
-import { ApiError } from '../browser/openai.ts';
+import { ApiError, isSendableKey } from '../browser/openai.ts';
 import { defaultsFor, finetune } from './finetune.ts';
 import { getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind } from './settings.ts';
 import { EXAMPLE_CONVERSATIONS } from './example.ts';
@@ -191,8 +191,7 @@ function askForApiKey(note = ''): void {
     { label: 'Enter the API key', run: () => {
       const key = prompt('API key of this server (serve.js --api-key)')?.trim();
       if (key === undefined) return;
-      // an HTTP header carries printable ASCII: anything else could never be sent
-      if (!/^[\x21-\x7e]+$/.test(key)) return askForApiKey(' That one cannot be: a key is printable ASCII without spaces.');
+      if (!isSendableKey(key)) return askForApiKey(' That one cannot be: a key is printable ASCII without spaces.');
       sessionStorage.setItem(apiKeyItem(), key);
       void choose('server', { fallback: false });
     } },

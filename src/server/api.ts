@@ -106,8 +106,9 @@ function checkModel(b: Body, model: ModelInfo): void {
 function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefined, seedFallback: () => number) {
   checkModel(b, model);
   int(b, 'n', (v) => (v === 1 ? null : 'is not supported: only n = 1'));
-  const maxTokens = int(b, 'max_completion_tokens', (v) => (v >= 1 ? null : 'must be at least 1'))
-    ?? int(b, 'max_tokens', (v) => (v >= 1 ? null : 'must be at least 1')) ?? defaultMaxTokens;
+  const given = int(b, 'max_completion_tokens', (v) => (v >= 1 ? null : 'must be at least 1'))
+    ?? int(b, 'max_tokens', (v) => (v >= 1 ? null : 'must be at least 1'));
+  const maxTokens = given ?? defaultMaxTokens;
   const sampling = {
     temperature: num(b, 'temperature', (v) => (v >= 0 && v <= 2 ? null : 'is outside [0, 2]')) ?? 1,
     topP: num(b, 'top_p', (v) => (v > 0 && v <= 1 ? null : 'is outside (0, 1]')) ?? 1,
@@ -123,7 +124,7 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   const so = b.stream_options;
   if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw typeError('stream_options', 'an object', so);
   const includeUsage = stream && !!so && (bool(so as Body, 'include_usage') ?? false);
-  return { maxTokens, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
+  return { maxTokens, maxTokensByDefault: given === undefined, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
 }
 
 /** `n` prompt tokens do not fit beside a reply of `maxTokens` (undefined: any length; `byDefault`: the endpoint's default) */
@@ -191,7 +192,7 @@ export function parseCompletionRequest(body: unknown, model: ModelInfo, seedFall
   else throw bad('prompt', `a string, or an array of token ids below ${model.vocabSize} (one prompt per request).`);
   if (prompt.length === 0) prompt = [EOT]; // unconditional: start from <|endoftext|>, as GPT-2 does
   const g = generation(b, model, 16, seedFallback); // OpenAI's default max_tokens for completions
-  if (prompt.length > promptBudget(model.contextLength, g.maxTokens!)) throw tooLong(prompt.length, model, g.maxTokens, 'prompt', b.max_tokens === undefined && b.max_completion_tokens === undefined);
+  if (prompt.length > promptBudget(model.contextLength, g.maxTokens!)) throw tooLong(prompt.length, model, g.maxTokens, 'prompt', g.maxTokensByDefault);
   return {
     kind: 'text', prompt, droppedExchanges: 0, stream: g.stream, includeUsage: g.includeUsage,
     reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: g.stops, rng: g.rng },
