@@ -1,13 +1,11 @@
 // node dist/chat.js: chat with GPT-2 (or a fine-tuned checkpoint) in a terminal or a pipe,
 // answer one --prompt, or continue plain text with --raw.
 import { closeGpu, getGpu } from './node/gpu.ts';
-import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
-import { speakerProblem } from './data/format.ts';
 import { fsReason } from './util/fs-errors.ts';
 
 
@@ -18,8 +16,7 @@ const specs: FlagSpec[] = [
   { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context)' },
   ...settingFlags(defaultChatOptions()), // --temperature, --top-k, ..., --max-new-tokens, --seed
   { name: 'stop', type: 'list', help: 'extra stop string (repeatable; \\n and \\t are understood); chat mode always stops at \\n{human}: and \\n{bot}:' },
-  { name: 'human', type: 'string', default: 'Human', help: 'speaker tag of your turns' },
-  { name: 'bot', type: 'string', default: 'Bot', help: 'speaker tag of the model' },
+  ...SPEAKER_FLAGS,
   { name: 'quiet', type: 'boolean', help: 'no load time and no per-reply statistics (a message or persona cut to fit the context is still said)' },
   FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
@@ -47,21 +44,16 @@ async function main(): Promise<void> {
     process.stdout.write(helpText(USAGE, specs));
     return;
   }
-  const human = (a.human as string).trim(), bot = (a.bot as string).trim();
-  for (const [flag, v] of [['human', human], ['bot', bot]]) {
-    const why = speakerProblem(v);
-    if (why) throw new UserError(`--${flag} ${why}, got '${v}'`);
-  }
+  const choice = modelChoice(a);
   const opts: ChatOptions = {
     ...defaultChatOptions(),
-    speakers: { human, bot },
+    speakers: chosenSpeakers(a, choice),
     persona: (a.persona as string | undefined) ?? '',
     stops: ((a.stop as string[] | undefined) ?? []).map(unescape),
     raw: !!a.raw,
     quiet: !!a.quiet,
   };
   applySettingFlags(opts, a);
-  const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them

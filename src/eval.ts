@@ -6,15 +6,15 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
-import { DEFAULT_SPEAKERS } from './data/format.ts';
+import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
-import { parseMarkedChat } from './eval/heldout.ts';
+import { parseMarkedChat, type MarkedConversation } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { recallValueDataset } from './eval/recall_loss.ts';
 import { score, trainingReplies, wilson95, type Fraction, type Scores } from './eval/score.ts';
@@ -23,10 +23,13 @@ import { score, trainingReplies, wilson95, type Fraction, type Scores } from './
 // a whole held-out conversation (chat.js's 128 would halve it).
 const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
 
+const DEFAULT_TRAIN_DATA = 'data/chat.txt';
+
 const specs: FlagSpec[] = [
   ...MODEL_FLAGS,
+  ...SPEAKER_FLAGS,
   { name: 'data', type: 'string', default: 'data/eval.txt', help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
-  { name: 'train-data', type: 'string', default: 'data/chat.txt', help: "the training conversations, for the copying score (replies that are verbatim training replies)" },
+  { name: 'train-data', type: 'string', help: `the training conversations, for the copying score and the seen-tokens row (default: the data the model was trained on, from its train_state.json, else ${DEFAULT_TRAIN_DATA}; both rows are left out when that file is not there)` },
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
   { name: 'json', type: 'boolean', help: 'print the scores and every reply as JSON instead of the table' },
   { name: 'persona', type: 'string', help: 'text placed before each conversation, as chat.js --persona' },
@@ -48,6 +51,20 @@ function readText(path: string, flag: string): string {
   const text = readFileSync(path, 'utf8');
   if (text.trim() === '') throw new UserError(`--${flag} ${path}: the file is empty`);
   return text;
+}
+
+/** the held-out conversations in the model's tags, else in Human/Bot (the shipped data/eval.txt's) */
+function parseHeldOut(text: string, sp: Speakers): MarkedConversation[] {
+  try {
+    return parseMarkedChat(text, sp);
+  } catch (e) {
+    if (!(e instanceof UserError) || (sp.human === DEFAULT_SPEAKERS.human && sp.bot === DEFAULT_SPEAKERS.bot)) throw e;
+    try {
+      return parseMarkedChat(text, DEFAULT_SPEAKERS);
+    } catch {
+      throw e;
+    }
+  }
 }
 
 function withPath<T>(path: string, f: () => T): T {
@@ -103,34 +120,42 @@ async function main(): Promise<void> {
   applySettingFlags(opts, a);
   const limit = a.limit as number | undefined;
   if (limit !== undefined && limit < 1) throw new UserError(`--limit must be at least 1, got ${limit}`);
-  const dataPath = a.data as string, trainPath = a['train-data'] as string;
-  const dataText = readText(dataPath, 'data'), trainText = readText(trainPath, 'train-data');
-  let convs = withPath(dataPath, () => parseMarkedChat(dataText, DEFAULT_SPEAKERS));
+  const choice = modelChoice(a);
+  const { init, adapter, dtype } = choice;
+  // prompts use the tags the model was trained with; the shipped held-out set is written in Human/Bot
+  const speakers = chosenSpeakers(a, choice);
+  opts.speakers = speakers;
+  const dataPath = a.data as string;
+  const dataText = readText(dataPath, 'data');
+  let convs = withPath(dataPath, () => parseHeldOut(dataText, speakers));
   if (limit !== undefined) convs = convs.slice(0, limit);
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
-  const training = trainingReplies(withPath(trainPath, () => parseChat(trainText, DEFAULT_SPEAKERS)));
-  const choice = modelChoice(a);
-  const { init, adapter, dtype } = choice;
-
+  // the training text: given, or the one the model was trained on, or the shipped one; without it copying and seen tokens are left out
+  const given = a['train-data'] as string | undefined;
+  const trainPath = given ?? trainedWith(choice).data ?? DEFAULT_TRAIN_DATA;
+  const haveTrain = given !== undefined || (existsSync(trainPath) && !trainPath.endsWith('.bin'));
+  const trainText = haveTrain ? readText(trainPath, 'train-data') : null;
+  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => parseChat(trainText, speakers)));
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
   if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
   log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);
+  if (!trainText) log(`eval: no training text (${trainPath}${trainPath.endsWith('.bin') ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);
 
   const T = Math.min(256, generator.contextLength);
   // the Bot turns, packed and masked as training packs them
-  const loss = await maskedLoss(generator.model, packConversations(convs, DEFAULT_SPEAKERS, T, 'bot'));
+  const loss = await maskedLoss(generator.model, packConversations(convs, speakers, T, 'bot'));
   // the recalled values' tokens, and those of them that the training data contains: a model
   // trained from scratch on it cannot output the others, copying or not. The training text is
   // encoded per distinct line (3x faster than whole, measured): a value never holds a newline,
   // and GPT-2's pre-tokenizer joins nothing across one but whitespace
-  const values = recallValueDataset(convs, DEFAULT_SPEAKERS, T), trainTokens = new Set<number>();
-  for (const line of new Set(trainText.split('\n'))) for (const t of encode(line)) trainTokens.add(t);
+  const values = recallValueDataset(convs, speakers, T), trainTokens = new Set<number>();
+  if (trainText) for (const line of new Set(trainText.split('\n'))) for (const t of encode(line)) trainTokens.add(t);
   const seenValues = { ...values, mask: values.mask.map((m, i) => (m && trainTokens.has(values.tokens[i]) ? 1 : 0)) };
-  const valueLoss = { all: await maskedLoss(generator.model, values), seen: await maskedLoss(generator.model, seenValues) };
+  const valueLoss = { all: await maskedLoss(generator.model, values), seen: trainText ? await maskedLoss(generator.model, seenValues) : { loss: NaN, tokens: 0 } };
   const tty = !!process.stderr.isTTY;
   const transcripts = await generateReplies(generator, convs, opts, (done, n) => {
     const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${((performance.now() - t0) / 1000).toFixed(0)} s`;
@@ -140,7 +165,7 @@ async function main(): Promise<void> {
   const scores = score(transcripts, training);
   const seconds = (performance.now() - t0) / 1000;
   if (a.json) {
-    const settings = { init, dtype, data: dataPath, trainData: trainPath, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
+    const settings = { init, dtype, data: dataPath, trainData: trainText ? trainPath : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
     process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: valueLoss.all.tokens ? valueLoss.all.loss : null, recallTokens: valueLoss.all.tokens,
       recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores,
       interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);

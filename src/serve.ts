@@ -5,7 +5,8 @@ import { basename, resolve } from 'node:path';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError } from './util/cli.ts';
+import { DEFAULT_SPEAKERS } from './data/format.ts';
+import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
 import { openModel } from './model/load.ts';
 import { Scheduler } from './server/scheduler.ts';
@@ -18,6 +19,7 @@ const GRACE_MS = 10_000;
 
 const specs: FlagSpec[] = [
   ...MODEL_FLAGS,
+  ...SPEAKER_FLAGS,
   { name: 'host', type: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
   { name: 'port', type: 'int', default: 8080, help: 'port to listen on; 0 = any free port' },
   { name: 'max-batch', type: 'int', default: 8, help: 'sequences decoded together (each holds a KV cache of the full context)' },
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
   if (apiKey !== undefined && !isSendableKey(apiKey)) throw new UserError(`--api-key (or ${KEY_ENV}) must be printable ASCII without spaces (it travels in an HTTP header)`);
   const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
+  const speakers = chosenSpeakers(a, choice);
   // a port in use or a host that is not this machine's, said before the model loads (or downloads)
   await listenProblem(port, a.host as string);
 
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const id = modelId(init);
   const server = new ApiServer({
-    model: { id, contextLength: gen.contextLength, vocabSize: gen.vocabSize, created: Math.floor(Date.now() / 1000) },
+    model: { id, contextLength: gen.contextLength, vocabSize: gen.vocabSize, created: Math.floor(Date.now() / 1000), speakers },
     scheduler, apiKey, log,
     // the page at / downloads the model from /model/ (and the adapter from /model/adapter/) to run it in the browser
     modelDir: files?.dir ?? null, adapterDir: files?.adapter ?? null,
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
   // a browser runs WebGPU only on a secure page: https or localhost, so the page's URL is a loopback one when the server listens on all addresses
   const pageUrl = url.replace(/^http:\/\/(0\.0\.0\.0|\[::\])(?=:)/, 'http://127.0.0.1');
   log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})` +
+    (speakers.human !== DEFAULT_SPEAKERS.human || speakers.bot !== DEFAULT_SPEAKERS.bot ? `; prompts as ${speakers.human}:/${speakers.bot}:` : '') +
     (files?.dir ? `; the chat page at ${pageUrl}/` : `; the chat page at ${pageUrl}/ can use the server only (a model made of two adapters has no files to download: merge one into its base with train.js --merge-adapter)`));
 
   await new Promise<void>((done) => {

@@ -287,6 +287,27 @@ t('chat.js over a pipe: replies, /set, /persona, /history, /reset, /quit; exits 
   assert.is(out, expected);
 });
 
+t('chat.js on a run trained with --human User --bot Assistant: prompts and answers with those tags; the flags override them', async () => {
+  const data = join(dir, 'ua.txt'), tagged = join(dir, 'tagged');
+  writeFileSync(data, SMALL_CHAT.replace(/^Human:/gm, 'User:').replace(/^Bot:/gm, 'Assistant:'));
+  assertOk(await run('train', [...TINY, '--data', data, '--human', 'User', '--bot', 'Assistant', '--steps', '1', '--out', tagged]), 'train');
+  const r = await run('chat', ['--init', tagged, '--max-new-tokens', '3'], 'Hello there\n/history\n');
+  assertOk(r, 'chat');
+  assert.match(r.stdout, /^Assistant: /m, r.stdout);
+  assert.ok(r.stdout.includes('User: Hello there\n') && !/^(Human|Bot): /m.test(r.stdout), r.stdout);
+  // the same session in this process with those tags prints the same bytes: the prompt is built with them
+  const { generator } = await openGenerator(tagged, { gpu: await gpu() });
+  const input = new PassThrough(), output = new PassThrough();
+  let expected = '';
+  output.on('data', (d) => (expected += d));
+  input.end('Hello there\n/history\n');
+  await runRepl(generator, replOptions({ maxNewTokens: 3, speakers: { human: 'User', bot: 'Assistant' } }), { input, output, isTTY: false, log: new PassThrough() });
+  await new Promise((res) => setImmediate(res));
+  assert.is(r.stdout, expected);
+  const over = await run('chat', ['--init', tagged, '--max-new-tokens', '3', '--human', 'Me'], 'Hello\n/history\n');
+  assert.ok(over.stdout.includes('Me: Hello\n') && /^Assistant: /m.test(over.stdout), over.stdout);
+});
+
 t('chat.js --prompt: the same seed gives the same reply; --raw prints only the continuation', async () => {
   const args = ['--init', ckpt, '--prompt', 'Hi there', '--max-new-tokens', '5', '--seed', '1'];
   const a = await run('chat', args), b = await run('chat', args);

@@ -180,10 +180,10 @@ t('generateReplies: each reply is prompted with the gold history up to its Human
 });
 
 // ---------------------------------------------------------------- the CLI
-function evalJs(args: string[]): { code: number | null; stdout: string; stderr: string } {
+function evalJs(args: string[], cwd = ROOT): { code: number | null; stdout: string; stderr: string } {
   const env = { ...process.env };
   delete env.DEBUG; // DEBUG turns the one-line errors into stack traces
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/eval.js'), ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/eval.js'), ...args], { cwd, env, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const errorLines = (s: string) => s.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Warning:'));
@@ -212,6 +212,42 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   assert.ok(Math.abs(j.recallLoss - Math.log(50257)) < 1, `an untrained model's recall loss is about ln(vocab): ${j.recallLoss}`);
   const c = evalJs([...args, '--seed', '2']);
   assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
+});
+
+t('eval.js: a model trained with --human User --bot Assistant is prompted so, its training text is the copying reference; none there: copying left out', () => {
+  const ckpt = join(tmp, 'tagged');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
+  saveGPT2Weights(ckpt, config, GPT2.initArrays(config, 7));
+  const train = join(tmp, 'ua-train.txt'), data = join(tmp, 'ua-held-out.txt');
+  writeFileSync(train, 'User: Hi there.\nAssistant: Hello, friend.\n\nUser: Bye.\nAssistant: See you.\n');
+  writeFileSync(data, 'User: I am Zorbat.\nAssistant: Hi Zorbat.\nUser: Who am I?\nAssistant: You are Zorbat. [recall: Zorbat]\n');
+  // what train.js --human User --bot Assistant --data TRAIN records
+  writeFileSync(join(ckpt, 'train_state.json'), JSON.stringify({ step: 1, options: { data: train, human: 'User', bot: 'Assistant' } }));
+  const args = ['--init', ckpt, '--json', '--max-new-tokens', '2'];
+  const r = evalJs([...args, '--data', data]);
+  assert.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.settings.speakers, { human: 'User', bot: 'Assistant' });
+  assert.is(j.settings.trainData, train, 'the run\'s own data, from train_state.json');
+  assert.is(j.scores.copying.of, 2, 'copying is scored against it');
+  assert.is(j.valTokens, encode(' Hi Zorbat.').length + encode(' You are Zorbat.').length + 2, 'the Assistant turns are the scored ones');
+  // the shipped held-out set is written in Human/Bot: it still parses for this model; --bot overrides the saved tag
+  const shipped = evalJs([...args, '--limit', '1', '--bot', 'Robot']);
+  assert.is(shipped.code, 0, shipped.stderr);
+  assert.equal(JSON.parse(shipped.stdout).settings.speakers, { human: 'User', bot: 'Robot' });
+  // without a train_state.json and away from the repository (no data/chat.txt): copying and seen tokens are left out, with a note
+  rmSync(join(ckpt, 'train_state.json'));
+  const away = evalJs([...args, '--data', join(ROOT, 'data/eval.txt'), '--limit', '1'], tmp);
+  assert.is(away.code, 0, away.stderr);
+  const k = JSON.parse(away.stdout);
+  assert.equal(k.settings.speakers, SP);
+  assert.is(k.settings.trainData, null);
+  assert.equal([k.scores.copying.of, k.recallTokensSeen], [0, 0]);
+  assert.match(away.stderr, /eval: no training text \(data\/chat\.txt is not there\): copying and seen tokens are left out/);
+  // the same tag twice cannot make a conversation
+  const same = evalJs([...args, '--data', data, '--human', 'Bot', '--bot', 'Bot']);
+  assert.is(same.code, 1);
+  assert.match(errorLines(same.stderr)[0], /^error: --human and --bot are the same tag 'Bot'/);
 });
 
 t('eval.js: --help, and bad input as one line', () => {

@@ -9,9 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import type { ChatCompletion, ChatCompletionChunk, Completion, Model } from 'openai/resources';
-import { chatChunk, chatCompletion, modelObject, textCompletion, usage, usageChunk } from '../src/server/api.ts';
+import { chatChunk, chatCompletion, modelObject, parseChatRequest, textCompletion, usage, usageChunk } from '../src/server/api.ts';
 import { encodeHumanTurn, encodePersona, DEFAULT_SPEAKERS } from '../src/data/format.ts';
 import { Rng } from '../src/util/rng.ts';
+import { decode } from '../src/data/tokenizer.ts';
 import type { ReplyOptions } from '../src/chat/reply.ts';
 import { events, randomCheckpoint, request, startServer, streamedContent, type TestServer } from './serve_util.ts';
 
@@ -64,6 +65,18 @@ t('greedy content equals chat.js --prompt for the same conversation (persona as 
     assert.is(`${s.json.choices[0].message.content}\n`, r.stdout, `persona '${persona}'`);
     assert.is(s.json.usage.prompt_tokens, encodeHumanTurn(message, DEFAULT_SPEAKERS).tokens.length + (persona ? encodePersona(persona).tokens.length : 0));
   }
+});
+
+t('a model trained with other speaker tags gets its prompt and stops in those tags', () => {
+  const sp = { human: 'User', bot: 'Assistant' };
+  const model = { id: 'tagged', contextLength: 96, vocabSize: 50257, created: 1, speakers: sp };
+  const r = parseChatRequest({ messages: [{ role: 'user', content: 'Hi there' }] }, model, () => 1);
+  assert.equal(r.prompt, encodeHumanTurn('Hi there', sp).tokens);
+  assert.ok(decode(r.prompt).endsWith('User: Hi there\nAssistant:'), decode(r.prompt));
+  assert.equal(r.reply.stops.slice(0, 2), ['\nUser:', '\nAssistant:']);
+  // without tags: Human/Bot
+  const d = parseChatRequest({ messages: [{ role: 'user', content: 'Hi there' }] }, { ...model, speakers: undefined }, () => 1);
+  assert.equal(d.prompt, encodeHumanTurn('Hi there', DEFAULT_SPEAKERS).tokens);
 });
 
 t('streamed chunks joined equal the non-streamed content (chat and completions), with usage', async () => {

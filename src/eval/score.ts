@@ -134,7 +134,8 @@ export function wilson95(f: Fraction): [number, number] {
   return [Math.max(0, mid - half), Math.min(1, mid + half)];
 }
 
-export function score(replies: ScoredReply[], training: Set<string>): Scores {
+/** `training`: the training replies, or null without a training text (copying is then 0 of 0: not scored) */
+export function score(replies: ScoredReply[], training: Set<string> | null): Scores {
   const frac = (pred: (r: ScoredReply) => boolean, among: (r: ScoredReply) => boolean = () => true): Fraction => {
     const pool = replies.filter(among);
     return { count: pool.filter(pred).length, of: pool.length };
@@ -158,7 +159,7 @@ export function score(replies: ScoredReply[], training: Set<string>): Scores {
     recall: frac((r) => r.mark?.kind === 'recall' && containsValue(r.reply, r.mark.values), isRecall),
     recallOutOfContext: replies.filter((r) => isRecall(r) && r.droppedExchanges > 0).length,
     honesty: frac((r) => admitsNotKnowing(r.reply), (r) => r.mark?.kind === 'unknown'),
-    copying: frac((r) => training.has(sameReplyKey(r.reply)) && sameReplyKey(r.reply) !== sameReplyKey(r.reference)),
+    copying: frac((r) => training!.has(sameReplyKey(r.reply)) && sameReplyKey(r.reply) !== sameReplyKey(r.reference), () => training !== null),
     distinct2: distinct2(replies.map((r) => r.reply)),
   };
 }

@@ -6,7 +6,7 @@
 import { buildPrompt, promptBudget } from '../chat/context.ts';
 import type { ReplyEnd, ReplyOptions } from '../chat/reply.ts';
 import { defaultStops } from '../chat/session.ts';
-import { DEFAULT_SPEAKERS, type Turn } from '../data/format.ts';
+import { DEFAULT_SPEAKERS, type Speakers, type Turn } from '../data/format.ts';
 import { encode, EOT } from '../data/tokenizer.ts';
 import { Rng } from '../util/rng.ts';
 
@@ -29,6 +29,8 @@ export interface ModelInfo {
   vocabSize: number;
   /** unix seconds */
   created: number;
+  /** the tags chat prompts are built with (default Human/Bot): those the model was trained with */
+  speakers?: Speakers;
 }
 
 /** a request turned into what the scheduler runs */
@@ -166,7 +168,8 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   if (!last || last.speaker !== 'human') throw bad('messages', 'the last message (after any system messages) must be from the user.');
   const g = generation(b, model, undefined, seedFallback);
   const ctx = model.contextLength;
-  const build = (room: number) => buildPrompt(persona.filter(Boolean).join('\n'), turns, last.text, DEFAULT_SPEAKERS, room);
+  const sp = model.speakers ?? DEFAULT_SPEAKERS;
+  const build = (room: number) => buildPrompt(persona.filter(Boolean).join('\n'), turns, last.text, sp, room);
   // as chat.js budgets: room for the reply, at most half the context, so that old exchanges go before a long reply is cut off
   let p = build(promptBudget(ctx, g.maxTokens ?? Infinity));
   // what is left when even the persona and the last message do not fit that way: every old exchange dropped
@@ -176,7 +179,7 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   if (p.personaCut || p.messageCut) throw tooLong(needs, model, g.maxTokens, 'messages');
   return {
     kind: 'chat', prompt: p.tokens, droppedExchanges: p.dropped, stream: g.stream, includeUsage: g.includeUsage,
-    reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: [...defaultStops(DEFAULT_SPEAKERS), ...g.stops], rng: g.rng },
+    reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: [...defaultStops(sp), ...g.stops], rng: g.rng },
   };
 }
 

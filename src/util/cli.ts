@@ -1,6 +1,9 @@
 // What the commands share: the model flags of chat.js, eval.js and serve.js, and how a CLI
 // reports the error that ended it.
 import { GpuValidationError } from '../gpu/index.ts';
+import { existsSync, statSync } from 'node:fs';
+import { DEFAULT_SPEAKERS, speakerProblem, type Speakers } from '../data/format.ts';
+import { readTrainStateJson } from '../model/checkpoint.ts';
 import { chooseInit, DTYPE_FLAG } from '../model/load.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
 import { DEFAULTS } from '../train/run.ts';
@@ -31,6 +34,46 @@ export function modelChoice(a: Record<string, unknown>): ModelChoice {
   const adapter = a.adapter as string | undefined;
   const init = chooseInit(a.init as string | undefined, adapter, DEFAULT_CHECKPOINT);
   return { init, adapter, dtype: a.dtype as WeightsDtype, defaulted: a.init === undefined && !adapter && init !== DEFAULT_CHECKPOINT };
+}
+
+/** --human and --bot, as chat.js, eval.js and serve.js take them */
+export const SPEAKER_FLAGS: FlagSpec[] = [
+  { name: 'human', type: 'string', help: "speaker tag of the user's turns (default: the tag the model was trained with, from its train_state.json, else Human)" },
+  { name: 'bot', type: 'string', help: "speaker tag of the model's turns (default: the tag the model was trained with, else Bot)" },
+];
+
+/** what the train.js run that made the chosen model recorded (train_state.json of the adapter, else of --init), or {} */
+export function trainedWith(c: ModelChoice): { speakers?: Speakers; data?: string } {
+  const dir = c.adapter ?? c.init;
+  let o: Record<string, unknown> | undefined;
+  try {
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) return {};
+    o = readTrainStateJson(dir)?.state.options;
+  } catch {
+    return {}; // a corrupt train_state.json is --resume's to report, not a reason to refuse a chat
+  }
+  if (!o || typeof o !== 'object') return {};
+  const tag = (v: unknown): v is string => typeof v === 'string' && !speakerProblem(v);
+  return {
+    speakers: tag(o.human) && tag(o.bot) ? { human: o.human.trim(), bot: o.bot.trim() } : undefined,
+    data: typeof o.data === 'string' && o.data ? o.data : undefined,
+  };
+}
+
+/**
+ * The speaker tags to prompt the chosen model with: --human/--bot, else the ones it was trained
+ * with (train_state.json of the adapter, else of --init: `train.js --human User --bot Assistant`
+ * makes a model that answers after "Assistant:"), else Human/Bot.
+ */
+export function chosenSpeakers(a: Record<string, unknown>, c: ModelChoice): Speakers {
+  const trained = trainedWith(c).speakers ?? DEFAULT_SPEAKERS;
+  const human = ((a.human as string | undefined) ?? trained.human).trim(), bot = ((a.bot as string | undefined) ?? trained.bot).trim();
+  for (const [flag, v] of [['human', human], ['bot', bot]]) {
+    const why = speakerProblem(v);
+    if (why) throw new UserError(`--${flag} ${why}, got '${v}'`);
+  }
+  if (human === bot) throw new UserError(`--human and --bot are the same tag '${human}': the two speakers need different tags`);
+  return { human, bot };
 }
 
 /** `load()` of the chosen model; a failed load of the default gpt2 says why gpt2 was tried (a user who has not trained yet) */
