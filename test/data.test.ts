@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseChat } from '../src/data/conversations.ts';
 import { loadChatData, loadDataset, loadTokenBin } from '../src/data/dataset.ts';
-import { getBatch, packConversations, splitConversations, formatStats, type TokenDataset } from '../src/data/windows.ts';
+import { getBatch, packConversations, packConversationsAsync, splitConversations, formatStats, type TokenDataset } from '../src/data/windows.ts';
 import {
   DEFAULT_SPEAKERS as SP, encodeBotTurn, encodeConversation, encodeExchanges, encodeHumanTurn, encodePersona, type Conversation,
 } from '../src/data/format.ts';
@@ -253,8 +253,34 @@ t('splitConversations: every k-th, deterministic, at least one', () => {
   assert.throws(() => splitConversations(cs, 1));
 });
 
+t('packing past the first 2^16 tokens, and packing that yields to the event loop: the same stream, window by window', async () => {
+  // each conversation fits one 64-token window with room to spare, so window i is conversation i and EOT padding
+  const convs: Conversation[] = Array.from({ length: 2100 }, (_, i) => ({ turns: [
+    { speaker: 'human', text: `Tell me about thing number ${i}, please, and all you know of it.` }, { speaker: 'bot', text: `Thing ${i} is a fine thing, and ${i + 1} comes right after it, as everyone knows.` },
+  ] }));
+  const ds = packConversations(convs, SP, 64, 'bot');
+  assert.ok(ds.tokens.length > 2 ** 17, `${ds.tokens.length} tokens: the buffers grew twice`);
+  assert.is(ds.stats.windows, convs.length);
+  convs.forEach((c, i) => {
+    const e = encodeConversation(c, SP, 'bot'), at = i * 64;
+    assert.ok(e.tokens.length > 32 && e.tokens.length < 64, `${e.tokens.length} tokens: one conversation a window`);
+    assert.equal([...ds.tokens.subarray(at, at + 64)], [...e.tokens, ...new Array(64 - e.tokens.length).fill(EOT)], `window ${i}`);
+    assert.equal([...ds.mask.subarray(at, at + 64)], [...e.mask, ...new Array(64 - e.tokens.length).fill(0)], `mask of window ${i}`);
+  });
+  assert.equal([ds.tokens.length, ds.tokens.at(-1)], [convs.length * 64 + 1, EOT]);
+  // the async packer gives the same stream, and a timer gets to run while it works (so does a signal handler)
+  let ticks = 0, progress = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const again = await packConversationsAsync(convs, SP, 64, 'bot', (n) => (progress = n));
+  clearInterval(timer);
+  assert.equal([...again.tokens], [...ds.tokens]);
+  assert.equal([...again.mask], [...ds.mask]);
+  assert.equal(again.stats, ds.stats);
+  assert.ok(ticks > 0 && progress > 0 && progress <= convs.length, `ticks ${ticks}, progress ${progress}`);
+});
+
 // ---------------------------------------------------------------- files
-t('loadTokenBin: raw uint16 and llm.c header, consecutive windows', () => {
+t('loadTokenBin: raw uint16 and llm.c header, consecutive windows', async () => {
   const ids = Uint16Array.from({ length: 25 }, (_, i) => i * 2000 + 1);
   const raw = join(tmp, 'raw.bin');
   writeFileSync(raw, Buffer.from(ids.buffer));
@@ -271,14 +297,14 @@ t('loadTokenBin: raw uint16 and llm.c header, consecutive windows', () => {
   writeFileSync(llmc, Buffer.concat([Buffer.from(header.buffer), Buffer.from(ids.buffer)]));
   assert.equal([...loadTokenBin(llmc, 9).tokens], [...ids.slice(0, 19)]);
   throwsMessage(() => loadTokenBin(raw, 30), 'fewer than one window');
-  const { train, val } = loadChatData(raw, { blockSize: 4, speakers: SP, mask: 'bot' }); // 6 windows: 5 train, last 1 val
+  const { train, val } = await loadChatData(raw, { blockSize: 4, speakers: SP, mask: 'bot' }); // 6 windows: 5 train, last 1 val
   assert.equal([...val.tokens], [...ids.slice(20, 25)]);
   assert.equal([...train.tokens], [...ids.slice(0, 21)]);
   assert.is(train.stats.windows, 5);
   assert.is(val.stats.windows, 1);
 });
 
-t('loadDataset / loadChatData: text files and clear errors', () => {
+t('loadDataset / loadChatData: text files and clear errors', async () => {
   const opts = { blockSize: 64, speakers: SP, mask: 'bot' as const };
   const missing = join(tmp, 'nope.txt');
   throwsMessage(() => loadDataset(missing, opts), 'not found', missing, 'Human:');
@@ -291,6 +317,12 @@ t('loadDataset / loadChatData: text files and clear errors', () => {
   const zero = join(tmp, 'zero.bin');
   writeFileSync(zero, '');
   throwsMessage(() => loadDataset(zero, opts), 'file is empty', zero);
+  // past V8's longest string: refused before reading (a sparse file: no disk used)
+  const huge = join(tmp, 'huge.txt');
+  writeFileSync(huge, 'Human: hi\nBot: hello\n');
+  truncateSync(huge, 513 * 2 ** 20);
+  throwsMessage(() => loadDataset(huge, opts), huge, 'is 513 MiB', 'at most 512 MiB', 'split it');
+  rmSync(huge);
   const prose = join(tmp, 'prose.txt');
   writeFileSync(prose, 'It was a dark and stormy night.\n');
   throwsMessage(() => loadDataset(prose, opts), prose, '"Human:"', 'dark and stormy');
@@ -299,7 +331,7 @@ t('loadDataset / loadChatData: text files and clear errors', () => {
   const ds = loadDataset(chat, opts);
   assert.is(ds.stats.conversations, 20);
   assert.is(ds.tokens.length % 64, 1);
-  const { train, val, stats } = loadChatData(chat, opts);
+  const { train, val, stats } = await loadChatData(chat, opts);
   assert.is(val.stats.conversations, 2);
   assert.is(train.stats.conversations, 18);
   assert.is(stats.conversations, 20);

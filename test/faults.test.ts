@@ -94,7 +94,7 @@ t('weights that are not finite are never handed to a save', async () => {
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
   const model = GPT2.fromArrays(g, config, GPT2.initArrays(config, 3));
   const opt = new AdamW(g, model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 1 });
-  const data = loadChatData(chat, { blockSize: 32, speakers: { human: 'Human', bot: 'Bot' }, mask: 'bot' });
+  const data = await loadChatData(chat, { blockSize: 32, speakers: { human: 'Human', bot: 'Bot' }, mask: 'bot' });
   const settings = resolveRun({ data: chat, steps: 3, batchSize: 2, saveInterval: 1 }, { source: 'pretrained', config }, { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 }).settings;
   let saves = 0;
   const err = await trainLoop({ model, opt, train: data.train, val: null, settings, schedule: new StepSchedule({ ...settings, steps: 3, warmup: 0 }), startStep: 0, history: { train: [], val: [] }, now: () => performance.now() }, {

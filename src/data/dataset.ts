@@ -47,8 +47,8 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
  * conversation (splitConversations) and pack each part. A .bin file: the last valFraction of
  * its windows (at least one when there are two or more). `stats` covers both parts.
  */
-export function loadChatData(path: string, opts: LoadOptions & { valFraction?: number }): { train: TokenDataset; val: TokenDataset; stats: DatasetStats } {
-  if (!path.endsWith('.bin')) return chatData(readText(path), opts, path);
+export async function loadChatData(path: string, opts: LoadOptions & { valFraction?: number }, onProgress?: (done: number, of: number) => void): Promise<{ train: TokenDataset; val: TokenDataset; stats: DatasetStats }> {
+  if (!path.endsWith('.bin')) return chatData(readText(path), opts, path, onProgress);
   checkDataFile(path);
   const all = loadTokenBin(path, opts.blockSize);
   const n = all.stats.windows, T = opts.blockSize, f = opts.valFraction ?? 0.1;
@@ -73,8 +73,13 @@ export function checkDataFile(path: string): void {
   if (st.size === 0) throw new UserError(`dataset file is empty: ${path}`);
 }
 
+/** text files are read whole into one string, which V8 caps at 2^29 - 24 characters */
+const MAX_TEXT_BYTES = 512 * 1024 * 1024 - 64;
+
 function readText(path: string): string {
   checkDataFile(path);
+  const size = statSync(path).size;
+  if (size > MAX_TEXT_BYTES) throw new UserError(`${path} is ${(size / 2 ** 20).toFixed(0)} MiB: a chat text file can be at most 512 MiB (it is read whole); split it and train on one part, then --resume --data on the next`);
   const text = readFileSync(path, 'utf8');
   if (text.trim() === '') throw new UserError(`dataset file is empty (only whitespace): ${path}`);
   return text;

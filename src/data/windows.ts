@@ -41,10 +41,11 @@ export function parseChatText(text: string, sp: Speakers, where: string): Conver
  * Train and validation sets from chat text: parse, hold out every k-th conversation
  * (splitConversations, valFraction 0.1 by default) and pack each part. `stats` covers both parts.
  */
-export function chatData(text: string, opts: PackOptions & { valFraction?: number }, where: string): { train: TokenDataset; val: TokenDataset; stats: DatasetStats } {
+export async function chatData(text: string, opts: PackOptions & { valFraction?: number }, where: string, onProgress?: (done: number, of: number) => void): Promise<{ train: TokenDataset; val: TokenDataset; stats: DatasetStats }> {
   const parts = splitConversations(parseChatText(text, opts.speakers, where), opts.valFraction ?? 0.1);
-  const train = packConversations(parts.train, opts.speakers, opts.blockSize, opts.mask);
-  const val = packConversations(parts.val, opts.speakers, opts.blockSize, opts.mask);
+  const of = parts.train.length + parts.val.length;
+  const train = await packConversationsAsync(parts.train, opts.speakers, opts.blockSize, opts.mask, (n) => onProgress?.(n, of));
+  const val = await packConversationsAsync(parts.val, opts.speakers, opts.blockSize, opts.mask, (n) => onProgress?.(parts.train.length + n, of));
   return { train, val, stats: combineStats(train.stats, val.stats) };
 }
 
@@ -70,43 +71,81 @@ export function combineStats(a: DatasetStats, b: DatasetStats): DatasetStats {
  * result is the concatenation of the windows.
  */
 export function packConversations(convs: Conversation[], sp: Speakers, blockSize: number, maskMode: 'bot' | 'none'): TokenDataset {
-  if (!(Number.isInteger(blockSize) && blockSize >= 1)) throw new Error(`blockSize must be a positive integer, got ${blockSize}`);
-  const W = blockSize;
-  const tokens: number[] = [], mask: number[] = [];
-  let fill = 0, truncated = 0, padding = 0, conversations = 0;
-  const add = (e: Encoded) => {
-    for (let i = 0; i < e.tokens.length; i++) {
-      tokens.push(e.tokens[i]);
-      mask.push(e.mask[i]);
-    }
-    fill = (fill + e.tokens.length) % W;
-  };
-  const closeWindow = () => {
-    if (fill === 0) return;
-    for (; fill < W; fill++, padding++) {
-      tokens.push(EOT);
-      mask.push(0);
-    }
-    fill = 0;
-  };
-  for (const c of convs) {
-    if (c.turns.length === 0) continue;
-    conversations++;
-    const enc = encodeConversation(c, sp, maskMode);
-    if (enc.tokens.length > W - fill) closeWindow();
-    if (enc.tokens.length <= W) {
-      add(enc);
-      continue;
-    }
-    for (const unit of splitUnits(encodeExchanges(c, sp, maskMode), W, () => truncated++)) {
-      if (unit.tokens.length > W - fill) closeWindow();
-      add(unit);
+  const p = new Packer(sp, blockSize, maskMode);
+  for (const c of convs) p.add(c);
+  return p.finish();
+}
+
+/**
+ * packConversations, yielding to the event loop every ~50 ms (a signal or a page stays
+ * responsive while a large file is tokenized) and telling `onProgress` how far it got.
+ */
+export async function packConversationsAsync(convs: Conversation[], sp: Speakers, blockSize: number, maskMode: 'bot' | 'none', onProgress?: (done: number) => void): Promise<TokenDataset> {
+  const p = new Packer(sp, blockSize, maskMode);
+  let last = performance.now();
+  for (let i = 0; i < convs.length; i++) {
+    p.add(convs[i]);
+    if (performance.now() - last > 50) {
+      onProgress?.(i + 1);
+      await new Promise((r) => setTimeout(r, 0));
+      last = performance.now();
     }
   }
-  closeWindow();
-  tokens.push(EOT);
-  mask.push(0);
-  return makeDataset(Uint32Array.from(tokens), Uint8Array.from(mask), blockSize, conversations, truncated, padding);
+  return p.finish();
+}
+
+/** The token stream packConversations builds, in typed arrays that grow (a plain array stops at ~134M elements). */
+class Packer {
+  private tokens = new Uint32Array(1 << 16);
+  private mask = new Uint8Array(1 << 16);
+  private n = 0;
+  private fill = 0;
+  private truncated = 0;
+  private padding = 0;
+  private conversations = 0;
+  constructor(private sp: Speakers, private W: number, private maskMode: 'bot' | 'none') {
+    if (!(Number.isInteger(W) && W >= 1)) throw new Error(`blockSize must be a positive integer, got ${W}`);
+  }
+
+  private push(token: number, m: number): void {
+    if (this.n === this.tokens.length) {
+      const tokens = new Uint32Array(2 * this.n), mask = new Uint8Array(2 * this.n);
+      tokens.set(this.tokens);
+      mask.set(this.mask);
+      [this.tokens, this.mask] = [tokens, mask];
+    }
+    this.tokens[this.n] = token;
+    this.mask[this.n++] = m;
+  }
+
+  private append(e: Encoded): void {
+    for (let i = 0; i < e.tokens.length; i++) this.push(e.tokens[i], e.mask[i]);
+    this.fill = (this.fill + e.tokens.length) % this.W;
+  }
+
+  private closeWindow(): void {
+    if (this.fill === 0) return;
+    for (; this.fill < this.W; this.fill++, this.padding++) this.push(EOT, 0);
+    this.fill = 0;
+  }
+
+  add(c: Conversation): void {
+    if (c.turns.length === 0) return;
+    this.conversations++;
+    const W = this.W, enc = encodeConversation(c, this.sp, this.maskMode);
+    if (enc.tokens.length > W - this.fill) this.closeWindow();
+    if (enc.tokens.length <= W) return this.append(enc);
+    for (const unit of splitUnits(encodeExchanges(c, this.sp, this.maskMode), W, () => this.truncated++)) {
+      if (unit.tokens.length > W - this.fill) this.closeWindow();
+      this.append(unit);
+    }
+  }
+
+  finish(): TokenDataset {
+    this.closeWindow();
+    this.push(EOT, 0);
+    return makeDataset(this.tokens.slice(0, this.n), this.mask.slice(0, this.n), this.W, this.conversations, this.truncated, this.padding);
+  }
 }
 
 /** Exchanges that fit a window whole, else their turns, else the turn's first W tokens. */

@@ -44,7 +44,7 @@ export async function finetune(engine: BrowserEngine, req: FinetuneRequest, hook
     { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: memoryBytes() },
   );
   const o = run.settings;
-  const data = chatData(req.text, { blockSize: o.blockSize, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, 'the training text');
+  const data = await chatData(req.text, { blockSize: o.blockSize, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, 'the training text');
   const val = checkData(data, o, config);
   hooks.onStart(o, `${data.stats.conversations} conversations, ${data.train.stats.windows} training windows of ${o.blockSize} tokens${val ? `, ${data.val.stats.conversations} held out` : ''}`);
   const opt = new AdamW(gpu, model.params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });

@@ -96,7 +96,13 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }
 
     // ---- data ----
-    const data = loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask });
+    let shownAt = performance.now();
+    const data = await loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, (done, of) => {
+      // a large file takes minutes to tokenize: say how far it is every 10 s
+      if (performance.now() - shownAt < 10_000) return;
+      shownAt = performance.now();
+      say(`data: ${dataShown}: tokenized ${done} of ${of} conversations`);
+    });
     say(`data: ${dataShown}: ${formatStats(data.stats)}`);
     const val = checkData(data, o, config);
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
