@@ -253,6 +253,24 @@ t('splitConversations: every k-th, deterministic, at least one', () => {
   assert.throws(() => splitConversations(cs, 1));
 });
 
+t('packConversations: a long question is cut from its start, so its Bot: cue and end stay in front of the answer', () => {
+  const W = 64, question = words(100), hum = encodeHumanTurn(question, SP);
+  const short = encodeBotTurn('Short answer.', SP);
+  // the answer fits beside the question's last W - answer tokens: one window, cue and all
+  const a = packConversations([conv(`H:${question}`, 'B:Short answer.')], SP, W, 'bot');
+  assert.is(a.stats.truncated, 1);
+  const room = W - short.tokens.length;
+  assert.equal([...a.tokens.slice(0, W)], [...hum.tokens.slice(-room), ...short.tokens]);
+  assert.ok(decode([...a.tokens.slice(0, W)]).includes(`${words(100).split(' ').at(-1)}\nBot: Short answer.`));
+  // an answer too long for a quarter window of question beside it: the question's last W tokens (the cue) fill a window, the answer starts the next
+  const long = encodeBotTurn(words(28), SP);
+  assert.ok(long.tokens.length > (3 * W) / 4 && long.tokens.length <= W);
+  const b = packConversations([conv(`H:${question}`, `B:${words(28)}`)], SP, W, 'bot');
+  assert.is(b.stats.truncated, 1);
+  assert.equal([...b.tokens.slice(0, W)], hum.tokens.slice(-W));
+  assert.equal([...b.tokens.slice(W, W + long.tokens.length)], long.tokens);
+});
+
 t('packing past the first 2^16 tokens, and packing that yields to the event loop: the same stream, window by window', async () => {
   // each conversation fits one 64-token window with room to spare, so window i is conversation i and EOT padding
   const convs: Conversation[] = Array.from({ length: 2100 }, (_, i) => ({ turns: [

@@ -66,9 +66,8 @@ export function combineStats(a: DatasetStats, b: DatasetStats): DatasetStats {
  * EOT (mask 0) after the last window gives it its shifted target; a conversation that does not fit
  * in the current window starts the next one (pad the rest with EOT, mask 0); a conversation
  * longer than a window is split at exchange boundaries (a human turn with its answer), an
- * exchange longer than a window at its turn boundary, and a single turn longer than the
- * window is cut (its first blockSize+1 tokens kept) and counted in stats.truncated. The
- * result is the concatenation of the windows.
+ * exchange longer than a window is cut or split as splitUnits says, and every cut turn is
+ * counted in stats.truncated. The result is the concatenation of the windows.
  */
 export function packConversations(convs: Conversation[], sp: Speakers, blockSize: number, maskMode: 'bot' | 'none'): TokenDataset {
   const p = new Packer(sp, blockSize, maskMode);
@@ -135,7 +134,7 @@ class Packer {
     const W = this.W, enc = encodeConversation(c, this.sp, this.maskMode);
     if (enc.tokens.length > W - this.fill) this.closeWindow();
     if (enc.tokens.length <= W) return this.append(enc);
-    for (const unit of splitUnits(encodeExchanges(c, this.sp, this.maskMode), W, () => this.truncated++)) {
+    for (const unit of splitUnits(encodeExchanges(c, this.sp, this.maskMode), W, c.turns[0].speaker === 'bot', () => this.truncated++)) {
       if (unit.tokens.length > W - this.fill) this.closeWindow();
       this.append(unit);
     }
@@ -148,22 +147,32 @@ class Packer {
   }
 }
 
-/** Exchanges that fit a window whole, else their turns, else the turn's first W tokens. */
-function splitUnits(exchanges: Encoded[][], W: number, onCut: () => void): Encoded[] {
+/**
+ * Exchanges that fit a window whole; else, where the answers fit with at least a quarter
+ * window of question, the exchange with its human turn cut from the start (as chat.js cuts a
+ * long message: the `Bot:` cue and the end of the question stay in front of the answer);
+ * else its turns one by one, a turn longer than the window cut to W tokens (a human turn
+ * keeps its last ones, a bot turn its first). `leadingBot`: the first exchange is a bot turn alone.
+ */
+function splitUnits(exchanges: Encoded[][], W: number, leadingBot: boolean, onCut: () => void): Encoded[] {
   const units: Encoded[] = [];
-  for (const turns of exchanges) {
-    const whole = turns.reduce((a, t) => concatEncoded(a, t), { tokens: [], mask: [] } as Encoded);
-    if (whole.tokens.length <= W) {
-      units.push(whole);
-      continue;
+  const join = (ts: Encoded[]) => ts.reduce((a, t) => concatEncoded(a, t), { tokens: [], mask: [] } as Encoded);
+  const last = (t: Encoded, n: number): Encoded => ({ tokens: t.tokens.slice(-n), mask: t.mask.slice(-n) });
+  exchanges.forEach((turns, g) => {
+    const whole = join(turns);
+    if (whole.tokens.length <= W) return void units.push(whole);
+    const human = !(g === 0 && leadingBot);
+    const room = W - (whole.tokens.length - turns[0].tokens.length); // for the human turn beside its answers
+    if (human && room >= W / 4) {
+      onCut();
+      return void units.push(join([last(turns[0], room), ...turns.slice(1)]));
     }
-    for (const t of turns) {
-      if (t.tokens.length > W) {
-        onCut();
-        units.push({ tokens: t.tokens.slice(0, W), mask: t.mask.slice(0, W) });
-      } else units.push(t);
-    }
-  }
+    turns.forEach((t, i) => {
+      if (t.tokens.length <= W) return void units.push(t);
+      onCut();
+      units.push(human && i === 0 ? last(t, W) : { tokens: t.tokens.slice(0, W), mask: t.mask.slice(0, W) });
+    });
+  });
   return units;
 }
 
