@@ -8,6 +8,7 @@ import { runTraining, type TrainOptions } from '../src/train/node.ts';
 import { learningRate, TimeSchedule } from '../src/train/schedule.ts';
 import { parseDuration } from '../src/util/args.ts';
 import { trainStep } from '../src/train/step.ts';
+import { etaSeconds } from '../src/train/loop.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { gpu } from './util.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
@@ -66,6 +67,30 @@ t('time-budget schedule: steps re-estimated as the step time changes, lr continu
     assert.ok(Math.abs(exact.lr(step) - learningRate({ ...o, warmup: 5, steps: 50 }, step)) < 1e-9, `step ${step}`);
     assert.is(exact.finished(step, (step + 1) * 100), step === 49);
   }
+});
+
+t('time-budget warmup: the first (compiling) step does not decide it, and its lr never goes down as the estimate grows', () => {
+  const o = { lr: 1, minLr: 0.1, schedule: 'cosine' as const };
+  for (const budget of [20_000, 5_400_000]) { // 20 s and 1h30m
+    const s = new TimeSchedule(o, { deadline: budget, start: 0, startStep: 0, priorSteps: 250 });
+    const lrs: number[] = [];
+    let now = 0;
+    for (let step = 0; step < 600; step++) {
+      lrs.push(s.lr(step));
+      now += step === 0 ? 1000 : 100; // the first step compiles the pipelines
+      if (s.finished(step, now)) break;
+    }
+    assert.ok(lrs[1] < o.lr, `budget ${budget}: step 1 at lr ${lrs[1]}, the peak: the compiling step's estimate (20 steps) settled a 1-step warmup`);
+    const peak = lrs.indexOf(Math.max(...lrs));
+    for (let i = 1; i <= peak; i++) assert.ok(lrs[i] >= lrs[i - 1], `budget ${budget}, step ${i}: the warmup lr goes down (${lrs[i - 1]} -> ${lrs[i]})`);
+  }
+});
+
+t('the progress line\'s ETA: steps left at the rate so far, never past the end of a --time budget', () => {
+  assert.is(etaSeconds(500, 10), 5);
+  // step 2 of ~70 in a 20 s budget, 2 s in: the first steps' compiling rate says 68 s, the budget 18 s
+  assert.is(etaSeconds(1000, 68, 18_000), 18);
+  assert.is(etaSeconds(1000, 3, -50), 0);
 });
 
 t('train --time: stops near the budget (evaluation and checkpoints counted) with the lr at its floor', async () => {

@@ -146,7 +146,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       const wallPerStep = (s.now() - t0) / r.stepsRun;
       hooks.onStep({
         step: step + 1, total: schedule.total, loss, gradNorm, lr, learned, val, ms,
-        tokensPerSec: (r.tokens * 1000) / r.trainMs, etaSec: (wallPerStep * (schedule.total - step - 1)) / 1000,
+        tokensPerSec: (r.tokens * 1000) / r.trainMs, etaSec: etaSeconds(wallPerStep, schedule.total - step - 1, (schedule.deadline ?? Infinity) - s.now()),
       });
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || (val !== undefined && !Number.isFinite(val))) {
         throw diverged(step + 1, `the loss is ${loss}${val !== undefined ? ` (validation ${val})` : ''} and the gradient norm ${gradNorm}`, lastSaved, o);
@@ -186,3 +186,7 @@ function diverged(step: number, what: string, lastSaved: number | null, o: RunSe
     `step ${step}: ${what}; training stopped without saving it (${kept}). Try a lower --lr (now ${o.lr}), a longer --warmup (now ${o.warmup ?? 'estimated'})${clip}, or check the data`,
   );
 }
+
+/** seconds to the end of a run: its steps left at the wall time per step so far, but never past a time budget's end (early steps compile, so their rate runs long) */
+export const etaSeconds = (msPerStep: number, stepsLeft: number, msLeftInBudget = Infinity): number =>
+  Math.max(0, Math.min(msPerStep * stepsLeft, msLeftInBudget)) / 1000;

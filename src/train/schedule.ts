@@ -25,6 +25,8 @@ export interface Schedule {
   noteEndWork(kind: 'eval' | 'save', ms: number): void;
   /** the steps the run will have in all (an estimate under a time budget) */
   readonly total: number;
+  /** when a time budget ends (ms, the clock of `finished`'s `now`); undefined for a run counted in steps */
+  readonly deadline?: number;
   /** what --resume needs to continue this schedule (train_state.json) */
   state(): Record<string, number> | undefined;
 }
@@ -54,7 +56,8 @@ interface TimeState { ratio: number; warmup: number; warmupSettled: number; rema
  * (less room for the final evaluation and checkpoint) over the time per step: the last ten
  * steps' training time (the session's first, which compiles the pipelines, dropped once
  * there is another) plus the evaluation and checkpoint time so far spread over the steps.
- * The warmup is 5% of the estimated total (or --warmup steps) and is settled once it ends. The cosine's progress (ratio, 0 -> 1) then
+ * The warmup is 5% of the estimated total (or --warmup steps; estimated from the second
+ * measured step on) and is settled once it ends; its lr never goes back down. The cosine's progress (ratio, 0 -> 1) then
  * advances by (1 - ratio) / (steps left) per step: continuous whatever the estimate does, and
  * exactly learningRate's ratio when the estimate is exact.
  */
@@ -72,7 +75,7 @@ export class TimeSchedule implements Schedule {
   private overheadTotal = 0;
   private stepsMeasured = 0;
   private endWork = { eval: 0, save: 0 };
-  private deadline: number;
+  readonly deadline: number;
   private evals: { interval: number; steps: number } | null;
 
   constructor(
@@ -101,17 +104,20 @@ export class TimeSchedule implements Schedule {
   }
 
   private lastStep: number;
+  /** the last warmup step's lr: a longer estimate lengthens the warmup, but the lr does not go back down */
+  private warmupLr = 0;
   get total(): number {
     return this.lastStep + 1;
   }
 
   lr(step: number): number {
     this.lastStep = step + this.remaining - 1;
-    if (!this.warmupSettled) {
+    // the first measured step compiles the pipelines: its estimate does not decide the warmup
+    if (!this.warmupSettled && this.stepsMeasured >= 2) {
       this.warmup = Math.max(1, Math.ceil(0.05 * (step + this.remaining)));
       if (step >= this.warmup) this.warmupSettled = true;
     }
-    if (step < this.warmup) return (this.o.lr * (step + 1)) / this.warmup;
+    if (step < this.warmup) return (this.warmupLr = Math.min(this.o.lr, Math.max(this.warmupLr, (this.o.lr * (step + 1)) / this.warmup)));
     if (this.o.schedule === 'constant') return this.o.lr;
     return cosine(this.o, this.ratio);
   }
