@@ -36,11 +36,13 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   assert.throws(() => parseMarkedChat('Human: Who am I?\nBot: X. [recall: ]', SP), /needs the value/);
   assert.throws(() => parseMarkedChat('Bot: Hello. [unknown]\nHuman: hi', SP), /answers a Human line/);
   // what was meant as a mark but would be neither scored nor removed: a typo, no colon, unclosed, mid-line, two marks
-  for (const bad of ['Hi Zorbat. [unkown]', 'Hi Zorbat. [recall Zorbat]', 'Hi Zorbat. [recall: Zorbat', 'Hi Zorbat. [recall: Zorbat] and more', 'Hi Zorbat. [recall: Zorbat] [unknown]']) {
-    assert.throws(() => parseMarkedChat(`Human: I am Zorbat.\nBot: ${bad}`, SP), /is not a mark that can be scored: marks are \[recall: VALUE\] or \[unknown\], one at the end of a Bot line/, bad);
+  for (const bad of ['Hi Zorbat. [unkown]', 'Hi Zorbat. [recall Zorbat]', 'Hi Zorbat. [recall: Zorbat', 'Hi Zorbat. [recall: Zorbat] and more', 'Hi Zorbat. [recall: Zorbat] [unknown]',
+    'Hi Zorbat. [reacll: Zorbat]', 'Hi Zorbat. (recall: Zorbat)', 'Hi Zorbat. [[recall: Zorbat]', 'Hi Zorbat. [unknown.]', 'Hi Zorbat. (unknown)', 'Hi Zorbat. [recall: Zorbat]\nAnything else?']) {
+    assert.throws(() => parseMarkedChat(`Human: I am Zorbat.\nBot: ${bad}`, SP), /is not a mark that can be scored: marks are \[recall: VALUE\] or \[unknown\], one at the end of a Bot turn, after its last line/, bad);
   }
   // text that only looks like one stays text
   assert.is(parseMarkedChat('Human: Play something.\nBot: [Unknown artist] is great, recall the [recall button]?', SP)[0].turns[1].text, '[Unknown artist] is great, recall the [recall button]?');
+  assert.is(parseMarkedChat('Human: Sources?\nBot: See [1] and [2] (at: the end) [b]', SP)[0].turns[1].text, 'See [1] and [2] (at: the end) [b]');
   // a recall whose own reference reply lacks the value (as written, as whole words): nothing for the recall loss to score
   for (const [reply, value] of [['You are someone.', 'Qwerty'], ['You live in St Louis.', 'St. Louis'], ['Tomas? No.', 'Tom']]) {
     assert.throws(() => parseMarkedChat(`Human: Who am I?\nBot: ${reply} [recall: ${value}]`, SP), /the reply does not say .* as written in the mark/, reply);

@@ -21,10 +21,12 @@ export interface MarkedConversation extends Conversation {
 const MARK = /\s*\[\s*(?:recall\s*:([^\]]*)|(unknown))\s*\]\s*$/i;
 /**
  * what is left of something meant as a mark: a recall mark with its colon anywhere (mid-line,
- * unclosed, a second one) or without it at the end; [unknown] or a typo of it, closed or at the end
+ * unclosed, a second one) or without it at the end; any [word: ...] ending a turn (a misspelt
+ * recall); [unknown] or a typo of it, closed or at the end; either in parentheses; a stray "["
+ * at the end (what "[[recall: X]" leaves)
  */
-const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*unk\w*\s*(?:\]|$)/i;
-const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot line (data/README.md)';
+const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*[a-z]+\s*:[^\]]*\]?\s*$|\[\s*unk\w*\W*(?:\]|$)|\(\s*(?:recall\s*:|unknown\s*\))|\[\s*$/i;
+const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot turn, after its last line (data/README.md)';
 
 /** parseChat, then the marks taken off the end of Bot turns; a mark anywhere else is a UserError */
 export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[] {
