@@ -253,6 +253,20 @@ t('--resume keeps every setting (save and eval intervals, eval steps, log) and f
   assert.equal(logged.slice(0, 4), [1, 2, 3, 4], 'the same --log, appended');
 });
 
+t('--resume says when the data file has changed since the last save, and only then', async () => {
+  const d = out('data-changed'), data = join(dir, 'changing.txt');
+  writeFileSync(data, readFileSync(chat, 'utf8'));
+  assertOk(await run('train', [...MODEL, '--data', data, '--steps', '1', '--out', d]), 'first part');
+  assert.match(state(d).dataFingerprint, /^[0-9a-f]{16}$/);
+  const same = await run('train', ['--resume', '--out', d, '--steps', '2']);
+  assertOk(same, 'same data');
+  assert.not.match(same.stderr, /has changed/);
+  writeFileSync(data, readFileSync(chat, 'utf8').replace(/Bot: /, 'Bot: Well, '));
+  const changed = await run('train', ['--resume', '--out', d, '--steps', '3']);
+  assertOk(changed, 'changed data');
+  assert.match(changed.stderr, /^warning: .*changing\.txt has changed since this run's last save \(its size or content differ\): training goes on with the new data/m);
+});
+
 t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset-optimizer resumes without the moments', async () => {
   const copy = (name: string, drop: string) => {
     const d = out(name);

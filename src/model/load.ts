@@ -2,7 +2,7 @@
 // checkpoint/HF directory, with a LoRA adapter merged in when one is given (or when the
 // directory is an adapter: it stands for its base plus itself). The one load path for every
 // reader (chat, eval, train --init, --resume): generation and the server see plain weights.
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
@@ -13,6 +13,7 @@ import { describeConfig, type GPT2Config } from './config.ts';
 import { GPT2Generator } from './generate.ts';
 import { GPT2, type WeightsDtype } from './gpt2.ts';
 import { loadGPT2Weights } from '../node/weights.ts';
+import { hashFileEnds } from '../node/fingerprint.ts';
 import { ensureGPT2 } from './hub.ts';
 import { recoverCheckpoint } from './checkpoint.ts';
 import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
@@ -153,14 +154,7 @@ export function weightsFingerprint(init: string): string | null {
   for (const dir of weightDirs(init)) {
     const file = [join(dir, 'model.safetensors'), join(dir, 'adapter_model.safetensors')].find((f) => existsSync(f));
     if (!file) continue;
-    const size = statSync(file).size, fd = openSync(file, 'r');
-    try {
-      const head = Buffer.alloc(Math.min(1 << 20, size));
-      readSync(fd, head, 0, head.length, 0);
-      h.update(`${size}\n`).update(head);
-    } finally {
-      closeSync(fd);
-    }
+    hashFileEnds(h, file);
   }
   return h.digest('hex').slice(0, 16);
 }

@@ -2,6 +2,7 @@
 // checks --out, and drives the training loop with Node's console, files and signals
 // (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { constants as osConstants, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
@@ -18,6 +19,7 @@ import { AdamW } from '../optim.ts';
 import { checkDataFile, loadChatData } from '../data/dataset.ts';
 import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
+import { hashFileEnds } from '../node/fingerprint.ts';
 import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
@@ -104,6 +106,10 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       say(`data: ${dataShown}: tokenized ${done} of ${of} conversations`);
     });
     say(`data: ${dataShown}: ${formatStats(data.stats)}`);
+    const dataFingerprint = hashFileEnds(createHash('sha256'), o.data, true).digest('hex').slice(0, 16);
+    if (run.saved?.dataFingerprint && run.saved.dataFingerprint !== dataFingerprint) {
+      console.warn(`warning: ${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
+    }
     const val = checkData(data, o, config);
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
 
@@ -149,7 +155,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
         }
       },
       save: (c: Checkpoint, why) => {
-        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B, baseFingerprint });
+        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B, baseFingerprint, dataFingerprint });
         try {
           const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
           ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));

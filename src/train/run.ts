@@ -113,6 +113,8 @@ export interface SavedRun {
   history: { train: [number, number][]; val: [number, number][] };
   /** LoRA: what the base's weight files hashed to when the adapter last trained on them (a resume says when they changed) */
   baseFingerprint?: string;
+  /** what the training data's file hashed to at the last save (a resume says when it changed) */
+  dataFingerprint?: string;
 }
 
 /** the adapter and machine a run is sized against */
@@ -361,6 +363,7 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
     schedule: typeof j.schedule === 'object' && j.schedule !== null ? j.schedule : undefined,
     history: { train: curve(j.history?.train), val: curve(j.history?.val) },
     baseFingerprint: typeof j.baseFingerprint === 'string' ? j.baseFingerprint : undefined,
+    dataFingerprint: typeof j.dataFingerprint === 'string' ? j.dataFingerprint : undefined,
   };
 }
 
@@ -369,6 +372,7 @@ export function savedRunState(s: SavedRun & { dataPosition: number }): object {
   return {
     step: s.step, adamSteps: s.adamSteps, elapsedMs: Math.round(s.elapsedMs), dataPosition: s.dataPosition, options: s.settings, schedule: s.schedule, history: s.history,
     ...(s.baseFingerprint ? { baseFingerprint: s.baseFingerprint } : {}),
+    ...(s.dataFingerprint ? { dataFingerprint: s.dataFingerprint } : {}),
   };
 }
 
