@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
+import { fsReason } from './util/fs-errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, trainedWith } from './util/cli.ts';
@@ -48,7 +49,12 @@ Deterministic for a seed. README.md "Evaluate" explains each number.`;
 function readText(path: string, flag: string): string {
   if (!existsSync(path)) throw new UserError(`--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`);
   if (!statSync(path).isFile()) throw new UserError(`--${flag} ${path}: not a file`);
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UserError(`--${flag} ${path}: ${fsReason(e)}`);
+  }
   if (text.trim() === '') throw new UserError(`--${flag} ${path}: the file is empty`);
   return text;
 }

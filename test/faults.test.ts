@@ -265,6 +265,10 @@ t('--resume says when the data file has changed since the last save, and only th
   const changed = await run('train', ['--resume', '--out', d, '--steps', '3']);
   assertOk(changed, 'changed data');
   assert.match(changed.stderr, /^warning: .*changing\.txt has changed since this run's last save \(its size or content differ\): training goes on with the new data/m);
+  // gone: the message says where the path came from and how to go on
+  rmSync(data);
+  assertOneLineError(await run('train', ['--resume', '--out', d, '--steps', '4']), [/^error: --resume: the run's data .*changing\.txt \(from train_state\.json\) is not there any more: put it back, or pass --data FILE/], 'data gone');
+  assertOk(await run('train', ['--resume', '--out', d, '--steps', '4', '--data', chat]), 'resumed on another file');
 });
 
 t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset-optimizer resumes without the moments', async () => {

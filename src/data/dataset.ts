@@ -2,6 +2,7 @@
 // nanoGPT/llm.c .bin token files, split into train and validation sets.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
+import { fsReason } from '../util/fs-errors.ts';
 import { chatData, combineStats, makeDataset, packConversations, parseChatText, type DatasetStats, type PackOptions, type TokenDataset } from './windows.ts';
 
 export type LoadOptions = PackOptions;
@@ -80,7 +81,12 @@ function readText(path: string): string {
   checkDataFile(path);
   const size = statSync(path).size;
   if (size > MAX_TEXT_BYTES) throw new UserError(`${path} is ${(size / 2 ** 20).toFixed(0)} MiB: a chat text file can be at most 512 MiB (it is read whole); split it and train on one part, then --resume --data on the next`);
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read the dataset file ${path}: ${fsReason(e)}`);
+  }
   if (text.trim() === '') throw new UserError(`dataset file is empty (only whitespace): ${path}`);
   return text;
 }

@@ -98,6 +98,9 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }
 
     // ---- data ----
+    if (run.saved && opts.data === undefined && !existsSync(o.data)) {
+      throw new UserError(`--resume: the run's data ${o.data} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file`);
+    }
     let shownAt = performance.now();
     const data = await loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, (done, of) => {
       // a large file takes minutes to tokenize: say how far it is every 10 s
