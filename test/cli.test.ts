@@ -35,6 +35,7 @@ t('train.js: a few steps print progress lines, write the --log and a full checkp
   assert.equal(lines.map((l) => l.step), [1, 2, 3, 4], `progress lines (loss, tok/s, ETA) in:\n${r.stdout}`);
   assert.ok(lines.every((l) => l.of === 4 && l.tokPerS > 0));
   assert.match(r.stdout, /^done: 4 steps/m);
+  assert.match(r.stdout, new RegExp(`^chat with it: node dist/chat.js --init ${ckpt}$`, 'm'));
   for (const f of ['model.safetensors', 'config.json', 'optimizer.safetensors', 'train_state.json', 'loss.svg']) {
     assert.ok(existsSync(join(ckpt, f)) && statSync(join(ckpt, f)).size > 0, `checkpoint file ${f}`);
   }
@@ -286,6 +287,15 @@ t('chat.js over a pipe: replies, /set, /persona, /history, /reset, /quit; exits 
   await runRepl(generator, replOptions({}), { input, output, isTTY: false, log: new PassThrough() });
   await new Promise((res) => setImmediate(res));
   assert.is(out, expected);
+});
+
+t('train.js run from another directory: the command it prints to chat with the result runs from there', async () => {
+  const r = await run('train', [...TINY, '--steps', '1', '--out', 'elsewhere'], '', { cwd: dir });
+  assertOk(r, 'train');
+  const m = /^chat with it: (.*)$/m.exec(r.stdout);
+  assert.is(m?.[1], `node ${join(ROOT, 'dist', 'chat.js')} --init elsewhere`);
+  const chatThere = spawnSync('sh', ['-c', `${m![1]} --prompt hi --max-new-tokens 2`], { cwd: dir, encoding: 'utf8' });
+  assert.is(chatThere.status, 0, chatThere.stderr);
 });
 
 t('chat.js on a run trained with --human User --bot Assistant: prompts and answers with those tags; the flags override them', async () => {

@@ -7,6 +7,7 @@ import { loadWeights } from '../model/load.ts';
 import { adapterBase, isAdapterDir } from '../model/adapter.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
+import { nodeCommand } from './node.ts';
 
 export async function mergeAdapter(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
   const dir = resolve(out);
@@ -24,5 +25,5 @@ export async function mergeAdapter(adapter: string, init: string | undefined, ou
   } finally {
     ckpt.close();
   }
-  say(`saved ${out}/model.safetensors + config.json (Hugging Face layout); chat with it: node dist/chat.js --init ${out}`);
+  say(`saved ${out}/model.safetensors + config.json (Hugging Face layout); chat with it: ${nodeCommand('chat', '--init', out)}`);
 }

@@ -4,7 +4,7 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { constants as osConstants, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
@@ -188,8 +188,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       say(o.lora
         ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
         : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
-      say(`chat with it: node dist/chat.js --init ${shown}`);
-      if (r.interrupted) say(`continue the run: node dist/train.js --resume${opts.out === undefined ? '' : ` --out ${shellWord(shown)}`}`);
+      say(`chat with it: ${nodeCommand('chat', '--init', shown)}`);
+      if (r.interrupted) say(`continue the run: ${nodeCommand('train', '--resume', ...(opts.out === undefined ? [] : ['--out', shown]))}`);
       return res;
     }
   } finally {
@@ -340,4 +340,11 @@ function appendLog(path: string, entry: object): void {
 /** `s` as one word for a POSIX shell: quoted when it holds anything but plain path characters */
 function shellWord(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** `node dist/NAME.js ARGS` as it runs from this directory: the script beside the running one, relative when it is below here */
+export function nodeCommand(name: string, ...args: string[]): string {
+  const script = join(dirname(resolve(process.argv[1] ?? 'dist/train.js')), `${name}.js`);
+  const rel = relative(process.cwd(), script);
+  return ['node', rel.startsWith('..') || isAbsolute(rel) ? script : rel, ...args].map(shellWord).join(' ');
 }
