@@ -215,6 +215,29 @@ t('a full disk: no room is refused up front; a save that fails names the path, t
   assert.not.ok(existsSync(join(out('disk-copy'), '.saving')), 'the partial save was removed');
 });
 
+t('--log on a full disk warns once and training goes on to its checkpoint; a --log that cannot be a file is refused up front', async () => {
+  const bad = [[join(dir, 'no-such-dir', 'log.jsonl'), /^error: --log .*no-such-dir\/log\.jsonl: no such directory/], [dir, /^error: --log .*: is a directory/]] as const;
+  const refused = await Promise.all(bad.map(([log]) => run('train', [...TINY, '--steps', '1', '--log', log, '--out', out('bad-log')])));
+  bad.forEach(([log, re], i) => {
+    assertOneLineError(refused[i], [re], `--log ${log}`);
+    assert.not.match(refused[i].stdout, /^data: /m, `--log ${log}: refused before the data loads`);
+  });
+  const why = cannotMount();
+  if (why) return console.log(`  (skipped: ${why})`);
+  const full = out('full-log');
+  mkdirSync(full);
+  const d = out('full-log-run');
+  const r = await run('train', [...TINY, '--steps', '3', '--save-interval', '2', '--log', join(full, 'log.jsonl'), '--out', d], '', {
+    mounts: `mount -t tmpfs -o size=4k tmpfs '${full}' && head -c 4096 /dev/zero > '${full}/fill'`,
+  });
+  assertOk(r, 'a run whose --log fills the disk');
+  const warnings = stderrLines(r.stderr);
+  assert.is(warnings.length, 1, r.stderr);
+  assert.match(warnings[0], /^warning: --log .*log\.jsonl: no space left on device \(ENOSPC\); step 1 and later steps are not logged; training and checkpoints go on$/);
+  assert.equal(progress(r.stdout).map((l) => l.step), [1, 2, 3]);
+  assert.is(state(d).step, 3, 'the final checkpoint was saved');
+});
+
 // ---- 4. signals ----
 
 for (const sig of ['SIGTERM', 'SIGHUP'] as const) {

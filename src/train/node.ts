@@ -1,13 +1,13 @@
 // `node dist/train.js` behind the flags: loads the weights and the data, resolves the run,
 // checks --out, and drives the training loop with Node's console, files and signals
 // (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { accessSync, appendFileSync, constants as fsConstants, existsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { constants as osConstants, totalmem } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
-import { fsReason } from '../util/fs-errors.ts';
+import { errnoCode, fsReason } from '../util/fs-errors.ts';
 import { SampledSoftmax } from '../model/output_vocab.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { isHubModel, loadWeights, weightDirs, weightsFingerprint, type LoadedWeights } from '../model/load.ts';
@@ -138,7 +138,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       priorSteps: defaultSteps(run.source === 'scratch', gpu.isCpu),
     }, { now: now(), deadline });
 
-    if (o.log && !run.saved) writeFileSync(o.log, ''); // a fresh run starts a fresh log; a resumed one appends
+    const log = o.log ? new StepLog(o.log, !run.saved) : null;
     // a signal that came during loading (synchronous work) is read by libuv's poll phase: two turns
     // of the event loop have one between them, so it stops the run here rather than after a step
     for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
@@ -153,8 +153,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       onStep: (s) => {
         lastLr = s.lr;
         say(progressLine(s, o.time !== undefined));
-        if (o.log) {
-          appendLog(o.log, { step: s.step, ...(s.learned ? { loss: s.loss } : { skipped: 'no target tokens' }), lr: s.lr, grad_norm: s.gradNorm, tokens_per_s: s.tokensPerSec, ms: s.ms, ...(s.val !== undefined ? { val_loss: s.val } : {}) });
+        if (log) {
+          log.append({ step: s.step, ...(s.learned ? { loss: s.loss } : { skipped: 'no target tokens' }), lr: s.lr, grad_norm: s.gradNorm, tokens_per_s: s.tokensPerSec, ms: s.ms, ...(s.val !== undefined ? { val_loss: s.val } : {}) });
         }
       },
       save: (c: Checkpoint, why) => {
@@ -206,6 +206,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
 async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, say: (s: string) => void) {
   // mistakes in the flags first: the weights may be a download
   checkFlagsEarly(flags);
+  if (flags.log !== undefined) checkLogPath(resolve(flags.log));
   const ckpt = new Checkpointer(out);
   let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
   if (flags.resume) ckpt.open();
@@ -222,6 +223,7 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
         throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
       const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
+      if (flags.log === undefined && typeof saved.settings.log === 'string') checkLogPath(saved.settings.log);
       if (lora && (!saved.settings.lora || !saved.settings.base)) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
@@ -329,11 +331,73 @@ function progressLine(s: StepReport, estimated: boolean): string {
   return `step ${String(s.step).padStart(5)}/${of} | ${loss}${s.val !== undefined ? ` | val ${s.val.toFixed(4)}` : ''} | lr ${s.lr.toExponential(2)} | norm ${s.gradNorm.toFixed(2)} | ${s.ms.toFixed(0)} ms | ${s.tokensPerSec.toFixed(0)} tok/s | ETA ${formatDuration(s.etaSec)}`;
 }
 
-function appendLog(path: string, entry: object): void {
+/** --log refused before anything loads: a missing directory, a directory, a place that cannot be written */
+function checkLogPath(path: string): void {
+  const fail = (why: string): never => {
+    throw new UserError(`--log ${path}: ${why}`);
+  };
+  let st;
   try {
-    appendFileSync(path, JSON.stringify(entry) + '\n');
+    st = statSync(path);
   } catch (e) {
-    throw new UserError(`--log ${path}: ${fsReason(e)}`);
+    if (errnoCode(e) !== 'ENOENT') fail(fsReason(e));
+  }
+  if (st?.isDirectory()) fail('is a directory; pass a file in it (e.g. --log DIR/log.jsonl)');
+  const parent = dirname(path);
+  if (!st) {
+    let ps;
+    try {
+      ps = statSync(parent);
+    } catch (e) {
+      fail(errnoCode(e) === 'ENOENT' ? `no such directory ${parent}; create it first or pass another --log` : fsReason(e));
+    }
+    if (!ps?.isDirectory()) fail(`${parent} is not a directory`);
+  }
+  try {
+    accessSync(st ? path : parent, fsConstants.W_OK);
+  } catch (e) {
+    fail(`cannot write there: ${fsReason(e)}`);
+  }
+}
+
+/**
+ * --log, one JSON line per step. A write that fails (a full disk) must not end the run and
+ * lose the steps since the last checkpoint: it warns once, and the log stops there (cut back
+ * to its last whole line).
+ */
+class StepLog {
+  private size = 0;
+  private failed = false;
+
+  /** `fresh`: a new run starts a new log; a resumed one appends */
+  constructor(readonly path: string, fresh: boolean) {
+    try {
+      if (fresh) writeFileSync(path, '');
+      else this.size = existsSync(path) ? statSync(path).size : 0;
+    } catch (e) {
+      this.fail(e, 'nothing');
+    }
+  }
+
+  append(entry: { step: number; [k: string]: unknown }): void {
+    if (this.failed) return;
+    const line = JSON.stringify(entry) + '\n';
+    try {
+      appendFileSync(this.path, line);
+      this.size += Buffer.byteLength(line);
+    } catch (e) {
+      this.fail(e, `step ${entry.step} and later steps are`);
+    }
+  }
+
+  private fail(e: unknown, lost: string): void {
+    this.failed = true;
+    try {
+      truncateSync(this.path, this.size); // a line cut short by the full disk
+    } catch {
+      /* best effort */
+    }
+    console.warn(`warning: --log ${this.path}: ${fsReason(e)}; ${lost} not logged; training and checkpoints go on`);
   }
 }
 
