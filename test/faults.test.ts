@@ -312,6 +312,27 @@ t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset
   assertOneLineError(await run('train', ['--resume', '--out', noState, '--steps', '4']), [/train_state\.json is missing/, new RegExp(`--init ${noState}`)], 'no train_state.json');
 });
 
+t('--resume refuses an optimizer.safetensors of another model (other names, other sizes) in one line suggesting --reset-optimizer', async () => {
+  const f = readSafetensors(join(ckpt, 'optimizer.safetensors'));
+  const cases = [
+    ['other-names', (n: string) => n.replace('h.0.', 'h.7.'), 1, /optimizer\.safetensors does not belong to this model \(it has no moments for 'h\.0\.ln_1\.weight'/],
+    ['other-sizes', (n: string) => n, 2, /optimizer\.safetensors does not belong to this model \(its moments of 'wte\.weight' have \d+ values, the parameter \d+/],
+  ] as const;
+  const results = await Promise.all(cases.map(([name, rename, times]) => {
+    const d = out(`opt-${name}`);
+    mkdirSync(d);
+    for (const file of ['config.json', 'model.safetensors', 'train_state.json']) copyFileSync(join(ckpt, file), join(d, file));
+    writeSafetensors(join(d, 'optimizer.safetensors'), f.names.map((n) => {
+      const a = f.get(n), big = n.endsWith('wte.weight') ? times : 1;
+      const data = new Float32Array(a.length * big);
+      for (let i = 0; i < big; i++) data.set(a, i * a.length);
+      return { name: rename(n), shape: [data.length], data };
+    }), f.metadata);
+    return run('train', ['--resume', '--out', d, '--steps', '3']);
+  }));
+  cases.forEach(([name, , , re], i) => assertOneLineError(results[i], [re, /--reset-optimizer/], name));
+});
+
 t('train_state.json that is null or has a non-numeric step: a named error', async () => {
   const cases = [['null', /train_state\.json: not a JSON object/], ['{"step": "abc"}', /train_state\.json: field 'step' must be a whole number/]] as const;
   const results = await Promise.all(cases.map(([text]) => {

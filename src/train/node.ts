@@ -11,9 +11,9 @@ import { errnoCode, fsReason } from '../util/fs-errors.ts';
 import { SampledSoftmax } from '../model/output_vocab.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { isHubModel, loadWeights, weightDirs, weightsFingerprint, type LoadedWeights } from '../model/load.ts';
-import { describeConfig, parameterCount, type GPT2Config } from '../model/config.ts';
+import { describeConfig, parameterCount, parameterShapes, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
-import { checkLora, initLoraArrays, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
+import { checkLora, initLoraArrays, loraParameterCount, loraShapes, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
 import { checkDataFile, loadChatData } from '../data/dataset.ts';
@@ -239,6 +239,10 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       moments = loadTrainState(out, { optimizer: !flags.resetOptimizer });
       run = resolveRun(flags, { source: 'resume', config: w.config, saved: lora ? { ...saved, settings: { ...saved.settings, base } } : saved }, device);
       if (run.settings.lora) adapter = resumedAdapter(out, w.config, run.settings.lora);
+      if (!flags.resetOptimizer) {
+        const l = run.settings.lora;
+        checkMoments(moments!.m, l ? loraShapes(checkLora(w.config, l), l.r) : parameterShapes(w.config), join(out, 'optimizer.safetensors'));
+      }
       ckpt.lastSaved = run.startStep;
       say(`resuming from ${out}${lora ? ` (LoRA adapter on ${w.source})` : ''}`);
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
@@ -315,6 +319,21 @@ function resumedAdapter(out: string, config: GPT2Config, lora: LoraSettings): Ma
     throw new UserError(`--resume: the adapter in ${out} (r ${a.config.r}, ${have.length} projections) is not the one train_state.json describes (r ${lora.r}, ${want.length}); start a new run`);
   }
   return a.arrays;
+}
+
+/** AdamW's saved moments must be those of the parameters that train: an optimizer file copied from another run is refused, not half used */
+function checkMoments(m: Map<string, Float32Array>, trainable: { name: string; shape: number[] }[], path: string): void {
+  const want = new Map(trainable.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1)]));
+  let why: string | null = null;
+  for (const [name, n] of want) {
+    const a = m.get(name);
+    if (!a) why = `it has no moments for '${name}'`;
+    else if (a.length !== n) why = `its moments of '${name}' have ${a.length} values, the parameter ${n}`;
+    if (why) break;
+  }
+  const extra = [...m.keys()].find((name) => !want.has(name));
+  why ??= extra === undefined ? null : `'${extra}' is not a trained parameter of this model`;
+  if (why) throw new UserError(`--resume: ${path} does not belong to this model (${why}; copied from another run?); pass --reset-optimizer to restart AdamW's moments from zero`);
 }
 
 /** `lora: r 8, alpha 16, dropout 0, targets c_attn (12 projections): 294,912 trainable parameters (0.24% of 124.4M), the rest frozen` */
