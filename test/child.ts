@@ -27,7 +27,7 @@ export interface StartOptions {
 }
 
 /** node dist/NAME.js ARGS in the repo root; killed (and the test failed) if it outlives timeoutMs */
-export function start(name: 'train' | 'chat' | 'serve', args: string[], o: StartOptions = {}): Proc {
+export function start(name: 'train' | 'chat' | 'serve' | 'eval', args: string[], o: StartOptions = {}): Proc {
   const timeoutMs = o.timeoutMs ?? 120_000;
   const script = join(ROOT, 'dist', `${name}.js`);
   if (!existsSync(script)) throw new Error(`${script} is missing: build first (node scripts/build.mjs)`);
@@ -64,7 +64,7 @@ export function start(name: 'train' | 'chat' | 'serve', args: string[], o: Start
 }
 
 /** run to the end with stdin closed (or fed `input` and closed) */
-export function run(name: 'train' | 'chat', args: string[], input = '', o: StartOptions = {}): Promise<Done> {
+export function run(name: 'train' | 'chat' | 'eval', args: string[], input = '', o: StartOptions = {}): Promise<Done> {
   const p = start(name, args, o);
   p.child.stdin!.end(input);
   return p.done;

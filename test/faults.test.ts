@@ -11,6 +11,7 @@ import { UserError } from '../src/util/errors.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
+import { saveGPT2Weights } from '../src/node/weights.ts';
 import { AdamW } from '../src/optim.ts';
 import { loadChatData } from '../src/data/dataset.ts';
 import { DEFAULT_SAMPLED_SOFTMAX, resolveRun, type RunSettings, type SavedRun, type TrainFlags } from '../src/train/run.ts';
@@ -410,6 +411,21 @@ t('weights with NaN load with a warning naming the tensor', async () => {
   }));
   const r = await run('chat', ['--init', d, '--prompt', 'hi', '--max-new-tokens', '1', '--quiet']);
   assert.match(stderrLines(r.stderr).join('\n'), /^warning: .*model\.safetensors: non-finite values \(NaN or Infinity\) in 'h\.0\.ln_2\.bias' \(1 of 64\)/m);
+});
+
+t('a model whose vocab_size is below the GPT-2 tokenizer\'s is refused at load by chat.js, eval.js and serve.js, not at the first message', async () => {
+  const d = out('vocab100');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 100 };
+  saveGPT2Weights(d, config, GPT2.initArrays(config, 1));
+  const serve = start('serve', ['--init', d, '--port', '0'], { timeoutMs: 60_000 });
+  serve.child.stdin!.end();
+  const results = await Promise.all([
+    run('chat', ['--init', d, '--prompt', 'Hi there', '--max-new-tokens', '1']),
+    run('eval', ['--init', d, '--data', chat, '--limit', '1']),
+    serve.done,
+  ]);
+  ['chat.js', 'eval.js', 'serve.js'].forEach((what, i) =>
+    assertOneLineError(results[i], [/vocab100\/config\.json: vocab_size 100 is smaller than the GPT-2 tokenizer's 50257 tokens/], what));
 });
 
 t('a config.json with n_layer 1e9 is refused before anything is allocated', async () => {

@@ -18,6 +18,7 @@ import { ensureGPT2 } from './hub.ts';
 import { recoverCheckpoint } from './checkpoint.ts';
 import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
 import { mergeAdapter } from './peft.ts';
+import { VOCAB_SIZE } from '../data/tokenizer.ts';
 
 /** --init as chat.js and eval.js default it: as given; else the base that `adapter` names; else `out` if it exists; else gpt2 */
 export function chooseInit(init: string | undefined, adapter: string | undefined, out: string): string {
@@ -137,6 +138,10 @@ export async function openModel(init: string, opts: OpenOptions = {}): Promise<{
   const dtype = opts.dtype ?? 'f32';
   const gpu = opts.gpu ?? (await getGpu());
   const w = await loadWeights(init, { adapter: opts.adapter });
+  // text is encoded with GPT-2's tokenizer: a smaller vocabulary would fail at the first message
+  if (w.config.vocab_size < VOCAB_SIZE) {
+    throw new UserError(`${w.files ? join(w.files.dir, 'config.json') : w.source}: vocab_size ${w.config.vocab_size} is smaller than the GPT-2 tokenizer's ${VOCAB_SIZE} tokens, so text cannot be given to this model; pass a model with vocab_size ${VOCAB_SIZE} or more`);
+  }
   const model = GPT2.fromArrays(gpu, w.config, w.arrays, undefined, dtype);
   await gpu.sync();
   const describe = `${w.source}: ${describeConfig(w.config)}${dtype === 'f16' ? ', f16 weights' : ''} on ${gpu.adapterName}`;
