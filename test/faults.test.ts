@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/util/errors.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
+import { lockCheckpoint } from '../src/model/checkpoint.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
@@ -180,6 +181,23 @@ t('--out that cannot hold a checkpoint is refused before the first step: a file,
   // a lock left by a process that is gone (kill -9) is taken over
   writeFileSync(join(d, '.lock'), '999999999\n');
   assertOk(await run('train', ['--resume', '--out', d, '--steps', String(state(d).step + 1)]), 'a stale lock');
+});
+
+t('a lock holding this process\'s own pid is stale (pid 1 again after a container restart); one held by a live pid names the .lock to remove', async () => {
+  const d = out('own-pid-lock');
+  mkdirSync(d);
+  writeFileSync(join(d, '.lock'), `${process.pid}\n`);
+  const release = lockCheckpoint(d);
+  assert.is(readFileSync(join(d, '.lock'), 'utf8'), `${process.pid}\n`);
+  release();
+  assert.not.ok(existsSync(join(d, '.lock')), 'released');
+  // a live process that is not a trainer (this test): not provably stale, so the user is told what to remove
+  const held = out('live-pid-lock');
+  mkdirSync(held);
+  for (const f of readdirSync(ckpt)) if (!f.startsWith('.')) copyFileSync(join(ckpt, f), join(held, f));
+  writeFileSync(join(held, '.lock'), `${process.pid}\n`);
+  const r = await run('train', ['--resume', '--out', held, '--steps', '3']);
+  assertOneLineError(r, [new RegExp(`in use by another trainer \\(pid ${process.pid}\\)`), new RegExp(`if no trainer runs there, remove ${held}/\\.lock$`)], 'a live pid in .lock');
 });
 
 t('--out on a read-only disk or under a read-only parent names the reason before the first step', async () => {

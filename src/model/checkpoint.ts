@@ -190,8 +190,8 @@ const alive = (pid: number) => {
   }
 };
 
-/** the pid of the live process that holds DIR's lock, or null */
-export function lockOwner(dir: string): number | null {
+/** the pid written in DIR's lock, or null */
+function lockPid(dir: string): number | null {
   let text: string;
   try {
     text = readFileSync(join(dir, LOCK), 'utf8');
@@ -199,7 +199,17 @@ export function lockOwner(dir: string): number | null {
     return null;
   }
   const pid = Number.parseInt(text, 10);
-  return Number.isSafeInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
+/**
+ * The pid of the live process that holds DIR's lock, or null. A lock with this process's own
+ * pid is stale: its writer was an earlier process with the same pid (pid 1 again after a
+ * container restarts).
+ */
+export function lockOwner(dir: string): number | null {
+  const pid = lockPid(dir);
+  return pid !== null && pid !== process.pid && alive(pid) ? pid : null;
 }
 
 /** Take DIR's lock for this process; a UserError naming the owner when a live process holds it. Returns the release. */
@@ -213,12 +223,13 @@ export function lockCheckpoint(dir: string, flag = '--out'): () => void {
       if (errnoCode(e) !== 'EEXIST') throw e;
       const owner = lockOwner(dir);
       if (owner !== null || attempt > 0) {
-        throw new UserError(`${flag} ${dir} is in use by another trainer (pid ${owner ?? 'unknown'}${owner === process.pid ? ', this process' : ''}); wait for it to finish, stop it, or pass another ${flag}`);
+        // a live pid may not be a trainer (reused after a reboot): the user can tell, this process cannot
+        throw new UserError(`${flag} ${dir} is in use by another trainer (pid ${owner ?? 'unknown'}); wait for it to finish, stop it, or pass another ${flag}; if no trainer runs there, remove ${path}`);
       }
       rmSync(path, { force: true }); // stale: its trainer is gone
     }
   }
   return () => {
-    if (lockOwner(dir) === process.pid) rmSync(path, { force: true });
+    if (lockPid(dir) === process.pid) rmSync(path, { force: true });
   };
 }
