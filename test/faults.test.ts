@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { UserError } from '../src/util/errors.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
@@ -255,6 +256,28 @@ t('--log on a full disk warns once and training goes on to its checkpoint; a --l
   assert.match(warnings[0], /^warning: --log .*log\.jsonl: no space left on device \(ENOSPC\); step 1 and later steps are not logged; training and checkpoints go on$/);
   assert.equal(progress(r.stdout).map((l) => l.step), [1, 2, 3]);
   assert.is(state(d).step, 3, 'the final checkpoint was saved');
+});
+
+t('a disk that turns read-only mid-run: the saves say read-only (not ENOENT), and the final error is the failed save, not the lock\'s unlink', async () => {
+  const why = cannotMount();
+  if (why) return console.log(`  (skipped: ${why})`);
+  const disk = out('ro-later');
+  mkdirSync(disk);
+  const d = join(disk, 'run');
+  const p = start('train', [...TINY, '--steps', '1000', '--save-interval', '1', '--out', d], { mounts: `mount -t tmpfs -o size=200m tmpfs '${disk}'` });
+  p.child.stdin!.end();
+  await waitForStdout(p, /^step +2\//m); // the checkpoint of step 1 is saved
+  // the trainer is the namespace's process itself (unshare and sh exec it)
+  const ro = spawnSync('nsenter', ['--mount', `--target=${p.child.pid}`, 'mount', '-o', 'remount,ro', disk], { encoding: 'utf8' });
+  assert.is(ro.status, 0, ro.stderr);
+  const at = progress(p.stdout()).at(-1)!.step;
+  await waitForStdout(p, new RegExp(`^step +${at + 2}/`, 'm')); // an interval save came between
+  p.child.kill('SIGTERM');
+  const r = await p.done;
+  const lines = stderrLines(r.stderr);
+  assert.ok(lines.length >= 2, r.stderr);
+  for (const l of lines.slice(0, -1)) assert.match(l, /^warning: could not save the checkpoint of step \d+: read-only file system \(EROFS\) writing .*; the checkpoint of step \d+ .* is intact; training goes on/);
+  assertOneLineError({ ...r, stderr: lines.at(-1)! }, [/^error: could not save the checkpoint of step \d+: read-only file system \(EROFS\)/, /the checkpoint of step \d+ in .* is intact/], 'the final save');
 });
 
 // ---- 4. signals ----

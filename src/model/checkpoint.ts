@@ -229,7 +229,12 @@ export function lockCheckpoint(dir: string, flag = '--out'): () => void {
       rmSync(path, { force: true }); // stale: its trainer is gone
     }
   }
+  // best effort: on a disk gone read-only the lock stays (stale once this process is gone), and the run's real error is the one to say
   return () => {
-    if (lockPid(dir) === process.pid) rmSync(path, { force: true });
+    try {
+      if (lockPid(dir) === process.pid) rmSync(path, { force: true });
+    } catch {
+      /* left */
+    }
   };
 }

@@ -2,7 +2,7 @@
 // for a checkpoint, not a kernel file system, and held by one trainer at a time (a lock file
 // with its pid). Each save writes the weights, the optimizer state, train_state.json and
 // loss.svg atomically (model/checkpoint.ts: all files of a save, or none of them).
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from '../util/fs-errors.ts';
@@ -143,8 +143,10 @@ export class Checkpointer {
       if (!errnoCode(e)) throw e;
       // free the space of the partial save (a complete one is left for recovery to finish)
       if (!existsSync(join(staging, 'COMPLETE'))) rmSync(staging, { recursive: true, force: true });
+      // a recursive mkdir on a read-only disk says ENOENT: the directory itself tells what is wrong
+      const reason = fsReason(unwritable(this.dir) ?? e);
       const kept = this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`;
-      throw new UserError(`could not save ${what}: ${fsReason(e)} writing ${writing}; ${kept}`);
+      throw new UserError(`could not save ${what}: ${reason} writing ${writing}; ${kept}`);
     }
     this.saved = true;
   }
@@ -163,6 +165,16 @@ export class Checkpointer {
     } catch {
       /* leave it */
     }
+  }
+}
+
+/** why `dir` cannot be written to (a read-only disk, no permission), or null */
+function unwritable(dir: string): unknown {
+  try {
+    accessSync(dir, constants.W_OK);
+    return null;
+  } catch (e) {
+    return errnoCode(e) === 'ENOENT' ? null : e;
   }
 }
 
