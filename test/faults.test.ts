@@ -4,7 +4,7 @@
 // in a private mount namespace), plus a few checks of the parts in-process.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -438,6 +438,21 @@ t('safetensors with overlapping data offsets are refused', () => {
   assert.is(header.length, n);
   writeFileSync(p, Buffer.concat([buf.subarray(0, 8), Buffer.from(header), buf.subarray(8 + n)]));
   assert.throws(() => readSafetensors(p), (e: Error) => e instanceof UserError && /tensors 'a' \[0, 16\] and 'b' \[8, 24\] have overlapping data_offsets/.test(e.message));
+});
+
+t('a safetensors reader keeps reading the file it opened when a new save is renamed over its path mid-load', () => {
+  const p = join(dir, 'moving.safetensors'), next = join(dir, 'moving.next');
+  const tensors = (v: number) => ['a', 'b'].map((name) => ({ name, shape: [4], data: new Float32Array(4).fill(v) }));
+  writeSafetensors(p, tensors(1));
+  const f = readSafetensors(p);
+  try {
+    assert.equal([...f.get('a')], [1, 1, 1, 1]);
+    writeSafetensors(next, tensors(2));
+    renameSync(next, p); // as commitCheckpoint moves a new save into place
+    assert.equal([...f.get('b')], [1, 1, 1, 1], 'a tensor of the file whose header was read, not of the new one');
+  } finally {
+    f.close();
+  }
 });
 
 t('weights with NaN load with a warning naming the tensor', async () => {

@@ -67,7 +67,12 @@ export function readAdapter(dir: string, base: GPT2Config): Adapter {
     const bin = existsSync(join(dir, 'adapter_model.bin'));
     throw new UserError(`${path}: no such file${bin ? ' (only safetensors adapters are read; this directory has adapter_model.bin)' : ''}`);
   }
-  return { dir, ...parseAdapter(configText, readSafetensors(path), base, { config: configPath, weights: path }) };
+  const f = readSafetensors(path);
+  try {
+    return { dir, ...parseAdapter(configText, f, base, { config: configPath, weights: path }) };
+  } finally {
+    f.close();
+  }
 }
 
 /**

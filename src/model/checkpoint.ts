@@ -107,16 +107,20 @@ export function loadTrainState(dir: string, { optimizer = true } = {}): { m: Map
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
   if (optimizer && existsSync(optPath)) {
     const f = readSafetensors(optPath);
-    const hash = f.metadata.train_state_sha256;
-    if (hash !== undefined && hash !== sha256(text)) {
-      throw new UserError(
-        `${optPath} was not saved with ${statePath} (an interrupted save?); resume with --reset-optimizer to restart the optimizer moments from zero`,
-      );
-    }
-    for (const key of f.names) {
-      const to = key.startsWith('m.') ? m : key.startsWith('v.') ? v : null;
-      if (!to) throw new UserError(`${optPath}: unexpected tensor '${key}' (want 'm.NAME' or 'v.NAME')`);
-      to.set(key.slice(2), f.get(key));
+    try {
+      const hash = f.metadata.train_state_sha256;
+      if (hash !== undefined && hash !== sha256(text)) {
+        throw new UserError(
+          `${optPath} was not saved with ${statePath} (an interrupted save?); resume with --reset-optimizer to restart the optimizer moments from zero`,
+        );
+      }
+      for (const key of f.names) {
+        const to = key.startsWith('m.') ? m : key.startsWith('v.') ? v : null;
+        if (!to) throw new UserError(`${optPath}: unexpected tensor '${key}' (want 'm.NAME' or 'v.NAME')`);
+        to.set(key.slice(2), f.get(key));
+      }
+    } finally {
+      f.close();
     }
     for (const name of new Set([...m.keys(), ...v.keys()])) {
       if (m.get(name)?.length !== v.get(name)?.length) throw new UserError(`${optPath}: m.${name} and v.${name} do not match`);

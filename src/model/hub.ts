@@ -81,7 +81,7 @@ export async function ensureGPT2(model: string, { timeoutMs = 15_000 }: { timeou
     for (const file of FILES) {
       if (existsSync(join(dir, file))) continue;
       await download(`${base}/${file}`, join(dir, file), timeoutMs, file === 'model.safetensors' ? `${model}/${file}` : null, (part) =>
-        file === 'config.json' ? parseConfig(readFileSync(part, 'utf8'), `${base}/${file}`) : readSafetensors(part),
+        file === 'config.json' ? parseConfig(readFileSync(part, 'utf8'), `${base}/${file}`) : readSafetensors(part).close(),
       );
     }
   } catch (e) {

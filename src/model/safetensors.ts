@@ -18,6 +18,8 @@ export interface ByteSource {
   read(position: number, into: Uint8Array): void;
   /** the bytes at `position` without a copy, when they are in memory already */
   view?(position: number, length: number): Uint8Array;
+  /** let go of the file (a no-op in memory) */
+  close?(): void;
 }
 
 /** An in-memory file (a fetched ArrayBuffer, a dropped file) as a ByteSource. */
@@ -50,6 +52,8 @@ export interface SafetensorsFile {
   info(name: string): StInfo;
   /** one tensor as a Float32Array (F32, F16, BF16 and F64; other dtypes throw); an aligned F32 tensor of an in-memory file is a view of its bytes */
   get(name: string): Float32Array;
+  /** let go of the file: no more get() */
+  close(): void;
 }
 
 const DTYPE_BYTES: Record<string, number> = {
@@ -142,6 +146,7 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
     path,
     names,
     metadata,
+    close: () => src.close?.(),
     has: (name) => entries.has(name),
     info: (name) => {
       const { start: _, ...info } = entry(name);

@@ -2,45 +2,49 @@
 // encodes bytes): the header is read and checked at open, and each tensor is read from disk
 // straight into its own array on request, so a 500 MB file is read once, never held twice, and
 // files over 2 GiB (gpt2-large, gpt2-xl) work too.
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { encodeSafetensors, parseSafetensors, type ByteSource, type NamedTensor, type SafetensorsFile } from '../model/safetensors.ts';
 
-/** Opens a safetensors file and checks its header (parseSafetensors); every error is a UserError naming the file. */
+/**
+ * Opens a safetensors file and checks its header (parseSafetensors); every error is a UserError
+ * naming the file. The file stays open until close(): every tensor comes from the file the
+ * header was read from, even when a trainer renames a new save over the path meanwhile.
+ */
 export function readSafetensors(path: string): SafetensorsFile {
-  let size: number;
+  let fd: number;
   try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not a safetensors file`);
-    size = st.size;
+    fd = openSync(path, 'r');
   } catch (e) {
-    if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${path}: ${code === 'ENOENT' ? 'no such file' : `cannot open (${(e as Error).message})`}`);
+    throw new UserError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a safetensors file' : `cannot open (${(e as Error).message})`}`);
   }
-  return parseSafetensors(fileSource(path, size), path);
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not a safetensors file`);
+    return parseSafetensors(fileSource(path, fd, st.size), path);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
 }
 
-/** the file's bytes, read on demand (one open per read: a tensor, or the header) */
-function fileSource(path: string, size: number): ByteSource {
+/** the open file's bytes, read on demand (a tensor, or the header) */
+function fileSource(path: string, fd: number, size: number): ByteSource {
+  let open = true;
   return {
     size,
     read(position, into) {
-      let fd: number;
-      try {
-        fd = openSync(path, 'r');
-      } catch (e) {
-        throw new UserError(`${path}: cannot open (${(e as Error).message})`);
+      if (!open) throw new Error(`${path}: read after close`);
+      for (let done = 0; done < into.length; ) {
+        const n = readSync(fd, into, done, Math.min(into.length - done, 1 << 30), position + done);
+        if (n === 0) throw new UserError(`${path}: unexpected end of file at byte ${position + done} (file changed?)`);
+        done += n;
       }
-      try {
-        for (let done = 0; done < into.length; ) {
-          const n = readSync(fd, into, done, Math.min(into.length - done, 1 << 30), position + done);
-          if (n === 0) throw new UserError(`${path}: unexpected end of file at byte ${position + done} (file changed?)`);
-          done += n;
-        }
-      } finally {
-        closeSync(fd);
-      }
+    },
+    close() {
+      if (open) closeSync(fd);
+      open = false;
     },
   };
 }

@@ -33,7 +33,12 @@ export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<
   if (!existsSync(path) && existsSync(join(dir, 'pytorch_model.bin'))) {
     throw new UserError(`${path}: no such file (only safetensors weights are read; this directory has pytorch_model.bin)`);
   }
-  return { config, params: gpt2Params(readSafetensors(path), config) };
+  const f = readSafetensors(path);
+  try {
+    return { config, params: gpt2Params(f, config) };
+  } finally {
+    f.close();
+  }
 }
 
 /**
