@@ -215,23 +215,34 @@ t('--out on a read-only disk or under a read-only parent names the reason before
   });
 });
 
-t('a full disk: no room is refused up front; a save that fails names the path, training goes on, the last checkpoint stays', async () => {
+t('a full disk: no room for two checkpoints is refused up front; a save that fails names the path, training goes on, the last checkpoint stays, the final error says what to do', async () => {
   const why = cannotMount();
   if (why) return console.log(`  (skipped: ${why})`);
   const disk = out('disk');
   mkdirSync(disk);
-  const small = await run('train', [...TINY, '--steps', '1', '--out', join(disk, 'run')], '', { mounts: `mount -t tmpfs -o size=1m tmpfs '${disk}'` });
-  assertOneLineError(small, [/MB free, a checkpoint needs about \d+ MB/], 'no room for a checkpoint');
-  // room for one checkpoint (about 40 MB) but not for a second beside it
   const d = join(disk, 'run');
-  const r = await run('train', [...TINY, '--steps', '3', '--save-interval', '1', '--out', d], '', {
-    mounts: `mount -t tmpfs -o size=60m tmpfs '${disk}'`, after: `cp -r '${d}' '${out('disk-copy')}'`,
+  // no room, and room for one checkpoint (about 40 MB) but not for the second that a later save writes beside it
+  const sizes = ['1m', '60m'];
+  const refused = await Promise.all(sizes.map((size) => run('train', [...TINY, '--steps', '1', '--out', d], '', { mounts: `mount -t tmpfs -o size=${size} tmpfs '${disk}'` })));
+  refused.forEach((r, i) => assertOneLineError(r, [/MB free, the saves need about 8\d MB \(a checkpoint is 4\d MB, and each save writes the new one beside the last/], `a ${sizes[i]} disk`));
+  const p = start('train', [...TINY, '--steps', '6', '--save-interval', '1', '--out', d], {
+    mounts: `mount -t tmpfs -o size=100m tmpfs '${disk}'`, after: `cp -r '${d}' '${out('disk-copy')}'`,
   });
+  p.child.stdin!.end();
+  await waitForStdout(p, /^step +2\//m); // the checkpoint of step 1 is saved; now the disk fills up
+  spawnSync('nsenter', ['--mount', `--target=${p.child.pid}`, 'sh', '-c', `cat /dev/zero > '${disk}/fill'`]);
+  const r = await p.done;
   const err = stderrLines(r.stderr);
-  assert.match(err[0], /^warning: could not save the checkpoint of step 2: no space left on device \(ENOSPC\) writing .*\/\.saving\/\w+\.safetensors; the checkpoint of step 1 .* is intact; training goes on/, r.stderr);
-  assertOneLineError({ ...r, stderr: err.slice(1).join('\n') }, [/could not save the checkpoint of step 3: no space left on device \(ENOSPC\) writing \//, /step 1/], 'final save on a full disk');
-  assert.equal(progress(r.stdout).map((l) => l.step), [1, 2, 3], 'training went on after the failed save');
-  assert.is(state(out('disk-copy')).step, 1);
+  const kept = state(out('disk-copy')).step;
+  assert.ok(kept >= 1 && err.length >= 2, r.stderr);
+  for (const l of err.slice(0, -1)) {
+    assert.match(l, new RegExp(`^warning: could not save the checkpoint of step \\d+: no space left on device \\(ENOSPC\\) writing .*/\\.saving/\\w+\\.safetensors; the checkpoint of step ${kept} .* is intact; training goes on`));
+  }
+  assertOneLineError({ ...r, stderr: err.at(-1)! }, [
+    /could not save the checkpoint of step 6: no space left on device \(ENOSPC\) writing \//,
+    new RegExp(`the checkpoint of step ${kept} in .* is intact; free some space, then continue from it: node dist/train\\.js --resume --out ${d}$`),
+  ], 'final save on a full disk');
+  assert.equal(progress(r.stdout).map((l) => l.step), [1, 2, 3, 4, 5, 6], 'training went on after the failed save');
   assert.not.ok(existsSync(join(out('disk-copy'), '.saving')), 'the partial save was removed');
 });
 
@@ -277,7 +288,7 @@ t('a disk that turns read-only mid-run: the saves say read-only (not ENOENT), an
   const lines = stderrLines(r.stderr);
   assert.ok(lines.length >= 2, r.stderr);
   for (const l of lines.slice(0, -1)) assert.match(l, /^warning: could not save the checkpoint of step \d+: read-only file system \(EROFS\) writing .*; the checkpoint of step \d+ .* is intact; training goes on/);
-  assertOneLineError({ ...r, stderr: lines.at(-1)! }, [/^error: could not save the checkpoint of step \d+: read-only file system \(EROFS\)/, /the checkpoint of step \d+ in .* is intact/], 'the final save');
+  assertOneLineError({ ...r, stderr: lines.at(-1)! }, [/^error: could not save the checkpoint of step \d+: read-only file system \(EROFS\)/, /the checkpoint of step \d+ in .* is intact; make .*ro-later\/run writable, then continue from it: node dist\/train\.js --resume --out /], 'the final save');
 });
 
 // ---- 4. signals ----

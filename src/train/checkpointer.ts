@@ -58,6 +58,8 @@ export class Checkpointer {
 
   /** the step of the newest checkpoint in the directory (set on resume) */
   lastSaved: number | null = null;
+  /** why the last save failed: an errno code (ENOSPC, EROFS, ...) */
+  failure: string | undefined;
 
   /** `dir` absolute */
   constructor(readonly dir: string, private flag = '--out') {}
@@ -98,10 +100,17 @@ export class Checkpointer {
     this.release = lockCheckpoint(this.dir, this.flag);
   }
 
-  /** room for one more checkpoint (a save writes all its files before it replaces the old ones) */
-  checkSpace(bytesNeeded: number): void {
+  /**
+   * Room for the run's saves: each writes all its files before it replaces the old ones, so
+   * from the second save on (the first, over a checkpoint already there) two lie side by side.
+   */
+  checkSpace(checkpoint: number): void {
     const free = freeBytes(this.dir);
-    if (free < bytesNeeded) this.fail(`${MB(free)} free, a checkpoint needs about ${MB(bytesNeeded)}: free some space or pass another ${this.flag}`);
+    const there = SAVED_FILES.reduce((sum, f) => sum + fileBytes(join(this.dir, f)), 0);
+    const needed = Math.max(checkpoint, 2 * checkpoint - there);
+    if (free < needed) {
+      this.fail(`${MB(free)} free, the saves need about ${MB(needed)} (a checkpoint is ${MB(checkpoint)}, and each save writes the new one beside the last before replacing it): free some space or pass another ${this.flag}`);
+    }
   }
 
   /** Write `c` atomically with `state` (train_state.json) and the loss plot; a UserError names the file and the reason. */
@@ -144,7 +153,9 @@ export class Checkpointer {
       // free the space of the partial save (a complete one is left for recovery to finish)
       if (!existsSync(join(staging, 'COMPLETE'))) rmSync(staging, { recursive: true, force: true });
       // a recursive mkdir on a read-only disk says ENOENT: the directory itself tells what is wrong
-      const reason = fsReason(unwritable(this.dir) ?? e);
+      const cause = unwritable(this.dir) ?? e;
+      this.failure = errnoCode(cause);
+      const reason = fsReason(cause);
       const kept = this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`;
       throw new UserError(`could not save ${what}: ${reason} writing ${writing}; ${kept}`);
     }
@@ -181,6 +192,17 @@ function unwritable(dir: string): unknown {
 function statfsType(path: string): number {
   try {
     return Number(statfsSync(path).type);
+  } catch {
+    return 0;
+  }
+}
+
+/** the files of a checkpoint that the next save replaces */
+const SAVED_FILES = ['model.safetensors', 'adapter_model.safetensors', 'optimizer.safetensors', 'config.json', 'adapter_config.json', 'train_state.json', 'loss.svg'];
+
+function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
   } catch {
     return 0;
   }

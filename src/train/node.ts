@@ -59,6 +59,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   say(`adapter: ${gpu.adapterName}`);
   const shown = opts.out ?? DEFAULTS.out; // as the user wrote it, for the console
   const out = resolve(shown);
+  const resumeCommand = nodeCommand('train', '--resume', ...(opts.out === undefined ? [] : ['--out', shown]));
   const device = { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: totalmem() };
 
   // One handler for the whole command. Before the first step there is nothing to finish: a signal
@@ -163,9 +164,16 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
           const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
           ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
         } catch (e) {
-          if (why !== 'interval' || !(e instanceof UserError)) throw e;
-          console.warn(`warning: ${e.message}; training goes on, the next save tries again`);
-          return false;
+          if (!(e instanceof UserError)) throw e;
+          if (why === 'interval') {
+            console.warn(`warning: ${e.message}; training goes on, the next save tries again`);
+            return false;
+          }
+          // the last save: say how to go on from what is on disk
+          const fix = ckpt.failure === 'ENOSPC' ? 'free some space' : ckpt.failure === 'EROFS' || ckpt.failure === 'EACCES' ? `make ${shown} writable` : 'fix the disk';
+          throw new UserError(ckpt.lastSaved === null
+            ? `${e.message}; ${fix}, then train again`
+            : `${e.message}; ${fix}, then continue from it: ${resumeCommand}`);
         }
         if (why === 'stop') say(`saved checkpoint at step ${c.step} to ${shown}`);
         return true;
@@ -189,7 +197,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
         ? `checkpoint: ${shown}/${ADAPTER_WEIGHTS} + ${ADAPTER_CONFIG} (a PEFT LoRA adapter of ${o.base}); loss curve: ${shown}/loss.svg`
         : `checkpoint: ${shown}/model.safetensors + config.json (Hugging Face layout); loss curve: ${shown}/loss.svg`);
       say(`chat with it: ${nodeCommand('chat', '--init', shown)}`);
-      if (r.interrupted) say(`continue the run: ${nodeCommand('train', '--resume', ...(opts.out === undefined ? [] : ['--out', shown]))}`);
+      if (r.interrupted) say(`continue the run: ${resumeCommand}`);
       return res;
     }
   } finally {
