@@ -347,6 +347,17 @@ t('--resume says when the data file has changed since the last save, and only th
   assertOk(await run('train', ['--resume', '--out', d, '--steps', '4', '--data', chat]), 'resumed on another file');
 });
 
+t('--resume after kill -9 drops the log entries past the checkpoint (and a line cut short), so each step is logged once', async () => {
+  const d = out('log-resume');
+  mkdirSync(d);
+  for (const f of readdirSync(ckpt)) if (!f.startsWith('.')) copyFileSync(join(ckpt, f), join(d, f));
+  // what a run killed after step 5 leaves beside its checkpoint of step 2
+  const log = file('log-resume.jsonl', [1, 2, 3, 4, 5].map((step) => JSON.stringify({ step, loss: 10 }) + '\n').join('') + '{"step": 6, "lo');
+  assertOk(await run('train', ['--resume', '--out', d, '--steps', '4', '--log', log]), 'resume');
+  const steps = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).step);
+  assert.equal(steps, [1, 2, 3, 4]);
+});
+
 t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset-optimizer resumes without the moments', async () => {
   const copy = (name: string, drop: string) => {
     const d = out(name);

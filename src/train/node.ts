@@ -1,7 +1,7 @@
 // `node dist/train.js` behind the flags: loads the weights and the data, resolves the run,
 // checks --out, and drives the training loop with Node's console, files and signals
 // (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
-import { accessSync, appendFileSync, constants as fsConstants, existsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { accessSync, appendFileSync, constants as fsConstants, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { constants as osConstants, totalmem } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -14,7 +14,7 @@ import { isHubModel, loadWeights, weightDirs, weightsFingerprint, type LoadedWei
 import { describeConfig, parameterCount, parameterShapes, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
 import { checkLora, initLoraArrays, loraParameterCount, loraShapes, type LoraSettings, type LoraSite } from '../model/lora.ts';
-import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
+import { loadTrainState, readTrainStateJson, recoverCheckpoint, writeFileAtomic } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
 import { checkDataFile, loadChatData } from '../data/dataset.ts';
 import { formatStats } from '../data/windows.ts';
@@ -139,7 +139,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       priorSteps: defaultSteps(run.source === 'scratch', gpu.isCpu),
     }, { now: now(), deadline });
 
-    const log = o.log ? new StepLog(o.log, !run.saved) : null;
+    const log = o.log ? new StepLog(o.log, run.saved ? run.startStep : null) : null;
     // a signal that came during loading (synchronous work) is read by libuv's poll phase: two turns
     // of the event loop have one between them, so it stops the run here rather than after a step
     for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
@@ -396,13 +396,22 @@ class StepLog {
   private size = 0;
   private failed = false;
 
-  /** `fresh`: a new run starts a new log; a resumed one appends */
-  constructor(readonly path: string, fresh: boolean) {
+  /**
+   * A new run starts a new log. A resumed one appends after the entries up to the step it
+   * resumes at: those past it (logged after the last checkpoint by a run that was killed) go,
+   * so each step is in the log once.
+   */
+  constructor(readonly path: string, resumedAt: number | null) {
     try {
-      if (fresh) writeFileSync(path, '');
-      else this.size = existsSync(path) ? statSync(path).size : 0;
+      if (resumedAt === null) writeFileSync(path, '');
+      else if (existsSync(path)) {
+        const text = readFileSync(path, 'utf8');
+        const kept = logUpTo(text, resumedAt);
+        if (kept !== text) writeFileAtomic(path, kept);
+        this.size = Buffer.byteLength(kept);
+      }
     } catch (e) {
-      this.fail(e, 'nothing');
+      this.fail(e, 'no step of this session is logged');
     }
   }
 
@@ -413,19 +422,32 @@ class StepLog {
       appendFileSync(this.path, line);
       this.size += Buffer.byteLength(line);
     } catch (e) {
-      this.fail(e, `step ${entry.step} and later steps are`);
+      this.fail(e, `step ${entry.step} and later steps are not logged`);
     }
   }
 
-  private fail(e: unknown, lost: string): void {
+  private fail(e: unknown, what: string): void {
     this.failed = true;
     try {
       truncateSync(this.path, this.size); // a line cut short by the full disk
     } catch {
       /* best effort */
     }
-    console.warn(`warning: --log ${this.path}: ${fsReason(e)}; ${lost} not logged; training and checkpoints go on`);
+    console.warn(`warning: --log ${this.path}: ${fsReason(e)}; ${what}; training and checkpoints go on`);
   }
+}
+
+/** the log's whole lines, less the entries of steps after `step` */
+function logUpTo(text: string, step: number): string {
+  const lines = text.split('\n').slice(0, -1); // the last piece is '' or a line cut short
+  return lines.filter((l) => {
+    try {
+      const s = JSON.parse(l)?.step;
+      return !(typeof s === 'number' && s > step);
+    } catch {
+      return true; // not an entry of ours: left as it is
+    }
+  }).map((l) => l + '\n').join('');
 }
 
 /** `s` as one word for a POSIX shell: quoted when it holds anything but plain path characters */
