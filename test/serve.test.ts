@@ -290,6 +290,29 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
   }
 });
 
+t('stopping: a request sent but not yet read gets a 503, not a reset; a queued stream ends with a shutting-down error, not finish_reason length and 0 tokens', async () => {
+  const s = await startServer(dir, { maxBatch: 1 });
+  try {
+    const running = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat('Go on forever.', { max_tokens: 80, stream: true })) });
+    const reader = running.body!.getReader();
+    while (s.scheduler.active === 0) await new Promise((res) => setTimeout(res, 2));
+    const queued = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat('Me next.', { max_tokens: 8, stream: true })) });
+    assert.is(s.scheduler.queued, 1);
+    const body = JSON.stringify(chat('Hello?', { max_tokens: 2 }));
+    // sent in this turn of the event loop, so the server has not read it when it starts to stop
+    const unread = raw(s.url, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    const stopped = s.server.close(0);
+    assert.match(await unread, /^HTTP\/1\.1 503 [^]*"code":"server_shutting_down"/, 'a 503 for a request sent before the stop');
+    const lines = (await queued.text()).split('\n\n').filter(Boolean);
+    assert.match(lines.at(-1)!, /^data: \{"error":\{.*"code":"server_shutting_down"/, `the queued stream: ${lines.join(' | ')}`);
+    assert.not.ok(lines.some((l) => l.includes('"finish_reason":"length"')), 'not cut for length');
+    while (!(await reader.read()).done);
+    await stopped;
+  } finally {
+    await s.close();
+  }
+});
+
 t('a client that disconnects mid-stream frees its slot within one step', async () => {
   const s = await startServer(dir, { maxBatch: 1 });
   // count from the moment the server learns of the hang-up (its ticket is cancelled), not from

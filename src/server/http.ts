@@ -93,20 +93,24 @@ export class ApiServer {
   }
 
   /**
-   * Stop: no new connections, new requests on open ones get 503; requests in flight may finish
-   * for up to graceMs, then the replies still running are cut at the next token (finish_reason
-   * "length") and those still waiting get 503. Resolves once every connection is closed.
+   * Stop: new requests get 503; requests in flight may finish for up to graceMs, then the
+   * replies still running are cut at the next token (finish_reason "length") and those still
+   * waiting get 503 (a stream, whose 200 is sent, an error event). The port is let go only then:
+   * a request already sent but not yet read (in the accept queue, or on a connection the server
+   * has not read yet) gets its 503 rather than a connection reset. Resolves once every
+   * connection is closed.
    */
   async close(graceMs: number): Promise<void> {
     this.stopping = true;
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    this.server.closeIdleConnections();
     const s = this.o.scheduler;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([s.idle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     s.cancelAll();
     await s.idle();
+    // requests that arrived meanwhile are read (and answered 503) before close() drops idle connections
+    for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
     // responses are written; connections kept alive by clients are closed now
     setTimeout(() => this.server.closeAllConnections(), 200).unref();
     await closed;
@@ -116,6 +120,7 @@ export class ApiServer {
     const t0 = performance.now();
     const path = (req.url ?? '/').split('?')[0];
     const rec: RequestLog = { prompt: 0, completion: 0, note: '', generating: false, whenDone: null };
+    if (this.stopping) res.setHeader('Connection', 'close'); // no next request on this connection
     res.on('close', () => {
       const timedOut = (req.socket as unknown as Record<symbol, boolean> | null)?.[TIMED_OUT] === true;
       const gone = timedOut ? ' (request_timeout: the request did not arrive in time)' : res.writableFinished ? '' : ' (client closed the connection)';
@@ -235,7 +240,9 @@ export class ApiServer {
           if (res.destroyed || res.writableEnded) return;
           const finish = finishReason(reason);
           const u = usage(r.prompt.length, completionTokens);
-          if (r.stream) {
+          if (r.stream && reason === 'abort' && this.stopping && completionTokens === 0) {
+            res.end(`data: ${JSON.stringify(shuttingDown().body())}\n\n`); // a stream's 503: its 200 went out when it was queued
+          } else if (r.stream) {
             send(chat ? chatChunk(head, {}, finish, r.includeUsage) : textCompletion(head, '', finish));
             if (r.includeUsage) send(usageChunk(head, chat ? 'chat.completion.chunk' : 'text_completion', u));
             res.end('data: [DONE]\n\n');
