@@ -358,6 +358,24 @@ t('--resume after kill -9 drops the log entries past the checkpoint (and a line 
   assert.equal(steps, [1, 2, 3, 4]);
 });
 
+t('--resume whose log cannot be rewritten (a full disk) warns and leaves the log as it was', async () => {
+  const why = cannotMount();
+  if (why) return console.log(`  (skipped: ${why})`);
+  const d = out('log-resume-full');
+  mkdirSync(d);
+  for (const f of readdirSync(ckpt)) if (!f.startsWith('.')) copyFileSync(join(ckpt, f), join(d, f));
+  const disk = out('log-disk');
+  mkdirSync(disk);
+  const text = [1, 2, 3, 4, 5].map((step) => JSON.stringify({ step }) + '\n').join('');
+  const r = await run('train', ['--resume', '--out', d, '--steps', '3', '--log', join(disk, 'log.jsonl')], '', {
+    mounts: `mount -t tmpfs -o size=8k tmpfs '${disk}' && printf '${text.replace(/\n/g, '\\n')}' > '${disk}/log.jsonl' && (cat /dev/zero > '${disk}/fill' 2>/dev/null; true)`,
+    after: `cp '${disk}/log.jsonl' '${out('log-resume-full.jsonl')}'`,
+  });
+  assertOk(r, 'resume');
+  assert.match(stderrLines(r.stderr).join('\n'), /^warning: --log .*log\.jsonl: no space left on device \(ENOSPC\); no step of this session is logged/m);
+  assert.is(readFileSync(out('log-resume-full.jsonl'), 'utf8'), text, 'the log is left as it was');
+});
+
 t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset-optimizer resumes without the moments', async () => {
   const copy = (name: string, drop: string) => {
     const d = out(name);

@@ -411,7 +411,8 @@ class StepLog {
         this.size = Buffer.byteLength(kept);
       }
     } catch (e) {
-      this.fail(e, 'no step of this session is logged');
+      this.failed = true; // the log stays as it was
+      console.warn(`warning: --log ${path}: ${fsReason(e)}; no step of this session is logged; training and checkpoints go on`);
     }
   }
 
@@ -422,18 +423,14 @@ class StepLog {
       appendFileSync(this.path, line);
       this.size += Buffer.byteLength(line);
     } catch (e) {
-      this.fail(e, `step ${entry.step} and later steps are not logged`);
+      this.failed = true;
+      try {
+        truncateSync(this.path, this.size); // a line cut short by the full disk
+      } catch {
+        /* best effort */
+      }
+      console.warn(`warning: --log ${this.path}: ${fsReason(e)}; step ${entry.step} and later steps are not logged; training and checkpoints go on`);
     }
-  }
-
-  private fail(e: unknown, what: string): void {
-    this.failed = true;
-    try {
-      truncateSync(this.path, this.size); // a line cut short by the full disk
-    } catch {
-      /* best effort */
-    }
-    console.warn(`warning: --log ${this.path}: ${fsReason(e)}; ${what}; training and checkpoints go on`);
   }
 }
 
