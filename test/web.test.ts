@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { staticHandler } from '../src/server/static.ts';
 import { listModels, SseParser, streamChat } from '../src/browser/openai.ts';
+import { lossCurveSvg } from '../src/util/plot.ts';
 
 const t = suite('web');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-web-'));
@@ -129,6 +130,14 @@ t('static files with a LoRA adapter (serve.js --adapter): its two files under /m
       const r = await raw(base, 'GET', '/model/adapter/adapter_config.json');
       assert.match(r.body, /no LoRA adapter/);
     });
+  }
+});
+
+t('lossCurveSvg: a diverging run (one huge loss, NaN and infinite ones) draws no NaN into the SVG', () => {
+  for (const pts of [[[1, 2.4e17]], [[1, 2.4e17], [2, NaN]], [[1, 3], [2, Infinity], [3, 3]]] as [number, number][][]) {
+    const svg = lossCurveSvg(pts, [[2, NaN]], 'loss');
+    assert.not.match(svg, /NaN|Infinity/, JSON.stringify(pts));
+    assert.match(svg, /<path d="M/);
   }
 });
 

@@ -9,7 +9,12 @@ export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number
   const xmax = Math.max(1, ...all.map((p) => p[0]));
   const ys = all.map((p) => p[1]);
   let ymin = Math.min(...ys), ymax = Math.max(...ys);
-  if (ymax - ymin < 1e-6) { ymin -= 0.5; ymax += 0.5; }
+  // a flat curve gets a band around it, wide enough to survive rounding (a single point of a diverging run, 1e17, minus 0.5 is itself)
+  if (ymax - ymin < 1e-6 * Math.max(1, Math.abs(ymax))) {
+    const pad = 0.5 * Math.max(1, Math.abs(ymax));
+    ymin -= pad;
+    ymax += pad;
+  }
   const sx = (x: number) => L + ((W - L - R) * x) / xmax;
   const sy = (y: number) => T + ((H - T - B) * (ymax - y)) / (ymax - ymin);
   const path = (pts: [number, number][]) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
