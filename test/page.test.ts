@@ -145,6 +145,39 @@ t('training shows a live loss curve and stops on Stop; screenshots during traini
   await page.setViewportSize(WIDE);
 });
 
+const hidden = async (id: string) => (await page.getAttribute(id, 'hidden')) !== null;
+
+t('a diverged run (learning rate 1e6) puts the weights back and says so in the page\'s words; the last run\'s download stays; no NaN reaches the chart', async () => {
+  await page.click('#reset');
+  const before = await ask(page, PROMPT);
+  assert.not.ok(await hidden('#downloads'), 'the stopped run above offers its weights');
+  await page.click('.side-tabs button[data-view="train"]');
+  const from = logs.length;
+  await page.fill('#train-steps', '10');
+  await page.fill('#train-lr', '1e6');
+  await page.click('#train-start');
+  await waitForState(page, 'ready', `document.getElementById('train-status').classList.contains('error')`);
+  const status = (await page.textContent('#train-status'))!;
+  assert.match(status, /the loss is .*training stopped\. The model is as it was before this run\. Try a lower Learning rate \(now 1000000\)/);
+  assert.not.match(status, /--|checkpoint/, 'train.js\'s flags and files are not the page\'s');
+  assert.not.ok(await hidden('#downloads'), 'the weights are the stopped run\'s again, and so is its download');
+  assert.is(logs.slice(from).filter((l) => /NaN|error/i.test(l)).join('\n'), '', 'console errors during the diverged run');
+  await page.click('#reset');
+  assert.is(await ask(page, PROMPT), before, `the model after the diverged run${why()}`);
+
+  // a run refused before its first step leaves the chart and the download as they were
+  const chartBefore = await page.innerHTML('#loss-chart');
+  await page.fill('#train-lr', '0.001');
+  await page.fill('#train-batch', '0');
+  await page.click('#train-start');
+  await waitForState(page, 'ready', `document.getElementById('train-status').classList.contains('error')`);
+  assert.match((await page.textContent('#train-status'))!, /Batch size/);
+  assert.not.ok(await hidden('#downloads'), 'a run that never stepped hid the download');
+  assert.is(await page.innerHTML('#loss-chart'), chartBefore, 'a run that never stepped cleared the chart');
+  await page.fill('#train-batch', '2');
+  await page.click('.side-tabs button[data-view="settings"]');
+});
+
 t('a browser without WebGPU says so and turns to the server engine', async () => {
   const plain = await launch({ webgpu: false });
   try {

@@ -15,6 +15,7 @@ import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, fetchTextIfFound, type Progress } from '../browser/download.ts';
 import { listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
 import { completionParams, type EngineKind } from './settings.ts';
+import { count } from '../util/words.ts';
 
 export interface ReplyResult {
   text: string;
@@ -79,7 +80,7 @@ export class BrowserEngine implements Engine {
     const t0 = performance.now();
     const { reply } = await s.say(message, onText, () => signal.aborted);
     const rate = reply.decodeMs > 0 ? `, ${(reply.decodeTokens / (reply.decodeMs / 1000)).toFixed(1)} tok/s` : '';
-    return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${reply.tokens.length} tokens${rate}` };
+    return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${count(reply.tokens.length, 'token')}${rate}` };
   }
 
   /** after training: the cached keys and values came from the old weights */
@@ -133,7 +134,7 @@ export class ServerEngine implements Engine {
       onText(text);
     }, signal, this.apiKey);
     const ms = performance.now() - t0;
-    return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${pieces} chunks in ${(ms / 1000).toFixed(1)} s` };
+    return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${count(pieces, 'chunk')} in ${(ms / 1000).toFixed(1)} s` };
   }
 }
 

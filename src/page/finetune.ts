@@ -7,6 +7,8 @@ import { chatData } from '../data/windows.ts';
 import { checkData, defaultSteps, resolveRun, type RunSettings } from '../train/run.ts';
 import { makeSchedule } from '../train/schedule.ts';
 import { trainLoop, type LoopResult, type StepReport } from '../train/loop.ts';
+import type { Tensor } from '../gpu/index.ts';
+import { count } from '../util/words.ts';
 import type { BrowserEngine } from './engines.ts';
 
 export interface FinetuneRequest {
@@ -24,6 +26,13 @@ export interface FinetuneHooks {
   onStart(settings: RunSettings, note: string): void;
   onStep(r: StepReport): void;
   stopRequested(): boolean;
+}
+
+/** A run that failed once it had started to change the weights (a NaN loss, the GPU); `restored`: they are back to what they were before it. */
+export class FinetuneFailed extends Error {
+  constructor(readonly error: unknown, readonly restored: boolean) {
+    super(error instanceof Error ? error.message : String(error));
+  }
 }
 
 /** the memory train.js sizes a run against; a browser only hints at it (Chrome: navigator.deviceMemory, in GB, at most 8) */
@@ -46,10 +55,22 @@ export async function finetune(engine: BrowserEngine, req: FinetuneRequest, hook
   const o = run.settings;
   const data = await chatData(req.text, { blockSize: o.blockSize, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, 'the training text');
   const val = checkData(data, o, config);
-  hooks.onStart(o, `${data.stats.conversations} conversations, ${data.train.stats.windows} training windows of ${o.blockSize} tokens${val ? `, ${data.val.stats.conversations} held out` : ''}`);
+  hooks.onStart(o, `${count(data.stats.conversations, 'conversation')}, ${count(data.train.stats.windows, 'training window')} of ${o.blockSize} tokens${val ? `, ${data.val.stats.conversations} held out` : ''}`);
   const opt = new AdamW(gpu, model.params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
   const schedule = makeSchedule(o, { startStep: 0, priorSteps: defaultSteps(false, gpu.isCpu) }, { now: performance.now(), deadline: Infinity });
   let params: Map<string, Float32Array> | null = null;
+  // the weights as the run found them: a run that fails (a diverged loss leaves NaN in them) puts them back, so the chat goes on as before
+  const before = new Map<string, Tensor>();
+  try {
+    for (const [name, t] of model.trainable) {
+      const copy = gpu.tensor(t.shape, `${t.label} before the run`, t.dtype);
+      gpu.copy(t, copy);
+      before.set(name, copy);
+    }
+  } catch (e) {
+    for (const t of before.values()) t.release();
+    throw e;
+  }
   try {
     const result = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: 0, history: { train: [], val: [] }, now: () => performance.now() }, {
       onStep: hooks.onStep,
@@ -60,7 +81,18 @@ export async function finetune(engine: BrowserEngine, req: FinetuneRequest, hook
       },
     });
     return { result, params: params! };
+  } catch (e) {
+    let restored = false;
+    try {
+      for (const [name, t] of model.trainable) gpu.copy(before.get(name)!, t);
+      await gpu.sync();
+      restored = true;
+    } catch (again) {
+      console.warn(`the weights could not be put back: ${(again as Error).message}`);
+    }
+    throw new FinetuneFailed(e, restored);
   } finally {
+    for (const t of before.values()) t.release();
     // the optimizer's moments and the gradients: three more copies of the weights, not needed to chat
     for (const t of [...opt.m.values(), ...opt.v.values()]) t.release();
     for (const p of model.params.values()) {

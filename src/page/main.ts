@@ -11,11 +11,13 @@ import { GpuValidationError } from '../gpu/index.ts';
 import { encodeGPT2 } from '../model/weights.ts';
 import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
+import { count } from '../util/words.ts';
+import { DivergedError } from '../train/loop.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
 import { BrowserEngine, modelConfigUrl, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
 import { ApiError, isSendableKey } from '../browser/openai.ts';
-import { defaultsFor, finetune } from './finetune.ts';
+import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
 import { getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind } from './settings.ts';
 import { EXAMPLE_CONVERSATIONS } from './example.ts';
 
@@ -353,9 +355,8 @@ async function train(): Promise<void> {
   stopTraining = false;
   $<HTMLButtonElement>('train-stop').disabled = false;
   $('train-stop').textContent = 'Stop';
-  $('downloads').hidden = true;
   const points: [number, number][] = [], vals: [number, number][] = [];
-  chart.replaceChildren();
+  // the hooks say this run's progress; the last run's curve stays drawn until this one steps
   chart.dataset.step = '0';
   chart.dataset.losses = '[]';
   setState('training');
@@ -367,8 +368,10 @@ async function train(): Promise<void> {
         trainStatusText(`Training on ${note}…`);
       },
       onStep: (r) => {
-        if (r.learned) points.push([r.step, r.loss]);
-        if (r.val !== undefined) vals.push([r.step, r.val]);
+        // the last run's chart and downloads stay until this run has changed the weights
+        if (!points.length && !vals.length) $('downloads').hidden = true;
+        if (r.learned && Number.isFinite(r.loss)) points.push([r.step, r.loss]);
+        if (r.val !== undefined && Number.isFinite(r.val)) vals.push([r.step, r.val]);
         chart.innerHTML = lossCurveSvg(points, vals, 'loss on the Bot\u2019s replies', { width: 400, height: 260 });
         chart.dataset.losses = JSON.stringify(points);
         chart.dataset.step = String(r.step);
@@ -378,10 +381,18 @@ async function train(): Promise<void> {
       stopRequested: () => stopTraining,
     });
     const first = result.losses[0], last = result.losses[result.losses.length - 1];
-    trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${result.step} steps`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
+    trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${count(result.step, 'step')}`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
     offerDownload(e, params);
   } catch (err) {
-    trainStatusText(err instanceof UserError ? inWords(err.message) : oneLine(explain(err)), true);
+    const failed = err instanceof FinetuneFailed ? err : null;
+    const e0 = failed ? failed.error : err;
+    const model = !failed ? '' : failed.restored ? 'The model is as it was before this run.' : 'The model may be damaged: reload the page to start again.';
+    // train.js's advice names its flags (--warmup has no field here): the page says it with its own
+    trainStatusText(e0 instanceof DivergedError
+      ? `Step ${e0.step}: ${e0.what}; training stopped. ${model} Try a lower Learning rate (now ${e0.lr}), or check the conversations.`
+      : `${e0 instanceof UserError ? inWords(e0.message) : oneLine(explain(e0))}${model ? ` ${model}` : ''}`, true);
+    // the weights are the last good run's again: so are its downloads
+    if (failed?.restored && downloadUrls.length) $('downloads').hidden = false;
   } finally {
     if (state() === 'training') setState(engine ? 'ready' : 'error');
   }

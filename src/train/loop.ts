@@ -178,12 +178,20 @@ export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, hist
   return { step, params, m, v, adamSteps: opt.step, history, schedule };
 }
 
-/** a run that went to NaN or infinity: nothing of it is saved; say where it went wrong and what to try */
-function diverged(step: number, what: string, lastSaved: number | null, o: RunSettings): UserError {
+/** A run that went to NaN or infinity: nothing of it is saved. The message names train.js's flags; `step`, `what` and `lr` let another front end (the page) word it for its own fields. */
+export class DivergedError extends UserError {
+  constructor(message: string, readonly step: number, readonly what: string, readonly lr: number) {
+    super(message);
+  }
+}
+
+/** a run that went to NaN or infinity: say where it went wrong and what to try */
+function diverged(step: number, what: string, lastSaved: number | null, o: RunSettings): DivergedError {
   const kept = lastSaved === null ? 'no checkpoint was written' : `the checkpoint of step ${lastSaved} is kept`;
   const clip = o.gradClip === 0 || o.gradClip > 1 ? `, --grad-clip 1 (now ${o.gradClip})` : '';
-  return new UserError(
+  return new DivergedError(
     `step ${step}: ${what}; training stopped without saving it (${kept}). Try a lower --lr (now ${o.lr}), a longer --warmup (now ${o.warmup ?? 'estimated'})${clip}, or check the data`,
+    step, what, o.lr,
   );
 }
 
