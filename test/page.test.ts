@@ -178,6 +178,22 @@ t('a diverged run (learning rate 1e6) puts the weights back and says so in the p
   await page.click('.side-tabs button[data-view="settings"]');
 });
 
+t('the Conversations label focuses the text box and keeps what was pasted; "use an example" fills it; 1 step, not 1 steps', async () => {
+  await page.click('.side-tabs button[data-view="train"]');
+  await page.fill('#train-text', TRAIN_TEXT);
+  await page.click('label[for="train-text"]');
+  assert.is(await page.inputValue('#train-text'), TRAIN_TEXT, 'clicking the label replaced the text');
+  assert.ok(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id === 'train-text'), 'the label does not focus the text box');
+  await page.click('#train-example');
+  assert.is.not(await page.inputValue('#train-text'), TRAIN_TEXT, 'the example button did nothing');
+  await page.fill('#train-text', TRAIN_TEXT);
+  await page.fill('#train-steps', '1');
+  await page.click('#train-start');
+  await waitForState(page, 'ready', `document.getElementById('loss-chart').dataset.step === '1'`);
+  assert.match((await page.textContent('#train-status'))!, /^Done: 1 step on \d+ conversations, /);
+  await page.click('.side-tabs button[data-view="settings"]');
+});
+
 t('a browser without WebGPU says so and turns to the server engine', async () => {
   const plain = await launch({ webgpu: false });
   try {
