@@ -194,6 +194,22 @@ t('the Conversations label focuses the text box and keeps what was pasted; "use 
   await page.click('.side-tabs button[data-view="settings"]');
 });
 
+t('choosing the server during the download and this browser again waits for the same load (one download, one GPU device)', async () => {
+  // config.json held back, so that the load is still under way when the choice comes back
+  await page.route('**/model/config.json', (r) => void new Promise((res) => setTimeout(res, 1500)).then(() => r.continue()));
+  try {
+    const from = server.requests.length;
+    await page.goto(url({ engine: 'browser', ...GREEDY }));
+    await page.click('#engine-server');
+    await page.click('#engine-browser');
+    await waitForState(page, 'ready');
+    assert.is(await page.getAttribute('body', 'data-engine'), 'browser');
+    assert.equal(server.requests.slice(from).filter((r) => r.startsWith('GET /model/config.json')), ['GET /model/config.json'], 'the model was loaded twice');
+  } finally {
+    await page.unroute('**/model/config.json');
+  }
+});
+
 t('a browser without WebGPU says so and turns to the server engine', async () => {
   const plain = await launch({ webgpu: false });
   try {

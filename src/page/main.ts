@@ -33,6 +33,8 @@ const opts = page.chat;
 let turns: Turn[] = [];
 let engine: Engine | null = null;
 let browser: BrowserEngine | null = null;
+/** the in-browser engine's load in flight or done: choosing this browser again while it loads waits for it (a second load would open a second GPU device) */
+let browserLoad: Promise<BrowserEngine> | null = null;
 let server: ServerEngine | null = null;
 let reply: AbortController | null = null;
 let stopTraining = false;
@@ -149,7 +151,7 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
   engine = null;
   setState('loading');
   try {
-    const e = kind === 'browser' ? (browser ??= await loadBrowser()) : (server ??= await ServerEngine.connect(page.serverBase, opts, apiKey()));
+    const e = kind === 'browser' ? (browser = await (browserLoad ??= loadBrowser())) : (server ??= await ServerEngine.connect(page.serverBase, opts, apiKey()));
     if (my !== choice) return;
     engine = e;
     if ($('notice').dataset.for === kind) hideNotice();
@@ -203,11 +205,18 @@ function askForApiKey(note = ''): void {
 }
 
 async function loadBrowser(): Promise<BrowserEngine> {
-  const e = await BrowserEngine.load(page.modelBase, page.adapter, opts, showProgress);
+  let e: BrowserEngine;
+  try {
+    e = await BrowserEngine.load(page.modelBase, page.adapter, opts, showProgress);
+  } catch (err) {
+    browserLoad = null; // the next choice tries again
+    throw err;
+  }
   $('progress').hidden = true;
   e.gpu.device.lost.then((info) => {
     if (info.reason === 'destroyed') return;
     browser = null;
+    browserLoad = null;
     showNotice(deviceLostWords(info.message), 'error', [
       { label: 'Reload', run: () => location.reload() },
       { label: 'Use the server', run: () => void choose('server', { fallback: false }) },
