@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Dialog, Page } from 'playwright-core';
 import type { GPT2Config } from '../src/model/config.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, saveAdapter } from '../src/model/adapter.ts';
@@ -192,6 +192,36 @@ t('the Conversations label focuses the text box and keeps what was pasted; "use 
   await waitForState(page, 'ready', `document.getElementById('loss-chart').dataset.step === '1'`);
   assert.match((await page.textContent('#train-status'))!, /^Done: 1 step on \d+ conversations, /);
   await page.click('.side-tabs button[data-view="settings"]');
+});
+
+t('leaving the page with fine-tuned weights that were not downloaded asks first; after the download it does not', async () => {
+  const dialogs: string[] = [];
+  const onDialog = (d: Dialog) => {
+    dialogs.push(d.type());
+    void d.accept();
+  };
+  page.on('dialog', onDialog);
+  try {
+    // the run above trained and was not downloaded
+    await page.reload();
+    await waitForState(page, 'ready');
+    assert.equal(dialogs, ['beforeunload']);
+    // a fresh page trains one step and downloads the result: nothing to lose
+    await page.click('.side-tabs button[data-view="train"]');
+    await page.fill('#train-text', TRAIN_TEXT);
+    await page.fill('#train-steps', '1');
+    await page.fill('#train-batch', '2');
+    await page.fill('#train-block', '64');
+    await page.click('#train-start');
+    await waitForState(page, 'ready', `document.getElementById('loss-chart').dataset.step === '1'`);
+    await Promise.all([page.waitForEvent('download'), page.click('#download-model')]);
+    await page.reload();
+    await waitForState(page, 'ready');
+    assert.equal(dialogs, ['beforeunload'], 'asked although the weights were downloaded');
+    await page.click('.side-tabs button[data-view="settings"]');
+  } finally {
+    page.off('dialog', onDialog);
+  }
 });
 
 t('choosing the server during the download and this browser again waits for the same load (one download, one GPU device)', async () => {

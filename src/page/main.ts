@@ -408,7 +408,10 @@ async function train(): Promise<void> {
 }
 
 let downloadUrls: string[] = [];
+/** weights fine-tuned here and not downloaded yet: leaving the page loses them */
+let notDownloaded = false;
 function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): void {
+  notDownloaded = true;
   for (const u of downloadUrls) URL.revokeObjectURL(u);
   const files = encodeGPT2(e.config, params);
   const model = URL.createObjectURL(new Blob(files.safetensors as BlobPart[], { type: 'application/octet-stream' }));
@@ -453,6 +456,10 @@ function wire(): void {
     stopTraining = true;
     $<HTMLButtonElement>('train-stop').disabled = true;
     $('train-stop').textContent = 'Stopping after this step…';
+  });
+  $('download-model').addEventListener('click', () => (notDownloaded = false));
+  window.addEventListener('beforeunload', (ev) => {
+    if (notDownloaded) ev.preventDefault(); // the browser asks whether to leave
   });
   $('train-example').addEventListener('click', () => ($<HTMLTextAreaElement>('train-text').value = EXAMPLE_CONVERSATIONS));
   const drop = $('drop');
