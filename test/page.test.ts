@@ -5,7 +5,7 @@
 // One browser page goes through the steps in order (loading a page costs seconds here).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Dialog, Page } from 'playwright-core';
@@ -260,8 +260,8 @@ t('a browser without WebGPU says so and turns to the server engine', async () =>
   }
 });
 
-t('server engine (node dist/serve.js): the page at / replies as chat.js does; without WebGPU it falls back to it', async () => {
-  const proc = start('serve', ['--init', ckpt, '--port', '0'], { timeoutMs: 300_000 });
+t('server engine (node dist/serve.js): the page at / replies as chat.js does; without WebGPU it falls back to it; a restart with another model is followed', async () => {
+  let proc = start('serve', ['--init', ckpt, '--port', '0'], { timeoutMs: 300_000 });
   try {
     await waitForStdout(proc, /https?:\/\/\S+/);
     const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
@@ -271,7 +271,6 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
     await p.goto(`${base}/?${new URLSearchParams({ engine: 'server', ...GREEDY })}`);
     await waitForState(p, 'ready');
     assert.is(await ask(p, PROMPT), untrained, 'the server engine vs chat.js');
-    await p.close();
     const plain = await launch({ webgpu: false });
     try {
       const q = await plain.newPage({ viewport: NARROW });
@@ -284,6 +283,19 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
     } finally {
       await plain.close();
     }
+
+    // the same weights under another name on the same port: the open page's requests name 'tiny', which is gone
+    assert.is(await p.textContent('#model-name'), 'tiny');
+    proc.child.kill('SIGTERM');
+    await proc.done.catch(() => undefined);
+    const renamed = join(dir, 'tiny2');
+    cpSync(ckpt, renamed, { recursive: true });
+    proc = start('serve', ['--init', renamed, '--port', new URL(base).port], { timeoutMs: 300_000 });
+    await waitForStdout(proc, /https?:\/\/\S+/);
+    await p.click('#reset');
+    assert.is(await ask(p, PROMPT), untrained, `the server engine after the restart: ${await p.textContent('#log .turn:last-child .meta')}`);
+    assert.is(await p.textContent('#model-name'), 'tiny2', 'the header names the new model');
+    await p.close();
   } finally {
     proc.child.kill('SIGTERM');
     await proc.done.catch(() => undefined);

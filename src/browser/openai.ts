@@ -22,9 +22,9 @@ export interface StreamedReply {
   finishReason: string | null;
 }
 
-/** an error the server reported ({"error": {"message"}}), or a failed request */
+/** an error the server reported ({"error": {"message", "code"}}), or a failed request */
 export class ApiError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(message: string, readonly status: number, readonly code: string | null = null) {
     super(message);
   }
 }
@@ -129,12 +129,13 @@ async function request(url: string, init: RequestInit): Promise<Response> {
     throw new ApiError(`could not reach ${url} (${(e as Error).message})`, 0);
   }
   if (res.ok) return res;
-  let message = `${res.status} ${res.statusText}`;
+  let message = `${res.status} ${res.statusText}`, code: string | null = null;
   try {
-    const j = (await res.json()) as { error?: { message?: string } };
+    const j = (await res.json()) as { error?: { message?: string; code?: unknown } };
     if (j.error?.message) message = j.error.message;
+    if (typeof j.error?.code === 'string') code = j.error.code;
   } catch {
     /* not JSON: keep the status line */
   }
-  throw new ApiError(`${url}: ${message}`, res.status);
+  throw new ApiError(`${url}: ${message}`, res.status, code);
 }

@@ -13,7 +13,7 @@ import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, fetchTextIfFound, type Progress } from '../browser/download.ts';
-import { listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
+import { ApiError, listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
 import { completionParams, type EngineKind } from './settings.ts';
 import { count } from '../util/words.ts';
 
@@ -105,7 +105,8 @@ export const modelConfigUrl = (base: string) => new URL(`${base}config.json`, lo
 export class ServerEngine implements Engine {
   readonly kind = 'server';
 
-  private constructor(readonly base: string, readonly model: string, private opts: ChatOptions, private apiKey: string) {}
+  /** `model`: the id requests name, as /v1/models last said it */
+  private constructor(readonly base: string, public model: string, private opts: ChatOptions, private apiKey: string) {}
 
   get describe(): string {
     return this.model;
@@ -129,10 +130,21 @@ export class ServerEngine implements Engine {
     ];
     const t0 = performance.now();
     let pieces = 0;
-    const r = await streamChat(this.base, { model: this.model, messages, ...completionParams(this.opts) }, (text) => {
+    const ask = () => streamChat(this.base, { model: this.model, messages, ...completionParams(this.opts) }, (text) => {
       pieces++;
       onText(text);
     }, signal, this.apiKey);
+    let r: Awaited<ReturnType<typeof ask>>;
+    try {
+      r = await ask();
+    } catch (e) {
+      // the server restarted with another model: learn its name and ask once more
+      if (!(e instanceof ApiError && e.code === 'model_not_found')) throw e;
+      const models = await listModels(this.base, { signal, apiKey: this.apiKey });
+      if (!models.length || models[0] === this.model) throw e;
+      this.model = models[0];
+      r = await ask();
+    }
     const ms = performance.now() - t0;
     return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${count(pieces, 'chunk')} in ${(ms / 1000).toFixed(1)} s` };
   }
