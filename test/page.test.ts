@@ -240,6 +240,19 @@ t('choosing the server during the download and this browser again waits for the 
   }
 });
 
+t('same seed, same reply: on this browser each reply starts from the seed, as on the server', async () => {
+  await page.fill('#set-temperature', '1');
+  await page.fill('#set-seed', '5');
+  try {
+    await page.click('#reset');
+    const first = await ask(page, PROMPT);
+    await page.click('#reset');
+    assert.is(await ask(page, PROMPT), first, 'the same question after New chat, with the same seed');
+  } finally {
+    await page.fill('#set-temperature', '0');
+  }
+});
+
 t('a browser without WebGPU says so and turns to the server engine', async () => {
   const plain = await launch({ webgpu: false });
   try {

@@ -76,6 +76,8 @@ export class BrowserEngine implements Engine {
   async reply(turns: Turn[], persona: string, message: string, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
     const s = this.session;
     s.persona = persona;
+    // each reply from the seed, as serve.js seeds a request with `seed`: the same question gets the same reply on both engines
+    s.reseed(s.opts.seed);
     if (!sameTurns(s.history, turns)) s.setHistory(turns); // the conversation went on elsewhere (the other engine)
     const t0 = performance.now();
     const { reply } = await s.say(message, onText, () => signal.aborted);

@@ -324,7 +324,6 @@ function buildSettings(): void {
       const why = applySetting(opts, f.setting, input.value, browser && engine === browser ? browser.generator.contextLength : Infinity);
       input.classList.toggle('invalid', !!why);
       input.title = why ? why.replace(f.setting, f.name) : '';
-      if (!why && f.name === 'seed') browser?.session.reseed(opts.seed);
     });
     grid.append(label);
   }
