@@ -229,10 +229,14 @@ t('choosing the server during the download and this browser again waits for the 
   await page.route('**/model/config.json', (r) => void new Promise((res) => setTimeout(res, 1500)).then(() => r.continue()));
   try {
     const from = server.requests.length;
-    await page.goto(url({ engine: 'browser', ...GREEDY }));
+    await page.goto(url({ engine: 'browser', ...GREEDY, max_tokens: '100' }));
     await page.click('#engine-server');
     await page.click('#engine-browser');
     await waitForState(page, 'ready');
+    // taken before the model's context (64) was known: marked once it is
+    assert.match((await page.getAttribute('#set-max_tokens', 'title'))!, /max_tokens must be < the context length 64/);
+    await page.fill('#set-max_tokens', GREEDY.max_tokens);
+    assert.is(await page.getAttribute('#set-max_tokens', 'title'), '');
     assert.is(await page.getAttribute('body', 'data-engine'), 'browser');
     assert.equal(server.requests.slice(from).filter((r) => r.startsWith('GET /model/config.json')), ['GET /model/config.json'], 'the model was loaded twice');
   } finally {

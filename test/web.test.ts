@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { staticHandler } from '../src/server/static.ts';
 import { listModels, SseParser, streamChat } from '../src/browser/openai.ts';
 import { lossCurveSvg } from '../src/util/plot.ts';
+import { parseChatRequest } from '../src/server/api.ts';
+import { defaultChatOptions } from '../src/chat/session.ts';
+import { applyField, SAMPLING_FIELDS } from '../src/page/settings.ts';
 
 const t = suite('web');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-web-'));
@@ -138,6 +141,27 @@ t('lossCurveSvg: a diverging run (one huge loss, NaN and infinite ones) draws no
     const svg = lossCurveSvg(pts, [[2, NaN]], 'loss');
     assert.not.match(svg, /NaN|Infinity/, JSON.stringify(pts));
     assert.match(svg, /<path d="M/);
+  }
+});
+
+t('the page\'s settings take a sampling value exactly when serve.js does (one set of limits)', () => {
+  const model = { id: 'tiny', contextLength: 1024, vocabSize: 50257, created: 1 };
+  const cases: [string, number][] = [
+    ['temperature', 0], ['temperature', 2], ['temperature', 2.5], ['temperature', 5], ['temperature', 1e9], ['temperature', -1],
+    ['top_p', 0], ['top_p', 0.5], ['top_p', 1.5], ['top_k', 0], ['top_k', 1e9], ['top_k', -3], ['top_k', 2.5],
+    ['repetition_penalty', 0], ['repetition_penalty', 1.3], ['frequency_penalty', -5], ['frequency_penalty', -2], ['frequency_penalty', 2.5],
+    ['max_tokens', 0], ['max_tokens', 1.5], ['max_tokens', 20], ['seed', -1], ['seed', 42], ['seed', 1.5], ['seed', 1e30],
+  ];
+  for (const [name, v] of cases) {
+    const f = SAMPLING_FIELDS.find((x) => x.name === name)!;
+    const page = applyField(defaultChatOptions(), f, String(v));
+    let server: string | null = null;
+    try {
+      parseChatRequest({ messages: [{ role: 'user', content: 'hi' }], [name]: v }, model, () => 1);
+    } catch (e) {
+      server = (e as Error).message;
+    }
+    assert.is(page === null, server === null, `${name} ${v}: the page says ${page ?? 'yes'}, the server ${server ?? 'yes'}`);
   }
 });
 

@@ -5,7 +5,6 @@
 // each reply is a `.msg.bot` element inside #log whose text is the reply only; the query
 // string presets ?engine=browser|server and any sampling setting by its API name; ?model=URL/ and
 // ?adapter=URL/ say where the in-browser engine's model and LoRA adapter are (settings.ts).
-import { applySetting } from '../chat/session.ts';
 import type { Turn } from '../data/format.ts';
 import { GpuValidationError } from '../gpu/index.ts';
 import { encodeGPT2 } from '../model/weights.ts';
@@ -18,7 +17,7 @@ import { DownloadError, type Progress } from '../browser/download.ts';
 import { BrowserEngine, modelConfigUrl, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
 import { ApiError, isSendableKey } from '../browser/openai.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
-import { getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind } from './settings.ts';
+import { applyField, getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind, type SamplingField } from './settings.ts';
 import { EXAMPLE_CONVERSATIONS } from './example.ts';
 
 type State = 'loading' | 'ready' | 'generating' | 'training' | 'error';
@@ -155,6 +154,7 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     if (my !== choice) return;
     engine = e;
     if ($('notice').dataset.for === kind) hideNotice();
+    checkFields();
     setState('ready');
   } catch (e) {
     if (my !== choice) return;
@@ -307,6 +307,17 @@ function autosize(): void {
 }
 
 // ---- settings ----
+/** take the field's value if both engines would (the API's limits, max_tokens within this browser's model), else mark it */
+function checkField(f: SamplingField, input: HTMLInputElement): void {
+  const why = applyField(opts, f, input.value, browser && engine === browser ? browser.generator.contextLength : Infinity);
+  input.classList.toggle('invalid', !!why);
+  input.title = why ?? '';
+}
+/** again once an engine is ready: a max_tokens typed while loading, or for the server, may not fit this browser's model */
+function checkFields(): void {
+  for (const f of SAMPLING_FIELDS) checkField(f, $<HTMLInputElement>(`set-${f.name}`));
+}
+
 function buildSettings(): void {
   const grid = $('sampling');
   for (const f of SAMPLING_FIELDS) {
@@ -320,11 +331,7 @@ function buildSettings(): void {
     input.name = f.name;
     input.step = f.step;
     input.value = String(getSetting(opts, f.name));
-    input.addEventListener('input', () => {
-      const why = applySetting(opts, f.setting, input.value, browser && engine === browser ? browser.generator.contextLength : Infinity);
-      input.classList.toggle('invalid', !!why);
-      input.title = why ? why.replace(f.setting, f.name) : '';
-    });
+    input.addEventListener('input', () => checkField(f, input));
     grid.append(label);
   }
   persona.value = opts.persona;

@@ -3,11 +3,13 @@
 // where the in-browser engine's model (?model=) and LoRA adapter (?adapter=) are.
 import { applySetting, defaultChatOptions, type ChatOptions } from '../chat/session.ts';
 import type { CompletionParams } from '../browser/openai.ts';
+import { apiValueProblem } from '../chat/api_limits.ts';
 
 export type EngineKind = 'browser' | 'server';
 
 /** The settings the page shows, by API name, in order; `setting` is the session's name where it differs. */
-export const SAMPLING_FIELDS: { name: keyof CompletionParams; label: string; setting: string; step: string; hint: string }[] = [
+export interface SamplingField { name: keyof CompletionParams; label: string; setting: string; step: string; hint: string }
+export const SAMPLING_FIELDS: SamplingField[] = [
   { name: 'temperature', label: 'Temperature', setting: 'temperature', step: '0.05', hint: '0 = always the most likely token' },
   { name: 'top_k', label: 'Top-k', setting: 'top_k', step: '1', hint: 'sample among the k best; 0 = off' },
   { name: 'top_p', label: 'Top-p', setting: 'top_p', step: '0.01', hint: 'smallest set with this much probability; 1 = off' },
@@ -43,8 +45,8 @@ export function settingsFromQuery(search: string): PageSettings {
   for (const f of SAMPLING_FIELDS) {
     const v = q.get(f.name) ?? (f.name === 'max_tokens' ? q.get('max_new_tokens') : null);
     if (v === null) continue;
-    const why = applySetting(chat, f.setting, v);
-    if (why) problems.push(`?${f.name}=${v}: ${why.replace(f.setting, f.name)}`);
+    const why = applyField(chat, f, v);
+    if (why) problems.push(`?${f.name}=${v}: ${why}`);
   }
   chat.persona = q.get('persona') ?? '';
   let modelBase = q.get('model') ?? 'model/';
@@ -55,6 +57,17 @@ export function settingsFromQuery(search: string): PageSettings {
     adapter: adapter ? { base: adapter.endsWith('/') ? adapter : `${adapter}/`, required: true } : { base: `${modelBase}adapter/`, required: false },
     serverBase: (q.get('server') ?? '').replace(/\/+$/, ''), problems,
   };
+}
+
+/**
+ * Set field `f` from text, or say why not (by its API name): chat.js's rules and the API's limits
+ * both, so that a value either engine takes the other takes too; `contextLength` bounds max_tokens.
+ */
+export function applyField(o: ChatOptions, f: SamplingField, value: string, contextLength = Infinity): string | null {
+  const v = Number(value);
+  const api = value.trim() !== '' && Number.isFinite(v) ? apiValueProblem(f.name, v) : null;
+  if (api) return `${f.name} ${api}, got ${value}`;
+  return applySetting(o, f.setting, value, contextLength)?.replace(f.setting, f.name) ?? null;
 }
 
 /** the session's value of a field */
