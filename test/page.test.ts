@@ -75,6 +75,9 @@ const why = () => `\npage log:\n${logs.slice(-20).join('\n')}`;
 t('in-browser greedy reply equals chat.js --prompt; a reload takes the weights from the cache', async () => {
   await page.goto(url({ engine: 'browser', ...GREEDY }));
   await waitForState(page, 'ready');
+  // the server says it has no adapter, and the page has no icon: nothing to fail (a 404 is an error in the console)
+  assert.equal(server.requests.filter((r) => /adapter|favicon/.test(r)), []);
+  assert.equal(logs.filter((l) => /Failed to load/.test(l)), []);
   const [reply, expected] = await Promise.all([ask(page, PROMPT), chatJs(ckpt, PROMPT)]);
   assert.ok(expected.length > 0, 'chat.js gave an empty reply');
   assert.is(reply, expected, `page vs chat.js${why()}`);

@@ -76,7 +76,9 @@ t('static files: the page and the model with content types and ETags; nothing el
     assert.is(head.headers['content-length'], '7');
     assert.is(head.headers.etag, etag);
     assert.is((await raw(base, 'GET', '/model/model.safetensors', { 'If-None-Match': etag })).status, 304);
-    assert.is((await raw(base, 'GET', '/model/config.json')).body, '{}');
+    const config = await raw(base, 'GET', '/model/config.json');
+    assert.is(config.body, '{}');
+    assert.is(config.headers['x-model-adapter'], 'none', 'the page is told there is no adapter to look for');
     for (const path of ['/model/optimizer.safetensors', '/nope.js', '/model/']) assert.is((await raw(base, 'GET', path)).status, 404, path);
     for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/model/..%2fsecret.txt', '/..%2f..%2fsecret.txt', '/a%5c..%5c..%5csecret.txt', '/%00', '/%E0%A4%A']) {
       const r = await raw(base, 'GET', path);
@@ -115,6 +117,7 @@ t('static files with a LoRA adapter (serve.js --adapter): its two files under /m
     assert.ok(head.headers.etag, 'no ETag');
     assert.is((await raw(base, 'GET', '/model/adapter/adapter_model.safetensors', { 'If-None-Match': head.headers.etag as string })).status, 304);
     assert.is((await raw(base, 'GET', '/model/model.safetensors')).body, 'weights', 'the base model beside it');
+    assert.is((await raw(base, 'GET', '/model/config.json')).headers['x-model-adapter'], 'adapter/');
     for (const path of ['/model/adapter/optimizer.safetensors', '/model/adapter/', '/model/adapter', '/model/adapter/config.json', '/model/adapter_config.json']) {
       assert.is((await raw(base, 'GET', path)).status, 404, path);
     }

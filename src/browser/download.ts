@@ -81,6 +81,12 @@ export async function fetchText(url: string): Promise<string> {
   return (await get(url)).text();
 }
 
+/** fetchText, with the response's headers */
+export async function fetchTextAndHeaders(url: string): Promise<{ text: string; headers: Headers }> {
+  const res = await get(url);
+  return { text: await res.text(), headers: res.headers };
+}
+
 /** `url` as text, or null when the server has no such file (404); a DownloadError for anything else. */
 export async function fetchTextIfFound(url: string): Promise<string | null> {
   const res = await get(url, { missingOk: true });

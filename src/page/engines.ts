@@ -8,11 +8,11 @@ import type { Turn } from '../data/format.ts';
 import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
+import { ADAPTER_HEADER, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
-import { fetchCached, fetchText, fetchTextIfFound, type Progress } from '../browser/download.ts';
+import { fetchCached, fetchText, fetchTextAndHeaders, fetchTextIfFound, type Progress } from '../browser/download.ts';
 import { ApiError, listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
 import { completionParams, type EngineKind } from './settings.ts';
 import { count } from '../util/words.ts';
@@ -59,8 +59,11 @@ export class BrowserEngine implements Engine {
   static async load(base: string, adapter: { base: string; required: boolean }, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
     const gpu = await openBrowserGpu(); // first: no download on a browser that cannot run it
     const configUrl = modelConfigUrl(base);
-    const config = parseConfig(await fetchText(configUrl), configUrl);
-    const lora = await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
+    const got = await fetchTextAndHeaders(configUrl);
+    const config = parseConfig(got.text, configUrl);
+    // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
+    const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
+    const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
     const url = new URL(`${base}model.safetensors`, location.href).href;
     const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));
     // aligned F32 tensors are views of the downloaded bytes: the weights are held once until uploaded

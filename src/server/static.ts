@@ -9,6 +9,7 @@ import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ADAPTER_HEADER } from '../model/peft.ts';
 
 export interface StaticOptions {
   /** the page's files (default: dist/page beside the running bundle) */
@@ -60,7 +61,7 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
       const name = path.slice('/model/'.length);
       if (!MODEL_FILES.has(name)) return answer(res, 404, 'not found (the model is /model/config.json and /model/model.safetensors)');
       if (!o.modelDir) return answer(res, 404, 'this server has no model to download');
-      return sendFile(req, res, join(o.modelDir, name));
+      return sendFile(req, res, join(o.modelDir, name), undefined, name === 'config.json' ? { [ADAPTER_HEADER]: o.adapterDir ? 'adapter/' : 'none' } : {});
     }
     const file = resolve(root, `.${path === '/' ? '/index.html' : path}`);
     if (!file.startsWith(root + sep)) return answer(res, 400, 'bad path');
@@ -87,7 +88,7 @@ function withoutLocalPaths(bytes: Buffer): Buffer {
 }
 
 /** `file` with its ETag; `transform` changes a small file's bytes on the way out (same ETag: it follows the file) */
-function sendFile(req: IncomingMessage, res: ServerResponse, file: string, transform?: (b: Buffer) => Buffer): true {
+function sendFile(req: IncomingMessage, res: ServerResponse, file: string, transform?: (b: Buffer) => Buffer, extra: Record<string, string> = {}): true {
   let st: Stats;
   try {
     st = statSync(file);
@@ -103,6 +104,7 @@ function sendFile(req: IncomingMessage, res: ServerResponse, file: string, trans
     // always revalidate: a new build or a new checkpoint shows up at once, an unchanged one costs a 304
     'Cache-Control': 'no-cache',
     'X-Content-Type-Options': 'nosniff',
+    ...extra,
   };
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, headers);
