@@ -5,7 +5,7 @@
 // One browser page goes through the steps in order (loading a page costs seconds here).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Dialog, Page } from 'playwright-core';
@@ -376,6 +376,32 @@ t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges 
     assert.is(reply, expected, `the page with the adapter vs chat.js --adapter\npage log:\n${plog.slice(-20).join('\n')}`);
     assert.is.not(expected, untrained, 'the adapter did not change the greedy reply');
     adapted = expected;
+    await p.close();
+  } finally {
+    proc.child.kill('SIGTERM');
+    await proc.done.catch(() => undefined);
+  }
+});
+
+t('serve.js on a model trained with other speaker tags: the page prompts it with them, as chat.js does', async () => {
+  const tagged = join(dir, 'tagged');
+  mkdirSync(tagged);
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(tagged, f));
+  // what train.js --human User --bot Assistant records
+  writeFileSync(join(tagged, 'train_state.json'), JSON.stringify({ step: 1, options: { human: 'User', bot: 'Assistant' } }));
+  const proc = start('serve', ['--init', tagged, '--port', '0'], { timeoutMs: 300_000 });
+  try {
+    const cli = chatJs(tagged, PROMPT);
+    await waitForStdout(proc, /https?:\/\/\S+/);
+    assert.match(proc.stdout(), /; prompts as User:\/Assistant:;/);
+    const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
+    const p = await browser.newPage({ viewport: WIDE });
+    const plog = pageLog(p);
+    await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY })}`);
+    await waitForState(p, 'ready');
+    const [reply, expected] = await Promise.all([ask(p, PROMPT), cli]);
+    assert.is(reply, expected, `the page vs chat.js on the tagged model\npage log:\n${plog.slice(-20).join('\n')}`);
+    assert.is.not(expected, untrained, 'the tags did not change the greedy reply: the test cannot tell them apart');
     await p.close();
   } finally {
     proc.child.kill('SIGTERM');

@@ -8,6 +8,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseSpeakersHeader } from '../src/data/format.ts';
 import { staticHandler } from '../src/server/static.ts';
 import { listModels, SseParser, streamChat } from '../src/browser/openai.ts';
 import { lossCurveSvg } from '../src/util/plot.ts';
@@ -52,6 +53,19 @@ function raw(base: string, method: string, path: string, headers: Record<string,
   });
 }
 
+t('a model trained with other speaker tags: config.json comes with them, and the page reads them back', async () => {
+  const sp = { human: 'Usér', bot: 'Assistant' }; // not ASCII: a header carries it encoded
+  await withServer((req, res) => void staticHandler({ root, modelDir: model, speakers: sp })(req, res), async (base) => {
+    const config = await raw(base, 'GET', '/model/config.json');
+    assert.is(config.status, 200);
+    assert.equal(parseSpeakersHeader(config.headers['x-model-speakers'] as string), sp);
+    assert.is((await raw(base, 'GET', '/model/model.safetensors')).headers['x-model-speakers'], undefined);
+  });
+  for (const bad of [null, '', 'nonsense', encodeURIComponent('{"human":"A"}'), encodeURIComponent('{"human":"A:","bot":"B"}'), encodeURIComponent('{"human":"A","bot":"A"}')]) {
+    assert.is(parseSpeakersHeader(bad), null, String(bad));
+  }
+});
+
 t('static files: the page and the model with content types and ETags; nothing else is reachable', async () => {
   const handle = staticHandler({ root, modelDir: model });
   await withServer((req, res) => {
@@ -79,6 +93,7 @@ t('static files: the page and the model with content types and ETags; nothing el
     const config = await raw(base, 'GET', '/model/config.json');
     assert.is(config.body, '{}');
     assert.is(config.headers['x-model-adapter'], 'none', 'the page is told there is no adapter to look for');
+    assert.is(config.headers['x-model-speakers'], undefined, 'Human/Bot go without saying');
     for (const path of ['/model/optimizer.safetensors', '/nope.js', '/model/']) assert.is((await raw(base, 'GET', path)).status, 404, path);
     for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/model/..%2fsecret.txt', '/..%2f..%2fsecret.txt', '/a%5c..%5c..%5csecret.txt', '/%00', '/%E0%A4%A']) {
       const r = await raw(base, 'GET', path);

@@ -9,6 +9,7 @@ import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { ADAPTER_HEADER, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
+import { parseSpeakersHeader, SPEAKERS_HEADER } from '../data/format.ts';
 import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
@@ -63,6 +64,8 @@ export class BrowserEngine implements Engine {
     const config = parseConfig(got.text, configUrl);
     // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
     const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
+    // a model trained with other tags than Human/Bot: serve.js says which, and the prompts use them as chat.js's do
+    opts.speakers = parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)) ?? opts.speakers;
     const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
     const url = new URL(`${base}model.safetensors`, location.href).href;
     const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));

@@ -55,7 +55,7 @@ export class ApiServer {
 
   constructor(readonly o: HttpOptions) {
     this.log = o.log ?? (() => {});
-    this.page = staticHandler({ root: o.pageRoot, modelDir: o.modelDir ?? null, adapterDir: o.adapterDir ?? null });
+    this.page = staticHandler({ root: o.pageRoot, modelDir: o.modelDir ?? null, adapterDir: o.adapterDir ?? null, speakers: o.model.speakers });
     const requestTimeout = o.requestTimeoutMs ?? 30_000, headersTimeout = Math.min(o.headersTimeoutMs ?? 10_000, requestTimeout);
     this.server = createServer({
       requestTimeout,

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADAPTER_HEADER } from '../model/peft.ts';
+import { DEFAULT_SPEAKERS, SPEAKERS_HEADER, speakersHeaderValue, type Speakers } from '../data/format.ts';
 
 export interface StaticOptions {
   /** the page's files (default: dist/page beside the running bundle) */
@@ -18,6 +19,8 @@ export interface StaticOptions {
   modelDir: string | null;
   /** the LoRA adapter directory (adapter_config.json + adapter_model.safetensors) merged into the model; null or absent: none */
   adapterDir?: string | null;
+  /** the tags the model was trained with (sent with config.json when they are not Human/Bot) */
+  speakers?: Speakers;
 }
 
 const TYPES: Record<string, string> = {
@@ -61,7 +64,13 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
       const name = path.slice('/model/'.length);
       if (!MODEL_FILES.has(name)) return answer(res, 404, 'not found (the model is /model/config.json and /model/model.safetensors)');
       if (!o.modelDir) return answer(res, 404, 'this server has no model to download');
-      return sendFile(req, res, join(o.modelDir, name), undefined, name === 'config.json' ? { [ADAPTER_HEADER]: o.adapterDir ? 'adapter/' : 'none' } : {});
+      const headers: Record<string, string> = {};
+      if (name === 'config.json') {
+        headers[ADAPTER_HEADER] = o.adapterDir ? 'adapter/' : 'none';
+        const sp = o.speakers;
+        if (sp && (sp.human !== DEFAULT_SPEAKERS.human || sp.bot !== DEFAULT_SPEAKERS.bot)) headers[SPEAKERS_HEADER] = speakersHeaderValue(sp);
+      }
+      return sendFile(req, res, join(o.modelDir, name), undefined, headers);
     }
     const file = resolve(root, `.${path === '/' ? '/index.html' : path}`);
     if (!file.startsWith(root + sep)) return answer(res, 400, 'bad path');
