@@ -15,7 +15,7 @@ import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
-import { parseMarkedChat, type MarkedConversation } from './eval/heldout.ts';
+import { readMarkedChat, type MarkedConversation } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { recallValueDataset } from './eval/recall_loss.ts';
 import { score, trainingReplies, wilson95, type Fraction, type Scores } from './eval/score.ts';
@@ -60,13 +60,13 @@ function readText(path: string, flag: string): string {
 }
 
 /** the held-out conversations in the model's tags, else in Human/Bot (the shipped data/eval.txt's) */
-function parseHeldOut(text: string, sp: Speakers): MarkedConversation[] {
+function parseHeldOut(text: string, sp: Speakers): { conversations: MarkedConversation[]; notes: string[] } {
   try {
-    return parseMarkedChat(text, sp);
+    return readMarkedChat(text, sp);
   } catch (e) {
     if (!(e instanceof UserError) || (sp.human === DEFAULT_SPEAKERS.human && sp.bot === DEFAULT_SPEAKERS.bot)) throw e;
     try {
-      return parseMarkedChat(text, DEFAULT_SPEAKERS);
+      return readMarkedChat(text, DEFAULT_SPEAKERS);
     } catch {
       throw e;
     }
@@ -133,7 +133,8 @@ async function main(): Promise<void> {
   opts.speakers = speakers;
   const dataPath = a.data as string;
   const dataText = readText(dataPath, 'data');
-  let convs = withPath(dataPath, () => parseHeldOut(dataText, speakers));
+  const parsed = withPath(dataPath, () => parseHeldOut(dataText, speakers));
+  let convs = parsed.conversations;
   if (limit !== undefined) convs = convs.slice(0, limit);
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
@@ -149,6 +150,7 @@ async function main(): Promise<void> {
   if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
   log(`eval: ${describe}\neval: ${dataPath}: ${convs.length} conversations, ${replies} replies to generate\n`);
+  for (const n of parsed.notes) log(`eval: note: ${n}\n`);
   if (!trainText) log(`eval: no training text (${trainPath}${trainPath.endsWith('.bin') ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);
 
   const T = Math.min(256, generator.contextLength);

@@ -1,10 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseChat } from '../src/data/conversations.ts';
+import { parseChat, readChat } from '../src/data/conversations.ts';
 import { loadChatData, loadDataset, loadTokenBin } from '../src/data/dataset.ts';
 import { getBatch, packConversations, packConversationsAsync, splitConversations, formatStats, type TokenDataset } from '../src/data/windows.ts';
 import {
@@ -129,6 +130,34 @@ t('parseChat: clear error when there are no tags', () => {
   throwsMessage(() => parseChat('\n  Once upon a time\nthere was a cat.\n'), '"Human:"', '"Bot:"', 'Once upon a time');
   throwsMessage(() => parseChat('hello', { human: 'User', bot: 'AI' }), '"User:"', '"AI:"', 'hello');
   throwsMessage(() => parseChat(''), 'empty');
+});
+
+/** readChat's notes that contain `part` (one line per kind: 0 or 1) */
+const notesWith = (text: string, part: string, opts = {}) => readChat(text, SP, opts).notes.filter((n) => n.includes(part));
+
+t('readChat notes: untagged lines after a blank line (a paragraph of a Bot answer) are counted, not a file header', () => {
+  const txt = 'Human: Tell me a story\nBot: Once upon a time.\n\nThe cat was happy.\n\nThe end.\nHuman: Nice\nBot: Thanks\n';
+  assert.equal(texts(parseChat(txt)), [['h:Tell me a story', 'b:Once upon a time.'], ['h:Nice', 'b:Thanks']]);
+  const [n] = notesWith(txt, 'untagged');
+  assert.match(n, /^2 untagged lines after a blank line ignored: .* \(first: line 4\)$/);
+  assert.equal(readChat('A header line\n# and a comment\n\nHuman: hi\nBot: hello\n').notes, [], 'a header before the first turn is fine');
+});
+
+t('readChat notes: tags in another case or with a space before the colon are counted, with the exact tags to write', () => {
+  const txt = 'Human: Hi\nBot: Hello\nhuman: how are you\nBOT: fine\n\nHuman : a\nBot: b\n';
+  const [n] = notesWith(txt, 'not exactly');
+  assert.match(n, /^3 lines start with a tag that is not exactly "Human:"\/"Bot:" .* write the tags as "Human:"\/"Bot:" \(first: line 3\)$/);
+  assert.not.ok(n.includes('--human'), 'no flag to suggest where the caller has none');
+  assert.ok(notesWith(txt, 'not exactly', { speakerFlags: true })[0].includes('--human/--bot'));
+  // another speaker's tag is a name here, not a near miss
+  assert.equal(readChat('User: hi\nAssistant: Human: is a word\n', { human: 'User', bot: 'Assistant' }).notes, []);
+});
+
+t('readChat notes: a Bot turn after a blank line that followed a Human turn (the answer cut from its question)', () => {
+  const txt = 'Human: Hi\n\nBot: Hello\n\nHuman: x\nBot: y\n\nBot: z\n';
+  assert.equal(texts(parseChat(txt)), [['h:Hi'], ['b:Hello'], ['h:x', 'b:y'], ['b:z']]);
+  const [n] = notesWith(txt, 'cut from its question');
+  assert.match(n, /^1 conversation starts with a "Bot:" turn after one that ended with a "Human:" turn: .* \(first: line 3\)$/);
 });
 
 // ---------------------------------------------------------------- packing
@@ -357,6 +386,16 @@ t('loadDataset / loadChatData: text files and clear errors', async () => {
 });
 
 // ---------------------------------------------------------------- the default dataset
+t('data/chat.txt and data/eval.txt parse as they always have, with no notes', () => {
+  for (const [file, n, hash] of [['chat.txt', 12000, '54994d709c691278'], ['eval.txt', 40, 'fa8182d75b7e96d2']] as const) {
+    const r = readChat(readFileSync(fileURLToPath(new URL(`../data/${file}`, import.meta.url)), 'utf8'));
+    assert.equal(r.notes, [], file);
+    assert.is(r.conversations.length, n, file);
+    // sha256 of the parsed conversations: a parser change that alters the shipped data fails here
+    assert.is(createHash('sha256').update(JSON.stringify(r.conversations)).digest('hex').slice(0, 16), hash, file);
+  }
+});
+
 t('data/chat.txt: >= 1000 conversations of 2-6 exchanges, many with recall questions', () => {
   const text = readFileSync(fileURLToPath(new URL('../data/chat.txt', import.meta.url)), 'utf8');
   const cs = parseChat(text);

@@ -9,48 +9,107 @@ const SEPARATOR = /^(-{3,}|<\|endoftext\|>)$/;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+export interface ParseOptions {
+  /** the caller takes --human/--bot, so notes and errors may suggest them */
+  speakerFlags?: boolean;
+}
+
+/** conversations, and one line per kind of thing in the text that was read in a way its writer may not expect */
+export interface ParsedChat { conversations: Conversation[]; notes: string[] }
+
+/** `1 thing`, `2 things` */
+export const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
+
 /**
  * Lines `Human: text` / `Bot: text` (speaker names from `sp`, case-sensitive, optional space
- * after the colon) start a turn; CRLF and trailing spaces are fine; a line without a tag
- * continues the previous turn (joined with `\n`); untagged lines before a conversation's
- * first turn (headers) are ignored, and so are turns left empty.
+ * after the colon) start a turn; CRLF and trailing spaces are fine; a line
+ * without a tag continues the previous turn (joined with `\n`); other
+ * untagged lines (a header before the first turn, lines after a blank line) are ignored, and
+ * so are turns left empty.
  *
  * Conversations are separated by blank lines or separator lines (`---`, `<|endoftext|>`).
  * A file with no separator at all (e.g. the nanoChatGPT dump: one long run of turns) cannot
- * say where a conversation ends, so it is chunked: a new conversation starts at a human turn
- * that follows a bot turn when the current one already has CHUNK_EXCHANGES exchanges or
- * when that human turn opens with a greeting ("hi", "hello", ...), which in such dumps
- * usually marks a new dialogue.
+ * say where a conversation ends, so it is chunked: a new conversation starts at a
+ * human turn that follows a bot turn when the current one already has CHUNK_EXCHANGES
+ * exchanges or when that human turn opens with a greeting ("hi", "hello", ...), which in
+ * such dumps usually marks a new dialogue.
  *
  * Throws (UserError) when there is no tagged line at all, naming the tags and the first line.
  */
-export function parseChat(text: string, sp: Speakers = DEFAULT_SPEAKERS): Conversation[] {
+export function parseChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): Conversation[] {
+  return readChat(text, sp, opts).conversations;
+}
+
+/** parseChat, with notes on what a writer may not expect: lines ignored or merged */
+export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): ParsedChat {
   const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`);
-  const blocks: Turn[][] = [[]];
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
+  // our tags in another case or with a space before the colon: text to this parser, a tag to the writer
+  const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t]*:`, 'i');
+  const tags = `"${sp.human}:"/"${sp.bot}:"`;
+  const flagHint = opts.speakerFlags ? ' (or set the tags with --human/--bot)' : '';
+  const notes = new Notes();
+  type At = Turn & { line: number };
+  const blocks: At[][] = [[]];
+  const lines = text.split(/\r?\n/);
+  let started = false;
+  lines.forEach((raw, i) => {
+    const line = raw.trimEnd(), bare = line.trimStart();
     const cur = blocks[blocks.length - 1];
-    if (line === '' || SEPARATOR.test(line)) {
+    if (bare === '' || SEPARATOR.test(bare)) {
       if (cur.length) blocks.push([]);
-      continue;
+      return;
     }
-    const m = tag.exec(line);
-    if (m) cur.push({ speaker: m[1] === sp.human ? 'human' : 'bot', text: m[2] });
-    else if (cur.length) cur[cur.length - 1].text += '\n' + line;
+    const m = tag.exec(bare);
+    if (m) {
+      cur.push({ speaker: m[1] === sp.human ? 'human' : 'bot', text: m[2], line: i + 1 });
+      started = true;
+      return;
+    }
+    if (nearTag.test(bare)) notes.add('near', i + 1);
+    else if (!cur.length && started) notes.add('ignored', i + 1);
+    if (cur.length) cur[cur.length - 1].text += '\n' + bare;
+  });
+  const cleaned: At[][] = [];
+  for (const b of blocks) {
+    const kept = b.map((t) => ({ ...t, text: t.text.trim() })).filter((t) => t.text !== '');
+    if (kept.length) cleaned.push(kept);
   }
-  const cleaned = blocks
-    .map((b) => b.map((t) => ({ speaker: t.speaker, text: t.text.trim() })).filter((t) => t.text !== ''))
-    .filter((b) => b.length > 0);
   if (cleaned.length === 0) {
-    const first = text.split(/\r?\n/).find((l) => l.trim() !== '');
+    const first = lines.find((l) => l.trim() !== '');
     throw new UserError(
       `no "${sp.human}:" or "${sp.bot}:" lines found; each turn must be a line starting with "${sp.human}:" or "${sp.bot}:" ` +
         (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.trim().slice(0, 80))})`),
     );
   }
+  cleaned.forEach((b, i) => {
+    if (i > 0 && b[0].speaker === 'bot' && cleaned[i - 1].at(-1)!.speaker === 'human') notes.add('split', b[0].line);
+  });
+  const strip = (b: At[]): Conversation => ({ turns: b.map((t) => ({ speaker: t.speaker, text: t.text })) });
   // one block (a trailing separator does not count) means the file has no separators
-  if (cleaned.length > 1) return cleaned.map((turns) => ({ turns }));
-  return chunk(cleaned[0]);
+  const conversations = cleaned.length > 1 ? cleaned.map(strip) : chunk(strip(cleaned[0]).turns);
+  const say = notes.say.bind(notes);
+  return {
+    conversations,
+    notes: [
+      say('ignored', (n) => `${plural(n, 'untagged line')} after a blank line ignored: a blank line ends the turn and the conversation, so a turn's text cannot hold one`),
+      say('near', (n) => `${plural(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon) and ${n === 1 ? 'was' : 'were'} not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
+      say('split', (n) => `${plural(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: a blank line ends a conversation, so the answer is cut from its question; remove the blank line between turns`),
+    ].filter((s) => s !== ''),
+  };
+}
+
+/** a count and the first line number per kind */
+class Notes {
+  private seen = new Map<string, { n: number; first: number }>();
+  add(kind: string, line: number, n = 1): void {
+    const s = this.seen.get(kind);
+    if (s) s.n += n;
+    else this.seen.set(kind, { n, first: line });
+  }
+  say(kind: string, text: (n: number) => string): string {
+    const s = this.seen.get(kind);
+    return s ? `${text(s.n)} (first: line ${s.first})` : '';
+  }
 }
 
 function chunk(turns: Turn[]): Conversation[] {

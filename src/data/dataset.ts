@@ -3,9 +3,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
-import { chatData, combineStats, makeDataset, packConversations, parseChatText, type DatasetStats, type PackOptions, type TokenDataset } from './windows.ts';
+import type { ParseOptions } from './conversations.ts';
+import { chatData, combineStats, makeDataset, packConversations, parseChatText, type ChatData, type PackOptions, type TokenDataset } from './windows.ts';
 
-export type LoadOptions = PackOptions;
+export type LoadOptions = PackOptions & ParseOptions;
 
 const LLMC_MAGIC = 20240520; // llm.c token files: 256 int32 header (magic, version, count), then uint16
 
@@ -40,7 +41,7 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
     checkDataFile(path);
     return loadTokenBin(path, opts.blockSize);
   }
-  return packConversations(parseChatText(readText(path), opts.speakers, path), opts.speakers, opts.blockSize, opts.mask);
+  return packConversations(parseChatText(readText(path), opts.speakers, path, opts).conversations, opts.speakers, opts.blockSize, opts.mask);
 }
 
 /**
@@ -48,7 +49,7 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
  * conversation (splitConversations) and pack each part. A .bin file: the last valFraction of
  * its windows (at least one when there are two or more). `stats` covers both parts.
  */
-export async function loadChatData(path: string, opts: LoadOptions & { valFraction?: number }, onProgress?: (done: number, of: number) => void): Promise<{ train: TokenDataset; val: TokenDataset; stats: DatasetStats }> {
+export async function loadChatData(path: string, opts: LoadOptions & ParseOptions & { valFraction?: number }, onProgress?: (done: number, of: number) => void): Promise<ChatData> {
   if (!path.endsWith('.bin')) return chatData(readText(path), opts, path, onProgress);
   checkDataFile(path);
   const all = loadTokenBin(path, opts.blockSize);
@@ -58,7 +59,7 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
   // train keeps one token past its last window: that window's last target
   const train = makeDataset(all.tokens.slice(0, cut + 1), all.mask.slice(0, cut + 1), opts.blockSize, 0, 0, 0);
   const val = makeDataset(all.tokens.slice(cut), all.mask.slice(cut), opts.blockSize, 0, 0, 0);
-  return { train, val, stats: combineStats(train.stats, val.stats) };
+  return { train, val, stats: combineStats(train.stats, val.stats), notes: [] };
 }
 
 /** a dataset path that exists, is a file and is not empty (else a UserError saying what to pass) */

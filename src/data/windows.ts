@@ -2,7 +2,7 @@
 // dataset.ts) parsed and packed into fixed windows with a loss mask, the train/val split, and batches.
 import { UserError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
-import { parseChat } from './conversations.ts';
+import { readChat, type ParseOptions, type ParsedChat } from './conversations.ts';
 import { concatEncoded, encodeConversation, encodeExchanges, type Conversation, type Encoded, type Speakers } from './format.ts';
 import { EOT } from './tokenizer.ts';
 
@@ -26,12 +26,13 @@ export interface DatasetStats {
   padding: number;
 }
 export interface PackOptions { blockSize: number; speakers: Speakers; mask: 'bot' | 'none' }
+export interface ChatData { train: TokenDataset; val: TokenDataset; stats: DatasetStats; notes: string[] }
 
-/** Chat text to conversations (parseChat); errors start with `where` (a path, "the pasted text"). */
-export function parseChatText(text: string, sp: Speakers, where: string): Conversation[] {
+/** Chat text to conversations and notes (readChat); errors start with `where` (a path, "the pasted text"). */
+export function parseChatText(text: string, sp: Speakers, where: string, opts: ParseOptions = {}): ParsedChat {
   if (text.trim() === '') throw new UserError(`${where} is empty (only whitespace)`);
   try {
-    return parseChat(text, sp);
+    return readChat(text, sp, opts);
   } catch (e) {
     throw new UserError(`${where}: ${(e as Error).message}`);
   }
@@ -39,14 +40,16 @@ export function parseChatText(text: string, sp: Speakers, where: string): Conver
 
 /**
  * Train and validation sets from chat text: parse, hold out every k-th conversation
- * (splitConversations, valFraction 0.1 by default) and pack each part. `stats` covers both parts.
+ * (splitConversations, valFraction 0.1 by default) and pack each part. `stats` covers both parts;
+ * `notes` are the parser's (readChat).
  */
-export async function chatData(text: string, opts: PackOptions & { valFraction?: number }, where: string, onProgress?: (done: number, of: number) => void): Promise<{ train: TokenDataset; val: TokenDataset; stats: DatasetStats }> {
-  const parts = splitConversations(parseChatText(text, opts.speakers, where), opts.valFraction ?? 0.1);
+export async function chatData(text: string, opts: PackOptions & ParseOptions & { valFraction?: number }, where: string, onProgress?: (done: number, of: number) => void): Promise<ChatData> {
+  const parsed = parseChatText(text, opts.speakers, where, opts);
+  const parts = splitConversations(parsed.conversations, opts.valFraction ?? 0.1);
   const of = parts.train.length + parts.val.length;
   const train = await packConversationsAsync(parts.train, opts.speakers, opts.blockSize, opts.mask, (n) => onProgress?.(n, of));
   const val = await packConversationsAsync(parts.val, opts.speakers, opts.blockSize, opts.mask, (n) => onProgress?.(parts.train.length + n, of));
-  return { train, val, stats: combineStats(train.stats, val.stats) };
+  return { train, val, stats: combineStats(train.stats, val.stats), notes: parsed.notes };
 }
 
 /** the stats of two datasets taken together */

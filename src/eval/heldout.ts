@@ -6,7 +6,7 @@
 //
 // The marks are taken off before anything else sees the text, so the gold history and the
 // reference replies read as ordinary conversation.
-import { parseChat } from '../data/conversations.ts';
+import { readChat } from '../data/conversations.ts';
 import type { Conversation, Speakers } from '../data/format.ts';
 import { UserError } from '../util/errors.ts';
 import { valueSpan } from './score.ts';
@@ -28,9 +28,15 @@ const MARK = /\s*\[\s*(?:recall\s*:([^\]]*)|(unknown))\s*\]\s*$/i;
 const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*[a-z]+\s*:[^\]]*\]?\s*$|\[\s*unk\w*\W*(?:\]|$)|\(\s*(?:recall\s*:|unknown\s*\))|\[\s*$/i;
 const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot turn, after its last line (data/README.md)';
 
-/** parseChat, then the marks taken off the end of Bot turns; a mark anywhere else is a UserError */
+/** readMarkedChat's conversations */
 export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[] {
-  return parseChat(text, sp).map((c, ci) => {
+  return readMarkedChat(text, sp).conversations;
+}
+
+/** readChat, then the marks taken off the end of Bot turns; a mark anywhere else is a UserError */
+export function readMarkedChat(text: string, sp: Speakers): { conversations: MarkedConversation[]; notes: string[] } {
+  const parsed = readChat(text, sp);
+  const conversations = parsed.conversations.map((c, ci) => {
     const marks: (Mark | null)[] = [];
     const turns = c.turns.map((t, i) => {
       const where = `conversation ${ci + 1}, turn ${i + 1} ("${t.text.slice(0, 60)}")`;
@@ -57,4 +63,5 @@ export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[
     });
     return { turns, marks };
   });
+  return { conversations, notes: parsed.notes };
 }

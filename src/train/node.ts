@@ -103,13 +103,14 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       throw new UserError(`--resume: the run's data ${o.data} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file`);
     }
     let shownAt = performance.now();
-    const data = await loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, (done, of) => {
+    const data = await loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask, speakerFlags: true }, (done, of) => {
       // a large file takes minutes to tokenize: say how far it is every 10 s
       if (performance.now() - shownAt < 10_000) return;
       shownAt = performance.now();
       say(`data: ${dataShown}: tokenized ${done} of ${of} conversations`);
     });
     say(`data: ${dataShown}: ${formatStats(data.stats)}`);
+    for (const n of data.notes) say(`note: ${n}`);
     const dataFingerprint = hashFileEnds(createHash('sha256'), o.data, true).digest('hex').slice(0, 16);
     if (run.saved?.dataFingerprint && run.saved.dataFingerprint !== dataFingerprint) {
       console.warn(`warning: ${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
