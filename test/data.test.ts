@@ -160,6 +160,11 @@ t('readChat notes: a Bot turn after a blank line that followed a Human turn (the
   assert.match(n, /^1 conversation starts with a "Bot:" turn after one that ended with a "Human:" turn: .* \(first: line 3\)$/);
 });
 
+t('readChat: continuation lines keep their indentation (code in an answer)', () => {
+  const txt = 'Human: Write code\nBot: Sure:\n    def f(x):\n        return x  \nDone.\n';
+  assert.equal(texts(parseChat(txt)), [['h:Write code', 'b:Sure:\n    def f(x):\n        return x\nDone.']]);
+});
+
 // ---------------------------------------------------------------- packing
 const lenOf = (c: Conversation) => encodeConversation(c, SP, 'bot').tokens.length;
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');

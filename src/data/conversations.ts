@@ -23,7 +23,7 @@ export const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n
 /**
  * Lines `Human: text` / `Bot: text` (speaker names from `sp`, case-sensitive, optional space
  * after the colon) start a turn; CRLF and trailing spaces are fine; a line
- * without a tag continues the previous turn (joined with `\n`); other
+ * without a tag continues the previous turn (joined with `\n`, its indentation kept); other
  * untagged lines (a header before the first turn, lines after a blank line) are ignored, and
  * so are turns left empty.
  *
@@ -67,7 +67,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     }
     if (nearTag.test(bare)) notes.add('near', i + 1);
     else if (!cur.length && started) notes.add('ignored', i + 1);
-    if (cur.length) cur[cur.length - 1].text += '\n' + bare;
+    if (cur.length) cur[cur.length - 1].text += '\n' + line;
   });
   const cleaned: At[][] = [];
   for (const b of blocks) {
