@@ -165,6 +165,12 @@ t('readChat: continuation lines keep their indentation (code in an answer)', () 
   assert.equal(texts(parseChat(txt)), [['h:Write code', 'b:Sure:\n    def f(x):\n        return x\nDone.']]);
 });
 
+t('readChat notes: empty turns are left out and counted', () => {
+  const txt = 'Human: Hi\nBot:\nHuman: Anyone?\nBot: Yes.\n\nHuman: q\nBot: \n';
+  assert.equal(texts(parseChat(txt)), [['h:Hi', 'h:Anyone?', 'b:Yes.'], ['h:q']]);
+  assert.match(notesWith(txt, 'empty')[0], /^2 empty turns .* \(first: line 2\)$/);
+});
+
 // ---------------------------------------------------------------- packing
 const lenOf = (c: Conversation) => encodeConversation(c, SP, 'bot').tokens.length;
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');

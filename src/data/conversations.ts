@@ -40,7 +40,7 @@ export function parseChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: P
   return readChat(text, sp, opts).conversations;
 }
 
-/** parseChat, with notes on what a writer may not expect: lines ignored or merged */
+/** parseChat, with notes on what a writer may not expect: lines ignored or merged, empty turns */
 export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): ParsedChat {
   const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`);
   // our tags in another case or with a space before the colon: text to this parser, a tag to the writer
@@ -72,6 +72,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const cleaned: At[][] = [];
   for (const b of blocks) {
     const kept = b.map((t) => ({ ...t, text: t.text.trim() })).filter((t) => t.text !== '');
+    for (const t of b) if (t.text.trim() === '') notes.add('empty', t.line);
     if (kept.length) cleaned.push(kept);
   }
   if (cleaned.length === 0) {
@@ -94,6 +95,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
       say('ignored', (n) => `${plural(n, 'untagged line')} after a blank line ignored: a blank line ends the turn and the conversation, so a turn's text cannot hold one`),
       say('near', (n) => `${plural(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon) and ${n === 1 ? 'was' : 'were'} not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
       say('split', (n) => `${plural(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: a blank line ends a conversation, so the answer is cut from its question; remove the blank line between turns`),
+      say('empty', (n) => `${plural(n, 'empty turn')} (a tag with no text) left out`),
     ].filter((s) => s !== ''),
   };
 }
