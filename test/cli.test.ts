@@ -245,6 +245,8 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
   writeFileSync(join(shape, 'config.json'), JSON.stringify({ ...config, n_positions: 128, n_ctx: 128 }));
   const empty = join(dir, 'empty.txt');
   writeFileSync(empty, '');
+  const utf16 = join(dir, 'utf16.txt');
+  writeFileSync(utf16, Buffer.from(`\ufeff${SMALL_CHAT}`, 'utf16le'));
   const out = ['--out', join(dir, 'never'), '--steps', '1'];
 
   const cases: [string, 'train' | 'chat', string[], RegExp[]][] = [
@@ -253,6 +255,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['--overwrite with --resume', 'train', [...DATA, '--resume', '--overwrite', '--out', ckpt], [/--overwrite starts a new run/, /--resume continues it/]],
     ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],
     ['empty data file', 'train', [...TINY, ...out, '--data', empty], [/empty/, /empty\.txt/]],
+    ['UTF-16 data file', 'train', [...TINY, ...out, '--data', utf16], [/utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/]],
     ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],
     ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[32, 64\]/, /expected \[128, 64\]/]],
     ['chat: bad value', 'chat', ['--temperature', 'hot'], [/--temperature/, /'hot'/]],

@@ -171,6 +171,16 @@ t('readChat notes: empty turns are left out and counted', () => {
   assert.match(notesWith(txt, 'empty')[0], /^2 empty turns .* \(first: line 2\)$/);
 });
 
+t('readChat: UTF-16 is refused; bytes that are not UTF-8 are counted', () => {
+  const chat = 'Human: Hi café\nBot: Olé señor\n';
+  for (const bytes of [Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(chat, 'utf16le')]), Buffer.from(chat, 'utf16le')]) {
+    throwsMessage(() => parseChat(bytes.toString('utf8')), 'the file is UTF-16, not UTF-8: save it as UTF-8');
+  }
+  const latin1 = Buffer.from(`Human: x\n${chat}`, 'latin1').toString('utf8');
+  assert.match(notesWith(latin1, 'UTF-8')[0], /^3 characters could not be read as UTF-8 .* \(first: line 2\)$/);
+  assert.equal(readChat(chat).notes, [], 'é in UTF-8 is fine');
+});
+
 // ---------------------------------------------------------------- packing
 const lenOf = (c: Conversation) => encodeConversation(c, SP, 'bot').tokens.length;
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');

@@ -258,8 +258,11 @@ t('eval.js: --help, and bad input as one line', () => {
   for (const flag of ['--init', '--data', '--train-data', '--json', '--limit', '--temperature', '--max-new-tokens', '--seed']) assert.ok(h.stdout.includes(flag), flag);
   const bad = join(tmp, 'misplaced.txt');
   writeFileSync(bad, 'Human: hi [unknown]\nBot: hello\n');
+  const utf16 = join(tmp, 'utf16.txt');
+  writeFileSync(utf16, Buffer.from('\ufeffHuman: hi\nBot: hello\n', 'utf16le'));
   for (const [args, re] of [
     [['--data', join(tmp, 'nope.txt')], /^error: --data .*nope\.txt: no such file/],
+    [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
     [['--limit', '0'], /^error: --limit must be at least 1/],
     [['--temperature', '-1'], /^error: --temperature: temperature must be >= 0/],

@@ -34,14 +34,16 @@ export const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n
  * exchanges or when that human turn opens with a greeting ("hi", "hello", ...), which in
  * such dumps usually marks a new dialogue.
  *
- * Throws (UserError) when there is no tagged line at all, naming the tags and the first line.
+ * Throws (UserError) when there is no tagged line at all, naming the tags and the first line,
+ * and for UTF-16 (or other text with NUL characters).
  */
 export function parseChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): Conversation[] {
   return readChat(text, sp, opts).conversations;
 }
 
-/** parseChat, with notes on what a writer may not expect: lines ignored or merged, empty turns */
+/** parseChat, with notes on what a writer may not expect: lines ignored or merged, empty turns, bad bytes */
 export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): ParsedChat {
+  checkEncoding(text);
   const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`);
   // our tags in another case or with a space before the colon: text to this parser, a tag to the writer
   const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t]*:`, 'i');
@@ -85,6 +87,8 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   cleaned.forEach((b, i) => {
     if (i > 0 && b[0].speaker === 'bot' && cleaned[i - 1].at(-1)!.speaker === 'human') notes.add('split', b[0].line);
   });
+  const bad = text.split('\uFFFD').length - 1;
+  if (bad) notes.add('bytes', lines.findIndex((l) => l.includes('\uFFFD')) + 1, bad);
   const strip = (b: At[]): Conversation => ({ turns: b.map((t) => ({ speaker: t.speaker, text: t.text })) });
   // one block (a trailing separator does not count) means the file has no separators
   const conversations = cleaned.length > 1 ? cleaned.map(strip) : chunk(strip(cleaned[0]).turns);
@@ -96,6 +100,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
       say('near', (n) => `${plural(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon) and ${n === 1 ? 'was' : 'were'} not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
       say('split', (n) => `${plural(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: a blank line ends a conversation, so the answer is cut from its question; remove the blank line between turns`),
       say('empty', (n) => `${plural(n, 'empty turn')} (a tag with no text) left out`),
+      say('bytes', (n) => `${plural(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),
     ].filter((s) => s !== ''),
   };
 }
@@ -112,6 +117,15 @@ class Notes {
     const s = this.seen.get(kind);
     return s ? `${text(s.n)} (first: line ${s.first})` : '';
   }
+}
+
+/** UTF-16 read as UTF-8 keeps its NUL bytes: refuse it rather than find no tags in it */
+function checkEncoding(text: string): void {
+  const nul = text.split('\0').length - 1;
+  if (!nul) return;
+  // a UTF-16 byte order mark read as UTF-8 is two replacement characters; ASCII in UTF-16 is half NULs
+  if (text.startsWith('\uFFFD\uFFFD') || nul * 3 >= text.length) throw new UserError('the file is UTF-16, not UTF-8: save it as UTF-8');
+  throw new UserError(`the text holds ${plural(nul, 'NUL character')}: it is not a text file`);
 }
 
 function chunk(turns: Turn[]): Conversation[] {
