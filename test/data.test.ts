@@ -181,6 +181,25 @@ t('readChat: UTF-16 is refused; bytes that are not UTF-8 are counted', () => {
   assert.equal(readChat(chat).notes, [], 'é in UTF-8 is fine');
 });
 
+t('readChat: CR-only line ends (old Mac) split lines', () => {
+  assert.equal(texts(parseChat('Human: Hi\rBot: Hello\r\rHuman: x\rBot: y\r')), [['h:Hi', 'b:Hello'], ['h:x', 'b:y']]);
+});
+
+t('parseChat: no tags, but other `Word:` tags: the error names them (and --human/--bot where the caller takes them)', () => {
+  const ua = 'User: Hi\nAssistant: Hello\n\nUser: Bye\nAssistant: Bye\n';
+  throwsMessage(() => parseChat(ua, SP, { speakerFlags: true }), 'the lines start with "User:" and "Assistant:": pass --human User --bot Assistant');
+  throwsMessage(() => parseChat(ua), 'the lines start with "User:" and "Assistant:": write them as "Human:" and "Bot:"');
+  throwsMessage(() => parseChat('human: hi\nbot: hello\n', SP, { speakerFlags: true }), 'pass --human human --bot bot');
+  throwsMessage(() => parseChat('Q: hi\nA.I.: hello\n', SP, { speakerFlags: true }), 'pass --human Q --bot A.I.');
+  let prose = '';
+  try {
+    parseChat('Once upon a time: a cat.\n', SP, { speakerFlags: true });
+  } catch (e) {
+    prose = (e as Error).message;
+  }
+  assert.ok(prose.includes('no "Human:"') && !prose.includes('--human'), `one \`Word:\` is prose, not a pair of tags: ${prose}`);
+});
+
 // ---------------------------------------------------------------- packing
 const lenOf = (c: Conversation) => encodeConversation(c, SP, 'bot').tokens.length;
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');

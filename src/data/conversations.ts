@@ -6,6 +6,8 @@ import { DEFAULT_SPEAKERS, type Conversation, type Speakers, type Turn } from '.
 export const CHUNK_EXCHANGES = 4;
 const GREETING = /^(hi|hello|hey|heya|hiya|howdy|greetings|yo|good (morning|afternoon|evening))\b/i;
 const SEPARATOR = /^(-{3,}|<\|endoftext\|>)$/;
+/** `Word:` at the start of a line, for naming the tags a file uses when it has none of ours */
+const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t]*:/u;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -22,7 +24,7 @@ export const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n
 
 /**
  * Lines `Human: text` / `Bot: text` (speaker names from `sp`, case-sensitive, optional space
- * after the colon) start a turn; CRLF and trailing spaces are fine; a line
+ * after the colon) start a turn; CRLF, CR-only line ends and trailing spaces are fine; a line
  * without a tag continues the previous turn (joined with `\n`, its indentation kept); other
  * untagged lines (a header before the first turn, lines after a blank line) are ignored, and
  * so are turns left empty.
@@ -52,7 +54,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const notes = new Notes();
   type At = Turn & { line: number };
   const blocks: At[][] = [[]];
-  const lines = text.split(/\r?\n/);
+  const lines = text.split(/\r\n|\r|\n/);
   let started = false;
   lines.forEach((raw, i) => {
     const line = raw.trimEnd(), bare = line.trimStart();
@@ -77,13 +79,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     for (const t of b) if (t.text.trim() === '') notes.add('empty', t.line);
     if (kept.length) cleaned.push(kept);
   }
-  if (cleaned.length === 0) {
-    const first = lines.find((l) => l.trim() !== '');
-    throw new UserError(
-      `no "${sp.human}:" or "${sp.bot}:" lines found; each turn must be a line starting with "${sp.human}:" or "${sp.bot}:" ` +
-        (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.trim().slice(0, 80))})`),
-    );
-  }
+  if (cleaned.length === 0) throw new UserError(noTagsMessage(lines, sp, opts));
   cleaned.forEach((b, i) => {
     if (i > 0 && b[0].speaker === 'bot' && cleaned[i - 1].at(-1)!.speaker === 'human') notes.add('split', b[0].line);
   });
@@ -126,6 +122,24 @@ function checkEncoding(text: string): void {
   // a UTF-16 byte order mark read as UTF-8 is two replacement characters; ASCII in UTF-16 is half NULs
   if (text.startsWith('\uFFFD\uFFFD') || nul * 3 >= text.length) throw new UserError('the file is UTF-16, not UTF-8: save it as UTF-8');
   throw new UserError(`the text holds ${plural(nul, 'NUL character')}: it is not a text file`);
+}
+
+function noTagsMessage(lines: string[], sp: Speakers, opts: ParseOptions): string {
+  const first = lines.find((l) => l.trim() !== '');
+  let msg = `no "${sp.human}:" or "${sp.bot}:" lines found; each turn must be a line starting with "${sp.human}:" or "${sp.bot}:" ` +
+    (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.trim().slice(0, 80))})`);
+  // the tags the lines do use, in the order they first appear
+  const seen: string[] = [];
+  for (const l of lines) {
+    const w = WORD_TAG.exec(l.trim())?.[1];
+    if (w && !seen.includes(w)) seen.push(w);
+    if (seen.length === 2) break;
+  }
+  if (seen.length === 2) {
+    msg += `; the lines start with "${seen[0]}:" and "${seen[1]}:"` +
+      (opts.speakerFlags ? `: pass --human ${seen[0]} --bot ${seen[1]}` : `: write them as "${sp.human}:" and "${sp.bot}:"`);
+  }
+  return msg;
 }
 
 function chunk(turns: Turn[]): Conversation[] {
