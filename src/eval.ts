@@ -47,6 +47,8 @@ prompts), scored for stop rate, repetition, recall, honesty, copying and distinc
 Deterministic for a seed. README.md "Evaluate" explains each number.`;
 
 function readText(path: string, flag: string): string {
+  // '' would name the current directory
+  if (path === '') throw new UserError(`--${flag} is empty: pass a Human:/Bot: text file`);
   if (!existsSync(path)) throw new UserError(`--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`);
   if (!statSync(path).isFile()) throw new UserError(`--${flag} ${path}: not a file`);
   let text: string;

@@ -138,6 +138,8 @@ t('train.js: Ctrl-C before the first step (here while the weights download) stop
       [[...DATA, '--lora', '4', '--lora-dropout', '1.5'], [/--lora-dropout must be in \[0, 1\)/]],
       [[...DATA, '--lora', '4', '--sampled-softmax', '64'], [/a LoRA run keeps it frozen: leave --sampled-softmax out/]],
       [[...DATA, '--dtype', 'f16'], [/--dtype f16 keeps the frozen base of a LoRA run in f16/]],
+      [['--data', ''], [/^error: --data is empty: pass a chat text file/]],
+      [[...DATA, '--human', 'Bot'], [/^error: --human\/--bot: the human and bot tags are both 'Bot': give the speakers different tags$/]],
     ] as [string[], RegExp[]][]) {
       assertOneLineError(await run('train', ['--init', 'gpt2', ...args, '--out', join(dir, 'never-early')], '', { env }), patterns, args.join(' '));
     }
@@ -259,6 +261,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],
     ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[32, 64\]/, /expected \[128, 64\]/]],
     ['chat: bad value', 'chat', ['--temperature', 'hot'], [/--temperature/, /'hot'/]],
+    ['chat: the same tag twice', 'chat', ['--human', 'Bot', '--prompt', 'hi'], [/--human\/--bot: the human and bot tags are both 'Bot'/]],
     ['chat: missing --init dir', 'chat', ['--init', join(dir, 'no-such-dir'), '--prompt', 'hi'], [/no such directory/]],
     ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],
   ];

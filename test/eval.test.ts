@@ -249,7 +249,7 @@ t('eval.js: a model trained with --human User --bot Assistant is prompted so, it
   // the same tag twice cannot make a conversation
   const same = evalJs([...args, '--data', data, '--human', 'Bot', '--bot', 'Bot']);
   assert.is(same.code, 1);
-  assert.match(errorLines(same.stderr)[0], /^error: --human and --bot are the same tag 'Bot'/);
+  assert.match(errorLines(same.stderr)[0], /^error: --human\/--bot: the human and bot tags are both 'Bot'/);
 });
 
 t('eval.js: --help, and bad input as one line', () => {
@@ -262,6 +262,7 @@ t('eval.js: --help, and bad input as one line', () => {
   writeFileSync(utf16, Buffer.from('\ufeffHuman: hi\nBot: hello\n', 'utf16le'));
   for (const [args, re] of [
     [['--data', join(tmp, 'nope.txt')], /^error: --data .*nope\.txt: no such file/],
+    [['--data', ''], /^error: --data is empty: pass a Human:\/Bot: text file$/],
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
     [['--limit', '0'], /^error: --limit must be at least 1/],

@@ -36,6 +36,11 @@ export function parseSpeakersHeader(v: string | null): Speakers | null {
     return null;
   }
 }
+
+/** why `sp` cannot tag two speakers (the same tag for both would make every turn the human's), or null */
+export function speakersProblem(sp: Speakers): string | null {
+  return sp.human.trim() === sp.bot.trim() ? `the human and bot tags are both '${sp.human.trim()}': give the speakers different tags` : null;
+}
 export interface Turn { speaker: 'human' | 'bot'; text: string }
 export interface Conversation { turns: Turn[] }
 /** tokens and per-token loss mask (1 = the loss covers predicting this token) */

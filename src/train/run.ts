@@ -5,7 +5,7 @@
 // browser page both call this.
 import { UserError } from '../util/errors.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
-import { speakerProblem } from '../data/format.ts';
+import { speakerProblem, speakersProblem } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
 import { checkLora, checkLoraValues, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
@@ -259,6 +259,14 @@ export function checkFlagsEarly(flags: TrainFlags): void {
   checkLoraValues({ r: flags.loraR, alpha: flags.loraAlpha, dropout: flags.loraDropout });
   if (flags.loraR !== undefined && flags.sampledSoftmax) throw new UserError(SAMPLED_SOFTMAX_NOT_LORA);
   if (flags.dtype === 'f16' && flags.loraR === undefined && !flags.resume) throw new UserError(F16_NEEDS_LORA);
+  // resolve('') is the current directory: "not a file: /home/me" would not say what went wrong
+  if (flags.data !== undefined && flags.data.trim() === '') throw new UserError('--data is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file');
+  if (!flags.resume) checkSpeakers({ human: flags.human ?? DEFAULTS.human, bot: flags.bot ?? DEFAULTS.bot });
+}
+
+function checkSpeakers(sp: { human: string; bot: string }): void {
+  const why = speakersProblem(sp);
+  if (why) throw new UserError(`--human/--bot: ${why}`);
 }
 
 const F16_NEEDS_LORA = '--dtype f16 keeps the frozen base of a LoRA run in f16; training every weight needs them in f32: add --lora R (or leave --dtype out)';
@@ -293,6 +301,7 @@ export function checkSettings(s: RunSettings): void {
     const why = speakerProblem(s[k]);
     if (why) throw new UserError(`${flagName(k)} ${why}, got '${s[k]}'`);
   }
+  checkSpeakers(s);
 }
 
 /**

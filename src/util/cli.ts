@@ -2,7 +2,7 @@
 // reports the error that ended it.
 import { GpuValidationError } from '../gpu/index.ts';
 import { existsSync, statSync } from 'node:fs';
-import { DEFAULT_SPEAKERS, speakerProblem, type Speakers } from '../data/format.ts';
+import { DEFAULT_SPEAKERS, speakerProblem, speakersProblem, type Speakers } from '../data/format.ts';
 import { readTrainStateJson } from '../model/checkpoint.ts';
 import { chooseInit, DTYPE_FLAG } from '../model/load.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
@@ -72,7 +72,8 @@ export function chosenSpeakers(a: Record<string, unknown>, c: ModelChoice): Spea
     const why = speakerProblem(v);
     if (why) throw new UserError(`--${flag} ${why}, got '${v}'`);
   }
-  if (human === bot) throw new UserError(`--human and --bot are the same tag '${human}': the two speakers need different tags`);
+  const same = speakersProblem({ human, bot });
+  if (same) throw new UserError(`--human/--bot: ${same}`);
   return { human, bot };
 }
 
