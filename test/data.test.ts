@@ -124,6 +124,10 @@ t('parseChat: a file without blank lines is chunked (4 exchanges, or a greeting)
   assert.equal(texts(greet), [['h:hi im jane', 'b:Hello Jane.', 'h:how are you', 'b:good'], ['h:Hi, I\'m Mark.', 'b:Hey Mark!']]);
   // a single block that ends with a blank line is still "no separators"
   assert.is(parseChat(lines.join('\n') + '\n\n').length, 3);
+  // the cut is said, once
+  assert.equal(readChat(lines.join('\n')).notes, ['no blank lines between conversations: cut into 3 conversations of at most 4 exchanges, or before a greeting ("Hi", "Hello", ...); put a blank line between conversations to choose']);
+  assert.equal(readChat(lines.slice(0, 8).join('\n')).notes, [], 'nothing cut, nothing said');
+  assert.is(parseChat(lines.join('\n'), SP, { chunk: false }).length, 1);
 });
 
 t('parseChat: clear error when there are no tags', () => {

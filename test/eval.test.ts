@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseMarkedChat } from '../src/eval/heldout.ts';
+import { parseMarkedChat, readMarkedChat } from '../src/eval/heldout.ts';
 import { generateReplies } from '../src/eval/run.ts';
 import { recallValueDataset } from '../src/eval/recall_loss.ts';
 import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
@@ -47,6 +47,15 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   for (const [reply, value] of [['You are someone.', 'Qwerty'], ['You live in St Louis.', 'St. Louis'], ['Tomas? No.', 'Tom']]) {
     assert.throws(() => parseMarkedChat(`Human: Who am I?\nBot: ${reply} [recall: ${value}]`, SP), /the reply does not say .* as written in the mark/, reply);
   }
+});
+
+t('a held-out file without blank lines is one conversation: the fact and its recall question stay together', () => {
+  const exchanges = Array.from({ length: 5 }, (_, i) => `Human: Fact ${i}.\nBot: Noted.`);
+  const text = ['Human: My code is 4417.\nBot: Got it.', ...exchanges, 'Human: What is my code?\nBot: It is 4417. [recall: 4417]'].join('\n');
+  const convs = parseMarkedChat(text, SP);
+  assert.is(convs.length, 1, 'a training file this shape is cut every 4 exchanges');
+  assert.is(convs[0].turns.length, 14);
+  assert.equal(readMarkedChat(text, SP).notes, [], 'nothing cut, nothing said');
 });
 
 t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {

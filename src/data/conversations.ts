@@ -12,6 +12,8 @@ const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t]*:/u;
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export interface ParseOptions {
+  /** cut a text without separators into conversations (see parseChat); false keeps it one conversation */
+  chunk?: boolean;
   /** the caller takes --human/--bot, so notes and errors may suggest them */
   speakerFlags?: boolean;
 }
@@ -31,10 +33,10 @@ export const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n
  *
  * Conversations are separated by blank lines or separator lines (`---`, `<|endoftext|>`).
  * A file with no separator at all (e.g. the nanoChatGPT dump: one long run of turns) cannot
- * say where a conversation ends, so it is chunked: a new conversation starts at a
- * human turn that follows a bot turn when the current one already has CHUNK_EXCHANGES
- * exchanges or when that human turn opens with a greeting ("hi", "hello", ...), which in
- * such dumps usually marks a new dialogue.
+ * say where a conversation ends, so it is chunked (unless opts.chunk is false): a new
+ * conversation starts at a human turn that follows a bot turn when the current one already
+ * has CHUNK_EXCHANGES exchanges or when that human turn opens with a greeting ("hi",
+ * "hello", ...), which in such dumps usually marks a new dialogue.
  *
  * Throws (UserError) when there is no tagged line at all, naming the tags and the first line,
  * and for UTF-16 (or other text with NUL characters).
@@ -43,7 +45,7 @@ export function parseChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: P
   return readChat(text, sp, opts).conversations;
 }
 
-/** parseChat, with notes on what a writer may not expect: lines ignored or merged, empty turns, bad bytes */
+/** parseChat, with notes on what a writer may not expect: lines ignored or merged, empty turns, chunking, bad bytes */
 export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): ParsedChat {
   checkEncoding(text);
   const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`);
@@ -87,7 +89,13 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   if (bad) notes.add('bytes', lines.findIndex((l) => l.includes('\uFFFD')) + 1, bad);
   const strip = (b: At[]): Conversation => ({ turns: b.map((t) => ({ speaker: t.speaker, text: t.text })) });
   // one block (a trailing separator does not count) means the file has no separators
-  const conversations = cleaned.length > 1 ? cleaned.map(strip) : chunk(strip(cleaned[0]).turns);
+  let conversations = cleaned.map(strip);
+  if (cleaned.length === 1 && opts.chunk !== false) {
+    conversations = chunk(conversations[0].turns);
+    if (conversations.length > 1) {
+      notes.list.push(`no blank lines between conversations: cut into ${plural(conversations.length, 'conversation')} of at most ${CHUNK_EXCHANGES} exchanges, or before a greeting ("Hi", "Hello", ...); put a blank line between conversations to choose`);
+    }
+  }
   const say = notes.say.bind(notes);
   return {
     conversations,
@@ -97,6 +105,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
       say('split', (n) => `${plural(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: a blank line ends a conversation, so the answer is cut from its question; remove the blank line between turns`),
       say('empty', (n) => `${plural(n, 'empty turn')} (a tag with no text) left out`),
       say('bytes', (n) => `${plural(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),
+      ...notes.list,
     ].filter((s) => s !== ''),
   };
 }
@@ -104,6 +113,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
 /** a count and the first line number per kind */
 class Notes {
   private seen = new Map<string, { n: number; first: number }>();
+  list: string[] = [];
   add(kind: string, line: number, n = 1): void {
     const s = this.seen.get(kind);
     if (s) s.n += n;

@@ -33,9 +33,13 @@ export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[
   return readMarkedChat(text, sp).conversations;
 }
 
-/** readChat, then the marks taken off the end of Bot turns; a mark anywhere else is a UserError */
+/**
+ * readChat without chunking (a file with no blank lines is one conversation: a recall question
+ * is asked about a fact said earlier, and a cut would part them), then the marks taken off the
+ * end of Bot turns; a mark anywhere else is a UserError
+ */
 export function readMarkedChat(text: string, sp: Speakers): { conversations: MarkedConversation[]; notes: string[] } {
-  const parsed = readChat(text, sp);
+  const parsed = readChat(text, sp, { chunk: false });
   const conversations = parsed.conversations.map((c, ci) => {
     const marks: (Mark | null)[] = [];
     const turns = c.turns.map((t, i) => {
