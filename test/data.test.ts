@@ -232,6 +232,8 @@ t('packConversations: exact windows, whole conversations, EOT padding', () => {
     conversations: 3, tokens: 2 * W + 1, maskedShare: covered / (2 * W + 1), windows: 2, truncated: 0, padding: 2 * W - la - lb - lc,
   });
   assert.ok(formatStats(ds.stats).includes('3 conversations'));
+  const one = packConversations([a], SP, blockSize, 'bot').stats;
+  assert.match(formatStats(one), /^1 conversation -> \d+ tokens in 1 window, /);
   const none = packConversations([a, b, c], SP, blockSize, 'none');
   assert.is(none.stats.maskedShare, (la + lb + lc) / (2 * W + 1), "mask 'none': everything but padding");
 });

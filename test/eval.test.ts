@@ -222,6 +222,12 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   assert.ok(j.recallTokensSeen < j.recallTokens, 'SMALL_CHAT has no Zorbat');
   assert.ok(Math.abs(j.recallLoss - Math.log(50257)) < 1, `an untrained model's recall loss is about ln(vocab): ${j.recallLoss}`);
   const c = evalJs([...args, '--seed', '2']);
+  const one = join(tmp, 'one.txt');
+  writeFileSync(one, 'Human: I am Zorbat.\nBot:\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat]\n');
+  const d = evalJs(['--init', ckpt, '--data', one, '--train-data', train, '--max-new-tokens', '2']);
+  assert.is(d.code, 0, d.stderr);
+  assert.match(d.stderr, /^eval: .*one\.txt: 1 conversation, 1 reply to generate\neval: note: 1 empty turn .* \(first: line 2\)$/m);
+  assert.match(d.stdout, /one\.txt: 1 conversation, 1 reply, seed/);
   assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
 });
 

@@ -2,7 +2,7 @@
 // dataset.ts) parsed and packed into fixed windows with a loss mask, the train/val split, and batches.
 import { UserError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
-import { readChat, type ParseOptions, type ParsedChat } from './conversations.ts';
+import { plural, readChat, type ParseOptions, type ParsedChat } from './conversations.ts';
 import { concatEncoded, encodeConversation, encodeExchanges, type Conversation, type Encoded, type Speakers } from './format.ts';
 import { EOT } from './tokenizer.ts';
 
@@ -251,8 +251,8 @@ export function permutation(n: number, seed: number): Uint32Array {
 
 export function formatStats(s: DatasetStats): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-  const src = s.conversations ? `${s.conversations} conversations -> ` : '';
+  const src = s.conversations ? `${plural(s.conversations, 'conversation')} -> ` : '';
   const pad = s.tokens ? `, padding ${pct(s.padding / s.tokens)}` : '';
   const cut = s.truncated ? `, ${s.truncated} over-long turns cut` : '';
-  return `${src}${s.tokens} tokens in ${s.windows} windows, loss on ${pct(s.maskedShare)}${pad}${cut}`;
+  return `${src}${s.tokens} tokens in ${plural(s.windows, 'window')}, loss on ${pct(s.maskedShare)}${pad}${cut}`;
 }
