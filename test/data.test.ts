@@ -187,6 +187,8 @@ t('readChat: UTF-16 is refused; bytes that are not UTF-8 are counted', () => {
 
 t('readChat: CR-only line ends (old Mac) split lines', () => {
   assert.equal(texts(parseChat('Human: Hi\rBot: Hello\r\rHuman: x\rBot: y\r')), [['h:Hi', 'b:Hello'], ['h:x', 'b:y']]);
+  // CR CR LF (CRLF converted again) is one line end, not a blank line between turns
+  assert.equal(texts(parseChat('Human: Hi\r\r\nBot: Hello\r\r\n\r\r\nHuman: x\r\r\nBot: y')), [['h:Hi', 'b:Hello'], ['h:x', 'b:y']]);
 });
 
 t('parseChat: no tags, but other `Word:` tags: the error names them (and --human/--bot where the caller takes them)', () => {
@@ -195,6 +197,9 @@ t('parseChat: no tags, but other `Word:` tags: the error names them (and --human
   throwsMessage(() => parseChat(ua), 'the lines start with "User:" and "Assistant:": write them as "Human:" and "Bot:"');
   throwsMessage(() => parseChat('human: hi\nbot: hello\n', SP, { speakerFlags: true }), 'pass --human human --bot bot');
   throwsMessage(() => parseChat('Q: hi\nA.I.: hello\n', SP, { speakerFlags: true }), 'pass --human Q --bot A.I.');
+  // a space before the colon: no flag value can match that, the tags must be rewritten
+  throwsMessage(() => parseChat('Human : hi\nBot : hello\n', SP, { speakerFlags: true }), 'the lines start with "Human :" and "Bot :": write them as "Human:" and "Bot:"');
+  throwsMessage(() => parseChat('USER : hi\nAI : hello\n', SP, { speakerFlags: true }), 'write them as "Human:" and "Bot:"');
   let prose = '';
   try {
     parseChat('Once upon a time: a cat.\n', SP, { speakerFlags: true });

@@ -56,7 +56,8 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const notes = new Notes();
   type At = Turn & { line: number };
   const blocks: At[][] = [[]];
-  const lines = text.split(/\r\n|\r|\n/);
+  // CRLF, CR (old Mac), and CRs doubled before a LF by a second CRLF conversion
+  const lines = text.split(/\r*\n|\r/);
   let started = false;
   lines.forEach((raw, i) => {
     const line = raw.trimEnd(), bare = line.trimStart();
@@ -136,20 +137,21 @@ function checkEncoding(text: string): void {
 
 function noTagsMessage(lines: string[], sp: Speakers, opts: ParseOptions): string {
   const first = lines.find((l) => l.trim() !== '');
-  let msg = `no "${sp.human}:" or "${sp.bot}:" lines found; each turn must be a line starting with "${sp.human}:" or "${sp.bot}:" ` +
+  const msg = `no "${sp.human}:" or "${sp.bot}:" lines found; each turn must be a line starting with "${sp.human}:" or "${sp.bot}:" ` +
     (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.trim().slice(0, 80))})`);
-  // the tags the lines do use, in the order they first appear
-  const seen: string[] = [];
+  // the tags the lines do use (as written, with any space before the colon), in the order they first appear
+  const seen: RegExpExecArray[] = [];
   for (const l of lines) {
-    const w = WORD_TAG.exec(l.trim())?.[1];
-    if (w && !seen.includes(w)) seen.push(w);
+    const m = WORD_TAG.exec(l.trim());
+    if (m && !seen.some((s) => s[0] === m[0])) seen.push(m);
     if (seen.length === 2) break;
   }
-  if (seen.length === 2) {
-    msg += `; the lines start with "${seen[0]}:" and "${seen[1]}:"` +
-      (opts.speakerFlags ? `: pass --human ${seen[0]} --bot ${seen[1]}` : `: write them as "${sp.human}:" and "${sp.bot}:"`);
-  }
-  return msg;
+  if (seen.length < 2) return msg;
+  const [h, b] = seen;
+  // flags help only with other names: a tag with a space before its colon is never one
+  const flagsFit = opts.speakerFlags && h[0] === `${h[1]}:` && b[0] === `${b[1]}:` && !(h[1] === sp.human && b[1] === sp.bot);
+  return `${msg}; the lines start with "${h[0]}" and "${b[0]}": ` +
+    (flagsFit ? `pass --human ${h[1]} --bot ${b[1]}` : `write them as "${sp.human}:" and "${sp.bot}:"`);
 }
 
 function chunk(turns: Turn[]): Conversation[] {
