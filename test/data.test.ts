@@ -160,7 +160,7 @@ t('readChat notes: tags in another case or with a space before the colon are cou
 t('readChat notes: a Bot turn after a blank line that followed a Human turn (the answer cut from its question)', () => {
   const txt = 'Human: Hi\n\nBot: Hello\n\nHuman: x\nBot: y\n\nBot: z\n';
   assert.equal(texts(parseChat(txt)), [['h:Hi'], ['b:Hello'], ['h:x', 'b:y'], ['b:z']]);
-  const [n] = notesWith(txt, 'cut from its question');
+  const [n] = notesWith(txt, 'from its question');
   assert.match(n, /^1 conversation starts with a "Bot:" turn after one that ended with a "Human:" turn: .* \(first: line 3\)$/);
 });
 

@@ -101,9 +101,9 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   return {
     conversations,
     notes: [
-      say('ignored', (n) => `${plural(n, 'untagged line')} after a blank line ignored: a blank line ends the turn and the conversation, so a turn's text cannot hold one`),
-      say('near', (n) => `${plural(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon) and ${n === 1 ? 'was' : 'were'} not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
-      say('split', (n) => `${plural(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: a blank line ends a conversation, so the answer is cut from its question; remove the blank line between turns`),
+      say('ignored', (n) => `${plural(n, 'untagged line')} after a blank line ignored: a blank line ends the conversation, even inside a turn`),
+      say('near', (n) => `${plural(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
+      say('split', (n) => `${plural(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: the blank line between them cut the answer from its question`),
       say('empty', (n) => `${plural(n, 'empty turn')} (a tag with no text) left out`),
       say('bytes', (n) => `${plural(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),
       ...notes.list,
