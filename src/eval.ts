@@ -10,7 +10,8 @@ import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
-import { parseChat, plural } from './data/conversations.ts';
+import { parseChat } from './data/conversations.ts';
+import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
@@ -151,7 +152,7 @@ async function main(): Promise<void> {
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
   if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
-  log(`eval: ${describe}\neval: ${dataPath}: ${plural(convs.length, 'conversation')}, ${plural(replies, 'reply', 'replies')} to generate\n`);
+  log(`eval: ${describe}\neval: ${dataPath}: ${count(convs.length, 'conversation')}, ${count(replies, 'reply', 'replies')} to generate\n`);
   for (const n of parsed.notes) log(`eval: note: ${n}\n`);
   if (!trainText) log(`eval: no training text (${trainPath}${trainPath.endsWith('.bin') ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);
 
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
       recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores,
       interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);
   } else {
-    process.stdout.write(`eval of ${init} on ${dataPath}: ${plural(convs.length, 'conversation')}, ${plural(replies, 'reply', 'replies')}, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
+    process.stdout.write(`eval of ${init} on ${dataPath}: ${count(convs.length, 'conversation')}, ${count(replies, 'reply', 'replies')}, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
     process.stdout.write(`${table(scores, loss, valueLoss, opts.maxNewTokens)}\n`);
   }
   log(`eval: done in ${seconds.toFixed(1)} s\n`);

@@ -1,5 +1,6 @@
 // Parses `Human: ... / Bot: ...` chat text into conversations.
 import { UserError } from '../util/errors.ts';
+import { count } from '../util/words.ts';
 import { DEFAULT_SPEAKERS, type Conversation, type Speakers, type Turn } from './format.ts';
 
 /** Exchanges per conversation when a file has no separators at all (see parseChat). */
@@ -22,8 +23,6 @@ export interface ParseOptions {
 export interface ParsedChat { conversations: Conversation[]; notes: string[] }
 
 /** `1 thing`, `2 things` */
-export const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
-
 /**
  * Lines `Human: text` / `Bot: text` (speaker names from `sp`, case-sensitive, optional space
  * after the colon) start a turn; CRLF, CR-only line ends and trailing spaces are fine; a line
@@ -94,18 +93,18 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   if (cleaned.length === 1 && opts.chunk !== false) {
     conversations = chunk(conversations[0].turns);
     if (conversations.length > 1) {
-      notes.list.push(`no blank lines between conversations: cut into ${plural(conversations.length, 'conversation')} of at most ${CHUNK_EXCHANGES} exchanges, or before a greeting ("Hi", "Hello", ...); put a blank line between conversations to choose`);
+      notes.list.push(`no blank lines between conversations: cut into ${count(conversations.length, 'conversation')} of at most ${CHUNK_EXCHANGES} exchanges, or before a greeting ("Hi", "Hello", ...); put a blank line between conversations to choose`);
     }
   }
   const say = notes.say.bind(notes);
   return {
     conversations,
     notes: [
-      say('ignored', (n) => `${plural(n, 'untagged line')} after a blank line ignored: a blank line ends the conversation, even inside a turn`),
-      say('near', (n) => `${plural(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
-      say('split', (n) => `${plural(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: the blank line between them cut the answer from its question`),
-      say('empty', (n) => `${plural(n, 'empty turn')} (a tag with no text) left out`),
-      say('bytes', (n) => `${plural(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),
+      say('ignored', (n) => `${count(n, 'untagged line')} after a blank line ignored: a blank line ends the conversation, even inside a turn`),
+      say('near', (n) => `${count(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
+      say('split', (n) => `${count(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: the blank line between them cut the answer from its question`),
+      say('empty', (n) => `${count(n, 'empty turn')} (a tag with no text) left out`),
+      say('bytes', (n) => `${count(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),
       ...notes.list,
     ].filter((s) => s !== ''),
   };
@@ -132,7 +131,7 @@ function checkEncoding(text: string): void {
   if (!nul) return;
   // a UTF-16 byte order mark read as UTF-8 is two replacement characters; ASCII in UTF-16 is half NULs
   if (text.startsWith('\uFFFD\uFFFD') || nul * 3 >= text.length) throw new UserError('the file is UTF-16, not UTF-8: save it as UTF-8');
-  throw new UserError(`the text holds ${plural(nul, 'NUL character')}: it is not a text file`);
+  throw new UserError(`the text holds ${count(nul, 'NUL character')}: it is not a text file`);
 }
 
 function noTagsMessage(lines: string[], sp: Speakers, opts: ParseOptions): string {

@@ -1,8 +1,9 @@
 // Token windows for training, host-neutral: chat text (pasted in a page or read from a file by
 // dataset.ts) parsed and packed into fixed windows with a loss mask, the train/val split, and batches.
 import { UserError } from '../util/errors.ts';
+import { count } from '../util/words.ts';
 import { Rng } from '../util/rng.ts';
-import { plural, readChat, type ParseOptions, type ParsedChat } from './conversations.ts';
+import { readChat, type ParseOptions, type ParsedChat } from './conversations.ts';
 import { concatEncoded, encodeConversation, encodeExchanges, type Conversation, type Encoded, type Speakers } from './format.ts';
 import { EOT } from './tokenizer.ts';
 
@@ -251,8 +252,8 @@ export function permutation(n: number, seed: number): Uint32Array {
 
 export function formatStats(s: DatasetStats): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-  const src = s.conversations ? `${plural(s.conversations, 'conversation')} -> ` : '';
+  const src = s.conversations ? `${count(s.conversations, 'conversation')} -> ` : '';
   const pad = s.tokens ? `, padding ${pct(s.padding / s.tokens)}` : '';
   const cut = s.truncated ? `, ${s.truncated} over-long turns cut` : '';
-  return `${src}${s.tokens} tokens in ${plural(s.windows, 'window')}, loss on ${pct(s.maskedShare)}${pad}${cut}`;
+  return `${src}${s.tokens} tokens in ${count(s.windows, 'window')}, loss on ${pct(s.maskedShare)}${pad}${cut}`;
 }
