@@ -260,6 +260,14 @@ t('same seed, same reply: on this browser each reply starts from the seed, as on
   }
 });
 
+t('a message longer than the context: this browser cuts it from its start and says so under the reply, in chat.js\'s words', async () => {
+  await page.click('#reset');
+  await ask(page, 'hello there '.repeat(40)); // the tiny model's context is 64 tokens
+  const meta = (await page.locator('#log .meta').last().textContent()) ?? '';
+  assert.match(meta, /\(message cut by \d+ tokens from its start to fit the context\)/, meta);
+  await page.click('#reset');
+});
+
 t('a browser without WebGPU says so and turns to the server engine', async () => {
   const plain = await launch({ webgpu: false });
   try {

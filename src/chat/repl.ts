@@ -3,27 +3,19 @@
 // for a terminal or a pipe.
 import { createInterface } from 'node:readline';
 import type { Generator } from '../model/generator.ts';
-import { applySetting, ChatSession, listSettings, SETTING_NAMES, type Answer, type ChatOptions } from './session.ts';
+import { applySetting, ChatSession, cutNotes, fitNotes, listSettings, SETTING_NAMES, type Answer, type ChatOptions } from './session.ts';
 
 function rate(n: number, ms: number): string {
   return ms > 0 ? `${(n / (ms / 1000)).toFixed(1)} tok/s` : '- tok/s';
 }
 
-/** what of the persona or the message was cut to fit the context ('' when nothing) */
-function cutNotes(p: Answer['prompt']): string {
-  let s = '';
-  if (p.personaCut) s += ` (persona cut by ${p.personaCut} tokens from its start to fit the context)`;
-  if (p.messageCut) s += ` (message cut by ${p.messageCut} tokens from its start to fit the context)`;
-  return s;
-}
 
 /** the statistics line printed after a reply */
 export function statsLine({ reply: r, prompt: p }: Answer): string {
   let s = `prefill ${r.prefillTokens} tok in ${r.prefillMs.toFixed(0)} ms (${rate(r.prefillTokens, r.prefillMs)})`;
   if (r.reusedTokens) s += ` + ${r.reusedTokens} reused from the cache`;
   s += `, decode ${r.decodeTokens} tok in ${r.decodeMs.toFixed(0)} ms (${rate(r.decodeTokens, r.decodeMs)})`;
-  if (p.dropped) s += ` (dropped ${p.dropped} old exchange${p.dropped === 1 ? '' : 's'} to fit the context)`;
-  s += cutNotes(p);
+  s += fitNotes(p);
   if (r.reason === 'context') s += ' (stopped: context window full)';
   if (r.reason === 'abort') s += ' (interrupted)';
   return s;

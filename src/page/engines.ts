@@ -3,7 +3,7 @@
 // Completions API). Both answer a message given the conversation so far, the persona and the
 // settings, streaming the reply's text.
 import type { Gpu } from '../gpu/index.ts';
-import { ChatSession, type ChatOptions } from '../chat/session.ts';
+import { ChatSession, fitNotes, type ChatOptions } from '../chat/session.ts';
 import type { Turn } from '../data/format.ts';
 import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
@@ -86,9 +86,10 @@ export class BrowserEngine implements Engine {
     s.reseed(s.opts.seed);
     if (!sameTurns(s.history, turns)) s.setHistory(turns); // the conversation went on elsewhere (the other engine)
     const t0 = performance.now();
-    const { reply } = await s.say(message, onText, () => signal.aborted);
+    const { reply, prompt } = await s.say(message, onText, () => signal.aborted);
     const rate = reply.decodeMs > 0 ? `, ${(reply.decodeTokens / (reply.decodeMs / 1000)).toFixed(1)} tok/s` : '';
-    return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${count(reply.tokens.length, 'token')}${rate}` };
+    // what did not fit the context, in chat.js's words (the server engine refuses such a request instead)
+    return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${count(reply.tokens.length, 'token')}${rate}${fitNotes(prompt)}` };
   }
 
   /** after training: the cached keys and values came from the old weights */
