@@ -16,7 +16,8 @@ import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
-import { readMarkedChat, type MarkedConversation } from './eval/heldout.ts';
+import { DEFAULTS } from './train/run.ts';
+import { readMarkedChat } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { recallValueDataset } from './eval/recall_loss.ts';
 import { score, trainingReplies, wilson95, type Fraction, type Scores } from './eval/score.ts';
@@ -25,7 +26,7 @@ import { score, trainingReplies, wilson95, type Fraction, type Scores } from './
 // a whole held-out conversation (chat.js's 128 would halve it).
 const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
 
-const DEFAULT_TRAIN_DATA = 'data/chat.txt';
+const DEFAULT_TRAIN_DATA = DEFAULTS.data; // train.js's default --data
 
 const specs: FlagSpec[] = [
   ...MODEL_FLAGS,
@@ -50,6 +51,8 @@ Deterministic for a seed. README.md "Evaluate" explains each number.`;
 function readText(path: string, flag: string): string {
   // '' would name the current directory
   if (path === '') throw new UserError(`--${flag} is empty: pass a Human:/Bot: text file`);
+  // its uint16 tokens read as text are half NULs: the parser would call it UTF-16
+  if (path.endsWith('.bin')) throw new UserError(`--${flag} ${path} is a token file: pass the Human:/Bot: text file it was made from`);
   if (!existsSync(path)) throw new UserError(`--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`);
   if (!statSync(path).isFile()) throw new UserError(`--${flag} ${path}: not a file`);
   let text: string;
@@ -62,14 +65,14 @@ function readText(path: string, flag: string): string {
   return text;
 }
 
-/** the held-out conversations in the model's tags, else in Human/Bot (the shipped data/eval.txt's) */
-function parseHeldOut(text: string, sp: Speakers): { conversations: MarkedConversation[]; notes: string[] } {
+/** `read` in the model's tags, else in Human/Bot (the shipped data/eval.txt and data/chat.txt are written so); the first error if both fail */
+function inModelTags<T>(read: (sp: Speakers) => T, sp: Speakers): T {
   try {
-    return readMarkedChat(text, sp);
+    return read(sp);
   } catch (e) {
     if (!(e instanceof UserError) || (sp.human === DEFAULT_SPEAKERS.human && sp.bot === DEFAULT_SPEAKERS.bot)) throw e;
     try {
-      return readMarkedChat(text, DEFAULT_SPEAKERS);
+      return read(DEFAULT_SPEAKERS);
     } catch {
       throw e;
     }
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
   opts.speakers = speakers;
   const dataPath = a.data as string;
   const dataText = readText(dataPath, 'data');
-  const parsed = withPath(dataPath, () => parseHeldOut(dataText, speakers));
+  const parsed = withPath(dataPath, () => inModelTags((sp) => readMarkedChat(dataText, sp), speakers));
   let convs = parsed.conversations;
   if (limit !== undefined) convs = convs.slice(0, limit);
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
@@ -146,7 +149,7 @@ async function main(): Promise<void> {
   const trainPath = given ?? trainedWith(choice).data ?? DEFAULT_TRAIN_DATA;
   const haveTrain = given !== undefined || (existsSync(trainPath) && !trainPath.endsWith('.bin'));
   const trainText = haveTrain ? readText(trainPath, 'train-data') : null;
-  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => parseChat(trainText, speakers)));
+  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inModelTags((sp) => parseChat(trainText, sp), speakers)));
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));

@@ -152,7 +152,9 @@ t('readChat notes: tags in another case or with a space before the colon are cou
   const [n] = notesWith(txt, 'not exactly');
   assert.match(n, /^3 lines start with a tag that is not exactly "Human:"\/"Bot:" .* write the tags as "Human:"\/"Bot:" \(first: line 3\)$/);
   assert.not.ok(n.includes('--human'), 'no flag to suggest where the caller has none');
-  assert.ok(notesWith(txt, 'not exactly', { speakerFlags: true })[0].includes('--human/--bot'));
+  // a space before the colon: no flag value can match it, so none is suggested
+  assert.not.ok(notesWith(txt, 'not exactly', { speakerFlags: true })[0].includes('--human'));
+  assert.ok(notesWith('Human: Hi\nbot: Hello\n', 'not exactly', { speakerFlags: true })[0].includes('--human/--bot'));
   // another speaker's tag is a name here, not a near miss
   assert.equal(readChat('User: hi\nAssistant: Human: is a word\n', { human: 'User', bot: 'Assistant' }).notes, []);
 });

@@ -8,12 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseMarkedChat, readMarkedChat } from '../src/eval/heldout.ts';
+import { readMarkedChat } from '../src/eval/heldout.ts';
 import { generateReplies } from '../src/eval/run.ts';
 import { recallValueDataset } from '../src/eval/recall_loss.ts';
 import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
 import { parseChat } from '../src/data/conversations.ts';
-import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
+import { DEFAULT_SPEAKERS as SP, type Speakers } from '../src/data/format.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
 import { FakeGenerator, replyScript } from './fake_generator.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
@@ -23,6 +23,7 @@ import { saveGPT2Weights } from '../src/node/weights.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 
 const t = suite('eval');
+const parseMarkedChat = (text: string, sp: Speakers) => readMarkedChat(text, sp).conversations;
 // bundled into dist/test*.js, so the repository root is one level up
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = mkdtempSync(join(tmpdir(), 'gpt2-eval-'));
@@ -278,6 +279,7 @@ t('eval.js: --help, and bad input as one line', () => {
   for (const [args, re] of [
     [['--data', join(tmp, 'nope.txt')], /^error: --data .*nope\.txt: no such file/],
     [['--data', ''], /^error: --data is empty: pass a Human:\/Bot: text file$/],
+    [['--train-data', 'tokens.bin'], /^error: --train-data tokens\.bin is a token file: pass the Human:\/Bot: text file it was made from$/],
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
     [['--limit', '0'], /^error: --limit must be at least 1/],

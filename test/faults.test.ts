@@ -344,7 +344,9 @@ t('--resume says when the data file has changed since the last save, and only th
   // gone: the message says where the path came from and how to go on
   rmSync(data);
   assertOneLineError(await run('train', ['--resume', '--out', d, '--steps', '4']), [/^error: --resume: the run's data .*changing\.txt \(from train_state\.json\) is not there any more: put it back, or pass --data FILE/], 'data gone');
-  assertOk(await run('train', ['--resume', '--out', d, '--steps', '4', '--data', chat]), 'resumed on another file');
+  const other = await run('train', ['--resume', '--out', d, '--steps', '4', '--data', chat]);
+  assertOk(other, 'resumed on another file');
+  assert.not.match(other.stderr, /has changed/, 'another file given on purpose is not the run\'s file changed');
 });
 
 t('--resume after kill -9 drops the log entries past the checkpoint (and a line cut short), so each step is logged once', async () => {
@@ -374,6 +376,14 @@ t('--resume whose log cannot be rewritten (a full disk) warns and leaves the log
   assertOk(r, 'resume');
   assert.match(stderrLines(r.stderr).join('\n'), /^warning: --log .*log\.jsonl: no space left on device \(ENOSPC\); no step of this session is logged/m);
   assert.is(readFileSync(out('log-resume-full.jsonl'), 'utf8'), text, 'the log is left as it was');
+});
+
+t('--resume whose saved --log directory is gone says the path is the run\'s, from train_state.json', async () => {
+  const d = out('log-gone'), logs = join(dir, 'logs-gone');
+  mkdirSync(logs);
+  assertOk(await run('train', [...TINY, '--steps', '1', '--out', d, '--log', join(logs, 'l.jsonl')]), 'first part');
+  rmSync(logs, { recursive: true });
+  assertOneLineError(await run('train', ['--resume', '--out', d, '--steps', '2']), [/^error: --log .*l\.jsonl \(the run's, from train_state\.json\): /], 'log directory gone');
 });
 
 t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset-optimizer resumes without the moments', async () => {

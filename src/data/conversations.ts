@@ -22,7 +22,6 @@ export interface ParseOptions {
 /** conversations, and one line per kind of thing in the text that was read in a way its writer may not expect */
 export interface ParsedChat { conversations: Conversation[]; notes: string[] }
 
-/** `1 thing`, `2 things` */
 /**
  * Lines `Human: text` / `Bot: text` (speaker names from `sp`, case-sensitive, optional space
  * after the colon) start a turn; CRLF, CR-only line ends and trailing spaces are fine; a line
@@ -57,7 +56,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const blocks: At[][] = [[]];
   // CRLF, CR (old Mac), and CRs doubled before a LF by a second CRLF conversion
   const lines = text.split(/\r*\n|\r/);
-  let started = false;
+  let started = false, spaced = false;
   lines.forEach((raw, i) => {
     const line = raw.trimEnd(), bare = line.trimStart();
     const cur = blocks[blocks.length - 1];
@@ -71,8 +70,11 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
       started = true;
       return;
     }
-    if (nearTag.test(bare)) notes.add('near', i + 1);
-    else if (!cur.length && started) notes.add('ignored', i + 1);
+    const near = nearTag.exec(bare);
+    if (near) {
+      notes.add('near', i + 1);
+      spaced ||= !near[0].endsWith(`${near[1]}:`); // no flag value holds a space before the colon
+    } else if (!cur.length && started) notes.add('ignored', i + 1);
     if (cur.length) cur[cur.length - 1].text += '\n' + line;
   });
   const cleaned: At[][] = [];
@@ -101,7 +103,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     conversations,
     notes: [
       say('ignored', (n) => `${count(n, 'untagged line')} after a blank line ignored: a blank line ends the conversation, even inside a turn`),
-      say('near', (n) => `${count(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${flagHint}`),
+      say('near', (n) => `${count(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${spaced ? '' : flagHint}`),
       say('split', (n) => `${count(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: the blank line between them cut the answer from its question`),
       say('empty', (n) => `${count(n, 'empty turn')} (a tag with no text) left out`),
       say('bytes', (n) => `${count(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),

@@ -49,7 +49,7 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
  * conversation (splitConversations) and pack each part. A .bin file: the last valFraction of
  * its windows (at least one when there are two or more). `stats` covers both parts.
  */
-export async function loadChatData(path: string, opts: LoadOptions & ParseOptions & { valFraction?: number }, onProgress?: (done: number, of: number) => void): Promise<ChatData> {
+export async function loadChatData(path: string, opts: LoadOptions & { valFraction?: number }, onProgress?: (done: number, of: number) => void): Promise<ChatData> {
   if (!path.endsWith('.bin')) return chatData(readText(path), opts, path, onProgress);
   checkDataFile(path);
   const all = loadTokenBin(path, opts.blockSize);

@@ -254,6 +254,6 @@ export function formatStats(s: DatasetStats): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
   const src = s.conversations ? `${count(s.conversations, 'conversation')} -> ` : '';
   const pad = s.tokens ? `, padding ${pct(s.padding / s.tokens)}` : '';
-  const cut = s.truncated ? `, ${s.truncated} over-long turns cut` : '';
+  const cut = s.truncated ? `, ${count(s.truncated, 'over-long turn')} cut` : '';
   return `${src}${s.tokens} tokens in ${count(s.windows, 'window')}, loss on ${pct(s.maskedShare)}${pad}${cut}`;
 }

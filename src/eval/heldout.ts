@@ -28,11 +28,6 @@ const MARK = /\s*\[\s*(?:recall\s*:([^\]]*)|(unknown))\s*\]\s*$/i;
 const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*[a-z]+\s*:[^\]]*\]?\s*$|\[\s*unk\w*\W*(?:\]|$)|\(\s*(?:recall\s*:|unknown\s*\))|\[\s*$/i;
 const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot turn, after its last line (data/README.md)';
 
-/** readMarkedChat's conversations */
-export function parseMarkedChat(text: string, sp: Speakers): MarkedConversation[] {
-  return readMarkedChat(text, sp).conversations;
-}
-
 /**
  * readChat without chunking (a file with no blank lines is one conversation: a recall question
  * is asked about a fact said earlier, and a cut would part them), then the marks taken off the

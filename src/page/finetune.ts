@@ -48,7 +48,8 @@ export function defaultsFor(engine: BrowserEngine): RunSettings {
 export async function finetune(engine: BrowserEngine, req: FinetuneRequest, hooks: FinetuneHooks): Promise<{ result: LoopResult; params: Map<string, Float32Array> }> {
   const { gpu, model, config } = engine;
   const run = resolveRun(
-    { data: 'the training text', steps: req.steps, lr: req.lr, batchSize: req.batchSize, blockSize: req.blockSize, seed: req.seed, saveInterval: 0 },
+    // the tags the model is prompted with (serve.js's X-Model-Speakers), so that it learns to answer after the cue the chat gives it
+    { data: 'the training text', steps: req.steps, lr: req.lr, batchSize: req.batchSize, blockSize: req.blockSize, seed: req.seed, saveInterval: 0, human: engine.session.opts.speakers.human, bot: engine.session.opts.speakers.bot },
     { source: 'pretrained', config },
     { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: memoryBytes() },
   );

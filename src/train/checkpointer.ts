@@ -103,9 +103,14 @@ export class Checkpointer {
   /**
    * Room for the run's saves: each writes all its files before it replaces the old ones, so
    * from the second save on (the first, over a checkpoint already there) two lie side by side.
+   * `once`: a single save into a new directory (--merge-adapter) needs room for one.
    */
-  checkSpace(checkpoint: number): void {
+  checkSpace(checkpoint: number, { once = false } = {}): void {
     const free = freeBytes(this.dir);
+    if (once) {
+      if (free < checkpoint) this.fail(`${MB(free)} free, the checkpoint needs about ${MB(checkpoint)}: free some space or pass another ${this.flag}`);
+      return;
+    }
     const there = SAVED_FILES.reduce((sum, f) => sum + fileBytes(join(this.dir, f)), 0);
     const needed = Math.max(checkpoint, 2 * checkpoint - there);
     if (free < needed) {

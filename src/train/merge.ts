@@ -20,7 +20,7 @@ export async function mergeAdapter(adapter: string, init: string | undefined, ou
   const ckpt = new Checkpointer(dir);
   ckpt.open();
   try {
-    ckpt.checkSpace(parameterCount(w.config) * 4 + 1e6);
+    ckpt.checkSpace(parameterCount(w.config) * 4 + 1e6, { once: true }); // one save, into a new directory
     ckpt.saveModel(w.config, w.arrays);
   } finally {
     ckpt.close();

@@ -20,6 +20,7 @@ import { checkDataFile, loadChatData } from '../data/dataset.ts';
 import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
+import { count } from '../util/words.ts';
 import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
@@ -112,7 +113,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     say(`data: ${dataShown}: ${formatStats(data.stats)}`);
     for (const n of data.notes) say(`note: ${n}`);
     const dataFingerprint = hashFileEnds(createHash('sha256'), o.data, true).digest('hex').slice(0, 16);
-    if (run.saved?.dataFingerprint && run.saved.dataFingerprint !== dataFingerprint) {
+    // only for the run's own file: a --data given again is another file on purpose (readText's advice for a file over 512 MiB)
+    if (opts.data === undefined && run.saved?.dataFingerprint && run.saved.dataFingerprint !== dataFingerprint) {
       console.warn(`warning: ${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
     }
     const val = checkData(data, o, config);
@@ -147,7 +149,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     training = true;
 
     const tokensPerStep = B * T * o.gradAccum;
-    const length = o.steps !== undefined ? `${o.steps - run.startStep} step${o.steps - run.startStep === 1 ? '' : 's'}` : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - now()) / 1000))} left)`;
+    const length = o.steps !== undefined ? count(o.steps - run.startStep, 'step') : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - now()) / 1000))} left)`;
     say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
     let lastLr = 0;
     const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, softmax, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
@@ -190,7 +192,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
         msPerStep: r.stepsRun ? r.trainMs / r.stepsRun : 0, tokensPerSec: r.trainMs ? (r.tokens * 1000) / r.trainMs : 0, wallSec, lastLr,
       };
       const first = r.losses[0], lastL = r.losses[r.losses.length - 1];
-      say(`done: ${r.stepsRun} step${r.stepsRun === 1 ? '' : 's'} in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
+      say(`done: ${count(r.stepsRun, 'step')} in ${formatDuration(wallSec)}; training ${formatDuration(r.trainMs / 1000)} (${res.msPerStep.toFixed(0)} ms/step, ${res.tokensPerSec.toFixed(0)} tok/s), ` +
         `evaluation ${formatDuration(r.evalMs / 1000)}, checkpoints ${formatDuration(r.saveMs / 1000)}; loss ${first?.toFixed(3)} -> ${lastL?.toFixed(3)}` +
         (r.valLosses.length ? `, val ${r.valLosses[r.valLosses.length - 1][1].toFixed(3)}` : ''));
       if (r.skipped) say(`${r.skipped} of ${r.stepsRun} steps had no target tokens (no ${o.bot} reply in their windows) and were skipped; ${learnedSteps} learned`);
@@ -232,7 +234,7 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
         throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
       const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
-      if (flags.log === undefined && typeof saved.settings.log === 'string') checkLogPath(saved.settings.log);
+      if (flags.log === undefined && typeof saved.settings.log === 'string') checkLogPath(saved.settings.log, true);
       if (lora && (!saved.settings.lora || !saved.settings.base)) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
@@ -360,9 +362,10 @@ function progressLine(s: StepReport, estimated: boolean): string {
 }
 
 /** --log refused before anything loads: a missing directory, a directory, a place that cannot be written */
-function checkLogPath(path: string): void {
+/** `saved`: the path came from train_state.json (a resumed run), not from the command line */
+function checkLogPath(path: string, saved = false): void {
   const fail = (why: string): never => {
-    throw new UserError(`--log ${path}: ${why}`);
+    throw new UserError(`--log ${path}${saved ? ' (the run\'s, from train_state.json)' : ''}: ${why}`);
   };
   let st;
   try {
