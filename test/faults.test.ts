@@ -215,6 +215,21 @@ t('--out on a read-only disk or under a read-only parent names the reason before
   });
 });
 
+t('--merge-adapter saves once into a new directory: room for one model is enough', async () => {
+  const why = cannotMount();
+  if (why) return console.log(`  (skipped: ${why})`);
+  const adapter = out('merge-adapter');
+  assertOk(await run('train', ['--init', ckpt, '--lora', '2', '--data', chat, '--block-size', '32', '--batch-size', '2', '--steps', '1', '--out', adapter]), 'a LoRA run');
+  const disk = out('merge-disk');
+  mkdirSync(disk);
+  // the merged model is about 14 MB: 20 MB hold it once, not twice
+  const r = await run('train', ['--merge-adapter', adapter, '--out', join(disk, 'merged')], '', {
+    mounts: `mount -t tmpfs -o size=20m tmpfs '${disk}'`, after: `ls '${disk}/merged'`,
+  });
+  assertOk(r, 'merge on a 20 MB disk');
+  assert.match(r.stdout, /model\.safetensors/);
+});
+
 t('a full disk: no room for two checkpoints is refused up front; a save that fails names the path, training goes on, the last checkpoint stays, the final error says what to do', async () => {
   const why = cannotMount();
   if (why) return console.log(`  (skipped: ${why})`);
