@@ -152,7 +152,10 @@ t('safetensors errors name the file and what is wrong', async () => {
   const short = variant('short', bytes.subarray(0, 5));
   await throwsWith(() => readSafetensors(short), short, 'shorter than the 8-byte');
   const cut = variant('cut', bytes.subarray(0, bytes.length - 3));
-  await throwsWith(() => readSafetensors(cut), cut, "'last.w'", 'truncated');
+  await throwsWith(() => readSafetensors(cut), cut, "tensor 'last.w' [16, 40]", 'truncated', 'download or copy it again');
+  // the reference reader refuses bytes after the last tensor, and bytes between tensors
+  const trailing = variant('trailing', Buffer.concat([bytes, Buffer.alloc(4)]));
+  await throwsWith(() => readSafetensors(trailing), trailing, 'damaged', '4 bytes follow the last tensor');
   const long = Buffer.from(bytes);
   long.writeBigUInt64LE(BigInt(bytes.length), 0);
   const beyond = variant('beyond', long);
@@ -168,7 +171,9 @@ t('safetensors errors name the file and what is wrong', async () => {
   };
   const sizeWrong = variant('size', mk({ w: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 20] } }));
   await throwsWith(() => readSafetensors(sizeWrong), sizeWrong, "tensor 'w'", '20 bytes', 'needs 24');
-  await throwsWith(() => readSafetensors(variant('off', mk({ w: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }))), "tensor 'w'", 'beyond');
+  await throwsWith(() => readSafetensors(variant('off', mk({ w: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }))), "tensor 'w'", 'truncated');
+  const gap = mk({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [16, 24] } });
+  await throwsWith(() => readSafetensors(variant('gap', gap)), 'damaged header', "data bytes [8, 16] before tensor 'b' belong to no tensor");
   await throwsWith(() => readSafetensors(variant('neg', mk({ w: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }))), "tensor 'w'", 'data_offsets');
   await throwsWith(() => readSafetensors(variant('shape', mk({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }))), "tensor 'w'", 'shape');
   await throwsWith(() => readSafetensors(variant('arr', mk([1, 2]))), 'not an object');

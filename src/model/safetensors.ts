@@ -72,10 +72,11 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 
 /**
- * Parses a safetensors file's header and checks it: lengths, JSON, and that every tensor's
- * data_offsets lie inside the file, match shape x dtype size and overlap no other tensor's.
- * Tensors are then read from `src` by `get`. Every error is a UserError naming `path` (and the
- * tensor, where one is at fault).
+ * Parses a safetensors file's header and checks it as Hugging Face's reader does: lengths,
+ * JSON, every tensor's data_offsets match shape x dtype size, and the tensors' data lie end to
+ * end (no gap, no overlap) from the end of the header to the end of the file. Tensors are then
+ * read from `src` by `get`. Every error is a UserError naming `path` (and the tensor, where one
+ * is at fault).
  */
 export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile {
   const fail = (what: string): never => {
@@ -86,7 +87,7 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
   const lenBuf = new Uint8Array(8);
   src.read(0, lenBuf);
   const n = new DataView(lenBuf.buffer).getBigUint64(0, true);
-  if (n > BigInt(fileBytes - 8)) fail(`header length ${n} goes beyond the end of the ${fileBytes}-byte file`);
+  if (n > BigInt(fileBytes - 8)) fail(`header length ${n} goes beyond the end of the ${fileBytes}-byte file: it is truncated or not a safetensors file`);
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`);
   const headerBytes = Number(n);
   const text = new Uint8Array(headerBytes);
@@ -119,9 +120,6 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
     }
     const [begin, end] = off as [number, number];
     const dtype = t!.dtype as string, shape = t!.shape as number[];
-    if (end > dataBytes) {
-      bad(`data_offsets [${begin}, ${end}] go beyond the ${dataBytes} data bytes in the file (truncated?)`);
-    }
     const size = DTYPE_BYTES[dtype];
     const want = shape.reduce((a, b) => a * b, 1) * (size ?? 0);
     if (size !== undefined && end - begin !== want) {
@@ -129,17 +127,8 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
     }
     entries.set(name, { name, dtype, shape, byteLength: end - begin, start: dataStart + begin });
   }
-  const names = [...entries.keys()].sort((a, b) => entries.get(a)!.start - entries.get(b)!.start);
-  // two tensors sharing bytes would load silently as each other's data
-  let reach: Entry | null = null; // the tensor reaching furthest so far
-  for (const name of names) {
-    const b = entries.get(name)!;
-    if (reach && b.byteLength > 0 && b.start < reach.start + reach.byteLength) {
-      const off = (e: Entry) => `[${e.start - dataStart}, ${e.start - dataStart + e.byteLength}]`;
-      fail(`tensors '${reach.name}' ${off(reach)} and '${b.name}' ${off(b)} have overlapping data_offsets`);
-    }
-    if (!reach || b.start + b.byteLength > reach.start + reach.byteLength) reach = b;
-  }
+  const names = [...entries.keys()].sort((a, b) => entries.get(a)!.start - entries.get(b)!.start || entries.get(a)!.byteLength - entries.get(b)!.byteLength);
+  checkLayout(names.map((name) => entries.get(name)!), dataStart, dataBytes, fail);
 
   const entry = (name: string): Entry => entries.get(name) ?? fail(`no tensor '${name}'`);
   return {
@@ -175,6 +164,31 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
       return fail(`tensor '${name}' has dtype ${e.dtype}; only F32, F16, BF16 and F64 can be read as floats`);
     },
   };
+}
+
+/**
+ * The tensors (in offset order) must tile the data area exactly, as the reference reader demands:
+ * a gap or an overlap means a damaged header (two tensors sharing bytes would load silently as
+ * each other's data); data missing at the end is the usual cut-short download or copy; bytes
+ * after the last tensor mean a damaged file, or one a safetensors writer did not write.
+ */
+function checkLayout(sorted: Entry[], dataStart: number, dataBytes: number, fail: (what: string) => never): void {
+  const off = (e: Entry) => `[${e.start - dataStart}, ${e.start - dataStart + e.byteLength}]`;
+  let covered = 0, prev: Entry | null = null;
+  for (const e of sorted) {
+    const begin = e.start - dataStart;
+    if (begin < covered) fail(`damaged header: tensors '${prev!.name}' ${off(prev!)} and '${e.name}' ${off(e)} have overlapping data_offsets`);
+    if (begin > covered) fail(`damaged header: data bytes [${covered}, ${begin}] before tensor '${e.name}' belong to no tensor (data_offsets must lie end to end)`);
+    covered = begin + e.byteLength;
+    prev = e;
+  }
+  if (covered > dataBytes) {
+    const cut = sorted.find((e) => e.start - dataStart + e.byteLength > dataBytes)!;
+    fail(`the file is truncated (incomplete download or copy?): its tensors need ${covered} data bytes but it holds ${dataBytes}, so tensor '${cut.name}' ${off(cut)} and any after it are cut off; download or copy it again`);
+  }
+  if (covered < dataBytes) {
+    fail(`the file is damaged: ${dataBytes - covered} bytes follow the last tensor's data (its header covers ${covered} of ${dataBytes} data bytes); download or save it again`);
+  }
 }
 
 export interface NamedTensor { name: string; shape: number[]; data: Float32Array }
