@@ -133,6 +133,29 @@ t('readAdapter refuses what it cannot apply, in one line that names the file and
   assert.match(errorOf(() => readAdapter(embed, CFG)), /tensor 'base_model\.model\.transformer\.wte\.lora_embedding_A' is not a LoRA weight of GPT-2's c_attn, attn\.c_proj, mlp\.c_fc or mlp\.c_proj/);
   const halfB = variant('half', (d) => tensors((k) => (k.endsWith('h.1.mlp.c_proj.lora_B.weight') ? null : same(d)(k)))(d));
   assert.match(errorOf(() => readAdapter(halfB, CFG)), /h\.1\.mlp\.c_proj has lora_A but no lora_B/);
+  // target_modules must cover the file's tensors: PEFT would drop the others (this engine would apply them)
+  const narrow = variant('narrow', (d) => setJson(d, { target_modules: ['c_attn'] }));
+  assert.match(errorOf(() => readAdapter(narrow, CFG)),
+    /narrow\/adapter_model\.safetensors: holds LoRA weights for h\.0\.mlp\.c_proj, h\.1\.mlp\.c_proj, which adapter_config\.json's target_modules \["c_attn"\] does not name: PEFT would ignore them, this engine would apply them; add the modules to target_modules/);
+  const layer0 = variant('layer0', (d) => setJson(d, { layers_to_transform: [0] }));
+  assert.match(errorOf(() => readAdapter(layer0, CFG)), /holds LoRA weights for h\.1\.attn\.c_attn, h\.1\.mlp\.c_proj, which .* \(layers_to_transform \[0\]\) does not name/);
+  const regexOff = variant('regex-off', (d) => setJson(d, { target_modules: 'c_attn' })); // a string is a regex on the whole name: matches nothing
+  assert.match(errorOf(() => readAdapter(regexOff, CFG)), /holds LoRA weights for h\.0\.attn\.c_attn, .* target_modules "c_attn" does not name/);
+  // targeted modules the file lacks stay unchanged, with a warning (PEFT's 'missing adapter keys')
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (m: string) => warnings.push(m);
+  try {
+    readAdapter(variant('regex', (d) => setJson(d, { target_modules: '.*\\.(c_attn|mlp\\.c_proj)' })), CFG);
+    assert.equal(warnings, [], 'a regex that names the same modules');
+    readAdapter(variant('wide', (d) => setJson(d, { target_modules: ['c_attn', 'mlp.c_proj', 'c_fc'] })), CFG);
+    readAdapter(variant('all-linear', (d) => setJson(d, { target_modules: 'all-linear' })), CFG);
+  } finally {
+    console.warn = warn;
+  }
+  assert.is(warnings.length, 2, warnings.join('\n'));
+  assert.match(warnings[0], /^warning: .*wide\/adapter_config\.json: target_modules \["c_attn","mlp\.c_proj","c_fc"\] names h\.0\.mlp\.c_fc, h\.1\.mlp\.c_fc, but .*adapter_model\.safetensors holds no weights for them: they stay unchanged/);
+  assert.match(warnings[1], /target_modules "all-linear" names h\.0\.attn\.c_proj, h\.0\.mlp\.c_fc, h\.1\.attn\.c_proj, h\.1\.mlp\.c_fc, but/);
   // the load path says the same for --adapter, and for an adapter directory given as --init
   assert.ok(existsSync(join(good, ADAPTER_CONFIG)));
 
@@ -147,7 +170,7 @@ t('readAdapter refuses what it cannot apply, in one line that names the file and
   assert.equal([...parsed.arrays.keys()], [...read.arrays.keys()]);
   for (const [k, v] of parsed.arrays) assert.equal([...v], [...arrays.get(k)!], k);
   const wideBase = { ...CFG, n_embd: 64, n_head: 4 };
-  for (const [d, c] of [[good, wideBase], [good, { ...CFG, n_layer: 1 }], [rank, CFG], [ia3, CFG], [embed, CFG], [halfB, CFG]] as const) {
+  for (const [d, c] of [[good, wideBase], [good, { ...CFG, n_layer: 1 }], [rank, CFG], [ia3, CFG], [embed, CFG], [halfB, CFG], [narrow, CFG]] as const) {
     const e = errorOf(() => fromBytes(d, c));
     assert.is(e, errorOf(() => readAdapter(d, c)), d);
   }

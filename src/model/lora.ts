@@ -59,12 +59,8 @@ export function loraSites(c: GPT2Config, targets: readonly string[], what = '--l
   if (!targets.length) throw new UserError(`${what}: no target modules given`);
   const all: LoraSite[] = [];
   for (let l = 0; l < c.n_layer; l++) for (const m of LORA_MODULES) all.push(site(c, l, m));
-  const matches = (s: LoraSite, t: string) => {
-    const full = `transformer.${s.name}`;
-    return full === t || full.endsWith(`.${t}`);
-  };
   for (const t of targets) {
-    if (!all.some((s) => matches(s, t))) {
+    if (!all.some((s) => targetNames(s, t))) {
       const layer = /(?:^|\.)h\.(\d+)\./.exec(t);
       if (layer && Number(layer[1]) >= c.n_layer) throw new UserError(`${what}: '${t}' names layer ${layer[1]}, but this model has ${c.n_layer} layers (h.0 to h.${c.n_layer - 1})`);
       throw new UserError(
@@ -73,7 +69,32 @@ export function loraSites(c: GPT2Config, targets: readonly string[], what = '--l
       );
     }
   }
-  return all.filter((s) => targets.some((t) => matches(s, t)));
+  return all.filter((s) => targets.some((t) => targetNames(s, t)));
+}
+
+/** does target_modules entry `t` name the projection: its whole module name, or a suffix after a dot (PEFT's rule) */
+const targetNames = (s: LoraSite, t: string) => {
+  const full = `transformer.${s.name}`;
+  return full === t || full.endsWith(`.${t}`);
+};
+
+/**
+ * Which projections PEFT adapts when it loads an adapter_config.json: a target_modules list
+ * matched as loraSites does, a string full-matched as a regex against the module name
+ * ('transformer.h.0.attn.c_attn'; 'all-linear' is every projection), within layers_to_transform.
+ * null when the regex is not one JavaScript reads (Python-only syntax): then it cannot be told.
+ */
+export function adapterTargets(a: AdapterConfig): ((s: LoraSite) => boolean) | null {
+  const inLayers = (s: LoraSite) => a.layers === null || a.layers.includes(s.layer);
+  if (a.targetPattern === null) return (s) => inLayers(s) && a.targets.some((t) => targetNames(s, t));
+  if (a.targetPattern === 'all-linear') return inLayers;
+  let re: RegExp;
+  try {
+    re = new RegExp(`^(?:${a.targetPattern})$`);
+  } catch {
+    return null;
+  }
+  return (s) => inLayers(s) && re.test(`transformer.${s.name}`);
 }
 
 /**
@@ -178,8 +199,12 @@ export interface AdapterConfig {
   alpha: number;
   dropout: number;
   rslora: boolean;
-  /** target_modules when it is a list (a regex string is kept as [string]) */
+  /** target_modules when it is a list (a regex string is kept as [string]; PEFT's default for GPT-2 when absent) */
   targets: string[];
+  /** target_modules when it is a string: a regex PEFT full-matches against module names */
+  targetPattern: string | null;
+  /** layers_to_transform: the only layers adapted, or null for all */
+  layers: number[] | null;
   /** base_model_name_or_path, or null */
   base: string | null;
 }
@@ -204,9 +229,13 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
     if (v != null && (typeof v !== 'object' || Object.keys(v as object).length > 0)) fail(`a non-empty '${k}' is not supported (per-module ranks or alphas)`);
   }
   const t = j.target_modules;
-  const targets = typeof t === 'string' ? [t] : Array.isArray(t) && t.every((x) => typeof x === 'string') ? (t as string[]) : [];
+  if (t != null && typeof t !== 'string' && !(Array.isArray(t) && t.every((x) => typeof x === 'string'))) fail(`field 'target_modules' must be a list of module names or a regex string, got ${JSON.stringify(t)}`);
+  const targets = typeof t === 'string' ? [t] : ((t as string[] | null | undefined) ?? DEFAULT_LORA_TARGETS);
+  const l = j.layers_to_transform;
+  if (l != null && !(Number.isSafeInteger(l) || (Array.isArray(l) && l.every(Number.isSafeInteger)))) fail(`field 'layers_to_transform' must be a layer number or a list of them, got ${JSON.stringify(l)}`);
+  const layers = l == null ? null : Array.isArray(l) ? (l as number[]) : [l as number];
   const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
-  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, base };
+  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, layers, base };
 }
 
 // ---- merging ----

@@ -4,7 +4,7 @@
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import type { GPT2Config } from './config.ts';
-import { canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, site, type AdapterConfig, type LoraSite } from './lora.ts';
+import { adapterTargets, canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, site, type AdapterConfig, type LoraSite } from './lora.ts';
 import type { SafetensorsFile } from './safetensors.ts';
 
 /**
@@ -69,7 +69,34 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
       arrays.set(`${name}.lora_${which}.weight`, a);
     }
   }
+  checkTargets(config, sites, base, where);
   return { config, sites, arrays };
+}
+
+/**
+ * The file's projections against the config's target_modules. PEFT adapts the modules the config
+ * targets and loads the file's tensors into them: tensors of other modules are dropped without a
+ * word (this engine would apply them, so the two would disagree: refused), targeted modules
+ * without tensors stay unchanged with a warning of missing keys (as here: a warning).
+ */
+function checkTargets(config: AdapterConfig, sites: LoraSite[], base: GPT2Config, where: { config: string; weights: string }): void {
+  const targeted = adapterTargets(config);
+  if (!targeted) return;
+  const targets = JSON.stringify(config.targetPattern ?? config.targets) + (config.layers ? ` (layers_to_transform ${JSON.stringify(config.layers)})` : '');
+  const names = (list: LoraSite[]) => list.slice(0, 4).map((s) => s.name).join(', ') + (list.length > 4 ? `, and ${list.length - 4} more` : '');
+  const extra = sites.filter((s) => !targeted(s));
+  if (extra.length) {
+    throw new UserError(
+      `${where.weights}: holds LoRA weights for ${names(extra)}, which adapter_config.json's target_modules ${targets} does not name: ` +
+        'PEFT would ignore them, this engine would apply them; add the modules to target_modules, or remove their tensors',
+    );
+  }
+  const have = new Set(sites.map((s) => s.name));
+  const missing: LoraSite[] = [];
+  for (let l = 0; l < base.n_layer; l++) for (const m of LORA_MODULES) if (targeted(site(base, l, m)) && !have.has(`h.${l}.${m}`)) missing.push(site(base, l, m));
+  if (missing.length) {
+    console.warn(`warning: ${where.config}: target_modules ${targets} names ${names(missing)}, but ${where.weights} holds no weights for them: they stay unchanged (PEFT warns of missing adapter keys and does the same)`);
+  }
 }
 
 /** W += scale · Aᵀ·Bᵀ for every site of `a`, in place on the base model's arrays (scale alpha/r, or alpha/√r with rslora) */
