@@ -171,6 +171,15 @@ t('readChat: continuation lines keep their indentation (code in an answer)', () 
   assert.equal(texts(parseChat(txt)), [['h:Write code', 'b:Sure:\n    def f(x):\n        return x\nDone.']]);
 });
 
+t('readChat: an answer that starts on the line after its tag keeps its relative indentation', () => {
+  const txt = 'Human: Write code\nBot:\n    def f(x):\n\n        return x\n';
+  assert.equal(texts(parseChat(txt)), [['h:Write code', 'b:def f(x):']], 'a blank line still ends the turn');
+  const code = 'Human: Write code\nBot:\n    def f(x):\n        return x\n';
+  assert.equal(texts(parseChat(code)), [['h:Write code', 'b:def f(x):\n    return x']]);
+  const tabs = 'Human: Write code\nBot:\n\tif x:\n\t\ty()\n';
+  assert.equal(texts(parseChat(tabs)), [['h:Write code', 'b:if x:\n\ty()']]);
+});
+
 t('readChat notes: empty turns are left out and counted', () => {
   const txt = 'Human: Hi\nBot:\nHuman: Anyone?\nBot: Yes.\n\nHuman: q\nBot: \n';
   assert.equal(texts(parseChat(txt)), [['h:Hi', 'h:Anyone?', 'b:Yes.'], ['h:q']]);

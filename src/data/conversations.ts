@@ -27,7 +27,8 @@ export interface ParsedChat { conversations: Conversation[]; notes: string[] }
  * after the colon) start a turn; CRLF, CR-only line ends and trailing spaces are fine; a line
  * without a tag continues the previous turn (joined with `\n`, its indentation kept); other
  * untagged lines (a header before the first turn, lines after a blank line) are ignored, and
- * so are turns left empty.
+ * so are turns left empty. A turn whose text starts on the line after its tag keeps its
+ * lines' indentation relative to each other (turnText).
  *
  * Conversations are separated by blank lines or separator lines (`---`, `<|endoftext|>`).
  * A file with no separator at all (e.g. the nanoChatGPT dump: one long run of turns) cannot
@@ -79,7 +80,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   });
   const cleaned: At[][] = [];
   for (const b of blocks) {
-    const kept = b.map((t) => ({ ...t, text: t.text.trim() })).filter((t) => t.text !== '');
+    const kept = b.map((t) => ({ ...t, text: turnText(t.text) })).filter((t) => t.text !== '');
     for (const t of b) if (t.text.trim() === '') notes.add('empty', t.line);
     if (kept.length) cleaned.push(kept);
   }
@@ -110,6 +111,20 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
       ...notes.list,
     ].filter((s) => s !== ''),
   };
+}
+
+/**
+ * A turn's text, trimmed. One that starts on the line after its tag (`Bot:` and then indented
+ * code) loses the indentation its lines share, not only its first line's: relative
+ * indentation stays as written.
+ */
+function turnText(text: string): string {
+  const nl = text.indexOf('\n');
+  if (nl < 0 || text.slice(0, nl).trim() !== '') return text.trim();
+  const lines = text.slice(nl + 1).split('\n');
+  const indents = lines.filter((l) => l.trim() !== '').map((l) => /^[ \t]*/.exec(l)![0].length);
+  const shared = indents.length ? Math.min(...indents) : 0;
+  return lines.map((l) => l.slice(Math.min(shared, l.length))).join('\n').trim();
 }
 
 /** a count and the first line number per kind */
