@@ -19,6 +19,7 @@ import { loadChatData } from '../src/data/dataset.ts';
 import { DEFAULT_SAMPLED_SOFTMAX, resolveRun, type RunSettings, type SavedRun, type TrainFlags } from '../src/train/run.ts';
 import { StepSchedule } from '../src/train/schedule.ts';
 import { trainLoop } from '../src/train/loop.ts';
+import { Checkpointer } from '../src/train/checkpointer.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { assertOk, assertOneLineError, cannotMount, progress, run, start, stderrLines, waitForStdout, type Done } from './child.ts';
@@ -228,6 +229,36 @@ t('--merge-adapter saves once into a new directory: room for one model is enough
   });
   assertOk(r, 'merge on a 20 MB disk');
   assert.match(r.stdout, /model\.safetensors/);
+});
+
+t('--merge-adapter on a disk that fills up mid-save leaves nothing half-made and says so', async () => {
+  const why = cannotMount();
+  if (why) return console.log(`  (skipped: ${why})`);
+  const adapter = out('merge-adapter'); // the previous test's
+  const disk = out('merge-full');
+  mkdirSync(disk, { recursive: true });
+  // a tmpfs with few inodes runs out of them at a set point of the save: writing model.safetensors
+  // (4: the disk, --out, .lock, .saving), marking the save complete (6); 'mkdir' keeps a --out the user made
+  for (const [inodes, mkdir, failsAt, left] of [
+    [4, '', /writing .*merged\/\.saving\/model\.safetensors/, /merged, which this merge created, is removed again$/],
+    [6, '', /writing .*merged;/, /merged, which this merge created, is removed again$/],
+    [5, `&& mkdir '${disk}/merged'`, /writing .*merged\/\.saving\/model\.safetensors/, /nothing of the merge is left in .*merged$/],
+  ] as const) {
+    const r = await run('train', ['--merge-adapter', adapter, '--out', join(disk, 'merged')], '', {
+      mounts: `mount -t tmpfs -o size=40m,nr_inodes=${inodes} tmpfs '${disk}' ${mkdir}`, after: `echo; echo left:; find '${disk}' -mindepth 1`,
+    });
+    assertOneLineError(r, [/could not save the model: no space left on device \(ENOSPC\)/, failsAt, left], `${inodes} inodes`);
+    assert.equal(r.stdout.split('left:\n')[1].trim(), mkdir ? join(disk, 'merged') : '', `${inodes} inodes: what is left on the disk`);
+  }
+});
+
+t('a failed save that is not a file-system error (here a missing tensor) leaves no partial save, and its new --out is removed', () => {
+  const d = join(dir, 'bad-save', 'out');
+  const ckpt = new Checkpointer(d);
+  ckpt.open();
+  assert.throws(() => ckpt.saveModel(GPT2_124M, new Map()), /parameter 'wte\.weight' is missing/);
+  assert.ok(ckpt.close(), 'the directory it made is removed');
+  assert.not.ok(existsSync(join(dir, 'bad-save')));
 });
 
 t('a full disk: no room for two checkpoints is refused up front; a save that fails names the path, training goes on, the last checkpoint stays, the final error says what to do', async () => {

@@ -120,7 +120,8 @@ export class Checkpointer {
 
   /** Write `c` atomically with `state` (train_state.json) and the loss plot; a UserError names the file and the reason. */
   save(c: Checkpoint, weights: SavedWeights, state: object, lossSvg: string): void {
-    this.write(`the checkpoint of step ${c.step}`, (staging, at) => {
+    const kept = () => (this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`);
+    this.write(`the checkpoint of step ${c.step}`, kept, (staging, at) => {
       if ('adapter' in weights) {
         const { settings, sites, base } = weights.adapter;
         at('adapter_model.safetensors');
@@ -136,16 +137,19 @@ export class Checkpointer {
     this.lastSaved = c.step;
   }
 
-  /** Write a whole model (model.safetensors + config.json) atomically, without training state: a merged adapter. */
+  /** Write a whole model (model.safetensors + config.json) atomically, without training state: a merged adapter. The error says nothing of what is left: close() decides that. */
   saveModel(config: GPT2Config, params: Map<string, Float32Array>): void {
-    this.write('the model', (staging, at) => {
+    this.write('the model', null, (staging, at) => {
       at('model.safetensors');
       saveGPT2Weights(staging, config, params);
     });
   }
 
-  /** all files of one save or none: `files` writes into the staging directory, naming each file with `at` first (for the error) */
-  private write(what: string, files: (staging: string, at: (file: string) => string) => void): void {
+  /**
+   * All files of one save or none: `files` writes into the staging directory, naming each file
+   * with `at` first (for the error); `kept` says in the error what is still there.
+   */
+  private write(what: string, kept: (() => string) | null, files: (staging: string, at: (file: string) => string) => void): void {
     const staging = join(this.dir, '.saving');
     let writing = staging;
     try {
@@ -154,32 +158,30 @@ export class Checkpointer {
       writing = this.dir;
       commitCheckpoint(this.dir);
     } catch (e) {
-      if (!errnoCode(e)) throw e;
-      // free the space of the partial save (a complete one is left for recovery to finish)
+      // whatever failed, free the space of the partial save (a complete one is left for recovery to finish)
       if (!existsSync(join(staging, 'COMPLETE'))) rmSync(staging, { recursive: true, force: true });
+      if (!errnoCode(e)) throw e;
       // a recursive mkdir on a read-only disk says ENOENT: the directory itself tells what is wrong
       const cause = unwritable(this.dir) ?? e;
       this.failure = errnoCode(cause);
-      const reason = fsReason(cause);
-      const kept = this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`;
-      throw new UserError(`could not save ${what}: ${reason} writing ${writing}; ${kept}`);
+      throw new UserError(`could not save ${what}: ${fsReason(cause)} writing ${writing}${kept ? `; ${kept()}` : ''}`);
     }
     this.saved = true;
   }
 
-  /** Release the lock; a directory this run created and never saved into is removed. */
-  close(): void {
+  /** Release the lock; a directory this run created and never saved into is removed (then true). */
+  close(): boolean {
     this.release?.();
     this.release = null;
-    if (this.saved || !this.created) return;
+    if (this.saved || !this.created) return false;
     try {
       for (let d = this.dir; ; d = dirname(d)) {
-        if (readdirSync(d).length) return;
+        if (readdirSync(d).length) return false;
         rmdirSync(d);
-        if (d === this.created) return;
+        if (d === this.created) return true;
       }
     } catch {
-      /* leave it */
+      return false; // leave it
     }
   }
 }

@@ -1,7 +1,8 @@
 // `node dist/train.js --merge-adapter DIR --out OUT [--init BASE]`: the base model with a LoRA
 // adapter merged into its weights (W += alpha/r · Aᵀ·Bᵀ), saved as a whole Hugging Face model
 // that needs no adapter support to load (GPT2LMHeadModel.from_pretrained, chat.js --init OUT).
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { loadWeights } from '../model/load.ts';
 import { adapterBase, isAdapterDir } from '../model/adapter.ts';
@@ -22,8 +23,15 @@ export async function mergeAdapter(adapter: string, init: string | undefined, ou
   try {
     ckpt.checkSpace(parameterCount(w.config) * 4 + 1e6, { once: true }); // one save, into a new directory
     ckpt.saveModel(w.config, w.arrays);
-  } finally {
-    ckpt.close();
+  } catch (e) {
+    // nothing half-made stays: the partial save is gone, and so is the directory this merge made
+    const removed = ckpt.close();
+    if (!(e instanceof UserError)) throw e;
+    const left = removed ? `${out}, which this merge created, is removed again`
+      : existsSync(join(dir, '.saving')) ? `its complete copy in ${join(out, '.saving')} is moved into place by the next command that loads ${out}`
+      : `nothing of the merge is left in ${out}`;
+    throw new UserError(`${e.message}; ${left}`);
   }
+  ckpt.close();
   say(`saved ${out}/model.safetensors + config.json (Hugging Face layout); chat with it: ${nodeCommand('chat', '--init', out)}`);
 }
