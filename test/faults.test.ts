@@ -471,8 +471,11 @@ t('--resume refuses an optimizer.safetensors of another model (other names, othe
   cases.forEach(([name, , , re], i) => assertOneLineError(results[i], [re, /--reset-optimizer/], name));
 });
 
-t('train_state.json that is null or has a non-numeric step: a named error', async () => {
-  const cases = [['null', /train_state\.json: not a JSON object/], ['{"step": "abc"}', /train_state\.json: field 'step' must be a whole number/]] as const;
+t('train_state.json that is null, has a non-numeric step or no options: a named error', async () => {
+  const cases = [
+    ['null', /train_state\.json: not a JSON object/], ['{"step": "abc"}', /train_state\.json: field 'step' must be a whole number/],
+    ['{"step": 1}', /train_state\.json: no 'options' .* the run's settings .* are unknown and --resume cannot continue it; start a new run from its weights with --init DIR --out NEW$/],
+  ] as const;
   const results = await Promise.all(cases.map(([text]) => {
     const d = out(`state-${text.length}`);
     mkdirSync(d);

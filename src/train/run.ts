@@ -361,8 +361,12 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
   const j = state as Record<string, any>;
   if (!(Number.isSafeInteger(j.step) && j.step >= 0)) throw new UserError(`${where}: field 'step' must be a whole number, 0 or more, got ${JSON.stringify(j.step)}`);
   const o = j.options;
-  if (o !== undefined && (typeof o !== 'object' || o === null || Array.isArray(o))) throw new UserError(`${where}: field 'options' is not a JSON object`);
-  const settings: Partial<RunSettings> = { ...(o ?? {}) };
+  // without them --resume would go on with defaults (another data file, schedule, no LoRA) as if they were the run's
+  if (o === undefined) {
+    throw new UserError(`${where}: no 'options' (hand-edited, or not written by train.js), so the run's settings (data, batch and block size, schedule, LoRA) are unknown and --resume cannot continue it; start a new run from its weights with --init DIR --out NEW`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new UserError(`${where}: field 'options' is not a JSON object`);
+  const settings: Partial<RunSettings> = { ...o };
   for (const k of ['steps', 'lr', 'minLr', 'warmup', 'batchSize'] as const) if (settings[k] === undefined && typeof j[k] === 'number') settings[k] = j[k];
   const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
   const curve = (v: unknown): [number, number][] =>
