@@ -8,7 +8,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSpeakersHeader } from '../src/data/format.ts';
+import { parseSpeakersHeader } from '../src/server/page_headers.ts';
 import { staticHandler } from '../src/server/static.ts';
 import { listModels, SseParser, streamChat } from '../src/browser/openai.ts';
 import { lossCurveSvg } from '../src/util/plot.ts';

@@ -76,21 +76,13 @@ async function writeCached(cache: Cache, url: string, bytes: Uint8Array, version
   }
 }
 
-/** A small text file, always asked for again (it says which model this is). */
-export async function fetchText(url: string): Promise<string> {
-  return (await get(url)).text();
-}
-
-/** fetchText, with the response's headers */
-export async function fetchTextAndHeaders(url: string): Promise<{ text: string; headers: Headers }> {
-  const res = await get(url);
-  return { text: await res.text(), headers: res.headers };
-}
-
-/** `url` as text, or null when the server has no such file (404); a DownloadError for anything else. */
-export async function fetchTextIfFound(url: string): Promise<string | null> {
-  const res = await get(url, { missingOk: true });
-  return res && res.text();
+export interface TextFile { text: string; headers: Headers }
+export async function fetchText(url: string): Promise<TextFile>;
+export async function fetchText(url: string, o: { missingOk: true }): Promise<TextFile | null>;
+/** A small text file and its response's headers, always asked for again (it says which model this is); with missingOk, null when the server has none (404). */
+export async function fetchText(url: string, o: { missingOk?: boolean } = {}): Promise<TextFile | null> {
+  const res = o.missingOk ? await get(url, { missingOk: true }) : await get(url);
+  return res && { text: await res.text(), headers: res.headers };
 }
 
 async function openCache(): Promise<Cache | null> {

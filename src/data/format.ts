@@ -19,24 +19,6 @@ export function speakerProblem(name: string): string | null {
   return !name.trim() || /[\r\n:]/.test(name) ? "must be a non-empty name without ':' or newlines" : null;
 }
 
-/**
- * The header serve.js sends with /model/config.json when the model was trained with other tags
- * than Human/Bot, so that the page prompts it as chat.js does: the tags as URI-encoded JSON.
- */
-export const SPEAKERS_HEADER = 'X-Model-Speakers';
-export const speakersHeaderValue = (sp: Speakers): string => encodeURIComponent(JSON.stringify(sp));
-/** the tags in a SPEAKERS_HEADER value, or null (absent or not two valid tags) */
-export function parseSpeakersHeader(v: string | null): Speakers | null {
-  if (!v) return null;
-  try {
-    const j = JSON.parse(decodeURIComponent(v)) as Partial<Speakers>;
-    const ok = (t: unknown): t is string => typeof t === 'string' && !speakerProblem(t);
-    return ok(j.human) && ok(j.bot) && j.human !== j.bot ? { human: j.human, bot: j.bot } : null;
-  } catch {
-    return null;
-  }
-}
-
 /** why `sp` cannot tag two speakers (the same tag for both would make every turn the human's), or null */
 export function speakersProblem(sp: Speakers): string | null {
   return sp.human.trim() === sp.bot.trim() ? `the human and bot tags are both '${sp.human.trim()}': give the speakers different tags` : null;

@@ -7,13 +7,6 @@ import type { GPT2Config } from './config.ts';
 import { adapterTargets, canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, site, type AdapterConfig, type LoraSite } from './lora.ts';
 import type { SafetensorsFile } from './safetensors.ts';
 
-/**
- * The header serve.js sends with the model's config.json: 'adapter/' when it serves a LoRA adapter
- * beside it, 'none' when not; the page then looks for one only when there is one (a 404 for
- * adapter_config.json is an error in every browser's console). A static host says nothing: the page looks.
- */
-export const ADAPTER_HEADER = 'X-Model-Adapter';
-
 export interface ParsedAdapter {
   config: AdapterConfig;
   sites: LoraSite[];

@@ -8,12 +8,12 @@ import type { Turn } from '../data/format.ts';
 import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { ADAPTER_HEADER, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
-import { parseSpeakersHeader, SPEAKERS_HEADER } from '../data/format.ts';
+import { mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
+import { ADAPTER_HEADER, parseSpeakersHeader, SPEAKERS_HEADER } from '../server/page_headers.ts';
 import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
-import { fetchCached, fetchText, fetchTextAndHeaders, fetchTextIfFound, type Progress } from '../browser/download.ts';
+import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
 import { ApiError, listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
 import { completionParams, type EngineKind } from './settings.ts';
 import { count } from '../util/words.ts';
@@ -60,7 +60,7 @@ export class BrowserEngine implements Engine {
   static async load(base: string, adapter: { base: string; required: boolean }, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
     const gpu = await openBrowserGpu(); // first: no download on a browser that cannot run it
     const configUrl = modelConfigUrl(base);
-    const got = await fetchTextAndHeaders(configUrl);
+    const got = await fetchText(configUrl);
     const config = parseConfig(got.text, configUrl);
     // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
     const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
@@ -101,11 +101,11 @@ export class BrowserEngine implements Engine {
 /** the PEFT adapter at `base` (adapter_config.json + adapter_model.safetensors, cached) checked against `config`; null when it is not there and not `required` */
 async function fetchAdapter(base: string, required: boolean, config: GPT2Config, onProgress: (file: string, p: Progress) => void): Promise<ParsedAdapter | null> {
   const configUrl = new URL(`${base}adapter_config.json`, location.href).href;
-  const text = required ? await fetchText(configUrl) : await fetchTextIfFound(configUrl);
-  if (text === null) return null;
+  const got = required ? await fetchText(configUrl) : await fetchText(configUrl, { missingOk: true });
+  if (got === null) return null;
   const url = new URL(`${base}adapter_model.safetensors`, location.href).href;
   const bytes = await fetchCached(url, (p) => onProgress('adapter_model.safetensors', p));
-  return parseAdapter(text, parseSafetensors(bytesSource(bytes), url), config, { config: configUrl, weights: url });
+  return parseAdapter(got.text, parseSafetensors(bytesSource(bytes), url), config, { config: configUrl, weights: url });
 }
 
 /** the absolute URL of a model's config.json under `base` (the page's ?model=, default model/) */

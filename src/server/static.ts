@@ -9,8 +9,8 @@ import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADAPTER_HEADER } from '../model/peft.ts';
-import { DEFAULT_SPEAKERS, SPEAKERS_HEADER, speakersHeaderValue, type Speakers } from '../data/format.ts';
+import { DEFAULT_SPEAKERS, type Speakers } from '../data/format.ts';
+import { ADAPTER_HEADER, SPEAKERS_HEADER, speakersHeaderValue } from './page_headers.ts';
 
 export interface StaticOptions {
   /** the page's files (default: dist/page beside the running bundle) */

@@ -1,0 +1,29 @@
+// The headers serve.js adds for the chat page, beyond OpenAI's API: one definition for the
+// server's side (src/server/static.ts, src/server/http.ts) and the page's (src/page/engines.ts).
+// Host-neutral: no node:* imports.
+import { speakerProblem, type Speakers } from '../data/format.ts';
+
+/**
+ * Sent with /model/config.json: 'adapter/' when a LoRA adapter is served beside the model, 'none'
+ * when not; the page then looks for one only when there is one (a 404 for adapter_config.json is
+ * an error in every browser's console). A static host says nothing: the page looks.
+ */
+export const ADAPTER_HEADER = 'X-Model-Adapter';
+
+/**
+ * Sent with /model/config.json when the model was trained with other tags than Human/Bot, so that
+ * the page prompts it as chat.js does: the tags as URI-encoded JSON.
+ */
+export const SPEAKERS_HEADER = 'X-Model-Speakers';
+export const speakersHeaderValue = (sp: Speakers): string => encodeURIComponent(JSON.stringify(sp));
+/** the tags in a SPEAKERS_HEADER value, or null (absent or not two valid tags) */
+export function parseSpeakersHeader(v: string | null): Speakers | null {
+  if (!v) return null;
+  try {
+    const j = JSON.parse(decodeURIComponent(v)) as Partial<Speakers>;
+    const ok = (t: unknown): t is string => typeof t === 'string' && !speakerProblem(t);
+    return ok(j.human) && ok(j.bot) && j.human !== j.bot ? { human: j.human, bot: j.bot } : null;
+  } catch {
+    return null;
+  }
+}
