@@ -238,6 +238,10 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     const withHistory = await post({ ...chat('x', { max_tokens: undefined }), messages: [...history, { role: 'user', content: 'word '.repeat(60) }] });
     assert.is(withHistory.status, 200, withHistory.text);
     assert.is(withHistory.json.usage.prompt_tokens, fits.json.usage.prompt_tokens, 'the history is dropped');
+    // ... and the response says so, readable from a page on another origin (the page shows it under the reply)
+    assert.is(withHistory.headers.get('x-dropped-exchanges'), '1', 'the dropped exchange in a header');
+    assert.match(withHistory.headers.get('access-control-expose-headers') ?? '', /X-Dropped-Exchanges/);
+    assert.is(fits.headers.get('x-dropped-exchanges'), null, 'nothing dropped, nothing said');
     // completions: max_tokens absent (or null) is OpenAI's default of 16, and the refusal says so
     for (const extra of [{}, { max_tokens: null }]) {
       const r = await post({ prompt: 'word '.repeat(85), ...extra }, '/v1/completions');

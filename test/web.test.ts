@@ -195,7 +195,7 @@ t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, oth
   assert.equal([...stream].flatMap((c) => p.push(c)), whole, 'one character at a time');
 });
 
-t('streamChat: POSTs the messages and sampling params by API name with stream: true; joins the deltas; aborts; reports errors', async () => {
+t('streamChat: POSTs the messages and sampling params by API name with stream: true; joins the deltas; reads what the server dropped; aborts, also before the answer; reports errors', async () => {
   let body: any = null;
   await withServer((req, res) => {
     if (req.method === 'GET' && req.url === '/v1/models') {
@@ -209,7 +209,8 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
         res.writeHead(400, { 'Content-Type': 'application/json' });
         return void res.end(JSON.stringify({ error: { message: 'temperature must be >= 0', type: 'invalid_request_error', param: 'temperature', code: null } }));
       }
-      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      if (body.max_tokens === 2) return; // no answer at all: the client aborts before the response
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', ...(body.max_tokens === 8 ? { 'X-Dropped-Exchanges': '2' } : {}) });
       const chunk = (delta: object, finish: string | null) =>
         `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'tiny', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       const all = chunk({ role: 'assistant', content: '' }, null) + chunk({ content: 'Hel' }, null) + chunk({ content: 'lo, Sam' }, null) + chunk({ content: '!' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n';
@@ -224,12 +225,15 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
     const deltas: string[] = [];
     const messages = [{ role: 'system' as const, content: 'Be kind.' }, { role: 'user' as const, content: 'Hi' }];
     const r = await streamChat(base, { model: 'tiny', messages, temperature: 0, top_k: 5, top_p: 0.9, repetition_penalty: 1.1, frequency_penalty: 0.2, seed: 3, max_tokens: 8 }, (d) => deltas.push(d));
-    assert.equal(r, { content: 'Hello, Sam!', finishReason: 'stop' });
+    assert.equal(r, { content: 'Hello, Sam!', finishReason: 'stop', dropped: 2 }, 'serve.js says in a header what it dropped');
     assert.equal(deltas, ['Hel', 'lo, Sam', '!']);
     assert.equal(body, { model: 'tiny', messages, temperature: 0, top_k: 5, top_p: 0.9, repetition_penalty: 1.1, frequency_penalty: 0.2, seed: 3, max_tokens: 8, stream: true });
     const ctl = new AbortController();
     const partial = await streamChat(base, { model: 'tiny', messages, max_tokens: 1 }, () => ctl.abort(), ctl.signal);
-    assert.equal(partial, { content: 'Hel', finishReason: null });
+    assert.equal(partial, { content: 'Hel', finishReason: null, dropped: 0 });
+    const early = new AbortController();
+    setTimeout(() => early.abort(), 200);
+    assert.equal(await streamChat(base, { model: 'tiny', messages, max_tokens: 2 }, () => {}, early.signal), { content: '', finishReason: null, dropped: 0 }, 'a stop before the server answered is an empty reply, not an error');
     try {
       await streamChat(base, { model: 'tiny', messages, temperature: -1 }, () => {});
       assert.unreachable('no error for a 400');

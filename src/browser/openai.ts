@@ -2,6 +2,7 @@
 // stream: true): the page's "on the server" engine, talking to `node dist/serve.js` or any
 // server that speaks the API. Server-sent events: `data: {chat.completion.chunk}` lines, each
 // event ended by a blank line, the stream by `data: [DONE]`. Plain fetch: browsers and Node.
+import { DROPPED_HEADER } from '../server/page_headers.ts';
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
 
@@ -20,11 +21,16 @@ export interface StreamedReply {
   content: string;
   /** 'stop' | 'length' | ...; null when the stream ended without one (aborted) */
   finishReason: string | null;
+  /** old exchanges the server left out to fit the context (serve.js says so in a header; 0 when a server does not) */
+  dropped: number;
 }
+
+
 
 /** an error the server reported ({"error": {"message", "code"}}), or a failed request */
 export class ApiError extends Error {
-  constructor(message: string, readonly status: number, readonly code: string | null = null) {
+  /** `said`: the server's own message, without the URL (the message names it) */
+  constructor(message: string, readonly status: number, readonly code: string | null = null, readonly said = message) {
     super(message);
   }
 }
@@ -54,11 +60,18 @@ export async function streamChat(
   signal?: AbortSignal,
   apiKey = '',
 ): Promise<StreamedReply> {
-  const res = await request(`${base}/v1/chat/completions`, {
-    method: 'POST', signal, headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...auth(apiKey) },
-    body: JSON.stringify({ ...body, stream: true }),
-  });
-  const reply: StreamedReply = { content: '', finishReason: null };
+  let res: Response;
+  try {
+    res = await request(`${base}/v1/chat/completions`, {
+      method: 'POST', signal, headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...auth(apiKey) },
+      body: JSON.stringify({ ...body, stream: true }),
+    });
+  } catch (e) {
+    // stopped before the server answered (queued, or reading a long prompt): an empty reply, as a stop later is a short one
+    if (signal?.aborted) return { content: '', finishReason: null, dropped: 0 };
+    throw e;
+  }
+  const reply: StreamedReply = { content: '', finishReason: null, dropped: Number(res.headers.get(DROPPED_HEADER) ?? 0) || 0 };
   const events = new SseParser();
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   try {
@@ -137,5 +150,5 @@ async function request(url: string, init: RequestInit): Promise<Response> {
   } catch {
     /* not JSON: keep the status line */
   }
-  throw new ApiError(`${url}: ${message}`, res.status, code);
+  throw new ApiError(`${url}: ${message}`, res.status, code, message);
 }

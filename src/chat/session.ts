@@ -111,8 +111,10 @@ export function cutNotes(p: Prompt): string {
 
 /** cutNotes, and the old exchanges dropped to fit the context: what chat.js and the page say after a reply */
 export function fitNotes(p: Prompt): string {
-  return `${p.dropped ? ` (dropped ${count(p.dropped, 'old exchange')} to fit the context)` : ''}${cutNotes(p)}`;
+  return `${droppedNote(p.dropped)}${cutNotes(p)}`;
 }
+/** `n` old exchanges left out to fit the context, in words ('' when none): the page says it for serve.js too */
+export const droppedNote = (n: number): string => (n ? ` (dropped ${count(n, 'old exchange')} to fit the context)` : '');
 
 export class ChatSession {
   history: Turn[] = [];

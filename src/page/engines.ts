@@ -3,7 +3,7 @@
 // Completions API). Both answer a message given the conversation so far, the persona and the
 // settings, streaming the reply's text.
 import type { Gpu } from '../gpu/index.ts';
-import { ChatSession, fitNotes, type ChatOptions } from '../chat/session.ts';
+import { ChatSession, droppedNote, fitNotes, type ChatOptions } from '../chat/session.ts';
 import type { Turn } from '../data/format.ts';
 import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
@@ -88,7 +88,7 @@ export class BrowserEngine implements Engine {
     const t0 = performance.now();
     const { reply, prompt } = await s.say(message, onText, () => signal.aborted);
     const rate = reply.decodeMs > 0 ? `, ${(reply.decodeTokens / (reply.decodeMs / 1000)).toFixed(1)} tok/s` : '';
-    // what did not fit the context, in chat.js's words (the server engine refuses such a request instead)
+    // what did not fit the context, in chat.js's words (serve.js drops old exchanges too, but refuses a message too long to fit)
     return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${count(reply.tokens.length, 'token')}${rate}${fitNotes(prompt)}` };
   }
 
@@ -155,7 +155,7 @@ export class ServerEngine implements Engine {
       r = await ask();
     }
     const ms = performance.now() - t0;
-    return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${count(pieces, 'chunk')} in ${(ms / 1000).toFixed(1)} s` };
+    return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${count(pieces, 'chunk')} in ${(ms / 1000).toFixed(1)} s${droppedNote(r.dropped)}` };
   }
 }
 

@@ -11,6 +11,8 @@ import {
 } from './api.ts';
 import type { Scheduler } from './scheduler.ts';
 import { staticHandler } from './static.ts';
+import { DROPPED_HEADER } from './page_headers.ts';
+import { count } from '../util/words.ts';
 
 export interface HttpOptions {
   model: ModelInfo;
@@ -34,7 +36,8 @@ export interface HttpOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const CORS = { 'Access-Control-Allow-Origin': '*' };
+// a page from another origin (?server=) may read what was dropped
+const CORS = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': DROPPED_HEADER };
 
 /** set on a socket whose request did not arrive within the timeouts (its log line says 408) */
 const TIMED_OUT = Symbol('request timed out');
@@ -192,7 +195,10 @@ export class ApiServer {
       const r = chat ? parseChatRequest(body, m, seed) : parseCompletionRequest(body, m, seed);
       if (this.stopping) throw shuttingDown();
       rec.prompt = r.prompt.length;
-      if (r.droppedExchanges) rec.note = ` (dropped ${r.droppedExchanges} old exchange${r.droppedExchanges === 1 ? '' : 's'})`;
+      if (r.droppedExchanges) {
+        rec.note = ` (dropped ${count(r.droppedExchanges, 'old exchange')})`;
+        res.setHeader(DROPPED_HEADER, String(r.droppedExchanges));
+      }
       this.generate(req, res, r, rec, { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model: m.id });
     } else {
       throw notFound(method, path);
