@@ -268,6 +268,60 @@ t('a message longer than the context: this browser cuts it from its start and sa
   await page.click('#reset');
 });
 
+/** a chat.completion.chunk of a stand-in server's stream */
+const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'stand-in', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+const activeId = () => page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id);
+
+t('the keyboard: arrow keys choose the engine and the side tab (one Tab stop each, aria-checked, aria-selected); Escape stops a reply, also before the server answered; an empty reply says so', async () => {
+  // a stand-in server engine: /v1/models answers; the first reply is never answered, the second is empty
+  let replies = 0;
+  await page.route('**/v1/models', (r) => void r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) }));
+  await page.route('**/v1/chat/completions', (r) => {
+    if (replies++ > 0) void r.fulfill({ contentType: 'text/event-stream', body: `${chunk({ role: 'assistant', content: '' }, null)}${chunk({}, 'stop')}data: [DONE]\n\n` });
+  });
+  try {
+    await page.click('#reset');
+    await page.focus('#engine-browser');
+    await page.keyboard.press('ArrowRight');
+    await waitForState(page, 'ready', `document.body.dataset.engine === 'server'`);
+    assert.is(await page.getAttribute('#engine-server', 'aria-checked'), 'true');
+    assert.is(await page.getAttribute('#engine-browser', 'aria-checked'), 'false');
+    assert.is(await activeId(), 'engine-server', 'the focus moves with the choice');
+    assert.equal([await page.getAttribute('#engine-server', 'tabindex'), await page.getAttribute('#engine-browser', 'tabindex')], ['0', '-1'], 'one Tab stop: the chosen engine');
+
+    await page.fill('#message', PROMPT);
+    await page.press('#message', 'Enter');
+    await waitForState(page, 'generating');
+    await page.keyboard.press('Escape');
+    await waitForState(page, 'ready', `!document.querySelector('#log .streaming')`, 10_000);
+    const bot = page.locator('#log .msg.bot').last(), meta = page.locator('#log .meta').last();
+    assert.match((await meta.textContent())!, / · stopped$/, 'a stop, not an error');
+    assert.is(await bot.textContent(), '');
+    assert.is(await bot.getAttribute('data-empty'), 'stopped before any text', 'an empty bubble says it was stopped (it showed … as if still writing)');
+
+    assert.is(await ask(page, PROMPT), '');
+    assert.is(await bot.getAttribute('data-empty'), 'empty reply');
+    assert.match((await meta.textContent())!, / · the model ended it before any text$/);
+    await page.screenshot({ path: join(SHOTS, 'empty-replies-wide.png') });
+
+    const tab = (v: string) => `.side-tabs button[data-view="${v}"]`;
+    await page.focus(tab('settings'));
+    await page.keyboard.press('ArrowRight');
+    assert.is(await page.getAttribute('body', 'data-view'), 'train');
+    assert.equal([await page.getAttribute(tab('train'), 'aria-selected'), await page.getAttribute(tab('settings'), 'aria-selected')], ['true', 'false']);
+    await page.keyboard.press('ArrowLeft');
+    assert.is(await page.getAttribute(tab('settings'), 'aria-selected'), 'true');
+
+    await page.focus('#engine-server');
+    await page.keyboard.press('ArrowLeft');
+    await waitForState(page, 'ready', `document.body.dataset.engine === 'browser'`);
+    assert.is(await page.getAttribute('#engine-browser', 'aria-checked'), 'true');
+  } finally {
+    await page.unroute('**/v1/models');
+    await page.unroute('**/v1/chat/completions');
+  }
+});
+
 t('a browser without WebGPU says so and turns to the server engine', async () => {
   const plain = await launch({ webgpu: false });
   try {
@@ -311,6 +365,22 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
     } finally {
       await plain.close();
     }
+
+    // a conversation past the context: serve.js drops old exchanges and the page says so, in the browser engine's words
+    await p.click('#reset');
+    const meta = () => p.locator('#log .meta').last().textContent();
+    for (let i = 0; i < 2; i++) await ask(p, PROMPT);
+    assert.not.match((await meta())!, /dropped/, 'two exchanges fit');
+    await ask(p, PROMPT);
+    assert.match((await meta())!, / chunks in [\d.]+ s \(dropped 1 old exchange to fit the context\)( · max tokens reached)?$/);
+    // a message that cannot fit: the server refuses it, and the page says why and what to do, and gives the message back
+    const long = 'hello there '.repeat(40).trim();
+    await p.fill('#message', long);
+    await p.press('#message', 'Enter');
+    await waitForState(p, 'ready', `document.querySelector('#log .meta.error')`);
+    assert.match((await meta())!, /^The server refused the message: it does not fit the model’s context\. This model's context is 64 tokens; .* Shorten the message or the persona, or lower Max tokens in Settings/);
+    assert.not.match((await meta())!, /https?:/, 'the URL is not the news');
+    assert.is(await p.inputValue('#message'), long, 'the refused message is back in the box');
 
     // the same weights under another name on the same port: the open page's requests name 'tiny', which is gone
     assert.is(await p.textContent('#model-name'), 'tiny');

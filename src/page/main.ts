@@ -132,6 +132,12 @@ function explain(e: unknown): Words {
     };
   }
   if (/device lost|device was lost/i.test(msg)) return deviceLostWords(msg);
+  if (e instanceof ApiError && e.code === 'context_length_exceeded') {
+    return {
+      title: 'The server refused the message: it does not fit the model\u2019s context.', text: e.said,
+      tip: 'Shorten the message or the persona, or lower Max tokens in Settings; the This browser engine cuts a long message from its start instead.',
+    };
+  }
   if (e instanceof UserError || e instanceof GpuValidationError) return { title: 'That did not work.', text: msg };
   return { title: 'Something went wrong.', text: msg };
 }
@@ -146,7 +152,7 @@ const oneLine = (w: Words) => [w.title, w.text, w.tip].filter(Boolean).join(' ')
 async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Promise<void> {
   const my = ++choice;
   document.body.dataset.engine = kind;
-  for (const b of document.querySelectorAll<HTMLButtonElement>('.engine button')) b.setAttribute('aria-checked', String(b.dataset.engine === kind));
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.engine button')) markChosen(b, 'aria-checked', b.dataset.engine === kind);
   engine = null;
   setState('loading');
   try {
@@ -280,11 +286,15 @@ async function send(text: string): Promise<void> {
     }, reply.signal);
     msg.textContent = r.text;
     turns.push({ speaker: 'human', text }, { speaker: 'bot', text: r.text });
-    meta.textContent = `${r.detail}${REASONS[r.reason] ?? ''}`;
+    const why = REASONS[r.reason] ?? '';
+    // an empty reply says so (the bubble's text stays the reply's: none)
+    if (!r.text) msg.dataset.empty = r.reason === 'abort' ? 'stopped before any text' : 'empty reply';
+    meta.textContent = `${r.detail}${!r.text && !why ? ' · the model ended it before any text' : why}`;
   } catch (err) {
     msg.textContent = streamed.trim();
     meta.textContent = oneLine(explain(err));
     meta.classList.add('error');
+    if (!streamed.trim() && !message.value) message.value = text; // to send again, or shorten
     if (err instanceof ApiError && err.status === 401) askForApiKey(); // the server restarted with another key
   } finally {
     turn.classList.remove('streaming');
@@ -431,8 +441,35 @@ function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): voi
 // ---- wiring ----
 function setView(v: string): void {
   document.body.dataset.view = v;
-  for (const b of document.querySelectorAll<HTMLButtonElement>('.tabs button')) b.classList.toggle('active', b.dataset.view === v);
-  for (const b of document.querySelectorAll<HTMLButtonElement>('.side-tabs button')) b.classList.toggle('active', b.dataset.view === (v === 'train' ? 'train' : 'settings'));
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.tabs button')) {
+    b.classList.toggle('active', b.dataset.view === v);
+    b.setAttribute('aria-current', String(b.dataset.view === v));
+  }
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.side-tabs button')) {
+    const on = b.dataset.view === (v === 'train' ? 'train' : 'settings');
+    b.classList.toggle('active', on);
+    markChosen(b, 'aria-selected', on);
+  }
+}
+
+/** one of a radio group or tab list: marked chosen for assistive technology, and the one Tab stops at (arrow keys move within the group) */
+function markChosen(b: HTMLButtonElement, attr: 'aria-checked' | 'aria-selected', on: boolean): void {
+  b.setAttribute(attr, String(on));
+  b.tabIndex = on ? 0 : -1;
+}
+
+/** arrow keys (and Home, End) move to the next button of the group and choose it, as in a radio group or tab list */
+function arrowKeys(group: HTMLElement): void {
+  group.addEventListener('keydown', (ev) => {
+    const buttons = [...group.querySelectorAll<HTMLButtonElement>('button:not(:disabled)')];
+    const i = buttons.indexOf(document.activeElement as HTMLButtonElement);
+    const step: Record<string, number> = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+    const to = ev.key === 'Home' ? 0 : ev.key === 'End' ? buttons.length - 1 : ev.key in step && i >= 0 ? (i + step[ev.key] + buttons.length) % buttons.length : -1;
+    if (to < 0 || !buttons.length) return;
+    ev.preventDefault();
+    buttons[to].focus();
+    buttons[to].click();
+  });
 }
 
 function wire(): void {
@@ -448,6 +485,14 @@ function wire(): void {
   });
   message.addEventListener('input', autosize);
   $('stop').addEventListener('click', () => reply?.abort());
+  // Escape stops a reply from anywhere on the page, as Stop does
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape' || !reply) return;
+    ev.preventDefault();
+    reply.abort();
+  });
+  arrowKeys(document.querySelector<HTMLElement>('.engine')!);
+  arrowKeys(document.querySelector<HTMLElement>('.side-tabs')!);
   $('reset').addEventListener('click', resetChat);
   for (const b of document.querySelectorAll<HTMLButtonElement>('.suggestion')) b.addEventListener('click', () => void send(b.textContent ?? ''));
   for (const b of document.querySelectorAll<HTMLButtonElement>('.engine button')) {
