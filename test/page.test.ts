@@ -513,7 +513,7 @@ t('serve.js with a model made of two adapters: no files to download, so the page
   }
 });
 
-t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a missing one is an error, not the base model', async () => {
+t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a missing one is an error, not the base model, and its banner goes once the server engine works', async () => {
   assert.ok(adapted, 'needs the test above');
   await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'lora' }));
   await waitForState(page, 'ready');
@@ -528,6 +528,15 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
   await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
   await waitForState(page, 'error');
   assert.match((await page.textContent('#notice'))!, /nowhere\/adapter_config\.json: not found on the server/);
+  // its "Use the server" works (a stand-in for serve.js's API), and then the banner is gone: it said the engine was not available
+  await page.route('**/v1/models', (r) => void r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) }));
+  try {
+    await page.click('#notice button:has-text("Use the server")');
+    await waitForState(page, 'ready');
+    assert.ok(await hidden('#notice'), `a stale banner: ${await page.textContent('#notice')}`);
+  } finally {
+    await page.unroute('**/v1/models');
+  }
 });
 
 t.run();

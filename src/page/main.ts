@@ -159,7 +159,8 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     const e = kind === 'browser' ? (browser = await (browserLoad ??= loadBrowser())) : (server ??= await ServerEngine.connect(page.serverBase, opts, apiKey()));
     if (my !== choice) return;
     engine = e;
-    if ($('notice').dataset.for === kind) hideNotice();
+    // an error is over once an engine works (a failed one's banner offered to use this one); warnings stay
+    if ($('notice').classList.contains('error')) hideNotice();
     checkFields();
     setState('ready');
   } catch (e) {
@@ -170,7 +171,6 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     if (browserOnly) browserProblem = why;
     if (kind === 'browser' && fallback && browserOnly) {
       showNotice({ ...why, title: `${why.title} Using the server engine instead.` }, 'warn');
-      $('notice').dataset.for = 'none';
       return choose('server', { fallback: false });
     }
     if (kind === 'server' && e instanceof ApiError && e.status === 401) {
@@ -189,7 +189,6 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
       ...(other === 'server' || !browserProblem ? [{ label: `Use ${other === 'server' ? 'the server' : 'this browser'}`, run: () => void choose(other, { fallback: false }) }] : []),
       { label: 'Reload', run: () => location.reload() },
     ]);
-    $('notice').dataset.for = kind;
     setState('error');
   }
 }
@@ -206,7 +205,6 @@ function askForApiKey(note = ''): void {
       void choose('server', { fallback: false });
     } },
   ]);
-  $('notice').dataset.for = 'server';
   setState('error');
 }
 
