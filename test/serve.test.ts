@@ -242,6 +242,8 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.is(withHistory.headers.get('x-dropped-exchanges'), '1', 'the dropped exchange in a header');
     assert.match(withHistory.headers.get('access-control-expose-headers') ?? '', /X-Dropped-Exchanges/);
     assert.is(fits.headers.get('x-dropped-exchanges'), null, 'nothing dropped, nothing said');
+    const streamed = await post({ ...chat('x', { max_tokens: undefined, stream: true }), messages: [...history, { role: 'user', content: 'word '.repeat(60) }] });
+    assert.is(streamed.headers.get('x-dropped-exchanges'), '1', 'a stream says it too');
     // completions: max_tokens absent (or null) is OpenAI's default of 16, and the refusal says so
     for (const extra of [{}, { max_tokens: null }]) {
       const r = await post({ prompt: 'word '.repeat(85), ...extra }, '/v1/completions');
@@ -267,10 +269,12 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     // 503: one sequence busy, no queue
     const long = request(s.url, '/v1/chat/completions', chat('Keep talking.', { max_tokens: 60, stream: true }), auth);
     while (s.scheduler.active === 0) await new Promise((r) => setTimeout(r, 5));
-    const busy = await post(chat('me too'));
+    // (one that would drop an old exchange: the header comes with a completion only)
+    const busy = await post({ ...chat('x', { max_tokens: undefined }), messages: [...history, { role: 'user', content: 'word '.repeat(60) }] });
     assert.is(busy.status, 503, busy.text);
     assert.is(busy.json.error.code, 'queue_full');
     assert.is(busy.headers.get('retry-after'), '1');
+    assert.is(busy.headers.get('x-dropped-exchanges'), null, 'an error answers no completion: nothing was dropped from one');
     const done = await long;
     assert.is(done.status, 200);
     assert.ok(events(done.text).at(-1).choices[0].finish_reason, 'a stream longer than the request timeout is not cut');

@@ -195,10 +195,7 @@ export class ApiServer {
       const r = chat ? parseChatRequest(body, m, seed) : parseCompletionRequest(body, m, seed);
       if (this.stopping) throw shuttingDown();
       rec.prompt = r.prompt.length;
-      if (r.droppedExchanges) {
-        rec.note = ` (dropped ${count(r.droppedExchanges, 'old exchange')})`;
-        res.setHeader(DROPPED_HEADER, String(r.droppedExchanges));
-      }
+      if (r.droppedExchanges) rec.note = ` (dropped ${count(r.droppedExchanges, 'old exchange')})`;
       this.generate(req, res, r, rec, { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model: m.id });
     } else {
       throw notFound(method, path);
@@ -217,6 +214,8 @@ export class ApiServer {
   /** Queue the request and answer it: one JSON object at the end, or a stream of chunks. */
   private generate(req: IncomingMessage, res: ServerResponse, r: GenerationRequest, rec: RequestLog, head: Head): void {
     const chat = r.kind === 'chat';
+    // with the reply only: an error (a full queue, the model failing) answers no completion
+    const dropped: Record<string, string> = r.droppedExchanges ? { [DROPPED_HEADER]: String(r.droppedExchanges) } : {};
     const send = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
     let started = !chat; // chat: the reply's leading space belongs to the format, not the content (as chat.js prints it)
     const visible = (s: string) => {
@@ -256,7 +255,7 @@ export class ApiServer {
             sendJson(res, 503, shuttingDown().body());
           } else {
             const content = chat ? text.replace(/^\s+/, '') : text;
-            sendJson(res, 200, chat ? chatCompletion(head, content, finish, u) : textCompletion(head, content, finish, u));
+            sendJson(res, 200, chat ? chatCompletion(head, content, finish, u) : textCompletion(head, content, finish, u), dropped);
           }
         },
         onError: (e) => {
@@ -279,19 +278,19 @@ export class ApiServer {
     res.on('close', () => ticket.cancel());
     req.on('error', () => ticket.cancel());
     if (r.stream) {
-      res.writeHead(200, { ...CORS, 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+      res.writeHead(200, { ...CORS, ...dropped, 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
       send(chat ? chatChunk(head, { role: 'assistant', content: '' }, null, r.includeUsage) : textCompletion(head, '', null));
     }
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.end();
     return;
   }
   const data = `${JSON.stringify(body)}\n`; // a newline, so that curl's output ends its line
-  res.writeHead(status, { ...CORS, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(data) });
+  res.writeHead(status, { ...CORS, ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(data) });
   res.end(data);
 }
 

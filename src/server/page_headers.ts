@@ -29,7 +29,7 @@ export function parseSpeakersHeader(v: string | null): Speakers | null {
 }
 
 /**
- * Sent with a chat completion: how many old exchanges were left out to fit the context (absent
+ * Sent with a chat completion (not with an error): how many old exchanges were left out to fit the context (absent
  * when none), so that the page says so under the reply as it does for its own engine.
  */
 export const DROPPED_HEADER = 'X-Dropped-Exchanges';
