@@ -260,12 +260,24 @@ t('same seed, same reply: on this browser each reply starts from the seed, as on
   }
 });
 
-t('a message longer than the context: this browser cuts it from its start and says so under the reply, in chat.js\'s words', async () => {
+/** the words under the last reply */
+const lastMeta = async (p = page) => (await p.locator('#log .meta').last().textContent()) ?? '';
+
+t('a message longer than the context: this browser cuts it from its start and says so under the reply, in chat.js\'s words; a reply that fills the context says so, not max tokens', async () => {
   await page.click('#reset');
   await ask(page, 'hello there '.repeat(40)); // the tiny model's context is 64 tokens
-  const meta = (await page.locator('#log .meta').last().textContent()) ?? '';
-  assert.match(meta, /\(message cut by \d+ tokens from its start to fit the context\)/, meta);
+  assert.match(await lastMeta(), /\(message cut by \d+ tokens from its start to fit the context\)/);
+  assert.match(await lastMeta(), / · max tokens reached$/);
   await page.click('#reset');
+  // 63 tokens do not fit after the prompt: the reply (which no stop ends) runs into the context's end first
+  await page.fill('#set-max_tokens', '63');
+  try {
+    await ask(page, PROMPT);
+    assert.match(await lastMeta(), / · the context window is full$/);
+  } finally {
+    await page.fill('#set-max_tokens', GREEDY.max_tokens);
+    await page.click('#reset');
+  }
 });
 
 /** a chat.completion.chunk of a stand-in server's stream */
@@ -353,6 +365,17 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
     await p.goto(`${base}/?${new URLSearchParams({ engine: 'server', ...GREEDY })}`);
     await waitForState(p, 'ready');
     assert.is(await ask(p, PROMPT), untrained, 'the server engine vs chat.js');
+    assert.match(await lastMeta(p), / · max tokens reached$/);
+    // /v1/models says the context (64): Max tokens is checked against it as for this browser's engine,
+    // and a reply that fills it says so, as this browser's does (the API says 'length' for both)
+    await p.fill('#set-max_tokens', '100');
+    assert.match((await p.getAttribute('#set-max_tokens', 'title'))!, /max_tokens must be < the context length 64/);
+    await p.fill('#set-max_tokens', '63');
+    assert.is(await p.getAttribute('#set-max_tokens', 'title'), '');
+    await p.click('#reset');
+    await ask(p, PROMPT);
+    assert.match(await lastMeta(p), / · the context window is full$/);
+    await p.fill('#set-max_tokens', GREEDY.max_tokens);
     const plain = await launch({ webgpu: false });
     try {
       const q = await plain.newPage({ viewport: NARROW });
@@ -368,7 +391,7 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
 
     // a conversation past the context: serve.js drops old exchanges and the page says so, in the browser engine's words
     await p.click('#reset');
-    const meta = () => p.locator('#log .meta').last().textContent();
+    const meta = () => lastMeta(p);
     for (let i = 0; i < 2; i++) await ask(p, PROMPT);
     assert.not.match((await meta())!, /dropped/, 'two exchanges fit');
     await ask(p, PROMPT);

@@ -102,6 +102,20 @@ t('streamed chunks joined equal the non-streamed content (chat and completions),
   assert.is(whole.json.usage.completion_tokens, 10);
 });
 
+t('a reply that fills the context ends with finish_reason length, and its usage says so: prompt + completion tokens reach /v1/models\' context_length, below max_tokens', async () => {
+  const { context_length: ctx } = (await request(srv.url, '/v1/models/tiny')).json;
+  assert.is(ctx, 96);
+  const r = await request(srv.url, '/v1/chat/completions', chat('Keep talking.', { max_tokens: 95, stream: true, stream_options: { include_usage: true } }));
+  const ev = events(r.text);
+  const u = ev.at(-1).usage;
+  assert.is(ev.at(-2).choices[0].finish_reason, 'length', JSON.stringify(u));
+  assert.ok(u.completion_tokens < 95 && u.prompt_tokens + u.completion_tokens >= ctx, JSON.stringify(u));
+  // and one cut by max_tokens: fewer
+  const short = events((await request(srv.url, '/v1/chat/completions', chat('Keep talking.', { max_tokens: 20, stream: true, stream_options: { include_usage: true } }))).text);
+  assert.is(short.at(-2).choices[0].finish_reason, 'length');
+  assert.is(short.at(-1).usage.completion_tokens, 20);
+});
+
 t('4 conversations decoded together give token-for-token the output of each alone, joining and leaving at different steps', async () => {
   const prompts = ['Hello!', 'What is two plus two?', 'Tell me about the sea and the sky.', 'Bye'].map((m) => encodeHumanTurn(m, DEFAULT_SPEAKERS).tokens);
   const lengths = [14, 6, 20, 10];
@@ -358,7 +372,7 @@ t('GET /health, /v1/models, / (the chat page) and /model/ (its download), CORS p
   const h = await request(srv.url, '/health');
   assert.equal([h.status, h.json.status, h.json.model, h.json.max_batch], [200, 'ok', 'tiny', 4]);
   const m = await request(srv.url, '/v1/models');
-  assert.equal(m.json, { object: 'list', data: [{ id: 'tiny', object: 'model', created: 1, owned_by: 'gpt2-webgpu' }] });
+  assert.equal(m.json, { object: 'list', data: [{ id: 'tiny', object: 'model', created: 1, owned_by: 'gpt2-webgpu', context_length: 96 }] }, 'the context length too (the page checks max_tokens against it)');
   assert.equal((await request(srv.url, '/v1/models/')).json, m.json, 'with a trailing slash');
   const page = await request(srv.url, '/');
   assert.is(page.status, 200, 'dist/page/index.html (npm test builds it)');

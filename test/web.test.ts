@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSpeakersHeader } from '../src/server/page_headers.ts';
 import { staticHandler } from '../src/server/static.ts';
-import { listModels, SseParser, streamChat } from '../src/browser/openai.ts';
+import { listModels, serverReason, SseParser, streamChat } from '../src/browser/openai.ts';
 import { lossCurveSvg } from '../src/util/plot.ts';
 import { parseChatRequest } from '../src/server/api.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
@@ -195,12 +195,13 @@ t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, oth
   assert.equal([...stream].flatMap((c) => p.push(c)), whole, 'one character at a time');
 });
 
-t('streamChat: POSTs the messages and sampling params by API name with stream: true; joins the deltas; reads what the server dropped; aborts, also before the answer; reports errors', async () => {
+t('streamChat: POSTs the messages and sampling params by API name with stream: true and usage asked for; joins the deltas; reads what the server dropped and the usage; aborts, also before the answer; reports errors. listModels reads the context length', async () => {
   let body: any = null;
   await withServer((req, res) => {
     if (req.method === 'GET' && req.url === '/v1/models') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      return void res.end(JSON.stringify({ object: 'list', data: [{ id: 'tiny', object: 'model', created: 0, owned_by: 'me' }] }));
+      const model = (id: string, more: object) => ({ id, object: 'model', created: 0, owned_by: 'me', ...more });
+      return void res.end(JSON.stringify({ object: 'list', data: [model('tiny', { context_length: 64 }), model('vllm', { max_model_len: 2048 }), model('plain', {}), model('odd', { context_length: '64' })] }));
     }
     let text = '';
     req.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => {
@@ -213,7 +214,8 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
       res.writeHead(200, { 'Content-Type': 'text/event-stream', ...(body.max_tokens === 8 ? { 'X-Dropped-Exchanges': '2' } : {}) });
       const chunk = (delta: object, finish: string | null) =>
         `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'tiny', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-      const all = chunk({ role: 'assistant', content: '' }, null) + chunk({ content: 'Hel' }, null) + chunk({ content: 'lo, Sam' }, null) + chunk({ content: '!' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n';
+      const usage = `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'tiny', choices: [], usage: { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 } })}\n\n`;
+      const all = chunk({ role: 'assistant', content: '' }, null) + chunk({ content: 'Hel' }, null) + chunk({ content: 'lo, Sam' }, null) + chunk({ content: '!' }, null) + chunk({}, 'stop') + usage + 'data: [DONE]\n\n';
       if (body.max_tokens === 1) return void res.write(chunk({ content: 'Hel' }, null)); // and never ends: the client aborts
       // in uneven pieces, as a network delivers them
       const cuts = [0, 5, 61, 62, 150, 151, 300, all.length];
@@ -221,19 +223,21 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
       res.end();
     });
   }, async (base) => {
-    assert.equal(await listModels(base), ['tiny']);
+    assert.equal(await listModels(base), [
+      { id: 'tiny', contextLength: 64 }, { id: 'vllm', contextLength: 2048 }, { id: 'plain', contextLength: null }, { id: 'odd', contextLength: null },
+    ]);
     const deltas: string[] = [];
     const messages = [{ role: 'system' as const, content: 'Be kind.' }, { role: 'user' as const, content: 'Hi' }];
     const r = await streamChat(base, { model: 'tiny', messages, temperature: 0, top_k: 5, top_p: 0.9, repetition_penalty: 1.1, frequency_penalty: 0.2, seed: 3, max_tokens: 8 }, (d) => deltas.push(d));
-    assert.equal(r, { content: 'Hello, Sam!', finishReason: 'stop', dropped: 2 }, 'serve.js says in a header what it dropped');
+    assert.equal(r, { content: 'Hello, Sam!', finishReason: 'stop', dropped: 2, usage: { prompt_tokens: 9, completion_tokens: 4 } }, 'serve.js says in a header what it dropped');
     assert.equal(deltas, ['Hel', 'lo, Sam', '!']);
-    assert.equal(body, { model: 'tiny', messages, temperature: 0, top_k: 5, top_p: 0.9, repetition_penalty: 1.1, frequency_penalty: 0.2, seed: 3, max_tokens: 8, stream: true });
+    assert.equal(body, { model: 'tiny', messages, temperature: 0, top_k: 5, top_p: 0.9, repetition_penalty: 1.1, frequency_penalty: 0.2, seed: 3, max_tokens: 8, stream: true, stream_options: { include_usage: true } });
     const ctl = new AbortController();
     const partial = await streamChat(base, { model: 'tiny', messages, max_tokens: 1 }, () => ctl.abort(), ctl.signal);
-    assert.equal(partial, { content: 'Hel', finishReason: null, dropped: 0 });
+    assert.equal(partial, { content: 'Hel', finishReason: null, dropped: 0, usage: null });
     const early = new AbortController();
     setTimeout(() => early.abort(), 200);
-    assert.equal(await streamChat(base, { model: 'tiny', messages, max_tokens: 2 }, () => {}, early.signal), { content: '', finishReason: null, dropped: 0 }, 'a stop before the server answered is an empty reply, not an error');
+    assert.equal(await streamChat(base, { model: 'tiny', messages, max_tokens: 2 }, () => {}, early.signal), { content: '', finishReason: null, dropped: 0, usage: null }, 'a stop before the server answered is an empty reply, not an error');
     try {
       await streamChat(base, { model: 'tiny', messages, temperature: -1 }, () => {});
       assert.unreachable('no error for a 400');
@@ -241,6 +245,20 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
       assert.match((e as Error).message, /temperature must be >= 0/);
     }
   });
+});
+
+t('serverReason: finish_reason length is a full context when the tokens reached the context before max_tokens, else max tokens', () => {
+  const u = (prompt_tokens: number, completion_tokens: number) => ({ prompt_tokens, completion_tokens });
+  const cases: [string | null, ReturnType<typeof u> | null, string][] = [
+    ['length', u(11, 54), 'context'], // serve.js: the last token sampled is past the context (11 + 54 = 65)
+    ['length', u(11, 53), 'context'], // a server that stops at the context (vLLM)
+    ['length', u(11, 52), 'length'], // room was left: cut short some other way, not by the context
+    ['length', u(11, 63), 'length'], // max_tokens reached, also when the context is full with it
+    ['length', null, 'length'], // no usage: cannot tell
+    ['stop', u(11, 54), 'stop'], ['content_filter', null, 'content_filter'], [null, u(11, 54), 'abort'],
+  ];
+  for (const [finishReason, usage, want] of cases) assert.is(serverReason({ finishReason, usage }, 64, 63), want, `${finishReason} ${JSON.stringify(usage)}`);
+  assert.is(serverReason({ finishReason: 'length', usage: u(11, 54) }, Infinity, 63), 'length', 'a server that does not say its context');
 });
 
 t.run();

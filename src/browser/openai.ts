@@ -23,9 +23,9 @@ export interface StreamedReply {
   finishReason: string | null;
   /** old exchanges the server left out to fit the context (serve.js says so in a header; 0 when a server does not) */
   dropped: number;
+  /** the token counts of the stream's last chunk (asked for with stream_options.include_usage); null when none came */
+  usage: { prompt_tokens: number; completion_tokens: number } | null;
 }
-
-
 
 /** an error the server reported ({"error": {"message", "code"}}), or a failed request */
 export class ApiError extends Error {
@@ -41,11 +41,19 @@ export const isSendableKey = (key: string) => /^[\x21-\x7e]+$/.test(key);
 /** the Authorization header of a server started with --api-key ('' = none) */
 const auth = (apiKey: string): Record<string, string> => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {});
 
+/** a model GET /v1/models lists */
+export interface ListedModel {
+  id: string;
+  /** its context in tokens, where the server says it (serve.js and OpenRouter: context_length; vLLM: max_model_len), else null */
+  contextLength: number | null;
+}
+
 /** The models the server offers (GET /v1/models), to check it is there and to name one in requests; `apiKey` as the server wants it. */
-export async function listModels(base: string, { signal, apiKey = '' }: { signal?: AbortSignal; apiKey?: string } = {}): Promise<string[]> {
+export async function listModels(base: string, { signal, apiKey = '' }: { signal?: AbortSignal; apiKey?: string } = {}): Promise<ListedModel[]> {
   const res = await request(`${base}/v1/models`, { signal, headers: auth(apiKey) });
-  const body = (await res.json()) as { data?: { id?: unknown }[] };
-  return (body.data ?? []).map((m) => String(m.id));
+  const body = (await res.json()) as { data?: { id?: unknown; context_length?: unknown; max_model_len?: unknown }[] };
+  const tokens = (v: unknown) => (Number.isSafeInteger(v) && (v as number) > 0 ? (v as number) : null);
+  return (body.data ?? []).map((m) => ({ id: String(m.id), contextLength: tokens(m.context_length) ?? tokens(m.max_model_len) }));
 }
 
 /**
@@ -64,14 +72,14 @@ export async function streamChat(
   try {
     res = await request(`${base}/v1/chat/completions`, {
       method: 'POST', signal, headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...auth(apiKey) },
-      body: JSON.stringify({ ...body, stream: true }),
+      body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
     });
   } catch (e) {
     // stopped before the server answered (queued, or reading a long prompt): an empty reply, as a stop later is a short one
-    if (signal?.aborted) return { content: '', finishReason: null, dropped: 0 };
+    if (signal?.aborted) return { content: '', finishReason: null, dropped: 0, usage: null };
     throw e;
   }
-  const reply: StreamedReply = { content: '', finishReason: null, dropped: Number(res.headers.get(DROPPED_HEADER) ?? 0) || 0 };
+  const reply: StreamedReply = { content: '', finishReason: null, dropped: Number(res.headers.get(DROPPED_HEADER) ?? 0) || 0, usage: null };
   const events = new SseParser();
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   try {
@@ -86,8 +94,9 @@ export async function streamChat(
       if (chunk.done) return reply;
       for (const data of events.push(chunk.value)) {
         if (data === '[DONE]') return reply;
-        const c = JSON.parse(data) as { error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[] };
+        const c = JSON.parse(data) as { error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: StreamedReply['usage'] };
         if (c.error) throw new ApiError(c.error.message ?? 'the server reported an error', res.status);
+        if (c.usage) reply.usage = { prompt_tokens: c.usage.prompt_tokens, completion_tokens: c.usage.completion_tokens };
         const choice = c.choices?.[0];
         const text = choice?.delta?.content;
         if (text) {
@@ -100,6 +109,17 @@ export async function streamChat(
   } finally {
     reader.releaseLock();
   }
+}
+
+/**
+ * Why a server's reply ended, in the browser engine's terms: OpenAI's finish_reason 'length' is
+ * both max_tokens reached and a full context; the token counts and the model's context tell them apart.
+ */
+export function serverReason(r: Pick<StreamedReply, 'finishReason' | 'usage'>, contextLength: number, maxTokens: number): string {
+  if (r.finishReason === null) return 'abort';
+  const u = r.usage;
+  const full = r.finishReason === 'length' && u && u.completion_tokens < maxTokens && u.prompt_tokens + u.completion_tokens >= contextLength;
+  return full ? 'context' : r.finishReason;
 }
 
 /**

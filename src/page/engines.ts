@@ -14,7 +14,7 @@ import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
-import { ApiError, listModels, streamChat, type ChatMessage } from '../browser/openai.ts';
+import { ApiError, listModels, streamChat, serverReason, type ChatMessage, type ListedModel } from '../browser/openai.ts';
 import { completionParams, type EngineKind } from './settings.ts';
 import { count } from '../util/words.ts';
 
@@ -33,6 +33,8 @@ export interface Engine {
   readonly describe: string;
   /** where it runs, for the status line */
   readonly where: string;
+  /** the model's context in tokens, which Max tokens must stay below (Infinity: not known) */
+  readonly contextLength: number;
   reply(turns: Turn[], persona: string, message: string, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult>;
 }
 
@@ -51,6 +53,9 @@ export class BrowserEngine implements Engine {
   }
   get where(): string {
     return `on this device's GPU (${this.gpu.adapterName})`;
+  }
+  get contextLength(): number {
+    return this.generator.contextLength;
   }
 
   /**
@@ -114,14 +119,17 @@ export const modelConfigUrl = (base: string) => new URL(`${base}config.json`, lo
 export class ServerEngine implements Engine {
   readonly kind = 'server';
 
-  /** `model`: the id requests name, as /v1/models last said it */
-  private constructor(readonly base: string, public model: string, private opts: ChatOptions, private apiKey: string) {}
+  /** `model`: the one requests name, as /v1/models last said it */
+  private constructor(readonly base: string, private model: ListedModel, private opts: ChatOptions, private apiKey: string) {}
 
   get describe(): string {
-    return this.model;
+    return this.model.id;
   }
   get where(): string {
     return 'on the server';
+  }
+  get contextLength(): number {
+    return this.model.contextLength ?? Infinity;
   }
 
   /** Check the server answers GET /v1/models and take its first model; `apiKey` for a server started with --api-key ('' = none). */
@@ -139,7 +147,8 @@ export class ServerEngine implements Engine {
     ];
     const t0 = performance.now();
     let pieces = 0;
-    const ask = () => streamChat(this.base, { model: this.model, messages, ...completionParams(this.opts) }, (text) => {
+    const params = completionParams(this.opts);
+    const ask = () => streamChat(this.base, { model: this.model.id, messages, ...params }, (text) => {
       pieces++;
       onText(text);
     }, signal, this.apiKey);
@@ -150,12 +159,12 @@ export class ServerEngine implements Engine {
       // the server restarted with another model: learn its name and ask once more
       if (!(e instanceof ApiError && e.code === 'model_not_found')) throw e;
       const models = await listModels(this.base, { signal, apiKey: this.apiKey });
-      if (!models.length || models[0] === this.model) throw e;
+      if (!models.length || models[0].id === this.model.id) throw e;
       this.model = models[0];
       r = await ask();
     }
     const ms = performance.now() - t0;
-    return { text: r.content.trim(), reason: r.finishReason ?? 'abort', ms, detail: `${count(pieces, 'chunk')} in ${(ms / 1000).toFixed(1)} s${droppedNote(r.dropped)}` };
+    return { text: r.content.trim(), reason: serverReason(r, this.contextLength, params.max_tokens!), ms, detail: `${count(pieces, 'chunk')} in ${(ms / 1000).toFixed(1)} s${droppedNote(r.dropped)}` };
   }
 }
 

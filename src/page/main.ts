@@ -315,13 +315,13 @@ function autosize(): void {
 }
 
 // ---- settings ----
-/** take the field's value if both engines would (the API's limits, max_tokens within this browser's model), else mark it */
+/** take the field's value if both engines would (the API's limits, max_tokens within the engine's model's context), else mark it */
 function checkField(f: SamplingField, input: HTMLInputElement): void {
-  const why = applyField(opts, f, input.value, browser && engine === browser ? browser.generator.contextLength : Infinity);
+  const why = applyField(opts, f, input.value, engine?.contextLength ?? Infinity);
   input.classList.toggle('invalid', !!why);
   input.title = why ?? '';
 }
-/** again once an engine is ready: a max_tokens typed while loading, or for the server, may not fit this browser's model */
+/** again once an engine is ready: a max_tokens typed while loading, or for the other engine, may not fit this one's model */
 function checkFields(): void {
   for (const f of SAMPLING_FIELDS) checkField(f, $<HTMLInputElement>(`set-${f.name}`));
 }

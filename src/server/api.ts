@@ -246,7 +246,9 @@ export function usageChunk<O extends 'chat.completion.chunk' | 'text_completion'
 }
 
 export function modelObject(m: ModelInfo) {
-  return { id: m.id, object: 'model' as const, created: m.created, owned_by: 'gpt2-webgpu' };
+  // context_length is not OpenAI's (its Model has no such field) but OpenRouter's and others' name
+  // for it (vLLM says max_model_len): clients, the page among them, check max_tokens against it
+  return { id: m.id, object: 'model' as const, created: m.created, owned_by: 'gpt2-webgpu', context_length: m.contextLength };
 }
 export function modelList(m: ModelInfo) {
   return { object: 'list' as const, data: [modelObject(m)] };
