@@ -432,13 +432,16 @@ t('serve.js --api-key: the page asks for the key once, keeps it for the tab, and
     await p.goto(`${base}/?${new URLSearchParams({ engine: 'server', ...GREEDY })}`);
     await waitForState(p, 'error');
     assert.match((await p.textContent('#notice'))!, /This server needs an API key\./);
-    const answers = ['wrong', 'sk-page'];
-    p.on('dialog', (d) => void d.accept(answers.shift()));
-    await p.click('#notice button:has-text("Enter the API key")');
+    // typed into a password field of the notice, Enter to send: never shown in the clear
+    const key = '#notice input[aria-label="API key of this server"]';
+    assert.is(await p.getAttribute(key, 'type'), 'password');
+    await p.fill(key, 'wrong');
+    await p.press(key, 'Enter');
     await waitForState(p, 'error');
     assert.match((await p.textContent('#notice'))!, /the key given was not it/);
     await p.screenshot({ path: join(SHOTS, 'api-key-narrow.png') });
-    await p.click('#notice button:has-text("Enter the API key")');
+    await p.fill(key, 'sk-page');
+    await p.click('#notice button:has-text("Use this key")');
     await waitForState(p, 'ready');
     assert.is(await ask(p, PROMPT), untrained, 'the server engine with the key vs chat.js');
     await p.reload(); // the key stays for the tab

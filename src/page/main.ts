@@ -193,18 +193,33 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
   }
 }
 
-/** A server started with --api-key refused the key (or its absence): ask for it, keep it for this tab, connect again. */
+/**
+ * A server started with --api-key refused the key (or its absence): ask for it in a password
+ * field (prompt() would show it to anyone looking at the screen), keep it for this tab, connect again.
+ */
 function askForApiKey(note = ''): void {
   server = null;
-  showNotice({ title: 'This server needs an API key.', text: `It was started with --api-key${apiKey() ? ', and the key given was not it' : ''}.${note}` }, 'error', [
-    { label: 'Enter the API key', run: () => {
-      const key = prompt('API key of this server (serve.js --api-key)')?.trim();
-      if (key === undefined) return;
-      if (!isSendableKey(key)) return askForApiKey(' That one cannot be: a key is printable ASCII without spaces.');
-      sessionStorage.setItem(apiKeyItem(), key);
-      void choose('server', { fallback: false });
-    } },
-  ]);
+  showNotice({ title: 'This server needs an API key.', text: `It was started with --api-key${apiKey() ? ', and the key given was not it' : ''}.${note}` }, 'error');
+  const form = document.createElement('form');
+  form.className = 'notice-actions';
+  const input = document.createElement('input');
+  Object.assign(input, { type: 'password', autocomplete: 'off', spellcheck: false, placeholder: 'serve.js --api-key' });
+  input.setAttribute('aria-label', 'API key of this server');
+  const use = document.createElement('button');
+  use.type = 'submit';
+  use.className = 'ghost';
+  use.textContent = 'Use this key';
+  form.append(input, use);
+  form.onsubmit = (ev) => {
+    ev.preventDefault();
+    const key = input.value.trim();
+    if (!key) return input.focus();
+    if (!isSendableKey(key)) return askForApiKey(' That one cannot be: a key is printable ASCII without spaces.');
+    sessionStorage.setItem(apiKeyItem(), key);
+    void choose('server', { fallback: false });
+  };
+  $('notice').append(form);
+  input.focus();
   setState('error');
 }
 
