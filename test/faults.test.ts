@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { UserError } from '../src/util/errors.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { lockCheckpoint } from '../src/model/checkpoint.ts';
-import { GPT2_124M } from '../src/model/config.ts';
+import { GPT2_124M, parameterCount } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
 import { AdamW } from '../src/optim.ts';
@@ -111,6 +111,15 @@ t('weights that are not finite are never handed to a save', async () => {
   assert.is(saves, 0);
   for (const p of model.params.values()) p.release();
   for (const x of [...opt.m.values(), ...opt.v.values()]) x.release();
+});
+
+t('the memory check counts the copies of the weights a host keeps beside the run (the page keeps one to put back)', () => {
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
+  const four = 4 * 4 * parameterCount(config); // weights, gradients, AdamW's two moments
+  const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: four + 1024 };
+  const flags = { data: chat, steps: 3, batchSize: 2 };
+  resolveRun(flags, { source: 'pretrained', config }, device);
+  assert.throws(() => resolveRun(flags, { source: 'pretrained', config }, { ...device, keptCopies: 1 }), (e: Error) => e instanceof UserError && /\(5 float32 copies\)/.test(e.message));
 });
 
 t('impossible optimizer values are refused up front, naming the flag', async () => {

@@ -51,7 +51,8 @@ export async function finetune(engine: BrowserEngine, req: FinetuneRequest, hook
     // the tags the model is prompted with (serve.js's X-Model-Speakers), so that it learns to answer after the cue the chat gives it
     { data: 'the training text', steps: req.steps, lr: req.lr, batchSize: req.batchSize, blockSize: req.blockSize, seed: req.seed, saveInterval: 0, human: engine.session.opts.speakers.human, bot: engine.session.opts.speakers.bot },
     { source: 'pretrained', config },
-    { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: memoryBytes() },
+    // and a fifth copy of the weights: `before` below
+    { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: memoryBytes(), keptCopies: 1 },
   );
   const o = run.settings;
   const data = await chatData(req.text, { blockSize: o.blockSize, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, 'the training text');

@@ -124,6 +124,8 @@ export interface DeviceLimits {
   maxBufferSize: number;
   /** host memory in bytes (the CPU adapter keeps its buffers there too) */
   memoryBytes: number;
+  /** more copies of the trainable weights that the host keeps during the run (the page: the weights as they were, put back if the run fails) */
+  keptCopies?: number;
 }
 
 export interface Run {
@@ -201,7 +203,7 @@ export function resolveRun(
   if (lora) checkLora(config, lora);
   if (lora && settings.sampledSoftmax) throw new UserError(SAMPLED_SOFTMAX_NOT_LORA);
   // weights, gradients and AdamW's two moments; with LoRA only the weights are of the model's size (half of it in f16)
-  const copies = lora ? (settings.dtype === 'f16' ? 0.5 : 1) : 4;
+  const copies = (lora ? (settings.dtype === 'f16' ? 0.5 : 1) : 4) + (device.keptCopies ?? 0);
   const tooBig = memoryProblem(config, device.memoryBytes, copies);
   if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
   checkBatchFits(settings, config, device, copies);
