@@ -312,7 +312,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
   }
 });
 
-t('stopping: a request sent but not yet read gets a 503, not a reset; a queued stream ends with a shutting-down error, not finish_reason length and 0 tokens', async () => {
+t('stopping: a request sent but not yet read gets a 503, not a reset; queued and running streams end with a shutting-down error, not finish_reason length', async () => {
   const s = await startServer(dir, { maxBatch: 1 });
   try {
     const running = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat('Go on forever.', { max_tokens: 80, stream: true })) });
@@ -328,7 +328,14 @@ t('stopping: a request sent but not yet read gets a 503, not a reset; a queued s
     const lines = (await queued.text()).split('\n\n').filter(Boolean);
     assert.match(lines.at(-1)!, /^data: \{"error":\{.*"code":"server_shutting_down"/, `the queued stream: ${lines.join(' | ')}`);
     assert.not.ok(lines.some((l) => l.includes('"finish_reason":"length"')), 'not cut for length');
-    while (!(await reader.read()).done);
+    // the running stream, cut after some text: the same error after it, not a finish_reason "length"
+    const decoder = new TextDecoder();
+    let text = '';
+    for (let c = await reader.read(); !c.done; c = await reader.read()) text += decoder.decode(c.value, { stream: true });
+    const events = text.split('\n\n').filter(Boolean);
+    assert.ok(events.some((l) => l.includes('"content"')), `the running stream had text: ${events.join(' | ')}`);
+    assert.match(events.at(-1)!, /^data: \{"error":\{.*"code":"server_shutting_down"/, `the running stream: ${events.slice(-3).join(' | ')}`);
+    assert.not.ok(events.some((l) => l.includes('"finish_reason":"length"')), 'the running stream not cut for length');
     await stopped;
   } finally {
     await s.close();

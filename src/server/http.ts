@@ -97,8 +97,8 @@ export class ApiServer {
 
   /**
    * Stop: new requests get 503; requests in flight may finish for up to graceMs, then the
-   * replies still running are cut at the next token (finish_reason "length") and those still
-   * waiting get 503 (a stream, whose 200 is sent, an error event). The port is let go only then:
+   * replies still running are cut at the next token and those still waiting get 503 (a stream,
+   * whose 200 is sent, an error event after the text it had). The port is let go only then:
    * a request already sent but not yet read (in the accept queue, or on a connection the server
    * has not read yet) gets its 503 rather than a connection reset. Resolves once every
    * connection is closed.
@@ -245,13 +245,16 @@ export class ApiServer {
           if (res.destroyed || res.writableEnded) return;
           const finish = finishReason(reason);
           const u = usage(r.prompt.length, completionTokens);
-          if (r.stream && reason === 'abort' && this.stopping && completionTokens === 0) {
+          // cut by the stop (queued, or running past the grace period): an error, not a finish_reason
+          // "length" that a client would take for max_tokens reached
+          const cut = reason === 'abort' && this.stopping;
+          if (r.stream && cut) {
             res.end(`data: ${JSON.stringify(shuttingDown().body())}\n\n`); // a stream's 503: its 200 went out when it was queued
           } else if (r.stream) {
             send(chat ? chatChunk(head, {}, finish, r.includeUsage) : textCompletion(head, '', finish));
             if (r.includeUsage) send(usageChunk(head, chat ? 'chat.completion.chunk' : 'text_completion', u));
             res.end('data: [DONE]\n\n');
-          } else if (reason === 'abort' && this.stopping && completionTokens === 0) {
+          } else if (cut) {
             sendJson(res, 503, shuttingDown().body());
           } else {
             const content = chat ? text.replace(/^\s+/, '') : text;
