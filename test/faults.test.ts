@@ -261,6 +261,20 @@ t('--merge-adapter on a disk that fills up mid-save leaves nothing half-made and
   }
 });
 
+t('--merge-adapter: Ctrl-C during the save lets it finish: a complete model, no .saving/ or .lock left (the default exit left both)', async () => {
+  const adapter = out('merge-adapter'); // the tests above make it where they can mount a disk
+  if (!existsSync(join(adapter, 'adapter_config.json'))) {
+    assertOk(await run('train', ['--init', ckpt, '--lora', '2', '--data', chat, '--block-size', '32', '--batch-size', '2', '--steps', '1', '--out', adapter]), 'a LoRA run');
+  }
+  const merged = out('merge-signal');
+  const p = start('train', ['--merge-adapter', adapter, '--out', merged]);
+  await waitForStdout(p, /^merged: /m); // printed just before the save, which is synchronous
+  p.child.kill('SIGINT');
+  const r = await p.done;
+  assertOk(r, 'a merge interrupted during its save');
+  assert.equal(readdirSync(merged).sort(), ['config.json', 'model.safetensors']);
+});
+
 t('a failed save that is not a file-system error (here a missing tensor) leaves no partial save, and its new --out is removed', () => {
   const d = join(dir, 'bad-save', 'out');
   const ckpt = new Checkpointer(d);

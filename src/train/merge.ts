@@ -2,21 +2,46 @@
 // adapter merged into its weights (W += alpha/r · Aᵀ·Bᵀ), saved as a whole Hugging Face model
 // that needs no adapter support to load (GPT2LMHeadModel.from_pretrained, chat.js --init OUT).
 import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { loadWeights } from '../model/load.ts';
 import { adapterBase, isAdapterDir } from '../model/adapter.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
-import { nodeCommand } from './node.ts';
+import { nodeCommand, signalName, STOP_SIGNALS } from './node.ts';
 
 export async function mergeAdapter(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
+  // Ctrl-C/SIGTERM: before the save, stop with nothing written; during it (synchronous: the
+  // handler runs after), let it finish: a signal's default exit left a half-written .saving/ and .lock in OUT
+  let stopped: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => (stopped = sig);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  try {
+    await merge(adapter, init, out, say, () => stopped);
+  } finally {
+    // a signal during the save is still queued in libuv: read it (two event-loop turns) before the
+    // listeners go, since removing a signal's last listener would drop it
+    for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  }
+  if (stopped) say(`(${signalName(stopped)} during the save: it was finished first)`);
+}
+
+async function merge(adapter: string, init: string | undefined, out: string, say: (s: string) => void, stopped: () => NodeJS.Signals | null): Promise<void> {
   const dir = resolve(out);
   if (dir === resolve(adapter)) throw new UserError(`--out ${out} is the adapter's directory: the merged model goes into a directory of its own`);
   const held = heldCheckpoint(dir);
   if (held) throw new UserError(`--out ${out} already holds a checkpoint (${held.what}); pass a new directory for the merged model`);
   // without --init an adapter loads as an --init does: its base (adapter_config.json) with it merged
   const w = init === undefined && isAdapterDir(adapter) ? await loadWeights(adapter) : await loadWeights(init ?? adapterBase(adapter), { adapter });
+  // a signal that came while loading (synchronous reads) is read by libuv's poll phase: two turns have one between them
+  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+  const sig = stopped();
+  if (sig) {
+    console.log(`${signalName(sig)} before the merge was saved: nothing written`);
+    process.exit(128 + osConstants.signals[sig]);
+  }
   say(`merged: ${w.source}, ${describeConfig(w.config)}`);
   const ckpt = new Checkpointer(dir);
   ckpt.open();

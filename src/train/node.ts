@@ -47,9 +47,9 @@ export interface TrainResult {
   lastLr: number;
 }
 
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** 'interrupt' for Ctrl-C, else the signal's name */
-const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
+export const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
 
 /** `now`: the clock in ms (tests give a fake one to run a --time budget deterministically) */
 export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => number = () => performance.now()): Promise<TrainResult> {
