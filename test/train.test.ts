@@ -14,6 +14,7 @@ import { gpu } from './util.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { AdamW } from '../src/optim.ts';
 import { SMALL_CHAT } from './fixtures.ts';
+import { UserError } from '../src/util/errors.ts';
 
 const t = suite('train');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-train-'));
@@ -111,6 +112,17 @@ t('train --time: stops near the budget (evaluation and checkpoints counted) with
   assert.ok(Math.abs(r.lastLr - end) < 0.02 * (1e-2 - 1e-3), `${what}; a ${r.steps}-step run ends at ${end}`);
   assert.is(st.step, r.steps);
   assert.is(st.options.time, budget);
+});
+
+t('train --time: a budget used up by loading trains nothing and says so (it trained one step past the budget)', async () => {
+  const g = await gpu();
+  let fake = 0;
+  const clock = () => (fake += 5000); // 5 s a reading: a 2 s budget is gone before the first step
+  const out = join(dir, 'timed-out');
+  const err = await runTraining(base({ steps: undefined, warmup: undefined, time: 2, out }), g, clock).then(() => null, (e: Error) => e);
+  assert.ok(err instanceof UserError, String(err));
+  assert.match(err!.message, /^--time 2s was used up before the first step \(\d+s by loading\): nothing trained; pass a longer --time/);
+  assert.not.ok(existsSync(out), 'the --out it created is removed');
 });
 
 t('a training step is recorded whole and submitted once: one command buffer, one readback', async () => {

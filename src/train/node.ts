@@ -137,6 +137,11 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     // ---- the clock: a --time budget covers every session of the run, loading included ----
     const elapsedBefore = run.saved?.elapsedMs ?? 0;
     const deadline = o.time !== undefined ? started + o.time * 1000 - elapsedBefore : Infinity;
+    if (now() >= deadline) {
+      // not one step, however short: a run that trains nothing says so rather than saving a step past its budget
+      const earlier = elapsedBefore ? ` and ${formatDuration(elapsedBefore / 1000)} by the run's earlier sessions` : '';
+      throw new UserError(`--time ${formatDuration(o.time!)} was used up before the first step (${formatDuration((now() - started) / 1000)} by loading${earlier}): nothing trained; pass a longer --time (it counts loading too)`);
+    }
     const schedule = makeSchedule(o, {
       startStep: run.startStep, saved: run.saved?.schedule, savedSteps: run.saved?.settings.steps,
       priorSteps: defaultSteps(run.source === 'scratch', gpu.isCpu),
