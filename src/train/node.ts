@@ -16,7 +16,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../m
 import { checkLora, initLoraArrays, loraParameterCount, loraShapes, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint, writeFileAtomic } from '../model/checkpoint.ts';
 import { AdamW } from '../optim.ts';
-import { checkDataFile, loadChatData } from '../data/dataset.ts';
+import { checkDataFile, loadChatData, VAL_FILE } from '../data/dataset.ts';
 import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
@@ -87,9 +87,9 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   try {
     const { run, arrays, adapter, moments, ckpt } = await startRun(opts, out, device, say);
     checkpointer = ckpt;
-    const dataShown = run.settings.data; // as given (or saved), for the console
+    const dataShown = run.settings.data, valShown = run.settings.valData; // as given (or saved), for the console
     // paths absolute: train_state.json keeps them, and --resume may run from another directory
-    const o = { ...run.settings, data: resolve(run.settings.data), log: run.settings.log && resolve(run.settings.log) };
+    const o = { ...run.settings, data: resolve(run.settings.data), valData: run.settings.valData && resolve(run.settings.valData), log: run.settings.log && resolve(run.settings.log) };
     const config = run.config, T = o.blockSize, B = o.batchSize;
     for (const n of run.notes) say(n);
     // a LoRA adapter means something only on the base it trains on: a base changed in place since the last save is said
@@ -103,20 +103,26 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     if (run.saved && opts.data === undefined && !existsSync(o.data)) {
       throw new UserError(`--resume: the run's data ${o.data} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file`);
     }
+    if (run.saved && opts.valData === undefined && o.valData && !existsSync(o.valData)) {
+      throw new UserError(`--resume: the run's validation data ${o.valData} (--val-data, from train_state.json) is not there any more: put it back, or pass --val-data FILE to go on with another file`);
+    }
     let shownAt = performance.now();
-    const data = await loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask, speakerFlags: true }, (done, of) => {
+    const data = await loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask, speakerFlags: true, valData: o.valData }, (done, of) => {
       // a large file takes minutes to tokenize: say how far it is every 10 s
       if (performance.now() - shownAt < 10_000) return;
       shownAt = performance.now();
       say(`data: ${dataShown}: tokenized ${done} of ${of} conversations`);
     });
-    say(`data: ${dataShown}: ${formatStats(data.stats)}`);
+    // the first line is the --data file whole (held-out part included), the second where validation comes from
+    say(`data: ${dataShown}: ${formatStats(o.valData ? data.train.stats : data.stats)}`);
+    const unused = o.evalInterval > 0 ? '' : ' (unused: --eval-interval 0)';
+    say(`data: validation: ${o.valData ? `${valShown} (--val-data)` : `held out of ${dataShown}`}: ${formatStats(data.val.stats)}${unused}`);
     for (const n of data.notes) say(`note: ${n}`);
-    const dataFingerprint = hashFileEnds(createHash('sha256'), o.data, true).digest('hex').slice(0, 16);
-    // only for the run's own file: a --data given again is another file on purpose (readText's advice for a file over 512 MiB)
-    if (opts.data === undefined && run.saved?.dataFingerprint && run.saved.dataFingerprint !== dataFingerprint) {
-      console.warn(`warning: ${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
-    }
+    // a file changed since the last save is said only for the run's own file: one given again is another file on purpose (readText's advice for a file over 512 MiB)
+    const dataFingerprint = fingerprint(o.data, opts.data === undefined ? run.saved?.dataFingerprint : undefined,
+      `${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
+    const valDataFingerprint = o.valData && fingerprint(o.valData, opts.valData === undefined ? run.saved?.valDataFingerprint : undefined,
+      `${valShown} (--val-data) has changed since this run's last save (its size or content differ): validation goes on with the new file, so its losses and the earlier ones are not comparable`);
     const val = checkData(data, o, config);
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
 
@@ -167,7 +173,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
         }
       },
       save: (c: Checkpoint, why) => {
-        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B, baseFingerprint, dataFingerprint });
+        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B, baseFingerprint, dataFingerprint, valDataFingerprint });
         try {
           const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
           ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
@@ -264,6 +270,7 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
     } else {
       checkDataFile(resolve(flags.data ?? DEFAULTS.data));
+      if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), VAL_FILE);
       const init = flags.init ?? DEFAULTS.init;
       // what a LoRA run's adapter_config.json and --resume name as its base
       const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
@@ -307,6 +314,13 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
     ckpt.close();
     throw e;
   }
+}
+
+/** a fingerprint of the file at `path` (fingerprint.ts); warns `changed` when one saved differs */
+function fingerprint(path: string, saved: string | undefined, changed: string): string {
+  const now = hashFileEnds(createHash('sha256'), path, true).digest('hex').slice(0, 16);
+  if (saved && saved !== now) console.warn(`warning: ${changed}`);
+  return now;
 }
 
 /**

@@ -14,6 +14,8 @@ import type { WeightsDtype } from '../model/gpt2.ts';
 export interface RunSettings {
   /** the dataset file (absolute, so a resume from another directory finds it) */
   data: string;
+  /** the validation file (--val-data, absolute); unset = a part of `data` is held out for validation */
+  valData?: string;
   /** tokens per sequence (the model's context at most) */
   blockSize: number;
   batchSize: number;
@@ -115,6 +117,8 @@ export interface SavedRun {
   baseFingerprint?: string;
   /** what the training data's file hashed to at the last save (a resume says when it changed) */
   dataFingerprint?: string;
+  /** the same for the --val-data file */
+  valDataFingerprint?: string;
 }
 
 /** the adapter and machine a run is sized against */
@@ -189,6 +193,7 @@ export function resolveRun(
   const warmup = flags.warmup ?? keep.warmup ?? (steps !== undefined ? (settledWarmup ?? Math.ceil(0.05 * steps)) : undefined);
   const settings: RunSettings = {
     data: flags.data ?? keep.data ?? DEFAULTS.data,
+    ...(flags.valData ?? keep.valData ? { valData: flags.valData ?? keep.valData } : {}),
     blockSize: T,
     batchSize: flags.batchSize ?? keep.batchSize ?? defaultBatch(fromScratch, device.isCpu, T),
     gradAccum: pick('gradAccum'), order: pick('order'), mask: pick('mask'), human: pick('human').trim(), bot: pick('bot').trim(), seed: pick('seed'),
@@ -262,7 +267,9 @@ export function checkFlagsEarly(flags: TrainFlags): void {
   if (flags.loraR !== undefined && flags.sampledSoftmax) throw new UserError(SAMPLED_SOFTMAX_NOT_LORA);
   if (flags.dtype === 'f16' && flags.loraR === undefined && !flags.resume) throw new UserError(F16_NEEDS_LORA);
   // resolve('') is the current directory: "not a file: /home/me" would not say what went wrong
-  if (flags.data !== undefined && flags.data.trim() === '') throw new UserError('--data is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file');
+  for (const k of ['data', 'valData'] as const) {
+    if (flags[k] !== undefined && flags[k].trim() === '') throw new UserError(`${flagName(k)} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
+  }
   if (!flags.resume) checkSpeakers({ human: flags.human ?? DEFAULTS.human, bot: flags.bot ?? DEFAULTS.bot });
 }
 
@@ -330,21 +337,23 @@ function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: 
 
 /**
  * Refuses data that cannot train (no target tokens at all, a window longer than the data,
- * token ids outside the vocabulary); returns the validation set, or null when it has no
- * target tokens to score.
+ * token ids outside the vocabulary) and a --val-data file with nothing to score; returns the
+ * validation set, or null when a held-out part of --data has no target tokens to score.
  */
 export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: RunSettings, config: GPT2Config): TokenDataset | null {
   const T = o.blockSize;
   if (data.train.tokens.length < T + 1) throw new UserError(`--data ${o.data}: not enough tokens for one ${T}-token window`);
-  for (const ds of [data.train, data.val]) {
+  const sources = [[data.train, `--data ${o.data}`], [data.val, o.valData ? `--val-data ${o.valData}` : `--data ${o.data}`]] as const;
+  for (const [ds, flag] of sources) {
     for (let i = 0; i < ds.tokens.length; i++) {
-      if (ds.tokens[i] >= config.vocab_size) throw new UserError(`--data ${o.data}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
+      if (ds.tokens[i] >= config.vocab_size) throw new UserError(`${flag}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
     }
   }
-  if (!hasTargets(data.train)) {
-    throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); add "${o.bot}:" lines, check --bot, or pass --mask none to train on every token`);
-  }
-  return data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
+  const fix = `add "${o.bot}:" lines, check --bot, or pass --mask none to ${o.valData ? 'score' : 'train on'} every token`;
+  if (!hasTargets(data.train)) throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); ${fix}`);
+  const val = data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
+  if (o.valData && !val) throw new UserError(`--val-data ${o.valData}: no ${o.bot} replies to score (the loss covers only "${o.bot}:" turns); ${fix}`);
+  return val;
 }
 
 /** a token the loss covers, as a target of some window (window i's targets are tokens i*T+1 .. i*T+T) */
@@ -379,6 +388,7 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
     history: { train: curve(j.history?.train), val: curve(j.history?.val) },
     baseFingerprint: typeof j.baseFingerprint === 'string' ? j.baseFingerprint : undefined,
     dataFingerprint: typeof j.dataFingerprint === 'string' ? j.dataFingerprint : undefined,
+    valDataFingerprint: typeof j.valDataFingerprint === 'string' ? j.valDataFingerprint : undefined,
   };
 }
 
@@ -388,6 +398,7 @@ export function savedRunState(s: SavedRun & { dataPosition: number }): object {
     step: s.step, adamSteps: s.adamSteps, elapsedMs: Math.round(s.elapsedMs), dataPosition: s.dataPosition, options: s.settings, schedule: s.schedule, history: s.history,
     ...(s.baseFingerprint ? { baseFingerprint: s.baseFingerprint } : {}),
     ...(s.dataFingerprint ? { dataFingerprint: s.dataFingerprint } : {}),
+    ...(s.valDataFingerprint ? { valDataFingerprint: s.valDataFingerprint } : {}),
   };
 }
 
