@@ -51,12 +51,12 @@ t('train.js: a few steps print progress lines, write the --log and a full checkp
   });
 });
 
-t('train.js: what the parser noticed is printed under the data line, one line each', async () => {
+t('train.js: what the parser noticed is printed under the data lines, one line each', async () => {
   const odd = join(dir, 'odd.txt');
   writeFileSync(odd, `${SMALL_CHAT}\nHuman: Hi\n\nBot: Hello\nhuman: and you?\n`);
   const o = await run('train', [...TINY, '--data', odd, '--steps', '1', '--out', join(dir, 'odd-run')]);
   assertOk(o, 'train on odd.txt');
-  assert.match(o.stdout, /^data: .*odd\.txt: 5 conversations -> .*\nnote: 1 line starts with a tag that is not exactly "Human:"\/"Bot:" .*--human\/--bot\) \(first: line 15\)\nnote: 1 conversation starts with a "Bot:" turn .* \(first: line 14\)$/m);
+  assert.match(o.stdout, /^data: .*odd\.txt: 5 conversations -> .*\ndata: validation: held out of .*odd\.txt: 1 conversation -> .*\nnote: 1 line starts with a tag that is not exactly "Human:"\/"Bot:" .*--human\/--bot\) \(first: line 15\)\nnote: 1 conversation starts with a "Bot:" turn .* \(first: line 14\)$/m);
 });
 
 /** SIGINT once the first progress line of `p` is out; returns the finished run and ms from signal to exit */
