@@ -118,7 +118,7 @@ t('train.js --val-data: the data lines say where validation comes from; --resume
   assert.not.ok('valData' in state(join(dir, 'held')).options);
 });
 
-t('train.js --val-data refused readably: missing (before any weights load), gone on --resume, nothing to score, too short', async () => {
+t('train.js --val-data refused readably: missing (before any weights load), gone on --resume, nothing to score, too short, ids past the vocabulary', async () => {
   const missing = await run('train', [...MODEL, '--data', chat, '--val-data', join(dir, 'nope.txt'), '--out', join(dir, 'missing')]);
   assertOneLineError(missing, [/^error: --val-data file not found: .*nope\.txt \(pass a chat text file/], 'missing');
   assert.not.ok(existsSync(join(dir, 'missing')), 'refused before --out is made');
@@ -128,6 +128,9 @@ t('train.js --val-data refused readably: missing (before any weights load), gone
     [/^error: --val-data .*no-bot\.txt: no Bot replies to score .* pass --mask none to score every token/], 'no Bot replies');
   assertOneLineError(await run('train', [...MODEL, '--data', chat, '--val-data', tokenBin('short.bin', 20), '--out', join(dir, 'short')]),
     [/^error: --val-data .*short\.bin: 20 tokens, fewer than one window of --block-size \+ 1 = 33: pass a longer file or a smaller --block-size/], 'too short');
+  const big = file('big-ids.bin', new Uint8Array(Uint16Array.from({ length: 40 }, (_, i) => (i === 7 ? 60000 : i + 1)).buffer));
+  assertOneLineError(await run('train', [...MODEL, '--data', chat, '--val-data', big, '--out', join(dir, 'big-ids')]),
+    [/^error: --val-data .*big-ids\.bin: token id 60000 is outside the model's vocabulary \(50257\)$/], 'token id past the vocabulary');
   const d = join(dir, 'gone'), val = file('gone.txt', readFileSync(valText, 'utf8'));
   assertOk(await run('train', [...MODEL, '--data', chat, '--val-data', val, '--steps', '1', '--out', d]), 'first part');
   rmSync(val);
