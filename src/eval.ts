@@ -2,6 +2,7 @@
 // validation loss on their Bot turns, and replies generated through the same ChatSession as
 // chat.js, scored for stopping, repetition, recall, honesty, copying and diversity.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { fsReason } from './util/fs-errors.ts';
@@ -122,6 +123,26 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
   ].join('\n');
 }
 
+// Ctrl-C (or SIGTERM, SIGHUP) while the replies are generated stops there, and the conversations
+// finished so far are scored: minutes of replies are not lost. Before the replies, or a second
+// time, it quits at once.
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
+let generating = false;
+let stopSignal: NodeJS.Signals | null = null;
+for (const s of STOP_SIGNALS) {
+  process.on(s, (sig: NodeJS.Signals) => {
+    const nl = process.stderr.isTTY ? '\n' : ''; // after the progress line's \r
+    if (generating && !stopSignal) {
+      stopSignal = sig;
+      process.stderr.write(`${nl}eval: ${signalName(sig)}: stopping; the conversations finished so far are scored (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again quits at once)\n`);
+      return;
+    }
+    process.stderr.write(`${nl}eval: ${signalName(sig)}: stopped${stopSignal ? '' : ' before the replies: nothing scored'}\n`);
+    process.exit(128 + osConstants.signals[sig]);
+  });
+}
+
 async function main(): Promise<void> {
   const a = parseFlags(process.argv.slice(2), specs);
   if (a.help) {
@@ -171,22 +192,38 @@ async function main(): Promise<void> {
   const seenValues = { ...values, mask: values.mask.map((m, i) => (m && trainTokens.has(values.tokens[i]) ? 1 : 0)) };
   const valueLoss = { all: await maskedLoss(generator.model, values), seen: trainText ? await maskedLoss(generator.model, seenValues) : { loss: NaN, tokens: 0 } };
   const tty = !!process.stderr.isTTY;
+  let finished = 0; // conversations whose replies are all in
+  generating = true;
   const transcripts = await generateReplies(generator, convs, opts, (done, n) => {
+    finished = done;
     const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${((performance.now() - t0) / 1000).toFixed(0)} s`;
     if (tty) log(`\r${line}${done === convs.length ? '\n' : ''}`);
     else if (done % 10 === 0 || done === convs.length) log(`${line}\n`);
-  });
-  const scores = score(transcripts, training);
+  }, () => stopSignal !== null);
+  generating = false;
   const seconds = (performance.now() - t0) / 1000;
+  // stopped: the replies of the first conversations, as --limit would give them; the losses above are over all of them
+  const interrupted = stopSignal && finished < convs.length ? { signal: stopSignal, conversations: finished } : null;
+  if (interrupted) {
+    process.exitCode = 128 + osConstants.signals[interrupted.signal];
+    if (!finished) {
+      log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s, before the first conversation was finished: nothing scored\n`);
+      return;
+    }
+    log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies); the losses are over all ${convs.length}\n`);
+  }
+  const scores = score(transcripts, training);
+  const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {
     const settings = { init, dtype, data: dataPath, trainData: trainText ? trainPath : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
-    process.stdout.write(`${JSON.stringify({ settings, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: valueLoss.all.tokens ? valueLoss.all.loss : null, recallTokens: valueLoss.all.tokens,
+    process.stdout.write(`${JSON.stringify({ settings, interrupted, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: valueLoss.all.tokens ? valueLoss.all.loss : null, recallTokens: valueLoss.all.tokens,
       recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores,
       interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);
   } else {
-    process.stdout.write(`eval of ${init} on ${dataPath}: ${count(convs.length, 'conversation')}, ${count(replies, 'reply', 'replies')}, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
+    process.stdout.write(`eval of ${init} on ${dataPath}: ${scored}, ${count(transcripts.length, 'reply', 'replies')}, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
     process.stdout.write(`${table(scores, loss, valueLoss, opts.maxNewTokens)}\n`);
   }
+  if (interrupted) return;
   log(`eval: done in ${seconds.toFixed(1)} s\n`);
 }
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface Done { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-export interface Proc { child: ChildProcess; done: Promise<Done>; stdout: () => string }
+export interface Proc { child: ChildProcess; done: Promise<Done>; stdout: () => string; stderr: () => string }
 
 export interface StartOptions {
   timeoutMs?: number;
@@ -60,7 +60,7 @@ export function start(name: 'train' | 'chat' | 'serve' | 'eval', args: string[],
       resolve({ code, signal, stdout, stderr });
     });
   });
-  return { child, done, stdout: () => stdout };
+  return { child, done, stdout: () => stdout, stderr: () => stderr };
 }
 
 /** run to the end with stdin closed (or fed `input` and closed) */
@@ -71,16 +71,19 @@ export function run(name: 'train' | 'chat' | 'eval', args: string[], input = '',
 }
 
 /** resolves once stdout matches `re`; rejects if the process ends first */
-export function waitForStdout(p: Proc, re: RegExp): Promise<void> {
+export const waitForStdout = (p: Proc, re: RegExp): Promise<void> => waitForOutput(p, 'stdout', re);
+
+/** resolves once the child's `which` matches `re`; rejects if the process ends first */
+export function waitForOutput(p: Proc, which: 'stdout' | 'stderr', re: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = () => {
-      if (re.test(p.stdout())) {
-        p.child.stdout!.off('data', check);
+      if (re.test(p[which]())) {
+        p.child[which]!.off('data', check);
         resolve();
       }
     };
-    p.child.stdout!.on('data', check);
-    p.done.then((d) => reject(new Error(`exited (code ${d.code}) before printing ${re}\nstdout: ${d.stdout}\nstderr: ${d.stderr}`)), reject);
+    p.child[which]!.on('data', check);
+    p.done.then((d) => reject(new Error(`exited (code ${d.code}) before printing ${re} on ${which}\nstdout: ${d.stdout}\nstderr: ${d.stderr}`)), reject);
     check();
   });
 }

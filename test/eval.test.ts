@@ -21,6 +21,7 @@ import { GPT2 } from '../src/model/gpt2.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
 import { SMALL_CHAT } from './fixtures.ts';
+import { start, waitForOutput } from './child.ts';
 
 const t = suite('eval');
 const parseMarkedChat = (text: string, sp: Speakers) => readMarkedChat(text, sp).conversations;
@@ -230,6 +231,33 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   assert.match(d.stderr, /^eval: .*one\.txt: 1 conversation, 1 reply to generate\neval: note: 1 empty turn .* \(first: line 2\)$/m);
   assert.match(d.stdout, /one\.txt: 1 conversation, 1 reply, seed/);
   assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
+});
+
+t('eval.js: Ctrl-C while replying scores the conversations finished so far (as --limit would), says so, exits 130', async () => {
+  const ckpt = join(tmp, 'interrupted');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
+  saveGPT2Weights(ckpt, config, GPT2.initArrays(config, 7));
+  const data = join(tmp, 'many.txt'), train = join(tmp, 'train.txt');
+  writeFileSync(data, Array.from({ length: 200 }, (_, i) => `Human: I am Zorbat${i}.\nBot: Hi.\nHuman: Who am I?\nBot: Zorbat${i}. [recall: Zorbat${i}]\n`).join('\n'));
+  writeFileSync(train, SMALL_CHAT);
+  // a random model seldom ends a reply: each runs to --max-new-tokens, so the run lasts long enough to be stopped
+  const args = ['--init', ckpt, '--data', data, '--train-data', train, '--json', '--max-new-tokens', '16'];
+  const p = start('eval', args);
+  p.child.stdin!.end();
+  await waitForOutput(p, 'stderr', /eval: conversation 10\/200/);
+  p.child.kill('SIGINT');
+  const r = await p.done;
+  assert.is(r.code, 130, `exit code ${r.code} (signal ${r.signal})\n${r.stderr}`);
+  assert.match(r.stderr, /^eval: interrupt: stopping; the conversations finished so far are scored/m);
+  const j = JSON.parse(r.stdout);
+  const n = j.interrupted.conversations;
+  assert.ok(n >= 10 && n < 200, `${n} conversations finished`);
+  assert.equal(j.interrupted, { signal: 'SIGINT', conversations: n });
+  assert.match(r.stderr, new RegExp(`the replies of the first ${n} conversations of 200 are scored \\(--limit ${n} gives the same replies\\)`));
+  assert.equal([j.replies.length, j.scores.replies, j.scores.recall.of], [2 * n, 2 * n, n], 'whole conversations only');
+  const limited = evalJs([...args, '--limit', String(n)]);
+  assert.is(limited.code, 0, limited.stderr);
+  assert.equal(j.replies, JSON.parse(limited.stdout).replies, 'the replies of --limit N');
 });
 
 t('eval.js: a model trained with --human User --bot Assistant is prompted so, its training text is the copying reference; none there: copying left out', () => {

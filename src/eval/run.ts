@@ -15,26 +15,32 @@ export function scoredTurns(c: MarkedConversation): number[] {
 
 /**
  * Generate a reply for each scored turn. Conversation k samples with seed opts.seed + k, so
- * its replies do not depend on which conversations ran before it.
+ * its replies do not depend on which conversations ran before it. `stopped` (checked between
+ * tokens) ends the run early: the conversation under way is dropped, so what comes back is the
+ * replies of the first conversations, as a shorter list of them would give.
  */
 export async function generateReplies(
   gen: Generator, convs: MarkedConversation[], opts: ChatOptions,
   onConversation?: (done: number, replies: number) => void,
+  stopped?: () => boolean,
 ): Promise<ScoredReply[]> {
   const out: ScoredReply[] = [];
-  for (let k = 0; k < convs.length; k++) {
+  for (let k = 0; k < convs.length && !stopped?.(); k++) {
     const c = convs[k];
     const session = new ChatSession(gen, { ...opts, seed: opts.seed + k });
     session.reset();
+    const replies: ScoredReply[] = [];
     for (const i of scoredTurns(c)) {
       session.setHistory(c.turns.slice(0, i - 1));
       const message = c.turns[i - 1].text;
-      const { reply, prompt } = await session.say(message);
-      out.push({
+      const { reply, prompt } = await session.say(message, undefined, stopped);
+      if (reply.reason === 'abort') return out;
+      replies.push({
         conversation: k, turn: i, message, reference: c.turns[i].text, mark: c.marks[i],
         reply: reply.text.trim(), reason: reply.reason, droppedExchanges: prompt.dropped,
       });
     }
+    out.push(...replies);
     onConversation?.(k + 1, out.length);
   }
   return out;
