@@ -2,11 +2,10 @@
 // answer one --prompt, or continue plain text with --raw.
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
+import { chosenSpeakers, FAST_FLAG, exitOnStdoutError, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
-import { fsReason } from './util/fs-errors.ts';
 
 
 const specs: FlagSpec[] = [
@@ -29,14 +28,7 @@ From a pipe: one message per line, each answered on a \`Bot: ...\` line. --promp
 
 const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n: '\n', t: '\t', r: '\r', '\\': '\\' })[c]!);
 
-// a reader that goes away (`| head`) ends the program quietly, as it does other Unix tools,
-// instead of an unhandled EPIPE stack trace
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(0);
-  // a full disk or device (`> /dev/full`): say so in one line
-  console.error(`error: cannot write to stdout: ${fsReason(e)}`);
-  process.exit(1);
-});
+exitOnStdoutError();
 
 async function main(): Promise<void> {
   const a = parseFlags(process.argv.slice(2), specs);

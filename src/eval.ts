@@ -8,7 +8,7 @@ import { UserError } from './util/errors.ts';
 import { fsReason } from './util/fs-errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, trainedWith } from './util/cli.ts';
+import { chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -227,11 +227,7 @@ async function main(): Promise<void> {
   log(`eval: done in ${seconds.toFixed(1)} s\n`);
 }
 
-// a reader that goes away (`| head`) ends the program quietly
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(0);
-  throw e;
-});
+exitOnStdoutError();
 
 main()
   .catch(reportError)

@@ -635,11 +635,16 @@ t('--batch-size 1e9 is checked against the adapter and names the flag to lower',
   assertOneLineError(r, [/--batch-size 1000000000 x --block-size 32 needs a .* GB activation buffer/, /lower --batch-size to \d+ or less/], '--batch-size 1e9');
 });
 
-t('chat output to a full device is one line, not a stack trace', async () => {
+t('chat and eval output to a full device is one line, not a stack trace', async () => {
   const fd = openSync('/dev/full', 'w');
   try {
-    const r = await run('chat', ['--init', ckpt, '--prompt', 'hi', '--max-new-tokens', '2', '--quiet'], '', { stdoutFd: fd });
-    assertOneLineError(r, [/cannot write to stdout: no space left on device \(ENOSPC\)/], 'chat > /dev/full');
+    const [chatRun, evalRun] = await Promise.all([
+      run('chat', ['--init', ckpt, '--prompt', 'hi', '--max-new-tokens', '2', '--quiet'], '', { stdoutFd: fd }),
+      run('eval', ['--init', ckpt, '--data', chat, '--limit', '1', '--max-new-tokens', '2'], '', { stdoutFd: fd }),
+    ]);
+    assertOneLineError(chatRun, [/cannot write to stdout: no space left on device \(ENOSPC\)/], 'chat > /dev/full');
+    // eval.js's progress lines come first on stderr
+    assertOneLineError({ ...evalRun, stderr: evalRun.stderr.replace(/^eval: .*\n/gm, '') }, [/cannot write to stdout: no space left on device \(ENOSPC\)/], 'eval > /dev/full');
   } finally {
     closeSync(fd);
   }

@@ -9,6 +9,7 @@ import type { WeightsDtype } from '../model/gpt2.ts';
 import { DEFAULTS } from '../train/run.ts';
 import type { FlagSpec } from './args.ts';
 import { UserError } from './errors.ts';
+import { fsReason } from './fs-errors.ts';
 
 /** where `node dist/train.js` writes its checkpoint: what chat.js, eval.js and serve.js load by default */
 export const DEFAULT_CHECKPOINT = DEFAULTS.out;
@@ -96,4 +97,17 @@ export function reportError(e: unknown): void {
   const oneLine = err instanceof UserError || err instanceof GpuValidationError || (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code));
   console.error(`error: ${oneLine && !process.env.DEBUG ? err.message : (err?.stack ?? String(e))}`);
   process.exitCode = 1;
+}
+
+/**
+ * chat.js and eval.js on stdout: a reader that goes away (`| head`) ends the program quietly, as
+ * it does other Unix tools, instead of an unhandled EPIPE stack trace; a full disk or device
+ * (`> /dev/full`) is said in one line.
+ */
+export function exitOnStdoutError(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    console.error(`error: cannot write to stdout: ${fsReason(e)}`);
+    process.exit(1);
+  });
 }
