@@ -371,6 +371,15 @@ t('context overflow: old exchanges dropped, reported, and the model never overfl
   assert.ok(Math.max(...gen.appends.map((x) => x.length)) <= 48);
 });
 
+t('a reply cut at max_new_tokens says so on its statistics line; one that ends by itself does not', async () => {
+  const cut = await pipe(fake(() => ' one two three four five six'), 'hi\n', { maxNewTokens: 3, quiet: false });
+  assert.is(cut.out, 'Bot: one two three\n');
+  assert.match(cut.log, /decode \d+ tok in \d+ ms \([\d.-]+ tok\/s\) \(stopped: max_new_tokens 3 reached\)\n$/);
+  const whole = await pipe(fake(() => ' one two'), 'hi\n', { maxNewTokens: 3, quiet: false });
+  assert.is(whole.out, 'Bot: one two\n');
+  assert.not.match(whole.log, /stopped/);
+});
+
 t('context overflow: after a drop the next exchanges reuse the cache again', async () => {
   const gen = fake(() => ' Hello there my friend', 128);
   const msgs = Array.from({ length: 11 }, (_, i) => `m${i}`).join('\n') + '\n';

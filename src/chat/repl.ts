@@ -10,12 +10,14 @@ function rate(n: number, ms: number): string {
 }
 
 
-/** the statistics line printed after a reply */
-export function statsLine({ reply: r, prompt: p }: Answer): string {
+/** the statistics line printed after a reply (`maxNewTokens`: the limit it ran under) */
+export function statsLine({ reply: r, prompt: p }: Answer, maxNewTokens: number): string {
   let s = `prefill ${r.prefillTokens} tok in ${r.prefillMs.toFixed(0)} ms (${rate(r.prefillTokens, r.prefillMs)})`;
   if (r.reusedTokens) s += ` + ${r.reusedTokens} reused from the cache`;
   s += `, decode ${r.decodeTokens} tok in ${r.decodeMs.toFixed(0)} ms (${rate(r.decodeTokens, r.decodeMs)})`;
   s += fitNotes(p);
+  // a reply cut mid-sentence would read as the model's own ending
+  if (r.reason === 'length') s += ` (stopped: max_new_tokens ${maxNewTokens} reached)`;
   if (r.reason === 'context') s += ' (stopped: context window full)';
   if (r.reason === 'abort') s += ' (interrupted)';
   return s;
@@ -46,7 +48,7 @@ export async function answer(session: ChatSession, message: string, io: AnswerIo
   }, aborted);
   output.write('\n');
   if (!session.opts.quiet) {
-    const line = statsLine(a);
+    const line = statsLine(a, session.opts.maxNewTokens);
     log.write((log as { isTTY?: boolean }).isTTY ? `\x1b[2m${line}\x1b[22m\n` : `${line}\n`);
   } else {
     const cut = cutNotes(a.prompt).trim();
