@@ -110,7 +110,7 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
   const range = (f: Fraction) => (f.of ? `; 95% interval ${wilson95(f).map((x) => `${(100 * x).toFixed(0)}%`).join('-')}` : '');
   return [
     row('val loss', loss.loss.toFixed(3), `perplexity ${Math.exp(loss.loss).toFixed(1)}, over ${loss.tokens} Bot tokens`),
-    row('stop rate', pct(s.stopped), of(s.stopped, `replies ended with <|endoftext|> within ${maxNewTokens} tokens`)),
+    row('stop rate', pct(s.stopped), of(s.stopped, `replies ended with <|endoftext|> within ${count(maxNewTokens, 'token')}`)),
     row('repeated 3-gram', pct(s.repeated3gram), of(s.repeated3gram, 'replies repeat a 3-word sequence')),
     row('identical replies', pct(s.identical), of(s.identical, 'replies repeat an earlier reply of their conversation')),
     row('recall', pct(s.recall), of(s.recall, 'replies contain the fact asked about') + range(s.recall) +

@@ -226,10 +226,11 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   const c = evalJs([...args, '--seed', '2']);
   const one = join(tmp, 'one.txt');
   writeFileSync(one, 'Human: I am Zorbat.\nBot:\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat]\n');
-  const d = evalJs(['--init', ckpt, '--data', one, '--train-data', train, '--max-new-tokens', '2']);
+  const d = evalJs(['--init', ckpt, '--data', one, '--train-data', train, '--max-new-tokens', '1']);
   assert.is(d.code, 0, d.stderr);
   assert.match(d.stderr, /^eval: .*one\.txt: 1 conversation, 1 reply to generate\neval: note: 1 empty turn .* \(first: line 2\)$/m);
   assert.match(d.stdout, /one\.txt: 1 conversation, 1 reply, seed/);
+  assert.match(d.stdout, /replies ended with <\|endoftext\|> within 1 token$/m);
   assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
 });
 
