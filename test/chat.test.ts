@@ -299,7 +299,8 @@ t('/set temperature 0 makes replies greedy; /set lists and rejects bad values', 
   assert.ok(sampled.out.split('\n').some((l) => l && l !== 'Bot: yes yes yes'), 'temperature 0.8 samples');
   const greedy = await pipe(new FakeGenerator(script), '/set temperature 0\n/set repetition_penalty 1\n/set frequency-penalty 0\n' + msgs);
   assert.is(greedy.out, 'temperature = 0\nrepetition_penalty = 1\nfrequency_penalty = 0\n' + 'Bot: yes yes yes\n'.repeat(6));
-  const { out } = await pipe(fake(), '/set top_k 7\n/set\n/set top_p 2\n/set bogus 1\n/set max_new_tokens 5000\n');
+  const { out } = await pipe(fake(), '/set top_k 7\n/set\n/set top_p 2\n/set bogus 1\n/set max_new_tokens 5000\n/set top-k\n/set bogus\n');
+  assert.match(out, /\ntop_k = 7\nunknown setting 'bogus' \(one of temperature, .*\)\n$/, '/set NAME shows its value');
   assert.match(out, /top_k += 7\n/);
   assert.match(out, /temperature +0\.8\n/);
   assert.match(out, /top_p must be in \(0, 1\]/);

@@ -3,7 +3,7 @@
 // for a terminal or a pipe.
 import { createInterface } from 'node:readline';
 import type { Generator } from '../model/generator.ts';
-import { applySetting, ChatSession, cutNotes, fitNotes, listSettings, SETTING_NAMES, type Answer, type ChatOptions } from './session.ts';
+import { applySetting, ChatSession, cutNotes, fitNotes, listSettings, SETTING_NAMES, showSetting, type Answer, type ChatOptions } from './session.ts';
 
 function rate(n: number, ms: number): string {
   return ms > 0 ? `${(n / (ms / 1000)).toFixed(1)} tok/s` : '- tok/s';
@@ -61,7 +61,7 @@ export async function answer(session: ChatSession, message: string, io: AnswerIo
 const HELP = `Commands:
   /reset               start a new conversation (history and cache cleared)
   /persona TEXT        text placed before the conversation; /persona shows it, /persona - clears it
-  /set NAME VALUE      change ${SETTING_NAMES.join(', ')}; /set lists them
+  /set NAME VALUE      change ${SETTING_NAMES.join(', ')}; /set lists them, /set NAME shows one
   /history             show the conversation so far
   /help                this list
   /quit                leave (also Ctrl-D); Ctrl-C interrupts a reply`;
@@ -138,7 +138,8 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
         return;
       case '/set': {
         if (!rest) return void say(listSettings(opts));
-        const [name, value = ''] = rest.split(/\s+/);
+        const [name, value] = rest.split(/\s+/);
+        if (value === undefined) return void say(showSetting(opts, name)); // `/set top_k` shows it
         const err = applySetting(opts, name, value, gen.contextLength);
         if (err) return void say(err);
         const key = name.replace(/-/g, '_');

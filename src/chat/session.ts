@@ -82,13 +82,21 @@ export function applySettingFlags(o: ChatOptions, flags: Parsed): void {
 export function applySetting(o: ChatOptions, name: string, value: string, contextLength = Infinity): string | null {
   const key = name.replace(/-/g, '_');
   const s = SETTINGS[key];
-  if (!s) return `unknown setting '${name}' (one of ${SETTING_NAMES.join(', ')})`;
+  if (!s) return unknownSetting(name);
   const v = Number(value);
   if (value.trim() === '' || !Number.isFinite(v)) return `${key} expects a number, got '${value}'`;
   const why = s.check(v) ?? (key === 'max_new_tokens' && v >= contextLength ? `must be < the context length ${contextLength}` : null);
   if (why) return `${key} ${why}, got ${value}`;
   s.set(o, v);
   return null;
+}
+
+const unknownSetting = (name: string) => `unknown setting '${name}' (one of ${SETTING_NAMES.join(', ')})`;
+
+/** `name = value` for one setting (temperature, top_k, top-k, ...), or why there is no such setting */
+export function showSetting(o: ChatOptions, name: string): string {
+  const key = name.replace(/-/g, '_');
+  return SETTINGS[key] ? `${key} = ${SETTINGS[key].get(o)}` : unknownSetting(name);
 }
 
 export function listSettings(o: ChatOptions): string {
