@@ -177,7 +177,7 @@ t('chat.js where nothing names a model and there is no out/chat: a failed gpt2 d
 
 t('bench.js: an unknown flag or group is a one-line error, not a run of every benchmark', () => {
   for (const [args, pattern] of [
-    [['--filer', 'residual'], /^error: unknown flag --filer \(see --help\)$/],
+    [['--filer', 'residual'], /^error: unknown flag --filer: did you mean --filter\? \(see --help\)$/],
     [['--filter', 'nosuch'], /^error: --filter nosuch names no group; the groups are .*\bresidual\b.*\bserve\b/],
     [['--reps', '0'], /^error: --reps expects a positive integer, got '0'$/],
     [['--case', '('], /^error: --case \(: not a regular expression/],
@@ -234,6 +234,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     assert.match(h.stdout, new RegExp(`^usage: node dist/${name}\\.js`));
     for (const f of flags) assert.match(h.stdout, new RegExp(`^  ${f}\\b`, 'm'), `${name} --help lists ${f}`);
     assert.is(stderrLines(h.stderr).length, 0, h.stderr);
+    assert.is((await run(name, ['-h'])).stdout, h.stdout, `${name} -h is --help`);
   }
 
   // a checkpoint cut short, and one whose config.json disagrees with its tensors
@@ -252,7 +253,11 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
   const out = ['--out', join(dir, 'never'), '--steps', '1'];
 
   const cases: [string, 'train' | 'chat', string[], RegExp[]][] = [
-    ['unknown flag', 'train', ['--bogus'], [/unknown flag --bogus/]],
+    ['unknown flag', 'train', ['--bogus'], [/^error: unknown flag --bogus \(see --help\)$/]],
+    // the names /set and Hugging Face use, and a prefix: the flag meant is named
+    ['flag with underscores', 'chat', ['--max_new_tokens', '5'], [/^error: unknown flag --max_new_tokens: did you mean --max-new-tokens\? \(see --help\)$/]],
+    ['flag cut short', 'chat', ['--temp', '0.5'], [/unknown flag --temp: did you mean --temperature\?/]],
+    ['flag misspelt', 'train', ['--stpes', '5'], [/unknown flag --stpes: did you mean --steps\?/]],
     ['bad value', 'train', ['--steps', 'abc'], [/--steps/, /'abc'/]],
     ['--overwrite with --resume', 'train', [...DATA, '--resume', '--overwrite', '--out', ckpt], [/--overwrite starts a new run/, /--resume continues it/]],
     ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],

@@ -20,11 +20,14 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = argv[i] === '-h' && byName.has('help') ? '--help' : argv[i];
     if (!a.startsWith('--')) throw new UserError(`unexpected argument '${a}' (see --help)`);
     let [name, val] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     const spec = byName.get(name);
-    if (!spec) throw new UserError(`unknown flag --${name} (see --help)`);
+    if (!spec) {
+      const near = nearestFlag(name, [...byName.keys()]);
+      throw new UserError(`unknown flag --${name}${near ? `: did you mean --${near}?` : ''} (see --help)`);
+    }
     if (spec.type === 'boolean') {
       out[name] = val === undefined ? true : !/^(0|false|no)$/i.test(val);
       continue;
@@ -53,6 +56,32 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
     seen.add(name);
   }
   return out;
+}
+
+/**
+ * The flag a mistyped `name` most likely meant: the same with '-' for '_' (`max_new_tokens`, as
+ * chat.js's /set and Hugging Face spell it), else the only flag it begins (`temp`), else the only
+ * one within two edits (`filer`); undefined when none or several fit.
+ */
+export function nearestFlag(name: string, names: string[]): string | undefined {
+  const dashed = name.replace(/_/g, '-');
+  if (names.includes(dashed)) return dashed;
+  const only = (c: string[]) => (c.length === 1 ? c[0] : undefined);
+  if (dashed.length >= 3) {
+    const prefixed = only(names.filter((n) => n.startsWith(dashed)));
+    if (prefixed) return prefixed;
+  }
+  return only(names.filter((n) => editDistance(n, dashed) <= 2 && editDistance(n, dashed) < n.length / 2));
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 /** '90s', '10m', '1h30m', '1.5h' (or a bare number of seconds) -> seconds; null when malformed */
