@@ -308,6 +308,54 @@ t('/set temperature 0 makes replies greedy; /set lists and rejects bad values', 
   assert.match(out, /max_new_tokens must be < the context length 1024/);
 });
 
+// a terminal: readline in terminal mode over streams (keys as bytes, Ctrl-C is \x03), and a
+// model that yields between tokens as a GPU does, so keys arrive while a reply is generated
+async function terminal(gen: FakeGenerator, o: Partial<ChatOptions> = {}) {
+  const input = new PassThrough(), output = new PassThrough();
+  let out = '';
+  output.on('data', (d) => (out += d));
+  const append = gen.append.bind(gen);
+  gen.append = async (tokens) => {
+    await new Promise((r) => setImmediate(r));
+    return append(tokens);
+  };
+  const done = runRepl(gen, options(o), { input, output, isTTY: true });
+  const until = async (re: RegExp) => {
+    for (const t0 = Date.now(); !re.test(out);) {
+      if (Date.now() - t0 > 10_000) throw new Error(`no ${re} after 10 s in:\n${out}`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+  return { keys: (k: string) => input.write(k), until, done, out: () => out };
+}
+
+t('a terminal: Ctrl-C stops the reply, the conversation and the REPL go on', async () => {
+  const la = encode(' la')[0];
+  const term = await terminal(new FakeGenerator(replyScript(BOT, () => new Array(5000).fill(la), V)), { maxNewTokens: 1000, quiet: false });
+  term.keys('hi\r');
+  await term.until(/Bot: la la la/);
+  term.keys('\x03');
+  await term.until(/\(interrupted\)/);
+  term.keys('/history\r');
+  await term.until(/\nBot: la la[ la]*\r?\n/);
+  term.keys('/quit\r');
+  await term.done;
+  assert.match(term.out(), /Human: hi\r?\nBot: (la ?)+\r?\n/, `the interrupted reply is in the history:\n${term.out()}`);
+});
+
+t('a terminal: Ctrl-C at the prompt drops what was typed (the prompt redrawn empty sent it with the next line)', async () => {
+  const term = await terminal(fake(() => ' ok'));
+  term.keys('abc');
+  term.keys('\x03');
+  await term.until(/Ctrl-C interrupts a reply/);
+  term.keys('def\r');
+  await term.until(/Bot: ok/);
+  term.keys('/history\r/quit\r');
+  await term.done;
+  assert.match(term.out(), /Human: def\r?\nBot: ok/, `/history shows the message as sent:\n${term.out()}`);
+  assert.not.match(term.out(), /abcdef/);
+});
+
 t('/quit ends the REPL with input still open; end of input ends it too', async () => {
   const gen = fake();
   const { out } = await pipe(gen, '/help\n/quit\nhi\n', {}, false);

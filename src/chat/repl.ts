@@ -104,6 +104,10 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
   rl.on('SIGINT', () => {
     if (generating) abort = true;
     else {
+      // drop what was typed, as a shell does: kept, it was sent with what came next while the
+      // redrawn prompt showed only the new text
+      rl.write(null, { ctrl: true, name: 'e' });
+      rl.write(null, { ctrl: true, name: 'u' });
       output.write('\n(Ctrl-C interrupts a reply; /quit or Ctrl-D leaves)\n');
       rl.prompt();
     }
