@@ -31,7 +31,7 @@ const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n
 exitOnStdoutError();
 
 async function main(): Promise<void> {
-  const a = parseFlags(process.argv.slice(2), specs);
+  const a = parseFlags(process.argv.slice(2), specs, 'a message to answer goes after --prompt, a model after --init');
   if (a.help) {
     process.stdout.write(helpText(USAGE, specs));
     return;

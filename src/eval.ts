@@ -144,7 +144,7 @@ for (const s of STOP_SIGNALS) {
 }
 
 async function main(): Promise<void> {
-  const a = parseFlags(process.argv.slice(2), specs);
+  const a = parseFlags(process.argv.slice(2), specs, 'a model goes after --init, held-out conversations after --data');
   if (a.help) {
     process.stdout.write(helpText(USAGE, specs));
     return;

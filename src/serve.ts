@@ -40,7 +40,7 @@ get ${GRACE_MS / 1000} s to finish). README.md "Serve" has curl and openai examp
 const modelId = (init: string) => basename(resolve(init)); // 'gpt2' stays 'gpt2'
 
 async function main(): Promise<void> {
-  const a = parseFlags(process.argv.slice(2), specs);
+  const a = parseFlags(process.argv.slice(2), specs, 'a model goes after --init');
   if (a.help) {
     process.stdout.write(helpText(USAGE, specs));
     return;

@@ -257,6 +257,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     // the names /set and Hugging Face use, and a prefix: the flag meant is named
     ['flag with underscores', 'chat', ['--max_new_tokens', '5'], [/^error: unknown flag --max_new_tokens: did you mean --max-new-tokens\? \(see --help\)$/]],
     ['flag cut short', 'chat', ['--temp', '0.5'], [/unknown flag --temp: did you mean --temperature\?/]],
+    ['chat: a message without --prompt', 'chat', ['Hello there'], [/^error: unexpected argument 'Hello there': a message to answer goes after --prompt, a model after --init \(see --help\)$/]],
     ['flag misspelt', 'train', ['--stpes', '5'], [/unknown flag --stpes: did you mean --steps\?/]],
     ['bad value', 'train', ['--steps', 'abc'], [/--steps/, /'abc'/]],
     ['--overwrite with --resume', 'train', [...DATA, '--resume', '--overwrite', '--out', ckpt], [/--overwrite starts a new run/, /--resume continues it/]],

@@ -312,6 +312,7 @@ t('eval.js: --help, and bad input as one line', () => {
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
     [['--limit', '0'], /^error: --limit must be at least 1/],
+    [['out/chat'], /^error: unexpected argument 'out\/chat': a model goes after --init, held-out conversations after --data \(see --help\)$/],
     [['--temperature', '-1'], /^error: --temperature: temperature must be >= 0/],
   ] as [string[], RegExp][]) {
     const r = evalJs(args);

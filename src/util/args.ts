@@ -14,14 +14,15 @@ export interface FlagSpec {
 
 export type Parsed = Record<string, string | number | boolean | string[] | undefined>;
 
-export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
+/** `positional`: what a word that is not a flag was likely meant as (chat.js: a message for --prompt) */
+export function parseFlags(argv: string[], specs: FlagSpec[], positional?: string): Parsed {
   const out: Parsed = {};
   for (const s of specs) out[s.name] = Array.isArray(s.default) ? [...s.default] : s.default;
   const byName = new Map(specs.map((s) => [s.name, s]));
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] === '-h' && byName.has('help') ? '--help' : argv[i];
-    if (!a.startsWith('--')) throw new UserError(`unexpected argument '${a}' (see --help)`);
+    if (!a.startsWith('--')) throw new UserError(`unexpected argument '${a}'${positional ? `: ${positional}` : ''} (see --help)`);
     let [name, val] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     const spec = byName.get(name);
     if (!spec) {
