@@ -420,13 +420,19 @@ t('context overflow: old exchanges dropped, reported, and the model never overfl
   assert.ok(Math.max(...gen.appends.map((x) => x.length)) <= 48);
 });
 
-t('a reply cut at max_new_tokens says so on its statistics line; one that ends by itself does not', async () => {
+t('the statistics line says when a reply was cut at max_new_tokens, or was empty; not when it ended by itself', async () => {
   const cut = await pipe(fake(() => ' one two three four five six'), 'hi\n', { maxNewTokens: 3, quiet: false });
   assert.is(cut.out, 'Bot: one two three\n');
   assert.match(cut.log, /decode \d+ tok in \d+ ms \([\d.-]+ tok\/s\) \(stopped: max_new_tokens 3 reached\)\n$/);
   const whole = await pipe(fake(() => ' one two'), 'hi\n', { maxNewTokens: 3, quiet: false });
   assert.is(whole.out, 'Bot: one two\n');
-  assert.not.match(whole.log, /stopped/);
+  assert.not.match(whole.log, /stopped|empty/);
+  // <|endoftext|> first, or a stop string after nothing but whitespace
+  for (const reply of ['', ' \nHuman: hi']) {
+    const empty = await pipe(fake(() => reply), 'hi\n', { quiet: false });
+    assert.is(empty.out, 'Bot: \n');
+    assert.match(empty.log, / \(empty reply: the model ended it at once\)\n$/, JSON.stringify(reply));
+  }
 });
 
 t('context overflow: after a drop the next exchanges reuse the cache again', async () => {

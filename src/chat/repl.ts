@@ -16,6 +16,8 @@ export function statsLine({ reply: r, prompt: p }: Answer, maxNewTokens: number)
   if (r.reusedTokens) s += ` + ${r.reusedTokens} reused from the cache`;
   s += `, decode ${r.decodeTokens} tok in ${r.decodeMs.toFixed(0)} ms (${rate(r.decodeTokens, r.decodeMs)})`;
   s += fitNotes(p);
+  // a blank `Bot:` line would read as a fault of chat.js
+  if (!r.text.trim() && (r.reason === 'eot' || r.reason === 'stop')) s += ' (empty reply: the model ended it at once)';
   // a reply cut mid-sentence would read as the model's own ending
   if (r.reason === 'length') s += ` (stopped: max_new_tokens ${maxNewTokens} reached)`;
   if (r.reason === 'context') s += ' (stopped: context window full)';
