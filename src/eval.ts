@@ -128,17 +128,17 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
 // time, it quits at once.
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
-let generating = false;
+let phase: 'before' | 'replies' | 'after' = 'before';
 let stopSignal: NodeJS.Signals | null = null;
 for (const s of STOP_SIGNALS) {
   process.on(s, (sig: NodeJS.Signals) => {
     const nl = process.stderr.isTTY ? '\n' : ''; // after the progress line's \r
-    if (generating && !stopSignal) {
+    if (phase === 'replies' && !stopSignal) {
       stopSignal = sig;
       process.stderr.write(`${nl}eval: ${signalName(sig)}: stopping; the conversations finished so far are scored (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again quits at once)\n`);
       return;
     }
-    process.stderr.write(`${nl}eval: ${signalName(sig)}: stopped${stopSignal ? '' : ' before the replies: nothing scored'}\n`);
+    process.stderr.write(`${nl}eval: ${signalName(sig)}: stopped${phase === 'before' ? ' before the replies: nothing scored' : ''}\n`);
     process.exit(128 + osConstants.signals[sig]);
   });
 }
@@ -193,14 +193,14 @@ async function main(): Promise<void> {
   const valueLoss = { all: await maskedLoss(generator.model, values), seen: trainText ? await maskedLoss(generator.model, seenValues) : { loss: NaN, tokens: 0 } };
   const tty = !!process.stderr.isTTY;
   let finished = 0; // conversations whose replies are all in
-  generating = true;
+  phase = 'replies';
   const transcripts = await generateReplies(generator, convs, opts, (done, n) => {
     finished = done;
     const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${((performance.now() - t0) / 1000).toFixed(0)} s`;
     if (tty) log(`\r${line}${done === convs.length ? '\n' : ''}`);
     else if (done % 10 === 0 || done === convs.length) log(`${line}\n`);
   }, () => stopSignal !== null);
-  generating = false;
+  phase = 'after';
   const seconds = (performance.now() - t0) / 1000;
   // stopped: the replies of the first conversations, as --limit would give them; the losses above are over all of them
   const interrupted = stopSignal && finished < convs.length ? { signal: stopSignal, conversations: finished } : null;
