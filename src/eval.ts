@@ -182,7 +182,11 @@ async function main(): Promise<void> {
 
   const T = Math.min(256, generator.contextLength);
   // the Bot turns, packed and masked as training packs them
-  const loss = await maskedLoss(generator.model, packConversations(convs, speakers, T, 'bot'));
+  // each forward pass over a window takes a while on a CPU adapter (GPT-2 124M on lavapipe: a minute for
+  // the shipped set's losses, before the first reply): say what is being computed
+  const botTurns = packConversations(convs, speakers, T, 'bot');
+  log(`eval: val loss over ${count(botTurns.stats.windows, 'window')} of ${T} tokens\n`);
+  const loss = await maskedLoss(generator.model, botTurns);
   // the recalled values' tokens, and those of them that the training data contains: a model
   // trained from scratch on it cannot output the others, copying or not. The training text is
   // encoded per distinct line (3x faster than whole, measured): a value never holds a newline,
@@ -190,6 +194,7 @@ async function main(): Promise<void> {
   const values = recallValueDataset(convs, speakers, T), trainTokens = new Set<number>();
   if (trainText) for (const line of new Set(trainText.split('\n'))) for (const t of encode(line)) trainTokens.add(t);
   const seenValues = { ...values, mask: values.mask.map((m, i) => (m && trainTokens.has(values.tokens[i]) ? 1 : 0)) };
+  log(`eval: recall loss over ${count(values.stats.windows * (trainText ? 2 : 1), 'window')} (the values' tokens${trainText ? ', then those seen in training' : ''})\n`);
   const valueLoss = { all: await maskedLoss(generator.model, values), seen: trainText ? await maskedLoss(generator.model, seenValues) : { loss: NaN, tokens: 0 } };
   const tty = !!process.stderr.isTTY;
   let finished = 0; // conversations whose replies are all in

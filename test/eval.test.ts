@@ -211,7 +211,7 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   const args = ['--init', ckpt, '--data', data, '--train-data', train, '--json', '--max-new-tokens', '6'];
   const a = evalJs(args), b = evalJs(args);
   assert.is(a.code, 0, a.stderr);
-  assert.match(a.stderr, /eval: conversation 2\/2, 3\/3 replies/);
+  assert.match(a.stderr, /\neval: val loss over \d+ windows? of 64 tokens\neval: recall loss over \d+ windows? \(the values' tokens, then those seen in training\)\neval: conversation 2\/2, 3\/3 replies/, 'each phase is said before it runs');
   assert.is(a.stdout, b.stdout, 'same seed, same JSON');
   const j = JSON.parse(a.stdout);
   assert.is(j.replies.length, 3);
