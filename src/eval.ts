@@ -28,11 +28,12 @@ import { score, trainingReplies, wilson95, type Fraction, type Scores } from './
 const defaults: ChatOptions = { ...defaultChatOptions(), maxNewTokens: 64 };
 
 const DEFAULT_TRAIN_DATA = DEFAULTS.data; // train.js's default --data
+const DEFAULT_HELD_OUT = 'data/eval.txt';
 
 const specs: FlagSpec[] = [
   ...MODEL_FLAGS,
   ...SPEAKER_FLAGS,
-  { name: 'data', type: 'string', default: 'data/eval.txt', help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
+  { name: 'data', type: 'string', default: DEFAULT_HELD_OUT, help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
   { name: 'train-data', type: 'string', help: `the training conversations, for the copying score and the seen-tokens row (default: the data the model was trained on, from its train_state.json, else ${DEFAULT_TRAIN_DATA}; both rows are left out when that file is not there)` },
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
   { name: 'json', type: 'boolean', help: 'print the scores and every reply as JSON instead of the table' },
@@ -159,6 +160,10 @@ async function main(): Promise<void> {
   const speakers = chosenSpeakers(a, choice);
   opts.speakers = speakers;
   const dataPath = a.data as string;
+  // the shipped set is found from the repository's directory only, as train.js's data/chat.txt is
+  if (dataPath === DEFAULT_HELD_OUT && !existsSync(dataPath)) {
+    throw new UserError(`the held-out set ${DEFAULT_HELD_OUT} is not in ${process.cwd()}: run eval.js from the repository's directory, or pass --data FILE`);
+  }
   const dataText = readText(dataPath, 'data');
   const parsed = withPath(dataPath, () => inModelTags((sp) => readMarkedChat(dataText, sp), speakers));
   let convs = parsed.conversations;

@@ -291,6 +291,11 @@ t('eval.js: a model trained with --human User --bot Assistant is prompted so, it
   assert.is(k.settings.trainData, null);
   assert.equal([k.scores.copying.of, k.recallTokensSeen], [0, 0]);
   assert.match(away.stderr, /eval: no training text \(data\/chat\.txt is not there\): copying and seen tokens are left out/);
+  // away from the repository, the shipped held-out set is not found: said so, with the way out
+  const noData = evalJs(args, tmp);
+  assert.is(noData.code, 1, noData.stderr);
+  assert.is(errorLines(noData.stderr).length, 1, noData.stderr);
+  assert.match(errorLines(noData.stderr)[0], /^error: the held-out set data\/eval\.txt is not in \/\S+: run eval\.js from the repository's directory, or pass --data FILE$/);
   // the same tag twice cannot make a conversation
   const same = evalJs([...args, '--data', data, '--human', 'Bot', '--bot', 'Bot']);
   assert.is(same.code, 1);
