@@ -8,7 +8,7 @@ import { UserError } from './util/errors.ts';
 import { fsReason } from './util/fs-errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, trainedWith } from './util/cli.ts';
+import { chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -127,8 +127,6 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
 // Ctrl-C (or SIGTERM, SIGHUP) while the replies are generated stops there, and the conversations
 // finished so far are scored: minutes of replies are not lost. Before the replies, or a second
 // time, it quits at once.
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
 let phase: 'before' | 'replies' | 'after' = 'before';
 let stopSignal: NodeJS.Signals | null = null;
 for (const s of STOP_SIGNALS) {

@@ -9,7 +9,8 @@ import { loadWeights } from '../model/load.ts';
 import { adapterBase, isAdapterDir } from '../model/adapter.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
-import { nodeCommand, signalName, STOP_SIGNALS } from './node.ts';
+import { signalName, STOP_SIGNALS } from '../util/cli.ts';
+import { nodeCommand } from './node.ts';
 
 export async function mergeAdapter(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
   // Ctrl-C/SIGTERM: before the save, stop with nothing written; during it (synchronous: the

@@ -21,6 +21,7 @@ import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
 import { count } from '../util/words.ts';
+import { signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
@@ -47,9 +48,6 @@ export interface TrainResult {
   lastLr: number;
 }
 
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-/** 'interrupt' for Ctrl-C, else the signal's name */
-export const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
 
 /** `now`: the clock in ms (tests give a fake one to run a --time budget deterministically) */
 export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => number = () => performance.now()): Promise<TrainResult> {

@@ -111,3 +111,8 @@ export function exitOnStdoutError(): void {
     process.exit(1);
   });
 }
+
+/** the signals that stop a command (Ctrl-C, `kill`/`timeout`/docker stop, a closed terminal) */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** 'interrupt' for Ctrl-C, else the signal's name */
+export const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
