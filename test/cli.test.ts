@@ -149,6 +149,33 @@ t('train.js: Ctrl-C before the first step (here while the weights download) stop
   }
 });
 
+t('train.js --merge-adapter: Ctrl-C while the base downloads stops at once, nothing written (it waited for the download to end)', async () => {
+  const adapter = join(dir, 'merge-early-adapter'), out = join(dir, 'merge-early');
+  mkdirSync(adapter, { recursive: true });
+  writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['c_attn'], base_model_name_or_path: 'gpt2' }));
+  let asked: () => void = () => {};
+  const downloading = new Promise<void>((r) => (asked = r));
+  const stalled = createServer(() => asked()); // takes the download's request and never answers
+  await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+  const cache = join(dir, 'merge-empty-cache');
+  const env = { HF_ENDPOINT: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, HF_HOME: cache, XDG_CACHE_HOME: cache, HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, GPT2_DIR: undefined, HF_HUB_OFFLINE: undefined };
+  try {
+    const p = start('train', ['--merge-adapter', adapter, '--init', 'gpt2', '--out', out], { env });
+    p.child.stdin!.end();
+    await downloading;
+    const t0 = Date.now();
+    p.child.kill('SIGINT');
+    const r = await p.done;
+    assert.is(r.code, 130, r.stdout + r.stderr);
+    assert.match(r.stdout, /^interrupt before the merge was saved: nothing written$/m);
+    assert.ok(Date.now() - t0 < 10_000, 'at once, not when the download times out (15 s)');
+    assert.not.ok(existsSync(out));
+  } finally {
+    stalled.closeAllConnections();
+    stalled.close();
+  }
+});
+
 t('train.js: a signal while the data loads stops the run there, before the data is tokenized to the end', async () => {
   // data/chat.txt takes seconds to tokenize; the packing yields to the event loop, so the handler runs at once
   for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {

@@ -13,13 +13,19 @@ import { signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { nodeCommand } from './node.ts';
 
 export async function mergeAdapter(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
-  // Ctrl-C/SIGTERM: before the save, stop with nothing written; during it (synchronous: the
-  // handler runs after), let it finish: a signal's default exit left a half-written .saving/ and .lock in OUT
+  // Ctrl-C/SIGTERM: before the save (loading, or a hub download of the base that takes minutes),
+  // stop at once with nothing written; during it (synchronous: the handler runs after), let it
+  // finish: a signal's default exit left a half-written .saving/ and .lock in OUT
+  let saving = false;
   let stopped: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals) => (stopped = sig);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (saving) return void (stopped = sig);
+    console.log(`${signalName(sig)} before the merge was saved: nothing written`);
+    process.exit(128 + osConstants.signals[sig]);
+  };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
-    await merge(adapter, init, out, say, () => stopped);
+    await merge(adapter, init, out, say, () => (saving = true));
   } finally {
     // a signal during the save is still queued in libuv: read it (two event-loop turns) before the
     // listeners go, since removing a signal's last listener would drop it
@@ -29,20 +35,18 @@ export async function mergeAdapter(adapter: string, init: string | undefined, ou
   if (stopped) say(`(${signalName(stopped)} during the save: it was finished first)`);
 }
 
-async function merge(adapter: string, init: string | undefined, out: string, say: (s: string) => void, stopped: () => NodeJS.Signals | null): Promise<void> {
+/** `startSave`: called once the weights are loaded, just before anything is written (a signal after it waits for the save) */
+async function merge(adapter: string, init: string | undefined, out: string, say: (s: string) => void, startSave: () => void): Promise<void> {
   const dir = resolve(out);
   if (dir === resolve(adapter)) throw new UserError(`--out ${out} is the adapter's directory: the merged model goes into a directory of its own`);
   const held = heldCheckpoint(dir);
   if (held) throw new UserError(`--out ${out} already holds a checkpoint (${held.what}); pass a new directory for the merged model`);
   // without --init an adapter loads as an --init does: its base (adapter_config.json) with it merged
   const w = init === undefined && isAdapterDir(adapter) ? await loadWeights(adapter) : await loadWeights(init ?? adapterBase(adapter), { adapter });
-  // a signal that came while loading (synchronous reads) is read by libuv's poll phase: two turns have one between them
+  // a signal that came while loading (synchronous reads) is read by libuv's poll phase: two turns
+  // have one between them, and the handler stops the merge there
   for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
-  const sig = stopped();
-  if (sig) {
-    console.log(`${signalName(sig)} before the merge was saved: nothing written`);
-    process.exit(128 + osConstants.signals[sig]);
-  }
+  startSave();
   say(`merged: ${w.source}, ${describeConfig(w.config)}`);
   const ckpt = new Checkpointer(dir);
   ckpt.open();
