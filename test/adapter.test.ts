@@ -147,6 +147,8 @@ t('readAdapter refuses what it cannot apply, in one line that names the file and
   console.warn = (m: string) => warnings.push(m);
   try {
     readAdapter(variant('regex', (d) => setJson(d, { target_modules: '.*\\.(c_attn|mlp\\.c_proj)' })), CFG);
+    // layers_to_transform [] restricts nothing in PEFT (it refused every tensor here)
+    readAdapter(variant('layers-none', (d) => setJson(d, { layers_to_transform: [] })), CFG);
     assert.equal(warnings, [], 'a regex that names the same modules');
     readAdapter(variant('wide', (d) => setJson(d, { target_modules: ['c_attn', 'mlp.c_proj', 'c_fc'] })), CFG);
     readAdapter(variant('all-linear', (d) => setJson(d, { target_modules: 'all-linear' })), CFG);

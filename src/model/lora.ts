@@ -233,7 +233,8 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   const targets = typeof t === 'string' ? [t] : ((t as string[] | null | undefined) ?? DEFAULT_LORA_TARGETS);
   const l = j.layers_to_transform;
   if (l != null && !(Number.isSafeInteger(l) || (Array.isArray(l) && l.every(Number.isSafeInteger)))) fail(`field 'layers_to_transform' must be a layer number or a list of them, got ${JSON.stringify(l)}`);
-  const layers = l == null ? null : Array.isArray(l) ? (l as number[]) : [l as number];
+  // an empty list is no restriction, as PEFT reads it (is_using_layer_indexes), not no layer at all
+  const layers = l == null || (Array.isArray(l) && l.length === 0) ? null : Array.isArray(l) ? (l as number[]) : [l as number];
   const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
   return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, layers, base };
 }
