@@ -509,6 +509,18 @@ t('train_state.json that is null, has a non-numeric step or no options: a named 
   cases.forEach(([text, re], i) => assertOneLineError(results[i], [re], `train_state ${text}`));
 });
 
+t("train_state.json of a train.js before 2026-11-25 (its few settings at the top level, no 'options'): resumed with them, and told so", async () => {
+  const d = out('state-early');
+  mkdirSync(d);
+  for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors']) copyFileSync(join(ckpt, f), join(d, f));
+  writeFileSync(join(d, 'train_state.json'), JSON.stringify({ step: 1, steps: 2, lr: 0.002, batchSize: 2 }));
+  // its optimizer.safetensors cannot be matched to it (that check came later): --reset-optimizer
+  const r = await run('train', ['--resume', '--reset-optimizer', '--out', d, '--data', chat, '--eval-interval', '0']);
+  assertOk(r, 'an early train_state.json');
+  assert.match(r.stdout, /^note: .*train_state\.json is from a train\.js before 2026-11-25, which kept only --steps, --lr, --batch-size: every other setting .* is this version's default unless given again$/m);
+  assert.match(r.stdout, /^step +2\/2 .*lr 2\.00e-3/m); // its --steps and --lr
+});
+
 // ---- 6. readers finish an interrupted save ----
 
 t('chat.js rolls forward a save that was complete but not yet moved into place', async () => {

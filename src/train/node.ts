@@ -243,6 +243,7 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
         throw new UserError(`--resume: ${join(out, 'train_state.json')} is missing, so the run's step, schedule and settings are unknown; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
       const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
+      if (saved.note) say(`note: ${saved.note}`);
       if (flags.log === undefined && typeof saved.settings.log === 'string') checkLogPath(saved.settings.log, true);
       if (lora && (!saved.settings.lora || !saved.settings.base)) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out} --out NEW_DIR`);

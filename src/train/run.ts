@@ -119,6 +119,8 @@ export interface SavedRun {
   dataFingerprint?: string;
   /** the same for the --val-data file */
   valDataFingerprint?: string;
+  /** what the resumed run should be told about the state it read (an old format) */
+  note?: string;
 }
 
 /** the adapter and machine a run is sized against */
@@ -371,14 +373,19 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
   if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new UserError(`${where}: not a JSON object (got ${JSON.stringify(state)})`);
   const j = state as Record<string, any>;
   if (!(Number.isSafeInteger(j.step) && j.step >= 0)) throw new UserError(`${where}: field 'step' must be a whole number, 0 or more, got ${JSON.stringify(j.step)}`);
-  const o = j.options;
-  // without them --resume would go on with defaults (another data file, schedule, no LoRA) as if they were the run's
+  // train.js before 2026-11-25 kept only these, at the top level, and no 'options'
+  const early = (['steps', 'lr', 'minLr', 'warmup', 'batchSize'] as const).filter((k) => typeof j[k] === 'number');
+  const o = j.options ?? (early.length ? {} : undefined);
+  // without any --resume would go on with defaults (another data file, schedule, no LoRA) as if they were the run's
   if (o === undefined) {
     throw new UserError(`${where}: no 'options' (hand-edited, or not written by train.js), so the run's settings (data, batch and block size, schedule, LoRA) are unknown and --resume cannot continue it; start a new run from its weights with --init DIR --out NEW`);
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new UserError(`${where}: field 'options' is not a JSON object`);
   const settings: Partial<RunSettings> = { ...o };
-  for (const k of ['steps', 'lr', 'minLr', 'warmup', 'batchSize'] as const) if (settings[k] === undefined && typeof j[k] === 'number') settings[k] = j[k];
+  for (const k of early) if (settings[k] === undefined) settings[k] = j[k];
+  const note = j.options === undefined
+    ? `${where} is from a train.js before 2026-11-25, which kept only ${early.map(flagName).join(', ')}: every other setting (--data, --block-size, ...) is this version's default unless given again`
+    : undefined;
   const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
   const curve = (v: unknown): [number, number][] =>
     Array.isArray(v) ? v.filter((p) => Array.isArray(p) && Number.isFinite(p[0]) && Number.isFinite(p[1])) : [];
@@ -389,6 +396,7 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
     baseFingerprint: typeof j.baseFingerprint === 'string' ? j.baseFingerprint : undefined,
     dataFingerprint: typeof j.dataFingerprint === 'string' ? j.dataFingerprint : undefined,
     valDataFingerprint: typeof j.valDataFingerprint === 'string' ? j.valDataFingerprint : undefined,
+    ...(note ? { note } : {}),
   };
 }
 
