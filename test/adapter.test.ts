@@ -152,10 +152,12 @@ t('readAdapter refuses what it cannot apply, in one line that names the file and
     assert.equal(warnings, [], 'a regex that names the same modules');
     readAdapter(variant('wide', (d) => setJson(d, { target_modules: ['c_attn', 'mlp.c_proj', 'c_fc'] })), CFG);
     readAdapter(variant('all-linear', (d) => setJson(d, { target_modules: 'all-linear' })), CFG);
+    readAdapter(variant('regex-python', (d) => setJson(d, { target_modules: '.*(?P<m>c_attn|c_proj)' })), CFG); // a Python named group
   } finally {
     console.warn = warn;
   }
-  assert.is(warnings.length, 2, warnings.join('\n'));
+  assert.is(warnings.length, 3, warnings.join('\n'));
+  assert.match(warnings[2], /^warning: .*regex-python\/adapter_config\.json: target_modules ".*" is a regex JavaScript cannot read \(Python-only syntax\): the file's LoRA weights are applied as they are, not checked against it$/);
   assert.match(warnings[0], /^warning: .*wide\/adapter_config\.json: target_modules \["c_attn","mlp\.c_proj","c_fc"\] names h\.0\.mlp\.c_fc, h\.1\.mlp\.c_fc, but .*adapter_model\.safetensors holds no weights for them: they stay unchanged/);
   assert.match(warnings[1], /target_modules "all-linear" names h\.0\.attn\.c_proj, h\.0\.mlp\.c_fc, h\.1\.attn\.c_proj, h\.1\.mlp\.c_fc, but/);
   // the load path says the same for --adapter, and for an adapter directory given as --init

@@ -74,7 +74,10 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
  */
 function checkTargets(config: AdapterConfig, sites: LoraSite[], base: GPT2Config, where: { config: string; weights: string }): void {
   const targeted = adapterTargets(config);
-  if (!targeted) return;
+  if (!targeted) {
+    console.warn(`warning: ${where.config}: target_modules ${JSON.stringify(config.targetPattern)} is a regex JavaScript cannot read (Python-only syntax): the file's LoRA weights are applied as they are, not checked against it`);
+    return;
+  }
   const targets = JSON.stringify(config.targetPattern ?? config.targets) + (config.layers ? ` (layers_to_transform ${JSON.stringify(config.layers)})` : '');
   const names = (list: LoraSite[]) => list.slice(0, 4).map((s) => s.name).join(', ') + (list.length > 4 ? `, and ${list.length - 4} more` : '');
   const extra = sites.filter((s) => !targeted(s));

@@ -500,7 +500,7 @@ function wire(): void {
   $('stop').addEventListener('click', () => reply?.abort());
   // Escape stops a reply from anywhere on the page, as Stop does
   document.addEventListener('keydown', (ev) => {
-    if (ev.key !== 'Escape' || !reply) return;
+    if (ev.key !== 'Escape' || !reply || ev.isComposing) return; // an input method's Escape cancels its composition
     ev.preventDefault();
     reply.abort();
   });

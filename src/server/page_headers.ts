@@ -29,7 +29,8 @@ export function parseSpeakersHeader(v: string | null): Speakers | null {
 }
 
 /**
- * Sent with a chat completion (not with an error): how many old exchanges were left out to fit the context (absent
- * when none), so that the page says so under the reply as it does for its own engine.
+ * Sent with a chat completion (not with an error answered instead of one; a stream's goes out with its 200, before it
+ * is known how the stream ends): how many old exchanges were left out to fit the context (absent when none), so that
+ * the page says so under the reply as it does for its own engine.
  */
 export const DROPPED_HEADER = 'X-Dropped-Exchanges';
