@@ -1,10 +1,10 @@
 // The page in a real browser, for the page tests: the system's Chromium (no browser download)
 // driven by playwright-core, headless, with WebGPU on its built-in SwiftShader adapter when
 // there is no GPU; the page served on 127.0.0.1 by the same static handler serve.js mounts.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { staticHandler } from '../src/server/static.ts';
 import { ROOT } from './child.ts';
@@ -48,6 +48,33 @@ export async function servePage(modelDir: string | null, files: Record<string, s
     res.writeHead(404, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error', param: null, code: null } }));
   });
+  return listening(server, requests);
+}
+
+/**
+ * A plain static host for `dir` (no serve.js: no API, no X-Model-* headers, no ETags), as a
+ * deployer's; a missing file is a 404, or with `missing: 'page'` index.html with 200, as hosts
+ * that serve a single-page app do (Cloudflare Pages without a 404.html, rewrites to /).
+ */
+export async function serveFolder(dir: string, { missing = '404' }: { missing?: '404' | 'page' } = {}): Promise<PageServer> {
+  const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    let file = join(dir, path === '/' ? 'index.html' : path);
+    if (path.includes('..') || !existsSync(file) || statSync(file).isDirectory()) {
+      if (missing === '404') return void res.writeHead(404, { 'Content-Type': 'text/html' }).end('<h1>404 Not Found</h1>');
+      file = join(dir, 'index.html');
+    }
+    const body = readFileSync(file);
+    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  return listening(server, requests);
+}
+
+async function listening(server: Server, requests: string[]): Promise<PageServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -14,7 +14,7 @@ import { saveGPT2Weights } from '../src/node/weights.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, saveAdapter } from '../src/model/adapter.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
 import { Rng } from '../src/util/rng.ts';
-import { ask, launch, pageLog, servePage, waitForState, type PageServer } from './browser.ts';
+import { ask, launch, pageLog, serveFolder, servePage, waitForState, type PageServer } from './browser.ts';
 import { assertOk, ROOT, run, start, waitForStdout } from './child.ts';
 import { tinyArrays } from './fixtures.ts';
 
@@ -562,6 +562,46 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
     assert.ok(await hidden('#notice'), `a stale banner: ${await page.textContent('#notice')}`);
   } finally {
     await page.unroute('**/v1/models');
+  }
+});
+
+t('a plain static host, as README says to deploy: dist/page/* and model/; also one that answers missing files with its page; a wrong ?model= and the Server choice say what is wrong', async () => {
+  assert.ok(untrained, 'needs the first test');
+  const site = join(dir, 'site');
+  cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
+  mkdirSync(join(site, 'model'));
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(site, 'model', f));
+  for (const missing of ['404', 'page'] as const) {
+    const host = await serveFolder(site, { missing });
+    const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
+    const notice = async () => ((await hidden('#notice')) ? '(no notice)' : (await page.textContent('#notice'))!);
+    try {
+      // no adapter beside the model: the probe's miss (a 404, or the page itself) is no adapter, not a failure
+      await page.goto(at({ engine: 'browser', ...GREEDY }));
+      await waitForState(page, 'ready');
+      assert.is(await ask(page, PROMPT), untrained, `missing files as ${missing}: the page vs chat.js${why()}`);
+      assert.ok(host.requests.includes('GET /model/adapter/adapter_config.json'), host.requests.join(', '));
+
+      await page.goto(at({ engine: 'browser', model: 'nope/' }));
+      await waitForState(page, 'error');
+      assert.match(await notice(), /There is no model at \?model=nope\/\..*nope\/config\.json: not found on the server.*must hold the checkpoint.s config\.json and model\.safetensors/);
+
+      await page.goto(at({ engine: 'server' }));
+      await waitForState(page, 'error');
+      assert.match(await notice(), /The server engine is not available\..*\/v1\/models: .*name one with \?server=URL/);
+      if (missing === 'page') assert.match(await notice(), /no OpenAI-compatible server is there/);
+    } finally {
+      await host.close();
+    }
+  }
+  // a model on another origin that does not allow this page: the browser says only 'Failed to fetch'; the page names CORS
+  const other = await serveFolder(site);
+  try {
+    await page.goto(url({ engine: 'browser', model: other.url.replace('127.0.0.1', 'localhost') + 'model/' }));
+    await waitForState(page, 'error');
+    assert.match((await page.textContent('#notice'))!, /There is no model at .*Access-Control-Allow-Origin/);
+  } finally {
+    await other.close();
   }
 });
 

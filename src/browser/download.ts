@@ -2,6 +2,8 @@
 // on later visits taken from the cache after a HEAD request shows the server's copy is the same
 // (same ETag, or same size where there is none), so a reload does not download again. A file
 // is kept in 64 MB parts under a small manifest: private windows refuse a single 500 MB entry.
+import { isWebPage } from './web_page.ts';
+
 const CACHE = 'gpt2-webgpu-models';
 const PART = 64 << 20;
 const partKey = (url: string, k: number) => `${url}${url.includes('?') ? '&' : '?'}gpt2-webgpu-part=${k}`;
@@ -19,7 +21,7 @@ export interface Progress {
 
 /** a fetch that failed, said for the page: which file, and the server's status */
 export class DownloadError extends Error {
-  /** `url`: what was fetched; `status`: the HTTP status of a refused request, else 0 */
+  /** `url`: what was fetched; `status`: the HTTP status of a refused request (404 also for a web page in the file's place), else 0 */
   constructor(message: string, readonly url = '', readonly status = 0) {
     super(message);
   }
@@ -111,9 +113,12 @@ async function get(url: string, o: { missingOk?: boolean } = {}): Promise<Respon
   try {
     res = await fetch(url, { cache: 'no-store' });
   } catch (e) {
-    throw new DownloadError(`could not fetch ${url} (${(e as Error).message}): is the server running?`);
+    throw new DownloadError(`could not fetch ${url} (${(e as Error).message}): is the server running?`, url);
   }
-  if (res.status === 404 && o.missingOk) return null;
+  // no model file is a web page: a host that answers a missing file with its page (200) has no such file
+  const page = res.ok && isWebPage(res);
+  if ((res.status === 404 || page) && o.missingOk) return null;
+  if (page) throw new DownloadError(`${url}: not found on the server (it answered with a web page instead, as hosts that serve their page for missing files do)`, url, 404);
   if (!res.ok) {
     const why = res.status === 404 ? 'not found on the server' : `HTTP ${res.status} ${res.statusText}`;
     throw new DownloadError(`${url}: ${why}`, url, res.status);

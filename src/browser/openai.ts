@@ -3,6 +3,7 @@
 // server that speaks the API. Server-sent events: `data: {chat.completion.chunk}` lines, each
 // event ended by a blank line, the stream by `data: [DONE]`. Plain fetch: browsers and Node.
 import { DROPPED_HEADER } from '../server/page_headers.ts';
+import { isWebPage } from './web_page.ts';
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
 
@@ -161,6 +162,8 @@ async function request(url: string, init: RequestInit): Promise<Response> {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(`could not reach ${url} (${(e as Error).message})`, 0);
   }
+  // a static host answers a path it does not have with its page: there is no API there
+  if (res.ok && isWebPage(res)) throw new ApiError(`${url}: not an API (the host answered with a web page): no OpenAI-compatible server is there`, 404);
   if (res.ok) return res;
   let message = `${res.status} ${res.statusText}`, code: string | null = null;
   try {

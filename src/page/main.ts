@@ -124,6 +124,16 @@ function explain(e: unknown): Words {
         'unless it is made of two LoRA adapters (merge one into its base with train.js --merge-adapter).',
     };
   }
+  if (e instanceof DownloadError && e.url === modelConfigUrl(page.modelBase)) {
+    // the browser says only 'Failed to fetch', also when another origin's host does not allow this page
+    const elsewhere = e.status === 0 && new URL(e.url).origin !== location.origin;
+    return {
+      title: `There is no model at ?model=${page.modelBase}.`, text: msg,
+      tip: elsewhere
+        ? `A model on another host needs that host to allow pages from ${location.origin} (CORS: the Access-Control-Allow-Origin header on its files), or copy its folder beside the page as model/.`
+        : 'That folder must hold the checkpoint\u2019s config.json and model.safetensors: check the address (the folder\u2019s URL, ending in /), or leave ?model= out to use model/ beside the page.',
+    };
+  }
   if (/out of memory|outofmemory|allocation failed|array buffer allocation/i.test(msg)) {
     return {
       title: 'Out of memory.',
@@ -182,7 +192,7 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
       ? {
         title: browserProblem ? `${browserProblem.title} The server engine is not available either.` : 'The server engine is not available.',
         text: `${browserProblem ? `${browserProblem.text} ` : ''}Asking the server for its model: ${(e as Error).message}.`,
-        tip: `${browserProblem?.tip ? `${browserProblem.tip} ` : ''}To chat through the server, open this page from \`node dist/serve.js\`.`,
+        tip: `${browserProblem?.tip ? `${browserProblem.tip} ` : ''}To chat through a server, open this page from \`node dist/serve.js\`, or name one with ?server=URL.`,
       }
       : why;
     showNotice(words, 'error', [
