@@ -565,12 +565,15 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
   }
 });
 
-t('a plain static host, as README says to deploy: dist/page/* and model/; also one that answers missing files with its page; a wrong ?model= and the Server choice say what is wrong', async () => {
+t('a plain static host, as README says to deploy: dist/page/* and model/; also one that answers missing files with its page; a wrong ?model=, a model too big for the GPU and the Server choice say what is wrong', async () => {
   assert.ok(untrained, 'needs the first test');
   const site = join(dir, 'site');
   cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
   mkdirSync(join(site, 'model'));
   for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(site, 'model', f));
+  // a model no GPU's buffer limit takes (its c_fc matrices are 69 GB each): said from its config.json, before its download
+  mkdirSync(join(site, 'huge'));
+  writeFileSync(join(site, 'huge/config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(ckpt, 'config.json'), 'utf8')), n_embd: 65536, n_head: 512 }));
   for (const missing of ['404', 'page'] as const) {
     const host = await serveFolder(site, { missing });
     const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
@@ -590,6 +593,11 @@ t('a plain static host, as README says to deploy: dist/page/* and model/; also o
       await waitForState(page, 'error');
       assert.match(await notice(), /The server engine is not available\..*\/v1\/models: .*name one with \?server=URL/);
       if (missing === 'page') assert.match(await notice(), /no OpenAI-compatible server is there/);
+
+      await page.goto(at({ engine: 'browser', model: 'huge/' }));
+      await waitForState(page, 'error');
+      assert.match(await notice(), /too big for this browser.s GPU.*h\.0\.mlp\.c_fc\.weight \[65536, 262144\].*over the .* a buffer may hold.*nothing was downloaded/);
+      assert.not.ok(host.requests.some((r) => r.includes('/huge/model.safetensors')), host.requests.join(', '));
     } finally {
       await host.close();
     }

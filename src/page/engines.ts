@@ -5,7 +5,8 @@
 import type { Gpu } from '../gpu/index.ts';
 import { ChatSession, droppedNote, fitNotes, type ChatOptions } from '../chat/session.ts';
 import type { Turn } from '../data/format.ts';
-import { describeConfig, parseConfig, type GPT2Config } from '../model/config.ts';
+import { describeConfig, largestTensor, parseConfig, type GPT2Config } from '../model/config.ts';
+import { UserError } from '../util/errors.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
@@ -67,6 +68,7 @@ export class BrowserEngine implements Engine {
     const configUrl = modelConfigUrl(base);
     const got = await fetchText(configUrl);
     const config = parseConfig(got.text, configUrl);
+    checkFits(gpu, config); // before downloading what this GPU could not hold
     // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
     const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
     // a model trained with other tags than Human/Bot: serve.js says which, and the prompts use them as chat.js's do
@@ -101,6 +103,16 @@ export class BrowserEngine implements Engine {
   weightsChanged(): void {
     this.session.kv.reset(this.generator);
   }
+}
+
+/** a model whose largest tensor is over this GPU's buffer limit, said before its download */
+export class TooBigForGpu extends UserError {}
+
+function checkFits(gpu: Gpu, config: GPT2Config): void {
+  const t = largestTensor(config);
+  if (gpu.bufferFits(t.bytes)) return;
+  const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
+  throw new TooBigForGpu(`its largest tensor, ${t.name} [${t.shape.join(', ')}], is ${mb(t.bytes)} in float32, over the ${mb(gpu.limits.maxBufferSize)} a buffer may hold on ${gpu.adapterName}`);
 }
 
 /** the PEFT adapter at `base` (adapter_config.json + adapter_model.safetensors, cached) checked against `config`; null when it is not there and not `required` */

@@ -14,7 +14,7 @@ import { count } from '../util/words.ts';
 import { DivergedError } from '../train/loop.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
-import { BrowserEngine, modelConfigUrl, ServerEngine, type Engine, type ReplyResult } from './engines.ts';
+import { BrowserEngine, modelConfigUrl, ServerEngine, TooBigForGpu, type Engine, type ReplyResult } from './engines.ts';
 import { ApiError, isSendableKey } from '../browser/openai.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
 import { applyField, getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind, type SamplingField } from './settings.ts';
@@ -132,6 +132,12 @@ function explain(e: unknown): Words {
       tip: elsewhere
         ? `A model on another host needs that host to allow pages from ${location.origin} (CORS: the Access-Control-Allow-Origin header on its files), or copy its folder beside the page as model/.`
         : 'That folder must hold the checkpoint\u2019s config.json and model.safetensors: check the address (the folder\u2019s URL, ending in /), or leave ?model= out to use model/ beside the page.',
+    };
+  }
+  if (e instanceof TooBigForGpu) {
+    return {
+      title: 'This model is too big for this browser\u2019s GPU.', text: `${msg}; nothing was downloaded.`,
+      tip: 'Use a smaller model (?model=URL/), the server engine, or a browser and GPU with larger WebGPU limits.',
     };
   }
   if (/out of memory|outofmemory|allocation failed|array buffer allocation/i.test(msg)) {
