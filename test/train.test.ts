@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { runTraining, type TrainOptions } from '../src/train/node.ts';
 import { learningRate, TimeSchedule } from '../src/train/schedule.ts';
 import { parseDuration } from '../src/util/args.ts';
-import { trainStep } from '../src/train/step.ts';
+import { evaluate, trainStep } from '../src/train/step.ts';
+import { makeDataset } from '../src/data/windows.ts';
 import { etaSeconds } from '../src/train/loop.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { gpu } from './util.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { AdamW } from '../src/optim.ts';
-import { SMALL_CHAT } from './fixtures.ts';
+import { SMALL_CHAT, TINY, tinyArrays } from './fixtures.ts';
 import { UserError } from '../src/util/errors.ts';
 
 const t = suite('train');
@@ -146,6 +147,24 @@ t('a training step is recorded whole and submitted once: one command buffer, one
   out.release();
   for (const p of model.params.values()) p.release();
   for (const t of [...opt.m.values(), ...opt.v.values()]) t.release();
+});
+
+t('the validation loss counts each window once, whatever the batch size', async () => {
+  const g = await gpu();
+  const c = { ...TINY, n_layer: 1 };
+  const model = GPT2.fromArrays(g, c, tinyArrays(c, 3));
+  const T = 8, windows = 3; // a batch of 2 or 4 would wrap back to window 0
+  const tokens = Uint32Array.from({ length: windows * T + 1 }, (_, i) => (i * 5) % c.vocab_size);
+  const ds = makeDataset(tokens, new Uint8Array(tokens.length).fill(1), T, 1, 0, 0);
+  try {
+    const each = await evaluate(model, ds, windows, 1, T);
+    for (const B of [2, 3, 4, 64]) {
+      const v = await evaluate(model, ds, 8, B, T);
+      assert.ok(Math.abs(v! - each!) < 1e-6, `batch ${B}: ${v} vs ${each} with each window once`);
+    }
+  } finally {
+    for (const p of model.params.values()) p.release();
+  }
 });
 
 t('a tiny model overfits a short conversation set (masked loss < 0.5)', async () => {

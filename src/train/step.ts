@@ -54,14 +54,20 @@ export async function trainStep(model: GPT2, opt: AdamW, batches: Batch[], B: nu
   return { loss: sum(readBack.subarray(0, rows)) / targets, gradNorm: Math.sqrt(readBack[out.size - 1]), targets };
 }
 
-/** Mean loss over the target tokens of the first `steps` batches of `ds` in order; null when they hold none. */
-export async function evaluate(model: GPT2, ds: TokenDataset, steps: number, B: number, T: number): Promise<number | null> {
+/**
+ * Mean loss over the target tokens of the first `steps` batches of `ds` in order, each window
+ * counted once (a last batch that would wrap to the first windows scores only the new ones,
+ * and a set smaller than a batch is one batch of its size); null when they hold none.
+ */
+export async function evaluate(model: GPT2, ds: TokenDataset, steps: number, batchSize: number, T: number): Promise<number | null> {
   let total = 0, count = 0;
+  const windows = ds.stats.windows, B = Math.max(1, Math.min(batchSize, windows));
   model.tape.enabled = false;
   try {
-    const n = Math.min(steps, Math.ceil(ds.stats.windows / B));
+    const n = Math.min(steps, Math.ceil(windows / B));
     for (let s = 0; s < n; s++) {
       const { x, y } = getBatch(ds, s, B, 'sequential', 0);
+      y.fill(-1, Math.max(0, windows - s * B) * T); // rows past the last window: wrapped around, already scored
       const c = countTargets(y);
       if (!c) continue;
       total += sum(await model.lossPerToken(x, y, B, T, 0).read());
