@@ -21,7 +21,7 @@ const specs: FlagSpec[] = [
   { name: 'time', type: 'duration', help: 'train for this long instead of a step count (90s, 10m, 1h30m): the schedule is laid out over the steps that fit' },
   { name: 'batch-size', type: 'int', help: 'sequences per micro-batch (default from scratch: 1024 tokens (CPU) or 4096 (GPU) per batch; fine-tuning: 1 on a CPU adapter, 8 on a GPU)' },
   { name: 'block-size', type: 'int', help: 'tokens per sequence; also the context of a from-scratch model (default 256 on a CPU adapter, 512 on a GPU)' },
-  { name: 'grad-accum', type: 'int', default: D.gradAccum, help: 'micro-batches per optimizer step' },
+  { name: 'grad-accum', type: 'int', default: D.gradAccum, help: 'micro-batches per optimizer step: the same step as one batch N times larger (the loss is the mean over all their target tokens), in the memory of one' },
   { name: 'lr', type: 'number', help: 'peak learning rate (default 3e-3 from scratch, 6e-5 fine-tuning)' },
   { name: 'min-lr', type: 'number', help: 'final learning rate of the cosine schedule (default lr/10)' },
   { name: 'warmup', type: 'int', help: 'linear warmup steps (default 5% of steps)' },

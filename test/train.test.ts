@@ -149,6 +149,32 @@ t('a training step is recorded whole and submitted once: one command buffer, one
   for (const t of [...opt.m.values(), ...opt.v.values()]) t.release();
 });
 
+t('--grad-accum: two micro-batches of one row make the same step as one batch of both rows', async () => {
+  const g = await gpu();
+  const c = { ...TINY, n_layer: 1 };
+  const T = 8, x = Uint32Array.from({ length: 2 * T }, (_, i) => (i * 5) % c.vocab_size);
+  // row 0 scores 7 tokens, row 1 only 1: a mean of the micro-batches' means would weigh that one 7 times
+  const y = Int32Array.from({ length: 2 * T }, (_, i) => (i < 7 || i === 15 ? (i * 3) % c.vocab_size : -1));
+  const step = async (batches: { x: Uint32Array; y: Int32Array }[], B: number) => {
+    const model = GPT2.fromArrays(g, c, tinyArrays(c, 4));
+    const opt = new AdamW(g, model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 0 });
+    const out = g.tensor([2 * T + 1], 'out');
+    opt.zeroGrad();
+    const r = await trainStep(model, opt, batches, B, T, 1e-2, out);
+    const w = await model.p('h.0.attn.c_attn.weight').read();
+    out.release();
+    for (const p of model.params.values()) p.release();
+    for (const t of [...opt.m.values(), ...opt.v.values()]) t.release();
+    return { ...r, w };
+  };
+  const one = await step([{ x, y }], 2);
+  const accum = await step([0, 1].map((r) => ({ x: x.slice(r * T, r * T + T), y: y.slice(r * T, r * T + T) })), 1);
+  assert.ok(Math.abs(accum.loss - one.loss) < 1e-6, `loss ${accum.loss} vs ${one.loss}`);
+  assert.ok(Math.abs(accum.gradNorm - one.gradNorm) < 1e-5 * one.gradNorm, `gradient norm ${accum.gradNorm} vs ${one.gradNorm}`);
+  const diff = one.w.reduce((m, v, i) => Math.max(m, Math.abs(v - accum.w[i])), 0);
+  assert.ok(diff < 1e-6, `weights differ by ${diff} after the update`);
+});
+
 t('the validation loss counts each window once, whatever the batch size', async () => {
   const g = await gpu();
   const c = { ...TINY, n_layer: 1 };

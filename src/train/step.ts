@@ -27,12 +27,14 @@ export interface StepResult {
 }
 
 /**
- * Forward, backward and an AdamW update over `batches` ([B, T] micro-batches of one step; each
- * micro-batch's mean loss is weighted 1/batches.length), in one submit and one readback into
- * `out` (at least B*T*batches.length + 1 floats). `seed` (one per step) drives the dropout of a
- * LoRA adapter that has some. A step whose batches hold no target tokens
- * (windows of conversations without a Bot reply) has no loss and no gradient: it is skipped,
- * the weights and the optimizer's moments stay as they are.
+ * Forward, backward and an AdamW update over `batches` ([B, T] micro-batches of one step), in
+ * one submit and one readback into `out` (at least B*T*batches.length + 1 floats). The loss is
+ * the mean over all the step's target tokens, as one batch holding them all would have it (a
+ * mean of the micro-batches' means would weigh the tokens of a micro-batch with few replies
+ * above the others). `seed` (one per step) drives the dropout of a LoRA adapter that has some.
+ * A step whose batches hold no target tokens (windows of conversations without a Bot reply)
+ * has no loss and no gradient: it is skipped, the weights and the optimizer's moments stay as
+ * they are.
  */
 export async function trainStep(model: GPT2, opt: AdamW, batches: Batch[], B: number, T: number, lr: number, out: Tensor, seed = 0): Promise<StepResult> {
   const counts = batches.map((b) => countTargets(b.y));
@@ -42,7 +44,7 @@ export async function trainStep(model: GPT2, opt: AdamW, batches: Batch[], B: nu
   batches.forEach(({ x, y }, i) => {
     const n = counts[i];
     if (!n) return; // nothing to learn from this micro-batch
-    const perToken = model.lossPerToken(x, y, B, T, 1 / (n * batches.length), mixSeed(seed, i));
+    const perToken = model.lossPerToken(x, y, B, T, 1 / targets, mixSeed(seed, i));
     model.tape.backward();
     model.gpu.copy(perToken, out, n, 0, rows);
     rows += n;
