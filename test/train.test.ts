@@ -216,6 +216,19 @@ t('save -> resume gives the same next losses as an uninterrupted run', async () 
   for (let i = 0; i < 3; i++) assert.is(rest.losses[i], full.losses[3 + i], `step ${4 + i}`);
 });
 
+t('--resume with another batch shape goes on at the row the run reached; another --data starts at its beginning', async () => {
+  const g = await gpu();
+  const out = join(dir, 'reshape'), position = () => JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).dataPosition;
+  await runTraining(base({ steps: 4, out, stopAfter: 1 }), g); // rows 0, 1
+  assert.is(position(), 2);
+  await runTraining(base({ steps: 4, out, resume: true, batchSize: 1, gradAccum: 3, stopAfter: 2 }), g); // rows 2, 3, 4 (not 3 to 5)
+  assert.is(position(), 5);
+  const next = join(dir, 'next-part.txt');
+  writeFileSync(next, SMALL_CHAT);
+  await runTraining(base({ steps: 4, out, resume: true, data: next, batchSize: 2, gradAccum: 1, stopAfter: 3 }), g); // its rows 0, 1
+  assert.is(position(), 2);
+});
+
 t('bad inputs fail with readable messages', async () => {
   const g = await gpu();
   const msg = async (o: Partial<TrainOptions>) => {

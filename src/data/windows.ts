@@ -212,12 +212,17 @@ export function splitConversations(convs: Conversation[], valFraction: number): 
  * element (s*B+b) of the epoch order sequence (element e: epoch floor(e/n), position e mod n).
  */
 export function getBatch(ds: TokenDataset, step: number, B: number, order: 'sequential' | 'random', seed: number): { x: Uint32Array; y: Int32Array } {
+  return getRows(ds, step * B, B, order, seed);
+}
+
+/** getBatch's B rows from element `first` of the order on (a run whose batch shape changed on --resume goes on where it was) */
+export function getRows(ds: TokenDataset, first: number, B: number, order: 'sequential' | 'random', seed: number): { x: Uint32Array; y: Int32Array } {
   const T = ds.blockSize;
   const n = ds.stats.windows;
   if (n === 0) throw new Error('getBatch: the dataset has no windows');
   const x = new Uint32Array(B * T), y = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
-    const e = step * B + b;
+    const e = first + b;
     const w = order === 'sequential' ? e % n : permutation(n, seed + Math.floor(e / n))[e % n];
     const base = w * T;
     for (let t = 0; t < T; t++) {

@@ -44,6 +44,8 @@ export interface Checkpoint {
   history: { train: [number, number][]; val: [number, number][] };
   /** the time-budget schedule's state */
   schedule?: Record<string, number>;
+  /** rows of the data order trained so far: where the next step starts */
+  dataPosition: number;
 }
 
 export interface Hooks {
@@ -64,6 +66,8 @@ export interface LoopState {
   settings: RunSettings;
   schedule: Schedule;
   startStep: number;
+  /** the element of the data order startStep begins at: where the run stopped (it may have had another batch shape), 0 on another --data; default startStep * batch * accum */
+  dataStart?: number;
   /** loss curves of the run's earlier sessions */
   history: { train: [number, number][]; val: [number, number][] };
   /** stop as a signal would after this step (tests) */
@@ -99,10 +103,12 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   const history = { train: [...s.history.train], val: [...s.history.val] };
   let lastSaved: number | null = s.startStep > 0 ? s.startStep : null;
   const t0 = s.now();
+  const rowsPerStep = B * o.gradAccum;
+  const position = (step: number) => (s.dataStart ?? s.startStep * rowsPerStep) + (step - s.startStep) * rowsPerStep;
 
   const checkpoint = async (step: number, why: 'interval' | 'stop' | 'end') => {
     const ts = s.now();
-    const c = await readCheckpoint(model, opt, step, { train: history.train, val: history.val }, schedule.state());
+    const c = await readCheckpoint(model, opt, step, position(step), { train: history.train, val: history.val }, schedule.state());
     const bad = [...c.params].find(([, a]) => countNonFinite(a) > 0);
     if (bad) throw diverged(step, `weights '${bad[0]}' are not finite`, lastSaved, o);
     if (await hooks.save(c, why)) lastSaved = step;
@@ -118,7 +124,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       const ts = s.now();
       const lr = schedule.lr(step);
       model.outputVocab = s.softmax?.forStep(step) ?? null;
-      const { loss, gradNorm, targets } = await trainStep(model, opt, stepBatches(s.train, step, o), B, T, lr, out, mixSeed(o.seed, step));
+      const { loss, gradNorm, targets } = await trainStep(model, opt, stepBatches(s.train, position(step), o), B, T, lr, out, mixSeed(o.seed, step));
       const ms = s.now() - ts;
       r.trainMs += ms;
       r.stepsRun++;
@@ -169,13 +175,13 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
 }
 
 /** The trained tensors and AdamW moments back on the CPU, with what --resume needs beside them. */
-export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, history: Checkpoint['history'], schedule?: Record<string, number>): Promise<Checkpoint> {
+export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, dataPosition: number, history: Checkpoint['history'], schedule?: Record<string, number>): Promise<Checkpoint> {
   await model.gpu.sync();
   const params = await model.readParams(model.trainable);
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
   for (const [name, t] of opt.m) m.set(name, await t.read());
   for (const [name, t] of opt.v) v.set(name, await t.read());
-  return { step, params, m, v, adamSteps: opt.step, history, schedule };
+  return { step, params, m, v, adamSteps: opt.step, history, schedule, dataPosition };
 }
 
 /** A run that went to NaN or infinity: nothing of it is saved. The message names train.js's flags; `step`, `what` and `lr` let another front end (the page) word it for its own fields. */

@@ -22,7 +22,7 @@ import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
 import { count } from '../util/words.ts';
 import { signalName, STOP_SIGNALS } from '../util/cli.ts';
-import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
+import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, resumedDataPosition, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
 import { trainLoop, type Checkpoint, type StepReport } from './loop.ts';
@@ -158,10 +158,12 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     training = true;
 
     const tokensPerStep = B * T * o.gradAccum;
+    const sameData = opts.data === undefined || o.data === resolve(run.saved?.settings.data ?? o.data);
+    const dataStart = run.saved ? resumedDataPosition(run.saved, sameData, T) : undefined;
     const length = o.steps !== undefined ? count(o.steps - run.startStep, 'step') : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - now()) / 1000))} left)`;
     say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
     let lastLr = 0;
-    const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, softmax, startStep: run.startStep, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
+    const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, softmax, startStep: run.startStep, dataStart, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
       stopRequested: () => stopRequested,
       onStep: (s) => {
         lastLr = s.lr;
@@ -171,7 +173,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
         }
       },
       save: (c: Checkpoint, why) => {
-        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.step * o.gradAccum * B, baseFingerprint, dataFingerprint, valDataFingerprint });
+        const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.dataPosition, baseFingerprint, dataFingerprint, valDataFingerprint });
         try {
           const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
           ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));

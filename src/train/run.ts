@@ -119,6 +119,8 @@ export interface SavedRun {
   dataFingerprint?: string;
   /** the same for the --val-data file */
   valDataFingerprint?: string;
+  /** rows of the data order trained (windows of the run's block size); absent before it was read back */
+  dataPosition?: number;
   /** what the resumed run should be told about the state it read (an old format) */
   note?: string;
 }
@@ -396,8 +398,21 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
     baseFingerprint: typeof j.baseFingerprint === 'string' ? j.baseFingerprint : undefined,
     dataFingerprint: typeof j.dataFingerprint === 'string' ? j.dataFingerprint : undefined,
     valDataFingerprint: typeof j.valDataFingerprint === 'string' ? j.valDataFingerprint : undefined,
+    dataPosition: Number.isSafeInteger(j.dataPosition) && j.dataPosition >= 0 ? j.dataPosition : undefined,
     ...(note ? { note } : {}),
   };
+}
+
+/**
+ * Where a resumed run's data order goes on: the row it had reached (also when --batch-size or
+ * --grad-accum changed, so no window is skipped or repeated; rescaled to a new --block-size's
+ * windows), or, `sameData` false, the start of another --data file (the next part of a split
+ * one). undefined: a state that did not keep it, step * batch * accum as before.
+ */
+export function resumedDataPosition(saved: SavedRun, sameData: boolean, blockSize: number): number | undefined {
+  if (!sameData) return 0;
+  if (saved.dataPosition === undefined) return undefined;
+  return Math.round((saved.dataPosition * (saved.settings.blockSize ?? blockSize)) / blockSize);
 }
 
 /** train_state.json for a checkpoint at `step` (parseSavedRun reads it back) */

@@ -3,7 +3,7 @@
 import type { Tensor } from '../gpu/index.ts';
 import type { GPT2 } from '../model/gpt2.ts';
 import type { AdamW } from '../optim.ts';
-import { getBatch, type TokenDataset } from '../data/windows.ts';
+import { getBatch, getRows, type TokenDataset } from '../data/windows.ts';
 import { mixSeed } from '../ops/dropout.ts';
 
 export interface Batch { x: Uint32Array; y: Int32Array }
@@ -12,9 +12,9 @@ export interface Batch { x: Uint32Array; y: Int32Array }
 export const countTargets = (y: Int32Array) => y.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
 const sum = (a: Float32Array) => a.reduce((s, v) => s + v, 0);
 
-/** the micro-batches of optimizer step `step`: windows step*accum+micro of the data order */
-export function stepBatches(ds: TokenDataset, step: number, o: { batchSize: number; gradAccum: number; order: 'random' | 'sequential'; seed: number }): Batch[] {
-  return Array.from({ length: o.gradAccum }, (_, micro) => getBatch(ds, step * o.gradAccum + micro, o.batchSize, o.order, o.seed));
+/** the micro-batches of an optimizer step whose first row is element `position` of the data order */
+export function stepBatches(ds: TokenDataset, position: number, o: { batchSize: number; gradAccum: number; order: 'random' | 'sequential'; seed: number }): Batch[] {
+  return Array.from({ length: o.gradAccum }, (_, micro) => getRows(ds, position + micro * o.batchSize, o.batchSize, o.order, o.seed));
 }
 
 export interface StepResult {
