@@ -122,6 +122,15 @@ t('the memory check counts the copies of the weights a host keeps beside the run
   assert.throws(() => resolveRun(flags, { source: 'pretrained', config }, { ...device, keptCopies: 1 }), (e: Error) => e instanceof UserError && /\(5 float32 copies\)/.test(e.message));
 });
 
+t('a --warmup not shorter than --steps is said (the learning rate would never decay)', () => {
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
+  const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
+  const notes = (warmup: number) => resolveRun({ data: chat, steps: 10, warmup, lr: 1e-3 }, { source: 'pretrained', config }, device).notes.join('\n');
+  assert.match(notes(10), /^--warmup 10 is not shorter than --steps 10: the whole run is warmup, the learning rate only rises \(to 0\.001 at the last step, of --lr 0\.001\) and never decays$/m);
+  assert.match(notes(20), /\(to 0\.0005 at the last step, of --lr 0\.001\)/);
+  assert.not.match(notes(9), /--warmup/);
+});
+
 t('impossible optimizer values are refused up front, naming the flag', async () => {
   const device = { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
   const cases: [TrainFlags, RegExp][] = [

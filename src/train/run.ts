@@ -217,6 +217,9 @@ export function resolveRun(
   if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
   checkBatchFits(settings, config, device, copies);
 
+  if (steps !== undefined && warmup !== undefined && warmup >= steps) {
+    notes.push(`--warmup ${warmup} is not shorter than --steps ${steps}: the whole run is warmup, the learning rate only rises (to ${Number((lr * steps / warmup).toPrecision(3))} at the last step, of --lr ${lr}) and never decays`);
+  }
   const startStep = saved?.step ?? 0;
   if (saved && steps !== undefined && startStep >= steps) {
     throw new UserError(`--resume: the checkpoint is already at step ${startStep}; pass a larger --steps (the total, not the number of extra steps)`);
