@@ -122,6 +122,15 @@ t('the memory check counts the copies of the weights a host keeps beside the run
   assert.throws(() => resolveRun(flags, { source: 'pretrained', config }, { ...device, keptCopies: 1 }), (e: Error) => e instanceof UserError && /\(5 float32 copies\)/.test(e.message));
 });
 
+t('--init of a train.js checkpoint says the run fine-tunes it at another learning rate than it was trained at, and how to keep its own', async () => {
+  const [told, chosen] = await Promise.all([[], ['--lr', '1e-3']].map((lr, i) =>
+    run('train', ['--init', ckpt, '--data', chat, '--block-size', '32', '--steps', '1', '--eval-interval', '0', '--out', out(`lr-note-${i}`), ...lr])));
+  assertOk(told, 'fine-tuning a from-scratch checkpoint');
+  assert.match(told.stdout, /^note: .*ckpt was trained at --lr 0\.003; this run fine-tunes it at --lr 0\.00006 \(the fine-tuning default\): pass --lr .*, or --resume --out .*ckpt to go on with that run's settings$/m);
+  assertOk(chosen, 'with --lr');
+  assert.not.match(chosen.stdout, /was trained at --lr/);
+});
+
 t('a --warmup not shorter than --steps is said (the learning rate would never decay)', () => {
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
   const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
@@ -129,6 +138,8 @@ t('a --warmup not shorter than --steps is said (the learning rate would never de
   assert.match(notes(10), /^--warmup 10 is not shorter than --steps 10: the whole run is warmup, the learning rate only rises \(to 0\.001 at the last step, of --lr 0\.001\) and never decays$/m);
   assert.match(notes(20), /\(to 0\.0005 at the last step, of --lr 0\.001\)/);
   assert.not.match(notes(9), /--warmup/);
+  // the default warmup (5% of the steps) of a one-step run is that step: nothing to say
+  assert.not.match(resolveRun({ data: chat, steps: 1 }, { source: 'pretrained', config }, device).notes.join('\n'), /--warmup/);
 });
 
 t('impossible optimizer values are refused up front, naming the flag', async () => {

@@ -220,6 +220,17 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   }
 }
 
+/** the peak learning rate a train.js run saved in checkpoint directory `dir` had (not a LoRA adapter's); null when it does not say */
+function earlierLr(dir: string): number | null {
+  if (!existsSync(dir) || isAdapterDir(dir)) return null;
+  try {
+    const lr = readTrainStateJson(dir)?.state?.options?.lr;
+    return typeof lr === 'number' && Number.isFinite(lr) ? lr : null;
+  } catch {
+    return null; // a note only: a train_state.json that cannot be read does not stop a run that does not need it
+  }
+}
+
 /**
  * Where the run starts: its weights (a checkpoint to resume, pretrained, or new), the run
  * resolved from the flags (and the saved state), and --out checked and locked. On --resume the
@@ -302,6 +313,13 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       }
       run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config, base }, device) : resolveRun(flags, { source: 'scratch' }, device);
       if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
+      else if (flags.lr === undefined) {
+        const earlier = earlierLr(init);
+        // a checkpoint given as --init is fine-tuned, with fine-tuning's defaults: a small model trained from scratch at 3e-3 would barely move
+        if (earlier !== null && earlier !== run.settings.lr) {
+          say(`note: ${init} was trained at --lr ${earlier}; this run fine-tunes it at --lr ${run.settings.lr} (the fine-tuning default): pass --lr (and --steps, --batch-size) to choose, or --resume --out ${init} to go on with that run's settings`);
+        }
+      }
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
       const lora = run.settings.lora;
       if (lora) {

@@ -217,7 +217,8 @@ export function resolveRun(
   if (tooBig) throw new UserError(`${tooBig}${fromScratch ? ': lower --n-layer or --n-embd' : ''}`);
   checkBatchFits(settings, config, device, copies);
 
-  if (steps !== undefined && warmup !== undefined && warmup >= steps) {
+  // a warmup given (now or by the run resumed), not the default's 5% (a one-step run's is its step)
+  if (steps !== undefined && warmup !== undefined && warmup >= steps && (flags.warmup ?? keep.warmup) !== undefined) {
     notes.push(`--warmup ${warmup} is not shorter than --steps ${steps}: the whole run is warmup, the learning rate only rises (to ${Number((lr * steps / warmup).toPrecision(3))} at the last step, of --lr ${lr}) and never decays`);
   }
   const startStep = saved?.step ?? 0;
