@@ -131,6 +131,13 @@ t('--init of a train.js checkpoint says the run fine-tunes it at another learnin
   assert.not.match(chosen.stdout, /was trained at --lr/);
 });
 
+t('a --batch-size over the training windows is said (each batch repeats windows, for nothing)', async () => {
+  const r = await run('train', [...MODEL, '--data', file('two.txt', `${ADA}\n\n${ADA}\n`), '--batch-size', '5', '--steps', '1', '--eval-interval', '0', '--out', out('big-batch')]);
+  assertOk(r, 'a batch over the windows');
+  // two conversations: one trains, one is held out
+  assert.match(r.stdout, /^note: --batch-size 5 is more than the 1 training window: every batch repeats windows \(the same step as --batch-size 1, at 5\.0x the cost\)$/m);
+});
+
 t('a --warmup not shorter than --steps is said (the learning rate would never decay)', () => {
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
   const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
