@@ -124,7 +124,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     const val = checkData(data, o, config);
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
     const windows = data.train.stats.windows;
-    if (B > windows) say(`note: --batch-size ${B} is more than the ${count(windows, 'training window')}: every batch repeats windows (the same step as --batch-size ${windows}, at ${(B / windows).toFixed(1)}x the cost)`);
+    if (B > windows) say(`note: --batch-size ${B} is more than the ${count(windows, 'training window')}: every batch repeats windows (about the step of --batch-size ${windows}, at ${(B / windows).toFixed(1)}x the cost)`);
 
     // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
     const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined, o.dtype);
