@@ -138,6 +138,14 @@ t('a --batch-size over the training windows is said (each batch repeats windows,
   assert.match(r.stdout, /^note: --batch-size 5 is more than the 1 training window: every batch repeats windows \(about the step of --batch-size 1, at 5\.0x the cost\)$/m);
 });
 
+t('--sampled-softmax N over all the tokens not in the data is the whole vocabulary: said, and the same steps as --sampled-softmax 0', async () => {
+  const [all, none] = await Promise.all(['60000', '0'].map((n, i) => run('train', [...TINY, '--steps', '2', '--eval-interval', '0', '--sampled-softmax', n, '--out', out(`softmax-all-${i}`)])));
+  assertOk(all, '--sampled-softmax 60000');
+  assertOk(none, '--sampled-softmax 0');
+  assert.match(all.stdout, /^sampled softmax: --sampled-softmax 60000 covers all \d+ tokens not in the data, so each step is over the whole vocabulary \(as --sampled-softmax 0\)$/m);
+  assert.equal(progress(all.stdout).map((l) => l.loss), progress(none.stdout).map((l) => l.loss));
+});
+
 t('a --warmup not shorter than --steps is said (the learning rate would never decay)', () => {
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
   const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };

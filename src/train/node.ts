@@ -129,8 +129,11 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
     const model = GPT2.fromArrays(gpu, config, arrays, o.lora && adapter ? { settings: o.lora, arrays: adapter } : undefined, o.dtype);
     arrays.clear();
-    const softmax = o.sampledSoftmax ? new SampledSoftmax([data.train.tokens, data.val.tokens], config.vocab_size, o.sampledSoftmax, o.seed) : null;
+    const sampled = o.sampledSoftmax ? new SampledSoftmax([data.train.tokens, data.val.tokens], config.vocab_size, o.sampledSoftmax, o.seed) : null;
+    // drawing every other token is the whole vocabulary: the plain lm_head computes it, and faster
+    const softmax = sampled && sampled.perStep < sampled.otherCount ? sampled : null;
     if (softmax) say(`sampled softmax: the data's ${softmax.exact.length} tokens + ${softmax.perStep} of the other ${softmax.otherCount} each step`);
+    else if (sampled) say(`sampled softmax: --sampled-softmax ${o.sampledSoftmax} covers all ${sampled.otherCount} tokens not in the data, so each step is over the whole vocabulary (as --sampled-softmax 0)`);
     const opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
     if (o.lora) say(`${describeLora(o.lora, model.lora!.sites, config)}${o.dtype === 'f16' ? '; base weights in f16' : ''}`);
     if (run.saved && moments) {
