@@ -506,6 +506,10 @@ t('serve.js on a model trained with other speaker tags: the page prompts it with
     const [reply, expected] = await Promise.all([ask(p, PROMPT), cli]);
     assert.is(reply, expected, `the page vs chat.js on the tagged model\npage log:\n${plog.slice(-20).join('\n')}`);
     assert.is.not(expected, untrained, 'the tags did not change the greedy reply: the test cannot tell them apart');
+    // the query's tags win over the header's, as chat.js's --human/--bot over train_state.json
+    await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY, human: 'Human', bot: 'Bot' })}`);
+    await waitForState(p, 'ready');
+    assert.is(await ask(p, PROMPT), untrained, `?human=Human&bot=Bot on the tagged model vs chat.js on Human/Bot\npage log:\n${plog.slice(-20).join('\n')}`);
     await p.close();
   } finally {
     proc.child.kill('SIGTERM');
@@ -562,6 +566,31 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
     assert.ok(await hidden('#notice'), `a stale banner: ${await page.textContent('#notice')}`);
   } finally {
     await page.unroute('**/v1/models');
+  }
+});
+
+t('a static host says no speaker tags: ?human=User&bot=Assistant give them, and the page prompts as chat.js --human User --bot Assistant; a bad tag is said and not used', async () => {
+  assert.ok(untrained, 'needs the first test');
+  const site = join(dir, 'site-tags');
+  cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
+  mkdirSync(join(site, 'model'));
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(site, 'model', f));
+  const cli = chatJs(ckpt, PROMPT, ['--human', 'User', '--bot', 'Assistant']);
+  const host = await serveFolder(site);
+  const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
+  try {
+    await page.goto(at({ engine: 'browser', ...GREEDY, human: 'User', bot: 'Assistant' }));
+    await waitForState(page, 'ready');
+    const [reply, expected] = await Promise.all([ask(page, PROMPT), cli]);
+    assert.is(reply, expected, `?human=User&bot=Assistant vs chat.js --human User --bot Assistant${why()}`);
+    assert.is.not(expected, untrained, 'the tags did not change the greedy reply: the test cannot tell them apart');
+
+    await page.goto(at({ engine: 'browser', ...GREEDY, human: 'Us:er' }));
+    await waitForState(page, 'ready');
+    assert.match((await page.textContent('#notice'))!, /not understood.*\?human=Us:er: must be a non-empty name without ':' or newlines/);
+    assert.is(await ask(page, PROMPT), untrained, `a bad ?human= was used${why()}`);
+  } finally {
+    await host.close();
   }
 });
 

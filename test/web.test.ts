@@ -14,7 +14,7 @@ import { listModels, serverReason, SseParser, streamChat } from '../src/browser/
 import { lossCurveSvg } from '../src/util/plot.ts';
 import { parseChatRequest } from '../src/server/api.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
-import { applyField, SAMPLING_FIELDS } from '../src/page/settings.ts';
+import { applyField, chosenSpeakers, SAMPLING_FIELDS, settingsFromQuery } from '../src/page/settings.ts';
 
 const t = suite('web');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-web-'));
@@ -181,6 +181,30 @@ t('the page\'s settings take a sampling value exactly when serve.js does (one se
     }
     assert.is(page === null, server === null, `${name} ${v}: the page says ${page ?? 'yes'}, the server ${server ?? 'yes'}`);
   }
+});
+
+t('?human=/?bot=: the tags of a model trained with others, checked as chat.js checks --human/--bot; each one given wins over the header\'s, which wins over Human/Bot', () => {
+  const q = (search: string) => settingsFromQuery(search);
+  assert.equal(q('?human=User&bot=Assistant').speakers, { human: 'User', bot: 'Assistant' });
+  assert.equal(q('?human=%20User%20').speakers, { human: 'User' });
+  assert.equal(q('').speakers, {});
+  for (const [search, problem] of [
+    ['?human=Us:er', /^\?human=Us:er: must be a non-empty name without ':' or newlines$/],
+    ['?bot=', /^\?bot=: must be a non-empty name/],
+    ['?human=Bot&bot=%20Bot', /^\?human=Bot&bot=Bot: the human and bot tags are both 'Bot'/],
+  ] as const) {
+    const s = q(search);
+    assert.equal(s.speakers, {}, search);
+    assert.is(s.problems.length, 1, `${search}: ${s.problems.join('; ')}`);
+    assert.match(s.problems[0], problem);
+  }
+  const header = { human: 'User', bot: 'Assistant' };
+  assert.equal(chosenSpeakers(null, {}), { human: 'Human', bot: 'Bot' });
+  assert.equal(chosenSpeakers(header, {}), header);
+  assert.equal(chosenSpeakers(header, { bot: 'AI' }), { human: 'User', bot: 'AI' });
+  assert.equal(chosenSpeakers(null, { human: 'Q', bot: 'A' }), { human: 'Q', bot: 'A' });
+  assert.throws(() => chosenSpeakers(null, { human: 'Bot' }), /^\?human=Bot: the human and bot tags are both 'Bot'/);
+  assert.throws(() => chosenSpeakers(header, { bot: 'User' }), /^\?bot=User: the human and bot tags are both 'User'/);
 });
 
 t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, other fields', () => {

@@ -4,7 +4,7 @@
 // settings, streaming the reply's text.
 import type { Gpu } from '../gpu/index.ts';
 import { ChatSession, droppedNote, fitNotes, type ChatOptions } from '../chat/session.ts';
-import type { Turn } from '../data/format.ts';
+import type { Speakers, Turn } from '../data/format.ts';
 import { describeConfig, largestTensor, parseConfig, type GPT2Config } from '../model/config.ts';
 import { UserError } from '../util/errors.ts';
 import { GPT2Generator } from '../model/generate.ts';
@@ -16,7 +16,7 @@ import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
 import { ApiError, listModels, streamChat, serverReason, type ChatMessage, type ListedModel } from '../browser/openai.ts';
-import { completionParams, type EngineKind } from './settings.ts';
+import { chosenSpeakers, completionParams, type EngineKind } from './settings.ts';
 import { count } from '../util/words.ts';
 
 export interface ReplyResult {
@@ -61,9 +61,10 @@ export class BrowserEngine implements Engine {
 
   /**
    * Open the GPU, fetch config.json and model.safetensors from `base` (cached), merge the LoRA
-   * adapter at `adapter.base` into them (when it is there; `required`: it must be) and upload the weights.
+   * adapter at `adapter.base` into them (when it is there; `required`: it must be) and upload the weights;
+   * `speakers`: the tags the query gave (?human=, ?bot=).
    */
-  static async load(base: string, adapter: { base: string; required: boolean }, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
+  static async load(base: string, adapter: { base: string; required: boolean }, speakers: Partial<Speakers>, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
     const gpu = await openBrowserGpu(); // first: no download on a browser that cannot run it
     const configUrl = modelConfigUrl(base);
     const got = await fetchText(configUrl);
@@ -71,8 +72,8 @@ export class BrowserEngine implements Engine {
     checkFits(gpu, config); // before downloading what this GPU could not hold
     // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
     const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
-    // a model trained with other tags than Human/Bot: serve.js says which, and the prompts use them as chat.js's do
-    opts.speakers = parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)) ?? opts.speakers;
+    // a model trained with other tags than Human/Bot: serve.js says which, or the query does, and the prompts use them as chat.js's do
+    opts.speakers = chosenSpeakers(parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)), speakers);
     const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
     const url = new URL(`${base}model.safetensors`, location.href).href;
     const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));

@@ -242,7 +242,7 @@ function askForApiKey(note = ''): void {
 async function loadBrowser(): Promise<BrowserEngine> {
   let e: BrowserEngine;
   try {
-    e = await BrowserEngine.load(page.modelBase, page.adapter, opts, showProgress);
+    e = await BrowserEngine.load(page.modelBase, page.adapter, page.speakers, opts, showProgress);
   } catch (err) {
     browserLoad = null; // the next choice tries again
     throw err;

@@ -1,6 +1,9 @@
 // The page's chat settings: chat.js's options (src/chat/session.ts) under their OpenAI API
 // names, preset from the query string (?engine=browser&temperature=0&max_tokens=64 ...), and
-// where the in-browser engine's model (?model=) and LoRA adapter (?adapter=) are.
+// where the in-browser engine's model (?model=) and LoRA adapter (?adapter=) are, and the tags it
+// was trained with (?human=, ?bot=).
+import { DEFAULT_SPEAKERS, speakerProblem, speakersProblem, type Speakers } from '../data/format.ts';
+import { UserError } from '../util/errors.ts';
 import { applySetting, defaultChatOptions, type ChatOptions } from '../chat/session.ts';
 import type { CompletionParams } from '../browser/openai.ts';
 import { apiValueProblem } from '../chat/api_limits.ts';
@@ -31,6 +34,8 @@ export interface PageSettings {
   adapter: { base: string; required: boolean };
   /** the server engine's base URL ('' = this page's server) */
   serverBase: string;
+  /** ?human=, ?bot=: the speaker tags of a model trained with others (train.js --human/--bot), each as given or absent */
+  speakers: Partial<Speakers>;
   /** query values that were not understood, said in words */
   problems: string[];
 }
@@ -52,11 +57,38 @@ export function settingsFromQuery(search: string): PageSettings {
   let modelBase = q.get('model') ?? 'model/';
   if (!modelBase.endsWith('/')) modelBase += '/';
   const adapter = q.get('adapter');
+  const speakers: Partial<Speakers> = {};
+  for (const who of ['human', 'bot'] as const) {
+    const v = q.get(who);
+    if (v === null) continue;
+    const why = speakerProblem(v);
+    if (why) problems.push(`?${who}=${v}: ${why}`);
+    else speakers[who] = v.trim();
+  }
+  const same = speakers.human !== undefined && speakers.bot !== undefined && speakersProblem(speakers as Speakers);
+  if (same) {
+    problems.push(`?human=${speakers.human}&bot=${speakers.bot}: ${same}`);
+    delete speakers.human;
+    delete speakers.bot;
+  }
   return {
     engine: engine === 'browser' || engine === 'server' ? engine : null, chat, modelBase,
     adapter: adapter ? { base: adapter.endsWith('/') ? adapter : `${adapter}/`, required: true } : { base: `${modelBase}adapter/`, required: false },
-    serverBase: (q.get('server') ?? '').replace(/\/+$/, ''), problems,
+    serverBase: (q.get('server') ?? '').replace(/\/+$/, ''), speakers, problems,
   };
+}
+
+/**
+ * The tags the in-browser engine prompts with: each of ?human=/?bot= (`asked`) where given, else
+ * the model's as its host said them (serve.js's X-Model-Speakers; null from a static host, which
+ * says nothing), else Human/Bot. The query wins over the header as chat.js's --human/--bot win over
+ * train_state.json: the user said so explicitly. One tag given that the other already has is refused, as chat.js refuses it.
+ */
+export function chosenSpeakers(said: Speakers | null, asked: Partial<Speakers>): Speakers {
+  const sp = { human: asked.human ?? said?.human ?? DEFAULT_SPEAKERS.human, bot: asked.bot ?? said?.bot ?? DEFAULT_SPEAKERS.bot };
+  const same = speakersProblem(sp);
+  if (same) throw new UserError(`${asked.human !== undefined ? `?human=${asked.human}` : `?bot=${asked.bot}`}: ${same}`);
+  return sp;
 }
 
 /**
