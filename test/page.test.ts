@@ -555,12 +555,13 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
   await waitForState(page, 'ready');
   assert.is(gets(), 1, `the reload downloaded ${ADAPTER_WEIGHTS} again: ${server.requests.join(', ')}`);
 
-  await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
-  await waitForState(page, 'error');
-  assert.match((await page.textContent('#notice'))!, /nowhere\/adapter_config\.json: not found on the server/);
-  // its "Use the server" works (a stand-in for serve.js's API), and then the banner is gone: it said the engine was not available
+  // a server answers /v1/models here (a stand-in for serve.js's API): the error offers it, its "Use the server" works,
+  // and then the banner is gone: it said the engine was not available
   await page.route('**/v1/models', (r) => void r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) }));
   try {
+    await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
+    await waitForState(page, 'error');
+    assert.match((await page.textContent('#notice'))!, /nowhere\/adapter_config\.json: not found on the server/);
     await page.click('#notice button:has-text("Use the server")');
     await waitForState(page, 'ready');
     assert.ok(await hidden('#notice'), `a stale banner: ${await page.textContent('#notice')}`);
@@ -617,6 +618,11 @@ t('a plain static host, as README says to deploy: dist/page/* and model/; also o
       await page.goto(at({ engine: 'browser', model: 'nope/' }));
       await waitForState(page, 'error');
       assert.match(await notice(), /There is no model at \?model=nope\/\..*nope\/config\.json: not found on the server.*must hold the checkpoint.s config\.json and model\.safetensors/);
+      // no server answers /v1/models here: no "Use the server", which would only say so; one named with ?server= is offered
+      assert.equal(await page.locator('#notice button').allTextContents(), ['Reload']);
+      await page.goto(at({ engine: 'browser', model: 'nope/', server: 'http://127.0.0.1:9/' }));
+      await waitForState(page, 'error');
+      assert.equal(await page.locator('#notice button').allTextContents(), ['Use the server', 'Reload']);
 
       await page.goto(at({ engine: 'server' }));
       await waitForState(page, 'error');

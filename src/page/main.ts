@@ -15,7 +15,7 @@ import { DivergedError } from '../train/loop.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
 import { BrowserEngine, modelConfigUrl, ServerEngine, TooBigForGpu, type Engine, type ReplyResult } from './engines.ts';
-import { ApiError, isSendableKey } from '../browser/openai.ts';
+import { ApiError, isSendableKey, listModels } from '../browser/openai.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
 import { applyField, getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind, type SamplingField } from './settings.ts';
 import { EXAMPLE_CONVERSATIONS } from './example.ts';
@@ -201,12 +201,28 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
         tip: `${browserProblem?.tip ? `${browserProblem.tip} ` : ''}To chat through a server, open this page from \`node dist/serve.js\`, or name one with ?server=URL.`,
       }
       : why;
+    const offer = other === 'server' ? await serverThere() : !browserProblem;
+    if (my !== choice) return;
     showNotice(words, 'error', [
-      ...(other === 'server' || !browserProblem ? [{ label: `Use ${other === 'server' ? 'the server' : 'this browser'}`, run: () => void choose(other, { fallback: false }) }] : []),
+      ...(offer ? [{ label: `Use ${other === 'server' ? 'the server' : 'this browser'}`, run: () => void choose(other, { fallback: false }) }] : []),
       { label: 'Reload', run: () => location.reload() },
     ]);
     setState('error');
   }
+}
+
+/** whether a server answered /v1/models (asked once, when first needed) */
+let serverAnswered: Promise<boolean> | null = null;
+/**
+ * Is there a server engine to offer when this browser's has failed? One named with ?server= (if it is
+ * down, choosing it says so), or one that answers /v1/models here; a static host has none, and a
+ * "Use the server" there only said that. Asked only then: on a static host the request is a 404 in the console.
+ */
+function serverThere(): Promise<boolean> {
+  if (page.serverBase || server) return Promise.resolve(true);
+  // a 401 is a server started with --api-key: choosing it asks for the key
+  return (serverAnswered ??= listModels('', { signal: AbortSignal.timeout(10_000), apiKey: apiKey() })
+    .then((models) => models.length > 0, (e) => e instanceof ApiError && e.status === 401));
 }
 
 /**
@@ -248,20 +264,21 @@ async function loadBrowser(): Promise<BrowserEngine> {
     throw err;
   }
   $('progress').hidden = true;
-  e.gpu.device.lost.then((info) => {
+  e.gpu.device.lost.then(async (info) => {
     if (info.reason === 'destroyed') return;
     browser = null;
     browserLoad = null;
-    showNotice(deviceLostWords(info.message), 'error', [
-      { label: 'Reload', run: () => location.reload() },
-      { label: 'Use the server', run: () => void choose('server', { fallback: false }) },
-    ]);
     if (engine === e) {
       engine = null;
       reply?.abort();
       stopTraining = true;
       setState('error');
     }
+    const offer = await serverThere();
+    showNotice(deviceLostWords(info.message), 'error', [
+      { label: 'Reload', run: () => location.reload() },
+      ...(offer ? [{ label: 'Use the server', run: () => void choose('server', { fallback: false }) }] : []),
+    ]);
   });
   fillTrainingDefaults(e);
   return e;
