@@ -9,7 +9,7 @@ import { loadWeights } from '../model/load.ts';
 import { adapterBase, isAdapterDir } from '../model/adapter.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
-import { signalName, STOP_SIGNALS } from '../util/cli.ts';
+import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { nodeCommand } from './node.ts';
 
 export async function mergeAdapter(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
@@ -27,9 +27,7 @@ export async function mergeAdapter(adapter: string, init: string | undefined, ou
   try {
     await merge(adapter, init, out, say, () => (saving = true));
   } finally {
-    // a signal during the save is still queued in libuv: read it (two event-loop turns) before the
-    // listeners go, since removing a signal's last listener would drop it
-    for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+    await deliverPendingSignals(); // one that came during the save, before the listeners go
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
   if (stopped) say(`(${signalName(stopped)} during the save: it was finished first)`);
@@ -43,9 +41,7 @@ async function merge(adapter: string, init: string | undefined, out: string, say
   if (held) throw new UserError(`--out ${out} already holds a checkpoint (${held.what}); pass a new directory for the merged model`);
   // without --init an adapter loads as an --init does: its base (adapter_config.json) with it merged
   const w = init === undefined && isAdapterDir(adapter) ? await loadWeights(adapter) : await loadWeights(init ?? adapterBase(adapter), { adapter });
-  // a signal that came while loading (synchronous reads) is read by libuv's poll phase: two turns
-  // have one between them, and the handler stops the merge there
-  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+  await deliverPendingSignals(); // one that came while loading (synchronous reads) stops the merge here
   startSave();
   say(`merged: ${w.source}, ${describeConfig(w.config)}`);
   const ckpt = new Checkpointer(dir);

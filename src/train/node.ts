@@ -21,7 +21,7 @@ import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
 import { count } from '../util/words.ts';
-import { signalName, STOP_SIGNALS } from '../util/cli.ts';
+import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, resumedDataPosition, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
@@ -157,9 +157,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }, { now: now(), deadline });
 
     const log = o.log ? new StepLog(o.log, run.saved ? run.startStep : null) : null;
-    // a signal that came during loading (synchronous work) is read by libuv's poll phase: two turns
-    // of the event loop have one between them, so it stops the run here rather than after a step
-    for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+    await deliverPendingSignals(); // one that came during loading stops the run here rather than after a step
     training = true;
 
     const tokensPerStep = B * T * o.gradAccum;
@@ -404,8 +402,10 @@ function progressLine(s: StepReport, estimated: boolean): string {
   return `step ${String(s.step).padStart(5)}/${of} | ${loss}${s.val !== undefined ? ` | val ${s.val.toFixed(4)}` : ''} | lr ${s.lr.toExponential(2)} | norm ${s.gradNorm.toFixed(2)} | ${s.ms.toFixed(0)} ms | ${s.tokensPerSec.toFixed(0)} tok/s | ETA ${formatDuration(s.etaSec)}`;
 }
 
-/** --log refused before anything loads: a missing directory, a directory, a place that cannot be written */
-/** `saved`: the path came from train_state.json (a resumed run), not from the command line */
+/**
+ * --log refused before anything loads: a missing directory, a directory, a place that cannot be
+ * written. `saved`: the path came from train_state.json (a resumed run), not from the command line.
+ */
 function checkLogPath(path: string, saved = false): void {
   const fail = (why: string): never => {
     throw new UserError(`--log ${path}${saved ? ' (the run\'s, from train_state.json)' : ''}: ${why}`);

@@ -116,3 +116,12 @@ export function exitOnStdoutError(): void {
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** 'interrupt' for Ctrl-C, else the signal's name */
 export const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
+
+/**
+ * Let a signal that came during synchronous work reach its handler now: libuv reads it in its
+ * poll phase, and two turns of the event loop have one between them. (Needed before a
+ * listener is removed too: removing a signal's last listener would drop one still queued.)
+ */
+export async function deliverPendingSignals(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+}
