@@ -14,7 +14,7 @@ import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions }
 import { parseChat } from './data/conversations.ts';
 import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
-import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
+import { DEFAULT_SPEAKERS, isDefaultSpeakers, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
 import { DEFAULTS } from './train/run.ts';
@@ -72,7 +72,7 @@ function inModelTags<T>(read: (sp: Speakers) => T, sp: Speakers): T {
   try {
     return read(sp);
   } catch (e) {
-    if (!(e instanceof UserError) || (sp.human === DEFAULT_SPEAKERS.human && sp.bot === DEFAULT_SPEAKERS.bot)) throw e;
+    if (!(e instanceof UserError) || isDefaultSpeakers(sp)) throw e;
     try {
       return read(DEFAULT_SPEAKERS);
     } catch {
@@ -155,7 +155,8 @@ async function main(): Promise<void> {
   const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
   // prompts use the tags the model was trained with; the shipped held-out set is written in Human/Bot
-  const speakers = chosenSpeakers(a, choice);
+  const trained = trainedWith(choice);
+  const speakers = chosenSpeakers(a, choice, trained);
   opts.speakers = speakers;
   const dataPath = a.data as string;
   // the shipped set is found from the repository's directory only, as train.js's data/chat.txt is
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
   // the training text: given, or the one the model was trained on, or the shipped one; without it copying and seen tokens are left out
   const given = a['train-data'] as string | undefined;
-  const trainPath = given ?? trainedWith(choice).data ?? DEFAULT_TRAIN_DATA;
+  const trainPath = given ?? trained.data ?? DEFAULT_TRAIN_DATA;
   const haveTrain = given !== undefined || (existsSync(trainPath) && !trainPath.endsWith('.bin'));
   const trainText = haveTrain ? readText(trainPath, 'train-data') : null;
   const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inModelTags((sp) => parseChat(trainText, sp), speakers)));

@@ -5,7 +5,7 @@ import { basename, resolve } from 'node:path';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { DEFAULT_SPEAKERS } from './data/format.ts';
+import { isDefaultSpeakers } from './data/format.ts';
 import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
 import { openModel } from './model/load.ts';
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   // a browser runs WebGPU only on a secure page: https or localhost, so the page's URL is a loopback one when the server listens on all addresses
   const pageUrl = url.replace(/^http:\/\/(0\.0\.0\.0|\[::\])(?=:)/, 'http://127.0.0.1');
   log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})` +
-    (speakers.human !== DEFAULT_SPEAKERS.human || speakers.bot !== DEFAULT_SPEAKERS.bot ? `; prompts as ${speakers.human}:/${speakers.bot}:` : '') +
+    (!isDefaultSpeakers(speakers) ? `; prompts as ${speakers.human}:/${speakers.bot}:` : '') +
     (files?.dir ? `; the chat page at ${pageUrl}/` : `; the chat page at ${pageUrl}/ can use the server only (a model made of two adapters has no files to download: merge one into its base with train.js --merge-adapter)`));
 
   await new Promise<void>((done) => {

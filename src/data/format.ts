@@ -13,6 +13,8 @@ import { encode, EOT } from './tokenizer.ts';
 
 export interface Speakers { human: string; bot: string }
 export const DEFAULT_SPEAKERS: Speakers = { human: 'Human', bot: 'Bot' };
+/** whether `sp` are Human/Bot (a model trained with other tags is prompted, served and said differently) */
+export const isDefaultSpeakers = (sp: Speakers) => sp.human === DEFAULT_SPEAKERS.human && sp.bot === DEFAULT_SPEAKERS.bot;
 
 /** why `name` cannot be a speaker tag (it starts a `name:` line), or null */
 export function speakerProblem(name: string): string | null {

@@ -147,11 +147,8 @@ export function parameterShapes(c: GPT2Config): { name: string; shape: number[] 
 
 /** The largest weight tensor and its float32 bytes (each tensor is one GPU buffer: it must fit the adapter's maxBufferSize). */
 export function largestTensor(c: GPT2Config): { name: string; shape: number[]; bytes: number } {
-  const C = c.n_embd;
-  const candidates = [{ name: 'wte.weight', shape: [c.vocab_size, C] }, { name: 'wpe.weight', shape: [c.n_positions, C] }];
-  if (c.n_layer > 0) candidates.push({ name: 'h.0.mlp.c_fc.weight', shape: [C, 4 * C] });
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-  const big = candidates.reduce((a, b) => (size(b.shape) > size(a.shape) ? b : a));
+  const big = parameterShapes(c).reduce((a, b) => (size(b.shape) > size(a.shape) ? b : a));
   return { ...big, bytes: size(big.shape) * 4 };
 }
 

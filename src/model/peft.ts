@@ -89,7 +89,12 @@ function checkTargets(config: AdapterConfig, sites: LoraSite[], base: GPT2Config
   }
   const have = new Set(sites.map((s) => s.name));
   const missing: LoraSite[] = [];
-  for (let l = 0; l < base.n_layer; l++) for (const m of LORA_MODULES) if (targeted(site(base, l, m)) && !have.has(`h.${l}.${m}`)) missing.push(site(base, l, m));
+  for (let l = 0; l < base.n_layer; l++) {
+    for (const m of LORA_MODULES) {
+      const s = site(base, l, m);
+      if (targeted(s) && !have.has(s.name)) missing.push(s);
+    }
+  }
   if (missing.length) {
     console.warn(`warning: ${where.config}: target_modules ${targets} names ${names(missing)}, but ${where.weights} holds no weights for them: they stay unchanged (PEFT warns of missing adapter keys and does the same)`);
   }

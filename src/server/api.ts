@@ -9,7 +9,7 @@ import { defaultStops } from '../chat/session.ts';
 import { DEFAULT_SPEAKERS, type Speakers, type Turn } from '../data/format.ts';
 import { encode, EOT } from '../data/tokenizer.ts';
 import { Rng } from '../util/rng.ts';
-import { API_LIMITS } from '../chat/api_limits.ts';
+import { API_LIMITS, type ApiLimitName } from '../chat/api_limits.ts';
 
 /** An error with OpenAI's error body `{"error": {"message", "type", "param", "code"}}` and an HTTP status. */
 export class ApiError extends Error {
@@ -109,20 +109,21 @@ function checkModel(b: Body, model: ModelInfo): void {
 function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefined, seedFallback: () => number) {
   checkModel(b, model);
   int(b, 'n', (v) => (v === 1 ? null : 'is not supported: only n = 1'));
-  const L = API_LIMITS;
-  const given = int(b, 'max_completion_tokens', L.max_completion_tokens.check) ?? int(b, 'max_tokens', L.max_tokens.check);
+  // each field read as API_LIMITS says (whole number or not, its range): the page's form applies the same
+  const limited = (name: ApiLimitName) => (API_LIMITS[name].int ? int : num)(b, name, API_LIMITS[name].check);
+  const given = limited('max_completion_tokens') ?? limited('max_tokens');
   const maxTokens = given ?? defaultMaxTokens;
   const sampling = {
-    temperature: num(b, 'temperature', L.temperature.check) ?? 1,
-    topP: num(b, 'top_p', L.top_p.check) ?? 1,
-    topK: int(b, 'top_k', L.top_k.check) ?? 0,
-    repetitionPenalty: num(b, 'repetition_penalty', L.repetition_penalty.check) ?? 1,
-    frequencyPenalty: num(b, 'frequency_penalty', L.frequency_penalty.check) ?? 0,
-    presencePenalty: num(b, 'presence_penalty', L.presence_penalty.check) ?? 0,
+    temperature: limited('temperature') ?? 1,
+    topP: limited('top_p') ?? 1,
+    topK: limited('top_k') ?? 0,
+    repetitionPenalty: limited('repetition_penalty') ?? 1,
+    frequencyPenalty: limited('frequency_penalty') ?? 0,
+    presencePenalty: limited('presence_penalty') ?? 0,
     // OpenAI's penalties count every token generated so far in this completion
     penaltyWindow: Infinity,
   };
-  const seed = int(b, 'seed', L.seed.check) ?? seedFallback();
+  const seed = limited('seed') ?? seedFallback();
   const stream = bool(b, 'stream') ?? false;
   const so = b.stream_options;
   if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw typeError('stream_options', 'an object', so);

@@ -9,7 +9,7 @@ import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_SPEAKERS, type Speakers } from '../data/format.ts';
+import { isDefaultSpeakers, type Speakers } from '../data/format.ts';
 import { ADAPTER_HEADER, SPEAKERS_HEADER, speakersHeaderValue } from './page_headers.ts';
 
 export interface StaticOptions {
@@ -68,7 +68,7 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
       if (name === 'config.json') {
         headers[ADAPTER_HEADER] = o.adapterDir ? 'adapter/' : 'none';
         const sp = o.speakers;
-        if (sp && (sp.human !== DEFAULT_SPEAKERS.human || sp.bot !== DEFAULT_SPEAKERS.bot)) headers[SPEAKERS_HEADER] = speakersHeaderValue(sp);
+        if (sp && !isDefaultSpeakers(sp)) headers[SPEAKERS_HEADER] = speakersHeaderValue(sp);
       }
       return sendFile(req, res, join(o.modelDir, name), undefined, headers);
     }
