@@ -11,7 +11,7 @@ import { recoverCheckpoint, replaceAtomic, writeFileAtomic } from './checkpoint.
 import type { GPT2Config } from './config.ts';
 import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type AdapterConfig, type LoraSettings, type LoraSite } from './lora.ts';
 import { parseAdapter, type ParsedAdapter } from './peft.ts';
-import { readSafetensors, writeSafetensors } from '../node/safetensors.ts';
+import { withSafetensors, writeSafetensors } from '../node/safetensors.ts';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -67,12 +67,7 @@ export function readAdapter(dir: string, base: GPT2Config): Adapter {
     const bin = existsSync(join(dir, 'adapter_model.bin'));
     throw new UserError(`${path}: no such file${bin ? ' (only safetensors adapters are read; this directory has adapter_model.bin)' : ''}`);
   }
-  const f = readSafetensors(path);
-  try {
-    return { dir, ...parseAdapter(configText, f, base, { config: configPath, weights: path }) };
-  } finally {
-    f.close();
-  }
+  return { dir, ...withSafetensors(path, (f) => parseAdapter(configText, f, base, { config: configPath, weights: path })) };
 }
 
 /**

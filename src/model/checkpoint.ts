@@ -6,7 +6,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from '../util/fs-errors.ts';
-import { readSafetensors, writeSafetensors } from '../node/safetensors.ts';
+import { withSafetensors, writeSafetensors } from '../node/safetensors.ts';
 
 /**
  * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is
@@ -106,8 +106,7 @@ export function loadTrainState(dir: string, { optimizer = true } = {}): { m: Map
   const statePath = join(dir, STATE_FILE);
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
   if (optimizer && existsSync(optPath)) {
-    const f = readSafetensors(optPath);
-    try {
+    withSafetensors(optPath, (f) => {
       const hash = f.metadata.train_state_sha256;
       if (hash !== undefined && hash !== sha256(text)) {
         throw new UserError(
@@ -119,9 +118,7 @@ export function loadTrainState(dir: string, { optimizer = true } = {}): { m: Map
         if (!to) throw new UserError(`${optPath}: unexpected tensor '${key}' (want 'm.NAME' or 'v.NAME')`);
         to.set(key.slice(2), f.get(key));
       }
-    } finally {
-      f.close();
-    }
+    });
     for (const name of new Set([...m.keys(), ...v.keys()])) {
       if (m.get(name)?.length !== v.get(name)?.length) throw new UserError(`${optPath}: m.${name} and v.${name} do not match`);
     }

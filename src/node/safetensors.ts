@@ -29,6 +29,19 @@ export function readSafetensors(path: string): SafetensorsFile {
   }
 }
 
+/**
+ * Opens a safetensors file (readSafetensors), hands it to `use` and closes it when `use` returns
+ * or throws: the file is open exactly while its tensors are read.
+ */
+export function withSafetensors<T>(path: string, use: (f: SafetensorsFile) => T): T {
+  const f = readSafetensors(path);
+  try {
+    return use(f);
+  } finally {
+    f.close();
+  }
+}
+
 /** the open file's bytes, read on demand (a tensor, or the header) */
 function fileSource(path: string, fd: number, size: number): ByteSource {
   let open = true;

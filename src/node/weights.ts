@@ -8,7 +8,7 @@ import { readTextFile } from '../util/fs-errors.ts';
 import { replaceAtomic, writeFileAtomic } from '../model/checkpoint.ts';
 import { type GPT2Config, memoryProblem, parseConfig } from '../model/config.ts';
 import { configText, GPT2_METADATA, gpt2Params, gpt2Tensors } from '../model/weights.ts';
-import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { withSafetensors, writeSafetensors } from './safetensors.ts';
 
 /**
  * Reads DIR/config.json (HF GPT2Config, parseConfig): n_positions falls back to n_ctx,
@@ -33,12 +33,7 @@ export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<
   if (!existsSync(path) && existsSync(join(dir, 'pytorch_model.bin'))) {
     throw new UserError(`${path}: no such file (only safetensors weights are read; this directory has pytorch_model.bin)`);
   }
-  const f = readSafetensors(path);
-  try {
-    return { config, params: gpt2Params(f, config) };
-  } finally {
-    f.close();
-  }
+  return { config, params: withSafetensors(path, (f) => gpt2Params(f, config)) };
 }
 
 /**
