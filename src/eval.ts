@@ -1,17 +1,17 @@
 // node dist/eval.js: scores a checkpoint on held-out conversations (data/eval.txt): the
 // validation loss on their Bot turns, and replies generated through the same ChatSession as
 // chat.js, scored for stopping, repetition, recall, honesty, copying and diversity.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
-import { fsReason } from './util/fs-errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
+import { readChatText } from './data/dataset.ts';
 import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, isDefaultSpeakers, type Speakers } from './data/format.ts';
@@ -50,21 +50,16 @@ turns, then a reply to every Human turn (prompted with the conversation so far, 
 prompts), scored for stop rate, repetition, recall, honesty, copying and distinct-2.
 Deterministic for a seed. README.md "Evaluate" explains each number.`;
 
+/** a Human:/Bot: text file that --FLAG names: what eval.js refuses besides what train.js does (readChatText) */
 function readText(path: string, flag: string): string {
   // '' would name the current directory
   if (path === '') throw new UserError(`--${flag} is empty: pass a Human:/Bot: text file`);
   // its uint16 tokens read as text are half NULs: the parser would call it UTF-16
   if (path.endsWith('.bin')) throw new UserError(`--${flag} ${path} is a token file: pass the Human:/Bot: text file it was made from`);
-  if (!existsSync(path)) throw new UserError(`--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`);
-  if (!statSync(path).isFile()) throw new UserError(`--${flag} ${path}: not a file`);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UserError(`--${flag} ${path}: ${fsReason(e)}`);
-  }
-  if (text.trim() === '') throw new UserError(`--${flag} ${path}: the file is empty`);
-  return text;
+  return readChatText(path, `--${flag} file`, {
+    missing: `--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`,
+    tooBig: 'pass a part of it',
+  });
 }
 
 /** `read` in the model's tags, else in Human/Bot (the shipped data/eval.txt and data/chat.txt are written so); the first error if both fail */

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -310,11 +310,16 @@ t('eval.js: --help, and bad input as one line', () => {
   writeFileSync(bad, 'Human: hi [unknown]\nBot: hello\n');
   const utf16 = join(tmp, 'utf16.txt');
   writeFileSync(utf16, Buffer.from('\ufeffHuman: hi\nBot: hello\n', 'utf16le'));
+  // past V8's longest string: refused before reading, as train.js refuses it (a sparse file: no disk used)
+  const huge = join(tmp, 'huge.txt');
+  writeFileSync(huge, 'Human: hi\nBot: hello\n');
+  truncateSync(huge, 513 * 2 ** 20);
   for (const [args, re] of [
     [['--data', join(tmp, 'nope.txt')], /^error: --data .*nope\.txt: no such file/],
     [['--data', ''], /^error: --data is empty: pass a Human:\/Bot: text file$/],
     [['--train-data', 'tokens.bin'], /^error: --train-data tokens\.bin is a token file: pass the Human:\/Bot: text file it was made from$/],
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
+    [['--train-data', huge], /^error: .*huge\.txt is 513 MiB: a chat text file can be at most 512 MiB \(it is read whole\); pass a part of it$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
     [['--limit', '0'], /^error: --limit must be at least 1/],
     [['out/chat'], /^error: unexpected argument 'out\/chat': a model goes after --init, held-out conversations after --data \(see --help\)$/],
@@ -326,6 +331,7 @@ t('eval.js: --help, and bad input as one line', () => {
     assert.is(lines.length, 1, lines.join('\n'));
     assert.match(lines[0], re);
   }
+  rmSync(huge);
 });
 
 t.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -41,7 +41,7 @@ export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
     checkDataFile(path);
     return loadTokenBin(path, opts.blockSize);
   }
-  return packConversations(parseChatText(readText(path), opts.speakers, path, opts).conversations, opts.speakers, opts.blockSize, opts.mask);
+  return packConversations(parseChatText(readChatText(path), opts.speakers, path, opts).conversations, opts.speakers, opts.blockSize, opts.mask);
 }
 
 /**
@@ -57,7 +57,7 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
     const val = await loadValData(opts.valData, opts);
     return { train, val: val.data, stats: combineStats(train.stats, val.data.stats), notes: [...notes, ...val.notes.map((n) => `--val-data ${opts.valData}: ${n}`)] };
   }
-  if (!path.endsWith('.bin')) return chatData(readText(path), opts, path, onProgress);
+  if (!path.endsWith('.bin')) return chatData(readChatText(path), opts, path, onProgress);
   checkDataFile(path);
   const all = loadTokenBin(path, opts.blockSize);
   const n = all.stats.windows, T = opts.blockSize, f = opts.valFraction ?? 0.1;
@@ -76,11 +76,11 @@ export async function loadValData(path: string, opts: LoadOptions): Promise<{ da
     checkDataFile(path, VAL_FILE);
     return { data: loadTokenBin(path, opts.blockSize, where), notes: [] };
   }
-  const parsed = parseChatText(readText(path, VAL_FILE), opts.speakers, where, opts);
+  const parsed = parseChatText(readChatText(path, VAL_FILE), opts.speakers, where, opts);
   return { data: await packConversationsAsync(parsed.conversations, opts.speakers, opts.blockSize, opts.mask), notes: parsed.notes };
 }
 
-/** what checkDataFile and readText call a --val-data file (a --data file is the 'dataset file') */
+/** what checkDataFile and readChatText call a --val-data file (a --data file is the 'dataset file') */
 export const VAL_FILE = '--val-data file';
 
 /** a dataset path that exists, is a file and is not empty (else a UserError, starting with `what`, saying what to pass) */
@@ -99,10 +99,20 @@ export function checkDataFile(path: string, what = 'dataset file'): void {
 /** text files are read whole into one string, which V8 caps at 2^29 - 24 characters */
 const MAX_TEXT_BYTES = 512 * 1024 * 1024 - 64;
 
-function readText(path: string, what = 'dataset file'): string {
+/**
+ * A chat text file, read whole: it must exist and not be empty (checkDataFile), be at most
+ * 512 MiB and hold more than whitespace. Errors name it `what` ('dataset file', VAL_FILE,
+ * '--data file'); `advice` replaces the missing-file error and what to do with a file too big,
+ * where the caller is not train.js (eval.js).
+ */
+export function readChatText(path: string, what = 'dataset file', advice: { missing?: string; tooBig?: string } = {}): string {
+  if (advice.missing !== undefined && !existsSync(path)) throw new UserError(advice.missing);
   checkDataFile(path, what);
   const size = statSync(path).size;
-  if (size > MAX_TEXT_BYTES) throw new UserError(`${path} is ${(size / 2 ** 20).toFixed(0)} MiB: a chat text file can be at most 512 MiB (it is read whole); split it and train on one part, then --resume --data on the next`);
+  if (size > MAX_TEXT_BYTES) {
+    const tooBig = advice.tooBig ?? 'split it and train on one part, then --resume --data on the next';
+    throw new UserError(`${path} is ${(size / 2 ** 20).toFixed(0)} MiB: a chat text file can be at most 512 MiB (it is read whole); ${tooBig}`);
+  }
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -116,7 +116,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     const unused = o.evalInterval > 0 ? '' : ' (unused: --eval-interval 0)';
     say(`data: validation: ${o.valData ? `${valShown} (--val-data)` : `held out of ${dataShown}`}: ${formatStats(data.val.stats)}${unused}`);
     for (const n of data.notes) say(`note: ${n}`);
-    // a file changed since the last save is said only for the run's own file: one given again is another file on purpose (readText's advice for a file over 512 MiB)
+    // a file changed since the last save is said only for the run's own file: one given again is another file on purpose (readChatText's advice for a file over 512 MiB)
     const dataFingerprint = fingerprint(o.data, opts.data === undefined ? run.saved?.dataFingerprint : undefined,
       `${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
     const valDataFingerprint = o.valData && fingerprint(o.valData, opts.valData === undefined ? run.saved?.valDataFingerprint : undefined,
