@@ -78,22 +78,27 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     } else if (!cur.length && started) notes.add('ignored', i + 1);
     if (cur.length) cur[cur.length - 1].text += '\n' + line;
   });
-  const cleaned: At[][] = [];
+  // each block with a turn that has text is a conversation; empty turns are left out
+  let conversations: Conversation[] = [];
   for (const b of blocks) {
-    const kept = b.map((t) => ({ ...t, text: turnText(t.text) })).filter((t) => t.text !== '');
-    for (const t of b) if (t.text.trim() === '') notes.add('empty', t.line);
-    if (kept.length) cleaned.push(kept);
+    const turns: Turn[] = [];
+    for (const t of b) {
+      const text = turnText(t.text);
+      if (text === '') {
+        notes.add('empty', t.line);
+        continue;
+      }
+      // a block that opens with the answer to the last one's question: a blank line cut them apart
+      if (!turns.length && t.speaker === 'bot' && conversations.at(-1)?.turns.at(-1)!.speaker === 'human') notes.add('split', t.line);
+      turns.push({ speaker: t.speaker, text });
+    }
+    if (turns.length) conversations.push({ turns });
   }
-  if (cleaned.length === 0) throw new UserError(noTagsMessage(lines, sp, opts));
-  cleaned.forEach((b, i) => {
-    if (i > 0 && b[0].speaker === 'bot' && cleaned[i - 1].at(-1)!.speaker === 'human') notes.add('split', b[0].line);
-  });
+  if (conversations.length === 0) throw new UserError(noTagsMessage(lines, sp, opts));
   const bad = text.split('\uFFFD').length - 1;
   if (bad) notes.add('bytes', lines.findIndex((l) => l.includes('\uFFFD')) + 1, bad);
-  const strip = (b: At[]): Conversation => ({ turns: b.map((t) => ({ speaker: t.speaker, text: t.text })) });
   // one block (a trailing separator does not count) means the file has no separators
-  let conversations = cleaned.map(strip);
-  if (cleaned.length === 1 && opts.chunk !== false) {
+  if (conversations.length === 1 && opts.chunk !== false) {
     conversations = chunk(conversations[0].turns);
     if (conversations.length > 1) {
       notes.list.push(`no blank lines between conversations: cut into ${count(conversations.length, 'conversation')} of at most ${CHUNK_EXCHANGES} exchanges, or before a greeting ("Hi", "Hello", ...); put a blank line between conversations to choose`);
