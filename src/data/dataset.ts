@@ -63,9 +63,10 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
   const n = all.stats.windows, T = opts.blockSize, f = opts.valFraction ?? 0.1;
   const nVal = n >= 2 && f > 0 ? Math.max(1, Math.floor(n * f)) : 0;
   const cut = (n - nVal) * T;
-  // train keeps one token past its last window: that window's last target
-  const train = makeDataset(all.tokens.slice(0, cut + 1), all.mask.slice(0, cut + 1), opts.blockSize, 0, 0, 0);
-  const val = makeDataset(all.tokens.slice(cut), all.mask.slice(cut), opts.blockSize, 0, 0, 0);
+  // train keeps one token past its last window: that window's last target. Views, not copies
+  // (nothing writes to a dataset): with --val-data, train is the whole file
+  const train = makeDataset(all.tokens.subarray(0, cut + 1), all.mask.subarray(0, cut + 1), opts.blockSize, 0, 0, 0);
+  const val = makeDataset(all.tokens.subarray(cut), all.mask.subarray(cut), opts.blockSize, 0, 0, 0);
   return { train, val, stats: combineStats(train.stats, val.stats), notes: [] };
 }
 
