@@ -98,7 +98,7 @@ t('train.js --val-data: the data lines say where validation comes from; --resume
   const d = join(dir, 'cli'), val = file('changing.txt', readFileSync(valText, 'utf8'));
   const first = await run('train', [...MODEL, '--data', chat, '--val-data', val, '--steps', '2', '--eval-interval', '1', '--eval-steps', '1', '--out', d]);
   assertOk(first, 'with --val-data');
-  assert.match(first.stdout, /^data: .*chat\.txt: 3 conversations -> /m, 'all three conversations of --data');
+  assert.match(first.stdout, /^data: training: .*chat\.txt: 3 conversations -> /m, 'all three conversations of --data');
   assert.match(first.stdout, /^data: validation: .*changing\.txt \(--val-data\): 2 conversations -> \d+ tokens in \d+ windows?, loss on /m);
   assert.equal(progress(first.stdout).map((l) => l.val !== undefined), [true, true], first.stdout);
   writeFileSync(val, readFileSync(valText, 'utf8').replace('banana', 'green apple'));

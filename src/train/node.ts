@@ -111,8 +111,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       shownAt = performance.now();
       say(`data: ${dataShown}: tokenized ${done} of ${of} conversations`);
     });
-    // the first line is the --data file whole (held-out part included), the second where validation comes from
-    say(`data: ${dataShown}: ${formatStats(o.valData ? data.train.stats : data.stats)}`);
+    // the part that trains (the file less its held-out part), then where validation comes from
+    say(`data: training: ${dataShown}: ${formatStats(data.train.stats)}`);
     const unused = o.evalInterval > 0 ? '' : ' (unused: --eval-interval 0)';
     say(`data: validation: ${o.valData ? `${valShown} (--val-data)` : `held out of ${dataShown}`}: ${formatStats(data.val.stats)}${unused}`);
     for (const n of data.notes) say(`note: ${n}`);
