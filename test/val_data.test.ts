@@ -118,7 +118,7 @@ t('train.js --val-data: the data lines say where validation comes from; --resume
   assert.not.ok('valData' in state(join(dir, 'held')).options);
 });
 
-t('train.js --val-data refused readably: missing (before any weights load), gone on --resume, nothing to score, too short, ids past the vocabulary', async () => {
+t('train.js --val-data refused readably: missing (before any weights load), gone on --resume (and dropped there with --val-data \'\'), nothing to score, too short, ids past the vocabulary', async () => {
   const missing = await run('train', [...MODEL, '--data', chat, '--val-data', join(dir, 'nope.txt'), '--out', join(dir, 'missing')]);
   assertOneLineError(missing, [/^error: --val-data file not found: .*nope\.txt \(pass a chat text file/], 'missing');
   assert.not.ok(existsSync(join(dir, 'missing')), 'refused before --out is made');
@@ -135,7 +135,14 @@ t('train.js --val-data refused readably: missing (before any weights load), gone
   assertOk(await run('train', [...MODEL, '--data', chat, '--val-data', val, '--steps', '1', '--out', d]), 'first part');
   rmSync(val);
   assertOneLineError(await run('train', ['--resume', '--out', d, '--steps', '2']),
-    [/^error: --resume: the run's validation data .*gone\.txt \(--val-data, from train_state\.json\) is not there any more: put it back, or pass --val-data FILE/], 'gone');
+    [/^error: --resume: the run's validation data .*gone\.txt \(--val-data, from train_state\.json\) is not there any more: put it back, pass --val-data FILE .*, or --val-data '' to hold out a tenth of --data instead$/], 'gone');
+  // the flag the error offers: the run goes on with part of --data held out, and keeps that
+  const dropped = await run('train', ['--resume', '--out', d, '--steps', '2', '--val-data', '']);
+  assertOk(dropped, "--resume --val-data ''");
+  assert.match(dropped.stdout, /^--val-data '': the run's validation file .*gone\.txt is dropped; a tenth of .*chat\.txt is held out/m);
+  assert.match(dropped.stdout, /^data: validation: held out of .*chat\.txt: 1 conversation -> /m);
+  assert.not.ok('valData' in state(d).options, 'dropped from train_state.json');
+  assertOk(await run('train', ['--resume', '--out', d, '--steps', '3']), 'resumed again without the file');
 });
 
 t.after(() => {

@@ -102,7 +102,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       throw new UserError(`--resume: the run's data ${o.data} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file`);
     }
     if (run.saved && opts.valData === undefined && o.valData && !existsSync(o.valData)) {
-      throw new UserError(`--resume: the run's validation data ${o.valData} (--val-data, from train_state.json) is not there any more: put it back, or pass --val-data FILE to go on with another file`);
+      throw new UserError(`--resume: the run's validation data ${o.valData} (--val-data, from train_state.json) is not there any more: put it back, pass --val-data FILE to go on with another file, or --val-data '' to hold out a tenth of --data instead`);
     }
     let shownAt = performance.now();
     const data = await loadChatData(o.data, { blockSize: T, speakers: { human: o.human, bot: o.bot }, mask: o.mask, speakerFlags: true, valData: o.valData }, (done, of) => {

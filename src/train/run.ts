@@ -195,9 +195,14 @@ export function resolveRun(
   const minLr = flags.minLr ?? (flags.lr === undefined ? keep.minLr : undefined) ?? lr / 10;
   const settledWarmup = saved?.schedule?.warmup; // a time-budget run's estimate, if it is continued by steps
   const warmup = flags.warmup ?? keep.warmup ?? (steps !== undefined ? (settledWarmup ?? Math.ceil(0.05 * steps)) : undefined);
+  const data = flags.data ?? keep.data ?? DEFAULTS.data;
+  // --val-data '' (only on --resume: checkFlagsEarly) drops the run's file: part of --data is held out again
+  const dropVal = flags.valData?.trim() === '';
+  const valData = dropVal ? undefined : flags.valData ?? keep.valData;
+  if (dropVal && keep.valData) notes.push(`--val-data '': the run's validation file ${keep.valData} is dropped; a tenth of ${data} is held out for validation from here on`);
   const settings: RunSettings = {
-    data: flags.data ?? keep.data ?? DEFAULTS.data,
-    ...(flags.valData ?? keep.valData ? { valData: flags.valData ?? keep.valData } : {}),
+    data,
+    ...(valData ? { valData } : {}),
     blockSize: T,
     batchSize: flags.batchSize ?? keep.batchSize ?? defaultBatch(fromScratch, device.isCpu, T),
     gradAccum: pick('gradAccum'), order: pick('order'), mask: pick('mask'), human: pick('human').trim(), bot: pick('bot').trim(), seed: pick('seed'),
@@ -276,6 +281,8 @@ export function checkFlagsEarly(flags: TrainFlags): void {
   if (flags.dtype === 'f16' && flags.loraR === undefined && !flags.resume) throw new UserError(F16_NEEDS_LORA);
   // resolve('') is the current directory: "not a file: /home/me" would not say what went wrong
   for (const k of ['data', 'valData'] as const) {
+    // on --resume, --val-data '' drops the run's file (resolveRun)
+    if (k === 'valData' && flags.resume) continue;
     if (flags[k] !== undefined && flags[k].trim() === '') throw new UserError(`${flagName(k)} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
   }
   if (!flags.resume) checkSpeakers({ human: flags.human ?? DEFAULTS.human, bot: flags.bot ?? DEFAULTS.bot });
