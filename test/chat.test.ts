@@ -431,8 +431,16 @@ t('the statistics line says when a reply was cut at max_new_tokens, or was empty
   for (const reply of ['', ' \nHuman: hi']) {
     const empty = await pipe(fake(() => reply), 'hi\n', { quiet: false });
     assert.is(empty.out, 'Bot: \n');
-    assert.match(empty.log, / \(empty reply: the model ended it at once\)\n$/, JSON.stringify(reply));
+    assert.match(empty.log, /^prefill [^\n]* \(empty reply: the model ended it at once\)\n$/, `said once: ${JSON.stringify(reply)}`);
   }
+  // a terminal: the statistics line goes to the same output as the reply, once
+  const term = await terminal(fake(() => ''), { quiet: false });
+  term.keys('hi\r');
+  await term.until(/empty reply/);
+  term.keys('/quit\r');
+  await term.done;
+  assert.match(term.out(), /\nBot: \nprefill [^\n]* \(empty reply: the model ended it at once\)\n\S*Human: /, term.out());
+  assert.is(term.out().split('empty reply').length, 2, 'said once');
 });
 
 t('context overflow: after a drop the next exchanges reuse the cache again', async () => {
