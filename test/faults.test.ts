@@ -706,6 +706,20 @@ t("--human '' is refused by train.js as by chat.js", async () => {
   const [train, chatRun] = await Promise.all([run('train', ['--human', '', ...TINY, '--out', out('human')]), run('chat', ['--human', '', '--init', ckpt, '--prompt', 'hi'])]);
   assertOneLineError(train, [/--human must be a non-empty name/], "train --human ''");
   assertOneLineError(chatRun, [/--human must be a non-empty name/], "chat --human ''");
+  // a flag's mistake before the weights (--init gpt2 would be a download first)
+  const early = await run('train', ['--bot', 'Bot:', '--init', join(dir, 'no-such-model'), '--out', out('bot-colon')]);
+  assertOneLineError(early, [/^error: --bot must be a non-empty name without ':' or newlines, got 'Bot:'$/], 'train --bot Bot: --init missing');
+});
+
+t("chat.js on a train_state.json whose tags are no pair (the same one twice) prompts with Human/Bot, as for a bad tag: no error about flags not given", async () => {
+  const d = out('same-tags');
+  mkdirSync(d);
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(d, f));
+  const state = JSON.parse(readFileSync(join(ckpt, 'train_state.json'), 'utf8'));
+  writeFileSync(join(d, 'train_state.json'), JSON.stringify({ ...state, options: { ...state.options, human: 'Bot', bot: ' Bot' } }));
+  assertOk(await run('chat', ['--init', d, '--prompt', 'hi', '--max-new-tokens', '1']), 'chat with the same tag twice in train_state.json');
+  // flags given still win, and are checked as given
+  assertOneLineError(await run('chat', ['--init', d, '--human', 'Bot', '--prompt', 'hi']), [/^error: --human\/--bot: the human and bot tags are both 'Bot'/], 'chat --human Bot');
 });
 
 t('chat.js --init scratch suggests what chat.js can load', async () => {

@@ -61,7 +61,9 @@ t('a model trained with other speaker tags: config.json comes with them, and the
     assert.equal(parseSpeakersHeader(config.headers['x-model-speakers'] as string), sp);
     assert.is((await raw(base, 'GET', '/model/model.safetensors')).headers['x-model-speakers'], undefined);
   });
-  for (const bad of [null, '', 'nonsense', encodeURIComponent('{"human":"A"}'), encodeURIComponent('{"human":"A:","bot":"B"}'), encodeURIComponent('{"human":"A","bot":"A"}')]) {
+  // read as chat.js reads a train_state.json's tags: trimmed, and the same one twice is no pair
+  assert.equal(parseSpeakersHeader(encodeURIComponent('{"human":" User ","bot":"Assistant"}')), { human: 'User', bot: 'Assistant' });
+  for (const bad of [null, '', 'nonsense', 'null', encodeURIComponent('{"human":"A"}'), encodeURIComponent('{"human":"A:","bot":"B"}'), encodeURIComponent('{"human":"A","bot":"A"}'), encodeURIComponent('{"human":"A","bot":" A"}')]) {
     assert.is(parseSpeakersHeader(bad), null, String(bad));
   }
 });

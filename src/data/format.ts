@@ -21,9 +21,31 @@ export function speakerProblem(name: string): string | null {
   return !name.trim() || /[\r\n:]/.test(name) ? "must be a non-empty name without ':' or newlines" : null;
 }
 
-/** why `sp` cannot tag two speakers (the same tag for both would make every turn the human's), or null */
-export function speakersProblem(sp: Speakers): string | null {
-  return sp.human.trim() === sp.bot.trim() ? `the human and bot tags are both '${sp.human.trim()}': give the speakers different tags` : null;
+/**
+ * why `sp` cannot tag the two speakers, or null: the one check of a pair of tags, wherever they
+ * come from. `who` names a tag that cannot be one; null, the same tag for both (every turn
+ * would be the human's).
+ */
+export function speakersProblem(sp: Speakers): { who: 'human' | 'bot' | null; why: string } | null {
+  for (const who of ['human', 'bot'] as const) {
+    const why = speakerProblem(sp[who]);
+    if (why) return { who, why };
+  }
+  const h = sp.human.trim();
+  return h === sp.bot.trim() ? { who: null, why: `the human and bot tags are both '${h}': give the speakers different tags` } : null;
+}
+
+/** what is wrong with --human/--bot, said as train.js, chat.js, eval.js and serve.js say it, or null */
+export function speakerFlagsProblem(sp: Speakers): string | null {
+  const p = speakersProblem(sp);
+  return !p ? null : p.who ? `--${p.who} ${p.why}, got '${sp[p.who]}'` : `--human/--bot: ${p.why}`;
+}
+
+/** tags read back (train_state.json, serve.js's header): both, trimmed, when they can tag the two speakers, else null */
+export function speakerTags(human: unknown, bot: unknown): Speakers | null {
+  if (typeof human !== 'string' || typeof bot !== 'string') return null;
+  const sp = { human: human.trim(), bot: bot.trim() };
+  return speakersProblem(sp) ? null : sp;
 }
 export interface Turn { speaker: 'human' | 'bot'; text: string }
 export interface Conversation { turns: Turn[] }

@@ -65,7 +65,7 @@ export function settingsFromQuery(search: string): PageSettings {
     if (why) problems.push(`?${who}=${v}: ${why}`);
     else speakers[who] = v.trim();
   }
-  const same = speakers.human !== undefined && speakers.bot !== undefined && speakersProblem(speakers as Speakers);
+  const same = speakers.human !== undefined && speakers.bot !== undefined && speakersProblem(speakers as Speakers)?.why;
   if (same) {
     problems.push(`?human=${speakers.human}&bot=${speakers.bot}: ${same}`);
     delete speakers.human;
@@ -86,7 +86,7 @@ export function settingsFromQuery(search: string): PageSettings {
  */
 export function chosenSpeakers(said: Speakers | null, asked: Partial<Speakers>): Speakers {
   const sp = { human: asked.human ?? said?.human ?? DEFAULT_SPEAKERS.human, bot: asked.bot ?? said?.bot ?? DEFAULT_SPEAKERS.bot };
-  const same = speakersProblem(sp);
+  const same = speakersProblem(sp)?.why;
   if (same) throw new UserError(`${asked.human !== undefined ? `?human=${asked.human}` : `?bot=${asked.bot}`}: ${same}`);
   return sp;
 }

@@ -1,7 +1,7 @@
 // The headers serve.js adds for the chat page, beyond OpenAI's API: one definition for the
 // server's side (src/server/static.ts, src/server/http.ts) and the page's (src/page/engines.ts).
 // Host-neutral: no node:* imports.
-import { speakerProblem, type Speakers } from '../data/format.ts';
+import { speakerTags, type Speakers } from '../data/format.ts';
 
 /**
  * Sent with /model/config.json: 'adapter/' when a LoRA adapter is served beside the model, 'none'
@@ -20,9 +20,8 @@ export const speakersHeaderValue = (sp: Speakers): string => encodeURIComponent(
 export function parseSpeakersHeader(v: string | null): Speakers | null {
   if (!v) return null;
   try {
-    const j = JSON.parse(decodeURIComponent(v)) as Partial<Speakers>;
-    const ok = (t: unknown): t is string => typeof t === 'string' && !speakerProblem(t);
-    return ok(j.human) && ok(j.bot) && j.human !== j.bot ? { human: j.human, bot: j.bot } : null;
+    const j = JSON.parse(decodeURIComponent(v)) as Partial<Speakers> | null;
+    return speakerTags(j?.human, j?.bot);
   } catch {
     return null;
   }

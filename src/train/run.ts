@@ -5,7 +5,7 @@
 // browser page both call this.
 import { UserError } from '../util/errors.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
-import { speakerProblem, speakersProblem } from '../data/format.ts';
+import { speakerFlagsProblem, type Speakers } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
 import { checkLora, checkLoraValues, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
@@ -285,12 +285,13 @@ export function checkFlagsEarly(flags: TrainFlags): void {
     if (k === 'valData' && flags.resume) continue;
     if (flags[k] !== undefined && flags[k].trim() === '') throw new UserError(`${flagName(k)} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
   }
-  if (!flags.resume) checkSpeakers({ human: flags.human ?? DEFAULTS.human, bot: flags.bot ?? DEFAULTS.bot });
+  // trimmed, as the run's settings take them (checkSettings checks those again)
+  if (!flags.resume) checkSpeakers({ human: (flags.human ?? DEFAULTS.human).trim(), bot: (flags.bot ?? DEFAULTS.bot).trim() });
 }
 
-function checkSpeakers(sp: { human: string; bot: string }): void {
-  const why = speakersProblem(sp);
-  if (why) throw new UserError(`--human/--bot: ${why}`);
+function checkSpeakers(sp: Speakers): void {
+  const why = speakerFlagsProblem(sp);
+  if (why) throw new UserError(why);
 }
 
 const F16_NEEDS_LORA = '--dtype f16 keeps the frozen base of a LoRA run in f16; training every weight needs them in f32: add --lora R (or leave --dtype out)';
@@ -321,10 +322,6 @@ export function checkSettings(s: RunSettings): void {
   for (const k of ['evalInterval', 'saveInterval'] as const) if (!(Number.isSafeInteger(s[k]) && s[k] >= 0)) bad(k, 'must be a whole number of steps, 0 (off) or more');
   if (s.time !== undefined && !(s.time > 0 && Number.isFinite(s.time))) bad('time', 'must be a positive duration');
   if (s.sampledSoftmax !== undefined && !(Number.isSafeInteger(s.sampledSoftmax) && s.sampledSoftmax >= 0)) bad('sampledSoftmax', 'must be a whole number of tokens, 0 (off) or more');
-  for (const k of ['human', 'bot'] as const) {
-    const why = speakerProblem(s[k]);
-    if (why) throw new UserError(`${flagName(k)} ${why}, got '${s[k]}'`);
-  }
   checkSpeakers(s);
 }
 

@@ -2,7 +2,7 @@
 // reports the error that ended it.
 import { GpuValidationError } from '../gpu/index.ts';
 import { existsSync, statSync } from 'node:fs';
-import { DEFAULT_SPEAKERS, speakerProblem, speakersProblem, type Speakers } from '../data/format.ts';
+import { DEFAULT_SPEAKERS, speakerFlagsProblem, speakerTags, type Speakers } from '../data/format.ts';
 import { readTrainStateJson } from '../model/checkpoint.ts';
 import { chooseInit, DTYPE_FLAG } from '../model/load.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
@@ -54,9 +54,8 @@ export function trainedWith(c: ModelChoice): { speakers?: Speakers; data?: strin
     return {}; // a corrupt train_state.json is --resume's to report, not a reason to refuse a chat
   }
   if (!o || typeof o !== 'object') return {};
-  const tag = (v: unknown): v is string => typeof v === 'string' && !speakerProblem(v);
   return {
-    speakers: tag(o.human) && tag(o.bot) ? { human: o.human.trim(), bot: o.bot.trim() } : undefined,
+    speakers: speakerTags(o.human, o.bot) ?? undefined,
     data: typeof o.data === 'string' && o.data ? o.data : undefined,
   };
 }
@@ -69,12 +68,8 @@ export function trainedWith(c: ModelChoice): { speakers?: Speakers; data?: strin
 export function chosenSpeakers(a: Record<string, unknown>, c: ModelChoice, was = trainedWith(c)): Speakers {
   const trained = was.speakers ?? DEFAULT_SPEAKERS;
   const human = ((a.human as string | undefined) ?? trained.human).trim(), bot = ((a.bot as string | undefined) ?? trained.bot).trim();
-  for (const [flag, v] of [['human', human], ['bot', bot]]) {
-    const why = speakerProblem(v);
-    if (why) throw new UserError(`--${flag} ${why}, got '${v}'`);
-  }
-  const same = speakersProblem({ human, bot });
-  if (same) throw new UserError(`--human/--bot: ${same}`);
+  const why = speakerFlagsProblem({ human, bot });
+  if (why) throw new UserError(why);
   return { human, bot };
 }
 
