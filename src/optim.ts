@@ -18,12 +18,22 @@ export class AdamW {
     private params: Map<string, Tensor>,
     private o: AdamwOptions,
   ) {
-    for (const [name, p] of params) {
-      this.m.set(name, gpu.zeros(p.shape, `adam.m ${name}`));
-      this.v.set(name, gpu.zeros(p.shape, `adam.v ${name}`));
+    try {
+      for (const [name, p] of params) {
+        this.m.set(name, gpu.zeros(p.shape, `adam.m ${name}`));
+        this.v.set(name, gpu.zeros(p.shape, `adam.v ${name}`));
+      }
+      this.sumsq = gpu.zeros([1], 'grad norm^2');
+      this.scale = gpu.zeros([1], 'clip scale');
+    } catch (e) {
+      this.release(); // out of memory part way: what was made is not lost with the optimizer
+      throw e;
     }
-    this.sumsq = gpu.zeros([1], 'grad norm^2');
-    this.scale = gpu.zeros([1], 'clip scale');
+  }
+
+  /** Give back the moments (two copies of the weights) and the clip's buffers, for a host that goes on without training; also a constructor's part (no clip buffers yet). */
+  release(): void {
+    for (const t of [...this.m.values(), ...this.v.values(), this.sumsq, this.scale]) t?.release();
   }
 
   zeroGrad(): void {

@@ -1,0 +1,53 @@
+// The page's Fine-tune (src/page/finetune.ts) in Node, on the tests' GPU device: the GPU
+// memory a run takes comes back when it ends, also when it fails for want of memory.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Gpu } from '../src/gpu/index.ts';
+import type { GPT2Config } from '../src/model/config.ts';
+import { GPT2 } from '../src/model/gpt2.ts';
+import { finetune, type FinetuneEngine } from '../src/page/finetune.ts';
+import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
+import { gpu } from './util.ts';
+
+const t = suite('finetune');
+// GPT-2's vocabulary (the text is tokenized as the page's is), everything else tiny
+const CONFIG: GPT2Config = { n_layer: 1, n_head: 2, n_embd: 16, n_positions: 32, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
+const REQUEST = { text: SMALL_CHAT, steps: 1, batchSize: 1, blockSize: 32 };
+const HOOKS = { onStart: () => undefined, onStep: () => undefined, stopRequested: () => false };
+
+/** the page's in-browser engine as a run sees it, on `g` */
+function engineOn(g: Gpu): FinetuneEngine {
+  const model = GPT2.fromArrays(g, CONFIG, tinyArrays(CONFIG, 5));
+  return { gpu: g, model, config: CONFIG, session: { opts: { speakers: { human: 'Human', bot: 'Bot' } } }, weightsChanged: () => undefined };
+}
+
+t('a run gives back all the GPU memory it took: when it ends, and when any allocation before its first step fails (the copies of the weights, AdamW\'s moments)', async () => {
+  const g = await gpu();
+  const engine = engineOn(g);
+  const live = g.pool.liveBytes;
+  const taken = () => `${g.pool.liveBytes - live} bytes not given back`;
+  try {
+    await finetune(engine, REQUEST, HOOKS);
+    assert.is(g.pool.liveBytes, live, `a finished run: ${taken()}`);
+    // before its first step a run makes a copy of each weight, AdamW's two moments of each and its two clip buffers
+    const before = 3 * engine.model.params.size + 2;
+    for (let n = 1; n <= before; n++) {
+      let made = 0;
+      g.tensor = (...args) => {
+        if (++made === n) throw new Error(`out of memory at allocation ${n}`);
+        return Gpu.prototype.tensor.apply(g, args);
+      };
+      try {
+        const err = await finetune(engine, REQUEST, HOOKS).then(() => null, (e: Error) => e);
+        assert.is(err?.message, `out of memory at allocation ${n}`);
+      } finally {
+        delete (g as Partial<Gpu>).tensor; // Gpu.prototype's again
+      }
+      assert.is(g.pool.liveBytes, live, `allocation ${n} of ${before} failed: ${taken()}`);
+    }
+  } finally {
+    for (const p of engine.model.params.values()) p.release();
+  }
+});
+
+t.run();
