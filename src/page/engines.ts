@@ -17,7 +17,7 @@ import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
 import { ApiError, listModels, streamChat, serverReason, type ChatMessage, type ListedModel } from '../browser/openai.ts';
 import { chosenSpeakers, completionParams, type EngineKind } from './settings.ts';
-import { count } from '../util/words.ts';
+import { count, megabytes } from '../util/words.ts';
 
 export interface ReplyResult {
   text: string;
@@ -112,8 +112,7 @@ export class TooBigForGpu extends UserError {}
 function checkFits(gpu: Gpu, config: GPT2Config): void {
   const t = largestTensor(config);
   if (gpu.bufferFits(t.bytes)) return;
-  const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
-  throw new TooBigForGpu(`its largest tensor, ${t.name} [${t.shape.join(', ')}], is ${mb(t.bytes)} in float32, over the ${mb(gpu.limits.maxBufferSize)} a buffer may hold on ${gpu.adapterName}`);
+  throw new TooBigForGpu(`its largest tensor, ${t.name} [${t.shape.join(', ')}], is ${megabytes(t.bytes)} in float32, over the ${megabytes(gpu.limits.maxBufferSize)} a buffer may hold on ${gpu.adapterName}`);
 }
 
 /** the PEFT adapter at `base` (adapter_config.json + adapter_model.safetensors, cached) checked against `config`; null when it is not there and not `required` */

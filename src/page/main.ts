@@ -10,7 +10,7 @@ import { GpuValidationError } from '../gpu/index.ts';
 import { encodeGPT2 } from '../model/weights.ts';
 import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
-import { count } from '../util/words.ts';
+import { count, megabytes } from '../util/words.ts';
 import { DivergedError } from '../train/loop.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
@@ -284,13 +284,12 @@ async function loadBrowser(): Promise<BrowserEngine> {
   return e;
 }
 
-const MB = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
 function showProgress(file: string, p: Progress): void {
   $('progress').hidden = false;
   const frac = p.total ? p.loaded / p.total : 0;
   $('progress-bar').style.width = `${(100 * (p.cached ? 1 : frac)).toFixed(1)}%`;
   $('progress-text').textContent = p.cached ? `${file}: from this browser's cache` : `Downloading ${file}${p.total ? ` · ${(100 * frac).toFixed(0)}%` : ''}`;
-  $('progress-size').textContent = p.total ? `${MB(p.loaded)} of ${MB(p.total)}` : MB(p.loaded);
+  $('progress-size').textContent = p.total ? `${megabytes(p.loaded)} of ${megabytes(p.total)}` : megabytes(p.loaded);
   if (p.cached || (p.total && p.loaded === p.total)) $('progress-text').textContent += ' · preparing the GPU…';
 }
 

@@ -5,6 +5,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { megabytes } from '../util/words.ts';
 import { errnoCode, fsReason } from '../util/fs-errors.ts';
 import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
@@ -19,8 +20,6 @@ const KERNEL_FS: Record<number, string> = {
   0x9fa0: 'proc', 0x62656572: 'sysfs', 0x1cd1: 'devpts', 0x27e0eb: 'cgroup', 0x63677270: 'cgroup2',
   0x64626720: 'debugfs', 0x74726163: 'tracefs', 0x73636673: 'securityfs',
 };
-
-const MB = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
 
 /** bytes of one checkpoint: the trained tensors (the weights, or a LoRA adapter), two AdamW moments, and room for the JSON and the plot */
 export function checkpointBytes(c: GPT2Config, lora?: LoraSettings): number {
@@ -108,13 +107,13 @@ export class Checkpointer {
   checkSpace(checkpoint: number, { once = false } = {}): void {
     const free = freeBytes(this.dir);
     if (once) {
-      if (free < checkpoint) this.fail(`${MB(free)} free, the checkpoint needs about ${MB(checkpoint)}: free some space or pass another ${this.flag}`);
+      if (free < checkpoint) this.fail(`${megabytes(free)} free, the checkpoint needs about ${megabytes(checkpoint)}: free some space or pass another ${this.flag}`);
       return;
     }
     const there = SAVED_FILES.reduce((sum, f) => sum + fileBytes(join(this.dir, f)), 0);
     const needed = Math.max(checkpoint, 2 * checkpoint - there);
     if (free < needed) {
-      this.fail(`${MB(free)} free, the saves need about ${MB(needed)} (a checkpoint is ${MB(checkpoint)}, and each save writes the new one beside the last before replacing it): free some space or pass another ${this.flag}`);
+      this.fail(`${megabytes(free)} free, the saves need about ${megabytes(needed)} (a checkpoint is ${megabytes(checkpoint)}, and each save writes the new one beside the last before replacing it): free some space or pass another ${this.flag}`);
     }
   }
 

@@ -1,2 +1,5 @@
 /** `n` and the noun, plural unless n is 1: "1 step", "3 steps" */
 export const count = (n: number, noun: string, nouns = `${noun}s`) => `${n} ${n === 1 ? noun : nouns}`;
+
+/** A byte count in megabytes (10^6), one decimal under 10 MB: "4.2 MB", "154 MB" */
+export const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
