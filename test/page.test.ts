@@ -570,6 +570,27 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
   }
 });
 
+t('a browser-side error is said at once, not after the server\'s answer to /v1/models (up to 10 s); "Use the server" joins that notice when the server answers', async () => {
+  let answer = () => {};
+  const answered = new Promise<void>((resolve) => (answer = resolve));
+  await page.route('**/v1/models', (r) => void answered.then(() => r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) })));
+  try {
+    await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
+    await waitForState(page, 'error');
+    // the server has not answered yet: the error is there, with what can be done without a server
+    assert.match((await page.textContent('#notice'))!, /nowhere\/adapter_config\.json: not found on the server/);
+    assert.equal(await page.locator('#notice button').allTextContents(), ['Reload']);
+    await page.evaluate(`document.querySelector('#notice b').dataset.shown = 'first'`);
+    answer();
+    await waitForState(page, 'error', `document.querySelectorAll('#notice button').length === 2`, 15_000);
+    assert.equal(await page.locator('#notice button').allTextContents(), ['Use the server', 'Reload']);
+    assert.is(await page.getAttribute('#notice b', 'data-shown'), 'first', 'the notice was shown again');
+  } finally {
+    answer();
+    await page.unroute('**/v1/models');
+  }
+});
+
 t('a static host says no speaker tags: ?human=User&bot=Assistant give them, and the page prompts as chat.js --human User --bot Assistant; a bad tag is said and not used', async () => {
   assert.ok(untrained, 'needs the first test');
   const site = join(dir, 'site-tags');

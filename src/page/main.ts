@@ -71,7 +71,10 @@ function setState(s: State): void {
 /** a problem in words: what happened, and what to try */
 interface Words { title: string; text: string; tip?: string }
 
-function showNotice(w: Words, kind: 'warn' | 'error', actions: { label: string; run: () => void }[] = []): void {
+/** a button of a notice; with `when`, it joins the notice (in its place) once that says yes: a server's answer takes up to seconds, the notice should not wait for it */
+interface Action { label: string; run: () => void; when?: Promise<boolean> }
+
+function showNotice(w: Words, kind: 'warn' | 'error', actions: Action[] = []): void {
   const n = $('notice');
   n.className = `notice${kind === 'error' ? ' error' : ''}`;
   n.replaceChildren();
@@ -87,14 +90,22 @@ function showNotice(w: Words, kind: 'warn' | 'error', actions: { label: string; 
   if (actions.length) {
     const row = document.createElement('div');
     row.className = 'notice-actions';
-    for (const a of actions) {
+    const buttons = actions.map((a) => {
       const btn = document.createElement('button');
       btn.type = 'button';
       btn.className = 'ghost';
       btn.textContent = a.label;
       btn.onclick = a.run;
-      row.append(btn);
-    }
+      return btn;
+    });
+    buttons.forEach((btn, i) => {
+      const when = actions[i].when;
+      if (!when) return row.append(btn);
+      void when.then((yes) => {
+        // in its place, before the next button there (a notice shown since has a row of its own: this one went with its notice)
+        if (yes) row.insertBefore(btn, buttons.slice(i + 1).find((b) => b.parentNode === row) ?? null);
+      });
+    });
     n.append(row);
   }
   n.hidden = false;
@@ -201,10 +212,8 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
         tip: `${browserProblem?.tip ? `${browserProblem.tip} ` : ''}To chat through a server, open this page from \`node dist/serve.js\`, or name one with ?server=URL.`,
       }
       : why;
-    const offer = other === 'server' ? await serverThere() : !browserProblem;
-    if (my !== choice) return;
     showNotice(words, 'error', [
-      ...(offer ? [{ label: `Use ${other === 'server' ? 'the server' : 'this browser'}`, run: () => void choose(other, { fallback: false }) }] : []),
+      { label: `Use ${other === 'server' ? 'the server' : 'this browser'}`, run: () => void choose(other, { fallback: false }), when: other === 'server' ? serverThere() : Promise.resolve(!browserProblem) },
       { label: 'Reload', run: () => location.reload() },
     ]);
     setState('error');
@@ -274,10 +283,9 @@ async function loadBrowser(): Promise<BrowserEngine> {
       stopTraining = true;
       setState('error');
     }
-    const offer = await serverThere();
     showNotice(deviceLostWords(info.message), 'error', [
       { label: 'Reload', run: () => location.reload() },
-      ...(offer ? [{ label: 'Use the server', run: () => void choose('server', { fallback: false }) }] : []),
+      { label: 'Use the server', run: () => void choose('server', { fallback: false }), when: serverThere() },
     ]);
   });
   fillTrainingDefaults(e);
