@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import type { ChatCompletion, ChatCompletionChunk, Completion, Model } from 'openai/resources';
-import { chatChunk, chatCompletion, modelObject, parseChatRequest, textCompletion, usage, usageChunk } from '../src/server/api.ts';
+import { chatChunk, chatCompletion, contextFacts, modelObject, parseChatRequest, textCompletion, usage, usageChunk } from '../src/server/api.ts';
 import { encodeHumanTurn, encodePersona, DEFAULT_SPEAKERS } from '../src/data/format.ts';
 import { Rng } from '../src/util/rng.ts';
 import { decode } from '../src/data/tokenizer.ts';
@@ -77,6 +77,27 @@ t('a model trained with other speaker tags gets its prompt and stops in those ta
   // without tags: Human/Bot
   const d = parseChatRequest({ messages: [{ role: 'user', content: 'Hi there' }] }, { ...model, speakers: undefined }, () => 1);
   assert.equal(d.prompt, encodeHumanTurn('Hi there', DEFAULT_SPEAKERS).tokens);
+});
+
+t('contextFacts: a context_length_exceeded message without the API\'s remedy, for the page to say its own', () => {
+  const model = { id: 'tiny', contextLength: 64, vocabSize: 50257, created: 1 };
+  const refusal = (body: object) => {
+    try {
+      parseChatRequest(body, model, () => 1);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('not refused');
+  };
+  const cases: [object, RegExp][] = [
+    [{ messages: [{ role: 'user', content: 'word '.repeat(80) }], max_tokens: 12 }, /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, and a reply needs at least one more\.$/],
+    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_tokens: 40 }, /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, which leaves \d+ for the reply next to max_tokens 40\.$/],
+  ];
+  for (const [body, facts] of cases) {
+    const said = refusal(body);
+    assert.match(said, /\. Shorten the messages/);
+    assert.match(contextFacts(said), facts);
+  }
 });
 
 t('streamed chunks joined equal the non-streamed content (chat and completions), with usage', async () => {

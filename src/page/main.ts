@@ -16,6 +16,7 @@ import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError, type Progress } from '../browser/download.ts';
 import { BrowserEngine, modelConfigUrl, ServerEngine, TooBigForGpu, type Engine, type ReplyResult } from './engines.ts';
 import { ApiError, isSendableKey, listModels } from '../browser/openai.ts';
+import { contextFacts } from '../server/api.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
 import { applyField, getSetting, SAMPLING_FIELDS, settingsFromQuery, type EngineKind, type SamplingField } from './settings.ts';
 import { EXAMPLE_CONVERSATIONS } from './example.ts';
@@ -161,7 +162,8 @@ function explain(e: unknown): Words {
   if (/device lost|device was lost/i.test(msg)) return deviceLostWords(msg);
   if (e instanceof ApiError && e.code === 'context_length_exceeded') {
     return {
-      title: 'The server refused the message: it does not fit the model\u2019s context.', text: e.said,
+      // the server's facts (the context, what the prompt needs); what to do in the page's words, not the API's as well
+      title: 'The server refused the message: it does not fit the model\u2019s context.', text: contextFacts(e.said),
       tip: 'Shorten the message or the persona, or lower Max tokens in Settings; the This browser engine cuts a long message from its start instead.',
     };
   }

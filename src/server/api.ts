@@ -131,13 +131,22 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   return { maxTokens, maxTokensByDefault: given === undefined, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
 }
 
+/** where the remedy, in the API's words, starts in a tooLong message */
+const SHORTEN = ' Shorten the ';
+
 /** `n` prompt tokens do not fit beside a reply of `maxTokens` (undefined: any length; `byDefault`: the endpoint's default) */
 function tooLong(n: number, model: ModelInfo, maxTokens: number | undefined, param: 'messages' | 'prompt', byDefault = false): ApiError {
   const ctx = model.contextLength;
   const needs = `This model's context is ${ctx} tokens; the prompt needs ${n} tokens${param === 'messages' ? ' even with old exchanges dropped' : ''}`;
   return new ApiError(400, n < ctx && maxTokens !== undefined
-    ? `${needs}, which leaves ${ctx - n} for the reply next to max_tokens ${maxTokens}${byDefault ? ' (the default)' : ''}. Shorten the ${param}, or set max_tokens to at most ${ctx - n}.`
-    : `${needs}, and a reply needs at least one more. Shorten the ${param}.`, param, 'context_length_exceeded');
+    ? `${needs}, which leaves ${ctx - n} for the reply next to max_tokens ${maxTokens}${byDefault ? ' (the default)' : ''}.${SHORTEN}${param}, or set max_tokens to at most ${ctx - n}.`
+    : `${needs}, and a reply needs at least one more.${SHORTEN}${param}.`, param, 'context_length_exceeded');
+}
+
+/** A context_length_exceeded message without its remedy in the API's words: for a client that says what to do in its own (the page) */
+export function contextFacts(message: string): string {
+  const i = message.indexOf(SHORTEN);
+  return i < 0 ? message : message.slice(0, i);
 }
 
 function object(body: unknown): Body {
