@@ -671,4 +671,80 @@ t('a plain static host, as README says to deploy: dist/page/* and model/; also o
   }
 });
 
+/**
+ * A static host (no server) with model/ and models whose load fails: huge/ (refused before its download, as too big
+ * for any GPU's buffer limit), nofile/ (its download fails: a 404) and bad/ (not a safetensors file)
+ */
+async function failingModelsHost(): Promise<PageServer> {
+  const site = mkdtempSync(join(dir, 'site-failing-'));
+  cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
+  const config = readFileSync(join(ckpt, 'config.json'), 'utf8');
+  const folders: Record<string, Record<string, string | Uint8Array>> = {
+    model: { 'config.json': config, 'model.safetensors': readFileSync(join(ckpt, 'model.safetensors')) },
+    huge: { 'config.json': JSON.stringify({ ...JSON.parse(config), n_embd: 65536, n_head: 512 }) },
+    nofile: { 'config.json': config },
+    bad: { 'config.json': config, 'model.safetensors': 'not a safetensors file' },
+  };
+  for (const [name, files] of Object.entries(folders)) {
+    mkdirSync(join(site, name));
+    for (const [f, body] of Object.entries(files)) writeFileSync(join(site, name, f), body);
+  }
+  return serveFolder(site);
+}
+
+/** click `selector` on `p` and wait for the error notice it brings (a new one: the one shown is marked first) */
+async function clickForError(p: Page, selector: string): Promise<void> {
+  await p.evaluate(`document.querySelector('#notice b').dataset.seen = 'yes'`);
+  await p.click(selector);
+  await waitForState(p, 'error', `document.querySelector('#notice b')?.dataset.seen !== 'yes'`);
+}
+
+t('a load refused or failed in the browser (too big, a failed download, a bad file) gives its GPU device back, and so does each retry', async () => {
+  const host = await failingModelsHost();
+  const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
+  const p = await browser.newPage({ viewport: WIDE });
+  const plog = pageLog(p);
+  // the GPU devices the page opened, and those of them it has not destroyed
+  await p.addInitScript(() => {
+    const g = globalThis as unknown as { GPUAdapter?: { prototype: { requestDevice(...a: unknown[]): Promise<object> } }; GPUDevice?: { prototype: { destroy(): void } }; devices: { opened: number; live: Set<object> } };
+    const devices = (g.devices = { opened: 0, live: new Set<object>() });
+    if (!g.GPUAdapter || !g.GPUDevice) return;
+    const requestDevice = g.GPUAdapter.prototype.requestDevice, destroy = g.GPUDevice.prototype.destroy;
+    g.GPUAdapter.prototype.requestDevice = async function (...a: unknown[]) {
+      const d = await requestDevice.apply(this, a);
+      devices.opened++;
+      devices.live.add(d);
+      return d;
+    };
+    g.GPUDevice.prototype.destroy = function (this: object) {
+      devices.live.delete(this);
+      return destroy.call(this);
+    };
+  });
+  const devices = () => p.evaluate(() => {
+    const { opened, live } = (globalThis as unknown as { devices: { opened: number; live: Set<object> } }).devices;
+    return { opened, live: live.size };
+  });
+  try {
+    // a load that works keeps its device (the count sees it)
+    await p.goto(at({ engine: 'browser', ...GREEDY }));
+    await waitForState(p, 'ready');
+    assert.equal(await devices(), { opened: 1, live: 1 });
+
+    for (const [model, said] of [['huge/', /too big for this browser.s GPU/], ['nofile/', /nofile\/model\.safetensors/], ['bad/', /bad\/model\.safetensors/]] as const) {
+      await p.goto(at({ engine: 'browser', model }));
+      await waitForState(p, 'error');
+      assert.match((await p.textContent('#notice'))!, said);
+      assert.equal(await devices(), { opened: 1, live: 0 }, `${model}: the failed load's device is still open\npage log:\n${plog.slice(-20).join('\n')}`);
+      // choosing This browser again tries again, with a device of its own that it gives back too
+      await clickForError(p, '#engine-browser');
+      assert.match((await p.textContent('#notice'))!, said);
+      assert.equal(await devices(), { opened: 2, live: 0 }, `${model}: the retry's device is still open`);
+    }
+  } finally {
+    await p.close();
+    await host.close();
+  }
+});
+
 t.run();

@@ -66,25 +66,30 @@ export class BrowserEngine implements Engine {
    */
   static async load(base: string, adapter: { base: string; required: boolean }, speakers: Partial<Speakers>, opts: ChatOptions, onProgress: (file: string, p: Progress) => void): Promise<BrowserEngine> {
     const gpu = await openBrowserGpu(); // first: no download on a browser that cannot run it
-    const configUrl = modelConfigUrl(base);
-    const got = await fetchText(configUrl);
-    const config = parseConfig(got.text, configUrl);
-    checkFits(gpu, config); // before downloading what this GPU could not hold
-    // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
-    const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
-    // a model trained with other tags than Human/Bot: serve.js says which, or the query does, and the prompts use them as chat.js's do
-    opts.speakers = chosenSpeakers(parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)), speakers);
-    const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
-    const url = new URL(`${base}model.safetensors`, location.href).href;
-    const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));
-    // aligned F32 tensors are views of the downloaded bytes: the weights are held once until uploaded
-    const params = gpt2Params(parseSafetensors(bytesSource(bytes), url), config);
-    if (lora) mergeAdapter(params, lora); // as chat.js --adapter does
-    const model = GPT2.fromArrays(gpu, config, params);
-    params.clear();
-    const engine = new BrowserEngine(gpu, model, config, lora, opts);
-    await gpu.sync();
-    return engine;
+    try {
+      const configUrl = modelConfigUrl(base);
+      const got = await fetchText(configUrl);
+      const config = parseConfig(got.text, configUrl);
+      checkFits(gpu, config); // before downloading what this GPU could not hold
+      // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
+      const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
+      // a model trained with other tags than Human/Bot: serve.js says which, or the query does, and the prompts use them as chat.js's do
+      opts.speakers = chosenSpeakers(parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)), speakers);
+      const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
+      const url = new URL(`${base}model.safetensors`, location.href).href;
+      const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));
+      // aligned F32 tensors are views of the downloaded bytes: the weights are held once until uploaded
+      const params = gpt2Params(parseSafetensors(bytesSource(bytes), url), config);
+      if (lora) mergeAdapter(params, lora); // as chat.js --adapter does
+      const model = GPT2.fromArrays(gpu, config, params);
+      params.clear();
+      const engine = new BrowserEngine(gpu, model, config, lora, opts);
+      await gpu.sync();
+      return engine;
+    } catch (e) {
+      gpu.destroy(); // a refused or failed load keeps no device (each retry opens one of its own)
+      throw e;
+    }
   }
 
   async reply(turns: Turn[], persona: string, message: string, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
