@@ -652,9 +652,11 @@ t('a plain static host, as README says to deploy: dist/page/* and model/; also o
       assert.match(await notice(), /The server engine is not available\..*\/v1\/models: .*name one with \?server=URL/);
       if (missing === 'page') assert.match(await notice(), /no OpenAI-compatible server is there/);
 
+      // a browser problem, as no WebGPU is: the page turns to the server engine, which is not here either
       await page.goto(at({ engine: 'browser', model: 'huge/' }));
       await waitForState(page, 'error');
-      assert.match(await notice(), /too big for this browser.s GPU.*h\.0\.mlp\.c_fc\.weight \[65536, 262144\].*over the .* a buffer may hold.*nothing was downloaded/);
+      assert.match(await notice(), /too big for this browser.s GPU\. The server engine is not available either\..*h\.0\.mlp\.c_fc\.weight \[65536, 262144\].*over the .* a buffer may hold.*nothing was downloaded/);
+      assert.is(await page.getAttribute('body', 'data-engine'), 'server');
       assert.not.ok(host.requests.some((r) => r.includes('/huge/model.safetensors')), host.requests.join(', '));
     } finally {
       await host.close();
@@ -741,6 +743,40 @@ t('a load refused or failed in the browser (too big, a failed download, a bad fi
       assert.match((await p.textContent('#notice'))!, said);
       assert.equal(await devices(), { opened: 2, live: 0 }, `${model}: the retry's device is still open`);
     }
+  } finally {
+    await p.close();
+    await host.close();
+  }
+});
+
+t('a model too big for this browser\'s GPU: the page turns to the server engine and says why, and never offers this browser for it again', async () => {
+  const host = await failingModelsHost();
+  const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
+  const p = await browser.newPage({ viewport: WIDE });
+  const notice = async () => (await p.textContent('#notice'))!;
+  const buttons = () => p.locator('#notice button').allTextContents();
+  try {
+    // a server there (a stand-in): the page uses it, and says why
+    await p.route('**/v1/models', (r) => void r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) }));
+    await p.goto(at({ engine: 'browser', model: 'huge/' }));
+    await waitForState(p, 'ready');
+    assert.is(await p.getAttribute('body', 'data-engine'), 'server');
+    assert.match(await notice(), /^This model is too big for this browser.s GPU\. Using the server engine instead\..*nothing was downloaded/);
+    await p.unroute('**/v1/models');
+
+    // the server named is down: the notice offers neither engine, only Reload
+    await p.goto(at({ engine: 'browser', model: 'huge/', server: 'http://127.0.0.1:9/' }));
+    await waitForState(p, 'error');
+    assert.is(await p.getAttribute('body', 'data-engine'), 'server');
+    assert.match(await notice(), /^This model is too big for this browser.s GPU\. The server engine is not available either\./);
+    assert.equal(await buttons(), ['Reload']);
+    // This browser chosen by hand refuses it again; that notice offers the server, whose failure does not offer this browser
+    await clickForError(p, '#engine-browser');
+    assert.match(await notice(), /^This model is too big for this browser.s GPU\./);
+    assert.equal(await buttons(), ['Use the server', 'Reload']);
+    await clickForError(p, '#notice button:has-text("Use the server")');
+    assert.match(await notice(), /The server engine is not available either/);
+    assert.equal(await buttons(), ['Reload'], 'this browser is offered, which can only refuse the model again');
   } finally {
     await p.close();
     await host.close();

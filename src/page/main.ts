@@ -40,7 +40,7 @@ let reply: AbortController | null = null;
 let stopTraining = false;
 /** each engine choice gets a number; a load that finishes after a newer choice is ignored */
 let choice = 0;
-/** why this browser cannot run the model itself (no WebGPU, no adapter), once known */
+/** why this browser cannot run the model itself (no WebGPU, no adapter, no model here, a model too big for its GPU), once known: the page offers it no more */
 let browserProblem: Words | null = null;
 
 const state = () => document.body.dataset.state as State;
@@ -196,7 +196,8 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     if (my !== choice) return;
     $('progress').hidden = true;
     const why = explain(e);
-    const browserOnly = e instanceof NoWebGpu || noModelHere(e); // the server engine may still work
+    // the server engine may still work; this browser would only say the same again
+    const browserOnly = e instanceof NoWebGpu || noModelHere(e) || e instanceof TooBigForGpu;
     if (browserOnly) browserProblem = why;
     if (kind === 'browser' && fallback && browserOnly) {
       showNotice({ ...why, title: `${why.title} Using the server engine instead.` }, 'warn');
