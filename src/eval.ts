@@ -7,7 +7,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
+import { checkShippedFile, chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -154,10 +154,7 @@ async function main(): Promise<void> {
   const speakers = chosenSpeakers(a, choice, trained);
   opts.speakers = speakers;
   const dataPath = a.data as string;
-  // the shipped set is found from the repository's directory only, as train.js's data/chat.txt is
-  if (dataPath === DEFAULT_HELD_OUT && !existsSync(dataPath)) {
-    throw new UserError(`the held-out set ${DEFAULT_HELD_OUT} is not in ${process.cwd()}: run eval.js from the repository's directory, or pass --data FILE`);
-  }
+  if (dataPath === DEFAULT_HELD_OUT) checkShippedFile(DEFAULT_HELD_OUT, 'the held-out set', 'eval.js');
   const dataText = readText(dataPath, 'data');
   const parsed = withPath(dataPath, () => inModelTags((sp) => readMarkedChat(dataText, sp), speakers));
   let convs = parsed.conversations;

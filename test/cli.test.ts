@@ -300,6 +300,9 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],
   ];
   for (const [what, name, args, patterns] of cases) assertOneLineError(await run(name, args), patterns, what);
+  // away from the repository the default --data is not found: said as eval.js says it of data/eval.txt, with the way out
+  assertOneLineError(await run('train', ['--init', 'scratch', ...out], '', { cwd: dir }),
+    [/^error: the shipped chat data data\/chat\.txt is not in \/\S+: run train\.js from the repository's directory, or pass --data FILE$/], 'train.js away from the repository');
   assert.not.ok(existsSync(join(dir, 'never', 'model.safetensors')), 'failed runs write no checkpoint');
 });
 

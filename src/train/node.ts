@@ -21,7 +21,7 @@ import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
 import { count } from '../util/words.ts';
-import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
+import { checkShippedFile, deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { checkData, checkFlagsEarly, DEFAULTS, defaultSteps, formatDuration, parseSavedRun, resolveRun, resumedDataPosition, savedRunState, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
@@ -284,6 +284,7 @@ async function startRun(flags: TrainOptions, out: string, device: DeviceLimits, 
       say(`resuming from ${out}${lora ? ` (LoRA adapter on ${w.source})` : ''}`);
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
     } else {
+      if (flags.data === undefined) checkShippedFile(DEFAULTS.data, 'the shipped chat data', 'train.js');
       checkDataFile(resolve(flags.data ?? DEFAULTS.data));
       if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), VAL_FILE);
       const init = flags.init ?? DEFAULTS.init;

@@ -14,6 +14,15 @@ import { fsReason } from './fs-errors.ts';
 /** where `node dist/train.js` writes its checkpoint: what chat.js, eval.js and serve.js load by default */
 export const DEFAULT_CHECKPOINT = DEFAULTS.out;
 
+/**
+ * A shipped default file (train.js's data/chat.txt, eval.js's data/eval.txt) is a path relative
+ * to the working directory: away from the repository, say so and the way out, not only that a
+ * file is missing.
+ */
+export function checkShippedFile(path: string, what: string, command: string): void {
+  if (!existsSync(path)) throw new UserError(`${what} ${path} is not in ${process.cwd()}: run ${command} from the repository's directory, or pass --data FILE`);
+}
+
 /** --init, --adapter and --dtype, as chat.js, eval.js and serve.js take them */
 export const MODEL_FLAGS: FlagSpec[] = [
   { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors, or a LoRA adapter directory) (default: ${DEFAULT_CHECKPOINT} if it exists, else gpt2)` },
