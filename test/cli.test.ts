@@ -287,6 +287,8 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['flag cut short', 'chat', ['--temp', '0.5'], [/unknown flag --temp: did you mean --temperature\?/]],
     ['chat: a message without --prompt', 'chat', ['Hello there'], [/^error: unexpected argument 'Hello there': a message to answer goes after --prompt, a model after --init \(see --help\)$/]],
     ['flag misspelt', 'train', ['--stpes', '5'], [/unknown flag --stpes: did you mean --steps\?/]],
+    // two letters swapped are one typo: --dtaa is as near --data as --dta
+    ['flag with two letters swapped', 'train', ['--dtaa', 'x.txt'], [/^error: unknown flag --dtaa: did you mean --data\? \(see --help\)$/]],
     ['bad value', 'train', ['--steps', 'abc'], [/--steps/, /'abc'/]],
     ['--overwrite with --resume', 'train', [...DATA, '--resume', '--overwrite', '--out', ckpt], [/--overwrite starts a new run/, /--resume continues it/]],
     ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],

@@ -62,7 +62,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[], positional?: strin
 /**
  * The flag a mistyped `name` most likely meant: the same with '-' for '_' (`max_new_tokens`, as
  * chat.js's /set and Hugging Face spell it), else the only flag it begins (`temp`), else the only
- * one within two edits (`filer`); undefined when none or several fit.
+ * one within two edits (`filer`; two letters swapped are one: `prot`); undefined when none or several fit.
  */
 export function nearestFlag(name: string, names: string[]): string | undefined {
   const dashed = name.replace(/_/g, '-');
@@ -75,11 +75,17 @@ export function nearestFlag(name: string, names: string[]): string | undefined {
   return only(names.filter((n) => editDistance(n, dashed) <= 2 && editDistance(n, dashed) < n.length / 2));
 }
 
+/** edits from a to b, two neighbouring letters swapped counting as one (the commonest typo) */
 function editDistance(a: string, b: string): number {
+  let before: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j], before[j - 2] + 1);
+    }
+    before = prev;
     prev = row;
   }
   return prev[b.length];
