@@ -447,6 +447,21 @@ t('loadDataset / loadChatData: text files and clear errors', async () => {
   assert.ok(decode([...val.tokens]).includes('question 9\n'));
 });
 
+t('loadChatData: eval.js\'s held-out file (marked Bot turns) as --data or --val-data is said in a note; unmarked data gets none', async () => {
+  const opts = { blockSize: 256, speakers: SP, mask: 'bot' as const };
+  const evalTxt = fileURLToPath(new URL('../data/eval.txt', import.meta.url));
+  const said = (notes: string[]) => notes.filter((n) => n.includes('eval.js mark'));
+  const note = '88 Bot turns end with an eval.js mark ([recall: ...] or [unknown]), read as part of the reply: a marked file is eval.js\'s held-out set (data/eval.txt), not training or validation data';
+  assert.equal(said((await loadChatData(evalTxt, opts)).notes), [note], 'as --data: 65 recall and 23 unknown marks');
+  const plain = join(tmp, 'plain.txt');
+  writeFileSync(plain, Array.from({ length: 10 }, (_, i) => `Human: question ${i}\nBot: answer ${i} [not a mark]`).join('\n\n'));
+  assert.equal(said((await loadChatData(plain, opts)).notes), [], 'no marks, no note');
+  assert.equal(said((await loadChatData(plain, { ...opts, valData: evalTxt })).notes), [`--val-data ${evalTxt}: ${note}`], 'as --val-data: named');
+  const one = join(tmp, 'one.txt');
+  writeFileSync(one, 'Human: I am Zorbat.\nAssistant: Hi!\nHuman: Who am I?\nAssistant: Zorbat. [recall: Zorbat]\n');
+  assert.equal(said((await loadChatData(one, { ...opts, speakers: { human: 'Human', bot: 'Assistant' } })).notes)[0]?.split(' (')[0], '1 Assistant turn ends with an eval.js mark');
+});
+
 // ---------------------------------------------------------------- the default dataset
 t('data/chat.txt and data/eval.txt parse as they always have, with no notes', () => {
   for (const [file, n, hash] of [['chat.txt', 12000, '54994d709c691278'], ['eval.txt', 40, 'fa8182d75b7e96d2']] as const) {

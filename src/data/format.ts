@@ -48,6 +48,9 @@ export function speakerTags(human: unknown, bot: unknown): Speakers | null {
   return speakersProblem(sp) ? null : sp;
 }
 export interface Turn { speaker: 'human' | 'bot'; text: string }
+
+/** eval.js's mark ending a Bot turn of a held-out file: `[recall: VALUE]` (group 1) or `[unknown]` (group 2); data/README.md */
+export const EVAL_MARK = /\s*\[\s*(?:recall\s*:([^\]]*)|(unknown))\s*\]\s*$/i;
 export interface Conversation { turns: Turn[] }
 /** tokens and per-token loss mask (1 = the loss covers predicting this token) */
 export interface Encoded { tokens: number[]; mask: number[] }

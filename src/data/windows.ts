@@ -4,7 +4,7 @@ import { UserError } from '../util/errors.ts';
 import { count } from '../util/words.ts';
 import { Rng } from '../util/rng.ts';
 import { readChat, type ParseOptions, type ParsedChat } from './conversations.ts';
-import { concatEncoded, encodeConversation, encodeExchanges, type Conversation, type Encoded, type Speakers } from './format.ts';
+import { concatEncoded, encodeConversation, encodeExchanges, EVAL_MARK, type Conversation, type Encoded, type Speakers } from './format.ts';
 import { EOT } from './tokenizer.ts';
 
 export interface TokenDataset {
@@ -32,11 +32,18 @@ export interface ChatData { train: TokenDataset; val: TokenDataset; stats: Datas
 /** Chat text to conversations and notes (readChat); errors start with `where` (a path, "the pasted text"). */
 export function parseChatText(text: string, sp: Speakers, where: string, opts: ParseOptions = {}): ParsedChat {
   if (text.trim() === '') throw new UserError(`${where} is empty (only whitespace)`);
+  let parsed: ParsedChat;
   try {
-    return readChat(text, sp, opts);
+    parsed = readChat(text, sp, opts);
   } catch (e) {
     throw new UserError(`${where}: ${(e as Error).message}`);
   }
+  // a held-out file for eval.js (data/eval.txt) given as training or validation data: its marks would be learned or scored as reply text
+  const marked = parsed.conversations.reduce((n, c) => n + c.turns.filter((t) => t.speaker === 'bot' && EVAL_MARK.test(t.text)).length, 0);
+  if (marked) {
+    parsed.notes.push(`${count(marked, `${sp.bot} turn`)} ${marked === 1 ? 'ends' : 'end'} with an eval.js mark ([recall: ...] or [unknown]), read as part of the reply: a marked file is eval.js's held-out set (data/eval.txt), not training or validation data`);
+  }
+  return parsed;
 }
 
 /**

@@ -7,7 +7,7 @@
 // The marks are taken off before anything else sees the text, so the gold history and the
 // reference replies read as ordinary conversation.
 import { readChat } from '../data/conversations.ts';
-import type { Conversation, Speakers } from '../data/format.ts';
+import { EVAL_MARK, type Conversation, type Speakers } from '../data/format.ts';
 import { UserError } from '../util/errors.ts';
 import { valueSpan } from './score.ts';
 
@@ -18,7 +18,6 @@ export interface MarkedConversation extends Conversation {
   marks: (Mark | null)[];
 }
 
-const MARK = /\s*\[\s*(?:recall\s*:([^\]]*)|(unknown))\s*\]\s*$/i;
 /**
  * what is left of something meant as a mark: a recall mark with its colon anywhere (mid-line,
  * unclosed, a second one) or without it at the end; any [word: ...] ending a turn (a misspelt
@@ -39,7 +38,7 @@ export function readMarkedChat(text: string, sp: Speakers): { conversations: Mar
     const marks: (Mark | null)[] = [];
     const turns = c.turns.map((t, i) => {
       const where = `conversation ${ci + 1}, turn ${i + 1} ("${t.text.slice(0, 60)}")`;
-      const m = MARK.exec(t.text);
+      const m = EVAL_MARK.exec(t.text);
       const rest = m ? t.text.slice(0, m.index) : t.text;
       const stray = MARKISH.exec(rest);
       if (stray) throw new UserError(`${where}: "${rest.slice(stray.index, stray.index + 30).trim()}" is not a mark that can be scored: ${MARK_RULE}`);
