@@ -305,6 +305,15 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
   // away from the repository the default --data is not found: said as eval.js says it of data/eval.txt, with the way out
   assertOneLineError(await run('train', ['--init', 'scratch', ...out], '', { cwd: dir }),
     [/^error: the shipped chat data data\/chat\.txt is not in \/\S+: run train\.js from the repository's directory, or pass --data FILE$/], 'train.js away from the repository');
+  // WEBGPU_BACKEND mistyped, or naming a backend the machine has no adapter for: said so, not 'no adapter found: run npm run setup'
+  assertOneLineError(await run('chat', ['--init', ckpt, '--prompt', 'hi'], '', { env: { WEBGPU_BACKEND: 'vulkn' } }),
+    [/^error: WEBGPU_BACKEND=vulkn is not one of Dawn's backends \(vulkan, metal, d3d12, d3d11, opengl, opengles, null, webgpu\): correct it, or unset it/], 'a mistyped WEBGPU_BACKEND');
+  if (process.platform === 'linux') { // Direct3D exists only on Windows
+    for (const adapter of [undefined, 'lavapipe']) {
+      assertOneLineError(await run('chat', ['--init', ckpt, '--prompt', 'hi'], '', { env: { WEBGPU_BACKEND: 'd3d11', WEBGPU_ADAPTER: adapter } }),
+        [/^error: no WebGPU adapter on the d3d11 backend \(WEBGPU_BACKEND\): unset it to let Dawn choose/], `WEBGPU_BACKEND=d3d11 on Linux, WEBGPU_ADAPTER=${adapter}`);
+    }
+  }
   assert.not.ok(existsSync(join(dir, 'never', 'model.safetensors')), 'failed runs write no checkpoint');
 });
 

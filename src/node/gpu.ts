@@ -28,6 +28,20 @@ export interface GpuOptions {
 
 export const FAST_TOGGLES = ['disable_robustness', 'skip_validation', 'disable_workgroup_init'];
 
+/** the values of Dawn's `backend=` instance flag (any case): what WEBGPU_BACKEND may say */
+const BACKENDS = ['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles', 'null', 'webgpu'];
+
+/** a mistyped WEBGPU_BACKEND made Dawn list no adapter, which read as 'no adapter: run npm run setup' */
+function checkBackend(backend: string | undefined): void {
+  if (backend !== undefined && !BACKENDS.includes(backend.toLowerCase())) {
+    throw new UserError(`WEBGPU_BACKEND=${backend} is not one of Dawn's backends (${BACKENDS.join(', ')}): correct it, or unset it to let Dawn choose`);
+  }
+}
+
+/** what a WEBGPU_BACKEND this machine has no adapter for gets (the plain 'no adapter' message would send the user to install drivers) */
+const noAdapterOn = (backend: string) =>
+  new UserError(`no WebGPU adapter on the ${backend} backend (WEBGPU_BACKEND): unset it to let Dawn choose; \`node dist/bench.js --list-adapters\` without it shows each adapter's backend`);
+
 export function optionsFromEnv(base: GpuOptions = {}): GpuOptions {
   const env = process.env;
   return {
@@ -119,6 +133,7 @@ export interface AdapterDetails extends AdapterEntry {
 
 /** Every adapter Dawn sees, the extra drivers' included, with what each offers the engine. */
 export async function listAdapters(backend?: string): Promise<AdapterDetails[]> {
+  checkBackend(backend);
   const key = (a: AdapterEntry) => `${a.backend}|${a.name}`;
   const system = new Set((await dawnAdapterList(backend)).map(key));
   const def = await (create(backend ? [`backend=${backend}`] : []) as GPU).requestAdapter({ powerPreference: 'high-performance' });
@@ -144,6 +159,7 @@ export async function listAdapters(backend?: string): Promise<AdapterDetails[]> 
 
 /** Dawn's adapter with the options as Dawn instance flags. */
 async function dawnAdapter(opts: GpuOptions): Promise<GPUAdapter> {
+  checkBackend(opts.backend);
   const flags: string[] = [];
   if (opts.backend) flags.push(`backend=${opts.backend}`);
   const enable = new Set([...(opts.fast ? FAST_TOGGLES : []), ...(opts.toggles ?? [])]);
@@ -153,7 +169,9 @@ async function dawnAdapter(opts: GpuOptions): Promise<GPUAdapter> {
   if (opts.fast || opts.profile || opts.toggles?.includes('timestamp_quantization')) flags.push('disable-dawn-features=timestamp_quantization');
   const open = async () => {
     if (opts.adapter) {
-      const picked = pickAdapter(opts.adapter, await dawnAdapterList(opts.backend));
+      const listed = await dawnAdapterList(opts.backend);
+      if (!listed.length && opts.backend) throw noAdapterOn(opts.backend);
+      const picked = pickAdapter(opts.adapter, listed);
       flags.push(`adapter=${picked.name}`);
       if (!opts.backend) flags.push(`backend=${picked.backend}`);
     }
@@ -170,6 +188,7 @@ async function dawnAdapter(opts: GpuOptions): Promise<GPUAdapter> {
     if (e instanceof UserError) throw e;
     throw new UserError(`could not open a WebGPU adapter (${(e as Error).message.split('\n')[0]}).`);
   }
+  if (!adapter && opts.backend) throw noAdapterOn(opts.backend);
   if (!adapter) {
     throw new UserError(
       'no WebGPU adapter found. On a machine without a GPU run `npm run setup` (installs Mesa lavapipe >= 24 and the ' +
