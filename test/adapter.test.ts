@@ -313,11 +313,11 @@ t('train.js --lora R --dtype f16: a base in f16 trains to the losses of an f32 b
   assert.equal(half.losses, full.losses, 'training losses');
   assert.equal(half.valLosses, full.valLosses, 'validation losses');
   const [r, refused] = await Promise.all([
-    run('train', ['--init', base, '--lora', '2', '--dtype', 'f16', '--steps', '2', ...TRAIN, '--out', path('f16-cli')]),
+    run('train', ['--init', base, '--lora', '2', '--lora-targets', 'h.1.attn.c_attn', '--dtype', 'f16', '--steps', '2', ...TRAIN, '--out', path('f16-cli')]),
     run('train', ['--init', base, '--dtype', 'f16', '--steps', '1', ...TRAIN, '--out', path('f16-full')]),
   ]);
   assertOk(r, 'train.js --lora 2 --dtype f16');
-  assert.match(r.stdout, /trainable parameters.*; base weights in f16/);
+  assert.match(r.stdout, /targets h\.1\.attn\.c_attn \(1 projection\): .*trainable parameters.*; base weights in f16/);
   // --resume keeps the run's dtype (a base that fits only in f16 must not come back in f32); --dtype f32 changes it
   const resumed = await run('train', ['--resume', '--steps', '3', '--out', path('f16-cli')]);
   assertOk(resumed, 'train.js --resume of an f16 run');

@@ -289,6 +289,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['flag misspelt', 'train', ['--stpes', '5'], [/unknown flag --stpes: did you mean --steps\?/]],
     // two letters swapped are one typo: --dtaa is as near --data as --dta
     ['flag with two letters swapped', 'train', ['--dtaa', 'x.txt'], [/^error: unknown flag --dtaa: did you mean --data\? \(see --help\)$/]],
+    ['flag with its words in another order', 'train', ['--lr-min', '1e-5'], [/^error: unknown flag --lr-min: did you mean --min-lr\? \(see --help\)$/]],
     ['bad value', 'train', ['--steps', 'abc'], [/--steps/, /'abc'/]],
     ['--overwrite with --resume', 'train', [...DATA, '--resume', '--overwrite', '--out', ckpt], [/--overwrite starts a new run/, /--resume continues it/]],
     ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { getGpu } from '../node/gpu.ts';
 import { UserError } from '../util/errors.ts';
+import { count } from '../util/words.ts';
 import type { FlagSpec } from '../util/args.ts';
 import { describeConfig, type GPT2Config } from './config.ts';
 import { GPT2Generator } from './generate.ts';
@@ -66,7 +67,7 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
   const a = readAdapter(adapter, w.config);
   mergeAdapter(w.arrays, a);
   const files = w.files && !w.files.adapter ? { dir: w.files.dir, adapter } : undefined;
-  return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${a.sites.length} projections, merged)` };
+  return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${count(a.sites.length, 'projection')}, merged)` };
 }
 
 /** the names the hub download takes */

@@ -369,7 +369,7 @@ function resumedAdapter(out: string, config: GPT2Config, lora: LoraSettings): Ma
   const want = checkLora(config, lora).map((s) => s.name);
   const have = a.sites.map((s) => s.name);
   if (a.config.r !== lora.r || have.join() !== want.join()) {
-    throw new UserError(`--resume: the adapter in ${out} (r ${a.config.r}, ${have.length} projections) is not the one train_state.json describes (r ${lora.r}, ${want.length}); start a new run`);
+    throw new UserError(`--resume: the adapter in ${out} (r ${a.config.r}, ${count(have.length, 'projection')}) is not the one train_state.json describes (r ${lora.r}, ${want.length}); start a new run`);
   }
   return a.arrays;
 }
@@ -392,7 +392,7 @@ function checkMoments(m: Map<string, Float32Array>, trainable: { name: string; s
 /** `lora: r 8, alpha 16, dropout 0, targets c_attn (12 projections): 294,912 trainable parameters (0.24% of 124.4M), the rest frozen` */
 function describeLora(l: LoraSettings, sites: LoraSite[], c: GPT2Config): string {
   const n = loraParameterCount(sites, l.r);
-  return `lora: r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.targets.join(',')} (${sites.length} projections): ` +
+  return `lora: r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.targets.join(',')} (${count(sites.length, 'projection')}): ` +
     `${n.toLocaleString('en-US')} trainable parameters (${((100 * n) / parameterCount(c)).toFixed(2)}% of ${(parameterCount(c) / 1e6).toFixed(1)}M), the rest frozen`;
 }
 

@@ -4,7 +4,7 @@
 
 export interface LrSchedule { lr: number; minLr: number; warmup: number; schedule: 'cosine' | 'constant'; steps: number }
 
-/** nanoGPT's schedule: linear warmup, then cosine decay to minLr at the last step (or constant). */
+/** nanoGPT's schedule: linear warmup, then cosine decay that reaches minLr one step after the last (or constant). */
 export function learningRate(o: LrSchedule, step: number): number {
   if (step < o.warmup) return (o.lr * (step + 1)) / o.warmup;
   if (o.schedule === 'constant') return o.lr;

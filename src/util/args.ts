@@ -68,6 +68,10 @@ export function nearestFlag(name: string, names: string[]): string | undefined {
   const dashed = name.replace(/_/g, '-');
   if (names.includes(dashed)) return dashed;
   const only = (c: string[]) => (c.length === 1 ? c[0] : undefined);
+  // the same words in another order (--lr-min for --min-lr)
+  const words = (n: string) => n.split('-').sort().join('-');
+  const reordered = only(names.filter((n) => n.includes('-') && words(n) === words(dashed)));
+  if (reordered) return reordered;
   if (dashed.length >= 3) {
     const prefixed = only(names.filter((n) => n.startsWith(dashed)));
     if (prefixed) return prefixed;
