@@ -319,7 +319,7 @@ t('eval.js: --help, and bad input as one line', () => {
     [['--data', ''], /^error: --data is empty: pass a Human:\/Bot: text file$/],
     [['--train-data', 'tokens.bin'], /^error: --train-data tokens\.bin is a token file: pass the Human:\/Bot: text file it was made from$/],
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
-    [['--train-data', huge], /^error: .*huge\.txt is 513 MiB: a chat text file can be at most 512 MiB \(it is read whole\); pass a part of it$/],
+    [['--train-data', huge], /^error: --train-data file .*huge\.txt is 513 MiB: a chat text file can be at most 512 MiB \(it is read whole\); pass a part of it$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
     [['--limit', '0'], /^error: --limit must be at least 1/],
     [['out/chat'], /^error: unexpected argument 'out\/chat': a model goes after --init, held-out conversations after --data \(see --help\)$/],

@@ -110,7 +110,7 @@ t('weights that are not finite are never handed to a save', async () => {
   assert.match(err!.message, /step 1: weights 'h\.0\.ln_1\.bias' are not finite; training stopped without saving it \(no checkpoint was written\)/);
   assert.is(saves, 0);
   for (const p of model.params.values()) p.release();
-  for (const x of [...opt.m.values(), ...opt.v.values()]) x.release();
+  opt.release();
 });
 
 t('the memory check counts the copies of the weights a host keeps beside the run (the page keeps one to put back)', () => {
@@ -709,6 +709,13 @@ t("--human '' is refused by train.js as by chat.js", async () => {
   // a flag's mistake before the weights (--init gpt2 would be a download first)
   const early = await run('train', ['--bot', 'Bot:', '--init', join(dir, 'no-such-model'), '--out', out('bot-colon')]);
   assertOneLineError(early, [/^error: --bot must be a non-empty name without ':' or newlines, got 'Bot:'$/], 'train --bot Bot: --init missing');
+  // on --resume too (the pair waits for the run's tags, a tag alone does not), and a newline in it stays on the error's one line
+  const [resumed, newline] = await Promise.all([
+    run('train', ['--resume', '--bot', 'Bot:', '--out', out('no-such-run')]),
+    run('train', ['--human', 'A\nB', ...TINY, '--out', out('human-newline')]),
+  ]);
+  assertOneLineError(resumed, [/^error: --bot must be a non-empty name without ':' or newlines, got 'Bot:'$/], 'train --resume --bot Bot: with no run');
+  assertOneLineError(newline, [/^error: --human must be a non-empty name without ':' or newlines, got 'A\\nB'$/], 'train --human with a newline');
 });
 
 t("chat.js on a train_state.json whose tags are no pair (the same one twice) prompts with Human/Bot, as for a bad tag: no error about flags not given", async () => {

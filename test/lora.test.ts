@@ -289,7 +289,7 @@ t('B = 0 at the start: step 0 has the base model\'s loss exactly; steps change A
   fullOpt.zeroGrad();
   const fullStep = await trainStep(full, fullOpt, batches, B, T, 1e-2, out);
   release(full);
-  for (const m of [...fullOpt.m.values(), ...fullOpt.v.values()]) m.release();
+  fullOpt.release();
 
   const init = initLoraArrays(checkLora(TINY, settings), settings.r, 8);
   const model = GPT2.fromArrays(g, TINY, arrays, { settings, arrays: init });
@@ -310,7 +310,7 @@ t('B = 0 at the start: step 0 has the base model\'s loss exactly; steps change A
   for (const [name, v] of trained) assert.ok(v.some((x, i) => x !== init.get(name)![i]), `${name} moved`);
   out.release();
   release(model);
-  for (const m of [...opt.m.values(), ...opt.v.values()]) m.release();
+  opt.release();
 });
 
 t('merged weights (W += scale·Aᵀ·Bᵀ) give the logits of base + adapter: float64 reference and GPU', async () => {

@@ -112,7 +112,7 @@ export function readChatText(path: string, what = 'dataset file', advice: { miss
   const size = statSync(path).size;
   if (size > MAX_TEXT_BYTES) {
     const tooBig = advice.tooBig ?? 'split it and train on one part, then --resume --data on the next';
-    throw new UserError(`${path} is ${(size / 2 ** 20).toFixed(0)} MiB: a chat text file can be at most 512 MiB (it is read whole); ${tooBig}`);
+    throw new UserError(`${what} ${path} is ${(size / 2 ** 20).toFixed(0)} MiB: a chat text file can be at most 512 MiB (it is read whole); ${tooBig}`);
   }
   let text: string;
   try {

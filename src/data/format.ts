@@ -38,8 +38,17 @@ export function speakersProblem(sp: Speakers): { who: 'human' | 'bot' | null; wh
 /** what is wrong with --human/--bot, said as train.js, chat.js, eval.js and serve.js say it, or null */
 export function speakerFlagsProblem(sp: Speakers): string | null {
   const p = speakersProblem(sp);
-  return !p ? null : p.who ? `--${p.who} ${p.why}, got '${sp[p.who]}'` : `--human/--bot: ${p.why}`;
+  return !p ? null : p.who ? badSpeakerFlag(p.who, p.why, sp[p.who]) : `--human/--bot: ${p.why}`;
 }
+
+/** what is wrong with --human or --bot alone (the other tag not known yet: train.js --resume), or null */
+export function speakerFlagProblem(who: 'human' | 'bot', tag: string): string | null {
+  const why = speakerProblem(tag);
+  return why && badSpeakerFlag(who, why, tag);
+}
+
+// the tag as given, on one line (a newline in it would break the error's line)
+const badSpeakerFlag = (who: 'human' | 'bot', why: string, tag: string) => `--${who} ${why}, got '${tag.replace(/\r/g, '\\r').replace(/\n/g, '\\n')}'`;
 
 /** tags read back (train_state.json, serve.js's header): both, trimmed, when they can tag the two speakers, else null */
 export function speakerTags(human: unknown, bot: unknown): Speakers | null {

@@ -2,6 +2,7 @@
 // against what the engine runs, written back; and the parameter shapes they imply.
 import { UserError } from '../util/errors.ts';
 import { parseJsonObject } from '../util/json.ts';
+import { gigabytes } from '../util/words.ts';
 
 export interface GPT2Config {
   n_layer: number;
@@ -158,8 +159,6 @@ export function parameterCount(c: GPT2Config): number {
   return c.vocab_size * C + c.n_positions * C + c.n_layer * (12 * C * C + 13 * C) + 2 * C;
 }
 
-const GB = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e10 ? 1 : 0)} GB`;
-
 /**
  * A message when `copies` float32 copies of the parameters cannot fit in `memoryBytes` (1 to
  * load the weights; 4 to train: weights, gradients and AdamW's two moments), else null.
@@ -170,7 +169,7 @@ export function memoryProblem(c: GPT2Config, memoryBytes: number, copies: number
   const need = parameterCount(c) * 4 * copies;
   if (need <= memoryBytes) return null;
   return `a GPT-2 with n_layer ${c.n_layer}, n_embd ${c.n_embd}, n_positions ${c.n_positions} has ${(parameterCount(c) / 1e6).toFixed(0)}M parameters ` +
-    `and needs ${GB(need)}${copies > 1 ? ` to train (${copies} float32 copies)` : ''}, more than this machine's ${GB(memoryBytes)} of memory`;
+    `and needs ${gigabytes(need)}${copies > 1 ? ` to train (${copies} float32 copies)` : ''}, more than this machine's ${gigabytes(memoryBytes)} of memory`;
 }
 
 /** one line for the console: size and shape */

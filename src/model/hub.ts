@@ -158,6 +158,7 @@ function progressLine(label: string, total: number): (done: number, last: boolea
     const now = performance.now();
     if (!last && now - shown < (tty ? 250 : 10_000)) return;
     shown = now;
+    // the unit once and one decimal always (not megabytes()): a progress line that does not jump as it counts
     const mb = (b: number) => (b / 1e6).toFixed(1), rate = done / Math.max((now - t0) / 1000, 1e-3);
     const eta = total && !last ? `, ETA ${Math.ceil((total - done) / Math.max(rate, 1))} s` : '';
     const line = `downloading ${label}: ${mb(done)}${total ? ` / ${mb(total)}` : ''} MB, ${mb(rate)} MB/s${eta}`;

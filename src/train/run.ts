@@ -4,8 +4,9 @@
 // given keeps the run's value; otherwise the default. No files, no Node APIs: the CLI and a
 // browser page both call this.
 import { UserError } from '../util/errors.ts';
+import { gigabytes } from '../util/words.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
-import { speakerFlagsProblem, type Speakers } from '../data/format.ts';
+import { speakerFlagProblem, speakerFlagsProblem, type Speakers } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
 import { checkLora, checkLoraValues, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
@@ -199,7 +200,8 @@ export function resolveRun(
   // --val-data '' (only on --resume: checkFlagsEarly) drops the run's file: part of --data is held out again
   const dropVal = flags.valData?.trim() === '';
   const valData = dropVal ? undefined : flags.valData ?? keep.valData;
-  if (dropVal && keep.valData) notes.push(`--val-data '': the run's validation file ${keep.valData} is dropped; a tenth of ${data} is held out for validation from here on`);
+  // the held-out tenth trained until now (all of --data did): its loss reads low, and the curve changes files here
+  if (dropVal && keep.valData) notes.push(`--val-data '': the run's validation file ${keep.valData} is dropped; a tenth of ${data} is held out for validation from here on. The run has trained on those conversations so far, so its validation loss reads low and is not comparable with the earlier values`);
   const settings: RunSettings = {
     data,
     ...(valData ? { valData } : {}),
@@ -287,6 +289,13 @@ export function checkFlagsEarly(flags: TrainFlags): void {
   }
   // trimmed, as the run's settings take them (checkSettings checks those again)
   if (!flags.resume) checkSpeakers({ human: (flags.human ?? DEFAULTS.human).trim(), bot: (flags.bot ?? DEFAULTS.bot).trim() });
+  else {
+    // the pair waits for the run's saved tags (checkSettings); a tag that can be none is said now
+    for (const who of ['human', 'bot'] as const) {
+      const why = flags[who] !== undefined && speakerFlagProblem(who, flags[who].trim());
+      if (why) throw new UserError(why);
+    }
+  }
 }
 
 function checkSpeakers(sp: Speakers): void {
@@ -332,7 +341,6 @@ export function checkSettings(s: RunSettings): void {
  */
 function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: number): void {
   const C = c.n_embd, T = s.blockSize;
-  const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
   const perSeq = T * 4 * C * 4;
   const perToken = 16 * C * c.n_layer * 4;
   const weights = 4 * copies * (c.vocab_size + c.n_positions + 12 * c.n_layer * C) * C;
@@ -342,8 +350,8 @@ function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: 
   if (s.batchSize <= fit) return;
   const what = `--batch-size ${s.batchSize} x --block-size ${T}`;
   const why = s.batchSize > fitBuffer
-    ? `needs a ${gb(s.batchSize * perSeq)} activation buffer [${s.batchSize * T}, ${4 * C}], over this adapter's ${gb(d.maxBufferSize)} buffer limit`
-    : `needs at least ${gb(s.batchSize * T * perToken + weights)} of memory for one step, more than this machine's ${gb(d.memoryBytes)}`;
+    ? `needs a ${gigabytes(s.batchSize * perSeq)} activation buffer [${s.batchSize * T}, ${4 * C}], over this adapter's ${gigabytes(d.maxBufferSize)} buffer limit`
+    : `needs at least ${gigabytes(s.batchSize * T * perToken + weights)} of memory for one step, more than this machine's ${gigabytes(d.memoryBytes)}`;
   throw new UserError(`${what} ${why}: lower --batch-size to ${Math.max(1, fit)} or less${fit < 1 ? ' and --block-size' : ''} (--grad-accum keeps the tokens per step)`);
 }
 

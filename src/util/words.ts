@@ -3,3 +3,5 @@ export const count = (n: number, noun: string, nouns = `${noun}s`) => `${n} ${n 
 
 /** A byte count in megabytes (10^6), one decimal under 10 MB: "4.2 MB", "154 MB" */
 export const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
+/** the same in gigabytes (10^9): "2.4 GB", "69 GB" */
+export const gigabytes = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e10 ? 1 : 0)} GB`;
