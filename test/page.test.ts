@@ -397,15 +397,24 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
     await ask(p, PROMPT);
     assert.match((await meta())!, / chunks in [\d.]+ s \(dropped 1 old exchange to fit the context\)( · max tokens reached)?$/);
     // a message that cannot fit: the server refuses it, and the page says why and what to do, and gives the message back
+    const refused = async (text: string, n: number) => {
+      await p.fill('#message', text);
+      await p.press('#message', 'Enter');
+      await waitForState(p, 'ready', `document.querySelectorAll('#log .meta.error').length === ${n}`);
+      return meta();
+    };
+    // the server's facts, then what to do once, in the page's words (the server's own remedy said it in the API's as well);
+    // the persona and the message alone fill the context (the old exchanges are dropped already): Max tokens cannot help
     const long = 'hello there '.repeat(40).trim();
-    await p.fill('#message', long);
-    await p.press('#message', 'Enter');
-    await waitForState(p, 'ready', `document.querySelector('#log .meta.error')`);
-    // the server's facts, then what to do once, in the page's words (the server's own remedy said it in the API's as well)
-    assert.match((await meta())!, /^The server refused the message: it does not fit the model’s context\. This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, and a reply needs at least one more\. Shorten the message or the persona, or lower Max tokens in Settings/);
-    assert.not.match((await meta())!, /Shorten the messages/);
-    assert.not.match((await meta())!, /https?:/, 'the URL is not the news');
+    let said = await refused(long, 1);
+    assert.match(said, /^The server refused the message: it does not fit the model’s context\. This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, and a reply needs at least one more\. Shorten the message or the persona; the This browser engine cuts a long message from its start instead\.$/);
+    assert.not.match(said, /Shorten the messages/);
+    assert.not.match(said, /https?:/, 'the URL is not the news');
     assert.is(await p.inputValue('#message'), long, 'the refused message is back in the box');
+    // a message that fits the context, but not beside a reply of Max tokens (12): lowering it would do, and the page says so
+    said = await refused('hello there '.repeat(26).trim(), 2);
+    assert.match(said, /^The server refused the message: it does not fit the model’s context\. This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, which leaves \d+ for the reply next to max_tokens 12\. Lower Max tokens in Settings, or shorten the message or the persona; the This browser engine/);
+    assert.not.match(said, /set max_tokens/);
 
     // the same weights under another name on the same port: the open page's requests name 'tiny', which is gone
     assert.is(await p.textContent('#model-name'), 'tiny');

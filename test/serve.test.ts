@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import type { ChatCompletion, ChatCompletionChunk, Completion, Model } from 'openai/resources';
-import { chatChunk, chatCompletion, contextFacts, modelObject, parseChatRequest, textCompletion, usage, usageChunk } from '../src/server/api.ts';
+import { ApiError, chatChunk, chatCompletion, contextFacts, modelObject, parseChatRequest, textCompletion, usage, usageChunk } from '../src/server/api.ts';
 import { encodeHumanTurn, encodePersona, DEFAULT_SPEAKERS } from '../src/data/format.ts';
 import { Rng } from '../src/util/rng.ts';
 import { decode } from '../src/data/tokenizer.ts';
@@ -79,24 +79,29 @@ t('a model trained with other speaker tags gets its prompt and stops in those ta
   assert.equal(d.prompt, encodeHumanTurn('Hi there', DEFAULT_SPEAKERS).tokens);
 });
 
-t('contextFacts: a context_length_exceeded message without the API\'s remedy, for the page to say its own', () => {
+t('contextFacts: a context_length_exceeded message without the API\'s remedy, for the page to say its own; param says which case', () => {
   const model = { id: 'tiny', contextLength: 64, vocabSize: 50257, created: 1 };
   const refusal = (body: object) => {
     try {
       parseChatRequest(body, model, () => 1);
     } catch (e) {
-      return (e as Error).message;
+      if (e instanceof ApiError) return e;
+      throw e;
     }
     throw new Error('not refused');
   };
-  const cases: [object, RegExp][] = [
-    [{ messages: [{ role: 'user', content: 'word '.repeat(80) }], max_tokens: 12 }, /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, and a reply needs at least one more\.$/],
-    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_tokens: 40 }, /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, which leaves \d+ for the reply next to max_tokens 40\.$/],
+  // the prompt alone fills the context: the messages are what to change; it fits but not beside max_tokens: that is (as the request named it)
+  const cases: [object, string, RegExp][] = [
+    [{ messages: [{ role: 'user', content: 'word '.repeat(80) }], max_tokens: 12 }, 'messages', /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, and a reply needs at least one more\.$/],
+    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_tokens: 40 }, 'max_tokens', /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, which leaves \d+ for the reply next to max_tokens 40\.$/],
+    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_completion_tokens: 40 }, 'max_completion_tokens', /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, which leaves \d+ for the reply next to max_completion_tokens 40\.$/],
   ];
-  for (const [body, facts] of cases) {
-    const said = refusal(body);
-    assert.match(said, /\. Shorten the messages/);
-    assert.match(contextFacts(said), facts);
+  for (const [body, param, facts] of cases) {
+    const e = refusal(body);
+    assert.is(e.code, 'context_length_exceeded');
+    assert.is(e.param, param, e.message);
+    assert.match(e.message, /\. Shorten the messages/);
+    assert.match(contextFacts(e.message), facts);
   }
 });
 
@@ -259,7 +264,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
       ['unknown model', chat('x', { model: 'gpt-4o' }), 404, 'model', 'model_not_found'],
       ['a conversation that cannot fit the context', chat('word '.repeat(200)), 400, 'messages', 'context_length_exceeded'],
       ['completions: a prompt that cannot fit', { prompt: 'word '.repeat(200) }, 400, 'prompt', 'context_length_exceeded'],
-      ['a message that fits only without the room max_tokens asks for', chat('word '.repeat(60), { max_tokens: 60 }), 400, 'messages', 'context_length_exceeded'],
+      ['a message that fits only without the room max_tokens asks for', chat('word '.repeat(60), { max_tokens: 60 }), 400, 'max_tokens', 'context_length_exceeded'],
     ];
     for (const [what, body, status, param, code] of cases) {
       await expectError(what, await post(body, what.startsWith('completions') ? '/v1/completions' : '/v1/chat/completions'), status, param, code);
@@ -283,6 +288,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     for (const extra of [{}, { max_tokens: null }]) {
       const r = await post({ prompt: 'word '.repeat(85), ...extra }, '/v1/completions');
       assert.match(r.json.error?.message ?? r.text, /next to max_tokens 16 \(the default\)\. Shorten the prompt, or set max_tokens to at most \d+\./, JSON.stringify(extra));
+      assert.is(r.json.error?.param, 'max_tokens', 'the default is what does not fit');
     }
     await expectError('no API key', await post(chat('x'), '/v1/chat/completions', { headers: {} }), 401, null, 'invalid_api_key');
     await expectError('a wrong API key', await post(chat('x'), '/v1/chat/completions', { headers: { Authorization: 'Bearer nope' } }), 401, null, 'invalid_api_key');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSpeakersHeader } from '../src/server/page_headers.ts';
 import { staticHandler } from '../src/server/static.ts';
-import { listModels, serverReason, SseParser, streamChat } from '../src/browser/openai.ts';
+import { ApiError, listModels, serverReason, SseParser, streamChat } from '../src/browser/openai.ts';
 import { lossCurveSvg } from '../src/util/plot.ts';
 import { parseChatRequest } from '../src/server/api.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
@@ -269,6 +269,8 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
       assert.unreachable('no error for a 400');
     } catch (e) {
       assert.match((e as Error).message, /temperature must be >= 0/);
+      // the field it is about, for the page to tell cases apart (serve.js's context_length_exceeded)
+      assert.ok(e instanceof ApiError && e.param === 'temperature' && e.said === 'temperature must be >= 0', String(e));
     }
   });
 });

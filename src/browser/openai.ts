@@ -28,10 +28,10 @@ export interface StreamedReply {
   usage: { prompt_tokens: number; completion_tokens: number } | null;
 }
 
-/** an error the server reported ({"error": {"message", "code"}}), or a failed request */
+/** an error the server reported ({"error": {"message", "code", "param"}}), or a failed request */
 export class ApiError extends Error {
-  /** `said`: the server's own message, without the URL (the message names it) */
-  constructor(message: string, readonly status: number, readonly code: string | null = null, readonly said = message) {
+  /** `said`: the server's own message, without the URL (the message names it); `param`: the request's field it is about, if it says */
+  constructor(message: string, readonly status: number, readonly code: string | null = null, readonly said = message, readonly param: string | null = null) {
     super(message);
   }
 }
@@ -165,13 +165,14 @@ async function request(url: string, init: RequestInit): Promise<Response> {
   // a static host answers a path it does not have with its page: there is no API there
   if (res.ok && isWebPage(res)) throw new ApiError(`${url}: not an API (the host answered with a web page): no OpenAI-compatible server is there`, 404);
   if (res.ok) return res;
-  let message = `${res.status} ${res.statusText}`, code: string | null = null;
+  let message = `${res.status} ${res.statusText}`, code: string | null = null, param: string | null = null;
   try {
-    const j = (await res.json()) as { error?: { message?: string; code?: unknown } };
+    const j = (await res.json()) as { error?: { message?: string; code?: unknown; param?: unknown } };
     if (j.error?.message) message = j.error.message;
     if (typeof j.error?.code === 'string') code = j.error.code;
+    if (typeof j.error?.param === 'string') param = j.error.param;
   } catch {
     /* not JSON: keep the status line */
   }
-  throw new ApiError(`${url}: ${message}`, res.status, code, message);
+  throw new ApiError(`${url}: ${message}`, res.status, code, message, param);
 }

@@ -162,9 +162,11 @@ function explain(e: unknown): Words {
   if (/device lost|device was lost/i.test(msg)) return deviceLostWords(msg);
   if (e instanceof ApiError && e.code === 'context_length_exceeded') {
     return {
-      // the server's facts (the context, what the prompt needs); what to do in the page's words, not the API's as well
+      // the server's facts (the context, what the prompt needs); what to do in the page's words, not the API's as well:
+      // param max_tokens where the message fits but not beside that long a reply, else the persona and the message
+      // alone fill the context (serve.js has dropped the old exchanges already: a new chat would not help)
       title: 'The server refused the message: it does not fit the model\u2019s context.', text: contextFacts(e.said),
-      tip: 'Shorten the message or the persona, or lower Max tokens in Settings; the This browser engine cuts a long message from its start instead.',
+      tip: `${e.param === 'max_tokens' ? 'Lower Max tokens in Settings, or shorten the message or the persona' : 'Shorten the message or the persona'}; the This browser engine cuts a long message from its start instead.`,
     };
   }
   if (e instanceof UserError || e instanceof GpuValidationError) return { title: 'That did not work.', text: msg };

@@ -128,19 +128,26 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   const so = b.stream_options;
   if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw typeError('stream_options', 'an object', so);
   const includeUsage = stream && !!so && (bool(so as Body, 'include_usage') ?? false);
-  return { maxTokens, maxTokensByDefault: given === undefined, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
+  // the name the request gave max_tokens by (or would have), for a refusal that names it
+  const maxTokensParam = b.max_completion_tokens !== undefined && b.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  return { maxTokens, maxTokensByDefault: given === undefined, maxTokensParam, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
 }
 
 /** where the remedy, in the API's words, starts in a tooLong message */
 const SHORTEN = ' Shorten the ';
 
-/** `n` prompt tokens do not fit beside a reply of `maxTokens` (undefined: any length; `byDefault`: the endpoint's default) */
-function tooLong(n: number, model: ModelInfo, maxTokens: number | undefined, param: 'messages' | 'prompt', byDefault = false): ApiError {
+/**
+ * `n` prompt tokens do not fit beside a reply of `g.maxTokens` (undefined: any length; by default: the endpoint's).
+ * Its `param` says which case: the max tokens field (as the request named it) where the prompt fits and a shorter
+ * reply would too, else `param` (the prompt alone fills the context): a client (the page) tells them apart by it, not by the prose.
+ */
+function tooLong(n: number, model: ModelInfo, param: 'messages' | 'prompt', g: ReturnType<typeof generation>): ApiError {
   const ctx = model.contextLength;
   const needs = `This model's context is ${ctx} tokens; the prompt needs ${n} tokens${param === 'messages' ? ' even with old exchanges dropped' : ''}`;
-  return new ApiError(400, n < ctx && maxTokens !== undefined
-    ? `${needs}, which leaves ${ctx - n} for the reply next to max_tokens ${maxTokens}${byDefault ? ' (the default)' : ''}.${SHORTEN}${param}, or set max_tokens to at most ${ctx - n}.`
-    : `${needs}, and a reply needs at least one more.${SHORTEN}${param}.`, param, 'context_length_exceeded');
+  const max = g.maxTokensParam;
+  return n < ctx && g.maxTokens !== undefined
+    ? new ApiError(400, `${needs}, which leaves ${ctx - n} for the reply next to ${max} ${g.maxTokens}${g.maxTokensByDefault ? ' (the default)' : ''}.${SHORTEN}${param}, or set ${max} to at most ${ctx - n}.`, max, 'context_length_exceeded')
+    : new ApiError(400, `${needs}, and a reply needs at least one more.${SHORTEN}${param}.`, param, 'context_length_exceeded');
 }
 
 /** A context_length_exceeded message without its remedy in the API's words: for a client that says what to do in its own (the page) */
@@ -187,7 +194,7 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   const needs = p.tokens.length + p.personaCut + p.messageCut;
   // without max_tokens (OpenAI's default: the reply gets the rest) they may use all of the context but one token
   if ((p.personaCut || p.messageCut) && g.maxTokens === undefined && needs < ctx) p = build(needs);
-  if (p.personaCut || p.messageCut) throw tooLong(needs, model, g.maxTokens, 'messages');
+  if (p.personaCut || p.messageCut) throw tooLong(needs, model, 'messages', g);
   return {
     kind: 'chat', prompt: p.tokens, droppedExchanges: p.dropped, stream: g.stream, includeUsage: g.includeUsage,
     reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: [...defaultStops(sp), ...g.stops], rng: g.rng },
@@ -206,7 +213,7 @@ export function parseCompletionRequest(body: unknown, model: ModelInfo, seedFall
   else throw bad('prompt', `a string, or an array of token ids below ${model.vocabSize} (one prompt per request).`);
   if (prompt.length === 0) prompt = [EOT]; // unconditional: start from <|endoftext|>, as GPT-2 does
   const g = generation(b, model, 16, seedFallback); // OpenAI's default max_tokens for completions
-  if (prompt.length > promptBudget(model.contextLength, g.maxTokens!)) throw tooLong(prompt.length, model, g.maxTokens, 'prompt', g.maxTokensByDefault);
+  if (prompt.length > promptBudget(model.contextLength, g.maxTokens!)) throw tooLong(prompt.length, model, 'prompt', g);
   return {
     kind: 'text', prompt, droppedExchanges: 0, stream: g.stream, includeUsage: g.includeUsage,
     reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: g.stops, rng: g.rng },
