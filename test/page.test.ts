@@ -280,6 +280,8 @@ t('a message longer than the context: this browser cuts it from its start and sa
   }
 });
 
+/** a stand-in server's answer to GET /v1/models (one model), for a server engine where this test server has none */
+const STAND_IN_MODELS = { contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) };
 /** a chat.completion.chunk of a stand-in server's stream */
 const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'stand-in', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
 const activeId = () => page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id);
@@ -287,7 +289,7 @@ const activeId = () => page.evaluate(() => (globalThis as unknown as { document:
 t('the keyboard: arrow keys choose the engine and the side tab (one Tab stop each, aria-checked, aria-selected); Escape stops a reply, also before the server answered; an empty reply says so', async () => {
   // a stand-in server engine: /v1/models answers; the first reply is never answered, the second is empty
   let replies = 0;
-  await page.route('**/v1/models', (r) => void r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) }));
+  await page.route('**/v1/models', (r) => void r.fulfill(STAND_IN_MODELS));
   await page.route('**/v1/chat/completions', (r) => {
     if (replies++ > 0) void r.fulfill({ contentType: 'text/event-stream', body: `${chunk({ role: 'assistant', content: '' }, null)}${chunk({}, 'stop')}data: [DONE]\n\n` });
   });
@@ -568,7 +570,7 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
 
   // a server answers /v1/models here (a stand-in for serve.js's API): the error offers it, its "Use the server" works,
   // and then the banner is gone: it said the engine was not available
-  await page.route('**/v1/models', (r) => void r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) }));
+  await page.route('**/v1/models', (r) => void r.fulfill(STAND_IN_MODELS));
   try {
     await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
     await waitForState(page, 'error');
@@ -584,7 +586,7 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
 t('a browser-side error is said at once, not after the server\'s answer to /v1/models (up to 10 s); "Use the server" joins that notice when the server answers', async () => {
   let answer = () => {};
   const answered = new Promise<void>((resolve) => (answer = resolve));
-  await page.route('**/v1/models', (r) => void answered.then(() => r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) })));
+  await page.route('**/v1/models', (r) => void answered.then(() => r.fulfill(STAND_IN_MODELS)));
   try {
     await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
     await waitForState(page, 'error');
@@ -602,12 +604,32 @@ t('a browser-side error is said at once, not after the server\'s answer to /v1/m
   }
 });
 
+const TINY_CONFIG = readFileSync(join(ckpt, 'config.json'), 'utf8');
+/**
+ * models whose load fails in the browser: huge/ (refused before its download, as too big for any GPU's buffer
+ * limit: its c_fc matrices are 69 GB each), nofile/ (its download fails: a 404) and bad/ (not a safetensors file)
+ */
+const FAILING_MODELS = {
+  huge: { 'config.json': JSON.stringify({ ...JSON.parse(TINY_CONFIG), n_embd: 65536, n_head: 512 }) },
+  nofile: { 'config.json': TINY_CONFIG },
+  bad: { 'config.json': TINY_CONFIG, 'model.safetensors': 'not a safetensors file' },
+};
+
+/** a new folder as README says to deploy the page on a static host: dist/page/* and model/ (the tiny checkpoint); `more` folders of files beside them */
+function staticSite(more: Record<string, Record<string, string>> = {}): string {
+  const site = mkdtempSync(join(dir, 'site-'));
+  cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
+  const folders: Record<string, Record<string, string | Uint8Array>> = { model: { 'config.json': TINY_CONFIG, 'model.safetensors': readFileSync(join(ckpt, 'model.safetensors')) }, ...more };
+  for (const [name, files] of Object.entries(folders)) {
+    mkdirSync(join(site, name));
+    for (const [f, body] of Object.entries(files)) writeFileSync(join(site, name, f), body);
+  }
+  return site;
+}
+
 t('a static host says no speaker tags: ?human=User&bot=Assistant give them, and the page prompts as chat.js --human User --bot Assistant; a bad tag is said and not used', async () => {
   assert.ok(untrained, 'needs the first test');
-  const site = join(dir, 'site-tags');
-  cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
-  mkdirSync(join(site, 'model'));
-  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(site, 'model', f));
+  const site = staticSite();
   const cli = chatJs(ckpt, PROMPT, ['--human', 'User', '--bot', 'Assistant']);
   const host = await serveFolder(site);
   const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
@@ -629,13 +651,8 @@ t('a static host says no speaker tags: ?human=User&bot=Assistant give them, and 
 
 t('a plain static host, as README says to deploy: dist/page/* and model/; also one that answers missing files with its page; a wrong ?model=, a model too big for the GPU and the Server choice say what is wrong', async () => {
   assert.ok(untrained, 'needs the first test');
-  const site = join(dir, 'site');
-  cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
-  mkdirSync(join(site, 'model'));
-  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(site, 'model', f));
-  // a model no GPU's buffer limit takes (its c_fc matrices are 69 GB each): said from its config.json, before its download
-  mkdirSync(join(site, 'huge'));
-  writeFileSync(join(site, 'huge/config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(ckpt, 'config.json'), 'utf8')), n_embd: 65536, n_head: 512 }));
+  // huge/: said from its config.json, before its download
+  const site = staticSite({ huge: FAILING_MODELS.huge });
   for (const missing of ['404', 'page'] as const) {
     const host = await serveFolder(site, { missing });
     const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
@@ -682,26 +699,8 @@ t('a plain static host, as README says to deploy: dist/page/* and model/; also o
   }
 });
 
-/**
- * A static host (no server) with model/ and models whose load fails: huge/ (refused before its download, as too big
- * for any GPU's buffer limit), nofile/ (its download fails: a 404) and bad/ (not a safetensors file)
- */
-async function failingModelsHost(): Promise<PageServer> {
-  const site = mkdtempSync(join(dir, 'site-failing-'));
-  cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
-  const config = readFileSync(join(ckpt, 'config.json'), 'utf8');
-  const folders: Record<string, Record<string, string | Uint8Array>> = {
-    model: { 'config.json': config, 'model.safetensors': readFileSync(join(ckpt, 'model.safetensors')) },
-    huge: { 'config.json': JSON.stringify({ ...JSON.parse(config), n_embd: 65536, n_head: 512 }) },
-    nofile: { 'config.json': config },
-    bad: { 'config.json': config, 'model.safetensors': 'not a safetensors file' },
-  };
-  for (const [name, files] of Object.entries(folders)) {
-    mkdirSync(join(site, name));
-    for (const [f, body] of Object.entries(files)) writeFileSync(join(site, name, f), body);
-  }
-  return serveFolder(site);
-}
+/** a static host (no server) with model/ and FAILING_MODELS */
+const failingModelsHost = () => serveFolder(staticSite(FAILING_MODELS));
 
 /** click `selector` on `p` and wait for the error notice it brings (a new one: the one shown is marked first) */
 async function clickForError(p: Page, selector: string): Promise<void> {
@@ -766,7 +765,7 @@ t('a model too big for this browser\'s GPU: the page turns to the server engine 
   const buttons = () => p.locator('#notice button').allTextContents();
   try {
     // a server there (a stand-in): the page uses it, and says why
-    await p.route('**/v1/models', (r) => void r.fulfill({ contentType: 'application/json', body: JSON.stringify({ object: 'list', data: [{ id: 'stand-in', object: 'model', created: 0, owned_by: 'test' }] }) }));
+    await p.route('**/v1/models', (r) => void r.fulfill(STAND_IN_MODELS));
     await p.goto(at({ engine: 'browser', model: 'huge/' }));
     await waitForState(p, 'ready');
     assert.is(await p.getAttribute('body', 'data-engine'), 'server');
