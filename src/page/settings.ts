@@ -58,6 +58,7 @@ export function settingsFromQuery(search: string): PageSettings {
   if (!modelBase.endsWith('/')) modelBase += '/';
   const adapter = q.get('adapter');
   const speakers: Partial<Speakers> = {};
+  // each tag by itself, not by speakersProblem's `who`: one may come alone, and two bad ones are two messages (the pair check names its first)
   for (const who of ['human', 'bot'] as const) {
     const v = q.get(who);
     if (v === null) continue;
