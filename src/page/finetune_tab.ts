@@ -1,0 +1,137 @@
+// The Fine-tune tab: conversations pasted, dropped or taken from the example, trained into the
+// model this browser runs (finetune.ts: train.js's loop) with a live loss curve, Stop, and a
+// download of the result (the page asks before it is left with weights not downloaded).
+import { encodeGPT2 } from '../model/weights.ts';
+import { UserError } from '../util/errors.ts';
+import { lossCurveSvg } from '../util/plot.ts';
+import { count } from '../util/words.ts';
+import { DivergedError } from '../train/loop.ts';
+import type { BrowserEngine } from './engines.ts';
+import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
+import { EXAMPLE_CONVERSATIONS } from './example.ts';
+import { $ } from './dom.ts';
+import { explain, oneLine } from './notices.ts';
+import { engines, setState, state } from './state.ts';
+
+const chart = $('loss-chart'), trainStatus = $('train-status');
+const trainInputs = { steps: $<HTMLInputElement>('train-steps'), lr: $<HTMLInputElement>('train-lr'), batch: $<HTMLInputElement>('train-batch'), block: $<HTMLInputElement>('train-block') };
+
+/** the form's defaults for `e`'s model (train.js's), where a field is empty */
+export function fillTrainingDefaults(e: BrowserEngine): void {
+  const d = defaultsFor(e);
+  const fill = (input: HTMLInputElement, v: number | undefined) => {
+    if (!input.value && v !== undefined) input.value = String(v);
+  };
+  fill(trainInputs.steps, d.steps);
+  fill(trainInputs.lr, d.lr);
+  fill(trainInputs.batch, d.batchSize);
+  fill(trainInputs.block, d.blockSize);
+  trainInputs.block.max = String(e.config.n_positions);
+}
+
+/** the CLI's flag names in run.ts's messages, as this form labels them */
+const FIELD_NAMES: Record<string, string> = { '--steps': 'Steps', '--lr': 'Learning rate', '--batch-size': 'Batch size', '--block-size': 'Block size', '--data the training text': 'The training text', '--grad-accum': 'gradient accumulation' };
+const inWords = (msg: string) => msg.replace(/--data the training text|--[a-z-]+/g, (f) => FIELD_NAMES[f] ?? f);
+
+function trainStatusText(text: string, error = false): void {
+  trainStatus.textContent = text;
+  trainStatus.classList.toggle('error', error);
+}
+
+let stopTraining = false;
+/** the run stops after the step it is on */
+export const stopTrainingRun = () => (stopTraining = true);
+
+async function train(modelBase: string): Promise<void> {
+  const e = engines.browser;
+  if (!e || engines.chosen !== e || state() !== 'ready') return;
+  const num = (input: HTMLInputElement) => (input.value.trim() === '' ? undefined : Number(input.value));
+  const req = { text: $<HTMLTextAreaElement>('train-text').value, steps: num(trainInputs.steps), lr: num(trainInputs.lr), batchSize: num(trainInputs.batch), blockSize: num(trainInputs.block) };
+  if (!req.text.trim()) return trainStatusText('Paste some conversations first (Human:/Bot: lines), or use the example.', true);
+  stopTraining = false;
+  $<HTMLButtonElement>('train-stop').disabled = false;
+  $('train-stop').textContent = 'Stop';
+  const points: [number, number][] = [], vals: [number, number][] = [];
+  // the hooks say this run's progress; the last run's curve stays drawn until this one steps
+  chart.dataset.step = '0';
+  chart.dataset.losses = '[]';
+  setState('training');
+  let intro = '';
+  try {
+    const { result, params } = await finetune(e, req, {
+      onStart: (_, note) => {
+        intro = note;
+        trainStatusText(`Training on ${note}…`);
+      },
+      onStep: (r) => {
+        // the last run's chart and downloads stay until this run has changed the weights
+        if (!points.length && !vals.length) $('downloads').hidden = true;
+        if (r.learned && Number.isFinite(r.loss)) points.push([r.step, r.loss]);
+        if (r.val !== undefined && Number.isFinite(r.val)) vals.push([r.step, r.val]);
+        chart.innerHTML = lossCurveSvg(points, vals, 'loss on the Bot\u2019s replies', { width: 400, height: 260 });
+        chart.dataset.losses = JSON.stringify(points);
+        chart.dataset.step = String(r.step);
+        const loss = r.learned ? `loss ${r.loss.toFixed(4)}` : 'skipped (no Bot reply in this batch)';
+        trainStatusText(`Step ${r.step} of ${r.total} · ${loss}${r.val !== undefined ? ` · held-out ${r.val.toFixed(4)}` : ''} · ${(r.ms / 1000).toFixed(2)} s/step · ${Math.round(r.tokensPerSec)} tok/s`);
+      },
+      stopRequested: () => stopTraining,
+    });
+    const first = result.losses[0], last = result.losses[result.losses.length - 1];
+    trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${count(result.step, 'step')}`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
+    offerDownload(e, params);
+  } catch (err) {
+    const failed = err instanceof FinetuneFailed ? err : null;
+    const e0 = failed ? failed.error : err;
+    const model = !failed ? '' : failed.restored ? 'The model is as it was before this run.' : 'The model may be damaged: reload the page to start again.';
+    // train.js's advice names its flags (--warmup has no field here): the page says it with its own
+    trainStatusText(e0 instanceof DivergedError
+      ? `Step ${e0.step}: ${e0.what}; training stopped. ${model} Try a lower Learning rate (now ${e0.lr}), or check the conversations.`
+      : `${e0 instanceof UserError ? inWords(e0.message) : oneLine(explain(e0, modelBase))}${model ? ` ${model}` : ''}`, true);
+    // the weights are the last good run's again: so are its downloads
+    if (failed?.restored && downloadUrls.length) $('downloads').hidden = false;
+  } finally {
+    if (state() === 'training') setState(engines.chosen ? 'ready' : 'error');
+  }
+}
+
+let downloadUrls: string[] = [];
+/** weights fine-tuned here and not downloaded yet: leaving the page loses them */
+let notDownloaded = false;
+function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): void {
+  notDownloaded = true;
+  for (const u of downloadUrls) URL.revokeObjectURL(u);
+  const files = encodeGPT2(e.config, params);
+  const model = URL.createObjectURL(new Blob(files.safetensors as BlobPart[], { type: 'application/octet-stream' }));
+  const config = URL.createObjectURL(new Blob([files.config], { type: 'application/json' }));
+  downloadUrls = [model, config];
+  $<HTMLAnchorElement>('download-model').href = model;
+  $<HTMLAnchorElement>('download-config').href = config;
+  $('downloads').hidden = false;
+}
+
+/** `modelBase`: where the in-browser engine's model is, for the words about an error */
+export function wireFineTune(modelBase: string): void {
+  $('train-start').addEventListener('click', () => void train(modelBase));
+  $('train-stop').addEventListener('click', () => {
+    stopTrainingRun();
+    $<HTMLButtonElement>('train-stop').disabled = true;
+    $('train-stop').textContent = 'Stopping after this step…';
+  });
+  $('download-model').addEventListener('click', () => (notDownloaded = false));
+  window.addEventListener('beforeunload', (ev) => {
+    if (notDownloaded) ev.preventDefault(); // the browser asks whether to leave
+  });
+  $('train-example').addEventListener('click', () => ($<HTMLTextAreaElement>('train-text').value = EXAMPLE_CONVERSATIONS));
+  const drop = $('drop');
+  drop.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    drop.classList.remove('over');
+    const file = ev.dataTransfer?.files[0];
+    if (file) void file.text().then((t) => ($<HTMLTextAreaElement>('train-text').value = t));
+  });
+}
