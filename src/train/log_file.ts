@@ -1,0 +1,99 @@
+// train.js's --log FILE: the path checked before anything loads, and the log itself, one JSON
+// line per step, that a failing disk never stops and a resumed run continues without repeats.
+import { accessSync, appendFileSync, constants as fsConstants, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UserError } from '../util/errors.ts';
+import { errnoCode, fsReason } from '../util/fs-errors.ts';
+import { writeFileAtomic } from '../model/checkpoint.ts';
+
+/**
+ * --log refused before anything loads: a missing directory, a directory, a place that cannot be
+ * written. `saved`: the path came from train_state.json (a resumed run), not from the command line.
+ */
+export function checkLogPath(path: string, saved = false): void {
+  const fail = (why: string): never => {
+    throw new UserError(`--log ${path}${saved ? ' (the run\'s, from train_state.json)' : ''}: ${why}`);
+  };
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') fail(fsReason(e));
+  }
+  if (st?.isDirectory()) fail('is a directory; pass a file in it (e.g. --log DIR/log.jsonl)');
+  const parent = dirname(path);
+  if (!st) {
+    let ps;
+    try {
+      ps = statSync(parent);
+    } catch (e) {
+      fail(errnoCode(e) === 'ENOENT' ? `no such directory ${parent}; create it first or pass another --log` : fsReason(e));
+    }
+    if (!ps?.isDirectory()) fail(`${parent} is not a directory`);
+  }
+  try {
+    accessSync(st ? path : parent, fsConstants.W_OK);
+  } catch (e) {
+    fail(`cannot write there: ${fsReason(e)}`);
+  }
+}
+
+/**
+ * --log, one JSON line per step. A write that fails (a full disk) must not end the run and
+ * lose the steps since the last checkpoint: it warns once, and the log stops there (cut back
+ * to its last whole line).
+ */
+export class StepLog {
+  private size = 0;
+  private failed = false;
+
+  /**
+   * A new run starts a new log. A resumed one appends after the entries up to the step it
+   * resumes at: those past it (logged after the last checkpoint by a run that was killed) go,
+   * so each step is in the log once.
+   */
+  constructor(readonly path: string, resumedAt: number | null) {
+    try {
+      if (resumedAt === null) writeFileSync(path, '');
+      else if (existsSync(path)) {
+        const text = readFileSync(path, 'utf8');
+        const kept = logUpTo(text, resumedAt);
+        if (kept !== text) writeFileAtomic(path, kept);
+        this.size = Buffer.byteLength(kept);
+      }
+    } catch (e) {
+      this.failed = true; // the log stays as it was
+      console.warn(`warning: --log ${path}: ${fsReason(e)}; no step of this session is logged; training and checkpoints go on`);
+    }
+  }
+
+  append(entry: { step: number; [k: string]: unknown }): void {
+    if (this.failed) return;
+    const line = JSON.stringify(entry) + '\n';
+    try {
+      appendFileSync(this.path, line);
+      this.size += Buffer.byteLength(line);
+    } catch (e) {
+      this.failed = true;
+      try {
+        truncateSync(this.path, this.size); // a line cut short by the full disk
+      } catch {
+        /* best effort */
+      }
+      console.warn(`warning: --log ${this.path}: ${fsReason(e)}; step ${entry.step} and later steps are not logged; training and checkpoints go on`);
+    }
+  }
+}
+
+/** the log's whole lines, less the entries of steps after `step` */
+function logUpTo(text: string, step: number): string {
+  const lines = text.split('\n').slice(0, -1); // the last piece is '' or a line cut short
+  return lines.filter((l) => {
+    try {
+      const s = JSON.parse(l)?.step;
+      return !(typeof s === 'number' && s > step);
+    } catch {
+      return true; // not an entry of ours: left as it is
+    }
+  }).map((l) => l + '\n').join('');
+}
