@@ -92,9 +92,11 @@ t('contextFacts: a context_length_exceeded message without the API\'s remedy, fo
   };
   // the prompt alone fills the context: the messages are what to change; it fits but not beside max_tokens: that is (as the request named it)
   const cases: [object, string, RegExp][] = [
-    [{ messages: [{ role: 'user', content: 'word '.repeat(80) }], max_tokens: 12 }, 'messages', /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, and a reply needs at least one more\.$/],
-    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_tokens: 40 }, 'max_tokens', /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, which leaves \d+ for the reply next to max_tokens 40\.$/],
-    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_completion_tokens: 40 }, 'max_completion_tokens', /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, which leaves \d+ for the reply next to max_completion_tokens 40\.$/],
+    [{ messages: [{ role: 'user', content: 'word '.repeat(80) }], max_tokens: 12 }, 'messages', /^This model's context is 64 tokens; the prompt needs \d+ tokens, and a reply needs at least one more\.$/],
+    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_tokens: 40 }, 'max_tokens', /^This model's context is 64 tokens; the prompt needs \d+ tokens, which leaves \d+ for the reply next to max_tokens 40\.$/],
+    [{ messages: [{ role: 'user', content: 'word '.repeat(40) }], max_completion_tokens: 40 }, 'max_completion_tokens', /^This model's context is 64 tokens; the prompt needs \d+ tokens, which leaves \d+ for the reply next to max_completion_tokens 40\.$/],
+    // an old exchange was there to drop: the count is after dropping it (a lone message has none to drop)
+    [{ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'word '.repeat(80) }] }, 'messages', /^This model's context is 64 tokens; the prompt needs \d+ tokens even with old exchanges dropped, and a reply needs at least one more\.$/],
   ];
   for (const [body, param, facts] of cases) {
     const e = refusal(body);

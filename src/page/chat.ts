@@ -102,7 +102,7 @@ export function wireChat(host: ChatHost): void {
   document.addEventListener('keydown', (ev) => {
     if (ev.key !== 'Escape' || !reply || ev.isComposing) return; // an input method's Escape cancels its composition
     ev.preventDefault();
-    reply.abort();
+    stopReply();
   });
   $('reset').addEventListener('click', resetChat);
   for (const b of document.querySelectorAll<HTMLButtonElement>('.suggestion')) b.addEventListener('click', () => void send(b.textContent ?? '', host));

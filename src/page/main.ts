@@ -158,7 +158,7 @@ function wire(): void {
       if (kind !== document.body.dataset.engine || state() === 'error') void choose(kind, { fallback: false });
     });
   }
-  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-view]')) b.addEventListener('click', () => setView(b.dataset.view!));
+  for (const b of document.querySelectorAll<HTMLButtonElement>('button[data-view]')) b.addEventListener('click', () => setView(b.dataset.view!));
 }
 
 buildSettings(opts);

@@ -103,7 +103,7 @@ export function explain(e: unknown, modelBase: string): Words {
       // param max_tokens where the message fits but not beside that long a reply, else the persona and the message
       // alone fill the context (serve.js has dropped the old exchanges already: a new chat would not help)
       title: 'The server refused the message: it does not fit the model\u2019s context.', text: contextFacts(e.said),
-      tip: `${e.param === 'max_tokens' ? 'Lower Max tokens in Settings, or shorten the message or the persona' : 'Shorten the message or the persona'}; the This browser engine cuts a long message from its start instead.`,
+      tip: `${e.param === 'max_tokens' || e.param === 'max_completion_tokens' ? 'Lower Max tokens in Settings, or shorten the message or the persona' : 'Shorten the message or the persona'}; the This browser engine cuts a long message from its start instead.`,
     };
   }
   if (e instanceof UserError || e instanceof GpuValidationError) return { title: 'That did not work.', text: msg };

@@ -1,5 +1,5 @@
-// What the page runs on and what it is doing: the engine chosen (main.ts chooses it; the chat and
-// the Fine-tune tab use it) and document.body.dataset.state (a hook automated checks rely on),
+// What the page runs on and what it is doing: the engine chosen (main.ts chooses it; the chat, the
+// Fine-tune tab and the settings form (its context length) use it) and document.body.dataset.state (a hook automated checks rely on),
 // which the controls and the status line follow.
 import type { BrowserEngine, Engine } from './engines.ts';
 import { $ } from './dom.ts';

@@ -111,7 +111,10 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   int(b, 'n', (v) => (v === 1 ? null : 'is not supported: only n = 1'));
   // each field read as API_LIMITS says (whole number or not, its range): the page's form applies the same
   const limited = (name: ApiLimitName) => (API_LIMITS[name].int ? int : num)(b, name, API_LIMITS[name].check);
-  const given = limited('max_completion_tokens') ?? limited('max_tokens');
+  // max_completion_tokens (OpenAI's newer name) wins over max_tokens; a refusal names the field the value came from
+  const completionTokens = limited('max_completion_tokens');
+  const given = completionTokens ?? limited('max_tokens');
+  const maxTokensParam = completionTokens !== undefined ? 'max_completion_tokens' : 'max_tokens';
   const maxTokens = given ?? defaultMaxTokens;
   const sampling = {
     temperature: limited('temperature') ?? 1,
@@ -128,8 +131,6 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   const so = b.stream_options;
   if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw typeError('stream_options', 'an object', so);
   const includeUsage = stream && !!so && (bool(so as Body, 'include_usage') ?? false);
-  // the name the request gave max_tokens by (or would have), for a refusal that names it
-  const maxTokensParam = b.max_completion_tokens !== undefined && b.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
   return { maxTokens, maxTokensByDefault: given === undefined, maxTokensParam, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
 }
 
@@ -141,9 +142,9 @@ const SHORTEN = ' Shorten the ';
  * Its `param` says which case: the max tokens field (as the request named it) where the prompt fits and a shorter
  * reply would too, else `param` (the prompt alone fills the context): a client (the page) tells them apart by it, not by the prose.
  */
-function tooLong(n: number, model: ModelInfo, param: 'messages' | 'prompt', g: ReturnType<typeof generation>): ApiError {
+function tooLong(n: number, model: ModelInfo, param: 'messages' | 'prompt', g: ReturnType<typeof generation>, oldExchanges = false): ApiError {
   const ctx = model.contextLength;
-  const needs = `This model's context is ${ctx} tokens; the prompt needs ${n} tokens${param === 'messages' ? ' even with old exchanges dropped' : ''}`;
+  const needs = `This model's context is ${ctx} tokens; the prompt needs ${n} tokens${oldExchanges ? ' even with old exchanges dropped' : ''}`;
   const max = g.maxTokensParam;
   return n < ctx && g.maxTokens !== undefined
     ? new ApiError(400, `${needs}, which leaves ${ctx - n} for the reply next to ${max} ${g.maxTokens}${g.maxTokensByDefault ? ' (the default)' : ''}.${SHORTEN}${param}, or set ${max} to at most ${ctx - n}.`, max, 'context_length_exceeded')
@@ -194,7 +195,7 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   const needs = p.tokens.length + p.personaCut + p.messageCut;
   // without max_tokens (OpenAI's default: the reply gets the rest) they may use all of the context but one token
   if ((p.personaCut || p.messageCut) && g.maxTokens === undefined && needs < ctx) p = build(needs);
-  if (p.personaCut || p.messageCut) throw tooLong(needs, model, 'messages', g);
+  if (p.personaCut || p.messageCut) throw tooLong(needs, model, 'messages', g, turns.length > 0);
   return {
     kind: 'chat', prompt: p.tokens, droppedExchanges: p.dropped, stream: g.stream, includeUsage: g.includeUsage,
     reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: [...defaultStops(sp), ...g.stops], rng: g.rng },
