@@ -1,11 +1,13 @@
 // The page's Fine-tune (src/page/finetune.ts) in Node, on the tests' GPU device: the GPU
-// memory a run takes comes back when it ends, also when it fails for want of memory.
+// memory a run takes comes back when it ends, also when it fails for want of memory; text it
+// cannot train on is refused in words the page can show.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Gpu } from '../src/gpu/index.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { finetune, type FinetuneEngine } from '../src/page/finetune.ts';
+import { UserError } from '../src/util/errors.ts';
 import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
 import { gpu } from './util.ts';
 
@@ -45,6 +47,21 @@ t('a run gives back all the GPU memory it took: when it ends, and when any alloc
       }
       assert.is(g.pool.liveBytes, live, `allocation ${n} of ${before} failed: ${taken()}`);
     }
+  } finally {
+    for (const p of engine.model.params.values()) p.release();
+  }
+});
+
+t('text with no Bot: lines is refused before the first step, and the advice names nothing the page lacks (train.js\'s --bot, --mask)', async () => {
+  const g = await gpu();
+  const engine = engineOn(g);
+  try {
+    let stepped = false;
+    const err = await finetune(engine, { ...REQUEST, text: 'Human: hello\nHuman: how are you?\n\nHuman: and you?\n' }, { ...HOOKS, onStep: () => (stepped = true) }).then(() => null, (e: Error) => e);
+    assert.ok(err instanceof UserError, `refused as the user's to fix: ${err}`);
+    assert.not.ok(stepped);
+    assert.match(err.message, /no Bot replies to learn from \(the loss covers only "Bot:" turns\); add "Bot:" lines, each with a reply to learn$/);
+    assert.not.match(err.message, /--(?!data)/, 'a flag the page has no field for');
   } finally {
     for (const p of engine.model.params.values()) p.release();
   }
