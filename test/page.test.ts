@@ -197,7 +197,7 @@ t('the Conversations label focuses the text box and keeps what was pasted; "use 
   await page.click('.side-tabs button[data-view="settings"]');
 });
 
-t('leaving the page with fine-tuned weights that were not downloaded asks first; after the download it does not', async () => {
+t('leaving the page with fine-tuned weights that were not downloaded, or mid-run, asks first; after the download it does not', async () => {
   const dialogs: string[] = [];
   const onDialog = (d: Dialog) => {
     dialogs.push(d.type());
@@ -209,6 +209,15 @@ t('leaving the page with fine-tuned weights that were not downloaded asks first;
     await page.reload();
     await waitForState(page, 'ready');
     assert.equal(dialogs, ['beforeunload']);
+    // a fresh page (nothing trained yet) in the middle of a run: leaving loses the run
+    await page.click('.side-tabs button[data-view="train"]');
+    await page.fill('#train-text', TRAIN_TEXT);
+    await page.fill('#train-steps', '400');
+    await page.click('#train-start');
+    await waitForState(page, 'training', `+document.getElementById('loss-chart').dataset.step >= 1`);
+    await page.reload();
+    await waitForState(page, 'ready');
+    assert.equal(dialogs, ['beforeunload', 'beforeunload'], 'left in the middle of a run without asking');
     // a fresh page trains one step and downloads the result: nothing to lose
     await page.click('.side-tabs button[data-view="train"]');
     await page.fill('#train-text', TRAIN_TEXT);
@@ -220,7 +229,7 @@ t('leaving the page with fine-tuned weights that were not downloaded asks first;
     await Promise.all([page.waitForEvent('download'), page.click('#download-model')]);
     await page.reload();
     await waitForState(page, 'ready');
-    assert.equal(dialogs, ['beforeunload'], 'asked although the weights were downloaded');
+    assert.equal(dialogs, ['beforeunload', 'beforeunload'], 'asked although the weights were downloaded');
     await page.click('.side-tabs button[data-view="settings"]');
   } finally {
     page.off('dialog', onDialog);

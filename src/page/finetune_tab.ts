@@ -1,6 +1,6 @@
 // The Fine-tune tab: conversations pasted, dropped or taken from the example, trained into the
 // model this browser runs (finetune.ts: train.js's loop) with a live loss curve, Stop, and a
-// download of the result (the page asks before it is left with weights not downloaded).
+// download of the result (the page asks before it is left with weights not downloaded, or mid-run).
 import { encodeGPT2 } from '../model/weights.ts';
 import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
@@ -119,7 +119,8 @@ export function wireFineTune(modelBase: string): void {
   });
   $('download-model').addEventListener('click', () => (notDownloaded = false));
   window.addEventListener('beforeunload', (ev) => {
-    if (notDownloaded) ev.preventDefault(); // the browser asks whether to leave
+    // a run under way is lost too (and with it the weights it is changing)
+    if (notDownloaded || state() === 'training') ev.preventDefault(); // the browser asks whether to leave
   });
   $('train-example').addEventListener('click', () => ($<HTMLTextAreaElement>('train-text').value = EXAMPLE_CONVERSATIONS));
   const drop = $('drop');
