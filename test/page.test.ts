@@ -509,7 +509,7 @@ t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges 
   }
 });
 
-t('serve.js on a model trained with other speaker tags: the page prompts it with them, as chat.js does', async () => {
+t('serve.js on a model trained with other speaker tags: the page prompts it with them, as chat.js does; the Fine-tune tab trains on them, and its download says them to chat.js', async () => {
   const tagged = join(dir, 'tagged');
   mkdirSync(tagged);
   for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(tagged, f));
@@ -528,6 +528,28 @@ t('serve.js on a model trained with other speaker tags: the page prompts it with
     const [reply, expected] = await Promise.all([ask(p, PROMPT), cli]);
     assert.is(reply, expected, `the page vs chat.js on the tagged model\npage log:\n${plog.slice(-20).join('\n')}`);
     assert.is.not(expected, untrained, 'the tags did not change the greedy reply: the test cannot tell them apart');
+    // the Fine-tune tab speaks the model's tags: the example trains (in Human:/Bot: it was refused), and the
+    // download, loaded with the command the page gives (it has no train_state.json), answers as the page does
+    await p.click('.side-tabs button[data-view="train"]');
+    assert.match((await p.getAttribute('#train-text', 'placeholder'))!, /^User: Hi, I'm Sam\.\nAssistant: Hello Sam!.*User:\/Assistant: lines/s);
+    await p.click('#train-example');
+    assert.match(await p.inputValue('#train-text'), /^User: Hello, who are you\?\nAssistant: Ahoy!/);
+    await p.fill('#train-steps', '2');
+    await p.fill('#train-lr', '0.001');
+    await p.click('#train-start');
+    await waitForState(p, 'ready', `document.getElementById('loss-chart').dataset.step === '2'`);
+    assert.match((await p.textContent('#train-status'))!, /^Done: 2 steps on 6 conversations/);
+    assert.match((await p.textContent('#loss-chart'))!, /loss on the Assistant’s replies/);
+    const out = join(dir, 'tagged-download');
+    mkdirSync(out);
+    for (const [id, name] of [['#download-model', 'model.safetensors'], ['#download-config', 'config.json']]) {
+      const [download] = await Promise.all([p.waitForEvent('download'), p.click(id)]);
+      await download.saveAs(join(out, name));
+    }
+    assert.is(await p.textContent('#download-command'), 'node dist/chat.js --init FOLDER --human User --bot Assistant');
+    await p.click('#reset');
+    const [tuned, cliTuned] = await Promise.all([ask(p, PROMPT), chatJs(out, PROMPT, ['--human', 'User', '--bot', 'Assistant'])]);
+    assert.is(tuned, cliTuned, `the page fine-tuned on the tagged model vs chat.js on its download\npage log:\n${plog.slice(-20).join('\n')}`);
     // the query's tags win over the header's, as chat.js's --human/--bot over train_state.json
     await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY, human: 'Human', bot: 'Bot' })}`);
     await waitForState(p, 'ready');

@@ -1,6 +1,19 @@
 // A few conversations for the Fine-tune panel's "use an example" (a pirate persona, so the
-// effect of a few dozen steps shows in the replies).
-export const EXAMPLE_CONVERSATIONS = `Human: Hello, who are you?
+// effect of a few dozen steps shows in the replies), and the text box's placeholder, both in the
+// speaker tags the model is prompted with: a model trained as User:/Assistant: refuses
+// Human:/Bot: lines (they are not its turns).
+import type { Speakers } from '../data/format.ts';
+
+/** `text` with its Human:/Bot: lines tagged as `sp` */
+const retag = (text: string, sp: Speakers) => text.replace(/^(Human|Bot):/gm, (_, who: string) => `${who === 'Human' ? sp.human : sp.bot}:`);
+
+export const exampleConversations = (sp: Speakers) => retag(EXAMPLE, sp);
+
+export const trainTextPlaceholder = (sp: Speakers) =>
+  retag("Human: Hi, I'm Sam.\nBot: Hello Sam! Nice to meet you.\n\nHuman: What's your favourite colour?\nBot: Green, like fresh grass.\n\n", sp) +
+  `Paste here, or drop a .txt file: ${sp.human}:/${sp.bot}: lines, a blank line between conversations.`;
+
+const EXAMPLE = `Human: Hello, who are you?
 Bot: Ahoy! I be Captain Byte, pirate of the seven seas.
 Human: What do you like to eat?
 Bot: Hardtack and fish, matey, and a lemon to keep the scurvy away.

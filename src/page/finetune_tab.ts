@@ -8,7 +8,8 @@ import { count } from '../util/words.ts';
 import { DivergedError } from '../train/loop.ts';
 import type { BrowserEngine } from './engines.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
-import { EXAMPLE_CONVERSATIONS } from './example.ts';
+import { exampleConversations, trainTextPlaceholder } from './example.ts';
+import { DEFAULT_SPEAKERS, isDefaultSpeakers, type Speakers } from '../data/format.ts';
 import { $ } from './dom.ts';
 import { explain, oneLine } from './notices.ts';
 import { engines, setState, state } from './state.ts';
@@ -16,8 +17,17 @@ import { engines, setState, state } from './state.ts';
 const chart = $('loss-chart'), trainStatus = $('train-status');
 const trainInputs = { steps: $<HTMLInputElement>('train-steps'), lr: $<HTMLInputElement>('train-lr'), batch: $<HTMLInputElement>('train-batch'), block: $<HTMLInputElement>('train-block') };
 
-/** the form's defaults for `e`'s model (train.js's), where a field is empty */
+/** the tags the in-browser engine prompts with (?human=/?bot=, serve.js's X-Model-Speakers), once it is loaded: a run trains on them */
+const speakers = (): Speakers => engines.browser?.session.opts.speakers ?? DEFAULT_SPEAKERS;
+
+/** the form's defaults for `e`'s model (train.js's), where a field is empty, and the conversations' words in its tags */
 export function fillTrainingDefaults(e: BrowserEngine): void {
+  const sp = e.session.opts.speakers, text = $<HTMLTextAreaElement>('train-text');
+  text.placeholder = trainTextPlaceholder(sp);
+  // the example, taken before the model's tags were known
+  if (text.value === exampleConversations(DEFAULT_SPEAKERS)) text.value = exampleConversations(sp);
+  const bot = document.getElementById('train-bot');
+  if (bot) bot.textContent = sp.bot;
   const d = defaultsFor(e);
   const fill = (input: HTMLInputElement, v: number | undefined) => {
     if (!input.value && v !== undefined) input.value = String(v);
@@ -47,11 +57,13 @@ async function train(modelBase: string): Promise<void> {
   if (!e || engines.chosen !== e || state() !== 'ready') return;
   const num = (input: HTMLInputElement) => (input.value.trim() === '' ? undefined : Number(input.value));
   const req = { text: $<HTMLTextAreaElement>('train-text').value, steps: num(trainInputs.steps), lr: num(trainInputs.lr), batchSize: num(trainInputs.batch), blockSize: num(trainInputs.block) };
-  if (!req.text.trim()) return trainStatusText('Paste some conversations first (Human:/Bot: lines), or use the example.', true);
+  const sp = e.session.opts.speakers;
+  if (!req.text.trim()) return trainStatusText(`Paste some conversations first (${sp.human}:/${sp.bot}: lines), or use the example.`, true);
   stopTraining = false;
   $<HTMLButtonElement>('train-stop').disabled = false;
   $('train-stop').textContent = 'Stop';
   const points: [number, number][] = [], vals: [number, number][] = [];
+  const { bot } = sp;
   // the hooks say this run's progress; the last run's curve stays drawn until this one steps
   chart.dataset.step = '0';
   chart.dataset.losses = '[]';
@@ -68,10 +80,10 @@ async function train(modelBase: string): Promise<void> {
         if (!points.length && !vals.length) $('downloads').hidden = true;
         if (r.learned && Number.isFinite(r.loss)) points.push([r.step, r.loss]);
         if (r.val !== undefined && Number.isFinite(r.val)) vals.push([r.step, r.val]);
-        chart.innerHTML = lossCurveSvg(points, vals, 'loss on the Bot\u2019s replies', { width: 400, height: 260 });
+        chart.innerHTML = lossCurveSvg(points, vals, `loss on the ${bot}\u2019s replies`, { width: 400, height: 260 });
         chart.dataset.losses = JSON.stringify(points);
         chart.dataset.step = String(r.step);
-        const loss = r.learned ? `loss ${r.loss.toFixed(4)}` : 'skipped (no Bot reply in this batch)';
+        const loss = r.learned ? `loss ${r.loss.toFixed(4)}` : `skipped (no ${bot} reply in this batch)`;
         trainStatusText(`Step ${r.step} of ${r.total} · ${loss}${r.val !== undefined ? ` · held-out ${r.val.toFixed(4)}` : ''} · ${(r.ms / 1000).toFixed(2)} s/step · ${Math.round(r.tokensPerSec)} tok/s`);
       },
       stopRequested: () => stopTraining,
@@ -106,8 +118,14 @@ function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): voi
   downloadUrls = [model, config];
   $<HTMLAnchorElement>('download-model').href = model;
   $<HTMLAnchorElement>('download-config').href = config;
+  // chat.js reads the tags from a train.js run's train_state.json, which a download does not have
+  const sp = e.session.opts.speakers;
+  $('download-command').textContent = `node dist/chat.js --init FOLDER${isDefaultSpeakers(sp) ? '' : ` --human ${shellWord(sp.human)} --bot ${shellWord(sp.bot)}`}`;
   $('downloads').hidden = false;
 }
+
+/** `w` as one word of a POSIX shell's command line */
+const shellWord = (w: string) => (/^[\w@%+=,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
 
 /** `modelBase`: where the in-browser engine's model is, for the words about an error */
 export function wireFineTune(modelBase: string): void {
@@ -122,7 +140,8 @@ export function wireFineTune(modelBase: string): void {
     // a run under way is lost too (and with it the weights it is changing)
     if (notDownloaded || state() === 'training') ev.preventDefault(); // the browser asks whether to leave
   });
-  $('train-example').addEventListener('click', () => ($<HTMLTextAreaElement>('train-text').value = EXAMPLE_CONVERSATIONS));
+  $<HTMLTextAreaElement>('train-text').placeholder = trainTextPlaceholder(speakers());
+  $('train-example').addEventListener('click', () => ($<HTMLTextAreaElement>('train-text').value = exampleConversations(speakers())));
   const drop = $('drop');
   drop.addEventListener('dragover', (ev) => {
     ev.preventDefault();
