@@ -178,6 +178,12 @@ t('a diverged run (learning rate 1e6) puts the weights back and says so in the p
   assert.not.ok(await hidden('#downloads'), 'a run that never stepped hid the download');
   assert.is(await page.innerHTML('#loss-chart'), chartBefore, 'a run that never stepped cleared the chart');
   await page.fill('#train-batch', '2');
+  // text that is no number is said as typed (it was "got NaN")
+  await page.fill('#train-lr', '1e-3x');
+  await page.click('#train-start');
+  await waitForState(page, 'ready', `!document.getElementById('train-status').textContent.includes('Batch size')`);
+  assert.is(await page.textContent('#train-status'), 'Learning rate: “1e-3x” is not a number.');
+  await page.fill('#train-lr', '0.001');
   await page.click('.side-tabs button[data-view="settings"]');
 });
 

@@ -39,8 +39,10 @@ export function fillTrainingDefaults(e: BrowserEngine): void {
   trainInputs.block.max = String(e.config.n_positions);
 }
 
+/** the form's fields as it labels them */
+const FIELD_LABELS: Record<keyof typeof trainInputs, string> = { steps: 'Steps', lr: 'Learning rate', batch: 'Batch size', block: 'Block size' };
 /** the CLI's flag names in run.ts's messages, as this form labels them */
-const FIELD_NAMES: Record<string, string> = { '--steps': 'Steps', '--lr': 'Learning rate', '--batch-size': 'Batch size', '--block-size': 'Block size', '--data the training text': 'The training text', '--grad-accum': 'gradient accumulation' };
+const FIELD_NAMES: Record<string, string> = { '--steps': FIELD_LABELS.steps, '--lr': FIELD_LABELS.lr, '--batch-size': FIELD_LABELS.batch, '--block-size': FIELD_LABELS.block, '--data the training text': 'The training text', '--grad-accum': 'gradient accumulation' };
 const inWords = (msg: string) => msg.replace(/--data the training text|--[a-z-]+/g, (f) => FIELD_NAMES[f] ?? f);
 
 function trainStatusText(text: string, error = false): void {
@@ -55,6 +57,9 @@ export const stopTrainingRun = () => (stopTraining = true);
 async function train(modelBase: string): Promise<void> {
   const e = engines.browser;
   if (!e || engines.chosen !== e || state() !== 'ready') return;
+  // a field that holds no number (a number field's value is then '', which would mean its default) is said as typed, not as NaN
+  const notNumber = Object.entries(trainInputs).find(([, i]) => i.validity.badInput || (i.value.trim() !== '' && Number.isNaN(Number(i.value))));
+  if (notNumber) return trainStatusText(`${FIELD_LABELS[notNumber[0] as keyof typeof trainInputs]}: ${notNumber[1].validity.badInput ? 'not a number' : `“${notNumber[1].value.trim()}” is not a number`}.`, true);
   const num = (input: HTMLInputElement) => (input.value.trim() === '' ? undefined : Number(input.value));
   const req = { text: $<HTMLTextAreaElement>('train-text').value, steps: num(trainInputs.steps), lr: num(trainInputs.lr), batchSize: num(trainInputs.batch), blockSize: num(trainInputs.block) };
   const sp = e.session.opts.speakers;
