@@ -556,6 +556,16 @@ t('serve.js on a model trained with other speaker tags: the page prompts it with
     await p.click('#reset');
     const [tuned, cliTuned] = await Promise.all([ask(p, PROMPT), chatJs(out, PROMPT, ['--human', 'User', '--bot', 'Assistant'])]);
     assert.is(tuned, cliTuned, `the page fine-tuned on the tagged model vs chat.js on its download\npage log:\n${plog.slice(-20).join('\n')}`);
+    // the fine-tuned weights are this browser's: the header says so, and choosing the server says it chats with its own model
+    assert.match((await p.textContent('#model-name'))!, / · fine-tuned here$/);
+    await p.click('#engine-server');
+    await waitForState(p, 'ready', `document.body.dataset.engine === 'server'`);
+    assert.ok(await p.isVisible('#notice'), 'a notice on the server engine after fine-tuning');
+    assert.match((await p.textContent('#notice'))!, /^The server engine chats with the server’s own model\.The weights fine-tuned on this page are in this browser’s engine/);
+    assert.not.match((await p.textContent('#model-name'))!, /fine-tuned/);
+    await p.click('#engine-browser');
+    await waitForState(p, 'ready', `document.body.dataset.engine === 'browser'`);
+    assert.not.ok(await p.isVisible('#notice'), 'the notice goes with the server engine');
     // the query's tags win over the header's, as chat.js's --human/--bot over train_state.json
     await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY, human: 'Human', bot: 'Bot' })}`);
     await waitForState(p, 'ready');

@@ -49,8 +49,11 @@ export class BrowserEngine implements Engine {
     this.session = new ChatSession(this.generator, opts);
   }
 
+  /** trained on this page (the Fine-tune tab): the server's model is not these weights any more */
+  fineTuned = false;
+
   get describe(): string {
-    return `GPT-2 · ${describeConfig(this.config)}${this.adapter ? ` + LoRA adapter (r ${this.adapter.config.r})` : ''}`;
+    return `GPT-2 · ${describeConfig(this.config)}${this.adapter ? ` + LoRA adapter (r ${this.adapter.config.r})` : ''}${this.fineTuned ? ' · fine-tuned here' : ''}`;
   }
   get where(): string {
     return `on this device's GPU (${this.gpu.adapterName})`;

@@ -4,7 +4,7 @@
 import { encodeGPT2 } from '../model/weights.ts';
 import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
-import { count } from '../util/words.ts';
+import { count, shellWord } from '../util/words.ts';
 import { DivergedError } from '../train/loop.ts';
 import type { BrowserEngine } from './engines.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
@@ -93,6 +93,7 @@ async function train(modelBase: string): Promise<void> {
       },
       stopRequested: () => stopTraining,
     });
+    if (result.step > 0) e.fineTuned = true;
     const first = result.losses[0], last = result.losses[result.losses.length - 1];
     trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${count(result.step, 'step')}`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
     offerDownload(e, params);
@@ -129,8 +130,6 @@ function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): voi
   $('downloads').hidden = false;
 }
 
-/** `w` as one word of a POSIX shell's command line */
-const shellWord = (w: string) => (/^[\w@%+=,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
 
 /** `modelBase`: where the in-browser engine's model is, for the words about an error */
 export function wireFineTune(modelBase: string): void {

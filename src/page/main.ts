@@ -30,6 +30,9 @@ let choice = 0;
 /** why this browser cannot run the model itself (no WebGPU, no adapter, no model here, a model too big for its GPU), once known: the page offers it no more */
 let browserProblem: Words | null = null;
 
+/** the notice that the server engine is not the weights fine-tuned here (it goes when this browser is chosen again) */
+const SERVER_MODEL = 'server-model';
+
 // ---- engines ----
 async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Promise<void> {
   const my = ++choice;
@@ -42,7 +45,12 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     if (my !== choice) return;
     engines.chosen = e;
     // an error is over once an engine works (a failed one's banner offered to use this one); warnings stay
-    if ($('notice').classList.contains('error')) hideNotice();
+    if ($('notice').classList.contains('error') || $('notice').dataset.about === SERVER_MODEL) hideNotice();
+    // the weights trained on this page stay with this browser's engine: say so, or the server's replies pass for theirs
+    if (kind === 'server' && engines.browser?.fineTuned) {
+      showNotice({ title: 'The server engine chats with the server\u2019s own model.', text: 'The weights fine-tuned on this page are in this browser\u2019s engine: choose This browser to chat with them, or download them in the Fine-tune tab.' }, 'warn');
+      $('notice').dataset.about = SERVER_MODEL;
+    }
     checkFields(opts);
     setState('ready');
   } catch (e) {

@@ -19,6 +19,7 @@ export interface Action { label: string; run: () => void; when?: Promise<boolean
 export function showNotice(w: Words, kind: 'warn' | 'error', actions: Action[] = []): void {
   const n = $('notice');
   n.className = `notice${kind === 'error' ? ' error' : ''}`;
+  delete n.dataset.about;
   n.replaceChildren();
   const add = (tag: string, text: string, cls = '') => {
     const el = document.createElement(tag);

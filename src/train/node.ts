@@ -18,7 +18,7 @@ import { loadChatData } from '../data/dataset.ts';
 import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
-import { count } from '../util/words.ts';
+import { count, shellWord } from '../util/words.ts';
 import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
@@ -245,9 +245,6 @@ function progressLine(s: StepReport, estimated: boolean): string {
 }
 
 /** `s` as one word for a POSIX shell: quoted when it holds anything but plain path characters */
-function shellWord(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
-}
 
 /** `node dist/NAME.js ARGS` as it runs from this directory: the script beside the running one, relative when it is below here */
 export function nodeCommand(name: string, ...args: string[]): string {
