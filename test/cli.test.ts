@@ -15,6 +15,7 @@ import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
 import { runRepl } from '../src/chat/repl.ts';
 import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
 import { learningRate } from '../src/train/schedule.ts';
+import { shellWord } from '../src/util/words.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { assertOk, assertOneLineError, progress, ROOT, run, start, stderrLines, waitForStdout, type Done, type Proc } from './child.ts';
@@ -26,6 +27,16 @@ writeFileSync(chat, SMALL_CHAT);
 const DATA = ['--data', chat, '--block-size', '32', '--batch-size', '2'];
 const TINY = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', ...DATA];
 const ckpt = join(dir, 'ckpt'); // written by the first test, used by the later ones
+
+t('shellWord: the printed commands (--resume, the page\'s download) give each word back to a shell as it was', () => {
+  for (const w of ['out/chat', 'User', 'a b', "it's", '$HOME', '*', '{a,b}', '~root', 'x:y', '=ls', 'a=b', 'Ünï', '%1', '-x', '']) {
+    const r = spawnSync('sh', ['-c', `printf '%s' ${shellWord(w)}`], { encoding: 'utf8' });
+    assert.is(r.stdout, w, `${w} -> ${shellWord(w)}`);
+  }
+  // zsh expands a leading = to a command's path: quoted
+  assert.is(shellWord('=ls'), "'=ls'");
+  assert.is(shellWord('out/chat'), 'out/chat', 'plain words stay as they are');
+});
 
 t('train.js: a few steps print progress lines, write the --log and a full checkpoint', async () => {
   const log = join(dir, 'train.jsonl');

@@ -184,6 +184,15 @@ t('a diverged run (learning rate 1e6) puts the weights back and says so in the p
   await waitForState(page, 'ready', `!document.getElementById('train-status').textContent.includes('Batch size')`);
   assert.is(await page.textContent('#train-status'), 'Learning rate: “1e-3x” is not a number.');
   await page.fill('#train-lr', '0.001');
+  // a number field the browser cannot read has the value '' (which would mean its default): said, not trained with the default
+  const steps = await page.inputValue('#train-steps');
+  await page.fill('#train-steps', '');
+  await page.focus('#train-steps');
+  await page.keyboard.type('1e');
+  await page.click('#train-start');
+  await waitForState(page, 'ready', `document.getElementById('train-status').textContent.startsWith('Steps')`);
+  assert.is(await page.textContent('#train-status'), 'Steps: not a number.');
+  await page.fill('#train-steps', steps);
   await page.click('.side-tabs button[data-view="settings"]');
 });
 
@@ -529,8 +538,11 @@ t('serve.js on a model trained with other speaker tags: the page prompts it with
     const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
     const p = await browser.newPage({ viewport: WIDE });
     const plog = pageLog(p);
-    await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY })}`);
+    // a setting the page cannot use (top_p 7; greedy does not read it): its warning stays up, under the notices below
+    await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY, top_p: '7' })}`);
     await waitForState(p, 'ready');
+    const addressWarning = /^Some settings in the address were not understood\.\?top_p=7/;
+    assert.match((await p.textContent('#notice'))!, addressWarning);
     const [reply, expected] = await Promise.all([ask(p, PROMPT), cli]);
     assert.is(reply, expected, `the page vs chat.js on the tagged model\npage log:\n${plog.slice(-20).join('\n')}`);
     assert.is.not(expected, untrained, 'the tags did not change the greedy reply: the test cannot tell them apart');
@@ -565,7 +577,8 @@ t('serve.js on a model trained with other speaker tags: the page prompts it with
     assert.not.match((await p.textContent('#model-name'))!, /fine-tuned/);
     await p.click('#engine-browser');
     await waitForState(p, 'ready', `document.body.dataset.engine === 'browser'`);
-    assert.not.ok(await p.isVisible('#notice'), 'the notice goes with the server engine');
+    assert.ok(await p.isVisible('#notice'), 'the warning it covered is back');
+    assert.match((await p.textContent('#notice'))!, addressWarning, 'the server engine\'s notice goes, and the warning it covered comes back');
     // the query's tags win over the header's, as chat.js's --human/--bot over train_state.json
     await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY, human: 'Human', bot: 'Bot' })}`);
     await waitForState(p, 'ready');

@@ -68,7 +68,7 @@ export async function finetune(engine: FinetuneEngine, req: FinetuneRequest, hoo
   );
   const o = run.settings;
   const data = await chatData(req.text, { blockSize: o.blockSize, speakers: { human: o.human, bot: o.bot }, mask: o.mask }, 'the training text');
-  const val = checkData(data, o, config, { flags: false }); // the page has no --bot or --mask to suggest
+  const val = checkData(data, o, config); // the page has no --bot or --mask to suggest
   hooks.onStart(o, `${count(data.stats.conversations, 'conversation')}, ${count(data.train.stats.windows, 'training window')} of ${o.blockSize} tokens${val ? `, ${data.val.stats.conversations} held out` : ''}`);
   const schedule = makeSchedule(o, { startStep: 0, priorSteps: defaultSteps(false, gpu.isCpu) }, { now: performance.now(), deadline: Infinity });
   let params: Map<string, Float32Array> | null = null;

@@ -39,8 +39,9 @@ export function fillTrainingDefaults(e: BrowserEngine): void {
   trainInputs.block.max = String(e.config.n_positions);
 }
 
-/** the form's fields as it labels them */
-const FIELD_LABELS: Record<keyof typeof trainInputs, string> = { steps: 'Steps', lr: 'Learning rate', batch: 'Batch size', block: 'Block size' };
+/** the form's fields as the page labels them (index.html: the span in each field's label) */
+const label = (input: HTMLInputElement) => input.closest('label')?.querySelector('span')?.textContent ?? input.id;
+const FIELD_LABELS = Object.fromEntries(Object.entries(trainInputs).map(([k, i]) => [k, label(i)])) as Record<keyof typeof trainInputs, string>;
 /** the CLI's flag names in run.ts's messages, as this form labels them */
 const FIELD_NAMES: Record<string, string> = { '--steps': FIELD_LABELS.steps, '--lr': FIELD_LABELS.lr, '--batch-size': FIELD_LABELS.batch, '--block-size': FIELD_LABELS.block, '--data the training text': 'The training text', '--grad-accum': 'gradient accumulation' };
 const inWords = (msg: string) => msg.replace(/--data the training text|--[a-z-]+/g, (f) => FIELD_NAMES[f] ?? f);
@@ -93,7 +94,7 @@ async function train(modelBase: string): Promise<void> {
       },
       stopRequested: () => stopTraining,
     });
-    if (result.step > 0) e.fineTuned = true;
+    e.fineTuned = true; // a run returns after at least one step (Stop takes effect after a step)
     const first = result.losses[0], last = result.losses[result.losses.length - 1];
     trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${count(result.step, 'step')}`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
     offerDownload(e, params);
@@ -105,8 +106,9 @@ async function train(modelBase: string): Promise<void> {
     trainStatusText(e0 instanceof DivergedError
       ? `Step ${e0.step}: ${e0.what}; training stopped. ${model} Try a lower Learning rate (now ${e0.lr}), or check the conversations.`
       : `${e0 instanceof UserError ? inWords(e0.message) : oneLine(explain(e0, modelBase))}${model ? ` ${model}` : ''}`, true);
-    // the weights are the last good run's again: so are its downloads
+    // the weights are the last good run's again: so are its downloads; not put back, they are no longer the server's either
     if (failed?.restored && downloadUrls.length) $('downloads').hidden = false;
+    if (failed && !failed.restored) e.fineTuned = true;
   } finally {
     if (state() === 'training') setState(engines.chosen ? 'ready' : 'error');
   }
@@ -129,7 +131,6 @@ function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): voi
   $('download-command').textContent = `node dist/chat.js --init FOLDER${isDefaultSpeakers(sp) ? '' : ` --human ${shellWord(sp.human)} --bot ${shellWord(sp.bot)}`}`;
   $('downloads').hidden = false;
 }
-
 
 /** `modelBase`: where the in-browser engine's model is, for the words about an error */
 export function wireFineTune(modelBase: string): void {

@@ -13,7 +13,7 @@ import { megabytes } from '../util/words.ts';
 import { BrowserEngine, ServerEngine, TooBigForGpu } from './engines.ts';
 import { settingsFromQuery, type EngineKind } from './settings.ts';
 import { $, arrowKeys, markChosen } from './dom.ts';
-import { deviceLostWords, explain, hideNotice, noModelHere, showNotice, type Words } from './notices.ts';
+import { coverNotice, deviceLostWords, explain, hideNotice, noModelHere, showNotice, uncoverNotice, type Words } from './notices.ts';
 import { engines, setState, state } from './state.ts';
 import { apiKey, askForApiKey } from './api_key.ts';
 import { stopReply, wireChat } from './chat.ts';
@@ -45,11 +45,11 @@ async function choose(kind: EngineKind, { fallback }: { fallback: boolean }): Pr
     if (my !== choice) return;
     engines.chosen = e;
     // an error is over once an engine works (a failed one's banner offered to use this one); warnings stay
-    if ($('notice').classList.contains('error') || $('notice').dataset.about === SERVER_MODEL) hideNotice();
+    if ($('notice').classList.contains('error')) hideNotice();
+    uncoverNotice(SERVER_MODEL);
     // the weights trained on this page stay with this browser's engine: say so, or the server's replies pass for theirs
     if (kind === 'server' && engines.browser?.fineTuned) {
-      showNotice({ title: 'The server engine chats with the server\u2019s own model.', text: 'The weights fine-tuned on this page are in this browser\u2019s engine: choose This browser to chat with them, or download them in the Fine-tune tab.' }, 'warn');
-      $('notice').dataset.about = SERVER_MODEL;
+      coverNotice({ title: 'The server engine chats with the server\u2019s own model.', text: 'The weights fine-tuned on this page are in this browser\u2019s engine: choose This browser to chat with them, or download them in the Fine-tune tab.' }, 'warn', SERVER_MODEL);
     }
     checkFields(opts);
     setState('ready');

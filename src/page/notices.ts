@@ -55,6 +55,30 @@ export function showNotice(w: Words, kind: 'warn' | 'error', actions: Action[] =
 }
 export const hideNotice = () => ($('notice').hidden = true);
 
+/** the notice that a passing one (`about`) covered: it comes back when that one goes */
+let covered: { about: string; className: string; children: Node[] } | null = null;
+
+/** a notice that holds while something lasts, named `about`; the one it covers (a warning: errors go first) comes back with uncoverNotice */
+export function coverNotice(w: Words, kind: 'warn' | 'error', about: string): void {
+  const n = $('notice');
+  const under = n.hidden ? null : { about, className: n.className, children: [...n.childNodes] };
+  showNotice(w, kind);
+  covered = under;
+  n.dataset.about = about;
+}
+
+/** the notice `about` goes (if it is the one shown), and the one it covered is shown again */
+export function uncoverNotice(about: string): void {
+  const n = $('notice');
+  if (n.dataset.about !== about) return;
+  delete n.dataset.about;
+  if (covered?.about === about) {
+    n.className = covered.className;
+    n.replaceChildren(...covered.children);
+  } else hideNotice();
+  covered = null;
+}
+
 const WEBGPU_BROWSERS =
   'To run it on your GPU: WebGPU is in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, Safari 26+, ' +
   'and Firefox 141+ on Windows; on Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan (or turn on chrome://flags/#enable-unsafe-webgpu).';

@@ -121,7 +121,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       `${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
     const valDataFingerprint = o.valData && fingerprint(o.valData, opts.valData === undefined ? run.saved?.valDataFingerprint : undefined,
       `${valShown} (--val-data) has changed since this run's last save (its size or content differ): validation goes on with the new file, so its losses and the earlier ones are not comparable`);
-    const val = checkData(data, o, config);
+    const val = checkData(data, o, config, { cliFlags: true });
     if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
     const windows = data.train.stats.windows;
     if (B > windows) say(`note: --batch-size ${B} is more than the ${count(windows, 'training window')}: every batch repeats windows (about the step of --batch-size ${windows}, at ${(B / windows).toFixed(1)}x the cost)`);
@@ -243,8 +243,6 @@ function progressLine(s: StepReport, estimated: boolean): string {
   const loss = s.learned ? `loss ${s.loss.toFixed(4)}` : 'skipped (no target tokens)';
   return `step ${String(s.step).padStart(5)}/${of} | ${loss}${s.val !== undefined ? ` | val ${s.val.toFixed(4)}` : ''} | lr ${s.lr.toExponential(2)} | norm ${s.gradNorm.toFixed(2)} | ${s.ms.toFixed(0)} ms | ${s.tokensPerSec.toFixed(0)} tok/s | ETA ${formatDuration(s.etaSec)}`;
 }
-
-/** `s` as one word for a POSIX shell: quoted when it holds anything but plain path characters */
 
 /** `node dist/NAME.js ARGS` as it runs from this directory: the script beside the running one, relative when it is below here */
 export function nodeCommand(name: string, ...args: string[]): string {

@@ -359,9 +359,9 @@ function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: 
  * Refuses data that cannot train (no target tokens at all, a window longer than the data,
  * token ids outside the vocabulary) and a --val-data file with nothing to score; returns the
  * validation set, or null when a held-out part of --data has no target tokens to score.
- * `flags` false: the caller takes no --bot or --mask (the page), so the advice does not name them.
+ * `cliFlags`: the caller takes --bot and --mask (train.js), so the advice may name them (the page has none).
  */
-export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: RunSettings, config: GPT2Config, { flags = true }: { flags?: boolean } = {}): TokenDataset | null {
+export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: RunSettings, config: GPT2Config, { cliFlags = false }: { cliFlags?: boolean } = {}): TokenDataset | null {
   const T = o.blockSize;
   if (data.train.tokens.length < T + 1) throw new UserError(`--data ${o.data}: not enough tokens for one ${T}-token window`);
   const sources = [[data.train, `--data ${o.data}`], [data.val, o.valData ? `--val-data ${o.valData}` : `--data ${o.data}`]] as const;
@@ -370,7 +370,7 @@ export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: R
       if (ds.tokens[i] >= config.vocab_size) throw new UserError(`${flag}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
     }
   }
-  const fix = flags ? `add "${o.bot}:" lines, check --bot, or pass --mask none to ${o.valData ? 'score' : 'train on'} every token` : `add "${o.bot}:" lines, each with a reply to learn`;
+  const fix = cliFlags ? `add "${o.bot}:" lines, check --bot, or pass --mask none to ${o.valData ? 'score' : 'train on'} every token` : `add "${o.bot}:" lines, each with a reply to learn`;
   if (!hasTargets(data.train)) throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); ${fix}`);
   const val = data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
   if (o.valData && !val) throw new UserError(`--val-data ${o.valData}: no ${o.bot} replies to score (the loss covers only "${o.bot}:" turns); ${fix}`);

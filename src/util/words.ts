@@ -1,8 +1,8 @@
 /** `n` and the noun, plural unless n is 1: "1 step", "3 steps" */
 export const count = (n: number, noun: string, nouns = `${noun}s`) => `${n} ${n === 1 ? noun : nouns}`;
 
-/** `w` as one word of a POSIX shell's command line: as it is when safe, else single-quoted */
-export const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
+/** `w` as one word of a shell's command line: as it is when safe, else single-quoted (also a leading '=': zsh expands =cmd) */
+export const shellWord = (w: string) => (/^[\w@%+:,./-][\w@%+=:,./-]*$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
 
 /** A byte count in megabytes (10^6), one decimal under 10 MB: "4.2 MB", "154 MB" */
 export const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
