@@ -170,8 +170,14 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
-  if (opts.maxNewTokens >= generator.contextLength) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
   const log = (s: string) => process.stderr.write(s);
+  if (opts.maxNewTokens >= generator.contextLength) {
+    // the default is for GPT-2's 1024 tokens: a small model's context gets half of it, as chat.js leaves a reply at most half
+    const given = process.argv.slice(2).some((x) => x === '--max-new-tokens' || x.startsWith('--max-new-tokens='));
+    if (given) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
+    opts.maxNewTokens = Math.max(1, Math.floor(generator.contextLength / 2));
+    log(`eval: note: replies of at most ${count(opts.maxNewTokens, 'token')}, half this model's ${generator.contextLength}-token context (the default ${defaults.maxNewTokens} does not fit; --max-new-tokens sets it)\n`);
+  }
   log(`eval: ${describe}\neval: ${dataPath}: ${count(convs.length, 'conversation')}, ${count(replies, 'reply', 'replies')} to generate\n`);
   for (const n of parsed.notes) log(`eval: note: ${n}\n`);
   if (!trainText) log(`eval: no training text (${trainPath}${trainPath.endsWith('.bin') ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);

@@ -231,6 +231,14 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   assert.match(d.stderr, /^eval: .*one\.txt: 1 conversation, 1 reply to generate\neval: note: 1 empty turn .* \(first: line 2\)$/m);
   assert.match(d.stdout, /one\.txt: 1 conversation, 1 reply, seed/);
   assert.match(d.stdout, /replies ended with <\|endoftext\|> within 1 token$/m);
+  // the default --max-new-tokens (64) does not fit a 64-token context: half of it, said; given, it is refused
+  const e = evalJs(['--init', ckpt, '--data', one, '--train-data', train]);
+  assert.is(e.code, 0, e.stderr);
+  assert.match(e.stderr, /^eval: note: replies of at most 32 tokens, half this model's 64-token context \(the default 64 does not fit; --max-new-tokens sets it\)$/m);
+  assert.match(e.stdout, /replies ended with <\|endoftext\|> within 32 tokens$/m);
+  const f = evalJs(['--init', ckpt, '--data', one, '--train-data', train, '--max-new-tokens', '64']);
+  assert.is(f.code, 1);
+  assert.match(f.stderr, /^error: --max-new-tokens must be < the context length 64, got 64$/m);
   assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
 });
 
