@@ -124,14 +124,23 @@ t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, second + 2);
 });
 
-t('train.js: Ctrl-C before the first step (here while the weights download) stops at once and says nothing was saved; bad flags and data are reported before any download', async () => {
-  const out = join(dir, 'early');
+/**
+ * A Hugging Face hub that takes the download's request and never answers, and an empty cache
+ * (`cache`, under dir): `env` points a command at them; `downloading` resolves once it asks.
+ */
+async function stalledHub(cache: string): Promise<{ env: Record<string, string | undefined>; downloading: Promise<void>; close: () => void }> {
   let asked: () => void = () => {};
   const downloading = new Promise<void>((r) => (asked = r));
-  const stalled = createServer(() => asked()); // takes the download's request and never answers
+  const stalled = createServer(() => asked());
   await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
-  const cache = join(dir, 'empty-cache');
-  const env = { HF_ENDPOINT: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, HF_HOME: cache, XDG_CACHE_HOME: cache, HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, GPT2_DIR: undefined, HF_HUB_OFFLINE: undefined };
+  const c = join(dir, cache);
+  const env = { HF_ENDPOINT: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, HF_HOME: c, XDG_CACHE_HOME: c, HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, GPT2_DIR: undefined, HF_HUB_OFFLINE: undefined };
+  return { env, downloading, close: () => { stalled.closeAllConnections(); stalled.close(); } };
+}
+
+t('train.js: Ctrl-C before the first step (here while the weights download) stops at once and says nothing was saved; bad flags and data are reported before any download', async () => {
+  const out = join(dir, 'early');
+  const { env, downloading, close } = await stalledHub('empty-cache');
   try {
     const p = start('train', ['--init', 'gpt2', ...DATA, '--steps', '5', '--out', out], { env });
     p.child.stdin!.end();
@@ -156,8 +165,7 @@ t('train.js: Ctrl-C before the first step (here while the weights download) stop
       assertOneLineError(await run('train', ['--init', 'gpt2', ...args, '--out', join(dir, 'never-early')], '', { env }), patterns, args.join(' '));
     }
   } finally {
-    stalled.closeAllConnections();
-    stalled.close();
+    close();
   }
 });
 
@@ -165,12 +173,7 @@ t('train.js --merge-adapter: Ctrl-C while the base downloads stops at once, noth
   const adapter = join(dir, 'merge-early-adapter'), out = join(dir, 'merge-early');
   mkdirSync(adapter, { recursive: true });
   writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['c_attn'], base_model_name_or_path: 'gpt2' }));
-  let asked: () => void = () => {};
-  const downloading = new Promise<void>((r) => (asked = r));
-  const stalled = createServer(() => asked()); // takes the download's request and never answers
-  await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
-  const cache = join(dir, 'merge-empty-cache');
-  const env = { HF_ENDPOINT: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, HF_HOME: cache, XDG_CACHE_HOME: cache, HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, GPT2_DIR: undefined, HF_HUB_OFFLINE: undefined };
+  const { env, downloading, close } = await stalledHub('merge-empty-cache');
   try {
     const p = start('train', ['--merge-adapter', adapter, '--init', 'gpt2', '--out', out], { env });
     p.child.stdin!.end();
@@ -183,8 +186,7 @@ t('train.js --merge-adapter: Ctrl-C while the base downloads stops at once, noth
     assert.ok(Date.now() - t0 < 10_000, 'at once, not when the download times out (15 s)');
     assert.not.ok(existsSync(out));
   } finally {
-    stalled.closeAllConnections();
-    stalled.close();
+    close();
   }
 });
 
