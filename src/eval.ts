@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
-import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
+import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { checkShippedFile, chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
@@ -173,8 +173,7 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(s);
   if (opts.maxNewTokens >= generator.contextLength) {
     // the default is for GPT-2's 1024 tokens: a small model's context gets half of it, as chat.js leaves a reply at most half
-    const given = process.argv.slice(2).some((x) => x === '--max-new-tokens' || x.startsWith('--max-new-tokens='));
-    if (given) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
+    if (flagGiven(process.argv.slice(2), 'max-new-tokens')) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
     opts.maxNewTokens = Math.max(1, Math.floor(generator.contextLength / 2));
     log(`eval: note: replies of at most ${count(opts.maxNewTokens, 'token')}, half this model's ${generator.contextLength}-token context (the default ${defaults.maxNewTokens} does not fit; --max-new-tokens sets it)\n`);
   }

@@ -14,6 +14,9 @@ export interface FlagSpec {
 
 export type Parsed = Record<string, string | number | boolean | string[] | undefined>;
 
+/** whether `argv` gives flag --`name` (`--name V` or `--name=V`): parseFlags fills in defaults, so its result cannot say */
+export const flagGiven = (argv: readonly string[], name: string) => argv.some((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+
 /** `positional`: what a word that is not a flag was likely meant as (chat.js: a message for --prompt) */
 export function parseFlags(argv: string[], specs: FlagSpec[], positional?: string): Parsed {
   const out: Parsed = {};
