@@ -18,7 +18,7 @@ import { AdamW } from '../src/optim.ts';
 import { loadChatData } from '../src/data/dataset.ts';
 import { DEFAULT_SAMPLED_SOFTMAX, resolveRun, type RunSettings, type SavedRun, type TrainFlags } from '../src/train/run.ts';
 import { StepSchedule } from '../src/train/schedule.ts';
-import { trainLoop } from '../src/train/loop.ts';
+import { blownUp, trainLoop } from '../src/train/loop.ts';
 import { Checkpointer } from '../src/train/checkpointer.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
@@ -91,6 +91,30 @@ t('a step that goes to NaN stops the run without saving it; the last good checkp
   assert.is(state(d).step, 1, 'the checkpoint is the last finite step');
   const weights = readSafetensors(join(d, 'model.safetensors'));
   for (const name of weights.names) assert.ok(weights.get(name).every(Number.isFinite), `${name} is finite`);
+});
+
+t('a loss that blows up but stays finite (--lr 10) stops the run without saving it, as NaN does', async () => {
+  const d = out('blown-up');
+  const r = await run('train', [...TINY, '--lr', '10', '--steps', '12', '--save-interval', '0', '--eval-interval', '0', '--out', d]);
+  assertOneLineError(r, [/^error: step 12: the loss blew up to \d+\.\d\d \(the median of the last 10 steps; the first was 10\.8\d, a uniform guess over the vocabulary scores 10\.82\)/, /without saving it \(no checkpoint was written\)/, /lower --lr \(now 10\)/], 'blown up');
+  noNaN(r, 'blown up');
+  assert.not.ok(existsSync(join(d, 'model.safetensors')), 'no checkpoint');
+});
+
+t('blownUp: the median of the last 10 losses against a uniform guess and the first loss; one spike, a rough recovery and a high start are not a blow-up', () => {
+  const V = 50257; // ln V = 10.82
+  assert.is(blownUp([], V), null);
+  assert.is(blownUp([10.84], V), null);
+  assert.is(blownUp([10.84, 4879], V), null, 'a spike at step 2 (the lower median of two)');
+  assert.match(blownUp([10.84, 4879, 1631], V)!, /^the loss blew up to 1631\.00 \(the median of the last 3 steps; the first was 10\.84, a uniform guess over the vocabulary scores 10\.82\)$/);
+  // --lr 0.3 on a tiny model: up to 28.6, then back under the first loss
+  const rough = [10.84, 11.63, 28.59, 19.60, 19.65, 16.59, 11.76, 10.54, 12.57, 13.41, 10.78, 10.70, 8.84, 8.72, 8.46, 9.96, 10.58, 11.96, 8.10, 11.03];
+  assert.is(blownUp(rough, V), null, 'recovered');
+  assert.ok(blownUp(rough.slice(0, 6), V), 'while it was up');
+  assert.is(blownUp([3.1, ...Array(9).fill(11.5)], V), null, 'a fine-tune within a nat of a uniform guess');
+  assert.ok(blownUp([3.1, ...Array(9).fill(11.9)], V));
+  assert.is(blownUp([40, ...Array(9).fill(40.5)], V), null, 'a run that started there (a broken checkpoint) and got no worse');
+  assert.ok(blownUp([...Array(10).fill(2), ...Array(6).fill(50)], V), 'the last 10, not the whole run');
 });
 
 t('weights that are not finite are never handed to a save', async () => {

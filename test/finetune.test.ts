@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { Gpu } from '../src/gpu/index.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
-import { finetune, type FinetuneEngine } from '../src/page/finetune.ts';
+import { finetune, FinetuneFailed, type FinetuneEngine } from '../src/page/finetune.ts';
+import { DivergedError } from '../src/train/loop.ts';
 import { UserError } from '../src/util/errors.ts';
 import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
 import { gpu } from './util.ts';
@@ -62,6 +63,25 @@ t('text with no Bot: lines is refused before the first step, and the advice name
     assert.not.ok(stepped);
     assert.match(err.message, /no Bot replies to learn from \(the loss covers only "Bot:" turns\); add "Bot:" lines, each with a reply to learn$/);
     assert.not.match(err.message, /--(?!data)/, 'a flag the page has no field for');
+  } finally {
+    for (const p of engine.model.params.values()) p.release();
+  }
+});
+
+t('a run whose loss blows up but stays finite (learning rate 10) is not "Done": the weights are put back as after a NaN', async () => {
+  const g = await gpu();
+  const engine = engineOn(g);
+  try {
+    const before = await engine.model.readParams();
+    const losses: number[] = [];
+    const err = await finetune(engine, { ...REQUEST, steps: 12, lr: 10 }, { ...HOOKS, onStep: (r) => losses.push(r.loss) }).then(() => null, (e: Error) => e);
+    assert.ok(err instanceof FinetuneFailed && err.restored, `failed and put back: ${err}`);
+    assert.ok(err.error instanceof DivergedError, String(err.error));
+    assert.is(err.error.step, 12);
+    assert.match(err.error.what, /^the loss blew up to \d+\.\d\d \(the median of the last 10 steps; the first was \d+\.\d\d, a uniform guess over the vocabulary scores 10\.82\)$/);
+    assert.ok(losses.every(Number.isFinite), `finite losses: ${losses}`);
+    const after = await engine.model.readParams();
+    for (const [name, a] of before) assert.equal(after.get(name), a, `${name} as before the run`);
   } finally {
     for (const p of engine.model.params.values()) p.release();
   }

@@ -107,6 +107,9 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   const position = (step: number) => (s.dataStart ?? s.startStep * rowsPerStep) + (step - s.startStep) * rowsPerStep;
 
   const checkpoint = async (step: number, why: 'interval' | 'stop' | 'end') => {
+    // a loss that blew up but stayed finite leaves weights worse than none: never saved, as NaN ones are not
+    const blown = blownUp(r.losses, model.config.vocab_size);
+    if (blown) throw diverged(step, blown, lastSaved, o);
     const ts = s.now();
     const c = await readCheckpoint(model, opt, step, position(step), { train: history.train, val: history.val }, schedule.state());
     const bad = [...c.params].find(([, a]) => countNonFinite(a) > 0);
@@ -184,14 +187,33 @@ export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, data
   return { step, params, m, v, adamSteps: opt.step, history, schedule, dataPosition };
 }
 
-/** A run that went to NaN or infinity: nothing of it is saved. The message names train.js's flags; `step`, `what` and `lr` let another front end (the page) word it for its own fields. */
+/** steps whose median loss the blow-up check takes: one spike is not a blow-up */
+const BLOWUP_STEPS = 10;
+
+/**
+ * Whether a run's loss blew up without going to NaN (a learning rate far too high: 10.8 to
+ * 1500): the median loss of its last steps is worse than a uniform guess over the vocabulary
+ * (ln V, where a model starts from scratch) by more than a nat, and than its first step by as
+ * much. Weights that predict worse than knowing nothing are no checkpoint to keep. Says why, or null.
+ */
+export function blownUp(losses: readonly number[], vocabSize: number): string | null {
+  if (!losses.length) return null;
+  const recent = losses.slice(-BLOWUP_STEPS).sort((a, b) => a - b);
+  const median = recent[(recent.length - 1) >> 1]; // the lower one of an even count: a spike at step 2 is not the median
+  const uniform = Math.log(vocabSize), first = losses[0];
+  if (!(median > Math.max(uniform, first) + 1)) return null;
+  const steps = recent.length === 1 ? 'of the last step' : `the median of the last ${recent.length} steps`;
+  return `the loss blew up to ${median.toFixed(2)} (${steps}; the first was ${first.toFixed(2)}, a uniform guess over the vocabulary scores ${uniform.toFixed(2)})`;
+}
+
+/** A run that went to NaN or infinity, or whose loss blew up: nothing of it is saved. The message names train.js's flags; `step`, `what` and `lr` let another front end (the page) word it for its own fields. */
 export class DivergedError extends UserError {
   constructor(message: string, readonly step: number, readonly what: string, readonly lr: number) {
     super(message);
   }
 }
 
-/** a run that went to NaN or infinity: say where it went wrong and what to try */
+/** a run that went to NaN or infinity, or blew up: say where it went wrong and what to try */
 function diverged(step: number, what: string, lastSaved: number | null, o: RunSettings): DivergedError {
   const kept = lastSaved === null ? 'no checkpoint was written' : `the checkpoint of step ${lastSaved} is kept`;
   const clip = o.gradClip === 0 || o.gradClip > 1 ? `, --grad-clip 1 (now ${o.gradClip})` : '';
