@@ -2,7 +2,7 @@
 // answer one --prompt, or continue plain text with --raw.
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { chosenSpeakers, FAST_FLAG, exitOnStdoutError, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
+import { speakersFromFlagsOrTraining, FAST_FLAG, exitOnStdoutError, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const choice = modelChoice(a);
   const opts: ChatOptions = {
     ...defaultChatOptions(),
-    speakers: chosenSpeakers(a, choice),
+    speakers: speakersFromFlagsOrTraining(a, choice),
     persona: (a.persona as string | undefined) ?? '',
     stops: ((a.stop as string[] | undefined) ?? []).map(unescape),
     raw: !!a.raw,

@@ -7,7 +7,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { checkShippedFile, chosenSpeakers, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
+import { checkShippedFile, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   const { init, adapter, dtype } = choice;
   // prompts use the tags the model was trained with; the shipped held-out set is written in Human/Bot
   const trained = trainedWith(choice);
-  const speakers = chosenSpeakers(a, choice, trained);
+  const speakers = speakersFromFlagsOrTraining(a, choice, trained);
   opts.speakers = speakers;
   const dataPath = a.data as string;
   if (dataPath === DEFAULT_HELD_OUT) checkShippedFile(DEFAULT_HELD_OUT, 'the held-out set', 'eval.js');

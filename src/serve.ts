@@ -6,7 +6,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { isDefaultSpeakers } from './data/format.ts';
-import { chosenSpeakers, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
+import { speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
 import { openModel } from './model/load.ts';
 import { Scheduler } from './server/scheduler.ts';
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   if (apiKey !== undefined && !isSendableKey(apiKey)) throw new UserError(`--api-key (or ${KEY_ENV}) must be printable ASCII without spaces (it travels in an HTTP header)`);
   const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
-  const speakers = chosenSpeakers(a, choice);
+  const speakers = speakersFromFlagsOrTraining(a, choice);
   // a port in use or a host that is not this machine's, said before the model loads (or downloads)
   await listenProblem(port, a.host as string);
 

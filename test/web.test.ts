@@ -14,7 +14,7 @@ import { ApiError, listModels, serverReason, SseParser, streamChat } from '../sr
 import { lossCurveSvg } from '../src/util/plot.ts';
 import { parseChatRequest } from '../src/server/api.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
-import { applyField, chosenSpeakers, SAMPLING_FIELDS, settingsFromQuery } from '../src/page/settings.ts';
+import { applyField, speakersFromQueryOrHost, SAMPLING_FIELDS, settingsFromQuery } from '../src/page/settings.ts';
 
 const t = suite('web');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-web-'));
@@ -201,12 +201,12 @@ t('?human=/?bot=: the tags of a model trained with others, checked as chat.js ch
     assert.match(s.problems[0], problem);
   }
   const header = { human: 'User', bot: 'Assistant' };
-  assert.equal(chosenSpeakers(null, {}), { human: 'Human', bot: 'Bot' });
-  assert.equal(chosenSpeakers(header, {}), header);
-  assert.equal(chosenSpeakers(header, { bot: 'AI' }), { human: 'User', bot: 'AI' });
-  assert.equal(chosenSpeakers(null, { human: 'Q', bot: 'A' }), { human: 'Q', bot: 'A' });
-  assert.throws(() => chosenSpeakers(null, { human: 'Bot' }), /^\?human=Bot: the human and bot tags are both 'Bot'/);
-  assert.throws(() => chosenSpeakers(header, { bot: 'User' }), /^\?bot=User: the human and bot tags are both 'User'/);
+  assert.equal(speakersFromQueryOrHost(null, {}), { human: 'Human', bot: 'Bot' });
+  assert.equal(speakersFromQueryOrHost(header, {}), header);
+  assert.equal(speakersFromQueryOrHost(header, { bot: 'AI' }), { human: 'User', bot: 'AI' });
+  assert.equal(speakersFromQueryOrHost(null, { human: 'Q', bot: 'A' }), { human: 'Q', bot: 'A' });
+  assert.throws(() => speakersFromQueryOrHost(null, { human: 'Bot' }), /^\?human=Bot: the human and bot tags are both 'Bot'/);
+  assert.throws(() => speakersFromQueryOrHost(header, { bot: 'User' }), /^\?bot=User: the human and bot tags are both 'User'/);
 });
 
 t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, other fields', () => {

@@ -16,7 +16,7 @@ import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
 import { ApiError, listModels, streamChat, serverReason, type ChatMessage, type ListedModel } from '../browser/openai.ts';
-import { chosenSpeakers, completionParams, type EngineKind } from './settings.ts';
+import { speakersFromQueryOrHost, completionParams, type EngineKind } from './settings.ts';
 import { count, megabytes } from '../util/words.ts';
 
 export interface ReplyResult {
@@ -77,7 +77,7 @@ export class BrowserEngine implements Engine {
       // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
       const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
       // a model trained with other tags than Human/Bot: serve.js says which, or the query does, and the prompts use them as chat.js's do
-      opts.speakers = chosenSpeakers(parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)), speakers);
+      opts.speakers = speakersFromQueryOrHost(parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)), speakers);
       const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
       const url = new URL(`${base}model.safetensors`, location.href).href;
       const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));

@@ -85,7 +85,7 @@ export function settingsFromQuery(search: string): PageSettings {
  * says nothing), else Human/Bot. The query wins over the header as chat.js's --human/--bot win over
  * train_state.json: the user said so explicitly. One tag given that the other already has is refused, as chat.js refuses it.
  */
-export function chosenSpeakers(said: Speakers | null, asked: Partial<Speakers>): Speakers {
+export function speakersFromQueryOrHost(said: Speakers | null, asked: Partial<Speakers>): Speakers {
   const sp = { human: asked.human ?? said?.human ?? DEFAULT_SPEAKERS.human, bot: asked.bot ?? said?.bot ?? DEFAULT_SPEAKERS.bot };
   const same = speakersProblem(sp)?.why;
   if (same) throw new UserError(`${asked.human !== undefined ? `?human=${asked.human}` : `?bot=${asked.bot}`}: ${same}`);

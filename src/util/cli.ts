@@ -74,7 +74,7 @@ export function trainedWith(c: ModelChoice): { speakers?: Speakers; data?: strin
  * with (train_state.json of the adapter, else of --init: `train.js --human User --bot Assistant`
  * makes a model that answers after "Assistant:"), else Human/Bot.
  */
-export function chosenSpeakers(a: Record<string, unknown>, c: ModelChoice, was = trainedWith(c)): Speakers {
+export function speakersFromFlagsOrTraining(a: Record<string, unknown>, c: ModelChoice, was = trainedWith(c)): Speakers {
   const trained = was.speakers ?? DEFAULT_SPEAKERS;
   const human = ((a.human as string | undefined) ?? trained.human).trim(), bot = ((a.bot as string | undefined) ?? trained.bot).trim();
   const why = speakerFlagsProblem({ human, bot });
