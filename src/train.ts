@@ -5,7 +5,7 @@ import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
 import { DEFAULTS, type TrainFlags } from './train/run.ts';
 import { runTraining } from './train/node.ts';
-import { mergeAdapter } from './train/merge.ts';
+import { saveMergedModel } from './train/merge.ts';
 import { DTYPE_FLAG } from './model/load.ts';
 
 const D = DEFAULTS;
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     if (flags.out === undefined) throw new UserError('--merge-adapter DIR needs --out OUT, a new directory for the merged model');
     const others = process.argv.slice(2).filter((x) => x.startsWith('--') && !/^--(merge-adapter|init|out)(=|$)/.test(x));
     if (others.length) throw new UserError(`--merge-adapter takes only --init and --out, not ${others[0].split('=')[0]}`);
-    await mergeAdapter(a['merge-adapter'] as string, flags.init, flags.out, (s) => console.log(s));
+    await saveMergedModel(a['merge-adapter'] as string, flags.init, flags.out, (s) => console.log(s));
     return;
   }
   if (flags.resetOptimizer && !flags.resume) throw new UserError('--reset-optimizer goes with --resume');

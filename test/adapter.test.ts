@@ -20,7 +20,7 @@ import { roundF16 } from '../src/util/f16.ts';
 import type { Generator } from '../src/model/generator.ts';
 import { ChatSession, defaultChatOptions } from '../src/chat/session.ts';
 import { runTraining, type TrainOptions } from '../src/train/node.ts';
-import { mergeAdapter } from '../src/train/merge.ts';
+import { saveMergedModel } from '../src/train/merge.ts';
 import { UserError } from '../src/util/errors.ts';
 import { Rng } from '../src/util/rng.ts';
 import { gpu } from './util.ts';
@@ -336,7 +336,7 @@ t('an adapter whose base moved: one line that says to pass it, and --resume --in
   renameSync(was, now);
   const loadError = (p: Promise<unknown>) => p.then(() => assert.unreachable('expected an error') as never, (e: Error) => (assert.instance(e, UserError), e.message));
   assert.match(await loadError(loadWeights(path('mv'))), /mv is a LoRA adapter of .*base-was, which is not there: if it moved, write its new place into .*mv\/adapter_config\.json's base_model_name_or_path \(chat\.js, eval\.js and serve\.js also take --init BASE --adapter .*mv\)$/);
-  assert.match(await loadError(mergeAdapter(path('mv'), undefined, path('merged-mv'), () => {})), /mv is a LoRA adapter of .*base-was, which is not there/);
+  assert.match(await loadError(saveMergedModel(path('mv'), undefined, path('merged-mv'), () => {})), /mv is a LoRA adapter of .*base-was, which is not there/);
   assert.match(await loadError(runTraining({ resume: true, out: path('mv'), steps: 3, quiet: true }, g)), /--resume: the run's base model .*base-was \(named in train_state\.json\) is not there; if it moved, pass it with --init DIR/);
   const r = await runTraining({ resume: true, out: path('mv'), init: now, steps: 3, quiet: true }, g);
   assert.is(r.steps, 3);

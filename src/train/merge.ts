@@ -12,7 +12,8 @@ import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
 import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { nodeCommand } from './node.ts';
 
-export async function mergeAdapter(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
+/** train.js --merge-adapter: `init` (default: the adapter's base) with `adapter` merged in, saved whole in `out` */
+export async function saveMergedModel(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {
   // Ctrl-C/SIGTERM: before the save (loading, or a hub download of the base that takes minutes),
   // stop at once with nothing written; during it (synchronous: the handler runs after), let it
   // finish: a signal's default exit left a half-written .saving/ and .lock in OUT
