@@ -6,18 +6,21 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseChat, readChat } from '../src/data/conversations.ts';
-import { loadChatData, loadDataset, loadTokenBin } from '../src/data/dataset.ts';
+import { loadChatData, loadTokenBin } from '../src/data/dataset.ts';
 import { getBatch, packConversations, packConversationsAsync, splitConversations, formatStats, type TokenDataset } from '../src/data/windows.ts';
 import {
   DEFAULT_SPEAKERS as SP, encodeBotTurn, encodeConversation, encodeExchanges, encodeHumanTurn, encodePersona, type Conversation,
 } from '../src/data/format.ts';
-import { decode, decodeBytes, encode, EOT, StreamDecoder } from '../src/data/tokenizer.ts';
+import { decode, encode, EOT, StreamDecoder, tokenBytes } from '../src/data/tokenizer.ts';
+import { loadDataset } from './load_dataset.ts';
 
 const t = suite('data');
 const tmp = mkdtempSync(join(tmpdir(), 'data-test-'));
 const conv = (...lines: string[]): Conversation => ({
   turns: lines.map((l) => ({ speaker: l.startsWith('H:') ? 'human' as const : 'bot' as const, text: l.slice(2) })),
 });
+/** the tokens' bytes end to end (exact, where decode() of part of a character gives U+FFFD) */
+const decodeBytes = (ids: number[]) => Uint8Array.from(ids.flatMap((id) => [...tokenBytes(id)]));
 const throwsMessage = (f: () => unknown, ...parts: string[]) => {
   try {
     f();

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from '../util/fs-errors.ts';
 import type { ParseOptions } from './conversations.ts';
-import { chatData, combineStats, makeDataset, packConversations, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from './windows.ts';
+import { chatData, combineStats, makeDataset, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from './windows.ts';
 
 export type LoadOptions = PackOptions & ParseOptions;
 
@@ -33,15 +33,6 @@ export function loadTokenBin(path: string, blockSize: number, where = path): Tok
   const tokens = new Uint32Array(windows * blockSize + 1);
   for (let i = 0; i < tokens.length; i++) tokens[i] = buf.readUInt16LE(start + 2 * i);
   return makeDataset(tokens, new Uint8Array(tokens.length).fill(1), blockSize, 0, 0, 0);
-}
-
-/** read a text or .bin file; errors: missing file (message names the path and says what to pass), empty file, no Human/Bot lines */
-export function loadDataset(path: string, opts: LoadOptions): TokenDataset {
-  if (path.endsWith('.bin')) {
-    checkDataFile(path);
-    return loadTokenBin(path, opts.blockSize);
-  }
-  return packConversations(parseChatText(readChatText(path), opts.speakers, path, opts).conversations, opts.speakers, opts.blockSize, opts.mask);
 }
 
 /**

@@ -41,18 +41,6 @@ export function tokenBytes(id: number): Uint8Array {
   return b;
 }
 
-/** Concatenated bytes of the tokens (exact, unlike decode() on a partial sequence). */
-export function decodeBytes(ids: readonly number[]): Uint8Array {
-  const parts = ids.map(tokenBytes);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /**
  * Streaming detokenizer for generation: push one token at a time and get back only complete
  * UTF-8 text; a character whose bytes span several tokens (emoji, CJK) comes out once whole.
