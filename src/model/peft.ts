@@ -5,7 +5,7 @@ import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import type { GPT2Config } from './config.ts';
 import { adapterTargets, canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, site, type AdapterConfig, type LoraSite } from './lora.ts';
-import type { SafetensorsFile } from './safetensors.ts';
+import { fmtShape, type SafetensorsFile } from './safetensors.ts';
 
 export interface ParsedAdapter {
   config: AdapterConfig;
@@ -41,8 +41,8 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
     const want = c.which === 'A' ? [config.r, inF] : [outF, config.r];
     if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
       const rankOk = shape.length === 2 && shape[c.which === 'A' ? 0 : 1] === config.r;
-      if (!rankOk) throw new UserError(`${path}: '${key}' has shape [${shape.join(', ')}], but adapter_config.json says r = ${config.r}`);
-      throw otherBase(`'${key}' has shape [${shape.join(', ')}], but this base's ${c.module} needs [${want.join(', ')}] (n_embd ${base.n_embd})`);
+      if (!rankOk) throw new UserError(`${path}: '${key}' has shape ${fmtShape(shape)}, but adapter_config.json says r = ${config.r}`);
+      throw otherBase(`'${key}' has shape ${fmtShape(shape)}, but this base's ${c.module} needs ${fmtShape(want)} (n_embd ${base.n_embd})`);
     }
     const siteName = `h.${c.layer}.${c.module}`;
     const s = found.get(siteName) ?? { layer: c.layer, module: c.module };

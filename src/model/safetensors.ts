@@ -69,7 +69,8 @@ interface Entry extends StInfo {
 }
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
+/** a tensor shape as error messages write it: [768, 2304] */
+export const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 
 /**
  * Parses a safetensors file's header and checks it as Hugging Face's reader does: lengths,

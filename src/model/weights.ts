@@ -5,9 +5,8 @@
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import { type GPT2Config, hfConfigJson, parameterShapes } from './config.ts';
-import { encodeSafetensors, type NamedTensor, type SafetensorsFile } from './safetensors.ts';
+import { encodeSafetensors, fmtShape, type NamedTensor, type SafetensorsFile } from './safetensors.ts';
 
-const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**

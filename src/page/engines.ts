@@ -11,7 +11,7 @@ import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { ADAPTER_HEADER, parseSpeakersHeader, SPEAKERS_HEADER } from '../server/page_headers.ts';
-import { bytesSource, parseSafetensors } from '../model/safetensors.ts';
+import { bytesSource, fmtShape, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
@@ -120,7 +120,7 @@ export class TooBigForGpu extends UserError {}
 function checkFits(gpu: Gpu, config: GPT2Config): void {
   const t = largestTensor(config);
   if (gpu.bufferFits(t.bytes)) return;
-  throw new TooBigForGpu(`its largest tensor, ${t.name} [${t.shape.join(', ')}], is ${megabytes(t.bytes)} in float32, over the ${megabytes(gpu.limits.maxBufferSize)} a buffer may hold on ${gpu.adapterName}`);
+  throw new TooBigForGpu(`its largest tensor, ${t.name} ${fmtShape(t.shape)}, is ${megabytes(t.bytes)} in float32, over the ${megabytes(gpu.limits.maxBufferSize)} a buffer may hold on ${gpu.adapterName}`);
 }
 
 /** the PEFT adapter at `base` (adapter_config.json + adapter_model.safetensors, cached) checked against `config`; null when it is not there and not `required` */
