@@ -95,6 +95,13 @@ export class Gpu {
     });
   }
 
+  /** Call `f` with the driver's message (it may be empty) if the device is lost other than by destroy(): a host's cue to tell its user. */
+  onLost(f: (message: string) => void): void {
+    void this.device.lost.then((info) => {
+      if (info.reason !== 'destroyed') f(info.message);
+    });
+  }
+
   /** Largest storage binding in bytes. Ops split work on tensors larger than this; tests may lower it. */
   bindingLimit: number;
 

@@ -113,8 +113,7 @@ async function loadBrowser(): Promise<BrowserEngine> {
     throw err;
   }
   $('progress').hidden = true;
-  e.gpu.device.lost.then(async (info) => {
-    if (info.reason === 'destroyed') return;
+  e.gpu.onLost((message) => {
     engines.browser = null;
     browserLoad = null;
     if (engines.chosen === e) {
@@ -123,7 +122,7 @@ async function loadBrowser(): Promise<BrowserEngine> {
       stopTrainingRun();
       setState('error');
     }
-    showNotice(deviceLostWords(info.message), 'error', [
+    showNotice(deviceLostWords(message), 'error', [
       { label: 'Reload', run: () => location.reload() },
       { label: 'Use the server', run: () => void choose('server', { fallback: false }), when: serverThere() },
     ]);
