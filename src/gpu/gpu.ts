@@ -8,8 +8,10 @@ import { PipelineCache, type CachedPipeline, type Kernel } from './pipelines.ts'
 import { Profiler } from './profiler.ts';
 import { elementBytes, Tensor, type DType } from './tensor.ts';
 
+/** A texture from texels(): kernels read it as a read-only storage texture (matmul's packed panels). */
+export type Texels = GPUTexture;
 /** A storage buffer (a tensor, a whole buffer or a range of one), or a read-only storage texture (see texels()). */
-export type Binding = Tensor | GPUBuffer | GPUBufferBinding | GPUTexture;
+export type Binding = Tensor | GPUBuffer | GPUBufferBinding | Texels;
 /** Values of a kernel's uniform struct fields by name; each is written as the field's declared u32, i32 or f32. */
 export type Params = Readonly<Record<string, number>>;
 
@@ -163,7 +165,7 @@ export class Gpu {
    * A pooled texture of at least `count` texels (`exact`: of just the rows they need, for a copy
    * kept long); its contents are undefined until written.
    */
-  texels(count: number, label: string, exact = false): GPUTexture {
+  texels(count: number, label: string, exact = false): Texels {
     const rows = exact ? Math.ceil(count / TEXEL_ROW) : bucketRows(Math.ceil(count / TEXEL_ROW));
     const hit = this.freeTexels.get(rows)?.pop();
     if (hit) return hit;
@@ -173,7 +175,7 @@ export class Gpu {
     });
   }
   /** Return a texture from texels() to the pool (work recorded so far still reads it first: the queue runs in order). */
-  releaseTexels(t: GPUTexture): void {
+  releaseTexels(t: Texels): void {
     let list = this.freeTexels.get(t.height);
     if (!list) this.freeTexels.set(t.height, (list = []));
     list.push(t);
@@ -182,7 +184,7 @@ export class Gpu {
    * Copy `count` texels (16 bytes each) of `src` from element `start` (a multiple of 4) into
    * texels `at`.. of `dst`, ordered with the dispatches: a part row, whole rows, a part row.
    */
-  copyToTexels(src: Tensor, start: number, count: number, dst: GPUTexture, at = 0): void {
+  copyToTexels(src: Tensor, start: number, count: number, dst: Texels, at = 0): void {
     const byte = (src.offset + start) * 4;
     if (byte % 16 !== 0) throw new Error(`copyToTexels '${src.label}': element ${start} does not start a texel`);
     if (byte + count * 16 > src.buffer.size) throw new Error(`copyToTexels '${src.label}': ${count} texels run past the buffer`);
@@ -200,7 +202,7 @@ export class Gpu {
     this.pending++;
   }
   /** Texels start..start+count-1 of a texels() texture, read back (tests, debugging). */
-  async readTexels(tex: GPUTexture, start: number, count: number): Promise<Float32Array> {
+  async readTexels(tex: Texels, start: number, count: number): Promise<Float32Array> {
     const y0 = Math.floor(start / TEXEL_ROW), y1 = Math.ceil((start + count) / TEXEL_ROW);
     const buf = this.pool.acquire((y1 - y0) * TEXEL_ROW * 16, 'texels readback');
     this.endPass();
@@ -218,12 +220,12 @@ export class Gpu {
   // current until the tensor is written again; back to the pool when the tensor is released.
 
   /** The texture kept with t under `key` (null: it could not be made) if t has not been written since; undefined if there is none */
-  kept(t: Tensor, key: string): GPUTexture | null | undefined {
+  kept(t: Tensor, key: string): Texels | null | undefined {
     const e = this.keptTextures.get(t);
     return e && e.key === key && e.version === this.version(t) ? e.tex : undefined;
   }
   /** Keep `tex` (just made from t; null: it cannot be made) with t under `key`, in place of what was kept */
-  keep(t: Tensor, key: string, tex: GPUTexture | null): void {
+  keep(t: Tensor, key: string, tex: Texels | null): void {
     this.dropKept(t);
     this.keptTextures.set(t, { tex, key, version: this.version(t) });
   }

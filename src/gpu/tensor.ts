@@ -51,6 +51,22 @@ export class Tensor {
     return { buffer: this.buffer, offset, size: Math.ceil((count * eb) / 4) * 4 };
   }
 
+  /**
+   * A binding of this tensor's buffer from element `first` to `end` (counted from the buffer's
+   * start, in this tensor's element size), rounded up to whole 4-byte words. Unlike binding() it
+   * may reach outside the tensor: for kernels that bind from an aligned offset before a view
+   * (the view's start passed in their uniforms) or read a vec4 past its end.
+   */
+  bufferRange(first: number, end: number): GPUBufferBinding {
+    if (this.released) throw new Error(`tensor '${this.label}' used after release`);
+    const eb = this.elementBytes;
+    return { buffer: this.buffer, offset: first * eb, size: Math.ceil(((end - first) * eb) / 4) * 4 };
+  }
+  /** elements the whole buffer under this tensor holds (a view's owner's, bucketed larger: see bufferRange) */
+  get bufferElements(): number {
+    return Math.floor(this.buffer.size / this.elementBytes);
+  }
+
   /** A view of `shape` starting at element `start`; it must not outlive this tensor. */
   view(start: number, shape: readonly number[], label = `${this.label}[${start}..]`): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);

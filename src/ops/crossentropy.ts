@@ -30,7 +30,7 @@ export function crossEntropyForwardBackward(logits: Tensor, targets: Tensor, los
 function checkShapes(what: string, logits: Tensor, R: number, V: number): void {
   if (!(R > 0 && V > 0)) throw new Error(`${what}: bad shape R=${R} V=${V}`);
   if (logits.size < R * V) throw new Error(`${what}: logits '${logits.label}' holds fewer than ${R}x${V} values`);
-  if (logits.offset % 4 || logits.offset + Math.ceil((R * V) / 4) * 4 > logits.buffer.size / 4) {
+  if (logits.offset % 4 || logits.offset + Math.ceil((R * V) / 4) * 4 > logits.bufferElements) {
     throw new Error(`${what}: logits '${logits.label}' must start on a vec4 and have room for the last vec4 of its ${R}x${V} values`);
   }
 }

@@ -7,7 +7,7 @@
 // first copied into zero-padded aligned temporaries (cheap next to the multiply). Operands
 // larger than gpu.bindingLimit are split into several dispatches over sub-ranges (256-byte
 // aligned bindings, offsets in the uniforms).
-import { f16Weights, kernel, TEXEL_ROW, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
+import { f16Weights, kernel, TEXEL_ROW, type Binding, type Gpu, type Kernel, type Tensor, type Texels } from '../gpu/index.ts';
 import { withF32 } from './widen.ts';
 import { grid1d, MAX_GROUPS, pieces, rowsThatFit } from './fit.ts';
 import panelCode from '../../kernels/matmul.wgsl';
@@ -144,8 +144,8 @@ const panelFloats = (rows: number, kc: number) => Math.ceil(rows / PANEL) * PANE
 
 /** Packed operands of the current batch matrix, by the rows and k range they cover: A's serve every column chunk. */
 class PackCache {
-  private map = new Map<string, GPUTexture>();
-  get(key: string, make: () => GPUTexture): GPUTexture {
+  private map = new Map<string, Texels>();
+  get(key: string, make: () => Texels): Texels {
     let t = this.map.get(key);
     if (!t) this.map.set(key, (t = make()));
     return t;
@@ -161,7 +161,7 @@ class PackCache {
  * panels (matmul_pack.wgsl) and copied into a texture for matmul.wgsl.
  * X's element (row, k) is at start + row*ld + k, or start + k*ld + row when trans.
  */
-function pack(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc: number, kc: number, what: string): GPUTexture {
+function pack(gpu: Gpu, x: Tensor, start: number, ld: number, trans: boolean, rc: number, kc: number, what: string): Texels {
   const floats = panelFloats(rc, kc);
   const tmp = gpu.tensor([floats], `${what} (panels)`);
   packTo(gpu, x, start, ld, trans, rc, kc, tmp);
@@ -196,7 +196,7 @@ const panelsKey = (R: number, K: number, trans: boolean) => `panels ${R}x${K}${t
  * (matvec_panels); a matmul with all of such a weight as B reuses a current one instead of
  * packing it again (prefill after decode). Null where w cannot be packed whole.
  */
-export function keptPanels(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+export function keptPanels(w: Tensor, R: number, K: number, trans: boolean): Texels | null {
   if (w.isReleased) throw new Error(`tensor '${w.label}' used after release`);
   const key = panelsKey(R, K, trans);
   const hit = w.gpu.kept(w, key);
@@ -208,7 +208,7 @@ export function keptPanels(w: Tensor, R: number, K: number, trans: boolean): GPU
 }
 
 /** w's kept copy if it is current and of this shape; never packs (a trained weight changes every step) */
-function currentPanels(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+function currentPanels(w: Tensor, R: number, K: number, trans: boolean): Texels | null {
   return w.isReleased ? null : (w.gpu.kept(w, panelsKey(R, K, trans)) ?? null);
 }
 
@@ -218,7 +218,7 @@ function currentPanels(w: Tensor, R: number, K: number, trans: boolean): GPUText
  * read the same weight many times (matvec_panels.wgsl). In row chunks that fit one binding;
  * null when it cannot be: a texture too large for the adapter, or (trans) w over one binding.
  */
-function packWeight(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+function packWeight(w: Tensor, R: number, K: number, trans: boolean): Texels | null {
   const gpu = w.gpu, eb = w.elementBytes;
   const perPanel = panelFloats(PANEL, K), floats = panelFloats(R, K);
   const rows = Math.ceil(floats / 4 / TEXEL_ROW);
@@ -396,14 +396,14 @@ const rangeLimit = (gpu: Gpu) => Math.floor(gpu.bindingLimit / 4) - ALIGN - 8;
  * A binding of elements [start, start+count) of `t` (f32, or f16), its offset rounded down to 256 bytes; `rel` is
  * start inside it (in elements). The end is rounded up to whole vec4s plus one more, but never past the buffer.
  */
-function range(t: Tensor, start: number, count: number): { binding: GPUBufferBinding; rel: number } {
+function range(t: Tensor, start: number, count: number): { binding: Binding; rel: number } {
   if (t.isReleased) throw new Error(`matmul: tensor '${t.label}' used after release`);
   const eb = t.elementBytes, align = (ALIGN * 4) / eb; // elements per 256 bytes
   const abs = t.offset + start;
   const base = abs - (abs % align);
   // one vec4 (4 elements) past the last: the pack's SHIFT reads it (for masked lanes only)
-  const end = Math.min(Math.ceil((abs + count) / 4) * 4 + 4, Math.floor(t.buffer.size / eb));
-  return { binding: { buffer: t.buffer, offset: base * eb, size: Math.ceil(((end - base) * eb) / 4) * 4 }, rel: abs - base };
+  const end = Math.min(Math.ceil((abs + count) / 4) * 4 + 4, t.bufferElements);
+  return { binding: t.bufferRange(base, end), rel: abs - base };
 }
 
 function record(

@@ -14,7 +14,7 @@
 // 4 halves per u32 pair and widen each load to f32, so arithmetic and accumulation stay f32 and
 // W costs half the bytes; the panel copy of an f16 weight is f32 (the pack widens it exactly).
 // x, bias and out are always f32.
-import { f16Weights, kernel, TEXEL_ROW, type Gpu, type Kernel, type Tensor } from '../gpu/index.ts';
+import { f16Weights, kernel, TEXEL_ROW, type Gpu, type Kernel, type Tensor, type Texels } from '../gpu/index.ts';
 import { alignedRows, grid1d, rowChunks } from './fit.ts';
 import { keptPanels } from './matmul.ts';
 import mvPanelsCode from '../../kernels/matvec_panels.wgsl';
@@ -73,7 +73,7 @@ function check(what: string, M: number, t: Tensor, n: number, name: string): voi
 }
 
 /** w packed for matvec_panels (kept, and made again after w is written), or null where that kernel does not apply */
-function panelsOf(w: Tensor, R: number, K: number, trans: boolean): GPUTexture | null {
+function panelsOf(w: Tensor, R: number, K: number, trans: boolean): Texels | null {
   return matvecPanelCopies(w.gpu) ? keptPanels(w, R, K, trans) : null;
 }
 
@@ -82,7 +82,7 @@ export const prepareMatvec = (w: Tensor, K: number, N: number): void => void pan
 export const prepareMatvecT = (w: Tensor, R: number, K: number): void => void panelsOf(w, R, K, false);
 
 /** out[M, C] (row stride ldo) = x[M, K] · P[C, K]ᵀ (+ bias) from a packed weight */
-function panelProduct(x: Tensor, tex: GPUTexture, out: Tensor, M: number, K: number, C: number, ldo: number, bias?: Tensor): void {
+function panelProduct(x: Tensor, tex: Texels, out: Tensor, M: number, K: number, C: number, ldo: number, bias?: Tensor): void {
   for (const [m0, rows] of rowGroups(M)) {
     x.gpu.dispatch(mvPanels, {
       params: { K4: K / 4, C, ldo, m0, flags: bias ? 1 : 0 },

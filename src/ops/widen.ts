@@ -23,7 +23,7 @@ export function widenF16(inp: Tensor, out: Tensor): void {
   // input's binding starts at the 256-byte boundary at or before its chunk, `off` elements earlier
   for (const [s, n] of rowChunks(inp.size, 1, inp.gpu.bindingLimit, 128)) {
     const abs = inp.offset + s, base = abs - (abs % 128), off = abs - base;
-    const src = { buffer: inp.buffer, offset: base * 2, size: Math.ceil(((off + n) * 2) / 4) * 4 };
+    const src = inp.bufferRange(base, abs + n);
     inp.gpu.dispatch(widen, { params: { n, off }, bindings: [src, out.binding(s, roundUp4(n))], workgroups: grid1d(roundUp4(n) / 4, WG), constants: { WG } });
   }
 }
