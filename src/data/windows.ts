@@ -214,7 +214,7 @@ export function splitConversations(convs: Conversation[], valFraction: number): 
 /**
  * Batches: window i covers tokens [i*T, i*T+T) of the packed stream (inputs x), and the
  * targets y are tokens [i*T+1, i*T+T+1), where a target whose mask is 0 becomes -1 (ignored
- * by the loss). order 'sequential': step s, row b uses window (s*B + b) mod numWindows.
+ * by the loss). order 'sequential': step s, row b uses window (s*B + b) mod the number of windows.
  * order 'random': a seeded permutation per epoch (seed + epoch), row b of step s takes
  * element (s*B+b) of the epoch order sequence (element e: epoch floor(e/n), position e mod n).
  */

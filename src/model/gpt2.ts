@@ -155,7 +155,7 @@ export class GPT2 {
 
   /**
    * Losses of the tokens that have a target (y >= 0; -1 = no loss), in order. With the tape on, the
-   * backward is recorded with dLoss/dlossRow = gradScale (e.g. 1 / (unmasked targets · accumulation steps)).
+   * backward is recorded with dLoss/dlossRow = gradScale (trainStep: 1 / the target tokens of all the step's micro-batches).
    * `seed`: the adapter's dropout masks, as in hidden().
    */
   lossPerToken(x: Uint32Array, y: Int32Array, B: number, T: number, gradScale: number, seed = 0): Tensor {
