@@ -9,7 +9,8 @@ import { loadWeights } from '../model/load.ts';
 import { adapterBase, isAdapterDir } from '../model/adapter.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
-import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
+import { deliverPendingSignals, signalName, STOP_SIGNALS, trainedWith } from '../util/cli.ts';
+import { isDefaultSpeakers } from '../data/format.ts';
 import { nodeCommand } from './node.ts';
 
 /** train.js --merge-adapter: `init` (default: the adapter's base) with `adapter` merged in, saved whole in `out` */
@@ -60,5 +61,9 @@ async function merge(adapter: string, init: string | undefined, out: string, say
     throw new UserError(`${e.message}; ${left}`);
   }
   ckpt.close();
-  say(`saved ${out}/model.safetensors + config.json (Hugging Face layout); chat with it: ${nodeCommand('chat', '--init', out)}`);
+  // chat.js finds an adapter's speaker tags in its train_state.json, which a whole model's two files do not carry
+  const sp = trainedWith({ init: init ?? adapter, adapter }).speakers;
+  const tags = sp && !isDefaultSpeakers(sp) ? ['--human', sp.human, '--bot', sp.bot] : [];
+  const why = tags.length ? ` (the adapter's speaker tags, which the merged model's files do not record: eval.js and serve.js need them too)` : '';
+  say(`saved ${out}/model.safetensors + config.json (Hugging Face layout); chat with it: ${nodeCommand('chat', '--init', out, ...tags)}${why}`);
 }

@@ -53,7 +53,7 @@ export const SPEAKER_FLAGS: FlagSpec[] = [
 ];
 
 /** what the train.js run that made the chosen model recorded (train_state.json of the adapter, else of --init), or {} */
-export function trainedWith(c: ModelChoice): { speakers?: Speakers; data?: string } {
+export function trainedWith(c: Pick<ModelChoice, 'init' | 'adapter'>): { speakers?: Speakers; data?: string } {
   const dir = c.adapter ?? c.init;
   let o: Record<string, unknown> | undefined;
   try {
