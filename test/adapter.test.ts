@@ -388,14 +388,24 @@ t('an adapter whose base moved: one line that says to pass it, and --resume --in
   assert.match(await loadError(loadWeights(base, { adapter: now })), /base-now holds a whole model \(model\.safetensors\), not a LoRA adapter \(adapter_config\.json \+ adapter_model\.safetensors\): a model is given as --init/);
 });
 
-t('--resume of a LoRA run whose base was retrained in place says so (and not when it is the same)', async () => {
+t('--resume of a LoRA run whose base was retrained in place says so (and not when it is the same); so does loading the adapter onto it', async () => {
   const b = path('base-retrained'), out = path('on-retrained');
   saveGPT2Weights(b, CFG, baseArrays);
   assertOk(await run('train', ['--init', b, '--lora', '2', '--steps', '2', ...TRAIN, '--out', out]), 'the first part');
-  const same = await run('train', ['--resume', '--steps', '3', '--out', out]);
+  const chatArgs = ['--prompt', 'hi', '--max-new-tokens', '2', '--quiet'];
+  const otherBase = /^warning: .*base-retrained is not the base the LoRA adapter .*on-retrained was trained on \(its weight files differ: retrained or replaced since\?\); the adapter is applied, but its replies will not be the ones it learned: pass the base it was trained on, or train it again on this one$/m;
+  // the same weights elsewhere (a copy: base, saved from the same arrays) are the same base
+  const [same, chatSame, chatCopy] = await Promise.all([run('train', ['--resume', '--steps', '3', '--out', out]), run('chat', ['--init', out, ...chatArgs]), run('chat', ['--init', base, '--adapter', out, ...chatArgs])]);
   assertOk(same, 'resumed on the same base');
   assert.not.match(same.stderr, /has changed/);
+  for (const r of [chatSame, chatCopy]) {
+    assertOk(r, 'chat.js on the base the adapter was trained on');
+    assert.not.match(r.stderr, /is not the base/);
+  }
   saveGPT2Weights(b, CFG, tinyArrays(CFG, 9));
+  const chatChanged = await run('chat', ['--init', out, ...chatArgs]);
+  assertOk(chatChanged, 'chat.js on a changed base');
+  assert.match(chatChanged.stderr, otherBase);
   const changed = await run('train', ['--resume', '--steps', '4', '--out', out]);
   assertOk(changed, 'resumed on a changed base');
   assert.match(changed.stderr, /^warning: the base model .*base-retrained has changed since this adapter's last save \(its weight files differ\); training goes on, on the new weights$/m);

@@ -16,7 +16,7 @@ import { GPT2, type WeightsDtype } from './gpt2.ts';
 import { loadGPT2Weights } from '../node/weights.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
 import { ensureGPT2 } from './hub.ts';
-import { recoverCheckpoint } from './checkpoint.ts';
+import { readTrainStateJson, recoverCheckpoint } from './checkpoint.ts';
 import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
 import { mergeAdapter } from './peft.ts';
 import { VOCAB_SIZE } from '../data/tokenizer.ts';
@@ -65,9 +65,28 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
   } else w = await loadBase(init, alternatives);
   if (!adapter) return w;
   const a = readAdapter(adapter, w.config);
+  warnIfOtherBase(adapter, init);
   mergeAdapter(w.arrays, a);
   const files = w.files && !w.files.adapter ? { dir: w.files.dir, adapter } : undefined;
   return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${count(a.sites.length, 'projection')}, merged)` };
+}
+
+/**
+ * A base retrained in place (or another model of the same shape) takes an adapter without a word,
+ * and the adapter then means little: train.js recorded its base's fingerprint, so say when `base` differs.
+ */
+function warnIfOtherBase(adapter: string, base: string): void {
+  let trainedOn: unknown;
+  try {
+    trainedOn = readTrainStateJson(adapter)?.state.baseFingerprint;
+  } catch {
+    return; // a corrupt train_state.json is --resume's to report, not a reason to refuse the adapter
+  }
+  if (typeof trainedOn !== 'string') return; // not made by train.js, or on a hub model by name
+  const now = weightsFingerprint(base);
+  if (now !== null && now !== trainedOn) {
+    console.warn(`warning: ${base} is not the base the LoRA adapter ${adapter} was trained on (its weight files differ: retrained or replaced since?); the adapter is applied, but its replies will not be the ones it learned: pass the base it was trained on, or train it again on this one`);
+  }
 }
 
 /** the names the hub download takes */
