@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, saveAdapter } from '../src/model/adapter.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
-import { loadWeights } from '../src/model/load.ts';
-import { openGenerator } from '../src/model/load.ts';
+import { chooseInit, loadWeights, openGenerator } from '../src/model/load.ts';
 import { loadGPT2Weights, saveGPT2Weights } from '../src/node/weights.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { bytesSource, parseSafetensors } from '../src/model/safetensors.ts';
@@ -359,7 +358,9 @@ t('an adapter whose base moved: one line that says to pass it, and --resume --in
   renameSync(was, now);
   const loadError = (p: Promise<unknown>) => p.then(() => assert.unreachable('expected an error') as never, (e: Error) => (assert.instance(e, UserError), e.message));
   assert.match(await loadError(loadWeights(path('mv'))), /mv is a LoRA adapter of .*base-was, which is not there: if it moved, write its new place into .*mv\/adapter_config\.json's base_model_name_or_path \(chat\.js, eval\.js and serve\.js also take --init BASE --adapter .*mv\)$/);
-  assert.match(await loadError(saveMergedModel(path('mv'), undefined, path('merged-mv'), () => {})), /mv is a LoRA adapter of .*base-was, which is not there/);
+  // --adapter without --init (chat.js, eval.js, serve.js) names the adapter's base, not an --init that was never given
+  assert.match(errorOf(() => chooseInit(undefined, path('mv'), path('no-out'))), /mv is a LoRA adapter of .*base-was, which is not there: .* \(chat\.js, eval\.js and serve\.js also take --init BASE --adapter .*mv\)$/);
+  assert.match(await loadError(saveMergedModel(path('mv'), undefined, path('merged-mv'), () => {})), /mv is a LoRA adapter of .*base-was, which is not there: .* \(or give it to the merge: node \S+ --merge-adapter .*mv --init BASE --out .*merged-mv\)$/);
   assert.match(await loadError(runTraining({ resume: true, out: path('mv'), steps: 3, quiet: true }, g)), /--resume: the run's base model .*base-was \(named in train_state\.json\) is not there; if it moved, pass it with --init DIR/);
   const r = await runTraining({ resume: true, out: path('mv'), init: now, steps: 3, quiet: true }, g);
   assert.is(r.steps, 3);

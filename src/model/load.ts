@@ -23,7 +23,19 @@ import { VOCAB_SIZE } from '../data/tokenizer.ts';
 
 /** --init as chat.js and eval.js default it: as given; else the base that `adapter` names; else `out` if it exists; else gpt2 */
 export function chooseInit(init: string | undefined, adapter: string | undefined, out: string): string {
-  return init ?? (adapter ? adapterBase(adapter) : existsSync(out) ? out : 'gpt2');
+  return init ?? (adapter ? adapterBaseThere(adapter) : existsSync(out) ? out : 'gpt2');
+}
+
+/**
+ * The base model adapter directory `dir` names (adapterBase), when it is there; a UserError when it
+ * moved or was deleted, which says how to give its new place (`how`: the command's way).
+ */
+export function adapterBaseThere(dir: string, how = `chat.js, eval.js and serve.js also take --init BASE --adapter ${dir}`): string {
+  const base = adapterBase(dir);
+  if (!existsSync(base) && !isHubModel(base)) {
+    throw new UserError(`${dir} is a LoRA adapter of ${base}, which is not there: if it moved, write its new place into ${join(dir, ADAPTER_CONFIG)}'s base_model_name_or_path (${how})`);
+  }
+  return base;
 }
 
 export interface LoadedWeights {
@@ -57,11 +69,7 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
   const chain = adapter ? [...merged, resolve(adapter)] : merged;
   let w: LoadedWeights;
   if (existsSync(init) && isAdapterDir(init)) {
-    const base = adapterBase(init);
-    if (!existsSync(base) && !isHubModel(base)) {
-      throw new UserError(`${init} is a LoRA adapter of ${base}, which is not there: if it moved, write its new place into ${join(init, ADAPTER_CONFIG)}'s base_model_name_or_path (chat.js, eval.js and serve.js also take --init BASE --adapter ${init})`);
-    }
-    w = await loadWeights(base, { alternatives, adapter: init, depth: depth + 1, merged: chain });
+    w = await loadWeights(adapterBaseThere(init), { alternatives, adapter: init, depth: depth + 1, merged: chain });
   } else w = await loadBase(init, alternatives);
   if (!adapter) return w;
   const a = readAdapter(adapter, w.config);

@@ -5,8 +5,7 @@ import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { loadWeights } from '../model/load.ts';
-import { adapterBase, isAdapterDir } from '../model/adapter.ts';
+import { adapterBaseThere, loadWeights } from '../model/load.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
 import { deliverPendingSignals, signalName, STOP_SIGNALS, trainedWith } from '../util/cli.ts';
@@ -41,8 +40,9 @@ async function merge(adapter: string, init: string | undefined, out: string, say
   if (dir === resolve(adapter)) throw new UserError(`--out ${out} is the adapter's directory: the merged model goes into a directory of its own`);
   const held = heldCheckpoint(dir);
   if (held) throw new UserError(`--out ${out} already holds a checkpoint (${held.what}); pass a new directory for the merged model`);
-  // without --init an adapter loads as an --init does: its base (adapter_config.json) with it merged
-  const w = init === undefined && isAdapterDir(adapter) ? await loadWeights(adapter) : await loadWeights(init ?? adapterBase(adapter), { adapter });
+  // without --init, into the base the adapter names (adapter_config.json)
+  const base = init ?? adapterBaseThere(adapter, `or give it to the merge: ${nodeCommand('train', '--merge-adapter', adapter, '--init', 'BASE', '--out', out)}`);
+  const w = await loadWeights(base, { adapter });
   await deliverPendingSignals(); // one that came while loading (synchronous reads) stops the merge here
   startSave();
   say(`merged: ${w.source}, ${describeConfig(w.config)}`);
