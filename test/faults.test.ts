@@ -147,12 +147,15 @@ t('the memory check counts the copies of the weights a host keeps beside the run
 });
 
 t('--init of a train.js checkpoint says the run fine-tunes it at another learning rate than it was trained at, and how to keep its own', async () => {
-  const [told, chosen] = await Promise.all([[], ['--lr', '1e-3']].map((lr, i) =>
+  const [told, chosen, lora] = await Promise.all([[], ['--lr', '1e-3'], ['--lora', '2']].map((lr, i) =>
     run('train', ['--init', ckpt, '--data', chat, '--block-size', '32', '--steps', '1', '--eval-interval', '0', '--out', out(`lr-note-${i}`), ...lr])));
   assertOk(told, 'fine-tuning a from-scratch checkpoint');
   assert.match(told.stdout, /^note: .*ckpt was trained at --lr 0\.003; this run fine-tunes it at --lr 0\.00006 \(the fine-tuning default\): pass --lr .*, or --resume --out .*ckpt to go on with that run's settings$/m);
   assertOk(chosen, 'with --lr');
   assert.not.match(chosen.stdout, /was trained at --lr/);
+  // an adapter on it learns at LoRA's own default; --resume --out ckpt would retrain the base under the adapter
+  assertOk(lora, 'a LoRA run on it');
+  assert.not.match(lora.stdout, /was trained at --lr/);
 });
 
 t('a --batch-size over the training windows is said (each batch repeats windows, for nothing)', async () => {

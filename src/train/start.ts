@@ -100,7 +100,8 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       }
       run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config, base }, device) : resolveRun(flags, { source: 'scratch' }, device);
       if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
-      else if (flags.lr === undefined) {
+      else if (flags.lr === undefined && !run.settings.lora) {
+        // (not a LoRA run: its adapter starts at zero whatever the base's lr was, and --resume --out BASE would retrain the base under it)
         const earlier = earlierLr(init);
         // a checkpoint given as --init is fine-tuned, with fine-tuning's defaults: a small model trained from scratch at 3e-3 would barely move
         if (earlier !== null && earlier !== run.settings.lr) {
