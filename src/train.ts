@@ -3,12 +3,13 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './util/cli.ts';
-import { DEFAULTS, type TrainFlags } from './train/run.ts';
+import { DEFAULTS, defaultLr, type TrainFlags } from './train/run.ts';
 import { runTraining } from './train/node.ts';
 import { saveMergedModel } from './train/merge.ts';
 import { DTYPE_FLAG } from './model/load.ts';
 
 const D = DEFAULTS;
+const lr = (fromScratch: boolean, lora = false) => defaultLr(fromScratch, lora).toExponential();
 const specs: FlagSpec[] = [
   { name: 'init', type: 'string', default: D.init, help: "gpt2 | scratch | DIR (config.json + model.safetensors, or a LoRA adapter directory: merged into its base); auto = gpt2 if its weights can be found or downloaded, else scratch" },
   { name: 'data', type: 'string', default: D.data, help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
@@ -22,7 +23,7 @@ const specs: FlagSpec[] = [
   { name: 'batch-size', type: 'int', help: 'sequences per micro-batch (default from scratch: 1024 tokens (CPU) or 4096 (GPU) per batch; fine-tuning: 1 on a CPU adapter, 8 on a GPU)' },
   { name: 'block-size', type: 'int', help: 'tokens per sequence; also the context of a from-scratch model (default 256 on a CPU adapter, 512 on a GPU)' },
   { name: 'grad-accum', type: 'int', default: D.gradAccum, help: 'micro-batches per optimizer step: the same step as one batch N times larger (the loss is the mean over all their target tokens), in the memory of one' },
-  { name: 'lr', type: 'number', help: 'peak learning rate (default 3e-3 from scratch, 6e-5 fine-tuning)' },
+  { name: 'lr', type: 'number', help: `peak learning rate (default ${lr(true)} from scratch, ${lr(false)} fine-tuning, ${lr(false, true)} with --lora)` },
   { name: 'min-lr', type: 'number', help: 'final learning rate of the cosine schedule (default lr/10)' },
   { name: 'warmup', type: 'int', help: 'linear warmup steps (default 5% of steps)' },
   { name: 'schedule', type: 'string', default: D.schedule, choices: ['cosine', 'constant'], help: 'learning-rate schedule after warmup' },

@@ -276,6 +276,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     for (const f of flags) assert.match(h.stdout, new RegExp(`^  ${f}\\b`, 'm'), `${name} --help lists ${f}`);
     assert.is(stderrLines(h.stderr).length, 0, h.stderr);
     assert.is((await run(name, ['-h'])).stdout, h.stdout, `${name} -h is --help`);
+    if (name === 'train') assert.match(h.stdout, /^  --lr N .*\(default 3e-3 from scratch, 6e-5 fine-tuning, 1e-3 with --lora\)$/m, 'every default learning rate');
   }
 
   // a checkpoint cut short, and one whose config.json disagrees with its tensors
