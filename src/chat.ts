@@ -1,10 +1,10 @@
 // node dist/chat.js: chat with GPT-2 (or a fine-tuned checkpoint) in a terminal or a pipe,
 // answer one --prompt, or continue plain text with --raw.
 import { closeGpu, getGpu } from './node/gpu.ts';
-import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
+import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { speakersFromFlagsOrTraining, FAST_FLAG, exitOnStdoutError, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
-import { applySettingFlags, ChatSession, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
+import { applySettingFlags, ChatSession, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
 
 
@@ -50,8 +50,9 @@ async function main(): Promise<void> {
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { generator, loadMs, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
-  if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n`);
-  // a reply longer than the context stops when the context is full (the prompt keeps at least half)
+  // /set takes a max_new_tokens below the context only: the flag too, or /set would refuse the value in use
+  const fitted = fitMaxNewTokens(opts, generator.contextLength, flagGiven(process.argv.slice(2), 'max-new-tokens'));
+  if (!opts.quiet) process.stderr.write(`loaded ${describe} in ${(loadMs / 1000).toFixed(1)} s\n${fitted ? `note: ${fitted}\n` : ''}`);
 
   if (a.prompt !== undefined) {
     await answer(new ChatSession(generator, opts), a.prompt as string, { output: process.stdout, log: process.stderr, tag: false });

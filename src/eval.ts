@@ -9,7 +9,7 @@ import type { GPT2 } from './model/gpt2.ts';
 import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { checkShippedFile, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
-import { applySettingFlags, defaultChatOptions, settingFlags, type ChatOptions } from './chat/session.ts';
+import { applySettingFlags, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { readChatText } from './data/dataset.ts';
 import { count } from './util/words.ts';
@@ -171,12 +171,8 @@ async function main(): Promise<void> {
   await getGpu({ fast: a.fast ? true : undefined });
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
   const log = (s: string) => process.stderr.write(s);
-  if (opts.maxNewTokens >= generator.contextLength) {
-    // the default is for GPT-2's 1024 tokens: a small model's context gets half of it, as chat.js leaves a reply at most half
-    if (flagGiven(process.argv.slice(2), 'max-new-tokens')) throw new UserError(`--max-new-tokens must be < the context length ${generator.contextLength}, got ${opts.maxNewTokens}`);
-    opts.maxNewTokens = Math.max(1, Math.floor(generator.contextLength / 2));
-    log(`eval: note: replies of at most ${count(opts.maxNewTokens, 'token')}, half this model's ${generator.contextLength}-token context (the default ${defaults.maxNewTokens} does not fit; --max-new-tokens sets it)\n`);
-  }
+  const fitted = fitMaxNewTokens(opts, generator.contextLength, flagGiven(process.argv.slice(2), 'max-new-tokens'));
+  if (fitted) log(`eval: note: ${fitted}\n`);
   log(`eval: ${describe}\neval: ${dataPath}: ${count(convs.length, 'conversation')}, ${count(replies, 'reply', 'replies')} to generate\n`);
   for (const n of parsed.notes) log(`eval: note: ${n}\n`);
   if (!trainText) log(`eval: no training text (${trainPath}${trainPath.endsWith('.bin') ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);

@@ -419,6 +419,16 @@ t('chat.js --prompt: the same seed gives the same reply; --raw prints only the c
   assert.not.match(cut.stderr, /prefill/);
 });
 
+t('chat.js on a model whose context is below the default --max-new-tokens: the default halves it, said; /set takes the value in use; a --max-new-tokens that does not fit is refused as /set refuses it', async () => {
+  // the checkpoint's context is 32 tokens, the default --max-new-tokens 128
+  const r = await run('chat', ['--init', ckpt], '/set max_new_tokens\n/set max_new_tokens 16\n/set max_new_tokens 32\n');
+  assertOk(r, 'chat with the default --max-new-tokens');
+  assert.match(r.stderr, /^note: replies of at most 16 tokens, half this model's 32-token context \(the default 128 does not fit; --max-new-tokens sets it\)$/m);
+  assert.is(r.stdout, 'max_new_tokens = 16\nmax_new_tokens = 16\nmax_new_tokens must be < the context length 32, got 32\n');
+  assertOneLineError(await run('chat', ['--init', ckpt, '--max-new-tokens', '32', '--prompt', 'hi']),
+    [/^error: --max-new-tokens must be < the context length 32, got 32$/], '--max-new-tokens as long as the context');
+});
+
 t('chat.js --dtype f16: replies with f16 weights; a bad --dtype is one line', async () => {
   const r = await run('chat', ['--init', ckpt, '--dtype', 'f16', '--prompt', 'Hi there', '--max-new-tokens', '5', '--temperature', '0']);
   assertOk(r, '--dtype f16');

@@ -91,6 +91,19 @@ export function applySetting(o: ChatOptions, name: string, value: string, contex
   return null;
 }
 
+/**
+ * Fit max_new_tokens below a model's context, as /set checks it: a value the user gave that does
+ * not fit is refused; the default (made for GPT-2's 1024 tokens) becomes half the context, as the
+ * prompt keeps at least half. Returns a note saying so, or null when the value fits.
+ */
+export function fitMaxNewTokens(o: ChatOptions, contextLength: number, given: boolean): string | null {
+  if (o.maxNewTokens < contextLength) return null;
+  if (given) throw new UserError(`--max-new-tokens must be < the context length ${contextLength}, got ${o.maxNewTokens}`);
+  const byDefault = o.maxNewTokens;
+  o.maxNewTokens = Math.max(1, Math.floor(contextLength / 2));
+  return `replies of at most ${count(o.maxNewTokens, 'token')}, half this model's ${contextLength}-token context (the default ${byDefault} does not fit; --max-new-tokens sets it)`;
+}
+
 const unknownSetting = (name: string) => `unknown setting '${name}' (one of ${SETTING_NAMES.join(', ')})`;
 
 /** `name = value` for one setting (temperature, top_k, top-k, ...), or why there is no such setting */
