@@ -6,13 +6,14 @@ import { speakersFromFlagsOrTraining, FAST_FLAG, exitOnStdoutError, loadChosen, 
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
+import { UserError } from './util/errors.ts';
 
 
 const specs: FlagSpec[] = [
   ...MODEL_FLAGS,
   { name: 'prompt', type: 'string', help: 'answer this one message and exit (the reply alone goes to stdout)' },
   { name: 'raw', type: 'boolean', help: 'plain text continuation: no Human/Bot formatting, no default stop strings' },
-  { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context)' },
+  { name: 'persona', type: 'string', help: 'text placed before the conversation (like nanoChatGPT --context); not with --raw' },
   ...settingFlags(defaultChatOptions()), // --temperature, --top-k, ..., --max-new-tokens, --seed
   { name: 'stop', type: 'list', help: 'extra stop string (repeatable; \\n and \\t are understood); chat mode always stops at \\n{human}: and \\n{bot}:' },
   ...SPEAKER_FLAGS,
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
     process.stdout.write(helpText(USAGE, specs));
     return;
   }
+  // --raw's prompt is the text alone: a persona would be taken and silently left out
+  if (a.raw && a.persona !== undefined) throw new UserError('--persona is for chat mode: --raw continues the text as given, so put what goes before it at the start of the text');
   const choice = modelChoice(a);
   const opts: ChatOptions = {
     ...defaultChatOptions(),

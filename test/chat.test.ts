@@ -284,6 +284,14 @@ t('/persona sets the text placed before the conversation', async () => {
   assert.equal(gen.appends[0], [...encodePersona('You are a pirate.').tokens, ...encodeHumanTurn('ahoy', SP).tokens]);
 });
 
+t('raw mode has no persona: /persona says so instead of taking text that no prompt would hold', async () => {
+  const gen = fake();
+  const { out } = await pipe(gen, '/persona You are a pirate.\n/persona\nOnce upon a time\n', { raw: true });
+  assert.is(out.split('\n').filter((l) => l.startsWith('(raw mode has no persona')).length, 2, out);
+  assert.not.match(out, /persona set|^persona:/m);
+  assert.equal(gen.appends[0], encode('Once upon a time'), 'the line alone is continued');
+});
+
 t('/set temperature 0 makes replies greedy; /set lists and rejects bad values', async () => {
   // X and Y nearly tied for three tokens, then EOT
   const X = encode(' yes')[0], Y = encode(' no')[0];

@@ -312,6 +312,8 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],
     ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[32, 64\]/, /expected \[128, 64\]/]],
     ['chat: bad value', 'chat', ['--temperature', 'hot'], [/--temperature/, /'hot'/]],
+    // --raw continues the text alone: a persona would be dropped without a word
+    ['chat: --persona with --raw', 'chat', ['--init', ckpt, '--raw', '--persona', 'You are a pirate.', '--prompt', 'hi'], [/^error: --persona is for chat mode: --raw continues the text as given/]],
     ['chat: the same tag twice', 'chat', ['--human', 'Bot', '--prompt', 'hi'], [/--human\/--bot: the human and bot tags are both 'Bot'/]],
     ['chat: missing --init dir', 'chat', ['--init', join(dir, 'no-such-dir'), '--prompt', 'hi'], [/no such directory/]],
     ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],

@@ -131,6 +131,7 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
         session.reset();
         return void say('(new conversation)');
       case '/persona':
+        if (opts.raw) return void say('(raw mode has no persona: each line is continued as given, so put what goes before it at the start of the line)');
         if (!rest) return void say(session.persona ? `persona: ${session.persona}` : '(no persona)');
         session.persona = rest === '-' ? '' : rest;
         return void say(session.persona ? '(persona set)' : '(persona cleared)');
