@@ -219,7 +219,9 @@ t('chat.js where nothing names a model and there is no out/chat: a failed gpt2 d
 t('bench.js: an unknown flag or group is a one-line error, not a run of every benchmark', () => {
   for (const [args, pattern] of [
     [['--filer', 'residual'], /^error: unknown flag --filer: did you mean --filter\? \(see --help\)$/],
-    [['--filter', 'nosuch'], /^error: --filter nosuch names no group; the groups are .*\bresidual\b.*\bserve\b/],
+    [['--filter', 'nosuch'], /^error: --filter 'nosuch' names no group; the groups are .*\bresidual\b.*\bserve\b/],
+    // an unset shell variable: not a run of every group
+    [['--filter', ''], /^error: --filter '' names no group; the groups are /],
     [['--reps', '0'], /^error: --reps expects a positive integer, got '0'$/],
     [['--case', '('], /^error: --case \(: not a regular expression/],
   ] as [string[], RegExp][]) {
