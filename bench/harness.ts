@@ -127,7 +127,8 @@ training step, prompt prefill and KV-cached decode. Each case: one warm-up, then
 --reps runs. Where the adapter offers timestamp-query, rates use the GPU time of the kernels
 (unquantized timestamps around each dispatch; a case with a missing reading falls back to wall
 clock, marked 'wall'); --wall uses wall-clock time of the synced run instead. Tokens/s always
-come from wall-clock runs without timestamps. --list-adapters prints every adapter Dawn sees
+come from wall-clock runs without timestamps. --json prints the results as JSON on stdout (the
+table goes to stderr as progress). --list-adapters prints every adapter Dawn sees
 (pick one with WEBGPU_ADAPTER=<part of its name>).
 --case RE runs only the cases whose name matches RE (e.g. --filter gpt2 --case 'prefill|decode').
 --fast turns on Dawn's speed toggles. Groups: ${groups.map((g) => g.group).join(' ')}.`;
@@ -172,7 +173,9 @@ async function benchmarks(): Promise<void> {
   const args: BenchArgs = { batch: batch || (big ? 8 : 1), big, reps: reps || (big ? 20 : 3) };
   const rows: Record<string, unknown>[] = [];
   const timing = gpu.profiler ? 'GPU timestamps (unquantized)' : 'wall clock';
-  if (!json) console.log(`adapter: ${gpu.adapterName}; timing: ${timing}; median of ${args.reps}`);
+  // with --json the table is progress on stderr: a whole run takes minutes, and stdout is the JSON alone
+  const say = json ? console.error : console.log;
+  say(`adapter: ${gpu.adapterName}; timing: ${timing}; median of ${args.reps}`);
   for (const { group, make } of groups) {
     if (filter && !group.includes(filter)) continue;
     for (const c of await make(gpu, args)) {
@@ -193,13 +196,11 @@ async function benchmarks(): Promise<void> {
         note,
       };
       rows.push(row);
-      if (!json) {
-        const rate = [row.gflops !== undefined ? `${row.gflops} GFLOP/s` : '', row.gbps !== undefined ? `${row.gbps} GB/s` : '',
-          row.tokens_per_s !== undefined ? `${row.tokens_per_s} tok/s` : ''].filter(Boolean).join('  ');
-        const src = gpu.profiler && t.gpu === undefined ? ' (wall)' : '';
-        console.log(`${group.padEnd(12)} ${c.name.padEnd(28)} ${c.shape.padEnd(30)} ${ms.toFixed(2).padStart(9)} ms${src} ${t.wall.toFixed(2).padStart(9)} wall  ${rate}`);
-        if (note) console.log(`${' '.repeat(13)}${note}`);
-      }
+      const rate = [row.gflops !== undefined ? `${row.gflops} GFLOP/s` : '', row.gbps !== undefined ? `${row.gbps} GB/s` : '',
+        row.tokens_per_s !== undefined ? `${row.tokens_per_s} tok/s` : ''].filter(Boolean).join('  ');
+      const src = gpu.profiler && t.gpu === undefined ? ' (wall)' : '';
+      say(`${group.padEnd(12)} ${c.name.padEnd(28)} ${c.shape.padEnd(30)} ${ms.toFixed(2).padStart(9)} ms${src} ${t.wall.toFixed(2).padStart(9)} wall  ${rate}`);
+      if (note) say(`${' '.repeat(13)}${note}`);
     }
   }
   if (!rows.length && only) throw new UserError(`--case ${caseRe} matches no case${filter ? ` of --filter ${filter}` : ''} (case names are the second column of a run)`);

@@ -231,6 +231,16 @@ t('bench.js: an unknown flag or group is a one-line error, not a run of every be
   }
 });
 
+t('bench.js --json: the JSON alone on stdout, the table as progress on stderr while it runs', () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench.js'), '--json', '--filter', 'gelu', '--reps', '1'], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.results.map((x: { name: string }) => x.name), ['geluForward', 'geluBackward']);
+  const rows = stderrLines(r.stderr);
+  assert.match(rows[0], /^adapter: .*; median of 1$/);
+  assert.equal(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['gelu geluForward', 'gelu geluBackward'], r.stderr);
+});
+
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
   const flags = ['--seed', '5', '--block-size', '16', '--grad-accum', '2', '--order', 'random', '--schedule', 'constant', '--warmup', '0', '--lr', '0.004'];
   const losses = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
