@@ -36,6 +36,8 @@ const groups: { group: string; make: Factory }[] = [];
 export function registerBench(group: string, make: Factory): void {
   groups.push({ group, make });
 }
+/** the groups registered so far, in order */
+export const benchGroups = (): readonly { group: string; make: Factory }[] => groups;
 
 const FLAGS: FlagSpec[] = [
   { name: 'json', type: 'boolean', help: '' }, { name: 'filter', type: 'string', help: '' }, { name: 'case', type: 'string', help: '' },
@@ -47,6 +49,16 @@ function count(a: Parsed, name: string, fallback: number): number {
   if (n === undefined) return fallback;
   if (n < 1) throw new UserError(`--${name} expects a positive integer, got '${n}'`);
   return n;
+}
+
+/**
+ * `make()` at the first call, the same value after; `peek()` gives it only if made. A group's
+ * models are built this way by the first case that runs on them, so a --case that picks a few
+ * cases (or none) builds only what those need.
+ */
+export function once<T>(make: () => T): (() => T) & { peek(): T | undefined } {
+  let made: { value: T } | undefined;
+  return Object.assign(() => (made ??= { value: make() }).value, { peek: () => made?.value });
 }
 
 export const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
