@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { commitCheckpoint, loadTrainState, recoverCheckpoint, replaceAtomic, saveTrainState, stageCheckpoint, writeFileAtomic } from '../src/model/checkpoint.ts';
 import { type GPT2Config, GPT2_124M, hfConfigJson, parameterShapes } from '../src/model/config.ts';
 import { ensureGPT2 } from '../src/model/hub.ts';
+import { loadWeights } from '../src/model/load.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { loadGPT2Weights, readConfig, saveGPT2Weights } from '../src/node/weights.ts';
 import { randn } from './util.ts';
@@ -506,6 +507,13 @@ t('hub: finds GPT2_DIR, the HF cache (refs/main, legacy models--gpt2, HF_HUB_CAC
   tinyModelDir(given, 63);
   await withEnv({ GPT2_DIR: given, HF_HOME: hf }, async () => assert.is(await ensureGPT2('gpt2'), given));
   await withEnv({ GPT2_DIR: join(given, 'nope') }, () => throwsWith(() => ensureGPT2('gpt2'), 'GPT2_DIR', 'config.json'));
+});
+
+t("hub: --init takes Hugging Face's id of a GPT-2 (openai-community/gpt2-medium) as its name, from the same cache", async () => {
+  const xdg = newDir();
+  const p = tinyModelDir(join(xdg, 'gpt2-webgpu', 'gpt2-medium'), 66);
+  const w = await withEnv({ XDG_CACHE_HOME: xdg }, () => loadWeights('openai-community/gpt2-medium'));
+  assert.equal(w.arrays.get('wte.weight'), p.get('wte.weight'));
 });
 
 /** runs fn with process.stderr.write captured into `lines` */

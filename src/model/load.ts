@@ -97,10 +97,12 @@ function warnIfOtherBase(adapter: string, base: string): void {
   }
 }
 
-/** the names the hub download takes */
-const HUB_MODEL = /^gpt2(-medium|-large|-xl)?$/;
+/** the names the hub download takes, also as Hugging Face spells them (openai-community/gpt2) */
+const HUB_MODEL = /^(openai-community\/)?gpt2(-medium|-large|-xl)?$/;
 /** is `init` one of OpenAI's models by name (downloaded or cached) rather than a directory? */
 export const isHubModel = (init: string) => HUB_MODEL.test(init) && !existsSync(init);
+/** the name of a hub model without Hugging Face's owner: one cache, whichever way it was named */
+const hubName = (init: string) => init.replace(/^openai-community\//, '');
 
 /**
  * The directories whose files `init` reads: init itself, and for a LoRA adapter the base it
@@ -124,7 +126,7 @@ export function weightDirs(init: string): string[] {
 
 async function loadBase(init: string, alternatives: string): Promise<LoadedWeights> {
   if (isHubModel(init)) {
-    const dir = await ensureGPT2(init);
+    const dir = await ensureGPT2(hubName(init));
     const { config, params } = loadGPT2Weights(dir);
     return { config, arrays: params, source: `${init} (${dir})`, files: { dir } };
   }
