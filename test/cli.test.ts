@@ -324,6 +324,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],
     ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[32, 64\]/, /expected \[128, 64\]/]],
     ['chat: bad value', 'chat', ['--temperature', 'hot'], [/--temperature/, /'hot'/]],
+    ['chat: an empty --prompt', 'chat', ['--init', ckpt, '--prompt', ' \n'], [/^error: --prompt is empty: give the message to answer/]],
     // --raw continues the text alone: a persona would be dropped without a word
     ['chat: --persona with --raw', 'chat', ['--init', ckpt, '--raw', '--persona', 'You are a pirate.', '--prompt', 'hi'], [/^error: --persona is for chat mode: --raw continues the text as given/]],
     ['chat: the same tag twice', 'chat', ['--human', 'Bot', '--prompt', 'hi'], [/--human\/--bot: the human and bot tags are both 'Bot'/]],
