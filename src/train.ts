@@ -48,7 +48,7 @@ const specs: FlagSpec[] = [
   { name: 'lora', type: 'int', arg: 'R', help: 'train a LoRA adapter of rank R (PEFT format, a few MB) instead of every weight: the base (--init) stays frozen' },
   { name: 'lora-alpha', type: 'number', help: "the adapter's output is scaled by alpha / R (default 2R)" },
   { name: 'lora-dropout', type: 'number', help: "dropout on the adapter's input while training (default 0)" },
-  { name: 'lora-targets', type: 'list', help: "projections to adapt, comma-separated PEFT module names: c_attn, attn.c_proj, c_fc, mlp.c_proj ('c_proj' = both c_proj) (default c_attn)" },
+  { name: 'lora-targets', type: 'list', help: "projections to adapt, comma-separated PEFT module names: c_attn, attn.c_proj, c_fc, mlp.c_proj ('c_proj' = both c_proj), or all-linear (every one) (default c_attn)" },
   { ...DTYPE_FLAG, help: "with --lora: the frozen base's weight matrices in f32 or f16 (half their memory; f32 arithmetic, the adapter stays f32)" },
   { name: 'merge-adapter', type: 'string', arg: 'DIR', help: 'merge the LoRA adapter in DIR into its base (or --init) and save the whole model to --out; no training' },
   { name: 'fast', type: 'boolean', help: "Dawn speed toggles (no robustness checks, no validation); env WEBGPU_FAST=1 does the same" },

@@ -147,6 +147,10 @@ t('targets match module names as PEFT does; bad settings are one-line UserErrors
   assert.equal(names(['attn.c_proj']), ['h.0.attn.c_proj', 'h.1.attn.c_proj']);
   assert.equal(names(['c_fc', 'mlp.c_proj']), ['h.0.mlp.c_fc', 'h.0.mlp.c_proj', 'h.1.mlp.c_fc', 'h.1.mlp.c_proj']);
   assert.equal(names(['h.1.mlp.c_fc', 'transformer.h.0.attn.c_attn']), ['h.0.attn.c_attn', 'h.1.mlp.c_fc']);
+  // PEFT's 'all-linear' (any case): every Linear/Conv1D but lm_head
+  const every = ['h.0.attn.c_attn', 'h.0.attn.c_proj', 'h.0.mlp.c_fc', 'h.0.mlp.c_proj', 'h.1.attn.c_attn', 'h.1.attn.c_proj', 'h.1.mlp.c_fc', 'h.1.mlp.c_proj'];
+  assert.equal(names(['all-linear']), every);
+  assert.equal(names(['ALL-Linear']), every);
   const bad = (s: Partial<LoraSettings>, re: RegExp) => {
     const e = (() => {
       try {
@@ -164,6 +168,7 @@ t('targets match module names as PEFT does; bad settings are one-line UserErrors
   bad({ targets: ['attn'] }, /'attn' names none/);
   bad({ targets: ['h.2.attn.c_attn'] }, /'h.2.attn.c_attn' names layer 2, but this model has 2 layers \(h\.0 to h\.1\)/); // TINY has 2 layers
   bad({ targets: [] }, /no target modules/);
+  bad({ targets: ['all-linear', 'c_attn'] }, /--lora-targets: 'all-linear' already names every projection; pass it alone/);
   bad({ r: 0 }, /--lora must be a whole number of at least 1/);
   bad({ r: -3 }, /--lora must be/);
   bad({ r: 2.5 }, /--lora must be/);

@@ -34,7 +34,7 @@ export function saveAdapter(dir: string, settings: LoraSettings, sites: LoraSite
   if (arrays.size !== tensors.length) throw new Error(`saveAdapter: ${arrays.size} arrays for ${tensors.length} tensors`);
   mkdirSync(dir, { recursive: true });
   replaceAtomic(join(dir, ADAPTER_WEIGHTS), (tmp) => writeSafetensors(tmp, tensors, { format: 'pt' }));
-  writeFileAtomic(join(dir, ADAPTER_CONFIG), JSON.stringify(adapterConfigJson(settings, base), null, 2) + '\n');
+  writeFileAtomic(join(dir, ADAPTER_CONFIG), JSON.stringify(adapterConfigJson(settings, sites, base), null, 2) + '\n');
 }
 
 /** the adapter_config.json of DIR, parsed; a UserError when it is missing or not a LoRA config */

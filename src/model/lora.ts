@@ -59,18 +59,26 @@ export function loraSites(c: GPT2Config, targets: readonly string[], what = '--l
   if (!targets.length) throw new UserError(`${what}: no target modules given`);
   const all: LoraSite[] = [];
   for (let l = 0; l < c.n_layer; l++) for (const m of LORA_MODULES) all.push(site(c, l, m));
+  if (targets.some(isAllLinear)) {
+    // PEFT takes 'all-linear' only as the whole target_modules (in a list it is a module name that matches nothing)
+    if (targets.length > 1) throw new UserError(`${what}: 'all-linear' already names every projection; pass it alone, or list the modules without it`);
+    return all;
+  }
   for (const t of targets) {
     if (!all.some((s) => targetNames(s, t))) {
       const layer = /(?:^|\.)h\.(\d+)\./.exec(t);
       if (layer && Number(layer[1]) >= c.n_layer) throw new UserError(`${what}: '${t}' names layer ${layer[1]}, but this model has ${c.n_layer} layers (h.0 to h.${c.n_layer - 1})`);
       throw new UserError(
         `${what}: '${t}' names none of GPT-2's projections; LoRA adapts c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj ` +
-          `('c_proj' means both c_proj, 'c_fc' = mlp.c_fc, as in PEFT's target_modules)`,
+          `('c_proj' means both c_proj, 'c_fc' = mlp.c_fc, 'all-linear' every one, as in PEFT's target_modules)`,
       );
     }
   }
   return all.filter((s) => targets.some((t) => targetNames(s, t)));
 }
+
+/** PEFT's shorthand for every Linear/Conv1D but the output layer: for GPT-2, every projection (lm_head excluded); case-insensitive, as PEFT reads it */
+export const isAllLinear = (t: string) => t.toLowerCase() === 'all-linear';
 
 /** does target_modules entry `t` name the projection: its whole module name, or a suffix after a dot (PEFT's rule) */
 const targetNames = (s: LoraSite, t: string) => {
@@ -87,7 +95,7 @@ const targetNames = (s: LoraSite, t: string) => {
 export function adapterTargets(a: AdapterConfig): ((s: LoraSite) => boolean) | null {
   const inLayers = (s: LoraSite) => a.layers === null || a.layers.includes(s.layer);
   if (a.targetPattern === null) return (s) => inLayers(s) && a.targets.some((t) => targetNames(s, t));
-  if (a.targetPattern === 'all-linear') return inLayers;
+  if (isAllLinear(a.targetPattern)) return inLayers;
   let re: RegExp;
   try {
     re = new RegExp(`^(?:${a.targetPattern})$`);
@@ -168,8 +176,12 @@ export function canonicalLoraName(key: string): { name: string; layer: number; m
   return { name: `h.${layer}.${module}.lora_${which}.weight`, layer, module, which };
 }
 
-/** adapter_config.json as PEFT's LoraConfig.save_pretrained writes it for GPT-2 (Conv1D: fan_in_fan_out true) */
-export function adapterConfigJson(s: LoraSettings, base: string): object {
+/**
+ * adapter_config.json as PEFT's LoraConfig.save_pretrained writes it for GPT-2 (Conv1D: fan_in_fan_out
+ * true). 'all-linear' is written as PEFT (0.15 on) saves it: resolved to the full names of the
+ * modules it adapted, `sites`.
+ */
+export function adapterConfigJson(s: LoraSettings, sites: LoraSite[], base: string): object {
   return {
     alpha_pattern: {},
     base_model_name_or_path: base,
@@ -186,7 +198,7 @@ export function adapterConfigJson(s: LoraSettings, base: string): object {
     r: s.r,
     rank_pattern: {},
     revision: null,
-    target_modules: s.targets,
+    target_modules: s.targets.some(isAllLinear) ? sites.map((x) => `transformer.${x.name}`) : s.targets,
     task_type: 'CAUSAL_LM',
     use_dora: false,
     use_rslora: false,
