@@ -11,7 +11,7 @@ import { ADAPTER_CONFIG, readAdapter } from '../src/model/adapter.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
 import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
-import { assertOk, run } from './child.ts';
+import { assertOk, assertOneLineError, run } from './child.ts';
 
 const t = suite('peft');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-peft-'));
@@ -34,6 +34,17 @@ t("train.js --lora-targets all-linear adapts every projection and writes target_
   const all = [0, 1].flatMap((l) => names.map((m) => `h.${l}.${m}`));
   assert.equal(JSON.parse(readFileSync(join(out, ADAPTER_CONFIG), 'utf8')).target_modules, all.map((n) => `transformer.${n}`));
   assert.equal(readAdapter(out, CFG).sites.map((s) => s.name), all);
+});
+
+t('train.js --resume of a LoRA run takes --lora-targets that pick its projections, however written; other projections are refused', async () => {
+  const out = path('resumed');
+  assertOk(await run('train', [...TRAIN, '--lora-targets', 'c_attn,c_fc', '--steps', '1', '--out', out]), 'the first part');
+  // the same projections: suffixes spelled out, in another order, repeated
+  const same = await run('train', ['--resume', '--lora-targets', 'mlp.c_fc,attn.c_attn', '--lora-targets', 'c_attn', '--steps', '2', '--out', out]);
+  assertOk(same, '--resume with the same projections written otherwise');
+  assert.match(same.stdout, /targets c_attn,c_fc \(4 projections\)/, "the run's own targets");
+  const other = await run('train', ['--resume', '--lora-targets', 'c_attn', '--steps', '3', '--out', out]);
+  assertOneLineError(other, [/--resume: the run's adapter has --lora-targets \["c_attn","c_fc"\]; --lora-targets \["c_attn"\] would be another adapter/], '--resume with fewer projections');
 });
 
 t.run();

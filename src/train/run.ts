@@ -8,7 +8,7 @@ import { gigabytes } from '../util/words.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
 import { speakerFlagProblem, speakerFlagsProblem, type Speakers } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
-import { checkLora, checkLoraValues, DEFAULT_LORA_TARGETS, type LoraSettings } from '../model/lora.ts';
+import { checkLora, checkLoraValues, DEFAULT_LORA_TARGETS, loraSites, type LoraSettings } from '../model/lora.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
@@ -186,7 +186,7 @@ export function resolveRun(
   else if (keep.steps !== undefined || keep.time !== undefined) ({ steps, time } = keep);
   else steps = defaultSteps(fromScratch, device.isCpu);
 
-  const lora = resolveLora(flags, keep, from.source);
+  const lora = resolveLora(flags, keep, from.source, config);
   const dtype = flags.dtype ?? keep.dtype;
   if (flags.dtype === 'f16' && !lora) {
     throw new UserError(from.source === 'resume' ? `--dtype f16 keeps the frozen base of a LoRA run in f16; the run in --out trains every weight, which needs them in f32: leave --dtype out` : F16_NEEDS_LORA);
@@ -244,7 +244,7 @@ export function resolveRun(
  * shape and meaning); dropout may change. Options without --lora, or --lora on a model from
  * scratch or on a whole-model run's --resume, are UserErrors.
  */
-function resolveLora(flags: TrainFlags, keep: Partial<RunSettings>, source: WeightsSource): LoraSettings | undefined {
+function resolveLora(flags: TrainFlags, keep: Partial<RunSettings>, source: WeightsSource, config: GPT2Config): LoraSettings | undefined {
   const options = (['loraAlpha', 'loraDropout', 'loraTargets'] as const).filter((k) => flags[k] !== undefined);
   const saved = source === 'resume' ? keep.lora : undefined;
   if (flags.loraR === undefined && !saved) {
@@ -263,7 +263,9 @@ function resolveLora(flags: TrainFlags, keep: Partial<RunSettings>, source: Weig
     };
     changed('--lora', flags.loraR, saved.r);
     changed('--lora-alpha', flags.loraAlpha, saved.alpha);
-    changed('--lora-targets', flags.loraTargets, saved.targets);
+    // targets are the projections they pick: 'attn.c_attn' or another order is the run's own 'c_attn'
+    const picked = (targets: string[]) => loraSites(config, targets).map((s) => s.name);
+    if (flags.loraTargets && picked(flags.loraTargets).join() !== picked(saved.targets).join()) changed('--lora-targets', flags.loraTargets, saved.targets);
     return { ...saved, dropout: flags.loraDropout ?? saved.dropout };
   }
   const r = flags.loraR!;
