@@ -4,12 +4,17 @@
 // refused in one line that says what to do; none is applied wrongly.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADAPTER_CONFIG, readAdapter } from '../src/model/adapter.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter } from '../src/model/adapter.ts';
 import type { GPT2Config } from '../src/model/config.ts';
+import { loadWeights } from '../src/model/load.ts';
+import { writeSafetensors } from '../src/node/safetensors.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
+import { UserError } from '../src/util/errors.ts';
+import { Rng } from '../src/util/rng.ts';
+import { assertRel } from './util.ts';
 import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
 import { assertOk, assertOneLineError, run } from './child.ts';
 
@@ -22,8 +27,102 @@ writeFileSync(chat, SMALL_CHAT);
 // GPT-2's vocabulary, so that train.js can tokenize for it
 const CFG: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
 const base = path('base');
-saveGPT2Weights(base, CFG, tinyArrays(CFG, 1));
 const TRAIN = ['--init', base, '--data', chat, '--block-size', '32', '--batch-size', '2', '--eval-interval', '0', '--lora', '2'];
+
+const baseArrays = tinyArrays(CFG, 1);
+saveGPT2Weights(base, CFG, baseArrays);
+const C = CFG.n_embd;
+const SHAPE: Record<string, [number, number]> = { 'attn.c_attn': [C, 3 * C], 'attn.c_proj': [C, C], 'mlp.c_fc': [C, 4 * C], 'mlp.c_proj': [4 * C, C] };
+
+/** PEFT's adapter_config.json for GPT-2 as save_pretrained writes it, with `over` on top */
+const peftConfig = (over: object) => ({
+  alpha_pattern: {}, base_model_name_or_path: base, bias: 'none', fan_in_fan_out: true, inference_mode: true, init_lora_weights: true,
+  layers_pattern: null, layers_to_transform: null, lora_alpha: 8, lora_dropout: 0, modules_to_save: null, peft_type: 'LORA', r: 2,
+  rank_pattern: {}, revision: null, target_modules: ['c_attn'], task_type: 'CAUSAL_LM', use_dora: false, use_rslora: false, ...over,
+});
+
+/**
+ * An adapter directory written by hand: `config` over PEFT's defaults, and random A [r, in] and
+ * B [out, r] for each 'h.N.attn.c_attn' in `ranks` (its r). Returns the tensors by site.
+ */
+function writeAdapter(name: string, config: object, ranks: Record<string, number>, seed = 2) {
+  const d = path(name);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, ADAPTER_CONFIG), JSON.stringify(peftConfig(config)));
+  const rng = new Rng(seed);
+  const rand = (n: number) => Float32Array.from({ length: n }, () => rng.normal() * 0.2);
+  const ab = new Map<string, { r: number; A: Float32Array; B: Float32Array }>();
+  const tensors = [];
+  for (const [site, r] of Object.entries(ranks)) {
+    const [inF, outF] = SHAPE[site.replace(/^h\.\d+\./, '')];
+    const A = rand(r * inF), B = rand(outF * r);
+    ab.set(site, { r, A, B });
+    tensors.push({ name: `base_model.model.transformer.${site}.lora_A.weight`, shape: [r, inF], data: A });
+    tensors.push({ name: `base_model.model.transformer.${site}.lora_B.weight`, shape: [outF, r], data: B });
+  }
+  writeSafetensors(join(d, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
+  return { dir: d, ab };
+}
+
+/** what PEFT's merge makes of the base, computed plainly: W [in, out] + scale · (B·A)ᵀ per site, in float64, with each site's scale */
+function mergedByHand(ab: ReturnType<typeof writeAdapter>['ab'], scale: Record<string, number>): Map<string, Float32Array> {
+  const out = new Map([...baseArrays].map(([k, v]) => [k, Float32Array.from(v)]));
+  for (const [site, { r, A, B }] of ab) {
+    const W = out.get(`${site}.weight`)!;
+    const [inF, outF] = SHAPE[site.replace(/^h\.\d+\./, '')];
+    for (let i = 0; i < inF; i++) {
+      for (let o = 0; o < outF; o++) {
+        let ba = 0;
+        for (let k = 0; k < r; k++) ba += B[o * r + k] * A[k * inF + i];
+        W[i * outF + o] = baseArrays.get(`${site}.weight`)![i * outF + o] + scale[site] * ba;
+      }
+    }
+  }
+  return out;
+}
+
+async function assertMergedAs(d: string, want: Map<string, Float32Array>) {
+  const got = (await loadWeights(base, { adapter: d })).arrays;
+  assert.equal([...got.keys()], [...want.keys()]);
+  for (const [k, v] of want) assertRel(got.get(k)!, v, 1e-6, k);
+}
+
+const errorOf = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    assert.instance(e, UserError, `a UserError, not ${(e as Error).stack}`);
+    assert.not.match((e as Error).message, /\n/, 'one line');
+    return (e as Error).message;
+  }
+  return assert.unreachable('expected an error') as never;
+};
+
+t('rank_pattern and alpha_pattern give modules their own r and alpha, matched as PEFT matches them (first key that is the name or its end after a dot); with use_rslora the scale is alpha/sqrt(r)', async () => {
+  const ranks = { 'h.0.attn.c_attn': 3, 'h.0.mlp.c_fc': 4, 'h.1.attn.c_attn': 5, 'h.1.mlp.c_fc': 4 };
+  const config = {
+    target_modules: ['c_attn', 'c_fc'], r: 2, lora_alpha: 8,
+    // the first key that matches wins: h.0's c_attn is 3, h.1's 5
+    rank_pattern: { 'h.0.attn.c_attn': 3, c_attn: 5, 'mlp.c_fc': 4 },
+    // PEFT's own example form (a regex anchored at the full name); c_fc keeps lora_alpha
+    alpha_pattern: { '^transformer.h.1.attn.c_attn': 2.5 },
+  };
+  const alphas: Record<string, number> = { 'h.0.attn.c_attn': 8, 'h.0.mlp.c_fc': 8, 'h.1.attn.c_attn': 2.5, 'h.1.mlp.c_fc': 8 };
+  const plain = writeAdapter('patterns', config, ranks);
+  const scale = (f: (r: number) => number) => Object.fromEntries(Object.entries(ranks).map(([s, r]) => [s, alphas[s] / f(r)]));
+  await assertMergedAs(plain.dir, mergedByHand(plain.ab, scale((r) => r)));
+  const rs = writeAdapter('patterns-rslora', { ...config, use_rslora: true }, ranks, 3);
+  await assertMergedAs(rs.dir, mergedByHand(rs.ab, scale(Math.sqrt)));
+  const a = readAdapter(plain.dir, CFG);
+  assert.equal(Object.fromEntries([...a.ranks].map(([s, x]) => [s, x.r])), ranks);
+  // a module's tensors must have its rank; a key JavaScript cannot read as a regex is refused, not skipped
+  const wrong = writeAdapter('patterns-wrong', config, { ...ranks, 'h.1.mlp.c_fc': 2 });
+  assert.match(errorOf(() => readAdapter(wrong.dir, CFG)), /h\.1\.mlp\.c_fc\.lora_A\.weight' has shape \[2, 32\], but adapter_config\.json says r = 4 for this module \(rank_pattern\)$/);
+  const python = writeAdapter('patterns-python', { ...config, rank_pattern: { '(?P<m>c_attn)': 3 } }, ranks);
+  assert.match(errorOf(() => readAdapter(python.dir, CFG)), /rank_pattern key "\(\?P<m>c_attn\)" is a regex JavaScript cannot read \(Python-only syntax\): write it in plain regex syntax$/);
+  const bad = writeAdapter('patterns-bad', { ...config, alpha_pattern: { c_attn: 'x' } }, ranks);
+  assert.match(errorOf(() => readAdapter(bad.dir, CFG)), /alpha_pattern\["c_attn"\] must be a positive number \(an alpha\), got "x"$/);
+});
 
 t("train.js --lora-targets all-linear adapts every projection and writes target_modules as PEFT saves 'all-linear' (the modules' full names)", async () => {
   const out = path('all-linear');

@@ -18,7 +18,7 @@ import { hashFileEnds } from '../node/fingerprint.ts';
 import { ensureGPT2 } from './hub.ts';
 import { readTrainStateJson, recoverCheckpoint } from './checkpoint.ts';
 import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
-import { mergeAdapter } from './peft.ts';
+import { describeRank, mergeAdapter } from './peft.ts';
 import { VOCAB_SIZE } from '../data/tokenizer.ts';
 
 /** --init as chat.js and eval.js default it: as given; else the base that `adapter` names; else `out` if it exists; else gpt2 */
@@ -76,7 +76,7 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
   warnIfOtherBase(adapter, init);
   mergeAdapter(w.arrays, a);
   const files = w.files && !w.files.adapter ? { dir: w.files.dir, adapter } : undefined;
-  return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (r ${a.config.r}, ${count(a.sites.length, 'projection')}, merged)` };
+  return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (${describeRank(a)}, ${count(a.sites.length, 'projection')}, merged)` };
 }
 
 /**

@@ -215,6 +215,10 @@ export interface AdapterConfig {
   targets: string[];
   /** target_modules when it is a string: a regex PEFT full-matches against module names */
   targetPattern: string | null;
+  /** rank_pattern: [regex, r] in the file's order, for the modules whose r is not `r` (sitePattern) */
+  rankPattern: [string, number][];
+  /** alpha_pattern: [regex, alpha] in the file's order, for the modules whose alpha is not `alpha` */
+  alphaPattern: [string, number][];
   /** layers_to_transform: the only layers adapted, or null for all */
   layers: number[] | null;
   /** base_model_name_or_path, or null */
@@ -236,10 +240,19 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   if (j.bias !== undefined && j.bias !== 'none') fail(`bias ${JSON.stringify(j.bias)} is not supported (adapters that train biases too; only bias "none")`);
   if (j.use_dora === true) fail('use_dora true is not supported (DoRA adapters; only plain LoRA)');
   if (j.lora_bias === true) fail('lora_bias true is not supported (a bias on lora_B; only plain LoRA)');
-  for (const k of ['rank_pattern', 'alpha_pattern']) {
+  const pattern = (k: string, valid: (v: number) => boolean, what: string): [string, number][] => {
     const v = j[k];
-    if (v != null && (typeof v !== 'object' || Object.keys(v as object).length > 0)) fail(`a non-empty '${k}' is not supported (per-module ranks or alphas)`);
-  }
+    if (v == null) return [];
+    if (typeof v !== 'object' || Array.isArray(v)) fail(`field '${k}' must be an object of module names (regexes) to ${what}s, got ${JSON.stringify(v)}`);
+    const entries = Object.entries(v as object);
+    for (const [key, x] of entries) {
+      if (typeof x !== 'number' || !valid(x)) fail(`${k}[${JSON.stringify(key)}] must be a ${what}, got ${JSON.stringify(x)}`);
+      if (!patternRegex(key)) fail(`${k} key ${JSON.stringify(key)} is a regex JavaScript cannot read (Python-only syntax): write it in plain regex syntax`);
+    }
+    return entries as [string, number][];
+  };
+  const rankPattern = pattern('rank_pattern', (x) => Number.isSafeInteger(x) && x >= 1, 'positive whole number (a rank)');
+  const alphaPattern = pattern('alpha_pattern', (x) => x > 0 && Number.isFinite(x), 'positive number (an alpha)');
   const t = j.target_modules;
   if (t != null && typeof t !== 'string' && !(Array.isArray(t) && t.every((x) => typeof x === 'string'))) fail(`field 'target_modules' must be a list of module names or a regex string, got ${JSON.stringify(t)}`);
   const targets = typeof t === 'string' ? [t] : ((t as string[] | null | undefined) ?? DEFAULT_LORA_TARGETS);
@@ -248,7 +261,28 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   // an empty list is no restriction, as PEFT reads it (is_using_layer_indexes), not no layer at all
   const layers = l == null || (Array.isArray(l) && l.length === 0) ? null : Array.isArray(l) ? (l as number[]) : [l as number];
   const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
-  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, layers, base };
+  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, layers, base };
+}
+
+/** a rank_pattern / alpha_pattern key as PEFT's get_pattern_key matches it: the module's whole name, or its end after a dot; null when JavaScript cannot read it */
+function patternRegex(key: string): RegExp | null {
+  try {
+    return new RegExp(`^(?:.*\\.)?(?:${key})$`);
+  } catch {
+    return null;
+  }
+}
+
+/** the first entry of `pattern` whose key matches the site's module name (PEFT's get_pattern_key), or `fallback` */
+function patternValue(pattern: [string, number][], s: LoraSite, fallback: number): number {
+  const name = `transformer.${s.name}`;
+  return pattern.find(([key]) => patternRegex(key)!.test(name))?.[1] ?? fallback;
+}
+
+/** the rank, alpha and scale PEFT gives the adapter of one module: rank_pattern and alpha_pattern over r and lora_alpha */
+export function siteLora(a: AdapterConfig, s: LoraSite): { r: number; alpha: number; scale: number } {
+  const r = patternValue(a.rankPattern, s, a.r), alpha = patternValue(a.alphaPattern, s, a.alpha);
+  return { r, alpha, scale: loraScale({ r, alpha, rslora: a.rslora }) };
 }
 
 // ---- merging ----

@@ -4,7 +4,7 @@
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import type { GPT2Config } from './config.ts';
-import { adapterTargets, canonicalLoraName, LORA_MODULES, loraScale, mergeLora, moduleShape, parseAdapterConfig, site, type AdapterConfig, type LoraSite } from './lora.ts';
+import { adapterTargets, canonicalLoraName, LORA_MODULES, mergeLora, moduleShape, parseAdapterConfig, site, siteLora, type AdapterConfig, type LoraSite } from './lora.ts';
 import { fmtShape, type SafetensorsFile } from './safetensors.ts';
 
 export interface ParsedAdapter {
@@ -12,6 +12,8 @@ export interface ParsedAdapter {
   sites: LoraSite[];
   /** lora_A / lora_B of each site by canonical name */
   arrays: Map<string, Float32Array>;
+  /** each site's rank, alpha and scale by site name: r and lora_alpha, or rank_pattern's and alpha_pattern's */
+  ranks: Map<string, { r: number; alpha: number; scale: number }>;
 }
 
 /**
@@ -38,10 +40,12 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
     if (c.layer >= base.n_layer) throw otherBase(`'${key}' is for layer ${c.layer}, but this base model has ${base.n_layer} layers`);
     const [inF, outF] = moduleShape(base, c.module);
     const shape = f.info(key).shape;
-    const want = c.which === 'A' ? [config.r, inF] : [outF, config.r];
+    const r = siteLora(config, site(base, c.layer, c.module)).r;
+    const want = c.which === 'A' ? [r, inF] : [outF, r];
     if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
-      const rankOk = shape.length === 2 && shape[c.which === 'A' ? 0 : 1] === config.r;
-      if (!rankOk) throw new UserError(`${path}: '${key}' has shape ${fmtShape(shape)}, but adapter_config.json says r = ${config.r}`);
+      const rankOk = shape.length === 2 && shape[c.which === 'A' ? 0 : 1] === r;
+      const says = r === config.r ? `r = ${r}` : `r = ${r} for this module (rank_pattern)`;
+      if (!rankOk) throw new UserError(`${path}: '${key}' has shape ${fmtShape(shape)}, but adapter_config.json says ${says}`);
       throw otherBase(`'${key}' has shape ${fmtShape(shape)}, but this base's ${c.module} needs ${fmtShape(want)} (n_embd ${base.n_embd})`);
     }
     const siteName = `h.${c.layer}.${c.module}`;
@@ -52,10 +56,13 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
   if (!found.size) throw new UserError(`${path}: holds no LoRA weights`);
   const sites: LoraSite[] = [];
   const arrays = new Map<string, Float32Array>();
+  const ranks: ParsedAdapter['ranks'] = new Map();
   const ordered = [...found.entries()].sort(([, a], [, b]) => a.layer - b.layer || LORA_MODULES.indexOf(a.module) - LORA_MODULES.indexOf(b.module));
   for (const [name, s] of ordered) {
     if (!s.A || !s.B) throw new UserError(`${path}: ${name} has lora_${s.A ? 'A' : 'B'} but no lora_${s.A ? 'B' : 'A'} (an incomplete adapter)`);
-    sites.push(site(base, s.layer, s.module));
+    const at = site(base, s.layer, s.module);
+    sites.push(at);
+    ranks.set(name, siteLora(config, at));
     for (const [which, key] of [['A', s.A], ['B', s.B]] as const) {
       const a = f.get(key);
       if (countNonFinite(a)) throw new UserError(`${path}: '${key}' holds NaN or infinite values`);
@@ -63,7 +70,7 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
     }
   }
   checkTargets(config, sites, base, where);
-  return { config, sites, arrays };
+  return { config, sites, arrays, ranks };
 }
 
 /**
@@ -100,8 +107,18 @@ function checkTargets(config: AdapterConfig, sites: LoraSite[], base: GPT2Config
   }
 }
 
-/** W += scale · Aᵀ·Bᵀ for every site of `a`, in place on the base model's arrays (scale alpha/r, or alpha/√r with rslora) */
+/** W += scale · Aᵀ·Bᵀ for every site of `a`, in place on the base model's arrays (each site's scale alpha/r, or alpha/√r with rslora) */
 export function mergeAdapter(weights: Map<string, Float32Array>, a: ParsedAdapter): void {
-  mergeLora(weights, a.arrays, a.sites, a.config.r, loraScale(a.config));
+  for (const s of a.sites) {
+    const { r, scale } = a.ranks.get(s.name)!;
+    mergeLora(weights, a.arrays, [s], r, scale);
+  }
+}
+
+/** the adapter's rank as people read it: 'r 8', or 'r 4 to 16' where rank_pattern gives modules their own */
+export function describeRank(a: ParsedAdapter): string {
+  const rs = [...a.ranks.values()].map((x) => x.r);
+  const lo = Math.min(...rs), hi = Math.max(...rs);
+  return lo === hi ? `r ${lo}` : `r ${lo} to ${hi}`;
 }
 

@@ -9,7 +9,7 @@ import { describeConfig, largestTensor, parseConfig, type GPT2Config } from '../
 import { UserError } from '../util/errors.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
+import { describeRank, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { ADAPTER_HEADER, parseSpeakersHeader, SPEAKERS_HEADER } from '../server/page_headers.ts';
 import { bytesSource, fmtShape, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
@@ -53,7 +53,7 @@ export class BrowserEngine implements Engine {
   fineTuned = false;
 
   get describe(): string {
-    return `GPT-2 · ${describeConfig(this.config)}${this.adapter ? ` + LoRA adapter (r ${this.adapter.config.r})` : ''}${this.fineTuned ? ' · fine-tuned here' : ''}`;
+    return `GPT-2 · ${describeConfig(this.config)}${this.adapter ? ` + LoRA adapter (${describeRank(this.adapter)})` : ''}${this.fineTuned ? ' · fine-tuned here' : ''}`;
   }
   get where(): string {
     return `on this device's GPU (${this.gpu.adapterName})`;

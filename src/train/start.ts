@@ -8,6 +8,7 @@ import { GPT2 } from '../model/gpt2.ts';
 import { isHubModel, loadWeights, weightDirs, type LoadedWeights } from '../model/load.ts';
 import { describeConfig, parameterShapes, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../model/adapter.ts';
+import { describeRank } from '../model/peft.ts';
 import { checkLora, initLoraArrays, loraShapes, type LoraSettings } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { checkDataFile, VAL_FILE } from '../data/dataset.ts';
@@ -156,8 +157,8 @@ function resumedAdapter(out: string, config: GPT2Config, lora: LoraSettings): Ma
   const a = readAdapter(out, config);
   const want = checkLora(config, lora).map((s) => s.name);
   const have = a.sites.map((s) => s.name);
-  if (a.config.r !== lora.r || have.join() !== want.join()) {
-    throw new UserError(`--resume: the adapter in ${out} (r ${a.config.r}, ${count(have.length, 'projection')}) is not the one train_state.json describes (r ${lora.r}, ${want.length}); start a new run`);
+  if ([...a.ranks.values()].some((x) => x.r !== lora.r) || have.join() !== want.join()) {
+    throw new UserError(`--resume: the adapter in ${out} (${describeRank(a)}, ${count(have.length, 'projection')}) is not the one train_state.json describes (r ${lora.r}, ${want.length}); start a new run`);
   }
   return a.arrays;
 }
