@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter } from '../src/model/adapter.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { loadWeights } from '../src/model/load.ts';
-import { writeSafetensors } from '../src/node/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
+import { parseAdapter } from '../src/model/peft.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
 import { UserError } from '../src/util/errors.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -122,6 +123,46 @@ t('rank_pattern and alpha_pattern give modules their own r and alpha, matched as
   assert.match(errorOf(() => readAdapter(python.dir, CFG)), /rank_pattern key "\(\?P<m>c_attn\)" is a regex JavaScript cannot read \(Python-only syntax\): write it in plain regex syntax$/);
   const bad = writeAdapter('patterns-bad', { ...config, alpha_pattern: { c_attn: 'x' } }, ranks);
   assert.match(errorOf(() => readAdapter(bad.dir, CFG)), /alpha_pattern\["c_attn"\] must be a positive number \(an alpha\), got "x"$/);
+});
+
+t('fields that make the adapter more than W + scale·B·A on the base as it is are refused in one line that says what to do; fields that change nothing for GPT-2 are read as PEFT reads them', async () => {
+  const ranks = { 'h.0.attn.c_attn': 2, 'h.1.attn.c_attn': 2 };
+  const refused: [object, RegExp][] = [
+    [{ bias: 'lora_only' }, /bias "lora_only" is not supported \(the adapter trains the base's biases too; only bias "none"\): merge it into its base with PEFT \(.*merge_and_unload\(\).*\) and pass OUT with --init$/],
+    [{ use_dora: true }, /use_dora true is not supported \(a DoRA adapter .*\): merge it into its base with PEFT/],
+    [{ lora_bias: true }, /lora_bias true is not supported/],
+    [{ layer_replication: [[0, 2], [1, 2]] }, /layer_replication \[\[0,2\],\[1,2\]\] is not supported \(PEFT stacks copies of the base's layers into a deeper model; only plain LoRA\): merge it/],
+    [{ target_parameters: ['transformer.h.0.attn.c_attn.weight'] }, /target_parameters .* is not supported/],
+    [{ trainable_token_indices: [0, 5] }, /trainable_token_indices \[0,5\] is not supported \(the adapter trains rows of the token embedding too/],
+    [{ kasa_config: { beta: 1 } }, /kasa_config .* is not supported/],
+    [{ use_bdlora: { nblocks: 2 } }, /use_bdlora .* is not supported/],
+    [{ alora_invocation_tokens: [50256] }, /alora_invocation_tokens is not supported \(an activated LoRA acts only from its invocation tokens on.*\): use it with PEFT$/],
+    [{ arrow_config: { top_k: 2 } }, /arrow_config is not supported/],
+    [{ init_lora_weights: 'pissa_niter_4' }, /init_lora_weights "pissa_niter_4" is not supported \(PEFT changed the base's weights under this adapter when it was made\): save it as a plain LoRA adapter \(save_pretrained\(\.\.\., path_initial_model_for_weight_conversion=\.\.\.\)\), or merge it/],
+    [{ init_lora_weights: 'olora' }, /init_lora_weights "olora" is not supported/],
+    [{ init_lora_weights: 'corda' }, /init_lora_weights "corda" is not supported/],
+    [{ init_lora_weights: 'loftq' }, /init_lora_weights "loftq" is not supported/],
+    [{ init_lora_weights: 'lora_ga' }, /init_lora_weights "lora_ga" is not supported/],
+  ];
+  refused.forEach(([over, re], i) => {
+    const { dir: d } = writeAdapter(`refused-${i}`, over, ranks);
+    assert.match(errorOf(() => readAdapter(d, CFG)), re, JSON.stringify(over));
+    // the page parses the same text
+    assert.match(errorOf(() => parseAdapter(readFileSync(join(d, ADAPTER_CONFIG), 'utf8'), readSafetensors(join(d, ADAPTER_WEIGHTS)), CFG, { config: 'c', weights: 'w' })), re);
+  });
+  // PEFT's defaults written out, and what does not change GPT-2's adapted model: plain W + alpha/r·B·A
+  const harmless = {
+    fan_in_fan_out: false, // PEFT sets it true for Conv1D whatever the file says
+    use_qalora: true, qalora_group_size: 16, // GPTQ layers only
+    megatron_config: { hidden_size: 32 }, megatron_core: 'megatron.core', // Megatron's parallel layers only
+    init_lora_weights: 'gaussian', eva_config: null, corda_config: null, loftq_config: {}, lora_ga_config: null,
+    use_dora: false, lora_bias: false, layer_replication: null, target_parameters: null, trainable_token_indices: null, alora_invocation_tokens: null,
+    exclude_modules: null, ensure_weight_tying: false, bias: 'none', lora_dropout: 0.1, velora_config: null, kasa_config: null, use_bdlora: null, arrow_config: null,
+  };
+  for (const [i, over] of [harmless, { init_lora_weights: false }, { init_lora_weights: 'eva' }, { init_lora_weights: 'orthogonal' }, { init_lora_weights: 'mica' }].entries()) {
+    const a = writeAdapter(`harmless-${i}`, over, ranks);
+    await assertMergedAs(a.dir, mergedByHand(a.ab, { 'h.0.attn.c_attn': 4, 'h.1.attn.c_attn': 4 }));
+  }
 });
 
 t("train.js --lora-targets all-linear adapts every projection and writes target_modules as PEFT saves 'all-linear' (the modules' full names)", async () => {

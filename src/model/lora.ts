@@ -237,9 +237,7 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   const alpha = j.lora_alpha ?? 8; // PEFT's default
   if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha)) fail(`field 'lora_alpha' must be a positive number, got ${JSON.stringify(alpha)}`);
   const dropout = typeof j.lora_dropout === 'number' ? j.lora_dropout : 0;
-  if (j.bias !== undefined && j.bias !== 'none') fail(`bias ${JSON.stringify(j.bias)} is not supported (adapters that train biases too; only bias "none")`);
-  if (j.use_dora === true) fail('use_dora true is not supported (DoRA adapters; only plain LoRA)');
-  if (j.lora_bias === true) fail('lora_bias true is not supported (a bias on lora_B; only plain LoRA)');
+  refuseOtherMath(j, fail);
   const pattern = (k: string, valid: (v: number) => boolean, what: string): [string, number][] => {
     const v = j[k];
     if (v == null) return [];
@@ -262,6 +260,40 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   const layers = l == null || (Array.isArray(l) && l.length === 0) ? null : Array.isArray(l) ? (l as number[]) : [l as number];
   const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
   return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, layers, base };
+}
+
+const MERGE_IN_PEFT = 'merge it into its base with PEFT (PeftModel.from_pretrained(base, DIR).merge_and_unload().save_pretrained(OUT)) and pass OUT with --init';
+
+/** set to something other than PEFT's default (null, false, an empty list or object) */
+const isSet = (v: unknown) => v != null && v !== false && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
+
+/**
+ * LoraConfig fields whose adapter is not plain W + scale·B·A on the base as it is: applying only
+ * A and B would give another model, so each is refused, saying what to do. (Fields that change
+ * training only, lora_dropout, velora_config, monteclora_config, or nothing for GPT-2's Conv1D,
+ * fan_in_fan_out (PEFT sets it true), use_qalora (GPTQ layers only), megatron_config, are read
+ * as PEFT reads them: not at all.)
+ */
+function refuseOtherMath(j: Record<string, unknown>, fail: (what: string) => never): void {
+  if (j.bias != null && j.bias !== 'none') fail(`bias ${JSON.stringify(j.bias)} is not supported (the adapter trains the base's biases too; only bias "none"): ${MERGE_IN_PEFT}`);
+  const unsupported: [string, string][] = [
+    ['use_dora', 'a DoRA adapter also rescales every column of each weight'],
+    ['lora_bias', 'a bias beside lora_B'],
+    ['layer_replication', 'PEFT stacks copies of the base\'s layers into a deeper model'],
+    ['target_parameters', 'LoRA on parameters rather than modules'],
+    ['trainable_token_indices', 'the adapter trains rows of the token embedding too'],
+    ['kasa_config', "KaSA truncates the base weights' smallest singular values"],
+    ['use_bdlora', 'block-diagonal LoRA'],
+  ];
+  for (const [k, why] of unsupported) if (isSet(j[k])) fail(`${k} ${JSON.stringify(j[k])} is not supported (${why}; only plain LoRA): ${MERGE_IN_PEFT}`);
+  // applied to some tokens only, or routed among adapters: no merged weights are the same model
+  if (isSet(j.alora_invocation_tokens)) fail('alora_invocation_tokens is not supported (an activated LoRA acts only from its invocation tokens on, which no merge into the weights can do): use it with PEFT');
+  if (isSet(j.arrow_config)) fail('arrow_config is not supported (Arrow routes each token among several adapters, which no merge into the weights can do): use it with PEFT');
+  // the adapter was trained beside a base with its initial low-rank part taken out (or quantized): A and B alone on the base are another model
+  const init = j.init_lora_weights;
+  if (typeof init === 'string' && /^(pissa|olora|corda|loftq|lora_ga)/i.test(init)) {
+    fail(`init_lora_weights ${JSON.stringify(init)} is not supported (PEFT changed the base's weights under this adapter when it was made): save it as a plain LoRA adapter (save_pretrained(..., path_initial_model_for_weight_conversion=...)), or ${MERGE_IN_PEFT}`);
+  }
 }
 
 /** a rank_pattern / alpha_pattern key as PEFT's get_pattern_key matches it: the module's whole name, or its end after a dot; null when JavaScript cannot read it */
