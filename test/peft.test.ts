@@ -165,6 +165,37 @@ t('fields that make the adapter more than W + scale·B·A on the base as it is a
   }
 });
 
+t('exclude_modules, modules_to_save, layers_pattern and layers_to_transform pick the modules PEFT adapts; tensors of others are refused, a pair PEFT refuses is refused', async () => {
+  const both = { 'h.0.attn.c_attn': 2, 'h.1.attn.c_attn': 2 };
+  const notNamed = /adapter_model\.safetensors: holds LoRA weights for h\.1\.attn\.c_attn, which adapter_config\.json's target_modules .* does not name: PEFT would ignore them/;
+  const refusedAs = (name: string, over: object, re: RegExp) => assert.match(errorOf(() => readAdapter(writeAdapter(name, over, both).dir, CFG)), re, name);
+  refusedAs('exclude-list', { exclude_modules: ['h.1.attn.c_attn'] }, notNamed);
+  refusedAs('exclude-regex', { exclude_modules: '.*\\.h\\.1\\..*' }, notNamed);
+  refusedAs('exclude-said', { exclude_modules: ['h.1.attn.c_attn'] }, /target_modules \["c_attn"\] \(exclude_modules \["h\.1\.attn\.c_attn"\]\) does not name/);
+  // PEFT never puts LoRA on a module it trains whole
+  refusedAs('to-save', { modules_to_save: ['h.1.attn'] }, notNamed);
+  // the layer number comes after layers_pattern: 'h' is GPT-2's, another name finds no layer
+  refusedAs('pattern-h', { layers_to_transform: [0], layers_pattern: 'h' }, notNamed);
+  refusedAs('pattern-other', { layers_to_transform: [0], layers_pattern: ['layers'] }, /holds LoRA weights for h\.0\.attn\.c_attn, h\.1\.attn\.c_attn, which .* does not name/);
+  refusedAs('regex-layers', { target_modules: '.*c_attn', layers_to_transform: [0] }, /layers_to_transform and layers_pattern go with a list of target_modules, not the regex string ".\*c_attn" \(PEFT refuses the pair\): list the modules, or name the layers in the regex$/);
+  refusedAs('pattern-alone', { layers_pattern: 'h' }, /layers_pattern needs layers_to_transform \(PEFT refuses one without the other\)/);
+  refusedAs('exclude-python', { exclude_modules: '(?P<x>c_attn)' }, /exclude_modules "\(\?P<x>c_attn\)" is a regex JavaScript cannot read/);
+  // a module named in full is adapted whatever layers_to_transform says (PEFT checks the layer only for suffixes)
+  const named = writeAdapter('named-in-full', { target_modules: ['transformer.h.1.attn.c_attn', 'c_fc'], layers_to_transform: [0], layers_pattern: 'h' }, { 'h.0.mlp.c_fc': 2, 'h.1.attn.c_attn': 2 });
+  await assertMergedAs(named.dir, mergedByHand(named.ab, { 'h.0.mlp.c_fc': 4, 'h.1.attn.c_attn': 4 }));
+  // excluded modules the file has no tensors for: applied as the rest, and no warning of missing ones
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (m: string) => warnings.push(m);
+  try {
+    const one = writeAdapter('exclude-ok', { exclude_modules: ['h.1.attn.c_attn'] }, { 'h.0.attn.c_attn': 2 });
+    await assertMergedAs(one.dir, mergedByHand(one.ab, { 'h.0.attn.c_attn': 4 }));
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(warnings.filter((w) => /holds no weights/.test(w)), []);
+});
+
 t("train.js --lora-targets all-linear adapts every projection and writes target_modules as PEFT saves 'all-linear' (the modules' full names)", async () => {
   const out = path('all-linear');
   const r = await run('train', [...TRAIN, '--lora-targets', 'all-linear', '--steps', '1', '--out', out]);

@@ -87,22 +87,38 @@ const targetNames = (s: LoraSite, t: string) => {
 };
 
 /**
- * Which projections PEFT adapts when it loads an adapter_config.json: a target_modules list
- * matched as loraSites does, a string full-matched as a regex against the module name
- * ('transformer.h.0.attn.c_attn'; 'all-linear' is every projection), within layers_to_transform.
- * null when the regex is not one JavaScript reads (Python-only syntax): then it cannot be told.
+ * Which projections PEFT adapts when it loads an adapter_config.json (check_target_module_exists):
+ * none that exclude_modules or modules_to_save name; of a target_modules list, a module named in
+ * full, or by a suffix within layers_to_transform (its layer number found after layers_pattern,
+ * or after the first dotted name); a string full-matched as a regex against the module name
+ * ('transformer.h.0.attn.c_attn'; 'all-linear' is every projection). null when that regex is not
+ * one JavaScript reads (Python-only syntax): then it cannot be told.
  */
 export function adapterTargets(a: AdapterConfig): ((s: LoraSite) => boolean) | null {
-  const inLayers = (s: LoraSite) => a.layers === null || a.layers.includes(s.layer);
-  if (a.targetPattern === null) return (s) => inLayers(s) && a.targets.some((t) => targetNames(s, t));
-  if (isAllLinear(a.targetPattern)) return inLayers;
-  let re: RegExp;
+  const full = (s: LoraSite) => `transformer.${s.name}`;
+  const exclude = a.exclude;
+  const excluded = (s: LoraSite) =>
+    (typeof exclude === 'string' ? regexOf(`^(?:${exclude})$`)!.test(full(s)) : exclude.some((e) => targetNames(s, e))) ||
+    a.modulesToSave.some((m) => regexOf(`^(?:.*\\.)?(?:${m})(?:$|\\.)`)!.test(full(s)));
+  const layerPatterns = (a.layersPattern ?? ['[^.]*']).map((p) => regexOf(`^.*?\\.(?:${p})\\.(\\d+)\\.`)!);
+  const inLayers = (s: LoraSite) => {
+    if (a.layers === null) return true;
+    const m = layerPatterns.map((re) => re.exec(full(s))).find((x) => x);
+    return !!m && a.layers.includes(Number(m[1]));
+  };
+  if (a.targetPattern === null) return (s) => !excluded(s) && (a.targets.includes(full(s)) || (a.targets.some((t) => targetNames(s, t)) && inLayers(s)));
+  if (isAllLinear(a.targetPattern)) return (s) => !excluded(s);
+  const re = regexOf(`^(?:${a.targetPattern})$`);
+  return re ? (s) => !excluded(s) && re.test(full(s)) : null;
+}
+
+/** the regex, or null when JavaScript cannot read it (Python-only syntax) */
+function regexOf(source: string): RegExp | null {
   try {
-    re = new RegExp(`^(?:${a.targetPattern})$`);
+    return new RegExp(source);
   } catch {
     return null;
   }
-  return (s) => inLayers(s) && re.test(`transformer.${s.name}`);
 }
 
 /**
@@ -219,6 +235,12 @@ export interface AdapterConfig {
   rankPattern: [string, number][];
   /** alpha_pattern: [regex, alpha] in the file's order, for the modules whose alpha is not `alpha` */
   alphaPattern: [string, number][];
+  /** exclude_modules: a list (names or suffixes) or a regex string; never adapted */
+  exclude: string[] | string;
+  /** modules_to_save: modules PEFT trains whole, so never adapted */
+  modulesToSave: string[];
+  /** layers_pattern: what precedes the layer number in a module name (regexes), or null for any name */
+  layersPattern: string[] | null;
   /** layers_to_transform: the only layers adapted, or null for all */
   layers: number[] | null;
   /** base_model_name_or_path, or null */
@@ -258,8 +280,21 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   if (l != null && !(Number.isSafeInteger(l) || (Array.isArray(l) && l.every(Number.isSafeInteger)))) fail(`field 'layers_to_transform' must be a layer number or a list of them, got ${JSON.stringify(l)}`);
   // an empty list is no restriction, as PEFT reads it (is_using_layer_indexes), not no layer at all
   const layers = l == null || (Array.isArray(l) && l.length === 0) ? null : Array.isArray(l) ? (l as number[]) : [l as number];
+  const names = (k: string, v: unknown, asRegex: (x: string) => string): string[] => {
+    if (v == null) return [];
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) fail(`field '${k}' must be a module name, a list of them or a regex string, got ${JSON.stringify(v)}`);
+    for (const x of list as string[]) if (!regexOf(asRegex(x))) fail(`${k} ${JSON.stringify(x)} is a regex JavaScript cannot read (Python-only syntax): write it in plain regex syntax`);
+    return list as string[];
+  };
+  const exclude = typeof j.exclude_modules === 'string' ? names('exclude_modules', j.exclude_modules, (x) => x)[0] : names('exclude_modules', j.exclude_modules, () => '');
+  const modulesToSave = names('modules_to_save', j.modules_to_save, (x) => x);
+  const lp = names('layers_pattern', j.layers_pattern, (x) => x);
+  // PEFT's LoraConfig refuses these (a regex names its layers itself; a pattern needs the layers it finds)
+  if (typeof t === 'string' && (l != null || lp.length)) fail(`layers_to_transform and layers_pattern go with a list of target_modules, not the regex string ${JSON.stringify(t)} (PEFT refuses the pair): list the modules, or name the layers in the regex`);
+  if (lp.length && l == null) fail('layers_pattern needs layers_to_transform (PEFT refuses one without the other): add the layer numbers, or remove layers_pattern');
   const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
-  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, layers, base };
+  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, exclude, modulesToSave, layersPattern: lp.length ? lp : null, layers, base };
 }
 
 const MERGE_IN_PEFT = 'merge it into its base with PEFT (PeftModel.from_pretrained(base, DIR).merge_and_unload().save_pretrained(OUT)) and pass OUT with --init';
@@ -298,11 +333,7 @@ function refuseOtherMath(j: Record<string, unknown>, fail: (what: string) => nev
 
 /** a rank_pattern / alpha_pattern key as PEFT's get_pattern_key matches it: the module's whole name, or its end after a dot; null when JavaScript cannot read it */
 function patternRegex(key: string): RegExp | null {
-  try {
-    return new RegExp(`^(?:.*\\.)?(?:${key})$`);
-  } catch {
-    return null;
-  }
+  return regexOf(`^(?:.*\\.)?(?:${key})$`);
 }
 
 /** the first entry of `pattern` whose key matches the site's module name (PEFT's get_pattern_key), or `fallback` */

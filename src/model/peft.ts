@@ -85,7 +85,12 @@ function checkTargets(config: AdapterConfig, sites: LoraSite[], base: GPT2Config
     console.warn(`warning: ${where.config}: target_modules ${JSON.stringify(config.targetPattern)} is a regex JavaScript cannot read (Python-only syntax): the file's LoRA weights are applied as they are, not checked against it`);
     return;
   }
-  const targets = JSON.stringify(config.targetPattern ?? config.targets) + (config.layers ? ` (layers_to_transform ${JSON.stringify(config.layers)})` : '');
+  const also = [
+    config.layers && `layers_to_transform ${JSON.stringify(config.layers)}`,
+    config.exclude.length && `exclude_modules ${JSON.stringify(config.exclude)}`,
+    config.modulesToSave.length && `modules_to_save ${JSON.stringify(config.modulesToSave)}`,
+  ].filter(Boolean);
+  const targets = JSON.stringify(config.targetPattern ?? config.targets) + (also.length ? ` (${also.join(', ')})` : '');
   const names = (list: LoraSite[]) => list.slice(0, 4).map((s) => s.name).join(', ') + (list.length > 4 ? `, and ${list.length - 4} more` : '');
   const extra = sites.filter((s) => !targeted(s));
   if (extra.length) {
