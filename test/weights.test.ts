@@ -9,6 +9,7 @@ import { type GPT2Config, GPT2_124M, hfConfigJson, parameterShapes } from '../sr
 import { ensureGPT2 } from '../src/model/hub.ts';
 import { loadWeights } from '../src/model/load.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { loadGPT2Weights, readConfig, saveGPT2Weights } from '../src/node/weights.ts';
 import { randn } from './util.ts';
 
@@ -309,6 +310,19 @@ t('every key variant loads to identical params', () => {
   writeFileSync(join(d, 'model.safetensors'), rawSafetensors(shapes.map(({ name, shape }) => (
     { name: 'transformer.' + name, dtype: 'BF16', shape, bytes: u16Bytes(bf16Bits(want.get(name)!)) }))));
   assertParamsEqual(loadGPT2Weights(d).params, new Map([...want].map(([k, v]) => [k, toBf16(v)])));
+});
+
+t('an lm_head.weight that differs from wte.weight (an output layer trained on its own) is refused, not dropped', () => {
+  const want = tinyParams(TINY);
+  const d = newDir();
+  writeConfig(d, hfConfigJson(TINY));
+  const head = Float32Array.from(want.get('wte.weight')!, (x, i) => (i === 5 ? x + 0.5 : x));
+  writeSafetensors(join(d, 'model.safetensors'), [
+    ...parameterShapes(TINY).map(({ name, shape }) => ({ name: 'transformer.' + name, shape, data: want.get(name)! })),
+    { name: 'lm_head.weight', shape: [11, 8], data: head },
+  ]);
+  assert.throws(() => loadGPT2Weights(d), (e: Error) => e instanceof UserError &&
+    /model\.safetensors: 'lm_head\.weight' differs from the token embedding 'transformer\.wte\.weight': GPT-2 ties its output layer .* cannot be loaded as it was trained \(.*\)$/.test(e.message) && !e.message.includes('\n'));
 });
 
 t('unexpected extra tensors are ignored with one warning line', () => {

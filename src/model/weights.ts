@@ -8,11 +8,12 @@ import { type GPT2Config, hfConfigJson, parameterShapes } from './config.ts';
 import { encodeSafetensors, fmtShape, type NamedTensor, type SafetensorsFile } from './safetensors.ts';
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameValues = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((x, i) => x === b[i] || (Number.isNaN(x) && Number.isNaN(b[i])));
 
 /**
  * The parameters of a GPT-2 with `config` from its model.safetensors. Keys may carry the
- * 'transformer.' prefix or not; 'lm_head.weight' is ignored (tied to wte) when its shape is
- * [vocab, n_embd]; the causal-mask buffers 'h.N.attn.bias' / 'h.N.attn.masked_bias' are
+ * 'transformer.' prefix or not; 'lm_head.weight' is skipped when it holds wte's values (GPT-2
+ * ties the two) and refused when it does not; the causal-mask buffers 'h.N.attn.bias' / 'h.N.attn.masked_bias' are
  * skipped; F16/BF16 become f32; other extra tensors are skipped with a one-line warning; NaN or
  * infinite values get one too, naming the tensors. Shapes are all checked before any data is
  * read. Throws a UserError naming the missing tensor and its expected shape, or the wrongly
@@ -23,6 +24,7 @@ export function gpt2Params(f: SafetensorsFile, config: GPT2Config): Map<string, 
   const expected = new Map(parameterShapes(config).map((p) => [p.name, p.shape]));
   const keyOf = new Map<string, string>();
   const extra: string[] = [];
+  let lmHead: string | null = null;
   for (const key of f.names) {
     const name = key.startsWith('transformer.') ? key.slice('transformer.'.length) : key;
     const shape = f.info(key).shape;
@@ -30,6 +32,7 @@ export function gpt2Params(f: SafetensorsFile, config: GPT2Config): Map<string, 
     if (name === 'lm_head.weight') {
       const want = [config.vocab_size, config.n_embd];
       if (!sameShape(shape, want)) throw new UserError(`${path}: tensor '${key}' has shape ${fmtShape(shape)}, expected ${fmtShape(want)}`);
+      lmHead = key;
       continue;
     }
     const want = expected.get(name);
@@ -57,6 +60,14 @@ export function gpt2Params(f: SafetensorsFile, config: GPT2Config): Map<string, 
   }
   if (extra.length) {
     console.warn(`warning: ${path}: ignoring ${extra.length} unexpected tensor(s): ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', ...' : ''}`);
+  }
+  // GPT-2's output layer is its token embedding (one matrix here): a head trained on its own
+  // (PEFT's modules_to_save, an untied fine-tune) would be dropped without a word
+  if (lmHead && !sameValues(f.get(lmHead), f.get(keyOf.get('wte.weight')!))) {
+    throw new UserError(
+      `${path}: '${lmHead}' differs from the token embedding '${keyOf.get('wte.weight')}': GPT-2 ties its output layer to the embedding and this engine keeps one matrix for both, ` +
+        'so a model whose output layer was trained on its own cannot be loaded as it was trained (fine-tune it with the two tied, or drop lm_head to use the embedding as the head)',
+    );
   }
   const params = new Map<string, Float32Array>();
   const broken: string[] = [];
