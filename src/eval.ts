@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   const { init, adapter, dtype } = choice;
   // prompts use the tags the model was trained with; the shipped held-out set is written in Human/Bot
   const trained = trainedWith(choice);
-  const speakers = speakersFromFlagsOrTraining(a, choice, trained);
+  const speakers = speakersFromFlagsOrTraining(a, choice);
   opts.speakers = speakers;
   const dataPath = a.data as string;
   if (dataPath === DEFAULT_HELD_OUT) checkShippedFile(DEFAULT_HELD_OUT, 'the held-out set', 'eval.js');

@@ -3,7 +3,7 @@
 // --raw). Tiny models, so the whole file takes seconds. Needs dist/ built (npm test does that).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -16,6 +16,10 @@ import { runRepl } from '../src/chat/repl.ts';
 import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { shellWord } from '../src/util/words.ts';
+import { parseSpeakersHeader, SPEAKERS_HEADER } from '../src/server/page_headers.ts';
+import { speakersFromFlagsOrTraining } from '../src/util/cli.ts';
+import { GPT2_124M, hfConfigJson } from '../src/model/config.ts';
+import { configText } from '../src/model/weights.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { assertOk, assertOneLineError, progress, ROOT, run, start, stderrLines, waitForStdout, type Done, type Proc } from './child.ts';
@@ -409,6 +413,54 @@ t('chat.js on a run trained with --human User --bot Assistant: prompts and answe
   assert.is(r.stdout, expected);
   const over = await run('chat', ['--init', tagged, '--max-new-tokens', '3', '--human', 'Me'], 'Hello\n/history\n');
   assert.ok(over.stdout.includes('Me: Hello\n') && /^Assistant: /m.test(over.stdout), over.stdout);
+});
+
+t('a model trained with --human User --bot AI carries its tags in config.json: without train_state.json, chat.js and serve.js prompt it as before', async () => {
+  const data = join(dir, 'user-ai.txt'), tagged = join(dir, 'user-ai');
+  writeFileSync(data, SMALL_CHAT.replace(/^Human:/gm, 'User:').replace(/^Bot:/gm, 'AI:'));
+  assertOk(await run('train', [...TINY, '--data', data, '--human', 'User', '--bot', 'AI', '--steps', '2', '--out', tagged]), 'train');
+  assert.equal(JSON.parse(readFileSync(join(tagged, 'config.json'), 'utf8')).chat_speakers, { human: 'User', bot: 'AI' });
+  const greedy = ['--prompt', 'Hello there', '--temperature', '0', '--repetition-penalty', '1', '--frequency-penalty', '0', '--max-new-tokens', '8', '--quiet'];
+  const [before, asHumanBot] = await Promise.all([run('chat', ['--init', tagged, ...greedy]), run('chat', ['--init', tagged, '--human', 'Human', '--bot', 'Bot', ...greedy])]);
+  assertOk(before, 'chat');
+  assert.is.not(asHumanBot.stdout, before.stdout, 'the tags do not change the greedy reply: this test could not tell them apart');
+  rmSync(join(tagged, 'train_state.json'));
+  const after = await run('chat', ['--init', tagged, ...greedy]);
+  assertOk(after, 'chat without train_state.json');
+  assert.is(after.stdout, before.stdout);
+  // serve.js prompts it so too, and tells the page (X-Model-Speakers)
+  const serve = start('serve', ['--init', tagged, '--port', '0']);
+  try {
+    await waitForStdout(serve, /https?:\/\/\S+\/v1/);
+    assert.match(serve.stdout(), /; prompts as User:\/AI:/);
+    const base = /(https?:\/\/\S+)\/v1/.exec(serve.stdout())![1];
+    const config = await fetch(`${base}/model/config.json`);
+    assert.equal(parseSpeakersHeader(config.headers.get(SPEAKERS_HEADER)), { human: 'User', bot: 'AI' });
+    const api = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello there' }], temperature: 0, max_tokens: 8 }),
+    });
+    const reply = await api.json() as { choices: { message: { content: string } }[] };
+    assert.is(`${reply.choices[0].message.content}\n`, before.stdout, 'serve.js vs chat.js');
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.done;
+  }
+});
+
+t('speaker tags: --human/--bot win over train_state.json, which wins over config.json; bad tags in config.json are a one-line error naming it', async () => {
+  const d = join(dir, 'recorded');
+  mkdirSync(d);
+  const choice = { init: d, adapter: undefined, dtype: 'f32' as const, defaulted: false };
+  writeFileSync(join(d, 'config.json'), configText(GPT2_124M, { human: 'User', bot: 'AI' }));
+  assert.equal(speakersFromFlagsOrTraining({}, choice), { human: 'User', bot: 'AI' });
+  // what train.js --human Me --bot You records: the run's own record, which --resume continues
+  writeFileSync(join(d, 'train_state.json'), JSON.stringify({ step: 1, options: { human: 'Me', bot: 'You' } }));
+  assert.equal(speakersFromFlagsOrTraining({}, choice), { human: 'Me', bot: 'You' });
+  assert.equal(speakersFromFlagsOrTraining({ human: 'Human' }, choice), { human: 'Human', bot: 'You' });
+  rmSync(join(d, 'train_state.json'));
+  writeFileSync(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(GPT2_124M), chat_speakers: { human: 'AI', bot: 'AI' } }));
+  assertOneLineError(await run('chat', ['--init', d, '--prompt', 'hi']), [/recorded\/config\.json: chat_speakers: the human and bot tags are both 'AI': give the speakers different tags$/], 'chat.js, the same tag twice in config.json');
 });
 
 t('chat.js --prompt: the same seed gives the same reply; --raw prints only the continuation', async () => {

@@ -10,7 +10,10 @@ import { ensureGPT2 } from '../src/model/hub.ts';
 import { loadWeights } from '../src/model/load.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { UserError } from '../src/util/errors.ts';
-import { loadGPT2Weights, readConfig, saveGPT2Weights } from '../src/node/weights.ts';
+import { loadGPT2Weights, readConfig, readConfigSpeakers, saveGPT2Weights } from '../src/node/weights.ts';
+import { parseConfigSpeakers } from '../src/model/config_speakers.ts';
+import { encodeGPT2 } from '../src/model/weights.ts';
+import { DEFAULT_SPEAKERS } from '../src/data/format.ts';
 import { randn } from './util.ts';
 
 const t = suite('weights');
@@ -234,6 +237,45 @@ t('readConfig: n_ctx fallback, default epsilon, and errors naming the file and f
   }
   writeFileSync(path, JSON.stringify({ ...base, n_inner: 32, activation_function: 'gelu_pytorch_tanh' }));
   assert.equal(readConfig(d), TINY, 'n_inner = 4 n_embd and the other tanh GELU name are fine');
+});
+
+t("config.json records the speaker tags other than Human/Bot (chat_speakers), keeps other keys loading, and names itself in an error about bad tags", async () => {
+  const sp = { human: 'User', bot: 'AI' };
+  assert.equal((hfConfigJson(TINY, sp) as Record<string, unknown>).chat_speakers, sp);
+  assert.equal(hfConfigJson(TINY, DEFAULT_SPEAKERS), hfConfigJson(TINY), 'Human/Bot: no key, the file as before');
+  const d = newDir();
+  saveGPT2Weights(d, TINY, tinyParams(TINY), sp);
+  assert.equal(readConfigSpeakers(d), sp);
+  assert.equal(readConfig(d), TINY);
+  assert.is(readConfigSpeakers(newDir()), null, 'no config.json: nothing recorded');
+  // the page's download: the same text
+  const page = encodeGPT2(TINY, tinyParams(TINY), sp).config;
+  assert.is(page, readFileSync(join(d, 'config.json'), 'utf8'));
+  assert.equal(parseConfigSpeakers(page, 'config.json'), sp);
+  assert.is(parseConfigSpeakers(encodeGPT2(TINY, tinyParams(TINY), DEFAULT_SPEAKERS).config, 'config.json'), null);
+  // a key this engine does not know (another tool's) still loads; the tags as train_state.json's are read: trimmed
+  const path = join(d, 'config.json');
+  const base = hfConfigJson(TINY) as Record<string, unknown>;
+  writeConfig(d, { ...base, some_tool_setting: { x: 1 }, chat_speakers: { human: ' User ', bot: 'AI' } });
+  assert.equal(readConfig(d), TINY);
+  assert.equal(readConfigSpeakers(d), sp);
+  const cases: [unknown, string][] = [
+    ['User', 'chat_speakers must be {"human": "TAG", "bot": "TAG"}'],
+    [['User', 'AI'], 'chat_speakers must be {"human": "TAG", "bot": "TAG"}'],
+    [{ human: 'User' }, 'got {"human":"User"}'],
+    [{ human: 5, bot: 'AI' }, 'got {"human":5,"bot":"AI"}'],
+    [{ human: ' ', bot: 'AI' }, `chat_speakers.human must be a non-empty name without ':' or newlines, got " "`],
+    [{ human: 'User', bot: 'A\nI' }, 'chat_speakers.bot must be a non-empty name without \':\' or newlines, got "A\\nI"'],
+    [{ human: 'Us:er', bot: 'AI' }, 'chat_speakers.human'],
+    [{ human: 'AI', bot: ' AI' }, "chat_speakers: the human and bot tags are both 'AI'"],
+  ];
+  for (const [tags, said] of cases) {
+    writeConfig(d, { ...base, chat_speakers: tags });
+    for (const read of [readConfig, readConfigSpeakers]) {
+      const msg = await throwsWith(() => read(d), `${path}: `, said);
+      assert.not.match(msg, /\n/, 'one line');
+    }
+  }
 });
 
 // ---- weights ----

@@ -3,6 +3,8 @@
 import { UserError } from '../util/errors.ts';
 import { parseJsonObject } from '../util/json.ts';
 import { gigabytes } from '../util/words.ts';
+import type { Speakers } from '../data/format.ts';
+import { configSpeakers, speakersEntry } from './config_speakers.ts';
 
 export interface GPT2Config {
   n_layer: number;
@@ -60,11 +62,15 @@ export function parseConfig(text: string, source: string): GPT2Config {
   if (j.tie_word_embeddings === false) unsupported('tie_word_embeddings false (a separate lm_head)');
   if (j.scale_attn_weights === false) unsupported('scale_attn_weights false');
   if (j.scale_attn_by_inverse_layer_idx === true) unsupported('scale_attn_by_inverse_layer_idx true');
+  configSpeakers(j, source); // bad tags are the file's error wherever it loads, not only where a chat reads them
   return c;
 }
 
-/** The full HF config.json object for `c`, as in openai-community/gpt2, so GPT2LMHeadModel.from_pretrained loads it. */
-export function hfConfigJson(c: GPT2Config): object {
+/**
+ * The full HF config.json object for `c`, as in openai-community/gpt2, so GPT2LMHeadModel.from_pretrained loads it;
+ * with `speakers`, the tags the model was trained with, when they are not Human/Bot (config_speakers.ts).
+ */
+export function hfConfigJson(c: GPT2Config, speakers?: Speakers): object {
   // GPT-2's <|endoftext|>; smaller (test) vocabularies use their last token
   const eot = Math.min(50256, c.vocab_size - 1);
   return {
@@ -72,6 +78,7 @@ export function hfConfigJson(c: GPT2Config): object {
     architectures: ['GPT2LMHeadModel'],
     attn_pdrop: 0.1,
     bos_token_id: eot,
+    ...speakersEntry(speakers),
     embd_pdrop: 0.1,
     eos_token_id: eot,
     initializer_range: 0.02,

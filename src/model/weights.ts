@@ -5,6 +5,7 @@
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import { type GPT2Config, hfConfigJson, parameterShapes } from './config.ts';
+import type { Speakers } from '../data/format.ts';
 import { encodeSafetensors, fmtShape, type NamedTensor, type SafetensorsFile } from './safetensors.ts';
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -106,10 +107,10 @@ export function gpt2Tensors(config: GPT2Config, params: Map<string, Float32Array
   return tensors;
 }
 
-/** config.json's text (HF GPT2Config) */
-export const configText = (config: GPT2Config): string => JSON.stringify(hfConfigJson(config), null, 2) + '\n';
+/** config.json's text (HF GPT2Config, and the speaker tags the model was trained with unless Human/Bot) */
+export const configText = (config: GPT2Config, speakers?: Speakers): string => JSON.stringify(hfConfigJson(config, speakers), null, 2) + '\n';
 
-/** A model directory's two files as bytes: what src/node/weights.ts writes and a page downloads. */
-export function encodeGPT2(config: GPT2Config, params: Map<string, Float32Array>): { safetensors: Uint8Array[]; config: string } {
-  return { safetensors: encodeSafetensors(gpt2Tensors(config, params), GPT2_METADATA, 'model.safetensors'), config: configText(config) };
+/** A model directory's two files as bytes: what src/node/weights.ts writes and a page downloads; `speakers`: the tags it was trained with. */
+export function encodeGPT2(config: GPT2Config, params: Map<string, Float32Array>, speakers?: Speakers): { safetensors: Uint8Array[]; config: string } {
+  return { safetensors: encodeSafetensors(gpt2Tensors(config, params), GPT2_METADATA, 'model.safetensors'), config: configText(config, speakers) };
 }

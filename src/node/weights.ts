@@ -8,6 +8,8 @@ import { readTextFile } from '../util/fs-errors.ts';
 import { replaceAtomic, writeFileAtomic } from '../model/checkpoint.ts';
 import { type GPT2Config, memoryProblem, parseConfig } from '../model/config.ts';
 import { configText, GPT2_METADATA, gpt2Params, gpt2Tensors } from '../model/weights.ts';
+import { parseConfigSpeakers } from '../model/config_speakers.ts';
+import type { Speakers } from '../data/format.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
 
 /**
@@ -18,7 +20,14 @@ import { withSafetensors, writeSafetensors } from './safetensors.ts';
  */
 export function readConfig(dir: string): GPT2Config {
   const path = join(dir, 'config.json');
-  return parseConfig(readTextFile(path, 'a GPT-2 model directory holds config.json and model.safetensors'), path);
+  return parseConfig(readTextFile(path, CONFIG_MISSING), path);
+}
+const CONFIG_MISSING = 'a GPT-2 model directory holds config.json and model.safetensors';
+
+/** the speaker tags DIR/config.json records (chat_speakers), or null: none, or no config.json there */
+export function readConfigSpeakers(dir: string): Speakers | null {
+  const path = join(dir, 'config.json');
+  return existsSync(path) ? parseConfigSpeakers(readTextFile(path, CONFIG_MISSING), path) : null;
 }
 
 /**
@@ -37,12 +46,12 @@ export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<
 }
 
 /**
- * Saves DIR/model.safetensors and DIR/config.json (gpt2Tensors, configText), each atomically,
- * so a crash mid-save leaves the previous checkpoint loadable.
+ * Saves DIR/model.safetensors and DIR/config.json (gpt2Tensors, configText; `speakers`: the tags
+ * the model was trained with), each atomically, so a crash mid-save leaves the previous checkpoint loadable.
  */
-export function saveGPT2Weights(dir: string, config: GPT2Config, params: Map<string, Float32Array>): void {
+export function saveGPT2Weights(dir: string, config: GPT2Config, params: Map<string, Float32Array>, speakers?: Speakers): void {
   const tensors = gpt2Tensors(config, params);
   mkdirSync(dir, { recursive: true });
   replaceAtomic(join(dir, 'model.safetensors'), (tmp) => writeSafetensors(tmp, tensors, GPT2_METADATA));
-  writeFileAtomic(join(dir, 'config.json'), configText(config));
+  writeFileAtomic(join(dir, 'config.json'), configText(config, speakers));
 }

@@ -13,6 +13,7 @@ import { saveGPT2Weights } from '../node/weights.ts';
 import { isAdapterDir, saveAdapter } from '../model/adapter.ts';
 import { checkLora, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import type { Checkpoint } from './loop.ts';
+import type { Speakers } from '../data/format.ts';
 
 // statfs f_type of the kernel's pseudo file systems: nothing can be saved there, and a
 // recursive mkdir under /proc never returns
@@ -46,8 +47,11 @@ export function heldCheckpoint(dir: string): { what: string; resumable: boolean 
   return { what: adapter ? 'a LoRA adapter' : 'a model', resumable: false };
 }
 
-/** what a checkpoint's weights are: the whole model (model.safetensors + config.json) or a PEFT LoRA adapter */
-export type SavedWeights = { config: GPT2Config } | { adapter: { settings: LoraSettings; sites: LoraSite[]; base: string } };
+/**
+ * what a checkpoint's weights are: the whole model (model.safetensors + config.json, which records the
+ * run's speaker tags) or a PEFT LoRA adapter (its tags are in train_state.json: older PEFT versions refuse a key they do not know in adapter_config.json)
+ */
+export type SavedWeights = { config: GPT2Config; speakers: Speakers } | { adapter: { settings: LoraSettings; sites: LoraSite[]; base: string } };
 
 export class Checkpointer {
   private release: (() => void) | null = null;
@@ -127,7 +131,7 @@ export class Checkpointer {
         saveAdapter(staging, settings, sites, base, c.params);
       } else {
         at('model.safetensors');
-        saveGPT2Weights(staging, weights.config, c.params);
+        saveGPT2Weights(staging, weights.config, c.params, weights.speakers);
       }
       at('optimizer.safetensors');
       saveTrainState(staging, { m: c.m, v: c.v }, state);
@@ -136,11 +140,14 @@ export class Checkpointer {
     this.lastSaved = c.step;
   }
 
-  /** Write a whole model (model.safetensors + config.json) atomically, without training state: a merged adapter. The error says nothing of what is left: close() decides that. */
-  saveModel(config: GPT2Config, params: Map<string, Float32Array>): void {
+  /**
+   * Write a whole model (model.safetensors + config.json, with the `speakers` it was trained with) atomically, without
+   * training state: a merged adapter. The error says nothing of what is left: close() decides that.
+   */
+  saveModel(config: GPT2Config, params: Map<string, Float32Array>, speakers?: Speakers): void {
     this.write('the model', null, (staging, at) => {
       at('model.safetensors');
-      saveGPT2Weights(staging, config, params);
+      saveGPT2Weights(staging, config, params, speakers);
     });
   }
 

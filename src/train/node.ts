@@ -178,7 +178,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       save: (c: Checkpoint, why) => {
         const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.dataPosition, baseFingerprint, dataFingerprint, valDataFingerprint });
         try {
-          const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config };
+          const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config, speakers: { human: o.human, bot: o.bot } };
           ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
         } catch (e) {
           if (!(e instanceof UserError)) throw e;

@@ -4,7 +4,9 @@ import { GpuValidationError } from '../gpu/index.ts';
 import { existsSync, statSync } from 'node:fs';
 import { DEFAULT_SPEAKERS, speakerFlagsProblem, speakerTags, type Speakers } from '../data/format.ts';
 import { readTrainStateJson } from '../model/checkpoint.ts';
-import { chooseInit, DTYPE_FLAG } from '../model/load.ts';
+import { chooseInit, DTYPE_FLAG, weightDirs } from '../model/load.ts';
+import { isAdapterDir } from '../model/adapter.ts';
+import { readConfigSpeakers } from '../node/weights.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
 import { DEFAULTS } from '../train/run.ts';
 import type { FlagSpec } from './args.ts';
@@ -48,34 +50,55 @@ export function modelChoice(a: Record<string, unknown>): ModelChoice {
 
 /** --human and --bot, as chat.js, eval.js and serve.js take them */
 export const SPEAKER_FLAGS: FlagSpec[] = [
-  { name: 'human', type: 'string', help: "speaker tag of the user's turns (default: the tag the model was trained with, from its train_state.json, else Human)" },
+  { name: 'human', type: 'string', help: "speaker tag of the user's turns (default: the tag the model was trained with, from its train_state.json or config.json, else Human)" },
   { name: 'bot', type: 'string', help: "speaker tag of the model's turns (default: the tag the model was trained with, else Bot)" },
 ];
 
 /** what the train.js run that made the chosen model recorded (train_state.json of the adapter, else of --init), or {} */
 export function trainedWith(c: Pick<ModelChoice, 'init' | 'adapter'>): { speakers?: Speakers; data?: string } {
-  const dir = c.adapter ?? c.init;
-  let o: Record<string, unknown> | undefined;
-  try {
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) return {};
-    o = readTrainStateJson(dir)?.state.options;
-  } catch {
-    return {}; // a corrupt train_state.json is --resume's to report, not a reason to refuse a chat
-  }
-  if (!o || typeof o !== 'object') return {};
+  const o = runOptions(c.adapter ?? c.init);
+  if (!o) return {};
   return {
     speakers: speakerTags(o.human, o.bot) ?? undefined,
     data: typeof o.data === 'string' && o.data ? o.data : undefined,
   };
 }
 
+/** the options train_state.json in `dir` saved, or undefined (no such directory or file) */
+function runOptions(dir: string): Record<string, unknown> | undefined {
+  try {
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) return undefined;
+    const o = readTrainStateJson(dir)?.state.options;
+    return o && typeof o === 'object' ? (o as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined; // a corrupt train_state.json is --resume's to report, not a reason to refuse a chat
+  }
+}
+
+/**
+ * The speaker tags the chosen model was trained with, from the nearest record: the adapter's
+ * train_state.json (its run's --human/--bot), then each directory its weights come from
+ * (--init, and the base of an adapter given as --init), its train_state.json before its
+ * config.json (chat_speakers, which a merged model, the page's download or a checkpoint without
+ * its run state carries). train_state.json wins where both are: it is the run's own record,
+ * which --resume continues. null: none recorded.
+ */
+export function recordedSpeakers(c: Pick<ModelChoice, 'init' | 'adapter'>): Speakers | null {
+  for (const dir of [...(c.adapter ? [c.adapter] : []), ...weightDirs(c.init)]) {
+    const o = runOptions(dir);
+    const sp = (o && speakerTags(o.human, o.bot)) ?? (isAdapterDir(dir) ? null : readConfigSpeakers(dir));
+    if (sp) return sp;
+  }
+  return null;
+}
+
 /**
  * The speaker tags to prompt the chosen model with: --human/--bot, else the ones it was trained
- * with (train_state.json of the adapter, else of --init: `train.js --human User --bot Assistant`
- * makes a model that answers after "Assistant:"), else Human/Bot.
+ * with (recordedSpeakers: `train.js --human User --bot Assistant` makes a model that answers
+ * after "Assistant:"), else Human/Bot.
  */
-export function speakersFromFlagsOrTraining(a: Record<string, unknown>, c: ModelChoice, was = trainedWith(c)): Speakers {
-  const trained = was.speakers ?? DEFAULT_SPEAKERS;
+export function speakersFromFlagsOrTraining(a: Record<string, unknown>, c: ModelChoice): Speakers {
+  const trained = recordedSpeakers(c) ?? DEFAULT_SPEAKERS;
   const human = ((a.human as string | undefined) ?? trained.human).trim(), bot = ((a.bot as string | undefined) ?? trained.bot).trim();
   const why = speakerFlagsProblem({ human, bot });
   if (why) throw new UserError(why);
