@@ -277,27 +277,27 @@ t('train.js --lora: a PEFT adapter checkpoint; chat.js --adapter replies as the 
   }
 });
 
-t("--merge-adapter of an adapter trained with other speaker tags says them in its chat command, which then replies as the adapter does", async () => {
+t("--merge-adapter of an adapter trained with other speaker tags records them in the merged config.json: chat.js without flags replies as the adapter does", async () => {
   const g = await gpu();
   const tagged = path('tagged.txt'), out = path('tagged-run'), merged = path('tagged-merged');
   writeFileSync(tagged, SMALL_CHAT.replace(/^Human:/gm, 'User:').replace(/^Bot:/gm, 'AI:'));
   await runTraining({ init: base, data: tagged, human: 'User', bot: 'AI', loraR: 4, steps: 3, lr: 0.03, batchSize: 2, blockSize: 32, evalInterval: 0, quiet: true, out }, g);
   const said: string[] = [];
   await saveMergedModel(out, undefined, merged, (s) => said.push(s));
-  const command = /chat with it: node \S+ (.*) \(the adapter's speaker tags, which the merged model's files do not record: eval\.js and serve\.js need them too\)$/.exec(said.join('\n'));
-  assert.ok(command, said.join('\n'));
-  assert.is(command[1], `--init ${merged} --human User --bot AI`);
+  assert.match(said.join('\n'), /chat with it: node \S+ --init \S+tagged-merged \(its config\.json records the speaker tags User:\/AI:, which chat\.js, eval\.js and serve\.js prompt it with\)$/);
+  assert.equal(JSON.parse(readFileSync(join(merged, 'config.json'), 'utf8')).chat_speakers, { human: 'User', bot: 'AI' });
   const greedy = ['--prompt', 'Hello there', '--temperature', '0', '--max-new-tokens', '12', '--quiet'];
   const chatWith = (args: string[]) => run('chat', [...args, ...greedy]);
-  const [viaAdapter, viaMerged, untagged] = await Promise.all([chatWith(['--init', out]), chatWith(command[1].split(' ')), chatWith(['--init', merged])]);
+  const [viaAdapter, viaMerged, untagged] = await Promise.all([chatWith(['--init', out]), chatWith(['--init', merged]), chatWith(['--init', merged, '--human', 'Human', '--bot', 'Bot'])]);
   assertOk(viaAdapter, 'chat.js --init ADAPTER');
-  assertOk(viaMerged, 'chat.js on the merged model, as the merge said');
+  assertOk(viaMerged, 'chat.js on the merged model, without flags');
   assert.is(viaMerged.stdout, viaAdapter.stdout);
   assert.is.not(untagged.stdout, viaAdapter.stdout, 'prompted as Human:/Bot:, the merged model replies otherwise');
-  // the default tags need no flags
+  // the default tags: nothing recorded, nothing said
   said.length = 0;
   await saveMergedModel(path('run'), undefined, path('untagged-merged'), (s) => said.push(s));
   assert.match(said.join('\n'), /chat with it: node \S+ --init \S+untagged-merged$/);
+  assert.is(JSON.parse(readFileSync(join(path('untagged-merged'), 'config.json'), 'utf8')).chat_speakers, undefined);
 });
 
 const lora = (over: Partial<TrainOptions>): TrainOptions => ({

@@ -8,7 +8,7 @@ import { UserError } from '../util/errors.ts';
 import { adapterBaseThere, loadWeights } from '../model/load.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
-import { deliverPendingSignals, signalName, STOP_SIGNALS, trainedWith } from '../util/cli.ts';
+import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from '../util/cli.ts';
 import { isDefaultSpeakers } from '../data/format.ts';
 import { nodeCommand } from './node.ts';
 
@@ -43,6 +43,8 @@ async function merge(adapter: string, init: string | undefined, out: string, say
   // without --init, into the base the adapter names (adapter_config.json)
   const base = init ?? adapterBaseThere(adapter, `or give it to the merge: ${nodeCommand('train', '--merge-adapter', adapter, '--init', 'BASE', '--out', out)}`);
   const w = await loadWeights(base, { adapter });
+  // the tags base + adapter is prompted with go into config.json: the merged model has no train_state.json to say them
+  const speakers = recordedSpeakers({ init: base, adapter }) ?? undefined;
   await deliverPendingSignals(); // one that came while loading (synchronous reads) stops the merge here
   startSave();
   say(`merged: ${w.source}, ${describeConfig(w.config)}`);
@@ -50,7 +52,7 @@ async function merge(adapter: string, init: string | undefined, out: string, say
   ckpt.open();
   try {
     ckpt.checkSpace(parameterCount(w.config) * 4 + 1e6, { once: true }); // one save, into a new directory
-    ckpt.saveModel(w.config, w.arrays);
+    ckpt.saveModel(w.config, w.arrays, speakers);
   } catch (e) {
     // nothing half-made stays: the partial save is gone, and so is the directory this merge made
     const removed = ckpt.close();
@@ -61,9 +63,6 @@ async function merge(adapter: string, init: string | undefined, out: string, say
     throw new UserError(`${e.message}; ${left}`);
   }
   ckpt.close();
-  // chat.js finds an adapter's speaker tags in its train_state.json, which a whole model's two files do not carry
-  const sp = trainedWith({ init: init ?? adapter, adapter }).speakers;
-  const tags = sp && !isDefaultSpeakers(sp) ? ['--human', sp.human, '--bot', sp.bot] : [];
-  const why = tags.length ? ` (the adapter's speaker tags, which the merged model's files do not record: eval.js and serve.js need them too)` : '';
-  say(`saved ${out}/model.safetensors + config.json (Hugging Face layout); chat with it: ${nodeCommand('chat', '--init', out, ...tags)}${why}`);
+  const tags = speakers && !isDefaultSpeakers(speakers) ? ` (its config.json records the speaker tags ${speakers.human}:/${speakers.bot}:, which chat.js, eval.js and serve.js prompt it with)` : '';
+  say(`saved ${out}/model.safetensors + config.json (Hugging Face layout); chat with it: ${nodeCommand('chat', '--init', out)}${tags}`);
 }
