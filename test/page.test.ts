@@ -524,7 +524,7 @@ t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges 
   }
 });
 
-t('serve.js on a model trained with other speaker tags: the page prompts it with them, as chat.js does; the Fine-tune tab trains on them, and its download says them to chat.js', async () => {
+t('serve.js on a model trained with other speaker tags: the page prompts it with them, as chat.js does; the Fine-tune tab trains on them, and its download carries them to chat.js', async () => {
   const tagged = join(dir, 'tagged');
   mkdirSync(tagged);
   for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(tagged, f));
@@ -547,7 +547,7 @@ t('serve.js on a model trained with other speaker tags: the page prompts it with
     assert.is(reply, expected, `the page vs chat.js on the tagged model\npage log:\n${plog.slice(-20).join('\n')}`);
     assert.is.not(expected, untrained, 'the tags did not change the greedy reply: the test cannot tell them apart');
     // the Fine-tune tab speaks the model's tags: the example trains (in Human:/Bot: it was refused), and the
-    // download, loaded with the command the page gives (it has no train_state.json), answers as the page does
+    // download (no train_state.json: its config.json records the tags), loaded with the command the page gives, answers as the page does
     await p.click('.side-tabs button[data-view="train"]');
     assert.match((await p.getAttribute('#train-text', 'placeholder'))!, /^User: Hi, I'm Sam\.\nAssistant: Hello Sam!.*User:\/Assistant: lines/s);
     await p.click('#train-example');
@@ -564,9 +564,10 @@ t('serve.js on a model trained with other speaker tags: the page prompts it with
       const [download] = await Promise.all([p.waitForEvent('download'), p.click(id)]);
       await download.saveAs(join(out, name));
     }
-    assert.is(await p.textContent('#download-command'), 'node dist/chat.js --init FOLDER --human User --bot Assistant');
+    assert.is(await p.textContent('#download-command'), 'node dist/chat.js --init FOLDER');
+    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).chat_speakers, { human: 'User', bot: 'Assistant' });
     await p.click('#reset');
-    const [tuned, cliTuned] = await Promise.all([ask(p, PROMPT), chatJs(out, PROMPT, ['--human', 'User', '--bot', 'Assistant'])]);
+    const [tuned, cliTuned] = await Promise.all([ask(p, PROMPT), chatJs(out, PROMPT)]);
     assert.is(tuned, cliTuned, `the page fine-tuned on the tagged model vs chat.js on its download\npage log:\n${plog.slice(-20).join('\n')}`);
     // the fine-tuned weights are this browser's: the header says so, and choosing the server says it chats with its own model
     assert.match((await p.textContent('#model-name'))!, / · fine-tuned here$/);
@@ -676,7 +677,7 @@ const FAILING_MODELS = {
 };
 
 /** a new folder as README says to deploy the page on a static host: dist/page/* and model/ (the tiny checkpoint); `more` folders of files beside them */
-function staticSite(more: Record<string, Record<string, string>> = {}): string {
+function staticSite(more: Record<string, Record<string, string | Uint8Array>> = {}): string {
   const site = mkdtempSync(join(dir, 'site-'));
   cpSync(join(ROOT, 'dist/page'), site, { recursive: true });
   const folders: Record<string, Record<string, string | Uint8Array>> = { model: { 'config.json': TINY_CONFIG, 'model.safetensors': readFileSync(join(ckpt, 'model.safetensors')) }, ...more };
@@ -687,9 +688,11 @@ function staticSite(more: Record<string, Record<string, string>> = {}): string {
   return site;
 }
 
-t('a static host says no speaker tags: ?human=User&bot=Assistant give them, and the page prompts as chat.js --human User --bot Assistant; a bad tag is said and not used', async () => {
+t("a static host says no speaker tags: ?human=User&bot=Assistant or the model's config.json give them, and the page prompts as chat.js --human User --bot Assistant; a bad tag is said and not used", async () => {
   assert.ok(untrained, 'needs the first test');
-  const site = staticSite();
+  // recorded/: the tiny model, its config.json with the tags (as the Fine-tune tab's download or a merged adapter has them)
+  const recorded = { 'config.json': JSON.stringify({ ...JSON.parse(TINY_CONFIG), chat_speakers: { human: 'User', bot: 'Assistant' } }), 'model.safetensors': readFileSync(join(ckpt, 'model.safetensors')) };
+  const site = staticSite({ recorded });
   const cli = chatJs(ckpt, PROMPT, ['--human', 'User', '--bot', 'Assistant']);
   const host = await serveFolder(site);
   const at = (q: Record<string, string>) => `${host.url}?${new URLSearchParams(q)}`;
@@ -699,6 +702,10 @@ t('a static host says no speaker tags: ?human=User&bot=Assistant give them, and 
     const [reply, expected] = await Promise.all([ask(page, PROMPT), cli]);
     assert.is(reply, expected, `?human=User&bot=Assistant vs chat.js --human User --bot Assistant${why()}`);
     assert.is.not(expected, untrained, 'the tags did not change the greedy reply: the test cannot tell them apart');
+
+    await page.goto(at({ engine: 'browser', ...GREEDY, model: 'recorded/' }));
+    await waitForState(page, 'ready');
+    assert.is(await ask(page, PROMPT), expected, `config.json's chat_speakers vs chat.js --human User --bot Assistant${why()}`);
 
     await page.goto(at({ engine: 'browser', ...GREEDY, human: 'Us:er' }));
     await waitForState(page, 'ready');

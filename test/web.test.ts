@@ -8,13 +8,16 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSpeakersHeader } from '../src/server/page_headers.ts';
+import { parseSpeakersHeader, speakersHeaderValue } from '../src/server/page_headers.ts';
 import { staticHandler } from '../src/server/static.ts';
 import { ApiError, listModels, serverReason, SseParser, streamChat } from '../src/browser/openai.ts';
 import { lossCurveSvg } from '../src/util/plot.ts';
 import { parseChatRequest } from '../src/server/api.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
-import { applyField, speakersFromQueryOrHost, SAMPLING_FIELDS, settingsFromQuery } from '../src/page/settings.ts';
+import { applyField, modelSpeakers, speakersFromQueryOrHost, SAMPLING_FIELDS, settingsFromQuery } from '../src/page/settings.ts';
+import { configText } from '../src/model/weights.ts';
+import { GPT2_124M } from '../src/model/config.ts';
+import { DEFAULT_SPEAKERS } from '../src/data/format.ts';
 
 const t = suite('web');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-web-'));
@@ -60,6 +63,10 @@ t('a model trained with other speaker tags: config.json comes with them, and the
     assert.is(config.status, 200);
     assert.equal(parseSpeakersHeader(config.headers['x-model-speakers'] as string), sp);
     assert.is((await raw(base, 'GET', '/model/model.safetensors')).headers['x-model-speakers'], undefined);
+  });
+  // Human/Bot too (serve.js --human Human --bot Bot on a model whose config.json records others): the page takes the header over the file
+  await withServer((req, res) => void staticHandler({ root, modelDir: model, speakers: DEFAULT_SPEAKERS })(req, res), async (base) => {
+    assert.equal(parseSpeakersHeader((await raw(base, 'GET', '/model/config.json')).headers['x-model-speakers'] as string), DEFAULT_SPEAKERS);
   });
   // read as chat.js reads a train_state.json's tags: trimmed, and the same one twice is no pair
   assert.equal(parseSpeakersHeader(encodeURIComponent('{"human":" User ","bot":"Assistant"}')), { human: 'User', bot: 'Assistant' });
@@ -207,6 +214,12 @@ t('?human=/?bot=: the tags of a model trained with others, checked as chat.js ch
   assert.equal(speakersFromQueryOrHost(null, { human: 'Q', bot: 'A' }), { human: 'Q', bot: 'A' });
   assert.throws(() => speakersFromQueryOrHost(null, { human: 'Bot' }), /^\?human=Bot: the human and bot tags are both 'Bot'/);
   assert.throws(() => speakersFromQueryOrHost(header, { bot: 'User' }), /^\?bot=User: the human and bot tags are both 'User'/);
+  // a static host says nothing: the page takes the tags config.json records (the Fine-tune tab's download, a merged adapter); serve.js's header wins over them
+  const url = 'https://host/model/config.json', recorded = configText(GPT2_124M, { human: 'User', bot: 'AI' });
+  assert.equal(modelSpeakers(null, recorded, url), { human: 'User', bot: 'AI' });
+  assert.is(modelSpeakers(null, configText(GPT2_124M), url), null);
+  assert.equal(modelSpeakers(speakersHeaderValue(DEFAULT_SPEAKERS), recorded, url), DEFAULT_SPEAKERS);
+  assert.equal(speakersFromQueryOrHost(modelSpeakers(null, recorded, url), { human: 'Me' }), { human: 'Me', bot: 'AI' });
 });
 
 t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, other fields', () => {

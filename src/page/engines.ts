@@ -10,13 +10,13 @@ import { UserError } from '../util/errors.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { describeRank, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
-import { ADAPTER_HEADER, parseSpeakersHeader, SPEAKERS_HEADER } from '../server/page_headers.ts';
+import { ADAPTER_HEADER, SPEAKERS_HEADER } from '../server/page_headers.ts';
 import { bytesSource, fmtShape, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
 import { ApiError, listModels, streamChat, serverReason, type ChatMessage, type ListedModel } from '../browser/openai.ts';
-import { speakersFromQueryOrHost, completionParams, type EngineKind } from './settings.ts';
+import { modelSpeakers, speakersFromQueryOrHost, completionParams, type EngineKind } from './settings.ts';
 import { count, megabytes } from '../util/words.ts';
 
 export interface ReplyResult {
@@ -76,8 +76,8 @@ export class BrowserEngine implements Engine {
       checkFits(gpu, config); // before downloading what this GPU could not hold
       // serve.js says whether it has an adapter beside the model; a static host does not, and the default place is tried
       const none = !adapter.required && got.headers.get(ADAPTER_HEADER) === 'none';
-      // a model trained with other tags than Human/Bot: serve.js says which, or the query does, and the prompts use them as chat.js's do
-      opts.speakers = speakersFromQueryOrHost(parseSpeakersHeader(got.headers.get(SPEAKERS_HEADER)), speakers);
+      // a model trained with other tags than Human/Bot: serve.js says which (as chat.js would prompt it), else its config.json does, or the query; the prompts use them as chat.js's do
+      opts.speakers = speakersFromQueryOrHost(modelSpeakers(got.headers.get(SPEAKERS_HEADER), got.text, configUrl), speakers);
       const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
       const url = new URL(`${base}model.safetensors`, location.href).href;
       const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));

@@ -4,12 +4,12 @@
 import { encodeGPT2 } from '../model/weights.ts';
 import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
-import { count, shellWord } from '../util/words.ts';
+import { count } from '../util/words.ts';
 import { DivergedError } from '../train/loop.ts';
 import type { BrowserEngine } from './engines.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
 import { exampleConversations, trainTextPlaceholder } from './example.ts';
-import { DEFAULT_SPEAKERS, isDefaultSpeakers, type Speakers } from '../data/format.ts';
+import { DEFAULT_SPEAKERS, type Speakers } from '../data/format.ts';
 import { $ } from './dom.ts';
 import { explain, oneLine } from './notices.ts';
 import { engines, setState, state } from './state.ts';
@@ -120,15 +120,13 @@ let notDownloaded = false;
 function offerDownload(e: BrowserEngine, params: Map<string, Float32Array>): void {
   notDownloaded = true;
   for (const u of downloadUrls) URL.revokeObjectURL(u);
-  const files = encodeGPT2(e.config, params);
+  // config.json records the tags the run trained on: chat.js and the page prompt the download with them
+  const files = encodeGPT2(e.config, params, e.session.opts.speakers);
   const model = URL.createObjectURL(new Blob(files.safetensors as BlobPart[], { type: 'application/octet-stream' }));
   const config = URL.createObjectURL(new Blob([files.config], { type: 'application/json' }));
   downloadUrls = [model, config];
   $<HTMLAnchorElement>('download-model').href = model;
   $<HTMLAnchorElement>('download-config').href = config;
-  // chat.js reads the tags from a train.js run's train_state.json, which a download does not have
-  const sp = e.session.opts.speakers;
-  $('download-command').textContent = `node dist/chat.js --init FOLDER${isDefaultSpeakers(sp) ? '' : ` --human ${shellWord(sp.human)} --bot ${shellWord(sp.bot)}`}`;
   $('downloads').hidden = false;
 }
 

@@ -7,6 +7,8 @@ import { UserError } from '../util/errors.ts';
 import { applySetting, defaultChatOptions, type ChatOptions } from '../chat/session.ts';
 import type { CompletionParams } from '../browser/openai.ts';
 import { apiValueProblem } from '../chat/api_limits.ts';
+import { parseSpeakersHeader } from '../server/page_headers.ts';
+import { parseConfigSpeakers } from '../model/config_speakers.ts';
 
 export type EngineKind = 'browser' | 'server';
 
@@ -80,10 +82,17 @@ export function settingsFromQuery(search: string): PageSettings {
 }
 
 /**
+ * The tags the model at `configUrl` was trained with, as its host says them: serve.js's
+ * X-Model-Speakers (`header`: its --human/--bot, else what the model records, as chat.js would
+ * prompt it), else the chat_speakers of the config.json (a static host); null when neither says.
+ */
+export const modelSpeakers = (header: string | null, configText: string, configUrl: string): Speakers | null =>
+  parseSpeakersHeader(header) ?? parseConfigSpeakers(configText, configUrl);
+
+/**
  * The tags the in-browser engine prompts with: each of ?human=/?bot= (`asked`) where given, else
- * the model's as its host said them (serve.js's X-Model-Speakers; null from a static host, which
- * says nothing), else Human/Bot. The query wins over the header as chat.js's --human/--bot win over
- * train_state.json: the user said so explicitly. One tag given that the other already has is refused, as chat.js refuses it.
+ * the model's (`said`: modelSpeakers), else Human/Bot. The query wins as chat.js's --human/--bot win over
+ * what the model records: the user said so explicitly. One tag given that the other already has is refused, as chat.js refuses it.
  */
 export function speakersFromQueryOrHost(said: Speakers | null, asked: Partial<Speakers>): Speakers {
   const sp = { human: asked.human ?? said?.human ?? DEFAULT_SPEAKERS.human, bot: asked.bot ?? said?.bot ?? DEFAULT_SPEAKERS.bot };

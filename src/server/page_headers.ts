@@ -11,8 +11,10 @@ import { speakerTags, type Speakers } from '../data/format.ts';
 export const ADAPTER_HEADER = 'X-Model-Adapter';
 
 /**
- * Sent with /model/config.json when the model was trained with other tags than Human/Bot, so that
- * the page prompts it as chat.js does: the tags as URI-encoded JSON.
+ * Sent with /model/config.json: the tags serve.js prompts the model with (its --human/--bot, else
+ * the ones the model records), so that the page prompts it as chat.js does: the tags as
+ * URI-encoded JSON. Human/Bot too: the flags or train_state.json win over config.json's
+ * chat_speakers, which a static host's page reads instead.
  */
 export const SPEAKERS_HEADER = 'X-Model-Speakers';
 export const speakersHeaderValue = (sp: Speakers): string => encodeURIComponent(JSON.stringify(sp));

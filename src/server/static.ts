@@ -9,7 +9,7 @@ import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isDefaultSpeakers, type Speakers } from '../data/format.ts';
+import type { Speakers } from '../data/format.ts';
 import { ADAPTER_HEADER, SPEAKERS_HEADER, speakersHeaderValue } from './page_headers.ts';
 
 export interface StaticOptions {
@@ -19,7 +19,7 @@ export interface StaticOptions {
   modelDir: string | null;
   /** the LoRA adapter directory (adapter_config.json + adapter_model.safetensors) merged into the model; null or absent: none */
   adapterDir?: string | null;
-  /** the tags the model was trained with (sent with config.json when they are not Human/Bot) */
+  /** the tags the server prompts the model with (sent with config.json, Human/Bot too: they win over the file's chat_speakers, as serve.js's --human/--bot do) */
   speakers?: Speakers;
 }
 
@@ -67,8 +67,7 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
       const headers: Record<string, string> = {};
       if (name === 'config.json') {
         headers[ADAPTER_HEADER] = o.adapterDir ? 'adapter/' : 'none';
-        const sp = o.speakers;
-        if (sp && !isDefaultSpeakers(sp)) headers[SPEAKERS_HEADER] = speakersHeaderValue(sp);
+        if (o.speakers) headers[SPEAKERS_HEADER] = speakersHeaderValue(o.speakers);
       }
       return sendFile(req, res, join(o.modelDir, name), undefined, headers);
     }
