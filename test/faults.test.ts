@@ -93,28 +93,32 @@ t('a step that goes to NaN stops the run without saving it; the last good checkp
   for (const name of weights.names) assert.ok(weights.get(name).every(Number.isFinite), `${name} is finite`);
 });
 
-t('a loss that blows up but stays finite (--lr 10) stops the run without saving it, as NaN does', async () => {
+t('a loss that blows up but stays finite (--lr 10) stops the run without saving it, as NaN does: 10 steps after, not at the end', async () => {
   const d = out('blown-up');
-  const r = await run('train', [...TINY, '--lr', '10', '--steps', '12', '--save-interval', '0', '--eval-interval', '0', '--out', d]);
-  assertOneLineError(r, [/^error: step 12: the loss blew up to \d+\.\d\d \(the median of the last 10 steps; the first was 10\.8\d, a uniform guess over the vocabulary scores 10\.82\)/, /without saving it \(no checkpoint was written\)/, /lower --lr \(now 10\)/], 'blown up');
+  const r = await run('train', [...TINY, '--lr', '10', '--steps', '40', '--save-interval', '0', '--eval-interval', '0', '--out', d]);
+  assertOneLineError(r, [/^error: step 11: the loss blew up: at least \d+\.\d\d over the last 10 steps \(the first was 10\.8\d; a uniform guess over the vocabulary scores 10\.82\)/, /without saving it \(no checkpoint was written\)/, /lower --lr \(now 10\)/], 'blown up');
   noNaN(r, 'blown up');
+  assert.is(progress(r.stdout).length, 11, 'stopped at step 11 of 40');
   assert.not.ok(existsSync(join(d, 'model.safetensors')), 'no checkpoint');
 });
 
-t('blownUp: the median of the last 10 losses against a uniform guess and the first loss; one spike, a rough recovery and a high start are not a blow-up', () => {
+t('blownUp: every loss of the last 10 against a uniform guess and the first loss; a spike, a rough patch and a high start are not a blow-up', () => {
   const V = 50257; // ln V = 10.82
   assert.is(blownUp([], V), null);
-  assert.is(blownUp([10.84], V), null);
-  assert.is(blownUp([10.84, 4879], V), null, 'a spike at step 2 (the lower median of two)');
-  assert.match(blownUp([10.84, 4879, 1631], V)!, /^the loss blew up to 1631\.00 \(the median of the last 3 steps; the first was 10\.84, a uniform guess over the vocabulary scores 10\.82\)$/);
+  assert.is(blownUp([10.84], V, 1), null, 'the first step is the reference');
+  const up = [10.84, 4879, 1631, 4993, 3790, 2492, 2918, 2022, 2525, 1866, 1802, 1703];
+  assert.is(blownUp(up.slice(0, 10), V), null, 'after each step: not before 10 steps past the first');
+  assert.match(blownUp(up.slice(0, 11), V)!, /^the loss blew up: at least 1631\.00 over the last 10 steps \(the first was 10\.84; a uniform guess over the vocabulary scores 10\.82\)$/);
+  assert.match(blownUp(up.slice(0, 3), V, 1)!, /at least 1631\.00 over the last 2 steps/, 'at a save, every step since the first');
+  assert.match(blownUp(up.slice(0, 2), V, 1)!, /at least 4879\.00 at the last step/);
   // --lr 0.3 on a tiny model: up to 28.6, then back under the first loss
   const rough = [10.84, 11.63, 28.59, 19.60, 19.65, 16.59, 11.76, 10.54, 12.57, 13.41, 10.78, 10.70, 8.84, 8.72, 8.46, 9.96, 10.58, 11.96, 8.10, 11.03];
-  assert.is(blownUp(rough, V), null, 'recovered');
-  assert.ok(blownUp(rough.slice(0, 6), V), 'while it was up');
-  assert.is(blownUp([3.1, ...Array(9).fill(11.5)], V), null, 'a fine-tune within a nat of a uniform guess');
-  assert.ok(blownUp([3.1, ...Array(9).fill(11.9)], V));
-  assert.is(blownUp([40, ...Array(9).fill(40.5)], V), null, 'a run that started there (a broken checkpoint) and got no worse');
-  assert.ok(blownUp([...Array(10).fill(2), ...Array(6).fill(50)], V), 'the last 10, not the whole run');
+  for (let n = 1; n <= rough.length; n++) assert.is(blownUp(rough.slice(0, n), V), null, `rough patch, step ${n}`);
+  assert.is(blownUp([...Array(10).fill(2), 50, 50, 2, ...Array(8).fill(50)], V), null, 'one good step in the last 10');
+  assert.ok(blownUp([...Array(10).fill(2), ...Array(10).fill(50)], V), 'the last 10, not the whole run');
+  assert.is(blownUp([3.1, ...Array(10).fill(11.5)], V), null, 'a fine-tune within a nat of a uniform guess');
+  assert.ok(blownUp([3.1, ...Array(10).fill(11.9)], V));
+  assert.is(blownUp([40, ...Array(10).fill(40.5)], V), null, 'a run that started there (a broken checkpoint) and got no worse');
 });
 
 t('weights that are not finite are never handed to a save', async () => {

@@ -30,7 +30,7 @@ export interface FinetuneHooks {
   stopRequested(): boolean;
 }
 
-/** A run that failed once it had started to change the weights (a NaN loss, the GPU); `restored`: they are back to what they were before it. */
+/** A run that failed once it had started to change the weights (a NaN or blown-up loss, the GPU); `restored`: they are back to what they were before it. */
 export class FinetuneFailed extends Error {
   constructor(readonly error: unknown, readonly restored: boolean) {
     super(error instanceof Error ? error.message : String(error));
@@ -72,7 +72,7 @@ export async function finetune(engine: FinetuneEngine, req: FinetuneRequest, hoo
   hooks.onStart(o, `${count(data.stats.conversations, 'conversation')}, ${count(data.train.stats.windows, 'training window')} of ${o.blockSize} tokens${val ? `, ${data.val.stats.conversations} held out` : ''}`);
   const schedule = makeSchedule(o, { startStep: 0, priorSteps: defaultSteps(false, gpu.isCpu) }, { now: performance.now(), deadline: Infinity });
   let params: Map<string, Float32Array> | null = null;
-  // the weights as the run found them: a run that fails (a diverged loss leaves NaN in them) puts them back, so the chat goes on as before
+  // the weights as the run found them: a run that fails (a loss gone to NaN or blown up leaves them useless) puts them back, so the chat goes on as before
   const before = new Map<string, Tensor>();
   let opt: AdamW | null = null;
   // one finally for every copy the run makes: any of them may be the one that runs out of GPU memory

@@ -108,7 +108,8 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
 
   const checkpoint = async (step: number, why: 'interval' | 'stop' | 'end') => {
     // a loss that blew up but stayed finite leaves weights worse than none: never saved, as NaN ones are not
-    const blown = blownUp(r.losses, model.config.vocab_size);
+    // (here every step since the first counts; the check after each step waits for BLOWUP_STEPS of them)
+    const blown = blownUp(r.losses, model.config.vocab_size, 1);
     if (blown) throw diverged(step, blown, lastSaved, o);
     const ts = s.now();
     const c = await readCheckpoint(model, opt, step, position(step), { train: history.train, val: history.val }, schedule.state());
@@ -160,6 +161,8 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || (val !== undefined && !Number.isFinite(val))) {
         throw diverged(step + 1, `the loss is ${loss}${val !== undefined ? ` (validation ${val})` : ''} and the gradient norm ${gradNorm}`, lastSaved, o);
       }
+      const blown = learned ? blownUp(r.losses, model.config.vocab_size) : null;
+      if (blown) throw diverged(step + 1, blown, lastSaved, o);
       if (last) {
         await checkpoint(step + 1, 'end');
         return r;
@@ -187,23 +190,24 @@ export async function readCheckpoint(model: GPT2, opt: AdamW, step: number, data
   return { step, params, m, v, adamSteps: opt.step, history, schedule, dataPosition };
 }
 
-/** steps whose median loss the blow-up check takes: one spike is not a blow-up */
-const BLOWUP_STEPS = 10;
+/** steps the loss must stay blown up for: a spike, or a rough patch a run recovers from, is not a blow-up */
+export const BLOWUP_STEPS = 10;
 
 /**
  * Whether a run's loss blew up without going to NaN (a learning rate far too high: 10.8 to
- * 1500): the median loss of its last steps is worse than a uniform guess over the vocabulary
- * (ln V, where a model starts from scratch) by more than a nat, and than its first step by as
- * much. Weights that predict worse than knowing nothing are no checkpoint to keep. Says why, or null.
+ * 1500): every one of its last `BLOWUP_STEPS` losses (fewer, down to `atLeast`, early in a run)
+ * is worse by more than a nat than a uniform guess over the vocabulary (ln V, where a model
+ * starts from scratch; a sampled softmax's loss is logQ-corrected to the same scale) and than
+ * the run's first step, the reference the window leaves out. Weights that predict worse than
+ * knowing nothing are no checkpoint to keep. Says why, or null.
  */
-export function blownUp(losses: readonly number[], vocabSize: number): string | null {
-  if (!losses.length) return null;
-  const recent = losses.slice(-BLOWUP_STEPS).sort((a, b) => a - b);
-  const median = recent[(recent.length - 1) >> 1]; // the lower one of an even count: a spike at step 2 is not the median
-  const uniform = Math.log(vocabSize), first = losses[0];
-  if (!(median > Math.max(uniform, first) + 1)) return null;
-  const steps = recent.length === 1 ? 'of the last step' : `the median of the last ${recent.length} steps`;
-  return `the loss blew up to ${median.toFixed(2)} (${steps}; the first was ${first.toFixed(2)}, a uniform guess over the vocabulary scores ${uniform.toFixed(2)})`;
+export function blownUp(losses: readonly number[], vocabSize: number, atLeast = BLOWUP_STEPS): string | null {
+  const recent = losses.slice(1).slice(-BLOWUP_STEPS);
+  if (recent.length < Math.max(1, atLeast)) return null;
+  const uniform = Math.log(vocabSize), first = losses[0], least = Math.min(...recent);
+  if (!(least > Math.max(uniform, first) + 1)) return null;
+  const steps = recent.length === 1 ? 'at the last step' : `over the last ${recent.length} steps`;
+  return `the loss blew up: at least ${least.toFixed(2)} ${steps} (the first was ${first.toFixed(2)}; a uniform guess over the vocabulary scores ${uniform.toFixed(2)})`;
 }
 
 /** A run that went to NaN or infinity, or whose loss blew up: nothing of it is saved. The message names train.js's flags; `step`, `what` and `lr` let another front end (the page) word it for its own fields. */
