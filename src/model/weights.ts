@@ -13,8 +13,8 @@ const sameValues = (a: Float32Array, b: Float32Array) => a.length === b.length &
 
 /**
  * The parameters of a GPT-2 with `config` from its model.safetensors. Keys may carry the
- * 'transformer.' prefix or not; 'lm_head.weight' is skipped when it holds wte's values (GPT-2
- * ties the two) and refused when it does not; the causal-mask buffers 'h.N.attn.bias' / 'h.N.attn.masked_bias' are
+ * 'transformer.' prefix or not; 'lm_head.weight' is skipped (GPT-2 ties it to wte), with a
+ * warning when its values differ; the causal-mask buffers 'h.N.attn.bias' / 'h.N.attn.masked_bias' are
  * skipped; F16/BF16 become f32; other extra tensors are skipped with a one-line warning; NaN or
  * infinite values get one too, naming the tensors. Shapes are all checked before any data is
  * read. Throws a UserError naming the missing tensor and its expected shape, or the wrongly
@@ -62,12 +62,13 @@ export function gpt2Params(f: SafetensorsFile, config: GPT2Config): Map<string, 
   if (extra.length) {
     console.warn(`warning: ${path}: ignoring ${extra.length} unexpected tensor(s): ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', ...' : ''}`);
   }
-  // GPT-2's output layer is its token embedding (one matrix here): a head trained on its own
-  // (PEFT's modules_to_save, an untied fine-tune) would be dropped without a word
+  // GPT-2's output layer is its token embedding (tie_word_embeddings; an untied config is refused):
+  // transformers loads such a file with the embedding as the head too, but say that a head trained
+  // on its own (PEFT's modules_to_save merged in, an untied fine-tune) is not what runs
   if (lmHead && !sameValues(f.get(lmHead), f.get(keyOf.get('wte.weight')!))) {
-    throw new UserError(
-      `${path}: '${lmHead}' differs from the token embedding '${keyOf.get('wte.weight')}': GPT-2 ties its output layer to the embedding and this engine keeps one matrix for both, ` +
-        'so a model whose output layer was trained on its own cannot be loaded as it was trained (fine-tune it with the two tied, or drop lm_head to use the embedding as the head)',
+    console.warn(
+      `warning: ${path}: '${lmHead}' differs from the token embedding '${keyOf.get('wte.weight')}': GPT-2 ties its output layer to the embedding, ` +
+        'so the embedding is the output layer here, as transformers loads it; an output layer trained on its own is not used',
     );
   }
   const params = new Map<string, Float32Array>();
