@@ -179,10 +179,18 @@ t('exclude_modules, modules_to_save, layers_pattern and layers_to_transform pick
   refusedAs('pattern-other', { layers_to_transform: [0], layers_pattern: ['layers'] }, /holds LoRA weights for h\.0\.attn\.c_attn, h\.1\.attn\.c_attn, which .* does not name/);
   refusedAs('regex-layers', { target_modules: '.*c_attn', layers_to_transform: [0] }, /layers_to_transform and layers_pattern go with a list of target_modules, not the regex string ".\*c_attn" \(PEFT refuses the pair\): list the modules, or name the layers in the regex$/);
   refusedAs('pattern-alone', { layers_pattern: 'h' }, /layers_pattern needs layers_to_transform \(PEFT refuses one without the other\)/);
+  refusedAs('pattern-no-layers', { layers_pattern: 'h', layers_to_transform: [] }, /layers_pattern needs layers_to_transform/);
+  refusedAs('pattern-layer-0', { layers_pattern: 'h', layers_to_transform: 0 }, /layers_pattern needs layers_to_transform/); // 0 is false to PEFT
+  refusedAs('pattern-said', { layers_to_transform: [0], layers_pattern: ['layers'] }, /\(layers_to_transform \[0\], layers_pattern \["layers"\]\) does not name: PEFT would ignore them, this engine would apply them; let the config pick the modules/);
   refusedAs('exclude-python', { exclude_modules: '(?P<x>c_attn)' }, /exclude_modules "\(\?P<x>c_attn\)" is a regex JavaScript cannot read/);
   // a module named in full is adapted whatever layers_to_transform says (PEFT checks the layer only for suffixes)
   const named = writeAdapter('named-in-full', { target_modules: ['transformer.h.1.attn.c_attn', 'c_fc'], layers_to_transform: [0], layers_pattern: 'h' }, { 'h.0.mlp.c_fc': 2, 'h.1.attn.c_attn': 2 });
   await assertMergedAs(named.dir, mergedByHand(named.ab, { 'h.0.mlp.c_fc': 4, 'h.1.attn.c_attn': 4 }));
+  // an empty layers_pattern is none to PEFT (it tests the field for truth): any name before the layer number
+  const empty = writeAdapter('pattern-empty', { layers_pattern: '' }, both);
+  await assertMergedAs(empty.dir, mergedByHand(empty.ab, { 'h.0.attn.c_attn': 4, 'h.1.attn.c_attn': 4 }));
+  const emptyLayer = writeAdapter('pattern-empty-layer', { layers_pattern: '', layers_to_transform: [0] }, { 'h.0.attn.c_attn': 2 });
+  await assertMergedAs(emptyLayer.dir, mergedByHand(emptyLayer.ab, { 'h.0.attn.c_attn': 4 }));
   // excluded modules the file has no tensors for: applied as the rest, and no warning of missing ones
   const warnings: string[] = [];
   const warn = console.warn;

@@ -89,6 +89,7 @@ function checkTargets(config: AdapterConfig, sites: LoraSite[], base: GPT2Config
     config.layers && `layers_to_transform ${JSON.stringify(config.layers)}`,
     config.exclude.length && `exclude_modules ${JSON.stringify(config.exclude)}`,
     config.modulesToSave.length && `modules_to_save ${JSON.stringify(config.modulesToSave)}`,
+    config.layersPattern && `layers_pattern ${JSON.stringify(config.layersPattern)}`,
   ].filter(Boolean);
   const targets = JSON.stringify(config.targetPattern ?? config.targets) + (also.length ? ` (${also.join(', ')})` : '');
   const names = (list: LoraSite[]) => list.slice(0, 4).map((s) => s.name).join(', ') + (list.length > 4 ? `, and ${list.length - 4} more` : '');
@@ -96,7 +97,7 @@ function checkTargets(config: AdapterConfig, sites: LoraSite[], base: GPT2Config
   if (extra.length) {
     throw new UserError(
       `${where.weights}: holds LoRA weights for ${names(extra)}, which adapter_config.json's target_modules ${targets} does not name: ` +
-        'PEFT would ignore them, this engine would apply them; add the modules to target_modules, or remove their tensors',
+        `PEFT would ignore them, this engine would apply them; ${also.length ? 'let the config pick the modules (target_modules and the fields beside it)' : 'add the modules to target_modules'}, or remove their tensors`,
     );
   }
   const have = new Set(sites.map((s) => s.name));
