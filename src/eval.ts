@@ -7,7 +7,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { checkShippedFile, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainedWith } from './util/cli.ts';
+import { checkShippedFile, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainingDataOf } from './util/cli.ts';
 import { openGenerator } from './model/load.ts';
 import { applySettingFlags, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -150,7 +150,6 @@ async function main(): Promise<void> {
   const choice = modelChoice(a);
   const { init, adapter, dtype } = choice;
   // prompts use the tags the model was trained with; the shipped held-out set is written in Human/Bot
-  const trained = trainedWith(choice);
   const speakers = speakersFromFlagsOrTraining(a, choice);
   opts.speakers = speakers;
   const dataPath = a.data as string;
@@ -163,7 +162,7 @@ async function main(): Promise<void> {
   if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
   // the training text: given, or the one the model was trained on, or the shipped one; without it copying and seen tokens are left out
   const given = a['train-data'] as string | undefined;
-  const trainPath = given ?? trained.data ?? DEFAULT_TRAIN_DATA;
+  const trainPath = given ?? trainingDataOf(choice) ?? DEFAULT_TRAIN_DATA;
   const haveTrain = given !== undefined || (existsSync(trainPath) && !trainPath.endsWith('.bin'));
   const trainText = haveTrain ? readText(trainPath, 'train-data') : null;
   const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inModelTags((sp) => parseChat(trainText, sp), speakers)));

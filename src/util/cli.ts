@@ -54,14 +54,10 @@ export const SPEAKER_FLAGS: FlagSpec[] = [
   { name: 'bot', type: 'string', help: "speaker tag of the model's turns (default: the tag the model was trained with, else Bot)" },
 ];
 
-/** what the train.js run that made the chosen model recorded (train_state.json of the adapter, else of --init), or {} */
-export function trainedWith(c: Pick<ModelChoice, 'init' | 'adapter'>): { speakers?: Speakers; data?: string } {
-  const o = runOptions(c.adapter ?? c.init);
-  if (!o) return {};
-  return {
-    speakers: speakerTags(o.human, o.bot) ?? undefined,
-    data: typeof o.data === 'string' && o.data ? o.data : undefined,
-  };
+/** the data file the train.js run that made the chosen model trained on (train_state.json of the adapter, else of --init), or undefined */
+export function trainingDataOf(c: Pick<ModelChoice, 'init' | 'adapter'>): string | undefined {
+  const data = runOptions(c.adapter ?? c.init)?.data;
+  return typeof data === 'string' && data ? data : undefined;
 }
 
 /** the options train_state.json in `dir` saved, or undefined (no such directory or file) */
