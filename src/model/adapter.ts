@@ -12,6 +12,7 @@ import type { GPT2Config } from './config.ts';
 import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type AdapterConfig, type LoraSettings, type LoraSite } from './lora.ts';
 import { parseAdapter, type ParsedAdapter } from './peft.ts';
 import { withSafetensors, writeSafetensors } from '../node/safetensors.ts';
+import { withoutHubOwner } from './hub.ts';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -77,5 +78,5 @@ export function readAdapter(dir: string, base: GPT2Config): Adapter {
 export function adapterBase(dir: string): string {
   const base = readAdapterConfig(dir).base;
   if (!base) throw new UserError(`${join(dir, ADAPTER_CONFIG)} names no base model (base_model_name_or_path); pass the base with --init`);
-  return base.replace(/^openai-community\//, '');
+  return withoutHubOwner(base);
 }

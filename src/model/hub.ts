@@ -10,6 +10,9 @@ import { readSafetensors } from '../node/safetensors.ts';
 const FILES = ['config.json', 'model.safetensors'];
 const SIZES = ['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'];
 
+/** OpenAI's GPT-2 as Hugging Face names it ('openai-community/gpt2') by the name this engine gives it ('gpt2'): one cache whichever way it was named */
+export const withoutHubOwner = (name: string): string => name.replace(/^openai-community\//, '');
+
 /** Hugging Face repo id for a model name: 'gpt2' -> 'openai-community/gpt2'; 'owner/name' as is */
 export function hubRepo(model: string): string {
   if (model.includes('/')) return model;

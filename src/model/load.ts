@@ -15,7 +15,7 @@ import { GPT2Generator } from './generate.ts';
 import { GPT2, type WeightsDtype } from './gpt2.ts';
 import { loadGPT2Weights } from '../node/weights.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
-import { ensureGPT2 } from './hub.ts';
+import { ensureGPT2, withoutHubOwner } from './hub.ts';
 import { readTrainStateJson, recoverCheckpoint } from './checkpoint.ts';
 import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
 import { describeRank, mergeAdapter } from './peft.ts';
@@ -101,8 +101,6 @@ function warnIfOtherBase(adapter: string, base: string): void {
 const HUB_MODEL = /^(openai-community\/)?gpt2(-medium|-large|-xl)?$/;
 /** is `init` one of OpenAI's models by name (downloaded or cached) rather than a directory? */
 export const isHubModel = (init: string) => HUB_MODEL.test(init) && !existsSync(init);
-/** the name of a hub model without Hugging Face's owner: one cache, whichever way it was named */
-const hubName = (init: string) => init.replace(/^openai-community\//, '');
 
 /**
  * The directories whose files `init` reads: init itself, and for a LoRA adapter the base it
@@ -126,7 +124,7 @@ export function weightDirs(init: string): string[] {
 
 async function loadBase(init: string, alternatives: string): Promise<LoadedWeights> {
   if (isHubModel(init)) {
-    const dir = await ensureGPT2(hubName(init));
+    const dir = await ensureGPT2(withoutHubOwner(init));
     const { config, params } = loadGPT2Weights(dir);
     return { config, arrays: params, source: `${init} (${dir})`, files: { dir } };
   }
