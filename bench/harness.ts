@@ -173,6 +173,8 @@ async function benchmarks(): Promise<void> {
     throw new UserError(`--filter '${filter}' names no group; the groups are ${groups.map((g) => g.group).join(' ')}`);
   }
   const caseRe = a.case as string | undefined;
+  // empty (an unset shell variable) would match every case: as --filter '' says
+  if (caseRe === '') throw new UserError("--case '' matches every case: give a regular expression for the cases to run, or leave --case out to run them all");
   let only: RegExp | null = null;
   try {
     only = caseRe ? new RegExp(caseRe) : null;

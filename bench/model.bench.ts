@@ -69,7 +69,9 @@ registerBench('gpt2', (gpu, { batch, big }) => {
   const weightBytes = (m: GPT2) => bytes(m.params.values());
   const copyBytes = (m: GPT2) => [...m.params.values()].reduce((s, p) => s + gpu.keptBytes(p), 0);
   const memoryNote = () => {
-    const [m32, m16] = [gen().model, f16().model]; // each with decode's packed copies
+    // the f32 model only where a case of its own built it: an f16-only --case builds none for a note
+    const m32 = gen.peek()?.model, m16 = f16().model; // each with decode's packed copies
+    if (!m32) return `weights on the GPU: f16 ${MB(weightBytes(m16))}` + (copyBytes(m16) ? `, and decode's packed f32 copies ${MB(copyBytes(m16))}` : '');
     return `weights on the GPU: f16 ${MB(weightBytes(m16))} vs f32 ${MB(weightBytes(m32))} (${(weightBytes(m16) / weightBytes(m32)).toFixed(3)}x)` +
       (copyBytes(m32) ? `, and decode's packed f32 copies ${MB(copyBytes(m16))} and ${MB(copyBytes(m32))}` : '');
   };

@@ -226,6 +226,7 @@ t('bench.js: an unknown flag or group is a one-line error, not a run of every be
     [['--filter', 'nosuch'], /^error: --filter 'nosuch' names no group; the groups are .*\bresidual\b.*\bserve\b/],
     // an unset shell variable: not a run of every group
     [['--filter', ''], /^error: --filter '' names no group; the groups are /],
+    [['--case', ''], /^error: --case '' matches every case: give a regular expression/],
     [['--reps', '0'], /^error: --reps expects a positive integer, got '0'$/],
     [['--case', '('], /^error: --case \(: not a regular expression/],
   ] as [string[], RegExp][]) {
@@ -423,6 +424,7 @@ t('a model trained with --human User --bot AI carries its tags in config.json: w
   const greedy = ['--prompt', 'Hello there', '--temperature', '0', '--repetition-penalty', '1', '--frequency-penalty', '0', '--max-new-tokens', '8', '--quiet'];
   const [before, asHumanBot] = await Promise.all([run('chat', ['--init', tagged, ...greedy]), run('chat', ['--init', tagged, '--human', 'Human', '--bot', 'Bot', ...greedy])]);
   assertOk(before, 'chat');
+  assertOk(asHumanBot, 'chat as Human/Bot');
   assert.is.not(asHumanBot.stdout, before.stdout, 'the tags do not change the greedy reply: this test could not tell them apart');
   rmSync(join(tagged, 'train_state.json'));
   const after = await run('chat', ['--init', tagged, ...greedy]);
