@@ -37,9 +37,9 @@ async function main(): Promise<void> {
     process.stdout.write(helpText(USAGE, specs));
     return;
   }
-  // --raw's prompt is the text alone: a persona would be taken and silently left out
   // the REPL skips an empty line; --prompt would send it as a turn and print whatever came back
   if (a.prompt !== undefined && !a.raw && !(a.prompt as string).trim()) throw new UserError("--prompt is empty: give the message to answer (with --raw, --prompt '' continues from <|endoftext|>)");
+  // --raw's prompt is the text alone: a persona would be taken and silently left out
   if (a.raw && a.persona !== undefined) throw new UserError('--persona is for chat mode: --raw continues the text as given, so put what goes before it at the start of the text');
   const choice = modelChoice(a);
   const opts: ChatOptions = {
