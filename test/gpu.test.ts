@@ -203,4 +203,20 @@ t('kept textures: current until the tensor is written; a new one replaces it; re
   other.release();
 });
 
+t('bufferRange: a binding from an element of the whole buffer, which may reach past a view; outside the buffer it names the tensor', async () => {
+  const g = await gpu();
+  const x = g.tensor([1000], 'whole'), v = x.view(100, [10], 'part');
+  try {
+    const b = v.bufferRange(64, 120);
+    assert.is(b.offset, 256);
+    assert.is(b.size, 224);
+    assert.ok(v.bufferElements >= 1000);
+    for (const [first, end] of [[-4, 10], [20, 10], [0, v.bufferElements + 1], [0.5, 10]]) {
+      assert.throws(() => v.bufferRange(first, end), (e: Error) => /^tensor 'part': buffer range \[.*\) outside its buffer of \d+ elements$/.test(e.message), `[${first}, ${end})`);
+    }
+  } finally {
+    x.release();
+  }
+});
+
 t.run();

@@ -60,6 +60,10 @@ export class Tensor {
   bufferRange(first: number, end: number): GPUBufferBinding {
     if (this.released) throw new Error(`tensor '${this.label}' used after release`);
     const eb = this.elementBytes;
+    // a mistake here would surface as a validation error that names no tensor
+    if (!(Number.isInteger(first) && Number.isInteger(end) && first >= 0 && first <= end && Math.ceil((end * eb) / 4) * 4 <= this.buffer.size)) {
+      throw new Error(`tensor '${this.label}': buffer range [${first}, ${end}) outside its buffer of ${this.bufferElements} elements`);
+    }
     return { buffer: this.buffer, offset: first * eb, size: Math.ceil(((end - first) * eb) / 4) * 4 };
   }
   /** elements the whole buffer under this tensor holds (a view's owner's, bucketed larger: see bufferRange) */
