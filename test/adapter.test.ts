@@ -404,9 +404,11 @@ t('--resume of a LoRA run whose base was retrained in place says so (and not whe
     assert.not.match(r.stderr, /is not the base/);
   }
   saveGPT2Weights(b, CFG, tinyArrays(CFG, 9));
-  const chatChanged = await run('chat', ['--init', out, ...chatArgs]);
+  const [chatChanged, mergeChanged] = await Promise.all([run('chat', ['--init', out, ...chatArgs]), run('train', ['--merge-adapter', out, '--out', path('merged-retrained')])]);
   assertOk(chatChanged, 'chat.js on a changed base');
   assert.match(chatChanged.stderr, otherBase);
+  assertOk(mergeChanged, '--merge-adapter onto a changed base');
+  assert.match(mergeChanged.stderr, otherBase, '--merge-adapter warns as README says');
   const changed = await run('train', ['--resume', '--steps', '4', '--out', out]);
   assertOk(changed, 'resumed on a changed base');
   assert.match(changed.stderr, /^warning: the base model .*base-retrained has changed since this adapter's last save \(its weight files differ\); training goes on, on the new weights$/m);
