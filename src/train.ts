@@ -2,7 +2,7 @@
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { reportError } from './util/cli.ts';
+import { reportError } from './node/cli.ts';
 import { DEFAULTS, defaultLr, type TrainFlags } from './train/run.ts';
 import { runTraining } from './train/node.ts';
 import { saveMergedModel } from './train/merge.ts';

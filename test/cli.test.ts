@@ -17,7 +17,7 @@ import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { shellWord } from '../src/util/words.ts';
 import { parseSpeakersHeader, SPEAKERS_HEADER } from '../src/server/page_headers.ts';
-import { speakersFromFlagsOrTraining } from '../src/util/cli.ts';
+import { speakersFromFlagsOrTraining } from '../src/node/cli.ts';
 import { GPT2_124M, hfConfigJson } from '../src/model/config.ts';
 import { configText } from '../src/model/weights.ts';
 import { gpu } from './util.ts';

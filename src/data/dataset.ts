@@ -2,7 +2,7 @@
 // nanoGPT/llm.c .bin token files, split into train and validation sets (or validation from a file of its own).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
-import { fsReason } from '../util/fs-errors.ts';
+import { fsReason } from '../node/fs-errors.ts';
 import type { ParseOptions } from './conversations.ts';
 import { chatData, combineStats, makeDataset, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from './windows.ts';
 

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { readTextFile } from '../util/fs-errors.ts';
+import { readTextFile } from '../node/fs-errors.ts';
 import { recoverCheckpoint, replaceAtomic, writeFileAtomic } from './checkpoint.ts';
 import type { GPT2Config } from './config.ts';
 import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type AdapterConfig, type LoraSettings, type LoraSite } from './lora.ts';

@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, r
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { megabytes } from '../util/words.ts';
-import { errnoCode, fsReason } from '../util/fs-errors.ts';
+import { errnoCode, fsReason } from '../node/fs-errors.ts';
 import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { saveGPT2Weights } from '../node/weights.ts';

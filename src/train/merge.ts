@@ -8,7 +8,7 @@ import { UserError } from '../util/errors.ts';
 import { adapterBaseThere, loadWeights } from '../model/load.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
-import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from '../util/cli.ts';
+import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from '../node/cli.ts';
 import { isDefaultSpeakers } from '../data/format.ts';
 import { nodeCommand } from './node.ts';
 

@@ -19,7 +19,7 @@ import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from '../node/fingerprint.ts';
 import { count, shellWord } from '../util/words.ts';
-import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../util/cli.ts';
+import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../node/cli.ts';
 import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, type TrainFlags } from './run.ts';
 import { makeSchedule } from './schedule.ts';
 import type { Checkpointer } from './checkpointer.ts';

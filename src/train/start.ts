@@ -13,7 +13,7 @@ import { checkLora, initLoraArrays, loraShapes, type LoraSettings } from '../mod
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../model/checkpoint.ts';
 import { checkDataFile, VAL_FILE } from '../data/dataset.ts';
 import { count } from '../util/words.ts';
-import { checkShippedFile } from '../util/cli.ts';
+import { checkShippedFile } from '../node/cli.ts';
 import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
 import { checkLogPath } from './log_file.ts';

@@ -1,6 +1,6 @@
 // File-system errors as a user reads them: the reason and the path, in one line.
 import { readFileSync } from 'node:fs';
-import { UserError } from './errors.ts';
+import { UserError } from '../util/errors.ts';
 
 /** the errno code of a Node file-system error, or undefined for other errors */
 export const errnoCode = (e: unknown): string | undefined => {

@@ -6,11 +6,11 @@ import { DEFAULT_SPEAKERS, speakerFlagsProblem, speakerTags, type Speakers } fro
 import { readTrainStateJson } from '../model/checkpoint.ts';
 import { chooseInit, DTYPE_FLAG, weightDirs } from '../model/load.ts';
 import { isAdapterDir } from '../model/adapter.ts';
-import { readConfigSpeakers } from '../node/weights.ts';
+import { readConfigSpeakers } from './weights.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
 import { DEFAULTS } from '../train/run.ts';
-import type { FlagSpec } from './args.ts';
-import { UserError } from './errors.ts';
+import type { FlagSpec } from '../util/args.ts';
+import { UserError } from '../util/errors.ts';
 import { fsReason } from './fs-errors.ts';
 
 /** where `node dist/train.js` writes its checkpoint: what chat.js, eval.js and serve.js load by default */
