@@ -3,7 +3,7 @@
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { speakersFromFlagsOrTraining, FAST_FLAG, exitOnStdoutError, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './node/cli.ts';
-import { openGenerator } from './model/load.ts';
+import { openGenerator } from './node/load_model.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { answer, runRepl } from './chat/repl.ts';
 import { UserError } from './util/errors.ts';

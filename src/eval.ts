@@ -8,7 +8,7 @@ import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { checkShippedFile, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainingDataOf } from './node/cli.ts';
-import { openGenerator } from './model/load.ts';
+import { openGenerator } from './node/load_model.ts';
 import { applySettingFlags, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { readChatText } from './data/dataset.ts';

@@ -8,7 +8,7 @@ import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { isDefaultSpeakers } from './data/format.ts';
 import { speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './node/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
-import { openModel } from './model/load.ts';
+import { openModel } from './node/load_model.ts';
 import { Scheduler } from './server/scheduler.ts';
 import { ApiServer } from './server/http.ts';
 import { isSendableKey } from './browser/openai.ts';

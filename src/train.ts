@@ -6,7 +6,7 @@ import { reportError } from './node/cli.ts';
 import { DEFAULTS, defaultLr, type TrainFlags } from './train/run.ts';
 import { runTraining } from './train/node.ts';
 import { saveMergedModel } from './train/merge.ts';
-import { DTYPE_FLAG } from './model/load.ts';
+import { DTYPE_FLAG } from './node/load_model.ts';
 
 const D = DEFAULTS;
 const lr = (fromScratch: boolean, lora = false) => defaultLr(fromScratch, lora).toExponential();

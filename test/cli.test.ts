@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openGenerator } from '../src/model/load.ts';
+import { openGenerator } from '../src/node/load_model.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
 import { runRepl } from '../src/chat/repl.ts';
 import { ChatSession, type ChatOptions } from '../src/chat/session.ts';

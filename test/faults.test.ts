@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { UserError } from '../src/util/errors.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
-import { lockCheckpoint } from '../src/model/checkpoint.ts';
+import { lockCheckpoint } from '../src/node/checkpoint_files.ts';
 import { GPT2_124M, parameterCount } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';

@@ -12,7 +12,7 @@ import { SampledSoftmax } from '../src/model/output_vocab.ts';
 import { classifierChunkRows, targetRuns } from '../src/model/classifier.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { hfConfigJson, parameterShapes, type GPT2Config } from '../src/model/config.ts';
-import { loadWeights } from '../src/model/load.ts';
+import { loadWeights } from '../src/node/load_model.ts';
 import { f16Bits, fromF16 } from '../src/util/f16.ts';
 import { writeSafetensors } from '../src/node/safetensors.ts';
 import { assertRel, gpu, kernelsRun, withBindingLimit } from './util.ts';

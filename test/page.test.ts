@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Browser, Dialog, Page } from 'playwright-core';
 import type { GPT2Config } from '../src/model/config.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, saveAdapter } from '../src/model/adapter.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, saveAdapter } from '../src/node/adapter_dir.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
 import { Rng } from '../src/util/rng.ts';
 import { ask, launch, pageLog, serveFolder, servePage, waitForState, type PageServer } from './browser.ts';

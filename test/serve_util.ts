@@ -7,7 +7,7 @@ import { GPT2 } from '../src/model/gpt2.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { GPT2BatchGenerator } from '../src/model/generate.ts';
-import { openModel } from '../src/model/load.ts';
+import { openModel } from '../src/node/load_model.ts';
 import { Scheduler, type SchedulerOptions } from '../src/server/scheduler.ts';
 import { ApiServer, type HttpOptions } from '../src/server/http.ts';
 import { gpu } from './util.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadChatData, loadTokenBin, loadValData } from '../src/data/dataset.ts';
 import { loadDataset } from './load_dataset.ts';
 import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
-import { loadWeights } from '../src/model/load.ts';
+import { loadWeights } from '../src/node/load_model.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { evaluate } from '../src/train/step.ts';
 import { runTraining } from '../src/train/node.ts';

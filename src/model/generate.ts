@@ -3,7 +3,7 @@
 // step runs one token of any set of slots through ONE forward whose matrix products read each
 // weight once for all of them (matvec.ts), each sequence attending over its own cache
 // (attention_decode.ts). The chat REPL's and the page's Generator is one slot of it
-// (GPT2Generator; load.ts opens one from a directory in Node).
+// (GPT2Generator; src/node/load_model.ts opens one from a directory in Node).
 // The cache of a layer for one slot is simply the qkv rows of its tokens, [n_positions, 3C];
 // the slots of a layer sit in cache tensors that each fit one storage binding. No tape.
 // The block is written again here, not shared with the tape model (gpt2.ts): this one runs at

@@ -4,7 +4,7 @@
 // CPU reference the tests check this model against (test/gpt2_cpu.ts). Keep the three parallel.
 // With a LoRA adapter (model/lora.ts) the weights are frozen and the adapter's A and B, beside
 // the projections it targets, are what trains; generation merges the adapter into the weights
-// instead (model/load.ts), so only this model knows the unmerged form.
+// instead (src/node/load_model.ts), so only this model knows the unmerged form.
 // The weight matrices may be f16 (fromArrays' `weights`) where nothing trains them: for inference,
 // and as a LoRA run's frozen base (train.js --lora R --dtype f16). The kernels read them as they are
 // (matvec, embedding, the CPU matmul's packing; other matmuls widen each into a temporary first).

@@ -1,5 +1,5 @@
 // A PEFT LoRA adapter's two files, parsed from their contents and checked against the base model
-// they are applied to, then merged into its weights: host-neutral, so Node (adapter.ts reads the
+// they are applied to, then merged into its weights: host-neutral, so Node (src/node/adapter_dir.ts reads the
 // files) and the chat page (it fetches them) apply an adapter with the same code.
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';

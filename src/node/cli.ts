@@ -3,9 +3,9 @@
 import { GpuValidationError } from '../gpu/index.ts';
 import { existsSync, statSync } from 'node:fs';
 import { DEFAULT_SPEAKERS, speakerFlagsProblem, speakerTags, type Speakers } from '../data/format.ts';
-import { readTrainStateJson } from '../model/checkpoint.ts';
-import { chooseInit, DTYPE_FLAG, weightDirs } from '../model/load.ts';
-import { isAdapterDir } from '../model/adapter.ts';
+import { readTrainStateJson } from './checkpoint_files.ts';
+import { chooseInit, DTYPE_FLAG, weightDirs } from './load_model.ts';
+import { isAdapterDir } from './adapter_dir.ts';
 import { readConfigSpeakers } from './weights.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
 import { DEFAULTS } from '../train/run.ts';

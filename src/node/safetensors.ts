@@ -64,7 +64,7 @@ function fileSource(path: string, fd: number, size: number): ByteSource {
 
 /**
  * Writes F32 tensors in the given order, with optional __metadata__ (encodeSafetensors). Writes
- * `path` in place: wrap it in `replaceAtomic` (checkpoint.ts) when the old file must survive a crash.
+ * `path` in place: wrap it in `replaceAtomic` (checkpoint_files.ts) when the old file must survive a crash.
  */
 export function writeSafetensors(path: string, tensors: NamedTensor[], metadata?: Record<string, string>): void {
   const parts = encodeSafetensors(tensors, metadata, path);

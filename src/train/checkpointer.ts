@@ -1,16 +1,16 @@
 // Checkpoints on disk (Node). Before the first step, --out is checked: creatable, writable, room
 // for a checkpoint, not a kernel file system, and held by one trainer at a time (a lock file
 // with its pid). Each save writes the weights, the optimizer state, train_state.json and
-// loss.svg atomically (model/checkpoint.ts: all files of a save, or none of them).
+// loss.svg atomically (src/node/checkpoint_files.ts: all files of a save, or none of them).
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { megabytes } from '../util/words.ts';
 import { errnoCode, fsReason } from '../node/fs-errors.ts';
-import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from '../model/checkpoint.ts';
+import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from '../node/checkpoint_files.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { saveGPT2Weights } from '../node/weights.ts';
-import { isAdapterDir, saveAdapter } from '../model/adapter.ts';
+import { isAdapterDir, saveAdapter } from '../node/adapter_dir.ts';
 import { checkLora, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import type { Checkpoint } from './loop.ts';
 import type { Speakers } from '../data/format.ts';

@@ -4,7 +4,7 @@ import { accessSync, appendFileSync, constants as fsConstants, existsSync, readF
 import { dirname } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from '../node/fs-errors.ts';
-import { writeFileAtomic } from '../model/checkpoint.ts';
+import { writeFileAtomic } from '../node/checkpoint_files.ts';
 
 /**
  * --log refused before anything loads: a missing directory, a directory, a place that cannot be

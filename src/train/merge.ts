@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { adapterBaseThere, loadWeights } from '../model/load.ts';
+import { adapterBaseThere, loadWeights } from '../node/load_model.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
 import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from '../node/cli.ts';

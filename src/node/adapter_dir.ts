@@ -2,16 +2,16 @@
 // adapter_model.safetensors (keys base_model.model.transformer.h.N.MODULE.lora_A.weight [r, in]
 // and .lora_B.weight [out, r]). PeftModel.from_pretrained(GPT2LMHeadModel, DIR) loads what
 // saveAdapter writes; readAdapter reads PEFT's own GPT-2 LoRA adapters and checks them against
-// the base model they are applied to (with peft.ts, which the page shares).
+// the base model they are applied to (with src/model/peft.ts, which the page shares).
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { readTextFile } from '../node/fs-errors.ts';
-import { recoverCheckpoint, replaceAtomic, writeFileAtomic } from './checkpoint.ts';
-import type { GPT2Config } from './config.ts';
-import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type AdapterConfig, type LoraSettings, type LoraSite } from './lora.ts';
-import { parseAdapter, type ParsedAdapter } from './peft.ts';
-import { withSafetensors, writeSafetensors } from '../node/safetensors.ts';
+import { readTextFile } from './fs-errors.ts';
+import { recoverCheckpoint, replaceAtomic, writeFileAtomic } from './checkpoint_files.ts';
+import type { GPT2Config } from '../model/config.ts';
+import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type AdapterConfig, type LoraSettings, type LoraSite } from '../model/lora.ts';
+import { parseAdapter, type ParsedAdapter } from '../model/peft.ts';
+import { withSafetensors, writeSafetensors } from './safetensors.ts';
 import { withoutHubOwner } from './hub.ts';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';

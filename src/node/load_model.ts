@@ -6,19 +6,19 @@ import { existsSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
-import { getGpu } from '../node/gpu.ts';
+import { getGpu } from './gpu.ts';
 import { UserError } from '../util/errors.ts';
 import { count } from '../util/words.ts';
 import type { FlagSpec } from '../util/args.ts';
-import { describeConfig, type GPT2Config } from './config.ts';
-import { GPT2Generator } from './generate.ts';
-import { GPT2, type WeightsDtype } from './gpt2.ts';
-import { loadGPT2Weights } from '../node/weights.ts';
-import { hashFileEnds } from '../node/fingerprint.ts';
+import { describeConfig, type GPT2Config } from '../model/config.ts';
+import { GPT2Generator } from '../model/generate.ts';
+import { GPT2, type WeightsDtype } from '../model/gpt2.ts';
+import { loadGPT2Weights } from './weights.ts';
+import { hashFileEnds } from './fingerprint.ts';
 import { ensureGPT2, withoutHubOwner } from './hub.ts';
-import { readTrainStateJson, recoverCheckpoint } from './checkpoint.ts';
-import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter.ts';
-import { describeRank, mergeAdapter } from './peft.ts';
+import { readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
+import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter_dir.ts';
+import { describeRank, mergeAdapter } from '../model/peft.ts';
 import { VOCAB_SIZE } from '../data/tokenizer.ts';
 
 /** --init as chat.js and eval.js default it: as given; else the base that `adapter` names; else `out` if it exists; else gpt2 */

@@ -4,8 +4,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { parseConfig } from './config.ts';
-import { readSafetensors } from '../node/safetensors.ts';
+import { parseConfig } from '../model/config.ts';
+import { readSafetensors } from './safetensors.ts';
 
 const FILES = ['config.json', 'model.safetensors'];
 const SIZES = ['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'];

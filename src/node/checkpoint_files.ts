@@ -5,8 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { errnoCode, fsReason } from '../node/fs-errors.ts';
-import { withSafetensors, writeSafetensors } from '../node/safetensors.ts';
+import { errnoCode, fsReason } from './fs-errors.ts';
+import { withSafetensors, writeSafetensors } from './safetensors.ts';
 
 /**
  * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is
