@@ -4,8 +4,8 @@ import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './node/cli.ts';
 import { DEFAULTS, defaultLr, type TrainFlags } from './train/run.ts';
-import { runTraining } from './train/node.ts';
-import { saveMergedModel } from './train/merge.ts';
+import { runTraining } from './node/train_run.ts';
+import { saveMergedModel } from './node/merge_adapter.ts';
 import { DTYPE_FLAG } from './node/load_model.ts';
 
 const D = DEFAULTS;

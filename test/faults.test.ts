@@ -19,7 +19,7 @@ import { loadChatData } from '../src/data/dataset.ts';
 import { DEFAULT_SAMPLED_SOFTMAX, resolveRun, type RunSettings, type SavedRun, type TrainFlags } from '../src/train/run.ts';
 import { StepSchedule } from '../src/train/schedule.ts';
 import { blownUp, trainLoop } from '../src/train/loop.ts';
-import { Checkpointer } from '../src/train/checkpointer.ts';
+import { Checkpointer } from '../src/node/checkpointer.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { assertOk, assertOneLineError, cannotMount, progress, run, start, stderrLines, waitForStdout, type Done } from './child.ts';

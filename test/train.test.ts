@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTraining, type TrainOptions } from '../src/train/node.ts';
+import { runTraining, type TrainOptions } from '../src/node/train_run.ts';
 import { learningRate, TimeSchedule } from '../src/train/schedule.ts';
 import { parseDuration } from '../src/util/args.ts';
 import { evaluate, trainStep } from '../src/train/step.ts';

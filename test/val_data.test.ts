@@ -11,7 +11,7 @@ import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
 import { loadWeights } from '../src/node/load_model.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { evaluate } from '../src/train/step.ts';
-import { runTraining } from '../src/train/node.ts';
+import { runTraining } from '../src/node/train_run.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { assertOk, assertOneLineError, progress, run } from './child.ts';

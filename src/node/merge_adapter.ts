@@ -5,12 +5,12 @@ import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { adapterBaseThere, loadWeights } from '../node/load_model.ts';
+import { adapterBaseThere, loadWeights } from './load_model.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
-import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from '../node/cli.ts';
+import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from './cli.ts';
 import { isDefaultSpeakers } from '../data/format.ts';
-import { nodeCommand } from './node.ts';
+import { nodeCommand } from './train_run.ts';
 
 /** train.js --merge-adapter: `init` (default: the adapter's base) with `adapter` merged in, saved whole in `out` */
 export async function saveMergedModel(adapter: string, init: string | undefined, out: string, say: (s: string) => void): Promise<void> {

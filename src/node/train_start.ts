@@ -5,18 +5,18 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { isHubModel, loadWeights, weightDirs, type LoadedWeights } from '../node/load_model.ts';
+import { isHubModel, loadWeights, weightDirs, type LoadedWeights } from './load_model.ts';
 import { describeConfig, parameterShapes, type GPT2Config } from '../model/config.ts';
-import { ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from '../node/adapter_dir.ts';
+import { ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from './adapter_dir.ts';
 import { describeRank } from '../model/peft.ts';
 import { checkLora, initLoraArrays, loraShapes, type LoraSettings } from '../model/lora.ts';
-import { loadTrainState, readTrainStateJson, recoverCheckpoint } from '../node/checkpoint_files.ts';
+import { loadTrainState, readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
 import { checkDataFile, VAL_FILE } from '../data/dataset.ts';
 import { count } from '../util/words.ts';
-import { checkShippedFile } from '../node/cli.ts';
-import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from './run.ts';
+import { checkShippedFile } from './cli.ts';
+import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
-import { checkLogPath } from './log_file.ts';
+import { checkLogPath } from './train_log.ts';
 
 /**
  * Where the run starts: its weights (a checkpoint to resume, pretrained, or new), the run

@@ -3,8 +3,8 @@
 import { accessSync, appendFileSync, constants as fsConstants, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { errnoCode, fsReason } from '../node/fs-errors.ts';
-import { writeFileAtomic } from '../node/checkpoint_files.ts';
+import { errnoCode, fsReason } from './fs-errors.ts';
+import { writeFileAtomic } from './checkpoint_files.ts';
 
 /**
  * --log refused before anything loads: a missing directory, a directory, a place that cannot be

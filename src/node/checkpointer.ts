@@ -6,13 +6,13 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, r
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { megabytes } from '../util/words.ts';
-import { errnoCode, fsReason } from '../node/fs-errors.ts';
-import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from '../node/checkpoint_files.ts';
+import { errnoCode, fsReason } from './fs-errors.ts';
+import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from './checkpoint_files.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
-import { saveGPT2Weights } from '../node/weights.ts';
-import { isAdapterDir, saveAdapter } from '../node/adapter_dir.ts';
+import { saveGPT2Weights } from './weights.ts';
+import { isAdapterDir, saveAdapter } from './adapter_dir.ts';
 import { checkLora, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
-import type { Checkpoint } from './loop.ts';
+import type { Checkpoint } from '../train/loop.ts';
 import type { Speakers } from '../data/format.ts';
 
 // statfs f_type of the kernel's pseudo file systems: nothing can be saved there, and a

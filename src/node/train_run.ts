@@ -1,4 +1,4 @@
-// `node dist/train.js` behind the flags: starts the run (start.ts: weights, settings, --out),
+// `node dist/train.js` behind the flags: starts the run (train_start.ts: weights, settings, --out),
 // loads the data, and drives the training loop with Node's console, files and signals
 // (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
 import { existsSync } from 'node:fs';
@@ -9,23 +9,23 @@ import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { SampledSoftmax } from '../model/output_vocab.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { weightsFingerprint } from '../node/load_model.ts';
+import { weightsFingerprint } from './load_model.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../node/adapter_dir.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './adapter_dir.ts';
 import { loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
 import { loadChatData } from '../data/dataset.ts';
 import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
-import { hashFileEnds } from '../node/fingerprint.ts';
+import { hashFileEnds } from './fingerprint.ts';
 import { count, shellWord } from '../util/words.ts';
-import { deliverPendingSignals, signalName, STOP_SIGNALS } from '../node/cli.ts';
-import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, type TrainFlags } from './run.ts';
-import { makeSchedule } from './schedule.ts';
+import { deliverPendingSignals, signalName, STOP_SIGNALS } from './cli.ts';
+import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, type TrainFlags } from '../train/run.ts';
+import { makeSchedule } from '../train/schedule.ts';
 import type { Checkpointer } from './checkpointer.ts';
-import { trainLoop, type Checkpoint, type StepReport } from './loop.ts';
-import { startRun } from './start.ts';
-import { StepLog } from './log_file.ts';
+import { trainLoop, type Checkpoint, type StepReport } from '../train/loop.ts';
+import { startRun } from './train_start.ts';
+import { StepLog } from './train_log.ts';
 
 export interface TrainOptions extends TrainFlags {
   quiet?: boolean;
