@@ -11,7 +11,7 @@ import { checkShippedFile, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_
 import { openGenerator } from './node/load_model.ts';
 import { applySettingFlags, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
-import { readChatText } from './data/dataset.ts';
+import { readChatText } from './node/dataset.ts';
 import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, isDefaultSpeakers, type Speakers } from './data/format.ts';

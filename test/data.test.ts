@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseChat, readChat } from '../src/data/conversations.ts';
-import { loadChatData, loadTokenBin } from '../src/data/dataset.ts';
+import { loadChatData, loadTokenBin } from '../src/node/dataset.ts';
 import { getBatch, packConversations, packConversationsAsync, splitConversations, formatStats, type TokenDataset } from '../src/data/windows.ts';
 import {
   DEFAULT_SPEAKERS as SP, encodeBotTurn, encodeConversation, encodeExchanges, encodeHumanTurn, encodePersona, type Conversation,

@@ -15,7 +15,7 @@ import { GPT2_124M, parameterCount } from '../src/model/config.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
 import { AdamW } from '../src/optim.ts';
-import { loadChatData } from '../src/data/dataset.ts';
+import { loadChatData } from '../src/node/dataset.ts';
 import { DEFAULT_SAMPLED_SOFTMAX, resolveRun, type RunSettings, type SavedRun, type TrainFlags } from '../src/train/run.ts';
 import { StepSchedule } from '../src/train/schedule.ts';
 import { blownUp, trainLoop } from '../src/train/loop.ts';

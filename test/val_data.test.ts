@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadChatData, loadTokenBin, loadValData } from '../src/data/dataset.ts';
+import { loadChatData, loadTokenBin, loadValData } from '../src/node/dataset.ts';
 import { loadDataset } from './load_dataset.ts';
 import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
 import { loadWeights } from '../src/node/load_model.ts';

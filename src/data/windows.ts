@@ -1,5 +1,5 @@
 // Token windows for training, host-neutral: chat text (pasted in a page or read from a file by
-// dataset.ts) parsed and packed into fixed windows with a loss mask, the train/val split, and batches.
+// src/node/dataset.ts) parsed and packed into fixed windows with a loss mask, the train/val split, and batches.
 import { UserError } from '../util/errors.ts';
 import { count } from '../util/words.ts';
 import { Rng } from '../util/rng.ts';

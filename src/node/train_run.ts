@@ -14,7 +14,7 @@ import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './adapter_dir.ts';
 import { loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
-import { loadChatData } from '../data/dataset.ts';
+import { loadChatData } from './dataset.ts';
 import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from './fingerprint.ts';

@@ -11,7 +11,7 @@ import { ADAPTER_WEIGHTS, isAdapterDir, readAdapter } from './adapter_dir.ts';
 import { describeRank } from '../model/peft.ts';
 import { checkLora, initLoraArrays, loraShapes, type LoraSettings } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
-import { checkDataFile, VAL_FILE } from '../data/dataset.ts';
+import { checkDataFile, VAL_FILE } from './dataset.ts';
 import { count } from '../util/words.ts';
 import { checkShippedFile } from './cli.ts';
 import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';

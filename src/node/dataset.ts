@@ -1,10 +1,10 @@
-// Training data from files: chat text (packed into token windows, windows.ts) and
+// Training data from files: chat text (packed into token windows, src/data/windows.ts) and
 // nanoGPT/llm.c .bin token files, split into train and validation sets (or validation from a file of its own).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
-import { fsReason } from '../node/fs-errors.ts';
-import type { ParseOptions } from './conversations.ts';
-import { chatData, combineStats, makeDataset, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from './windows.ts';
+import { fsReason } from './fs-errors.ts';
+import type { ParseOptions } from '../data/conversations.ts';
+import { chatData, combineStats, makeDataset, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
 
 export type LoadOptions = PackOptions & ParseOptions;
 
