@@ -5,7 +5,7 @@ import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { speakersFromFlagsOrTraining, FAST_FLAG, exitOnStdoutError, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './node/cli.ts';
 import { openGenerator } from './node/load_model.ts';
 import { applySettingFlags, ChatSession, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
-import { answer, runRepl } from './chat/repl.ts';
+import { answer, runRepl } from './node/repl.ts';
 import { UserError } from './util/errors.ts';
 
 

@@ -7,7 +7,7 @@ import { applyPenalties, DEFAULT_SAMPLING, sampleToken, topIndices, type Samplin
 import { StopMatcher } from '../src/chat/stops.ts';
 import { buildPrompt, KvMirror } from '../src/chat/context.ts';
 import { FakeGenerator, oneHot, replyScript, type Script } from './fake_generator.ts';
-import { answer, runRepl } from '../src/chat/repl.ts';
+import { answer, runRepl } from '../src/node/repl.ts';
 import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
 import { generateReply, ReplyState } from '../src/chat/reply.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';

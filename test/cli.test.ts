@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openGenerator } from '../src/node/load_model.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
-import { runRepl } from '../src/chat/repl.ts';
+import { runRepl } from '../src/node/repl.ts';
 import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { shellWord } from '../src/util/words.ts';

@@ -3,7 +3,7 @@
 // for a terminal or a pipe.
 import { createInterface } from 'node:readline';
 import type { Generator } from '../model/generator.ts';
-import { applySetting, ChatSession, cutNotes, fitNotes, listSettings, SETTING_NAMES, showSetting, type Answer, type ChatOptions } from './session.ts';
+import { applySetting, ChatSession, cutNotes, fitNotes, listSettings, SETTING_NAMES, showSetting, type Answer, type ChatOptions } from '../chat/session.ts';
 
 function rate(n: number, ms: number): string {
   return ms > 0 ? `${(n / (ms / 1000)).toFixed(1)} tok/s` : '- tok/s';
