@@ -1,38 +1,18 @@
 // Training data from files: chat text (packed into token windows, src/data/windows.ts) and
-// nanoGPT/llm.c .bin token files, split into train and validation sets (or validation from a file of its own).
+// nanoGPT/llm.c .bin token files (their bytes read by src/data/token_bin.ts), split into train
+// and validation sets (or validation from a file of its own).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from './fs-errors.ts';
 import type { ParseOptions } from '../data/conversations.ts';
-import { chatData, combineStats, makeDataset, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
+import { chatData, combineStats, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
+import { splitTokenWindows, tokenBinDataset } from '../data/token_bin.ts';
 
 export type LoadOptions = PackOptions & ParseOptions;
 
-const LLMC_MAGIC = 20240520; // llm.c token files: 256 int32 header (magic, version, count), then uint16
-
-/**
- * nanoGPT-style .bin of uint16 token ids (llm.c's 1024-byte header is recognised and
- * skipped; an odd byte count or fewer tokens than the header says are refused): mask all 1, no packing; window i is tokens [i*T, i*T+T) with targets shifted by
- * one, and the tokens after the last whole window (and its one target) are dropped.
- */
+/** a nanoGPT/llm.c .bin token file as training windows (tokenBinDataset, which reads its bytes); errors name it `where` */
 export function loadTokenBin(path: string, blockSize: number, where = path): TokenDataset {
-  const buf = readFileSync(path);
-  const start = buf.length >= 1024 && buf.readInt32LE(0) === LLMC_MAGIC ? 1024 : 0;
-  // a half token at the end means a cut-off copy or not a token file at all
-  if ((buf.length - start) % 2) {
-    throw new UserError(`${where}: ${buf.length - start} bytes of token data, an odd number: a .bin holds uint16 token ids (2 bytes each); the file is truncated or not a token file`);
-  }
-  let count = (buf.length - start) / 2;
-  if (start) {
-    const header = buf.readInt32LE(8);
-    if (header > count) throw new UserError(`${where}: the llm.c header says ${header} tokens but the file holds ${count} (truncated?)`);
-    count = header;
-  }
-  const windows = Math.floor((count - 1) / blockSize);
-  if (!(windows > 0)) throw new UserError(`${where}: ${count} tokens, fewer than one window of --block-size + 1 = ${blockSize + 1}: pass a longer file or a smaller --block-size`);
-  const tokens = new Uint32Array(windows * blockSize + 1);
-  for (let i = 0; i < tokens.length; i++) tokens[i] = buf.readUInt16LE(start + 2 * i);
-  return makeDataset(tokens, new Uint8Array(tokens.length).fill(1), blockSize, 0, 0, 0);
+  return tokenBinDataset(readFileSync(path), blockSize, where);
 }
 
 /**
@@ -50,15 +30,7 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
   }
   if (!path.endsWith('.bin')) return chatData(readChatText(path), opts, path, onProgress);
   checkDataFile(path);
-  const all = loadTokenBin(path, opts.blockSize);
-  const n = all.stats.windows, T = opts.blockSize, f = opts.valFraction ?? 0.1;
-  const nVal = n >= 2 && f > 0 ? Math.max(1, Math.floor(n * f)) : 0;
-  const cut = (n - nVal) * T;
-  // train keeps one token past its last window: that window's last target. Views, not copies
-  // (nothing writes to a dataset): with --val-data, train is the whole file
-  const train = makeDataset(all.tokens.subarray(0, cut + 1), all.mask.subarray(0, cut + 1), opts.blockSize, 0, 0, 0);
-  const val = makeDataset(all.tokens.subarray(cut), all.mask.subarray(cut), opts.blockSize, 0, 0, 0);
-  return { train, val, stats: combineStats(train.stats, val.stats), notes: [] };
+  return splitTokenWindows(loadTokenBin(path, opts.blockSize), opts.blockSize, opts.valFraction);
 }
 
 /** a validation file (--val-data), whole: chat text packed as training data is, or a .bin; its errors name the flag */
