@@ -3,8 +3,7 @@
 // --adapter against the unmerged model in this process, and train.js --merge-adapter.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, saveAdapter } from '../src/node/adapter_dir.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
@@ -24,19 +23,12 @@ import { UserError } from '../src/util/errors.ts';
 import { Rng } from '../src/util/rng.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
+import { errorOf, LORA_BASE_CONFIG, loraScratch } from './lora_base.ts';
 import { assertOk, assertOneLineError, run } from './child.ts';
 
 const t = suite('adapter');
-const dir = mkdtempSync(join(tmpdir(), 'gpt2-lora-'));
-const path = (name: string) => join(dir, name);
-const chat = path('chat.txt');
-writeFileSync(chat, SMALL_CHAT);
-
-// a small random base with GPT-2's vocabulary, so that chat.js can tokenize for it
-const CFG: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
-const base = path('base');
-const baseArrays = tinyArrays(CFG, 1);
-saveGPT2Weights(base, CFG, baseArrays);
+const { path, chat, base, baseArrays } = loraScratch('gpt2-lora-');
+const CFG = LORA_BASE_CONFIG;
 
 const SETTINGS: LoraSettings = { r: 4, alpha: 8, dropout: 0.1, targets: ['c_attn', 'mlp.c_proj'] };
 
@@ -46,17 +38,6 @@ function randomAdapter(c: GPT2Config, s: LoraSettings, seed: number): Map<string
   for (const [name, v] of a) if (name.endsWith('lora_B.weight')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.1;
   return a;
 }
-
-const errorOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    assert.instance(e, UserError, `a UserError, not ${(e as Error).stack}`);
-    assert.not.match((e as Error).message, /\n/, 'one line');
-    return (e as Error).message;
-  }
-  return assert.unreachable('expected an error') as never;
-};
 
 t("saveAdapter writes PEFT's adapter_model.safetensors and adapter_config.json; readAdapter reads them back exactly", () => {
   const d = path('saved');

@@ -4,34 +4,21 @@
 // refused in one line that says what to do; none is applied wrongly.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter } from '../src/node/adapter_dir.ts';
-import type { GPT2Config } from '../src/model/config.ts';
 import { loadWeights } from '../src/node/load_model.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { parseAdapter } from '../src/model/peft.ts';
-import { saveGPT2Weights } from '../src/node/weights.ts';
-import { UserError } from '../src/util/errors.ts';
 import { Rng } from '../src/util/rng.ts';
 import { assertRel } from './util.ts';
-import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
+import { errorOf, LORA_BASE_CONFIG, loraScratch } from './lora_base.ts';
 import { assertOk, assertOneLineError, run } from './child.ts';
 
 const t = suite('peft');
-const dir = mkdtempSync(join(tmpdir(), 'gpt2-peft-'));
-const path = (name: string) => join(dir, name);
-const chat = path('chat.txt');
-writeFileSync(chat, SMALL_CHAT);
-
-// GPT-2's vocabulary, so that train.js can tokenize for it
-const CFG: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
-const base = path('base');
+const { path, chat, base, baseArrays } = loraScratch('gpt2-peft-');
+const CFG = LORA_BASE_CONFIG;
 const TRAIN = ['--init', base, '--data', chat, '--block-size', '32', '--batch-size', '2', '--eval-interval', '0', '--lora', '2'];
-
-const baseArrays = tinyArrays(CFG, 1);
-saveGPT2Weights(base, CFG, baseArrays);
 const C = CFG.n_embd;
 const SHAPE: Record<string, [number, number]> = { 'attn.c_attn': [C, 3 * C], 'attn.c_proj': [C, C], 'mlp.c_fc': [C, 4 * C], 'mlp.c_proj': [4 * C, C] };
 
@@ -87,17 +74,6 @@ async function assertMergedAs(d: string, want: Map<string, Float32Array>) {
   assert.equal([...got.keys()], [...want.keys()]);
   for (const [k, v] of want) assertRel(got.get(k)!, v, 1e-6, k);
 }
-
-const errorOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    assert.instance(e, UserError, `a UserError, not ${(e as Error).stack}`);
-    assert.not.match((e as Error).message, /\n/, 'one line');
-    return (e as Error).message;
-  }
-  return assert.unreachable('expected an error') as never;
-};
 
 t('rank_pattern and alpha_pattern give modules their own r and alpha, matched as PEFT matches them (first key that is the name or its end after a dot); with use_rslora the scale is alpha/sqrt(r)', async () => {
   const ranks = { 'h.0.attn.c_attn': 3, 'h.0.mlp.c_fc': 4, 'h.1.attn.c_attn': 5, 'h.1.mlp.c_fc': 4 };
