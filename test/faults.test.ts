@@ -93,32 +93,46 @@ t('a step that goes to NaN stops the run without saving it; the last good checkp
   for (const name of weights.names) assert.ok(weights.get(name).every(Number.isFinite), `${name} is finite`);
 });
 
-t('a loss that blows up but stays finite (--lr 10) stops the run without saving it, as NaN does: 10 steps after, not at the end', async () => {
-  const d = out('blown-up');
-  const r = await run('train', [...TINY, '--lr', '10', '--steps', '40', '--save-interval', '0', '--eval-interval', '0', '--out', d]);
-  assertOneLineError(r, [/^error: step 11: the loss blew up: at least \d+\.\d\d over the last 10 steps \(the first was 10\.8\d; a uniform guess over the vocabulary scores 10\.82\)/, /without saving it \(no checkpoint was written\)/, /lower --lr \(now 10\)/], 'blown up');
+t('a loss that blows up but stays finite (--lr 10) stops the run without saving it, as NaN does: 10 steps after, not at the end; an interval save in between is skipped', async () => {
+  const d = out('blown-up'), e = out('blown-up-saves');
+  const [r, saves] = await Promise.all([
+    run('train', [...TINY, '--lr', '10', '--steps', '40', '--save-interval', '0', '--eval-interval', '0', '--out', d]),
+    run('train', [...TINY, '--lr', '10', '--steps', '8', '--save-interval', '4', '--eval-interval', '0', '--out', e]),
+  ]);
+  assertOneLineError(r, [/^error: step 11: the loss blew up: at least \d+\.\d\d over the last 10 steps \(the run's first step: 10\.8\d; a uniform guess over the vocabulary: 10\.82\)/, /without saving it \(no checkpoint was written\)/, /lower --lr \(now 10\)/], 'blown up');
   noNaN(r, 'blown up');
   assert.is(progress(r.stdout).length, 11, 'stopped at step 11 of 40');
   assert.not.ok(existsSync(join(d, 'model.safetensors')), 'no checkpoint');
+  // the save at step 4 is skipped, the end of the run refuses
+  assertOneLineError(saves, [/^error: step 8: the loss blew up: a median of \d+\.\d\d over the last 7 steps/, /no checkpoint was written/], 'blown up before its saves');
+  assert.not.ok(existsSync(join(e, 'model.safetensors')), 'no checkpoint at the interval either');
 });
 
-t('blownUp: every loss of the last 10 against a uniform guess and the first loss; a spike, a rough patch and a high start are not a blow-up', () => {
+t('blownUp: after a step, every one of the last 10 losses bad; at a save, their lower median; against a uniform guess and the run\'s first loss', () => {
   const V = 50257; // ln V = 10.82
+  const save = (l: number[]) => blownUp(l, V, 'at a save');
   assert.is(blownUp([], V), null);
-  assert.is(blownUp([10.84], V, 1), null, 'the first step is the reference');
+  assert.is(save([10.84]), null, 'the first step is the reference');
   const up = [10.84, 4879, 1631, 4993, 3790, 2492, 2918, 2022, 2525, 1866, 1802, 1703];
-  assert.is(blownUp(up.slice(0, 10), V), null, 'after each step: not before 10 steps past the first');
-  assert.match(blownUp(up.slice(0, 11), V)!, /^the loss blew up: at least 1631\.00 over the last 10 steps \(the first was 10\.84; a uniform guess over the vocabulary scores 10\.82\)$/);
-  assert.match(blownUp(up.slice(0, 3), V, 1)!, /at least 1631\.00 over the last 2 steps/, 'at a save, every step since the first');
-  assert.match(blownUp(up.slice(0, 2), V, 1)!, /at least 4879\.00 at the last step/);
+  assert.is(blownUp(up.slice(0, 10), V), null, 'after a step: not before 10 steps past the first');
+  assert.match(blownUp(up.slice(0, 11), V)!, /^the loss blew up: at least 1631\.00 over the last 10 steps \(the run's first step: 10\.84; a uniform guess over the vocabulary: 10\.82\)$/);
+  assert.match(save(up.slice(0, 3))!, /^the loss blew up: a median of 1631\.00 over the last 2 steps/, 'at a save, early: every step since the first');
+  assert.match(save(up.slice(0, 2))!, /a median of 4879\.00 at the last step/);
+  // 95 good steps, then a bad tail: a save refuses once 6 of the last 10 are bad, the check after a step waits for 10
+  const good = Array(95).fill(3);
+  assert.is(save([10.84, ...good, ...Array(5).fill(1500)]), null, '5 of 10');
+  assert.ok(save([10.84, ...good, ...Array(6).fill(1500)]), '6 of 10');
+  assert.is(blownUp([10.84, ...good, ...Array(9).fill(1500)], V), null);
+  assert.ok(blownUp([10.84, ...good, ...Array(10).fill(1500)], V));
   // --lr 0.3 on a tiny model: up to 28.6, then back under the first loss
   const rough = [10.84, 11.63, 28.59, 19.60, 19.65, 16.59, 11.76, 10.54, 12.57, 13.41, 10.78, 10.70, 8.84, 8.72, 8.46, 9.96, 10.58, 11.96, 8.10, 11.03];
   for (let n = 1; n <= rough.length; n++) assert.is(blownUp(rough.slice(0, n), V), null, `rough patch, step ${n}`);
-  assert.is(blownUp([...Array(10).fill(2), 50, 50, 2, ...Array(8).fill(50)], V), null, 'one good step in the last 10');
-  assert.ok(blownUp([...Array(10).fill(2), ...Array(10).fill(50)], V), 'the last 10, not the whole run');
+  assert.is(save(rough), null, 'recovered by its end');
+  assert.is(blownUp([2, 50, 50, 2, ...Array(8).fill(50)], V), null, 'one good step in the last 10');
   assert.is(blownUp([3.1, ...Array(10).fill(11.5)], V), null, 'a fine-tune within a nat of a uniform guess');
   assert.ok(blownUp([3.1, ...Array(10).fill(11.9)], V));
   assert.is(blownUp([40, ...Array(10).fill(40.5)], V), null, 'a run that started there (a broken checkpoint) and got no worse');
+  assert.ok(blownUp([3, ...Array(10).fill(40.5)], V), 'resumed high: the run\'s first step is the reference, not the session\'s');
 });
 
 t('weights that are not finite are never handed to a save', async () => {

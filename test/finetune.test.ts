@@ -79,7 +79,7 @@ t('a run whose loss blows up but stays finite (learning rate 10) stops 10 steps 
     assert.ok(err.error instanceof DivergedError, String(err.error));
     assert.is(err.error.step, 11);
     assert.is(losses.length, 11);
-    assert.match(err.error.what, /^the loss blew up: at least \d+\.\d\d over the last 10 steps \(the first was \d+\.\d\d; a uniform guess over the vocabulary scores 10\.82\)$/);
+    assert.match(err.error.what, /^the loss blew up: at least \d+\.\d\d over the last 10 steps \(the run's first step: \d+\.\d\d; a uniform guess over the vocabulary: 10\.82\)$/);
     assert.ok(losses.every(Number.isFinite), `finite losses: ${losses}`);
     const after = await engine.model.readParams();
     for (const [name, a] of before) assert.equal(after.get(name), a, `${name} as before the run`);

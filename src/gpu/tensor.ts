@@ -59,12 +59,13 @@ export class Tensor {
    */
   bufferRange(first: number, end: number): GPUBufferBinding {
     if (this.released) throw new Error(`tensor '${this.label}' used after release`);
-    const eb = this.elementBytes;
+    const eb = this.elementBytes, offset = first * eb, size = Math.ceil(((end - first) * eb) / 4) * 4;
     // a mistake here would surface as a validation error that names no tensor
-    if (!(Number.isInteger(first) && Number.isInteger(end) && first >= 0 && first <= end && Math.ceil((end * eb) / 4) * 4 <= this.buffer.size)) {
-      throw new Error(`tensor '${this.label}': buffer range [${first}, ${end}) outside its buffer of ${this.bufferElements} elements`);
+    if (!(Number.isInteger(first) && Number.isInteger(end) && first >= 0 && first < end && offset + size <= this.buffer.size)) {
+      throw new Error(`tensor '${this.label}': buffer range [${first}, ${end}) is empty or outside its buffer of ${this.bufferElements} elements`);
     }
-    return { buffer: this.buffer, offset: first * eb, size: Math.ceil(((end - first) * eb) / 4) * 4 };
+    if (offset % 4) throw new Error(`tensor '${this.label}': buffer range at element ${first} starts inside a 4-byte word`);
+    return { buffer: this.buffer, offset, size };
   }
   /** elements the whole buffer under this tensor holds (a view's owner's, bucketed larger: see bufferRange) */
   get bufferElements(): number {

@@ -106,10 +106,18 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   const rowsPerStep = B * o.gradAccum;
   const position = (step: number) => (s.dataStart ?? s.startStep * rowsPerStep) + (step - s.startStep) * rowsPerStep;
 
+  // the run's first loss (earlier sessions' too, from the history --resume restores) and its last BLOWUP_STEPS: what blownUp reads
+  const runLosses = () => {
+    const h = history.train;
+    return h.length ? [h[0][1], ...h.slice(Math.max(1, h.length - BLOWUP_STEPS)).map(([, l]) => l)] : [];
+  };
+
   const checkpoint = async (step: number, why: 'interval' | 'stop' | 'end') => {
-    // a loss that blew up but stayed finite leaves weights worse than none: never saved, as NaN ones are not
-    // (here every step since the first counts; the check after each step waits for BLOWUP_STEPS of them)
-    const blown = blownUp(r.losses, model.config.vocab_size, 1);
+    // a loss that blew up but stayed finite leaves weights worse than none: never written, as NaN ones
+    // are not. An interval save is skipped (the last good checkpoint stays; the run may recover, and
+    // the check after each step ends it if not); the run's end or a stop ends it without saving.
+    const blown = blownUp(runLosses(), model.config.vocab_size, 'at a save');
+    if (blown && why === 'interval') return;
     if (blown) throw diverged(step, blown, lastSaved, o);
     const ts = s.now();
     const c = await readCheckpoint(model, opt, step, position(step), { train: history.train, val: history.val }, schedule.state());
@@ -161,7 +169,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || (val !== undefined && !Number.isFinite(val))) {
         throw diverged(step + 1, `the loss is ${loss}${val !== undefined ? ` (validation ${val})` : ''} and the gradient norm ${gradNorm}`, lastSaved, o);
       }
-      const blown = learned ? blownUp(r.losses, model.config.vocab_size) : null;
+      const blown = learned ? blownUp(runLosses(), model.config.vocab_size) : null;
       if (blown) throw diverged(step + 1, blown, lastSaved, o);
       if (last) {
         await checkpoint(step + 1, 'end');
@@ -195,19 +203,24 @@ export const BLOWUP_STEPS = 10;
 
 /**
  * Whether a run's loss blew up without going to NaN (a learning rate far too high: 10.8 to
- * 1500): every one of its last `BLOWUP_STEPS` losses (fewer, down to `atLeast`, early in a run)
- * is worse by more than a nat than a uniform guess over the vocabulary (ln V, where a model
- * starts from scratch; a sampled softmax's loss is logQ-corrected to the same scale) and than
- * the run's first step, the reference the window leaves out. Weights that predict worse than
- * knowing nothing are no checkpoint to keep. Says why, or null.
+ * 1500). `losses`: the run's first loss, the reference, then its losses since (the last
+ * BLOWUP_STEPS of them are read). A loss is bad when it is worse by more than a nat than a
+ * uniform guess over the vocabulary (ln V, where a model starts from scratch; a sampled softmax's
+ * loss is logQ-corrected to the same scale) and than the run's first. After a step, the run has
+ * blown up when each of the last BLOWUP_STEPS losses is bad (a spike or a rough patch it recovers
+ * from is not); at a save, when the lower median of those (of all since the first, early on) is:
+ * weights that predict worse than knowing nothing are no checkpoint to keep. Says why, or null.
  */
-export function blownUp(losses: readonly number[], vocabSize: number, atLeast = BLOWUP_STEPS): string | null {
-  const recent = losses.slice(1).slice(-BLOWUP_STEPS);
-  if (recent.length < Math.max(1, atLeast)) return null;
-  const uniform = Math.log(vocabSize), first = losses[0], least = Math.min(...recent);
-  if (!(least > Math.max(uniform, first) + 1)) return null;
-  const steps = recent.length === 1 ? 'at the last step' : `over the last ${recent.length} steps`;
-  return `the loss blew up: at least ${least.toFixed(2)} ${steps} (the first was ${first.toFixed(2)}; a uniform guess over the vocabulary scores ${uniform.toFixed(2)})`;
+export function blownUp(losses: readonly number[], vocabSize: number, when: 'after a step' | 'at a save' = 'after a step'): string | null {
+  const recent = losses.slice(Math.max(1, losses.length - BLOWUP_STEPS));
+  if (!recent.length || (when === 'after a step' && recent.length < BLOWUP_STEPS)) return null;
+  const sorted = [...recent].sort((a, b) => a - b);
+  const judged = when === 'after a step' ? sorted[0] : sorted[(sorted.length - 1) >> 1];
+  const uniform = Math.log(vocabSize), first = losses[0];
+  if (!(judged > Math.max(uniform, first) + 1)) return null;
+  const over = recent.length === 1 ? 'at the last step' : `over the last ${recent.length} steps`;
+  const what = when === 'after a step' ? `at least ${judged.toFixed(2)} ${over}` : `a median of ${judged.toFixed(2)} ${over}`;
+  return `the loss blew up: ${what} (the run's first step: ${first.toFixed(2)}; a uniform guess over the vocabulary: ${uniform.toFixed(2)})`;
 }
 
 /** A run that went to NaN or infinity, or whose loss blew up: nothing of it is saved. The message names train.js's flags; `step`, `what` and `lr` let another front end (the page) word it for its own fields. */
