@@ -155,8 +155,9 @@ t('exclude_modules, modules_to_save, layers_pattern and layers_to_transform pick
   refusedAs('pattern-other', { layers_to_transform: [0], layers_pattern: ['layers'] }, /holds LoRA weights for h\.0\.attn\.c_attn, h\.1\.attn\.c_attn, which .* does not name/);
   refusedAs('regex-layers', { target_modules: '.*c_attn', layers_to_transform: [0] }, /layers_to_transform and layers_pattern go with a list of target_modules, not the regex string ".\*c_attn" \(PEFT refuses the pair\): list the modules, or name the layers in the regex$/);
   refusedAs('pattern-alone', { layers_pattern: 'h' }, /layers_pattern needs layers_to_transform \(PEFT refuses one without the other\)/);
-  refusedAs('pattern-no-layers', { layers_pattern: 'h', layers_to_transform: [] }, /layers_pattern needs layers_to_transform/);
-  refusedAs('pattern-layer-0', { layers_pattern: 'h', layers_to_transform: 0 }, /layers_pattern needs layers_to_transform/); // 0 is false to PEFT
+  refusedAs('pattern-no-layers', { layers_pattern: 'h', layers_to_transform: [] }, /layers_to_transform \[\] is no layers to PEFT, which then refuses layers_pattern: write the layer numbers/);
+  refusedAs('pattern-layer-0', { layers_pattern: 'h', layers_to_transform: 0 }, /layers_to_transform 0 is no layers to PEFT, which then refuses layers_pattern: write \[0\] for layer 0/); // 0 is false to PEFT
+  refusedAs('regex-empty-pattern', { target_modules: '.*c_attn', layers_pattern: '' }, /layers_to_transform and layers_pattern go with a list of target_modules, not the regex string/); // PEFT: 'is not None'
   refusedAs('pattern-said', { layers_to_transform: [0], layers_pattern: ['layers'] }, /\(layers_to_transform \[0\], layers_pattern \["layers"\]\) does not name: PEFT would ignore them, this engine would apply them; let the config pick the modules/);
   refusedAs('exclude-python', { exclude_modules: '(?P<x>c_attn)' }, /exclude_modules "\(\?P<x>c_attn\)" is a regex JavaScript cannot read/);
   // a module named in full is adapted whatever layers_to_transform says (PEFT checks the layer only for suffixes)

@@ -292,8 +292,10 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   // PEFT tests layers_pattern for truth: '' is no pattern (any name before the layer number)
   const lp = j.layers_pattern === '' ? [] : names('layers_pattern', j.layers_pattern, (x) => x);
   // PEFT's LoraConfig refuses these (a regex names its layers itself; a pattern needs the layers it finds)
-  if (typeof t === 'string' && (l != null || lp.length)) fail(`layers_to_transform and layers_pattern go with a list of target_modules, not the regex string ${JSON.stringify(t)} (PEFT refuses the pair): list the modules, or name the layers in the regex`);
-  if (lp.length && (l == null || l === 0 || (Array.isArray(l) && !l.length))) fail('layers_pattern needs layers_to_transform (PEFT refuses one without the other): add the layer numbers, or remove layers_pattern');
+  if (typeof t === 'string' && (l != null || j.layers_pattern != null)) fail(`layers_to_transform and layers_pattern go with a list of target_modules, not the regex string ${JSON.stringify(t)} (PEFT refuses the pair): list the modules, or name the layers in the regex`);
+  if (lp.length && l == null) fail('layers_pattern needs layers_to_transform (PEFT refuses one without the other): add the layer numbers, or remove layers_pattern');
+  // PEFT tests layers_to_transform for truth too: layer 0 alone must be a list, [0]
+  if (lp.length && (l === 0 || (Array.isArray(l) && !l.length))) fail(`layers_to_transform ${JSON.stringify(l)} is no layers to PEFT, which then refuses layers_pattern: write ${l === 0 ? '[0] for layer 0' : 'the layer numbers'}, or remove layers_pattern`);
   const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
   return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, exclude, modulesToSave, layersPattern: lp.length ? lp : null, layers, base };
 }
