@@ -7,6 +7,10 @@ import type { GPT2Config } from './config.ts';
 import { adapterTargets, canonicalLoraName, LORA_MODULES, mergeLora, moduleShape, parseAdapterConfig, site, siteLora, type AdapterConfig, type LoraSite } from './lora.ts';
 import { fmtShape, type SafetensorsFile } from './safetensors.ts';
 
+/** the two files of a PEFT adapter directory, as save_pretrained names them */
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+
 export interface ParsedAdapter {
   config: AdapterConfig;
   sites: LoraSite[];

@@ -10,12 +10,11 @@ import { readTextFile } from './fs-errors.ts';
 import { recoverCheckpoint, replaceAtomic, writeFileAtomic } from './checkpoint_files.ts';
 import type { GPT2Config } from '../model/config.ts';
 import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type AdapterConfig, type LoraSettings, type LoraSite } from '../model/lora.ts';
-import { parseAdapter, type ParsedAdapter } from '../model/peft.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
 import { withoutHubOwner } from './hub.ts';
 
-export const ADAPTER_CONFIG = 'adapter_config.json';
-export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+export { ADAPTER_CONFIG, ADAPTER_WEIGHTS };
 
 /** a directory that holds a PEFT adapter (and no full model): what chat.js --init and --adapter accept */
 export const isAdapterDir = (dir: string) =>

@@ -9,7 +9,7 @@ import { describeConfig, largestTensor, parseConfig, type GPT2Config } from '../
 import { UserError } from '../util/errors.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { describeRank, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, describeRank, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { ADAPTER_HEADER, SPEAKERS_HEADER } from '../server/page_headers.ts';
 import { bytesSource, fmtShape, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
@@ -125,11 +125,11 @@ function checkFits(gpu: Gpu, config: GPT2Config): void {
 
 /** the PEFT adapter at `base` (adapter_config.json + adapter_model.safetensors, cached) checked against `config`; null when it is not there and not `required` */
 async function fetchAdapter(base: string, required: boolean, config: GPT2Config, onProgress: (file: string, p: Progress) => void): Promise<ParsedAdapter | null> {
-  const configUrl = new URL(`${base}adapter_config.json`, location.href).href;
+  const configUrl = new URL(base + ADAPTER_CONFIG, location.href).href;
   const got = required ? await fetchText(configUrl) : await fetchText(configUrl, { missingOk: true });
   if (got === null) return null;
-  const url = new URL(`${base}adapter_model.safetensors`, location.href).href;
-  const bytes = await fetchCached(url, (p) => onProgress('adapter_model.safetensors', p));
+  const url = new URL(base + ADAPTER_WEIGHTS, location.href).href;
+  const bytes = await fetchCached(url, (p) => onProgress(ADAPTER_WEIGHTS, p));
   return parseAdapter(got.text, parseSafetensors(bytesSource(bytes), url), config, { config: configUrl, weights: url });
 }
 

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Speakers } from '../data/format.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../model/peft.ts';
 import { ADAPTER_HEADER, SPEAKERS_HEADER, speakersHeaderValue } from './page_headers.ts';
 
 export interface StaticOptions {
@@ -29,7 +30,7 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8', '.safetensors': 'application/octet-stream',
 };
 const MODEL_FILES = new Set(['config.json', 'model.safetensors']);
-const ADAPTER_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors']);
+const ADAPTER_FILES = new Set([ADAPTER_CONFIG, ADAPTER_WEIGHTS]);
 
 /** dist/page, beside the bundle this code runs from (dist/serve.js, dist/test.js) */
 export const defaultPageDir = (): string => join(dirname(fileURLToPath(import.meta.url)), 'page');
@@ -58,7 +59,7 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
       const name = path.slice('/model/adapter/'.length);
       if (!ADAPTER_FILES.has(name)) return answer(res, 404, 'not found (the adapter is /model/adapter/adapter_config.json and /model/adapter/adapter_model.safetensors)');
       if (!o.adapterDir) return answer(res, 404, 'this server has no LoRA adapter');
-      return sendFile(req, res, join(o.adapterDir, name), name === 'adapter_config.json' ? withoutLocalPaths : undefined);
+      return sendFile(req, res, join(o.adapterDir, name), name === ADAPTER_CONFIG ? withoutLocalPaths : undefined);
     }
     if (path.startsWith('/model/')) {
       const name = path.slice('/model/'.length);
