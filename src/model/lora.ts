@@ -80,9 +80,12 @@ export function loraSites(c: GPT2Config, targets: readonly string[], what = '--l
 /** PEFT's shorthand for every Linear/Conv1D but the output layer: for GPT-2, every projection (lm_head excluded); case-insensitive, as PEFT reads it */
 export const isAllLinear = (t: string) => t.toLowerCase() === 'all-linear';
 
+/** the projection's module name in GPT2LMHeadModel, as PEFT matches target_modules and the patterns against it: 'transformer.h.0.attn.c_attn' */
+const moduleName = (s: LoraSite) => `transformer.${s.name}`;
+
 /** does target_modules entry `t` name the projection: its whole module name, or a suffix after a dot (PEFT's rule) */
 const targetNames = (s: LoraSite, t: string) => {
-  const full = `transformer.${s.name}`;
+  const full = moduleName(s);
   return full === t || full.endsWith(`.${t}`);
 };
 
@@ -95,21 +98,20 @@ const targetNames = (s: LoraSite, t: string) => {
  * one JavaScript reads (Python-only syntax): then it cannot be told.
  */
 export function adapterTargets(a: AdapterConfig): ((s: LoraSite) => boolean) | null {
-  const full = (s: LoraSite) => `transformer.${s.name}`;
   const exclude = a.exclude;
   const excluded = (s: LoraSite) =>
-    (typeof exclude === 'string' ? regexOf(`^(?:${exclude})$`)!.test(full(s)) : exclude.some((e) => targetNames(s, e))) ||
-    a.modulesToSave.some((m) => regexOf(`^(?:.*\\.)?(?:${m})(?:$|\\.)`)!.test(full(s)));
+    (typeof exclude === 'string' ? regexOf(`^(?:${exclude})$`)!.test(moduleName(s)) : exclude.some((e) => targetNames(s, e))) ||
+    a.modulesToSave.some((m) => regexOf(`^(?:.*\\.)?(?:${m})(?:$|\\.)`)!.test(moduleName(s)));
   const layerPatterns = (a.layersPattern ?? ['[^.]*']).map((p) => regexOf(`^.*?\\.(?:${p})\\.(\\d+)\\.`)!);
   const inLayers = (s: LoraSite) => {
     if (a.layers === null) return true;
-    const m = layerPatterns.map((re) => re.exec(full(s))).find((x) => x);
+    const m = layerPatterns.map((re) => re.exec(moduleName(s))).find((x) => x);
     return !!m && a.layers.includes(Number(m[1]));
   };
-  if (a.targetPattern === null) return (s) => !excluded(s) && (a.targets.includes(full(s)) || (a.targets.some((t) => targetNames(s, t)) && inLayers(s)));
+  if (a.targetPattern === null) return (s) => !excluded(s) && (a.targets.includes(moduleName(s)) || (a.targets.some((t) => targetNames(s, t)) && inLayers(s)));
   if (isAllLinear(a.targetPattern)) return (s) => !excluded(s);
   const re = regexOf(`^(?:${a.targetPattern})$`);
-  return re ? (s) => !excluded(s) && re.test(full(s)) : null;
+  return re ? (s) => !excluded(s) && re.test(moduleName(s)) : null;
 }
 
 /** the regex, or null when JavaScript cannot read it (Python-only syntax) */
@@ -214,7 +216,7 @@ export function adapterConfigJson(s: LoraSettings, sites: LoraSite[], base: stri
     r: s.r,
     rank_pattern: {},
     revision: null,
-    target_modules: s.targets.some(isAllLinear) ? sites.map((x) => `transformer.${x.name}`) : s.targets,
+    target_modules: s.targets.some(isAllLinear) ? sites.map(moduleName) : s.targets,
     task_type: 'CAUSAL_LM',
     use_dora: false,
     use_rslora: false,
@@ -341,7 +343,7 @@ function patternRegex(key: string): RegExp | null {
 
 /** the first entry of `pattern` whose key matches the site's module name (PEFT's get_pattern_key), or `fallback` */
 function patternValue(pattern: [string, number][], s: LoraSite, fallback: number): number {
-  const name = `transformer.${s.name}`;
+  const name = moduleName(s);
   return pattern.find(([key]) => patternRegex(key)!.test(name))?.[1] ?? fallback;
 }
 
