@@ -1,8 +1,9 @@
 // The statistics line after a reply (prefill and decode speed, what did not fit, why it stopped),
-// host-neutral: chat.js's terminal front end (src/node/repl.ts) prints it.
+// host-neutral: chat.js's terminal front end (src/node/repl.ts) prints it; the page's reply line shares its rate.
 import { fitNotes, type Answer } from './session.ts';
 
-function rate(n: number, ms: number): string {
+/** 'N tok/s' for n tokens in ms milliseconds ('- tok/s' for none); the page's reply line says it too */
+export function rate(n: number, ms: number): string {
   return ms > 0 ? `${(n / (ms / 1000)).toFixed(1)} tok/s` : '- tok/s';
 }
 

@@ -18,6 +18,7 @@ import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
 import { ApiError, listModels, streamChat, serverReason, type ChatMessage, type ListedModel } from '../browser/openai.ts';
 import { modelSpeakers, speakersFromQueryOrHost, completionParams, type EngineKind } from './settings.ts';
 import { count, megabytes } from '../util/words.ts';
+import { rate } from '../chat/stats_line.ts';
 
 export interface ReplyResult {
   text: string;
@@ -103,9 +104,9 @@ export class BrowserEngine implements Engine {
     if (!sameTurns(s.history, turns)) s.setHistory(turns); // the conversation went on elsewhere (the other engine)
     const t0 = performance.now();
     const { reply, prompt } = await s.say(message, onText, () => signal.aborted);
-    const rate = reply.decodeMs > 0 ? `, ${(reply.decodeTokens / (reply.decodeMs / 1000)).toFixed(1)} tok/s` : '';
+    const speed = reply.decodeMs > 0 ? `, ${rate(reply.decodeTokens, reply.decodeMs)}` : '';
     // what did not fit the context, in chat.js's words (serve.js drops old exchanges too, but refuses a message too long to fit)
-    return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${count(reply.tokens.length, 'token')}${rate}${fitNotes(prompt)}` };
+    return { text: reply.text.trim(), reason: reply.reason, ms: performance.now() - t0, detail: `${count(reply.tokens.length, 'token')}${speed}${fitNotes(prompt)}` };
   }
 
   /** after training: the cached keys and values came from the old weights */
