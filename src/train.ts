@@ -3,7 +3,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { reportError } from './node/cli.ts';
-import { DEFAULTS, defaultLr, type TrainFlags } from './train/run.ts';
+import { checkFlagsEarly, DEFAULTS, defaultLr, type TrainFlags } from './train/run.ts';
 import { runTraining } from './node/train_run.ts';
 import { saveMergedModel } from './node/merge_adapter.ts';
 import { DTYPE_FLAG } from './node/load_model.ts';
@@ -95,6 +95,7 @@ async function main(): Promise<void> {
   }
   if (flags.resetOptimizer && !flags.resume) throw new UserError('--reset-optimizer goes with --resume');
   if (flags.overwrite && flags.resume) throw new UserError('--overwrite starts a new run over the checkpoint in --out; --resume continues it: pass one of them');
+  checkFlagsEarly(flags); // before the adapter opens (seconds, and Dawn's warnings); startRun checks again for other callers
   const gpu = await getGpu({ fast: a.fast ? true : undefined });
   await runTraining(flags, gpu);
   if (gpu.profiler) console.log(`GPU time per kernel (WEBGPU_PROFILE=1):\n${await gpu.profiler.report()}`);

@@ -274,11 +274,14 @@ function resolveLora(flags: TrainFlags, keep: Partial<RunSettings>, source: Weig
 
 const lrWorks = (lr: number) => lr > 0 && Number.isFinite(Math.fround(lr));
 const LR_RULE = 'must be a positive number (below 3.4e38, float32)';
+const timeWorks = (t: number) => t > 0 && Number.isFinite(t);
+const TIME_RULE = 'must be a positive duration';
 
 /** What is wrong with the flags whatever the weights: checked before any are loaded (or downloaded). */
 export function checkFlagsEarly(flags: TrainFlags): void {
   checkCounts(flags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'nLayer', 'nHead', 'nEmbd']);
   if (flags.steps !== undefined && flags.time !== undefined) throw new UserError('pass either --steps or --time, not both');
+  if (flags.time !== undefined && !timeWorks(flags.time)) throw new UserError(`--time ${TIME_RULE}, got ${flags.time}`);
   if (flags.lr !== undefined && !lrWorks(flags.lr)) throw new UserError(`--lr ${LR_RULE}, got ${flags.lr}`);
   checkLoraValues({ r: flags.loraR, alpha: flags.loraAlpha, dropout: flags.loraDropout });
   if (flags.loraR !== undefined && flags.sampledSoftmax) throw new UserError(SAMPLED_SOFTMAX_NOT_LORA);
@@ -331,7 +334,7 @@ export function checkSettings(s: RunSettings): void {
   if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) bad('weightDecay', 'must be 0 or more');
   if (!(s.gradClip >= 0 && Number.isFinite(s.gradClip))) bad('gradClip', 'must be 0 (off) or more');
   for (const k of ['evalInterval', 'saveInterval'] as const) if (!(Number.isSafeInteger(s[k]) && s[k] >= 0)) bad(k, 'must be a whole number of steps, 0 (off) or more');
-  if (s.time !== undefined && !(s.time > 0 && Number.isFinite(s.time))) bad('time', 'must be a positive duration');
+  if (s.time !== undefined && !timeWorks(s.time)) bad('time', TIME_RULE);
   if (s.sampledSoftmax !== undefined && !(Number.isSafeInteger(s.sampledSoftmax) && s.sampledSoftmax >= 0)) bad('sampledSoftmax', 'must be a whole number of tokens, 0 (off) or more');
   checkSpeakers(s);
 }
