@@ -65,7 +65,7 @@ function buildPage() {
 /** The engine core that the browser build will bundle: WebGPU and plain TypeScript only. */
 function checkCoreForBrowser() {
   const { include } = JSON.parse(readFileSync(join(root, 'tsconfig.core.json'), 'utf8'));
-  const CORE = include.flatMap((p) => (statSync(join(root, p)).isDirectory() ? readdirSync(join(root, p)).map((f) => `${p}/${f}`) : [p]))
+  const CORE = include.flatMap((p) => (statSync(join(root, p)).isDirectory() ? readdirSync(join(root, p), { recursive: true }).map((f) => `${p}/${f}`) : [p]))
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
   return build({
     bundle: true, platform: 'browser', format: 'esm', target: 'es2022', write: false, logLevel: 'silent',
