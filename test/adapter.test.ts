@@ -21,7 +21,7 @@ import { runTraining, type TrainOptions } from '../src/node/train_run.ts';
 import { saveMergedModel } from '../src/node/merge_adapter.ts';
 import { UserError } from '../src/util/errors.ts';
 import { Rng } from '../src/util/rng.ts';
-import { gpu } from './util.ts';
+import { fullLogits, gpu } from './util.ts';
 import { SMALL_CHAT, tinyArrays } from './fixtures.ts';
 import { errorOf, LORA_BASE_CONFIG, loraScratch } from './lora_base.ts';
 import { assertOk, assertOneLineError, run } from './child.ts';
@@ -206,7 +206,7 @@ class TapeGenerator implements Generator {
   async append(tokens: number[]): Promise<Float32Array> {
     this.tokens.push(...tokens);
     const n = this.tokens.length, V = this.vocabSize;
-    const lg = this.model.logits(Uint32Array.from(this.tokens), 1, n);
+    const lg = fullLogits(this.model, Uint32Array.from(this.tokens), 1, n);
     const all = await lg.read();
     lg.release();
     return all.slice((n - 1) * V, n * V);

@@ -9,7 +9,7 @@ import { matvecPanelCopies } from '../src/ops/matvec.ts';
 import type { GPT2Config } from '../src/model/config.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { roundF16 } from '../src/util/f16.ts';
-import { assertRel, gpu, kernelsRun, maxRelErr, withBindingLimit } from './util.ts';
+import { assertRel, fullLogits, gpu, kernelsRun, maxRelErr, withBindingLimit } from './util.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 
 const t = suite('generate');
@@ -145,7 +145,7 @@ t('f16 weights: logits equal the float64 reference over f16-rounded weights (pre
   const V = TINY.vocab_size, row = (i: number) => ref.subarray(i * V, (i + 1) * V);
   const ran = await kernelsRun(g, async () => {
     // on a CPU adapter the generator packs the decode copies (matmul_pack's f16 variant reads the
-    // f16 matrices), and prefill's matmul (and GPT2.logits below) then reads those copies
+    // f16 matrices), and prefill's matmul (and fullLogits below) then reads those copies
     const gen = new GPT2Generator(model);
     assertRel(await gen.append(tokens.slice(0, 12)), row(11), 1e-4, 'prefill of 12');
     for (let i = 12; i < tokens.length; i++) assertRel(await gen.append([tokens[i]]), row(i), 1e-4, `decode at ${i}`);
@@ -158,8 +158,8 @@ t('f16 weights: logits equal the float64 reference over f16-rounded weights (pre
     assert.ok([...ran.keys()].some((r) => k.test(r)), `${k} ran: ${[...ran.keys()]}`);
   }
   // the tape model's forward (eval's held-out loss) reads the f16 weights through matmul and gives the same logits
-  const full = await model.logits(Uint32Array.from(tokens), 1, tokens.length).read();
-  assertRel(full, ref, 1e-4, 'GPT2.logits with f16 weights');
+  const full = await fullLogits(model, Uint32Array.from(tokens), 1, tokens.length).read();
+  assertRel(full, ref, 1e-4, 'fullLogits with f16 weights');
   for (const p of model.params.values()) p.release();
 });
 

@@ -15,7 +15,7 @@ import { checkLora, initLoraArrays, loraScale, loraShapes, loraSites, mergeLora,
 import { parameterShapes } from '../src/model/config.ts';
 import { Rng } from '../src/util/rng.ts';
 import { UserError } from '../src/util/errors.ts';
-import { assertClose, assertRel, gpu, gradcheck, maxRelErr, randn, randn64, withBindingLimit, withMatmulVariant } from './util.ts';
+import { assertClose, assertRel, fullLogits, gpu, gradcheck, maxRelErr, randn, randn64, withBindingLimit, withMatmulVariant } from './util.ts';
 import { loraLinearBackwardCpu, loraLinearCpu, type LoraLinearCase } from './lora_cpu.ts';
 import { gpt2Cpu } from './gpt2_cpu.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
@@ -337,7 +337,7 @@ t('merged weights (W += scale·Aᵀ·Bᵀ) give the logits of base + adapter: fl
   // GPU: the two forwards round in different places (measured 5e-7 apart, each 3e-7 from float64);
   // a wrong scale, a transposed A or B, or a missing site is off by percent
   const logits = async (m: GPT2) => {
-    const t = m.logits(x, B, T);
+    const t = fullLogits(m, x, B, T);
     const v = await t.read();
     t.release();
     release(m);

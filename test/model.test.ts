@@ -15,7 +15,7 @@ import { hfConfigJson, parameterShapes, type GPT2Config } from '../src/model/con
 import { loadWeights } from '../src/node/load_model.ts';
 import { f16Bits, fromF16 } from '../src/util/f16.ts';
 import { writeSafetensors } from '../src/node/safetensors.ts';
-import { assertRel, gpu, kernelsRun, withBindingLimit } from './util.ts';
+import { assertRel, fullLogits, gpu, kernelsRun, withBindingLimit } from './util.ts';
 import { Rng } from '../src/util/rng.ts';
 import { TINY, tinyArrays } from './fixtures.ts';
 
@@ -34,7 +34,7 @@ t('logits match the CPU reference model (B=2, T=7 and T=1)', async () => {
   const model = GPT2.fromArrays(g, TINY, arrays);
   for (const [B, T] of [[2, 7], [1, 1], [1, 16]]) {
     const { x } = batch(TINY, B, T, 2);
-    const lt = model.logits(x, B, T);
+    const lt = fullLogits(model, x, B, T);
     const got = await lt.read();
     lt.release();
     assertRel(got, gpt2Cpu(TINY, arrays, x, B, T).logits, 1e-4, `logits B=${B} T=${T}`);
@@ -197,7 +197,7 @@ t('Hugging Face safetensors layouts (prefix, lm_head, mask buffers, F16) load an
     assert.equal([...w.arrays.keys()], shapes.map((s) => s.name), `${what}: parameter names`);
     for (const [name, v] of w.arrays) assert.equal(v, want.get(name), `${what}: ${name} as stored`);
     const model = GPT2.fromArrays(g, w.config, w.arrays);
-    const lt = model.logits(x, B, T);
+    const lt = fullLogits(model, x, B, T);
     const got = await lt.read();
     lt.release();
     for (const p of model.params.values()) p.release();

@@ -5,6 +5,9 @@ import { matmulTuning, type MatmulVariant } from '../src/ops/matmul.ts';
 import type { Gpu } from '../src/gpu/index.ts';
 import { getGpu } from '../src/node/gpu.ts';
 import { Rng } from '../src/util/rng.ts';
+import { matmul } from '../src/ops/matmul.ts';
+import type { GPT2 } from '../src/model/gpt2.ts';
+import type { Tensor } from '../src/gpu/index.ts';
 
 export const gpu = (): Promise<Gpu> => getGpu();
 
@@ -175,5 +178,17 @@ export function gradcheck(
         assert.unreachable(`${what}: input ${k} element ${i}: analytic ${grads[k][i]}, numeric ${num} (rel err ${err.toExponential(2)})`);
       }
     }
+  });
+}
+
+/** The model's full logits [B*T, V] without gradients, to compare with a reference (a [B*T, V] tensor must fit one binding). */
+export function fullLogits(model: GPT2, x: Uint32Array, B: number, T: number): Tensor {
+  const { n_embd: C, vocab_size: V } = model.config;
+  return model.tape.noGrad(() => {
+    const hid = model.hidden(x, B, T);
+    const out = model.gpu.tensor([B * T, V], 'logits');
+    matmul(hid, model.p('wte.weight'), out, B * T, V, C, { transB: true });
+    model.tape.clear();
+    return out;
   });
 }

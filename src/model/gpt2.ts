@@ -15,7 +15,6 @@ import { attention, embedding, gelu, layernorm, linear, residual, type LoraWeigh
 import { checkLora, loraScale, loraShapes, type LoraModule, type LoraSettings, type LoraSite } from './lora.ts';
 import { mixSeed } from '../ops/dropout.ts';
 import { classifierLoss, classifierTargets } from './classifier.ts';
-import { matmul } from '../ops/matmul.ts';
 import { parameterShapes, type GPT2Config } from './config.ts';
 import { Rng } from '../util/rng.ts';
 
@@ -173,18 +172,6 @@ export class GPT2 {
     const bias = tape.track(this.gpu.fromArray(ov.logitBias, [Vs], 'output vocabulary logit bias'));
     const rows = embedding(tape, ids, ov.ids, this.p('wte.weight'), null, 1, Vs, C, V);
     return classifierLoss(tape, hid, rows, targets, B * T, C, Vs, gradScale, bias);
-  }
-
-  /** Full logits [B*T, V] without gradients (tests and evaluation of small models; a [B*T, V] tensor must fit one binding). */
-  logits(x: Uint32Array, B: number, T: number): Tensor {
-    const { n_embd: C, vocab_size: V } = this.config;
-    return this.tape.noGrad(() => {
-      const hid = this.hidden(x, B, T);
-      const out = this.gpu.tensor([B * T, V], 'logits');
-      matmul(hid, this.p('wte.weight'), out, B * T, V, C, { transB: true });
-      this.tape.clear();
-      return out;
-    });
   }
 
   /** All parameters (or `which` of them) back on the CPU, by canonical name. */
