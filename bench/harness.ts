@@ -95,10 +95,16 @@ async function timeCase(gpu: Gpu, c: BenchCase, reps: number): Promise<{ wall: n
   }
 }
 
-/** One line per adapter Dawn sees: name and backend, then what the engine gets from it. */
-async function printAdapters(): Promise<void> {
+/** One line per adapter Dawn sees: name and backend, then what the engine gets from it; with --json, the list as JSON alone on stdout. */
+async function printAdapters(json: boolean): Promise<void> {
   const list = await listAdapters(process.env.WEBGPU_BACKEND);
-  if (!list.length) console.log('Dawn sees no WebGPU adapter (on a machine without a GPU: npm run setup).');
+  const none = 'Dawn sees no WebGPU adapter (on a machine without a GPU: npm run setup).';
+  if (json) {
+    if (!list.length) console.error(none);
+    console.log(JSON.stringify({ adapters: list }, null, 1));
+    return;
+  }
+  if (!list.length) console.log(none);
   const mib = (b: number) => (b >= 2 ** 30 ? `${b / 2 ** 30} GiB` : `${Math.round(b / 2 ** 20)} MiB`);
   for (const a of list) {
     const mark = a.isDefault ? 'default' : a.extraDriver ? 'by name only' : '';
@@ -133,7 +139,7 @@ export async function timeOnce(gpu: Gpu, run: () => void | Promise<void>): Promi
 }
 
 const help = () => `node dist/bench.js [--json] [--filter GROUP] [--case RE] [--reps N] [--batch B] [--fast] [--wall]
-node dist/bench.js --list-adapters
+node dist/bench.js --list-adapters [--json]
 Times every kernel at GPT-2 124M shapes (batch 1 on a CPU adapter, 8 on a GPU), plus a GPT-2 124M
 training step, prompt prefill and KV-cached decode. Each case: one warm-up, then the median of
 --reps runs. Where the adapter offers timestamp-query, rates use the GPU time of the kernels
@@ -141,7 +147,7 @@ training step, prompt prefill and KV-cached decode. Each case: one warm-up, then
 clock, marked 'wall'); --wall uses wall-clock time of the synced run instead. Tokens/s always
 come from wall-clock runs without timestamps. --json prints the results as JSON on stdout (the
 table goes to stderr as progress). --list-adapters prints every adapter Dawn sees
-(pick one with WEBGPU_ADAPTER=<part of its name>).
+(pick one with WEBGPU_ADAPTER=<part of its name>); with --json, as JSON on stdout.
 --case RE runs only the cases whose name matches RE (e.g. --filter gpt2 --case 'prefill|decode').
 --fast turns on Dawn's speed toggles. Groups: ${groups.map((g) => g.group).join(' ')}.`;
 
@@ -163,7 +169,7 @@ async function benchmarks(): Promise<void> {
     return;
   }
   if (a['list-adapters']) {
-    await printAdapters();
+    await printAdapters(!!a.json);
     return;
   }
   const json = !!a.json;

@@ -251,6 +251,16 @@ t('bench.js --json: the JSON alone on stdout, the table as progress on stderr wh
   assert.equal(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['gelu geluForward', 'gelu geluBackward'], r.stderr);
 });
 
+t('bench.js --list-adapters --json: the adapters as JSON alone on stdout, not the table', () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench.js'), '--list-adapters', '--json'], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.ok(j.adapters.length > 0, r.stdout);
+  for (const x of j.adapters) {
+    assert.ok(typeof x.name === 'string' && typeof x.backend === 'string' && typeof x.isDefault === 'boolean' && Array.isArray(x.features), JSON.stringify(x));
+  }
+});
+
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
   const flags = ['--seed', '5', '--block-size', '16', '--grad-accum', '2', '--order', 'random', '--schedule', 'constant', '--warmup', '0', '--lr', '0.004'];
   const losses = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
