@@ -39,6 +39,8 @@ export function registerBench(group: string, make: Factory): void {
 /** the groups registered so far, in order */
 export const benchGroups = (): readonly { group: string; make: Factory }[] => groups;
 
+/** --batch and --reps when not given: a CPU adapter runs smaller batches, and fewer of them */
+const DEFAULTS = { cpu: { batch: 1, reps: 3 }, gpu: { batch: 8, reps: 20 } };
 const FLAGS: FlagSpec[] = [
   { name: 'json', type: 'boolean', help: '' }, { name: 'filter', type: 'string', help: '' }, { name: 'case', type: 'string', help: '' },
   { name: 'reps', type: 'int', help: '' }, { name: 'batch', type: 'int', help: '' }, { name: 'fast', type: 'boolean', help: '' },
@@ -140,14 +142,15 @@ export async function timeOnce(gpu: Gpu, run: () => void | Promise<void>): Promi
 
 const help = () => `node dist/bench.js [--json] [--filter GROUP] [--case RE] [--reps N] [--batch B] [--fast] [--wall]
 node dist/bench.js --list-adapters [--json]
-Times every kernel at GPT-2 124M shapes (batch 1 on a CPU adapter, 8 on a GPU), plus a GPT-2 124M
-training step, prompt prefill and KV-cached decode. Each case: one warm-up, then the median of
---reps runs. Where the adapter offers timestamp-query, rates use the GPU time of the kernels
-(unquantized timestamps around each dispatch; a case with a missing reading falls back to wall
-clock, marked 'wall'); --wall uses wall-clock time of the synced run instead. Tokens/s always
-come from wall-clock runs without timestamps. --json prints the results as JSON on stdout (the
-table goes to stderr as progress). --list-adapters prints every adapter Dawn sees
-(pick one with WEBGPU_ADAPTER=<part of its name>); with --json, as JSON on stdout.
+Times every kernel at GPT-2 124M shapes (--batch: ${DEFAULTS.cpu.batch} on a CPU adapter, ${DEFAULTS.gpu.batch} on a GPU), plus a
+GPT-2 124M training step, prompt prefill and KV-cached decode. Each case: one warm-up, then the
+median of --reps runs (${DEFAULTS.cpu.reps} on a CPU adapter, ${DEFAULTS.gpu.reps} on a GPU). Where the adapter offers
+timestamp-query, rates use the GPU time of the kernels (unquantized timestamps around each
+dispatch; a case with a missing reading falls back to wall clock, marked 'wall'); --wall uses
+wall-clock time of the synced run instead. Tokens/s always come from wall-clock runs without
+timestamps. --json prints the results as JSON on stdout (the table goes to stderr as progress).
+--list-adapters prints every adapter Dawn sees (pick one with WEBGPU_ADAPTER=<part of its
+name>); with --json, as JSON on stdout.
 --case RE runs only the cases whose name matches RE (e.g. --filter gpt2 --case 'prefill|decode').
 --fast turns on Dawn's speed toggles. Groups: ${groups.map((g) => g.group).join(' ')}.`;
 
@@ -190,7 +193,8 @@ async function benchmarks(): Promise<void> {
   const batch = count(a, 'batch', 0), reps = count(a, 'reps', 0); // 0: not given; checked before the adapter opens
   const gpu = await getGpu({ fast: a.fast ? true : undefined, profile: a.wall ? undefined : true });
   const big = !gpu.isCpu;
-  const args: BenchArgs = { batch: batch || (big ? 8 : 1), big, reps: reps || (big ? 20 : 3) };
+  const d = big ? DEFAULTS.gpu : DEFAULTS.cpu;
+  const args: BenchArgs = { batch: batch || d.batch, big, reps: reps || d.reps };
   const rows: Record<string, unknown>[] = [];
   const timing = gpu.profiler ? 'GPU timestamps (unquantized)' : 'wall clock';
   // with --json the table is progress on stderr: a whole run takes minutes, and stdout is the JSON alone

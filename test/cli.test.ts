@@ -261,6 +261,18 @@ t('bench.js --list-adapters --json: the adapters as JSON alone on stdout, not th
   }
 });
 
+t('bench.js --help says the --reps and --batch a run uses when they are not given, on this adapter', async () => {
+  const help = spawnSync(process.execPath, [join(ROOT, 'dist/bench.js'), '--help'], { encoding: 'utf8', timeout: 60_000 }).stdout;
+  const column = (await gpu()).isCpu ? 2 : 3;
+  // '--reps runs (3 on a CPU adapter, 20 on a GPU)': the flag, then its two defaults
+  const said = new Map([...help.matchAll(/(--[a-z]+)\b[^-]*?(\d+) on a CPU adapter, (\d+) on a GPU/g)].map((m) => [m[1], +m[column]]));
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench.js'), '--json', '--filter', 'gelu', '--case', 'geluForward'], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.is(j.reps, said.get('--reps'), help);
+  assert.is(j.batch, said.get('--batch'), help);
+});
+
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {
   const flags = ['--seed', '5', '--block-size', '16', '--grad-accum', '2', '--order', 'random', '--schedule', 'constant', '--warmup', '0', '--lr', '0.004'];
   const losses = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
