@@ -12,8 +12,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openGenerator } from '../src/node/load_model.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
+import { apiValueProblem } from '../src/chat/api_limits.ts';
+import { parseChatRequest } from '../src/server/api.ts';
 import { runRepl } from '../src/node/repl.ts';
-import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
+import { applySetting, ChatSession, defaultChatOptions, type ChatOptions } from '../src/chat/session.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { shellWord } from '../src/util/words.ts';
 import { parseSpeakersHeader, SPEAKERS_HEADER } from '../src/server/page_headers.ts';
@@ -271,6 +273,20 @@ t('bench.js --help says the --reps and --batch a run uses when they are not give
   const j = JSON.parse(r.stdout);
   assert.is(j.reps, said.get('--reps'), help);
   assert.is(j.batch, said.get('--batch'), help);
+});
+
+t('a seed beyond ±2^53 (a double no longer the integer typed): chat.js and eval.js refuse it in one line, as /set, the page and serve.js do', async () => {
+  const big = '9007199254740993'; // 2^53 + 1 reads as 2^53: two seeds typed apart would sample alike
+  const want = `an integer between ±${Number.MAX_SAFE_INTEGER}`;
+  for (const name of ['chat', 'eval'] as const) {
+    assertOneLineError(await run(name, ['--seed', big, '--init', join(dir, 'no-such-dir')]), [new RegExp(`^error: --seed expects ${want}, got '${big}'$`)], `${name}.js --seed ${big}`);
+  }
+  assert.is(applySetting(defaultChatOptions(), 'seed', big), `seed must be ${want}, got ${big}`, '/set seed');
+  assert.is(applySetting(defaultChatOptions(), 'seed', String(-Number.MAX_SAFE_INTEGER)), null, 'the largest seeds held exactly are taken');
+  assert.is(apiValueProblem('seed', Number(big)), `must be ${want}`, "the page's form");
+  const model = { id: 'tiny', contextLength: 1024, vocabSize: 50257, created: 1 };
+  assert.throws(() => parseChatRequest({ messages: [{ role: 'user', content: 'hi' }], seed: Number(big) }, model, () => 1),
+    (e: Error) => e.message === `Invalid value for 'seed': ${Number(big)} must be ${want}.`, 'serve.js');
 });
 
 t('--resume without repeating the flags continues the run exactly (seed, block size, accumulation, order, schedule)', async () => {

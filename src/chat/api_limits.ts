@@ -1,6 +1,7 @@
 // The values the OpenAI-compatible API takes for its sampling and length fields: one definition
 // for serve.js's checks (src/server/api.ts) and the page's settings form (src/page/settings.ts),
 // so that the page takes for either engine only what the server accepts. Host-neutral.
+import { integerWanted } from '../util/args.ts';
 
 interface ApiLimit {
   /** a whole number (a safe integer: JSON's numbers beyond 2^53 are not exact) */
@@ -30,6 +31,7 @@ export type ApiLimitName = keyof typeof API_LIMITS;
 export function apiValueProblem(name: ApiLimitName, v: number): string | null {
   if (!Number.isFinite(v)) return 'must be a number';
   const l: ApiLimit = API_LIMITS[name];
-  if (l.int && !Number.isSafeInteger(v)) return `must be an integer${Number.isInteger(v) ? ` between ±${Number.MAX_SAFE_INTEGER}` : ''}`;
+  const want = l.int ? integerWanted(v) : null;
+  if (want) return `must be ${want}`;
   return l.check(v);
 }

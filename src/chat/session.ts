@@ -6,7 +6,7 @@ import { count } from '../util/words.ts';
 import { EOT, encode } from '../data/tokenizer.ts';
 import type { Speakers, Turn } from '../data/format.ts';
 import type { Generator } from '../model/generator.ts';
-import type { FlagSpec, Parsed } from '../util/args.ts';
+import { integerWanted, type FlagSpec, type Parsed } from '../util/args.ts';
 import { UserError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { buildPrompt, KvMirror, promptBudget, turnsInExchanges, type Prompt } from './context.ts';
@@ -36,20 +36,19 @@ interface Setting {
   int: boolean;
   get(o: ChatOptions): number;
   set(o: ChatOptions, v: number): void;
-  /** why v is not acceptable, or null */
+  /** why v is not acceptable, or null (an int setting's v is a safe integer by then) */
   check(v: number): string | null;
 }
-const int = (v: number) => Number.isInteger(v);
 const SETTINGS: Record<string, Setting> = {
   temperature: { help: 'sampling temperature; 0 = greedy', int: false, get: (o) => o.sampling.temperature, set: (o, v) => (o.sampling.temperature = v), check: (v) => (v >= 0 ? null : 'must be >= 0 (0 = greedy)') },
-  top_k: { help: 'sample among the k most likely tokens; 0 = off', int: true, get: (o) => o.sampling.topK, set: (o, v) => (o.sampling.topK = v), check: (v) => (int(v) && v >= 0 ? null : 'must be an integer >= 0 (0 = off)') },
+  top_k: { help: 'sample among the k most likely tokens; 0 = off', int: true, get: (o) => o.sampling.topK, set: (o, v) => (o.sampling.topK = v), check: (v) => (v >= 0 ? null : 'must be >= 0 (0 = off)') },
   top_p: { help: 'nucleus sampling mass; 1 = off', int: false, get: (o) => o.sampling.topP, set: (o, v) => (o.sampling.topP = v), check: (v) => (v > 0 && v <= 1 ? null : 'must be in (0, 1] (1 = off)') },
   repetition_penalty: { help: 'CTRL-style penalty on tokens of the recent window; 1 = off', int: false, get: (o) => o.sampling.repetitionPenalty, set: (o, v) => (o.sampling.repetitionPenalty = v), check: (v) => (v > 0 ? null : 'must be > 0 (1 = off)') },
   frequency_penalty: { help: 'logit -= this * count in the recent window; 0 = off', int: false, get: (o) => o.sampling.frequencyPenalty, set: (o, v) => (o.sampling.frequencyPenalty = v), check: () => null },
   presence_penalty: { help: 'logit -= this for every token in the recent window; 0 = off', int: false, get: (o) => o.sampling.presencePenalty, set: (o, v) => (o.sampling.presencePenalty = v), check: () => null },
-  penalty_window: { help: "how many recent tokens of the model's own output (earlier replies, then this one) the penalties look at", int: true, get: (o) => o.sampling.penaltyWindow, set: (o, v) => (o.sampling.penaltyWindow = v), check: (v) => (int(v) && v >= 0 ? null : 'must be an integer >= 0') },
-  max_new_tokens: { help: 'longest reply in tokens', int: true, get: (o) => o.maxNewTokens, set: (o, v) => (o.maxNewTokens = v), check: (v) => (int(v) && v >= 1 ? null : 'must be an integer >= 1') },
-  seed: { help: 'sampling seed', int: true, get: (o) => o.seed, set: (o, v) => (o.seed = v), check: (v) => (int(v) ? null : 'must be an integer') },
+  penalty_window: { help: "how many recent tokens of the model's own output (earlier replies, then this one) the penalties look at", int: true, get: (o) => o.sampling.penaltyWindow, set: (o, v) => (o.sampling.penaltyWindow = v), check: (v) => (v >= 0 ? null : 'must be >= 0') },
+  max_new_tokens: { help: 'longest reply in tokens', int: true, get: (o) => o.maxNewTokens, set: (o, v) => (o.maxNewTokens = v), check: (v) => (v >= 1 ? null : 'must be >= 1') },
+  seed: { help: 'sampling seed', int: true, get: (o) => o.seed, set: (o, v) => (o.seed = v), check: () => null },
 };
 export const SETTING_NAMES = Object.keys(SETTINGS);
 
@@ -85,7 +84,8 @@ export function applySetting(o: ChatOptions, name: string, value: string, contex
   if (!s) return unknownSetting(name);
   const v = Number(value);
   if (value.trim() === '' || !Number.isFinite(v)) return `${key} expects a number, got '${value}'`;
-  const why = s.check(v) ?? (key === 'max_new_tokens' && v >= contextLength ? `must be < the context length ${contextLength}` : null);
+  const want = s.int ? integerWanted(v) : null;
+  const why = (want ? `must be ${want}` : null) ?? s.check(v) ?? (key === 'max_new_tokens' && v >= contextLength ? `must be < the context length ${contextLength}` : null);
   if (why) return `${key} ${why}, got ${value}`;
   s.set(o, v);
   return null;

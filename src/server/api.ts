@@ -9,6 +9,7 @@ import { defaultStops } from '../chat/session.ts';
 import { DEFAULT_SPEAKERS, type Speakers, type Turn } from '../data/format.ts';
 import { encode, EOT } from '../data/tokenizer.ts';
 import { Rng } from '../util/rng.ts';
+import { integerWanted } from '../util/args.ts';
 import { API_LIMITS, type ApiLimitName } from '../chat/api_limits.ts';
 
 /** An error with OpenAI's error body `{"error": {"message", "type", "param", "code"}}` and an HTTP status. */
@@ -63,7 +64,8 @@ function num(b: Body, name: string, check: (v: number) => string | null): number
 function int(b: Body, name: string, check: (v: number) => string | null): number | undefined {
   const v = num(b, name, () => null);
   if (v === undefined) return undefined;
-  if (!Number.isSafeInteger(v)) throw typeError(name, 'an integer', v);
+  const want = integerWanted(v);
+  if (want) throw Number.isInteger(v) ? bad(name, `${v} must be ${want}.`) : typeError(name, 'an integer', v);
   const why = check(v);
   if (why) throw bad(name, `${v} ${why}.`);
   return v;

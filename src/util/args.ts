@@ -14,6 +14,16 @@ export interface FlagSpec {
 
 export type Parsed = Record<string, string | number | boolean | string[] | undefined>;
 
+/**
+ * What an integer flag, setting or API field wants when `v` is not one it holds exactly, or null:
+ * beyond ±2^53 a double is no longer the integer typed (two seeds typed apart would be one).
+ * One check for the CLIs' flags, chat.js's /set, the page's settings and serve.js's fields.
+ */
+export function integerWanted(v: number): string | null {
+  if (Number.isSafeInteger(v)) return null;
+  return Number.isInteger(v) ? `an integer between ±${Number.MAX_SAFE_INTEGER}` : 'an integer';
+}
+
 /** whether `argv` gives flag --`name` (`--name V` or `--name=V`): parseFlags fills in defaults, so its result cannot say */
 export const flagGiven = (argv: readonly string[], name: string) => argv.some((x) => x === `--${name}` || x.startsWith(`--${name}=`));
 
@@ -42,9 +52,9 @@ export function parseFlags(argv: string[], specs: FlagSpec[], positional?: strin
     }
     if (spec.type === 'number' || spec.type === 'int') {
       const n = Number(val);
-      if (val.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
-        throw new UserError(`--${name} expects ${spec.type === 'int' ? 'an integer' : 'a number'}, got '${val}'`);
-      }
+      if (val.trim() === '' || !Number.isFinite(n)) throw new UserError(`--${name} expects ${spec.type === 'int' ? 'an integer' : 'a number'}, got '${val}'`);
+      const want = spec.type === 'int' ? integerWanted(n) : null;
+      if (want) throw new UserError(`--${name} expects ${want}, got '${val}'`);
       out[name] = n;
     } else if (spec.type === 'duration') {
       const s = parseDuration(val);
