@@ -375,6 +375,8 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['chat: an empty --prompt', 'chat', ['--init', ckpt, '--prompt', ' \n'], [/^error: --prompt is empty: give the message to answer/]],
     // --raw continues the text alone: a persona would be dropped without a word
     ['chat: --persona with --raw', 'chat', ['--init', ckpt, '--raw', '--persona', 'You are a pirate.', '--prompt', 'hi'], [/^error: --persona is for chat mode: --raw continues the text as given/]],
+    // an unset shell variable: not a stop string silently dropped
+    ['chat: an empty --stop', 'chat', ['--init', join(dir, 'no-such-dir'), '--stop', '\\n\\n', '--stop', '', '--prompt', 'hi'], [/^error: --stop '': an empty stop string can never be matched: give the text to stop at \(e\.g\. --stop '\\n\\n'\), or leave --stop out$/]],
     ['chat: the same tag twice', 'chat', ['--human', 'Bot', '--prompt', 'hi'], [/--human\/--bot: the human and bot tags are both 'Bot'/]],
     ['chat: missing --init dir', 'chat', ['--init', join(dir, 'no-such-dir'), '--prompt', 'hi'], [/no such directory/]],
     ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],
