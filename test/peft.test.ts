@@ -181,6 +181,36 @@ t('exclude_modules, modules_to_save, layers_pattern and layers_to_transform pick
   assert.equal(warnings.filter((w) => /holds no weights/.test(w)), []);
 });
 
+t('a module trained whole beside the LoRA weights (modules_to_save) or another tensor of GPT-2\'s modules is refused with what to do: merge in PEFT, or train without modules_to_save', () => {
+  const withTensor = (name: string, config: object, key: string, shape: number[]) => {
+    const { dir: d } = writeAdapter(name, config, { 'h.0.attn.c_attn': 2 });
+    const f = readSafetensors(join(d, ADAPTER_WEIGHTS));
+    const kept = f.names.map((k) => ({ name: k, shape: f.info(k).shape, data: f.get(k) }));
+    writeSafetensors(join(d, ADAPTER_WEIGHTS), [...kept, { name: key, shape, data: new Float32Array(shape[0] * shape[1]) }], { format: 'pt' });
+    return errorOf(() => readAdapter(d, CFG));
+  };
+  const merge = /: merge it into its base with PEFT \(PeftModel\.from_pretrained\(base, DIR\)\.merge_and_unload\(\)\.save_pretrained\(OUT\)\) and pass OUT with --init/;
+  const wte = [CFG.vocab_size, C];
+  // as PEFT saves it now (the module's own key), and with the wrapper's name in it (older writers)
+  for (const [name, config, key] of [
+    ['saved-wte', { modules_to_save: ['wte'] }, 'base_model.model.transformer.wte.weight'],
+    ['saved-ln', { modules_to_save: ['transformer.ln_f'] }, 'base_model.model.transformer.ln_f.weight'],
+    ['saved-wrapped', {}, 'base_model.model.transformer.wte.modules_to_save.default.weight'],
+  ] as const) {
+    const e = withTensor(name, config, key, key.includes('ln_f') ? [1, C] : wte);
+    assert.match(e, new RegExp(`tensor '${key.replace(/\./g, '\\.')}' is a whole copy of transformer\\.(wte|ln_f) \\(modules_to_save\\), trained beside the LoRA weights, which this engine cannot apply`), name);
+    assert.match(e, merge, name);
+    assert.match(e, /, or train the adapter again without modules_to_save$/, name);
+  }
+  // the embeddings saved beside the adapter (PEFT's save_embedding_layers), not in modules_to_save
+  const embedding = withTensor('saved-embedding', {}, 'base_model.model.transformer.wte.weight', wte);
+  assert.match(embedding, /tensor 'base_model\.model\.transformer\.wte\.weight' is not a LoRA weight of GPT-2's c_attn, attn\.c_proj, mlp\.c_fc or mlp\.c_proj \(an adapter of the embeddings or lm_head cannot be applied here\): merge it/);
+  assert.match(withTensor('dora-vector', {}, 'base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector', [1, 3 * C]), /is not a LoRA weight of .* \(only their lora_A and lora_B weights can be applied here\): merge it/);
+  // another architecture's adapter: merging it would not make a GPT-2
+  const llama = withTensor('llama', {}, 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', [2, C]);
+  assert.match(llama, /is not a LoRA weight of .* \(an adapter of another architecture cannot be applied\)$/);
+});
+
 t("train.js --lora-targets all-linear adapts every projection and writes target_modules as PEFT saves 'all-linear' (the modules' full names)", async () => {
   const out = path('all-linear');
   const r = await run('train', [...TRAIN, '--lora-targets', 'all-linear', '--steps', '1', '--out', out]);

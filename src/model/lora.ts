@@ -302,7 +302,7 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, exclude, modulesToSave, layersPattern: lp.length ? lp : null, layers, base };
 }
 
-const MERGE_IN_PEFT = 'merge it into its base with PEFT (PeftModel.from_pretrained(base, DIR).merge_and_unload().save_pretrained(OUT)) and pass OUT with --init';
+export const MERGE_IN_PEFT = 'merge it into its base with PEFT (PeftModel.from_pretrained(base, DIR).merge_and_unload().save_pretrained(OUT)) and pass OUT with --init';
 
 /** set to something other than PEFT's default (null, false, an empty list or object) */
 const isSet = (v: unknown) => v != null && v !== false && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);

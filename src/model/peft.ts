@@ -4,7 +4,7 @@
 import { UserError } from '../util/errors.ts';
 import { countNonFinite } from '../util/finite.ts';
 import type { GPT2Config } from './config.ts';
-import { adapterTargets, canonicalLoraName, LORA_MODULES, mergeLora, moduleShape, parseAdapterConfig, site, siteLora, type AdapterConfig, type LoraSite } from './lora.ts';
+import { adapterTargets, canonicalLoraName, LORA_MODULES, MERGE_IN_PEFT, mergeLora, moduleShape, parseAdapterConfig, site, siteLora, type AdapterConfig, type LoraSite } from './lora.ts';
 import { fmtShape, type SafetensorsFile } from './safetensors.ts';
 
 /** the two files of a PEFT adapter directory, as save_pretrained names them */
@@ -35,12 +35,7 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
   const found = new Map<string, { layer: number; module: (typeof LORA_MODULES)[number]; A?: string; B?: string }>();
   for (const key of f.names) {
     const c = canonicalLoraName(key);
-    if (!c) {
-      throw new UserError(
-        `${path}: tensor '${key}' is not a LoRA weight of GPT-2's c_attn, attn.c_proj, mlp.c_fc or mlp.c_proj ` +
-          '(adapters of embeddings, lm_head, modules_to_save or other architectures cannot be applied)',
-      );
-    }
+    if (!c) throw notLoraWeight(key, config, path);
     if (c.layer >= base.n_layer) throw otherBase(`'${key}' is for layer ${c.layer}, but this base model has ${base.n_layer} layers`);
     const [inF, outF] = moduleShape(base, c.module);
     const shape = f.info(key).shape;
@@ -75,6 +70,26 @@ export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2C
   }
   checkTargets(config, sites, base, where);
   return { config, sites, arrays, ranks };
+}
+
+/**
+ * Why tensor `key` cannot be applied, and what to do. A module the adapter trained whole
+ * (modules_to_save: PEFT saves it as the module's own key, e.g. base_model.model.lm_head.weight,
+ * older writers with '.modules_to_save.default' in it) or any other tensor of GPT-2's modules
+ * PEFT merges itself; a tensor of another architecture's modules is not GPT-2's.
+ */
+function notLoraWeight(key: string, config: AdapterConfig, path: string): UserError {
+  const param = key.replace(/^base_model\.model\./, '').replace(/\.modules_to_save\.[^.]+(?=\.[^.]+$)/, '');
+  const module = param.slice(0, param.lastIndexOf('.'));
+  // PEFT's match of a modules_to_save entry: the module's name, or its end after a dot
+  const saved = key.includes('.modules_to_save.') || config.modulesToSave.some((m) => module === m || module.endsWith(`.${m}`));
+  if (saved) {
+    return new UserError(`${path}: tensor '${key}' is a whole copy of ${module} (modules_to_save), trained beside the LoRA weights, which this engine cannot apply: ${MERGE_IN_PEFT}, or train the adapter again without modules_to_save`);
+  }
+  const what = `${path}: tensor '${key}' is not a LoRA weight of GPT-2's c_attn, attn.c_proj, mlp.c_fc or mlp.c_proj`;
+  if (/^(transformer\.(wte|wpe)|lm_head)$/.test(module)) return new UserError(`${what} (an adapter of the embeddings or lm_head cannot be applied here): ${MERGE_IN_PEFT}`);
+  if (/^(transformer|lm_head)\./.test(module)) return new UserError(`${what} (only their lora_A and lora_B weights can be applied here): ${MERGE_IN_PEFT}`);
+  return new UserError(`${what} (an adapter of another architecture cannot be applied)`);
 }
 
 /**
