@@ -141,6 +141,39 @@ t('fields that make the adapter more than W + scale·B·A on the base as it is a
   }
 });
 
+t('a field this engine does not know (a newer PEFT\'s) set to something is applied as plain LoRA with a one-line warning naming it; unset (null, false, [], {}) or known, silent', async () => {
+  const ranks = { 'h.0.attn.c_attn': 2, 'h.1.attn.c_attn': 2 };
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (m: string) => warnings.push(m);
+  const merged = async (name: string, over: object) => {
+    warnings.length = 0;
+    const a = writeAdapter(name, over, ranks);
+    await assertMergedAs(a.dir, mergedByHand(a.ab, { 'h.0.attn.c_attn': 4, 'h.1.attn.c_attn': 4 }));
+    return [...warnings];
+  };
+  try {
+    const one = await merged('unknown-one', { some_new_field: 1 });
+    assert.is(one.length, 1, one.join('\n'));
+    assert.match(one[0], /^warning: .*unknown-one\/adapter_config\.json: some_new_field 1: a field this engine does not know \(a newer PEFT's\?\), ignored: the adapter is applied as plain LoRA, W \+ scale·B·A; if it changes that, merge it into its base with PEFT \(.*merge_and_unload\(\).*\) and pass OUT with --init$/);
+    const two = await merged('unknown-two', { use_newlora: true, newlora_config: { k: 2 }, unset_one: null });
+    assert.is(two.length, 1, two.join('\n'));
+    assert.match(two[0], /: use_newlora true, newlora_config \{"k":2\}: fields this engine does not know .*; if they change that, merge it/);
+    // unset, as PEFT writes a field it adds with a default that keeps plain LoRA
+    assert.equal(await merged('unknown-unset', { some_new_field: null, new_flag: false, new_list: [], new_config: {} }), []);
+    // every field PEFT writes, at PEFT's defaults or values that change nothing for GPT-2 (0.2's merge_weights too)
+    const known = {
+      auto_mapping: { base_model_class: 'GPT2LMHeadModel' }, peft_version: '0.20.0', revision: 'main', inference_mode: false, task_type: 'CAUSAL_LM',
+      megatron_config: { hidden_size: 32 }, megatron_core: 'megatron.core', loftq_config: {}, eva_config: { rho: 2 }, corda_config: { corda_method: 'ipm' },
+      lora_ga_config: { direction: 'ArB2r' }, velora_config: { num_groups: 2 }, monteclora_config: { num_samples: 2 }, use_qalora: true, qalora_group_size: 16,
+      runtime_config: { ephemeral_gpu_offload: true }, ensure_weight_tying: true, merge_weights: true, fan_in_fan_out: false, lora_dropout: 0.1,
+    };
+    assert.equal(await merged('known', known), []);
+  } finally {
+    console.warn = warn;
+  }
+});
+
 t('exclude_modules, modules_to_save, layers_pattern and layers_to_transform pick the modules PEFT adapts; tensors of others are refused, a pair PEFT refuses is refused', async () => {
   const both = { 'h.0.attn.c_attn': 2, 'h.1.attn.c_attn': 2 };
   const notNamed = /adapter_model\.safetensors: holds LoRA weights for h\.1\.attn\.c_attn, which adapter_config\.json's target_modules .* does not name: PEFT would ignore them/;

@@ -247,6 +247,8 @@ export interface AdapterConfig {
   layers: number[] | null;
   /** base_model_name_or_path, or null */
   base: string | null;
+  /** [field, value] of the fields this code does not know, set to something (not null, false, [] or {}): a newer PEFT's, which may change the math */
+  unknown: [string, unknown][];
 }
 
 /** Parses adapter_config.json text; a UserError (starting with `source`) for anything this engine cannot apply. */
@@ -299,10 +301,25 @@ export function parseAdapterConfig(text: string, source: string): AdapterConfig 
   // PEFT tests layers_to_transform for truth too: layer 0 alone must be a list, [0]
   if (lp.length && (l === 0 || (Array.isArray(l) && !l.length))) fail(`layers_to_transform ${JSON.stringify(l)} is no layers to PEFT, which then refuses layers_pattern: write ${l === 0 ? '[0] for layer 0' : 'the layer numbers'}, or remove layers_pattern`);
   const base = typeof j.base_model_name_or_path === 'string' && j.base_model_name_or_path ? j.base_model_name_or_path : null;
-  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, exclude, modulesToSave, layersPattern: lp.length ? lp : null, layers, base };
+  return { r: r as number, alpha: alpha as number, dropout: dropout as number, rslora: j.use_rslora === true, targets, targetPattern: typeof t === 'string' ? t : null, rankPattern, alphaPattern, exclude, modulesToSave, layersPattern: lp.length ? lp : null, layers, base, unknown: Object.entries(j).filter(([k, v]) => !KNOWN_FIELDS.has(k) && isSet(v)) };
 }
 
 export const MERGE_IN_PEFT = 'merge it into its base with PEFT (PeftModel.from_pretrained(base, DIR).merge_and_unload().save_pretrained(OUT)) and pass OUT with --init';
+
+/**
+ * Every field PEFT's LoraConfig and PeftConfig have written, 0.1 to 0.20 and main: read above,
+ * refused by refuseOtherMath, or changing nothing here (training only, other kinds of layer,
+ * bookkeeping; merge_weights is 0.2's). Another field is a newer PEFT's, or 0.2's enable_lora
+ * (LoRA on some of c_attn's q, k, v only): either may change the math, so parseAdapter warns of it.
+ */
+const KNOWN_FIELDS = new Set([
+  'peft_type', 'task_type', 'auto_mapping', 'peft_version', 'base_model_name_or_path', 'revision', 'inference_mode',
+  'r', 'target_modules', 'exclude_modules', 'lora_alpha', 'lora_dropout', 'fan_in_fan_out', 'bias', 'use_rslora', 'modules_to_save',
+  'init_lora_weights', 'layers_to_transform', 'layers_pattern', 'rank_pattern', 'alpha_pattern', 'megatron_config', 'megatron_core',
+  'trainable_token_indices', 'loftq_config', 'eva_config', 'corda_config', 'lora_ga_config', 'use_dora', 'velora_config',
+  'alora_invocation_tokens', 'use_qalora', 'qalora_group_size', 'monteclora_config', 'layer_replication', 'runtime_config', 'lora_bias',
+  'target_parameters', 'use_bdlora', 'arrow_config', 'kasa_config', 'ensure_weight_tying', 'merge_weights',
+]);
 
 /** set to something other than PEFT's default (null, false, an empty list or object) */
 const isSet = (v: unknown) => v != null && v !== false && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);

@@ -28,6 +28,12 @@ export interface ParsedAdapter {
  */
 export function parseAdapter(configText: string, f: SafetensorsFile, base: GPT2Config, where: { config: string; weights: string }): ParsedAdapter {
   const config = parseAdapterConfig(configText, where.config);
+  if (config.unknown.length) {
+    // a newer PEFT's field may make the adapter more than plain LoRA: applying A and B alone would be wrong without a word
+    const one = config.unknown.length === 1;
+    const fields = config.unknown.map(([k, v]) => `${k} ${JSON.stringify(v).slice(0, 40)}`).join(', ');
+    console.warn(`warning: ${where.config}: ${fields}: ${one ? 'a field' : 'fields'} this engine does not know (a newer PEFT's?), ignored: the adapter is applied as plain LoRA, W + scale·B·A; if ${one ? 'it changes' : 'they change'} that, ${MERGE_IN_PEFT}`);
+  }
   const path = where.weights;
   const trainedOn = config.base ? `'${config.base}' (adapter_config.json's base_model_name_or_path)` : 'its base model';
   const otherBase = (what: string) =>
