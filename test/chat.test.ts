@@ -126,6 +126,12 @@ t('a fixed seed repeats the same sequence; another seed differs', () => {
   };
   assert.equal(run(1337), run(1337));
   assert.not.equal(run(1337), run(1338));
+  // seeds past 32 bits keep their high bits (they were dropped: 1 and 2^32 + 1 sampled alike); int32 and uint32 seeds keep their streams
+  assert.not.equal(run(1), run(2 ** 32 + 1));
+  assert.not.equal(run(2 ** 32 + 1), run(2 ** 33 + 1));
+  assert.not.equal(run(-(2 ** 40)), run(0));
+  assert.is(new Rng(-1).state, 2 ** 32 - 1);
+  assert.is(new Rng(2 ** 32 - 1).state, 2 ** 32 - 1);
 });
 
 // ---- stop strings ----

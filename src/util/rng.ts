@@ -1,9 +1,21 @@
 // Seeded random numbers (mulberry32 + Box-Muller): same seed, same init, same samples.
+
+/**
+ * The 32-bit state of a seed. Seeds an int32 or uint32 holds keep their old state (seed >>> 0);
+ * a larger one (up to ±2^53, the flags' limit) mixes its high bits in rather than dropping them,
+ * or --seed 1 and --seed 4294967297 would sample alike. Times an odd constant is one-to-one mod
+ * 2^32, so seeds that differ only above bit 32 never share a state.
+ */
+function seedState(seed: number): number {
+  if (seed >= -0x80000000 && seed < 0x100000000) return seed >>> 0;
+  const high = Math.floor(seed / 0x100000000);
+  return ((seed >>> 0) ^ Math.imul(high, 0x9e3779b1)) >>> 0;
+}
 export class Rng {
   private s: number;
   private spare: number | null = null;
   constructor(seed: number) {
-    this.s = seed >>> 0;
+    this.s = seedState(seed);
   }
   /** uniform in [0, 1) */
   next(): number {
