@@ -216,12 +216,13 @@ async function main(): Promise<void> {
   const scores = score(transcripts, training);
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {
-    const settings = { init, dtype, data: dataPath, trainData: trainText ? trainPath : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
+    const settings = { init, adapter: adapter ?? null, dtype, data: dataPath, trainData: trainText ? trainPath : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
     process.stdout.write(`${JSON.stringify({ settings, interrupted, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: valueLoss.all.tokens ? valueLoss.all.loss : null, recallTokens: valueLoss.all.tokens,
       recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores,
       interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);
   } else {
-    process.stdout.write(`eval of ${init} on ${dataPath}: ${scored}, ${count(transcripts.length, 'reply', 'replies')}, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
+    // an adapter's scores are told apart from its base's
+    process.stdout.write(`eval of ${init}${adapter ? ` + LoRA adapter ${adapter}` : ''} on ${dataPath}: ${scored}, ${count(transcripts.length, 'reply', 'replies')}, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
     process.stdout.write(`${table(scores, loss, valueLoss, opts.maxNewTokens)}\n`);
   }
   if (interrupted) return;

@@ -20,6 +20,8 @@ import { defaultChatOptions } from '../src/chat/session.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { GPT2_124M } from '../src/model/config.ts';
 import { saveGPT2Weights } from '../src/node/weights.ts';
+import { saveAdapter } from '../src/node/adapter_dir.ts';
+import { checkLora, initLoraArrays } from '../src/model/lora.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { start, waitForOutput } from './child.ts';
 
@@ -308,6 +310,27 @@ t('eval.js: a model trained with --human User --bot Assistant is prompted so, it
   const same = evalJs([...args, '--data', data, '--human', 'Bot', '--bot', 'Bot']);
   assert.is(same.code, 1);
   assert.match(errorLines(same.stderr)[0], /^error: --human\/--bot: the human and bot tags are both 'Bot'/);
+});
+
+t('eval.js --adapter: the JSON settings and the table name the adapter, so its scores are not taken for its base\'s', () => {
+  const base = join(tmp, 'adapter-base'), lora = join(tmp, 'adapter');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
+  saveGPT2Weights(base, config, GPT2.initArrays(config, 7));
+  const settings = { r: 2, alpha: 4, dropout: 0, targets: ['c_attn'] };
+  saveAdapter(lora, settings, checkLora(config, settings), base, initLoraArrays(checkLora(config, settings), settings.r, 3));
+  const data = join(tmp, 'adapter-held-out.txt');
+  writeFileSync(data, 'Human: I am Zorbat.\nBot: Hi Zorbat.\n');
+  const args = ['--data', data, '--train-data', data, '--max-new-tokens', '2'];
+  const withAdapter = evalJs([...args, '--init', base, '--adapter', lora, '--json']);
+  assert.is(withAdapter.code, 0, withAdapter.stderr);
+  assert.equal([JSON.parse(withAdapter.stdout).settings.init, JSON.parse(withAdapter.stdout).settings.adapter], [base, lora]);
+  const named = evalJs([...args, '--adapter', lora, '--json']); // its base from adapter_config.json
+  assert.equal([JSON.parse(named.stdout).settings.init, JSON.parse(named.stdout).settings.adapter], [base, lora], named.stderr);
+  const alone = evalJs([...args, '--init', base, '--json']);
+  assert.is(JSON.parse(alone.stdout).settings.adapter, null, alone.stderr);
+  const table = evalJs([...args, '--init', base, '--adapter', lora]);
+  assert.is(table.code, 0, table.stderr);
+  assert.match(table.stdout, new RegExp(`^eval of ${base} \\+ LoRA adapter ${lora} on `));
 });
 
 t('eval.js: --help, and bad input as one line', () => {
