@@ -62,6 +62,15 @@ t('a held-out file without blank lines is one conversation: the fact and its rec
   assert.equal(readMarkedChat(text, SP).notes, [], 'nothing cut, nothing said');
 });
 
+t('a [recall] whose value is said nowhere before it in its conversation (a blank line parted them) is noted; the shipped set has none', () => {
+  const split = 'Human: I am Zorbat.\nBot: Hi.\n\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat]\n\nHuman: And my dog?\nBot: Rex. [recall: Rex]\n';
+  assert.equal(readMarkedChat(split, SP).notes, ['2 [recall: ...] questions ask for a value said nowhere earlier in their conversation (first: conversation 2, turn 2): a blank line ends a conversation, so one between a fact and its question parts them']);
+  // said by either speaker, any alternative, case and punctuation aside; an earlier mark's other alternatives do not count
+  assert.equal(readMarkedChat('Human: Call me zorbat! I have seven cats.\nBot: OK. Name your dog Rex.\nHuman: Who am I?\nBot: Zorbat. [recall: Zorbat]\nHuman: Cats?\nBot: 7. [recall: 7 | seven]\nHuman: Dog?\nBot: Rex. [recall: Rex]', SP).notes, []);
+  assert.match(readMarkedChat('Human: Cats?\nBot: 7. [recall: 7 | seven]\nHuman: Cats?\nBot: Seven. [recall: seven]', SP).notes.join('\n'), /^2 \[recall: \.\.\.\] questions ask/);
+  assert.equal(readMarkedChat(read('data/eval.txt'), SP).notes, []);
+});
+
 t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {
   const text = 'Human: I am Zorbat.\nBot: Hi Zorbat.\nHuman: Who am I?\nBot: You are ZORBAT, I think. [recall: Kelvin | zorbat]\n\n' +
     'Human: How old am I?\nBot: You haven\'t told me. [unknown]\n\n' + // no recall: no window

@@ -9,7 +9,8 @@
 import { readChat } from '../data/conversations.ts';
 import { EVAL_MARK, type Conversation, type Speakers } from '../data/format.ts';
 import { UserError } from '../util/errors.ts';
-import { valueSpan } from './score.ts';
+import { count } from '../util/words.ts';
+import { containsValue, valueSpan } from './score.ts';
 
 export type Mark = { kind: 'recall'; values: string[] } | { kind: 'unknown' };
 
@@ -34,6 +35,7 @@ const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a B
  */
 export function readMarkedChat(text: string, sp: Speakers): { conversations: MarkedConversation[]; notes: string[] } {
   const parsed = readChat(text, sp, { chunk: false });
+  let unsaid = 0, firstUnsaid = '';
   const conversations = parsed.conversations.map((c, ci) => {
     const marks: (Mark | null)[] = [];
     const turns = c.turns.map((t, i) => {
@@ -56,10 +58,19 @@ export function readMarkedChat(text: string, sp: Speakers): { conversations: Mar
         // the recall loss scores the value's tokens in the reference reply: it must say the value as written
         if (!valueSpan(rest, values)) throw new UserError(`${where}: the reply does not say ${values.join(' or ')} as written in the mark; write the answer with the value in it, e.g. "You're Zorbat. [recall: Zorbat]"`);
         marks.push({ kind: 'recall', values });
+        // nothing to recall: most likely a blank line parted the fact from its question
+        if (!containsValue(c.turns.slice(0, i).map((x) => x.text.replace(EVAL_MARK, '')).join('\n'), values)) {
+          if (!unsaid++) firstUnsaid = `conversation ${ci + 1}, turn ${i + 1}`;
+        }
       }
       return { speaker: t.speaker, text: rest.trim() };
     });
     return { turns, marks };
   });
-  return { conversations, notes: parsed.notes };
+  const notes = [...parsed.notes];
+  if (unsaid) {
+    notes.push(`${count(unsaid, '[recall: ...] question')} ${unsaid === 1 ? 'asks' : 'ask'} for a value said nowhere earlier in ${unsaid === 1 ? 'its' : 'their'} conversation (first: ${firstUnsaid}): ` +
+      'a blank line ends a conversation, so one between a fact and its question parts them');
+  }
+  return { conversations, notes };
 }
