@@ -17,7 +17,7 @@ import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, isDefaultSpeakers, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
-import { DEFAULTS } from './train/run.ts';
+import { DEFAULTS, formatDuration } from './train/run.ts';
 import { readMarkedChat } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
 import { recallValueDataset } from './eval/recall_loss.ts';
@@ -195,10 +195,13 @@ async function main(): Promise<void> {
   const tty = !!process.stderr.isTTY;
   let finished = 0; // conversations whose replies are all in
   phase = 'replies';
+  const tReplies = performance.now();
   const transcripts = await generateReplies(generator, convs, opts, (done, n) => {
     finished = done;
-    const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${((performance.now() - t0) / 1000).toFixed(0)} s`;
-    if (tty) log(`\r${line}${done === convs.length ? '\n' : ''}`);
+    // the replies so far set the pace of the rest (a big model on a CPU takes many minutes)
+    const now = performance.now(), eta = done < convs.length ? `, ETA ${formatDuration(((now - tReplies) / 1000 / n) * (replies - n))}` : '';
+    const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${formatDuration((now - t0) / 1000)}${eta}`;
+    if (tty) log(`\r${line}\x1b[K${done === convs.length ? '\n' : ''}`);
     else if (done % 10 === 0 || done === convs.length) log(`${line}\n`);
   }, () => stopSignal !== null);
   phase = 'after';

@@ -222,7 +222,7 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   const args = ['--init', ckpt, '--data', data, '--train-data', train, '--json', '--max-new-tokens', '6'];
   const a = evalJs(args), b = evalJs(args);
   assert.is(a.code, 0, a.stderr);
-  assert.match(a.stderr, /\neval: val loss over \d+ windows? of 64 tokens\neval: recall loss over \d+ windows? \(the values' tokens, then those seen in training\)\neval: conversation 2\/2, 3\/3 replies/, 'each phase is said before it runs');
+  assert.match(a.stderr, /\neval: val loss over \d+ windows? of 64 tokens\neval: recall loss over \d+ windows? \(the values' tokens, then those seen in training\)\neval: conversation 2\/2, 3\/3 replies, \d+s\n/, 'each phase is said before it runs; no ETA once done');
   assert.is(a.stdout, b.stdout, 'same seed, same JSON');
   const j = JSON.parse(a.stdout);
   assert.is(j.replies.length, 3);
@@ -268,6 +268,8 @@ t('eval.js: Ctrl-C while replying scores the conversations finished so far (as -
   p.child.kill('SIGINT');
   const r = await p.done;
   assert.is(r.code, 130, `exit code ${r.code} (signal ${r.signal})\n${r.stderr}`);
+  // progress every 10 conversations, with the time left at the pace of the replies so far
+  assert.match(r.stderr, /^eval: conversation 10\/200, 20\/400 replies, (\d+m)?\d+s, ETA (\d+m)?\d+s$/m);
   assert.match(r.stderr, /^eval: interrupt: stopping; the conversations finished so far are scored/m);
   const j = JSON.parse(r.stdout);
   const n = j.interrupted.conversations;
