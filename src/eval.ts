@@ -115,12 +115,12 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
     row('  seen tokens', valueLoss.seen.tokens ? valueLoss.seen.loss.toFixed(3) : '-', `over the ${valueLoss.seen.tokens} of them that occur in the training data`),
     row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given') + range(s.honesty)),
     row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
-    row('distinct-2', s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
+    row('distinct-2', s.replies ? s.distinct2.toFixed(3) : '-', 'distinct word pairs / all word pairs in the replies'),
   ].join('\n');
 }
 
 // Ctrl-C (or SIGTERM, SIGHUP) while the replies are generated stops there, and the conversations
-// finished so far are scored: minutes of replies are not lost. Before the replies, or a second
+// finished so far are scored (none: the losses alone): minutes of work are not lost. Before the replies, or a second
 // time, it quits at once.
 let phase: 'before' | 'replies' | 'after' = 'before';
 let stopSignal: NodeJS.Signals | null = null;
@@ -210,11 +210,9 @@ async function main(): Promise<void> {
   const interrupted = stopSignal && finished < convs.length ? { signal: stopSignal, conversations: finished } : null;
   if (interrupted) {
     process.exitCode = 128 + osConstants.signals[interrupted.signal];
-    if (!finished) {
-      log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s, before the first conversation was finished: nothing scored\n`);
-      return;
-    }
-    log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies); the losses are over all ${convs.length}\n`);
+    // the losses are done (a minute for GPT-2 on a CPU): they are printed even when no reply is
+    const replied = finished ? `the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies)` : 'no conversation was finished: no reply is scored';
+    log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: ${replied}; the losses are over all ${convs.length}\n`);
   }
   const scores = score(transcripts, training);
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');

@@ -282,6 +282,26 @@ t('eval.js: Ctrl-C while replying scores the conversations finished so far (as -
   assert.equal(j.replies, JSON.parse(limited.stdout).replies, 'the replies of --limit N');
 });
 
+t('eval.js: Ctrl-C before the first conversation is finished still prints the losses, computed by then, with no reply scored', async () => {
+  const ckpt = join(tmp, 'interrupted-early');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
+  saveGPT2Weights(ckpt, config, GPT2.initArrays(config, 7));
+  // one conversation of 400 replies, each run to --max-new-tokens by a random model: far longer than the wait below
+  const data = join(tmp, 'one-long.txt');
+  writeFileSync(data, Array.from({ length: 400 }, (_, i) => `Human: I am Zorbat${i}.\nBot: Hi Zorbat${i}. [recall: Zorbat${i}]`).join('\n'));
+  const p = start('eval', ['--init', ckpt, '--data', data, '--train-data', data, '--json', '--max-new-tokens', '16']);
+  p.child.stdin!.end();
+  await waitForOutput(p, 'stderr', /eval: recall loss over/);
+  await new Promise((r) => setTimeout(r, 3000)); // its two windows take milliseconds; the replies, many seconds
+  p.child.kill('SIGINT');
+  const r = await p.done;
+  assert.is(r.code, 130, `exit code ${r.code} (signal ${r.signal})\n${r.stderr}`);
+  assert.match(r.stderr, /^eval: interrupt after [\d.]+ s: no conversation was finished: no reply is scored; the losses are over all 1$/m);
+  const j = JSON.parse(r.stdout);
+  assert.equal([j.interrupted, j.replies, j.scores.replies], [{ signal: 'SIGINT', conversations: 0 }, [], 0]);
+  assert.ok(j.valLoss > 0 && j.recallLoss > 0 && j.valTokens > 0, `the losses: ${j.valLoss}, ${j.recallLoss}`);
+});
+
 t('eval.js: a model trained with --human User --bot Assistant is prompted so, its training text is the copying reference; none there: copying left out', () => {
   const ckpt = join(tmp, 'tagged');
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
