@@ -214,6 +214,12 @@ async function main(): Promise<void> {
     const replied = finished ? `the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies)` : 'no conversation was finished: no reply is scored';
     log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: ${replied}; the losses are over all ${convs.length}\n`);
   }
+  // chat.js says this after a reply; here the table would hide it
+  const personaCut = transcripts.filter((r) => r.personaCut), messageCut = transcripts.filter((r) => r.messageCut).length;
+  if (personaCut.length) {
+    log(`eval: note: the persona was cut from its start to fit the context in ${personaCut.length} of ${count(transcripts.length, 'prompt')} (by up to ${count(Math.max(...personaCut.map((r) => r.personaCut)), 'token')}, after all earlier turns were left out): a shorter --persona, or a lower --max-new-tokens, keeps it whole\n`);
+  }
+  if (messageCut) log(`eval: note: ${count(messageCut, 'Human turn')} alone did not fit the context and lost ${messageCut === 1 ? 'its' : 'their'} start\n`);
   const scores = score(transcripts, training);
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {

@@ -91,7 +91,7 @@ t('recall loss: the mask covers exactly the recalled value\'s tokens in the refe
 
 // ---------------------------------------------------------------- scores
 const reply = (o: Partial<ScoredReply>): ScoredReply => ({
-  conversation: 0, turn: 1, message: 'hi', reference: 'Hello!', mark: null, reply: 'Hello!', reason: 'eot', droppedExchanges: 0, ...o,
+  conversation: 0, turn: 1, message: 'hi', reference: 'Hello!', mark: null, reply: 'Hello!', reason: 'eot', droppedExchanges: 0, personaCut: 0, messageCut: 0, ...o,
 });
 
 t('scores on hand-written replies: one repeats, one never stops, one recalls, one invents', () => {
@@ -251,6 +251,26 @@ t('eval.js on a tiny random checkpoint: the same JSON twice', () => {
   assert.is(f.code, 1);
   assert.match(f.stderr, /^error: --max-new-tokens must be < the context length 64, got 64$/m);
   assert.is.not(c.stdout, a.stdout, 'another seed, other replies');
+});
+
+t('eval.js: a persona or a Human turn cut to fit the context is said on stderr, and per reply in the JSON', () => {
+  const ckpt = join(tmp, 'cut');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
+  saveGPT2Weights(ckpt, config, GPT2.initArrays(config, 7));
+  const data = join(tmp, 'cut.txt');
+  writeFileSync(data, `Human: Hi.\nBot: Hello.\nHuman: ${'a long story '.repeat(30)}\nBot: Nice.\n`);
+  const args = ['--init', ckpt, '--data', data, '--train-data', data, '--json', '--max-new-tokens', '4'];
+  const r = evalJs([...args, '--persona', 'You are Pip, a kind bot. '.repeat(10)]);
+  assert.is(r.code, 0, r.stderr);
+  // 60 tokens for the prompt: the persona (70 tokens) is cut in both, the 90-token message in the second
+  assert.equal(JSON.parse(r.stdout).replies.map((x: ScoredReply) => [x.personaCut > 0, x.messageCut > 0]), [[true, false], [true, true]]);
+  assert.match(r.stderr, /^eval: note: the persona was cut from its start to fit the context in 2 of 2 prompts \(by up to \d+ tokens, after all earlier turns were left out\): a shorter --persona, or a lower --max-new-tokens, keeps it whole$/m);
+  assert.match(r.stderr, /^eval: note: 1 Human turn alone did not fit the context and lost its start$/m);
+  const short = join(tmp, 'short.txt');
+  writeFileSync(short, 'Human: Hi.\nBot: Hello.\n');
+  const whole = evalJs([...args, '--data', short, '--persona', 'Be kind.']);
+  assert.is(whole.code, 0, whole.stderr);
+  assert.not.match(whole.stderr, /was cut|did not fit/);
 });
 
 t('eval.js: Ctrl-C while replying scores the conversations finished so far (as --limit would), says so, exits 130', async () => {

@@ -38,6 +38,7 @@ export async function generateReplies(
       replies.push({
         conversation: k, turn: i, message, reference: c.turns[i].text, mark: c.marks[i],
         reply: reply.text.trim(), reason: reply.reason, droppedExchanges: prompt.dropped,
+        personaCut: prompt.personaCut, messageCut: prompt.messageCut,
       });
     }
     out.push(...replies);

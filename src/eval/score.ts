@@ -19,6 +19,9 @@ export interface ScoredReply {
   reason: 'eot' | 'stop' | 'length' | 'context' | 'abort';
   /** older exchanges left out of the prompt to fit the context */
   droppedExchanges: number;
+  /** tokens cut from the start of the persona, and of the message itself, to fit the context (after every older exchange was left out) */
+  personaCut: number;
+  messageCut: number;
 }
 
 export interface Fraction { count: number; of: number }
