@@ -7,14 +7,14 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { checkShippedFile, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainingDataOf } from './node/cli.ts';
+import { checkShippedFile, recordedSpeakers, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainingDataOf } from './node/cli.ts';
 import { openGenerator } from './node/load_model.ts';
 import { applySettingFlags, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { readChatText } from './node/dataset.ts';
 import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
-import { DEFAULT_SPEAKERS, isDefaultSpeakers, type Speakers } from './data/format.ts';
+import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
 import { DEFAULTS, formatDuration } from './train/run.ts';
@@ -62,18 +62,19 @@ function readText(path: string, flag: string): string {
   });
 }
 
-/** `read` in the model's tags, else in Human/Bot (the shipped data/eval.txt and data/chat.txt are written so); the first error if both fail */
-function inModelTags<T>(read: (sp: Speakers) => T, sp: Speakers): T {
-  try {
-    return read(sp);
-  } catch (e) {
-    if (!(e instanceof UserError) || isDefaultSpeakers(sp)) throw e;
+/** `read` in the first of `tags` it parses in (the shipped data/eval.txt and data/chat.txt are in Human/Bot); the first error if none */
+function inTags<T>(read: (sp: Speakers) => T, tags: Speakers[]): T {
+  let first: unknown = null;
+  for (const [i, sp] of tags.entries()) {
+    if (tags.slice(0, i).some((o) => o.human === sp.human && o.bot === sp.bot)) continue; // tried
     try {
-      return read(DEFAULT_SPEAKERS);
-    } catch {
-      throw e;
+      return read(sp);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      first ??= e;
     }
   }
+  throw first;
 }
 
 function withPath<T>(path: string, f: () => T): T {
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
   const dataPath = a.data as string;
   if (dataPath === DEFAULT_HELD_OUT) checkShippedFile(DEFAULT_HELD_OUT, 'the held-out set', 'eval.js');
   const dataText = readText(dataPath, 'data');
-  const parsed = withPath(dataPath, () => inModelTags((sp) => readMarkedChat(dataText, sp), speakers));
+  const parsed = withPath(dataPath, () => inTags((sp) => readMarkedChat(dataText, sp), [speakers, DEFAULT_SPEAKERS]));
   let convs = parsed.conversations;
   if (limit !== undefined) convs = convs.slice(0, limit);
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
@@ -165,7 +166,9 @@ async function main(): Promise<void> {
   const trainPath = given ?? trainingDataOf(choice) ?? DEFAULT_TRAIN_DATA;
   const haveTrain = given !== undefined || (existsSync(trainPath) && !trainPath.endsWith('.bin'));
   const trainText = haveTrain ? readText(trainPath, 'train-data') : null;
-  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inModelTags((sp) => parseChat(trainText, sp), speakers)));
+  // the training text is in the tags the model was trained with, whatever --human/--bot set for the prompts
+  const trainTags = [recordedSpeakers(choice) ?? speakers, speakers, DEFAULT_SPEAKERS];
+  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inTags((sp) => parseChat(trainText, sp), trainTags)));
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));

@@ -343,6 +343,11 @@ t('eval.js: a model trained with --human User --bot Assistant is prompted so, it
   const shipped = evalJs([...args, '--limit', '1', '--bot', 'Robot']);
   assert.is(shipped.code, 0, shipped.stderr);
   assert.equal(JSON.parse(shipped.stdout).settings.speakers, { human: 'User', bot: 'Robot' });
+  // --human/--bot set the prompts' tags; the training text stays in the tags it was trained in
+  const human = evalJs([...args, '--limit', '1', '--human', 'Human', '--bot', 'Bot']);
+  assert.is(human.code, 0, human.stderr);
+  const h = JSON.parse(human.stdout);
+  assert.equal([h.settings.speakers, h.settings.trainData, h.scores.copying.of], [SP, train, 6]);
   // without a train_state.json and away from the repository (no data/chat.txt): copying and seen tokens are left out, with a note
   rmSync(join(ckpt, 'train_state.json'));
   const away = evalJs([...args, '--data', join(ROOT, 'data/eval.txt'), '--limit', '1'], tmp);
