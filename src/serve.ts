@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   await listenProblem(port, a.host as string);
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
-  const { model, loadMs, describe, files } = await loadChosen(choice, () => openModel(init, { adapter, dtype }));
+  const { model, loadMs, describe, files, noFiles } = await loadChosen(choice, () => openModel(init, { adapter, dtype }));
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   const pageUrl = url.replace(/^http:\/\/(0\.0\.0\.0|\[::\])(?=:)/, 'http://127.0.0.1');
   log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})` +
     (!isDefaultSpeakers(speakers) ? `; prompts as ${speakers.human}:/${speakers.bot}:` : '') +
-    (files?.dir ? `; the chat page at ${pageUrl}/` : `; the chat page at ${pageUrl}/ can use the server only (a model made of two adapters has no files to download: merge one into its base with train.js --merge-adapter)`));
+    (files?.dir ? `; the chat page at ${pageUrl}/` : `; the chat page at ${pageUrl}/ can use the server only (${noFiles})`));
 
   await new Promise<void>((done) => {
     let stopping: Promise<void> | null = null;

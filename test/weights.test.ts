@@ -14,6 +14,16 @@ import { parseConfigSpeakers } from '../src/model/config_speakers.ts';
 import { encodeGPT2 } from '../src/model/weights.ts';
 import { DEFAULT_SPEAKERS } from '../src/data/format.ts';
 import { randn } from './util.ts';
+import { weightsFingerprint } from '../src/node/load_model.ts';
+import { heldCheckpoint } from '../src/node/checkpointer.ts';
+import { saveAdapter } from '../src/node/adapter_dir.ts';
+import { saveMergedModel } from '../src/node/merge_adapter.ts';
+import { checkLora, initLoraArrays } from '../src/model/lora.ts';
+import type { NamedTensor } from '../src/model/safetensors.ts';
+import { UserError } from '../src/util/errors.ts';
+import { LORA_BASE_CONFIG } from './lora_base.ts';
+import { tinyArrays } from './fixtures.ts';
+import { assertOk, assertOneLineError, run, start, waitForStdout } from './child.ts';
 
 const t = suite('weights');
 const root = mkdtempSync(join(tmpdir(), 'weights-test-'));
@@ -426,6 +436,153 @@ t('save -> load round trip: OpenAI key names, format pt, HF config, no temp file
   assert.equal(f.metadata, { format: 'pt' });
   assert.equal(JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')), hfConfigJson(TINY));
   assert.equal(readdirSync(d).sort(), ['config.json', 'model.safetensors']);
+});
+
+// ---- sharded checkpoints: what transformers' save_pretrained writes past max_shard_size ----
+
+const shardName = (i: number, n: number) => `model-${String(i).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
+
+/**
+ * `dir`'s model re-saved in a new directory as transformers saves a model bigger than
+ * max_shard_size: its tensors in order over `n` files model-0000i-of-0000n.safetensors, and
+ * model.safetensors.index.json {"metadata": {"total_size"}, "weight_map": {tensor: shard file}}.
+ * `extra[i]`: tensors written into shard i+1 beside its own, not in the index.
+ */
+function shardedCopy(dir: string, n: number, extra: NamedTensor[][] = []): string {
+  const out = newDir();
+  writeFileSync(join(out, 'config.json'), readFileSync(join(dir, 'config.json')));
+  const f = readSafetensors(join(dir, 'model.safetensors'));
+  const tensors = f.names.map((name) => ({ name, shape: f.info(name).shape, data: f.get(name) }));
+  f.close();
+  const per = Math.ceil(tensors.length / n), weightMap: Record<string, string> = {};
+  for (let i = 0; i < n; i++) {
+    const part = tensors.slice(i * per, (i + 1) * per);
+    for (const { name } of part) weightMap[name] = shardName(i + 1, n);
+    writeSafetensors(join(out, shardName(i + 1, n)), [...part, ...(extra[i] ?? [])], { format: 'pt' });
+  }
+  const total_size = tensors.reduce((a, x) => a + x.data.byteLength, 0);
+  writeFileSync(join(out, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size }, weight_map: weightMap }, null, 2) + '\n');
+  return out;
+}
+
+/** the one-line UserError `f` throws (or rejects with), matching every pattern */
+async function oneLineError(f: () => unknown, ...patterns: (string | RegExp)[]): Promise<void> {
+  let err: unknown = null;
+  try {
+    await f();
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, UserError, `a UserError, not ${(err as Error | null)?.stack}`);
+  assert.not.match((err as Error).message, /\n/, 'one line');
+  await throwsWith(() => { throw err; }, ...patterns);
+}
+
+t('a sharded save (model.safetensors.index.json + model-0000i-of-0000n.safetensors) loads as the one model it is; model.safetensors beside it wins, as in transformers', async () => {
+  const single = newDir(), want = tinyParams(TINY, 30);
+  saveGPT2Weights(single, TINY, want);
+  for (const n of [2, 3]) {
+    const d = shardedCopy(single, n);
+    assertParamsEqual(loadGPT2Weights(d).params, want);
+    const w = await loadWeights(d);
+    assertParamsEqual(w.arrays, want);
+    assert.is(w.files, undefined, 'no model.safetensors for the chat page to download');
+    assert.match(w.noFiles!, /is a sharded save: save it as one file/);
+    assert.is(heldCheckpoint(d)?.what, 'a model', 'train.js --out does not write over it unasked');
+  }
+  // a tensor in a shard that the index leaves out is read too, as transformers reads whole shards
+  const unlisted = shardedCopy(single, 2, [[{ name: 'score.weight', shape: [2], data: new Float32Array(2) }]]);
+  const warn = console.warn, warned: string[] = [];
+  console.warn = (s: string) => warned.push(s);
+  try {
+    assertParamsEqual(loadGPT2Weights(unlisted).params, want);
+  } finally {
+    console.warn = warn;
+  }
+  assert.match(warned.join('\n'), /model\.safetensors\.index\.json: ignoring 1 unexpected tensor\(s\): score\.weight/);
+  const both = shardedCopy(single, 2), other = tinyParams(TINY, 31);
+  saveGPT2Weights(both, TINY, other);
+  assertParamsEqual(loadGPT2Weights(both).params, other);
+});
+
+t("a LoRA run's base fingerprint covers every shard: a retrained shard is noticed", () => {
+  const single = newDir();
+  saveGPT2Weights(single, TINY, tinyParams(TINY, 32));
+  const d = shardedCopy(single, 3);
+  const before = weightsFingerprint(d);
+  const last = join(d, shardName(3, 3)), f = readSafetensors(last);
+  const tensors = f.names.map((name) => ({ name, shape: f.info(name).shape, data: f.get(name).map((x) => x + 1) }));
+  f.close();
+  writeSafetensors(last, tensors, { format: 'pt' });
+  assert.is.not(weightsFingerprint(d), before);
+  assert.is(weightsFingerprint(single), weightsFingerprint(single), 'and stays put otherwise');
+});
+
+t('a damaged sharded save is refused in one line naming what is wrong: a missing shard, a tensor in another shard than the index says, in two shards, an index that is not JSON', async () => {
+  const single = newDir();
+  saveGPT2Weights(single, TINY, tinyParams(TINY, 33));
+  const gone = shardedCopy(single, 3);
+  rmSync(join(gone, shardName(2, 3)));
+  await oneLineError(() => loadWeights(gone), `${join(gone, shardName(2, 3))}: no such file`, 'model.safetensors.index.json names it as a shard');
+  const moved = shardedCopy(single, 2);
+  const index = JSON.parse(readFileSync(join(moved, 'model.safetensors.index.json'), 'utf8'));
+  index.weight_map['ln_f.bias'] = shardName(1, 2);
+  writeFileSync(join(moved, 'model.safetensors.index.json'), JSON.stringify(index));
+  await oneLineError(() => loadWeights(moved), 'model.safetensors.index.json: maps tensor \'ln_f.bias\' to model-00001-of-00002.safetensors, which does not hold it');
+  const twice = shardedCopy(single, 2, [[], [{ name: 'wte.weight', shape: [11, 8], data: new Float32Array(88) }]]);
+  await oneLineError(() => loadWeights(twice), "tensor 'wte.weight' is in two shards, model-00001-of-00002.safetensors and model-00002-of-00002.safetensors");
+  const notJson = shardedCopy(single, 2);
+  writeFileSync(join(notJson, 'model.safetensors.index.json'), '{"weight_map": {');
+  await oneLineError(() => loadWeights(notJson), `${join(notJson, 'model.safetensors.index.json')}: bad JSON`);
+  writeFileSync(join(notJson, 'model.safetensors.index.json'), '{"metadata": {}}');
+  await oneLineError(() => loadWeights(notJson), 'no "weight_map" of tensor names to shard file names');
+  // and from the commands, in one line on stderr
+  const [chat, evaluate, train] = await Promise.all([
+    run('chat', ['--init', gone, '--prompt', 'Hi']),
+    run('eval', ['--init', moved, '--limit', '1']),
+    run('train', ['--init', twice, '--out', join(newDir(), 'out'), '--steps', '1']),
+  ]);
+  assertOneLineError(chat, [/model-00002-of-00003\.safetensors: no such file/], 'chat.js, a shard missing');
+  assertOneLineError(evaluate, [/which does not hold it/], 'eval.js, a tensor in another shard');
+  assertOneLineError(train, [/is in two shards/], 'train.js, a tensor in two shards');
+});
+
+t("sharded weights as a LoRA adapter's base and --merge-adapter's: the same model as the single file's", async () => {
+  const single = newDir();
+  saveGPT2Weights(single, TINY, tinyParams(TINY, 34));
+  const sharded = shardedCopy(single, 3);
+  const settings = { r: 2, alpha: 4, dropout: 0, targets: ['c_attn', 'c_fc'] };
+  const sites = checkLora(TINY, settings), arrays = initLoraArrays(sites, 2, 5);
+  for (const [name, v] of arrays) if (name.endsWith('lora_B.weight')) v.set(randn(v.length, 6, 0.1));
+  const adapter = join(newDir(), 'adapter');
+  saveAdapter(adapter, settings, sites, sharded, arrays);
+  const want = (await loadWeights(single, { adapter })).arrays;
+  assertParamsEqual((await loadWeights(adapter)).arrays, want);
+  const merged = join(newDir(), 'merged');
+  await saveMergedModel(adapter, undefined, merged, () => {});
+  assertParamsEqual(loadGPT2Weights(merged).params, want);
+});
+
+t('chat.js on a sharded save replies as on the single file; serve.js serves it, and says its chat page can use the server only', async () => {
+  const single = newDir();
+  saveGPT2Weights(single, LORA_BASE_CONFIG, tinyArrays(LORA_BASE_CONFIG, 7));
+  const sharded = shardedCopy(single, 3);
+  const serve = start('serve', ['--init', sharded, '--port', '0']);
+  try {
+    const greedy = ['--prompt', 'Hello there', '--temperature', '0', '--max-new-tokens', '8', '--quiet'];
+    const [a, b] = await Promise.all([run('chat', ['--init', single, ...greedy]), run('chat', ['--init', sharded, ...greedy])]);
+    assertOk(a, 'chat.js on model.safetensors');
+    assertOk(b, 'chat.js on its shards');
+    assert.ok(a.stdout.trim().length > 0, 'a reply');
+    assert.is(b.stdout, a.stdout);
+    await waitForStdout(serve, /https?:\/\/\S+/);
+    assert.match(serve.stdout(), /can use the server only \(the page downloads one model\.safetensors, and \S+ is a sharded save: save it as one file/);
+    const base = /https?:\/\/\S+?(?=\/v1)/.exec(serve.stdout())![0];
+    assert.is((await fetch(`${base}/model/model.safetensors`, { method: 'HEAD' })).status, 404, 'no model file offered');
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.done.catch(() => undefined);
+  }
 });
 
 // ---- atomic files ----

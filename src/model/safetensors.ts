@@ -168,6 +168,72 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
 }
 
 /**
+ * model.safetensors.index.json's text, parsed: its weight_map and the shard files it names, sorted
+ * (model-00001-of-00003.safetensors first). transformers' save_pretrained writes that index beside the
+ * shards of a model bigger than max_shard_size: {"metadata": {"total_size": N}, "weight_map": {tensor name: shard file name}}.
+ */
+export function parseShardIndex(indexText: string, indexPath: string): { weightMap: Record<string, string>; files: string[] } {
+  const fail = (what: string): never => {
+    throw new UserError(`${indexPath}: ${what}`);
+  };
+  let index: unknown;
+  try {
+    index = JSON.parse(indexText);
+  } catch (e) {
+    fail(`bad JSON (${(e as Error).message})`);
+  }
+  const map = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map) || !Object.values(map).every((v) => typeof v === 'string' && v !== '')) {
+    fail('no "weight_map" of tensor names to shard file names, as transformers writes it');
+  }
+  const weightMap = map as Record<string, string>;
+  const files = [...new Set(Object.values(weightMap))].sort();
+  if (!files.length) fail('its "weight_map" names no tensors');
+  return { weightMap, files };
+}
+
+/**
+ * A sharded checkpoint's files as one SafetensorsFile, checked against model.safetensors.index.json
+ * (`indexText`, read from `indexPath`): every shard it names is opened with `open`, a tensor may
+ * be in one shard only, and each tensor the index names must be in the shard it names. Errors are
+ * UserErrors naming the index (or the shard, from `open`).
+ */
+export function joinShards(indexText: string, indexPath: string, open: (file: string) => SafetensorsFile): SafetensorsFile {
+  const fail = (what: string): never => {
+    throw new UserError(`${indexPath}: ${what}`);
+  };
+  const { weightMap, files } = parseShardIndex(indexText, indexPath);
+  const shards: SafetensorsFile[] = [];
+  const where = new Map<string, number>(); // tensor name -> index into shards/files
+  try {
+    for (const file of files) {
+      const f = open(file);
+      shards.push(f);
+      for (const name of f.names) {
+        if (where.has(name)) fail(`tensor '${name}' is in two shards, ${files[where.get(name)!]} and ${file}`);
+        where.set(name, shards.length - 1);
+      }
+    }
+    for (const [name, file] of Object.entries(weightMap)) {
+      if (files[where.get(name) ?? -1] !== file) fail(`maps tensor '${name}' to ${file}, which does not hold it (a shard of another save?)`);
+    }
+  } catch (e) {
+    for (const f of shards) f.close();
+    throw e;
+  }
+  const shardOf = (name: string): SafetensorsFile => shards[where.get(name) ?? fail(`no tensor '${name}'`)];
+  return {
+    path: indexPath,
+    names: shards.flatMap((f) => f.names),
+    metadata: Object.assign({}, ...shards.map((f) => f.metadata)),
+    has: (name) => where.has(name),
+    info: (name) => shardOf(name).info(name),
+    get: (name) => shardOf(name).get(name),
+    close: () => shards.forEach((f) => f.close()),
+  };
+}
+
+/**
  * The tensors (in offset order) must tile the data area exactly, as the reference reader demands:
  * a gap or an overlap means a damaged header (two tensors sharing bytes would load silently as
  * each other's data); data missing at the end is the usual cut-short download or copy; bytes

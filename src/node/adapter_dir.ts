@@ -13,12 +13,13 @@ import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type Adapte
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
 import { withoutHubOwner } from './hub.ts';
+import { hasWeights } from './weights.ts';
 
 export { ADAPTER_CONFIG, ADAPTER_WEIGHTS };
 
 /** a directory that holds a PEFT adapter (and no full model): what chat.js --init and --adapter accept */
 export const isAdapterDir = (dir: string) =>
-  (existsSync(join(dir, ADAPTER_CONFIG)) || existsSync(join(dir, ADAPTER_WEIGHTS))) && !existsSync(join(dir, 'model.safetensors'));
+  (existsSync(join(dir, ADAPTER_CONFIG)) || existsSync(join(dir, ADAPTER_WEIGHTS))) && !hasWeights(dir);
 
 /**
  * Writes DIR/adapter_model.safetensors (F32, PEFT's keys, metadata {format: 'pt'}) and
@@ -57,7 +58,7 @@ export interface Adapter extends ParsedAdapter {
 export function readAdapter(dir: string, base: GPT2Config): Adapter {
   if (!existsSync(dir)) throw new UserError(`--adapter ${dir}: no such directory`);
   recoverCheckpoint(dir, { reader: true });
-  if (!existsSync(join(dir, ADAPTER_CONFIG)) && existsSync(join(dir, 'model.safetensors'))) {
+  if (!existsSync(join(dir, ADAPTER_CONFIG)) && hasWeights(dir)) {
     throw new UserError(`${dir} holds a whole model (model.safetensors), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): a model is given as --init`);
   }
   const configPath = join(dir, ADAPTER_CONFIG);

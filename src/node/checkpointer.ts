@@ -9,7 +9,7 @@ import { megabytes } from '../util/words.ts';
 import { errnoCode, fsReason } from './fs-errors.ts';
 import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from './checkpoint_files.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
-import { saveGPT2Weights } from './weights.ts';
+import { hasWeights, saveGPT2Weights } from './weights.ts';
 import { isAdapterDir, saveAdapter } from './adapter_dir.ts';
 import { checkLora, loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
 import type { Checkpoint } from '../train/loop.ts';
@@ -36,7 +36,7 @@ export function checkpointBytes(c: GPT2Config, lora?: LoraSettings): number {
 export function heldCheckpoint(dir: string): { what: string; resumable: boolean } | null {
   recoverCheckpoint(dir, { reader: true });
   const adapter = isAdapterDir(dir);
-  if (!adapter && !existsSync(join(dir, 'model.safetensors'))) return null;
+  if (!adapter && !hasWeights(dir)) return null;
   let step: unknown;
   try {
     step = readTrainStateJson(dir)?.state.step;

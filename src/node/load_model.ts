@@ -13,7 +13,7 @@ import type { FlagSpec } from '../util/args.ts';
 import { describeConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2, type WeightsDtype } from '../model/gpt2.ts';
-import { loadGPT2Weights } from './weights.ts';
+import { hasWeights, loadGPT2Weights, WEIGHTS, weightFiles } from './weights.ts';
 import { hashFileEnds } from './fingerprint.ts';
 import { ensureGPT2, withoutHubOwner } from './hub.ts';
 import { readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
@@ -43,8 +43,10 @@ export interface LoadedWeights {
   arrays: Map<string, Float32Array>;
   /** where they came from, for the console */
   source: string;
-  /** the files that hold exactly these weights: a directory's config.json + model.safetensors, and the adapter directory merged into them if any (none after two adapters) */
+  /** the files that hold exactly these weights: a directory's config.json + model.safetensors, and the adapter directory merged into them if any (none after two adapters, or for a sharded save) */
   files?: ModelFiles;
+  /** why there are no `files` (serve.js says so: its page then uses the server only) */
+  noFiles?: string;
 }
 
 export interface ModelFiles {
@@ -55,8 +57,8 @@ export interface ModelFiles {
 }
 
 /**
- * `init` is 'gpt2' (or 'gpt2-medium', ...), a directory with config.json + model.safetensors,
- * or a LoRA adapter directory (its base_model_name_or_path is loaded and the adapter merged).
+ * `init` is 'gpt2' (or 'gpt2-medium', ...), a directory with config.json + model.safetensors
+ * (or a sharded save's index and shards), or a LoRA adapter directory (its base_model_name_or_path is loaded and the adapter merged).
  * `adapter`: a LoRA adapter directory to merge into the weights (W += alpha/r · Aᵀ·Bᵀ).
  * A save that a crash interrupted after it was complete is finished first, as --resume does.
  * `alternatives` names what else the caller's --init accepts, for the error message.
@@ -76,7 +78,8 @@ export async function loadWeights(init: string, { alternatives = '', adapter = u
   warnIfOtherBase(adapter, init);
   mergeAdapter(w.arrays, a);
   const files = w.files && !w.files.adapter ? { dir: w.files.dir, adapter } : undefined;
-  return { ...w, files, source: `${w.source} + LoRA adapter ${adapter} (${describeRank(a)}, ${count(a.sites.length, 'projection')}, merged)` };
+  const noFiles = w.noFiles ?? (files ? undefined : 'a model made of two adapters has no files to download: merge one into its base with train.js --merge-adapter');
+  return { ...w, files, noFiles, source: `${w.source} + LoRA adapter ${adapter} (${describeRank(a)}, ${count(a.sites.length, 'projection')}, merged)` };
 }
 
 /**
@@ -132,11 +135,14 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
   if (!existsSync(init)) throw new UserError(`--init ${init}: no such directory. ${choices}`);
   if (!statSync(init).isDirectory()) throw new UserError(`--init ${init} is a file: pass the directory that holds it (config.json + model.safetensors)`);
   recoverCheckpoint(init, { reader: true });
-  if (!existsSync(join(init, 'model.safetensors'))) {
-    throw new UserError(`--init ${init}: ${join(init, 'model.safetensors')} is missing (a checkpoint directory holds config.json and model.safetensors). ${choices}`);
+  if (!hasWeights(init)) {
+    throw new UserError(`--init ${init}: ${join(init, WEIGHTS)} is missing (a checkpoint directory holds config.json and model.safetensors, or a sharded save's model.safetensors.index.json and its shards). ${choices}`);
   }
   const { config, params } = loadGPT2Weights(init);
-  return { config, arrays: params, source: init, files: { dir: init } };
+  if (existsSync(join(init, WEIGHTS))) return { config, arrays: params, source: init, files: { dir: init } };
+  const noFiles = `the page downloads one model.safetensors, and ${init} is a sharded save: save it as one file to chat in the browser, ` +
+    `python -c "from transformers import GPT2LMHeadModel as M; M.from_pretrained('${init}').save_pretrained('OUT', max_shard_size='100GB')"`;
+  return { config, arrays: params, source: init, noFiles };
 }
 
 /** --dtype, as chat.js, eval.js and serve.js take it */
@@ -160,8 +166,8 @@ export async function openGenerator(init: string, opts: OpenOptions = {}): Promi
   return { generator: new GPT2Generator(model), loadMs, describe };
 }
 
-/** `init`'s weights on the GPU (the server batches its own generator over them); `files`: the files they came from (LoadedWeights.files), or null */
-export async function openModel(init: string, opts: OpenOptions = {}): Promise<{ model: GPT2; loadMs: number; describe: string; files: ModelFiles | null }> {
+/** `init`'s weights on the GPU (the server batches its own generator over them); `files`: the files they came from (LoadedWeights.files), or null and why (`noFiles`) */
+export async function openModel(init: string, opts: OpenOptions = {}): Promise<{ model: GPT2; loadMs: number; describe: string; files: ModelFiles | null; noFiles?: string }> {
   const t0 = performance.now();
   const dtype = opts.dtype ?? 'f32';
   const gpu = opts.gpu ?? (await getGpu());
@@ -173,7 +179,7 @@ export async function openModel(init: string, opts: OpenOptions = {}): Promise<{
   const model = GPT2.fromArrays(gpu, w.config, w.arrays, undefined, dtype);
   await gpu.sync();
   const describe = `${w.source}: ${describeConfig(w.config)}${dtype === 'f16' ? ', f16 weights' : ''} on ${gpu.adapterName}`;
-  return { model, loadMs: performance.now() - t0, describe, files: w.files ?? null };
+  return { model, loadMs: performance.now() - t0, describe, files: w.files ?? null, noFiles: w.noFiles };
 }
 
 /**
@@ -185,9 +191,9 @@ export function weightsFingerprint(init: string): string | null {
   if (isHubModel(init)) return null;
   const h = createHash('sha256');
   for (const dir of weightDirs(init)) {
-    const file = [join(dir, 'model.safetensors'), join(dir, 'adapter_model.safetensors')].find((f) => existsSync(f));
-    if (!file) continue;
-    hashFileEnds(h, file);
+    const files = weightFiles(dir);
+    if (!files.length && existsSync(join(dir, 'adapter_model.safetensors'))) files.push(join(dir, 'adapter_model.safetensors'));
+    for (const file of files) hashFileEnds(h, file);
   }
   return h.digest('hex').slice(0, 16);
 }

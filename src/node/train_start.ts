@@ -17,6 +17,7 @@ import { checkShippedFile } from './cli.ts';
 import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
 import { checkLogPath } from './train_log.ts';
+import { hasWeights } from './weights.ts';
 
 /**
  * Where the run starts: its weights (a checkpoint to resume, pretrained, or new), the run
@@ -35,7 +36,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
     if (flags.resume) {
       recoverCheckpoint(out); // finish (or discard) a save that a crash interrupted
       const lora = isAdapterDir(out); // a LoRA run's checkpoint: the adapter, its base named in train_state.json
-      if (!lora && !existsSync(join(out, 'model.safetensors'))) {
+      if (!lora && !hasWeights(out)) {
         throw new UserError(`--resume: no checkpoint in ${out} (expected model.safetensors, or a LoRA run's ${ADAPTER_WEIGHTS}, there; train without --resume first)`);
       }
       const json = readTrainStateJson(out);
