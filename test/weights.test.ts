@@ -563,6 +563,25 @@ t("sharded weights as a LoRA adapter's base and --merge-adapter's: the same mode
   assertParamsEqual(loadGPT2Weights(merged).params, want);
 });
 
+t('a directory with only pytorch_model.bin (or its shards, tf_model.h5, flax_model.msgpack) is refused in one line that says how to convert it to model.safetensors', async () => {
+  const convert = (dir: string, from = '') => `python -c "from transformers import GPT2LMHeadModel as M; M.from_pretrained('${dir}'${from}).save_pretrained('${dir}')"`;
+  const kinds = [['pytorch_model.bin', "PyTorch's pickle format", ''], ['pytorch_model.bin.index.json', "PyTorch's pickle format, sharded", ''],
+    ['tf_model.h5', "TensorFlow's format", ', from_tf=True'], ['flax_model.msgpack', "Flax's format", ', from_flax=True']];
+  for (const [file, format, from] of kinds) {
+    const d = newDir();
+    writeConfig(d, hfConfigJson(TINY));
+    writeFileSync(join(d, file), 'PK');
+    await oneLineError(() => loadWeights(d), `--init ${d}: ${d} holds ${file} (${format}), which is not read here`, convert(d, from), 'which writes model.safetensors');
+    await oneLineError(() => loadGPT2Weights(d), `${d} holds ${file}`, convert(d, from));
+  }
+  const pickled = newDir();
+  writeConfig(pickled, hfConfigJson(LORA_BASE_CONFIG));
+  writeFileSync(join(pickled, 'pytorch_model.bin'), 'PK');
+  const r = await run('chat', ['--init', pickled, '--prompt', 'Hi']);
+  assertOneLineError(r, [new RegExp(`^error: --init ${pickled}: ${pickled} holds pytorch_model\\.bin \\(PyTorch's pickle format\\), which is not read here`)], 'chat.js, pytorch_model.bin only');
+  assert.ok(r.stderr.includes(convert(pickled)), r.stderr);
+});
+
 t('chat.js on a sharded save replies as on the single file; serve.js serves it, and says its chat page can use the server only', async () => {
   const single = newDir();
   saveGPT2Weights(single, LORA_BASE_CONFIG, tinyArrays(LORA_BASE_CONFIG, 7));

@@ -13,7 +13,7 @@ import type { FlagSpec } from '../util/args.ts';
 import { describeConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2, type WeightsDtype } from '../model/gpt2.ts';
-import { hasWeights, loadGPT2Weights, WEIGHTS, weightFiles } from './weights.ts';
+import { foreignWeights, hasWeights, loadGPT2Weights, WEIGHTS, weightFiles } from './weights.ts';
 import { hashFileEnds } from './fingerprint.ts';
 import { ensureGPT2, withoutHubOwner } from './hub.ts';
 import { readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
@@ -136,7 +136,8 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
   if (!statSync(init).isDirectory()) throw new UserError(`--init ${init} is a file: pass the directory that holds it (config.json + model.safetensors)`);
   recoverCheckpoint(init, { reader: true });
   if (!hasWeights(init)) {
-    throw new UserError(`--init ${init}: ${join(init, WEIGHTS)} is missing (a checkpoint directory holds config.json and model.safetensors, or a sharded save's model.safetensors.index.json and its shards). ${choices}`);
+    const foreign = foreignWeights(init);
+    throw new UserError(`--init ${init}: ${foreign ?? `${join(init, WEIGHTS)} is missing (a checkpoint directory holds config.json and model.safetensors, or a sharded save's model.safetensors.index.json and its shards). ${choices}`}`);
   }
   const { config, params } = loadGPT2Weights(init);
   if (existsSync(join(init, WEIGHTS))) return { config, arrays: params, source: init, files: { dir: init } };

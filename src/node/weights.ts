@@ -55,15 +55,12 @@ export const hasWeights = (dir: string) => existsSync(join(dir, WEIGHTS)) || exi
 /**
  * DIR's weights as one safetensors file, chosen as transformers' from_pretrained chooses:
  * model.safetensors, else model.safetensors.index.json and the shards it names (joinShards).
- * Close it when done. A UserError when neither is there.
+ * Close it when done. A UserError when neither is there (foreignWeights says what to do with other formats).
  */
 export function openWeights(dir: string): SafetensorsFile {
   const single = join(dir, WEIGHTS), index = join(dir, WEIGHTS_INDEX);
   if (existsSync(single) || !existsSync(index)) {
-    if (!existsSync(single)) {
-      const bin = existsSync(join(dir, 'pytorch_model.bin')) ? '; only safetensors weights are read, and this directory has pytorch_model.bin' : '';
-      throw new UserError(`${single}: no such file (a model directory holds config.json and model.safetensors, or a sharded save's ${WEIGHTS_INDEX} and the shards it names${bin})`);
-    }
+    if (!existsSync(single)) throw new UserError(foreignWeights(dir) ?? `${single}: no such file (a model directory holds config.json and model.safetensors, or a sharded save's ${WEIGHTS_INDEX} and the shards it names)`);
     return readSafetensors(single);
   }
   return joinShards(readTextFile(index, 'the index of a sharded save'), index, (file) => {
@@ -78,6 +75,24 @@ export function weightFiles(dir: string): string[] {
   const single = join(dir, WEIGHTS), index = join(dir, WEIGHTS_INDEX);
   if (existsSync(single) || !existsSync(index)) return existsSync(single) ? [single] : [];
   return [index, ...parseShardIndex(readTextFile(index, 'the index of a sharded save'), index).files.map((f) => join(dir, f))];
+}
+
+// weights transformers wrote in formats not read here (file, format, from_pretrained's argument to
+// read it, what that needs): converting them is one line of Python
+const FOREIGN: [string, string, string, string][] = [
+  ['pytorch_model.bin', "PyTorch's pickle format", '', ''],
+  ['pytorch_model.bin.index.json', "PyTorch's pickle format, sharded", '', ''],
+  ['tf_model.h5', "TensorFlow's format", ', from_tf=True', ' (with TensorFlow, and transformers 4.x: version 5 reads no TensorFlow weights)'],
+  ['flax_model.msgpack', "Flax's format", ', from_flax=True', ' (with Flax, and transformers 4.x: version 5 reads no Flax weights)'],
+];
+
+/** for a directory without safetensors weights that has another format's: what it holds and the command that converts it; else null */
+export function foreignWeights(dir: string): string | null {
+  const found = FOREIGN.find(([file]) => existsSync(join(dir, file)));
+  if (!found) return null;
+  const [file, format, from, needs] = found;
+  return `${dir} holds ${file} (${format}), which is not read here, and no model.safetensors: convert it with ` +
+    `python -c "from transformers import GPT2LMHeadModel as M; M.from_pretrained('${dir}'${from}).save_pretrained('${dir}')"${needs}, which writes model.safetensors beside it`;
 }
 
 /**
