@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { readTextFile } from './fs-errors.ts';
+import { readTextFile } from './fs_errors.ts';
 import { recoverCheckpoint, replaceAtomic, writeFileAtomic } from './checkpoint_files.ts';
 import type { GPT2Config } from '../model/config.ts';
 import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type AdapterConfig, type LoraSettings, type LoraSite } from '../model/lora.ts';

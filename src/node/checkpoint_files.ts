@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { errnoCode, fsReason } from './fs-errors.ts';
+import { errnoCode, fsReason } from './fs_errors.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
 
 /**

@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, r
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { megabytes } from '../util/words.ts';
-import { errnoCode, fsReason } from './fs-errors.ts';
+import { errnoCode, fsReason } from './fs_errors.ts';
 import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from './checkpoint_files.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { hasWeights, saveGPT2Weights } from './weights.ts';

@@ -11,7 +11,7 @@ import type { WeightsDtype } from '../model/gpt2.ts';
 import { DEFAULTS } from '../train/run.ts';
 import type { FlagSpec } from '../util/args.ts';
 import { UserError } from '../util/errors.ts';
-import { fsReason } from './fs-errors.ts';
+import { fsReason } from './fs_errors.ts';
 
 /** where `node dist/train.js` writes its checkpoint: what chat.js, eval.js and serve.js load by default */
 export const DEFAULT_CHECKPOINT = DEFAULTS.out;

@@ -3,7 +3,7 @@
 // and validation sets (or validation from a file of its own).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
-import { fsReason } from './fs-errors.ts';
+import { fsReason } from './fs_errors.ts';
 import type { ParseOptions } from '../data/conversations.ts';
 import { chatData, combineStats, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
 import { splitTokenWindows, tokenBinDataset } from '../data/token_bin.ts';

@@ -3,7 +3,7 @@
 import { accessSync, appendFileSync, constants as fsConstants, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { errnoCode, fsReason } from './fs-errors.ts';
+import { errnoCode, fsReason } from './fs_errors.ts';
 import { writeFileAtomic } from './checkpoint_files.ts';
 
 /**

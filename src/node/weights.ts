@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { readTextFile } from './fs-errors.ts';
+import { readTextFile } from './fs_errors.ts';
 import { replaceAtomic, writeFileAtomic } from './checkpoint_files.ts';
 import { type GPT2Config, memoryProblem, parseConfig } from '../model/config.ts';
 import { configText, GPT2_METADATA, gpt2Params, gpt2Tensors } from '../model/weights.ts';
