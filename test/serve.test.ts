@@ -267,10 +267,31 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
       ['a conversation that cannot fit the context', chat('word '.repeat(200)), 400, 'messages', 'context_length_exceeded'],
       ['completions: a prompt that cannot fit', { prompt: 'word '.repeat(200) }, 400, 'prompt', 'context_length_exceeded'],
       ['a message that fits only without the room max_tokens asks for', chat('word '.repeat(60), { max_tokens: 60 }), 400, 'max_tokens', 'context_length_exceeded'],
+      // what the server cannot give is refused, not answered without it
+      ['logprobs', chat('x', { logprobs: true, top_logprobs: 2 }), 400, 'logprobs', 'unsupported_parameter'],
+      ['top_logprobs', chat('x', { top_logprobs: 2 }), 400, 'top_logprobs', 'unsupported_parameter'],
+      ['tools', chat('x', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }), 400, 'tools', 'unsupported_parameter'],
+      ['functions', chat('x', { functions: [{ name: 'f', parameters: {} }], function_call: 'auto' }), 400, 'functions', 'unsupported_parameter'],
+      ['response_format json', chat('x', { response_format: { type: 'json_object' } }), 400, 'response_format', 'unsupported_parameter'],
+      ['logit_bias', chat('x', { logit_bias: { 50256: -100 } }), 400, 'logit_bias', 'unsupported_parameter'],
+      ['audio', chat('x', { modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }), 400, 'audio', 'unsupported_parameter'],
+      ['completions: echo', { prompt: 'x', echo: true }, 400, 'echo', 'unsupported_parameter'],
+      ['completions: logprobs 0 (the chosen tokens)', { prompt: 'x', logprobs: 0 }, 400, 'logprobs', 'unsupported_parameter'],
+      ['completions: suffix', { prompt: 'x', suffix: 'end' }, 400, 'suffix', 'unsupported_parameter'],
+      ['completions: best_of 2', { prompt: 'x', best_of: 2 }, 400, 'best_of', 'unsupported_parameter'],
     ];
     for (const [what, body, status, param, code] of cases) {
       await expectError(what, await post(body, what.startsWith('completions') ? '/v1/completions' : '/v1/chat/completions'), status, param, code);
     }
+    assert.match((await post(chat('x', { logprobs: true }))).json.error.message, /^Unsupported parameter: 'logprobs' \(true\): this server does not return log-probabilities; leave it out\.$/);
+    // ... while what asks for nothing, or changes nothing a client reads, is taken
+    for (const extra of [{ logprobs: false, top_logprobs: null, logit_bias: {}, tools: [], response_format: { type: 'text' }, modalities: ['text'] },
+      { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }], tool_choice: 'none' }, { user: 'sam', metadata: { a: '1' }, store: false, parallel_tool_calls: true }]) {
+      const r = await post(chat('x', extra));
+      assert.is(r.status, 200, `${JSON.stringify(extra)}: ${r.text}`);
+    }
+    const plain = await post({ prompt: 'x', echo: false, suffix: null, best_of: 1, logprobs: null }, '/v1/completions');
+    assert.is(plain.status, 200, plain.text);
     // the context is 96 tokens: a message of ~65 is refused next to max_tokens 60 with how low to set it, and fits without max_tokens
     assert.match((await post(chat('word '.repeat(60), { max_tokens: 60 }))).json.error.message, /Shorten the messages, or set max_tokens to at most \d+\./);
     const fits = await post(chat('word '.repeat(60), { max_tokens: undefined }));

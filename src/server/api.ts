@@ -107,6 +107,40 @@ function checkModel(b: Body, model: ModelInfo): void {
   if (v !== model.id) throw new ApiError(404, `The model '${v}' does not exist; this server has '${model.id}' (GET /v1/models).`, 'model', 'model_not_found');
 }
 
+const unsupported = (param: string, v: unknown, why: string) =>
+  new ApiError(400, `Unsupported parameter: '${param}' (${JSON.stringify(v).slice(0, 60)}): ${why}; leave it out.`, param, 'unsupported_parameter');
+/** a field that asks for something: not absent, null, false, 0, '', [] or {} */
+const asks = (v: unknown) => v !== undefined && v !== null && v !== false && v !== 0 && v !== '' &&
+  !(typeof v === 'object' && Object.keys(v as object).length === 0);
+
+/**
+ * OpenAI fields that ask for something this server cannot give: refused, as vLLM and llama.cpp's
+ * server refuse them, rather than answered without it, which a client would take for the model's
+ * doing (or trip on: `logprobs: null` where it asked for them). Other unknown fields (user,
+ * metadata, store, ...) change nothing a client reads and are ignored.
+ */
+function refuseUnsupported(b: Body, chat: boolean): void {
+  const no = (name: string, why: string, when = asks(b[name])) => {
+    if (when) throw unsupported(name, b[name], why);
+  };
+  // completions' logprobs 0 asks for the chosen tokens' log-probabilities
+  no('logprobs', 'this server does not return log-probabilities', chat ? asks(b.logprobs) : b.logprobs !== undefined && b.logprobs !== null);
+  no('top_logprobs', 'this server does not return log-probabilities');
+  no('logit_bias', 'this server does not bias tokens');
+  no('audio', 'this server answers in text only');
+  if (chat) {
+    // tools the model is told not to call change nothing
+    no('tools', 'this server does not call tools', asks(b.tools) && b.tool_choice !== 'none');
+    no('functions', 'this server does not call functions', asks(b.functions) && b.function_call !== 'none');
+    no('response_format', 'this server does not constrain the reply to JSON (only {"type": "text"})', asks(b.response_format) && (b.response_format as Body).type !== 'text');
+    no('modalities', 'this server answers in text only', Array.isArray(b.modalities) && b.modalities.some((m) => m !== 'text'));
+  } else {
+    no('echo', 'this server does not echo the prompt');
+    no('suffix', 'this server does not insert text before a suffix');
+    no('best_of', 'this server makes one completion per request (only 1)', asks(b.best_of) && b.best_of !== 1);
+  }
+}
+
 /** the sampling and length fields shared by both endpoints */
 function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefined, seedFallback: () => number) {
   checkModel(b, model);
@@ -188,6 +222,7 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   const last = turns.pop();
   if (!last || last.speaker !== 'human') throw bad('messages', 'the last message (after any system messages) must be from the user.');
   const g = generation(b, model, undefined, seedFallback);
+  refuseUnsupported(b, true);
   const ctx = model.contextLength;
   const sp = model.speakers ?? DEFAULT_SPEAKERS;
   const build = (room: number) => buildPrompt(persona.filter(Boolean).join('\n'), turns, last.text, sp, room);
@@ -216,6 +251,7 @@ export function parseCompletionRequest(body: unknown, model: ModelInfo, seedFall
   else throw bad('prompt', `a string, or an array of token ids below ${model.vocabSize} (one prompt per request).`);
   if (prompt.length === 0) prompt = [EOT]; // unconditional: start from <|endoftext|>, as GPT-2 does
   const g = generation(b, model, 16, seedFallback); // OpenAI's default max_tokens for completions
+  refuseUnsupported(b, false);
   if (prompt.length > promptBudget(model.contextLength, g.maxTokens!)) throw tooLong(prompt.length, model, 'prompt', g);
   return {
     kind: 'text', prompt, droppedExchanges: 0, stream: g.stream, includeUsage: g.includeUsage,
