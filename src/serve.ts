@@ -78,6 +78,10 @@ async function main(): Promise<void> {
   log(`serving ${id} at ${url}/v1 (${describe}, loaded in ${(loadMs / 1000).toFixed(1)} s; max batch ${maxBatch}${apiKey ? ', API key required' : ''})` +
     (!isDefaultSpeakers(speakers) ? `; prompts as ${speakers.human}:/${speakers.bot}:` : '') +
     (files?.dir ? `; the chat page at ${pageUrl}/` : `; the chat page at ${pageUrl}/ can use the server only (${noFiles})`));
+  // beyond this machine, anyone who can reach it may use the model (and its GPU) where no key is asked for
+  if (!apiKey && !/^http:\/\/(127\.|\[::1\]|\[::ffff:127\.)/.test(url)) {
+    console.warn(`warning: listening on ${a.host} without an API key: anyone who can reach this machine can use the model; pass --api-key KEY (or set ${KEY_ENV}) to require one`);
+  }
 
   await new Promise<void>((done) => {
     let stopping: Promise<void> | null = null;

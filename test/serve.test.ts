@@ -14,6 +14,7 @@ import { encodeHumanTurn, encodePersona, DEFAULT_SPEAKERS } from '../src/data/fo
 import { Rng } from '../src/util/rng.ts';
 import { decode } from '../src/data/tokenizer.ts';
 import type { ReplyOptions } from '../src/chat/reply.ts';
+import { start, stderrLines, waitForStdout } from './child.ts';
 import { events, randomCheckpoint, request, startServer, streamedContent, type TestServer } from './serve_util.ts';
 
 const t = suite('serve');
@@ -477,8 +478,26 @@ t('node dist/serve.js: --help, one start line with the URL and model, a request,
     assert.match(out, /^SIGTERM: no new requests/m);
     assert.match(out, /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms$/m);
     assert.match(out, /^stopped$/m);
+    assert.not.match(err, /warning: listening/, 'no warning on 127.0.0.1');
   } finally {
     child.kill('SIGKILL');
+  }
+});
+
+t('node dist/serve.js --host 0.0.0.0 without an API key warns that anyone who can reach the machine can use it; with one it does not', async () => {
+  for (const key of [[], ['--api-key', 'k']]) {
+    const proc = start('serve', ['--init', dir, '--host', '0.0.0.0', '--port', '0', ...key], { env: { GPT2_API_KEY: undefined } });
+    try {
+      await waitForStdout(proc, /^serving /m);
+      await new Promise((r) => setTimeout(r, 100)); // stderr may come a moment after stdout
+      const said = stderrLines(proc.stderr()).join('\n');
+      if (key.length) assert.is(said, '', 'no warning with a key');
+      else assert.is(said, 'warning: listening on 0.0.0.0 without an API key: anyone who can reach this machine can use the model; pass --api-key KEY (or set GPT2_API_KEY) to require one');
+      proc.child.kill('SIGTERM');
+      assert.is((await proc.done).code, 0, proc.stderr());
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
   }
 });
 
