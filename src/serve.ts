@@ -36,8 +36,8 @@ or not), GET /v1/models and /health. Requests in flight are decoded together, on
 forward per token; more than --max-batch wait in a queue. Ctrl-C stops it (in-flight replies
 get ${GRACE_MS / 1000} s to finish). README.md "Serve" has curl and openai examples.`;
 
-/** the model's id in the API: the checkpoint directory's name, or gpt2 */
-const modelId = (init: string) => basename(resolve(init)); // 'gpt2' stays 'gpt2'
+/** the model's id in the API: the checkpoint directory's name (the adapter's, where one is merged in: that is the model served), or gpt2 */
+const modelId = (dir: string) => basename(resolve(dir)); // 'gpt2' stays 'gpt2'
 
 async function main(): Promise<void> {
   const a = parseFlags(process.argv.slice(2), specs, 'a model goes after --init');
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);
-  const id = modelId(init);
+  const id = modelId(adapter ?? init);
   const server = new ApiServer({
     model: { id, contextLength: gen.contextLength, vocabSize: gen.vocabSize, created: Math.floor(Date.now() / 1000), speakers },
     scheduler, apiKey, log,

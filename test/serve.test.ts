@@ -4,7 +4,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -15,7 +17,9 @@ import { Rng } from '../src/util/rng.ts';
 import { decode } from '../src/data/tokenizer.ts';
 import type { ReplyOptions } from '../src/chat/reply.ts';
 import { start, stderrLines, waitForStdout } from './child.ts';
-import { events, randomCheckpoint, request, startServer, streamedContent, type TestServer } from './serve_util.ts';
+import { saveAdapter } from '../src/node/adapter_dir.ts';
+import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
+import { events, randomCheckpoint, request, SERVE_CONFIG, startServer, streamedContent, type TestServer } from './serve_util.ts';
 
 const t = suite('serve');
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -497,6 +501,25 @@ t('node dist/serve.js --host 0.0.0.0 without an API key warns that anyone who ca
       assert.is((await proc.done).code, 0, proc.stderr());
     } finally {
       proc.child.kill('SIGKILL');
+    }
+  }
+});
+
+t('node dist/serve.js --adapter: the model id is the adapter\'s directory name (the model served), as with the adapter as --init', async () => {
+  const adapter = join(mkdtempSync(join(tmpdir(), 'gpt2-serve-')), 'pirate');
+  const lora: LoraSettings = { r: 2, alpha: 4, dropout: 0, targets: ['c_attn'] };
+  const sites = checkLora(SERVE_CONFIG, lora);
+  saveAdapter(adapter, lora, sites, dir, initLoraArrays(sites, lora.r, 3));
+  for (const args of [['--init', dir, '--adapter', adapter], ['--init', adapter]]) {
+    const proc = start('serve', [...args, '--port', '0']);
+    try {
+      await waitForStdout(proc, /^serving /m);
+      const m = /^serving (\S+) at (\S+)\/v1 /m.exec(proc.stdout());
+      assert.is(m?.[1], 'pirate', proc.stdout());
+      assert.equal((await request(m![2], '/v1/models')).json.data.map((d: { id: string }) => d.id), ['pirate'], args.join(' '));
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.done.catch(() => undefined);
     }
   }
 });
