@@ -402,6 +402,15 @@ t('server engine (node dist/serve.js): the page at / replies as chat.js does; wi
     await ask(p, PROMPT);
     assert.match(await lastMeta(p), / · the context window is full$/);
     await p.fill('#set-max_tokens', GREEDY.max_tokens);
+    // Max tokens not given: chat.js's default (128) becomes half the 64-token context, as chat.js makes it, not a field marked wrong that nobody typed
+    const fresh = await browser.newPage({ viewport: WIDE });
+    try {
+      await fresh.goto(`${base}/?engine=server`);
+      await waitForState(fresh, 'ready');
+      assert.equal([await fresh.inputValue('#set-max_tokens'), await fresh.getAttribute('#set-max_tokens', 'title'), await fresh.$eval('#set-max_tokens', (e) => e.classList.contains('invalid'))], ['32', '', false], 'the default Max tokens on a 64-token model');
+    } finally {
+      await fresh.close();
+    }
     const plain = await launch({ webgpu: false });
     try {
       const q = await plain.newPage({ viewport: NARROW });

@@ -168,7 +168,7 @@ function wire(): void {
   for (const b of document.querySelectorAll<HTMLButtonElement>('button[data-view]')) b.addEventListener('click', () => setView(b.dataset.view!));
 }
 
-buildSettings(opts);
+buildSettings(opts, page.maxTokensGiven);
 wire();
 setView('chat');
 if (page.problems.length) showNotice({ title: 'Some settings in the address were not understood.', text: `${page.problems.join('; ')}.` }, 'warn');

@@ -38,6 +38,8 @@ export interface PageSettings {
   serverBase: string;
   /** ?human=, ?bot=: the speaker tags of a model trained with others (train.js --human/--bot), each as given or absent */
   speakers: Partial<Speakers>;
+  /** ?max_tokens= was given (and taken): else the default is fitted to each engine's model, as chat.js fits it */
+  maxTokensGiven: boolean;
   /** query values that were not understood, said in words */
   problems: string[];
 }
@@ -47,6 +49,7 @@ export function settingsFromQuery(search: string): PageSettings {
   const q = new URLSearchParams(search);
   const chat = defaultChatOptions();
   const problems: string[] = [];
+  let maxTokensGiven = false;
   const engine = q.get('engine');
   if (engine !== null && engine !== 'browser' && engine !== 'server') problems.push(`?engine=${engine}: use browser or server`);
   for (const f of SAMPLING_FIELDS) {
@@ -54,6 +57,7 @@ export function settingsFromQuery(search: string): PageSettings {
     if (v === null) continue;
     const why = applyField(chat, f, v);
     if (why) problems.push(`?${f.name}=${v}: ${why}`);
+    else if (f.name === 'max_tokens') maxTokensGiven = true;
   }
   chat.persona = q.get('persona') ?? '';
   let modelBase = q.get('model') ?? 'model/';
@@ -77,7 +81,7 @@ export function settingsFromQuery(search: string): PageSettings {
   return {
     engine: engine === 'browser' || engine === 'server' ? engine : null, chat, modelBase,
     adapter: adapter ? { base: adapter.endsWith('/') ? adapter : `${adapter}/`, required: true } : { base: `${modelBase}adapter/`, required: false },
-    serverBase: (q.get('server') ?? '').replace(/\/+$/, ''), speakers, problems,
+    serverBase: (q.get('server') ?? '').replace(/\/+$/, ''), speakers, problems, maxTokensGiven,
   };
 }
 

@@ -1,6 +1,6 @@
 // The Settings tab's form: a field per sampling setting (settings.ts), each value taken if both
 // engines would take it, else marked with why not; and the persona.
-import type { ChatOptions } from '../chat/session.ts';
+import { defaultChatOptions, fitMaxNewTokens, type ChatOptions } from '../chat/session.ts';
 import { $ } from './dom.ts';
 import { applyField, getSetting, SAMPLING_FIELDS, type SamplingField } from './settings.ts';
 import { engines } from './state.ts';
@@ -11,13 +11,25 @@ function checkField(opts: ChatOptions, f: SamplingField, input: HTMLInputElement
   input.classList.toggle('invalid', !!why);
   input.title = why ?? '';
 }
-/** again once an engine is ready: a max_tokens typed while loading, or for the other engine, may not fit this one's model */
+/** Max tokens came from the query or the field: else it is chat.js's default, fitted to the chosen engine's model */
+let maxTokensGiven = false;
+
+/**
+ * Again once an engine is ready: a max_tokens typed while loading, or for the other engine, may not fit this one's model.
+ * The default (made for GPT-2's 1024 tokens) becomes half a smaller context, as chat.js makes it, not a field marked wrong that nobody typed.
+ */
 export function checkFields(opts: ChatOptions): void {
+  if (!maxTokensGiven) {
+    opts.maxNewTokens = defaultChatOptions().maxNewTokens;
+    fitMaxNewTokens(opts, engines.chosen?.contextLength ?? Infinity, false);
+    $<HTMLInputElement>('set-max_tokens').value = String(opts.maxNewTokens);
+  }
   for (const f of SAMPLING_FIELDS) checkField(opts, f, $<HTMLInputElement>(`set-${f.name}`));
 }
 
-/** the form, filled from `opts` (chat.js's defaults and the query's settings), which it changes as the fields do */
-export function buildSettings(opts: ChatOptions): void {
+/** the form, filled from `opts` (chat.js's defaults and the query's settings), which it changes as the fields do; `givenMaxTokens`: the query set max_tokens */
+export function buildSettings(opts: ChatOptions, givenMaxTokens: boolean): void {
+  maxTokensGiven = givenMaxTokens;
   const grid = $('sampling');
   for (const f of SAMPLING_FIELDS) {
     const label = document.createElement('label');
@@ -30,7 +42,10 @@ export function buildSettings(opts: ChatOptions): void {
     input.name = f.name;
     input.step = f.step;
     input.value = String(getSetting(opts, f.name));
-    input.addEventListener('input', () => checkField(opts, f, input));
+    input.addEventListener('input', () => {
+      if (f.name === 'max_tokens') maxTokensGiven = true;
+      checkField(opts, f, input);
+    });
     grid.append(label);
   }
   $<HTMLTextAreaElement>('persona').value = opts.persona;
