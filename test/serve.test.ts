@@ -378,8 +378,10 @@ t('stopping: a request sent but not yet read gets a 503, not a reset; queued and
     const body = JSON.stringify(chat('Hello?', { max_tokens: 2 }));
     // sent in this turn of the event loop, so the server has not read it when it starts to stop
     const unread = raw(s.url, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    const health = raw(s.url, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
     const stopped = s.server.close(0);
     assert.match(await unread, /^HTTP\/1\.1 503 [^]*"code":"server_shutting_down"/, 'a 503 for a request sent before the stop');
+    assert.match(await health, /^HTTP\/1\.1 503 [^]*"status":"stopping"/, 'a health check says the server is going: no more requests to send here');
     const lines = (await queued.text()).split('\n\n').filter(Boolean);
     assert.match(lines.at(-1)!, /^data: \{"error":\{.*"code":"server_shutting_down"/, `the queued stream: ${lines.join(' | ')}`);
     assert.not.ok(lines.some((l) => l.includes('"finish_reason":"length"')), 'not cut for length');

@@ -173,7 +173,8 @@ export class ApiServer {
     if (path === '/health') {
       allow(['GET']);
       const s = this.o.scheduler;
-      sendJson(res, 200, { status: this.stopping ? 'stopping' : 'ok', model: m.id, active: s.active, queued: s.queued, max_batch: s.gen.slots });
+      // stopping: a 503, so that a load balancer's health check sends no more requests here (they would get 503 too)
+      sendJson(res, this.stopping ? 503 : 200, { status: this.stopping ? 'stopping' : 'ok', model: m.id, active: s.active, queued: s.queued, max_batch: s.gen.slots });
       return;
     }
     this.authorize(req);
