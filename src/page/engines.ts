@@ -185,7 +185,9 @@ export class ServerEngine implements Engine {
       r = await ask();
     }
     const ms = performance.now() - t0;
-    return { text: r.content.trim(), reason: serverReason(r, this.contextLength, params.max_tokens!), ms, detail: `${count(pieces, 'chunk')} in ${(ms / 1000).toFixed(1)} s${droppedNote(r.dropped)}` };
+    // tokens, as this browser's engine counts them, where the server says (a chunk may carry no text, or several tokens')
+    const length = r.usage ? count(r.usage.completion_tokens, 'token') : count(pieces, 'chunk');
+    return { text: r.content.trim(), reason: serverReason(r, this.contextLength, params.max_tokens!), ms, detail: `${length} in ${(ms / 1000).toFixed(1)} s${droppedNote(r.dropped)}` };
   }
 }
 
