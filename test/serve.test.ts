@@ -342,6 +342,8 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     const busy = await post({ ...chat('x', { max_tokens: undefined }), messages: [...history, { role: 'user', content: 'word '.repeat(60) }] });
     assert.is(busy.status, 503, busy.text);
     assert.is(busy.json.error.code, 'queue_full');
+    // --max-queue 0: not '0 requests are waiting', which would not say why it is busy
+    assert.is(busy.json.error.message, 'The server is busy: 1 reply being generated (as many as it runs at once) and 0 more waiting (as many as may wait). Retry later.');
     assert.is(busy.headers.get('retry-after'), '1');
     assert.is(busy.headers.get('x-dropped-exchanges'), null, 'an error answers no completion: nothing was dropped from one');
     const done = await long;

@@ -274,9 +274,10 @@ export class ApiServer {
     });
     rec.generating = !!ticket;
     if (!ticket) {
-      const n = this.o.scheduler.queued;
+      const s = this.o.scheduler;
       res.setHeader('Retry-After', '1'); // a slot frees as soon as any reply ends
-      throw new ApiError(503, `The server is busy: ${n} request${n === 1 ? ' is' : 's are'} waiting. Retry later.`, null, 'queue_full', 'server_error');
+      // both numbers: with no queue (--max-queue 0), '0 requests are waiting' alone would not say why
+      throw new ApiError(503, `The server is busy: ${count(s.active, 'reply', 'replies')} being generated (as many as it runs at once) and ${s.queued} more waiting (as many as may wait). Retry later.`, null, 'queue_full', 'server_error');
     }
     // a client that goes away frees its slot at the next step
     res.on('close', () => ticket.cancel());
