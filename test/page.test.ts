@@ -311,11 +311,16 @@ const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify(
 const activeId = () => page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id);
 
 t('the keyboard: arrow keys choose the engine and the side tab (one Tab stop each, aria-checked, aria-selected); Escape stops a reply, also before the server answered; an empty reply says so', async () => {
-  // a stand-in server engine: /v1/models answers; the first reply is never answered, the second is empty
+  // a stand-in server engine: /v1/models answers; the first reply is never answered, the second is empty,
+  // the third is cut by serve.js stopping (its error event after some text), the fourth finds no server
   let replies = 0;
   await page.route('**/v1/models', (r) => void r.fulfill(STAND_IN_MODELS));
   await page.route('**/v1/chat/completions', (r) => {
-    if (replies++ > 0) void r.fulfill({ contentType: 'text/event-stream', body: `${chunk({ role: 'assistant', content: '' }, null)}${chunk({}, 'stop')}data: [DONE]\n\n` });
+    const n = replies++;
+    const stopping = `data: ${JSON.stringify({ error: { message: 'The server is shutting down.', type: 'server_error', param: null, code: 'server_shutting_down' } })}\n\n`;
+    if (n === 1) void r.fulfill({ contentType: 'text/event-stream', body: `${chunk({ role: 'assistant', content: '' }, null)}${chunk({}, 'stop')}data: [DONE]\n\n` });
+    if (n === 2) void r.fulfill({ contentType: 'text/event-stream', body: `${chunk({ role: 'assistant', content: '' }, null)}${chunk({ content: 'Hel' }, null)}${stopping}` });
+    if (n === 3) void r.abort('connectionrefused');
   });
   try {
     await page.click('#reset');
@@ -341,6 +346,13 @@ t('the keyboard: arrow keys choose the engine and the side tab (one Tab stop eac
     assert.is(await bot.getAttribute('data-empty'), 'empty reply');
     assert.match((await meta.textContent())!, / · the model ended it before any text$/);
     await page.screenshot({ path: join(SHOTS, 'empty-replies-wide.png') });
+    // serve.js stopped mid-reply (Ctrl-C), then gone: said so, and what to do, not 'Something went wrong'
+    await ask(page, PROMPT);
+    assert.is(await meta.textContent(), 'The server stopped. The server is shutting down. Start it again (node dist/serve.js) and send the message again, or choose This browser.');
+    await ask(page, PROMPT);
+    assert.match((await meta.textContent())!, /^The server did not answer\. could not reach \S*\/v1\/chat\/completions \(.+\) Start it again \(node dist\/serve\.js\) and send the message again, or choose This browser\.$/);
+    assert.is(await page.inputValue('#message'), PROMPT, 'the message is back in the box, to send again');
+    await page.fill('#message', '');
 
     const tab = (v: string) => `.side-tabs button[data-view="${v}"]`;
     await page.focus(tab('settings'));

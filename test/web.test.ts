@@ -256,6 +256,8 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
       const usage = `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'tiny', choices: [], usage: { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 } })}\n\n`;
       const all = chunk({ role: 'assistant', content: '' }, null) + chunk({ content: 'Hel' }, null) + chunk({ content: 'lo, Sam' }, null) + chunk({ content: '!' }, null) + chunk({}, 'stop') + usage + 'data: [DONE]\n\n';
       if (body.max_tokens === 1) return void res.write(chunk({ content: 'Hel' }, null)); // and never ends: the client aborts
+      // serve.js stopping mid-reply: an error event after the text so far
+      if (body.max_tokens === 3) return void res.end(chunk({ content: 'Hel' }, null) + `data: ${JSON.stringify({ error: { message: 'The server is shutting down.', type: 'server_error', param: null, code: 'server_shutting_down' } })}\n\n`);
       // in uneven pieces, as a network delivers them
       const cuts = [0, 5, 61, 62, 150, 151, 300, all.length];
       cuts.slice(1).forEach((c, i) => res.write(all.slice(cuts[i], c)));
@@ -284,6 +286,13 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
       assert.match((e as Error).message, /temperature must be >= 0/);
       // the field it is about, for the page to tell cases apart (serve.js's context_length_exceeded)
       assert.ok(e instanceof ApiError && e.param === 'temperature' && e.said === 'temperature must be >= 0', String(e));
+    }
+    try {
+      await streamChat(base, { model: 'tiny', messages, max_tokens: 3 }, () => {});
+      assert.unreachable('no error for an error event');
+    } catch (e) {
+      // its code, for the page to say the server stopped
+      assert.ok(e instanceof ApiError && e.code === 'server_shutting_down' && e.message === 'The server is shutting down.', String(e));
     }
   });
 });

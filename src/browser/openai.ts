@@ -95,8 +95,9 @@ export async function streamChat(
       if (chunk.done) return reply;
       for (const data of events.push(chunk.value)) {
         if (data === '[DONE]') return reply;
-        const c = JSON.parse(data) as { error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: StreamedReply['usage'] };
-        if (c.error) throw new ApiError(c.error.message ?? 'the server reported an error', res.status);
+        const c = JSON.parse(data) as { error?: { message?: string; code?: unknown }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: StreamedReply['usage'] };
+        // an error after the text so far (serve.js stopping: server_shutting_down), with its code as a refusal has it
+        if (c.error) throw new ApiError(c.error.message ?? 'the server reported an error', res.status, typeof c.error.code === 'string' ? c.error.code : null);
         if (c.usage) reply.usage = { prompt_tokens: c.usage.prompt_tokens, completion_tokens: c.usage.completion_tokens };
         const choice = c.choices?.[0];
         const text = choice?.delta?.content;

@@ -131,6 +131,13 @@ export function explain(e: unknown, modelBase: string): Words {
       tip: `${e.param === 'max_tokens' || e.param === 'max_completion_tokens' ? 'Lower Max tokens in Settings, or shorten the message or the persona' : 'Shorten the message or the persona'}; the This browser engine cuts a long message from its start instead.`,
     };
   }
+  // serve.js stopped (Ctrl-C) or not started: say so, not 'Something went wrong'
+  if (e instanceof ApiError && (e.status === 0 || e.code === 'server_shutting_down')) {
+    return {
+      title: e.status === 0 ? 'The server did not answer.' : 'The server stopped.', text: msg,
+      tip: 'Start it again (node dist/serve.js) and send the message again, or choose This browser.',
+    };
+  }
   if (e instanceof UserError || e instanceof GpuValidationError) return { title: 'That did not work.', text: msg };
   return { title: 'Something went wrong.', text: msg };
 }
