@@ -13,6 +13,7 @@ import { generateReply, ReplyState } from '../src/chat/reply.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
 import { encodeBotTurn, encodeHumanTurn, encodePersona, type Speakers, type Turn } from '../src/data/format.ts';
 import { Rng } from '../src/util/rng.ts';
+import { mixSeed } from '../src/ops/dropout.ts';
 
 const t = suite('chat');
 const V = 50257;
@@ -132,6 +133,10 @@ t('a fixed seed repeats the same sequence; another seed differs', () => {
   assert.not.equal(run(-(2 ** 40)), run(0));
   assert.is(new Rng(-1).state, 2 ** 32 - 1);
   assert.is(new Rng(2 ** 32 - 1).state, 2 ** 32 - 1);
+  // the same for the seeds train.js derives from its own (LoRA dropout masks, sampled-softmax draws); in-range ones unchanged
+  assert.is.not(mixSeed(1, 0), mixSeed(2 ** 32 + 1, 0));
+  assert.is(mixSeed(1337, 7, 2), 3169879209);
+  assert.is(mixSeed(-5, 0), 1590019544);
 });
 
 // ---- stop strings ----

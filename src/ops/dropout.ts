@@ -5,6 +5,7 @@
 // to scale by alpha / r. CPU reference beside it.
 import { kernel, type Tensor } from '../gpu/index.ts';
 import { elementChunks, grid1d } from './fit.ts';
+import { seedState } from '../util/rng.ts';
 import code from '../../kernels/dropout.wgsl';
 
 const k = kernel('dropout', code);
@@ -64,6 +65,6 @@ export function dropoutCpu(x: ArrayLike<number>, p: number, seed: number, scale 
 /** a seed for one use of dropout, from a run-level seed and indices (step, micro-batch, layer, ...) */
 export function mixSeed(...parts: number[]): number {
   let h = 0x9e3779b9;
-  for (const v of parts) h = mix(h ^ mix(v >>> 0));
+  for (const v of parts) h = mix(h ^ mix(seedState(v))); // a seed past 32 bits keeps its high bits (util/rng.ts)
   return h;
 }

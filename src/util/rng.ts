@@ -6,7 +6,7 @@
  * or --seed 1 and --seed 4294967297 would sample alike. Times an odd constant is one-to-one mod
  * 2^32, so seeds that differ only above bit 32 never share a state.
  */
-function seedState(seed: number): number {
+export function seedState(seed: number): number {
   if (seed >= -0x80000000 && seed < 0x100000000) return seed >>> 0;
   const high = Math.floor(seed / 0x100000000);
   return ((seed >>> 0) ^ Math.imul(high, 0x9e3779b1)) >>> 0;
