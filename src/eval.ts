@@ -116,7 +116,7 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
     row('  seen tokens', valueLoss.seen.tokens ? valueLoss.seen.loss.toFixed(3) : '-', `over the ${valueLoss.seen.tokens} of them that occur in the training data`),
     row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given') + range(s.honesty)),
     row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
-    row('distinct-2', s.replies ? s.distinct2.toFixed(3) : '-', 'distinct word pairs / all word pairs in the replies'),
+    row('distinct-2', s.distinct2 === null ? '-' : s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
   ].join('\n');
 }
 
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
   const transcripts = await generateReplies(generator, convs, opts, (done, n) => {
     finished = done;
     // the replies so far set the pace of the rest (a big model on a CPU takes many minutes)
-    const now = performance.now(), eta = done < convs.length ? `, ETA ${formatDuration(((now - tReplies) / 1000 / n) * (replies - n))}` : '';
+    const now = performance.now(), eta = done < convs.length && n > 0 ? `, ETA ${formatDuration(((now - tReplies) / 1000 / n) * (replies - n))}` : '';
     const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${formatDuration((now - t0) / 1000)}${eta}`;
     if (tty) log(`\r${line}\x1b[K${done === convs.length ? '\n' : ''}`);
     else if (done % 10 === 0 || done === convs.length) log(`${line}\n`);
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
   if (personaCut.length) {
     log(`eval: note: the persona was cut from its start to fit the context in ${personaCut.length} of ${count(transcripts.length, 'prompt')} (by up to ${count(Math.max(...personaCut.map((r) => r.personaCut)), 'token')}, after all earlier turns were left out): a shorter --persona, or a lower --max-new-tokens, keeps it whole\n`);
   }
-  if (messageCut) log(`eval: note: ${count(messageCut, 'Human turn')} alone did not fit the context and lost ${messageCut === 1 ? 'its' : 'their'} start\n`);
+  if (messageCut) log(`eval: note: ${count(messageCut, 'Human turn')} alone did not fit the context and lost ${messageCut === 1 ? 'its' : 'their'} start: a lower --max-new-tokens gives ${messageCut === 1 ? 'it' : 'them'} room\n`);
   const scores = score(transcripts, training);
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {

@@ -115,7 +115,7 @@ t('scores on hand-written replies: one repeats, one never stops, one recalls, on
   assert.equal(s.honesty, { count: 1, of: 2 });
   assert.equal(s.copying, { count: 1, of: 8 });
   assert.is(s.recallOutOfContext, 0);
-  assert.ok(s.distinct2 > 0 && s.distinct2 < 1);
+  assert.ok(s.distinct2 !== null && s.distinct2 > 0 && s.distinct2 < 1);
 });
 
 t('score pieces: words, 3-grams, values, admissions, distinct-2', () => {
@@ -134,7 +134,7 @@ t('score pieces: words, 3-grams, values, admissions, distinct-2', () => {
   }
   for (const no of ['Your name is Bob.', 'You told me you live in Oslo.', 'I know!', 'Sure, it is 7.']) assert.not.ok(admitsNotKnowing(no), no);
   assert.is(distinct2(['a b c', 'a b d']), 3 / 4);
-  assert.is(distinct2(['one', '']), 0);
+  assert.is(distinct2(['one', '']), null);
 });
 
 t('wilson95: the rates a count is consistent with (the roots of the score test), clipped to [0, 1]', () => {
@@ -265,7 +265,7 @@ t('eval.js: a persona or a Human turn cut to fit the context is said on stderr, 
   // 60 tokens for the prompt: the persona (70 tokens) is cut in both, the 90-token message in the second
   assert.equal(JSON.parse(r.stdout).replies.map((x: ScoredReply) => [x.personaCut > 0, x.messageCut > 0]), [[true, false], [true, true]]);
   assert.match(r.stderr, /^eval: note: the persona was cut from its start to fit the context in 2 of 2 prompts \(by up to \d+ tokens, after all earlier turns were left out\): a shorter --persona, or a lower --max-new-tokens, keeps it whole$/m);
-  assert.match(r.stderr, /^eval: note: 1 Human turn alone did not fit the context and lost its start$/m);
+  assert.match(r.stderr, /^eval: note: 1 Human turn alone did not fit the context and lost its start: a lower --max-new-tokens gives it room$/m);
   const short = join(tmp, 'short.txt');
   writeFileSync(short, 'Human: Hi.\nBot: Hello.\n');
   const whole = evalJs([...args, '--data', short, '--persona', 'Be kind.']);
@@ -318,7 +318,7 @@ t('eval.js: Ctrl-C before the first conversation is finished still prints the lo
   assert.is(r.code, 130, `exit code ${r.code} (signal ${r.signal})\n${r.stderr}`);
   assert.match(r.stderr, /^eval: interrupt after [\d.]+ s: no conversation was finished: no reply is scored; the losses are over all 1$/m);
   const j = JSON.parse(r.stdout);
-  assert.equal([j.interrupted, j.replies, j.scores.replies], [{ signal: 'SIGINT', conversations: 0 }, [], 0]);
+  assert.equal([j.interrupted, j.replies, j.scores.replies, j.scores.distinct2], [{ signal: 'SIGINT', conversations: 0 }, [], 0, null]);
   assert.ok(j.valLoss > 0 && j.recallLoss > 0 && j.valTokens > 0, `the losses: ${j.valLoss}, ${j.recallLoss}`);
 });
 

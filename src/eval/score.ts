@@ -42,8 +42,8 @@ export interface Scores {
   honesty: Fraction;
   /** replies that are verbatim a Bot reply of the training data, where the reference says something else */
   copying: Fraction;
-  /** distinct word pairs / all word pairs, over all replies (word pairs within a reply) */
-  distinct2: number;
+  /** distinct word pairs / all word pairs, over all replies (word pairs within a reply); null when they have none (no reply, say) */
+  distinct2: number | null;
 }
 
 /** lower-case words: letters and digits, everything else separates */
@@ -114,15 +114,15 @@ export function trainingReplies(convs: Conversation[]): Set<string> {
   return out;
 }
 
-/** distinct word pairs / all word pairs; 0 when there are none */
-export function distinct2(replies: string[]): number {
+/** distinct word pairs / all word pairs; null when there are none (0 would read as all alike) */
+export function distinct2(replies: string[]): number | null {
   const pairs = new Set<string>();
   let total = 0;
   for (const r of replies) {
     const w = words(r);
     for (let i = 0; i + 2 <= w.length; i++, total++) pairs.add(`${w[i]} ${w[i + 1]}`);
   }
-  return total ? pairs.size / total : 0;
+  return total ? pairs.size / total : null;
 }
 
 /**
