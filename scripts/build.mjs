@@ -62,10 +62,15 @@ function buildPage() {
   });
 }
 
+/** every file under `dir` (relative to the root), subfolders included (readdirSync's `recursive` needs Node 20.1) */
+function filesUnder(dir) {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(`${dir}/${e.name}`) : [`${dir}/${e.name}`]));
+}
+
 /** The engine core that the browser build will bundle: WebGPU and plain TypeScript only. */
 function checkCoreForBrowser() {
   const { include } = JSON.parse(readFileSync(join(root, 'tsconfig.core.json'), 'utf8'));
-  const CORE = include.flatMap((p) => (statSync(join(root, p)).isDirectory() ? readdirSync(join(root, p), { recursive: true }).map((f) => `${p}/${f}`) : [p]))
+  const CORE = include.flatMap((p) => (statSync(join(root, p)).isDirectory() ? filesUnder(p) : [p]))
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
   return build({
     bundle: true, platform: 'browser', format: 'esm', target: 'es2022', write: false, logLevel: 'silent',

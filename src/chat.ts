@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   // --raw's prompt is the text alone: a persona would be taken and silently left out
   if (a.raw && a.persona !== undefined) throw new UserError('--persona is for chat mode: --raw continues the text as given, so put what goes before it at the start of the text');
   // '' is in every text: it could never end a reply where the user meant (an unset shell variable, most likely)
-  if ((a.stop as string[] | undefined)?.includes('')) throw new UserError("--stop '': an empty stop string can never be matched: give the text to stop at (e.g. --stop '\\n\\n'), or leave --stop out");
+  if ((a.stop as string[] | undefined)?.includes('')) throw new UserError("--stop '': an empty stop string stops nothing: give the text to stop at (e.g. --stop '\\n\\n'), or leave --stop out");
   const choice = modelChoice(a);
   const opts: ChatOptions = {
     ...defaultChatOptions(),

@@ -1,13 +1,11 @@
 // Shared test helpers: the GPU device and what the tests may assume of its adapter, seeded
 // data, error measures and a float64 gradient check.
 import * as assert from 'uvu/assert';
-import { matmulTuning, type MatmulVariant } from '../src/ops/matmul.ts';
-import type { Gpu } from '../src/gpu/index.ts';
+import { matmul, matmulTuning, type MatmulVariant } from '../src/ops/matmul.ts';
+import type { Gpu, Tensor } from '../src/gpu/index.ts';
 import { getGpu } from '../src/node/gpu.ts';
 import { Rng } from '../src/util/rng.ts';
-import { matmul } from '../src/ops/matmul.ts';
 import type { GPT2 } from '../src/model/gpt2.ts';
-import type { Tensor } from '../src/gpu/index.ts';
 
 export const gpu = (): Promise<Gpu> => getGpu();
 
