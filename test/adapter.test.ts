@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { join } from 'node:path';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, saveAdapter } from '../src/node/adapter_dir.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
-import { chooseInit, loadWeights, openGenerator } from '../src/node/load_model.ts';
+import { chooseInit, loadWeights, openGenerator, sameWeights, weightsFingerprint } from '../src/node/load_model.ts';
 import { loadGPT2Weights, saveGPT2Weights } from '../src/node/weights.ts';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors.ts';
 import { bytesSource, parseSafetensors } from '../src/model/safetensors.ts';
@@ -395,6 +395,24 @@ t('--resume of a LoRA run whose base was retrained in place says so (and not whe
   assert.match(changed.stderr, /^warning: the base model .*base-retrained has changed since this adapter's last save \(its weight files differ\); training goes on, on the new weights$/m);
   const again = await run('train', ['--resume', '--steps', '5', '--out', out]);
   assert.not.match(again.stderr, /has changed/, 'said once: the adapter now trains on the new base');
+});
+
+t('an adapter loaded onto its own merged model (its change twice) is not on its base: a warning, though only the projections differ; a fingerprint saved before tensors were hashed still matches its base', async () => {
+  const out = path('merge-twice'), merged = path('merge-twice-merged');
+  assertOk(await run('train', ['--init', base, '--lora', '2', '--steps', '2', '--lr', '0.03', ...TRAIN, '--out', out]), 'train.js --lora');
+  assertOk(await run('train', ['--merge-adapter', out, '--out', merged]), '--merge-adapter');
+  const chatArgs = ['--prompt', 'hi', '--max-new-tokens', '2', '--quiet'];
+  const twice = await run('chat', ['--init', merged, '--adapter', out, ...chatArgs]);
+  assertOk(twice, 'chat.js on the merged model');
+  assert.match(twice.stderr, /^warning: .*merge-twice-merged is not the base the LoRA adapter .*merge-twice was trained on/m);
+  // train_state.json of a run saved before: the first half of the fingerprint alone
+  const stateFile = join(out, 'train_state.json'), state = JSON.parse(readFileSync(stateFile, 'utf8'));
+  assert.is(state.baseFingerprint.length, 32);
+  writeFileSync(stateFile, JSON.stringify({ ...state, baseFingerprint: state.baseFingerprint.slice(0, 16) }));
+  const onBase = await run('chat', ['--init', out, ...chatArgs]);
+  assertOk(onBase, 'chat.js on its base');
+  assert.not.match(onBase.stderr, /is not the base/);
+  assert.ok(sameWeights(state.baseFingerprint.slice(0, 16), weightsFingerprint(base)!), '--resume compares so too');
 });
 
 t('bad LoRA input: one line each, saying what to do', async () => {

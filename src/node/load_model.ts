@@ -14,7 +14,7 @@ import { describeConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2, type WeightsDtype } from '../model/gpt2.ts';
 import { foreignWeights, hasWeights, loadGPT2Weights, WEIGHTS, weightFiles } from './weights.ts';
-import { hashFileEnds } from './fingerprint.ts';
+import { hashFileEnds, hashTensorStarts } from './fingerprint.ts';
 import { ensureGPT2, withoutHubOwner } from './hub.ts';
 import { readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
 import { ADAPTER_CONFIG, adapterBase, isAdapterDir, readAdapter } from './adapter_dir.ts';
@@ -95,7 +95,7 @@ function warnIfOtherBase(adapter: string, base: string): void {
   }
   if (typeof trainedOn !== 'string') return; // not made by train.js, or on a hub model by name
   const now = weightsFingerprint(base);
-  if (now !== null && now !== trainedOn) {
+  if (now !== null && !sameWeights(trainedOn, now)) {
     console.warn(`warning: ${base} is not the base the LoRA adapter ${adapter} was trained on (its weight files differ: retrained or replaced since?); the adapter is applied, but its replies will not be the ones it learned: pass the base it was trained on, or train it again on this one`);
   }
 }
@@ -184,17 +184,24 @@ export async function openModel(init: string, opts: OpenOptions = {}): Promise<{
 }
 
 /**
- * A short hash of the weight files `init` reads (its first MiB and size of each: a retrained
- * model differs there), so a LoRA run can tell when its base changed under it; null for a hub
- * model by name (its files do not change).
+ * A short hash of the weight files `init` reads, so a LoRA run can tell when its base changed
+ * under it; null for a hub model by name (its files do not change). Two halves: the size and first
+ * MiB of each file (a retrained model differs there), then the start of every tensor (a model with
+ * a LoRA adapter merged in differs only in its projections).
  */
 export function weightsFingerprint(init: string): string | null {
   if (isHubModel(init)) return null;
-  const h = createHash('sha256');
+  const ends = createHash('sha256'), starts = createHash('sha256');
   for (const dir of weightDirs(init)) {
     const files = weightFiles(dir);
     if (!files.length && existsSync(join(dir, 'adapter_model.safetensors'))) files.push(join(dir, 'adapter_model.safetensors'));
-    for (const file of files) hashFileEnds(h, file);
+    for (const file of files) {
+      hashFileEnds(ends, file);
+      if (file.endsWith('.safetensors')) hashTensorStarts(starts, file);
+    }
   }
-  return h.digest('hex').slice(0, 16);
+  return ends.digest('hex').slice(0, 16) + starts.digest('hex').slice(0, 16);
 }
+
+/** are the weights whose fingerprint is `now` the ones `saved` was taken of? (a run saved before tensors' starts were hashed kept the first half only) */
+export const sameWeights = (saved: string, now: string) => saved === now.slice(0, Math.max(saved.length, 16));

@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
 import { SampledSoftmax } from '../model/output_vocab.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { weightsFingerprint } from './load_model.ts';
+import { sameWeights, weightsFingerprint } from './load_model.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './adapter_dir.ts';
 import { loraParameterCount, type LoraSettings, type LoraSite } from '../model/lora.ts';
@@ -93,7 +93,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     // a LoRA adapter means something only on the base it trains on: a base changed in place since the last save is said
     const baseFingerprint = o.lora ? weightsFingerprint(o.base!) ?? undefined : undefined;
     const was = run.saved?.baseFingerprint;
-    if (baseFingerprint && was && was !== baseFingerprint) {
+    if (baseFingerprint && was && !sameWeights(was, baseFingerprint)) {
       console.warn(`warning: the base model ${o.base} has changed since this adapter's last save (its weight files differ); training goes on, on the new weights`);
     }
 
