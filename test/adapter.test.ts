@@ -424,6 +424,12 @@ t('bad LoRA input: one line each, saying what to do', async () => {
     ['rank over the width', 'train', ['--data', chat, '--init', base, '--lora', '33', '--out', path('r33')], [/--lora 33 is larger than the projection it adapts \(attn\.c_attn: 32 inputs, 96 outputs\); pick a rank of at most 32/]],
     ['adapter on a wider base', 'chat', ['--init', wide, '--adapter', adapter, '--prompt', 'hi'], [/lora_A\.weight' has shape \[4, 32\], but this base's attn\.c_attn needs \[4, 64\] \(n_embd 64\): the adapter was trained on another base model; pass '.*base' .* with --init/]],
     ['merge into the adapter', 'train', ['--merge-adapter', adapter, '--out', adapter], [/is the adapter's directory/]],
+    // --adapter alone reads the base the adapter names first: a model, a file or a typo there is said as when --init is given
+    ['a model as --adapter', 'chat', ['--adapter', base, '--prompt', 'hi'], [/base holds a whole model \(model\.safetensors\), not a LoRA adapter .*: a model is given as --init$/]],
+    ['the adapter file as --adapter', 'chat', ['--adapter', join(adapter, ADAPTER_WEIGHTS), '--prompt', 'hi'], [/adapter_model\.safetensors is a file: a LoRA adapter is given as the directory that holds it/]],
+    ['the adapter file, with --init', 'chat', ['--init', base, '--adapter', join(adapter, ADAPTER_WEIGHTS), '--prompt', 'hi'], [/adapter_model\.safetensors is a file: a LoRA adapter is given as the directory that holds it/]],
+    ['no such adapter', 'chat', ['--adapter', path('no-adapter'), '--prompt', 'hi'], [/no-adapter: no such directory \(a LoRA adapter is a directory holding adapter_config\.json and adapter_model\.safetensors\)$/]],
+    ['a model to merge', 'train', ['--merge-adapter', base, '--out', path('merged-model')], [/base holds a whole model \(model\.safetensors\), not a LoRA adapter/]],
   ];
   const results = await Promise.all(cases.map(([, cmd, args]) => run(cmd, args)));
   cases.forEach(([what, , , patterns], i) => assertOneLineError(results[i], patterns, what));

@@ -3,7 +3,7 @@
 // and .lora_B.weight [out, r]). PeftModel.from_pretrained(GPT2LMHeadModel, DIR) loads what
 // saveAdapter writes; readAdapter reads PEFT's own GPT-2 LoRA adapters and checks them against
 // the base model they are applied to (with src/model/peft.ts, which the page shares).
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { readTextFile } from './fs_errors.ts';
@@ -50,17 +50,23 @@ export interface Adapter extends ParsedAdapter {
   dir: string;
 }
 
+/** DIR given as an adapter is a directory, and not a whole model's; a save a crash interrupted after it was complete is finished */
+function checkAdapterDir(dir: string): void {
+  if (!existsSync(dir)) throw new UserError(`${dir}: no such directory (a LoRA adapter is a directory holding ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is a file: a LoRA adapter is given as the directory that holds it (${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`);
+  recoverCheckpoint(dir, { reader: true });
+  if (!existsSync(join(dir, ADAPTER_CONFIG)) && hasWeights(dir)) {
+    throw new UserError(`${dir} holds a whole model (model.safetensors), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): a model is given as --init`);
+  }
+}
+
 /**
  * Reads the adapter in DIR for a base model of shape `base` and checks it against that base
  * (parseAdapter, which the page uses on the fetched files too). A save that a crash interrupted
  * after it was complete is finished first.
  */
 export function readAdapter(dir: string, base: GPT2Config): Adapter {
-  if (!existsSync(dir)) throw new UserError(`--adapter ${dir}: no such directory`);
-  recoverCheckpoint(dir, { reader: true });
-  if (!existsSync(join(dir, ADAPTER_CONFIG)) && hasWeights(dir)) {
-    throw new UserError(`${dir} holds a whole model (model.safetensors), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): a model is given as --init`);
-  }
+  checkAdapterDir(dir);
   const configPath = join(dir, ADAPTER_CONFIG);
   const configText = readAdapterConfigText(dir);
   const path = join(dir, ADAPTER_WEIGHTS);
@@ -76,6 +82,7 @@ export function readAdapter(dir: string, base: GPT2Config): Adapter {
  * OpenAI's (also when written 'openai-community/gpt2'), else the directory. A UserError when none.
  */
 export function adapterBase(dir: string): string {
+  checkAdapterDir(dir);
   const base = readAdapterConfig(dir).base;
   if (!base) throw new UserError(`${join(dir, ADAPTER_CONFIG)} names no base model (base_model_name_or_path); pass the base with --init`);
   return withoutHubOwner(base);
