@@ -274,6 +274,13 @@ t("--merge-adapter of an adapter trained with other speaker tags records them in
   assertOk(viaMerged, 'chat.js on the merged model, without flags');
   assert.is(viaMerged.stdout, viaAdapter.stdout);
   assert.is.not(untagged.stdout, viaAdapter.stdout, 'prompted as Human:/Bot:, the merged model replies otherwise');
+  // a run on it (LoRA or not) with other tags says that it teaches the model new ones; with its own, nothing
+  const onIt = (args: string[], o: string) => run('train', ['--init', merged, ...args, '--steps', '1', '--batch-size', '1', '--block-size', '32', '--eval-interval', '0', '--out', path(o)]);
+  const [newTags, ownTags] = await Promise.all([onIt(['--lora', '2', '--data', chat], 'retagged'), onIt(['--data', tagged, '--human', 'User', '--bot', 'AI'], 'same-tags')]);
+  assertOk(newTags, 'a LoRA run in Human:/Bot: on a User:/AI: model');
+  assert.match(newTags.stdout, /^note: \S+tagged-merged was trained with User:\/AI: turns; this run trains it on Human:\/Bot: ones \(the default: --human User --bot AI keeps its tags\)$/m);
+  assertOk(ownTags, 'a run in its own tags');
+  assert.not.match(ownTags.stdout, /was trained with/);
   // the default tags: nothing recorded, nothing said
   said.length = 0;
   await saveMergedModel(path('run'), undefined, path('untagged-merged'), (s) => said.push(s));

@@ -13,7 +13,7 @@ import { checkLora, initLoraArrays, loraShapes, type LoraSettings } from '../mod
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
 import { checkDataFile, VAL_FILE } from './dataset.ts';
 import { count } from '../util/words.ts';
-import { checkShippedFile } from './cli.ts';
+import { checkShippedFile, recordedSpeakers } from './cli.ts';
 import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
 import { checkLogPath } from './train_log.ts';
@@ -102,6 +102,12 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       }
       run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config, base }, device) : resolveRun(flags, { source: 'scratch' }, device);
       if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
+      const trained = pretrained && init !== 'auto' ? recordedSpeakers({ init, adapter: undefined }) : null;
+      const { human, bot } = run.settings;
+      // chat.js prompts a model with the tags it was trained with: a run on other ones teaches it new ones
+      if (trained && (trained.human !== human || trained.bot !== bot)) {
+        say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones${flags.human === undefined && flags.bot === undefined ? ` (the default: --human ${trained.human} --bot ${trained.bot} keeps its tags)` : ''}`);
+      }
       else if (flags.lr === undefined && !run.settings.lora) {
         // (not a LoRA run: its adapter starts at zero whatever the base's lr was, and --resume --out BASE would retrain the base under it)
         const earlier = earlierLr(init);
