@@ -281,6 +281,13 @@ t("--merge-adapter of an adapter trained with other speaker tags records them in
   assert.match(newTags.stdout, /^note: \S+tagged-merged was trained with User:\/AI: turns; this run trains it on Human:\/Bot: ones \(the default: --human User --bot AI keeps its tags\)$/m);
   assertOk(ownTags, 'a run in its own tags');
   assert.not.match(ownTags.stdout, /was trained with/);
+  // a full fine-tune of a model trained at another --lr gets both notes
+  const uaScratch = path('ua-scratch');
+  await runTraining({ init: 'scratch', nLayer: 1, nHead: 2, nEmbd: 32, data: tagged, human: 'User', bot: 'AI', steps: 1, batchSize: 2, blockSize: 32, evalInterval: 0, quiet: true, out: uaScratch }, g);
+  const fineTuned = await run('train', ['--init', uaScratch, '--data', chat, '--steps', '1', '--batch-size', '1', '--block-size', '32', '--eval-interval', '0', '--out', path('ua-fine')]);
+  assertOk(fineTuned, 'a full fine-tune in Human:/Bot: of a User:/AI: model trained at --lr 0.003');
+  assert.match(fineTuned.stdout, /^note: \S+ua-scratch was trained at --lr 0\.003;/m);
+  assert.match(fineTuned.stdout, /^note: \S+ua-scratch was trained with User:\/AI: turns;/m);
   // the default tags: nothing recorded, nothing said
   said.length = 0;
   await saveMergedModel(path('run'), undefined, path('untagged-merged'), (s) => said.push(s));

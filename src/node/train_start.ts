@@ -102,12 +102,6 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       }
       run = pretrained ? resolveRun(flags, { source: 'pretrained', config: pretrained.config, base }, device) : resolveRun(flags, { source: 'scratch' }, device);
       if (!pretrained) say(`init: from scratch, ${describeConfig(run.config)}`);
-      const trained = pretrained && init !== 'auto' ? recordedSpeakers({ init, adapter: undefined }) : null;
-      const { human, bot } = run.settings;
-      // chat.js prompts a model with the tags it was trained with: a run on other ones teaches it new ones
-      if (trained && (trained.human !== human || trained.bot !== bot)) {
-        say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones${flags.human === undefined && flags.bot === undefined ? ` (the default: --human ${trained.human} --bot ${trained.bot} keeps its tags)` : ''}`);
-      }
       else if (flags.lr === undefined && !run.settings.lora) {
         // (not a LoRA run: its adapter starts at zero whatever the base's lr was, and --resume --out BASE would retrain the base under it)
         const earlier = earlierLr(init);
@@ -115,6 +109,12 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
         if (earlier !== null && earlier !== run.settings.lr) {
           say(`note: ${init} was trained at --lr ${earlier}; this run fine-tunes it at --lr ${run.settings.lr} (the fine-tuning default): pass --lr (and --steps, --batch-size) to choose, or --resume --out ${init} to go on with that run's settings`);
         }
+      }
+      const trained = pretrained && init !== 'auto' ? recordedSpeakers({ init, adapter: undefined }) : null;
+      const { human, bot } = run.settings;
+      // chat.js prompts a model with the tags it was trained with: a run on other ones teaches it new ones
+      if (trained && (trained.human !== human || trained.bot !== bot)) {
+        say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones${flags.human === undefined && flags.bot === undefined ? ` (the default: --human ${trained.human} --bot ${trained.bot} keeps its tags)` : ''}`);
       }
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
       const lora = run.settings.lora;
