@@ -9,32 +9,32 @@ const MIB = 1 << 20;
 
 /** h updated with `${size}\n`, the file's first MiB and (tail) its last MiB */
 export function hashFileEnds(h: Hash, file: string, tail = false): Hash {
+  return withReader(file, (read, size) => {
+    h.update(`${size}\n`).update(read(0, Math.min(MIB, size)));
+    if (tail && size > MIB) h.update(read(Math.max(MIB, size - MIB), Math.min(MIB, size - MIB)));
+    return h;
+  });
+}
+
+/** `use` with a reader of the open file's bytes (and its size); the file is closed after */
+function withReader<T>(file: string, use: (read: (at: number, n: number) => Buffer, size: number) => T): T {
   const size = statSync(file).size, fd = openSync(file, 'r');
   try {
-    const read = (at: number, n: number) => {
+    return use((at, n) => {
       const b = Buffer.alloc(n);
       readSync(fd, b, 0, n, at);
       return b;
-    };
-    h.update(`${size}\n`).update(read(0, Math.min(MIB, size)));
-    if (tail && size > MIB) h.update(read(Math.max(MIB, size - MIB), Math.min(MIB, size - MIB)));
+    }, size);
   } finally {
     closeSync(fd);
   }
-  return h;
 }
 
 const TENSOR_START = 4096;
 
 /** h updated with the first 4 KiB of every tensor's data in a safetensors file (nothing for a file that is not one: loading it says so) */
 export function hashTensorStarts(h: Hash, file: string): Hash {
-  const size = statSync(file).size, fd = openSync(file, 'r');
-  try {
-    const read = (at: number, n: number) => {
-      const b = Buffer.alloc(n);
-      readSync(fd, b, 0, n, at);
-      return b;
-    };
+  return withReader(file, (read, size) => {
     if (size < 8) return h;
     const n = Number(read(0, 8).readBigUInt64LE());
     if (n > size - 8 || n > 100 * MIB) return h;
@@ -50,8 +50,6 @@ export function hashTensorStarts(h: Hash, file: string): Hash {
       const at = 8 + n + o[0], len = Math.min(o[1] - o[0], TENSOR_START, size - at);
       if (len > 0) h.update(`${name}\n`).update(read(at, len));
     }
-  } finally {
-    closeSync(fd);
-  }
-  return h;
+    return h;
+  });
 }
