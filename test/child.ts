@@ -55,6 +55,14 @@ export function start(name: 'train' | 'chat' | 'serve' | 'eval', args: string[],
       clearTimeout(timer);
       reject(e);
     });
+    // a command that fails its flag checks can exit before the test writes to (or closes) its
+    // stdin; the write then fails with EPIPE, which is no fault of the command's: its exit code
+    // and output are what the test checks. Unhandled, that error ended the whole test run.
+    child.stdin?.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ECONNRESET') return;
+      clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
