@@ -16,12 +16,12 @@ import { DEFAULT_SPEAKERS } from '../src/data/format.ts';
 import { randn } from './util.ts';
 import { weightsFingerprint } from '../src/node/load_model.ts';
 import { heldCheckpoint } from '../src/node/checkpointer.ts';
-import { saveAdapter } from '../src/node/adapter_dir.ts';
+import { isAdapterDir, saveAdapter } from '../src/node/adapter_dir.ts';
 import { saveMergedModel } from '../src/node/merge_adapter.ts';
 import { checkLora, initLoraArrays } from '../src/model/lora.ts';
 import type { NamedTensor } from '../src/model/safetensors.ts';
 import { UserError } from '../src/util/errors.ts';
-import { LORA_BASE_CONFIG } from './lora_base.ts';
+import { LORA_BASE_CONFIG, loraScratch } from './lora_base.ts';
 import { tinyArrays } from './fixtures.ts';
 import { assertOk, assertOneLineError, run, start, waitForStdout } from './child.ts';
 
@@ -561,6 +561,32 @@ t("sharded weights as a LoRA adapter's base and --merge-adapter's: the same mode
   const merged = join(newDir(), 'merged');
   await saveMergedModel(adapter, undefined, merged, () => {});
   assertParamsEqual(loadGPT2Weights(merged).params, want);
+});
+
+t('train.js --overwrite onto a sharded save removes its index and shards: a --lora save is an adapter chat.js --init reads, a whole-model save leaves no shards behind', async () => {
+  const { chat, base } = loraScratch('weights-shards-');
+  const train = ['--init', base, '--data', chat, '--block-size', '32', '--batch-size', '2', '--eval-interval', '0', '--steps', '1', '--overwrite'];
+  const adapter = shardedCopy(base, 3), model = shardedCopy(base, 3);
+  const [a, m] = await Promise.all([run('train', [...train, '--lora', '2', '--out', adapter]), run('train', [...train, '--out', model])]);
+  assertOk(a, 'train.js --lora --overwrite');
+  assertOk(m, 'train.js --overwrite');
+  const weights = (d: string) => readdirSync(d).filter((f) => f.startsWith('model')).sort();
+  assert.equal(weights(adapter), [], 'no index or shard beside the adapter');
+  assert.ok(isAdapterDir(adapter));
+  assert.equal(weights(model), ['model.safetensors']);
+  assertOk(await run('chat', ['--init', adapter, '--prompt', 'Hi', '--max-new-tokens', '2']), 'chat.js --init on the adapter, as train.js says');
+  // the index names what goes: nothing outside the directory, and not the save's own files
+  const odd = shardedCopy(base, 2), outside = join(newDir(), 'keep.safetensors');
+  writeFileSync(outside, 'x');
+  const index = JSON.parse(readFileSync(join(odd, 'model.safetensors.index.json'), 'utf8'));
+  Object.assign(index.weight_map, { a: outside, b: '../keep.safetensors', c: 'model.safetensors' });
+  writeFileSync(join(odd, 'model.safetensors.index.json'), JSON.stringify(index));
+  writeFileSync(join(odd, '..', 'keep.safetensors'), 'x');
+  saveGPT2Weights(stageCheckpoint(odd), TINY, tinyParams(TINY, 35));
+  commitCheckpoint(odd);
+  assert.equal(weights(odd), ['model.safetensors']);
+  assert.ok(existsSync(outside) && existsSync(join(odd, '..', 'keep.safetensors')), 'files outside the directory stay');
+  loadGPT2Weights(odd);
 });
 
 t('a directory with only pytorch_model.bin (or its shards, tf_model.h5, flax_model.msgpack) is refused in one line that says how to convert it to model.safetensors', async () => {

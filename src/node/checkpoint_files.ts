@@ -3,10 +3,11 @@
 // AdamW moments in optimizer.safetensors ('m.NAME', 'v.NAME') plus train_state.json.
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from './fs_errors.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
+import { parseShardIndex } from '../model/safetensors.ts';
 
 /**
  * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is
@@ -137,6 +138,26 @@ const REPLACES: [string, string[]][] = [
   ['model.safetensors', ['adapter_model.safetensors', 'adapter_config.json']],
   ['adapter_model.safetensors', ['model.safetensors', 'config.json']],
 ];
+const SHARD_INDEX = 'model.safetensors.index.json';
+
+/**
+ * Removes DIR's sharded model (an earlier save_pretrained's index and the shards it names) that a
+ * save of either kind replaces: the shards first, the index last, so a crash in between leaves
+ * the index for the next recoverCheckpoint to finish with. `keep`: the files the save brings.
+ */
+function removeShards(dir: string, keep: string[]): void {
+  const index = join(dir, SHARD_INDEX);
+  if (!existsSync(index)) return;
+  let files: string[] = [];
+  try {
+    files = parseShardIndex(readFileSync(index, 'utf8'), index).files;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e; // an unreadable index: it goes, its shards cannot be known
+  }
+  // only the shard files beside it: an index naming '../x' or another file of the save deletes nothing else
+  for (const f of files) if (basename(f) === f && f.endsWith('.safetensors') && !keep.includes(f)) rmSync(join(dir, f), { force: true });
+  rmSync(index, { force: true });
+}
 
 /** the directory to write a new checkpoint's files into; pass it to commitCheckpoint when done */
 export function stageCheckpoint(dir: string): string {
@@ -168,6 +189,7 @@ export function recoverCheckpoint(dir: string, { reader = false } = {}): void {
       const files = readdirSync(staging).filter((f) => f !== COMPLETE && !f.includes('.tmp-'));
       // a save holds one kind of weights: the other kind's files (an earlier run's) go, so no reader loads them instead
       for (const [mine, other] of REPLACES) if (files.includes(mine)) for (const f of other) rmSync(join(dir, f), { force: true });
+      if (REPLACES.some(([mine]) => files.includes(mine))) removeShards(dir, files);
       for (const f of files) renameSync(join(staging, f), join(dir, f));
     }
     rmSync(staging, { recursive: true, force: true });
