@@ -536,6 +536,14 @@ t('a damaged sharded save is refused in one line naming what is wrong: a missing
   await oneLineError(() => loadWeights(notJson), `${join(notJson, 'model.safetensors.index.json')}: bad JSON`);
   writeFileSync(join(notJson, 'model.safetensors.index.json'), '{"metadata": {}}');
   await oneLineError(() => loadWeights(notJson), 'no "weight_map" of tensor names to shard file names');
+  // a wrongly shaped tensor: the error names the shard that holds it, not the index
+  const bad = newDir();
+  writeConfig(bad, hfConfigJson(TINY));
+  const params = tinyParams(TINY, 36);
+  writeSafetensors(join(bad, 'model.safetensors'), parameterShapes(TINY).map(({ name, shape }) => name === 'h.0.ln_1.bias' ? { name, shape: [7], data: params.get(name)!.subarray(0, 7) } : { name, shape, data: params.get(name)! }));
+  const badShards = shardedCopy(bad, 3);
+  const holder = JSON.parse(readFileSync(join(badShards, 'model.safetensors.index.json'), 'utf8')).weight_map['h.0.ln_1.bias'];
+  await oneLineError(() => loadGPT2Weights(badShards), `${join(badShards, holder)}: tensor 'h.0.ln_1.bias' has shape [7], expected [8]`);
   // and from the commands, in one line on stderr
   const [chat, evaluate, train] = await Promise.all([
     run('chat', ['--init', gone, '--prompt', 'Hi']),

@@ -48,6 +48,8 @@ export interface SafetensorsFile {
   /** the header's __metadata__ ({} when absent) */
   metadata: Record<string, string>;
   has(name: string): boolean;
+  /** the file that holds tensor `name`, for messages about it: `path`, or for a sharded save (joinShards) its shard */
+  fileOf(name: string): string;
   /** dtype, shape and size; throws for a name not in the file */
   info(name: string): StInfo;
   /** one tensor as a Float32Array (F32, F16, BF16 and F64; other dtypes throw); an aligned F32 tensor of an in-memory file is a view of its bytes */
@@ -138,6 +140,7 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
     metadata,
     close: () => src.close?.(),
     has: (name) => entries.has(name),
+    fileOf: () => path,
     info: (name) => {
       const { start: _, ...info } = entry(name);
       return info;
@@ -227,6 +230,7 @@ export function joinShards(indexText: string, indexPath: string, open: (file: st
     names: shards.flatMap((f) => f.names),
     metadata: Object.assign({}, ...shards.map((f) => f.metadata)),
     has: (name) => where.has(name),
+    fileOf: (name) => (where.has(name) ? shardOf(name).path : indexPath),
     info: (name) => shardOf(name).info(name),
     get: (name) => shardOf(name).get(name),
     close: () => shards.forEach((f) => f.close()),

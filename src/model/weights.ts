@@ -32,7 +32,7 @@ export function gpt2Params(f: SafetensorsFile, config: GPT2Config): Map<string, 
     if (/^h\.\d+\.attn\.(bias|masked_bias)$/.test(name)) continue;
     if (name === 'lm_head.weight') {
       const want = [config.vocab_size, config.n_embd];
-      if (!sameShape(shape, want)) throw new UserError(`${path}: tensor '${key}' has shape ${fmtShape(shape)}, expected ${fmtShape(want)}`);
+      if (!sameShape(shape, want)) throw new UserError(`${f.fileOf(key)}: tensor '${key}' has shape ${fmtShape(shape)}, expected ${fmtShape(want)}`);
       lmHead = key;
       continue;
     }
@@ -45,7 +45,7 @@ export function gpt2Params(f: SafetensorsFile, config: GPT2Config): Map<string, 
     if (!sameShape(shape, want)) {
       const transposed = shape.length === 2 && sameShape([shape[1], shape[0]], want);
       throw new UserError(
-        `${path}: tensor '${key}' has shape ${fmtShape(shape)}, expected ${fmtShape(want)}` +
+        `${f.fileOf(key)}: tensor '${key}' has shape ${fmtShape(shape)}, expected ${fmtShape(want)}` +
           (transposed ? ' (transposed: GPT-2 stores Conv1D weights as [in, out], not nn.Linear [out, in])' : ''),
       );
     }
