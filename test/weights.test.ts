@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -598,16 +599,26 @@ t('train.js --overwrite onto a sharded save removes its index and shards: a --lo
 });
 
 t('a directory with only pytorch_model.bin (or its shards, tf_model.h5, flax_model.msgpack) is refused in one line that says how to convert it to model.safetensors', async () => {
-  const convert = (dir: string, from = '') => `python -c "from transformers import GPT2LMHeadModel as M; M.from_pretrained('${dir}'${from}).save_pretrained('${dir}')"`;
+  const code = (dir: string, from = '') => `from transformers import GPT2LMHeadModel as M; M.from_pretrained(${JSON.stringify(dir)}${from}).save_pretrained(${JSON.stringify(dir)})`;
+  const convert = (dir: string, from = '') => `python -c '${code(dir, from)}'`;
   const kinds = [['pytorch_model.bin', "PyTorch's pickle format", ''], ['pytorch_model.bin.index.json', "PyTorch's pickle format, sharded", ''],
     ['tf_model.h5', "TensorFlow's format", ', from_tf=True'], ['flax_model.msgpack', "Flax's format", ', from_flax=True']];
   for (const [file, format, from] of kinds) {
     const d = newDir();
     writeConfig(d, hfConfigJson(TINY));
     writeFileSync(join(d, file), 'PK');
-    await oneLineError(() => loadWeights(d), `--init ${d}: ${d} holds ${file} (${format}), which is not read here`, convert(d, from), 'which writes model.safetensors');
+    await oneLineError(() => loadWeights(d), `--init ${d}: ${d} holds ${file} (${format}), which is not read here`, convert(d, from), 'which writes safetensors weights beside it (model.safetensors, or past max_shard_size its shards and their index, read here too)');
     await oneLineError(() => loadGPT2Weights(d), `${d} holds ${file}`, convert(d, from));
   }
+  // a path with quotes, $ and ` in it: the command, pasted into a shell, still hands Python that path
+  const odd = join(newDir(), `it's "a" $HOME \`x\``);
+  mkdirSync(odd);
+  writeConfig(odd, hfConfigJson(TINY));
+  writeFileSync(join(odd, 'pytorch_model.bin'), 'PK');
+  const said = /convert it with (python -c .*?), which writes/.exec((await throwsWith(() => loadGPT2Weights(odd), 'holds pytorch_model.bin')))![1];
+  const py = spawnSync('bash', ['-c', `python() { printf %s "$2"; }; ${said}`], { encoding: 'utf8' });
+  assert.is(py.stdout, code(odd));
+  assert.is(spawnSync('python3', ['-c', 'import ast, sys; print(ast.literal_eval(ast.parse(sys.argv[1]).body[1].value.func.value.args[0]))', py.stdout], { encoding: 'utf8' }).stdout, `${odd}\n`);
   const pickled = newDir();
   writeConfig(pickled, hfConfigJson(LORA_BASE_CONFIG));
   writeFileSync(join(pickled, 'pytorch_model.bin'), 'PK');

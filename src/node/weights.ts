@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { shellWord } from '../util/words.ts';
 import { readTextFile } from './fs_errors.ts';
 import { replaceAtomic, writeFileAtomic } from './checkpoint_files.ts';
 import { type GPT2Config, memoryProblem, parseConfig } from '../model/config.ts';
@@ -92,8 +93,12 @@ export function foreignWeights(dir: string): string | null {
   if (!found) return null;
   const [file, format, from, needs] = found;
   return `${dir} holds ${file} (${format}), which is not read here, and no model.safetensors: convert it with ` +
-    `python -c "from transformers import GPT2LMHeadModel as M; M.from_pretrained('${dir}'${from}).save_pretrained('${dir}')"${needs}, which writes model.safetensors beside it`;
+    `${convertCommand(dir, from, dir)}${needs}, which writes safetensors weights beside it (model.safetensors, or past max_shard_size its shards and their index, read here too)`;
 }
+
+/** the shell command that re-saves the model in DIR to OUT with transformers (`args`: from_pretrained's further arguments, `saveArgs`: save_pretrained's); paths quoted for Python and the shell */
+export const convertCommand = (dir: string, args: string, out: string, saveArgs = '') =>
+  `python -c ${shellWord(`from transformers import GPT2LMHeadModel as M; M.from_pretrained(${JSON.stringify(dir)}${args}).save_pretrained(${JSON.stringify(out)}${saveArgs})`)}`;
 
 /**
  * Saves DIR/model.safetensors and DIR/config.json (gpt2Tensors, configText; `speakers`: the tags
