@@ -566,6 +566,7 @@ t("sharded weights as a LoRA adapter's base and --merge-adapter's: the same mode
   const adapter = join(newDir(), 'adapter');
   saveAdapter(adapter, settings, sites, sharded, arrays);
   const want = (await loadWeights(single, { adapter })).arrays;
+  await oneLineError(() => loadWeights(single, { adapter: sharded }), `${sharded} holds a whole model (model.safetensors.index.json and its shards), not a LoRA adapter`);
   assertParamsEqual((await loadWeights(adapter)).arrays, want);
   const merged = join(newDir(), 'merged');
   await saveMergedModel(adapter, undefined, merged, () => {});

@@ -13,7 +13,7 @@ import { adapterConfigJson, loraShapes, parseAdapterConfig, peftKey, type Adapte
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
 import { withoutHubOwner } from './hub.ts';
-import { hasWeights } from './weights.ts';
+import { hasWeights, weightsWords } from './weights.ts';
 
 export { ADAPTER_CONFIG, ADAPTER_WEIGHTS };
 
@@ -56,7 +56,7 @@ function checkAdapterDir(dir: string): void {
   if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is a file: a LoRA adapter is given as the directory that holds it (${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`);
   recoverCheckpoint(dir, { reader: true });
   if (!existsSync(join(dir, ADAPTER_CONFIG)) && hasWeights(dir)) {
-    throw new UserError(`${dir} holds a whole model (model.safetensors), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): a model is given as --init`);
+    throw new UserError(`${dir} holds a whole model (${weightsWords(dir)}), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): a model is given as --init`);
   }
 }
 

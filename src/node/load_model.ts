@@ -13,7 +13,7 @@ import type { FlagSpec } from '../util/args.ts';
 import { describeConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2, type WeightsDtype } from '../model/gpt2.ts';
-import { convertCommand, foreignWeights, hasWeights, loadGPT2Weights, WEIGHTS, weightFiles } from './weights.ts';
+import { convertCommand, foreignWeights, hasWeights, loadGPT2Weights, WEIGHTS, weightFiles, weightsLayout } from './weights.ts';
 import { hashFileEnds, hashTensorStarts } from './fingerprint.ts';
 import { ensureGPT2, withoutHubOwner } from './hub.ts';
 import { readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
@@ -140,7 +140,7 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
     throw new UserError(`--init ${init}: ${foreign ?? `${join(init, WEIGHTS)} is missing (a checkpoint directory holds config.json and model.safetensors, or a sharded save's model.safetensors.index.json and its shards). ${choices}`}`);
   }
   const { config, params } = loadGPT2Weights(init);
-  if (existsSync(join(init, WEIGHTS))) return { config, arrays: params, source: init, files: { dir: init } };
+  if (weightsLayout(init) === 'single') return { config, arrays: params, source: init, files: { dir: init } };
   const noFiles = `the page downloads one model.safetensors, and ${init} is a sharded save: save it as one file to chat in the browser, ` +
     `${convertCommand(init, '', 'OUT', ', max_shard_size="100GB"')}`;
   return { config, arrays: params, source: init, noFiles };

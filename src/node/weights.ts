@@ -50,20 +50,30 @@ export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<
   }
 }
 
+/**
+ * Which weights DIR holds, chosen as transformers' from_pretrained chooses: 'single'
+ * (model.safetensors, which wins when both are there), else 'sharded' (model.safetensors.index.json
+ * and the shards it names), else null.
+ */
+export const weightsLayout = (dir: string): 'single' | 'sharded' | null =>
+  existsSync(join(dir, WEIGHTS)) ? 'single' : existsSync(join(dir, WEIGHTS_INDEX)) ? 'sharded' : null;
+
 /** does DIR hold a model's weights (model.safetensors, or a sharded save's index)? */
-export const hasWeights = (dir: string) => existsSync(join(dir, WEIGHTS)) || existsSync(join(dir, WEIGHTS_INDEX));
+export const hasWeights = (dir: string) => weightsLayout(dir) !== null;
+
+/** what holds DIR's weights, in words for messages: 'model.safetensors', or the index and its shards */
+export const weightsWords = (dir: string) => (weightsLayout(dir) === 'sharded' ? `${WEIGHTS_INDEX} and its shards` : WEIGHTS);
 
 /**
  * DIR's weights as one safetensors file, chosen as transformers' from_pretrained chooses:
  * model.safetensors, else model.safetensors.index.json and the shards it names (joinShards).
  * Close it when done. A UserError when neither is there (foreignWeights says what to do with other formats).
  */
-export function openWeights(dir: string): SafetensorsFile {
+function openWeights(dir: string): SafetensorsFile {
   const single = join(dir, WEIGHTS), index = join(dir, WEIGHTS_INDEX);
-  if (existsSync(single) || !existsSync(index)) {
-    if (!existsSync(single)) throw new UserError(foreignWeights(dir) ?? `${single}: no such file (a model directory holds config.json and model.safetensors, or a sharded save's ${WEIGHTS_INDEX} and the shards it names)`);
-    return readSafetensors(single);
-  }
+  const layout = weightsLayout(dir);
+  if (layout === null) throw new UserError(foreignWeights(dir) ?? `${single}: no such file (a model directory holds config.json and model.safetensors, or a sharded save's ${WEIGHTS_INDEX} and the shards it names)`);
+  if (layout === 'single') return readSafetensors(single);
   return joinShards(readTextFile(index, 'the index of a sharded save'), index, (file) => {
     const path = join(dir, file);
     if (!existsSync(path)) throw new UserError(`${path}: no such file, but ${index} names it as a shard of the model (a download cut short? get every shard the index names)`);
@@ -73,8 +83,8 @@ export function openWeights(dir: string): SafetensorsFile {
 
 /** the files DIR's weights are read from (openWeights): model.safetensors, or the index and its shards; [] when there are none */
 export function weightFiles(dir: string): string[] {
-  const single = join(dir, WEIGHTS), index = join(dir, WEIGHTS_INDEX);
-  if (existsSync(single) || !existsSync(index)) return existsSync(single) ? [single] : [];
+  const layout = weightsLayout(dir), index = join(dir, WEIGHTS_INDEX);
+  if (layout !== 'sharded') return layout === 'single' ? [join(dir, WEIGHTS)] : [];
   return [index, ...parseShardIndex(readTextFile(index, 'the index of a sharded save'), index).files.map((f) => join(dir, f))];
 }
 
