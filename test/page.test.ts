@@ -134,6 +134,7 @@ t('training shows a live loss curve and stops on Stop; screenshots during traini
   await page.fill('#train-steps', '400');
   await page.click('#train-start');
   await waitForState(page, 'training', `+document.getElementById('loss-chart').dataset.step >= 3`);
+  const progress = (await page.textContent('#train-status'))!;
   await page.screenshot({ path: join(SHOTS, 'training-wide.png') });
   await page.setViewportSize(NARROW);
   await page.click('.tabs button[data-view="train"]');
@@ -143,6 +144,8 @@ t('training shows a live loss curve and stops on Stop; screenshots during traini
   const step = Number(await page.getAttribute('#loss-chart', 'data-step'));
   assert.ok(step >= 3 && step < 400, `stopped at step ${step}`);
   assert.match((await page.textContent('#train-status'))!, /Stopped after step/);
+  // progress with an ETA, as train.js prints it
+  assert.match(progress, /^Step \d+ of 400 · .* · ETA (\d+s|\d+m\d\ds|\d+\.\dh)$/);
   assert.ok(await page.isVisible('#loss-chart svg path'), 'no loss curve drawn');
   await page.click('.tabs button[data-view="chat"]');
   await page.setViewportSize(WIDE);

@@ -6,6 +6,7 @@ import { UserError } from '../util/errors.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { count } from '../util/words.ts';
 import { DivergedError } from '../train/loop.ts';
+import { formatDuration } from '../train/run.ts';
 import type { BrowserEngine } from './engines.ts';
 import { defaultsFor, finetune, FinetuneFailed } from './finetune.ts';
 import { exampleConversations, trainTextPlaceholder } from './example.ts';
@@ -90,7 +91,7 @@ async function train(modelBase: string): Promise<void> {
         chart.dataset.losses = JSON.stringify(points);
         chart.dataset.step = String(r.step);
         const loss = r.learned ? `loss ${r.loss.toFixed(4)}` : `skipped (no ${bot} reply in this batch)`;
-        trainStatusText(`Step ${r.step} of ${r.total} · ${loss}${r.val !== undefined ? ` · held-out ${r.val.toFixed(4)}` : ''} · ${(r.ms / 1000).toFixed(2)} s/step · ${Math.round(r.tokensPerSec)} tok/s`);
+        trainStatusText(`Step ${r.step} of ${r.total} · ${loss}${r.val !== undefined ? ` · held-out ${r.val.toFixed(4)}` : ''} · ${(r.ms / 1000).toFixed(2)} s/step · ${Math.round(r.tokensPerSec)} tok/s · ETA ${formatDuration(r.etaSec)}`);
       },
       stopRequested: () => stopTraining,
     });
