@@ -254,6 +254,9 @@ t('leaving the page with fine-tuned weights that were not downloaded, or mid-run
   }
 });
 
+/** the words under the last reply */
+const lastMeta = async (p = page) => (await p.locator('#log .meta').last().textContent()) ?? '';
+
 t('choosing the server during the download and this browser again waits for the same load (one download, one GPU device)', async () => {
   // config.json held back, so that the load is still under way when the choice comes back
   await page.route('**/model/config.json', (r) => void new Promise((res) => setTimeout(res, 1500)).then(() => r.continue()));
@@ -264,9 +267,16 @@ t('choosing the server during the download and this browser again waits for the 
     await page.click('#engine-browser');
     await waitForState(page, 'ready');
     // taken before the model's context (64) was known: marked once it is
-    assert.match((await page.getAttribute('#set-max_tokens', 'title'))!, /max_tokens must be < the context length 64/);
+    const title = await page.getAttribute('#set-max_tokens', 'title'), notice = await page.textContent('#notice');
+    // and left out, as a bad query value is (it left the prompt no room: every reply came back empty)
+    await ask(page, PROMPT);
+    const meta = await lastMeta();
     await page.fill('#set-max_tokens', GREEDY.max_tokens);
     assert.is(await page.getAttribute('#set-max_tokens', 'title'), '');
+    assert.match(title!, /max_tokens must be < the context length 64, got 100; replies get at most 32$/);
+    assert.match(notice!, /Max tokens 100 does not fit this model’s 64-token context\..*at most 32 tokens/);
+    assert.match(meta, /^[1-9]\d* tokens?,/);
+    assert.ok(await hidden('#notice'), 'the Max tokens notice stayed once it fit');
     assert.is(await page.getAttribute('body', 'data-engine'), 'browser');
     assert.equal(server.requests.slice(from).filter((r) => r.startsWith('GET /model/config.json')), ['GET /model/config.json'], 'the model was loaded twice');
   } finally {
@@ -286,9 +296,6 @@ t('same seed, same reply: on this browser each reply starts from the seed, as on
     await page.fill('#set-temperature', '0');
   }
 });
-
-/** the words under the last reply */
-const lastMeta = async (p = page) => (await p.locator('#log .meta').last().textContent()) ?? '';
 
 t('a message longer than the context: this browser cuts it from its start and says so under the reply, in chat.js\'s words; a reply that fills the context says so, not max tokens', async () => {
   await page.click('#reset');

@@ -2,14 +2,19 @@
 // engines would take it, else marked with why not; and the persona.
 import { defaultChatOptions, fitMaxNewTokens, type ChatOptions } from '../chat/session.ts';
 import { $ } from './dom.ts';
+import { coverNotice, uncoverNotice } from './notices.ts';
 import { applyField, getSetting, SAMPLING_FIELDS, type SamplingField } from './settings.ts';
 import { engines } from './state.ts';
+
+/** the notice that Max tokens does not fit the chosen engine's model */
+const MAX_TOKENS = 'max-tokens';
 
 /** take the field's value if both engines would (the API's limits, max_tokens within the engine's model's context), else mark it */
 function checkField(opts: ChatOptions, f: SamplingField, input: HTMLInputElement): void {
   const why = applyField(opts, f, input.value, engines.chosen?.contextLength ?? Infinity);
   input.classList.toggle('invalid', !!why);
   input.title = why ?? '';
+  if (f.name === 'max_tokens' && !why) uncoverNotice(MAX_TOKENS);
 }
 /** Max tokens came from the query or the field: else it is chat.js's default, fitted to the chosen engine's model */
 let maxTokensGiven = false;
@@ -25,6 +30,21 @@ export function checkFields(opts: ChatOptions): void {
     $<HTMLInputElement>('set-max_tokens').value = String(opts.maxNewTokens);
   }
   for (const f of SAMPLING_FIELDS) checkField(opts, f, $<HTMLInputElement>(`set-${f.name}`));
+  fitChosenContext(opts);
+}
+
+/**
+ * A Max tokens taken before this engine's context was known (the query's, or one typed for the other
+ * engine) that does not fit it left no room for the prompt: every reply came back empty. It is left
+ * out, as a bad query value is: replies get half the context, as chat.js's default, and a notice says so.
+ */
+function fitChosenContext(opts: ChatOptions): void {
+  const ctx = engines.chosen?.contextLength ?? Infinity, input = $<HTMLInputElement>('set-max_tokens');
+  if (opts.maxNewTokens < ctx) return uncoverNotice(MAX_TOKENS);
+  const asked = opts.maxNewTokens;
+  fitMaxNewTokens(opts, ctx, false);
+  input.title += `; replies get at most ${opts.maxNewTokens}`;
+  coverNotice({ title: `Max tokens ${asked} does not fit this model\u2019s ${ctx}-token context.`, text: `Replies get at most ${opts.maxNewTokens} tokens, half the context; set a Max tokens below ${ctx} in Settings.` }, 'warn', MAX_TOKENS);
 }
 
 /** the form, filled from `opts` (chat.js's defaults and the query's settings), which it changes as the fields do; `givenMaxTokens`: the query set max_tokens */
