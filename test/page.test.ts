@@ -668,6 +668,9 @@ t('?adapter=URL/ takes the adapter from elsewhere, cached as the model is; a mis
     await page.goto(url({ engine: 'browser', ...GREEDY, adapter: 'nowhere/' }));
     await waitForState(page, 'error');
     assert.match((await page.textContent('#notice'))!, /nowhere\/adapter_config\.json: not found on the server/);
+    // said as what it is, with what to do (it was "Something went wrong.")
+    assert.match((await page.textContent('#notice b'))!, /^There is no LoRA adapter at http:\/\/127\.0\.0\.1:\d+\/nowhere\/\.$/);
+    assert.match((await page.textContent('#notice'))!, /adapter_model\.safetensors .*leave \?adapter= out/);
     await page.click('#notice button:has-text("Use the server")');
     await waitForState(page, 'ready');
     assert.ok(await hidden('#notice'), `a stale banner: ${await page.textContent('#notice')}`);

@@ -7,6 +7,7 @@ import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError } from '../browser/download.ts';
 import { ApiError } from '../browser/openai.ts';
 import { contextFacts } from '../server/api.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../model/peft.ts';
 import { modelConfigUrl, TooBigForGpu } from './engines.ts';
 import { $ } from './dom.ts';
 
@@ -106,6 +107,13 @@ export function explain(e: unknown, modelBase: string): Words {
       tip: elsewhere
         ? `A model on another host needs that host to allow pages from ${location.origin} (CORS: the Access-Control-Allow-Origin header on its files), or copy its folder beside the page as model/.`
         : 'That folder must hold the checkpoint\u2019s config.json and model.safetensors: check the address (the folder\u2019s URL, ending in /), or leave ?model= out to use model/ beside the page.',
+    };
+  }
+  // a LoRA adapter that was asked for (?adapter=, or serve.js's adapter/) and is not there
+  if (e instanceof DownloadError && e.status === 404 && e.url.endsWith(`/${ADAPTER_CONFIG}`)) {
+    return {
+      title: `There is no LoRA adapter at ${e.url.slice(0, -ADAPTER_CONFIG.length)}.`, text: msg,
+      tip: `An adapter\u2019s folder holds ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS} (as train.js --lora saves them): check the address (the folder\u2019s URL, ending in /), or leave ?adapter= out to chat with the model alone.`,
     };
   }
   if (e instanceof TooBigForGpu) {
