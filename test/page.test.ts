@@ -180,7 +180,13 @@ t('a diverged run (learning rate 1e6) puts the weights back and says so in the p
   assert.match((await page.textContent('#train-status'))!, /Batch size/);
   assert.not.ok(await hidden('#downloads'), 'a run that never stepped hid the download');
   assert.is(await page.innerHTML('#loss-chart'), chartBefore, 'a run that never stepped cleared the chart');
+  // one too big for the GPU's buffers: what to lower, in the form's words, and no advice about a setting the form does not have
+  await page.fill('#train-batch', '1000000');
+  await page.click('#train-start');
+  await waitForState(page, 'ready', `document.getElementById('train-status').textContent.includes('1000000')`);
+  const tooBig = (await page.textContent('#train-status'))!;
   await page.fill('#train-batch', '2');
+  assert.match(tooBig, /^Batch size 1000000 x Block size 64 needs .*: lower Batch size to \d+ or less$/);
   // text that is no number is said as typed (it was "got NaN")
   await page.fill('#train-lr', '1e-3x');
   await page.click('#train-start');

@@ -44,8 +44,9 @@ export function fillTrainingDefaults(e: BrowserEngine): void {
 const label = (input: HTMLInputElement) => input.closest('label')?.querySelector('span')?.textContent ?? input.id;
 const FIELD_LABELS = Object.fromEntries(Object.entries(trainInputs).map(([k, i]) => [k, label(i)])) as Record<keyof typeof trainInputs, string>;
 /** the CLI's flag names in run.ts's messages, as this form labels them */
-const FIELD_NAMES: Record<string, string> = { '--steps': FIELD_LABELS.steps, '--lr': FIELD_LABELS.lr, '--batch-size': FIELD_LABELS.batch, '--block-size': FIELD_LABELS.block, '--data the training text': 'The training text', '--grad-accum': 'gradient accumulation' };
-const inWords = (msg: string) => msg.replace(/--data the training text|--[a-z-]+/g, (f) => FIELD_NAMES[f] ?? f);
+const FIELD_NAMES: Record<string, string> = { '--steps': FIELD_LABELS.steps, '--lr': FIELD_LABELS.lr, '--batch-size': FIELD_LABELS.batch, '--block-size': FIELD_LABELS.block, '--data the training text': 'The training text' };
+/** run.ts's message in the form's words; its hint at --grad-accum goes: the form has no such field */
+const inWords = (msg: string) => msg.replace(/ \(--grad-accum [^)]*\)/, '').replace(/--data the training text|--[a-z-]+/g, (f) => FIELD_NAMES[f] ?? f);
 
 function trainStatusText(text: string, error = false): void {
   trainStatus.textContent = text;
