@@ -40,7 +40,7 @@ curve() { # the table over the marks done so far ($@)
     let e;
     try { e = JSON.parse(fs.readFileSync(`${out}/eval-${m}.json`, "utf8")); } catch { rows.push(`| ${m} | ${trained(m)} | (no eval) |`); return; }
     const s = e.scores, r = (x) => (x === null ? "-" : x.toFixed(3));
-    rows.push(`| ${m} | ${trained(m)} | ${r(e.valLoss)} | ${f(s.recall)} | ${r(e.recallLoss)} (${r(e.recallLossSeen)}) | ${f(s.honesty)} | ${f(s.stopped)} | ${f(s.repeated3gram)} | ${f(s.copying)} | ${s.distinct2 === null ? "-" : s.distinct2.toFixed(3)} |`);
+    rows.push(`| ${m} | ${trained(m)} | ${r(e.valLoss)} | ${f(s.recall)} | ${r(e.recallLoss)} (${r(e.recallLossSeen)}) | ${f(s.honesty)} | ${f(s.stopped)} | ${f(s.repeated3gram)} | ${f(s.copying)} | ${r(s.distinct2)} |`);
   });
   console.log(rows.join("\n"));
 ' "$out" "$@" >"$out/curve.txt"

@@ -276,9 +276,13 @@ t("--merge-adapter of an adapter trained with other speaker tags records them in
   assert.is.not(untagged.stdout, viaAdapter.stdout, 'prompted as Human:/Bot:, the merged model replies otherwise');
   // a run on it (LoRA or not) with other tags says that it teaches the model new ones; with its own, nothing
   const onIt = (args: string[], o: string) => run('train', ['--init', merged, ...args, '--steps', '1', '--batch-size', '1', '--block-size', '32', '--eval-interval', '0', '--out', path(o)]);
-  const [newTags, ownTags] = await Promise.all([onIt(['--lora', '2', '--data', chat], 'retagged'), onIt(['--data', tagged, '--human', 'User', '--bot', 'AI'], 'same-tags')]);
+  const tokens = path('tokens.bin'); // a .bin of token ids has no tags written in it: the flags alone keep the model's
+  writeFileSync(tokens, new Uint8Array(Uint16Array.from({ length: 400 }, (_, i) => (i * 7919) % 50000).buffer));
+  const [newTags, ownTags, fromBin] = await Promise.all([onIt(['--lora', '2', '--data', chat], 'retagged'), onIt(['--data', tagged, '--human', 'User', '--bot', 'AI'], 'same-tags'), onIt(['--lora', '2', '--data', tokens], 'from-bin')]);
   assertOk(newTags, 'a LoRA run in Human:/Bot: on a User:/AI: model');
-  assert.match(newTags.stdout, /^note: \S+tagged-merged was trained with User:\/AI: turns; this run trains it on Human:\/Bot: ones \(the default: --human User --bot AI keeps its tags\)$/m);
+  assert.match(newTags.stdout, /^note: \S+tagged-merged was trained with User:\/AI: turns; this run trains it on Human:\/Bot: ones, and chat.js will prompt the result so \(to keep its tags, write the data's turns as User:\/AI: and pass --human User --bot AI\)$/m);
+  assertOk(fromBin, 'a LoRA run on a .bin');
+  assert.match(fromBin.stdout, /^note: \S+tagged-merged was trained with User:\/AI: turns; this run trains it on Human:\/Bot: ones, and chat.js will prompt the result so \(--human User --bot AI keeps its tags\)$/m);
   assertOk(ownTags, 'a run in its own tags');
   assert.not.match(ownTags.stdout, /was trained with/);
   // a full fine-tune of a model trained at another --lr gets both notes
@@ -389,7 +393,7 @@ t('--resume of a LoRA run whose base was retrained in place says so (and not whe
   saveGPT2Weights(b, CFG, baseArrays);
   assertOk(await run('train', ['--init', b, '--lora', '2', '--steps', '2', ...TRAIN, '--out', out]), 'the first part');
   const chatArgs = ['--prompt', 'hi', '--max-new-tokens', '2', '--quiet'];
-  const otherBase = /^warning: .*base-retrained is not the base the LoRA adapter .*on-retrained was trained on \(its weight files differ: retrained or replaced since\?\); the adapter is applied, but its replies will not be the ones it learned: pass the base it was trained on, or train it again on this one$/m;
+  const otherBase = /^warning: .*base-retrained is not the base the LoRA adapter .*on-retrained was trained on \(its weight files differ: retrained or replaced since, or the adapter already merged into it\?\); the adapter is applied, but its replies will not be the ones it learned: pass the base it was trained on, or train it again on this one$/m;
   // the same weights elsewhere (a copy: base, saved from the same arrays) are the same base
   const [same, chatSame, chatCopy] = await Promise.all([run('train', ['--resume', '--steps', '3', '--out', out]), run('chat', ['--init', out, ...chatArgs]), run('chat', ['--init', base, '--adapter', out, ...chatArgs])]);
   assertOk(same, 'resumed on the same base');
@@ -418,7 +422,7 @@ t('an adapter loaded onto its own merged model (its change twice) is not on its 
   const chatArgs = ['--prompt', 'hi', '--max-new-tokens', '2', '--quiet'];
   const twice = await run('chat', ['--init', merged, '--adapter', out, ...chatArgs]);
   assertOk(twice, 'chat.js on the merged model');
-  assert.match(twice.stderr, /^warning: .*merge-twice-merged is not the base the LoRA adapter .*merge-twice was trained on/m);
+  assert.match(twice.stderr, /^warning: .*merge-twice-merged is not the base the LoRA adapter .*merge-twice was trained on \(.*or the adapter already merged into it\?\)/m);
   // train_state.json of a run saved before: the first half of the fingerprint alone
   const stateFile = join(out, 'train_state.json'), state = JSON.parse(readFileSync(stateFile, 'utf8'));
   assert.is(state.baseFingerprint.length, 32);
@@ -442,8 +446,9 @@ t('bad LoRA input: one line each, saying what to do', async () => {
     ['a model as --adapter', 'chat', ['--adapter', base, '--prompt', 'hi'], [/base holds a whole model \(model\.safetensors\), not a LoRA adapter .*: a model is given as --init$/]],
     ['the adapter file as --adapter', 'chat', ['--adapter', join(adapter, ADAPTER_WEIGHTS), '--prompt', 'hi'], [/adapter_model\.safetensors is a file: a LoRA adapter is given as the directory that holds it/]],
     ['the adapter file, with --init', 'chat', ['--init', base, '--adapter', join(adapter, ADAPTER_WEIGHTS), '--prompt', 'hi'], [/adapter_model\.safetensors is a file: a LoRA adapter is given as the directory that holds it/]],
-    ['no such adapter', 'chat', ['--adapter', path('no-adapter'), '--prompt', 'hi'], [/no-adapter: no such directory \(a LoRA adapter is a directory holding adapter_config\.json and adapter_model\.safetensors\)$/]],
-    ['a model to merge', 'train', ['--merge-adapter', base, '--out', path('merged-model')], [/base holds a whole model \(model\.safetensors\), not a LoRA adapter/]],
+    ['no such adapter', 'chat', ['--adapter', path('no-adapter'), '--prompt', 'hi'], [/--adapter \S+no-adapter: no such directory \(a LoRA adapter is a directory holding adapter_config\.json and adapter_model\.safetensors\)$/]],
+    ['a model to merge', 'train', ['--merge-adapter', base, '--out', path('merged-model')], [/--merge-adapter \S+base holds a whole model \(model\.safetensors\), not a LoRA adapter .*: there is nothing to merge: it is given as --init as it is$/]],
+    ['no adapter to merge', 'train', ['--merge-adapter', path('no-adapter'), '--out', path('merged-none')], [/--merge-adapter \S+no-adapter: no such directory \(a LoRA adapter is/]],
   ];
   const results = await Promise.all(cases.map(([, cmd, args]) => run(cmd, args)));
   cases.forEach(([what, , , patterns], i) => assertOneLineError(results[i], patterns, what));

@@ -366,7 +366,7 @@ t('the keyboard: arrow keys choose the engine and the side tab (one Tab stop eac
     await ask(page, PROMPT);
     assert.is(await meta.textContent(), 'The server stopped. The server is shutting down. Start it again (node dist/serve.js) and send the message again, or choose This browser.');
     await ask(page, PROMPT);
-    assert.match((await meta.textContent())!, /^The server did not answer\. could not reach \S*\/v1\/chat\/completions \(.+\) Start it again \(node dist\/serve\.js\) and send the message again, or choose This browser\.$/);
+    assert.match((await meta.textContent())!, /^The server did not answer\. Could not reach \S*\/v1\/chat\/completions \(.+\)\. Start it again \(node dist\/serve\.js\) and send the message again, or choose This browser\.$/);
     assert.is(await page.inputValue('#message'), PROMPT, 'the message is back in the box, to send again');
     await page.fill('#message', '');
 

@@ -343,7 +343,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.is(busy.status, 503, busy.text);
     assert.is(busy.json.error.code, 'queue_full');
     // --max-queue 0: not '0 requests are waiting', which would not say why it is busy
-    assert.is(busy.json.error.message, 'The server is busy: 1 reply being generated (as many as it runs at once) and 0 more waiting (as many as may wait). Retry later.');
+    assert.is(busy.json.error.message, 'The server is busy: it generates up to 1 reply at once and lets none wait, and all are taken. Retry later.');
     assert.is(busy.headers.get('retry-after'), '1');
     assert.is(busy.headers.get('x-dropped-exchanges'), null, 'an error answers no completion: nothing was dropped from one');
     const done = await long;
@@ -364,6 +364,19 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 400 \d+ms \(\w+: .+\)$/.test(l)), `errors are logged with what was wrong:\n${s.logs.join("\n")}`);
     assert.not.ok(s.logs.some((l) => l.includes('\n') || l.startsWith('GET /v1/models 200 0ms')), `every log entry is one line:\n${s.logs.filter((l) => l.includes('\n') || l.startsWith('GET /v1/models 200')).join('\n---\n')}`);
     assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms$/.test(l)), `requests are logged:\n${s.logs.slice(0, 5).join('\n')}`);
+  } finally {
+    await s.close();
+  }
+});
+
+t('a burst over what the server runs and queues: the one refused is told the limits (2 at once, 1 more waiting), whatever the loop had admitted', async () => {
+  const s = await startServer(dir, { maxBatch: 2, scheduler: { maxQueue: 1 } });
+  try {
+    const answers = await Promise.all(['One', 'Two', 'Three', 'Four'].map((m) => request(s.url, '/v1/chat/completions', chat(m, { max_tokens: 40, temperature: 0.8, seed: 1 }))));
+    const refused = answers.filter((a) => a.status === 503);
+    assert.is(refused.length, 1, answers.map((a) => a.status).join(','));
+    assert.is(refused[0].json.error.message, 'The server is busy: it generates up to 2 replies at once and lets 1 more wait, and all are taken. Retry later.');
+    assert.is(answers.filter((a) => a.status === 200).length, 3);
   } finally {
     await s.close();
   }

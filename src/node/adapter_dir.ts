@@ -50,13 +50,17 @@ export interface Adapter extends ParsedAdapter {
   dir: string;
 }
 
-/** DIR given as an adapter is a directory, and not a whole model's; a save a crash interrupted after it was complete is finished */
-function checkAdapterDir(dir: string): void {
-  if (!existsSync(dir)) throw new UserError(`${dir}: no such directory (a LoRA adapter is a directory holding ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`);
-  if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is a file: a LoRA adapter is given as the directory that holds it (${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`);
+/**
+ * DIR given as an adapter (by `flag`) is a directory, and not a whole model's; a save a crash
+ * interrupted after it was complete is finished.
+ */
+export function checkAdapterDir(dir: string, flag: '--adapter' | '--merge-adapter' = '--adapter'): void {
+  if (!existsSync(dir)) throw new UserError(`${flag} ${dir}: no such directory (a LoRA adapter is a directory holding ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${dir} is a file: a LoRA adapter is given as the directory that holds it (${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`);
   recoverCheckpoint(dir, { reader: true });
   if (!existsSync(join(dir, ADAPTER_CONFIG)) && hasWeights(dir)) {
-    throw new UserError(`${dir} holds a whole model (${weightsWords(dir)}), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): a model is given as --init`);
+    const instead = flag === '--merge-adapter' ? `there is nothing to merge: it is given as --init as it is` : 'a model is given as --init';
+    throw new UserError(`${flag} ${dir} holds a whole model (${weightsWords(dir)}), not a LoRA adapter (${ADAPTER_CONFIG} + ${ADAPTER_WEIGHTS}): ${instead}`);
   }
 }
 

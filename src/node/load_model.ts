@@ -96,7 +96,7 @@ function warnIfOtherBase(adapter: string, base: string): void {
   if (typeof trainedOn !== 'string') return; // not made by train.js, or on a hub model by name
   const now = weightsFingerprint(base);
   if (now !== null && !sameWeights(trainedOn, now)) {
-    console.warn(`warning: ${base} is not the base the LoRA adapter ${adapter} was trained on (its weight files differ: retrained or replaced since?); the adapter is applied, but its replies will not be the ones it learned: pass the base it was trained on, or train it again on this one`);
+    console.warn(`warning: ${base} is not the base the LoRA adapter ${adapter} was trained on (its weight files differ: retrained or replaced since, or the adapter already merged into it?); the adapter is applied, but its replies will not be the ones it learned: pass the base it was trained on, or train it again on this one`);
   }
 }
 

@@ -8,6 +8,7 @@ import { UserError } from '../util/errors.ts';
 import { adapterBaseThere, loadWeights } from './load_model.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
+import { checkAdapterDir } from './adapter_dir.ts';
 import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from './cli.ts';
 import { isDefaultSpeakers } from '../data/format.ts';
 import { nodeCommand } from './train_run.ts';
@@ -37,6 +38,7 @@ export async function saveMergedModel(adapter: string, init: string | undefined,
 /** `startSave`: called once the weights are loaded, just before anything is written (a signal after it waits for the save) */
 async function merge(adapter: string, init: string | undefined, out: string, say: (s: string) => void, startSave: () => void): Promise<void> {
   const dir = resolve(out);
+  checkAdapterDir(adapter, '--merge-adapter');
   if (dir === resolve(adapter)) throw new UserError(`--out ${out} is the adapter's directory: the merged model goes into a directory of its own`);
   const held = heldCheckpoint(dir);
   if (held) throw new UserError(`--out ${out} already holds a checkpoint (${held.what}); pass a new directory for the merged model`);

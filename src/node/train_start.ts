@@ -12,7 +12,7 @@ import { describeRank } from '../model/peft.ts';
 import { checkLora, initLoraArrays, loraShapes, type LoraSettings } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
 import { checkDataFile, VAL_FILE } from './dataset.ts';
-import { count } from '../util/words.ts';
+import { count, shellWord } from '../util/words.ts';
 import { checkShippedFile, recordedSpeakers } from './cli.ts';
 import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
@@ -114,7 +114,10 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       const { human, bot } = run.settings;
       // chat.js prompts a model with the tags it was trained with: a run on other ones teaches it new ones
       if (trained && (trained.human !== human || trained.bot !== bot)) {
-        say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones${flags.human === undefined && flags.bot === undefined ? ` (the default: --human ${trained.human} --bot ${trained.bot} keeps its tags)` : ''}`);
+        // the tags of chat text are the ones its turns are written in: the flags alone only keep a .bin's
+        const keep = `--human ${shellWord(trained.human)} --bot ${shellWord(trained.bot)}`;
+        const how = (flags.data ?? DEFAULTS.data).endsWith('.bin') ? `${keep} keeps its tags` : `to keep its tags, write the data's turns as ${trained.human}:/${trained.bot}: and pass ${keep}`;
+        say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones, and chat.js will prompt the result so${flags.human === undefined && flags.bot === undefined ? ` (${how})` : ''}`);
       }
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
       const lora = run.settings.lora;

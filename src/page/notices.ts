@@ -154,4 +154,6 @@ export const deviceLostWords = (why: string): Words => ({
   text: `${why ? `${why}. ` : ''}This happens when the graphics driver restarts, or when the page asks for more GPU memory than the browser allows.`,
   tip: 'Reload the page to start again; if it happens again, use the server engine or a smaller model.',
 });
-export const oneLine = (w: Words) => [w.title, w.text, w.tip].filter(Boolean).join(' ');
+/** the notice as one line of sentences: an error's message ('could not reach URL (...)') gets its capital and full stop */
+export const oneLine = (w: Words) => [w.title, w.text, w.tip].filter(Boolean).map(asSentence).join(' ');
+const asSentence = (s: string) => `${s[0].toUpperCase()}${s.slice(1)}${/[.!?]['"\u2019)]*$/.test(s) ? '' : '.'}`;

@@ -276,8 +276,10 @@ export class ApiServer {
     if (!ticket) {
       const s = this.o.scheduler;
       res.setHeader('Retry-After', '1'); // a slot frees as soon as any reply ends
-      // both numbers: with no queue (--max-queue 0), '0 requests are waiting' alone would not say why
-      throw new ApiError(503, `The server is busy: ${count(s.active, 'reply', 'replies')} being generated (as many as it runs at once) and ${s.queued} more waiting (as many as may wait). Retry later.`, null, 'queue_full', 'server_error');
+      // its limits, not its counts: in a burst, requests queued before the loop gives them a slot
+      // would make 'N being generated' read wrong; with no queue, '0 waiting' alone would not say why
+      const wait = s.opts.maxQueue === 0 ? 'lets none wait' : `lets ${s.opts.maxQueue} more wait`;
+      throw new ApiError(503, `The server is busy: it generates up to ${count(s.gen.slots, 'reply', 'replies')} at once and ${wait}, and all are taken. Retry later.`, null, 'queue_full', 'server_error');
     }
     // a client that goes away frees its slot at the next step
     res.on('close', () => ticket.cancel());
