@@ -170,6 +170,9 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
   };
 }
 
+/** the index a sharded save_pretrained writes beside its shards */
+export const SHARD_INDEX = 'model.safetensors.index.json';
+
 /**
  * model.safetensors.index.json's text, parsed: its weight_map and the shard files it names, sorted
  * (model-00001-of-00003.safetensors first). transformers' save_pretrained writes that index beside the

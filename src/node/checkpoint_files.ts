@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from './fs_errors.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
-import { parseShardIndex } from '../model/safetensors.ts';
+import { parseShardIndex, SHARD_INDEX } from '../model/safetensors.ts';
 
 /**
  * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is
@@ -138,7 +138,6 @@ const REPLACES: [string, string[]][] = [
   ['model.safetensors', ['adapter_model.safetensors', 'adapter_config.json']],
   ['adapter_model.safetensors', ['model.safetensors', 'config.json']],
 ];
-const SHARD_INDEX = 'model.safetensors.index.json';
 
 /**
  * Removes DIR's sharded model (an earlier save_pretrained's index and the shards it names) that a

@@ -12,7 +12,7 @@ import { configText, GPT2_METADATA, gpt2Params, gpt2Tensors } from '../model/wei
 import { parseConfigSpeakers } from '../model/config_speakers.ts';
 import type { Speakers } from '../data/format.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
-import { joinShards, parseShardIndex, type SafetensorsFile } from '../model/safetensors.ts';
+import { joinShards, parseShardIndex, SHARD_INDEX, type SafetensorsFile } from '../model/safetensors.ts';
 
 /**
  * Reads DIR/config.json (HF GPT2Config, parseConfig): n_positions falls back to n_ctx,
@@ -26,7 +26,7 @@ export function readConfig(dir: string): GPT2Config {
 }
 const CONFIG_MISSING = 'a GPT-2 model directory holds config.json and model.safetensors';
 
-export const WEIGHTS = 'model.safetensors', WEIGHTS_INDEX = 'model.safetensors.index.json';
+export const WEIGHTS = 'model.safetensors';
 
 /** the speaker tags DIR/config.json records (chat_speakers), or null: none, or no config.json there */
 export function readConfigSpeakers(dir: string): Speakers | null {
@@ -56,13 +56,13 @@ export function loadGPT2Weights(dir: string): { config: GPT2Config; params: Map<
  * and the shards it names), else null.
  */
 export const weightsLayout = (dir: string): 'single' | 'sharded' | null =>
-  existsSync(join(dir, WEIGHTS)) ? 'single' : existsSync(join(dir, WEIGHTS_INDEX)) ? 'sharded' : null;
+  existsSync(join(dir, WEIGHTS)) ? 'single' : existsSync(join(dir, SHARD_INDEX)) ? 'sharded' : null;
 
 /** does DIR hold a model's weights (model.safetensors, or a sharded save's index)? */
 export const hasWeights = (dir: string) => weightsLayout(dir) !== null;
 
 /** what holds DIR's weights, in words for messages: 'model.safetensors', or the index and its shards */
-export const weightsWords = (dir: string) => (weightsLayout(dir) === 'sharded' ? `${WEIGHTS_INDEX} and its shards` : WEIGHTS);
+export const weightsWords = (dir: string) => (weightsLayout(dir) === 'sharded' ? `${SHARD_INDEX} and its shards` : WEIGHTS);
 
 /**
  * DIR's weights as one safetensors file, chosen as transformers' from_pretrained chooses:
@@ -70,9 +70,9 @@ export const weightsWords = (dir: string) => (weightsLayout(dir) === 'sharded' ?
  * Close it when done. A UserError when neither is there (foreignWeights says what to do with other formats).
  */
 function openWeights(dir: string): SafetensorsFile {
-  const single = join(dir, WEIGHTS), index = join(dir, WEIGHTS_INDEX);
+  const single = join(dir, WEIGHTS), index = join(dir, SHARD_INDEX);
   const layout = weightsLayout(dir);
-  if (layout === null) throw new UserError(foreignWeights(dir) ?? `${single}: no such file (a model directory holds config.json and model.safetensors, or a sharded save's ${WEIGHTS_INDEX} and the shards it names)`);
+  if (layout === null) throw new UserError(foreignWeights(dir) ?? `${single}: no such file (a model directory holds config.json and model.safetensors, or a sharded save's ${SHARD_INDEX} and the shards it names)`);
   if (layout === 'single') return readSafetensors(single);
   return joinShards(readTextFile(index, 'the index of a sharded save'), index, (file) => {
     const path = join(dir, file);
@@ -83,7 +83,7 @@ function openWeights(dir: string): SafetensorsFile {
 
 /** the files DIR's weights are read from (openWeights): model.safetensors, or the index and its shards; [] when there are none */
 export function weightFiles(dir: string): string[] {
-  const layout = weightsLayout(dir), index = join(dir, WEIGHTS_INDEX);
+  const layout = weightsLayout(dir), index = join(dir, SHARD_INDEX);
   if (layout !== 'sharded') return layout === 'single' ? [join(dir, WEIGHTS)] : [];
   return [index, ...parseShardIndex(readTextFile(index, 'the index of a sharded save'), index).files.map((f) => join(dir, f))];
 }
