@@ -275,6 +275,19 @@ t('bench.js --help says the --reps and --batch a run uses when they are not give
   assert.is(j.batch, said.get('--batch'), help);
 });
 
+t('README.md describes every flag of every command\'s --help (a flag found only in --help or the code is a gap in the contract)', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const name of ['train', 'chat', 'eval', 'serve', 'bench']) {
+    const r = spawnSync(process.execPath, [join(ROOT, `dist/${name}.js`), '--help'], { encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 0, r.stderr);
+    // the flag table ('  --top-k N   ...'), or bench's usage lines ('[--reps N]')
+    const flags = [...r.stdout.matchAll(name === 'bench' ? /\[(--[a-z0-9-]+)/g : /^ {2}(--[a-z0-9-]+)/gm)].map((m) => m[1]);
+    assert.ok(flags.length > 3, r.stdout);
+    const missing = flags.filter((f) => !new RegExp(`${f}(?![a-z0-9-])`).test(readme));
+    assert.equal(missing, [], `${name}.js --help flags that README.md never names`);
+  }
+});
+
 t('a seed beyond ±2^53 (a double no longer the integer typed): chat.js and eval.js refuse it in one line, as /set, the page and serve.js do', async () => {
   const big = '9007199254740993'; // 2^53 + 1 reads as 2^53: two seeds typed apart would sample alike
   const want = `an integer between ±${Number.MAX_SAFE_INTEGER}`;
