@@ -11,7 +11,7 @@ import { DTYPE_FLAG } from './node/load_model.ts';
 const D = DEFAULTS;
 const lr = (fromScratch: boolean, lora = false) => defaultLr(fromScratch, lora).toExponential();
 const specs: FlagSpec[] = [
-  { name: 'init', type: 'string', default: D.init, help: "gpt2 | scratch | DIR (config.json + model.safetensors or a sharded save's shards, or a LoRA adapter directory: merged into its base); auto = gpt2 if its weights can be found or downloaded, else scratch" },
+  { name: 'init', type: 'string', default: D.init, help: "gpt2 (or gpt2-medium, gpt2-large, gpt2-xl: OpenAI's, from the hub or its cache) | scratch | DIR (config.json + model.safetensors or a sharded save's shards, or a LoRA adapter directory: merged into its base); auto = gpt2 if its weights can be found or downloaded, else scratch" },
   { name: 'data', type: 'string', default: D.data, help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
   { name: 'val-data', type: 'string', arg: 'FILE', help: "validation data of its own (chat text or .bin, read as --data is): all of --data trains and the validation loss is on FILE (default: a tenth of --data is held out for it); on --resume, '' drops the run's FILE" },
   { name: 'out', type: 'string', default: D.out, help: 'checkpoint directory (model.safetensors + config.json, or with --lora adapter_model.safetensors + adapter_config.json; optimizer state, loss.svg)' },

@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openGenerator } from '../src/node/load_model.ts';
+import { isHubModel, openGenerator } from '../src/node/load_model.ts';
 import { DEFAULT_SAMPLING } from '../src/chat/sampling.ts';
 import { apiValueProblem } from '../src/chat/api_limits.ts';
 import { parseChatRequest } from '../src/server/api.ts';
@@ -285,6 +285,18 @@ t('README.md describes every flag of every command\'s --help (a flag found only 
     assert.ok(flags.length > 3, r.stdout);
     const missing = flags.filter((f) => !new RegExp(`${f}(?![a-z0-9-])`).test(readme));
     assert.equal(missing, [], `${name}.js --help flags that README.md never names`);
+  }
+});
+
+t('--init takes OpenAI\'s four GPT-2 sizes by name: every command\'s --help and README.md name each', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const size of ['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl']) {
+    assert.ok(isHubModel(size) && isHubModel(`openai-community/${size}`), size);
+    assert.match(readme, new RegExp(`\`${size}\``), `README.md names ${size} as an --init value`);
+    for (const name of ['train', 'chat', 'eval', 'serve']) {
+      const help = spawnSync(process.execPath, [join(ROOT, `dist/${name}.js`), '--help'], { encoding: 'utf8', timeout: 60_000 }).stdout;
+      assert.match(help, new RegExp(`^ {2}--init STR .*\\b${size}\\b`, 'm'), `${name}.js --help names ${size}`);
+    }
   }
 });
 

@@ -27,7 +27,7 @@ export function checkShippedFile(path: string, what: string, command: string): v
 
 /** --init, --adapter and --dtype, as chat.js, eval.js and serve.js take them */
 export const MODEL_FLAGS: FlagSpec[] = [
-  { name: 'init', type: 'string', help: `gpt2 | DIR (config.json + model.safetensors or a sharded save's shards, or a LoRA adapter directory) (default: ${DEFAULT_CHECKPOINT} if it exists, else gpt2)` },
+  { name: 'init', type: 'string', help: `gpt2 (or gpt2-medium, gpt2-large, gpt2-xl: OpenAI's, from the hub or its cache) | DIR (config.json + model.safetensors or a sharded save's shards, or a LoRA adapter directory) (default: ${DEFAULT_CHECKPOINT} if it exists, else gpt2)` },
   { name: 'adapter', type: 'string', help: 'a LoRA adapter directory (adapter_config.json + adapter_model.safetensors, PEFT format) merged into --init (default --init: the base it names)' },
   DTYPE_FLAG,
 ];
