@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { readMarkedChat } from '../src/eval/heldout.ts';
 import { generateReplies } from '../src/eval/run.ts';
 import { recallValueDataset } from '../src/eval/recall_loss.ts';
-import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
+import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, valueSpan, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
 import { parseChat } from '../src/data/conversations.ts';
 import { DEFAULT_SPEAKERS as SP, type Speakers } from '../src/data/format.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
@@ -69,6 +69,21 @@ t('a [recall] whose value is said nowhere before it in its conversation (a blank
   assert.equal(readMarkedChat('Human: Call me zorbat! I have seven cats.\nBot: OK. Name your dog Rex.\nHuman: Who am I?\nBot: Zorbat. [recall: Zorbat]\nHuman: Cats?\nBot: 7. [recall: 7 | seven]\nHuman: Dog?\nBot: Rex. [recall: Rex]', SP).notes, []);
   assert.match(readMarkedChat('Human: Cats?\nBot: 7. [recall: 7 | seven]\nHuman: Cats?\nBot: Seven. [recall: seven]', SP).notes.join('\n'), /^2 \[recall: \.\.\.\] questions ask/);
   assert.equal(readMarkedChat(read('data/eval.txt'), SP).notes, []);
+});
+
+t('Chinese and Japanese, written without spaces: each character is a word, so a value is found inside a sentence', () => {
+  assert.equal(words('你的猫叫小花。Tom好!'), ['你', '的', '猫', '叫', '小', '花', 'tom', '好']);
+  assert.ok(containsValue('你的猫叫小花。', ['小花']));
+  assert.ok(containsValue('こんにちは、たろうさん', ['たろう']));
+  assert.ok(containsValue('我叫Tom。', ['tom']));
+  assert.not.ok(containsValue('你的猫叫小草。', ['小花']));
+  assert.not.ok(containsValue('我叫Tomas。', ['Tom']), 'a Latin word stays whole');
+  const text = 'Human: 我的猫叫小花。\nBot: 好的。\nHuman: 我的猫叫什么？\nBot: 你的猫叫小花。 [recall: 小花]\n\nHuman: 私の名前はたろうです。\nBot: はい。\nHuman: 私の名前は？\nBot: たろうさんです。 [recall: たろう]';
+  const { conversations, notes } = readMarkedChat(text, SP);
+  assert.equal(conversations.map((c) => c.marks[3]), [{ kind: 'recall', values: ['小花'] }, { kind: 'recall', values: ['たろう'] }]);
+  assert.equal(notes, [], 'the values are said earlier');
+  assert.equal(valueSpan('你的猫叫小花。', ['小花']), [12, 18], 'the recall loss scores the value\'s bytes');
+  assert.equal(valueSpan('我叫Tomas, Tom。', ['Tom']), [13, 16]);
 });
 
 t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {

@@ -46,9 +46,16 @@ export interface Scores {
   distinct2: number | null;
 }
 
-/** lower-case words: letters and digits, everything else separates */
+/** letters of scripts written without spaces between words (Chinese, Japanese): each is a word of its own, as BLEU's tokenizers count them */
+const UNSPACED = '\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}';
+/** a letter or digit of a spaced script */
+const SPACED = `(?![${UNSPACED}])[\\p{L}\\p{N}]`;
+const WORD = new RegExp(`[${UNSPACED}]|(?:${SPACED})+`, 'gu');
+const unspaced = new RegExp(`^[${UNSPACED}]`, 'u');
+
+/** lower-case words: runs of letters and digits (one character each in Chinese and Japanese), everything else separates */
 export function words(text: string): string[] {
-  return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w !== '');
+  return text.toLowerCase().match(WORD) ?? [];
 }
 
 /** does some 3-word sequence occur twice in `text`? */
@@ -70,7 +77,9 @@ export function hasRepeated3gram(text: string): boolean {
 export function valueSpan(text: string, values: string[]): [number, number] | null {
   const bytes = (s: string) => new TextEncoder().encode(s).length;
   for (const v of values) {
-    const m = new RegExp(`(?<![\\p{L}\\p{N}])${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'iu').exec(text);
+    // a word boundary at each end, except beside a Chinese or Japanese character (words)
+    const before = unspaced.test(v) ? '' : `(?<!${SPACED})`, after = unspaced.test([...v].at(-1) ?? '') ? '' : `(?!${SPACED})`;
+    const m = new RegExp(`${before}${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${after}`, 'iu').exec(text);
     if (m) return [bytes(text.slice(0, m.index)), bytes(text.slice(0, m.index + m[0].length))];
   }
   return null;
