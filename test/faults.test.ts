@@ -82,6 +82,14 @@ t('no held-out Bot tokens: "no validation data" instead of val NaN, and no NaN i
   assert.not.match(readFileSync(join(out('no-val'), 'loss.svg'), 'utf8'), /NaN/, 'loss.svg');
 });
 
+t('a file of one conversation: nothing is held out, and the run says so rather than that the held-out part has no replies', async () => {
+  const data = file('one-conv.txt', `${ADA}\n`);
+  const r = await run('train', [...MODEL, '--data', data, '--steps', '1', '--out', out('one-conv')]);
+  assertOk(r, 'one conversation');
+  assert.match(r.stdout, /^data: validation: held out of .*one-conv\.txt: nothing \(1 conversation, too few to hold one out\)$/m);
+  assert.match(r.stdout, /^no validation data: the validation loss is skipped; pass --val-data FILE for one$/m);
+});
+
 // ---- 2. divergence and impossible optimizer values ----
 
 t('a step that goes to NaN stops the run without saving it; the last good checkpoint stays', async () => {

@@ -114,7 +114,10 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     // the part that trains (the file less its held-out part), then where validation comes from
     say(`data: training: ${dataShown}: ${formatStats(data.train.stats)}`);
     const unused = o.evalInterval > 0 ? '' : ' (unused: --eval-interval 0)';
-    say(`data: validation: ${o.valData ? `${valShown} (--val-data)` : `held out of ${dataShown}`}: ${formatStats(data.val.stats)}${unused}`);
+    // a file of one conversation (a .bin of one window) has no part to hold out: say that, not that the part has no replies
+    const tooSmall = !o.valData && data.val.stats.windows === 0;
+    const trained = data.train.stats.conversations ? count(data.train.stats.conversations, 'conversation') : count(data.train.stats.windows, 'window');
+    say(`data: validation: ${o.valData ? `${valShown} (--val-data)` : `held out of ${dataShown}`}: ${tooSmall ? `nothing (${trained}, too few to hold one out)` : formatStats(data.val.stats)}${unused}`);
     for (const n of data.notes) say(`note: ${n}`);
     // a file changed since the last save is said only for the run's own file: one given again is another file on purpose (readChatText's advice for a file over 512 MiB)
     const dataFingerprint = fingerprint(o.data, opts.data === undefined ? run.saved?.dataFingerprint : undefined,
@@ -122,7 +125,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     const valDataFingerprint = o.valData && fingerprint(o.valData, opts.valData === undefined ? run.saved?.valDataFingerprint : undefined,
       `${valShown} (--val-data) has changed since this run's last save (its size or content differ): validation goes on with the new file, so its losses and the earlier ones are not comparable`);
     const val = checkData(data, o, config, { cliFlags: true });
-    if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
+    if (tooSmall && o.evalInterval > 0) say('no validation data: the validation loss is skipped; pass --val-data FILE for one');
+    else if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
     const windows = data.train.stats.windows;
     if (B > windows) say(`note: --batch-size ${B} is more than the ${count(windows, 'training window')}: every batch repeats windows (about the step of --batch-size ${windows}, at ${(B / windows).toFixed(1)}x the cost)`);
 
