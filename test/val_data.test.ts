@@ -66,6 +66,9 @@ t('loadValData: the errors of --data, naming --val-data and saying what to do', 
   await rejectsWith(loadValData(missing, opts), '--val-data file not found', missing, 'Human:');
   await rejectsWith(loadValData(file('empty.txt', ' \n'), opts), '--val-data file is empty (only whitespace)');
   await rejectsWith(loadValData(file('empty.bin', ''), opts), '--val-data file is empty');
+  // a folder of chat files: one file is read, and the error says how to make one
+  await rejectsWith(loadValData(dir, opts), `--val-data file ${dir} is a folder: pass one file (join the folder's chat files into one, a blank line between them)`);
+  await rejectsWith(loadChatData(dir, opts), `dataset file ${dir} is a folder: pass one file`);
   const prose = file('prose.txt', 'It was a dark and stormy night.\n');
   await rejectsWith(loadValData(prose, opts), `--val-data ${prose}:`, '"Human:"', 'dark and stormy');
   const short = tokenBin('short.bin', 20);

@@ -56,6 +56,7 @@ export function checkDataFile(path: string, what = 'dataset file'): void {
     );
   }
   const st = statSync(path);
+  if (st.isDirectory()) throw new UserError(`${what} ${path} is a folder: pass one file (join the folder's chat files into one, a blank line between them)`);
   if (!st.isFile()) throw new UserError(`${what} is not a file: ${path}`);
   if (st.size === 0) throw new UserError(`${what} is empty: ${path}`);
 }
