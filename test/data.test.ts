@@ -214,6 +214,10 @@ t('parseChat: no tags, but other `Word:` tags: the error names them (and --human
   // a space before the colon: no flag value can match that, the tags must be rewritten
   throwsMessage(() => parseChat('Human : hi\nBot : hello\n', SP, { speakerFlags: true }), 'the lines start with "Human :" and "Bot :": write them as "Human:" and "Bot:"');
   throwsMessage(() => parseChat('USER : hi\nAI : hello\n', SP, { speakerFlags: true }), 'write them as "Human:" and "Bot:"');
+  // a chat export in JSON: converted, not re-tagged (its "role": keys are no tags)
+  const json = 'the text is JSON: write its messages as "Human:"/"Bot:" lines, a blank line between conversations (data/README.md has a jq command for OpenAI\'s {"messages": [...]} JSONL)';
+  throwsMessage(() => parseChat('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n{"messages": []}\n', SP, { speakerFlags: true }), json);
+  throwsMessage(() => parseChat('[\n  {\n    "role": "user",\n    "content": "Hi"\n  }\n]\n'), json);
   let prose = '';
   try {
     parseChat('Once upon a time: a cat.\n', SP, { speakerFlags: true });

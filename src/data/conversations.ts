@@ -94,7 +94,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     }
     if (turns.length) conversations.push({ turns });
   }
-  if (conversations.length === 0) throw new UserError(noTagsMessage(lines, sp, opts));
+  if (conversations.length === 0) throw new UserError(noTagsMessage(text, lines, sp, opts));
   const bad = text.split('\uFFFD').length - 1;
   if (bad) notes.add('bytes', lines.findIndex((l) => l.includes('\uFFFD')) + 1, bad);
   // one block (a trailing separator does not count) means the file has no separators
@@ -156,10 +156,14 @@ function checkEncoding(text: string): void {
   throw new UserError(`the text holds ${count(nul, 'NUL character')}: it is not a text file`);
 }
 
-function noTagsMessage(lines: string[], sp: Speakers, opts: ParseOptions): string {
+function noTagsMessage(text: string, lines: string[], sp: Speakers, opts: ParseOptions): string {
   const first = lines.find((l) => l.trim() !== '');
   const msg = `no "${sp.human}:" or "${sp.bot}:" lines found; each turn must be a line starting with "${sp.human}:" or "${sp.bot}:" ` +
     (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.trim().slice(0, 80))})`);
+  // a chat export (OpenAI's {"messages": [...]} JSONL, ShareGPT's JSON) is not read: say how to convert it
+  if (first !== undefined && (isJson(first) || isJson(text))) {
+    return `${msg}; the text is JSON: write its messages as "${sp.human}:"/"${sp.bot}:" lines, a blank line between conversations (data/README.md has a jq command for OpenAI's {"messages": [...]} JSONL)`;
+  }
   // the tags the lines do use (as written, with any space before the colon), in the order they first appear
   const seen: RegExpExecArray[] = [];
   for (const l of lines) {
@@ -173,6 +177,16 @@ function noTagsMessage(lines: string[], sp: Speakers, opts: ParseOptions): strin
   const flagsFit = opts.speakerFlags && h[0] === `${h[1]}:` && b[0] === `${b[1]}:` && !(h[1] === sp.human && b[1] === sp.bot);
   return `${msg}; the lines start with "${h[0]}" and "${b[0]}": ` +
     (flagsFit ? `pass --human ${h[1]} --bot ${b[1]}` : `write them as "${sp.human}:" and "${sp.bot}:"`);
+}
+
+/** a JSON object or array */
+function isJson(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null;
+  } catch {
+    return false;
+  }
 }
 
 function chunk(turns: Turn[]): Conversation[] {
