@@ -71,6 +71,9 @@ t('loadValData: the errors of --data, naming --val-data and saying what to do', 
   await rejectsWith(loadChatData(dir, opts), `dataset file ${dir} is a folder: pass one file`);
   const prose = file('prose.txt', 'It was a dark and stormy night.\n');
   await rejectsWith(loadValData(prose, opts), `--val-data ${prose}:`, '"Human:"', 'dark and stormy');
+  // tags of its own: rewritten, not --human/--bot, which would retag --data too
+  const lower = file('lower.txt', 'human: hi\nbot: hello\n');
+  await rejectsWith(loadValData(lower, { ...opts, speakerFlags: true }), `--val-data ${lower}:`, 'the lines start with "human:" and "bot:": write them as "Human:" and "Bot:"');
   const short = tokenBin('short.bin', 20);
   await rejectsWith(loadValData(short, opts), `--val-data ${short}: 20 tokens, fewer than one window`, 'a smaller --block-size');
   await rejectsWith(loadValData(file('odd.bin', new Uint8Array(201)), opts), '--val-data', 'an odd number');

@@ -40,7 +40,8 @@ export async function loadValData(path: string, opts: LoadOptions): Promise<{ da
     checkDataFile(path, VAL_FILE);
     return { data: loadTokenBin(path, opts.blockSize, where), notes: [] };
   }
-  const parsed = parseChatText(readChatText(path, VAL_FILE), opts.speakers, where, opts);
+  // its tags must be --data's: --human/--bot would retag that too, so errors and notes say to rewrite the file
+  const parsed = parseChatText(readChatText(path, VAL_FILE), opts.speakers, where, { ...opts, speakerFlags: false });
   return { data: await packConversationsAsync(parsed.conversations, opts.speakers, opts.blockSize, opts.mask), notes: parsed.notes };
 }
 
