@@ -158,6 +158,10 @@ t('readChat notes: tags in another case or with a space before the colon are cou
   // a space before the colon: no flag value can match it, so none is suggested
   assert.not.ok(notesWith(txt, 'not exactly', { speakerFlags: true })[0].includes('--human'));
   assert.ok(notesWith('Human: Hi\nbot: Hello\n', 'not exactly', { speakerFlags: true })[0].includes('--human/--bot'));
+  // a full-width colon (a Chinese or Japanese input method): said, not merged into the turn before unseen
+  const fw = 'Human: 你好\nBot：你好！\nHuman：天气？\nBot: 很好。\n';
+  assert.match(notesWith(fw, 'not exactly', { speakerFlags: true })[0], /^2 lines start with a tag that is not exactly "Human:"\/"Bot:" \(another case, a space before the colon, or a full-width "："\), not read as turns: write the tags as "Human:"\/"Bot:" \(first: line 2\)$/);
+  throwsMessage(() => parseChat('Human：你好\nBot：你好！\n', SP, { speakerFlags: true }), 'the lines start with "Human：" and "Bot：": write them as "Human:" and "Bot:"');
   // another speaker's tag is a name here, not a near miss
   assert.equal(readChat('User: hi\nAssistant: Human: is a word\n', { human: 'User', bot: 'Assistant' }).notes, []);
 });

@@ -8,7 +8,7 @@ export const CHUNK_EXCHANGES = 4;
 const GREETING = /^(hi|hello|hey|heya|hiya|howdy|greetings|yo|good (morning|afternoon|evening))\b/i;
 const SEPARATOR = /^(-{3,}|<\|endoftext\|>)$/;
 /** `Word:` at the start of a line, for naming the tags a file uses when it has none of ours */
-const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t]*:/u;
+const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t]*[:：]/u;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -48,8 +48,8 @@ export function parseChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: P
 export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): ParsedChat {
   checkEncoding(text);
   const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`);
-  // our tags in another case or with a space before the colon: text to this parser, a tag to the writer
-  const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t]*:`, 'i');
+  // our tags in another case, with a space before the colon or a full-width colon (typed with a Chinese or Japanese input method): text to this parser, a tag to the writer
+  const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t]*[:：]`, 'i');
   const tags = `"${sp.human}:"/"${sp.bot}:"`;
   const flagHint = opts.speakerFlags ? ' (or set the tags with --human/--bot)' : '';
   const notes = new Notes();
@@ -74,7 +74,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     const near = nearTag.exec(bare);
     if (near) {
       notes.add('near', i + 1);
-      spaced ||= !near[0].endsWith(`${near[1]}:`); // no flag value holds a space before the colon
+      spaced ||= !near[0].endsWith(`${near[1]}:`); // no flag value holds a space before the colon, or makes it full-width
     } else if (!cur.length && started) notes.add('ignored', i + 1);
     if (cur.length) cur[cur.length - 1].text += '\n' + line;
   });
@@ -109,7 +109,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     conversations,
     notes: [
       say('ignored', (n) => `${count(n, 'untagged line')} after a blank line ignored: a blank line ends the conversation, even inside a turn`),
-      say('near', (n) => `${count(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, or a space before the colon), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${spaced ? '' : flagHint}`),
+      say('near', (n) => `${count(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, a space before the colon, or a full-width "："), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${spaced ? '' : flagHint}`),
       say('split', (n) => `${count(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: the blank line between them cut the answer from its question`),
       say('empty', (n) => `${count(n, 'empty turn')} (a tag with no text) left out`),
       say('bytes', (n) => `${count(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),
