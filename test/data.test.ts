@@ -203,6 +203,12 @@ t('readChat: UTF-16 is refused; bytes that are not UTF-8 are counted', () => {
   assert.equal(readChat(chat).notes, [], 'é in UTF-8 is fine');
 });
 
+t('readChat: a byte order mark, and zero-width characters copied from a web page, before a tag do not hide it', () => {
+  assert.equal(texts(parseChat('\uFEFFHuman: Hi\r\nBot: Hello\r\n')), [['h:Hi', 'b:Hello']]);
+  const zw = parseChat('Human: Hi\nBot: Hello\n\u200BHuman: How are you?\n\u2060\u200DBot: Fine\n \u200B\nHuman: x\nBot: y\n');
+  assert.equal(texts(zw), [['h:Hi', 'b:Hello', 'h:How are you?', 'b:Fine'], ['h:x', 'b:y']]);
+});
+
 t('readChat: CR-only line ends (old Mac) split lines', () => {
   assert.equal(texts(parseChat('Human: Hi\rBot: Hello\r\rHuman: x\rBot: y\r')), [['h:Hi', 'b:Hello'], ['h:x', 'b:y']]);
   // CR CR LF (CRLF converted again) is one line end, not a blank line between turns

@@ -59,7 +59,8 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const lines = text.split(/\r*\n|\r/);
   let started = false, spaced = false;
   lines.forEach((raw, i) => {
-    const line = raw.trimEnd(), bare = line.trimStart();
+    // leading spaces, a byte order mark (\s holds it) and zero-width characters a copy from a web page or chat app brings do not hide a tag
+    const line = raw.trimEnd(), bare = line.replace(/^[\s\u200B-\u200D\u2060]+/, '');
     const cur = blocks[blocks.length - 1];
     if (bare === '' || SEPARATOR.test(bare)) {
       if (cur.length) blocks.push([]);
