@@ -166,6 +166,15 @@ t('readChat notes: tags in another case or with a space before the colon are cou
   assert.equal(readChat('User: hi\nAssistant: Human: is a word\n', { human: 'User', bot: 'Assistant' }).notes, []);
 });
 
+t('readChat notes: one of our tags missing and another label on many lines ("User:" beside "Bot:"): the label is named, with what to write', () => {
+  const userBot = 'User: hi\nBot: hello\nUser: how are you\nBot: fine\n';
+  assert.equal(notesWith(userBot, 'read as text', { speakerFlags: true }), ['2 lines start with "User:", read as text, and no turn is tagged "Human:": if "User:" tags that speaker, write it as "Human:" (or pass --human User) (first: line 1)']);
+  assert.equal(notesWith('Human: hi\nAI: hello\nHuman: bye\nAI: bye\n', 'read as text'), ['2 lines start with "AI:", read as text, and no turn is tagged "Bot:": if "AI:" tags that speaker, write it as "Bot:" (first: line 2)']);
+  // both speakers there: a label inside an answer is text
+  assert.equal(readChat('Human: how?\nBot: Like this.\nNote: it works.\nHuman: and?\nBot: Again.\nNote: twice.\n').notes, []);
+  assert.equal(readChat('Human: hi\nNote: one\n').notes, [], 'one label line is not a speaker');
+});
+
 t('readChat notes: a Bot turn after a blank line that followed a Human turn (the answer cut from its question)', () => {
   const txt = 'Human: Hi\n\nBot: Hello\n\nHuman: x\nBot: y\n\nBot: z\n';
   assert.equal(texts(parseChat(txt)), [['h:Hi'], ['b:Hello'], ['h:x', 'b:y'], ['b:z']]);

@@ -58,6 +58,8 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   // CRLF, CR (old Mac), and CRs doubled before a LF by a second CRLF conversion
   const lines = text.split(/\r*\n|\r/);
   let started = false, spaced = false;
+  // other `Word:` labels at the start of lines (text here): the other speaker's tag, where one of ours is missing
+  const labels = new Map<string, { n: number; first: number; word: string }>();
   lines.forEach((raw, i) => {
     // leading spaces, a byte order mark (\s holds it) and zero-width characters a copy from a web page or chat app brings do not hide a tag
     const line = raw.trimEnd(), bare = line.replace(/^[\s\u200B-\u200D\u2060]+/, '');
@@ -76,7 +78,15 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     if (near) {
       notes.add('near', i + 1);
       spaced ||= !near[0].endsWith(`${near[1]}:`); // no flag value holds a space before the colon, or makes it full-width
-    } else if (!cur.length && started) notes.add('ignored', i + 1);
+    } else {
+      if (!cur.length && started) notes.add('ignored', i + 1);
+      const w = WORD_TAG.exec(bare);
+      if (w) {
+        const l = labels.get(w[0]);
+        if (l) l.n++;
+        else labels.set(w[0], { n: 1, first: i + 1, word: w[1] });
+      }
+    }
     if (cur.length) cur[cur.length - 1].text += '\n' + line;
   });
   // each block with a turn that has text is a conversation; empty turns are left out
@@ -96,6 +106,14 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     if (turns.length) conversations.push({ turns });
   }
   if (conversations.length === 0) throw new UserError(noTagsMessage(text, lines, sp, opts));
+  // turns of one speaker only, and another label on many lines: most likely the other speaker's tag ("User:" beside "Bot:")
+  const missing = (['human', 'bot'] as const).find((who) => !conversations.some((c) => c.turns.some((t) => t.speaker === who)));
+  const label = [...labels].filter(([, l]) => l.n >= 2).sort((a, b) => b[1].n - a[1].n)[0];
+  if (missing && label) {
+    const [written, l] = label, ours = `"${sp[missing]}:"`;
+    const flag = opts.speakerFlags && written === `${l.word}:` ? ` (or pass --${missing} ${l.word})` : '';
+    notes.list.push(`${count(l.n, 'line')} ${l.n === 1 ? 'starts' : 'start'} with "${written}", read as text, and no turn is tagged ${ours}: if "${written}" tags that speaker, write it as ${ours}${flag} (first: line ${l.first})`);
+  }
   const bad = text.split('\uFFFD').length - 1;
   if (bad) notes.add('bytes', lines.findIndex((l) => l.includes('\uFFFD')) + 1, bad);
   // one block (a trailing separator does not count) means the file has no separators
