@@ -11,7 +11,10 @@ import { getBatch, packConversations, packConversationsAsync, splitConversations
 import {
   DEFAULT_SPEAKERS as SP, encodeBotTurn, encodeConversation, encodeExchanges, encodeHumanTurn, encodePersona, type Conversation,
 } from '../src/data/format.ts';
-import { decode, encode, EOT, StreamDecoder, tokenBytes } from '../src/data/tokenizer.ts';
+import { decode, encode, encodeLong, EOT, LONG_TEXT, StreamDecoder, tokenBytes } from '../src/data/tokenizer.ts';
+import { Rng } from '../src/util/rng.ts';
+import { Tiktoken } from 'js-tiktoken/lite';
+import gpt2 from 'js-tiktoken/ranks/gpt2';
 import { loadDataset } from './load_dataset.ts';
 
 const t = suite('data');
@@ -41,6 +44,60 @@ t('tokenizer: known GPT-2 ids, round trip, EOT', () => {
   const ids = encode('a <|endoftext|> b');
   assert.not.ok(ids.includes(EOT));
   assert.is(decode(ids), 'a <|endoftext|> b');
+});
+
+t('tokenizer: the long-text path gives js-tiktoken\'s ids, on random texts with long runs and on edge cases', () => {
+  const tiktoken = new Tiktoken(gpt2);
+  const rng = new Rng(7);
+  const pick = (xs: string) => [...xs][rng.int([...xs].length)];
+  const runs = [
+    'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 'ab', 'e', 'Ze', '0123456789', '01',
+    'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/=', '!?.,;:-_()[]{}<>|/\\*&^%$#@~`"\'',
+    ' ', '  \n\t\r\u00a0\u3000', '\n', 'éàüñøß', '東京大学中文日本語', '🧠👍🏽🎉', "'s't're've'm'll'd", 'xn--abc',
+  ];
+  const texts = [
+    // equal-rank pairs (merge leftmost first), whitespace runs around long pieces (the regex's \s+(?!\S))
+    'a'.repeat(700), 'ab'.repeat(400), ' '.repeat(600), '\n'.repeat(600), `x  \n${'q'.repeat(600)}`, `${'7'.repeat(600)}  `,
+    `a <|endoftext|> b ${'<|endoftext|>'.repeat(50)}`, `${'🧠'.repeat(300)} ${'東'.repeat(300)}`,
+  ];
+  for (let k = 0; k < 150; k++) {
+    let s = '';
+    const parts = 1 + rng.int(12);
+    for (let p = 0; p < parts; p++) {
+      const r = rng.next();
+      if (r < 0.1) s += ' the <|endoftext|> ';
+      else if (r < 0.15) s += 'Human: Hi\nBot: Hello!';
+      else {
+        const run = runs[rng.int(runs.length)];
+        // mostly short runs; one in six long enough to be a piece js-tiktoken merges slowly
+        const len = rng.next() < 1 / 6 ? 100 + rng.int(500) : 1 + rng.int(8);
+        for (let i = 0; i < len; i++) s += pick(run);
+      }
+    }
+    texts.push(s);
+  }
+  let long = 0;
+  for (const s of texts) {
+    const want = tiktoken.encode(s, [], []);
+    assert.equal(encodeLong(s), want, JSON.stringify(s.slice(0, 80)));
+    assert.equal(encode(s), want);
+    assert.is(decode(want), s);
+    if (s.length > LONG_TEXT) long++;
+  }
+  assert.ok(long > 20, `${long} texts take encode's long path`);
+});
+
+t('tokenizer: a 50,000-letter run without spaces (a pasted blob) encodes in well under a second, not minutes', () => {
+  const rng = new Rng(1);
+  const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  const blob = Array.from({ length: 50_000 }, () => letters[rng.int(letters.length)]).join('');
+  const text = `Human: decode this ${blob} please`;
+  const t0 = performance.now();
+  const ids = encode(text);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 3000, `took ${ms.toFixed(0)} ms (js-tiktoken's own merge takes minutes)`);
+  assert.is(decode(ids), text);
+  assert.equal(ids.slice(0, 4), encode('Human: decode this'));
 });
 
 t('StreamDecoder holds back a character split across tokens', () => {
