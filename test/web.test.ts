@@ -222,6 +222,25 @@ t('?human=/?bot=: the tags of a model trained with others, checked as chat.js ch
   assert.equal(speakersFromQueryOrHost(modelSpeakers(null, recorded, url), { human: 'Me' }), { human: 'Me', bot: 'AI' });
 });
 
+t('?max_tokens= (or chat.js\'s name for it, ?max_new_tokens=) presets Max tokens; a value it cannot take is said under the name the query gave', () => {
+  const a = settingsFromQuery('?max_tokens=64&temperature=0');
+  assert.is(a.chat.maxNewTokens, 64);
+  assert.is(a.chat.sampling.temperature, 0);
+  assert.ok(a.maxTokensGiven);
+  const b = settingsFromQuery('?max_new_tokens=48');
+  assert.is(b.chat.maxNewTokens, 48);
+  assert.ok(b.maxTokensGiven);
+  assert.equal(b.problems, []);
+  assert.is(settingsFromQuery('?max_tokens=20&max_new_tokens=30').chat.maxNewTokens, 20, 'the API name wins');
+  for (const name of ['max_tokens', 'max_new_tokens']) {
+    const bad = settingsFromQuery(`?${name}=0`);
+    assert.is(bad.chat.maxNewTokens, 128, name);
+    assert.not.ok(bad.maxTokensGiven, name);
+    assert.is(bad.problems.length, 1, name);
+    assert.match(bad.problems[0], new RegExp(`^\\?${name}=0: max_tokens `), name);
+  }
+});
+
 t('SseParser: events split anywhere, CRLF and CR, comments, multi-line data, other fields', () => {
   const stream = ': keep-alive\r\ndata: {"a":1}\r\n\r\nevent: x\ndata: line one\ndata: line two\nid: 7\n\ndata:[DONE]\r\r\n';
   const whole = new SseParser().push(stream);

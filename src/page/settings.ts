@@ -1,7 +1,7 @@
 // The page's chat settings: chat.js's options (src/chat/session.ts) under their OpenAI API
-// names, preset from the query string (?engine=browser&temperature=0&max_tokens=64 ...), and
-// where the in-browser engine's model (?model=) and LoRA adapter (?adapter=) are, and the tags it
-// was trained with (?human=, ?bot=).
+// names, preset from the query string (?engine=browser&temperature=0&max_tokens=64 ...; max_tokens
+// also as chat.js's ?max_new_tokens=), and where the in-browser engine's model (?model=) and LoRA
+// adapter (?adapter=) are, and the tags it was trained with (?human=, ?bot=).
 import { DEFAULT_SPEAKERS, speakerProblem, speakersProblem, type Speakers } from '../data/format.ts';
 import { UserError } from '../util/errors.ts';
 import { applySetting, defaultChatOptions, type ChatOptions } from '../chat/session.ts';
@@ -53,10 +53,12 @@ export function settingsFromQuery(search: string): PageSettings {
   const engine = q.get('engine');
   if (engine !== null && engine !== 'browser' && engine !== 'server') problems.push(`?engine=${engine}: use browser or server`);
   for (const f of SAMPLING_FIELDS) {
-    const v = q.get(f.name) ?? (f.name === 'max_tokens' ? q.get('max_new_tokens') : null);
+    // max_tokens also under chat.js's name for it; a notice names the parameter as the query gave it
+    const given = f.name === 'max_tokens' && !q.has(f.name) ? 'max_new_tokens' : f.name;
+    const v = q.get(given);
     if (v === null) continue;
     const why = applyField(chat, f, v);
-    if (why) problems.push(`?${f.name}=${v}: ${why}`);
+    if (why) problems.push(`?${given}=${v}: ${why}`);
     else if (f.name === 'max_tokens') maxTokensGiven = true;
   }
   chat.persona = q.get('persona') ?? '';
