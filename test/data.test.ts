@@ -273,6 +273,9 @@ t('readChat: a byte order mark, and zero-width characters copied from a web page
   assert.equal(texts(parseChat('\uFEFFHuman: Hi\r\nBot: Hello\r\n')), [['h:Hi', 'b:Hello']]);
   const zw = parseChat('Human: Hi\nBot: Hello\n\u200BHuman: How are you?\n\u2060\u200DBot: Fine\n \u200B\nHuman: x\nBot: y\n');
   assert.equal(texts(zw), [['h:Hi', 'b:Hello', 'h:How are you?', 'b:Fine'], ['h:x', 'b:y']]);
+  // the other invisible format characters (\p{Cf}): a left-to-right mark (copied from a chat app, or typed on Windows), a bidi embedding, a soft hyphen
+  const marks = parseChat('Human: Hi\nBot: Hello\n\u200EHuman: How are you?\n\u202A\u00ADBot: Fine\n\u200F\nHuman: x\nBot: y\n');
+  assert.equal(texts(marks), [['h:Hi', 'b:Hello', 'h:How are you?', 'b:Fine'], ['h:x', 'b:y']]);
 });
 
 t('readChat: CR-only line ends (old Mac) split lines', () => {

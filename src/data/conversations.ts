@@ -9,6 +9,11 @@ const GREETING = /^(hi|hello|hey|heya|hiya|howdy|greetings|yo|good (morning|afte
 const SEPARATOR = /^(-{3,}|<\|endoftext\|>)$/;
 /** `Word:` at the start of a line, for naming the tags a file uses when it has none of ours */
 const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t]*[:：]/u;
+/**
+ * a line as the parser reads it: spaces, the byte order mark (\s holds it) and the invisible format
+ * characters a copy from a web page or chat app brings (zero-width, direction marks: \p{Cf}) do not hide a tag
+ */
+const bareLine = (line: string) => line.trimEnd().replace(/^[\s\p{Cf}]+/u, '');
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -61,8 +66,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   // other `Word:` labels at the start of lines (text here): the other speaker's tag, where one of ours is missing
   const labels = new Map<string, { n: number; first: number; word: string }>();
   lines.forEach((raw, i) => {
-    // leading spaces, a byte order mark (\s holds it) and zero-width characters a copy from a web page or chat app brings do not hide a tag
-    const line = raw.trimEnd(), bare = line.replace(/^[\s\u200B-\u200D\u2060]+/, '');
+    const line = raw.trimEnd(), bare = bareLine(line);
     const cur = blocks[blocks.length - 1];
     if (bare === '' || SEPARATOR.test(bare)) {
       if (cur.length) blocks.push([]);
