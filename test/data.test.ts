@@ -297,6 +297,11 @@ t('parseChat: no tags, but other `Word:` tags: the error names them (and --human
   const json = 'the text is JSON: write its messages as "Human:"/"Bot:" lines, a blank line between conversations (data/README.md has a jq command for OpenAI\'s {"messages": [...]} JSONL)';
   throwsMessage(() => parseChat('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n{"messages": []}\n', SP, { speakerFlags: true }), json);
   throwsMessage(() => parseChat('[\n  {\n    "role": "user",\n    "content": "Hi"\n  }\n]\n'), json);
+  // with a byte order mark (PowerShell's and Notepad's UTF-8), which JSON.parse refuses
+  throwsMessage(() => parseChat('\uFEFF{"messages": [{"role": "user", "content": "Hi"}]}\n'), json, '(first line: "{\\"messages\\"');
+  throwsMessage(() => parseChat('\uFEFF[\n  {\n    "role": "user",\n    "content": "Hi"\n  }\n]\n'), json);
+  // a zero-width character before other tags hides them no more than it hides ours
+  throwsMessage(() => parseChat('\u200BUser: hi\n\u200BAI: hello\n', SP, { speakerFlags: true }), 'the lines start with "User:" and "AI:": pass --human User --bot AI');
   let prose = '';
   try {
     parseChat('Once upon a time: a cat.\n', SP, { speakerFlags: true });

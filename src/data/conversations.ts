@@ -180,9 +180,10 @@ function checkEncoding(text: string): void {
 }
 
 function noTagsMessage(text: string, lines: string[], sp: Speakers, opts: ParseOptions): string {
-  const first = lines.find((l) => l.trim() !== '');
+  // lines as readChat reads them: a byte order mark or a zero-width character before a tag (or JSON) skipped
+  const firstLine = lines.find((l) => bareLine(l) !== ''), first = firstLine && bareLine(firstLine);
   const msg = `no "${sp.human}:" or "${sp.bot}:" lines found; each turn must be a line starting with "${sp.human}:" or "${sp.bot}:" ` +
-    (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.trim().slice(0, 80))})`);
+    (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.slice(0, 80))})`);
   // a chat export (OpenAI's {"messages": [...]} JSONL, ShareGPT's JSON) is not read: say how to convert it
   if (first !== undefined && (isJson(first) || isJson(text))) {
     return `${msg}; the text is JSON: write its messages as "${sp.human}:"/"${sp.bot}:" lines, a blank line between conversations (data/README.md has a jq command for OpenAI's {"messages": [...]} JSONL)`;
@@ -190,7 +191,7 @@ function noTagsMessage(text: string, lines: string[], sp: Speakers, opts: ParseO
   // the tags the lines do use (as written, with any space before the colon), in the order they first appear
   const seen: RegExpExecArray[] = [];
   for (const l of lines) {
-    const m = WORD_TAG.exec(l.trim());
+    const m = WORD_TAG.exec(bareLine(l));
     if (m && !seen.some((s) => s[0] === m[0])) seen.push(m);
     if (seen.length === 2) break;
   }
@@ -202,10 +203,10 @@ function noTagsMessage(text: string, lines: string[], sp: Speakers, opts: ParseO
     (flagsFit ? `pass --human ${h[1]} --bot ${b[1]}` : `write them as "${sp.human}:" and "${sp.bot}:"`);
 }
 
-/** a JSON object or array */
+/** a JSON object or array (after a byte order mark, which JSON.parse refuses: Windows tools write one) */
 function isJson(text: string): boolean {
   try {
-    const v: unknown = JSON.parse(text);
+    const v: unknown = JSON.parse(text.replace(/^\uFEFF/, ''));
     return typeof v === 'object' && v !== null;
   } catch {
     return false;
