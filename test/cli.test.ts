@@ -74,7 +74,7 @@ t('train.js: what the parser noticed is printed under the data lines, one line e
   const o = await run('train', [...TINY, '--data', odd, '--steps', '1', '--out', join(dir, 'odd-run')]);
   assertOk(o, 'train on odd.txt');
   // the training line counts what trains, not the whole file (5 conversations, 1 held out)
-  assert.match(o.stdout, /^data: training: .*odd\.txt: 4 conversations -> .*\ndata: validation: held out of .*odd\.txt: 1 conversation -> .*\nnote: 1 line starts with a tag that is not exactly "Human:"\/"Bot:" .*--human\/--bot\) \(first: line 15\)\nnote: 1 conversation starts with a "Bot:" turn .* \(first: line 14\)$/m);
+  assert.match(o.stdout, /^data: training: .*odd\.txt: 4 conversations -> .*\ndata: validation: held out of .*odd\.txt: 1 conversation -> .*\nnote: 1 line starts with a tag that is not exactly "Human:"\/"Bot:" .*--human\/--bot\) \(first: line 15\)\nnote: 1 conversation starts with a turn tagged "Bot:" .* \(first: line 14\)$/m);
 });
 
 /** SIGINT once the first progress line of `p` is out; returns the finished run and ms from signal to exit */

@@ -236,7 +236,10 @@ t('readChat notes: a Bot turn after a blank line that followed a Human turn (the
   const txt = 'Human: Hi\n\nBot: Hello\n\nHuman: x\nBot: y\n\nBot: z\n';
   assert.equal(texts(parseChat(txt)), [['h:Hi'], ['b:Hello'], ['h:x', 'b:y'], ['b:z']]);
   const [n] = notesWith(txt, 'from its question');
-  assert.match(n, /^1 conversation starts with a "Bot:" turn after one that ended with a "Human:" turn: .* \(first: line 3\)$/);
+  assert.match(n, /^1 conversation starts with a turn tagged "Bot:" after one that ended with a turn tagged "Human:": .* \(first: line 3\)$/);
+  // other tags: no article that reads wrong before them ('a "Assistant:" turn')
+  const [other] = readChat('User: Hi\n\nAssistant: Hello\n', { human: 'User', bot: 'Assistant' }).notes;
+  assert.match(other, /^1 conversation starts with a turn tagged "Assistant:" after one that ended with a turn tagged "User:": /);
 });
 
 t('readChat: continuation lines keep their indentation (code in an answer)', () => {

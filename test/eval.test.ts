@@ -36,9 +36,11 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   const [c] = parseMarkedChat('Human: I am Zorbat.\nBot: Hi Zorbat.\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat | zorb]\nHuman: How old am I?\nBot: You haven\'t said.  [Unknown] \n', SP);
   assert.equal(c.turns.map((x) => x.text), ['I am Zorbat.', 'Hi Zorbat.', 'Who am I?', 'You are Zorbat.', 'How old am I?', 'You haven\'t said.']);
   assert.equal(c.marks, [null, null, null, { kind: 'recall', values: ['Zorbat', 'zorb'] }, null, { kind: 'unknown' }]);
-  assert.throws(() => parseMarkedChat('Human: Who am I? [recall: X]\nBot: X.', SP), /belongs at the end of a Bot line/);
+  assert.throws(() => parseMarkedChat('Human: Who am I? [recall: X]\nBot: X.', SP), /belongs at the end of a reply: the Bot line that answers the Human line before it$/);
+  // other tags: no article that reads wrong before them ('a Assistant line')
+  assert.throws(() => parseMarkedChat('User: Who am I? [recall: X]\nAssistant: X.', { human: 'User', bot: 'Assistant' }), /belongs at the end of a reply: the Assistant line that answers the User line before it$/);
   assert.throws(() => parseMarkedChat('Human: Who am I?\nBot: X. [recall: ]', SP), /needs the value/);
-  assert.throws(() => parseMarkedChat('Bot: Hello. [unknown]\nHuman: hi', SP), /answers a Human line/);
+  assert.throws(() => parseMarkedChat('Bot: Hello. [unknown]\nHuman: hi', SP), /answers the Human line/);
   // what was meant as a mark but would be neither scored nor removed: a typo, no colon, unclosed, mid-line, two marks
   for (const bad of ['Hi Zorbat. [unkown]', 'Hi Zorbat. [recall Zorbat]', 'Hi Zorbat. [recall: Zorbat', 'Hi Zorbat. [recall: Zorbat] and more', 'Hi Zorbat. [recall: Zorbat] [unknown]',
     'Hi Zorbat. [reacll: Zorbat]', 'Hi Zorbat. (recall: Zorbat)', 'Hi Zorbat. [[recall: Zorbat]', 'Hi Zorbat. [unknown.]', 'Hi Zorbat. (unknown)', 'Hi Zorbat. [recall: Zorbat]\nAnything else?']) {
@@ -422,7 +424,7 @@ t('eval.js: --help, and bad input as one line', () => {
     [['--train-data', 'tokens.bin'], /^error: --train-data tokens\.bin is a token file: pass the Human:\/Bot: text file it was made from$/],
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
     [['--train-data', huge], /^error: --train-data file .*huge\.txt is 513 MiB: a chat text file can be at most 512 MiB \(it is read whole\); pass a part of it$/],
-    [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a Bot line/],
+    [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a reply: the Bot line/],
     [['--limit', '0'], /^error: --limit must be at least 1/],
     [['out/chat'], /^error: unexpected argument 'out\/chat': a model goes after --init, held-out conversations after --data \(see --help\)$/],
     [['--temperature', '-1'], /^error: --temperature: temperature must be >= 0/],

@@ -133,7 +133,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     notes: [
       say('ignored', (n) => `${count(n, 'untagged line')} after a blank line ignored: a blank line ends the conversation, even inside a turn`),
       say('near', (n) => `${count(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, a space before the colon, or a full-width "："), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${spaced ? '' : flagHint}`),
-      say('split', (n) => `${count(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a "${sp.bot}:" turn after one that ended with a "${sp.human}:" turn: the blank line between them cut the answer from its question`),
+      say('split', (n) => `${count(n, 'conversation')} ${n === 1 ? 'starts' : 'start'} with a turn tagged "${sp.bot}:" after one that ended with a turn tagged "${sp.human}:": the blank line between them cut the answer from its question`),
       say('empty', (n) => `${count(n, 'empty turn')} (a tag with no text) left out`),
       say('bytes', (n) => `${count(n, 'character')} could not be read as UTF-8 and became "\uFFFD": save the file as UTF-8`),
       ...notes.list,

@@ -49,7 +49,7 @@ export function readMarkedChat(text: string, sp: Speakers): { conversations: Mar
         return t;
       }
       if (t.speaker !== 'bot' || c.turns[i - 1]?.speaker !== 'human') {
-        throw new UserError(`${where}: a [recall: ...] or [unknown] mark belongs at the end of a ${sp.bot} line that answers a ${sp.human} line`);
+        throw new UserError(`${where}: a [recall: ...] or [unknown] mark belongs at the end of a reply: the ${sp.bot} line that answers the ${sp.human} line before it`);
       }
       if (m[2]) marks.push({ kind: 'unknown' });
       else {
