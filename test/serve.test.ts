@@ -112,6 +112,23 @@ t('contextFacts: a context_length_exceeded message without the API\'s remedy, fo
   }
 });
 
+t('a value of the wrong JSON type is named as OpenAI names it: a string, a number, a boolean, an array, an object', () => {
+  const model = { id: 'tiny', contextLength: 64, vocabSize: 50257, created: 1 };
+  const message = (body: object) => {
+    try {
+      parseChatRequest({ messages: [{ role: 'user', content: 'hi' }], ...body }, model, () => 1);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'not refused';
+  };
+  assert.is(message({ temperature: {} }), "Invalid type for 'temperature': expected a number, but got an object.");
+  assert.is(message({ temperature: [] }), "Invalid type for 'temperature': expected a number, but got an array.");
+  assert.is(message({ temperature: 'hot' }), "Invalid type for 'temperature': expected a number, but got a string.");
+  assert.is(message({ stream: 1 }), "Invalid type for 'stream': expected a boolean, but got a number.");
+  assert.is(message({ model: true }), "Invalid type for 'model': expected a string, but got a boolean.");
+});
+
 t('streamed chunks joined equal the non-streamed content (chat and completions), with usage', async () => {
   for (const seed of [1, 2]) {
     const body = chat('Tell me a story.', { temperature: 0.9, seed, max_tokens: 16 });

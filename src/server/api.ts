@@ -51,7 +51,7 @@ export interface GenerationRequest {
 type Body = Record<string, unknown>;
 const bad = (param: string, why: string) => new ApiError(400, `Invalid value for '${param}': ${why}`, param, 'invalid_value');
 const typeError = (param: string, want: string, v: unknown) =>
-  new ApiError(400, `Invalid type for '${param}': expected ${want}, but got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}.`, param, 'invalid_type');
+  new ApiError(400, `Invalid type for '${param}': expected ${want}, but got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`}.`, param, 'invalid_type');
 
 function num(b: Body, name: string, check: (v: number) => string | null): number | undefined {
   const v = b[name];
