@@ -86,6 +86,10 @@ t('Chinese and Japanese, written without spaces: each character is a word, so a 
   assert.equal(notes, [], 'the values are said earlier');
   assert.equal(valueSpan('你的猫叫小花。', ['小花']), [12, 18], 'the recall loss scores the value\'s bytes');
   assert.equal(valueSpan('我叫Tomas, Tom。', ['Tom']), [13, 16]);
+  // the long-vowel mark ー (Common by Script, Katakana by Script_Extensions) is part of the katakana word, not of a number after it
+  assert.equal(words('コーヒー3杯'), ['コ', 'ー', 'ヒ', 'ー', '3', '杯']);
+  assert.ok(containsValue('コーヒー3杯です。', ['コーヒー']));
+  assert.equal(valueSpan('コーヒー3杯です。', ['コーヒー']), [0, 12]);
 });
 
 t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {

@@ -46,12 +46,17 @@ export interface Scores {
   distinct2: number | null;
 }
 
-/** letters of scripts written without spaces between words (Chinese, Japanese): each is a word of its own, as BLEU's tokenizers count them */
-const UNSPACED = '\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}';
+/**
+ * characters of scripts written without spaces between words (Chinese, Japanese), by Script_Extensions:
+ * that also holds the long-vowel mark ー of katakana words (コーヒー), which is Common by Script
+ */
+const CJK = '[\\p{scx=Han}\\p{scx=Hiragana}\\p{scx=Katakana}]';
+/** a letter of those scripts (not their punctuation): each is a word of its own, as BLEU's tokenizers count them */
+const UNSPACED = `(?=[\\p{L}\\p{N}])${CJK}`;
 /** a letter or digit of a spaced script */
-const SPACED = `(?![${UNSPACED}])[\\p{L}\\p{N}]`;
-const WORD = new RegExp(`[${UNSPACED}]|(?:${SPACED})+`, 'gu');
-const unspaced = new RegExp(`^[${UNSPACED}]`, 'u');
+const SPACED = `(?!${CJK})[\\p{L}\\p{N}]`;
+const WORD = new RegExp(`${UNSPACED}|(?:${SPACED})+`, 'gu');
+const unspaced = new RegExp(`^${UNSPACED}`, 'u');
 
 /** lower-case words: runs of letters and digits (one character each in Chinese and Japanese), everything else separates */
 export function words(text: string): string[] {
