@@ -281,6 +281,11 @@ t('readChat: a byte order mark, and zero-width characters copied from a web page
   assert.equal(texts(marks), [['h:Hi', 'b:Hello', 'h:How are you?', 'b:Fine'], ['h:x', 'b:y']]);
 });
 
+t('readChat: a turn holding U+2028 or U+2029 (a line separator inside a message, from a JSON export) is a turn, not text of the turn before', () => {
+  assert.equal(texts(parseChat('Human: Hi\u2028there\nBot: Hello\u2029Bye\n')), [['h:Hi\u2028there', 'b:Hello\u2029Bye']]);
+  assert.equal(texts(parseChat('Human: Hi\nBot: one\u2028two\nHuman: x\nBot: y\n')), [['h:Hi', 'b:one\u2028two', 'h:x', 'b:y']]);
+});
+
 t('readChat: CR-only line ends (old Mac) split lines', () => {
   assert.equal(texts(parseChat('Human: Hi\rBot: Hello\r\rHuman: x\rBot: y\r')), [['h:Hi', 'b:Hello'], ['h:x', 'b:y']]);
   // CR CR LF (CRLF converted again) is one line end, not a blank line between turns

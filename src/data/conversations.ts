@@ -52,7 +52,8 @@ export function parseChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: P
 /** parseChat, with notes on what a writer may not expect: lines ignored or merged, empty turns, chunking, bad bytes */
 export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: ParseOptions = {}): ParsedChat {
   checkEncoding(text);
-  const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`);
+  // 's': the text may hold U+2028/U+2029 (a line separator inside a message), which '.' alone does not match
+  const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`, 's');
   // our tags in another case, with a space before the colon or a full-width colon (typed with a Chinese or Japanese input method): text to this parser, a tag to the writer
   const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t]*[:：]`, 'i');
   const tags = `"${sp.human}:"/"${sp.bot}:"`;
