@@ -219,6 +219,9 @@ t('readChat notes: tags in another case or with a space before the colon are cou
   const fw = 'Human: 你好\nBot：你好！\nHuman：天气？\nBot: 很好。\n';
   assert.match(notesWith(fw, 'not exactly', { speakerFlags: true })[0], /^2 lines start with a tag that is not exactly "Human:"\/"Bot:" \(another case, a space before the colon, or a full-width "："\), not read as turns: write the tags as "Human:"\/"Bot:" \(first: line 2\)$/);
   throwsMessage(() => parseChat('Human：你好\nBot：你好！\n', SP, { speakerFlags: true }), 'the lines start with "Human：" and "Bot：": write them as "Human:" and "Bot:"');
+  // a full-width space before the colon, as such an input method types it
+  assert.match(notesWith('Human: 你好\nBot\u3000：你好！\n', 'not exactly', { speakerFlags: true })[0], /^1 line starts with a tag that is not exactly "Human:"\/"Bot:" .*: write the tags as "Human:"\/"Bot:" \(first: line 2\)$/);
+  throwsMessage(() => parseChat('Human\u3000：你好\nBot\u3000：你好！\n', SP, { speakerFlags: true }), 'the lines start with "Human\u3000：" and "Bot\u3000：": write them as "Human:" and "Bot:"');
   // another speaker's tag is a name here, not a near miss
   assert.equal(readChat('User: hi\nAssistant: Human: is a word\n', { human: 'User', bot: 'Assistant' }).notes, []);
 });

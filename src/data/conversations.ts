@@ -8,7 +8,7 @@ export const CHUNK_EXCHANGES = 4;
 const GREETING = /^(hi|hello|hey|heya|hiya|howdy|greetings|yo|good (morning|afternoon|evening))\b/i;
 const SEPARATOR = /^(-{3,}|<\|endoftext\|>)$/;
 /** `Word:` at the start of a line, for naming the tags a file uses when it has none of ours */
-const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t]*[:：]/u;
+const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t\u3000]*[:：]/u;
 /**
  * a line as the parser reads it: spaces, the byte order mark (\s holds it) and the invisible format
  * characters a copy from a web page or chat app brings (zero-width, direction marks: \p{Cf}) do not hide a tag
@@ -54,8 +54,8 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   checkEncoding(text);
   // 's': the text may hold U+2028/U+2029 (a line separator inside a message), which '.' alone does not match
   const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`, 's');
-  // our tags in another case, with a space before the colon or a full-width colon (typed with a Chinese or Japanese input method): text to this parser, a tag to the writer
-  const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t]*[:：]`, 'i');
+  // our tags in another case, with a space before the colon or a full-width colon (or space: typed with a Chinese or Japanese input method): text to this parser, a tag to the writer
+  const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t\\u3000]*[:：]`, 'i');
   const tags = `"${sp.human}:"/"${sp.bot}:"`;
   const flagHint = opts.speakerFlags ? ' (or set the tags with --human/--bot)' : '';
   const notes = new Notes();
