@@ -233,6 +233,7 @@ t('readChat notes: one of our tags missing and another label on many lines ("Use
   // both speakers there: a label inside an answer is text
   assert.equal(readChat('Human: how?\nBot: Like this.\nNote: it works.\nHuman: and?\nBot: Again.\nNote: twice.\n').notes, []);
   assert.equal(readChat('Human: hi\nNote: one\n').notes, [], 'one label line is not a speaker');
+  assert.equal(readChat('Human: links?\nhttps://example.com/a\nhttps://example.com/b\n').notes, [], 'a URL is no label');
 });
 
 t('readChat notes: a Bot turn after a blank line that followed a Human turn (the answer cut from its question)', () => {

@@ -7,8 +7,8 @@ import { DEFAULT_SPEAKERS, type Conversation, type Speakers, type Turn } from '.
 export const CHUNK_EXCHANGES = 4;
 const GREETING = /^(hi|hello|hey|heya|hiya|howdy|greetings|yo|good (morning|afternoon|evening))\b/i;
 const SEPARATOR = /^(-{3,}|<\|endoftext\|>)$/;
-/** `Word:` at the start of a line, for naming the tags a file uses when it has none of ours */
-const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t\u3000]*[:：]/u;
+/** `Word:` at the start of a line, for naming the tags a file uses when it has none of ours (not a URL's `https://`) */
+const WORD_TAG = /^(\p{L}[\p{L}\p{N}_.'-]{0,30})[ \t\u3000]*[:：](?!\/\/)/u;
 /**
  * a line as the parser reads it: spaces, the byte order mark (\s holds it) and the invisible format
  * characters a copy from a web page or chat app brings (zero-width, direction marks: \p{Cf}) do not hide a tag
