@@ -234,6 +234,9 @@ t('readChat notes: one of our tags missing and another label on many lines ("Use
   assert.equal(readChat('Human: how?\nBot: Like this.\nNote: it works.\nHuman: and?\nBot: Again.\nNote: twice.\n').notes, []);
   assert.equal(readChat('Human: hi\nNote: one\n').notes, [], 'one label line is not a speaker');
   assert.equal(readChat('Human: links?\nhttps://example.com/a\nhttps://example.com/b\n').notes, [], 'a URL is no label');
+  // a tag with an apostrophe: the flag is pasted into a shell, so it is quoted
+  assert.ok(notesWith("O'Brien: hi\nBot: hello\nO'Brien: bye\nBot: bye\n", 'read as text', { speakerFlags: true })[0].includes("(or pass --human 'O'\\''Brien')"));
+  throwsMessage(() => parseChat("O'Brien: hi\nAI: hello\n", SP, { speakerFlags: true }), `the lines start with "O'Brien:" and "AI:": pass --human 'O'\\''Brien' --bot AI`);
 });
 
 t('readChat notes: a Bot turn after a blank line that followed a Human turn (the answer cut from its question)', () => {

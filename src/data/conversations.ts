@@ -1,6 +1,6 @@
 // Parses `Human: ... / Bot: ...` chat text into conversations.
 import { UserError } from '../util/errors.ts';
-import { count } from '../util/words.ts';
+import { count, shellWord } from '../util/words.ts';
 import { DEFAULT_SPEAKERS, type Conversation, type Speakers, type Turn } from './format.ts';
 
 /** Exchanges per conversation when a file has no separators at all (see parseChat). */
@@ -116,7 +116,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const label = [...labels].filter(([, l]) => l.n >= 2).sort((a, b) => b[1].n - a[1].n)[0];
   if (missing && label) {
     const [written, l] = label, ours = `"${sp[missing]}:"`;
-    const flag = opts.speakerFlags && written === `${l.word}:` ? ` (or pass --${missing} ${l.word})` : '';
+    const flag = opts.speakerFlags && written === `${l.word}:` ? ` (or pass --${missing} ${shellWord(l.word)})` : '';
     notes.list.push(`${count(l.n, 'line')} ${l.n === 1 ? 'starts' : 'start'} with "${written}", read as text, and no turn is tagged ${ours}: if "${written}" tags that speaker, write it as ${ours}${flag} (first: line ${l.first})`);
   }
   const bad = text.split('\uFFFD').length - 1;
@@ -201,7 +201,7 @@ function noTagsMessage(text: string, lines: string[], sp: Speakers, opts: ParseO
   // flags help only with other names: a tag with a space before its colon is never one
   const flagsFit = opts.speakerFlags && h[0] === `${h[1]}:` && b[0] === `${b[1]}:` && !(h[1] === sp.human && b[1] === sp.bot);
   return `${msg}; the lines start with "${h[0]}" and "${b[0]}": ` +
-    (flagsFit ? `pass --human ${h[1]} --bot ${b[1]}` : `write them as "${sp.human}:" and "${sp.bot}:"`);
+    (flagsFit ? `pass --human ${shellWord(h[1])} --bot ${shellWord(b[1])}` : `write them as "${sp.human}:" and "${sp.bot}:"`);
 }
 
 /** a JSON object or array (after a byte order mark, which JSON.parse refuses: Windows tools write one) */
