@@ -12,6 +12,7 @@ import { parseSpeakersHeader, speakersHeaderValue } from '../src/server/page_hea
 import { staticHandler } from '../src/server/static.ts';
 import { ApiError, listModels, serverReason, SseParser, streamChat } from '../src/browser/openai.ts';
 import { lossCurveSvg } from '../src/util/plot.ts';
+import { asSentence } from '../src/util/words.ts';
 import { parseChatRequest } from '../src/server/api.ts';
 import { defaultChatOptions } from '../src/chat/session.ts';
 import { applyField, modelSpeakers, speakersFromQueryOrHost, SAMPLING_FIELDS, settingsFromQuery } from '../src/page/settings.ts';
@@ -314,6 +315,15 @@ t('streamChat: POSTs the messages and sampling params by API name with stream: t
       assert.ok(e instanceof ApiError && e.code === 'server_shutting_down' && e.message === 'The server is shutting down.', String(e));
     }
   });
+});
+
+t('asSentence (the page\'s one-line notices): a capital and a full stop; a message that starts with a URL or a path keeps it as written', () => {
+  assert.is(asSentence('could not reach http://h/v1 (refused)'), 'Could not reach http://h/v1 (refused).');
+  assert.is(asSentence('The server stopped.'), 'The server stopped.');
+  assert.is(asSentence('Start it again (node dist/serve.js)'), 'Start it again (node dist/serve.js).');
+  assert.is(asSentence('http://h/v1/chat/completions: not an API'), 'http://h/v1/chat/completions: not an API.');
+  assert.is(asSentence('model/config.json: 404 Not Found'), 'model/config.json: 404 Not Found.');
+  assert.is(asSentence('gpt2-medium: too big'), 'gpt2-medium: too big.');
 });
 
 t('serverReason: finish_reason length is a full context when the tokens reached the context before max_tokens, else max tokens', () => {

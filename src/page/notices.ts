@@ -3,6 +3,7 @@
 // the one banner above the chat.
 import { GpuValidationError } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
+import { asSentence } from '../util/words.ts';
 import { NoWebGpu } from '../browser/gpu.ts';
 import { DownloadError } from '../browser/download.ts';
 import { ApiError } from '../browser/openai.ts';
@@ -156,4 +157,3 @@ export const deviceLostWords = (why: string): Words => ({
 });
 /** the notice as one line of sentences: an error's message ('could not reach URL (...)') gets its capital and full stop */
 export const oneLine = (w: Words) => [w.title, w.text, w.tip].filter(Boolean).map(asSentence).join(' ');
-const asSentence = (s: string) => `${s[0].toUpperCase()}${s.slice(1)}${/[.!?]['"\u2019)]*$/.test(s) ? '' : '.'}`;
