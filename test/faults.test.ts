@@ -172,6 +172,14 @@ t('the memory check counts the copies of the weights a host keeps beside the run
   assert.throws(() => resolveRun(flags, { source: 'pretrained', config }, { ...device, keptCopies: 1 }), (e: Error) => e instanceof UserError && /\(5 float32 copies\)/.test(e.message));
 });
 
+t('a batch over the buffer limit: the size goes after the noun (\'a 8.4 GB activation buffer\' read wrong)', () => {
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
+  const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 40 };
+  // [B*T, 4C] float32: 256000 * 32 * 256 * 4 bytes = 8.4 GB
+  assert.throws(() => resolveRun({ data: chat, steps: 3, batchSize: 256000, blockSize: 32 }, { source: 'pretrained', config }, device),
+    (e: Error) => e instanceof UserError && /needs an activation buffer of 8\.4 GB \[8192000, 256\], over this adapter's 4\.3 GB buffer limit/.test(e.message));
+});
+
 t('--init of a train.js checkpoint says the run fine-tunes it at another learning rate than it was trained at, and how to keep its own', async () => {
   const [told, chosen, lora] = await Promise.all([[], ['--lr', '1e-3'], ['--lora', '2']].map((lr, i) =>
     run('train', ['--init', ckpt, '--data', chat, '--block-size', '32', '--steps', '1', '--eval-interval', '0', '--out', out(`lr-note-${i}`), ...lr])));
@@ -732,7 +740,7 @@ t('--n-embd and --n-head: at least 1, and a head size that is a multiple of 4 (c
 
 t('--batch-size 1e9 is checked against the adapter and names the flag to lower', async () => {
   const r = await run('train', [...TINY, '--batch-size', '1e9', '--out', out('huge-batch')]);
-  assertOneLineError(r, [/--batch-size 1000000000 x --block-size 32 needs a .* GB activation buffer/, /lower --batch-size to \d+ or less/], '--batch-size 1e9');
+  assertOneLineError(r, [/--batch-size 1000000000 x --block-size 32 needs an activation buffer of .* GB/, /lower --batch-size to \d+ or less/], '--batch-size 1e9');
 });
 
 t('chat and eval output to a full device is one line, not a stack trace', async () => {

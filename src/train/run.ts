@@ -355,7 +355,7 @@ function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: 
   if (s.batchSize <= fit) return;
   const what = `--batch-size ${s.batchSize} x --block-size ${T}`;
   const why = s.batchSize > fitBuffer
-    ? `needs a ${gigabytes(s.batchSize * perSeq)} activation buffer [${s.batchSize * T}, ${4 * C}], over this adapter's ${gigabytes(d.maxBufferSize)} buffer limit`
+    ? `needs an activation buffer of ${gigabytes(s.batchSize * perSeq)} [${s.batchSize * T}, ${4 * C}], over this adapter's ${gigabytes(d.maxBufferSize)} buffer limit`
     : `needs at least ${gigabytes(s.batchSize * T * perToken + weights)} of memory for one step, more than this machine's ${gigabytes(d.memoryBytes)}`;
   throw new UserError(`${what} ${why}: lower --batch-size to ${Math.max(1, fit)} or less${fit < 1 ? ' and --block-size' : ''} (--grad-accum keeps the tokens per step)`);
 }
