@@ -43,7 +43,9 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   assert.throws(() => parseMarkedChat('Bot: Hello. [unknown]\nHuman: hi', SP), /answers the Human line/);
   // what was meant as a mark but would be neither scored nor removed: a typo, no colon, unclosed, mid-line, two marks
   for (const bad of ['Hi Zorbat. [unkown]', 'Hi Zorbat. [recall Zorbat]', 'Hi Zorbat. [recall: Zorbat', 'Hi Zorbat. [recall: Zorbat] and more', 'Hi Zorbat. [recall: Zorbat] [unknown]',
-    'Hi Zorbat. [reacll: Zorbat]', 'Hi Zorbat. (recall: Zorbat)', 'Hi Zorbat. [[recall: Zorbat]', 'Hi Zorbat. [unknown.]', 'Hi Zorbat. (unknown)', 'Hi Zorbat. [recall: Zorbat]\nAnything else?']) {
+    'Hi Zorbat. [reacll: Zorbat]', 'Hi Zorbat. (recall: Zorbat)', 'Hi Zorbat. [[recall: Zorbat]', 'Hi Zorbat. [unknown.]', 'Hi Zorbat. (unknown)', 'Hi Zorbat. [recall: Zorbat]\nAnything else?',
+    // full-width brackets, as a Chinese or Japanese input method types them: read as reply text, the question unscored
+    '你叫Zorbat。［recall: Zorbat］', '我不知道。［unknown］', '你叫Zorbat。【recall: Zorbat】', '我不知道。（unknown）']) {
     assert.throws(() => parseMarkedChat(`Human: I am Zorbat.\nBot: ${bad}`, SP), /is not a mark that can be scored: marks are \[recall: VALUE\] or \[unknown\], one at the end of a Bot turn, after its last line/, bad);
   }
   // text that only looks like one stays text

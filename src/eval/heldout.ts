@@ -22,10 +22,11 @@ export interface MarkedConversation extends Conversation {
 /**
  * what is left of something meant as a mark: a recall mark with its colon anywhere (mid-line,
  * unclosed, a second one) or without it at the end; any [word: ...] ending a turn (a misspelt
- * recall); [unknown] or a typo of it, closed or at the end; either in parentheses; a stray "["
+ * recall); [unknown] or a typo of it, closed or at the end; either in parentheses; either in
+ * full-width brackets (［ ］, 【 】, （ ）: a Chinese or Japanese input method's); a stray "["
  * at the end (what "[[recall: X]" leaves)
  */
-const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*[a-z]+\s*:[^\]]*\]?\s*$|\[\s*unk\w*\W*(?:\]|$)|\(\s*(?:recall\s*:|unknown\s*\))|\[\s*$/i;
+const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*[a-z]+\s*:[^\]]*\]?\s*$|\[\s*unk\w*\W*(?:\]|$)|\(\s*(?:recall\s*:|unknown\s*\))|[［【〔（]\s*(?:recall|unknown)|\[\s*$/i;
 const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot turn, after its last line (data/README.md)';
 
 /**
