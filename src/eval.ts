@@ -12,6 +12,7 @@ import { openGenerator } from './node/load_model.ts';
 import { applySettingFlags, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
 import { readChatText } from './node/dataset.ts';
+import { isTokenFile } from './data/token_bin.ts';
 import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
@@ -55,7 +56,7 @@ function readText(path: string, flag: string): string {
   // '' would name the current directory
   if (path === '') throw new UserError(`--${flag} is empty: pass a Human:/Bot: text file`);
   // its uint16 tokens read as text are half NULs: the parser would call it UTF-16
-  if (path.endsWith('.bin')) throw new UserError(`--${flag} ${path} is a token file: pass the Human:/Bot: text file it was made from`);
+  if (isTokenFile(path)) throw new UserError(`--${flag} ${path} is a token file: pass the Human:/Bot: text file it was made from`);
   return readChatText(path, `--${flag} file`, {
     missing: `--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`,
     tooBig: 'pass a part of it',
@@ -164,7 +165,7 @@ async function main(): Promise<void> {
   // the training text: given, or the one the model was trained on, or the shipped one; without it copying and seen tokens are left out
   const given = a['train-data'] as string | undefined;
   const trainPath = given ?? trainingDataOf(choice) ?? DEFAULT_TRAIN_DATA;
-  const haveTrain = given !== undefined || (existsSync(trainPath) && !trainPath.endsWith('.bin'));
+  const haveTrain = given !== undefined || (existsSync(trainPath) && !isTokenFile(trainPath));
   const trainText = haveTrain ? readText(trainPath, 'train-data') : null;
   // the training text is in the tags the model was trained with, whatever --human/--bot set for the prompts
   const trainTags = [recordedSpeakers(choice) ?? speakers, speakers, DEFAULT_SPEAKERS];
@@ -177,7 +178,7 @@ async function main(): Promise<void> {
   if (fitted) log(`eval: note: ${fitted}\n`);
   log(`eval: ${describe}\neval: ${dataPath}: ${count(convs.length, 'conversation')}, ${count(replies, 'reply', 'replies')} to generate\n`);
   for (const n of parsed.notes) log(`eval: note: ${n}\n`);
-  if (!trainText) log(`eval: no training text (${trainPath}${trainPath.endsWith('.bin') ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);
+  if (!trainText) log(`eval: no training text (${trainPath}${isTokenFile(trainPath) ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);
 
   const T = Math.min(256, generator.contextLength);
   // the Bot turns, packed and masked as training packs them

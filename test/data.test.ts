@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseChat, readChat } from '../src/data/conversations.ts';
-import { loadChatData, loadTokenBin } from '../src/node/dataset.ts';
+import { loadChatData, loadTokenBin, loadValData } from '../src/node/dataset.ts';
 import { getBatch, packConversations, packConversationsAsync, splitConversations, formatStats, type TokenDataset } from '../src/data/windows.ts';
 import {
   DEFAULT_SPEAKERS as SP, encodeBotTurn, encodeConversation, encodeExchanges, encodeHumanTurn, encodePersona, type Conversation,
@@ -517,6 +517,11 @@ t('loadTokenBin: raw uint16 and llm.c header, consecutive windows', async () => 
   assert.equal([...train.tokens], [...ids.slice(0, 21)]);
   assert.is(train.stats.windows, 5);
   assert.is(val.stats.windows, 1);
+  // the extension in any case: RAW.BIN from a case-insensitive file system is a token file too, not chat text
+  const upper = join(tmp, 'RAW.BIN');
+  writeFileSync(upper, Buffer.from(ids.buffer));
+  assert.equal([...(await loadChatData(upper, { blockSize: 4, speakers: SP, mask: 'bot' })).train.tokens], [...train.tokens]);
+  assert.equal([...(await loadValData(upper, { blockSize: 4, speakers: SP, mask: 'bot' })).data.tokens], [...ids.slice(0, 25)]);
 });
 
 t('loadDataset / loadChatData: text files and clear errors', async () => {

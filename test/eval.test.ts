@@ -428,6 +428,7 @@ t('eval.js: --help, and bad input as one line', () => {
     [['--data', join(tmp, 'nope.txt')], /^error: --data .*nope\.txt: no such file/],
     [['--data', ''], /^error: --data is empty: pass a Human:\/Bot: text file$/],
     [['--train-data', 'tokens.bin'], /^error: --train-data tokens\.bin is a token file: pass the Human:\/Bot: text file it was made from$/],
+    [['--train-data', 'TOKENS.BIN'], /^error: --train-data TOKENS\.BIN is a token file: pass the Human:\/Bot: text file it was made from$/],
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
     [['--train-data', huge], /^error: --train-data file .*huge\.txt is 513 MiB: a chat text file can be at most 512 MiB \(it is read whole\); pass a part of it$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a reply: the Bot line/],

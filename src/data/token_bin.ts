@@ -5,6 +5,11 @@ import { combineStats, makeDataset, type ChatData, type TokenDataset } from './w
 
 const LLMC_MAGIC = 20240520; // llm.c token files: 256 int32 header (magic, version, count), then uint16
 
+/** whether a data path names a token file rather than chat text: it ends in .bin, in any case (TRAIN.BIN from a case-insensitive file system too) */
+export function isTokenFile(path: string): boolean {
+  return path.toLowerCase().endsWith('.bin');
+}
+
 /**
  * nanoGPT-style .bin of uint16 token ids (llm.c's 1024-byte header is recognised and
  * skipped; an odd byte count or fewer tokens than the header says are refused): mask all 1, no packing; window i is tokens [i*T, i*T+T) with targets shifted by

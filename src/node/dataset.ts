@@ -6,7 +6,7 @@ import { UserError } from '../util/errors.ts';
 import { fsReason } from './fs_errors.ts';
 import type { ParseOptions } from '../data/conversations.ts';
 import { chatData, combineStats, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
-import { splitTokenWindows, tokenBinDataset } from '../data/token_bin.ts';
+import { isTokenFile, splitTokenWindows, tokenBinDataset } from '../data/token_bin.ts';
 
 export type LoadOptions = PackOptions & ParseOptions;
 
@@ -28,7 +28,7 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
     const val = await loadValData(opts.valData, opts);
     return { train, val: val.data, stats: combineStats(train.stats, val.data.stats), notes: [...notes, ...val.notes.map((n) => `--val-data ${opts.valData}: ${n}`)] };
   }
-  if (!path.endsWith('.bin')) return chatData(readChatText(path), opts, path, onProgress);
+  if (!isTokenFile(path)) return chatData(readChatText(path), opts, path, onProgress);
   checkDataFile(path);
   return splitTokenWindows(loadTokenBin(path, opts.blockSize), opts.blockSize, opts.valFraction);
 }
@@ -36,7 +36,7 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
 /** a validation file (--val-data), whole: chat text packed as training data is, or a .bin; its errors name the flag */
 export async function loadValData(path: string, opts: LoadOptions): Promise<{ data: TokenDataset; notes: string[] }> {
   const where = `--val-data ${path}`;
-  if (path.endsWith('.bin')) {
+  if (isTokenFile(path)) {
     checkDataFile(path, VAL_FILE);
     return { data: loadTokenBin(path, opts.blockSize, where), notes: [] };
   }

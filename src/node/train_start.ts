@@ -12,6 +12,7 @@ import { describeRank } from '../model/peft.ts';
 import { checkLora, initLoraArrays, loraShapes, type LoraSettings } from '../model/lora.ts';
 import { loadTrainState, readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
 import { checkDataFile, VAL_FILE } from './dataset.ts';
+import { isTokenFile } from '../data/token_bin.ts';
 import { count, shellWord } from '../util/words.ts';
 import { checkShippedFile, recordedSpeakers } from './cli.ts';
 import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
@@ -116,7 +117,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       if (trained && (trained.human !== human || trained.bot !== bot)) {
         // the tags of chat text are the ones its turns are written in: the flags alone only keep a .bin's
         const keep = `--human ${shellWord(trained.human)} --bot ${shellWord(trained.bot)}`;
-        const how = (flags.data ?? DEFAULTS.data).endsWith('.bin') ? `${keep} keeps its tags` : `to keep its tags, write the data's turns as ${trained.human}:/${trained.bot}: and pass ${keep}`;
+        const how = isTokenFile(flags.data ?? DEFAULTS.data) ? `${keep} keeps its tags` : `to keep its tags, write the data's turns as ${trained.human}:/${trained.bot}: and pass ${keep}`;
         say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones, and chat.js will prompt the result so${flags.human === undefined && flags.bot === undefined ? ` (${how})` : ''}`);
       }
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
