@@ -51,25 +51,26 @@ turns, then a reply to every Human turn (prompted with the conversation so far, 
 prompts), scored for stop rate, repetition, recall, honesty, copying and distinct-2.
 Deterministic for a seed. README.md "Evaluate" explains each number.`;
 
-/** a Human:/Bot: text file that --FLAG names: what eval.js refuses besides what train.js does (readChatText) */
-function readText(path: string, flag: string): string {
+/** a chat text file that --FLAG names, in `sp`'s tags: what eval.js refuses besides what train.js does (readChatText) */
+function readText(path: string, flag: string, sp: Speakers): string {
+  const lines = `lines starting "${sp.human}:"/"${sp.bot}:"`;
   // '' would name the current directory
-  if (path === '') throw new UserError(`--${flag} is empty: pass a Human:/Bot: text file`);
+  if (path === '') throw new UserError(`--${flag} is empty: pass a chat text file with ${lines}`);
   // its uint16 tokens read as text are half NULs: the parser would call it UTF-16
-  if (isTokenFile(path)) throw new UserError(`--${flag} ${path} is a token file: pass the Human:/Bot: text file it was made from`);
+  if (isTokenFile(path)) throw new UserError(`--${flag} ${path} is a token file: pass the chat text file it was made from (${lines})`);
   return readChatText(path, `--${flag} file`, {
-    missing: `--${flag} ${path}: no such file (pass a Human:/Bot: text file; data/README.md describes the format)`,
+    missing: `--${flag} ${path}: no such file (pass a chat text file with ${lines}; data/README.md describes the format)`,
     tooBig: 'pass a part of it',
   });
 }
 
-/** `read` in the first of `tags` it parses in (the shipped data/eval.txt and data/chat.txt are in Human/Bot); the first error if none */
-function inTags<T>(read: (sp: Speakers) => T, tags: Speakers[]): T {
+/** `read` in the first of `tags` it parses in (the shipped data/eval.txt and data/chat.txt are in Human/Bot), and those tags; the first error if none */
+function inTags<T>(read: (sp: Speakers) => T, tags: Speakers[]): { read: T; sp: Speakers } {
   let first: unknown = null;
   for (const [i, sp] of tags.entries()) {
     if (tags.slice(0, i).some((o) => o.human === sp.human && o.bot === sp.bot)) continue; // tried
     try {
-      return read(sp);
+      return { read: read(sp), sp };
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       first ??= e;
@@ -101,13 +102,13 @@ async function maskedLoss(model: GPT2, ds: TokenDataset): Promise<Loss> {
 
 const pct = (f: Fraction) => (f.of ? `${((100 * f.count) / f.of).toFixed(1)}%` : '-');
 
-function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number): string {
+function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number, sp: Speakers): string {
   const row = (name: string, value: string, what: string) => `  ${name.padEnd(18)} ${value.padStart(7)}   ${what}`;
   const of = (f: Fraction, what: string) => `${f.count}/${f.of} ${what}`;
   // the questions are few: say which rates the count is consistent with
   const range = (f: Fraction) => (f.of ? `; 95% interval ${wilson95(f).map((x) => `${(100 * x).toFixed(0)}%`).join('-')}` : '');
   return [
-    row('val loss', loss.loss.toFixed(3), `perplexity ${Math.exp(loss.loss).toFixed(1)}, over ${loss.tokens} Bot tokens`),
+    row('val loss', loss.loss.toFixed(3), `perplexity ${Math.exp(loss.loss).toFixed(1)}, over ${loss.tokens} ${sp.bot} tokens`),
     row('stop rate', pct(s.stopped), of(s.stopped, `replies ended with <|endoftext|> within ${count(maxNewTokens, 'token')}`)),
     row('repeated 3-gram', pct(s.repeated3gram), of(s.repeated3gram, 'replies repeat a 3-word sequence')),
     row('identical replies', pct(s.identical), of(s.identical, 'replies repeat an earlier reply of their conversation')),
@@ -156,20 +157,21 @@ async function main(): Promise<void> {
   opts.speakers = speakers;
   const dataPath = a.data as string;
   if (dataPath === DEFAULT_HELD_OUT) checkShippedFile(DEFAULT_HELD_OUT, 'the held-out set', 'eval.js');
-  const dataText = readText(dataPath, 'data');
-  const parsed = withPath(dataPath, () => inTags((sp) => readMarkedChat(dataText, sp), [speakers, DEFAULT_SPEAKERS]));
+  const dataText = readText(dataPath, 'data', speakers);
+  // the file's tags: the prompts' (speakers), or Human/Bot (the shipped held-out set's)
+  const { read: parsed, sp: dataTags } = withPath(dataPath, () => inTags((sp) => readMarkedChat(dataText, sp), [speakers, DEFAULT_SPEAKERS]));
   let convs = parsed.conversations;
   if (limit !== undefined) convs = convs.slice(0, limit);
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
-  if (!replies) throw new UserError(`--data ${dataPath}: no Bot turn answers a Human turn, so there is nothing to score`);
+  if (!replies) throw new UserError(`--data ${dataPath}: no turn tagged "${dataTags.bot}:" answers one tagged "${dataTags.human}:", so there is nothing to score`);
   // the training text: given, or the one the model was trained on, or the shipped one; without it copying and seen tokens are left out
   const given = a['train-data'] as string | undefined;
   const trainPath = given ?? trainingDataOf(choice) ?? DEFAULT_TRAIN_DATA;
   const haveTrain = given !== undefined || (existsSync(trainPath) && !isTokenFile(trainPath));
-  const trainText = haveTrain ? readText(trainPath, 'train-data') : null;
   // the training text is in the tags the model was trained with, whatever --human/--bot set for the prompts
   const trainTags = [recordedSpeakers(choice) ?? speakers, speakers, DEFAULT_SPEAKERS];
-  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inTags((sp) => parseChat(trainText, sp), trainTags)));
+  const trainText = haveTrain ? readText(trainPath, 'train-data', trainTags[0]) : null;
+  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inTags((sp) => parseChat(trainText, sp), trainTags)).read);
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
@@ -223,7 +225,7 @@ async function main(): Promise<void> {
   if (personaCut.length) {
     log(`eval: note: the persona was cut from its start to fit the context in ${personaCut.length} of ${count(transcripts.length, 'prompt')} (by up to ${count(Math.max(...personaCut.map((r) => r.personaCut)), 'token')}, after all earlier turns were left out): a shorter --persona, or a lower --max-new-tokens, keeps it whole\n`);
   }
-  if (messageCut) log(`eval: note: ${count(messageCut, 'Human turn')} alone did not fit the context and lost ${messageCut === 1 ? 'its' : 'their'} start: a lower --max-new-tokens gives ${messageCut === 1 ? 'it' : 'them'} room\n`);
+  if (messageCut) log(`eval: note: ${count(messageCut, `${speakers.human} turn`)} alone did not fit the context and lost ${messageCut === 1 ? 'its' : 'their'} start: a lower --max-new-tokens gives ${messageCut === 1 ? 'it' : 'them'} room\n`);
   const scores = score(transcripts, training);
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
   } else {
     // an adapter's scores are told apart from its base's
     process.stdout.write(`eval of ${init}${adapter ? ` + LoRA adapter ${adapter}` : ''} on ${dataPath}: ${scored}, ${count(transcripts.length, 'reply', 'replies')}, seed ${opts.seed}, temperature ${opts.sampling.temperature}\n`);
-    process.stdout.write(`${table(scores, loss, valueLoss, opts.maxNewTokens)}\n`);
+    process.stdout.write(`${table(scores, loss, valueLoss, opts.maxNewTokens, speakers)}\n`);
   }
   if (interrupted) return;
   log(`eval: done in ${seconds.toFixed(1)} s\n`);

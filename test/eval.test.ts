@@ -46,8 +46,10 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
     'Hi Zorbat. [reacll: Zorbat]', 'Hi Zorbat. (recall: Zorbat)', 'Hi Zorbat. [[recall: Zorbat]', 'Hi Zorbat. [unknown.]', 'Hi Zorbat. (unknown)', 'Hi Zorbat. [recall: Zorbat]\nAnything else?',
     // full-width brackets, as a Chinese or Japanese input method types them: read as reply text, the question unscored
     '你叫Zorbat。［recall: Zorbat］', '我不知道。［unknown］', '你叫Zorbat。【recall: Zorbat】', '我不知道。（unknown）']) {
-    assert.throws(() => parseMarkedChat(`Human: I am Zorbat.\nBot: ${bad}`, SP), /is not a mark that can be scored: marks are \[recall: VALUE\] or \[unknown\], one at the end of a Bot turn, after its last line/, bad);
+    assert.throws(() => parseMarkedChat(`Human: I am Zorbat.\nBot: ${bad}`, SP), /is not a mark that can be scored: marks are \[recall: VALUE\] or \[unknown\], one at the end of a turn tagged "Bot:", after its last line/, bad);
   }
+  // in other tags the rule names them
+  assert.throws(() => parseMarkedChat('User: I am Zorbat.\nAI: Hi Zorbat. [unkown]', { human: 'User', bot: 'AI' }), /one at the end of a turn tagged "AI:", after its last line/);
   // text that only looks like one stays text
   assert.is(parseMarkedChat('Human: Play something.\nBot: [Unknown artist] is great, recall the [recall button]?', SP)[0].turns[1].text, '[Unknown artist] is great, recall the [recall button]?');
   assert.is(parseMarkedChat('Human: Sources?\nBot: See [1] and [2] (at: the end) [b]', SP)[0].turns[1].text, 'See [1] and [2] (at: the end) [b]');
@@ -289,6 +291,10 @@ t('eval.js: a persona or a Human turn cut to fit the context is said on stderr, 
   assert.equal(JSON.parse(r.stdout).replies.map((x: ScoredReply) => [x.personaCut > 0, x.messageCut > 0]), [[true, false], [true, true]]);
   assert.match(r.stderr, /^eval: note: the persona was cut from its start to fit the context in 2 of 2 prompts \(by up to \d+ tokens, after all earlier turns were left out\): a shorter --persona, or a lower --max-new-tokens, keeps it whole$/m);
   assert.match(r.stderr, /^eval: note: 1 Human turn alone did not fit the context and lost its start: a lower --max-new-tokens gives it room$/m);
+  // prompted in other tags, the note names the turn by the prompt's tag
+  const tagged = evalJs([...args, '--human', 'User', '--bot', 'AI']);
+  assert.is(tagged.code, 0, tagged.stderr);
+  assert.match(tagged.stderr, /^eval: note: 1 User turn alone did not fit the context/m);
   const short = join(tmp, 'short.txt');
   writeFileSync(short, 'Human: Hi.\nBot: Hello.\n');
   const whole = evalJs([...args, '--data', short, '--persona', 'Be kind.']);
@@ -362,6 +368,21 @@ t('eval.js: a model trained with --human User --bot Assistant is prompted so, it
   assert.is(j.settings.trainData, train, 'the run\'s own data, from train_state.json');
   assert.is(j.scores.copying.of, 2, 'copying is scored against it');
   assert.is(j.valTokens, encode(' Hi Zorbat.').length + encode(' You are Zorbat.').length + 2, 'the Assistant turns are the scored ones');
+  // what eval.js says names the tags in use, not Human/Bot
+  const table = evalJs(['--init', ckpt, '--max-new-tokens', '2', '--data', data]);
+  assert.is(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^ {2}val loss .* over \d+ Assistant tokens$/m);
+  const questions = join(tmp, 'ua-questions.txt');
+  writeFileSync(questions, 'User: Hi.\nUser: Anyone there?\n');
+  for (const [more, re] of [
+    [['--data', questions], /^error: --data \S+ua-questions\.txt: no turn tagged "Assistant:" answers one tagged "User:", so there is nothing to score$/],
+    [['--data', ''], /^error: --data is empty: pass a chat text file with lines starting "User:"\/"Assistant:"$/],
+    [['--data', data, '--train-data', 'TOKENS.BIN'], /^error: --train-data TOKENS\.BIN is a token file: pass the chat text file it was made from \(lines starting "User:"\/"Assistant:"\)$/],
+  ] as [string[], RegExp][]) {
+    const e = evalJs([...args, ...more]);
+    assert.is(e.code, 1, e.stderr);
+    assert.match(errorLines(e.stderr)[0], re);
+  }
   // the shipped held-out set is written in Human/Bot: it still parses for this model; --bot overrides the saved tag
   const shipped = evalJs([...args, '--limit', '1', '--bot', 'Robot']);
   assert.is(shipped.code, 0, shipped.stderr);
@@ -426,9 +447,9 @@ t('eval.js: --help, and bad input as one line', () => {
   truncateSync(huge, 513 * 2 ** 20);
   for (const [args, re] of [
     [['--data', join(tmp, 'nope.txt')], /^error: --data .*nope\.txt: no such file/],
-    [['--data', ''], /^error: --data is empty: pass a Human:\/Bot: text file$/],
-    [['--train-data', 'tokens.bin'], /^error: --train-data tokens\.bin is a token file: pass the Human:\/Bot: text file it was made from$/],
-    [['--train-data', 'TOKENS.BIN'], /^error: --train-data TOKENS\.BIN is a token file: pass the Human:\/Bot: text file it was made from$/],
+    [['--data', ''], /^error: --data is empty: pass a chat text file with lines starting "Human:"\/"Bot:"$/],
+    [['--train-data', 'tokens.bin'], /^error: --train-data tokens\.bin is a token file: pass the chat text file it was made from \(lines starting "Human:"\/"Bot:"\)$/],
+    [['--train-data', 'TOKENS.BIN'], /^error: --train-data TOKENS\.BIN is a token file: pass the chat text file it was made from \(lines starting "Human:"\/"Bot:"\)$/],
     [['--data', utf16], /^error: .*utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/],
     [['--train-data', huge], /^error: --train-data file .*huge\.txt is 513 MiB: a chat text file can be at most 512 MiB \(it is read whole\); pass a part of it$/],
     [['--data', bad], /^error: .*misplaced\.txt: conversation 1, turn 1 .*belongs at the end of a reply: the Bot line/],

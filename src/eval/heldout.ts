@@ -27,7 +27,7 @@ export interface MarkedConversation extends Conversation {
  * at the end (what "[[recall: X]" leaves)
  */
 const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*[a-z]+\s*:[^\]]*\]?\s*$|\[\s*unk\w*\W*(?:\]|$)|\(\s*(?:recall\s*:|unknown\s*\))|[［【〔（]\s*(?:recall|unknown)|\[\s*$/i;
-const MARK_RULE = 'marks are [recall: VALUE] or [unknown], one at the end of a Bot turn, after its last line (data/README.md)';
+const markRule = (sp: Speakers) => `marks are [recall: VALUE] or [unknown], one at the end of a turn tagged "${sp.bot}:", after its last line (data/README.md)`;
 
 /**
  * readChat without chunking (a file with no blank lines is one conversation: a recall question
@@ -44,7 +44,7 @@ export function readMarkedChat(text: string, sp: Speakers): { conversations: Mar
       const m = EVAL_MARK.exec(t.text);
       const rest = m ? t.text.slice(0, m.index) : t.text;
       const stray = MARKISH.exec(rest);
-      if (stray) throw new UserError(`${where}: "${rest.slice(stray.index, stray.index + 30).trim()}" is not a mark that can be scored: ${MARK_RULE}`);
+      if (stray) throw new UserError(`${where}: "${rest.slice(stray.index, stray.index + 30).trim()}" is not a mark that can be scored: ${markRule(sp)}`);
       if (!m) {
         marks.push(null);
         return t;
