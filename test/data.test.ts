@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -324,6 +325,28 @@ t('parseChat: no tags, but other `Word:` tags: the error names them (and --human
     prose = (e as Error).message;
   }
   assert.ok(prose.includes('no "Human:"') && !prose.includes('--human'), `one \`Word:\` is prose, not a pair of tags: ${prose}`);
+});
+
+t("data/README.md's jq command: OpenAI JSONL with a content of text parts, or null (a tool call), becomes chat text this parser reads", () => {
+  if (spawnSync('jq', ['--version']).error) {
+    console.log('  (jq is not installed: the README command is not run)');
+    return;
+  }
+  const readme = readFileSync(fileURLToPath(new URL('../data/README.md', import.meta.url)), 'utf8');
+  const command = /```sh\n(\s*jq -r [^]*?)```/.exec(readme)![1].replace(/^ {2}/gm, '');
+  const dir = mkdtempSync(join(tmp, 'jq-'));
+  const lines = [
+    { messages: [{ role: 'system', content: 'Be kind.' }, { role: 'user', content: 'Hi there.\n\nHow are you?' }, { role: 'assistant', content: 'Fine.' }] },
+    { messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'https://x/y.png' } }, { type: 'text', text: 'Be brief.' }] },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'look', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: 'a cat' }, { role: 'assistant', content: [{ type: 'text', text: 'A cat.' }] }] },
+  ];
+  writeFileSync(join(dir, 'chat.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const r = spawnSync('sh', ['-c', command], { cwd: dir, encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const parsed = readChat(readFileSync(join(dir, 'chat.txt'), 'utf8'));
+  assert.equal(texts(parsed.conversations), [['h:Hi there.\nHow are you?', 'b:Fine.'], ['h:What is this?\nBe brief.', 'b:A cat.']]);
+  assert.equal(parsed.notes, []);
 });
 
 // ---------------------------------------------------------------- packing
