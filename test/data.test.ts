@@ -229,14 +229,16 @@ t('readChat notes: tags in another case or with a space before the colon are cou
 
 t('readChat notes: one of our tags missing and another label on many lines ("User:" beside "Bot:"): the label is named, with what to write', () => {
   const userBot = 'User: hi\nBot: hello\nUser: how are you\nBot: fine\n';
-  assert.equal(notesWith(userBot, 'read as text', { speakerFlags: true }), ['2 lines start with "User:", read as text, and no turn is tagged "Human:": if "User:" tags that speaker, write it as "Human:" (or pass --human User) (first: line 1)']);
+  // the first "User:" line has no turn before it (ignored), the second goes on the Bot turn's text
+  assert.equal(notesWith(userBot, 'no turn is tagged', { speakerFlags: true }), ['2 lines start with "User:", 1 read as text and 1 ignored (with no turn before it in its conversation), and no turn is tagged "Human:": if "User:" tags that speaker, write it as "Human:" (or pass --human User) (first: line 1)']);
   assert.equal(notesWith('Human: hi\nAI: hello\nHuman: bye\nAI: bye\n', 'read as text'), ['2 lines start with "AI:", read as text, and no turn is tagged "Bot:": if "AI:" tags that speaker, write it as "Bot:" (first: line 2)']);
+  assert.equal(notesWith('Bot: hello\n\nUser: hi\n\nUser: bye\nBot: fine\n', 'no turn is tagged'), ['2 lines start with "User:", ignored (with no turn before them in their conversation), and no turn is tagged "Human:": if "User:" tags that speaker, write it as "Human:" (first: line 3)']);
   // both speakers there: a label inside an answer is text
   assert.equal(readChat('Human: how?\nBot: Like this.\nNote: it works.\nHuman: and?\nBot: Again.\nNote: twice.\n').notes, []);
   assert.equal(readChat('Human: hi\nNote: one\n').notes, [], 'one label line is not a speaker');
   assert.equal(readChat('Human: links?\nhttps://example.com/a\nhttps://example.com/b\n').notes, [], 'a URL is no label');
   // a tag with an apostrophe: the flag is pasted into a shell, so it is quoted
-  assert.ok(notesWith("O'Brien: hi\nBot: hello\nO'Brien: bye\nBot: bye\n", 'read as text', { speakerFlags: true })[0].includes("(or pass --human 'O'\\''Brien')"));
+  assert.ok(notesWith("O'Brien: hi\nBot: hello\nO'Brien: bye\nBot: bye\n", 'no turn is tagged', { speakerFlags: true })[0].includes("(or pass --human 'O'\\''Brien')"));
   throwsMessage(() => parseChat("O'Brien: hi\nAI: hello\n", SP, { speakerFlags: true }), `the lines start with "O'Brien:" and "AI:": pass --human 'O'\\''Brien' --bot AI`);
 });
 

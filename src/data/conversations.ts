@@ -65,7 +65,8 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const lines = text.split(/\r*\n|\r/);
   let started = false, spaced = false;
   // other `Word:` labels at the start of lines (text here): the other speaker's tag, where one of ours is missing
-  const labels = new Map<string, { n: number; first: number; word: string }>();
+  // (`ignored`: those with no turn before them in their conversation, which no turn's text takes in)
+  const labels = new Map<string, { n: number; ignored: number; first: number; word: string }>();
   lines.forEach((raw, i) => {
     const line = raw.trimEnd(), bare = bareLine(line);
     const cur = blocks[blocks.length - 1];
@@ -87,9 +88,10 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
       if (!cur.length && started) notes.add('ignored', i + 1);
       const w = WORD_TAG.exec(bare);
       if (w) {
-        const l = labels.get(w[0]);
-        if (l) l.n++;
-        else labels.set(w[0], { n: 1, first: i + 1, word: w[1] });
+        let l = labels.get(w[0]);
+        if (!l) labels.set(w[0], (l = { n: 0, ignored: 0, first: i + 1, word: w[1] }));
+        l.n++;
+        if (!cur.length) l.ignored++;
       }
     }
     if (cur.length) cur[cur.length - 1].text += '\n' + line;
@@ -117,7 +119,9 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   if (missing && label) {
     const [written, l] = label, ours = `"${sp[missing]}:"`;
     const flag = opts.speakerFlags && written === `${l.word}:` ? ` (or pass --${missing} ${shellWord(l.word)})` : '';
-    notes.list.push(`${count(l.n, 'line')} ${l.n === 1 ? 'starts' : 'start'} with "${written}", read as text, and no turn is tagged ${ours}: if "${written}" tags that speaker, write it as ${ours}${flag} (first: line ${l.first})`);
+    const read = l.n - l.ignored, ignored = `ignored (with no turn before ${l.ignored === 1 ? 'it' : 'them'} in ${l.ignored === 1 ? 'its' : 'their'} conversation)`;
+    const what = !l.ignored ? 'read as text' : !read ? ignored : `${read} read as text and ${l.ignored} ${ignored}`;
+    notes.list.push(`${count(l.n, 'line')} ${l.n === 1 ? 'starts' : 'start'} with "${written}", ${what}, and no turn is tagged ${ours}: if "${written}" tags that speaker, write it as ${ours}${flag} (first: line ${l.first})`);
   }
   const bad = text.split('\uFFFD').length - 1;
   if (bad) notes.add('bytes', lines.findIndex((l) => l.includes('\uFFFD')) + 1, bad);
