@@ -720,13 +720,13 @@ t('train state: round trip, null when absent, optimizer removal, interrupted-sav
 // ---- hub ----
 
 const HUB_VARS = ['GPT2_DIR', 'HF_HOME', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_ENDPOINT', 'HF_HUB_OFFLINE', 'XDG_CACHE_HOME'];
-/** runs fn with the hub variables set to `vars` only (the real caches are never looked at) */
-async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const saved = HUB_VARS.map((k) => [k, process.env[k]] as const);
+/** runs fn with the hub variables set to `vars` only (the real caches are never looked at); undefined in `vars` unsets one, and any other variable it names (HOME) is put back after */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = [...new Set([...HUB_VARS, ...Object.keys(vars)])].map((k) => [k, process.env[k]] as const);
   for (const k of HUB_VARS) delete process.env[k];
   // never the real caches, never the real hub
   const defaults = { HF_HOME: join(root, 'no-hf-home'), XDG_CACHE_HOME: join(root, 'no-xdg-cache'), HF_ENDPOINT: 'http://127.0.0.1:9' };
-  Object.assign(process.env, defaults, vars);
+  for (const [k, v] of Object.entries({ ...defaults, ...vars })) if (v === undefined) delete process.env[k]; else process.env[k] = v;
   try {
     return await fn();
   } finally {
@@ -789,6 +789,33 @@ t('hub: finds GPT2_DIR, the HF cache (refs/main, legacy models--gpt2, HF_HUB_CAC
   tinyModelDir(given, 63);
   await withEnv({ GPT2_DIR: given, HF_HOME: hf }, async () => assert.is(await ensureGPT2('gpt2'), given));
   await withEnv({ GPT2_DIR: join(given, 'nope') }, () => throwsWith(() => ensureGPT2('gpt2'), 'GPT2_DIR', 'config.json'));
+});
+
+t('hub: the HF cache is found where huggingface_hub looks: HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub; ~ and $VAR expanded', async () => {
+  // a snapshot in each place (a home of its own: ~/.cache/huggingface/hub is the last one)
+  const home = newDir();
+  const cache = (hub: string, seed: number) => {
+    const snap = join(hub, 'models--openai-community--gpt2', 'snapshots', 'abc');
+    tinyModelDir(snap, seed);
+    return snap;
+  };
+  const at = {
+    hubCache: cache(join(home, 'hub-cache'), 70), legacy: cache(join(home, 'legacy-cache'), 71), hfHome: cache(join(home, 'hf', 'hub'), 72),
+    xdg: cache(join(home, 'xdg', 'huggingface', 'hub'), 73), home: cache(join(home, '.cache', 'huggingface', 'hub'), 74),
+  };
+  const all = { HOME: home, HF_HUB_CACHE: join(home, 'hub-cache'), HUGGINGFACE_HUB_CACHE: join(home, 'legacy-cache'), HF_HOME: join(home, 'hf'), XDG_CACHE_HOME: join(home, 'xdg'), HF_HUB_OFFLINE: '1' };
+  const found = (vars: Record<string, string | undefined>) => withEnv({ ...all, ...vars }, () => ensureGPT2('gpt2'));
+  assert.is(await found({}), at.hubCache);
+  assert.is(await found({ HF_HUB_CACHE: undefined }), at.legacy);
+  assert.is(await found({ HF_HUB_CACHE: '', HUGGINGFACE_HUB_CACHE: undefined }), at.hfHome, 'an empty variable counts as unset');
+  assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: undefined }), at.xdg);
+  assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: undefined, XDG_CACHE_HOME: undefined }), at.home);
+  // as a .env file or a container's settings give them, no shell having expanded them
+  assert.is(await found({ HF_HUB_CACHE: '~/hub-cache' }), at.hubCache);
+  assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: '~/hf' }), at.hfHome);
+  assert.is(await found({ HF_HUB_CACHE: '$HOME/hub-cache' }), at.hubCache);
+  assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: '${HOME}/hf' }), at.hfHome);
+  assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: undefined, XDG_CACHE_HOME: '~/xdg' }), at.xdg);
 });
 
 t("hub: --init takes Hugging Face's id of a GPT-2 (openai-community/gpt2-medium) as its name, from the same cache", async () => {

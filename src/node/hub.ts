@@ -2,7 +2,7 @@
 // downloads them from the Hugging Face hub into our cache.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { parseConfig } from '../model/config.ts';
 import { readSafetensors } from './safetensors.ts';
@@ -22,11 +22,27 @@ export function hubRepo(model: string): string {
 
 const hasModel = (dir: string) => FILES.every((f) => existsSync(join(dir, f)));
 
+/**
+ * a path from the environment as huggingface_hub reads one (expanduser, then expandvars): a
+ * leading ~ is the home directory, $VAR and ${VAR} a set variable's value ('HF_HOME="~/hf"' in a
+ * .env file or a container's settings, where no shell expanded it)
+ */
+function expandPath(path: string): string {
+  const home = path === '~' || path.startsWith('~/') || path.startsWith(`~${sep}`) ? homedir() + path.slice(1) : path;
+  return home.replace(/\$(\w+|\{[^}]*\})/g, (all, name: string) => process.env[name.replace(/^\{|\}$/g, '')] ?? all);
+}
+
+/** the Hugging Face hub cache, found as huggingface_hub finds it (an empty variable counts as unset) */
+function hfHubCache(): string {
+  const env = process.env;
+  const home = expandPath(env.HF_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface'));
+  // HUGGINGFACE_HUB_CACHE: huggingface_hub's older name, still read
+  return expandPath(env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || join(home, 'hub'));
+}
+
 /** a complete snapshot of `repo` in the Hugging Face hub cache: refs/main first, then the newest */
 function findInHfCache(repo: string): string | null {
-  const xdg = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  const hubCache =
-    process.env.HF_HUB_CACHE || process.env.HUGGINGFACE_HUB_CACHE || join(process.env.HF_HOME || join(xdg, 'huggingface'), 'hub');
+  const hubCache = hfHubCache();
   const folders = [`models--${repo.replace('/', '--')}`];
   // the same weights were cached under the legacy id 'gpt2' before the move to openai-community/
   if (repo.startsWith('openai-community/')) folders.push(`models--${repo.slice('openai-community/'.length)}`);
@@ -58,7 +74,7 @@ export function gpt2CacheDir(model: string): string {
  * model.safetensors. `model`: gpt2, gpt2-medium, gpt2-large, gpt2-xl (openai-community/NAME) or a
  * repo id 'owner/name'. Looks in $GPT2_DIR (when set it wins whatever `model` is, and must be
  * complete), the Hugging Face cache
- * (HF_HUB_CACHE / HF_HOME / ~/.cache/huggingface), then our cache (~/.cache/gpt2-webgpu/MODEL,
+ * (hfHubCache), then our cache (~/.cache/gpt2-webgpu/MODEL,
  * honoring XDG_CACHE_HOME); otherwise downloads $HF_ENDPOINT/REPO/resolve/main/FILE into our
  * cache (each file to a .part file, checked, then renamed), with a progress line on stderr.
  * Fails fast (no response within `timeoutMs`, default 15 s; HF_HUB_OFFLINE=1) with a one-line
