@@ -29,7 +29,7 @@ export async function runTests(files: Record<string, () => Promise<unknown>>): P
     await load();
   }
   await exec();
-  if (skipped.size) console.log(`\n  Skipped on this adapter (${(await getGpu()).adapterName}):`);
+  if (skipped.size) console.log(`\n  Skipped on this machine (adapter: ${(await getGpu()).adapterName}):`);
   for (const [why, tests] of skipped) console.log(`    ${tests.length} that ${why}:\n${tests.map((s) => `      ${s}`).join('\n')}`);
   await closeGpu();
 }
