@@ -159,6 +159,8 @@ t('train.js: Ctrl-C before the first step (here while the weights download) stop
     // the download would hang until its 15 s timeout and fail: these never reach it
     for (const [args, patterns] of [
       [['--data', join(dir, 'nope.txt')], [/dataset file not found/, /nope\.txt/]],
+      // in the run's tags, not Human/Bot
+      [['--data', join(dir, 'nope.txt'), '--human', 'User', '--bot', 'AI'], [/dataset file not found/, /lines starting "User:"\/"AI:"/]],
       [[...DATA, '--steps', '0'], [/--steps must be a whole number of at least 1/]],
       [[...DATA, '--lr', '-1'], [/--lr must be a positive number/]],
       [[...DATA, '--lora', '0'], [/--lora must be a whole number of at least 1/]],

@@ -64,6 +64,10 @@ t('loadValData: the errors of --data, naming --val-data and saying what to do', 
   const opts = { blockSize: 32, speakers: SP, mask: 'bot' as const };
   const missing = join(dir, 'nope.txt');
   await rejectsWith(loadValData(missing, opts), '--val-data file not found', missing, 'Human:');
+  // what to pass is said in the run's tags (--human/--bot, or a resumed run's), --data's too
+  const other = { ...opts, speakers: { human: 'User', bot: 'AI' } };
+  await rejectsWith(loadValData(missing, other), '--val-data file not found', 'lines starting "User:"/"AI:"');
+  await rejectsWith(loadChatData(missing, other), 'dataset file not found', 'lines starting "User:"/"AI:"');
   await rejectsWith(loadValData(file('empty.txt', ' \n'), opts), '--val-data file is empty (only whitespace)');
   await rejectsWith(loadValData(file('empty.bin', ''), opts), '--val-data file is empty');
   // a folder of chat files: one file is read, and the error says how to make one

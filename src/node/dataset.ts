@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from './fs_errors.ts';
 import type { ParseOptions } from '../data/conversations.ts';
+import { DEFAULT_SPEAKERS, type Speakers } from '../data/format.ts';
 import { chatData, combineStats, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
 import { isTokenFile, splitTokenWindows, tokenBinDataset } from '../data/token_bin.ts';
 
@@ -28,8 +29,8 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
     const val = await loadValData(opts.valData, opts);
     return { train, val: val.data, stats: combineStats(train.stats, val.data.stats), notes: [...notes, ...val.notes.map((n) => `--val-data ${opts.valData}: ${n}`)] };
   }
-  if (!isTokenFile(path)) return chatData(readChatText(path), opts, path, onProgress);
-  checkDataFile(path);
+  if (!isTokenFile(path)) return chatData(readChatText(path, undefined, {}, opts.speakers), opts, path, onProgress);
+  checkDataFile(path, undefined, opts.speakers);
   return splitTokenWindows(loadTokenBin(path, opts.blockSize), opts.blockSize, opts.valFraction);
 }
 
@@ -37,22 +38,22 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
 export async function loadValData(path: string, opts: LoadOptions): Promise<{ data: TokenDataset; notes: string[] }> {
   const where = `--val-data ${path}`;
   if (isTokenFile(path)) {
-    checkDataFile(path, VAL_FILE);
+    checkDataFile(path, VAL_FILE, opts.speakers);
     return { data: loadTokenBin(path, opts.blockSize, where), notes: [] };
   }
   // its tags must be --data's: --human/--bot would retag that too, so errors and notes say to rewrite the file
-  const parsed = parseChatText(readChatText(path, VAL_FILE), opts.speakers, where, { ...opts, speakerFlags: false });
+  const parsed = parseChatText(readChatText(path, VAL_FILE, {}, opts.speakers), opts.speakers, where, { ...opts, speakerFlags: false });
   return { data: await packConversationsAsync(parsed.conversations, opts.speakers, opts.blockSize, opts.mask), notes: parsed.notes };
 }
 
 /** what checkDataFile and readChatText call a --val-data file (a --data file is the 'dataset file') */
 export const VAL_FILE = '--val-data file';
 
-/** a dataset path that exists, is a file and is not empty (else a UserError, starting with `what`, saying what to pass) */
-export function checkDataFile(path: string, what = 'dataset file'): void {
+/** a dataset path that exists, is a file and is not empty (else a UserError, starting with `what`, saying what to pass: text in the run's `speakers` tags) */
+export function checkDataFile(path: string, what = 'dataset file', speakers: Speakers = DEFAULT_SPEAKERS): void {
   if (!existsSync(path)) {
     throw new UserError(
-      `${what} not found: ${path} (pass a chat text file with lines starting "Human:"/"Bot:", ` +
+      `${what} not found: ${path} (pass a chat text file with lines starting "${speakers.human}:"/"${speakers.bot}:", ` +
         `e.g. data/chat.txt, or a .bin file of uint16 GPT-2 token ids)`,
     );
   }
@@ -71,9 +72,9 @@ const MAX_TEXT_BYTES = 512 * 1024 * 1024 - 64;
  * '--data file'); `advice` replaces the missing-file error and what to do with a file too big,
  * where the caller is not train.js (eval.js).
  */
-export function readChatText(path: string, what = 'dataset file', advice: { missing?: string; tooBig?: string } = {}): string {
+export function readChatText(path: string, what = 'dataset file', advice: { missing?: string; tooBig?: string } = {}, speakers?: Speakers): string {
   if (advice.missing !== undefined && !existsSync(path)) throw new UserError(advice.missing);
-  checkDataFile(path, what);
+  checkDataFile(path, what, speakers);
   const size = statSync(path).size;
   if (size > MAX_TEXT_BYTES) {
     const tooBig = advice.tooBig ?? 'split it and train on one part, then --resume --data on the next';

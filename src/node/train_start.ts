@@ -71,8 +71,9 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
     } else {
       if (flags.data === undefined) checkShippedFile(DEFAULTS.data, 'the shipped chat data', 'train.js');
-      checkDataFile(resolve(flags.data ?? DEFAULTS.data));
-      if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), VAL_FILE);
+      const speakers = { human: (flags.human ?? DEFAULTS.human).trim(), bot: (flags.bot ?? DEFAULTS.bot).trim() };
+      checkDataFile(resolve(flags.data ?? DEFAULTS.data), undefined, speakers);
+      if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), VAL_FILE, speakers);
       const init = flags.init ?? DEFAULTS.init;
       // what a LoRA run's adapter_config.json and --resume name as its base
       const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
