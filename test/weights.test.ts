@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { commitCheckpoint, loadTrainState, recoverCheckpoint, replaceAtomic, saveTrainState, stageCheckpoint, writeFileAtomic } from '../src/node/checkpoint_files.ts';
@@ -816,6 +816,12 @@ t('hub: the HF cache is found where huggingface_hub looks: HF_HUB_CACHE, HUGGING
   assert.is(await found({ HF_HUB_CACHE: '$HOME/hub-cache' }), at.hubCache);
   assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: '${HOME}/hf' }), at.hfHome);
   assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: undefined, XDG_CACHE_HOME: '~/xdg' }), at.xdg);
+  // expanded before it is joined to huggingface/hub: path.join alone folds '$HOME/..' away, leaving a relative path
+  const up = `$HOME/../${basename(home)}/xdg`;
+  assert.is(await found({ HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: undefined, XDG_CACHE_HOME: up }), at.xdg);
+  // this engine's own cache reads XDG_CACHE_HOME the same way (unexpanded it was a folder named '~' in the working directory)
+  tinyModelDir(join(home, 'xdg', 'gpt2-webgpu', 'gpt2-medium'), 75);
+  for (const xdg of ['~/xdg', '$HOME/xdg']) assert.is(await withEnv({ HOME: home, XDG_CACHE_HOME: xdg, HF_HUB_OFFLINE: '1' }, () => ensureGPT2('gpt2-medium')), join(home, 'xdg', 'gpt2-webgpu', 'gpt2-medium'), xdg);
 });
 
 t("hub: --init takes Hugging Face's id of a GPT-2 (openai-community/gpt2-medium) as its name, from the same cache", async () => {

@@ -32,10 +32,13 @@ function expandPath(path: string): string {
   return home.replace(/\$(\w+|\{[^}]*\})/g, (all, name: string) => process.env[name.replace(/^\{|\}$/g, '')] ?? all);
 }
 
+/** $XDG_CACHE_HOME, expanded (before any join: path.join would fold '$HOME/..' or '~/..' away), else ~/.cache */
+const cacheHome = () => (process.env.XDG_CACHE_HOME ? expandPath(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache'));
+
 /** the Hugging Face hub cache, found as huggingface_hub finds it (an empty variable counts as unset) */
 function hfHubCache(): string {
   const env = process.env;
-  const home = expandPath(env.HF_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface'));
+  const home = env.HF_HOME ? expandPath(env.HF_HOME) : join(cacheHome(), 'huggingface');
   // HUGGINGFACE_HUB_CACHE: huggingface_hub's older name, still read
   return expandPath(env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || join(home, 'hub'));
 }
@@ -66,7 +69,7 @@ function findInHfCache(repo: string): string | null {
 
 /** our own download cache for `model` */
 export function gpt2CacheDir(model: string): string {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'gpt2-webgpu', model.replace(/\//g, '--'));
+  return join(cacheHome(), 'gpt2-webgpu', model.replace(/\//g, '--'));
 }
 
 /**
@@ -75,7 +78,7 @@ export function gpt2CacheDir(model: string): string {
  * repo id 'owner/name'. Looks in $GPT2_DIR (when set it wins whatever `model` is, and must be
  * complete), the Hugging Face cache
  * (hfHubCache), then our cache (~/.cache/gpt2-webgpu/MODEL,
- * honoring XDG_CACHE_HOME); otherwise downloads $HF_ENDPOINT/REPO/resolve/main/FILE into our
+ * honoring XDG_CACHE_HOME, expanded as the HF cache's variables are); otherwise downloads $HF_ENDPOINT/REPO/resolve/main/FILE into our
  * cache (each file to a .part file, checked, then renamed), with a progress line on stderr.
  * Fails fast (no response within `timeoutMs`, default 15 s; HF_HUB_OFFLINE=1) with a one-line
  * UserError saying why and how to provide the weights instead.
