@@ -17,7 +17,7 @@ import { Rng } from '../src/util/rng.ts';
 import { Tiktoken } from 'js-tiktoken/lite';
 import gpt2 from 'js-tiktoken/ranks/gpt2';
 import { loadDataset } from './load_dataset.ts';
-import { skipped } from './util.ts';
+import { skip } from './util.ts';
 
 const t = suite('data');
 const tmp = mkdtempSync(join(tmpdir(), 'data-test-'));
@@ -333,8 +333,7 @@ t('parseChat: no tags, but other `Word:` tags: the error names them (and --human
 t("data/README.md's jq command: OpenAI JSONL with a content of text parts, or null (a tool call), becomes chat text this parser reads", () => {
   if (spawnSync('jq', ['--version']).error) {
     // recorded as skipped, so the run's summary says this test checked nothing here
-    const why = 'need jq (data/README.md runs it); this machine has none';
-    skipped.set(why, [...(skipped.get(why) ?? []), "data/README.md's jq command"]);
+    skip('need jq (data/README.md runs it); this machine has none', "data/README.md's jq command");
     return;
   }
   const readme = readFileSync(fileURLToPath(new URL('../data/README.md', import.meta.url)), 'utf8');

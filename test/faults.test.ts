@@ -20,11 +20,18 @@ import { DEFAULT_SAMPLED_SOFTMAX, resolveRun, type RunSettings, type SavedRun, t
 import { StepSchedule } from '../src/train/schedule.ts';
 import { blownUp, trainLoop } from '../src/train/loop.ts';
 import { Checkpointer } from '../src/node/checkpointer.ts';
-import { gpu } from './util.ts';
+import { gpu, skip } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { assertOk, assertOneLineError, cannotMount, progress, run, start, stderrLines, waitForStdout, type Done } from './child.ts';
 
 const t = suite('faults');
+
+/** whether a disk can be mounted read-only or full here; if not, `test` (which checks nothing then) is listed as skipped at the end of the run */
+function canMount(test: string): boolean {
+  const why = cannotMount();
+  if (why) skip(`need a private mount namespace (a read-only or full disk); ${why}`, test);
+  return !why;
+}
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-faults-'));
 const file = (name: string, text: string | Uint8Array) => {
   const p = join(dir, name);
@@ -308,8 +315,7 @@ t('a lock holding this process\'s own pid is stale (pid 1 again after a containe
 });
 
 t('--out on a read-only disk or under a read-only parent names the reason before the first step', async () => {
-  const why = cannotMount();
-  if (why) return console.log(`  (skipped: ${why})`);
+  if (!canMount('--out on a read-only disk or under a read-only parent names the reason before the first step')) return;
   const ro = out('ro');
   mkdirSync(ro);
   const mounts = `mount --bind '${ro}' '${ro}' && mount -o remount,bind,ro '${ro}'`;
@@ -322,8 +328,7 @@ t('--out on a read-only disk or under a read-only parent names the reason before
 });
 
 t('--merge-adapter saves once into a new directory: room for one model is enough', async () => {
-  const why = cannotMount();
-  if (why) return console.log(`  (skipped: ${why})`);
+  if (!canMount('--merge-adapter saves once into a new directory: room for one model is enough')) return;
   const adapter = out('merge-adapter');
   assertOk(await run('train', ['--init', ckpt, '--lora', '2', '--data', chat, '--block-size', '32', '--batch-size', '2', '--steps', '1', '--out', adapter]), 'a LoRA run');
   const disk = out('merge-disk');
@@ -337,8 +342,7 @@ t('--merge-adapter saves once into a new directory: room for one model is enough
 });
 
 t('--merge-adapter on a disk that fills up mid-save leaves nothing half-made and says so', async () => {
-  const why = cannotMount();
-  if (why) return console.log(`  (skipped: ${why})`);
+  if (!canMount('--merge-adapter on a disk that fills up mid-save leaves nothing half-made and says so')) return;
   const adapter = out('merge-adapter'); // the previous test's
   const disk = out('merge-full');
   mkdirSync(disk, { recursive: true });
@@ -381,8 +385,7 @@ t('a failed save that is not a file-system error (here a missing tensor) leaves 
 });
 
 t('a full disk: no room for two checkpoints is refused up front; a save that fails names the path, training goes on, the last checkpoint stays, the final error says what to do', async () => {
-  const why = cannotMount();
-  if (why) return console.log(`  (skipped: ${why})`);
+  if (!canMount('a full disk: no room for two checkpoints is refused up front; a save that fails names the path, training goes on, the last checkpoint stays, the final error says what to do')) return;
   const disk = out('disk');
   mkdirSync(disk);
   const d = join(disk, 'run');
@@ -418,8 +421,7 @@ t('--log on a full disk warns once and training goes on to its checkpoint; a --l
     assertOneLineError(refused[i], [re], `--log ${log}`);
     assert.not.match(refused[i].stdout, /^data: /m, `--log ${log}: refused before the data loads`);
   });
-  const why = cannotMount();
-  if (why) return console.log(`  (skipped: ${why})`);
+  if (!canMount('--log on a full disk warns once and training goes on (its full-disk part)')) return;
   const full = out('full-log');
   mkdirSync(full);
   const d = out('full-log-run');
@@ -435,8 +437,7 @@ t('--log on a full disk warns once and training goes on to its checkpoint; a --l
 });
 
 t('a disk that turns read-only mid-run: the saves say read-only (not ENOENT), and the final error is the failed save, not the lock\'s unlink', async () => {
-  const why = cannotMount();
-  if (why) return console.log(`  (skipped: ${why})`);
+  if (!canMount('a disk that turns read-only mid-run: the saves say read-only (not ENOENT), and the final error is the failed save, not the lock\'s unlink')) return;
   const disk = out('ro-later');
   mkdirSync(disk);
   const d = join(disk, 'run');
@@ -526,8 +527,7 @@ t('--resume after kill -9 drops the log entries past the checkpoint (and a line 
 });
 
 t('--resume whose log cannot be rewritten (a full disk) warns and leaves the log as it was', async () => {
-  const why = cannotMount();
-  if (why) return console.log(`  (skipped: ${why})`);
+  if (!canMount('--resume whose log cannot be rewritten (a full disk) warns and leaves the log as it was')) return;
   const d = out('log-resume-full');
   mkdirSync(d);
   for (const f of readdirSync(ckpt)) if (!f.startsWith('.')) copyFileSync(join(ckpt, f), join(d, f));

@@ -38,15 +38,19 @@ const OPTIONAL = {
   },
 };
 
-/** Tests (or parts of them) skipped on this adapter, by why (the runner prints them at the end). */
+/** Tests (or parts of them) skipped on this machine, by why (the runner prints them at the end). */
 export const skipped = new Map<string, string[]>();
+
+/** records `test` as skipped for `why` ('need X; this machine has Y'), for the runner's list */
+export function skip(why: string, test: string): void {
+  skipped.set(why, [...(skipped.get(why) ?? []), test]);
+}
 
 /** Whether the adapter has what the optional path `need` needs; if not, `test` is recorded as skipped. */
 export function adapterHas(g: Gpu, need: keyof typeof OPTIONAL, test: string): boolean {
   const o = OPTIONAL[need];
   if (o.has(g)) return true;
-  const why = `need ${o.need}; the adapter has ${o.got(g)}`;
-  skipped.set(why, [...(skipped.get(why) ?? []), test]);
+  skip(`need ${o.need}; the adapter has ${o.got(g)}`, test);
   return false;
 }
 
