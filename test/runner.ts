@@ -1,7 +1,7 @@
 // Runs the bundled uvu suites file by file (`node dist/test.js [filter...]` picks files whose
 // name contains a filter; `--except a,b` leaves out those whose name contains one of these; a name
 // that matches no file is refused, as bench.js refuses one),
-// prints the tests this adapter skipped and why, then closes the shared GPU device so the
+// prints the tests skipped on this machine and why, then closes the shared GPU device so the
 // process exits.
 import { closeGpu, getGpu } from '../src/node/gpu.ts';
 import { skipped } from './util.ts';
@@ -30,7 +30,7 @@ export async function runTests(files: Record<string, () => Promise<unknown>>): P
   }
   await exec();
   if (skipped.size) console.log(`\n  Skipped on this machine (adapter: ${(await getGpu()).adapterName}):`);
-  for (const [why, tests] of skipped) console.log(`    ${tests.length} that ${why}:\n${tests.map((s) => `      ${s}`).join('\n')}`);
+  for (const [why, tests] of skipped) console.log(`    ${why} (${tests.length === 1 ? '1 test' : `${tests.length} tests`}):\n${tests.map((s) => `      ${s}`).join('\n')}`);
   await closeGpu();
 }
 
