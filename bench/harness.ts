@@ -154,6 +154,14 @@ name>); with --json, as JSON on stdout.
 --case RE runs only the cases whose name matches RE (e.g. --filter gpt2 --case 'prefill|decode').
 --fast turns on Dawn's speed toggles. Groups: ${groups.map((g) => g.group).join(' ')}.`;
 
+/** the table's name and shape columns for a group: its longest, so the timings line up (rows print as they finish) */
+export function columnWidths(cases: { name: string; shape: string }[]): { name: number; shape: number } {
+  return {
+    name: Math.max(28, ...cases.map((c) => c.name.length)),
+    shape: Math.max(30, ...cases.map((c) => c.shape.length)),
+  };
+}
+
 export async function runBenchmarks(): Promise<void> {
   try {
     await benchmarks();
@@ -202,7 +210,9 @@ async function benchmarks(): Promise<void> {
   say(`adapter: ${gpu.adapterName}; timing: ${timing}; median of ${args.reps}`);
   for (const { group, make } of groups) {
     if (filter && !group.includes(filter)) continue;
-    for (const c of await make(gpu, args)) {
+    const cases = await make(gpu, args);
+    const widths = columnWidths(cases);
+    for (const c of cases) {
       if (only && !only.test(c.name)) {
         c.cleanup?.();
         continue;
@@ -223,7 +233,7 @@ async function benchmarks(): Promise<void> {
       const rate = [row.gflops !== undefined ? `${row.gflops} GFLOP/s` : '', row.gbps !== undefined ? `${row.gbps} GB/s` : '',
         row.tokens_per_s !== undefined ? `${row.tokens_per_s} tok/s` : ''].filter(Boolean).join('  ');
       const src = gpu.profiler && t.gpu === undefined ? ' (wall)' : '';
-      say(`${group.padEnd(12)} ${c.name.padEnd(28)} ${c.shape.padEnd(30)} ${ms.toFixed(2).padStart(9)} ms${src} ${t.wall.toFixed(2).padStart(9)} wall  ${rate}`);
+      say(`${group.padEnd(12)} ${c.name.padEnd(widths.name)} ${c.shape.padEnd(widths.shape)} ${ms.toFixed(2).padStart(9)} ms${src} ${t.wall.toFixed(2).padStart(9)} wall  ${rate}`);
       if (note) say(`${' '.repeat(13)}${note}`);
     }
   }
