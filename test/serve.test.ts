@@ -467,6 +467,13 @@ t('a client that disconnects mid-stream frees its slot within one step', async (
 t('GET /health, /v1/models, / (the chat page) and /model/ (its download), CORS preflight', async () => {
   const h = await request(srv.url, '/health');
   assert.equal([h.status, h.json.status, h.json.model, h.json.max_batch], [200, 'ok', 'tiny', 4]);
+  // HEAD, as some load balancers and uptime checks send it: GET's status and headers, no body
+  for (const path of ['/health', '/v1/models', '/v1/models/tiny']) {
+    const head = await fetch(`${srv.url}${path}`, { method: 'HEAD' });
+    assert.is(head.status, 200, `HEAD ${path}`);
+    assert.match(head.headers.get('content-type') ?? '', /application\/json/);
+    assert.is(await head.text(), '');
+  }
   const m = await request(srv.url, '/v1/models');
   assert.equal(m.json, { object: 'list', data: [{ id: 'tiny', object: 'model', created: 1, owned_by: 'gpt2-webgpu', context_length: 96 }] }, 'the context length too (the page checks max_tokens against it)');
   assert.equal((await request(srv.url, '/v1/models/')).json, m.json, 'with a trailing slash');

@@ -170,8 +170,9 @@ export class ApiServer {
       res.setHeader('Allow', methods.join(', '));
       throw new ApiError(405, `Method ${method} is not allowed on ${path}; use ${methods.join(' or ')}.`, null, 'method_not_allowed');
     };
+    // HEAD answers as GET without the body (Node leaves it out): load balancers and uptime checks send it
     if (path === '/health') {
-      allow(['GET']);
+      allow(['GET', 'HEAD']);
       const s = this.o.scheduler;
       // stopping: a 503, so that a load balancer's health check sends no more requests here (they would get 503 too)
       sendJson(res, this.stopping ? 503 : 200, { status: this.stopping ? 'stopping' : 'ok', model: m.id, active: s.active, queued: s.queued, max_batch: s.gen.slots });
@@ -179,10 +180,10 @@ export class ApiServer {
     }
     this.authorize(req);
     if (path === '/v1/models' || path === '/v1/models/') {
-      allow(['GET']);
+      allow(['GET', 'HEAD']);
       sendJson(res, 200, modelList(m));
     } else if (path.startsWith('/v1/models/')) {
-      allow(['GET']);
+      allow(['GET', 'HEAD']);
       const raw = path.slice('/v1/models/'.length);
       let id = raw;
       try { id = decodeURIComponent(raw); } catch { /* not percent-encoding: the id as sent */ }
