@@ -180,6 +180,7 @@ t('the page\'s settings take a sampling value exactly when serve.js does (one se
     ['repetition_penalty', 0], ['repetition_penalty', 1.3], ['frequency_penalty', -5], ['frequency_penalty', -2], ['frequency_penalty', 2.5],
     ['max_tokens', 0], ['max_tokens', 1.5], ['max_tokens', 20], ['seed', -1], ['seed', 42], ['seed', 1.5], ['seed', 1e30],
   ];
+  const refused: string[] = [];
   for (const [name, v] of cases) {
     const f = SAMPLING_FIELDS.find((x) => x.name === name)!;
     const page = applyField(defaultChatOptions(), f, String(v));
@@ -190,7 +191,11 @@ t('the page\'s settings take a sampling value exactly when serve.js does (one se
       server = (e as Error).message;
     }
     assert.is(page === null, server === null, `${name} ${v}: the page says ${page ?? 'yes'}, the server ${server ?? 'yes'}`);
+    if (server !== null) refused.push(`${name} ${v}`);
   }
+  // both sides taking (or refusing) everything would agree too: the cases hold values of each kind
+  assert.equal(refused, ['temperature 2.5', 'temperature 5', 'temperature 1000000000', 'temperature -1', 'top_p 0', 'top_p 1.5', 'top_k -3', 'top_k 2.5',
+    'repetition_penalty 0', 'frequency_penalty -5', 'frequency_penalty 2.5', 'max_tokens 0', 'max_tokens 1.5', 'seed 1.5', 'seed 1e+30']);
 });
 
 t('?human=/?bot=: the tags of a model trained with others, checked as chat.js checks --human/--bot; each one given wins over the header\'s, which wins over Human/Bot', () => {
