@@ -509,6 +509,8 @@ t('generateReply: max tokens, abort, and characters split across tokens', async 
   const pieces: string[] = [];
   const e = await generateReply(gen, new KvMirror(), encodeHumanTurn('x', SP).tokens, { sampling: greedy, maxNewTokens: 20, stops: [], rng: new Rng(1), onText: (s) => pieces.push(s) });
   assert.is(e.text, ' 🧠🚀');
+  // the pieces streamed make the reply (none at all would pass the check below)
+  assert.is(pieces.join(''), ' 🧠🚀', 'streamed through onText');
   assert.ok(pieces.every((p) => !p.includes('\ufffd')), 'no broken characters streamed');
   assert.is(e.reason, 'eot');
 });
