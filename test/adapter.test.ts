@@ -272,6 +272,7 @@ t("--merge-adapter of an adapter trained with other speaker tags records them in
   const [viaAdapter, viaMerged, untagged] = await Promise.all([chatWith(['--init', out]), chatWith(['--init', merged]), chatWith(['--init', merged, '--human', 'Human', '--bot', 'Bot'])]);
   assertOk(viaAdapter, 'chat.js --init ADAPTER');
   assertOk(viaMerged, 'chat.js on the merged model, without flags');
+  assertOk(untagged, 'chat.js on the merged model as Human/Bot');
   assert.is(viaMerged.stdout, viaAdapter.stdout);
   assert.is.not(untagged.stdout, viaAdapter.stdout, 'prompted as Human:/Bot:, the merged model replies otherwise');
   // a run on it (LoRA or not) with other tags says that it teaches the model new ones; with its own, nothing
