@@ -96,6 +96,7 @@ t('in-browser greedy reply equals chat.js --prompt; a reload takes the weights f
 });
 
 t('fine-tuning in the page: the same losses as train.js; the download loads in chat.js, which answers as the page does', async () => {
+  assert.ok(untrained, 'needs the first test'); // else the reply is checked against '' below
   const steps = 4, lr = '0.001';
   const log = join(dir, 'train.jsonl');
   const cli = run('train', ['--init', ckpt, '--data', trainFile, '--out', join(dir, 'cli-out'), '--steps', String(steps), '--lr', lr, '--batch-size', '2', '--block-size', '64', '--log', log]);
@@ -532,6 +533,7 @@ t('serve.js --api-key: the page asks for the key once, keeps it for the tab, and
 let adapted = '';
 
 t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges it in the browser; it replies as chat.js --adapter', async () => {
+  assert.ok(untrained, 'needs the first test'); // else the reply is checked against '' below
   const proc = start('serve', ['--init', ckpt, '--adapter', adapter, '--port', '0'], { timeoutMs: 300_000 });
   try {
     const cli = chatJs(ckpt, PROMPT, ['--adapter', adapter]);
@@ -563,6 +565,7 @@ t('serve.js --adapter: the page finds the adapter at /model/adapter/ and merges 
 });
 
 t('serve.js on a model trained with other speaker tags: the page prompts it with them, as chat.js does; the Fine-tune tab trains on them, and its download carries them to chat.js', async () => {
+  assert.ok(untrained, 'needs the first test'); // else the reply is checked against '' below
   const tagged = join(dir, 'tagged');
   mkdirSync(tagged);
   for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(ckpt, f), join(tagged, f));
