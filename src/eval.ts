@@ -15,7 +15,7 @@ import { readChatText } from './node/dataset.ts';
 import { isTokenFile } from './data/token_bin.ts';
 import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
-import { DEFAULT_SPEAKERS, type Speakers } from './data/format.ts';
+import { DEFAULT_SPEAKERS, tagPair, type Speakers } from './data/format.ts';
 import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
 import { DEFAULTS, formatDuration } from './train/run.ts';
@@ -53,7 +53,7 @@ Deterministic for a seed. README.md "Evaluate" explains each number.`;
 
 /** a chat text file that --FLAG names, in `sp`'s tags: what eval.js refuses besides what train.js does (readChatText) */
 function readText(path: string, flag: string, sp: Speakers): string {
-  const lines = `lines starting "${sp.human}:"/"${sp.bot}:"`;
+  const lines = `lines starting ${tagPair(sp)}`;
   // '' would name the current directory
   if (path === '') throw new UserError(`--${flag} is empty: pass a chat text file with ${lines}`);
   // its uint16 tokens read as text are half NULs: the parser would call it UTF-16

@@ -1,7 +1,7 @@
 // Parses `Human: ... / Bot: ...` chat text into conversations.
 import { UserError } from '../util/errors.ts';
 import { count, shellWord } from '../util/words.ts';
-import { DEFAULT_SPEAKERS, type Conversation, type Speakers, type Turn } from './format.ts';
+import { DEFAULT_SPEAKERS, tagPair, type Conversation, type Speakers, type Turn } from './format.ts';
 
 /** Exchanges per conversation when a file has no separators at all (see parseChat). */
 export const CHUNK_EXCHANGES = 4;
@@ -56,7 +56,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const tag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)}):[ \\t]?(.*)$`, 's');
   // our tags in another case, with a space before the colon or a full-width colon (or space: typed with a Chinese or Japanese input method): text to this parser, a tag to the writer
   const nearTag = new RegExp(`^(${escapeRe(sp.human)}|${escapeRe(sp.bot)})[ \\t\\u3000]*[:：]`, 'i');
-  const tags = `"${sp.human}:"/"${sp.bot}:"`;
+  const tags = tagPair(sp);
   const flagHint = opts.speakerFlags ? ' (or set the tags with --human/--bot)' : '';
   const notes = new Notes();
   type At = Turn & { line: number };
@@ -191,7 +191,7 @@ function noTagsMessage(text: string, lines: string[], sp: Speakers, opts: ParseO
     (first === undefined ? '(the text is empty)' : `(first line: ${JSON.stringify(first.slice(0, 80))})`);
   // a chat export (OpenAI's {"messages": [...]} JSONL, ShareGPT's JSON) is not read: say how to convert it
   if (first !== undefined && (isJson(first) || isJson(text))) {
-    return `${msg}; the text is JSON: write its messages as "${sp.human}:"/"${sp.bot}:" lines, a blank line between conversations (data/README.md has a jq command for OpenAI's {"messages": [...]} JSONL)`;
+    return `${msg}; the text is JSON: write its messages as ${tagPair(sp)} lines, a blank line between conversations (data/README.md has a jq command for OpenAI's {"messages": [...]} JSONL)`;
   }
   // the tags the lines do use (as written, with any space before the colon), in the order they first appear
   const seen: RegExpExecArray[] = [];

@@ -13,6 +13,8 @@ import { encode, EOT } from './tokenizer.ts';
 
 export interface Speakers { human: string; bot: string }
 export const DEFAULT_SPEAKERS: Speakers = { human: 'Human', bot: 'Bot' };
+/** the tags as a writer types them, for messages: `"Human:"/"Bot:"` */
+export const tagPair = (sp: Speakers) => `"${sp.human}:"/"${sp.bot}:"`;
 /** whether `sp` are Human/Bot (a model trained with other tags is prompted, served and said differently) */
 export const isDefaultSpeakers = (sp: Speakers) => sp.human === DEFAULT_SPEAKERS.human && sp.bot === DEFAULT_SPEAKERS.bot;
 

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from './fs_errors.ts';
 import type { ParseOptions } from '../data/conversations.ts';
-import { DEFAULT_SPEAKERS, type Speakers } from '../data/format.ts';
+import { DEFAULT_SPEAKERS, tagPair, type Speakers } from '../data/format.ts';
 import { chatData, combineStats, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
 import { isTokenFile, splitTokenWindows, tokenBinDataset } from '../data/token_bin.ts';
 
@@ -53,7 +53,7 @@ export const VAL_FILE = '--val-data file';
 export function checkDataFile(path: string, what = 'dataset file', speakers: Speakers = DEFAULT_SPEAKERS): void {
   if (!existsSync(path)) {
     throw new UserError(
-      `${what} not found: ${path} (pass a chat text file with lines starting "${speakers.human}:"/"${speakers.bot}:", ` +
+      `${what} not found: ${path} (pass a chat text file with lines starting ${tagPair(speakers)}, ` +
         `e.g. data/chat.txt, or a .bin file of uint16 GPT-2 token ids)`,
     );
   }

@@ -15,7 +15,7 @@ import { checkDataFile, VAL_FILE } from './dataset.ts';
 import { isTokenFile } from '../data/token_bin.ts';
 import { count, shellWord } from '../util/words.ts';
 import { checkShippedFile, recordedSpeakers } from './cli.ts';
-import { checkFlagsEarly, DEFAULTS, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
+import { checkFlagsEarly, DEFAULTS, flagSpeakers, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
 import { checkLogPath } from './train_log.ts';
 import { hasWeights } from './weights.ts';
@@ -71,7 +71,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       if (flags.resetOptimizer) say("warning: --reset-optimizer: AdamW's moments restart from zero (expect a jump in the loss for a few steps)");
     } else {
       if (flags.data === undefined) checkShippedFile(DEFAULTS.data, 'the shipped chat data', 'train.js');
-      const speakers = { human: (flags.human ?? DEFAULTS.human).trim(), bot: (flags.bot ?? DEFAULTS.bot).trim() };
+      const speakers = flagSpeakers(flags);
       checkDataFile(resolve(flags.data ?? DEFAULTS.data), undefined, speakers);
       if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), VAL_FILE, speakers);
       const init = flags.init ?? DEFAULTS.init;

@@ -277,6 +277,9 @@ const LR_RULE = 'must be a positive number (below 3.4e38, float32)';
 const timeWorks = (t: number) => t > 0 && Number.isFinite(t);
 const TIME_RULE = 'must be a positive duration';
 
+/** a new run's speaker tags from its flags, trimmed as the run's settings take them */
+export const flagSpeakers = (flags: TrainFlags): Speakers => ({ human: (flags.human ?? DEFAULTS.human).trim(), bot: (flags.bot ?? DEFAULTS.bot).trim() });
+
 /** What is wrong with the flags whatever the weights: checked before any are loaded (or downloaded). */
 export function checkFlagsEarly(flags: TrainFlags): void {
   checkCounts(flags, ['blockSize', 'batchSize', 'gradAccum', 'steps', 'nLayer', 'nHead', 'nEmbd']);
@@ -293,7 +296,7 @@ export function checkFlagsEarly(flags: TrainFlags): void {
     if (flags[k] !== undefined && flags[k].trim() === '') throw new UserError(`${flagName(k)} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
   }
   // trimmed, as the run's settings take them (checkSettings checks those again)
-  if (!flags.resume) checkSpeakers({ human: (flags.human ?? DEFAULTS.human).trim(), bot: (flags.bot ?? DEFAULTS.bot).trim() });
+  if (!flags.resume) checkSpeakers(flagSpeakers(flags));
   else {
     // the pair waits for the run's saved tags (checkSettings); a tag that can be none is said now
     for (const who of ['human', 'bot'] as const) {
