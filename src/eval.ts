@@ -39,7 +39,11 @@ const specs: FlagSpec[] = [
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
   { name: 'json', type: 'boolean', help: 'print the scores and every reply as JSON instead of the table' },
   { name: 'persona', type: 'string', help: 'text placed before each conversation, as chat.js --persona' },
-  ...settingFlags(defaults), // --temperature, --top-k, ..., --max-new-tokens, --seed: as in chat.js
+  // --temperature, --top-k, ..., --max-new-tokens, --seed: as in chat.js, but the penalties'
+  // window here holds the file's Bot turns where chat.js has the model's earlier replies
+  ...settingFlags(defaults).map((f) => f.name === 'penalty-window'
+    ? { ...f, help: "how many recent tokens of the conversation's Bot turns as the file writes them (before the reply), then of the reply, the penalties look at" }
+    : f),
   FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];

@@ -439,6 +439,9 @@ t('eval.js: --help, and bad input as one line', () => {
   const h = evalJs(['--help']);
   assert.is(h.code, 0);
   for (const flag of ['--init', '--data', '--train-data', '--json', '--limit', '--temperature', '--max-new-tokens', '--seed']) assert.ok(h.stdout.includes(flag), flag);
+  // the penalties' window counts the file's Bot turns here, not the model's own output as in chat.js
+  assert.match(h.stdout, /--penalty-window N +how many recent tokens of the conversation's Bot turns as the file writes them/);
+  assert.not.match(h.stdout, /model's own output/);
   const bad = join(tmp, 'misplaced.txt');
   writeFileSync(bad, 'Human: hi [unknown]\nBot: hello\n');
   const utf16 = join(tmp, 'utf16.txt');
