@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { readMarkedChat } from '../src/eval/heldout.ts';
 import { generateReplies } from '../src/eval/run.ts';
 import { recallValueDataset } from '../src/eval/recall_loss.ts';
-import { admitsNotKnowing, containsValue, distinct2, hasRepeated3gram, score, trainingReplies, valueSpan, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
+import { admitsNotKnowing, distinct2, hasRepeated3gram, score, trainingReplies, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
+import { containsValue, matchesNothing, valueSpan } from '../src/eval/match.ts';
 import { parseChat } from '../src/data/conversations.ts';
 import { DEFAULT_SPEAKERS as SP, type Speakers } from '../src/data/format.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
@@ -94,6 +95,62 @@ t('Chinese and Japanese, written without spaces: each character is a word, so a 
   assert.equal(words('コーヒー3杯'), ['コ', 'ー', 'ヒ', 'ー', '3', '杯']);
   assert.ok(containsValue('コーヒー3杯です。', ['コーヒー']));
   assert.equal(valueSpan('コーヒー3杯です。', ['コーヒー']), [0, 12]);
+});
+
+t('recall match: NFKC on both sides, so full-width and compatibility forms are the letters they show', () => {
+  assert.ok(containsValue('ＡＢＣ１２３', ['ABC123']));
+  assert.ok(containsValue('Your code is ABC123.', ['ＡＢＣ１２３']));
+  assert.ok(containsValue('Your code is ａｂｃ１２３！', ['ABC123']), 'then case and punctuation folded as before');
+  assert.ok(containsValue('A \ufb01sh called Rex', ['fish']), 'the fi ligature');
+  assert.ok(containsValue('Cafe\u0301 Noir', ['café noir']), 'a decomposed accent');
+  assert.ok(containsValue('It was 25\u2103.', ['25°C']), '℃ is °C');
+  assert.ok(containsValue('Acme\u2122 makes it', ['Acme']), 'a symbol NFKC spells with letters (™) stays a word apart');
+  assert.not.ok(containsValue('ＡＢＣ１２３４', ['ABC123']), 'whole words still');
+  // the note on a value said nowhere earlier uses the same match
+  assert.equal(readMarkedChat('Human: My code is ＡＢＣ１２３.\nBot: Noted.\nHuman: My code?\nBot: ABC123. [recall: ABC123]', SP).notes, []);
+});
+
+t('recall match in Thai, Lao, Khmer and Myanmar (no spaces between words): a value is found inside a longer run, never inside a letter', () => {
+  assert.ok(containsValue('คุณชื่อสมชายครับ', ['สมชาย']));
+  assert.not.ok(containsValue('คุณชื่อสมศรีครับ', ['สมชาย']));
+  assert.not.ok(containsValue('กรุงเทพ', ['กร']), 'ร without its vowel sign ุ is not รุ');
+  assert.ok(containsValue('ຂ້ອຍຊື່ສົມໃຈ', ['ສົມໃຈ']));
+  assert.ok(containsValue('ខ្ញុំឈ្មោះសុខា', ['សុខា']));
+  assert.ok(containsValue('ကျွန်တော့်နာမည်မောင်မောင်ပါ', ['မောင်မောင်']));
+  // a file in Thai reads: the reference reply says the value (the recall loss's span), and the fact before it is found
+  const { conversations, notes } = readMarkedChat('Human: ผมชื่อสมชายครับ\nBot: สวัสดีครับ\nHuman: ผมชื่ออะไร\nBot: คุณชื่อสมชายครับ [recall: สมชาย]', SP);
+  assert.equal(conversations[0].marks[3], { kind: 'recall', values: ['สมชาย'] });
+  assert.equal(notes, []);
+  assert.equal(valueSpan('คุณชื่อสมชายครับ', ['สมชาย']), [21, 36]);
+  assert.is(valueSpan('กรุงเทพ', ['กร']), null);
+  // spaced scripts keep their combining marks: Hindi रामू (Ramu) is not राम (Ram)
+  assert.ok(containsValue('आपका नाम राम है', ['राम']));
+  assert.not.ok(containsValue('आपका नाम रामू है', ['राम']));
+  assert.is(valueSpan('आपका नाम रामू है', ['राम']), null);
+});
+
+t('recall match in Korean: a value followed directly by Hangul (a particle or counter) counts; one inside a longer word does not', () => {
+  assert.ok(containsValue('서울에서 왔어요', ['서울']));
+  assert.ok(containsValue('고양이 3마리', ['3']));
+  assert.ok(containsValue('Tom은 친구예요', ['Tom']));
+  assert.not.ok(containsValue('남서울에서 왔어요', ['서울']));
+  assert.not.ok(containsValue('서울abc', ['서울']));
+  assert.equal(valueSpan('서울에서 왔어요', ['서울']), [0, 6]);
+  assert.equal(readMarkedChat('Human: 저는 서울에서 왔어요\nBot: 네\nHuman: 어디서 왔죠?\nBot: 서울에서 왔어요 [recall: 서울]', SP).notes, []);
+});
+
+t('recall match: an emoji or symbol is a word, matched rather than folded away; a value of punctuation alone is an error naming its line', () => {
+  assert.ok(containsValue('Your dog is 🐶!', ['🐶']));
+  assert.not.ok(containsValue('Your dog is Rex.', ['🐶']), 'not erased to match everything');
+  assert.ok(containsValue('I \u2764\ufe0f it', ['\u2764']), 'with or without the emoji variation selector');
+  assert.not.ok(containsValue('👩\u200d💻', ['👩']), 'not a part of a joined emoji');
+  assert.ok(containsValue('I write C++.', ['C++']));
+  assert.not.ok(containsValue('I write C.', ['C++']));
+  assert.ok(containsValue('Ticket #42 it is', ['#42']) && containsValue('Ticket 42', ['#42']), '# is punctuation: #42 is 42');
+  assert.equal(valueSpan('Your dog is 🐶!', ['🐶']), [12, 16]);
+  assert.ok(matchesNothing('...') && matchesNothing('#') && !matchesNothing('🐶') && !matchesNothing('$'));
+  assert.throws(() => readMarkedChat('Human: Hi.\nBot: Hello.\nHuman: What did I say?\nBot: You said\n  "...". [recall: ...]', SP),
+    /^conversation 1, turn 4 \(line 5: "You said "\.\.\."\. \[recall: \.\.\.\]"\): the value "\.\.\." is punctuation alone, which the recall match ignores, so no reply could contain it: write a value with a letter, digit, emoji or symbol, e.g. \[recall: Zorbat\]$/);
 });
 
 t('recall loss: the mask covers exactly the recalled value\'s tokens in the reference reply, in its conversation\'s own window', () => {

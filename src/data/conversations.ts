@@ -25,7 +25,12 @@ export interface ParseOptions {
 }
 
 /** conversations, and one line per kind of thing in the text that was read in a way its writer may not expect */
-export interface ParsedChat { conversations: Conversation[]; notes: string[] }
+export interface ParsedChat {
+  conversations: Conversation[];
+  notes: string[];
+  /** per conversation, per turn: the line of the text its last line is (1-based), for messages */
+  turnLines: number[][];
+}
 
 /**
  * Lines `Human: text` / `Bot: text` (speaker names from `sp`, case-sensitive, optional space
@@ -59,7 +64,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const tags = tagPair(sp);
   const flagHint = opts.speakerFlags ? ' (or set the tags with --human/--bot)' : '';
   const notes = new Notes();
-  type At = Turn & { line: number };
+  type At = Turn & { line: number; end: number };
   const blocks: At[][] = [[]];
   // CRLF, CR (old Mac), and CRs doubled before a LF by a second CRLF conversion
   const lines = text.split(/\r*\n|\r/);
@@ -76,7 +81,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
     }
     const m = tag.exec(bare);
     if (m) {
-      cur.push({ speaker: m[1] === sp.human ? 'human' : 'bot', text: m[2], line: i + 1 });
+      cur.push({ speaker: m[1] === sp.human ? 'human' : 'bot', text: m[2], line: i + 1, end: i + 1 });
       started = true;
       return;
     }
@@ -94,12 +99,16 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
         if (!cur.length) l.ignored++;
       }
     }
-    if (cur.length) cur[cur.length - 1].text += '\n' + line;
+    if (cur.length) {
+      cur[cur.length - 1].text += '\n' + line;
+      cur[cur.length - 1].end = i + 1;
+    }
   });
   // each block with a turn that has text is a conversation; empty turns are left out
   let conversations: Conversation[] = [];
+  let turnLines: number[][] = [];
   for (const b of blocks) {
-    const turns: Turn[] = [];
+    const turns: Turn[] = [], ends: number[] = [];
     for (const t of b) {
       const text = turnText(t.text);
       if (text === '') {
@@ -109,8 +118,9 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
       // a block that opens with the answer to the last one's question: a blank line cut them apart
       if (!turns.length && t.speaker === 'bot' && conversations.at(-1)?.turns.at(-1)!.speaker === 'human') notes.add('split', t.line);
       turns.push({ speaker: t.speaker, text });
+      ends.push(t.end);
     }
-    if (turns.length) conversations.push({ turns });
+    if (turns.length) conversations.push({ turns }), turnLines.push(ends);
   }
   if (conversations.length === 0) throw new UserError(noTagsMessage(text, lines, sp, opts));
   // turns of one speaker only, and another label on many lines: most likely the other speaker's tag ("User:" beside "Bot:")
@@ -128,6 +138,8 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   // one block (a trailing separator does not count) means the file has no separators
   if (conversations.length === 1 && opts.chunk !== false) {
     conversations = chunk(conversations[0].turns);
+    let at = 0;
+    turnLines = conversations.map((c) => turnLines[0].slice(at, (at += c.turns.length)));
     if (conversations.length > 1) {
       notes.list.push(`no blank lines between conversations: cut into ${count(conversations.length, 'conversation')} of at most ${CHUNK_EXCHANGES} exchanges, or before a greeting ("Hi", "Hello", ...); put a blank line between conversations to choose`);
     }
@@ -135,6 +147,7 @@ export function readChat(text: string, sp: Speakers = DEFAULT_SPEAKERS, opts: Pa
   const say = notes.say.bind(notes);
   return {
     conversations,
+    turnLines,
     notes: [
       say('ignored', (n) => `${count(n, 'untagged line')} after a blank line ignored: a blank line ends the conversation, even inside a turn`),
       say('near', (n) => `${count(n, 'line')} ${n === 1 ? 'starts' : 'start'} with a tag that is not exactly ${tags} (another case, a space before the colon, or a full-width "："), not read as ${n === 1 ? 'a turn' : 'turns'}: write the tags as ${tags}${spaced ? '' : flagHint}`),

@@ -10,7 +10,7 @@ import { readChat } from '../data/conversations.ts';
 import { EVAL_MARK, type Conversation, type Speakers } from '../data/format.ts';
 import { UserError } from '../util/errors.ts';
 import { count } from '../util/words.ts';
-import { containsValue, valueSpan } from './score.ts';
+import { containsValue, matchesNothing, valueSpan } from './match.ts';
 
 export type Mark = { kind: 'recall'; values: string[] } | { kind: 'unknown' };
 
@@ -40,7 +40,8 @@ export function readMarkedChat(text: string, sp: Speakers): { conversations: Mar
   const conversations = parsed.conversations.map((c, ci) => {
     const marks: (Mark | null)[] = [];
     const turns = c.turns.map((t, i) => {
-      const where = `conversation ${ci + 1}, turn ${i + 1} ("${t.text.slice(0, 60)}")`;
+      // on one line: a turn's text may span several
+      const where = `conversation ${ci + 1}, turn ${i + 1} (line ${parsed.turnLines[ci][i]}: "${t.text.slice(0, 60).replace(/\s+/g, ' ')}")`;
       const m = EVAL_MARK.exec(t.text);
       const rest = m ? t.text.slice(0, m.index) : t.text;
       const stray = MARKISH.exec(rest);
@@ -56,6 +57,9 @@ export function readMarkedChat(text: string, sp: Speakers): { conversations: Mar
       else {
         const values = m[1].split('|').map((v) => v.trim()).filter((v) => v !== '');
         if (!values.length) throw new UserError(`${where}: [recall: ...] needs the value the reply must contain, e.g. [recall: Zorbat]`);
+        // the match ignores punctuation: a value of it alone would be found in no reply, silently
+        const blank = values.find(matchesNothing);
+        if (blank !== undefined) throw new UserError(`${where}: the value "${blank}" is punctuation alone, which the recall match ignores, so no reply could contain it: write a value with a letter, digit, emoji or symbol, e.g. [recall: Zorbat]`);
         // the recall loss scores the value's tokens in the reference reply: it must say the value as written
         if (!valueSpan(rest, values)) throw new UserError(`${where}: the reply does not say ${values.join(' or ')} as written in the mark; write the answer with the value in it, e.g. "You're Zorbat. [recall: Zorbat]"`);
         marks.push({ kind: 'recall', values });

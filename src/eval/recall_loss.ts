@@ -7,7 +7,7 @@ import { encodeExchanges, type Encoded, type Speakers } from '../data/format.ts'
 import { EOT, tokenBytes } from '../data/tokenizer.ts';
 import { makeDataset, type TokenDataset } from '../data/windows.ts';
 import type { MarkedConversation } from './heldout.ts';
-import { valueSpan } from './score.ts';
+import { valueSpan } from './match.ts';
 
 /**
  * The conversations that ask for a recall, one per window of T tokens (oldest exchanges

@@ -2,6 +2,7 @@
 // replies, computed from the transcript alone, so a user's own transcripts score the same way.
 import type { Conversation } from '../data/format.ts';
 import type { Mark } from './heldout.ts';
+import { containsValue } from './match.ts';
 
 /** one generated reply with what it is scored against */
 export interface ScoredReply {
@@ -56,9 +57,12 @@ const UNSPACED = `(?=[\\p{L}\\p{N}])${CJK}`;
 /** a letter or digit of a spaced script */
 const SPACED = `(?!${CJK})[\\p{L}\\p{N}]`;
 const WORD = new RegExp(`${UNSPACED}|(?:${SPACED})+`, 'gu');
-const unspaced = new RegExp(`^${UNSPACED}`, 'u');
 
-/** lower-case words: runs of letters and digits (one character each in Chinese and Japanese), everything else separates */
+/**
+ * lower-case words: runs of letters and digits (one character each in Chinese and Japanese), everything
+ * else separates; for 3-grams and distinct-2. The recall match reads words its own way (match.ts):
+ * one character each in Thai there would make most Thai replies repeat a 3-gram.
+ */
 export function words(text: string): string[] {
   return text.toLowerCase().match(WORD) ?? [];
 }
@@ -76,33 +80,9 @@ export function hasRepeated3gram(text: string): boolean {
 }
 
 /**
- * [start, end) UTF-8 byte offsets in `text` of the first of `values` that it holds as whole words
- * as written (case ignored), or null: where a reference reply says the value, for the recall loss.
- */
-export function valueSpan(text: string, values: string[]): [number, number] | null {
-  const bytes = (s: string) => new TextEncoder().encode(s).length;
-  for (const v of values) {
-    // a word boundary at each end, except beside a Chinese or Japanese character (words)
-    const before = unspaced.test(v) ? '' : `(?<!${SPACED})`, after = unspaced.test([...v].at(-1) ?? '') ? '' : `(?!${SPACED})`;
-    const m = new RegExp(`${before}${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${after}`, 'iu').exec(text);
-    if (m) return [bytes(text.slice(0, m.index)), bytes(text.slice(0, m.index + m[0].length))];
-  }
-  return null;
-}
-
-/** does `reply` contain one of `values` as whole words (case and punctuation ignored)? */
-export function containsValue(reply: string, values: string[]): boolean {
-  const r = ` ${words(reply).join(' ')} `;
-  return values.some((v) => {
-    const w = words(v);
-    return w.length > 0 && r.includes(` ${w.join(' ')} `);
-  });
-}
-
-/**
  * What counts as admitting a fact was never given (checked on the lower-cased reply, curly
  * apostrophes made straight): "haven't/didn't/never told|said|mentioned|given|shared ...",
- * "don't know", "not sure", "no idea".
+ * "don't know", "not sure", "no idea". English only (README "Evaluate"): not translated.
  */
 export const ADMISSIONS: RegExp[] = [
   /\b(haven'?t|have not|hasn'?t|didn'?t|did not|never)\s+(told|tell|said|say|mentioned|mention|given|give|shared|share)\b/,
