@@ -215,6 +215,8 @@ t('score pieces: words, 3-grams, values, admissions, distinct-2', () => {
     assert.ok(admitsNotKnowing(yes), yes);
   }
   for (const no of ['Your name is Bob.', 'You told me you live in Oslo.', 'I know!', 'Sure, it is 7.']) assert.not.ok(admitsNotKnowing(no), no);
+  // English only, as README says: an admission in another language is not counted
+  for (const other of ['ฉันไม่รู้ครับ', '我不知道。', 'No lo sé.']) assert.not.ok(admitsNotKnowing(other), other);
   assert.is(distinct2(['a b c', 'a b d']), 3 / 4);
   assert.is(distinct2(['one', '']), null);
 });
