@@ -1,11 +1,12 @@
 // The chat page in a real headless Chromium (WebGPU on SwiftShader where there is no GPU),
 // against the CLI on the same tiny random checkpoint: the same greedy reply, the same training
 // losses, a downloaded model that chat.js loads; the fallback without WebGPU; a LoRA adapter
-// merged in the browser (serve.js --adapter, ?adapter=) as chat.js --adapter merges it; screenshots.
+// merged in the browser (serve.js --adapter, ?adapter=) as chat.js --adapter merges it; a sharded
+// save's shards joined in the browser; screenshots.
 // One browser page goes through the steps in order (loading a page costs seconds here).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Dialog, Page } from 'playwright-core';
@@ -16,7 +17,8 @@ import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.
 import { Rng } from '../src/util/rng.ts';
 import { ask, launch, pageLog, serveFolder, servePage, waitForState, type PageServer } from './browser.ts';
 import { assertOk, ROOT, run, start, waitForStdout } from './child.ts';
-import { tinyArrays } from './fixtures.ts';
+import { shardedCopy, shardName, tinyArrays } from './fixtures.ts';
+import { megabytes } from '../src/util/words.ts';
 
 const t = suite('page');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-page-'));
@@ -807,6 +809,101 @@ t('a plain static host, as README says to deploy: dist/page/* and model/; also o
     assert.match((await page.textContent('#notice'))!, /There is no model at .*Access-Control-Allow-Origin/);
   } finally {
     await other.close();
+  }
+});
+
+/** the tiny checkpoint re-saved as save_pretrained saves past max_shard_size: model.safetensors.index.json and 3 shards */
+const shardedDir = shardedCopy(ckpt, join(dir, 'sharded'), 3);
+/** the sharded save's files, by name, for a static site's folder */
+const shardedFiles = (): Record<string, string | Uint8Array> => Object.fromEntries(['config.json', 'model.safetensors.index.json', shardName(1, 3), shardName(2, 3), shardName(3, 3)].map((f) => [f, readFileSync(join(shardedDir, f))]));
+const shardBytes = [1, 2, 3].reduce((a, i) => a + statSync(join(shardedDir, shardName(i, 3))).size, 0);
+
+/** what #progress-size and #progress-text said during the load, in order */
+async function watchProgress(p: Page): Promise<() => Promise<{ size: string[]; text: string[] }>> {
+  await p.addInitScript(`
+    globalThis.seen = { size: [], text: [] };
+    document.addEventListener('DOMContentLoaded', () => {
+      for (const [id, into] of [['progress-size', seen.size], ['progress-text', seen.text]]) {
+        const el = document.getElementById(id);
+        new MutationObserver(() => into.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+      }
+    });`);
+  return () => p.evaluate(() => (globalThis as unknown as { seen: { size: string[]; text: string[] } }).seen);
+}
+
+t('a sharded save (model.safetensors.index.json + 3 shards) runs in the browser, from serve.js and from a static host: each shard downloaded under one progress bar and cached, joined as the Node side joins them, the same greedy reply as the single file', async () => {
+  const single = untrained || (await chatJs(ckpt, PROMPT));
+  const proc = start('serve', ['--init', shardedDir, '--port', '0'], { timeoutMs: 300_000 });
+  const p = await browser.newPage({ viewport: WIDE });
+  const plog = pageLog(p);
+  const asked: string[] = [];
+  p.on('request', (r) => void asked.push(`${r.method()} ${new URL(r.url()).pathname}`));
+  const progress = await watchProgress(p);
+  const pwhy = () => `\npage log:\n${plog.slice(-20).join('\n')}`;
+  try {
+    await waitForStdout(proc, /https?:\/\/\S+/);
+    assert.not.match(proc.stdout(), /server only/);
+    const base = new URL(/https?:\/\/\S+/.exec(proc.stdout())![0]).origin;
+    await p.goto(`${base}/?${new URLSearchParams({ engine: 'browser', ...GREEDY })}`);
+    await waitForState(p, 'ready');
+    assert.is(await ask(p, PROMPT), single, `the page on serve.js's shards vs chat.js on the single file${pwhy()}`);
+    // serve.js said the weights are the index's shards: no probe for model.safetensors (a 404 in the console)
+    const shards = [1, 2, 3].map((i) => `GET /model/${shardName(i, 3)}`);
+    assert.equal(asked.filter((r) => r.startsWith('GET /model/model')), ['GET /model/model.safetensors.index.json', ...shards]);
+    // one bar over the three shards' bytes: each shard named as it comes, the total the sum of the files
+    const seen = await progress();
+    for (const i of [1, 2, 3]) assert.ok(seen.text.some((x) => x.startsWith(`Downloading ${shardName(i, 3)} (shard ${i} of 3)`)), `shard ${i} in the progress text: ${seen.text.join(' | ')}`);
+    assert.is(seen.size.at(-1), `${megabytes(shardBytes)} of ${megabytes(shardBytes)}`);
+    assert.ok(seen.size.every((x) => x.endsWith(` of ${megabytes(shardBytes)}`)), seen.size.join(' | '));
+    // a reload checks each shard's ETag and downloads none again
+    asked.length = 0;
+    await p.reload();
+    await waitForState(p, 'ready');
+    assert.equal(asked.filter((r) => /^GET \/model\/model-/.test(r)), [], `the reload downloaded shards again: ${asked.join(', ')}`);
+    for (const i of [1, 2, 3]) assert.ok(asked.includes(`HEAD /model/${shardName(i, 3)}`), `shard ${i}'s cached copy was not checked: ${asked.join(', ')}`);
+    assert.is(await ask(p, PROMPT), single, `the page on the cached shards${pwhy()}`);
+
+    // a static host says nothing: model.safetensors first (as transformers chooses), then the index and its shards
+    for (const missing of ['404', 'page'] as const) {
+      const host = await serveFolder(staticSite({ sharded: shardedFiles() }), { missing });
+      try {
+        await p.goto(`${host.url}?${new URLSearchParams({ engine: 'browser', ...GREEDY, model: 'sharded/' })}`);
+        await waitForState(p, 'ready');
+        assert.is(await ask(p, PROMPT), single, `missing files as ${missing}: the page on a static host's shards vs chat.js on the single file${pwhy()}`);
+        assert.equal(host.requests.filter((r) => r.startsWith('GET /sharded/model')), ['GET /sharded/model.safetensors', 'GET /sharded/model.safetensors.index.json', ...shards.map((r) => r.replace('/model/', '/sharded/'))]);
+      } finally {
+        await host.close();
+      }
+    }
+  } finally {
+    await p.close();
+    proc.child.kill('SIGTERM');
+    await proc.done.catch(() => undefined);
+  }
+});
+
+t('a damaged sharded save on a static host is one notice naming what is wrong: a missing shard, a tensor in two shards, an index that is not JSON', async () => {
+  const twice = shardedCopy(ckpt, join(dir, 'sharded-twice'), 2, [[], [{ name: 'wte.weight', shape: [1], data: new Float32Array(1) }]]);
+  const files = (d: string, n: number) => Object.fromEntries(['config.json', 'model.safetensors.index.json', ...Array.from({ length: n }, (_, i) => shardName(i + 1, n))].map((f) => [f, readFileSync(join(d, f))]));
+  const { [shardName(2, 3)]: _, ...gone } = shardedFiles();
+  const site = staticSite({ gone, twice: files(twice, 2), notjson: { ...shardedFiles(), 'model.safetensors.index.json': '{"weight_map": {' } });
+  const host = await serveFolder(site);
+  const p = await browser.newPage({ viewport: WIDE });
+  try {
+    for (const [model, said] of [
+      ['gone/', /gone\/model-00002-of-00003\.safetensors: not found on the server, but \S+gone\/model\.safetensors\.index\.json names it as a shard of the model/],
+      ['twice/', /twice\/model\.safetensors\.index\.json: tensor 'wte\.weight' is in two shards, model-00001-of-00002\.safetensors and model-00002-of-00002\.safetensors/],
+      ['notjson/', /notjson\/model\.safetensors\.index\.json: bad JSON/],
+    ] as const) {
+      await p.goto(`${host.url}?${new URLSearchParams({ engine: 'browser', model })}`);
+      await waitForState(p, 'error');
+      const notice = (await p.textContent('#notice'))!;
+      assert.match(notice, said, model);
+      assert.match(notice, /^That did not work\./, `${model}: said as a user's mistake, not 'Something went wrong'`);
+    }
+  } finally {
+    await p.close();
+    await host.close();
   }
 });
 

@@ -103,6 +103,7 @@ t('static files: the page and the model with content types and ETags; nothing el
     const config = await raw(base, 'GET', '/model/config.json');
     assert.is(config.body, '{}');
     assert.is(config.headers['x-model-adapter'], 'none', 'the page is told there is no adapter to look for');
+    assert.is(config.headers['x-model-weights'], 'model.safetensors', 'the page is told the weights are one file');
     assert.is(config.headers['x-model-speakers'], undefined, 'Human/Bot go without saying');
     for (const path of ['/model/optimizer.safetensors', '/nope.js', '/model/']) assert.is((await raw(base, 'GET', path)).status, 404, path);
     for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/model/..%2fsecret.txt', '/..%2f..%2fsecret.txt', '/a%5c..%5c..%5csecret.txt', '/%00', '/%E0%A4%A']) {
@@ -119,6 +120,42 @@ t('static files: the page and the model with content types and ETags; nothing el
     const r = await raw(base, 'GET', '/model/model.safetensors');
     assert.is(r.status, 404);
     assert.match(r.body, /no model/);
+  });
+});
+
+t('static files of a sharded save: the index and the shards it names, with ETags, and X-Model-Weights says so; nothing else; model.safetensors beside them wins', async () => {
+  const sharded = join(dir, 'sharded');
+  mkdirSync(sharded);
+  writeFileSync(join(sharded, 'config.json'), '{}');
+  const index = { metadata: { total_size: 8 }, weight_map: { 'wte.weight': 'model-00001-of-00002.safetensors', 'wpe.weight': 'model-00002-of-00002.safetensors' } };
+  writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify(index));
+  writeFileSync(join(sharded, 'model-00001-of-00002.safetensors'), 'shard 1');
+  writeFileSync(join(sharded, 'model-00002-of-00002.safetensors'), 'shard 2');
+  writeFileSync(join(sharded, 'model-00003-of-00003.safetensors'), 'another save');
+  await withServer((req, res) => void staticHandler({ root, modelDir: sharded })(req, res), async (base) => {
+    assert.is((await raw(base, 'GET', '/model/config.json')).headers['x-model-weights'], 'model.safetensors.index.json');
+    assert.equal(JSON.parse((await raw(base, 'GET', '/model/model.safetensors.index.json')).body), index);
+    for (const [i, body] of [[1, 'shard 1'], [2, 'shard 2']] as const) {
+      const path = `/model/model-0000${i}-of-00002.safetensors`;
+      const get = await raw(base, 'GET', path);
+      assert.is(get.body, body, path);
+      const head = await raw(base, 'HEAD', path);
+      assert.is(head.status, 200, path);
+      assert.is(head.headers['content-length'], '7', path);
+      assert.ok(head.headers.etag, `${path}: no ETag`);
+      assert.is(head.headers.etag, get.headers.etag, path);
+      assert.is((await raw(base, 'GET', path, { 'If-None-Match': head.headers.etag as string })).status, 304, path);
+    }
+    for (const path of ['/model/model.safetensors', '/model/model-00003-of-00003.safetensors']) {
+      const r = await raw(base, 'GET', path);
+      assert.is(r.status, 404, path);
+      assert.match(r.body, /the model is \/model\/config\.json and \/model\/model\.safetensors\.index\.json and the shards it names/, path);
+    }
+    // model.safetensors saved beside them since: it is the model now, as in transformers, and the shards are not served
+    writeFileSync(join(sharded, 'model.safetensors'), 'weights');
+    assert.is((await raw(base, 'GET', '/model/config.json')).headers['x-model-weights'], 'model.safetensors');
+    assert.is((await raw(base, 'GET', '/model/model.safetensors')).body, 'weights');
+    assert.is((await raw(base, 'GET', '/model/model-00001-of-00002.safetensors')).status, 404);
   });
 });
 

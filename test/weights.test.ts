@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { suite } from 'uvu';
@@ -20,10 +20,9 @@ import { heldCheckpoint } from '../src/node/checkpointer.ts';
 import { isAdapterDir, saveAdapter } from '../src/node/adapter_dir.ts';
 import { saveMergedModel } from '../src/node/merge_adapter.ts';
 import { checkLora, initLoraArrays } from '../src/model/lora.ts';
-import type { NamedTensor } from '../src/model/safetensors.ts';
 import { UserError } from '../src/util/errors.ts';
 import { LORA_BASE_CONFIG, loraScratch } from './lora_base.ts';
-import { tinyArrays } from './fixtures.ts';
+import { shardedCopy, shardName, tinyArrays } from './fixtures.ts';
 import { assertOk, assertOneLineError, run, start, waitForStdout } from './child.ts';
 
 const t = suite('weights');
@@ -441,31 +440,6 @@ t('save -> load round trip: OpenAI key names, format pt, HF config, no temp file
 
 // ---- sharded checkpoints: what transformers' save_pretrained writes past max_shard_size ----
 
-const shardName = (i: number, n: number) => `model-${String(i).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
-
-/**
- * `dir`'s model re-saved in a new directory as transformers saves a model bigger than
- * max_shard_size: its tensors in order over `n` files model-0000i-of-0000n.safetensors, and
- * model.safetensors.index.json {"metadata": {"total_size"}, "weight_map": {tensor: shard file}}.
- * `extra[i]`: tensors written into shard i+1 beside its own, not in the index.
- */
-function shardedCopy(dir: string, n: number, extra: NamedTensor[][] = []): string {
-  const out = newDir();
-  writeFileSync(join(out, 'config.json'), readFileSync(join(dir, 'config.json')));
-  const f = readSafetensors(join(dir, 'model.safetensors'));
-  const tensors = f.names.map((name) => ({ name, shape: f.info(name).shape, data: f.get(name) }));
-  f.close();
-  const per = Math.ceil(tensors.length / n), weightMap: Record<string, string> = {};
-  for (let i = 0; i < n; i++) {
-    const part = tensors.slice(i * per, (i + 1) * per);
-    for (const { name } of part) weightMap[name] = shardName(i + 1, n);
-    writeSafetensors(join(out, shardName(i + 1, n)), [...part, ...(extra[i] ?? [])], { format: 'pt' });
-  }
-  const total_size = tensors.reduce((a, x) => a + x.data.byteLength, 0);
-  writeFileSync(join(out, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size }, weight_map: weightMap }, null, 2) + '\n');
-  return out;
-}
-
 /** the one-line UserError `f` throws (or rejects with), matching every pattern */
 async function oneLineError(f: () => unknown, ...patterns: (string | RegExp)[]): Promise<void> {
   let err: unknown = null;
@@ -483,16 +457,16 @@ t('a sharded save (model.safetensors.index.json + model-0000i-of-0000n.safetenso
   const single = newDir(), want = tinyParams(TINY, 30);
   saveGPT2Weights(single, TINY, want);
   for (const n of [2, 3]) {
-    const d = shardedCopy(single, n);
+    const d = shardedCopy(single, newDir(), n);
     assertParamsEqual(loadGPT2Weights(d).params, want);
     const w = await loadWeights(d);
     assertParamsEqual(w.arrays, want);
-    assert.is(w.files, undefined, 'no model.safetensors for the chat page to download');
-    assert.match(w.noFiles!, /is a sharded save: save it as one file/);
+    assert.equal(w.files, { dir: d }, 'the chat page downloads the shards');
+    assert.is(w.noFiles, undefined);
     assert.is(heldCheckpoint(d)?.what, 'a model', 'train.js --out does not write over it unasked');
   }
   // a tensor in a shard that the index leaves out is read too, as transformers reads whole shards
-  const unlisted = shardedCopy(single, 2, [[{ name: 'score.weight', shape: [2], data: new Float32Array(2) }]]);
+  const unlisted = shardedCopy(single, newDir(), 2, [[{ name: 'score.weight', shape: [2], data: new Float32Array(2) }]]);
   const warn = console.warn, warned: string[] = [];
   console.warn = (s: string) => warned.push(s);
   try {
@@ -501,7 +475,7 @@ t('a sharded save (model.safetensors.index.json + model-0000i-of-0000n.safetenso
     console.warn = warn;
   }
   assert.match(warned.join('\n'), /model\.safetensors\.index\.json: ignoring 1 unexpected tensor\(s\): score\.weight/);
-  const both = shardedCopy(single, 2), other = tinyParams(TINY, 31);
+  const both = shardedCopy(single, newDir(), 2), other = tinyParams(TINY, 31);
   saveGPT2Weights(both, TINY, other);
   assertParamsEqual(loadGPT2Weights(both).params, other);
 });
@@ -509,7 +483,7 @@ t('a sharded save (model.safetensors.index.json + model-0000i-of-0000n.safetenso
 t("a LoRA run's base fingerprint covers every shard: a retrained shard is noticed", () => {
   const single = newDir();
   saveGPT2Weights(single, TINY, tinyParams(TINY, 32));
-  const d = shardedCopy(single, 3);
+  const d = shardedCopy(single, newDir(), 3);
   const before = weightsFingerprint(d);
   const last = join(d, shardName(3, 3)), f = readSafetensors(last);
   const tensors = f.names.map((name) => ({ name, shape: f.info(name).shape, data: f.get(name).map((x) => x + 1) }));
@@ -522,17 +496,17 @@ t("a LoRA run's base fingerprint covers every shard: a retrained shard is notice
 t('a damaged sharded save is refused in one line naming what is wrong: a missing shard, a tensor in another shard than the index says, in two shards, an index that is not JSON', async () => {
   const single = newDir();
   saveGPT2Weights(single, TINY, tinyParams(TINY, 33));
-  const gone = shardedCopy(single, 3);
+  const gone = shardedCopy(single, newDir(), 3);
   rmSync(join(gone, shardName(2, 3)));
   await oneLineError(() => loadWeights(gone), `${join(gone, shardName(2, 3))}: no such file`, 'model.safetensors.index.json names it as a shard');
-  const moved = shardedCopy(single, 2);
+  const moved = shardedCopy(single, newDir(), 2);
   const index = JSON.parse(readFileSync(join(moved, 'model.safetensors.index.json'), 'utf8'));
   index.weight_map['ln_f.bias'] = shardName(1, 2);
   writeFileSync(join(moved, 'model.safetensors.index.json'), JSON.stringify(index));
   await oneLineError(() => loadWeights(moved), 'model.safetensors.index.json: maps tensor \'ln_f.bias\' to model-00001-of-00002.safetensors, which does not hold it');
-  const twice = shardedCopy(single, 2, [[], [{ name: 'wte.weight', shape: [11, 8], data: new Float32Array(88) }]]);
+  const twice = shardedCopy(single, newDir(), 2, [[], [{ name: 'wte.weight', shape: [11, 8], data: new Float32Array(88) }]]);
   await oneLineError(() => loadWeights(twice), "tensor 'wte.weight' is in two shards, model-00001-of-00002.safetensors and model-00002-of-00002.safetensors");
-  const notJson = shardedCopy(single, 2);
+  const notJson = shardedCopy(single, newDir(), 2);
   writeFileSync(join(notJson, 'model.safetensors.index.json'), '{"weight_map": {');
   await oneLineError(() => loadWeights(notJson), `${join(notJson, 'model.safetensors.index.json')}: bad JSON`);
   writeFileSync(join(notJson, 'model.safetensors.index.json'), '{"metadata": {}}');
@@ -542,7 +516,7 @@ t('a damaged sharded save is refused in one line naming what is wrong: a missing
   writeConfig(bad, hfConfigJson(TINY));
   const params = tinyParams(TINY, 36);
   writeSafetensors(join(bad, 'model.safetensors'), parameterShapes(TINY).map(({ name, shape }) => name === 'h.0.ln_1.bias' ? { name, shape: [7], data: params.get(name)!.subarray(0, 7) } : { name, shape, data: params.get(name)! }));
-  const badShards = shardedCopy(bad, 3);
+  const badShards = shardedCopy(bad, newDir(), 3);
   const holder = JSON.parse(readFileSync(join(badShards, 'model.safetensors.index.json'), 'utf8')).weight_map['h.0.ln_1.bias'];
   await oneLineError(() => loadGPT2Weights(badShards), `${join(badShards, holder)}: tensor 'h.0.ln_1.bias' has shape [7], expected [8]`);
   // and from the commands, in one line on stderr
@@ -559,7 +533,7 @@ t('a damaged sharded save is refused in one line naming what is wrong: a missing
 t("sharded weights as a LoRA adapter's base and --merge-adapter's: the same model as the single file's", async () => {
   const single = newDir();
   saveGPT2Weights(single, TINY, tinyParams(TINY, 34));
-  const sharded = shardedCopy(single, 3);
+  const sharded = shardedCopy(single, newDir(), 3);
   const settings = { r: 2, alpha: 4, dropout: 0, targets: ['c_attn', 'c_fc'] };
   const sites = checkLora(TINY, settings), arrays = initLoraArrays(sites, 2, 5);
   for (const [name, v] of arrays) if (name.endsWith('lora_B.weight')) v.set(randn(v.length, 6, 0.1));
@@ -576,7 +550,7 @@ t("sharded weights as a LoRA adapter's base and --merge-adapter's: the same mode
 t('train.js --overwrite onto a sharded save removes its index and shards: a --lora save is an adapter chat.js --init reads, a whole-model save leaves no shards behind', async () => {
   const { chat, base } = loraScratch('weights-shards-');
   const train = ['--init', base, '--data', chat, '--block-size', '32', '--batch-size', '2', '--eval-interval', '0', '--steps', '1', '--overwrite'];
-  const adapter = shardedCopy(base, 3), model = shardedCopy(base, 3);
+  const adapter = shardedCopy(base, newDir(), 3), model = shardedCopy(base, newDir(), 3);
   const [a, m] = await Promise.all([run('train', [...train, '--lora', '2', '--out', adapter]), run('train', [...train, '--out', model])]);
   assertOk(a, 'train.js --lora --overwrite');
   assertOk(m, 'train.js --overwrite');
@@ -586,7 +560,7 @@ t('train.js --overwrite onto a sharded save removes its index and shards: a --lo
   assert.equal(weights(model), ['model.safetensors']);
   assertOk(await run('chat', ['--init', adapter, '--prompt', 'Hi', '--max-new-tokens', '2']), 'chat.js --init on the adapter, as train.js says');
   // the index names what goes: nothing outside the directory, and not the save's own files
-  const odd = shardedCopy(base, 2), outside = join(newDir(), 'keep.safetensors');
+  const odd = shardedCopy(base, newDir(), 2), outside = join(newDir(), 'keep.safetensors');
   writeFileSync(outside, 'x');
   const index = JSON.parse(readFileSync(join(odd, 'model.safetensors.index.json'), 'utf8'));
   Object.assign(index.weight_map, { a: outside, b: '../keep.safetensors', c: 'model.safetensors' });
@@ -628,10 +602,10 @@ t('a directory with only pytorch_model.bin (or its shards, tf_model.h5, flax_mod
   assert.ok(r.stderr.includes(convert(pickled)), r.stderr);
 });
 
-t('chat.js on a sharded save replies as on the single file; serve.js serves it, and says its chat page can use the server only', async () => {
+t('chat.js on a sharded save replies as on the single file; serve.js serves it, and its chat page downloads the index and the shards', async () => {
   const single = newDir();
   saveGPT2Weights(single, LORA_BASE_CONFIG, tinyArrays(LORA_BASE_CONFIG, 7));
-  const sharded = shardedCopy(single, 3);
+  const sharded = shardedCopy(single, newDir(), 3);
   const serve = start('serve', ['--init', sharded, '--port', '0']);
   try {
     const greedy = ['--prompt', 'Hello there', '--temperature', '0', '--max-new-tokens', '8', '--quiet'];
@@ -641,9 +615,16 @@ t('chat.js on a sharded save replies as on the single file; serve.js serves it, 
     assert.ok(a.stdout.trim().length > 0, 'a reply');
     assert.is(b.stdout, a.stdout);
     await waitForStdout(serve, /https?:\/\/\S+/);
-    assert.match(serve.stdout(), /can use the server only \(the page downloads one model\.safetensors, and \S+ is a sharded save: save it as one file/);
+    assert.match(serve.stdout(), /; the chat page at \S+\/$/m);
     const base = /https?:\/\/\S+?(?=\/v1)/.exec(serve.stdout())![0];
-    assert.is((await fetch(`${base}/model/model.safetensors`, { method: 'HEAD' })).status, 404, 'no model file offered');
+    assert.is((await fetch(`${base}/model/config.json`)).headers.get('x-model-weights'), 'model.safetensors.index.json');
+    assert.is((await fetch(`${base}/model/model.safetensors`, { method: 'HEAD' })).status, 404, 'no model.safetensors offered');
+    for (const file of ['model.safetensors.index.json', shardName(1, 3), shardName(2, 3), shardName(3, 3)]) {
+      const head = await fetch(`${base}/model/${file}`, { method: 'HEAD' });
+      assert.is(head.status, 200, file);
+      assert.is(Number(head.headers.get('content-length')), statSync(join(sharded, file)).size, file);
+      assert.ok(head.headers.get('etag'), `${file}: no ETag`);
+    }
   } finally {
     serve.child.kill('SIGTERM');
     await serve.done.catch(() => undefined);

@@ -29,15 +29,18 @@ export class DownloadError extends Error {
 
 const version = (h: Headers) => h.get('etag') || `size ${h.get('content-length')}`;
 
-/** The bytes of `url`, from the cache when the server still has the same file; `onProgress` as they arrive. */
-export async function fetchCached(url: string, onProgress: (p: Progress) => void): Promise<Uint8Array> {
+export async function fetchCached(url: string, onProgress: (p: Progress) => void): Promise<Uint8Array>;
+export async function fetchCached(url: string, onProgress: (p: Progress) => void, o: { missingOk: true }): Promise<Uint8Array | null>;
+/** The bytes of `url`, from the cache when the server still has the same file; `onProgress` as they arrive; with missingOk, null when the server has none (404). */
+export async function fetchCached(url: string, onProgress: (p: Progress) => void, o: { missingOk?: boolean } = {}): Promise<Uint8Array | null> {
   const cache = await openCache();
   const kept = cache ? await readCached(cache, url) : null;
   if (kept) {
     onProgress({ loaded: kept.length, total: kept.length, cached: true });
     return kept;
   }
-  const res = await get(url);
+  const res = o.missingOk ? await get(url, { missingOk: true }) : await get(url);
+  if (!res) return null;
   const bytes = await readAll(res, onProgress);
   if (cache) await writeCached(cache, url, bytes, version(res.headers));
   return bytes;

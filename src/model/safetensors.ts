@@ -170,15 +170,17 @@ export function parseSafetensors(src: ByteSource, path: string): SafetensorsFile
   };
 }
 
+/** a model's weights in one file, as save_pretrained writes them up to max_shard_size */
+export const WEIGHTS = 'model.safetensors';
 /** the index a sharded save_pretrained writes beside its shards */
 export const SHARD_INDEX = 'model.safetensors.index.json';
 
 /**
- * model.safetensors.index.json's text, parsed: its weight_map and the shard files it names, sorted
- * (model-00001-of-00003.safetensors first). transformers' save_pretrained writes that index beside the
+ * model.safetensors.index.json's text, parsed: its weight_map, the shard files it names, sorted
+ * (model-00001-of-00003.safetensors first), and metadata.total_size where it is a count. transformers' save_pretrained writes that index beside the
  * shards of a model bigger than max_shard_size: {"metadata": {"total_size": N}, "weight_map": {tensor name: shard file name}}.
  */
-export function parseShardIndex(indexText: string, indexPath: string): { weightMap: Record<string, string>; files: string[] } {
+export function parseShardIndex(indexText: string, indexPath: string): { weightMap: Record<string, string>; files: string[]; totalSize: number | null } {
   const fail = (what: string): never => {
     throw new UserError(`${indexPath}: ${what}`);
   };
@@ -195,7 +197,9 @@ export function parseShardIndex(indexText: string, indexPath: string): { weightM
   const weightMap = map as Record<string, string>;
   const files = [...new Set(Object.values(weightMap))].sort();
   if (!files.length) fail('its "weight_map" names no tensors');
-  return { weightMap, files };
+  // the tensors' bytes in all the shards (their headers not counted); only a guide, for a progress bar
+  const total = (index as { metadata?: { total_size?: unknown } }).metadata?.total_size;
+  return { weightMap, files, totalSize: isCount(total) ? total : null };
 }
 
 /**

@@ -13,7 +13,7 @@ import type { FlagSpec } from '../util/args.ts';
 import { describeConfig, type GPT2Config } from '../model/config.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2, type WeightsDtype } from '../model/gpt2.ts';
-import { convertCommand, foreignWeights, hasWeights, loadGPT2Weights, WEIGHTS, weightFiles, weightsLayout } from './weights.ts';
+import { foreignWeights, hasWeights, loadGPT2Weights, WEIGHTS, weightFiles } from './weights.ts';
 import { hashFileEnds, hashTensorStarts } from './fingerprint.ts';
 import { ensureGPT2, withoutHubOwner } from './hub.ts';
 import { readTrainStateJson, recoverCheckpoint } from './checkpoint_files.ts';
@@ -43,14 +43,14 @@ export interface LoadedWeights {
   arrays: Map<string, Float32Array>;
   /** where they came from, for the console */
   source: string;
-  /** the files that hold exactly these weights: a directory's config.json + model.safetensors, and the adapter directory merged into them if any (none after two adapters, or for a sharded save) */
+  /** the files that hold exactly these weights: a directory's config.json + model.safetensors (or a sharded save's index and shards), and the adapter directory merged into them if any (none after two adapters) */
   files?: ModelFiles;
   /** why there are no `files` (serve.js says so: its page then uses the server only) */
   noFiles?: string;
 }
 
 export interface ModelFiles {
-  /** config.json + model.safetensors */
+  /** config.json + model.safetensors, or a sharded save's model.safetensors.index.json and the shards it names */
   dir: string;
   /** adapter_config.json + adapter_model.safetensors, merged into dir's weights */
   adapter?: string;
@@ -140,10 +140,7 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
     throw new UserError(`--init ${init}: ${foreign ?? `${join(init, WEIGHTS)} is missing (a checkpoint directory holds config.json and model.safetensors, or a sharded save's model.safetensors.index.json and its shards). ${choices}`}`);
   }
   const { config, params } = loadGPT2Weights(init);
-  if (weightsLayout(init) === 'single') return { config, arrays: params, source: init, files: { dir: init } };
-  const noFiles = `the page downloads one model.safetensors, and ${init} is a sharded save: save it as one file to chat in the browser, ` +
-    `${convertCommand(init, '', 'OUT', ', max_shard_size="100GB"')}`;
-  return { config, arrays: params, source: init, noFiles };
+  return { config, arrays: params, source: init, files: { dir: init } };
 }
 
 /** --dtype, as chat.js, eval.js and serve.js take it */

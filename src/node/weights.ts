@@ -12,7 +12,7 @@ import { configText, GPT2_METADATA, gpt2Params, gpt2Tensors } from '../model/wei
 import { parseConfigSpeakers } from '../model/config_speakers.ts';
 import type { Speakers } from '../data/format.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
-import { joinShards, parseShardIndex, SHARD_INDEX, type SafetensorsFile } from '../model/safetensors.ts';
+import { joinShards, parseShardIndex, SHARD_INDEX, WEIGHTS, type SafetensorsFile } from '../model/safetensors.ts';
 
 /**
  * Reads DIR/config.json (HF GPT2Config, parseConfig): n_positions falls back to n_ctx,
@@ -26,7 +26,7 @@ export function readConfig(dir: string): GPT2Config {
 }
 const CONFIG_MISSING = 'a GPT-2 model directory holds config.json and model.safetensors';
 
-export const WEIGHTS = 'model.safetensors';
+export { WEIGHTS };
 
 /** the speaker tags DIR/config.json records (chat_speakers), or null: none, or no config.json there */
 export function readConfigSpeakers(dir: string): Speakers | null {
@@ -106,9 +106,9 @@ export function foreignWeights(dir: string): string | null {
     `${convertCommand(dir, from, dir)}${needs}, which writes safetensors weights beside it (model.safetensors, or past max_shard_size its shards and their index, read here too)`;
 }
 
-/** the shell command that re-saves the model in DIR to OUT with transformers (`args`: from_pretrained's further arguments, `saveArgs`: save_pretrained's); paths quoted for Python and the shell */
-export const convertCommand = (dir: string, args: string, out: string, saveArgs = '') =>
-  `python -c ${shellWord(`from transformers import GPT2LMHeadModel as M; M.from_pretrained(${JSON.stringify(dir)}${args}).save_pretrained(${JSON.stringify(out)}${saveArgs})`)}`;
+/** the shell command that re-saves the model in DIR to OUT with transformers (`args`: from_pretrained's further arguments); paths quoted for Python and the shell */
+const convertCommand = (dir: string, args: string, out: string) =>
+  `python -c ${shellWord(`from transformers import GPT2LMHeadModel as M; M.from_pretrained(${JSON.stringify(dir)}${args}).save_pretrained(${JSON.stringify(out)})`)}`;
 
 /**
  * Saves DIR/model.safetensors and DIR/config.json (gpt2Tensors, configText; `speakers`: the tags

@@ -1,5 +1,5 @@
 // The two places the page's model can run: in this browser (the engine on navigator.gpu, with
-// the server's checkpoint downloaded and cached, and a LoRA adapter merged in when there is one) or on the server (OpenAI's streaming Chat
+// the server's checkpoint downloaded and cached (one file or a sharded save's shards), and a LoRA adapter merged in when there is one) or on the server (OpenAI's streaming Chat
 // Completions API). Both answer a message given the conversation so far, the persona and the
 // settings, streaming the reply's text.
 import type { Gpu } from '../gpu/index.ts';
@@ -10,11 +10,12 @@ import { UserError } from '../util/errors.ts';
 import { GPT2Generator } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, describeRank, mergeAdapter, parseAdapter, type ParsedAdapter } from '../model/peft.ts';
-import { ADAPTER_HEADER, SPEAKERS_HEADER } from '../server/page_headers.ts';
+import { ADAPTER_HEADER, SPEAKERS_HEADER, WEIGHTS_HEADER } from '../server/page_headers.ts';
 import { bytesSource, fmtShape, parseSafetensors } from '../model/safetensors.ts';
 import { gpt2Params } from '../model/weights.ts';
 import { openBrowserGpu } from '../browser/gpu.ts';
 import { fetchCached, fetchText, type Progress } from '../browser/download.ts';
+import { fetchWeights } from '../browser/weights.ts';
 import { ApiError, listModels, streamChat, serverReason, type ChatMessage, type ListedModel } from '../browser/openai.ts';
 import { modelSpeakers, speakersFromQueryOrHost, completionParams, type EngineKind } from './settings.ts';
 import { count, megabytes } from '../util/words.ts';
@@ -64,7 +65,7 @@ export class BrowserEngine implements Engine {
   }
 
   /**
-   * Open the GPU, fetch config.json and model.safetensors from `base` (cached), merge the LoRA
+   * Open the GPU, fetch config.json and the weights from `base` (model.safetensors or a sharded save's shards, cached), merge the LoRA
    * adapter at `adapter.base` into them (when it is there; `required`: it must be) and upload the weights;
    * `speakers`: the tags the query gave (?human=, ?bot=).
    */
@@ -80,10 +81,10 @@ export class BrowserEngine implements Engine {
       // a model trained with other tags than Human/Bot: serve.js says which (as chat.js would prompt it), else its config.json does, or the query; the prompts use them as chat.js's do
       opts.speakers = speakersFromQueryOrHost(modelSpeakers(got.headers.get(SPEAKERS_HEADER), got.text, configUrl), speakers);
       const lora = none ? null : await fetchAdapter(adapter.base, adapter.required, config, onProgress); // before the model: a wrong adapter fails at once
-      const url = new URL(`${base}model.safetensors`, location.href).href;
-      const bytes = await fetchCached(url, (p) => onProgress('model.safetensors', p));
+      // serve.js says whether the weights are one file or shards; a static host does not, and model.safetensors is tried first
+      const weights = await fetchWeights(base, got.headers.get(WEIGHTS_HEADER), onProgress);
       // aligned F32 tensors are views of the downloaded bytes: the weights are held once until uploaded
-      const params = gpt2Params(parseSafetensors(bytesSource(bytes), url), config);
+      const params = gpt2Params(weights, config);
       if (lora) mergeAdapter(params, lora); // as chat.js --adapter does
       const model = GPT2.fromArrays(gpu, config, params);
       params.clear();

@@ -96,7 +96,7 @@ export function explain(e: unknown, modelBase: string): Words {
   if (noModelHere(e, modelBase)) {
     return {
       title: 'There is no model here to run in the browser.', text: msg,
-      tip: 'A static host needs a model/ folder beside the page (config.json + model.safetensors); serve.js offers its model there ' +
+      tip: 'A static host needs a model/ folder beside the page (config.json + model.safetensors, or a sharded save\u2019s model.safetensors.index.json and its shards); serve.js offers its model there ' +
         'unless it is made of two LoRA adapters (merge one into its base with train.js --merge-adapter).',
     };
   }

@@ -11,6 +11,14 @@ import { speakerTags, type Speakers } from '../data/format.ts';
 export const ADAPTER_HEADER = 'X-Model-Adapter';
 
 /**
+ * Sent with /model/config.json: the file the model's weights are read from, model.safetensors or
+ * a sharded save's model.safetensors.index.json (then the shards it names are served beside it);
+ * the page asks for that one. A static host does not say: the page asks for model.safetensors,
+ * and on a 404 for the index (model.safetensors wins when both are there, as in transformers).
+ */
+export const WEIGHTS_HEADER = 'X-Model-Weights';
+
+/**
  * Sent with /model/config.json: the tags serve.js prompts the model with (its --human/--bot, else
  * the ones the model records), so that the page prompts it as chat.js does: the tags as
  * URI-encoded JSON. Human/Bot too: the flags or train_state.json win over config.json's

@@ -1,6 +1,7 @@
 // The chat page's files over HTTP, for node:http servers (serve.js mounts it at `/`): the
 // page itself from dist/page/, and the model the server runs as /model/config.json and
-// /model/model.safetensors, with the LoRA adapter merged into it (if any) as
+// /model/model.safetensors (or a sharded save's /model/model.safetensors.index.json and the
+// shards it names, under their names on disk; config.json's X-Model-Weights says which), with the LoRA adapter merged into it (if any) as
 // /model/adapter/adapter_config.json and /model/adapter/adapter_model.safetensors, which the
 // page downloads to run in the browser. GET and HEAD only; nothing outside those places is
 // reachable (no `..`, no encoded slashes, no other file of the model or adapter directory). ETags let the page check its cached copy of the model without
@@ -11,12 +12,14 @@ import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node
 import { fileURLToPath } from 'node:url';
 import type { Speakers } from '../data/format.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../model/peft.ts';
-import { ADAPTER_HEADER, SPEAKERS_HEADER, speakersHeaderValue } from './page_headers.ts';
+import { parseShardIndex, SHARD_INDEX, WEIGHTS } from '../model/safetensors.ts';
+import { weightsLayout } from '../node/weights.ts';
+import { ADAPTER_HEADER, SPEAKERS_HEADER, speakersHeaderValue, WEIGHTS_HEADER } from './page_headers.ts';
 
 export interface StaticOptions {
   /** the page's files (default: dist/page beside the running bundle) */
   root?: string;
-  /** the model directory (config.json + model.safetensors) the page may download; null: none */
+  /** the model directory (config.json + model.safetensors, or a sharded save's index and shards) the page may download; null: none */
   modelDir: string | null;
   /** the LoRA adapter directory (adapter_config.json + adapter_model.safetensors) merged into the model; null or absent: none */
   adapterDir?: string | null;
@@ -29,7 +32,6 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8', '.json': 'application/json; charset=utf-8', '.svg': 'image/svg+xml',
   '.png': 'image/png', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8', '.safetensors': 'application/octet-stream',
 };
-const MODEL_FILES = new Set(['config.json', 'model.safetensors']);
 const ADAPTER_FILES = new Set([ADAPTER_CONFIG, ADAPTER_WEIGHTS]);
 
 /** dist/page, beside the bundle this code runs from (dist/serve.js, dist/test.js) */
@@ -63,10 +65,13 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
     }
     if (path.startsWith('/model/')) {
       const name = path.slice('/model/'.length);
-      if (!MODEL_FILES.has(name)) return answer(res, 404, 'not found (the model is /model/config.json and /model/model.safetensors)');
       if (!o.modelDir) return answer(res, 404, 'this server has no model to download');
+      // asked each time: a checkpoint saved since (one file or shards) is served at once
+      const model = modelFiles(o.modelDir);
+      if (!model.names.has(name)) return answer(res, 404, `not found (the model is /model/config.json and /model/${model.weights}${model.weights === SHARD_INDEX ? ' and the shards it names' : ''})`);
       const headers: Record<string, string> = {};
       if (name === 'config.json') {
+        headers[WEIGHTS_HEADER] = model.weights;
         headers[ADAPTER_HEADER] = o.adapterDir ? 'adapter/' : 'none';
         if (o.speakers) headers[SPEAKERS_HEADER] = speakersHeaderValue(o.speakers);
       }
@@ -76,6 +81,22 @@ export function staticHandler(o: StaticOptions): (req: IncomingMessage, res: Ser
     if (!file.startsWith(root + sep)) return answer(res, 400, 'bad path');
     return sendFile(req, res, file);
   };
+}
+
+/**
+ * The files of model directory `dir` that /model/ serves: config.json and what its weights are
+ * read from (`weights`), chosen as the Node side chooses (weightsLayout): model.safetensors, else
+ * model.safetensors.index.json and the shards it names (those beside it only).
+ */
+function modelFiles(dir: string): { names: Set<string>; weights: string } {
+  if (weightsLayout(dir) !== 'sharded') return { names: new Set(['config.json', WEIGHTS]), weights: WEIGHTS };
+  let shards: string[] = [];
+  try {
+    shards = parseShardIndex(readFileSync(join(dir, SHARD_INDEX), 'utf8'), SHARD_INDEX).files.filter((f) => !f.includes('/'));
+  } catch {
+    // an unreadable or bad index: it is served as it is, and the page says what is wrong with it
+  }
+  return { names: new Set(['config.json', SHARD_INDEX, ...shards]), weights: SHARD_INDEX };
 }
 
 function answer(res: ServerResponse, status: number, text: string): true {
