@@ -753,9 +753,11 @@ t("a static host says no speaker tags: ?human=User&bot=Assistant or the model's 
     await waitForState(page, 'ready');
     assert.is(await ask(page, PROMPT), expected, `config.json's chat_speakers vs chat.js --human User --bot Assistant${why()}`);
 
-    await page.goto(at({ engine: 'browser', ...GREEDY, human: 'Us:er' }));
+    await page.goto(at({ engine: 'browser', ...GREEDY, human: 'Us:er', temprature: '0.5' }));
     await waitForState(page, 'ready');
     assert.match((await page.textContent('#notice'))!, /not understood.*\?human=Us:er: must be a non-empty name without ':' or newlines/);
+    // a parameter the page does not know (a typo) is said too, with the ones it knows
+    assert.match((await page.textContent('#notice'))!, /\?temprature=0\.5: not a setting of this page \(it takes engine, temperature, .*, human, bot\)/);
     assert.is(await ask(page, PROMPT), untrained, `a bad ?human= was used${why()}`);
   } finally {
     await host.close();

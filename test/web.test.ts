@@ -235,6 +235,14 @@ t('the page\'s settings take a sampling value exactly when serve.js does (one se
     'repetition_penalty 0', 'frequency_penalty -5', 'frequency_penalty 2.5', 'max_tokens 0', 'max_tokens 1.5', 'seed 1.5', 'seed 1e+30']);
 });
 
+t('a query parameter the page does not know (a typo: ?temprature=) is said with the ones it knows; every one it knows is taken without a word', () => {
+  const s = settingsFromQuery('?engine=browser&temprature=0.5');
+  assert.equal(s.problems, ['?temprature=0.5: not a setting of this page (it takes engine, temperature, top_k, top_p, repetition_penalty, frequency_penalty, max_tokens, seed, max_new_tokens, persona, model, adapter, server, human, bot)']);
+  assert.is(s.engine, 'browser', 'the rest is taken');
+  const known = { engine: 'server', temperature: '0', top_k: '5', top_p: '0.5', repetition_penalty: '1', frequency_penalty: '0', max_tokens: '20', seed: '3', max_new_tokens: '30', persona: 'p', model: 'm/', adapter: 'a/', server: 'http://x', human: 'User', bot: 'Assistant' };
+  assert.equal(settingsFromQuery(`?${new URLSearchParams(known)}`).problems, []);
+});
+
 t('?human=/?bot=: the tags of a model trained with others, checked as chat.js checks --human/--bot; each one given wins over the header\'s, which wins over Human/Bot', () => {
   const q = (search: string) => settingsFromQuery(search);
   assert.equal(q('?human=User&bot=Assistant').speakers, { human: 'User', bot: 'Assistant' });
