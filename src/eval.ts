@@ -62,7 +62,9 @@ function readText(path: string, flag: string, sp: Speakers): string {
   if (path === '') throw new UserError(`--${flag} is empty: pass a chat text file with ${lines}`);
   // its uint16 tokens read as text are half NULs: the parser would call it UTF-16
   if (isTokenFile(path)) throw new UserError(`--${flag} ${path} is a token file: pass the chat text file it was made from (${lines})`);
-  return readChatText(path, `--${flag} file`, {
+  return readChatText(path, {
+    what: `--${flag} file`,
+    speakers: sp,
     missing: `--${flag} ${path}: no such file (pass a chat text file with ${lines}; data/README.md describes the format)`,
     tooBig: 'pass a part of it',
   });

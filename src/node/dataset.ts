@@ -29,8 +29,8 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
     const val = await loadValData(opts.valData, opts);
     return { train, val: val.data, stats: combineStats(train.stats, val.data.stats), notes: [...notes, ...val.notes.map((n) => `--val-data ${opts.valData}: ${n}`)] };
   }
-  if (!isTokenFile(path)) return chatData(readChatText(path, undefined, {}, opts.speakers), opts, path, onProgress);
-  checkDataFile(path, undefined, opts.speakers);
+  if (!isTokenFile(path)) return chatData(readChatText(path, { speakers: opts.speakers }), opts, path, onProgress);
+  checkDataFile(path, { speakers: opts.speakers });
   return splitTokenWindows(loadTokenBin(path, opts.blockSize), opts.blockSize, opts.valFraction);
 }
 
@@ -38,19 +38,25 @@ export async function loadChatData(path: string, opts: LoadOptions & { valFracti
 export async function loadValData(path: string, opts: LoadOptions): Promise<{ data: TokenDataset; notes: string[] }> {
   const where = `--val-data ${path}`;
   if (isTokenFile(path)) {
-    checkDataFile(path, VAL_FILE, opts.speakers);
+    checkDataFile(path, { what: VAL_FILE, speakers: opts.speakers });
     return { data: loadTokenBin(path, opts.blockSize, where), notes: [] };
   }
   // its tags must be --data's: --human/--bot would retag that too, so errors and notes say to rewrite the file
-  const parsed = parseChatText(readChatText(path, VAL_FILE, {}, opts.speakers), opts.speakers, where, { ...opts, speakerFlags: false });
+  const parsed = parseChatText(readChatText(path, { what: VAL_FILE, speakers: opts.speakers }), opts.speakers, where, { ...opts, speakerFlags: false });
   return { data: await packConversationsAsync(parsed.conversations, opts.speakers, opts.blockSize, opts.mask), notes: parsed.notes };
 }
 
 /** what checkDataFile and readChatText call a --val-data file (a --data file is the 'dataset file') */
 export const VAL_FILE = '--val-data file';
 
+/** how checkDataFile and readChatText name a file in errors (`what`: 'dataset file' unless given) and the tags the advice in them shows (`speakers`: Human/Bot unless given) */
+export interface DataFileOptions {
+  what?: string;
+  speakers?: Speakers;
+}
+
 /** a dataset path that exists, is a file and is not empty (else a UserError, starting with `what`, saying what to pass: text in the run's `speakers` tags) */
-export function checkDataFile(path: string, what = 'dataset file', speakers: Speakers = DEFAULT_SPEAKERS): void {
+export function checkDataFile(path: string, { what = 'dataset file', speakers = DEFAULT_SPEAKERS }: DataFileOptions = {}): void {
   if (!existsSync(path)) {
     throw new UserError(
       `${what} not found: ${path} (pass a chat text file with lines starting ${tagPair(speakers)}, ` +
@@ -69,15 +75,16 @@ const MAX_TEXT_BYTES = 512 * 1024 * 1024 - 64;
 /**
  * A chat text file, read whole: it must exist and not be empty (checkDataFile), be at most
  * 512 MiB and hold more than whitespace. Errors name it `what` ('dataset file', VAL_FILE,
- * '--data file'); `advice` replaces the missing-file error and what to do with a file too big,
- * where the caller is not train.js (eval.js).
+ * '--data file'); `missing` replaces the missing-file error and `tooBig` what to do with a file
+ * too big, where the caller is not train.js (eval.js).
  */
-export function readChatText(path: string, what = 'dataset file', advice: { missing?: string; tooBig?: string } = {}, speakers?: Speakers): string {
-  if (advice.missing !== undefined && !existsSync(path)) throw new UserError(advice.missing);
-  checkDataFile(path, what, speakers);
+export function readChatText(path: string, opts: DataFileOptions & { missing?: string; tooBig?: string } = {}): string {
+  const { what = 'dataset file', missing, tooBig: tooBigAdvice } = opts;
+  if (missing !== undefined && !existsSync(path)) throw new UserError(missing);
+  checkDataFile(path, opts);
   const size = statSync(path).size;
   if (size > MAX_TEXT_BYTES) {
-    const tooBig = advice.tooBig ?? 'split it and train on one part, then --resume --data on the next';
+    const tooBig = tooBigAdvice ?? 'split it and train on one part, then --resume --data on the next';
     throw new UserError(`${what} ${path} is ${(size / 2 ** 20).toFixed(0)} MiB: a chat text file can be at most 512 MiB (it is read whole); ${tooBig}`);
   }
   let text: string;

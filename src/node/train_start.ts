@@ -72,8 +72,8 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
     } else {
       if (flags.data === undefined) checkShippedFile(DEFAULTS.data, 'the shipped chat data', 'train.js');
       const speakers = flagSpeakers(flags);
-      checkDataFile(resolve(flags.data ?? DEFAULTS.data), undefined, speakers);
-      if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), VAL_FILE, speakers);
+      checkDataFile(resolve(flags.data ?? DEFAULTS.data), { speakers });
+      if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), { what: VAL_FILE, speakers });
       const init = flags.init ?? DEFAULTS.init;
       // what a LoRA run's adapter_config.json and --resume name as its base
       const base = init === 'auto' ? 'gpt2' : existsSync(init) ? resolve(init) : init;
