@@ -284,6 +284,8 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
       ['max_tokens not an integer', chat('x', { max_tokens: 2.5 }), 400, 'max_tokens'],
       ['n > 1', chat('x', { n: 2 }), 400, 'n'],
       ['stop of the wrong type', chat('x', { stop: 5 }), 400, 'stop'],
+      ['an empty stop string', chat('x', { stop: '' }), 400, 'stop', 'invalid_value'],
+      ['an empty stop string in a list', chat('x', { stop: ['\n\n', ''] }), 400, 'stop', 'invalid_value'],
       ['stream of the wrong type', chat('x', { stream: 'yes' }), 400, 'stream'],
       ['unknown model', chat('x', { model: 'gpt-4o' }), 404, 'model', 'model_not_found'],
       ['a conversation that cannot fit the context', chat('word '.repeat(200)), 400, 'messages', 'context_length_exceeded'],

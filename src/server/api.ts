@@ -77,14 +77,15 @@ function bool(b: Body, name: string): boolean | undefined {
   return v;
 }
 
-/** stop: a string or up to 4 strings */
+/** stop: a string or up to 4 strings, none empty (as vLLM refuses it: '' would match everywhere, and the stop matcher drops it) */
 function stops(b: Body): string[] {
   const v = b.stop;
   if (v === undefined || v === null) return [];
-  if (typeof v === 'string') return [v];
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw typeError('stop', 'a string or an array of strings', v);
-  if (v.length > 4) throw bad('stop', 'at most 4 stop sequences.');
-  return v as string[];
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) throw typeError('stop', 'a string or an array of strings', v);
+  if (list.length > 4) throw bad('stop', 'at most 4 stop sequences.');
+  if (list.includes('')) throw bad('stop', 'an empty string stops nothing: give the text to stop at, or leave it out.');
+  return list as string[];
 }
 
 /** a message's text: a string, or an array of {type: 'text', text} parts */
