@@ -145,7 +145,9 @@ function refuseUnsupported(b: Body, chat: boolean): void {
 /** the sampling and length fields shared by both endpoints */
 function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefined, seedFallback: () => number) {
   checkModel(b, model);
-  int(b, 'n', (v) => (v === 1 ? null : 'is not supported: only n = 1'));
+  // n over 1 is a value this server cannot give: OpenAI's error for that (a model that takes only n = 1) is unsupported_value
+  const n = int(b, 'n', (v) => (v >= 1 ? null : 'must be >= 1'));
+  if (n !== undefined && n > 1) throw new ApiError(400, `Unsupported value: 'n' does not support ${n} with this server. Only the default (1) value is supported.`, 'n', 'unsupported_value');
   // each field read as API_LIMITS says (whole number or not, its range): the page's form applies the same
   const limited = (name: ApiLimitName) => (API_LIMITS[name].int ? int : num)(b, name, API_LIMITS[name].check);
   // max_completion_tokens (OpenAI's newer name) wins over max_tokens; a refusal names the field the value came from
