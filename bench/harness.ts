@@ -180,6 +180,9 @@ async function benchmarks(): Promise<void> {
     return;
   }
   if (a['list-adapters']) {
+    // the run's flags would be dropped without a word: a caller who gave them meant a benchmark
+    const runFlag = FLAGS.find((f) => !['list-adapters', 'json', 'help'].includes(f.name) && a[f.name] !== undefined);
+    if (runFlag) throw new UserError(`--list-adapters takes only --json; --${runFlag.name} is for a benchmark run: leave it out, or run without --list-adapters`);
     await printAdapters(!!a.json);
     return;
   }

@@ -265,6 +265,15 @@ t('bench.js --list-adapters --json: the adapters as JSON alone on stdout, not th
   }
 });
 
+t("bench.js --list-adapters with a benchmark run's flag (--filter, --reps, ...) is an error naming it, not a list that drops it", () => {
+  for (const extra of [['--filter', 'gelu'], ['--reps', '3'], ['--wall']]) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench.js'), '--list-adapters', ...extra], { encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 1, `${extra[0]}: ${r.stdout}`);
+    assert.match(r.stderr, new RegExp(`^error: --list-adapters takes only --json; ${extra[0]} is for a benchmark run`, 'm'), extra[0]);
+    assert.is(r.stdout, '', `${extra[0]}: nothing listed`);
+  }
+});
+
 t('bench.js --help says the --reps and --batch a run uses when they are not given, on this adapter', async () => {
   const help = spawnSync(process.execPath, [join(ROOT, 'dist/bench.js'), '--help'], { encoding: 'utf8', timeout: 60_000 }).stdout;
   const column = (await gpu()).isCpu ? 2 : 3;
