@@ -40,7 +40,11 @@ export async function fetchCached(url: string, onProgress: (p: Progress) => void
     return kept;
   }
   const res = o.missingOk ? await get(url, { missingOk: true }) : await get(url);
-  if (!res) return null;
+  if (!res) {
+    // a model re-saved as shards leaves its old file in the cache: it is not coming back
+    if (cache) await forget(cache, url);
+    return null;
+  }
   const bytes = await readAll(res, onProgress);
   if (cache) await writeCached(cache, url, bytes, version(res.headers));
   return bytes;
@@ -63,6 +67,19 @@ async function readCached(cache: Cache, url: string): Promise<Uint8Array | null>
   } catch (e) {
     console.warn(`cached copy of ${url} unreadable (${(e as Error).message}); downloading it again`);
     return null;
+  }
+}
+
+/** drop the cached copy of `url`, parts and manifest, if there is one */
+async function forget(cache: Cache, url: string): Promise<void> {
+  try {
+    const hit = await cache.match(url);
+    if (!hit) return;
+    const m = (await hit.json()) as Manifest;
+    await cache.delete(url);
+    for (let k = 0; k < m.parts; k++) await cache.delete(partKey(url, k));
+  } catch (e) {
+    console.warn(`could not drop the cached copy of ${url}: ${(e as Error).message}`);
   }
 }
 
@@ -98,10 +115,15 @@ async function openCache(): Promise<Cache | null> {
   }
 }
 
-/** the server's file is the cached one; offline (HEAD fails) the cached copy is used */
+/**
+ * the server's file is the cached one; offline (HEAD fails) or a server that refuses HEAD, the
+ * cached copy is used, but not once the server says it has no such file (404, 410): a model
+ * re-saved as shards must not run on from its old file
+ */
 async function unchanged(url: string, cached: string): Promise<boolean> {
   try {
     const head = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+    if (head.status === 404 || head.status === 410) return false;
     return !head.ok || version(head.headers) === cached;
   } catch {
     return true;

@@ -34,7 +34,8 @@ async function fetchShards(indexUrl: string, indexText: string, onProgress: (fil
   let cached = true;
   const shards = new Map<string, SafetensorsFile>();
   for (const [i, file] of files.entries()) {
-    const url = new URL(file, indexUrl).href;
+    // the name as a path, not as URL syntax: a '#' or '%' in it is a character of the name
+    const url = new URL(file.split('/').map(encodeURIComponent).join('/'), indexUrl).href;
     const label = `${file} (shard ${i + 1} of ${files.length})`;
     let bytes: Uint8Array;
     try {
