@@ -242,7 +242,7 @@ t('a query parameter the page does not know (a typo: ?temprature=) is said with 
   const known = { engine: 'server', temperature: '0', top_k: '5', top_p: '0.5', repetition_penalty: '1', frequency_penalty: '0', max_tokens: '20', seed: '3', max_new_tokens: '30', persona: 'p', model: 'm/', adapter: 'a/', server: 'http://x', human: 'User', bot: 'Assistant' };
   assert.equal(settingsFromQuery(`?${new URLSearchParams(known)}`).problems, []);
   // what a shared link picks up is not a typo of the visitor's
-  assert.equal(settingsFromQuery('?utm_source=newsletter&utm_medium=email&fbclid=IwAR0&gclid=Cj0&temperature=0').problems, []);
+  assert.equal(settingsFromQuery('?utm_source=newsletter&utm_medium=email&fbclid=IwAR0&gclid=Cj0&msclkid=5c1&temperature=0').problems, []);
 });
 
 t('?human=/?bot=: the tags of a model trained with others, checked as chat.js checks --human/--bot; each one given wins over the header\'s, which wins over Human/Bot', () => {

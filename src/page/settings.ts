@@ -47,8 +47,8 @@ export interface PageSettings {
 /** every query parameter the page reads (settingsFromQuery): another one is said, not passed over (a typo would change nothing without a word) */
 export const QUERY_PARAMS = ['engine', ...SAMPLING_FIELDS.map((f) => f.name), 'max_new_tokens', 'persona', 'model', 'adapter', 'server', 'human', 'bot'];
 
-/** what a link picks up when shared (utm_source, fbclid, gclid, ...): not the visitor's typo, so not said */
-const isTrackingParam = (name: string) => /^utm_|clid$/i.test(name);
+/** what a link picks up when shared (utm_source, fbclid, gclid, Microsoft's msclkid, ...): not the visitor's typo, so not said */
+const isTrackingParam = (name: string) => /^utm_|clk?id$/i.test(name);
 
 /** chat.js's defaults, changed by the query string's engine, persona, model, adapter, server and sampling settings. */
 export function settingsFromQuery(search: string): PageSettings {
