@@ -106,6 +106,9 @@ t('recall match: NFKC on both sides, so full-width and compatibility forms are t
   assert.ok(containsValue('It was 25\u2103.', ['25°C']), '℃ is °C');
   assert.ok(containsValue('Acme\u2122 makes it', ['Acme']), 'a symbol NFKC spells with letters (™) stays a word apart');
   assert.not.ok(containsValue('ＡＢＣ１２３４', ['ABC123']), 'whole words still');
+  // case in full: a capital ß is SS (German caps), a final sigma is a sigma
+  assert.ok(containsValue('Sie wohnen in der HAUPTSTRASSE.', ['Hauptstraße']) && containsValue('Hauptstraße 5', ['HAUPTSTRASSE']), 'ß in capitals');
+  assert.ok(containsValue('ΟΔΥΣΣΕΥΣ', ['οδυσσευς']) && containsValue('Ὀδυσσεύς', ['ὈΔΥΣΣΕΎΣ']), 'σ and ς');
   // the note on a value said nowhere earlier uses the same match
   assert.equal(readMarkedChat('Human: My code is ＡＢＣ１２３.\nBot: Noted.\nHuman: My code?\nBot: ABC123. [recall: ABC123]', SP).notes, []);
 });

@@ -1,7 +1,7 @@
 // The recall match (README "Evaluate", data/README.md "Marking"): does a reply contain a
 // [recall: VALUE]? Both are read as words, in any language:
 //
-//   - NFKC first: full-width ＡＢＣ１２３ is ABC123, ﬁ is fi, a decomposed é is é; then case is ignored
+//   - NFKC first: full-width ＡＢＣ１２３ is ABC123, ﬁ is fi, a decomposed é is é; then case is ignored (ß in capitals is SS)
 //   - punctuation and spaces separate words and are otherwise ignored ("St. Louis" = "St Louis")
 //   - a letter or digit run of a spaced script is a word, its combining marks with it (Hindi रामू is not राम)
 //   - in scripts written without spaces (Chinese, Japanese, Thai, Lao, Khmer, Myanmar) each
@@ -35,7 +35,10 @@ function fold(text: string): string {
   return text
     .replace(/\p{S}/gu, (c) => (c.normalize('NFKC') === c ? c : ` ${c.normalize('NFKC')} `))
     .normalize('NFKC')
+    // upper then lower: full case folding, so German capitals' SS is ß (STRASSE = Straße), which toLowerCase alone keeps apart
+    .toUpperCase()
     .toLowerCase()
+    .normalize('NFC')
     .replace(/[\ufe0e\ufe0f]/g, '');
 }
 
