@@ -51,6 +51,9 @@ t('marks: [recall: V | W] and [unknown] come off the end of Bot lines; misplaced
   }
   // in other tags the rule names them
   assert.throws(() => parseMarkedChat('User: I am Zorbat.\nAI: Hi Zorbat. [unkown]', { human: 'User', bot: 'AI' }), /one at the end of a turn tagged "AI:", after its last line/);
+  // in a turn of several lines the error names the stray mark's own line, and stays one line
+  assert.throws(() => readMarkedChat('Human: I am Zorbat.\nBot: Hi [unkown] there\nand more\nand more.', SP),
+    (e: Error) => /^conversation 1, turn 2 \(line 2: "Hi \[unkown\] there and more and more\."\): "\[unkown\] there and more and/.test(e.message) && !e.message.includes('\n'));
   // text that only looks like one stays text
   assert.is(parseMarkedChat('Human: Play something.\nBot: [Unknown artist] is great, recall the [recall button]?', SP)[0].turns[1].text, '[Unknown artist] is great, recall the [recall button]?');
   assert.is(parseMarkedChat('Human: Sources?\nBot: See [1] and [2] (at: the end) [b]', SP)[0].turns[1].text, 'See [1] and [2] (at: the end) [b]');

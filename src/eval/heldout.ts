@@ -29,6 +29,9 @@ export interface MarkedConversation extends Conversation {
 const MARKISH = /\[\s*recall?\s*:|\[\s*recall?\b[^\]]*\]?\s*$|\[\s*[a-z]+\s*:[^\]]*\]?\s*$|\[\s*unk\w*\W*(?:\]|$)|\(\s*(?:recall\s*:|unknown\s*\))|[［【〔（]\s*(?:recall|unknown)|\[\s*$/i;
 const markRule = (sp: Speakers) => `marks are [recall: VALUE] or [unknown], one at the end of a turn tagged "${sp.bot}:", after its last line (data/README.md)`;
 
+/** `text` with each run of whitespace, newlines included, as one space: for a one-line message */
+const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
+
 /**
  * readChat without chunking (a file with no blank lines is one conversation: a recall question
  * is asked about a fact said earlier, and a cut would part them), then the marks taken off the
@@ -40,16 +43,20 @@ export function readMarkedChat(text: string, sp: Speakers): { conversations: Mar
   const conversations = parsed.conversations.map((c, ci) => {
     const marks: (Mark | null)[] = [];
     const turns = c.turns.map((t, i) => {
-      // on one line: a turn's text may span several
-      const where = `conversation ${ci + 1}, turn ${i + 1} (line ${parsed.turnLines[ci][i]}: "${t.text.slice(0, 60).replace(/\s+/g, ' ')}")`;
+      // the turn, on one line (its text may span several), and the line of the file that character k of its text is on
+      const at = (k: number) => {
+        const line = parsed.turnLines[ci][i] - (t.text.slice(k).match(/\n/g)?.length ?? 0);
+        return `conversation ${ci + 1}, turn ${i + 1} (line ${line}: "${oneLine(t.text.slice(0, 60))}")`;
+      };
       const m = EVAL_MARK.exec(t.text);
       const rest = m ? t.text.slice(0, m.index) : t.text;
       const stray = MARKISH.exec(rest);
-      if (stray) throw new UserError(`${where}: "${rest.slice(stray.index, stray.index + 30).trim()}" is not a mark that can be scored: ${markRule(sp)}`);
+      if (stray) throw new UserError(`${at(stray.index)}: "${oneLine(rest.slice(stray.index, stray.index + 30))}" is not a mark that can be scored: ${markRule(sp)}`);
       if (!m) {
         marks.push(null);
         return t;
       }
+      const where = at(m.index);
       if (t.speaker !== 'bot' || c.turns[i - 1]?.speaker !== 'human') {
         throw new UserError(`${where}: a [recall: ...] or [unknown] mark belongs at the end of a reply: the ${sp.bot} line that answers the ${sp.human} line before it`);
       }
