@@ -107,7 +107,7 @@ export function explain(e: unknown, modelBase: string): Words {
       title: `There is no model at ?model=${modelBase}.`, text: msg,
       tip: elsewhere
         ? `A model on another host needs that host to allow pages from ${location.origin} (CORS: the Access-Control-Allow-Origin header on its files), or copy its folder beside the page as model/.`
-        : 'That folder must hold the checkpoint\u2019s config.json and model.safetensors: check the address (the folder\u2019s URL, ending in /), or leave ?model= out to use model/ beside the page.',
+        : 'That folder must hold the checkpoint\u2019s config.json and model.safetensors (or a sharded save\u2019s index and shards): check the address (the folder\u2019s URL, ending in /), or leave ?model= out to use model/ beside the page.',
     };
   }
   // a LoRA adapter that was asked for (?adapter=, or serve.js's adapter/) and is not there
