@@ -10,17 +10,20 @@
 # device call with carry [".gpu", "dist"] running `bash .gpu/run.sh bash scripts/gpu-recall.sh`.
 # Env: MARKS (the run's --time totals, loading included; default "1m 2m 4m 6m": with 4 loads and 4
 # evaluations under the device tool's 10-minute command limit), TRAIN_FLAGS (e.g. "--n-embd 256
-# --n-layer 6"), EVAL_FLAGS (e.g. "--limit 10"). Results in $OUT or ./out/gpu-recall:
-# train-MARK.log, eval-MARK.json (eval.js --json), curve.txt (a markdown table, rewritten after
-# every mark so a run cut short keeps what it measured).
+# --n-layer 6"), EVAL_FLAGS (e.g. "--limit 10"), EVAL_TIMEOUT (seconds each eval.js may take,
+# default 45: it then scores the conversations it finished). A dry run here: MARKS="20s 40s"
+# TRAIN_FLAGS="--n-layer 1 --n-head 2 --n-embd 64 --block-size 64 --batch-size 2"
+# EVAL_FLAGS="--limit 1". Results in ./out/gpu-recall: train-MARK.log, eval-MARK.json (eval.js
+# --json), curve.txt (a markdown table, rewritten after every mark so a run cut short keeps what it
+# measured), the run's checkpoint in run/; with $OUT set (the device tool brings it back), all but
+# the checkpoint packed as $OUT/gpu-recall.tar.gz beside curve.txt after every mark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-out/gpu-recall}
+source scripts/gpu-results.sh gpu-recall # a new $out: the first mark starts the run, the others resume it
 run=$out/run
-rm -rf "$run" # a new run: the first mark starts it, the others resume it
-mkdir -p "$out"
 read -r -a marks <<<"${MARKS:-1m 2m 4m 6m}"
 node dist/bench.js --list-adapters | tee "$out/adapters.txt"
+keep
 curve() { # the table over the marks done so far ($@)
   node -e '
   const fs = require("fs"), [out, ...marks] = process.argv.slice(1);
@@ -54,13 +57,14 @@ for mark in "${marks[@]}"; do
     # shellcheck disable=SC2206 # TRAIN_FLAGS is a list of flags
     train=(node dist/train.js --init scratch --out "$run" --time "$mark" --schedule constant --save-interval 0 ${TRAIN_FLAGS:-})
   fi
-  "${train[@]}" >"$out/train-$mark.log" 2>&1 || { echo "train.js failed (rc $?):"; tail -5 "$out/train-$mark.log"; exit 1; }
+  "${train[@]}" >"$out/train-$mark.log" 2>&1 || { echo "train.js failed (rc $?):"; tail -5 "$out/train-$mark.log"; keep; exit 1; }
   grep '^done:' "$out/train-$mark.log"
   echo "== eval.js at $mark"
   # shellcheck disable=SC2086 # EVAL_FLAGS is a list of flags
-  node dist/eval.js --init "$run" --json ${EVAL_FLAGS:-} >"$out/eval-$mark.json" 2>"$out/eval-$mark.err" ||
-    { echo "eval.js failed:"; tail -5 "$out/eval-$mark.err"; }
+  timeout -k 10 "${EVAL_TIMEOUT:-45}" node dist/eval.js --init "$run" --json ${EVAL_FLAGS:-} >"$out/eval-$mark.json" 2>"$out/eval-$mark.err" ||
+    { echo "eval.js rc $?:"; tail -5 "$out/eval-$mark.err"; }
   done_marks+=("$mark")
   curve "${done_marks[@]}"
+  keep
 done
 cat "$out/curve.txt"
