@@ -50,12 +50,22 @@ export const QUERY_PARAMS = ['engine', ...SAMPLING_FIELDS.map((f) => f.name), 'm
 /** what a link picks up when shared (utm_source, fbclid, gclid, Microsoft's msclkid, ...): not the visitor's typo, so not said */
 const isTrackingParam = (name: string) => /^utm_|clk?id$/i.test(name);
 
+const known = (name: string) => {
+  if (!QUERY_PARAMS.includes(name)) throw new Error(`settingsFromQuery reads ?${name}=, which QUERY_PARAMS does not list`);
+  return name;
+};
+
 /** chat.js's defaults, changed by the query string's engine, persona, model, adapter, server and sampling settings. */
 export function settingsFromQuery(search: string): PageSettings {
-  const q = new URLSearchParams(search);
+  const query = new URLSearchParams(search);
+  // every read goes through QUERY_PARAMS, so a parameter read here but left off the list (said as a typo) fails every call, not one visitor
+  const q = {
+    get: (name: string) => query.get(known(name)),
+    has: (name: string) => query.has(known(name)),
+  };
   const chat = defaultChatOptions();
   const problems: string[] = [];
-  for (const [name, v] of q) {
+  for (const [name, v] of query) {
     if (!QUERY_PARAMS.includes(name) && !isTrackingParam(name)) problems.push(`?${name}=${v}: not a setting of this page (it takes ${QUERY_PARAMS.join(', ')})`);
   }
   let maxTokensGiven = false;
