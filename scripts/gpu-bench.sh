@@ -28,7 +28,7 @@ run() { # name, then the command; keeps going when one fails so the rest is stil
   tail -3 "$out/$name.err"
   keep
 }
-node dist/bench.js --list-adapters | tee "$out/adapters.txt"
+timeout -k 10 "${BENCH_TIMEOUT:-170}" node dist/bench.js --list-adapters | tee "$out/adapters.txt" # Dawn hanging here must not eat the command
 keep
 run bench node dist/bench.js --json "${extra[@]}"
 run bench-fast node dist/bench.js --json --fast "${extra[@]}"

@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 source scripts/gpu-results.sh gpu-recall # a new $out: the first mark starts the run, the others resume it
 run=$out/run
 read -r -a marks <<<"${MARKS:-1m 2m 4m 6m}"
-node dist/bench.js --list-adapters | tee "$out/adapters.txt"
+timeout -k 5 60 node dist/bench.js --list-adapters | tee "$out/adapters.txt" # Dawn hanging here must not eat the command
 keep
 curve() { # the table over the marks done so far ($@)
   node -e '

@@ -79,10 +79,10 @@ t('gpu-bench.sh: $OUT holds what the device tool brings back: the tables and one
 t('gpu-bench.sh: BENCH_FLAGS reach every run; BENCH_TIMEOUT cuts a run and the next ones still go', () => {
   const { root, stdout } = runScript('gpu-bench.sh', { BENCH_FLAGS: '--reps 1', BENCH_TIMEOUT: '1' });
   for (const run of ['bench', 'bench-fast', 'bench-serve']) assert.match(stdout, new RegExp(`== ${run}: node dist/bench.js .*--reps 1\\n`));
-  // a stub bench.js that hangs: each run is cut, and the script goes on to the end
-  writeFileSync(join(root, 'bin', 'node'), `#!/usr/bin/env bash\n[ "$2" = --list-adapters ] && exit 0\n[ "$1" = dist/bench.js ] && exec sleep 30\nexec "${process.execPath}" "$@"\n`);
+  // a stub bench.js that hangs, listing the adapters too: each run is cut, and the script goes on to the end
+  writeFileSync(join(root, 'bin', 'node'), `#!/usr/bin/env bash\n[ "$1" = dist/bench.js ] && exec sleep 30\nexec "${process.execPath}" "$@"\n`);
   const hung = execFileSync('bash', [join(root, 'scripts', 'gpu-bench.sh')], {
-    encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}`, BENCH_TIMEOUT: '1' },
+    encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}`, BENCH_TIMEOUT: '1' }, timeout: 20_000,
   });
   assert.is(hung.match(/rc 124 in \d s: cut at BENCH_TIMEOUT/g)?.length, 3);
 });
