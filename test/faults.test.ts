@@ -228,6 +228,18 @@ t('a --warmup not shorter than --steps is said (the learning rate would never de
   assert.not.match(resolveRun({ data: chat, steps: 1 }, { source: 'pretrained', config }, device).notes.join('\n'), /--warmup/);
 });
 
+t('--n-layer/--n-head/--n-embd on weights that exist (--resume, --init DIR) are said to be unused, not dropped silently', () => {
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
+  const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
+  const saved: SavedRun = { step: 3, settings: { data: chat }, adamSteps: 3, elapsedMs: 0, history: { train: [], val: [] } };
+  const notes = (flags: TrainFlags, source: 'resume' | 'pretrained') =>
+    resolveRun({ data: chat, steps: 9, ...flags }, source === 'resume' ? { source, config, saved } : { source, config }, device).notes.join('\n');
+  assert.match(notes({ nLayer: 4, nEmbd: 128 }, 'resume'), /^--n-layer 4 --n-embd 128: not used; the run's model in --out keeps its shape \(n_layer 1, n_head 2, n_embd 64\); the shape flags are for a new model \(--init scratch\)$/m);
+  assert.match(notes({ nHead: 4 }, 'pretrained'), /^--n-head 4: not used; --init's model keeps its shape \(n_layer 1, n_head 2, n_embd 64\)/m);
+  // the first command with --resume added (the same shape) has nothing to say
+  assert.not.match(notes({ nLayer: 1, nHead: 2, nEmbd: 64 }, 'resume'), /not used/);
+});
+
 t('impossible optimizer values are refused up front, naming the flag', async () => {
   const device = { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
   const cases: [TrainFlags, RegExp][] = [

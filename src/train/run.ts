@@ -149,6 +149,8 @@ export interface Run {
 }
 
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+/** the from-scratch shape flags and the config fields they set */
+const SHAPE_FLAGS = [['nLayer', 'n_layer'], ['nHead', 'n_head'], ['nEmbd', 'n_embd']] as const;
 
 /**
  * The run: `source` says where the weights come from; `config` is theirs (pretrained, resume)
@@ -175,7 +177,15 @@ export function resolveRun(
     config = { ...GPT2_124M, n_layer: flags.nLayer ?? DEFAULTS.nLayer, n_head: flags.nHead ?? DEFAULTS.nHead, n_embd: flags.nEmbd ?? DEFAULTS.nEmbd, n_positions: blockSize };
     const shape = shapeProblem(config);
     if (shape) throw new UserError(`--n-embd ${config.n_embd} --n-head ${config.n_head}: ${shape}`);
-  } else config = from.config;
+  } else {
+    config = from.config;
+    // the shape flags build a new model: weights that exist keep theirs (the first command with --resume added, same shape, is silent)
+    const changed = SHAPE_FLAGS.filter(([f, c]) => flags[f] !== undefined && flags[f] !== config[c]);
+    if (changed.length) {
+      const whose = from.source === 'resume' ? "the run's model in --out" : "--init's model";
+      notes.push(`${changed.map(([f]) => `${flagName(f)} ${flags[f]}`).join(' ')}: not used; ${whose} keeps its shape (${SHAPE_FLAGS.map(([, c]) => `${c} ${config[c]}`).join(', ')}); the shape flags are for a new model (--init scratch)`);
+    }
+  }
   const T = Math.min(blockSize, config.n_positions);
   if (T < blockSize) notes.push(`block size capped at the model's context: ${T}`);
 
