@@ -541,6 +541,19 @@ t('--resume after kill -9 drops the log entries past the checkpoint (and a line 
   assert.equal(steps, [1, 2, 3, 4]);
 });
 
+t('a new run whose --log holds another run\'s steps is refused (it was emptied without a word); --overwrite starts it afresh', async () => {
+  const earlier = [1, 2, 3].map((step) => JSON.stringify({ step, loss: 10 }) + '\n').join('');
+  const log = file('other-run.jsonl', earlier);
+  const refused = await run('train', [...TINY, '--steps', '1', '--out', out('other-log'), '--log', log]);
+  assertOneLineError(refused, [/--log .*other-run\.jsonl already holds 3 steps of another run/, /--overwrite/], 'a second run into the log');
+  assert.is(readFileSync(log, 'utf8'), earlier, 'the earlier run\'s log is kept');
+  assertOk(await run('train', [...TINY, '--steps', '1', '--out', out('other-log'), '--log', log, '--overwrite']), '--overwrite');
+  assert.equal(readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step), [1]);
+  // an empty file (touch) is no run's log
+  const empty = file('empty-log.jsonl', '');
+  assertOk(await run('train', [...TINY, '--steps', '1', '--out', out('empty-log'), '--log', empty]), 'an empty --log');
+});
+
 t('--resume whose log cannot be rewritten (a full disk) warns and leaves the log as it was', async () => {
   if (!canMount('--resume whose log cannot be rewritten (a full disk) warns and leaves the log as it was')) return;
   const d = out('log-resume-full');

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from './fs_errors.ts';
 import { writeFileAtomic } from './checkpoint_files.ts';
+import { count } from '../util/words.ts';
 
 /**
  * --log refused before anything loads: a missing directory, a directory, a place that cannot be
@@ -35,6 +36,23 @@ export function checkLogPath(path: string, saved = false): void {
     accessSync(st ? path : parent, fsConstants.W_OK);
   } catch (e) {
     fail(`cannot write there: ${fsReason(e)}`);
+  }
+}
+
+/**
+ * A new run starts its --log afresh: one that holds another run's steps (a rerun, or a second
+ * run pointed at the same file) is replaced only with --overwrite, as --out's checkpoint is.
+ */
+export function checkNewLog(path: string, overwrite: boolean): void {
+  if (overwrite || !existsSync(path)) return;
+  let steps = 0;
+  try {
+    steps = logEntries(readFileSync(path, 'utf8')).length;
+  } catch {
+    return; // not readable as text: the probe already said whether it can be written
+  }
+  if (steps > 0) {
+    throw new UserError(`--log ${path} already holds ${count(steps, 'step')} of another run, which a new run's log replaces: pass another --log, or --overwrite to replace it (--resume continues a run and appends to its log)`);
   }
 }
 
@@ -85,15 +103,24 @@ export class StepLog {
   }
 }
 
+/** the step an entry of ours logs; null for a line that is not one */
+function entryStep(line: string): number | null {
+  try {
+    const s = JSON.parse(line)?.step;
+    return typeof s === 'number' ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+/** the log's whole lines that are entries of ours */
+const logEntries = (text: string) => text.split('\n').slice(0, -1).filter((l) => entryStep(l) !== null);
+
 /** the log's whole lines, less the entries of steps after `step` */
 function logUpTo(text: string, step: number): string {
   const lines = text.split('\n').slice(0, -1); // the last piece is '' or a line cut short
   return lines.filter((l) => {
-    try {
-      const s = JSON.parse(l)?.step;
-      return !(typeof s === 'number' && s > step);
-    } catch {
-      return true; // not an entry of ours: left as it is
-    }
+    const s = entryStep(l);
+    return !(s !== null && s > step); // a line not of ours is left as it is
   }).map((l) => l + '\n').join('');
 }

@@ -17,7 +17,7 @@ import { count, shellWord } from '../util/words.ts';
 import { checkShippedFile, recordedSpeakers } from './cli.ts';
 import { checkFlagsEarly, DEFAULTS, flagSpeakers, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
-import { checkLogPath } from './train_log.ts';
+import { checkLogPath, checkNewLog } from './train_log.ts';
 import { hasWeights } from './weights.ts';
 
 /**
@@ -89,6 +89,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
           ? `--init and --out are the same directory: the new run's first save would replace the weights it starts from; pass another --out, or --overwrite`
           : `--out ${out} already holds a checkpoint (${held.what}): ${held.resumable ? 'continue it with --resume, ' : ''}train into another --out, or pass --overwrite to replace it`);
       }
+      if (flags.log !== undefined) checkNewLog(resolve(flags.log), !!flags.overwrite);
       let pretrained: LoadedWeights | null = null;
       if (init === 'auto') {
         try {
