@@ -240,6 +240,21 @@ t('--n-layer/--n-head/--n-embd on weights that exist (--resume, --init DIR) are 
   assert.not.match(notes({ nLayer: 1, nHead: 2, nEmbd: 64 }, 'resume'), /not used/);
 });
 
+t('--resume with another --steps says the schedule is laid out again and where the lr jumps (nanoGPT\'s lr_decay_iters would keep it)', () => {
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
+  const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
+  const run = (steps: number | undefined, settings: Partial<RunSettings> = {}) => {
+    const saved: SavedRun = { step: 20, settings: { data: chat, steps: 20, lr: 3e-3, minLr: 3e-4, warmup: 1, schedule: 'cosine', ...settings }, adamSteps: 20, elapsedMs: 0, history: { train: [], val: [] } };
+    return resolveRun({ steps }, { source: 'resume', config, saved }, device).notes.join('\n');
+  };
+  // a finished run extended: its lr goes back up from the floor
+  assert.match(run(40), /^--steps 40 \(the run had 20\): the learning-rate schedule is laid out again over 40 steps, so the lr goes from 3\.18e-4 at step 20 to 1\.70e-3 at step 21; to go on at the rate it reached, pass --schedule constant --lr 0\.000318$/m);
+  // an interrupted run shortened: the lr drops, and that is what was asked for
+  assert.match(run(22, { steps: 100 }), /^--steps 22 \(the run had 100\): .* so the lr goes from 2\.79e-3 at step 20 to 3\.60e-4 at step 21$/m);
+  assert.not.match(run(40, { schedule: 'constant' }), /--steps/, 'a constant lr does not move');
+  assert.not.match(run(undefined, { steps: 30 }), /--steps/, 'the run\'s own --steps');
+});
+
 t('impossible optimizer values are refused up front, naming the flag', async () => {
   const device = { isCpu: true, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
   const cases: [TrainFlags, RegExp][] = [
