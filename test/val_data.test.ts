@@ -141,7 +141,7 @@ t('train.js --val-data refused readably: missing (before any weights load), gone
     [/^error: --val-data .*short\.bin: 20 tokens, fewer than one window of --block-size \+ 1 = 33: pass a longer file or a smaller --block-size/], 'too short');
   const big = file('big-ids.bin', new Uint8Array(Uint16Array.from({ length: 40 }, (_, i) => (i === 7 ? 60000 : i + 1)).buffer));
   assertOneLineError(await run('train', [...MODEL, '--data', chat, '--val-data', big, '--out', join(dir, 'big-ids')]),
-    [/^error: --val-data .*big-ids\.bin: token id 60000 is outside the model's vocabulary \(50257\)$/], 'token id past the vocabulary');
+    [/^error: --val-data .*big-ids\.bin: token id 60000 is outside the model's vocabulary \(50257\): a \.bin must hold GPT-2 token ids, as nanoGPT's prepare\.py writes them/], 'token id past the vocabulary: what the file should hold');
   const d = join(dir, 'gone'), val = file('gone.txt', readFileSync(valText, 'utf8'));
   assertOk(await run('train', [...MODEL, '--data', chat, '--val-data', val, '--steps', '1', '--out', d]), 'first part');
   rmSync(val);

@@ -405,7 +405,10 @@ export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: R
   const sources = [[data.train, `--data ${o.data}`], [data.val, o.valData ? `--val-data ${o.valData}` : `--data ${o.data}`]] as const;
   for (const [ds, flag] of sources) {
     for (let i = 0; i < ds.tokens.length; i++) {
-      if (ds.tokens[i] >= config.vocab_size) throw new UserError(`${flag}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size})`);
+      if (ds.tokens[i] >= config.vocab_size) {
+        // only a .bin can hold one (chat text is tokenized here): written with another tokenizer, or not a token file
+        throw new UserError(`${flag}: token id ${ds.tokens[i]} is outside the model's vocabulary (${config.vocab_size}): a .bin must hold GPT-2 token ids, as nanoGPT's prepare.py writes them with tiktoken's "gpt2" encoding`);
+      }
     }
   }
   const fix = cliFlags ? `add "${o.bot}:" lines, check --bot, or pass --mask none to ${o.valData ? 'score' : 'train on'} every token` : `add "${o.bot}:" lines, each with a reply to learn`;
