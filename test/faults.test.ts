@@ -560,7 +560,7 @@ t('a new run whose --log holds another run\'s steps is refused (it was emptied w
   const earlier = [1, 2, 3].map((step) => JSON.stringify({ step, loss: 10 }) + '\n').join('');
   const log = file('other-run.jsonl', earlier);
   const refused = await run('train', [...TINY, '--steps', '1', '--out', out('other-log'), '--log', log]);
-  assertOneLineError(refused, [/--log .*other-run\.jsonl already holds 3 steps of another run/, /--overwrite/], 'a second run into the log');
+  assertOneLineError(refused, [/--log .*other-run\.jsonl already holds 3 steps of an earlier run/, /--overwrite/], 'a second run into the log');
   assert.is(readFileSync(log, 'utf8'), earlier, 'the earlier run\'s log is kept');
   assertOk(await run('train', [...TINY, '--steps', '1', '--out', out('other-log'), '--log', log, '--overwrite']), '--overwrite');
   assert.equal(readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step), [1]);

@@ -52,7 +52,7 @@ export function checkNewLog(path: string, overwrite: boolean): void {
     return; // not readable as text: the probe already said whether it can be written
   }
   if (steps > 0) {
-    throw new UserError(`--log ${path} already holds ${count(steps, 'step')} of another run, which a new run's log replaces: pass another --log, or --overwrite to replace it (--resume continues a run and appends to its log)`);
+    throw new UserError(`--log ${path} already holds ${count(steps, 'step')} of an earlier run, which a new run's log replaces: pass another --log, or --overwrite to replace it (--resume continues a run and appends to its log)`);
   }
 }
 
