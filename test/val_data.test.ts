@@ -2,7 +2,7 @@
 // --data is, kept by --resume, and refused readably when it cannot be scored.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChatData, loadTokenBin, loadValData } from '../src/node/dataset.ts';
@@ -71,8 +71,16 @@ t('loadValData: the errors of --data, naming --val-data and saying what to do', 
   await rejectsWith(loadValData(file('empty.txt', ' \n'), opts), '--val-data file is empty (only whitespace)');
   await rejectsWith(loadValData(file('empty.bin', ''), opts), '--val-data file is empty');
   // a folder of chat files: one file is read, and the error says how to make one
-  await rejectsWith(loadValData(dir, opts), `--val-data file ${dir} is a folder: pass one file (join the folder's chat files into one, a blank line between them)`);
-  await rejectsWith(loadChatData(dir, opts), `dataset file ${dir} is a folder: pass one file`);
+  const chats = join(dir, 'chat-files');
+  mkdirSync(chats);
+  writeFileSync(join(chats, 'a.txt'), 'Human: hi\nBot: hello\n');
+  await rejectsWith(loadValData(chats, opts), `--val-data file ${chats} is a folder: pass one file (join the folder's chat files into one, a blank line between them)`);
+  await rejectsWith(loadChatData(chats, opts), `dataset file ${chats} is a folder: pass one file`);
+  // nanoGPT's data folder (prepare.py's train.bin and val.bin): the files to pass, each to its flag
+  const nano = join(dir, 'nanogpt-data');
+  mkdirSync(nano);
+  for (const f of ['train.bin', 'val.bin']) writeFileSync(join(nano, f), new Uint8Array(Uint16Array.from({ length: 40 }, (_, i) => i).buffer));
+  await rejectsWith(loadChatData(nano, opts), `dataset file ${nano} is a folder: pass one file (nanoGPT's layout: --data ${join(nano, 'train.bin')} --val-data ${join(nano, 'val.bin')})`);
   const prose = file('prose.txt', 'It was a dark and stormy night.\n');
   await rejectsWith(loadValData(prose, opts), `--val-data ${prose}:`, '"Human:"', 'dark and stormy');
   // tags of its own: rewritten, not --human/--bot, which would retag --data too

@@ -2,8 +2,10 @@
 // nanoGPT/llm.c .bin token files (their bytes read by src/data/token_bin.ts), split into train
 // and validation sets (or validation from a file of its own).
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { fsReason } from './fs_errors.ts';
+import { shellWord } from '../util/words.ts';
 import type { ParseOptions } from '../data/conversations.ts';
 import { DEFAULT_SPEAKERS, tagPair, type Speakers } from '../data/format.ts';
 import { chatData, combineStats, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
@@ -64,7 +66,15 @@ export function checkDataFile(path: string, { what = 'dataset file', speakers = 
     );
   }
   const st = statSync(path);
-  if (st.isDirectory()) throw new UserError(`${what} ${path} is a folder: pass one file (join the folder's chat files into one, a blank line between them)`);
+  if (st.isDirectory()) {
+    // nanoGPT's data/NAME/ folder, where its prepare.py wrote train.bin and val.bin: name the files
+    const bin = (f: string) => (existsSync(join(path, f)) ? shellWord(join(path, f)) : null);
+    const [train, val] = [bin('train.bin'), bin('val.bin')];
+    const how = train || val
+      ? `nanoGPT's layout: ${[train && `--data ${train}`, val && `--val-data ${val}`].filter(Boolean).join(' ')}`
+      : "join the folder's chat files into one, a blank line between them";
+    throw new UserError(`${what} ${path} is a folder: pass one file (${how})`);
+  }
   if (!st.isFile()) throw new UserError(`${what} is not a file: ${path}`);
   if (st.size === 0) throw new UserError(`${what} is empty: ${path}`);
 }
