@@ -591,7 +591,15 @@ t('--resume whose saved --log directory is gone says the path is the run\'s, fro
   mkdirSync(logs);
   assertOk(await run('train', [...TINY, '--steps', '1', '--out', d, '--log', join(logs, 'l.jsonl')]), 'first part');
   rmSync(logs, { recursive: true });
-  assertOneLineError(await run('train', ['--resume', '--out', d, '--steps', '2']), [/^error: --log .*l\.jsonl \(the run's, from train_state\.json\): /], 'log directory gone');
+  assertOneLineError(await run('train', ['--resume', '--out', d, '--steps', '2']), [/^error: --log .*l\.jsonl \(the run's, from train_state\.json\): .*; or --log '' to go on without a log$/], 'log directory gone');
+  // --log '' stops the run's log (resolve('') was the current directory: "is a directory")
+  const stopped = await run('train', ['--resume', '--out', d, '--steps', '2', '--log', '']);
+  assertOk(stopped, "--resume --log ''");
+  assert.match(stopped.stdout, /^--log '': the run's step log .*l\.jsonl is no longer written/m);
+  assert.is(state(d).options.log, undefined);
+  assertOk(await run('train', ['--resume', '--out', d, '--steps', '3']), 'then without a log');
+  // a new run's empty --log is a mistake, said as one
+  assertOneLineError(await run('train', [...TINY, '--steps', '1', '--out', out('empty-log-flag'), '--log', '']), [/^error: --log is empty: pass a file/], "a new run's --log ''");
 });
 
 t('--resume refuses a missing optimizer.safetensors or train_state.json; --reset-optimizer resumes without the moments', async () => {

@@ -13,7 +13,7 @@ import { count } from '../util/words.ts';
  */
 export function checkLogPath(path: string, saved = false): void {
   const fail = (why: string): never => {
-    throw new UserError(`--log ${path}${saved ? ' (the run\'s, from train_state.json)' : ''}: ${why}`);
+    throw new UserError(`--log ${path}${saved ? ' (the run\'s, from train_state.json)' : ''}: ${why}${saved ? "; or --log '' to go on without a log" : ''}`);
   };
   let st;
   try {

@@ -28,7 +28,7 @@ import { hasWeights } from './weights.ts';
 export async function startRun(flags: TrainFlags, out: string, device: DeviceLimits, say: (s: string) => void) {
   // mistakes in the flags first: the weights may be a download
   checkFlagsEarly(flags);
-  if (flags.log !== undefined) checkLogPath(resolve(flags.log));
+  if (flags.log !== undefined && flags.log.trim() !== '') checkLogPath(resolve(flags.log));
   const ckpt = new Checkpointer(out);
   let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
   if (flags.resume) ckpt.open();

@@ -212,6 +212,7 @@ export function resolveRun(
   const dropVal = flags.valData?.trim() === '';
   const valData = dropVal ? undefined : flags.valData ?? keep.valData;
   // the held-out tenth trained until now (all of --data did): its loss reads low, and the curve changes files here
+  if (flags.log?.trim() === '' && keep.log) notes.push(`--log '': the run's step log ${keep.log} is no longer written (it keeps the steps up to here)`);
   if (dropVal && keep.valData) notes.push(`--val-data '': the run's validation file ${keep.valData} is dropped; a tenth of ${data} is held out for validation from here on. The run has trained on those conversations so far, so its validation loss reads low and is not comparable with the earlier values`);
   const settings: RunSettings = {
     data,
@@ -222,7 +223,8 @@ export function resolveRun(
     steps, time, lr, minLr, warmup, schedule: pick('schedule'),
     weightDecay: pick('weightDecay'), beta1: pick('beta1'), beta2: pick('beta2'), eps: pick('eps'), gradClip: pick('gradClip'),
     evalInterval: pick('evalInterval'), evalSteps: pick('evalSteps'), saveInterval: pick('saveInterval'),
-    log: flags.log ?? keep.log,
+    // --log '' (only on --resume: checkFlagsEarly) stops the run's log
+    ...(flags.log?.trim() === '' ? {} : { log: flags.log ?? keep.log }),
     sampledSoftmax: flags.sampledSoftmax ?? keep.sampledSoftmax ?? (fromScratch ? DEFAULT_SAMPLED_SOFTMAX : 0),
     ...(lora ? { lora, base: from.source === 'pretrained' ? from.base : keep.base, ...(dtype === 'f16' ? { dtype } : {}) } : {}),
   };
@@ -325,6 +327,8 @@ export function checkFlagsEarly(flags: TrainFlags): void {
     if (k === 'valData' && flags.resume) continue;
     if (flags[k] !== undefined && flags[k].trim() === '') throw new UserError(`${flagName(k)} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
   }
+  // on --resume, --log '' stops the run's log (resolveRun); a new run's would be the current directory
+  if (!flags.resume && flags.log !== undefined && flags.log.trim() === '') throw new UserError("--log is empty: pass a file for the step log (e.g. --log train.jsonl), or leave --log out");
   // trimmed, as the run's settings take them (checkSettings checks those again)
   if (!flags.resume) checkSpeakers(flagSpeakers(flags));
   else {
