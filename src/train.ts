@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     dtype: a.dtype as TrainFlags['dtype'],
   };
   if (a['merge-adapter'] !== undefined) {
-    if (flags.out === undefined) throw new UserError('--merge-adapter DIR needs --out OUT, a new directory for the merged model');
+    if (flags.out === undefined || flags.out.trim() === '') throw new UserError('--merge-adapter DIR needs --out OUT, a new directory for the merged model');
     const others = process.argv.slice(2).filter((x) => x.startsWith('--') && !/^--(merge-adapter|init|out)(=|$)/.test(x));
     if (others.length) throw new UserError(`--merge-adapter takes only --init and --out, not ${others[0].split('=')[0]}`);
     await saveMergedModel(a['merge-adapter'] as string, flags.init, flags.out, (s) => console.log(s));

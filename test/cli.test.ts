@@ -3,7 +3,7 @@
 // --raw). Tiny models, so the whole file takes seconds. Needs dist/ built (npm test does that).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -425,6 +425,12 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],
   ];
   for (const [what, name, args, patterns] of cases) assertOneLineError(await run(name, args), patterns, what);
+  // an empty --out (an unset shell variable) was the current directory: the checkpoint landed there, shown as '/model.safetensors'
+  const here = join(dir, 'empty-out');
+  mkdirSync(here);
+  assertOneLineError(await run('train', [...TINY, '--steps', '1', '--out', ''], '', { cwd: here }), [/^error: --out is empty: pass a directory for the checkpoint/], "train.js --out ''");
+  assertOneLineError(await run('train', ['--merge-adapter', ckpt, '--out', ' '], '', { cwd: here }), [/^error: --merge-adapter DIR needs --out OUT/], "--merge-adapter --out ''");
+  assert.equal(readdirSync(here), [], 'nothing written where the command ran');
   // away from the repository the default --data is not found: said as eval.js says it of data/eval.txt, with the way out
   assertOneLineError(await run('train', ['--init', 'scratch', ...out], '', { cwd: dir }),
     [/^error: the shipped chat data data\/chat\.txt is not in \/\S+: run train\.js from the repository's directory, or pass --data FILE$/], 'train.js away from the repository');

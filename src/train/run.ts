@@ -327,6 +327,8 @@ export function checkFlagsEarly(flags: TrainFlags): void {
     if (k === 'valData' && flags.resume) continue;
     if (flags[k] !== undefined && flags[k].trim() === '') throw new UserError(`${flagName(k)} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
   }
+  // resolve('') is the current directory: a checkpoint would land there (an unset shell variable)
+  if (flags.out !== undefined && flags.out.trim() === '') throw new UserError(`--out is empty: pass a directory for the checkpoint (default ${DEFAULTS.out})`);
   // on --resume, --log '' stops the run's log (resolveRun); a new run's would be the current directory
   if (!flags.resume && flags.log !== undefined && flags.log.trim() === '') throw new UserError("--log is empty: pass a file for the step log (e.g. --log train.jsonl), or leave --log out");
   // trimmed, as the run's settings take them (checkSettings checks those again)
