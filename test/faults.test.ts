@@ -204,6 +204,10 @@ t('a --batch-size over the training windows is said (each batch repeats windows,
   assertOk(r, 'a batch over the windows');
   // two conversations: one trains, one is held out
   assert.match(r.stdout, /^note: --batch-size 5 is more than the 1 training window: every batch repeats windows \(about the step of --batch-size 1, at 5\.0x the cost\)$/m);
+  // micro-batches that each fit but together do not (--grad-accum): the step repeats windows just as well
+  const accum = await run('train', [...MODEL, '--data', file('two.txt', `${ADA}\n\n${ADA}\n`), '--batch-size', '1', '--grad-accum', '3', '--steps', '1', '--eval-interval', '0', '--out', out('big-accum')]);
+  assertOk(accum, 'micro-batches over the windows');
+  assert.match(accum.stdout, /^note: --batch-size 1 x --grad-accum 3 = 3 rows a step, more than the 1 training window: every step repeats windows \(about the step of 1 row, at 3\.0x the cost\)$/m);
 });
 
 t('--sampled-softmax N over all the tokens not in the data is the whole vocabulary: said, and the same steps as --sampled-softmax 0', async () => {
