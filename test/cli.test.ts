@@ -430,6 +430,7 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
   mkdirSync(here);
   assertOneLineError(await run('train', [...TINY, '--steps', '1', '--out', ''], '', { cwd: here }), [/^error: --out is empty: pass a directory for the checkpoint/], "train.js --out ''");
   assertOneLineError(await run('train', ['--merge-adapter', ckpt, '--out', ' '], '', { cwd: here }), [/^error: --merge-adapter DIR needs --out OUT/], "--merge-adapter --out ''");
+  assertOneLineError(await run('train', [...DATA, '--init', '', '--steps', '1', '--out', join(here, 'o')]), [/^error: --init is empty: pass gpt2, scratch or a checkpoint directory/], "train.js --init '' ('--init : no such directory')");
   assert.equal(readdirSync(here), [], 'nothing written where the command ran');
   // away from the repository the default --data is not found: said as eval.js says it of data/eval.txt, with the way out
   assertOneLineError(await run('train', ['--init', 'scratch', ...out], '', { cwd: dir }),

@@ -329,6 +329,7 @@ export function checkFlagsEarly(flags: TrainFlags): void {
   }
   // resolve('') is the current directory: a checkpoint would land there (an unset shell variable)
   if (flags.out !== undefined && flags.out.trim() === '') throw new UserError(`--out is empty: pass a directory for the checkpoint (default ${DEFAULTS.out})`);
+  if (flags.init !== undefined && flags.init.trim() === '') throw new UserError("--init is empty: pass gpt2, scratch or a checkpoint directory (or leave --init out: auto)");
   // on --resume, --log '' stops the run's log (resolveRun); a new run's would be the current directory
   if (!flags.resume && flags.log !== undefined && flags.log.trim() === '') throw new UserError("--log is empty: pass a file for the step log (e.g. --log train.jsonl), or leave --log out");
   // trimmed, as the run's settings take them (checkSettings checks those again)
