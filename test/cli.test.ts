@@ -218,6 +218,18 @@ t('train.js: a signal while the data loads stops the run there, before the data 
     assert.not.match(r.stdout, /^step /m);
     assert.not.ok(existsSync(out), 'the --out this run created goes again (no lock left in it)');
   }
+  // a resumed run: its checkpoint stays, and the message says so ("nothing saved" read as if it were lost)
+  const resumed = join(dir, 'loading-resume');
+  mkdirSync(resumed);
+  for (const f of ['model.safetensors', 'config.json', 'optimizer.safetensors', 'train_state.json']) copyFileSync(join(ckpt, f), join(resumed, f));
+  const p = start('train', ['--resume', '--out', resumed, '--data', 'data/chat.txt', '--steps', '50']);
+  p.child.stdin!.end();
+  await waitForStdout(p, /^resuming from /m);
+  p.child.kill('SIGINT');
+  const r = await p.done;
+  assert.is(r.code, 130, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`^interrupt before the first step: nothing trained, the checkpoint in ${resumed} stays as it was$`, 'm'));
+  assert.is(JSON.parse(readFileSync(join(resumed, 'train_state.json'), 'utf8')).step, 4);
 });
 
 t('chat.js where nothing names a model and there is no out/chat: a failed gpt2 download says why gpt2 was tried', async () => {

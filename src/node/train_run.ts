@@ -71,7 +71,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   const onSignal = (sig: NodeJS.Signals) => {
     if (!training) {
       checkpointer?.close();
-      console.log(`\n${signalName(sig)} before the first step: nothing trained, nothing saved`);
+      // a resumed run's checkpoint is untouched: "nothing saved" alone reads as if it were lost
+      console.log(`\n${signalName(sig)} before the first step: nothing trained, ${opts.resume ? `the checkpoint in ${shown} stays as it was` : 'nothing saved'}`);
       process.exit(128 + osConstants.signals[sig]);
     }
     if (stopRequested) {
