@@ -433,6 +433,8 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     // an unset shell variable: not a stop string silently dropped
     ['chat: an empty --stop', 'chat', ['--init', join(dir, 'no-such-dir'), '--stop', '\\n\\n', '--stop', '', '--prompt', 'hi'], [/^error: --stop '': an empty stop string stops nothing: give the text to stop at \(e\.g\. --stop '\\n\\n'\), or leave --stop out$/]],
     ['chat: the same tag twice', 'chat', ['--human', 'Bot', '--prompt', 'hi'], [/--human\/--bot: the human and bot tags are both 'Bot'/]],
+    // an unset shell variable: '--init : no such directory' read as a typo
+    ['chat: an empty --init', 'chat', ['--init', '', '--prompt', 'hi'], [/^error: --init is empty: pass 'gpt2' \(or gpt2-medium/]],
     ['chat: missing --init dir', 'chat', ['--init', join(dir, 'no-such-dir'), '--prompt', 'hi'], [/no such directory/]],
     ['chat: truncated model.safetensors', 'chat', ['--init', trunc, '--prompt', 'hi'], [/truncated/]],
   ];

@@ -132,6 +132,8 @@ async function loadBase(init: string, alternatives: string): Promise<LoadedWeigh
     return { config, arrays: params, source: `${init} (${dir})`, files: { dir } };
   }
   const choices = `Pass 'gpt2' (or gpt2-medium, gpt2-large, gpt2-xl), ${alternatives ? `${alternatives}, ` : ''}or a directory holding config.json and model.safetensors (or a LoRA adapter's adapter_config.json and adapter_model.safetensors).`;
+  // '' (an unset shell variable) is no path: 'no such directory' would name nothing
+  if (init.trim() === '') throw new UserError(`--init is empty: ${choices.replace(/^Pass/, 'pass')}`);
   if (!existsSync(init)) throw new UserError(`--init ${init}: no such directory. ${choices}`);
   if (!statSync(init).isDirectory()) throw new UserError(`--init ${init} is a file: pass the directory that holds it (config.json + model.safetensors)`);
   recoverCheckpoint(init, { reader: true });
