@@ -566,6 +566,8 @@ t('a new run whose --log holds another run\'s steps is refused (it was emptied w
   const refused = await run('train', [...TINY, '--steps', '1', '--out', out('other-log'), '--log', log]);
   assertOneLineError(refused, [/--log .*other-run\.jsonl already holds 3 steps of an earlier run/, /--overwrite/], 'a second run into the log');
   assert.is(readFileSync(log, 'utf8'), earlier, 'the earlier run\'s log is kept');
+  // --out holds no checkpoint (a run killed before its first save): --resume would be refused too
+  assert.not.match(refused.stderr, /--resume/, 'no --resume advice: --out has nothing to resume');
   assertOk(await run('train', [...TINY, '--steps', '1', '--out', out('other-log'), '--log', log, '--overwrite']), '--overwrite');
   assert.equal(readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step), [1]);
   // an empty file (touch) is no run's log

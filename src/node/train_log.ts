@@ -42,6 +42,8 @@ export function checkLogPath(path: string, saved = false): void {
 /**
  * A new run starts its --log afresh: one that holds another run's steps (a rerun, or a second
  * run pointed at the same file) is replaced only with --overwrite, as --out's checkpoint is.
+ * Asked only when --out holds no checkpoint (one would have been refused first), so --resume
+ * is not offered: the usual case is a run killed before its first save, which has none.
  */
 export function checkNewLog(path: string, overwrite: boolean): void {
   if (overwrite || !existsSync(path)) return;
@@ -52,7 +54,7 @@ export function checkNewLog(path: string, overwrite: boolean): void {
     return; // not readable as text: the probe already said whether it can be written
   }
   if (steps > 0) {
-    throw new UserError(`--log ${path} already holds ${count(steps, 'step')} of an earlier run, which a new run's log replaces: pass another --log, or --overwrite to replace it (--resume continues a run and appends to its log)`);
+    throw new UserError(`--log ${path} already holds ${count(steps, 'step')} of an earlier run, which a new run's log replaces: pass another --log, or --overwrite to replace it`);
   }
 }
 
