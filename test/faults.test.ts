@@ -418,6 +418,27 @@ t('a failed save that is not a file-system error (here a missing tensor) leaves 
   assert.not.ok(existsSync(join(dir, 'bad-save')));
 });
 
+t('a save whose partial .saving cannot be removed (a disk turned read-only mid-save) fails with the save\'s one-line error, not a raw EPERM/EROFS', () => {
+  const name = 'a save whose partial .saving cannot be removed';
+  const d = join(dir, 'stuck-save');
+  const ckpt = new Checkpointer(d);
+  ckpt.open();
+  // the save before was cut short and its directory cannot be changed any more: chattr +i stands for a read-only disk (root ignores modes)
+  mkdirSync(join(d, '.saving'));
+  writeFileSync(join(d, '.saving', 'model.safetensors'), 'cut short');
+  const immutable = (on: boolean) => spawnSync('chattr', [on ? '+i' : '-i', join(d, '.saving'), d], { encoding: 'utf8' });
+  if (immutable(true).status !== 0) {
+    ckpt.close();
+    return skip('chattr +i is not available on the temporary directory', name);
+  }
+  try {
+    assert.throws(() => ckpt.saveModel(GPT2_124M, new Map()), (e: unknown) => e instanceof UserError && /^could not save the model: .*\(EPERM\) writing .*stuck-save/.test(e.message));
+  } finally {
+    immutable(false);
+    ckpt.close();
+  }
+});
+
 t('a full disk: no room for two checkpoints is refused up front; a save that fails names the path, training goes on, the last checkpoint stays, the final error says what to do', async () => {
   if (!canMount('a full disk: no room for two checkpoints is refused up front; a save that fails names the path, training goes on, the last checkpoint stays, the final error says what to do')) return;
   const disk = out('disk');

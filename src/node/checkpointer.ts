@@ -165,10 +165,15 @@ export class Checkpointer {
       commitCheckpoint(this.dir);
     } catch (e) {
       // whatever failed, free the space of the partial save (a complete one is left for recovery to finish)
-      if (!existsSync(join(staging, 'COMPLETE'))) rmSync(staging, { recursive: true, force: true });
-      if (!errnoCode(e)) throw e;
+      try {
+        if (!existsSync(join(staging, 'COMPLETE'))) rmSync(staging, { recursive: true, force: true });
+      } catch {
+        // a disk turned read-only mid-save cannot remove it either: the save's own error says why (the next save discards it)
+      }
       // a recursive mkdir on a read-only disk says ENOENT: the directory itself tells what is wrong
-      const cause = unwritable(this.dir) ?? e;
+      // (also when the partial save a read-only disk kept made the next one's recovery fail)
+      const cause = unwritable(this.dir) ?? (errnoCode(e) ? e : null);
+      if (!cause) throw e;
       this.failure = errnoCode(cause);
       throw new UserError(`could not save ${what}: ${fsReason(cause)} writing ${writing}${kept ? `; ${kept()}` : ''}`);
     }
