@@ -16,6 +16,7 @@ import { GPT2 } from '../src/model/gpt2.ts';
 import { AdamW } from '../src/optim.ts';
 import { SMALL_CHAT, TINY, tinyArrays } from './fixtures.ts';
 import { UserError } from '../src/util/errors.ts';
+import { resolveRun, type SavedRun, type TrainFlags } from '../src/train/run.ts';
 
 const t = suite('train');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-train-'));
@@ -86,6 +87,20 @@ t('time-budget warmup: the first (compiling) step does not decide it, and its lr
     const peak = lrs.indexOf(Math.max(...lrs));
     for (let i = 1; i <= peak; i++) assert.ok(lrs[i] >= lrs[i - 1], `budget ${budget}, step ${i}: the warmup lr goes down (${lrs[i - 1]} -> ${lrs[i]})`);
   }
+});
+
+t('--resume --steps on a --time run (what its used-up budget\'s error offers) says where the lr jumps, as for a run counted in steps', () => {
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
+  const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
+  // a 1-minute run that ended at step 20 with its cosine at the floor (ratio 1)
+  const saved: SavedRun = {
+    step: 20, settings: { data: chat, time: 60, lr: 3e-3, minLr: 3e-4, schedule: 'cosine' }, adamSteps: 20, elapsedMs: 60_000,
+    history: { train: [], val: [] }, schedule: { ratio: 1, warmup: 1, warmupSettled: 1, remaining: 1 },
+  };
+  const notes = (flags: TrainFlags) => resolveRun(flags, { source: 'resume', config, saved }, device).notes.join('\n');
+  assert.match(notes({ steps: 40 }), /^--steps 40 \(the run had --time 1m00s\): the learning-rate schedule is laid out again over 40 steps, so the lr goes from 3\.00e-4 at step 20 to 1\.70e-3 at step 21; to go on at the rate it reached, pass --schedule constant --lr 0\.0003$/m);
+  // the way it offers is quiet
+  assert.not.match(notes({ steps: 40, schedule: 'constant', lr: 3e-4 }), /laid out again/);
 });
 
 t('the progress line\'s ETA: steps left at the rate so far, never past the end of a --time budget', () => {

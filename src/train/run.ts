@@ -10,7 +10,7 @@ import { speakerFlagProblem, speakerFlagsProblem, type Speakers } from '../data/
 import type { TokenDataset } from '../data/windows.ts';
 import { checkLora, checkLoraValues, DEFAULT_LORA_TARGETS, loraSites, type LoraSettings } from '../model/lora.ts';
 import type { WeightsDtype } from '../model/gpt2.ts';
-import { learningRate } from './schedule.ts';
+import { learningRate, TimeSchedule } from './schedule.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
 export interface RunSettings {
@@ -248,7 +248,7 @@ export function resolveRun(
   if (saved && time !== undefined && saved.elapsedMs >= time * 1000) {
     throw new UserError(`--resume: the run has used its --time budget (${formatDuration(saved.elapsedMs / 1000)} of ${formatDuration(time)}); pass a larger --time (the total) or --steps`);
   }
-  const jump = relaidSchedule(flags, keep, settings, startStep);
+  const jump = relaidSchedule(flags, keep, settings, startStep, saved?.schedule);
   if (jump) notes.push(jump);
   return { source: from.source, config, settings, startStep, saved, notes };
 }
@@ -256,18 +256,26 @@ export function resolveRun(
 /**
  * A new --steps on --resume lays the schedule out again over the new total, so the learning
  * rate jumps where the run goes on (back up, for a run that had decayed to --min-lr: nanoGPT's
- * lr_decay_iters would have kept it there). Said, with the way to go on at the rate reached.
+ * lr_decay_iters would have kept it there). So does --steps on a --time run (which the used-up
+ * budget's error offers): its cosine was where its saved `timeState` says. Said, with the way
+ * to go on at the rate reached.
  */
-function relaidSchedule(flags: TrainFlags, keep: Partial<RunSettings>, now: RunSettings, step: number): string | null {
+function relaidSchedule(flags: TrainFlags, keep: Partial<RunSettings>, now: RunSettings, step: number, timeState?: Record<string, number>): string | null {
   if (flags.steps === undefined || now.steps === undefined || step === 0) return null;
-  const { steps, lr, minLr, warmup, schedule } = keep;
-  if (steps === undefined || steps === now.steps || lr === undefined || minLr === undefined || warmup === undefined) return null;
-  const before = learningRate({ steps, lr, minLr, warmup, schedule: schedule ?? 'cosine' }, step - 1);
-  const after = learningRate({ ...now, steps: now.steps, warmup: now.warmup ?? warmup }, step);
+  const { steps, time, lr, minLr, warmup, schedule = 'cosine' } = keep;
+  if (steps === now.steps || lr === undefined || minLr === undefined) return null;
+  let before: number;
+  if (steps !== undefined && warmup !== undefined) before = learningRate({ steps, lr, minLr, warmup, schedule }, step - 1);
+  else if (time !== undefined && timeState !== undefined) {
+    // the lr the time-budget run had reached: its schedule from the saved state
+    before = new TimeSchedule({ lr, minLr, warmup, schedule }, { deadline: 0, start: 0, startStep: step, priorSteps: step, saved: timeState }).lr(step - 1);
+  } else return null;
+  const after = learningRate({ ...now, steps: now.steps, warmup: now.warmup ?? warmup ?? 0 }, step);
   if (Math.abs(after - before) <= 0.05 * before) return null;
   const e = (x: number) => x.toExponential(2);
   const keepRate = after > before ? `; to go on at the rate it reached, pass --schedule constant --lr ${Number(before.toPrecision(3))}` : '';
-  return `--steps ${now.steps} (the run had ${steps}): the learning-rate schedule is laid out again over ${now.steps} steps, so the lr goes from ${e(before)} at step ${step} to ${e(after)} at step ${step + 1}${keepRate}`;
+  const had = steps !== undefined ? `${steps}` : `--time ${formatDuration(time!)}`;
+  return `--steps ${now.steps} (the run had ${had}): the learning-rate schedule is laid out again over ${now.steps} steps, so the lr goes from ${e(before)} at step ${step} to ${e(after)} at step ${step + 1}${keepRate}`;
 }
 
 /**
