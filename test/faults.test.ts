@@ -208,6 +208,10 @@ t('a --batch-size over the training windows is said (each batch repeats windows,
   const accum = await run('train', [...MODEL, '--data', file('two.txt', `${ADA}\n\n${ADA}\n`), '--batch-size', '1', '--grad-accum', '3', '--steps', '1', '--eval-interval', '0', '--out', out('big-accum')]);
   assertOk(accum, 'micro-batches over the windows');
   assert.match(accum.stdout, /^note: --batch-size 1 x --grad-accum 3 = 3 rows a step, more than the 1 training window: every step repeats windows \(about the step of 1 row, at 3\.0x the cost\)$/m);
+  // both over: the cost counts every micro-batch, not the first alone
+  const both = await run('train', [...MODEL, '--data', file('two.txt', `${ADA}\n\n${ADA}\n`), '--batch-size', '2', '--grad-accum', '2', '--steps', '1', '--eval-interval', '0', '--out', out('big-both')]);
+  assertOk(both, 'a batch and its micro-batches over the windows');
+  assert.match(both.stdout, /^note: --batch-size 2 x --grad-accum 2 = 4 rows a step, more than the 1 training window: every step repeats windows \(about the step of 1 row, at 4\.0x the cost\)$/m);
 });
 
 t('--sampled-softmax N over all the tokens not in the data is the whole vocabulary: said, and the same steps as --sampled-softmax 0', async () => {

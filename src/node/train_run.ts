@@ -130,7 +130,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     else if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
     const windows = data.train.stats.windows;
     const rows = B * o.gradAccum; // a step's micro-batches draw their rows one after another: together they repeat windows too
-    if (B > windows) say(`note: --batch-size ${B} is more than the ${count(windows, 'training window')}: every batch repeats windows (about the step of --batch-size ${windows}, at ${(B / windows).toFixed(1)}x the cost)`);
+    if (B > windows && o.gradAccum === 1) say(`note: --batch-size ${B} is more than the ${count(windows, 'training window')}: every batch repeats windows (about the step of --batch-size ${windows}, at ${(B / windows).toFixed(1)}x the cost)`);
     else if (rows > windows) say(`note: --batch-size ${B} x --grad-accum ${o.gradAccum} = ${rows} rows a step, more than the ${count(windows, 'training window')}: every step repeats windows (about the step of ${count(windows, 'row')}, at ${(rows / windows).toFixed(1)}x the cost)`);
 
     // ---- model and optimizer (with LoRA: the adapter trains, the base is frozen) ----
