@@ -243,7 +243,9 @@ t('--n-layer/--n-head/--n-embd on weights that exist (--resume, --init DIR) are 
   const notes = (flags: TrainFlags, source: 'resume' | 'pretrained') =>
     resolveRun({ data: chat, steps: 9, ...flags }, source === 'resume' ? { source, config, saved } : { source, config }, device).notes.join('\n');
   assert.match(notes({ nLayer: 4, nEmbd: 128 }, 'resume'), /^--n-layer 4 --n-embd 128: not used; the run's model in --out keeps its shape \(n_layer 1, n_head 2, n_embd 64\); the shape flags are for a new model \(--init scratch\)$/m);
-  assert.match(notes({ nHead: 4 }, 'pretrained'), /^--n-head 4: not used; --init's model keeps its shape \(n_layer 1, n_head 2, n_embd 64\)/m);
+  assert.match(notes({ nHead: 4, init: 'some/dir' }, 'pretrained'), /^--n-head 4: not used; --init's model keeps its shape \(n_layer 1, n_head 2, n_embd 64\)/m);
+  // no --init: auto found GPT-2's weights, which the user never named
+  for (const init of [undefined, 'auto']) assert.match(notes({ nHead: 4, init }, 'pretrained'), /^--n-head 4: not used; the GPT-2 that --init auto found keeps its shape \(n_layer 1/m);
   // the first command with --resume added (the same shape) has nothing to say
   assert.not.match(notes({ nLayer: 1, nHead: 2, nEmbd: 64 }, 'resume'), /not used/);
 });

@@ -183,7 +183,8 @@ export function resolveRun(
     // the shape flags build a new model: weights that exist keep theirs (the first command with --resume added, same shape, is silent)
     const changed = SHAPE_FLAGS.filter(([f, c]) => flags[f] !== undefined && flags[f] !== config[c]);
     if (changed.length) {
-      const whose = from.source === 'resume' ? "the run's model in --out" : "--init's model";
+      const auto = (flags.init ?? DEFAULTS.init) === 'auto'; // no --init given: it found GPT-2's weights
+      const whose = from.source === 'resume' ? "the run's model in --out" : auto ? 'the GPT-2 that --init auto found' : "--init's model";
       notes.push(`${changed.map(([f]) => `${flagName(f)} ${flags[f]}`).join(' ')}: not used; ${whose} keeps its shape (${SHAPE_FLAGS.map(([, c]) => `${c} ${config[c]}`).join(', ')}); the shape flags are for a new model (--init scratch)`);
     }
   }
