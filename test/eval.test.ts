@@ -96,6 +96,10 @@ t('Chinese and Japanese, written without spaces: each character is a word, so a 
   assert.equal(valueSpan('我叫Tomas, Tom。', ['Tom']), [13, 16]);
   // the long-vowel mark ー (Common by Script, Katakana by Script_Extensions) is part of the katakana word, not of a number after it
   assert.equal(words('コーヒー3杯'), ['コ', 'ー', 'ヒ', 'ー', '3', '杯']);
+  // marks stay inside their word (Devanagari vowel signs and virama, Thai vowels and tones)
+  assert.equal(words('नमस्ते दुनिया'), ['नमस्ते', 'दुनिया']);
+  assert.equal(words('กรุงเทพ สวัสดี'), ['กรุงเทพ', 'สวัสดี']);
+  assert.not.ok(hasRepeated3gram('का के की, को कि कु'), 'six Hindi words, no two alike (without their vowel signs, six times क)');
   assert.ok(containsValue('コーヒー3杯です。', ['コーヒー']));
   assert.equal(valueSpan('コーヒー3杯です。', ['コーヒー']), [0, 12]);
 });

@@ -56,12 +56,15 @@ const CJK = '[\\p{scx=Han}\\p{scx=Hiragana}\\p{scx=Katakana}]';
 const UNSPACED = `(?=[\\p{L}\\p{N}])${CJK}`;
 /** a letter or digit of a spaced script */
 const SPACED = `(?!${CJK})[\\p{L}\\p{N}]`;
-const WORD = new RegExp(`${UNSPACED}|(?:${SPACED})+`, 'gu');
+// a run keeps its combining marks: Hindi's vowel signs and viramas, Thai's vowels and tones are
+// inside words (without them 'नमस्ते' was three words and most Hindi replies 'repeated' a 3-gram)
+const WORD = new RegExp(`${UNSPACED}|(?:${SPACED}\\p{M}*)+`, 'gu');
 
 /**
- * lower-case words: runs of letters and digits (one character each in Chinese and Japanese), everything
- * else separates; for 3-grams and distinct-2. The recall match reads words its own way (match.ts):
- * one character each in Thai there would make most Thai replies repeat a 3-gram.
+ * lower-case words: runs of letters and digits with their marks (one character each in Chinese and
+ * Japanese), everything else separates; for 3-grams and distinct-2. The recall match reads words its
+ * own way (match.ts): one character each in Thai there would make most Thai replies repeat a 3-gram,
+ * so a Thai run without spaces is one word here.
  */
 export function words(text: string): string[] {
   return text.toLowerCase().match(WORD) ?? [];
