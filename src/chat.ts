@@ -24,7 +24,8 @@ const specs: FlagSpec[] = [
 
 const USAGE = `usage: node dist/chat.js [flags]
 
-Chats with GPT-2 through the WebGPU engine. In a terminal: a REPL (/help lists its commands).
+Chats with GPT-2 through the WebGPU engine. In a terminal: a REPL (/help lists its commands;
+a pasted block of lines is one message).
 From a pipe: one message per line, each answered on a \`Bot: ...\` line. --prompt answers once.`;
 
 const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n: '\n', t: '\t', r: '\r', '\\': '\\' })[c]!);

@@ -375,6 +375,33 @@ t('a terminal: Ctrl-C at the prompt drops what was typed (the prompt redrawn emp
   assert.not.match(term.out(), /abcdef/);
 });
 
+t('a terminal: lines typed while a reply is generated are each shown after the prompt they answer', async () => {
+  const term = await terminal(fake((p) => ` re ${decode(p.slice(-4, -2)).trim()}`));
+  term.keys('one\rtwo\rthree\r');
+  await term.until(/Bot: re three\n/);
+  term.keys('/quit\r');
+  await term.done;
+  // the prompt alone before `Bot:` read as an empty message answered
+  assert.match(term.out(), /\nHuman: two\nBot: re two\nHuman: three\nBot: re three\n/, term.out());
+});
+
+t('a terminal: a pasted block of lines is one message (bracketed paste), sent at its last newline or with the line Enter ends', async () => {
+  const gen = fake(() => ' ok');
+  const term = await terminal(gen);
+  await term.until(/Type a message/);
+  assert.match(term.out(), /^\x1b\[\?2004h/, 'bracketed paste turned on');
+  term.keys('\x1b[200~first line\rsecond line\r\x1b[201~');
+  await term.until(/Bot: ok/);
+  term.keys('\x1b[200~a\rb\x1b[201~');
+  term.keys(' c\r');
+  await term.until(/Bot: ok[^]*Bot: ok/);
+  term.keys('/history\r/quit\r');
+  await term.done;
+  assert.match(term.out(), /Human: first line\nsecond line\nBot: ok\nHuman: a\nb c\nBot: ok\n/, `/history: two messages, not five:\n${term.out()}`);
+  assert.equal(gen.appends[0], encodeHumanTurn('first line\nsecond line', SP).tokens, 'the lines joined as training joins a turn\'s untagged lines');
+  assert.match(term.out(), /\x1b\[\?2004l$/, 'bracketed paste turned off on leaving');
+});
+
 t('/quit ends the REPL with input still open; end of input ends it too', async () => {
   const gen = fake();
   const { out } = await pipe(gen, '/help\n/quit\nhi\n', {}, false);

@@ -49,6 +49,10 @@ const HELP = `Commands:
   /help                this list
   /quit                leave (also Ctrl-D); Ctrl-C interrupts a reply`;
 
+// the terminal wraps a paste in ESC[200~ ... ESC[201~ while this is on (readline names them
+// paste-start and paste-end), so a pasted block can be told from lines typed one by one
+const BRACKETED_PASTE_ON = '\x1b[?2004h', BRACKETED_PASTE_OFF = '\x1b[?2004l';
+
 export interface ReplIo {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
@@ -58,17 +62,43 @@ export interface ReplIo {
   log?: NodeJS.WritableStream;
 }
 
-/** A queue over readline's lines so a pipe's lines wait while a reply is generated. */
-function lineReader(rl: ReturnType<typeof createInterface>): () => Promise<string | null> {
+/**
+ * A queue over readline's lines so a pipe's lines wait while a reply is generated. In a
+ * terminal with bracketed paste on, a pasted block is one message: its lines joined with '\n'
+ * (as training joins a turn's untagged lines), sent when the paste ends with a newline, else
+ * with the line that Enter completes.
+ */
+function lineReader(rl: ReturnType<typeof createInterface>, input: NodeJS.ReadableStream) {
   const lines: string[] = [];
   const waiting: ((l: string | null) => void)[] = [];
   let closed = false;
-  rl.on('line', (l) => (waiting.length ? waiting.shift()!(l) : lines.push(l)));
+  let pasting = false, pasted: string[] = [], pasteEndsLine = false;
+  const deliver = (l: string) => (waiting.length ? waiting.shift()!(l) : lines.push(l));
+  // readline's own keypress listener runs first: its 'line' for a pasted newline comes before
+  // this one sees the key
+  input.on('keypress', (_s: string | undefined, key?: { name?: string }) => {
+    if (key?.name === 'paste-start') [pasting, pasteEndsLine] = [true, false];
+    else if (key?.name === 'paste-end') {
+      pasting = false;
+      if (pasteEndsLine && pasted.length) deliver(pasted.splice(0).join('\n'));
+    } else if (pasting) pasteEndsLine = key?.name === 'return' || key?.name === 'enter';
+  });
+  rl.on('line', (l) => {
+    if (pasting) pasted.push(l);
+    else deliver(pasted.length ? [...pasted.splice(0), l].join('\n') : l);
+  });
   rl.on('close', () => {
     closed = true;
+    if (pasted.length) deliver(pasted.splice(0).join('\n'));
     for (const w of waiting.splice(0)) w(null);
   });
-  return () => (lines.length ? Promise.resolve(lines.shift()!) : closed ? Promise.resolve(null) : new Promise((r) => waiting.push(r)));
+  return {
+    next: (): Promise<string | null> => (lines.length ? Promise.resolve(lines.shift()!) : closed ? Promise.resolve(null) : new Promise((r) => waiting.push(r))),
+    /** a line entered while the last reply was generated waits (typed ahead, or a paste's) */
+    ready: () => lines.length > 0,
+    /** Ctrl-C at the prompt: a paste's lines still waiting for Enter go with the line typed */
+    dropPaste: () => void (pasted = []),
+  };
 }
 
 /**
@@ -81,7 +111,7 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
   const say = (s: string) => output.write(`${s}\n`);
   const rl = createInterface({ input: io.input, output: isTTY ? output : undefined, terminal: isTTY, crlfDelay: Infinity });
   rl.setPrompt(opts.raw ? '> ' : `${opts.speakers.human}: `);
-  const next = lineReader(rl);
+  const reader = lineReader(rl, io.input);
   let generating = false;
   let abort = false;
   rl.on('SIGINT', () => {
@@ -91,13 +121,15 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
       // redrawn prompt showed only the new text
       rl.write(null, { ctrl: true, name: 'e' });
       rl.write(null, { ctrl: true, name: 'u' });
+      reader.dropPaste();
       output.write('\n(Ctrl-C interrupts a reply; /quit or Ctrl-D leaves)\n');
       rl.prompt();
     }
   });
-  const prompt = () => isTTY && rl.prompt();
-  if (isTTY) say(opts.raw ? 'Raw mode: each line is continued as plain text. /help for commands.' : 'Type a message; /help for commands, Ctrl-D to leave.');
-  prompt();
+  if (isTTY) {
+    output.write(BRACKETED_PASTE_ON);
+    say(opts.raw ? 'Raw mode: each line is continued as plain text. /help for commands.' : 'Type a message; /help for commands, Ctrl-D to leave.');
+  }
 
   const command = (line: string): 'quit' | void => {
     const [cmd] = line.split(/\s+/, 1);
@@ -139,30 +171,34 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
     }
   };
 
-  for (;;) {
-    const line = await next();
-    if (line === null) {
-      if (isTTY) output.write('\n'); // Ctrl-D: leave the shell prompt on a fresh line
-      break;
+  try {
+    for (;;) {
+      // a line entered while the last reply was generated is shown after the prompt it answers:
+      // readline echoed it under that reply, and the prompt alone read as an empty message
+      const typedAhead = isTTY && reader.ready();
+      if (isTTY && !typedAhead) rl.prompt();
+      const line = await reader.next();
+      if (line === null) {
+        if (isTTY) output.write('\n'); // Ctrl-D: leave the shell prompt on a fresh line
+        break;
+      }
+      if (typedAhead) output.write(`${rl.getPrompt()}${line}\n`);
+      const text = line.trim();
+      if (!text) continue;
+      if (text.startsWith('/')) {
+        if (command(text) === 'quit') break;
+        continue;
+      }
+      generating = true;
+      abort = false;
+      try {
+        await answer(session, text, { output, log: io.log, tag: true }, () => abort);
+      } finally {
+        generating = false;
+      }
     }
-    const text = line.trim();
-    if (!text) {
-      prompt();
-      continue;
-    }
-    if (text.startsWith('/')) {
-      if (command(text) === 'quit') break;
-      prompt();
-      continue;
-    }
-    generating = true;
-    abort = false;
-    try {
-      await answer(session, text, { output, log: io.log, tag: true }, () => abort);
-    } finally {
-      generating = false;
-    }
-    prompt();
+  } finally {
+    if (isTTY) output.write(BRACKETED_PASTE_OFF);
+    rl.close();
   }
-  rl.close();
 }
