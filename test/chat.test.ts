@@ -327,6 +327,15 @@ t('/set temperature 0 makes replies greedy; /set lists and rejects bad values', 
   assert.match(out, /max_new_tokens must be < the context length 1024/);
 });
 
+t('commands in capitals work (Caps Lock); /set with more than a name and a value changes nothing and says so', async () => {
+  const { out } = await pipe(fake(), '/HELP\n/Set Top_K 7\n/set temperature 0.5 top_k 3\n/set\n/QUIT\nhi\n');
+  assert.match(out, /^Commands:\n/);
+  assert.match(out, /\ntop_k = 7\n\/set takes one name and one value, got 'temperature 0\.5 top_k 3' \(nothing changed\)\n/);
+  assert.match(out, /temperature +0\.8\n/, 'the temperature stays');
+  assert.match(out, /top_k +7\n/);
+  assert.not.match(out, /Bot:/, '/QUIT left');
+});
+
 // a terminal: readline in terminal mode over streams (keys as bytes, Ctrl-C is \x03), and a
 // model that yields between tokens as a GPU does, so keys arrive while a reply is generated
 async function terminal(gen: FakeGenerator, o: Partial<ChatOptions> = {}) {

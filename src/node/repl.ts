@@ -132,8 +132,9 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
   }
 
   const command = (line: string): 'quit' | void => {
-    const [cmd] = line.split(/\s+/, 1);
-    const rest = line.slice(cmd.length).trim();
+    const [typed] = line.split(/\s+/, 1);
+    const cmd = typed.toLowerCase(); // /QUIT with Caps Lock on still leaves
+    const rest = line.slice(typed.length).trim();
     switch (cmd) {
       case '/quit':
       case '/exit':
@@ -158,8 +159,11 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
         return;
       case '/set': {
         if (!rest) return void say(listSettings(opts));
-        const [name, value] = rest.split(/\s+/);
+        const [typedName, value, ...extra] = rest.split(/\s+/);
+        const name = typedName.toLowerCase();
         if (value === undefined) return void say(showSetting(opts, name)); // `/set top_k` shows it
+        // `/set temperature 0.7 top_k 40` set the temperature alone and said nothing of the rest
+        if (extra.length) return void say(`/set takes one name and one value, got '${rest}' (nothing changed)`);
         const err = applySetting(opts, name, value, gen.contextLength);
         if (err) return void say(err);
         const key = name.replace(/-/g, '_');
@@ -167,7 +171,7 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
         return void say(`${key} = ${value}`);
       }
       default:
-        return void say(`unknown command ${cmd}; /help lists the commands`);
+        return void say(`unknown command ${typed}; /help lists the commands`);
     }
   };
 
