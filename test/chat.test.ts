@@ -419,6 +419,10 @@ t('/quit ends the REPL with input still open; end of input ends it too', async (
   assert.is((await pipe(fake(), '')).out, '');
   assert.is((await pipe(fake(), 'no newline at the end')).out, 'Bot: Hello there\n');
   assert.is((await pipe(fake(), '/frobnicate\n')).out, 'unknown command /frobnicate; /help lists the commands\n');
+  // '//' sends a message that starts with '/' (a path), one slash less
+  const gen2 = fake();
+  assert.is((await pipe(gen2, '//usr/bin is where it is\n')).out, 'Bot: Hello there\n');
+  assert.equal(gen2.appends[0], encodeHumanTurn('/usr/bin is where it is', SP).tokens);
 });
 
 t('--raw: plain text continued, no formatting, no default stops, only the continuation printed', async () => {

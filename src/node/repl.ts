@@ -47,7 +47,8 @@ const HELP = `Commands:
   /set NAME VALUE      change ${SETTING_NAMES.join(', ')}; /set lists them, /set NAME shows one
   /history             show the conversation so far
   /help                this list
-  /quit                leave (also Ctrl-D); Ctrl-C interrupts a reply`;
+  /quit                leave (also Ctrl-D); Ctrl-C interrupts a reply
+  //TEXT               sends /TEXT as a message (one starting with '/', as a path does)`;
 
 // the terminal wraps a paste in ESC[200~ ... ESC[201~ while this is on (readline names them
 // paste-start and paste-end), so a pasted block can be told from lines typed one by one
@@ -187,9 +188,10 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
         break;
       }
       if (typedAhead) output.write(`${rl.getPrompt()}${line}\n`);
-      const text = line.trim();
+      let text = line.trim();
       if (!text) continue;
-      if (text.startsWith('/')) {
+      if (text.startsWith('//')) text = text.slice(1); // a message that starts with '/': '//usr/bin ...'
+      else if (text.startsWith('/')) {
         if (command(text) === 'quit') break;
         continue;
       }
