@@ -411,6 +411,29 @@ t('a terminal: a pasted block of lines is one message (bracketed paste), sent at
   assert.match(term.out(), /\x1b\[\?2004l$/, 'bracketed paste turned off on leaving');
 });
 
+t('a terminal: SIGTERM or SIGHUP turn bracketed paste off before the process ends', async () => {
+  for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
+    const before = process.listeners(sig);
+    const term = await terminal(fake());
+    await term.until(/Type a message/);
+    const added = process.listeners(sig).filter((l) => !before.includes(l));
+    assert.is(added.length, 1, `a ${sig} listener while the REPL runs`);
+    const exit = process.exit;
+    let code: unknown;
+    process.exit = ((c?: number) => void (code = c)) as typeof process.exit;
+    try {
+      (added[0] as (s: NodeJS.Signals) => void)(sig);
+    } finally {
+      process.exit = exit;
+    }
+    assert.match(term.out(), /\x1b\[\?2004l$/, `${sig}: bracketed paste turned off`);
+    assert.is(code, sig === 'SIGTERM' ? 143 : 129);
+    term.keys('/quit\r');
+    await term.done;
+    assert.equal(process.listeners(sig), before, 'the listener goes with the REPL');
+  }
+});
+
 t('/quit ends the REPL with input still open; end of input ends it too', async () => {
   const gen = fake();
   const { out } = await pipe(gen, '/help\n/quit\nhi\n', {}, false);

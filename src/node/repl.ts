@@ -1,10 +1,12 @@
 // The terminal front end of a ChatSession (src/chat/session.ts): a streamed answer with its
 // statistics line (src/chat/stats_line.ts; shared with --prompt mode), and the line-based REPL with its /commands,
 // for a terminal or a pipe.
+import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Generator } from '../model/generator.ts';
 import { applySetting, ChatSession, cutNotes, listSettings, SETTING_NAMES, showSetting, type Answer, type ChatOptions } from '../chat/session.ts';
 import { statsLine } from '../chat/stats_line.ts';
+import { STOP_SIGNALS } from './cli.ts';
 
 export interface AnswerIo {
   output: NodeJS.WritableStream;
@@ -127,7 +129,14 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
       rl.prompt();
     }
   });
+  // `kill` (SIGTERM), a closed window (SIGHUP): the process ends here, past the finally below, so
+  // bracketed paste goes off first (left on, the shell's pasted text came wrapped in ^[[200~)
+  const onSignal = (sig: NodeJS.Signals) => {
+    output.write(BRACKETED_PASTE_OFF);
+    process.exit(128 + osConstants.signals[sig]);
+  };
   if (isTTY) {
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
     output.write(BRACKETED_PASTE_ON);
     say(opts.raw ? 'Raw mode: each line is continued as plain text. /help for commands.' : 'Type a message; /help for commands, Ctrl-D to leave.');
   }
@@ -204,6 +213,7 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
       }
     }
   } finally {
+    for (const s of STOP_SIGNALS) process.removeListener(s, onSignal);
     if (isTTY) output.write(BRACKETED_PASTE_OFF);
     rl.close();
   }
