@@ -411,6 +411,22 @@ t('a terminal: a pasted block of lines is one message (bracketed paste), sent at
   assert.match(term.out(), /\x1b\[\?2004l$/, 'bracketed paste turned off on leaving');
 });
 
+t('a terminal: text typed during a reply, Enter not yet pressed, is shown after the next prompt with the cursor after it', async () => {
+  const la = encode(' la')[0];
+  const term = await terminal(new FakeGenerator(replyScript(BOT, () => [...new Array(20).fill(la), EOT], V)));
+  term.keys('hi\r');
+  await term.until(/Bot: la/);
+  term.keys('\x1b[200~abc\rdef\x1b[201~'); // a paste without its last newline
+  await term.until(/Human: def/);
+  term.keys('g\r');
+  await term.until(/Human: def[^]*Bot: la/);
+  term.keys('/history\r/quit\r');
+  await term.done;
+  assert.match(term.out(), /\nHuman: abc\ndefg\nBot: /, 'sent as shown');
+  // 'Human: def' is 10 columns: the 'g' goes in the 11th (at the 8th it covered the 'd' on the screen)
+  assert.match(term.out(), /Human: def\x1b\[11Gg/, `the prompt redrawn with the cursor at the end:\n${JSON.stringify(term.out())}`);
+});
+
 t('a terminal: SIGTERM or SIGHUP turn bracketed paste off before the process ends', async () => {
   for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
     const before = process.listeners(sig);

@@ -190,7 +190,9 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
       // a line entered while the last reply was generated is shown after the prompt it answers:
       // readline echoed it under that reply, and the prompt alone read as an empty message
       const typedAhead = isTTY && reader.ready();
-      if (isTTY && !typedAhead) rl.prompt();
+      // the cursor stays after what was typed during the reply (a paste without its last newline):
+      // prompt() put it at the line's start, and the next keys overwrote the text shown
+      if (isTTY && !typedAhead) rl.prompt(true);
       const line = await reader.next();
       if (line === null) {
         if (isTTY) output.write('\n'); // Ctrl-D: leave the shell prompt on a fresh line
