@@ -99,6 +99,7 @@ t('Chinese and Japanese, written without spaces: each character is a word, so a 
   // marks stay inside their word (Devanagari vowel signs and virama, Thai vowels and tones)
   assert.equal(words('नमस्ते दुनिया'), ['नमस्ते', 'दुनिया']);
   assert.equal(words('กรุงเทพ สวัสดี'), ['กรุงเทพ', 'สวัสดี']);
+  assert.equal(words('か\u3099き'), ['か\u3099', 'き'], 'が written as か and its voicing mark (NFD) is が, not か');
   assert.not.ok(hasRepeated3gram('का के की, को कि कु'), 'six Hindi words, no two alike (without their vowel signs, six times क)');
   assert.ok(containsValue('コーヒー3杯です。', ['コーヒー']));
   assert.equal(valueSpan('コーヒー3杯です。', ['コーヒー']), [0, 12]);

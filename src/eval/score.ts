@@ -57,8 +57,9 @@ const UNSPACED = `(?=[\\p{L}\\p{N}])${CJK}`;
 /** a letter or digit of a spaced script */
 const SPACED = `(?!${CJK})[\\p{L}\\p{N}]`;
 // a run keeps its combining marks: Hindi's vowel signs and viramas, Thai's vowels and tones are
-// inside words (without them 'नमस्ते' was three words and most Hindi replies 'repeated' a 3-gram)
-const WORD = new RegExp(`${UNSPACED}|(?:${SPACED}\\p{M}*)+`, 'gu');
+// inside words (without them 'नमस्ते' was three words and most Hindi replies 'repeated' a 3-gram);
+// a kana keeps its voicing mark when written apart (NFD: か + U+3099 is が, not か)
+const WORD = new RegExp(`${UNSPACED}\\p{M}*|(?:${SPACED}\\p{M}*)+`, 'gu');
 
 /**
  * lower-case words: runs of letters and digits with their marks (one character each in Chinese and
