@@ -450,6 +450,29 @@ t('a terminal: SIGTERM or SIGHUP turn bracketed paste off before the process end
   }
 });
 
+t('a terminal: Ctrl-Z, then fg: the REPL goes on (readline pauses its input on SIGCONT; chat.js ended without a word) and bracketed paste is on again', async () => {
+  const term = await terminal(fake());
+  await term.until(/Type a message/);
+  const kill = process.kill;
+  const sent: unknown[] = [];
+  // readline stops the process with SIGTSTP itself: here it is recorded, not sent
+  process.kill = (pid: number, sig?: string | number) => (sent.push([pid, sig]), true);
+  try {
+    term.keys('\x1a');
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.kill = kill;
+  }
+  assert.equal(sent, [[process.pid, 'SIGTSTP']]);
+  const before = term.out().length;
+  process.emit('SIGCONT', 'SIGCONT'); // fg
+  term.keys('hi\r');
+  await term.until(/Bot: Hello there/);
+  assert.match(term.out().slice(before), /^\x1b\[\?2004h/, 'bracketed paste on again (the shell turned it off)');
+  term.keys('/quit\r');
+  await term.done;
+});
+
 t('/quit ends the REPL with input still open; end of input ends it too', async () => {
   const gen = fake();
   const { out } = await pipe(gen, '/help\n/quit\nhi\n', {}, false);

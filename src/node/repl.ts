@@ -135,6 +135,13 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
     output.write(BRACKETED_PASTE_OFF);
     process.exit(128 + osConstants.signals[sig]);
   };
+  // Ctrl-Z, then fg: readline pauses its input on SIGCONT and leaves the resuming to a listener;
+  // with none, nothing kept Node running and chat.js ended without a word. The shell turned
+  // bracketed paste off while it had the terminal: on again.
+  rl.on('SIGCONT', () => {
+    output.write(BRACKETED_PASTE_ON);
+    rl.resume();
+  });
   if (isTTY) {
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
     output.write(BRACKETED_PASTE_ON);
