@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     return;
   }
   const tty = !!process.stdin.isTTY;
-  await runRepl(generator, opts, { input: process.stdin, output: process.stdout, isTTY: tty, log: tty ? process.stdout : process.stderr });
+  await runRepl(generator, opts, { input: process.stdin, output: process.stdout, isTTY: tty, pasteMode: !!process.stdout.isTTY, log: tty ? process.stdout : process.stderr });
 }
 
 main()

@@ -338,7 +338,7 @@ t('commands in capitals work (Caps Lock); /set with more than a name and a value
 
 // a terminal: readline in terminal mode over streams (keys as bytes, Ctrl-C is \x03), and a
 // model that yields between tokens as a GPU does, so keys arrive while a reply is generated
-async function terminal(gen: FakeGenerator, o: Partial<ChatOptions> = {}) {
+async function terminal(gen: FakeGenerator, o: Partial<ChatOptions> = {}, pasteMode?: boolean) {
   const input = new PassThrough(), output = new PassThrough();
   let out = '';
   output.on('data', (d) => (out += d));
@@ -347,7 +347,7 @@ async function terminal(gen: FakeGenerator, o: Partial<ChatOptions> = {}) {
     await new Promise((r) => setImmediate(r));
     return append(tokens);
   };
-  const done = runRepl(gen, options(o), { input, output, isTTY: true });
+  const done = runRepl(gen, options(o), { input, output, isTTY: true, pasteMode });
   const until = async (re: RegExp) => {
     for (const t0 = Date.now(); !re.test(out);) {
       if (Date.now() - t0 > 10_000) throw new Error(`no ${re} after 10 s in:\n${out}`);
@@ -471,6 +471,15 @@ t('a terminal: Ctrl-Z, then fg: the REPL goes on (readline pauses its input on S
   assert.match(term.out().slice(before), /^\x1b\[\?2004h/, 'bracketed paste on again (the shell turned it off)');
   term.keys('/quit\r');
   await term.done;
+});
+
+t('a terminal whose output is a pipe (chat.js | head -1): no bracketed-paste codes, which would go into the pipe', async () => {
+  const term = await terminal(fake(), {}, false);
+  term.keys('hi\r');
+  await term.until(/Bot: Hello there/);
+  term.keys('/quit\r');
+  await term.done;
+  assert.not.match(term.out(), /\x1b\[\?2004/);
 });
 
 t('/quit ends the REPL with input still open; end of input ends it too', async () => {

@@ -63,6 +63,12 @@ export interface ReplIo {
   isTTY: boolean;
   /** statistics lines (default: output) */
   log?: NodeJS.WritableStream;
+  /**
+   * with isTTY: the output is that terminal, so bracketed paste can be switched (default true);
+   * false where stdout is a pipe or file (`chat.js | head -1`): the codes would go there, and
+   * the one turning it off could be lost with the pipe
+   */
+  pasteMode?: boolean;
 }
 
 /**
@@ -111,6 +117,8 @@ function lineReader(rl: ReturnType<typeof createInterface>, input: NodeJS.Readab
 export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Promise<void> {
   const session = new ChatSession(gen, opts);
   const { output, isTTY } = io;
+  const paste = isTTY && (io.pasteMode ?? true);
+  const setPaste = (on: boolean) => void (paste && output.write(on ? BRACKETED_PASTE_ON : BRACKETED_PASTE_OFF));
   const say = (s: string) => output.write(`${s}\n`);
   const rl = createInterface({ input: io.input, output: isTTY ? output : undefined, terminal: isTTY, crlfDelay: Infinity });
   rl.setPrompt(opts.raw ? '> ' : `${opts.speakers.human}: `);
@@ -132,19 +140,19 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
   // `kill` (SIGTERM), a closed window (SIGHUP): the process ends here, past the finally below, so
   // bracketed paste goes off first (left on, the shell's pasted text came wrapped in ^[[200~)
   const onSignal = (sig: NodeJS.Signals) => {
-    output.write(BRACKETED_PASTE_OFF);
+    setPaste(false);
     process.exit(128 + osConstants.signals[sig]);
   };
   // Ctrl-Z, then fg: readline pauses its input on SIGCONT and leaves the resuming to a listener;
   // with none, nothing kept Node running and chat.js ended without a word. The shell turned
   // bracketed paste off while it had the terminal: on again.
   rl.on('SIGCONT', () => {
-    output.write(BRACKETED_PASTE_ON);
+    setPaste(true);
     rl.resume();
   });
   if (isTTY) {
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
-    output.write(BRACKETED_PASTE_ON);
+    setPaste(true);
     say(opts.raw ? 'Raw mode: each line is continued as plain text. /help for commands.' : 'Type a message; /help for commands, Ctrl-D to leave.');
   }
 
@@ -223,7 +231,7 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
     }
   } finally {
     for (const s of STOP_SIGNALS) process.removeListener(s, onSignal);
-    if (isTTY) output.write(BRACKETED_PASTE_OFF);
+    setPaste(false);
     rl.close();
   }
 }
