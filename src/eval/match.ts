@@ -13,8 +13,10 @@
 // valueSpan finds a value as written (case aside) in the reference reply with the same word
 // boundaries, for the recall loss, which scores its tokens.
 
-/** scripts written without spaces between words, by Script_Extensions (which gives katakana's long-vowel mark ー to Katakana) */
-const UNSPACED_SCRIPTS = '\\p{scx=Han}\\p{scx=Hiragana}\\p{scx=Katakana}\\p{scx=Thai}\\p{scx=Lao}\\p{scx=Khmer}\\p{scx=Myanmar}';
+/** Chinese and Japanese, by Script_Extensions (which gives katakana's long-vowel mark ー to Katakana): one character a word here and in score.ts's words */
+export const CJK_SCRIPTS = '\\p{scx=Han}\\p{scx=Hiragana}\\p{scx=Katakana}';
+/** scripts written without spaces between words */
+const UNSPACED_SCRIPTS = `${CJK_SCRIPTS}\\p{scx=Thai}\\p{scx=Lao}\\p{scx=Khmer}\\p{scx=Myanmar}`;
 /** a letter or digit of those scripts, with its combining marks */
 const UNSPACED = `(?=[\\p{L}\\p{N}])[${UNSPACED_SCRIPTS}]\\p{M}*`;
 /** a letter or digit of a spaced script (without its marks) */

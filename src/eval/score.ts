@@ -2,7 +2,7 @@
 // replies, computed from the transcript alone, so a user's own transcripts score the same way.
 import type { Conversation } from '../data/format.ts';
 import type { Mark } from './heldout.ts';
-import { containsValue } from './match.ts';
+import { CJK_SCRIPTS, containsValue } from './match.ts';
 
 /** one generated reply with what it is scored against */
 export interface ScoredReply {
@@ -47,11 +47,8 @@ export interface Scores {
   distinct2: number | null;
 }
 
-/**
- * characters of scripts written without spaces between words (Chinese, Japanese), by Script_Extensions:
- * that also holds the long-vowel mark ー of katakana words (コーヒー), which is Common by Script
- */
-const CJK = '[\\p{scx=Han}\\p{scx=Hiragana}\\p{scx=Katakana}]';
+/** characters of Chinese and Japanese, written without spaces between words (match.ts's CJK_SCRIPTS: the long-vowel mark ー of コーヒー too) */
+const CJK = `[${CJK_SCRIPTS}]`;
 /** a letter of those scripts (not their punctuation): each is a word of its own, as BLEU's tokenizers count them */
 const UNSPACED = `(?=[\\p{L}\\p{N}])${CJK}`;
 /** a letter or digit of a spaced script */
