@@ -2,12 +2,11 @@
 // validation loss on their Bot turns, and replies generated through the same ChatSession as
 // chat.js, scored for stopping, repetition, recall, honesty, copying and diversity.
 import { existsSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import type { GPT2 } from './model/gpt2.ts';
 import { flagGiven, helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { checkShippedFile, recordedSpeakers, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainingDataOf } from './node/cli.ts';
+import { checkShippedFile, recordedSpeakers, speakersFromFlagsOrTraining, exitOnStdoutError, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, signalExitCode, signalName, SPEAKER_FLAGS, STOP_SIGNALS, trainingDataOf } from './node/cli.ts';
 import { openGenerator } from './node/load_model.ts';
 import { applySettingFlags, defaultChatOptions, fitMaxNewTokens, settingFlags, type ChatOptions } from './chat/session.ts';
 import { parseChat } from './data/conversations.ts';
@@ -142,7 +141,7 @@ for (const s of STOP_SIGNALS) {
       return;
     }
     process.stderr.write(`${nl}eval: ${signalName(sig)}: stopped${phase === 'before' ? ' before the replies: nothing scored' : ''}\n`);
-    process.exit(128 + osConstants.signals[sig]);
+    process.exit(signalExitCode(sig));
   });
 }
 
@@ -221,7 +220,7 @@ async function main(): Promise<void> {
   // stopped: the replies of the first conversations, as --limit would give them; the losses above are over all of them
   const interrupted = stopSignal && finished < convs.length ? { signal: stopSignal, conversations: finished } : null;
   if (interrupted) {
-    process.exitCode = 128 + osConstants.signals[interrupted.signal];
+    process.exitCode = signalExitCode(interrupted.signal);
     // the losses are done (a minute for GPT-2 on a CPU): they are printed even when no reply is
     const replied = finished ? `the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies)` : 'no conversation was finished: no reply is scored';
     log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: ${replied}; the losses are over all ${convs.length}\n`);

@@ -2,6 +2,7 @@
 // reports the error that ended it.
 import { GpuValidationError } from '../gpu/index.ts';
 import { existsSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { DEFAULT_SPEAKERS, speakerFlagsProblem, speakerTags, type Speakers } from '../data/format.ts';
 import { readTrainStateJson } from './checkpoint_files.ts';
 import { chooseInit, DTYPE_FLAG, weightDirs } from './load_model.ts';
@@ -137,6 +138,8 @@ export function exitOnStdoutError(): void {
 
 /** the signals that stop a command (Ctrl-C, `kill`/`timeout`/docker stop, a closed terminal) */
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** the exit code of a command a signal stopped, as a shell reports it: 128 + its number (130 for Ctrl-C, 143 for SIGTERM) */
+export const signalExitCode = (sig: NodeJS.Signals) => 128 + osConstants.signals[sig];
 /** 'interrupt' for Ctrl-C, else the signal's name */
 export const signalName = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupt' : sig);
 

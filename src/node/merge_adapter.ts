@@ -2,14 +2,13 @@
 // adapter merged into its weights (W += alpha/r · Aᵀ·Bᵀ), saved as a whole Hugging Face model
 // that needs no adapter support to load (GPT2LMHeadModel.from_pretrained, chat.js --init OUT).
 import { existsSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { adapterBaseThere, loadWeights } from './load_model.ts';
 import { describeConfig, parameterCount } from '../model/config.ts';
 import { Checkpointer, heldCheckpoint } from './checkpointer.ts';
 import { checkAdapterDir } from './adapter_dir.ts';
-import { deliverPendingSignals, recordedSpeakers, signalName, STOP_SIGNALS } from './cli.ts';
+import { deliverPendingSignals, recordedSpeakers, signalExitCode, signalName, STOP_SIGNALS } from './cli.ts';
 import { isDefaultSpeakers } from '../data/format.ts';
 import { nodeCommand } from './train_run.ts';
 
@@ -23,7 +22,7 @@ export async function saveMergedModel(adapter: string, init: string | undefined,
   const onSignal = (sig: NodeJS.Signals) => {
     if (saving) return void (stopped = sig);
     console.log(`${signalName(sig)} before the merge was saved: nothing written`);
-    process.exit(128 + osConstants.signals[sig]);
+    process.exit(signalExitCode(sig));
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {

@@ -1,12 +1,11 @@
 // The terminal front end of a ChatSession (src/chat/session.ts): a streamed answer with its
 // statistics line (src/chat/stats_line.ts; shared with --prompt mode), and the line-based REPL with its /commands,
 // for a terminal or a pipe.
-import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Generator } from '../model/generator.ts';
 import { applySetting, ChatSession, cutNotes, listSettings, SETTING_NAMES, showSetting, type Answer, type ChatOptions } from '../chat/session.ts';
 import { statsLine } from '../chat/stats_line.ts';
-import { STOP_SIGNALS } from './cli.ts';
+import { signalExitCode, STOP_SIGNALS } from './cli.ts';
 
 export interface AnswerIo {
   output: NodeJS.WritableStream;
@@ -141,7 +140,7 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
   // bracketed paste goes off first (left on, the shell's pasted text came wrapped in ^[[200~)
   const onSignal = (sig: NodeJS.Signals) => {
     setPaste(false);
-    process.exit(128 + osConstants.signals[sig]);
+    process.exit(signalExitCode(sig));
   };
   // Ctrl-Z, then fg: readline pauses its input on SIGCONT and leaves the resuming to a listener;
   // with none, nothing kept Node running and chat.js ended without a word. The shell turned

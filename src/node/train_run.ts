@@ -3,7 +3,7 @@
 // (Ctrl-C, SIGTERM and SIGHUP finish the step and save).
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { constants as osConstants, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Gpu } from '../gpu/index.ts';
 import { UserError } from '../util/errors.ts';
@@ -19,7 +19,7 @@ import { formatStats } from '../data/windows.ts';
 import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from './fingerprint.ts';
 import { count, shellWord } from '../util/words.ts';
-import { deliverPendingSignals, signalName, STOP_SIGNALS } from './cli.ts';
+import { deliverPendingSignals, signalExitCode, signalName, STOP_SIGNALS } from './cli.ts';
 import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, type TrainFlags } from '../train/run.ts';
 import { makeSchedule } from '../train/schedule.ts';
 import type { Checkpointer } from './checkpointer.ts';
@@ -73,11 +73,11 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       checkpointer?.close();
       // a resumed run's checkpoint is untouched: "nothing saved" alone reads as if it were lost
       console.log(`\n${signalName(sig)} before the first step: nothing trained, ${opts.resume ? `the checkpoint in ${shown} stays as it was` : 'nothing saved'}`);
-      process.exit(128 + osConstants.signals[sig]);
+      process.exit(signalExitCode(sig));
     }
     if (stopRequested) {
       console.log(`quit without saving: ${checkpointer?.lastSaved == null ? 'this run saved nothing' : `the checkpoint of step ${checkpointer.lastSaved} in ${shown} stays`}`);
-      process.exit(128 + osConstants.signals[sig]);
+      process.exit(signalExitCode(sig));
     }
     stopRequested = true;
     console.log(`\n${signalName(sig)}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit without saving)`);
