@@ -371,6 +371,35 @@ t('a terminal: Ctrl-C stops the reply, the conversation and the REPL go on', asy
   assert.match(term.out(), /Human: hi\r?\nBot: (la ?)+\r?\n/, `the interrupted reply is in the history:\n${term.out()}`);
 });
 
+t('a terminal: Ctrl-C before the first token leaves the message alone in the history, with no empty Bot turn', async () => {
+  const gen = fake(() => ' ok');
+  // the first prefill waits until Ctrl-C is in, so the reply is stopped before any token
+  let prefilling = false, release!: () => void;
+  const ctrlC = new Promise<void>((r) => (release = r));
+  const append = gen.append.bind(gen);
+  gen.append = async (tokens) => {
+    if (gen.appends.length === 0) {
+      prefilling = true;
+      await ctrlC;
+    }
+    return append(tokens);
+  };
+  const term = await terminal(gen, { quiet: false });
+  term.keys('hi\r');
+  for (const t0 = Date.now(); !prefilling && Date.now() - t0 < 10_000;) await new Promise((r) => setTimeout(r, 1));
+  term.keys('\x03');
+  await new Promise((r) => setTimeout(r, 20));
+  release();
+  await term.until(/\(interrupted\)/);
+  term.keys('again\r');
+  await term.until(/Bot: ok/);
+  term.keys('/history\r/quit\r');
+  await term.done;
+  assert.match(term.out(), /\nHuman: hi\r?\nHuman: again\r?\nBot: ok\r?\n/, `/history: the stopped message, no empty Bot turn:\n${term.out()}`);
+  const prompt = [...encode('Human: hi\n'), ...encodeHumanTurn('again', SP).tokens];
+  assert.equal(gen.tokens.slice(0, prompt.length), prompt, 'the next prompt holds the message without a Bot: cue');
+});
+
 t('a terminal: Ctrl-C at the prompt drops what was typed (the prompt redrawn empty sent it with the next line)', async () => {
   const term = await terminal(fake(() => ' ok'));
   term.keys('abc');

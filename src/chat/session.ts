@@ -137,6 +137,17 @@ export function fitNotes(p: Prompt): string {
 /** `n` old exchanges left out to fit the context, in words ('' when none): the page says it for serve.js too */
 export const droppedNote = (n: number): string => (n ? ` (dropped ${count(n, 'old exchange')} to fit the context)` : '');
 
+/**
+ * The turns an exchange adds to the history (chat.js and the page): the message, and the reply
+ * as far as it went, unless it was stopped (Ctrl-C, Stop) before any text: an empty `Bot:` turn
+ * would be in every later prompt, read as the model ending its answer at once.
+ */
+export function exchangeTurns(message: string, reply: string, reason: string): Turn[] {
+  const text = reply.trim();
+  const human: Turn = { speaker: 'human', text: message };
+  return reason === 'abort' && !text ? [human] : [human, { speaker: 'bot', text }];
+}
+
 export class ChatSession {
   history: Turn[] = [];
   /** leading history turns that no longer fit the context (dropped for good, until /reset) */
@@ -205,7 +216,7 @@ export class ChatSession {
       sampling: this.opts.sampling, maxNewTokens: this.opts.maxNewTokens, stops: this.stops, rng: this.rng, onText, aborted,
       penaltyContext: ownWords.slice(-this.opts.sampling.penaltyWindow),
     });
-    if (!this.opts.raw) this.history.push({ speaker: 'human', text: message }, { speaker: 'bot', text: reply.text.trim() });
+    if (!this.opts.raw) this.history.push(...exchangeTurns(message, reply.text, reply.reason));
     return { reply, prompt };
   }
 }

@@ -3,6 +3,7 @@
 import type { Turn } from '../data/format.ts';
 import { ApiError } from '../browser/openai.ts';
 import type { ReplyResult } from './engines.ts';
+import { exchangeTurns } from '../chat/session.ts';
 import { $ } from './dom.ts';
 import { explain, oneLine } from './notices.ts';
 import { engines, setState, state } from './state.ts';
@@ -55,7 +56,7 @@ async function send(text: string, host: ChatHost): Promise<void> {
       log.scrollTop = log.scrollHeight;
     }, reply.signal);
     msg.textContent = r.text;
-    turns.push({ speaker: 'human', text }, { speaker: 'bot', text: r.text });
+    turns.push(...exchangeTurns(text, r.text, r.reason));
     const why = REASONS[r.reason] ?? '';
     // an empty reply says so (the bubble's text stays the reply's: none)
     if (!r.text) msg.dataset.empty = r.reason === 'abort' ? 'stopped before any text' : 'empty reply';
