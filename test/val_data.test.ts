@@ -12,6 +12,7 @@ import { loadWeights } from '../src/node/load_model.ts';
 import { GPT2 } from '../src/model/gpt2.ts';
 import { evaluate } from '../src/train/step.ts';
 import { runTraining } from '../src/node/train_run.ts';
+import { tokenFileFlagsNote } from '../src/train/run.ts';
 import { gpu } from './util.ts';
 import { SMALL_CHAT } from './fixtures.ts';
 import { assertOk, assertOneLineError, progress, run } from './child.ts';
@@ -162,6 +163,16 @@ t('train.js --val-data refused readably: missing (before any weights load), gone
   assert.match(dropped.stdout, /^data: validation: held out of .*chat\.txt: 1 conversation -> /m);
   assert.not.ok('valData' in state(d).options, 'dropped from train_state.json');
   assertOk(await run('train', ['--resume', '--out', d, '--steps', '3']), 'resumed again without the file');
+});
+
+t('train.js on a .bin: --mask, --human, --bot given say in a note that they change nothing there (no speaker tags); with chat text in the run they do', async () => {
+  const given = await run('train', [...MODEL, '--data', tokenBin('tagless.bin', 200), '--mask', 'bot', '--human', 'User', '--steps', '1', '--eval-interval', '0', '--out', join(dir, 'tagless')]);
+  assertOk(given, 'a .bin with --mask and --human');
+  assert.match(given.stdout, /^note: --mask bot --human User have no effect on training on a \.bin: it has no speaker tags, so the loss covers every token \(the run still records the tags, and chat\.js prompts the checkpoint with them\)$/m, given.stdout);
+  assert.is(tokenFileFlagsNote({ mask: 'none' }, 'TRAIN.BIN', 'val.bin'), '--mask none has no effect on training on a .bin: it has no speaker tags, so the loss covers every token');
+  assert.is(tokenFileFlagsNote({}, 'train.bin', undefined), null, 'none given');
+  assert.is(tokenFileFlagsNote({ mask: 'none', bot: 'AI' }, 'train.bin', 'val.txt'), null, 'they mask and tag the validation text');
+  assert.is(tokenFileFlagsNote({ mask: 'none' }, 'chat.txt', undefined), null);
 });
 
 t.after(() => {

@@ -20,7 +20,7 @@ import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from './fingerprint.ts';
 import { count, shellWord } from '../util/words.ts';
 import { deliverPendingSignals, signalExitCode, signalName, STOP_SIGNALS } from './cli.ts';
-import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, type TrainFlags } from '../train/run.ts';
+import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, tokenFileFlagsNote, type TrainFlags } from '../train/run.ts';
 import { makeSchedule } from '../train/schedule.ts';
 import type { Checkpointer } from './checkpointer.ts';
 import { trainLoop, type Checkpoint, type StepReport } from '../train/loop.ts';
@@ -120,6 +120,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     const trained = data.train.stats.conversations ? count(data.train.stats.conversations, 'conversation') : count(data.train.stats.windows, 'window');
     say(`data: validation: ${o.valData ? `${valShown} (--val-data)` : `held out of ${dataShown}`}: ${tooSmall ? `nothing (${trained}, too few to hold one out)` : formatStats(data.val.stats)}${unused}`);
     for (const n of data.notes) say(`note: ${n}`);
+    const binNote = tokenFileFlagsNote(opts, o.data, o.valData);
+    if (binNote) say(`note: ${binNote}`);
     // a file changed since the last save is said only for the run's own file: one given again is another file on purpose (readChatText's advice for a file over 512 MiB)
     const dataFingerprint = fingerprint(o.data, opts.data === undefined ? run.saved?.dataFingerprint : undefined,
       `${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);

@@ -4,7 +4,8 @@
 // given keeps the run's value; otherwise the default. No files, no Node APIs: the CLI and a
 // browser page both call this.
 import { UserError } from '../util/errors.ts';
-import { gigabytes } from '../util/words.ts';
+import { gigabytes, shellWord } from '../util/words.ts';
+import { isTokenFile } from '../data/token_bin.ts';
 import { GPT2_124M, memoryProblem, shapeProblem, type GPT2Config } from '../model/config.ts';
 import { speakerFlagProblem, speakerFlagsProblem, type Speakers } from '../data/format.ts';
 import type { TokenDataset } from '../data/windows.ts';
@@ -320,6 +321,20 @@ const TIME_RULE = 'must be a positive duration';
 
 /** a new run's speaker tags from its flags, trimmed as the run's settings take them */
 export const flagSpeakers = (flags: TrainFlags): Speakers => ({ human: (flags.human ?? DEFAULTS.human).trim(), bot: (flags.bot ?? DEFAULTS.bot).trim() });
+
+/**
+ * --mask, --human and --bot given for token files alone (`data` a .bin, `valData` none or a .bin):
+ * a .bin has no speaker tags, so they change nothing in training, which a writer may not expect.
+ * The note that says so, or null. (The tags still go into the checkpoint, for chat.js.)
+ */
+export function tokenFileFlagsNote(flags: TrainFlags, data: string, valData: string | undefined): string | null {
+  if (!isTokenFile(data) || (valData && !isTokenFile(valData))) return null;
+  const given = (['mask', 'human', 'bot'] as const).filter((f) => flags[f] !== undefined).map((f) => `--${f} ${shellWord(flags[f]!)}`);
+  if (!given.length) return null;
+  const tags = flags.human !== undefined || flags.bot !== undefined;
+  return `${given.join(' ')} ${given.length > 1 ? 'have' : 'has'} no effect on training on a .bin: it has no speaker tags, so the loss covers every token` +
+    (tags ? ' (the run still records the tags, and chat.js prompts the checkpoint with them)' : '');
+}
 
 /** What is wrong with the flags whatever the weights: checked before any are loaded (or downloaded). */
 export function checkFlagsEarly(flags: TrainFlags): void {
