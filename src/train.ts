@@ -33,7 +33,7 @@ const specs: FlagSpec[] = [
   { name: 'eps', type: 'number', default: D.eps, help: 'AdamW epsilon' },
   { name: 'grad-clip', type: 'number', default: D.gradClip, help: 'clip the global gradient norm to this (0 disables)' },
   { name: 'seed', type: 'int', default: D.seed, help: 'seed for initialization and data order' },
-  { name: 'eval-interval', type: 'int', default: D.evalInterval, help: 'evaluate the validation loss every N steps (and at the end; 0 = never)' },
+  { name: 'eval-interval', type: 'int', default: D.evalInterval, help: 'evaluate the validation loss every N steps and at the end, and a new run also before its first step (step 0); 0 = never' },
   { name: 'eval-steps', type: 'int', default: D.evalSteps, help: 'validation batches per evaluation' },
   { name: 'save-interval', type: 'int', default: D.saveInterval, help: 'also write a checkpoint every N steps (0 = only at the end)' },
   { name: 'log', type: 'string', help: 'write one JSON object per optimizer step to this file (JSON Lines): a new run starts it, --resume appends to the run\'s (--log \'\' stops it)' },

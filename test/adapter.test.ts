@@ -314,8 +314,8 @@ t('a LoRA run (with dropout and evaluation) stopped and resumed gives the losses
   assert.is(state.options.base, base);
   const rest = await runTraining({ out: path('part'), resume: true, quiet: true }, g);
   assert.equal(rest.losses, full.losses.slice(3), 'steps 4-6 as in the uninterrupted run');
-  assert.equal(full.valLosses.map(([step]) => step), [3, 6], 'evaluated every 3 steps (else no validation loss is compared)');
-  assert.equal(rest.valLosses, full.valLosses.slice(1));
+  assert.equal(full.valLosses.map(([step]) => step), [0, 3, 6], 'evaluated before the first step and every 3 steps (else no validation loss is compared)');
+  assert.equal(rest.valLosses, full.valLosses.slice(2), 'step 6 (a resumed run has no step 0)');
   assert.ok(full.losses[5] < full.losses[0], `it learns: ${full.losses.join(' ')}`);
   // a LoRA run saved over a whole-model checkpoint replaces it: no model.safetensors is left to be loaded instead of the adapter
   const was = path('was-whole');
@@ -334,7 +334,7 @@ t('train.js --lora R --dtype f16: a base in f16 trains to the losses of an f32 b
   const half = await runTraining(lora({ out: path('f16'), dtype: 'f16' }), g);
   const full = await runTraining(lora({ out: path('f16-ref'), init: rounded }), g);
   assert.equal(half.losses, full.losses, 'training losses');
-  assert.equal(full.valLosses.map(([step]) => step), [3, 6], 'evaluated every 3 steps (else no validation loss is compared)');
+  assert.equal(full.valLosses.map(([step]) => step), [0, 3, 6], 'evaluated before the first step and every 3 steps (else no validation loss is compared)');
   assert.equal(half.valLosses, full.valLosses, 'validation losses');
   const [r, refused] = await Promise.all([
     run('train', ['--init', base, '--lora', '2', '--lora-targets', 'h.1.attn.c_attn', '--dtype', 'f16', '--steps', '2', ...TRAIN, '--out', path('f16-cli')]),

@@ -89,6 +89,22 @@ t('time-budget warmup: the first (compiling) step does not decide it, and its lr
   }
 });
 
+t('time-budget schedule: the evaluation before the first step is neither in a step\'s time nor spread over the steps as if it recurred', () => {
+  const o = { lr: 1, minLr: 0.1, schedule: 'cosine' as const };
+  const evals = { interval: 50, steps: 1 }; // until one is measured, an evaluation is guessed at one step's time: 100 ms here
+  const plain = new TimeSchedule(o, { deadline: 20_000, start: 0, startStep: 0, priorSteps: 250, evals });
+  const evaluated = new TimeSchedule(o, { deadline: 20_000, start: 0, startStep: 0, priorSteps: 250, evals });
+  evaluated.noteStartEval(100); // the step-0 evaluation, measured at the guess
+  for (let step = 0; step < 5; step++) {
+    plain.lr(step);
+    evaluated.lr(step);
+    plain.finished(step, 100 * (step + 1));
+    evaluated.finished(step, 100 + 100 * (step + 1));
+    // the evaluation took one step's time out of the budget: one step fewer, not a slower step
+    assert.is(evaluated.total, plain.total - 1, `after step ${step + 1}: ${evaluated.total} vs ${plain.total} steps`);
+  }
+});
+
 t('--resume --steps on a --time run (what its used-up budget\'s error offers) says where the lr jumps, as for a run counted in steps', () => {
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
   const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
@@ -220,6 +236,39 @@ t('a tiny model overfits a short conversation set (masked loss < 0.5)', async ()
   const log = readFileSync(join(dir, 'overfit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.is(log.length, 60);
   for (const k of ['step', 'loss', 'lr', 'tokens_per_s']) assert.ok(k in log[0], k);
+});
+
+/** runs fn with console.log captured: the lines train.js prints */
+async function printed(fn: () => Promise<unknown>): Promise<string[]> {
+  const lines: string[] = [], log = console.log;
+  console.log = (s: string) => lines.push(s);
+  try {
+    await fn();
+  } finally {
+    console.log = log;
+  }
+  return lines;
+}
+
+t('a new run prints the validation loss before its first step (step 0, as nanoGPT), not in --log; not on --resume, not with --eval-interval 0', async () => {
+  const g = await gpu();
+  const out = join(dir, 'baseline'), log = join(dir, 'baseline.jsonl');
+  let r: Awaited<ReturnType<typeof runTraining>> | undefined;
+  const first = await printed(async () => (r = await runTraining(base({ steps: 4, evalInterval: 2, out, log, stopAfter: 2, quiet: false }), g)));
+  const zero = first.filter((l) => /^step +0\//.test(l));
+  assert.equal(zero, [`step     0/4 | val ${r!.valLosses[0][1].toFixed(4)}`], `a step-0 line in:\n${first.join('\n')}`);
+  assert.equal(r!.valLosses.map(([s]) => s), [0, 2]);
+  assert.ok(first.indexOf(zero[0]) < first.findIndex((l) => /^step +1\//.test(l)), 'before step 1');
+  const state = JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8'));
+  assert.equal(state.history.val, r!.valLosses, 'the checkpoint history (and so loss.svg) starts at step 0');
+  const logged = () => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(logged(), [1, 2], '--log: one object per optimizer step');
+  const resumed = await printed(() => runTraining(base({ steps: 4, evalInterval: 2, out, resume: true, quiet: false }), g));
+  assert.not.ok(resumed.some((l) => /^step +0\//.test(l)), `no step-0 line on --resume:\n${resumed.join('\n')}`);
+  assert.equal(logged(), [1, 2, 3, 4]);
+  assert.equal(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).history.val.map(([s]: number[]) => s), [0, 2, 4]);
+  const off = await printed(() => runTraining(base({ steps: 1, evalInterval: 0, out: join(dir, 'baseline-off'), quiet: false }), g));
+  assert.not.ok(off.some((l) => /^step +0\//.test(l)), `none with --eval-interval 0:\n${off.join('\n')}`);
 });
 
 t('save -> resume gives the same next losses as an uninterrupted run', async () => {

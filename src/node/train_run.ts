@@ -177,6 +177,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     let lastLr = 0;
     const r = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, softmax, startStep: run.startStep, dataStart, history: run.saved?.history ?? { train: [], val: [] }, stopAfter: opts.stopAfter, now }, {
       stopRequested: () => stopRequested,
+      // the baseline: on the console only, as --log holds one object per optimizer step
+      onStartVal: ({ total, val }) => say(`${stepColumn(0, total, o.time !== undefined)} | val ${val.toFixed(4)}`),
       onStep: (s) => {
         lastLr = s.lr;
         say(progressLine(s, o.time !== undefined));
@@ -248,10 +250,12 @@ function describeLora(l: LoraSettings, sites: LoraSite[], c: GPT2Config): string
 
 // `step    3/4 | loss 10.0731 | val 10.6313 | lr 1.65e-3 | norm 3.00 | 234 ms | 183 tok/s | ETA 0s`
 function progressLine(s: StepReport, estimated: boolean): string {
-  const of = `${estimated ? '~' : ''}${s.total}`;
   const loss = s.learned ? `loss ${s.loss.toFixed(4)}` : 'skipped (no target tokens)';
-  return `step ${String(s.step).padStart(5)}/${of} | ${loss}${s.val !== undefined ? ` | val ${s.val.toFixed(4)}` : ''} | lr ${s.lr.toExponential(2)} | norm ${s.gradNorm.toFixed(2)} | ${s.ms.toFixed(0)} ms | ${s.tokensPerSec.toFixed(0)} tok/s | ETA ${formatDuration(s.etaSec)}`;
+  return `${stepColumn(s.step, s.total, estimated)} | ${loss}${s.val !== undefined ? ` | val ${s.val.toFixed(4)}` : ''} | lr ${s.lr.toExponential(2)} | norm ${s.gradNorm.toFixed(2)} | ${s.ms.toFixed(0)} ms | ${s.tokensPerSec.toFixed(0)} tok/s | ETA ${formatDuration(s.etaSec)}`;
 }
+
+/** `step    3/4`, `~` before an estimated total; a new run's `step    0/4 | val 10.9012` starts with it too */
+const stepColumn = (step: number, total: number, estimated: boolean) => `step ${String(step).padStart(5)}/${estimated ? '~' : ''}${total}`;
 
 /** `node dist/NAME.js ARGS` as it runs from this directory: the script beside the running one, relative when it is below here */
 export function nodeCommand(name: string, ...args: string[]): string {

@@ -51,6 +51,8 @@ export interface Checkpoint {
 export interface Hooks {
   /** after every step */
   onStep(r: StepReport): void;
+  /** a new run's validation loss before its first step, the baseline its later ones compare with (as nanoGPT's "step 0"); given, the loop evaluates it */
+  onStartVal?(r: { total: number; val: number }): void;
   /** write `c` durably; return false when it could not be written and training should go on (a full disk, to retry at the next save) */
   save(c: Checkpoint, why: 'interval' | 'stop' | 'end'): boolean | Promise<boolean>;
   /** the user asked to stop (Ctrl-C, SIGTERM, a Stop button): the loop saves and returns after the current step */
@@ -102,7 +104,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   const r: LoopResult = { losses: [], valLosses: [], step: s.startStep, stepsRun: 0, skipped: 0, interrupted: false, trainMs: 0, evalMs: 0, saveMs: 0, tokens: 0 };
   const history = { train: [...s.history.train], val: [...s.history.val] };
   let lastSaved: number | null = s.startStep > 0 ? s.startStep : null;
-  const t0 = s.now();
+  let t0 = s.now();
   const rowsPerStep = B * o.gradAccum;
   const position = (step: number) => (s.dataStart ?? s.startStep * rowsPerStep) + (step - s.startStep) * rowsPerStep;
 
@@ -129,9 +131,30 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
     schedule.noteEndWork('save', ms);
   };
 
+  // the validation loss after `step` steps, kept in the curves; its time is the schedule's evaluation time, not a step's
+  const validate = async (step: number): Promise<number | undefined> => {
+    const te = s.now();
+    model.outputVocab = null; // the validation loss is the whole vocabulary's, comparable between runs
+    const val = (await evaluate(model, s.val!, o.evalSteps, B, T)) ?? undefined;
+    const ems = s.now() - te;
+    r.evalMs += ems;
+    if (r.stepsRun === 0) schedule.noteStartEval(ems);
+    else schedule.noteEndWork('eval', ems);
+    if (val !== undefined) {
+      r.valLosses.push([step, val]);
+      history.val.push([step, val]);
+    }
+    return val;
+  };
+
   const out = model.gpu.tensor([tokensPerStep + 1], 'step losses + grad norm^2');
   opt.zeroGrad();
   try {
+    if (hooks.onStartVal && s.startStep === 0 && s.val && o.evalInterval > 0) {
+      const val = await validate(0);
+      if (val !== undefined) hooks.onStartVal({ total: schedule.total, val });
+      t0 = s.now(); // the ETA's time per step: this evaluation does not recur
+    }
     for (let step = s.startStep; ; step++) {
       const ts = s.now();
       const lr = schedule.lr(step);
@@ -149,18 +172,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       } else r.skipped++;
       const last = schedule.finished(step, s.now());
       let val: number | undefined;
-      if (s.val && o.evalInterval > 0 && ((step + 1) % o.evalInterval === 0 || last)) {
-        const te = s.now();
-        model.outputVocab = null; // the validation loss is the whole vocabulary's, comparable between runs
-        val = (await evaluate(model, s.val, o.evalSteps, B, T)) ?? undefined;
-        const ems = s.now() - te;
-        r.evalMs += ems;
-        schedule.noteEndWork('eval', ems);
-        if (val !== undefined) {
-          r.valLosses.push([step + 1, val]);
-          history.val.push([step + 1, val]);
-        }
-      }
+      if (s.val && o.evalInterval > 0 && ((step + 1) % o.evalInterval === 0 || last)) val = await validate(step + 1);
       const wallPerStep = (s.now() - t0) / r.stepsRun;
       hooks.onStep({
         step: step + 1, total: schedule.total, loss, gradNorm, lr, learned, val, ms,

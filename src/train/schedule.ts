@@ -23,6 +23,8 @@ export interface Schedule {
   finished(step: number, now: number): boolean;
   /** time the loop spent on work at the end of a run (an evaluation, a checkpoint), so the budget keeps room for it */
   noteEndWork(kind: 'eval' | 'save', ms: number): void;
+  /** time of the evaluation before the first step: a measure of an evaluation's cost, but neither a step's time nor one that recurs */
+  noteStartEval(ms: number): void;
   /** the steps the run will have in all (an estimate under a time budget) */
   readonly total: number;
   /** when a time budget ends (ms, the clock of `finished`'s `now`); undefined for a run counted in steps */
@@ -43,6 +45,7 @@ export class StepSchedule implements Schedule {
     return step + 1 >= this.o.steps;
   }
   noteEndWork(): void {}
+  noteStartEval(): void {}
   state(): undefined {
     return undefined;
   }
@@ -75,6 +78,8 @@ export class TimeSchedule implements Schedule {
   private overheadTotal = 0;
   private stepsMeasured = 0;
   private endWork = { eval: 0, save: 0 };
+  /** an evaluation between steps is in overheadTotal: the evaluations to come need no guess */
+  private evalsSpread = false;
   readonly deadline: number;
   private evals: { interval: number; steps: number } | null;
 
@@ -135,7 +140,7 @@ export class TimeSchedule implements Schedule {
     const train = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
     // an evaluation not yet measured: guessed from the training time
     const evalMs = this.evals ? this.endWork.eval || train * this.evals.steps : 0;
-    const unmeasured = this.evals && !this.endWork.eval ? evalMs / this.evals.interval : 0;
+    const unmeasured = this.evals && !this.evalsSpread ? evalMs / this.evals.interval : 0;
     const msPerStep = train + this.overheadTotal / this.stepsMeasured + unmeasured;
     const room = this.deadline - now - evalMs - this.endWork.save;
     this.remaining = Math.floor(room / Math.max(msPerStep, 1e-3));
@@ -148,6 +153,12 @@ export class TimeSchedule implements Schedule {
   noteEndWork(kind: 'eval' | 'save', ms: number): void {
     this.endWork[kind] = ms;
     this.overheadPending += ms;
+    if (kind === 'eval') this.evalsSpread = true;
+  }
+
+  noteStartEval(ms: number): void {
+    this.endWork.eval = ms; // room for the last evaluation, and the cost of those to come
+    this.lastEnd += ms; // not part of the first step's time
   }
 
   state(): Record<string, number> {
