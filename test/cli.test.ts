@@ -77,10 +77,10 @@ t('train.js: what the parser noticed is printed under the data lines, one line e
   assert.match(o.stdout, /^data: training: .*odd\.txt: 4 conversations -> .*\ndata: validation: held out of .*odd\.txt: 1 conversation -> .*\nnote: 1 line starts with a tag that is not exactly "Human:"\/"Bot:" .*--human\/--bot\) \(first: line 15\)\nnote: 1 conversation starts with a turn tagged "Bot:" .* \(first: line 14\)$/m);
 });
 
-/** SIGINT once the first progress line of `p` is out; returns the finished run and ms from signal to exit */
+/** SIGINT once the first step's progress line of `p` is out (not step 0's validation line); returns the finished run and ms from signal to exit */
 async function interruptAfterFirstStep(p: Proc): Promise<{ r: Done; ms: number }> {
   p.child.stdin!.end();
-  await waitForStdout(p, /^step +\d+\/\d+ \|/m);
+  await waitForStdout(p, /^step +[1-9]\d*\/\d+ \| /m);
   const t0 = performance.now();
   p.child.kill('SIGINT');
   const r = await p.done;
