@@ -232,6 +232,21 @@ t('train.js: a signal while the data loads stops the run there, before the data 
   assert.is(JSON.parse(readFileSync(join(resumed, 'train_state.json'), 'utf8')).step, 4);
 });
 
+t('train.js: a signal during a new run\'s step-0 validation stops at once (no step trained first to be saved)', async () => {
+  // a long evaluation: data/chat.txt's thousands of windows, one per batch
+  const out = join(dir, 'step0-signal');
+  const p = start('train', ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', '--data', chat, '--val-data', 'data/chat.txt',
+    '--block-size', '64', '--batch-size', '1', '--eval-steps', '5000', '--steps', '50', '--out', out]);
+  p.child.stdin!.end();
+  await waitForStdout(p, /^training: /m);
+  p.child.kill('SIGINT');
+  const r = await p.done;
+  assert.is(r.code, 130, r.stdout + r.stderr);
+  assert.match(r.stdout, /^interrupt before the first step: nothing trained, nothing saved$/m);
+  assert.not.match(r.stdout, /^step /m, 'neither the step-0 line nor a step');
+  assert.not.ok(existsSync(out), 'the --out this run created goes again');
+});
+
 t('chat.js where nothing names a model and there is no out/chat: a failed gpt2 download says why gpt2 was tried', async () => {
   const empty = join(dir, 'no-checkpoint-here');
   mkdirSync(empty, { recursive: true });

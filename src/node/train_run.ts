@@ -167,7 +167,6 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
 
     const log = o.log ? new StepLog(o.log, run.saved ? run.startStep : null) : null;
     await deliverPendingSignals(); // one that came during loading stops the run here rather than after a step
-    training = true;
 
     const tokensPerStep = B * T * o.gradAccum;
     const sameData = opts.data === undefined || o.data === resolve(run.saved?.settings.data ?? o.data);
@@ -179,6 +178,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       stopRequested: () => stopRequested,
       // the baseline: on the console only, as --log holds one object per optimizer step
       onStartVal: ({ total, val }) => say(`${stepColumn(0, total, o.time !== undefined)} | val ${val.toFixed(4)}`),
+      // a signal during the step-0 evaluation stops at once, as during loading: no step to finish, nothing to save
+      onFirstStep: () => { training = true; },
       onStep: (s) => {
         lastLr = s.lr;
         say(progressLine(s, o.time !== undefined));

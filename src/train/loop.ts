@@ -53,6 +53,8 @@ export interface Hooks {
   onStep(r: StepReport): void;
   /** a new run's validation loss before its first step, the baseline its later ones compare with (as nanoGPT's "step 0"); given, the loop evaluates it */
   onStartVal?(r: { total: number; val: number }): void;
+  /** the first step begins (after that evaluation): from here a stop request finishes a step and saves */
+  onFirstStep?(): void;
   /** write `c` durably; return false when it could not be written and training should go on (a full disk, to retry at the next save) */
   save(c: Checkpoint, why: 'interval' | 'stop' | 'end'): boolean | Promise<boolean>;
   /** the user asked to stop (Ctrl-C, SIGTERM, a Stop button): the loop saves and returns after the current step */
@@ -155,6 +157,7 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
       if (val !== undefined) hooks.onStartVal({ total: schedule.total, val });
       t0 = s.now(); // the ETA's time per step: this evaluation does not recur
     }
+    hooks.onFirstStep?.();
     for (let step = s.startStep; ; step++) {
       const ts = s.now();
       const lr = schedule.lr(step);
