@@ -78,8 +78,8 @@ export class TimeSchedule implements Schedule {
   private overheadTotal = 0;
   private stepsMeasured = 0;
   private endWork = { eval: 0, save: 0 };
-  /** an evaluation between steps is in overheadTotal: the evaluations to come need no guess */
-  private evalsSpread = false;
+  /** the evaluation before the first step (ms): what one costs until one between steps is measured */
+  private startEval = 0;
   readonly deadline: number;
   private evals: { interval: number; steps: number } | null;
 
@@ -139,8 +139,8 @@ export class TimeSchedule implements Schedule {
     this.stepsMeasured++;
     const train = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
     // an evaluation not yet measured: guessed from the training time
-    const evalMs = this.evals ? this.endWork.eval || train * this.evals.steps : 0;
-    const unmeasured = this.evals && !this.evalsSpread ? evalMs / this.evals.interval : 0;
+    const evalMs = this.evals ? this.endWork.eval || this.startEval || train * this.evals.steps : 0;
+    const unmeasured = this.evals && !this.endWork.eval ? evalMs / this.evals.interval : 0;
     const msPerStep = train + this.overheadTotal / this.stepsMeasured + unmeasured;
     const room = this.deadline - now - evalMs - this.endWork.save;
     this.remaining = Math.floor(room / Math.max(msPerStep, 1e-3));
@@ -153,11 +153,10 @@ export class TimeSchedule implements Schedule {
   noteEndWork(kind: 'eval' | 'save', ms: number): void {
     this.endWork[kind] = ms;
     this.overheadPending += ms;
-    if (kind === 'eval') this.evalsSpread = true;
   }
 
   noteStartEval(ms: number): void {
-    this.endWork.eval = ms; // room for the last evaluation, and the cost of those to come
+    this.startEval = ms; // room for the last evaluation, and the cost of those to come
     this.lastEnd += ms; // not part of the first step's time
   }
 
