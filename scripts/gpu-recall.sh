@@ -8,7 +8,7 @@
 # the first mark only).
 # On the GPU machine (../shared/gpu/README.md): `bash ../shared/gpu/prepare.sh` here, then a
 # device call with carry [".gpu", "dist"] running `bash .gpu/run.sh bash scripts/gpu-recall.sh`.
-# Env: MARKS (the run's --time totals, loading included; default "1m 2m 4m 6m": with 4 loads and 4
+# Env: RESULTS (the results' name, default gpu-recall: runs side by side need names of their own), MARKS (the run's --time totals, loading included; default "1m 2m 4m 6m": with 4 loads and 4
 # evaluations under the device tool's 10-minute command limit), TRAIN_FLAGS (e.g. "--n-embd 256
 # --n-layer 6"), EVAL_FLAGS (e.g. "--limit 10"), EVAL_TIMEOUT (seconds each eval.js may take,
 # default 45: it then scores the conversations it finished). A dry run here: MARKS="20s 40s"
@@ -19,7 +19,7 @@
 # the checkpoint packed as $OUT/gpu-recall.tar.gz beside curve.txt after every mark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-source scripts/gpu-results.sh gpu-recall # a new $out: the first mark starts the run, the others resume it
+source scripts/gpu-results.sh "${RESULTS:-gpu-recall}" # a new $out: the first mark starts the run, the others resume it
 run=$out/run
 read -r -a marks <<<"${MARKS:-1m 2m 4m 6m}"
 timeout -k 5 60 node dist/bench.js --list-adapters | tee "$out/adapters.txt" # Dawn hanging here must not eat the command
