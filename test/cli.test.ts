@@ -130,6 +130,33 @@ t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, second + 2);
 });
 
+t('train.js --overwrite killed before its first save leaves the earlier run whole (its checkpoint and its --log, which --resume continues); its first save replaces both', async () => {
+  const out = join(dir, 'overwritten'), log = join(dir, 'overwritten.jsonl'); // the log outside --out
+  const steps = () => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assertOk(await run('train', [...TINY, '--steps', '2', '--out', out, '--log', log]), 'the earlier run');
+  const earlier = readFileSync(log, 'utf8');
+  // a new run over it (--save-interval 0: it saves only at its end), killed (a crash) after a step
+  const p = start('train', [...TINY, '--steps', '1000', '--save-interval', '0', '--out', out, '--log', log, '--overwrite']);
+  p.child.stdin!.end();
+  await waitForStdout(p, /^step +1\/1000 \| loss /m);
+  p.child.kill('SIGKILL');
+  await p.done;
+  assert.is(readFileSync(log, 'utf8'), earlier, 'the earlier run\'s log stays as it was');
+  assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, 2, 'and so does its checkpoint');
+  assertOk(await run('train', [...DATA, '--resume', '--out', out, '--steps', '3']), '--resume of the earlier run');
+  assert.ok(readFileSync(log, 'utf8').startsWith(earlier));
+  assert.equal(steps(), [1, 2, 3], 'its log goes on after its own steps');
+
+  // run to its end, the new run's one save puts its log in place of the earlier one with its checkpoint
+  const r = await run('train', [...TINY, '--steps', '2', '--save-interval', '0', '--out', out, '--log', log, '--overwrite']);
+  assertOk(r, 'the new run');
+  assert.match(r.stdout, /^log: .*overwritten\.jsonl\.new until the first save, which moves it over .*overwritten\.jsonl with the checkpoint/m);
+  assert.equal(steps(), [1, 2]);
+  assert.equal(readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss.toFixed(4)), progress(r.stdout).map((l) => l.loss), 'the new run\'s losses');
+  assert.not.ok(existsSync(`${log}.new`));
+  assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, 2);
+});
+
 /**
  * A Hugging Face hub that takes the download's request and never answers, and an empty cache
  * (`cache`, under dir): `env` points a command at them; `downloading` resolves once it asks.

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commitCheckpoint, loadTrainState, recoverCheckpoint, replaceAtomic, saveTrainState, stageCheckpoint, writeFileAtomic } from '../src/node/checkpoint_files.ts';
+import { commitCheckpoint, loadTrainState, recoverCheckpoint, replaceAtomic, saveTrainState, stageCheckpoint, stageMove, writeFileAtomic } from '../src/node/checkpoint_files.ts';
 import { type GPT2Config, GPT2_124M, hfConfigJson, parameterShapes } from '../src/model/config.ts';
 import { ensureGPT2 } from '../src/node/hub.ts';
 import { loadWeights } from '../src/node/load_model.ts';
@@ -933,6 +933,45 @@ t('checkpoint directories: a save replaces all files or none, across a crash at 
   recoverCheckpoint(dir);
   assert.equal(files(dir), ['a3', 'b3']);
   assert.not.ok(existsSync(join(dir, '.saving')));
+});
+
+t('checkpoint directories: a file a save moves in with it (a new run\'s --log over the earlier run\'s) changes with the checkpoint, across a crash at any point', () => {
+  const dir = join(root, 'ckpt-move'), log = join(root, 'move.jsonl'), aside = `${log}.new`;
+  mkdirSync(dir, { recursive: true });
+  const state = () => [readFileSync(join(dir, 'a.json'), 'utf8'), readFileSync(log, 'utf8')];
+  const stage = (tag: string) => {
+    writeFileSync(aside, `log${tag}`);
+    const st = stageCheckpoint(dir);
+    writeFileSync(join(st, 'a.json'), `a${tag}`);
+    stageMove(st, aside, log);
+  };
+  writeFileSync(log, 'log1');
+  writeFileSync(join(stageCheckpoint(dir), 'a.json'), 'a1');
+  commitCheckpoint(dir);
+  // crash before the save was complete: the checkpoint and the log both stay; the new steps stay aside
+  stage('2');
+  recoverCheckpoint(dir);
+  assert.equal(state(), ['a1', 'log1']);
+  assert.is(readFileSync(aside, 'utf8'), 'log2');
+  // crash after the COMPLETE marker, the checkpoint's file moved, the log not yet: recovery moves it
+  stage('3');
+  writeFileSync(join(dir, '.saving', 'COMPLETE'), '');
+  renameSync(join(dir, '.saving', 'a.json'), join(dir, 'a.json'));
+  recoverCheckpoint(dir);
+  assert.equal(state(), ['a3', 'log3']);
+  // crash after both moved, before .saving/ went: a second recovery moves nothing more
+  stage('4');
+  writeFileSync(join(dir, '.saving', 'COMPLETE'), '');
+  renameSync(join(dir, '.saving', 'a.json'), join(dir, 'a.json'));
+  renameSync(aside, log);
+  recoverCheckpoint(dir);
+  assert.equal(state(), ['a4', 'log4']);
+  // a save that completes
+  stage('5');
+  commitCheckpoint(dir);
+  assert.equal(state(), ['a5', 'log5']);
+  assert.not.ok(existsSync(aside));
+  assert.equal(readdirSync(dir), ['a.json'], 'the move\'s record is no file of the checkpoint');
 });
 
 t.after(() => rmSync(root, { recursive: true, force: true }));

@@ -132,7 +132,10 @@ export function loadTrainState(dir: string, { optimizer = true } = {}): { m: Map
 // then are they renamed into DIR. A crash before the marker leaves the previous checkpoint as it
 // was (the partial .saving/ is discarded); a crash after it is finished by the next
 // recoverCheckpoint (roll forward). Either way the files in DIR always belong to one save.
-const STAGING = '.saving', COMPLETE = 'COMPLETE';
+// A save may also move one file from outside DIR into place (a new run's --log, written beside
+// the earlier run's log until the first save replaces that run's checkpoint): .saving/MOVE names
+// it, and the roll-forward moves it after the checkpoint's files, so the two change together.
+const STAGING = '.saving', COMPLETE = 'COMPLETE', MOVE = 'MOVE';
 /** a whole model and a LoRA adapter: a save of one removes the other's files */
 const REPLACES: [string, string[]][] = [
   ['model.safetensors', ['adapter_model.safetensors', 'adapter_config.json']],
@@ -167,6 +170,21 @@ export function stageCheckpoint(dir: string): string {
   return staging;
 }
 
+/** make the staged save also rename `from` over `to` (absolute paths in one directory) when it is committed */
+export function stageMove(staging: string, from: string, to: string): void {
+  writeFileAtomic(join(staging, MOVE), JSON.stringify({ from, to }));
+}
+
+/** the move a staged save carries, or null */
+function stagedMove(staging: string): { from: string; to: string } | null {
+  try {
+    const m = JSON.parse(readFileSync(join(staging, MOVE), 'utf8'));
+    return typeof m?.from === 'string' && typeof m?.to === 'string' ? m : null;
+  } catch {
+    return null; // none (it is written atomically, so never half)
+  }
+}
+
 /** mark the staged files complete, then move them into place */
 export function commitCheckpoint(dir: string): void {
   writeFileAtomic(join(dir, STAGING, COMPLETE), '');
@@ -185,11 +203,14 @@ export function recoverCheckpoint(dir: string, { reader = false } = {}): void {
   if (reader && (!complete || lockOwner(dir) !== null)) return;
   try {
     if (complete) {
-      const files = readdirSync(staging).filter((f) => f !== COMPLETE && !f.includes('.tmp-'));
+      const files = readdirSync(staging).filter((f) => f !== COMPLETE && f !== MOVE && !f.includes('.tmp-'));
       // a save holds one kind of weights: the other kind's files (an earlier run's) go, so no reader loads them instead
       for (const [mine, other] of REPLACES) if (files.includes(mine)) for (const f of other) rmSync(join(dir, f), { force: true });
       if (REPLACES.some(([mine]) => files.includes(mine))) removeShards(dir, files);
       for (const f of files) renameSync(join(staging, f), join(dir, f));
+      // `from` is gone when a recovery that a crash cut short moved it already
+      const move = stagedMove(staging);
+      if (move && existsSync(move.from)) renameSync(move.from, move.to);
     }
     rmSync(staging, { recursive: true, force: true });
   } catch (e) {

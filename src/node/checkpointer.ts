@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { megabytes } from '../util/words.ts';
 import { errnoCode, fsReason } from './fs_errors.ts';
-import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint } from './checkpoint_files.ts';
+import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint, stageMove } from './checkpoint_files.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { hasWeights, saveGPT2Weights } from './weights.ts';
 import { isAdapterDir, saveAdapter } from './adapter_dir.ts';
@@ -121,8 +121,11 @@ export class Checkpointer {
     }
   }
 
-  /** Write `c` atomically with `state` (train_state.json) and the loss plot; a UserError names the file and the reason. */
-  save(c: Checkpoint, weights: SavedWeights, state: object, lossSvg: string): void {
+  /**
+   * Write `c` atomically with `state` (train_state.json) and the loss plot; a UserError names the file and the reason.
+   * `move`: a file renamed over another with the save, all or nothing (a new run's --log over the earlier run's).
+   */
+  save(c: Checkpoint, weights: SavedWeights, state: object, lossSvg: string, move?: { from: string; to: string }): void {
     const kept = () => (this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`);
     this.write(`the checkpoint of step ${c.step}`, kept, (staging, at) => {
       if ('adapter' in weights) {
@@ -136,6 +139,7 @@ export class Checkpointer {
       at('optimizer.safetensors');
       saveTrainState(staging, { m: c.m, v: c.v }, state);
       writeFileSync(at('loss.svg'), lossSvg);
+      if (move) stageMove(staging, move.from, move.to);
     });
     this.lastSaved = c.step;
   }

@@ -1,5 +1,6 @@
 // train.js's --log FILE: the path checked before anything loads, and the log itself, one JSON
-// line per step, that a failing disk never stops and a resumed run continues without repeats.
+// line per step, that a failing disk never stops, a resumed run continues without repeats, and
+// a new run replacing an earlier one writes beside it until its first save (FILE.new).
 import { accessSync, appendFileSync, constants as fsConstants, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../util/errors.ts';
@@ -66,16 +67,26 @@ export function checkNewLog(path: string, overwrite: boolean): void {
 export class StepLog {
   private size = 0;
   private failed = false;
+  /**
+   * Where a new run that replaces something writes its steps until its first save: PATH.new,
+   * moved over PATH by that save together with the checkpoint (pendingMove). Until then PATH
+   * keeps the earlier run's steps, so a run stopped or killed before it saves leaves that run
+   * whole: its checkpoint and its log. null: the steps go to PATH.
+   */
+  aside: string | null = null;
 
   /**
-   * A new run starts a new log. A resumed one appends after the entries up to the step it
-   * resumes at: those past it (logged after the last checkpoint by a run that was killed) go,
-   * so each step is in the log once.
+   * A new run starts a new log: beside PATH (see `aside`) when PATH holds anything or the run
+   * replaces a checkpoint (`replacing`, whose log PATH may be). A resumed one appends after the
+   * entries up to the step it resumes at: those past it (logged after the last checkpoint by a
+   * run that was killed) go, so each step is in the log once.
    */
-  constructor(readonly path: string, resumedAt: number | null) {
+  constructor(readonly path: string, resumedAt: number | null, { replacing = false } = {}) {
     try {
-      if (resumedAt === null) writeFileSync(path, '');
-      else if (existsSync(path)) {
+      if (resumedAt === null) {
+        if (replacing || fileSize(path) > 0) this.aside = `${path}.new`;
+        writeFileSync(this.aside ?? path, '');
+      } else if (existsSync(path)) {
         const text = readFileSync(path, 'utf8');
         const kept = logUpTo(text, resumedAt);
         if (kept !== text) writeFileAtomic(path, kept);
@@ -83,25 +94,63 @@ export class StepLog {
       }
     } catch (e) {
       this.failed = true; // the log stays as it was
-      console.warn(`warning: --log ${path}: ${fsReason(e)}; no step of this session is logged; training and checkpoints go on`);
+      console.warn(`warning: --log ${this.file}: ${fsReason(e)}; no step of this session is logged; training and checkpoints go on`);
     }
+  }
+
+  /** the file the steps go to now */
+  get file(): string {
+    return this.aside ?? this.path;
   }
 
   append(entry: { step: number; [k: string]: unknown }): void {
     if (this.failed) return;
     const line = JSON.stringify(entry) + '\n';
     try {
-      appendFileSync(this.path, line);
+      appendFileSync(this.file, line);
       this.size += Buffer.byteLength(line);
     } catch (e) {
       this.failed = true;
       try {
-        truncateSync(this.path, this.size); // a line cut short by the full disk
+        truncateSync(this.file, this.size); // a line cut short by the full disk
       } catch {
         /* best effort */
       }
-      console.warn(`warning: --log ${this.path}: ${fsReason(e)}; step ${entry.step} and later steps are not logged; training and checkpoints go on`);
+      console.warn(`warning: --log ${this.file}: ${fsReason(e)}; step ${entry.step} and later steps are not logged; training and checkpoints go on`);
     }
+  }
+
+  /**
+   * What the next save moves with the checkpoint: the steps written aside over PATH, or null
+   * (they are in PATH already). An aside file that could not even be created (the constructor
+   * warned) is created empty, so PATH stops being the earlier run's; if that fails too, PATH
+   * keeps it, and the save goes on without: a log is not worth a lost checkpoint.
+   */
+  pendingMove(): { from: string; to: string } | null {
+    if (!this.aside) return null;
+    if (!existsSync(this.aside)) {
+      try {
+        writeFileSync(this.aside, '');
+      } catch (e) {
+        console.warn(`warning: --log ${this.path}: ${fsReason(e)} creating ${this.aside}; ${this.path} keeps the earlier run's steps (pass another --log to a --resume of this run)`);
+        this.aside = null;
+        return null;
+      }
+    }
+    return { from: this.aside, to: this.path };
+  }
+
+  /** the save that pendingMove named committed: the steps are in PATH from now on */
+  moved(): void {
+    this.aside = null;
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 

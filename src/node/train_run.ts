@@ -84,7 +84,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
-    const { run, arrays, adapter, moments, ckpt } = await startRun(opts, out, device, say);
+    const { run, arrays, adapter, moments, ckpt, replacing } = await startRun(opts, out, device, say);
     checkpointer = ckpt;
     const dataShown = run.settings.data, valShown = run.settings.valData; // as given (or saved), for the console
     // paths absolute: train_state.json keeps them, and --resume may run from another directory
@@ -165,7 +165,8 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
       priorSteps: defaultSteps(run.source === 'scratch', gpu.isCpu),
     }, { now: now(), deadline });
 
-    const log = o.log ? new StepLog(o.log, run.saved ? run.startStep : null) : null;
+    const log = o.log ? new StepLog(o.log, run.saved ? run.startStep : null, { replacing }) : null;
+    if (log?.aside) say(`log: ${log.aside} until the first save, which moves it over ${o.log} with the checkpoint (a run stopped before then leaves ${o.log} as it was)`);
     await deliverPendingSignals(); // one that came during loading stops the run here rather than after a step
 
     const tokensPerStep = B * T * o.gradAccum;
@@ -191,7 +192,9 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
         const state = savedRunState({ step: c.step, settings: o, adamSteps: c.adamSteps, elapsedMs: elapsedBefore + now() - started, schedule: c.schedule, history: c.history, dataPosition: c.dataPosition, baseFingerprint, dataFingerprint, valDataFingerprint });
         try {
           const weights = model.lora ? { adapter: { settings: o.lora!, sites: model.lora.sites, base: o.base! } } : { config, speakers: { human: o.human, bot: o.bot } };
-          ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`));
+          // steps logged aside (a new run over an earlier one) replace that run's log with this save, not before
+          ckpt.save(c, weights, state, lossCurveSvg(c.history.train, c.history.val, `training loss (${dataShown})`), log?.pendingMove() ?? undefined);
+          log?.moved();
         } catch (e) {
           if (!(e instanceof UserError)) throw e;
           if (why === 'interval') {

@@ -34,6 +34,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
   if (flags.resume) ckpt.open();
   try {
     let run: Run, arrays: Map<string, Float32Array>, adapter: Map<string, Float32Array> | null = null;
+    let replacing = false; // a new run over a checkpoint (--overwrite): replaced at its first save
     if (flags.resume) {
       recoverCheckpoint(out); // finish (or discard) a save that a crash interrupted
       const lora = isAdapterDir(out); // a LoRA run's checkpoint: the adapter, its base named in train_state.json
@@ -89,6 +90,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
           ? `--init and --out are the same directory: the new run's first save would replace the weights it starts from; pass another --out, or --overwrite`
           : `--out ${out} already holds a checkpoint (${held.what}): ${held.resumable ? 'continue it with --resume, ' : ''}train into another --out, or pass --overwrite to replace it`);
       }
+      replacing = held !== null;
       if (flags.log !== undefined) checkNewLog(resolve(flags.log), !!flags.overwrite);
       let pretrained: LoadedWeights | null = null;
       if (init === 'auto') {
@@ -130,7 +132,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       ckpt.open();
     }
     ckpt.checkSpace(checkpointBytes(run.config, run.settings.lora));
-    return { run, arrays, adapter, moments, ckpt };
+    return { run, arrays, adapter, moments, ckpt, replacing };
   } catch (e) {
     ckpt.close();
     throw e;
