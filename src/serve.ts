@@ -6,7 +6,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { isDefaultSpeakers } from './data/format.ts';
-import { speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './node/cli.ts';
+import { carryOnWithoutStdout, speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './node/cli.ts';
 import { GPT2BatchGenerator } from './model/generate.ts';
 import { openModel } from './node/load_model.ts';
 import { Scheduler } from './server/scheduler.ts';
@@ -99,6 +99,9 @@ async function main(): Promise<void> {
   });
   log('stopped');
 }
+
+// the log is stdout: a reader of it that goes away (`| head -1` for the URL) must not take the server down
+carryOnWithoutStdout();
 
 main()
   .catch(reportError)

@@ -2,7 +2,7 @@
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
-import { reportError } from './node/cli.ts';
+import { carryOnWithoutStdout, reportError } from './node/cli.ts';
 import { checkFlagsEarly, DEFAULTS, defaultLr, type TrainFlags } from './train/run.ts';
 import { runTraining } from './node/train_run.ts';
 import { saveMergedModel } from './node/merge_adapter.ts';
@@ -55,11 +55,7 @@ const specs: FlagSpec[] = [
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
-// A reader that goes away (`| head`, `| tee` killed by the same Ctrl-C, a closed terminal after
-// SIGHUP) must not crash the run: training goes on without printing, and the signal still saves.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
-});
+carryOnWithoutStdout();
 
 async function main(): Promise<void> {
   // parsed without defaults: a flag left out is undefined, so --resume can keep the run's value (src/train/run.ts)

@@ -532,6 +532,22 @@ t('node dist/serve.js: --help, one start line with the URL and model, a request,
   }
 });
 
+t('node dist/serve.js whose log reader goes away (| head -1 for the URL) serves on, and SIGTERM still exits 0', async () => {
+  const proc = start('serve', ['--init', dir, '--port', '0']);
+  try {
+    await waitForStdout(proc, /^serving /m);
+    const url = /^serving \S+ at (\S+)\/v1 /m.exec(proc.stdout())![1];
+    proc.child.stdout!.destroy(); // what `| head -1` does after the first line: the next log line gets EPIPE
+    for (let i = 0; i < 3; i++) assert.is((await request(url, '/v1/completions', { prompt: 'Hi', max_tokens: 2 })).status, 200, proc.stderr());
+    proc.child.kill('SIGTERM');
+    const r = await proc.done;
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(stderrLines(r.stderr), [], 'no EPIPE stack trace');
+  } finally {
+    proc.child.kill('SIGKILL');
+  }
+});
+
 t('node dist/serve.js --host 0.0.0.0 without an API key warns that anyone who can reach the machine can use it; with one it does not', async () => {
   for (const key of [[], ['--api-key', 'k']]) {
     const proc = start('serve', ['--init', dir, '--host', '0.0.0.0', '--port', '0', ...key], { env: { GPT2_API_KEY: undefined } });

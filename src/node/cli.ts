@@ -136,6 +136,17 @@ export function exitOnStdoutError(): void {
   });
 }
 
+/**
+ * train.js and serve.js on stdout: a reader that goes away (`| head`, a `| tee` killed by the
+ * same Ctrl-C, a closed terminal after SIGHUP) must not end a run or a server: it goes on
+ * without printing, and a signal still saves (train.js) or stops it cleanly (serve.js).
+ */
+export function carryOnWithoutStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
+  });
+}
+
 /** the signals that stop a command (Ctrl-C, `kill`/`timeout`/docker stop, a closed terminal) */
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** the exit code of a command a signal stopped, as a shell reports it: 128 + its number (130 for Ctrl-C, 143 for SIGTERM) */
