@@ -429,6 +429,9 @@ t('stopping: a request sent but not yet read gets a 503, not a reset; queued and
     assert.match(events.at(-1)!, /^data: \{"error":\{.*"code":"server_shutting_down"/, `the running stream: ${events.slice(-3).join(' | ')}`);
     assert.not.ok(events.some((l) => l.includes('"finish_reason":"length"')), 'the running stream not cut for length');
     await stopped;
+    // the log tells the two cut streams from replies that ended: their 200 went out, then the error
+    const cut = s.logs.filter((l) => /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms \(server_shutting_down: The server is shutting down\.\)$/.test(l));
+    assert.is(cut.length, 2, s.logs.join('\n'));
   } finally {
     await s.close();
   }

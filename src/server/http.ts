@@ -141,8 +141,7 @@ export class ApiServer {
       const err = e instanceof ApiError ? e : new ApiError(500, 'The server had an error while processing your request.', null, null, 'server_error');
       if (!(e instanceof ApiError)) this.log(`error: ${(e as Error)?.stack ?? e}`);
       if (err.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
-      // the log says what was wrong; control characters (a percent-decoded model id) would forge log lines
-      rec.note += ` (${err.code ?? err.type}: ${err.message.slice(0, 160).replace(/[\x00-\x1f\x7f]/g, ' ')})`;
+      rec.note += logNote(err);
       sendJson(res, err.status, err.body());
     }
   }
@@ -243,13 +242,14 @@ export class ApiServer {
         },
         onEnd: ({ reason, text, completionTokens }) => {
           rec.completion = completionTokens;
+          // cut by the stop (queued, or running past the grace period): an error, not a finish_reason
+          // "length" that a client would take for max_tokens reached; the log line says so too
+          const cut = reason === 'abort' && this.stopping && !res.destroyed;
+          if (cut) rec.note += logNote(shuttingDown());
           ended();
           if (res.destroyed || res.writableEnded) return;
           const finish = finishReason(reason);
           const u = usage(r.prompt.length, completionTokens);
-          // cut by the stop (queued, or running past the grace period): an error, not a finish_reason
-          // "length" that a client would take for max_tokens reached
-          const cut = reason === 'abort' && this.stopping;
           if (r.stream && cut) {
             res.end(`data: ${JSON.stringify(shuttingDown().body())}\n\n`); // a stream's 503: its 200 went out when it was queued
           } else if (r.stream) {
@@ -302,6 +302,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(data);
 }
 
+/** what a log line says of an error answered: its code and message; control characters (a percent-decoded model id) would forge log lines */
+const logNote = (e: ApiError) => ` (${e.code ?? e.type}: ${e.message.slice(0, 160).replace(/[\x00-\x1f\x7f]/g, ' ')})`;
 const notFound = (method: string, path: string) => new ApiError(404, `Unknown request URL: ${method} ${path.slice(0, 200)}.`, null, 'unknown_url');
 const shuttingDown = () => new ApiError(503, 'The server is shutting down.', null, 'server_shutting_down', 'server_error');
 
