@@ -16,7 +16,7 @@ const t = suite('finetune');
 // GPT-2's vocabulary (the text is tokenized as the page's is), everything else tiny
 const CONFIG: GPT2Config = { n_layer: 1, n_head: 2, n_embd: 16, n_positions: 32, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
 const REQUEST = { text: SMALL_CHAT, steps: 1, batchSize: 1, blockSize: 32 };
-const HOOKS = { onStart: () => undefined, onStep: () => undefined, stopRequested: () => false };
+const HOOKS = { onStart: () => undefined, onStartVal: () => undefined, onStep: () => undefined, stopRequested: () => false };
 
 /** the page's in-browser engine as a run sees it, on `g` */
 function engineOn(g: Gpu): FinetuneEngine {
@@ -81,6 +81,45 @@ t('a run whose loss blows up but stays finite (learning rate 10) stops 10 steps 
     assert.is(losses.length, 11);
     assert.match(err.error.what, /^the loss blew up: at least \d+\.\d\d over the last 10 steps \(the run's first step: \d+\.\d\d; a uniform guess over the vocabulary: 10\.82\)$/);
     assert.ok(losses.every(Number.isFinite), `finite losses: ${losses}`);
+    const after = await engine.model.readParams();
+    for (const [name, a] of before) assert.equal(after.get(name), a, `${name} as before the run`);
+  } finally {
+    for (const p of engine.model.params.values()) p.release();
+  }
+});
+
+t('a run shows the held-out loss before its first step; a Stop during that evaluation ends the run at once: no step trained, the weights as they were', async () => {
+  const g = await gpu();
+  const engine = engineOn(g);
+  // thirty conversations: a tenth held out, several windows to evaluate
+  const text = Array(10).fill(SMALL_CHAT).join('\n');
+  try {
+    const starts: number[] = [], steps: number[] = [];
+    const done = await finetune(engine, { ...REQUEST, text }, { ...HOOKS, onStartVal: (r) => starts.push(r.val), onStep: (r) => steps.push(r.step) });
+    assert.is(starts.length, 1, 'one step-0 held-out loss');
+    assert.ok(Number.isFinite(starts[0]), String(starts[0]));
+    assert.equal(done.result.valLosses[0], [0, starts[0]]);
+    assert.equal(steps, [1]);
+
+    const before = await engine.model.readParams();
+    // Stop is pressed while the first held-out batch is scored (a loss without gradients)
+    let stop = false, scored = 0, firstStep = false;
+    const lossPerToken = engine.model.lossPerToken;
+    engine.model.lossPerToken = function (...args) {
+      if (args[4] === 0) {
+        scored++;
+        stop = true;
+      }
+      return lossPerToken.apply(this, args);
+    };
+    const stopped = await finetune(engine, { ...REQUEST, text }, { ...HOOKS, onStartVal: (r) => starts.push(r.val), onFirstStep: () => (firstStep = true), onStep: (r) => steps.push(r.step), stopRequested: () => stop });
+    assert.is(scored, 1, 'the evaluation went on after Stop');
+    assert.equal(steps, [1], 'a step was trained after Stop');
+    assert.not.ok(firstStep);
+    assert.is(starts.length, 1, 'a part-done evaluation was shown as the held-out loss');
+    assert.ok(stopped.result.interrupted);
+    assert.is(stopped.result.stepsRun, 0);
+    assert.is(stopped.params, null);
     const after = await engine.model.readParams();
     for (const [name, a] of before) assert.equal(after.get(name), a, `${name} as before the run`);
   } finally {

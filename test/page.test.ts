@@ -73,6 +73,14 @@ const PROMPT = 'What is two plus two?';
 /** chat.js's greedy reply to PROMPT on the untrained checkpoint (the first test sets it) */
 let untrained = '';
 const why = () => `\npage log:\n${logs.slice(-20).join('\n')}`;
+/** from now on, keep every text #train-status shows (a run's lines replace each other faster than a test polls) */
+const recordStatus = () => page.evaluate(`(() => {
+  window.statusObserver?.disconnect();
+  const seen = (window.statusSeen = []);
+  window.statusObserver = new MutationObserver((records) => { for (const r of records) for (const n of r.addedNodes) seen.push(n.textContent); });
+  window.statusObserver.observe(document.getElementById('train-status'), { childList: true });
+})()`);
+const statusSeen = () => page.evaluate('window.statusSeen') as Promise<string[]>;
 
 t('in-browser greedy reply equals chat.js --prompt; a reload takes the weights from the cache', async () => {
   await page.goto(url({ engine: 'browser', ...GREEDY }));
@@ -97,7 +105,7 @@ t('in-browser greedy reply equals chat.js --prompt; a reload takes the weights f
   assert.ok(server.requests.includes('HEAD /model/model.safetensors'), 'the cached copy was not checked against the server');
 });
 
-t('fine-tuning in the page: the same losses as train.js; the download loads in chat.js, which answers as the page does', async () => {
+t('fine-tuning in the page: the same losses as train.js (the held-out loss before the first step too); the download loads in chat.js, which answers as the page does', async () => {
   assert.ok(untrained, 'needs the first test'); // else the reply is checked against '' below
   const steps = 4, lr = '0.001';
   const log = join(dir, 'train.jsonl');
@@ -108,9 +116,18 @@ t('fine-tuning in the page: the same losses as train.js; the download loads in c
   await page.fill('#train-lr', lr);
   await page.fill('#train-batch', '2');
   await page.fill('#train-block', '64');
+  await recordStatus();
   await page.click('#train-start');
   await waitForState(page, 'ready', `document.getElementById('loss-chart').dataset.step === '${steps}'`);
-  assertOk(await cli, 'train.js');
+  const byCliRun = await cli;
+  assertOk(byCliRun, 'train.js');
+  // the step-0 baseline, as train.js prints it ('step     0/4 | val X')
+  const cliStart = Number(/^step +0\/4 \| val (\d+\.\d+)$/m.exec(byCliRun.stdout)?.[1]);
+  const seen = await statusSeen();
+  const pageStart = seen.map((l) => /^Step 0 of 4 · held-out (\d+\.\d{4})$/.exec(l)?.[1]).filter((v) => v !== undefined).map(Number);
+  assert.is(pageStart.length, 1, `one step-0 held-out loss in the page's progress: ${JSON.stringify(seen)}${why()}`);
+  assert.ok(Math.abs(pageStart[0] - cliStart) <= 1e-4 * cliStart + 1e-4, `step 0: page held-out ${pageStart[0]} vs train.js val ${cliStart}`);
+  assert.match(seen[seen.indexOf(`Step 0 of 4 · held-out ${pageStart[0].toFixed(4)}`) + 1], /^Step 1 of 4 · /, 'the step-0 line comes before step 1\'s');
   const inPage = new Map<number, number>(JSON.parse((await page.getAttribute('#loss-chart', 'data-losses'))!));
   const byCli = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number });
   assert.is(byCli.length, steps);
@@ -155,6 +172,23 @@ t('training shows a live loss curve and stops on Stop; screenshots during traini
 });
 
 const hidden = async (id: string) => (await page.getAttribute(id, 'hidden')) !== null;
+
+t('Stop before the first step (during the step-0 held-out loss) ends the run at once: no step trained, the last run\'s download stays', async () => {
+  await page.click('.side-tabs button[data-view="train"]');
+  await recordStatus();
+  // both in one task: Stop lands before the run's first await, so before its first step whatever this machine's speed
+  const label = await page.evaluate(`(() => {
+    document.getElementById('train-start').click();
+    document.getElementById('train-stop').click();
+    return document.getElementById('train-stop').textContent;
+  })()`);
+  await waitForState(page, 'ready');
+  assert.is(await page.textContent('#train-status'), 'Stopped before the first step: nothing trained; the model is as it was.', `${JSON.stringify(await statusSeen())}${why()}`);
+  assert.is(label, 'Stopping…', 'no step to finish');
+  assert.is(await page.getAttribute('#loss-chart', 'data-step'), '0');
+  assert.not.ok(await hidden('#downloads'), 'the stopped run above still offers its weights');
+  await page.click('.side-tabs button[data-view="settings"]');
+});
 
 t('a diverged run (learning rate 1e6) puts the weights back and says so in the page\'s words; the last run\'s download stays; no NaN reaches the chart', async () => {
   await page.click('#reset');

@@ -26,6 +26,10 @@ export interface FinetuneRequest {
 export interface FinetuneHooks {
   /** the run's settings, once resolved (before the first step) */
   onStart(settings: RunSettings, note: string): void;
+  /** the held-out loss before the first step (train.js's step 0), when there is held-out text */
+  onStartVal(r: { total: number; val: number }): void;
+  /** the first step begins: a Stop before this ends the run at once, after it with that step */
+  onFirstStep?(): void;
   onStep(r: StepReport): void;
   stopRequested(): boolean;
 }
@@ -56,8 +60,8 @@ export function defaultsFor(engine: Pick<FinetuneEngine, 'gpu' | 'config'>): Run
   return resolveRun({ data: 'the training text' }, { source: 'pretrained', config: engine.config }, { isCpu: gpu.isCpu, maxBufferSize: gpu.limits.maxBufferSize, memoryBytes: 2 ** 40 }).settings;
 }
 
-/** Train `engine`'s model in place; the final weights come back for the download. */
-export async function finetune(engine: FinetuneEngine, req: FinetuneRequest, hooks: FinetuneHooks): Promise<{ result: LoopResult; params: Map<string, Float32Array> }> {
+/** Train `engine`'s model in place; the final weights come back for the download (null: stopped before the first step, nothing trained). */
+export async function finetune(engine: FinetuneEngine, req: FinetuneRequest, hooks: FinetuneHooks): Promise<{ result: LoopResult; params: Map<string, Float32Array> | null }> {
   const { gpu, model, config } = engine;
   const run = resolveRun(
     // the tags the model is prompted with (serve.js's X-Model-Speakers), so that it learns to answer after the cue the chat gives it
@@ -85,6 +89,8 @@ export async function finetune(engine: FinetuneEngine, req: FinetuneRequest, hoo
     opt = new AdamW(gpu, model.trainable, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip });
     try {
       const result = await trainLoop({ model, opt, train: data.train, val, settings: o, schedule, startStep: 0, history: { train: [], val: [] }, now: () => performance.now() }, {
+        onStartVal: hooks.onStartVal,
+        onFirstStep: hooks.onFirstStep,
         onStep: hooks.onStep,
         stopRequested: hooks.stopRequested,
         save: (c) => {
@@ -92,7 +98,7 @@ export async function finetune(engine: FinetuneEngine, req: FinetuneRequest, hoo
           return true;
         },
       });
-      return { result, params: params! };
+      return { result, params };
     } catch (e) {
       let restored = false;
       try {

@@ -54,7 +54,9 @@ function trainStatusText(text: string, error = false): void {
 }
 
 let stopTraining = false;
-/** the run stops after the step it is on */
+/** whether the run has begun its first step: before it (the step-0 held-out loss, say) Stop ends it at once */
+let stepping = false;
+/** the run stops after the step it is on, or at once before its first */
 export const stopTrainingRun = () => (stopTraining = true);
 
 async function train(modelBase: string): Promise<void> {
@@ -67,7 +69,7 @@ async function train(modelBase: string): Promise<void> {
   const req = { text: $<HTMLTextAreaElement>('train-text').value, steps: num(trainInputs.steps), lr: num(trainInputs.lr), batchSize: num(trainInputs.batch), blockSize: num(trainInputs.block) };
   const sp = e.session.opts.speakers;
   if (!req.text.trim()) return trainStatusText(`Paste some conversations first (${sp.human}:/${sp.bot}: lines), or use the example.`, true);
-  stopTraining = false;
+  stopTraining = stepping = false;
   $<HTMLButtonElement>('train-stop').disabled = false;
   $('train-stop').textContent = 'Stop';
   const points: [number, number][] = [], vals: [number, number][] = [];
@@ -76,19 +78,28 @@ async function train(modelBase: string): Promise<void> {
   chart.dataset.step = '0';
   chart.dataset.losses = '[]';
   setState('training');
-  let intro = '';
+  let intro = '', changed = false;
+  const draw = () => (chart.innerHTML = lossCurveSvg(points, vals, `loss on the ${bot}\u2019s replies`, { width: 400, height: 260 }));
   try {
     const { result, params } = await finetune(e, req, {
       onStart: (_, note) => {
         intro = note;
         trainStatusText(`Training on ${note}…`);
       },
+      // the baseline the later held-out losses compare with, as train.js's "step 0"
+      onStartVal: ({ total, val }) => {
+        if (Number.isFinite(val)) vals.push([0, val]);
+        draw();
+        trainStatusText(`Step 0 of ${total} · held-out ${val.toFixed(4)}`);
+      },
+      onFirstStep: () => (stepping = true),
       onStep: (r) => {
-        // the last run's chart and downloads stay until this run has changed the weights
-        if (!points.length && !vals.length) $('downloads').hidden = true;
+        // the last run's downloads stay until this run has changed the weights
+        if (!changed) $('downloads').hidden = true;
+        changed = true;
         if (r.learned && Number.isFinite(r.loss)) points.push([r.step, r.loss]);
         if (r.val !== undefined && Number.isFinite(r.val)) vals.push([r.step, r.val]);
-        chart.innerHTML = lossCurveSvg(points, vals, `loss on the ${bot}\u2019s replies`, { width: 400, height: 260 });
+        draw();
         chart.dataset.losses = JSON.stringify(points);
         chart.dataset.step = String(r.step);
         const loss = r.learned ? `loss ${r.loss.toFixed(4)}` : `skipped (no ${bot} reply in this batch)`;
@@ -96,7 +107,12 @@ async function train(modelBase: string): Promise<void> {
       },
       stopRequested: () => stopTraining,
     });
-    e.fineTuned = true; // a run returns after at least one step (Stop takes effect after a step)
+    if (!params) {
+      // Stop before the first step: the weights, and the last run's download, are as they were
+      trainStatusText('Stopped before the first step: nothing trained; the model is as it was.');
+      return;
+    }
+    e.fineTuned = true;
     const first = result.losses[0], last = result.losses[result.losses.length - 1];
     trainStatusText(`${result.interrupted ? `Stopped after step ${result.step}` : `Done: ${count(result.step, 'step')}`} on ${intro}; loss ${first?.toFixed(3)} → ${last?.toFixed(3)}. Chat with it now, or download it.`);
     offerDownload(e, params);
@@ -138,7 +154,7 @@ export function wireFineTune(modelBase: string): void {
   $('train-stop').addEventListener('click', () => {
     stopTrainingRun();
     $<HTMLButtonElement>('train-stop').disabled = true;
-    $('train-stop').textContent = 'Stopping after this step…';
+    $('train-stop').textContent = stepping ? 'Stopping after this step…' : 'Stopping…';
   });
   $('download-model').addEventListener('click', () => (notDownloaded = false));
   window.addEventListener('beforeunload', (ev) => {

@@ -57,7 +57,7 @@ export interface Hooks {
   onFirstStep?(): void;
   /** write `c` durably; return false when it could not be written and training should go on (a full disk, to retry at the next save) */
   save(c: Checkpoint, why: 'interval' | 'stop' | 'end'): boolean | Promise<boolean>;
-  /** the user asked to stop (Ctrl-C, SIGTERM, a Stop button): the loop saves and returns after the current step */
+  /** the user asked to stop (Ctrl-C, SIGTERM, a Stop button): the loop saves and returns after the current step; before the first step (during the step-0 evaluation too) it returns at once, nothing trained or saved */
   stopRequested(): boolean;
 }
 
@@ -134,10 +134,10 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   };
 
   // the validation loss after `step` steps, kept in the curves; its time is the schedule's evaluation time, not a step's
-  const validate = async (step: number): Promise<number | undefined> => {
+  const validate = async (step: number, stop?: () => boolean): Promise<number | undefined> => {
     const te = s.now();
     model.outputVocab = null; // the validation loss is the whole vocabulary's, comparable between runs
-    const val = (await evaluate(model, s.val!, o.evalSteps, B, T)) ?? undefined;
+    const val = (await evaluate(model, s.val!, o.evalSteps, B, T, stop)) ?? undefined;
     const ems = s.now() - te;
     r.evalMs += ems;
     if (r.stepsRun === 0) schedule.noteStartEval(ems);
@@ -153,9 +153,14 @@ export async function trainLoop(s: LoopState, hooks: Hooks): Promise<LoopResult>
   opt.zeroGrad();
   try {
     if (hooks.onStartVal && s.startStep === 0 && s.val && o.evalInterval > 0) {
-      const val = await validate(0);
+      const val = await validate(0, hooks.stopRequested); // a stop during it is not kept waiting for the rest
       if (val !== undefined) hooks.onStartVal({ total: schedule.total, val });
       t0 = s.now(); // the ETA's time per step: this evaluation does not recur
+    }
+    // no step to finish (train.js's signal handler exits by itself before this; the page's Stop comes here)
+    if (hooks.stopRequested()) {
+      r.interrupted = true;
+      return r;
     }
     hooks.onFirstStep?.();
     for (let step = s.startStep; ; step++) {

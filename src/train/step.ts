@@ -59,15 +59,17 @@ export async function trainStep(model: GPT2, opt: AdamW, batches: Batch[], B: nu
 /**
  * Mean loss over the target tokens of the first `steps` batches of `ds` in order, each window
  * counted once (a last batch that would wrap to the first windows scores only the new ones,
- * and a set smaller than a batch is one batch of its size); null when they hold none.
+ * and a set smaller than a batch is one batch of its size); null when they hold none, or when
+ * `stop` says so before a batch (a Stop pressed during it: the rest is not waited for).
  */
-export async function evaluate(model: GPT2, ds: TokenDataset, steps: number, batchSize: number, T: number): Promise<number | null> {
+export async function evaluate(model: GPT2, ds: TokenDataset, steps: number, batchSize: number, T: number, stop?: () => boolean): Promise<number | null> {
   let total = 0, count = 0;
   const windows = ds.stats.windows, B = Math.max(1, Math.min(batchSize, windows));
   model.tape.enabled = false;
   try {
     const n = Math.min(steps, Math.ceil(windows / B));
     for (let s = 0; s < n; s++) {
+      if (stop?.()) return null;
       const { x, y } = getBatch(ds, s, B, 'sequential', 0);
       y.fill(-1, Math.max(0, windows - s * B) * T); // rows past the last window: wrapped around, already scored
       const c = countTargets(y);
