@@ -1,13 +1,14 @@
-// Generates data/chat.txt, the default fine-tuning set, and data/eval.txt, its held-out test
-// set (see the end of this file). chat.txt: thousands of short Human/Bot
-// conversations (2-6 exchanges, blank line between conversations) with a friendly bot ("Pip")
-// that answers briefly. Facts the user states (name, pets, favourites, ...) are often asked
+// Generates data/chat.txt, the default fine-tuning set, data/eval.txt, its held-out test set,
+// and data/eval-copy.txt, held-out values asked in chat.txt's own phrasings (see the end of
+// this file). chat.txt: thousands of short Human/Bot conversations (2-6 exchanges, blank line
+// between conversations) with a friendly bot ("Pip") that answers briefly. Facts the user states (name, pets, favourites, ...) are often asked
 // about again a few turns later, and follow-ups refer to the previous answer ("and half of
 // that?"), so the model learns to read its context instead of a fixed script. Arithmetic,
 // conversions and spellings are computed here, so every answer is correct.
 // Deterministic: a fixed seed and no other source of randomness.
 //   node scripts/generate-chat-data.mjs [--out data/chat.txt] [--count 12000] [--seed 1234]
 //                                       [--eval-out data/eval.txt] [--eval-count 40]
+//                                       [--eval-copy-out data/eval-copy.txt] [--eval-copy-count 40]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +22,11 @@ const OUT = arg('out', join(root, 'data/chat.txt'));
 const COUNT = Number(arg('count', 12000));
 const EVAL_OUT = arg('eval-out', join(root, 'data/eval.txt'));
 const EVAL_COUNT = Number(arg('eval-count', 40));
+const EVAL_COPY_OUT = arg('eval-copy-out', join(root, 'data/eval-copy.txt'));
+const EVAL_COPY_COUNT = Number(arg('eval-copy-count', 40));
 let state = Number(arg('seed', 1234)) >>> 0;
 const EVAL_SEED = (state + 0x9e3779b9) >>> 0;
+const EVAL_COPY_SEED = (EVAL_SEED + 0x9e3779b9) >>> 0;
 
 // mulberry32
 function rand() {
@@ -442,6 +446,15 @@ for (const [cat, values] of Object.entries(FAVOURITES)) {
   };
 }
 const FACT_KINDS = Object.keys(FACTS);
+// the exchanges about a fact, in chat.txt and (with values chat.txt never has) in eval-copy.txt
+const statedFact = (kind, v, ctx) => [FACTS[kind].state(v), FACTS[kind].ack(v, ctx)];
+const askedBack = (kind, v) => (FACTS[kind].recall ? FACTS[kind].recall(v) : [FACTS[kind].ask(v), FACTS[kind].answer(v)]);
+/** [question, admission] about a fact of `kind` never given */
+const neverGiven = (kind, ctx) => {
+  const f = FACTS[kind];
+  const v = f.make(ctx);
+  return [f.recall ? f.recall(v)[0] : f.ask(v), f.unknown];
+};
 
 // ---------------------------------------------------------------- general topics
 // Each returns a list of [human, bot] exchanges; later ones may refer to earlier answers.
@@ -693,6 +706,7 @@ const TOPICS = {
 const TOPIC_NAMES = Object.keys(TOPICS);
 const TOPIC_WEIGHTS = { repeat: 3, arithmetic: 4, conversion: 3, spelling: 3, capitals: 3, animals: 2, counting: 2, aboutBot: 3, smallTalk: 3, joke: 2, advice: 2 };
 const TOPIC_BAG = TOPIC_NAMES.flatMap((t) => Array(TOPIC_WEIGHTS[t] ?? 1).fill(t));
+const topicExchanges = () => TOPICS[pick(TOPIC_BAG)]();
 
 // ---------------------------------------------------------------- conversations
 const GREETINGS = ['Hi!', 'Hello!', 'Hey there.', 'Hi Pip.', 'Good morning!', 'Hello, how are you?', 'Hey!', 'Good evening.', 'Hiya!', 'Hi, anyone there?'];
@@ -705,12 +719,11 @@ function conversation() {
   const target = range(2, 6);
   const wantsRecall = chance(0.7);
   const tell = (kind) => {
-    const f = FACTS[kind];
-    const v = f.make(ctx);
+    const v = FACTS[kind].make(ctx);
     if (kind === 'name') ctx.name = v;
     if (kind === 'friend') ctx.friend = v;
     known.set(kind, { value: v, at: ex.length });
-    ex.push([f.state(v), f.ack(v, ctx)]);
+    ex.push(statedFact(kind, v, ctx));
   };
 
   if (chance(0.55)) {
@@ -731,7 +744,7 @@ function conversation() {
       const [kind, k] = pick(ready);
       const f = FACTS[kind];
       k.asked = true;
-      ex.push(f.recall ? f.recall(k.value) : [f.ask(k.value), f.answer(k.value)]);
+      ex.push(askedBack(kind, k.value));
       if (f.follow && left >= 2 && chance(0.5)) ex.push(f.follow(k.value));
       continue;
     }
@@ -746,13 +759,10 @@ function conversation() {
       continue;
     }
     if (chance(0.12)) { // asked about something never said: admit it, don't invent it
-      const kind = pick(FACT_KINDS.filter((k) => !known.has(k)));
-      const f = FACTS[kind];
-      const v = f.make(ctx);
-      ex.push([f.recall ? f.recall(v)[0] : f.ask(v), f.unknown]);
+      ex.push(neverGiven(pick(FACT_KINDS.filter((k) => !known.has(k))), ctx));
       continue;
     }
-    for (const pair of TOPICS[pick(TOPIC_BAG)]().slice(0, left)) ex.push(pair);
+    for (const pair of topicExchanges().slice(0, left)) ex.push(pair);
   }
   if (ex.length < 6 && chance(0.25)) {
     const name = ctx.name && chance(0.7) ? `, ${ctx.name}` : '';
@@ -802,6 +812,8 @@ const E = {
 };
 const madeUp = (syllables, suffix = '') => syllableWord(syllables, suffix, unseen);
 const evalName = () => (chance(0.3) ? pick(E.names) : madeUp(range(2, 3)));
+const evalPlace = () => (chance(0.3) ? pick(E.cities) : madeUp(range(1, 2), pick(PLACE_ENDS)));
+const evalPetName = () => (chance(0.3) ? pick(E.petNames) : madeUp(2));
 const number4 = () => { for (;;) { const v = String(range(2000, 9999)); if (unseen(v)) return v; } };
 
 // Each kind: make() -> value; state(v) -> [human, bot]; ask(v) -> [question, answer, value to
@@ -814,13 +826,13 @@ const EVAL_FACTS = {
     unknown: [pick(['Can you tell me my name?', 'Remind me, what am I called?']), 'You haven\'t told me your name yet.'],
   },
   home: {
-    make: () => (chance(0.3) ? pick(E.cities) : madeUp(range(1, 2), pick(PLACE_ENDS))),
+    make: evalPlace,
     state: (v) => [pick([`These days I live in ${v}.`, `Home for me is ${v}.`, `I'm from a little town called ${v}.`]), pick([`${v}! I'd love to hear what it's like.`, `Oh, ${v}. Thanks for telling me.`])],
     ask: (v) => [pick(['Do you remember where I live?', 'Which town is home for me?', 'Where did I say I\'m from?']), pick([`You live in ${v}.`, `You're from ${v}.`]), v],
     unknown: [pick(['Do you remember where I live?', 'Which town is home for me?']), 'You haven\'t told me where you live.'],
   },
   pet: {
-    make: () => ({ kind: pick(E.pets), name: chance(0.3) ? pick(E.petNames) : madeUp(2) }),
+    make: () => ({ kind: pick(E.pets), name: evalPetName() }),
     state: ({ kind, name }) => [pick([`I share my flat with ${an(kind)} named ${name}.`, `Our family ${kind} is called ${name}.`]), pick([`${name} the ${kind}, how lovely!`, `What a sweet name for ${an(kind)}.`])],
     ask: ({ kind, name }) => (chance(0.5)
       ? [pick([`What's the name of my ${kind}?`, `Remind me, what is my ${kind} called?`]), `Your ${kind} is called ${name}.`, name]
@@ -928,3 +940,79 @@ ${evalConvs.join('\n\n')}\n`;
 writeFileSync(EVAL_OUT, evalText);
 const marks = (re) => (evalConvs.join('\n').match(re) ?? []).length;
 console.log(`wrote ${EVAL_OUT}: ${evalConvs.length} conversations, ${marks(/\[recall: /g)} recall and ${marks(/\[unknown\]/g)} unknown questions`);
+
+// ================================================================ data/eval-copy.txt
+// eval.txt asks for new values in new phrasings, so a model must both copy a value from the
+// conversation and understand a question unlike any it was trained on. This set asks for
+// copying alone: its facts are stated, acknowledged and asked back with chat.txt's own
+// templates (FACTS) between chat.txt's own topics, only the values are new: made up from
+// syllables, or drawn from the held-out and eval-only pools above (E), every one unseen in
+// chat.txt. The user lines are typed as written (no casual typing), so a value is copied as is.
+state = EVAL_COPY_SEED; // after eval.txt's stream: chat.txt and eval.txt do not depend on anything below
+// the fact kinds whose value is one thing to say back; value(v, question) is the part asked
+// for when v has several
+const COPY_FACTS = {
+  name: { make: evalName },
+  friend: { make: evalName },
+  city: { make: evalPlace },
+  trip: { make: () => ({ ...FACTS.trip.make(), place: evalPlace() }), value: (v) => v.place },
+  // one pet, so FACTS.pets never needs the kind's plural, and one that takes "a" as all of chat.txt's
+  // do ("I have a cat called ..."); "What kind of pet do I have?" asks the kind
+  pets: { make: () => ({ kind: [pick(E.pets.filter((k) => an(k) === `a ${k}`))], n: 1, pet: evalPetName() }), value: (v, question) => (/name|called/.test(question) ? v.pet : v.kind[0]) },
+  number: { make: number4 },
+  secret: { make: () => (chance(0.5) ? pick(E.words) : madeUp(2).toLowerCase()) },
+  bought: { make: () => pick(E.instruments.filter((v) => v !== 'drums' && v !== 'bagpipes')) }, // "I just bought a ..."
+  job: { make: () => pick(E.jobs) },
+  instrument: { make: () => pick(E.instruments) },
+  fav_food: { make: () => pick(E.foods) },
+  fav_colour: { make: () => pick(E.colours) },
+  fav_drink: { make: () => pick(E.drinks) },
+};
+const COPY_KINDS = Object.keys(COPY_FACTS);
+
+/** a conversation of at most 6 exchanges, as chat.txt's; null when two facts drew the same value */
+function copyConversation() {
+  const ex = []; // [human, bot, mark]
+  const ctx = { name: null, friend: null };
+  const topic = () => ex.push([...topicExchanges()[0], '']);
+  const kinds = [...COPY_KINDS].sort(() => rand() - 0.5).slice(0, range(1, 3));
+  const facts = kinds.map((k) => [k, COPY_FACTS[k].make()]);
+  // one exchange for each fact stated and asked back, one more between them when there is one
+  // fact (chat.txt asks a fact back two or more exchanges after it), the rest as it chances
+  let room = 6 - 2 * facts.length - (facts.length === 1 ? 1 : 0);
+  const maybe = (p) => room > 0 && chance(p) && room-- > 0;
+  if (maybe(0.3)) topic();
+  for (const [k, v] of facts) {
+    if (k === 'name' || k === 'friend') ctx[k] = v;
+    ex.push([...statedFact(k, v, ctx), '']);
+  }
+  if (facts.length === 1 || maybe(0.4)) topic();
+  const unknown = maybe(0.6) ? pick(FACT_KINDS.filter((k) => !kinds.includes(k))) : null;
+  const asks = [...facts].sort(() => rand() - 0.5);
+  const unknownAt = unknown ? int(asks.length + 1) : -1;
+  const values = [];
+  asks.forEach(([k, v], i) => {
+    if (i === unknownAt) ex.push([...neverGiven(unknown, ctx), ' [unknown]']);
+    const [q, a] = askedBack(k, v);
+    const value = COPY_FACTS[k].value?.(v, q) ?? v;
+    if (!unseen(value)) throw new Error(`eval-copy: the value '${value}' occurs in chat.txt`);
+    values.push(norm(value));
+    ex.push([q, a, ` [recall: ${value}]`]);
+  });
+  if (unknownAt === asks.length) ex.push([...neverGiven(unknown, ctx), ' [unknown]']);
+  if (new Set(values).size < values.length) return null;
+  return ex.map(([h, b, mark]) => `Human: ${h}\nBot: ${b}${mark}`).join('\n');
+}
+
+const copyConvs = [];
+while (copyConvs.length < EVAL_COPY_COUNT) {
+  const c = copyConversation();
+  if (c && c.length <= 560) copyConvs.push(c); // as eval.txt: the whole conversation fits a 256-token context
+}
+const copyText = `# Held-out conversations for node dist/eval.js --data data/eval-copy.txt: chat.txt's own phrasings,
+# values it never has (generated by scripts/generate-chat-data.mjs; the marks are explained in data/README.md)
+
+${copyConvs.join('\n\n')}\n`;
+writeFileSync(EVAL_COPY_OUT, copyText);
+const copyMarks = (re) => (copyConvs.join('\n').match(re) ?? []).length;
+console.log(`wrote ${EVAL_COPY_OUT}: ${copyConvs.length} conversations, ${copyMarks(/\[recall: /g)} recall and ${copyMarks(/\[unknown\]/g)} unknown questions`);

@@ -79,6 +79,7 @@ t('a [recall] whose value is said nowhere before it in its conversation (a blank
   assert.equal(readMarkedChat('Human: Call me zorbat! I have seven cats.\nBot: OK. Name your dog Rex.\nHuman: Who am I?\nBot: Zorbat. [recall: Zorbat]\nHuman: Cats?\nBot: 7. [recall: 7 | seven]\nHuman: Dog?\nBot: Rex. [recall: Rex]', SP).notes, []);
   assert.match(readMarkedChat('Human: Cats?\nBot: 7. [recall: 7 | seven]\nHuman: Cats?\nBot: Seven. [recall: seven]', SP).notes.join('\n'), /^2 \[recall: \.\.\.\] questions ask/);
   assert.equal(readMarkedChat(read('data/eval.txt'), SP).notes, []);
+  assert.equal(readMarkedChat(read('data/eval-copy.txt'), SP).notes, []);
 });
 
 t('Chinese and Japanese, written without spaces: each character is a word, so a value is found inside a sentence', () => {
@@ -251,29 +252,61 @@ t('wilson95: the rates a count is consistent with (the roots of the score test),
 // ---------------------------------------------------------------- the shipped held-out set
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 
-t('data/eval.txt: marked facts, none of whose values (and none of whose user lines) is in data/chat.txt', () => {
-  const evalConvs = parseMarkedChat(read('data/eval.txt'), SP);
-  const chat = read('data/chat.txt');
-  const trainWords = new Set(words(chat));
-  const marks = evalConvs.flatMap((c) => c.marks.filter((m) => m !== null));
+const chat = read('data/chat.txt');
+const trainWords = new Set(words(chat));
+const key = (s: string) => words(s).join(' ');
+const trainHuman = new Set(parseChat(chat, SP).flatMap((c) => c.turns.filter((x) => x.speaker === 'human').map((x) => key(x.text))));
+
+/** the conversations of a shipped held-out file, after checking that no value it asks for occurs in data/chat.txt */
+function heldOutSet(file: string, minRecall: number, minUnknown: number) {
+  const convs = parseMarkedChat(read(file), SP);
+  const marks = convs.flatMap((c) => c.marks.filter((m) => m !== null));
   const values = marks.flatMap((m) => (m.kind === 'recall' ? m.values : []));
-  assert.ok(values.length >= 40, `${values.length} recall questions`);
-  assert.ok(marks.filter((m) => m.kind === 'unknown').length >= 15, 'honesty questions');
+  assert.ok(values.length >= minRecall, `${file}: ${values.length} recall questions`);
+  assert.ok(marks.filter((m) => m.kind === 'unknown').length >= minUnknown, `${file}: honesty questions`);
   for (const v of values) {
     const seen = words(v).filter((w) => trainWords.has(w));
-    assert.is(seen.length, 0, `the eval value '${v}' occurs in data/chat.txt (${seen.join(', ')})`);
+    assert.is(seen.length, 0, `${file}: the value '${v}' occurs in data/chat.txt (${seen.join(', ')})`);
   }
-  const key = (s: string) => words(s).join(' ');
-  const trainHuman = new Set(parseChat(chat, SP).flatMap((c) => c.turns.filter((x) => x.speaker === 'human').map((x) => key(x.text))));
-  for (const c of evalConvs) for (const x of c.turns) if (x.speaker === 'human') assert.not.ok(trainHuman.has(key(x.text)), `'${x.text}' is also in chat.txt`);
+  return convs;
+}
+
+t('data/eval.txt: marked facts, none of whose values (and none of whose user lines) is in data/chat.txt', () => {
+  for (const c of heldOutSet('data/eval.txt', 40, 15)) for (const x of c.turns) if (x.speaker === 'human') assert.not.ok(trainHuman.has(key(x.text)), `'${x.text}' is also in chat.txt`);
 });
 
-t('data/chat.txt and data/eval.txt are what scripts/generate-chat-data.mjs writes', () => {
-  const out = join(tmp, 'chat.txt'), evalOut = join(tmp, 'eval.txt');
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/generate-chat-data.mjs'), '--out', out, '--eval-out', evalOut], { encoding: 'utf8' });
+t('data/eval-copy.txt: marked facts whose values are not in data/chat.txt, stated and asked in user lines that are', () => {
+  const convs = heldOutSet('data/eval-copy.txt', 60, 10);
+  // a user line is a training phrasing when some user line of chat.txt reads the same with other
+  // words (1 to 3) in the place of each run of words chat.txt never has (the values)
+  const trainLines = `\n${[...trainHuman].join('\n')}\n`;
+  const VALUE = '[^ \\n]+(?: [^ \\n]+){0,2}';
+  const phrasing = (line: string) => new RegExp(`\\n${key(line).split(' ').map((w) => (trainWords.has(w) ? w : '*')).join(' ').replace(/\*( \*)*/g, VALUE)}\\n`);
+  let questions = 0, statements = 0;
+  for (const c of convs) {
+    const values = c.marks.flatMap((m) => (m?.kind === 'recall' ? m.values : []));
+    c.turns.forEach((x, i) => {
+      const asked = c.marks[i + 1] != null; // the Human line a marked Bot line answers
+      const states = values.some((v) => ` ${key(x.text)} `.includes(` ${key(v)} `));
+      if (x.speaker !== 'human' || !(asked || states)) return;
+      if (asked) questions++; else statements++;
+      assert.ok(phrasing(x.text).test(trainLines), `'${x.text}' is not phrased as any user line of chat.txt`);
+    });
+  }
+  assert.ok(questions >= 70 && statements >= 60, `${questions} questions and ${statements} statements checked`);
+  // and the check can fail: a question eval.txt asks, and a value in a phrasing of its own
+  assert.not.ok(phrasing('Which instrument have I taken up?').test(trainLines));
+  assert.not.ok(phrasing('The name\'s Brulvik.').test(trainLines));
+  assert.ok(phrasing('My name is Brulvik.').test(trainLines));
+});
+
+t('data/chat.txt, data/eval.txt and data/eval-copy.txt are what scripts/generate-chat-data.mjs writes', () => {
+  const out = join(tmp, 'chat.txt'), evalOut = join(tmp, 'eval.txt'), copyOut = join(tmp, 'eval-copy.txt');
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/generate-chat-data.mjs'), '--out', out, '--eval-out', evalOut, '--eval-copy-out', copyOut], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
-  assert.ok(readFileSync(out, 'utf8') === read('data/chat.txt'), 'data/chat.txt differs from the generator output: rerun it');
+  assert.ok(readFileSync(out, 'utf8') === chat, 'data/chat.txt differs from the generator output: rerun it');
   assert.ok(readFileSync(evalOut, 'utf8') === read('data/eval.txt'), 'data/eval.txt differs from the generator output: rerun it');
+  assert.ok(readFileSync(copyOut, 'utf8') === read('data/eval-copy.txt'), 'data/eval-copy.txt differs from the generator output: rerun it');
 });
 
 // ---------------------------------------------------------------- replay through ChatSession
