@@ -94,16 +94,29 @@ function withPath<T>(path: string, f: () => T): T {
 }
 
 type Loss = { loss: number; tokens: number };
-/** the recall loss over all of the values' tokens, and over those the training data contains */
-type ValueLoss = { all: Loss; seen: Loss };
+/** the recall loss over all of the values' tokens, and over those the training data contains; null: a stop cut it short */
+type ValueLoss = { all: Loss | null; seen: Loss | null };
 
-/** mean loss over the tokens `ds` masks in (one window a batch) */
-async function maskedLoss(model: GPT2, ds: TokenDataset): Promise<Loss> {
-  const T = ds.blockSize;
+/** the target tokens `ds` masks in */
+function maskedTokens(ds: TokenDataset): number {
   let tokens = 0;
-  for (let i = 1; i <= ds.stats.windows * T; i++) tokens += ds.mask[i];
-  return { loss: (await evaluate(model, ds, ds.stats.windows, 1, T)) ?? NaN, tokens };
+  for (let i = 1; i <= ds.stats.windows * ds.blockSize; i++) tokens += ds.mask[i];
+  return tokens;
 }
+
+/** mean loss over the tokens `ds` masks in (one window a batch); null when `stopped` cut it short */
+async function maskedLoss(model: GPT2, ds: TokenDataset, stopped?: () => boolean): Promise<Loss | null> {
+  const tokens = maskedTokens(ds);
+  const loss = await evaluate(model, ds, ds.stats.windows, 1, ds.blockSize, stopped);
+  // evaluate's null with tokens to score: stopped
+  return loss === null && tokens ? null : { loss: loss ?? NaN, tokens };
+}
+
+/** a recall loss as the table shows it: '-' when it has no tokens or a stop cut it short */
+const lossValue = (l: Loss | null) => (l?.tokens ? l.loss.toFixed(3) : '-');
+const CUT = 'not computed: interrupted';
+/** a recall loss in --json: null when it has no tokens or a stop cut it short */
+const lossJson = (l: Loss | null) => (l?.tokens ? l.loss : null);
 
 const pct = (f: Fraction) => (f.of ? `${((100 * f.count) / f.of).toFixed(1)}%` : '-');
 
@@ -119,28 +132,31 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
     row('identical replies', pct(s.identical), of(s.identical, 'replies repeat an earlier reply of their conversation')),
     row('recall', pct(s.recall), of(s.recall, 'replies contain the fact asked about') + range(s.recall) +
       (s.recallOutOfContext ? ` (${s.recallOutOfContext} of the questions lost older exchanges to the context)` : '')),
-    row('recall loss', valueLoss.all.tokens ? valueLoss.all.loss.toFixed(3) : '-', `over the ${valueLoss.all.tokens} tokens of the recalled values in the reference replies (a uniform guess: 10.825)`),
-    row('  seen tokens', valueLoss.seen.tokens ? valueLoss.seen.loss.toFixed(3) : '-', `over the ${valueLoss.seen.tokens} of them that occur in the training data`),
+    row('recall loss', lossValue(valueLoss.all), valueLoss.all ? `over the ${valueLoss.all.tokens} tokens of the recalled values in the reference replies (a uniform guess: 10.825)` : CUT),
+    row('  seen tokens', lossValue(valueLoss.seen), valueLoss.seen ? `over the ${valueLoss.seen.tokens} of them that occur in the training data` : CUT),
     row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given') + range(s.honesty)),
     row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
     row('distinct-2', s.distinct2 === null ? '-' : s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
   ].join('\n');
 }
 
-// Ctrl-C (or SIGTERM, SIGHUP) while the replies are generated stops there, and the conversations
-// finished so far are scored (none: the losses alone): minutes of work are not lost. Before the replies, or a second
-// time, it quits at once.
-let phase: 'before' | 'replies' | 'after' = 'before';
+// Ctrl-C (or SIGTERM, SIGHUP) once the validation loss is computed stops there: during the recall
+// loss, the losses computed so far are reported; during the replies, the conversations finished
+// so far are scored too. Minutes of work are not lost. Before the validation loss is through,
+// or a second time, it quits at once.
+let phase: 'before' | 'recall' | 'replies' | 'after' = 'before';
 let stopSignal: NodeJS.Signals | null = null;
+const stopped = () => stopSignal !== null;
 for (const s of STOP_SIGNALS) {
   process.on(s, (sig: NodeJS.Signals) => {
     const nl = process.stderr.isTTY ? '\n' : ''; // after the progress line's \r
-    if (phase === 'replies' && !stopSignal) {
+    if ((phase === 'recall' || phase === 'replies') && !stopSignal) {
       stopSignal = sig;
-      process.stderr.write(`${nl}eval: ${signalName(sig)}: stopping; the conversations finished so far are scored (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again quits at once)\n`);
+      const kept = phase === 'recall' ? 'the validation loss is reported' : 'the conversations finished so far are scored';
+      process.stderr.write(`${nl}eval: ${signalName(sig)}: stopping; ${kept} (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again quits at once)\n`);
       return;
     }
-    process.stderr.write(`${nl}eval: ${signalName(sig)}: stopped${phase === 'before' ? ' before the replies: nothing scored' : ''}\n`);
+    process.stderr.write(`${nl}eval: ${signalName(sig)}: stopped${phase === 'before' ? ' before the validation loss was computed: nothing scored' : ''}\n`);
     process.exit(signalExitCode(sig));
   });
 }
@@ -193,7 +209,8 @@ async function main(): Promise<void> {
   // the shipped set's losses, before the first reply): say what is being computed
   const botTurns = packConversations(convs, speakers, T, 'bot');
   log(`eval: val loss over ${count(botTurns.stats.windows, 'window')} of ${T} tokens\n`);
-  const loss = await maskedLoss(generator.model, botTurns);
+  const loss = (await maskedLoss(generator.model, botTurns))!; // no stop asked for: never null
+  phase = 'recall';
   // the recalled values' tokens, and those of them that the training data contains: a model
   // trained from scratch on it cannot output the others, copying or not. The training text is
   // encoded per distinct line (3x faster than whole, measured): a value never holds a newline,
@@ -202,7 +219,8 @@ async function main(): Promise<void> {
   if (trainText) for (const line of new Set(trainText.split('\n'))) for (const t of encode(line)) trainTokens.add(t);
   const seenValues = { ...values, mask: values.mask.map((m, i) => (m && trainTokens.has(values.tokens[i]) ? 1 : 0)) };
   log(`eval: recall loss over ${count(values.stats.windows * (trainText ? 2 : 1), 'window')} (the values' tokens${trainText ? ', then those seen in training' : ''})\n`);
-  const valueLoss = { all: await maskedLoss(generator.model, values), seen: trainText ? await maskedLoss(generator.model, seenValues) : { loss: NaN, tokens: 0 } };
+  const valueLoss: ValueLoss = { all: await maskedLoss(generator.model, values, stopped), seen: { loss: NaN, tokens: 0 } };
+  if (trainText) valueLoss.seen = await maskedLoss(generator.model, seenValues, stopped);
   const tty = !!process.stderr.isTTY;
   let finished = 0; // conversations whose replies are all in
   phase = 'replies';
@@ -214,16 +232,17 @@ async function main(): Promise<void> {
     const line = `eval: conversation ${done}/${convs.length}, ${n}/${replies} replies, ${formatDuration((now - t0) / 1000)}${eta}`;
     if (tty) log(`\r${line}\x1b[K${done === convs.length ? '\n' : ''}`);
     else if (done % 10 === 0 || done === convs.length) log(`${line}\n`);
-  }, () => stopSignal !== null);
+  }, stopped);
   phase = 'after';
   const seconds = (performance.now() - t0) / 1000;
   // stopped: the replies of the first conversations, as --limit would give them; the losses above are over all of them
   const interrupted = stopSignal && finished < convs.length ? { signal: stopSignal, conversations: finished } : null;
   if (interrupted) {
     process.exitCode = signalExitCode(interrupted.signal);
-    // the losses are done (a minute for GPT-2 on a CPU): they are printed even when no reply is
+    // the validation loss is done (a minute for GPT-2 on a CPU): it is printed even when no reply is, or no recall loss
     const replied = finished ? `the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies)` : 'no conversation was finished: no reply is scored';
-    log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: ${replied}; the losses are over all ${convs.length}\n`);
+    const losses = valueLoss.all && valueLoss.seen ? 'the losses are' : 'the recall loss was cut short (not computed); the validation loss is';
+    log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: ${replied}; ${losses} over all ${convs.length}\n`);
   }
   // chat.js says this after a reply; here the table would hide it
   const personaCut = transcripts.filter((r) => r.personaCut), messageCut = transcripts.filter((r) => r.messageCut).length;
@@ -235,8 +254,8 @@ async function main(): Promise<void> {
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {
     const settings = { init, adapter: adapter ?? null, dtype, data: dataPath, trainData: trainText ? trainPath : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
-    process.stdout.write(`${JSON.stringify({ settings, interrupted, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: valueLoss.all.tokens ? valueLoss.all.loss : null, recallTokens: valueLoss.all.tokens,
-      recallLossSeen: valueLoss.seen.tokens ? valueLoss.seen.loss : null, recallTokensSeen: valueLoss.seen.tokens, scores,
+    process.stdout.write(`${JSON.stringify({ settings, interrupted, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: lossJson(valueLoss.all), recallTokens: maskedTokens(values),
+      recallLossSeen: lossJson(valueLoss.seen), recallTokensSeen: trainText ? maskedTokens(seenValues) : 0, scores,
       interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);
   } else {
     // an adapter's scores are told apart from its base's

@@ -456,6 +456,36 @@ t('eval.js: Ctrl-C before the first conversation is finished still prints the lo
   assert.ok(j.valLoss > 0 && j.recallLoss > 0 && j.valTokens > 0, `the losses: ${j.valLoss}, ${j.recallLoss}`);
 });
 
+t('eval.js: SIGTERM (or Ctrl-C) during the recall loss still prints the validation loss and perplexity, computed by then, marked interrupted; exits 143', async () => {
+  const ckpt = join(tmp, 'interrupted-recall');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 256 };
+  saveGPT2Weights(ckpt, config, GPT2.initArrays(config, 7));
+  // 200 short conversations: the Bot turns pack into few windows of 256 tokens, the recall loss takes one each (twice: seen tokens)
+  const data = join(tmp, 'many-recalls.txt');
+  writeFileSync(data, Array.from({ length: 200 }, (_, i) => `Human: I am Zorbat${i}.\nBot: Hi Zorbat${i}. [recall: Zorbat${i}]\n`).join('\n'));
+  const args = ['--init', ckpt, '--data', data, '--train-data', data, '--max-new-tokens', '16'];
+  for (const [sig, code, json] of [['SIGTERM', 143, true], ['SIGINT', 130, false]] as const) {
+    const p = start('eval', [...args, ...(json ? ['--json'] : [])]);
+    p.child.stdin!.end();
+    await waitForOutput(p, 'stderr', /eval: recall loss over 400 windows/);
+    p.child.kill(sig);
+    const r = await p.done;
+    assert.is(r.code, code, `exit code ${r.code} (signal ${r.signal})\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^eval: ${sig === 'SIGINT' ? 'interrupt' : sig}: stopping; the validation loss is reported`, 'm'));
+    assert.match(r.stderr, /: no conversation was finished: no reply is scored; the recall loss was cut short \(not computed\); the validation loss is over all 200$/m);
+    if (json) {
+      const j = JSON.parse(r.stdout);
+      assert.equal([j.interrupted, j.replies, j.recallLoss, j.recallLossSeen], [{ signal: sig, conversations: 0 }, [], null, null]);
+      assert.ok(j.valLoss > 0 && j.valTokens > 0 && j.recallTokens > 0, `the loss: ${j.valLoss} over ${j.valTokens}`);
+      assert.is(j.perplexity, Math.exp(j.valLoss));
+    } else {
+      assert.match(r.stdout, /: the first 0 of 200 conversations \(interrupted\), 0 replies,/);
+      assert.match(r.stdout, /^ {2}val loss +\d+\.\d{3} +perplexity \d+\.\d, over \d+ Bot tokens$/m);
+      assert.match(r.stdout, /^ {2}recall loss +- +not computed: interrupted$/m);
+    }
+  }
+});
+
 t('eval.js: a model trained with --human User --bot Assistant is prompted so, its training text is the copying reference; none there: copying left out', () => {
   const ckpt = join(tmp, 'tagged');
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
