@@ -1,13 +1,16 @@
 // node dist/serve.js: an OpenAI-compatible chat server for GPT-2 or a fine-tuned checkpoint,
 // decoding every request in flight together (continuous batching).
 import { createServer as createNetServer } from 'node:net';
+import { totalmem } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { isDefaultSpeakers } from './data/format.ts';
 import { carryOnWithoutStdout, speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './node/cli.ts';
-import { GPT2BatchGenerator } from './model/generate.ts';
+import { GPT2BatchGenerator, kvBytesPerSlot } from './model/generate.ts';
+import { parameterCount, type GPT2Config } from './model/config.ts';
+import { count, gigabytes, megabytes } from './util/words.ts';
 import { openModel } from './node/load_model.ts';
 import { Scheduler } from './server/scheduler.ts';
 import { ApiServer } from './server/http.ts';
@@ -22,7 +25,7 @@ const specs: FlagSpec[] = [
   ...SPEAKER_FLAGS,
   { name: 'host', type: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
   { name: 'port', type: 'int', default: 8080, help: 'port to listen on; 0 = any free port' },
-  { name: 'max-batch', type: 'int', default: 8, help: 'sequences decoded together (each holds a KV cache of the full context)' },
+  { name: 'max-batch', type: 'int', default: 8, help: "sequences decoded together (each holds a KV cache of the full context, allocated at the start: at most what the machine's memory holds)" },
   { name: 'max-queue', type: 'int', default: 64, help: 'requests that may wait for a free sequence; more get 503' },
   { name: 'api-key', type: 'string', help: `require 'Authorization: Bearer KEY' on /v1/* (default: env ${KEY_ENV}; none: no key needed)` },
   FAST_FLAG,
@@ -60,6 +63,8 @@ async function main(): Promise<void> {
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { model, loadMs, describe, files, noFiles } = await loadChosen(choice, () => openModel(init, { adapter, dtype }));
+  const tooMany = maxBatchProblem(model.config, maxBatch, totalmem());
+  if (tooMany) throw new UserError(tooMany);
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
   const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -112,6 +117,19 @@ function cannotListen(host: string, port: number, e: NodeJS.ErrnoException): Use
     : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? `${e.message} (--host takes an address of this machine: 127.0.0.1, or 0.0.0.0 for all)`
       : e.message;
   return new UserError(`cannot listen on ${host}:${port}: ${why}`);
+}
+
+/**
+ * The KV caches of --max-batch sequences are allocated at the start, each of the whole context:
+ * more than the machine's memory beside the weights (memoryProblem's bound; WebGPU does not tell
+ * a GPU's own) would end in an out-of-memory abort or a crash, so it is refused, with what fits.
+ */
+function maxBatchProblem(c: GPT2Config, maxBatch: number, memoryBytes: number): string | null {
+  const perSlot = kvBytesPerSlot(c), room = memoryBytes - parameterCount(c) * 4;
+  if (maxBatch * perSlot <= room) return null;
+  const fits = Math.max(0, Math.floor(room / perSlot));
+  return `--max-batch ${maxBatch} needs ${gigabytes(maxBatch * perSlot)} of KV caches (${megabytes(perSlot)} a sequence: ${count(c.n_layer, 'layer')} of ${c.n_positions} positions), ` +
+    `more than this machine's ${gigabytes(memoryBytes)} of memory holds beside the weights: ${fits ? `pass --max-batch ${fits} or less` : 'this model leaves no room for one'}`;
 }
 
 /** Bind host:port and let go at once: throws what listening would (another process may still take the port in between). */

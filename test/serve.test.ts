@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -16,7 +16,7 @@ import { encodeHumanTurn, encodePersona, DEFAULT_SPEAKERS } from '../src/data/fo
 import { Rng } from '../src/util/rng.ts';
 import { decode } from '../src/data/tokenizer.ts';
 import type { ReplyOptions } from '../src/chat/reply.ts';
-import { start, stderrLines, waitForStdout } from './child.ts';
+import { assertOneLineError, start, stderrLines, waitForStdout } from './child.ts';
 import { saveAdapter } from '../src/node/adapter_dir.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
 import { events, randomCheckpoint, request, SERVE_CONFIG, startServer, streamedContent, type TestServer } from './serve_util.ts';
@@ -605,6 +605,14 @@ t('node dist/serve.js: a port in use, a host not of this machine (with --port 0 
   } finally {
     busy.close();
   }
+});
+
+t('node dist/serve.js --max-batch more than the KV caches of which fit the machine\'s memory is said in one line, before any is allocated (it crashed)', async () => {
+  const r = await start('serve', ['--init', dir, '--port', '0', '--max-batch', '10000000']).done;
+  // SERVE_CONFIG: 2 layers of 96 positions x 3 x 32 floats
+  assertOneLineError(r, [/^error: --max-batch 10000000 needs 737 GB of KV caches \(0\.1 MB a sequence: 2 layers of 96 positions\), more than this machine's [\d.]+ GB of memory holds beside the weights: pass --max-batch \d+ or less$/], '--max-batch 10000000');
+  const fits = Number(/--max-batch (\d+) or less/.exec(r.stderr)![1]);
+  assert.ok(fits > 1000 && fits * 73_728 <= totalmem(), `${fits} sequences fit`);
 });
 
 t.run();

@@ -25,10 +25,16 @@ import { residualForward } from '../ops/residual.ts';
 import { embeddingForward } from '../ops/embedding.ts';
 import { rowsPerBinding } from '../ops/fit.ts';
 import { isF16Weight, type GPT2 } from './gpt2.ts';
+import type { GPT2Config } from './config.ts';
 import { SlotGenerator, type BatchGenerator, type DecodeStep } from './generator.ts';
 
+/** floats from one slot's cache to the next: its [n_positions, 3C], rounded up to whole 256-byte blocks so it can be bound as a view */
+const kvStride = (c: GPT2Config) => Math.ceil((c.n_positions * 3 * c.n_embd) / 64) * 64;
+/** bytes of one slot's KV caches, all layers: what GPT2BatchGenerator allocates per slot, up front */
+export const kvBytesPerSlot = (c: GPT2Config) => c.n_layer * kvStride(c) * 4;
+
 export class GPT2BatchGenerator implements BatchGenerator {
-  /** floats from one slot's cache to the next: whole 256-byte blocks, so a slot's cache can be bound as a view */
+  /** floats from one slot's cache to the next (kvStride) */
   readonly stride: number;
   /** slots per cache tensor (as many as fit one binding) */
   readonly slotsPerTensor: number;
@@ -37,10 +43,10 @@ export class GPT2BatchGenerator implements BatchGenerator {
   private lengths: number[];
 
   constructor(readonly model: GPT2, readonly slots: number) {
-    const { n_layer, n_positions: P, n_embd: C } = model.config;
+    const { n_layer } = model.config;
     const gpu = model.gpu;
     if (!(Number.isInteger(slots) && slots >= 1)) throw new Error(`GPT2BatchGenerator: slots=${slots} must be a positive integer`);
-    this.stride = Math.ceil((P * 3 * C) / 64) * 64;
+    this.stride = kvStride(model.config);
     this.slotsPerTensor = Math.min(slots, rowsPerBinding(this.stride * 4, gpu.bindingLimit, 1, 'KV cache of one sequence'));
     const tensors = Math.ceil(slots / this.slotsPerTensor);
     this.caches = Array.from({ length: n_layer }, (_, l) => Array.from({ length: tensors }, (_, t) => {
