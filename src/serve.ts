@@ -7,7 +7,7 @@ import { closeGpu, getGpu } from './node/gpu.ts';
 import { UserError } from './util/errors.ts';
 import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { isDefaultSpeakers } from './data/format.ts';
-import { carryOnWithoutStdout, speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS } from './node/cli.ts';
+import { carryOnWithoutStdout, speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, STOP_SIGNALS } from './node/cli.ts';
 import { GPT2BatchGenerator, kvBytesPerSlot } from './model/generate.ts';
 import { parameterCount, type GPT2Config } from './model/config.ts';
 import { count, gigabytes, megabytes } from './util/words.ts';
@@ -17,7 +17,7 @@ import { ApiServer } from './server/http.ts';
 import { isSendableKey } from './browser/openai.ts';
 
 const KEY_ENV = 'GPT2_API_KEY';
-/** how long in-flight requests may finish after Ctrl-C / SIGTERM before they are cut */
+/** how long in-flight requests may finish after Ctrl-C / SIGTERM / SIGHUP before they are cut */
 const GRACE_MS = 10_000;
 
 const specs: FlagSpec[] = [
@@ -99,8 +99,8 @@ async function main(): Promise<void> {
       log(`${signal}: no new requests; replies in flight get ${GRACE_MS / 1000} s to finish (${signal} again cuts them)`);
       stopping = server.close(GRACE_MS).then(done, done);
     };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    // SIGHUP too (the terminal that started it closed): Node's default would end it at once, cutting replies with no error sent
+    for (const s of STOP_SIGNALS) process.on(s, () => stop(s));
   });
   log('stopped');
 }

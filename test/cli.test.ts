@@ -130,6 +130,21 @@ t('train.js: Ctrl-C finishes the step, saves, exits 0; --resume continues at the
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, second + 2);
 });
 
+t('train.js: SIGHUP (its terminal closed, and its stdout with it) finishes the step, saves and exits 0, as Ctrl-C does', async () => {
+  const out = join(dir, 'hangup');
+  const p = start('train', [...TINY, '--steps', '1000', '--out', out]);
+  p.child.stdin!.end();
+  await waitForStdout(p, /^step +[1-9]\d*\/\d+ \| /m);
+  const shown = progress(p.stdout()).at(-1)!.step;
+  p.child.stdout!.destroy(); // the terminal is gone: its next lines get EPIPE
+  p.child.kill('SIGHUP');
+  const r = await p.done;
+  assert.is(r.code, 0, `exit code ${r.code} (signal ${r.signal})\n${r.stderr}`);
+  assert.equal(stderrLines(r.stderr), [], 'no stack trace');
+  const saved = JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step;
+  assert.ok(saved >= shown && saved < 1000, `saved at step ${saved} (${shown} shown)`);
+});
+
 t('train.js --overwrite killed before its first save leaves the earlier run whole (its checkpoint and its --log, which --resume continues); its first save replaces both', async () => {
   const out = join(dir, 'overwritten'), log = join(dir, 'overwritten.jsonl'); // the log outside --out
   const steps = () => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);

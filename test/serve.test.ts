@@ -535,6 +535,26 @@ t('node dist/serve.js: --help, one start line with the URL and model, a request,
   }
 });
 
+t('node dist/serve.js: SIGHUP (its terminal closed, kill -HUP) stops it as SIGTERM does: the reply in flight finishes, exit 0 (it died at once)', async () => {
+  const proc = start('serve', ['--init', dir, '--port', '0']);
+  try {
+    await waitForStdout(proc, /^serving /m);
+    const url = /^serving \S+ at (\S+)\/v1 /m.exec(proc.stdout())![1];
+    const streaming = request(url, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 60, stream: true });
+    while ((await request(url, '/health')).json.active === 0) await new Promise((r) => setTimeout(r, 10));
+    proc.child.kill('SIGHUP');
+    const r = await streaming;
+    assert.is(r.status, 200);
+    assert.ok(events(r.text).at(-1).choices[0].finish_reason, `the stream in flight ended cleanly:\n${r.text}`);
+    const done = await proc.done;
+    assert.is(done.code, 0, `exit code ${done.code} (signal ${done.signal})\n${done.stderr}`);
+    assert.match(done.stdout, /^SIGHUP: no new requests; replies in flight get 10 s to finish/m);
+    assert.match(done.stdout, /^stopped$/m);
+  } finally {
+    proc.child.kill('SIGKILL');
+  }
+});
+
 t('node dist/serve.js whose log reader goes away (| head -1 for the URL) serves on, and SIGTERM still exits 0', async () => {
   const proc = start('serve', ['--init', dir, '--port', '0']);
   try {
