@@ -12,6 +12,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Tiktoken } from 'js-tiktoken/lite';
+import gpt2Ranks from 'js-tiktoken/ranks/gpt2';
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -947,26 +949,76 @@ console.log(`wrote ${EVAL_OUT}: ${evalConvs.length} conversations, ${marks(/\[re
 // copying alone: its facts are stated, acknowledged and asked back with chat.txt's own
 // templates (FACTS) between chat.txt's own topics, only the values are new: made up from
 // syllables, or drawn from the held-out and eval-only pools above (E), every one unseen in
-// chat.txt. The user lines are typed as written (no casual typing), so a value is copied as is.
+// chat.txt as a word but made of GPT-2 tokens chat.txt has (below). The user lines are typed
+// as written (no casual typing), so a value is copied as is.
 state = EVAL_COPY_SEED; // after eval.txt's stream: chat.txt and eval.txt do not depend on anything below
+
+// A model trained from scratch on chat.txt never outputs a token chat.txt lacks ("Adam" is one
+// token, " Adam", that it never has), so a value holding one would measure knowing that token,
+// not copying. The tokens checked are those eval.js's recall loss scores and counts as seen
+// (src/eval/recall_loss.ts, src/eval.ts): the ones of " " + the reference reply that overlap the
+// value's first occurrence there (case aside), against chat.txt's tokens encoded line by line.
+const gpt2 = new Tiktoken(gpt2Ranks);
+const encode = (s) => gpt2.encode(s, [], []);
+const chatTokens = new Set();
+for (const line of new Set(text.split('\n'))) for (const t of encode(line)) chatTokens.add(t);
+/** does `reply` say `value` in tokens that chat.txt has? (all ASCII, so a character is a byte) */
+const copyable = (reply, value) => {
+  const line = ` ${reply}`;
+  const m = new RegExp(`(?<![a-z0-9])${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![a-z0-9])`, 'i').exec(line);
+  if (!m) throw new Error(`eval-copy: '${reply}' does not say '${value}'`);
+  let at = 0;
+  for (const t of encode(line)) {
+    const next = at + gpt2.decode([t]).length;
+    if (next > m.index && at < m.index + value.length && !chatTokens.has(t)) return false;
+    at = next;
+  }
+  return true;
+};
+/** does each of `forms` (the ways the replies put `v`; default: after a space, as written) say `v` in tokens chat.txt has? */
+const sayable = (v, forms = [(x) => x]) => forms.every((form) => copyable(form(v), v));
+const QUOTED = [(v) => `"${v}"`]; // the secret word's replies quote it: '"obsidian"' is "obs", "idian", not " obsidian"
+// Few held-out and eval-only values pass (with the default seed 4 of 35 names, 2 of 18 code
+// words, 1 of 9 cities, none of the jobs), and each is asked at most once in the file, so that
+// one hard to copy does not weigh many times: places and pet names are all made up, names and
+// code words mostly, and a kind whose pool is used up (job from the start) is no longer asked
+const C = {
+  names: E.names.filter((v) => sayable(v)),
+  words: E.words.filter((v) => sayable(v, QUOTED)),
+  pets: E.pets.filter((k) => an(k) === `a ${k}` && sayable(k)),
+  jobs: E.jobs.filter((v) => sayable(v)),
+  instruments: E.instruments.filter((v) => sayable(v)),
+  foods: E.foods.filter((v) => sayable(v, [(x) => x, cap])), // "Your favourite food is kimchi." or "Kimchi!"
+  colours: E.colours.filter((v) => sayable(v, [(x) => x, cap])),
+  drinks: E.drinks.filter((v) => sayable(v, [(x) => x, cap])),
+};
+const used = new Set(); // the pool values of the conversations written so far
+let drawn = []; // those of the conversation being made, used once it is written
+const unused = (pool) => pool.filter((v) => !used.has(v));
+const draw = (pool) => { const v = pick(unused(pool)); drawn.push(v); return v; };
+const copyMadeUp = (syllables, suffix = '', forms = undefined) => syllableWord(syllables, suffix, (w) => unseen(w) && sayable(w, forms));
+const copyName = () => (unused(C.names).length && chance(0.3) ? draw(C.names) : copyMadeUp(range(2, 3)));
+const copyPlace = () => copyMadeUp(range(1, 2), pick(PLACE_ENDS));
+const copyNumber = () => { for (;;) { const v = String(range(2000, 9999)); if (unseen(v) && sayable(v)) return v; } };
+
 // the fact kinds whose value is one thing to say back; value(v, question) is the part asked
-// for when v has several
+// for when v has several; pool: the held-out values it draws (each once), asked while some are left
 const COPY_FACTS = {
-  name: { make: evalName },
-  friend: { make: evalName },
-  city: { make: evalPlace },
-  trip: { make: () => ({ ...FACTS.trip.make(), place: evalPlace() }), value: (v) => v.place },
+  name: { make: copyName },
+  friend: { make: copyName },
+  city: { make: copyPlace },
+  trip: { make: () => ({ ...FACTS.trip.make(), place: copyPlace() }), value: (v) => v.place },
   // one pet, so FACTS.pets never needs the kind's plural, and one that takes "a" as all of chat.txt's
   // do ("I have a cat called ..."); "What kind of pet do I have?" asks the kind
-  pets: { make: () => ({ kind: [pick(E.pets.filter((k) => an(k) === `a ${k}`))], n: 1, pet: evalPetName() }), value: (v, question) => (/name|called/.test(question) ? v.pet : v.kind[0]) },
-  number: { make: number4 },
-  secret: { make: () => (chance(0.5) ? pick(E.words) : madeUp(2).toLowerCase()) },
-  bought: { make: () => pick(E.instruments.filter((v) => v !== 'drums' && v !== 'bagpipes')) }, // "I just bought a ..."
-  job: { make: () => pick(E.jobs) },
-  instrument: { make: () => pick(E.instruments) },
-  fav_food: { make: () => pick(E.foods) },
-  fav_colour: { make: () => pick(E.colours) },
-  fav_drink: { make: () => pick(E.drinks) },
+  pets: { pool: C.pets, make: () => ({ kind: [draw(C.pets)], n: 1, pet: copyMadeUp(2) }), value: (v, question) => (/name|called/.test(question) ? v.pet : v.kind[0]) },
+  number: { make: copyNumber },
+  secret: { make: () => (unused(C.words).length && chance(0.3) ? draw(C.words) : copyMadeUp(2, '', [(w) => `"${w.toLowerCase()}"`]).toLowerCase()) },
+  bought: { pool: C.instruments.filter((v) => v !== 'drums' && v !== 'bagpipes') }, // "I just bought a ..."
+  job: { pool: C.jobs },
+  instrument: { pool: C.instruments },
+  fav_food: { pool: C.foods },
+  fav_colour: { pool: C.colours },
+  fav_drink: { pool: C.drinks },
 };
 const COPY_KINDS = Object.keys(COPY_FACTS);
 
@@ -975,8 +1027,8 @@ function copyConversation() {
   const ex = []; // [human, bot, mark]
   const ctx = { name: null, friend: null };
   const topic = () => ex.push([...topicExchanges()[0], '']);
-  const kinds = [...COPY_KINDS].sort(() => rand() - 0.5).slice(0, range(1, 3));
-  const facts = kinds.map((k) => [k, COPY_FACTS[k].make()]);
+  const kinds = COPY_KINDS.filter((k) => unused(COPY_FACTS[k].pool ?? [0]).length).sort(() => rand() - 0.5).slice(0, range(1, 3));
+  const facts = kinds.map((k) => [k, (COPY_FACTS[k].make ?? (() => draw(COPY_FACTS[k].pool)))()]);
   // one exchange for each fact stated and asked back, one more between them when there is one
   // fact (chat.txt asks a fact back two or more exchanges after it), the rest as it chances
   let room = 6 - 2 * facts.length - (facts.length === 1 ? 1 : 0);
@@ -996,6 +1048,7 @@ function copyConversation() {
     const [q, a] = askedBack(k, v);
     const value = COPY_FACTS[k].value?.(v, q) ?? v;
     if (!unseen(value)) throw new Error(`eval-copy: the value '${value}' occurs in chat.txt`);
+    if (!copyable(a, value)) throw new Error(`eval-copy: '${a}' says '${value}' in a token chat.txt never has`);
     values.push(norm(value));
     ex.push([q, a, ` [recall: ${value}]`]);
   });
@@ -1006,8 +1059,11 @@ function copyConversation() {
 
 const copyConvs = [];
 while (copyConvs.length < EVAL_COPY_COUNT) {
+  drawn = [];
   const c = copyConversation();
-  if (c && c.length <= 560) copyConvs.push(c); // as eval.txt: the whole conversation fits a 256-token context
+  if (!c || c.length > 560) continue; // as eval.txt: the whole conversation fits a 256-token context
+  copyConvs.push(c);
+  for (const v of drawn) used.add(v);
 }
 const copyText = `# Held-out conversations for node dist/eval.js --data data/eval-copy.txt: chat.txt's own phrasings,
 # values it never has (generated by scripts/generate-chat-data.mjs; the marks are explained in data/README.md)

@@ -15,12 +15,11 @@ import { isTokenFile } from './data/token_bin.ts';
 import { count } from './util/words.ts';
 import { packConversations, type TokenDataset } from './data/windows.ts';
 import { DEFAULT_SPEAKERS, tagPair, type Speakers } from './data/format.ts';
-import { encode } from './data/tokenizer.ts';
 import { evaluate } from './train/step.ts';
 import { DEFAULTS, formatDuration } from './train/run.ts';
 import { readMarkedChat } from './eval/heldout.ts';
 import { generateReplies, scoredTurns } from './eval/run.ts';
-import { recallValueDataset } from './eval/recall_loss.ts';
+import { onlySeen, recallValueDataset, trainingTokens } from './eval/recall_loss.ts';
 import { score, trainingReplies, wilson95, type Fraction, type Scores } from './eval/score.ts';
 
 // Replies in the shipped data are at most 24 tokens; 64 leaves a 256-token context room for
@@ -212,12 +211,9 @@ async function main(): Promise<void> {
   const loss = (await maskedLoss(generator.model, botTurns))!; // no stop asked for: never null
   phase = 'recall';
   // the recalled values' tokens, and those of them that the training data contains: a model
-  // trained from scratch on it cannot output the others, copying or not. The training text is
-  // encoded per distinct line (3x faster than whole, measured): a value never holds a newline,
-  // and GPT-2's pre-tokenizer joins nothing across one but whitespace
-  const values = recallValueDataset(convs, speakers, T), trainTokens = new Set<number>();
-  if (trainText) for (const line of new Set(trainText.split('\n'))) for (const t of encode(line)) trainTokens.add(t);
-  const seenValues = { ...values, mask: values.mask.map((m, i) => (m && trainTokens.has(values.tokens[i]) ? 1 : 0)) };
+  // trained from scratch on it cannot output the others, copying or not
+  const values = recallValueDataset(convs, speakers, T);
+  const seenValues = onlySeen(values, trainText ? trainingTokens(trainText) : new Set());
   log(`eval: recall loss over ${count(values.stats.windows * (trainText ? 2 : 1), 'window')} (the values' tokens${trainText ? ', then those seen in training' : ''})\n`);
   const valueLoss: ValueLoss = { all: await maskedLoss(generator.model, values, stopped), seen: { loss: NaN, tokens: 0 } };
   if (trainText) valueLoss.seen = await maskedLoss(generator.model, seenValues, stopped);

@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readMarkedChat } from '../src/eval/heldout.ts';
+import { readMarkedChat, type MarkedConversation } from '../src/eval/heldout.ts';
 import { generateReplies } from '../src/eval/run.ts';
-import { recallValueDataset } from '../src/eval/recall_loss.ts';
+import { recallValueDataset, trainingTokens } from '../src/eval/recall_loss.ts';
 import { admitsNotKnowing, distinct2, hasRepeated3gram, score, trainingReplies, wilson95, words, type ScoredReply } from '../src/eval/score.ts';
 import { containsValue, matchesNothing, valueSpan } from '../src/eval/match.ts';
 import { parseChat } from '../src/data/conversations.ts';
@@ -276,7 +276,7 @@ t('data/eval.txt: marked facts, none of whose values (and none of whose user lin
 });
 
 t('data/eval-copy.txt: marked facts whose values are not in data/chat.txt, stated and asked in user lines that are', () => {
-  const convs = heldOutSet('data/eval-copy.txt', 60, 10);
+  const convs = heldOutSet('data/eval-copy.txt', 60, 8);
   // a user line is a training phrasing when some user line of chat.txt reads the same with other
   // words (1 to 3) in the place of each run of words chat.txt never has (the values)
   const trainLines = `\n${[...trainHuman].join('\n')}\n`;
@@ -298,6 +298,18 @@ t('data/eval-copy.txt: marked facts whose values are not in data/chat.txt, state
   assert.not.ok(phrasing('Which instrument have I taken up?').test(trainLines));
   assert.not.ok(phrasing('The name\'s Brulvik.').test(trainLines));
   assert.ok(phrasing('My name is Brulvik.').test(trainLines));
+
+  // every value is said in tokens chat.txt has, as eval.js's recall loss and seen-tokens row count
+  // them: a copier trained from scratch on chat.txt can output all of it
+  const chatTokens = trainingTokens(chat);
+  const unseenValueTokens = (cs: MarkedConversation[]) => {
+    const d = recallValueDataset(cs, SP, 256);
+    assert.is(d.stats.conversations, cs.length, 'a conversation whose values the recall loss does not score');
+    return [...d.tokens].filter((x, i) => d.mask[i] && !chatTokens.has(x)).map((x) => decode([x]));
+  };
+  assert.equal(unseenValueTokens(convs), [], 'value tokens chat.txt never has');
+  // and the check can fail: " oboe" is " ob", "oe", and chat.txt never has " ob"
+  assert.equal(unseenValueTokens(parseMarkedChat('Human: I play the oboe.\nBot: The oboe! That\'s a wonderful instrument.\nHuman: What instrument do I play?\nBot: You play the oboe. [recall: oboe]', SP)), [' ob']);
 });
 
 t('data/chat.txt, data/eval.txt and data/eval-copy.txt are what scripts/generate-chat-data.mjs writes', () => {
