@@ -1027,11 +1027,13 @@ function copyConversation() {
   const ex = []; // [human, bot, mark]
   const ctx = { name: null, friend: null };
   const topic = () => ex.push([...topicExchanges()[0], '']);
-  const kinds = COPY_KINDS.filter((k) => unused(COPY_FACTS[k].pool ?? [0]).length).sort(() => rand() - 0.5).slice(0, range(1, 3));
+  // 60% also ask about a fact never given (honesty); those state at most 2 facts, to leave it room
+  const askUnknown = chance(0.6);
+  const kinds = COPY_KINDS.filter((k) => unused(COPY_FACTS[k].pool ?? [0]).length).sort(() => rand() - 0.5).slice(0, range(1, askUnknown ? 2 : 3));
   const facts = kinds.map((k) => [k, (COPY_FACTS[k].make ?? (() => draw(COPY_FACTS[k].pool)))()]);
   // one exchange for each fact stated and asked back, one more between them when there is one
   // fact (chat.txt asks a fact back two or more exchanges after it), the rest as it chances
-  let room = 6 - 2 * facts.length - (facts.length === 1 ? 1 : 0);
+  let room = 6 - 2 * facts.length - (facts.length === 1 ? 1 : 0) - (askUnknown ? 1 : 0);
   const maybe = (p) => room > 0 && chance(p) && room-- > 0;
   if (maybe(0.3)) topic();
   for (const [k, v] of facts) {
@@ -1039,7 +1041,7 @@ function copyConversation() {
     ex.push([...statedFact(k, v, ctx), '']);
   }
   if (facts.length === 1 || maybe(0.4)) topic();
-  const unknown = maybe(0.6) ? pick(FACT_KINDS.filter((k) => !kinds.includes(k))) : null;
+  const unknown = askUnknown ? pick(FACT_KINDS.filter((k) => !kinds.includes(k))) : null;
   const asks = [...facts].sort(() => rand() - 0.5);
   const unknownAt = unknown ? int(asks.length + 1) : -1;
   const values = [];

@@ -276,7 +276,7 @@ t('data/eval.txt: marked facts, none of whose values (and none of whose user lin
 });
 
 t('data/eval-copy.txt: marked facts whose values are not in data/chat.txt, stated and asked in user lines that are', () => {
-  const convs = heldOutSet('data/eval-copy.txt', 60, 8);
+  const convs = heldOutSet('data/eval-copy.txt', 60, 10);
   // a user line is a training phrasing when some user line of chat.txt reads the same with other
   // words (1 to 3) in the place of each run of words chat.txt never has (the values)
   const trainLines = `\n${[...trainHuman].join('\n')}\n`;
