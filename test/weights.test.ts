@@ -974,6 +974,31 @@ t('checkpoint directories: a file a save moves in with it (a new run\'s --log ov
   assert.equal(readdirSync(dir), ['a.json'], 'the move\'s record is no file of the checkpoint');
 });
 
+t('checkpoint directories: a reader rolling forward a save from elsewhere moves no file but FILE.new over FILE (a crafted MOVE record overwrote any file)', () => {
+  const dir = join(root, 'ckpt-crafted'), victim = join(root, 'victim.txt');
+  writeFileSync(victim, 'the user\'s file');
+  // the directory's own file over the user's; and a relative TO.new over TO, from wherever the reader runs
+  for (const [from, to] of [[join(dir, 'payload'), victim], ['victim.txt.new', 'victim.txt']]) {
+    mkdirSync(join(dir, '.saving'), { recursive: true });
+    writeFileSync(join(dir, 'payload'), 'the directory\'s file');
+    writeFileSync(`${victim}.new`, 'another file');
+    writeFileSync(join(dir, '.saving', 'model.safetensors'), 'weights');
+    writeFileSync(join(dir, '.saving', 'MOVE'), JSON.stringify({ from, to }));
+    writeFileSync(join(dir, '.saving', 'COMPLETE'), '');
+    const cwd = process.cwd();
+    process.chdir(root);
+    try {
+      recoverCheckpoint(dir, { reader: true });
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.is(readFileSync(victim, 'utf8'), 'the user\'s file', `MOVE ${from} -> ${to}`);
+    assert.ok(existsSync(join(dir, 'payload')) && existsSync(join(dir, 'model.safetensors')), 'the checkpoint\'s own files are rolled forward');
+    assert.not.ok(existsSync(join(dir, '.saving')));
+  }
+  assert.throws(() => stageMove(stageCheckpoint(dir), join(dir, 'payload'), victim), /not TO\.new -> TO/);
+});
+
 t.after(() => rmSync(root, { recursive: true, force: true }));
 
 t.run();

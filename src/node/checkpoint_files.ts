@@ -3,7 +3,7 @@
 // AdamW moments in optimizer.safetensors ('m.NAME', 'v.NAME') plus train_state.json.
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from './fs_errors.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
@@ -170,16 +170,25 @@ export function stageCheckpoint(dir: string): string {
   return staging;
 }
 
-/** make the staged save also rename `from` over `to` (absolute paths in one directory) when it is committed */
+/**
+ * A move a save may carry: only TO.new over TO, TO absolute. A reader (chat.js --init DIR) rolls
+ * forward a save it did not write: a MOVE record of any other shape (a directory from elsewhere)
+ * could otherwise rename one of DIR's files over any file of the user's.
+ */
+const isAsideMove = (m: { from?: unknown; to?: unknown } | null): m is { from: string; to: string } =>
+  typeof m?.to === 'string' && isAbsolute(m.to) && m.from === `${m.to}.new`;
+
+/** make the staged save also rename `from` (`to`.new) over `to` (absolute) when it is committed */
 export function stageMove(staging: string, from: string, to: string): void {
+  if (!isAsideMove({ from, to })) throw new Error(`stageMove: ${from} -> ${to} is not TO.new -> TO with TO absolute`);
   writeFileAtomic(join(staging, MOVE), JSON.stringify({ from, to }));
 }
 
-/** the move a staged save carries, or null */
+/** the move a staged save carries, or null (none, or not one a save makes) */
 function stagedMove(staging: string): { from: string; to: string } | null {
   try {
     const m = JSON.parse(readFileSync(join(staging, MOVE), 'utf8'));
-    return typeof m?.from === 'string' && typeof m?.to === 'string' ? m : null;
+    return isAsideMove(m) ? m : null;
   } catch {
     return null; // none (it is written atomically, so never half)
   }
