@@ -17,6 +17,7 @@ import { DEFAULT_SPEAKERS } from '../src/data/format.ts';
 import { randn } from './util.ts';
 import { weightsFingerprint } from '../src/node/load_model.ts';
 import { heldCheckpoint } from '../src/node/checkpointer.ts';
+import { StepLog } from '../src/node/train_log.ts';
 import { isAdapterDir, saveAdapter } from '../src/node/adapter_dir.ts';
 import { saveMergedModel } from '../src/node/merge_adapter.ts';
 import { checkLora, initLoraArrays } from '../src/model/lora.ts';
@@ -972,6 +973,41 @@ t('checkpoint directories: a file a save moves in with it (a new run\'s --log ov
   assert.equal(state(), ['a5', 'log5']);
   assert.not.ok(existsSync(aside));
   assert.equal(readdirSync(dir), ['a.json'], 'the move\'s record is no file of the checkpoint');
+});
+
+t('checkpoint directories: a --log that cannot be moved over the earlier one (a directory in the way) warns, and the save, later saves and readers go on; the steps stay aside until a save can move them', () => {
+  const dir = join(root, 'ckpt-stuck'), path = join(root, 'stuck.jsonl');
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(join(path, 'in-the-way'), { recursive: true });
+  const log = new StepLog(path, null, { replacing: true });
+  const warnings: string[] = [], warn = console.warn;
+  const save = (tag: string) => {
+    const st = stageCheckpoint(dir);
+    writeFileSync(join(st, 'a.json'), tag);
+    const m = log.pendingMove()!;
+    stageMove(st, m.from, m.to);
+    console.warn = (s: string) => warnings.push(s);
+    try {
+      commitCheckpoint(dir);
+    } finally {
+      console.warn = warn;
+    }
+    log.moved();
+  };
+  log.append({ step: 1 });
+  save('a1');
+  assert.is(readFileSync(join(dir, 'a.json'), 'utf8'), 'a1', 'the checkpoint is saved');
+  assert.not.ok(existsSync(join(dir, '.saving')), 'and nothing is left for every later save and load to fail on');
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /^warning: could not move .*stuck\.jsonl\.new over .*stuck\.jsonl: .*; it stays beside it$/);
+  recoverCheckpoint(dir, { reader: true });
+  log.append({ step: 2 });
+  assert.is(readFileSync(`${path}.new`, 'utf8'), '{"step":1}\n{"step":2}\n', 'the steps go on aside, not into the earlier run\'s log');
+  rmSync(path, { recursive: true });
+  save('a2');
+  log.append({ step: 3 });
+  assert.is(readFileSync(path, 'utf8'), '{"step":1}\n{"step":2}\n{"step":3}\n', 'the next save moved them');
+  assert.not.ok(existsSync(`${path}.new`));
 });
 
 t('checkpoint directories: a reader rolling forward a save from elsewhere moves no file but FILE.new over FILE (a crafted MOVE record overwrote any file)', () => {

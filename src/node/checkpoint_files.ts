@@ -134,7 +134,8 @@ export function loadTrainState(dir: string, { optimizer = true } = {}): { m: Map
 // recoverCheckpoint (roll forward). Either way the files in DIR always belong to one save.
 // A save may also move one file from outside DIR into place (a new run's --log, written beside
 // the earlier run's log until the first save replaces that run's checkpoint): .saving/MOVE names
-// it, and the roll-forward moves it after the checkpoint's files, so the two change together.
+// it, and the roll-forward moves it after the checkpoint's files, so the two change together
+// (unless the move itself fails: then it warns, and the file stays where it is).
 const STAGING = '.saving', COMPLETE = 'COMPLETE', MOVE = 'MOVE';
 /** a whole model and a LoRA adapter: a save of one removes the other's files */
 const REPLACES: [string, string[]][] = [
@@ -219,7 +220,16 @@ export function recoverCheckpoint(dir: string, { reader = false } = {}): void {
       for (const f of files) renameSync(join(staging, f), join(dir, f));
       // `from` is gone when a recovery that a crash cut short moved it already
       const move = stagedMove(staging);
-      if (move && existsSync(move.from)) renameSync(move.from, move.to);
+      if (move && existsSync(move.from)) {
+        try {
+          renameSync(move.from, move.to);
+        } catch (e) {
+          // the checkpoint's files are in place: a file that cannot follow them (its directory made
+          // read-only, a directory in the way) must not fail this and every later save and load
+          if (!errnoCode(e)) throw e;
+          console.warn(`warning: could not move ${move.from} over ${move.to}: ${fsReason(e)}; it stays beside it`);
+        }
+      }
     }
     rmSync(staging, { recursive: true, force: true });
   } catch (e) {

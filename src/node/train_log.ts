@@ -140,9 +140,12 @@ export class StepLog {
     return { from: this.aside, to: this.path };
   }
 
-  /** the save that pendingMove named committed: the steps are in PATH from now on */
+  /**
+   * The save that pendingMove named committed: the steps are in PATH from now on, unless the
+   * move failed (recoverCheckpoint warned), when they stay aside for the next save to move.
+   */
   moved(): void {
-    this.aside = null;
+    if (this.aside && !existsSync(this.aside)) this.aside = null;
   }
 }
 
