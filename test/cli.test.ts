@@ -165,11 +165,16 @@ t('train.js --overwrite killed before its first save leaves the earlier run whol
   // run to its end, the new run's one save puts its log in place of the earlier one with its checkpoint
   const r = await run('train', [...TINY, '--steps', '2', '--save-interval', '0', '--out', out, '--log', log, '--overwrite']);
   assertOk(r, 'the new run');
-  assert.match(r.stdout, /^log: .*overwritten\.jsonl\.new until the first save, which moves it over .*overwritten\.jsonl with the checkpoint/m);
+  assert.match(r.stdout, /^log: .*overwritten\.jsonl\.new until the first save, which moves it over .*overwritten\.jsonl with the checkpoint \(a run killed before then leaves .*overwritten\.jsonl as it was; Ctrl-C saves, and so moves it\)$/m);
   assert.equal(steps(), [1, 2]);
   assert.equal(readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss.toFixed(4)), progress(r.stdout).map((l) => l.loss), 'the new run\'s losses');
   assert.not.ok(existsSync(`${log}.new`));
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, 2);
+
+  // Ctrl-C is no kill: its save is the first, and replaces both
+  const stopped = assertSavedOnInterrupt(await interruptAfterFirstStep(start('train', [...TINY, '--steps', '1000', '--save-interval', '0', '--out', out, '--log', log, '--overwrite'])), out, 'a new run stopped by Ctrl-C');
+  assert.equal(steps(), Array.from({ length: stopped }, (_, i) => i + 1));
+  assert.not.ok(existsSync(`${log}.new`));
 });
 
 /**

@@ -166,7 +166,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }, { now: now(), deadline });
 
     const log = o.log ? new StepLog(o.log, run.saved ? run.startStep : null, { replacing }) : null;
-    if (log?.aside) say(`log: ${log.aside} until the first save, which moves it over ${o.log} with the checkpoint (a run stopped before then leaves ${o.log} as it was)`);
+    if (log?.aside) say(`log: ${log.aside} until the first save, which moves it over ${o.log} with the checkpoint (a run killed before then leaves ${o.log} as it was; Ctrl-C saves, and so moves it)`);
     await deliverPendingSignals(); // one that came during loading stops the run here rather than after a step
 
     const tokensPerStep = B * T * o.gradAccum;
