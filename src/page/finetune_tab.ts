@@ -74,7 +74,8 @@ async function train(modelBase: string): Promise<void> {
   $('train-stop').textContent = 'Stop';
   const points: [number, number][] = [], vals: [number, number][] = [];
   const { bot } = sp;
-  // the hooks say this run's progress; the last run's curve stays drawn until this one steps
+  // the hooks say this run's progress; the last run's curve stays drawn until this one's step-0
+  // held-out loss (or its first step) replaces it, also when Stop then ends it: its download stays
   chart.dataset.step = '0';
   chart.dataset.losses = '[]';
   setState('training');
