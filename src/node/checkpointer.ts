@@ -123,7 +123,7 @@ export class Checkpointer {
 
   /**
    * Write `c` atomically with `state` (train_state.json) and the loss plot; a UserError names the file and the reason.
-   * `move`: a file renamed over another with the save, all or nothing (a new run's --log over the earlier run's).
+   * `move`: a file renamed over another with the save (a new run's --log over the earlier run's): never before it, and after it unless the rename fails (recoverCheckpoint warns).
    */
   save(c: Checkpoint, weights: SavedWeights, state: object, lossSvg: string, move?: { from: string; to: string }): void {
     const kept = () => (this.lastSaved === null ? 'no checkpoint was saved before' : `the checkpoint of step ${this.lastSaved} in ${this.dir} is intact`);
