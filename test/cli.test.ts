@@ -171,6 +171,15 @@ t('train.js --overwrite killed before its first save leaves the earlier run whol
   assert.not.ok(existsSync(`${log}.new`));
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, 2);
 
+  // FILE.new that cannot be written (here a directory in the way; or FILE's directory read-only, FILE
+  // itself writable) is refused before anything loads: the run went on and logged none of its steps
+  mkdirSync(`${log}.new`);
+  const before = readFileSync(log, 'utf8');
+  assertOneLineError(await run('train', [...TINY, '--steps', '2', '--out', out, '--log', log, '--overwrite']),
+    [/^error: --log .*overwritten\.jsonl: cannot write .*overwritten\.jsonl\.new \(this run's steps go there until its first save\): .*\(EISDIR\); pass another --log$/], 'FILE.new a directory');
+  assert.is(readFileSync(log, 'utf8'), before);
+  rmSync(`${log}.new`, { recursive: true });
+
   // Ctrl-C is no kill: its save is the first, and replaces both
   const stopped = assertSavedOnInterrupt(await interruptAfterFirstStep(start('train', [...TINY, '--steps', '1000', '--save-interval', '0', '--out', out, '--log', log, '--overwrite'])), out, 'a new run stopped by Ctrl-C');
   assert.equal(steps(), Array.from({ length: stopped }, (_, i) => i + 1));

@@ -1,7 +1,7 @@
 // train.js's --log FILE: the path checked before anything loads, and the log itself, one JSON
 // line per step, that a failing disk never stops, a resumed run continues without repeats, and
 // a new run replacing an earlier one writes beside it until its first save (FILE.new).
-import { accessSync, appendFileSync, constants as fsConstants, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { accessSync, appendFileSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from './fs_errors.ts';
@@ -43,21 +43,37 @@ export function checkLogPath(path: string, saved = false): void {
 /**
  * A new run starts its --log afresh: one that holds another run's steps (a rerun, or a second
  * run pointed at the same file) is replaced only with --overwrite, as --out's checkpoint is.
- * Asked only when --out holds no checkpoint (one would have been refused first), so --resume
+ * Without --overwrite --out holds no checkpoint (one would have been refused first), so --resume
  * is not offered: the usual case is a run killed before its first save, which has none.
+ * `replacing`: the run replaces a checkpoint in --out; with it, or a PATH that holds anything,
+ * the steps go to PATH.new until the first save, which must be writable.
  */
-export function checkNewLog(path: string, overwrite: boolean): void {
-  if (overwrite || !existsSync(path)) return;
+export function checkNewLog(path: string, overwrite: boolean, replacing: boolean): void {
   let steps = 0;
   try {
-    steps = logEntries(readFileSync(path, 'utf8')).length;
+    if (!overwrite && existsSync(path)) steps = logEntries(readFileSync(path, 'utf8')).length;
   } catch {
-    return; // not readable as text: the probe already said whether it can be written
+    // not readable as text: the probe already said whether it can be written
   }
   if (steps > 0) {
     throw new UserError(`--log ${path} already holds ${count(steps, 'step')} of an earlier run, which a new run's log replaces: pass another --log, or --overwrite to replace it`);
   }
+  // the steps go beside PATH until the first save: a PATH that can be written does not say that
+  // PATH.new can be (a directory in the way, PATH's directory read-only), and without it no step is logged
+  if (!logsAside(path, replacing)) return;
+  const aside = asidePath(path), there = existsSync(aside);
+  try {
+    closeSync(openSync(aside, 'a'));
+    if (!there) rmSync(aside);
+  } catch (e) {
+    throw new UserError(`--log ${path}: cannot write ${aside} (this run's steps go there until its first save): ${fsReason(e)}; pass another --log`);
+  }
 }
+
+/** where a new run that replaces something writes its steps until its first save (StepLog.aside) */
+const asidePath = (path: string) => `${path}.new`;
+/** whether a new run logs aside: PATH holds anything, or the run replaces a checkpoint (whose log PATH may be) */
+const logsAside = (path: string, replacing: boolean) => replacing || fileSize(path) > 0;
 
 /**
  * --log, one JSON line per step. A write that fails (a full disk) must not end the run and
@@ -84,7 +100,7 @@ export class StepLog {
   constructor(readonly path: string, resumedAt: number | null, { replacing = false } = {}) {
     try {
       if (resumedAt === null) {
-        if (replacing || fileSize(path) > 0) this.aside = `${path}.new`;
+        if (logsAside(path, replacing)) this.aside = asidePath(path);
         writeFileSync(this.aside ?? path, '');
       } else if (existsSync(path)) {
         const text = readFileSync(path, 'utf8');

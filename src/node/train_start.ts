@@ -91,7 +91,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
           : `--out ${out} already holds a checkpoint (${held.what}): ${held.resumable ? 'continue it with --resume, ' : ''}train into another --out, or pass --overwrite to replace it`);
       }
       replacing = held !== null;
-      if (flags.log !== undefined) checkNewLog(resolve(flags.log), !!flags.overwrite);
+      if (flags.log !== undefined) checkNewLog(resolve(flags.log), !!flags.overwrite, replacing);
       let pretrained: LoadedWeights | null = null;
       if (init === 'auto') {
         try {
