@@ -19,7 +19,8 @@ keep() {
 # entry point needs an X display (without one the loader reports "Could not get 'vkCreateInstance'
 # via 'vk_icdGetInstanceProcAddr'" and Dawn finds no adapter: seen on the H200, driver 580).
 # libEGL_nvidia.so.0 carries the same Vulkan driver without X, so point the loader at that.
-if [ -z "${DISPLAY:-}" ]; then
+# A VK_DRIVER_FILES naming another driver is left as it is.
+if [ -z "${DISPLAY:-}" ] && { [ -z "${VK_DRIVER_FILES:-}" ] || grep -qs libGLX_nvidia "${VK_DRIVER_FILES}"; }; then
   for egl in /usr/local/nvidia/lib64/libEGL_nvidia.so.0 /usr/lib/x86_64-linux-gnu/libEGL_nvidia.so.0; do
     [ -e "$egl" ] || continue
     api=$(grep -ho '"api_version" *: *"[0-9.]*"' "${VK_DRIVER_FILES:-/dev/null}" 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)
