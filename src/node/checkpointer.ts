@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, r
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { megabytes } from '../util/words.ts';
-import { errnoCode, fsReason } from './fs_errors.ts';
+import { errnoCode, fileBytes, fsReason } from './fs_errors.ts';
 import { commitCheckpoint, lockCheckpoint, readTrainStateJson, recoverCheckpoint, saveTrainState, stageCheckpoint, stageMove } from './checkpoint_files.ts';
 import { parameterCount, type GPT2Config } from '../model/config.ts';
 import { hasWeights, saveGPT2Weights } from './weights.ts';
@@ -222,13 +222,6 @@ function statfsType(path: string): number {
 /** the files of a checkpoint that the next save replaces */
 const SAVED_FILES = ['model.safetensors', 'adapter_model.safetensors', 'optimizer.safetensors', 'config.json', 'adapter_config.json', 'train_state.json', 'loss.svg'];
 
-function fileBytes(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
 
 function freeBytes(path: string): number {
   try {

@@ -1,5 +1,5 @@
 // File-system errors as a user reads them: the reason and the path, in one line.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 
 /** the errno code of a Node file-system error, or undefined for other errors */
@@ -21,5 +21,14 @@ export function readTextFile(path: string, ifMissing: string): string {
     return readFileSync(path, 'utf8');
   } catch (e) {
     throw new UserError(`${path}: ${errnoCode(e) === 'ENOENT' ? `no such file (${ifMissing})` : fsReason(e)}`);
+  }
+}
+
+/** a file's size in bytes; 0 when it is missing or cannot be read */
+export function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }

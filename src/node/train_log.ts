@@ -4,7 +4,7 @@
 import { accessSync, appendFileSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { errnoCode, fsReason } from './fs_errors.ts';
+import { errnoCode, fileBytes, fsReason } from './fs_errors.ts';
 import { writeFileAtomic } from './checkpoint_files.ts';
 import { count } from '../util/words.ts';
 
@@ -73,7 +73,7 @@ export function checkNewLog(path: string, overwrite: boolean, replacing: boolean
 /** where a new run that replaces something writes its steps until its first save (StepLog.aside) */
 const asidePath = (path: string) => `${path}.new`;
 /** whether a new run logs aside: PATH holds anything, or the run replaces a checkpoint (whose log PATH may be) */
-const logsAside = (path: string, replacing: boolean) => replacing || fileSize(path) > 0;
+const logsAside = (path: string, replacing: boolean) => replacing || fileBytes(path) > 0;
 
 /**
  * --log, one JSON line per step. A write that fails (a full disk) must not end the run and
@@ -165,13 +165,6 @@ export class StepLog {
   }
 }
 
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
 
 /** the step an entry of ours logs; null for a line that is not one */
 function entryStep(line: string): number | null {
