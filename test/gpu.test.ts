@@ -149,6 +149,44 @@ t('profiling: every dispatch timed per kernel, readings not quantized, results u
   }
 });
 
+// A serial loop long enough that its readback waits a while (tens of ms on lavapipe).
+const slow = kernel('slow_loop', `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1)
+fn main() {
+  var x = out[0];
+  for (var i = 0u; i < p.n; i++) { x = x * 0.999999 + 1e-6; }
+  out[0] = x;
+}`);
+
+// Dawn's binding polls for a readback at every turn of the event loop; on a CPU adapter the Gpu
+// paces those turns (src/node/gpu.ts awaitPaced) instead of letting them spin a core the device needs.
+t('a readback on a CPU adapter waits at about one event-loop turn a millisecond, not a spin', async () => {
+  const g = await gpu();
+  if (!g.isCpu) return; // a GPU keeps Dawn's spin: its waits are short and a millisecond counts there
+  const out = g.zeros([1], 'out');
+  let turns = 0, waiting = true;
+  const count = () => {
+    turns++;
+    if (waiting) setImmediate(count);
+  };
+  try {
+    g.dispatch(slow, { params: { n: 20_000_000 }, bindings: [out], workgroups: 1 });
+    const t0 = performance.now();
+    setImmediate(count);
+    await out.read();
+    waiting = false;
+    const ms = performance.now() - t0;
+    assert.ok(ms > 5, `the loop ran ${ms.toFixed(1)} ms: too short to tell`);
+    assert.ok(turns <= 2 * ms + 10, `${turns} event-loop turns in ${ms.toFixed(0)} ms`);
+  } finally {
+    waiting = false;
+    out.release();
+  }
+});
+
 t('the device still works after a validation error', async () => {
   const g = await gpu();
   const x = g.fromArray(new Float32Array([0, 1]), [2], 'x'), y = g.tensor([2], 'y');

@@ -35,6 +35,8 @@ export interface GpuSettings {
   profile?: boolean;
   /** each dispatch in its own submit and error scope, so errors name their kernel */
   debug?: boolean;
+  /** how the host awaits the device's answers (a readback's map, sync's work done); default: as they are (src/node/gpu.ts slows Dawn's polling) */
+  awaitDevice?: <T>(answer: Promise<T>) => Promise<T>;
 }
 
 export class Gpu {
@@ -66,6 +68,7 @@ export class Gpu {
   private debugScopes: Promise<string | null>[] = [];
   /** each dispatch in its own submit and error scope, so errors name their kernel (Node: env WEBGPU_DEBUG=1) */
   debug: boolean;
+  private awaitDevice: <T>(answer: Promise<T>) => Promise<T>;
   private staging: GPUBuffer[] = [];
   lost: string | null = null;
   dispatches = 0;
@@ -83,6 +86,7 @@ export class Gpu {
     this.subgroupMinSize = this.features.has('subgroups') ? adapter.subgroupMinSize : 0;
     this.hasSubgroups8 = this.subgroupMinSize >= 8;
     this.debug = !!settings.debug;
+    this.awaitDevice = settings.awaitDevice ?? ((answer) => answer);
     this.pool = new BufferPool(this.device);
     this.pipelines = new PipelineCache(this.device);
     this.profiler = settings.profile && this.features.has('timestamp-query') ? new Profiler(this.device) : null;
@@ -377,7 +381,7 @@ export class Gpu {
   /** Flush and wait until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.awaitDevice(this.device.queue.onSubmittedWorkDone());
     await this.checkDebug();
     this.checkErrors();
   }
@@ -414,7 +418,7 @@ export class Gpu {
     this.pending++;
     this.flush();
     try {
-      await stage.mapAsync(GPUMapMode.READ, 0, size);
+      await this.awaitDevice(stage.mapAsync(GPUMapMode.READ, 0, size));
     } catch (e) {
       await this.checkDebug();
       this.checkErrors();
