@@ -69,6 +69,36 @@ t('params: a missing, extra or unrepresentable value throws, naming kernel and f
   out.release();
 });
 
+// The uniform sits at a dynamic offset: a dispatch of the same buffers reuses its bind group
+// whatever ring slot its params land in (a step whose dispatch count varies shifted every later
+// slot, and each dispatch after it created a new bind group).
+t('params: each dispatch of a batch reads its own slot; the same buffers at another slot reuse the bind group', async () => {
+  const g = await gpu();
+  const a = g.zeros([3], 'a', 'u32'), b = g.zeros([3], 'b', 'u32');
+  const create = g.device.createBindGroup;
+  let created = 0;
+  g.device.createBindGroup = function (d: GPUBindGroupDescriptor) {
+    created++;
+    return create.call(this, d);
+  };
+  try {
+    g.dispatch(echo3, { params: { a: 1, b: 2, c: 3 }, bindings: [a], workgroups: 1 });
+    g.dispatch(echo3, { params: { a: 4, b: 5, c: 6 }, bindings: [b], workgroups: 1 });
+    await g.sync();
+    created = 0;
+    // the next batch: a's dispatch goes to a slot it has not had
+    for (let i = 0; i < 3; i++) g.dispatch(echo3, { params: { a: 4, b: 5, c: i }, bindings: [b], workgroups: 1 });
+    g.dispatch(echo3, { params: { a: 7, b: -8, c: 9 }, bindings: [a], workgroups: 1 });
+    assert.equal([...(await a.readU32())], [bits(7, 'f32'), bits(-8, 'i32'), 9]);
+    assert.equal([...(await b.readU32())], [bits(4, 'f32'), 5, 2]);
+    assert.is(created, 0, 'bind groups created for buffers bound before');
+  } finally {
+    g.device.createBindGroup = create;
+    a.release();
+    b.release();
+  }
+});
+
 t('parseParams: only u32/i32/f32 fields, at offsets 4*i', () => {
   assert.equal(parseParams('k', 'struct P { a: u32, b: f32 }', 'P'), [
     { name: 'a', type: 'u32', offset: 0 }, { name: 'b', type: 'f32', offset: 4 },

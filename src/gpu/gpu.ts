@@ -285,11 +285,13 @@ export class Gpu {
     if (this.debug) this.flush(); // this dispatch will go alone
     let key = `${p.id}`;
     const entries: GPUBindGroupEntry[] = [];
+    // the uniform is bound at a dynamic offset (its ring slot), so the bind group does not depend on the slot
+    const dynamicOffsets: number[] = [];
     if (p.params) {
-      const base = this.slot * SLOT;
+      const base = this.slot++ * SLOT;
       this.writeParams(p, o.params, base);
-      entries.push({ binding: 0, resource: { buffer: this.uniformRing, offset: base, size: SLOT } });
-      key += `|u${this.slot++}`;
+      entries.push({ binding: 0, resource: { buffer: this.uniformRing, offset: 0, size: SLOT } });
+      dynamicOffsets.push(base);
     } else if (o.params) throw new Error(`${p.label}: params given, but the kernel declares no uniform`);
     o.bindings.forEach((b, i) => {
       if (b instanceof GPUTexture) {
@@ -319,7 +321,7 @@ export class Gpu {
       }
       const record = (pass: GPUComputePassEncoder) => {
         pass.setPipeline(p.pipeline);
-        pass.setBindGroup(0, bg);
+        pass.setBindGroup(0, bg, dynamicOffsets);
         pass.dispatchWorkgroups(x, y, z);
       };
       if (this.profiler) {

@@ -123,7 +123,8 @@ export class PipelineCache {
         if (binding !== 0) throw new Error(`${k.name}: the uniform must be @binding(0)`);
         if (!m[5]) throw new Error(`${k.name}: cannot read the uniform's type from its declaration`);
         params = parseParams(k.name, k.code, m[5]);
-        entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+        // a slot of the uniform ring, chosen at each dispatch (see Gpu.dispatch)
+        entries.push({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
       } else {
         storage.push(binding);
         const type = m[3] === 'read_write' ? 'storage' : 'read-only-storage';
