@@ -246,6 +246,30 @@ t('copyToTexels: at any texel offset, across texture rows; readTexels reads them
   [ta, tb].forEach((x) => x.release());
 });
 
+// A training step's last row chunk varies in size, and with it the panels' textures: a free
+// texture up to twice as large serves, where only one of the same bucket did (and on lavapipe a
+// new texture's view waits for the work in flight).
+t('texels: a free texture of up to twice the rows serves a smaller request; an exact one only its own size', async () => {
+  const g = await openGpu(); // a pool of its own: nothing else's free textures
+  try {
+    let created = 0;
+    const create = g.device.createTexture;
+    g.device.createTexture = function (d: GPUTextureDescriptor) {
+      created++;
+      return create.call(this, d);
+    };
+    const big = g.texels(50 * TEXEL_ROW, 'big'); // 56 rows (its bucket)
+    g.releaseTexels(big);
+    assert.is(g.texels(30 * TEXEL_ROW, 'smaller'), big, '32 rows from the 56-row texture');
+    g.releaseTexels(big);
+    assert.is.not(g.texels(20 * TEXEL_ROW, 'much smaller'), big, '20 rows: a texture of their own');
+    assert.is.not(g.texels(30 * TEXEL_ROW, 'exact', true), big, 'an exact request is not served larger');
+    assert.is(created, 3, 'textures created');
+  } finally {
+    g.destroy();
+  }
+});
+
 // A texture kept with a tensor: current until the tensor is written, back to the pool with it.
 t('kept textures: current until the tensor is written; a new one replaces it; released with the tensor', async () => {
   const g = await gpu();

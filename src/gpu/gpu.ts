@@ -167,12 +167,17 @@ export class Gpu {
 
   /**
    * A pooled texture of at least `count` texels (`exact`: of just the rows they need, for a copy
-   * kept long); its contents are undefined until written.
+   * kept long); its contents are undefined until written. A free texture of up to twice the rows
+   * serves too: a training step's last row chunk varies in size from step to step, and on
+   * lavapipe a new texture's first view was seen to wait for the work in flight (0.1-0.7 s).
    */
   texels(count: number, label: string, exact = false): Texels {
     const rows = exact ? Math.ceil(count / TEXEL_ROW) : bucketRows(Math.ceil(count / TEXEL_ROW));
-    const hit = this.freeTexels.get(rows)?.pop();
-    if (hit) return hit;
+    let fit = 0; // the fewest rows of a free texture that will do
+    for (const [h, list] of this.freeTexels) {
+      if (list.length && h >= rows && h < (exact ? rows + 1 : 2 * rows) && (!fit || h < fit)) fit = h;
+    }
+    if (fit) return this.freeTexels.get(fit)!.pop()!;
     if (rows > this.limits.maxTextureDimension2D) throw new Error(`texels '${label}': ${count} texels need ${rows} texture rows, over ${this.limits.maxTextureDimension2D}`);
     return this.device.createTexture({
       label, size: [TEXEL_ROW, rows], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
