@@ -99,6 +99,27 @@ t('params: each dispatch of a batch reads its own slot; the same buffers at anot
   }
 });
 
+// Bind groups are cached by buffer: a step that gets the same buffers as the last one finds
+// them all. Last-released-first handed a step's buffers out in the order the step before released
+// them, different from step to step (tens of bind groups made again every training step).
+t('pool: a size hands out its free buffer made first, whatever order they were released in', async () => {
+  const g = await openGpu(); // a pool of its own
+  try {
+    const a = g.pool.acquire(1000, 'a'), b = g.pool.acquire(1000, 'b'), c = g.pool.acquire(1000, 'c');
+    for (const order of [[a, b, c], [c, a, b], [b, c, a]]) {
+      order.forEach((x) => g.pool.release(x));
+      assert.equal([g.pool.acquire(1000, 'x'), g.pool.acquire(1000, 'y')], [a, b]);
+      g.pool.release(a);
+      g.pool.release(b);
+      assert.is(g.pool.acquire(1000, 'z'), a);
+      assert.is(g.pool.acquire(1000, 'w'), b);
+      assert.is(g.pool.acquire(1000, 'v'), c);
+    }
+  } finally {
+    g.destroy();
+  }
+});
+
 t('parseParams: only u32/i32/f32 fields, at offsets 4*i', () => {
   assert.equal(parseParams('k', 'struct P { a: u32, b: f32 }', 'P'), [
     { name: 'a', type: 'u32', offset: 0 }, { name: 'b', type: 'f32', offset: 4 },

@@ -23,7 +23,16 @@ export class BufferPool {
   acquire(bytes: number, label: string): GPUBuffer {
     const size = bucketSize(bytes);
     const list = this.free.get(size);
-    let buf = list?.pop();
+    let buf: GPUBuffer | undefined;
+    if (list?.length) {
+      // the free buffer made first, not the last released: a step then gets the same buffers
+      // whatever order the last one released them in, and its bind groups are found cached
+      let first = 0;
+      for (let i = 1; i < list.length; i++) if (this.ids.get(list[i])! < this.ids.get(list[first])!) first = i;
+      buf = list[first];
+      list[first] = list[list.length - 1];
+      list.pop();
+    }
     if (buf) {
       this.pooledBytes -= size;
       buf.label = label;
