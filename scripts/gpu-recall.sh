@@ -80,8 +80,11 @@ for mark in "${marks[@]}"; do
 done
 if [ -n "${OUT:-}" ] && [ -f "$run/model.safetensors" ]; then # the model, to probe it at home
   rm -f "$OUT/$results-model.tar.part-"*
-  tar -cf - -C "$run" model.safetensors config.json | split -b 15M -a 2 - "$OUT/$results-model.tar.part-"
-  parts=("$OUT/$results-model.tar.part-"*)
-  if [ "${#parts[@]}" -gt 4 ]; then echo "the model takes ${#parts[@]} parts of 15 MiB: left out"; rm -f "${parts[@]}"; fi
+  if tar -cf - -C "$run" model.safetensors config.json | split -b 15M -a 2 - "$OUT/$results-model.tar.part-"; then
+    parts=("$OUT/$results-model.tar.part-"*)
+    if [ "${#parts[@]}" -gt 4 ]; then echo "the model takes ${#parts[@]} parts of 15 MiB: left out"; rm -f "${parts[@]}"; fi
+  else
+    echo "could not pack the model: left out"; rm -f "$OUT/$results-model.tar.part-"*
+  fi
 fi
 cat "$out/curve.txt"

@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,14 +17,16 @@ const scores = { recall: { count: 1, of: 65 }, honesty: { count: 2, of: 23 }, st
   repeated3gram: { count: 0, of: 202 }, copying: { count: 0, of: 202 }, distinct2: 0.9 };
 const EVAL_JSON = JSON.stringify({ interrupted: null, valLoss: 5, recallLoss: 9, recallLossSeen: 8, scores });
 
-// dist/train.js writes a checkpoint over the device tool's 16 MiB a file (sparse: no disk time)
+// dist/train.js writes a checkpoint over the device tool's 16 MiB a file (sparse: no disk time;
+// MODEL_SIZE the model's size, default 40M)
 const STUB = `#!/usr/bin/env bash
 case "$1" in
   dist/bench.js) [ "$2" = --list-adapters ] && echo 'stub adapter' || echo '${BENCH_JSON}' ;;
   dist/eval.js) echo '${EVAL_JSON}' ;;
   dist/train.js)
     while [ $# -gt 0 ]; do [ "$1" = --out ] && dir=$2; shift; done
-    mkdir -p "$dir" && truncate -s 40M "$dir/model.safetensors" "$dir/optimizer.safetensors"
+    mkdir -p "$dir" && truncate -s "\${MODEL_SIZE:-40M}" "$dir/model.safetensors" && truncate -s 80M "$dir/optimizer.safetensors"
+    echo '{"n_layer": 2}' > "$dir/config.json"
     printf '4096 tokens/step\\nstep  10/99 | loss 5 | val 5.5\\ndone: 10 steps\\n' ;;
   *) exec "${process.execPath}" "$@" ;;
 esac
@@ -87,16 +89,31 @@ t('gpu-bench.sh: BENCH_FLAGS reach every run; BENCH_TIMEOUT cuts a run and the n
   assert.is(hung.match(/rc 124 in \d s: cut at BENCH_TIMEOUT/g)?.length, 3);
 });
 
-t('gpu-recall.sh: $OUT holds the curve and one archive of the logs, not the checkpoint', () => {
+t('gpu-recall.sh: $OUT holds the curve, one archive of the logs and the last model in parts, not the checkpoint', () => {
   const { out, root, stdout } = runScript('gpu-recall.sh', { MARKS: '1m 2m' });
   assert.equal(outOfLimits(out), []);
-  assert.equal(files(out).sort(), ['adapters.txt', 'curve.txt', 'gpu-recall.tar.gz']);
+  const parts = ['gpu-recall-model.tar.part-aa', 'gpu-recall-model.tar.part-ab', 'gpu-recall-model.tar.part-ac'];
+  assert.equal(files(out).sort(), ['adapters.txt', 'curve.txt', ...parts, 'gpu-recall.tar.gz']);
   const tgz = archived(join(out, 'gpu-recall.tar.gz'));
-  for (const f of ['train-1m.log', 'eval-1m.json', 'train-2m.log', 'eval-2m.json', 'curve.txt']) assert.ok(tgz.includes(`gpu-recall/${f}`), f);
+  for (const f of ['train-1m.log', 'eval-1m.json', 'eval-copy-1m.json', 'train-2m.log', 'eval-2m.json', 'eval-copy-2m.json', 'curve.txt']) assert.ok(tgz.includes(`gpu-recall/${f}`), f);
   assert.not.ok(tgz.some((f) => f.includes('/run')), 'the checkpoint is left out');
+  // the parts rejoin to the model and its config, without the optimizer state
+  const model = execFileSync('bash', ['-c', 'cat gpu-recall-model.tar.part-* | tar -tv'], { cwd: out, encoding: 'utf8' });
+  assert.match(model, /41943040 .*model\.safetensors/);
+  assert.match(model, /config\.json/);
+  assert.not.match(model, /optimizer/);
   // the run itself, resumed at the second mark, is kept beside the results
-  assert.equal(files(join(root, 'out/gpu-recall/run')).sort(), ['model.safetensors', 'optimizer.safetensors']);
-  assert.match(stdout, /\| 2m \| 10 \| 0\.04M \| 5\.5 \| 5\.000 \| 1\/65 \|/);
+  assert.equal(files(join(root, 'out/gpu-recall/run')).sort(), ['config.json', 'model.safetensors', 'optimizer.safetensors']);
+  assert.match(stdout, /\| 2m \| 10 \| 0\.04M \| 5\.5 \| 5\.000 \| 1\/65 \| 9\.000 \(8\.000\) \| 2\/23 \| 3\/202 \| 0\/202 \| 0\/202 \| 0\.900 \| 1\/65 \(9\.000\) \|/);
+  rmSync(root, { recursive: true }); // the parts are 40 MB on disk
+});
+
+t('gpu-recall.sh: a model of more than 4 parts of 15 MiB is left out of $OUT, and the rest still comes back', () => {
+  const { out, root, stdout } = runScript('gpu-recall.sh', { MARKS: '1m', MODEL_SIZE: '70M' });
+  assert.equal(outOfLimits(out), []);
+  assert.equal(files(out).sort(), ['adapters.txt', 'curve.txt', 'gpu-recall.tar.gz']);
+  assert.match(stdout, /the model takes 5 parts of 15 MiB: left out/);
+  rmSync(root, { recursive: true });
 });
 
 t('the gpu scripts parse (bash -n)', () => {
