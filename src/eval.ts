@@ -93,8 +93,10 @@ function withPath<T>(path: string, f: () => T): T {
 }
 
 type Loss = { loss: number; tokens: number };
-/** the recall loss over all of the values' tokens, and over those the training data contains; null: a stop cut it short */
-type ValueLoss = { all: Loss | null; seen: Loss | null };
+/** a loss over `tokens` target tokens; loss null: a stop cut it short */
+type CutLoss = { loss: number | null; tokens: number };
+/** the recall loss over all of the values' tokens, and over those the training data contains */
+type ValueLoss = { all: CutLoss; seen: CutLoss };
 
 /** the target tokens `ds` masks in */
 function maskedTokens(ds: TokenDataset): number {
@@ -103,19 +105,19 @@ function maskedTokens(ds: TokenDataset): number {
   return tokens;
 }
 
-/** mean loss over the tokens `ds` masks in (one window a batch); null when `stopped` cut it short */
-async function maskedLoss(model: GPT2, ds: TokenDataset, stopped?: () => boolean): Promise<Loss | null> {
+/** mean loss over the tokens `ds` masks in (one window a batch); its loss null when `stopped` cut it short */
+async function maskedLoss(model: GPT2, ds: TokenDataset, stopped?: () => boolean): Promise<CutLoss> {
   const tokens = maskedTokens(ds);
   const loss = await evaluate(model, ds, ds.stats.windows, 1, ds.blockSize, stopped);
   // evaluate's null with tokens to score: stopped
-  return loss === null && tokens ? null : { loss: loss ?? NaN, tokens };
+  return { loss: loss === null && tokens ? null : (loss ?? NaN), tokens };
 }
 
 /** a recall loss as the table shows it: '-' when it has no tokens or a stop cut it short */
-const lossValue = (l: Loss | null) => (l?.tokens ? l.loss.toFixed(3) : '-');
+const lossValue = (l: CutLoss) => (l.tokens && l.loss !== null ? l.loss.toFixed(3) : '-');
 const CUT = 'not computed: interrupted';
 /** a recall loss in --json: null when it has no tokens or a stop cut it short */
-const lossJson = (l: Loss | null) => (l?.tokens ? l.loss : null);
+const lossJson = (l: CutLoss) => (l.tokens ? l.loss : null);
 
 const pct = (f: Fraction) => (f.of ? `${((100 * f.count) / f.of).toFixed(1)}%` : '-');
 
@@ -131,8 +133,8 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
     row('identical replies', pct(s.identical), of(s.identical, 'replies repeat an earlier reply of their conversation')),
     row('recall', pct(s.recall), of(s.recall, 'replies contain the fact asked about') + range(s.recall) +
       (s.recallOutOfContext ? ` (${s.recallOutOfContext} of the questions lost older exchanges to the context)` : '')),
-    row('recall loss', lossValue(valueLoss.all), valueLoss.all ? `over the ${valueLoss.all.tokens} tokens of the recalled values in the reference replies (a uniform guess: 10.825)` : CUT),
-    row('  seen tokens', lossValue(valueLoss.seen), valueLoss.seen ? `over the ${valueLoss.seen.tokens} of them that occur in the training data` : CUT),
+    row('recall loss', lossValue(valueLoss.all), valueLoss.all.loss !== null ? `over the ${valueLoss.all.tokens} tokens of the recalled values in the reference replies (a uniform guess: 10.825)` : CUT),
+    row('  seen tokens', lossValue(valueLoss.seen), valueLoss.seen.loss !== null ? `over the ${valueLoss.seen.tokens} of them that occur in the training data` : CUT),
     row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given') + range(s.honesty)),
     row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
     row('distinct-2', s.distinct2 === null ? '-' : s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
@@ -208,7 +210,8 @@ async function main(): Promise<void> {
   // the shipped set's losses, before the first reply): say what is being computed
   const botTurns = packConversations(convs, speakers, T, 'bot');
   log(`eval: val loss over ${count(botTurns.stats.windows, 'window')} of ${T} tokens\n`);
-  const loss = (await maskedLoss(generator.model, botTurns))!; // no stop asked for: never null
+  const val = await maskedLoss(generator.model, botTurns);
+  const loss = { loss: val.loss!, tokens: val.tokens }; // no stop asked for: never null
   phase = 'recall';
   // the recalled values' tokens, and those of them that the training data contains: a model
   // trained from scratch on it cannot output the others, copying or not
@@ -237,7 +240,7 @@ async function main(): Promise<void> {
     process.exitCode = signalExitCode(interrupted.signal);
     // the validation loss is done (a minute for GPT-2 on a CPU): it is printed even when no reply is, or no recall loss
     const replied = finished ? `the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies)` : 'no conversation was finished: no reply is scored';
-    const losses = valueLoss.all && valueLoss.seen ? 'the losses are' : 'the recall loss was cut short (not computed); the validation loss is';
+    const losses = valueLoss.all.loss !== null && valueLoss.seen.loss !== null ? 'the losses are' : 'the recall loss was cut short (not computed); the validation loss is';
     log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: ${replied}; ${losses} over all ${convs.length}\n`);
   }
   // chat.js says this after a reply; here the table would hide it
@@ -250,8 +253,8 @@ async function main(): Promise<void> {
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {
     const settings = { init, adapter: adapter ?? null, dtype, data: dataPath, trainData: trainText ? trainPath : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
-    process.stdout.write(`${JSON.stringify({ settings, interrupted, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: lossJson(valueLoss.all), recallTokens: maskedTokens(values),
-      recallLossSeen: lossJson(valueLoss.seen), recallTokensSeen: trainText ? maskedTokens(seenValues) : 0, scores,
+    process.stdout.write(`${JSON.stringify({ settings, interrupted, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: lossJson(valueLoss.all), recallTokens: valueLoss.all.tokens,
+      recallLossSeen: lossJson(valueLoss.seen), recallTokensSeen: valueLoss.seen.tokens, scores,
       interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);
   } else {
     // an adapter's scores are told apart from its base's
