@@ -240,7 +240,8 @@ async function main(): Promise<void> {
     process.exitCode = signalExitCode(interrupted.signal);
     // the validation loss is done (a minute for GPT-2 on a CPU): it is printed even when no reply is, or no recall loss
     const replied = finished ? `the replies of the first ${count(finished, 'conversation')} of ${convs.length} are scored (--limit ${finished} gives the same replies)` : 'no conversation was finished: no reply is scored';
-    const losses = valueLoss.all.loss !== null && valueLoss.seen.loss !== null ? 'the losses are' : 'the recall loss was cut short (not computed); the validation loss is';
+    const losses = valueLoss.all.loss === null ? 'the recall loss was cut short (not computed); the validation loss is'
+      : valueLoss.seen.loss === null ? 'the seen-tokens recall loss was cut short (not computed); the validation and recall losses are' : 'the losses are';
     log(`eval: ${signalName(interrupted.signal)} after ${seconds.toFixed(1)} s: ${replied}; ${losses} over all ${convs.length}\n`);
   }
   // chat.js says this after a reply; here the table would hide it
