@@ -56,6 +56,12 @@ curve() { # the table over the marks done so far ($@)
   console.log(rows.join("\n"));
 ' "$out" "$@" >"$out/curve.txt"
 }
+score() { # NAME, then eval.js's flags: eval.js --json on the run at $mark, into NAME-$mark.json
+  local name=$1; shift
+  # shellcheck disable=SC2086 # EVAL_FLAGS is a list of flags
+  timeout -k 10 "${EVAL_TIMEOUT:-45}" node dist/eval.js --init "$run" --json "$@" ${EVAL_FLAGS:-} >"$out/$name-$mark.json" 2>"$out/$name-$mark.err" ||
+    { echo "eval.js ($name) rc $?:"; tail -5 "$out/$name-$mark.err"; }
+}
 done_marks=()
 for mark in "${marks[@]}"; do
   echo "== training to $mark"
@@ -68,12 +74,8 @@ for mark in "${marks[@]}"; do
   "${train[@]}" >"$out/train-$mark.log" 2>&1 || { echo "train.js failed (rc $?):"; tail -5 "$out/train-$mark.log"; keep; exit 1; }
   grep '^done:' "$out/train-$mark.log"
   echo "== eval.js at $mark"
-  # shellcheck disable=SC2086 # EVAL_FLAGS is a list of flags
-  timeout -k 10 "${EVAL_TIMEOUT:-45}" node dist/eval.js --init "$run" --json ${EVAL_FLAGS:-} >"$out/eval-$mark.json" 2>"$out/eval-$mark.err" ||
-    { echo "eval.js rc $?:"; tail -5 "$out/eval-$mark.err"; }
-  # shellcheck disable=SC2086
-  timeout -k 10 "${EVAL_TIMEOUT:-45}" node dist/eval.js --init "$run" --json --data data/eval-copy.txt ${EVAL_FLAGS:-} >"$out/eval-copy-$mark.json" 2>"$out/eval-copy-$mark.err" ||
-    { echo "eval.js (eval-copy.txt) rc $?:"; tail -5 "$out/eval-copy-$mark.err"; }
+  score eval
+  score eval-copy --data data/eval-copy.txt
   done_marks+=("$mark")
   curve "${done_marks[@]}"
   keep

@@ -222,7 +222,6 @@ function statfsType(path: string): number {
 /** the files of a checkpoint that the next save replaces */
 const SAVED_FILES = ['model.safetensors', 'adapter_model.safetensors', 'optimizer.safetensors', 'config.json', 'adapter_config.json', 'train_state.json', 'loss.svg'];
 
-
 function freeBytes(path: string): number {
   try {
     const s = statfsSync(path);

@@ -165,7 +165,6 @@ export class StepLog {
   }
 }
 
-
 /** the step an entry of ours logs; null for a line that is not one */
 function entryStep(line: string): number | null {
   try {
