@@ -7,6 +7,7 @@ import type { Tape } from '../tape.ts';
 import { asMatmulOperand, matmul } from '../ops/matmul.ts';
 import { crossEntropyForwardBackward } from '../ops/crossentropy.ts';
 import { addInto } from '../ops/residual.ts';
+import { embeddingForward } from '../ops/embedding.ts';
 import { pieces, rowsPerBinding } from '../ops/fit.ts';
 
 /**
@@ -31,27 +32,43 @@ export function targetRuns(targets: Int32Array): [number, number][] {
 
 /** the rows that have targets, and their targets uploaded (before the step's dispatches are recorded) */
 export interface ClassifierTargets {
-  runs: [number, number][];
   /** rows with a target */
   count: number;
   /** their targets, compacted, on the GPU */
   targets: Tensor | null;
+  /**
+   * Unless every row has a target: u32 `rows` [count], the row of each compacted target, and
+   * `slots` [N], each row's place among them (NO_SLOT: none), for gathering the rows with targets
+   * and scattering their gradient back in one dispatch each (the embedding lookup, x as the table)
+   */
+  rows: Tensor | null;
+  slots: Tensor | null;
 }
+
+/** a row without a target: outside every table, so the gather kernel skips it */
+const NO_SLOT = 0xffffffff;
 
 export function classifierTargets(gpu: Gpu, targets: Int32Array): ClassifierTargets {
   const runs = targetRuns(targets);
   const count = runs.reduce((n, [a, b]) => n + b - a, 0);
-  if (count === 0) return { runs, count, targets: null };
-  const ta = count === targets.length ? targets : new Int32Array(count);
-  if (ta !== targets) {
-    let k = 0;
-    for (const [a, b] of runs) {
-      ta.set(targets.subarray(a, b), k);
-      k += b - a;
+  if (count === 0) return { count, targets: null, rows: null, slots: null };
+  if (count === targets.length) return { count, targets: gpu.fromArray(targets, [count], 'targets'), rows: null, slots: null };
+  const ta = new Int32Array(count), rows = new Uint32Array(count), slots = new Uint32Array(targets.length).fill(NO_SLOT);
+  let k = 0;
+  for (const [a, b] of runs) {
+    ta.set(targets.subarray(a, b), k);
+    for (let r = a; r < b; r++, k++) {
+      rows[k] = r;
+      slots[r] = k;
     }
   }
   // tracked by classifierLoss, not here: a no-grad forward sweeps tracked tensors between layers
-  return { runs, count, targets: gpu.fromArray(ta, [count], 'targets') };
+  return {
+    count,
+    targets: gpu.fromArray(ta, [count], 'targets'),
+    rows: gpu.fromArray(rows, [count], 'rows with targets'),
+    slots: gpu.fromArray(slots, [targets.length], 'row slots'),
+  };
 }
 
 /**
@@ -63,19 +80,13 @@ export function classifierTargets(gpu: Gpu, targets: Int32Array): ClassifierTarg
  */
 export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: ClassifierTargets, N: number, C: number, V: number, gradScale: number, logitBias?: Tensor): Tensor {
   const gpu = x.gpu;
-  const { runs, count: Na } = t;
+  const { count: Na } = t;
   if (!t.targets) return tape.track(gpu.zeros([1], 'losses'));
   const tgt = tape.track(t.targets);
-  // gather the rows that have targets into one contiguous block (copies, ordered with the dispatches)
-  const dense = Na === N;
-  const xa = dense ? x : tape.track(gpu.tensor([Na, C], 'rows with targets'));
-  if (!dense) {
-    let k = 0;
-    for (const [a, b] of runs) {
-      gpu.copy(x, xa, (b - a) * C, a * C, k * C);
-      k += b - a;
-    }
-  }
+  // gather the rows that have targets into one contiguous block
+  const xa = t.rows ? tape.track(gpu.tensor([Na, C], 'rows with targets')) : x;
+  if (t.rows) embeddingForward(tape.track(t.rows), x, null, xa, Na, 1, C, N);
+  const slots = t.slots ? tape.track(t.slots) : null;
   const R = classifierChunkRows(Na, V, gpu.bindingLimit);
   const losses = tape.track(gpu.tensor([Na], 'losses'));
   const logits = gpu.tensor([R, V], 'logits chunk');
@@ -97,13 +108,9 @@ export function classifierLoss(tape: Tape, x: Tensor, wte: Tensor, t: Classifier
   if (dxa) {
     tape.record([], [x], () => {
       // scatter the rows back; rows without a target get no gradient
-      const dx = dense ? dxa : gpu.zeros([N, C], 'd(ln_f out)');
-      if (!dense) {
-        let k = 0;
-        for (const [a, b] of runs) {
-          gpu.copy(dxa, dx, (b - a) * C, k * C, a * C);
-          k += b - a;
-        }
+      const dx = slots ? gpu.zeros([N, C], 'd(ln_f out)') : dxa;
+      if (slots) {
+        embeddingForward(slots, dxa, null, dx, N, 1, C, Na);
         tape.track(dx);
       }
       if (x.grad) addInto(x.grad, dx);
