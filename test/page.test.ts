@@ -173,20 +173,34 @@ t('training shows a live loss curve and stops on Stop; screenshots during traini
 
 const hidden = async (id: string) => (await page.getAttribute(id, 'hidden')) !== null;
 
-t('Stop before the first step (during the step-0 held-out loss) ends the run at once: no step trained, the last run\'s download stays', async () => {
+t('Stop before the first step (as the step-0 held-out loss shows) ends the run at once: no step trained; the chart and the download stay the last run\'s', async () => {
   await page.click('.side-tabs button[data-view="train"]');
   await recordStatus();
-  // both in one task: Stop lands before the run's first await, so before its first step whatever this machine's speed
-  const label = await page.evaluate(`(() => {
+  const chartBefore = await page.innerHTML('#loss-chart'), losses = await page.getAttribute('#loss-chart', 'data-losses'), step = await page.getAttribute('#loss-chart', 'data-step');
+  assert.ok(chartBefore.includes('<path'), 'needs the stopped run above: its curve');
+  // Stop is pressed inside the step-0 line's update (its point already drawn), so lands before the first step whatever this machine's speed
+  await page.evaluate(`(() => {
+    const status = document.getElementById('train-status'), text = Object.getOwnPropertyDescriptor(Node.prototype, 'textContent');
+    Object.defineProperty(status, 'textContent', { configurable: true, get: text.get, set(v) {
+      text.set.call(this, v);
+      if (v.startsWith('Step 0 of ')) {
+        document.getElementById('train-stop').click();
+        window.stopLabel = document.getElementById('train-stop').textContent;
+      }
+    } });
     document.getElementById('train-start').click();
-    document.getElementById('train-stop').click();
-    return document.getElementById('train-stop').textContent;
   })()`);
   await waitForState(page, 'ready');
-  assert.is(await page.textContent('#train-status'), 'Stopped before the first step: nothing trained; the model is as it was.', `${JSON.stringify(await statusSeen())}${why()}`);
-  assert.is(label, 'Stopping…', 'no step to finish');
-  assert.is(await page.getAttribute('#loss-chart', 'data-step'), '0');
+  await page.evaluate(`delete document.getElementById('train-status').textContent`);
+  const seen = await statusSeen();
+  assert.ok(seen.some((l) => l.startsWith('Step 0 of ')), `no step-0 line: ${JSON.stringify(seen)}${why()}`);
+  assert.is(await page.textContent('#train-status'), 'Stopped before the first step: nothing trained; the model is as it was.', `${JSON.stringify(seen)}${why()}`);
+  assert.is(await page.evaluate('window.stopLabel'), 'Stopping…', 'no step to finish');
   assert.not.ok(await hidden('#downloads'), 'the stopped run above still offers its weights');
+  // the curve is the one whose model the download is, not this run's step-0 point
+  assert.is(await page.innerHTML('#loss-chart'), chartBefore, 'the chart shows the run that trained nothing');
+  assert.is(await page.getAttribute('#loss-chart', 'data-losses'), losses);
+  assert.is(await page.getAttribute('#loss-chart', 'data-step'), step);
   await page.click('.side-tabs button[data-view="settings"]');
 });
 

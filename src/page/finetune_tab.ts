@@ -75,7 +75,9 @@ async function train(modelBase: string): Promise<void> {
   const points: [number, number][] = [], vals: [number, number][] = [];
   const { bot } = sp;
   // the hooks say this run's progress; the last run's curve stays drawn until this one's step-0
-  // held-out loss (or its first step) replaces it, also when Stop then ends it: its download stays
+  // held-out loss (or its first step) replaces it, and comes back when Stop ends this run before
+  // its first step: the chart shows the run whose model the download is
+  const lastChart = { html: chart.innerHTML, step: chart.dataset.step, losses: chart.dataset.losses };
   chart.dataset.step = '0';
   chart.dataset.losses = '[]';
   setState('training');
@@ -109,7 +111,9 @@ async function train(modelBase: string): Promise<void> {
       stopRequested: () => stopTraining,
     });
     if (!params) {
-      // Stop before the first step: the weights, and the last run's download, are as they were
+      // Stop before the first step: the weights, and the last run's download and curve, are as they were
+      chart.innerHTML = lastChart.html;
+      Object.assign(chart.dataset, { step: lastChart.step, losses: lastChart.losses });
       trainStatusText('Stopped before the first step: nothing trained; the model is as it was.');
       return;
     }
