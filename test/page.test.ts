@@ -128,6 +128,18 @@ t('fine-tuning in the page: the same losses as train.js (the held-out loss befor
   assert.is(pageStart.length, 1, `one step-0 held-out loss in the page's progress: ${JSON.stringify(seen)}${why()}`);
   assert.ok(Math.abs(pageStart[0] - cliStart) <= 1e-4 * cliStart + 1e-4, `step 0: page held-out ${pageStart[0]} vs train.js val ${cliStart}`);
   assert.match(seen[seen.indexOf(`Step 0 of 4 · held-out ${pageStart[0].toFixed(4)}`) + 1], /^Step 1 of 4 · /, 'the step-0 line comes before step 1\'s');
+  // the chart: step 0's held-out point is on the curve, over the x axis's 0, clear of the axes (not in their corner); each step labelled once
+  const chart = await page.evaluate(`(() => {
+    const svg = document.querySelector('#loss-chart svg'), box = (e) => e.getBoundingClientRect();
+    const axes = [...svg.querySelectorAll('line[stroke="#333"]')];
+    const yAxis = box(axes.find((l) => l.getAttribute('x1') === l.getAttribute('x2'))), xAxis = box(axes.find((l) => l.getAttribute('y1') === l.getAttribute('y2')));
+    const points = [...svg.querySelectorAll('circle')].map(box).map((c) => ({ x: (c.left + c.right) / 2, inside: c.left > yAxis.right && c.bottom < xAxis.top }));
+    const ticks = [...svg.querySelectorAll('text')].filter((t) => box(t).top > xAxis.bottom && /^[0-9]+$/.test(t.textContent)).map((t) => ({ step: t.textContent, x: (box(t).left + box(t).right) / 2 }));
+    return { points, ticks };
+  })()`) as { points: { x: number; inside: boolean }[]; ticks: { step: string; x: number }[] };
+  assert.ok(chart.points.length >= 2 && chart.points.every((p) => p.inside), `held-out points on an axis: ${JSON.stringify(chart.points)}`);
+  assert.equal(chart.ticks.map((t) => t.step), ['0', '1', '2', '3', '4']);
+  assert.ok(Math.abs(chart.points[0].x - chart.ticks[0].x) < 1, `step 0's point at x ${chart.points[0].x}, its label at ${chart.ticks[0].x}`);
   const inPage = new Map<number, number>(JSON.parse((await page.getAttribute('#loss-chart', 'data-losses'))!));
   const byCli = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number });
   assert.is(byCli.length, steps);

@@ -1,6 +1,6 @@
 // A loss curve as a self-contained SVG (no plotting dependency): train and validation loss per step.
 export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number, number][], title: string, size = { width: 720, height: 400 }): string {
-  const W = size.width, H = size.height, L = 60, R = 20, T = 40, B = 50;
+  const W = size.width, H = size.height, L = 60, R = 20, T = 40, B = 50, PAD = 8;
   // a NaN or infinite point has no place on the plot (and would break the SVG path)
   const finite = (pts: [number, number][]) => pts.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const train = finite(trainPoints), val = finite(valPoints);
@@ -15,16 +15,17 @@ export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number
     ymin -= pad;
     ymax += pad;
   }
-  const sx = (x: number) => L + ((W - L - R) * x) / xmax;
-  const sy = (y: number) => T + ((H - T - B) * (ymax - y)) / (ymax - ymin);
+  // the curves are drawn inset from the axes: step 0 (train.js's and the page's first held-out loss) and the lowest loss are points, not marks on an axis line
+  const sx = (x: number) => L + PAD + ((W - L - R - 2 * PAD) * x) / xmax;
+  const sy = (y: number) => T + PAD + ((H - T - B - 2 * PAD) * (ymax - y)) / (ymax - ymin);
   const path = (pts: [number, number][]) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
-  const ticks: string[] = [];
+  const ticks: string[] = [], steps = new Set<number>();
   for (let i = 0; i <= 5; i++) {
     const y = ymin + ((ymax - ymin) * i) / 5;
     ticks.push(`<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(2)}</text>`);
-    const x = Math.round((xmax * i) / 5);
-    ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
+    steps.add(Math.round((xmax * i) / 5)); // once each: a short run's fifths round to the same step
   }
+  for (const x of steps) ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
   // the viewBox lets a page scale it to its width
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
