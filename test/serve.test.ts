@@ -225,6 +225,16 @@ t('the official openai client: chat (stream and not), completions, models, with 
     assert.is(usageSeen, c.usage!.total_tokens);
     const p = await client.completions.create({ model: 'tiny', prompt: 'The weather today', max_tokens: 6, temperature: 0 });
     assert.is(p.choices[0].text.length > 0, true);
+    // refusals come to the client as OpenAI's: a BadRequestError naming the field
+    const refused = async (body: object) => {
+      try { await client.chat.completions.create({ ...params, ...body }); } catch (e) { return e as InstanceType<typeof OpenAI.BadRequestError>; }
+      throw new Error(`not refused: ${JSON.stringify(body)}`);
+    };
+    const tooMany = await refused({ max_tokens: 96 });
+    assert.equal([tooMany.status, tooMany.param, tooMany.code], [400, 'max_tokens', 'invalid_value']);
+    assert.match(tooMany.message, /max_tokens is too large: 96\. This model supports at most 95 completion tokens/);
+    const streamOptions = await refused({ stream_options: { include_usage: true } });
+    assert.equal([streamOptions.status, streamOptions.param, streamOptions.type], [400, 'stream_options', 'invalid_request_error']);
     const wrong = new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
     let status = 0;
     try { await wrong.chat.completions.create(params); } catch (e) { status = (e as { status: number }).status; }
@@ -257,7 +267,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.is(r.status, 200, `a good request after ${what}: ${r.text}`);
     assert.is(r.json.choices[0].message.role, 'assistant');
   };
-  const expectError = async (what: string, r: { status: number; json: any; text: string }, status: number, param?: string | null, code?: string) => {
+  const expectError = async (what: string, r: { status: number; json: any; text: string }, status: number, param?: string | null, code?: string | null) => {
     assert.is(r.status, status, `${what}: ${r.text}`);
     assert.ok(r.json && typeof r.json.error?.message === 'string' && r.json.error.message.length > 0, `${what}: error JSON: ${r.text}`);
     assert.ok('type' in r.json.error && 'param' in r.json.error && 'code' in r.json.error, `${what}: message, type, param, code`);
@@ -267,7 +277,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
   };
   try {
     const post = (body: unknown, path = '/v1/chat/completions', init = auth) => request(s.url, path, body, init);
-    const cases: [string, unknown, number, string | null | undefined, string?][] = [
+    const cases: [string, unknown, number, string | null | undefined, (string | null)?][] = [
       ['malformed JSON', '{"messages": [', 400, null, 'invalid_json'],
       ['not an object', '[1, 2]', 400, undefined],
       ['messages missing', { temperature: 0 }, 400, 'messages'],
@@ -282,6 +292,13 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
       ['top_p > 1', chat('x', { top_p: 1.5 }), 400, 'top_p'],
       ['max_tokens 0', chat('x', { max_tokens: 0 }), 400, 'max_tokens'],
       ['max_tokens not an integer', chat('x', { max_tokens: 2.5 }), 400, 'max_tokens'],
+      // the context is 96 tokens, one at least the prompt's: a reply of 96 never fits
+      ['max_tokens of the whole context', chat('x', { max_tokens: 96 }), 400, 'max_tokens', 'invalid_value'],
+      ['max_completion_tokens beyond the context', chat('x', { max_tokens: undefined, max_completion_tokens: 100_000 }), 400, 'max_completion_tokens', 'invalid_value'],
+      ['completions: max_tokens of the whole context', { prompt: 'x', max_tokens: 96 }, 400, 'max_tokens', 'invalid_value'],
+      ['stream_options without stream', chat('x', { stream_options: { include_usage: true } }), 400, 'stream_options', null],
+      ['stream_options with stream false', chat('x', { stream: false, stream_options: { include_usage: false } }), 400, 'stream_options', null],
+      ['completions: stream_options without stream', { prompt: 'x', stream_options: { include_usage: true } }, 400, 'stream_options', null],
       ['n > 1', chat('x', { n: 2 }), 400, 'n', 'unsupported_value'],
       ['n 0', chat('x', { n: 0 }), 400, 'n', 'invalid_value'],
       ['stop of the wrong type', chat('x', { stop: 5 }), 400, 'stop'],
@@ -308,6 +325,11 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     for (const [what, body, status, param, code] of cases) {
       await expectError(what, await post(body, what.startsWith('completions') ? '/v1/completions' : '/v1/chat/completions'), status, param, code);
     }
+    // OpenAI's words for both, with the bound said
+    assert.is((await post(chat('x', { max_tokens: 96 }))).json.error.message, 'max_tokens is too large: 96. This model supports at most 95 completion tokens (its context is 96 tokens, the prompt included), whereas you provided 96.');
+    assert.is((await post(chat('x', { stream_options: { include_usage: true } }))).json.error.message, "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+    assert.is((await post({ ...chat('x', { stream: true, stream_options: { include_usage: true } }) })).status, 200, 'stream_options with stream');
+    assert.is((await post(chat('x', { stream_options: null }))).status, 200, 'stream_options null asks for nothing');
     assert.match((await post(chat('x', { logprobs: true }))).json.error.message, /^Unsupported parameter: 'logprobs' \(true\): this server does not return log-probabilities; leave it out\.$/);
     // ... while what asks for nothing, or changes nothing a client reads, is taken
     for (const extra of [{ logprobs: false, top_logprobs: null, logit_bias: {}, tools: [], response_format: { type: 'text' }, modalities: ['text'] },

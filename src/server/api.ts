@@ -154,6 +154,11 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   const completionTokens = limited('max_completion_tokens');
   const given = completionTokens ?? limited('max_tokens');
   const maxTokensParam = completionTokens !== undefined ? 'max_completion_tokens' : 'max_tokens';
+  // as OpenAI refuses more than a model's output limit: here the context, less the prompt's one token at least
+  const most = model.contextLength - 1;
+  if (given !== undefined && given > most) {
+    throw new ApiError(400, `${maxTokensParam} is too large: ${given}. This model supports at most ${most} completion tokens (its context is ${model.contextLength} tokens, the prompt included), whereas you provided ${given}.`, maxTokensParam, 'invalid_value');
+  }
   const maxTokens = given ?? defaultMaxTokens;
   const sampling = {
     temperature: limited('temperature') ?? 1,
@@ -169,7 +174,9 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   const stream = bool(b, 'stream') ?? false;
   const so = b.stream_options;
   if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw typeError('stream_options', 'an object', so);
-  const includeUsage = stream && !!so && (bool(so as Body, 'include_usage') ?? false);
+  // OpenAI's words: a non-streamed reply has no usage chunk to ask for
+  if (so !== undefined && so !== null && !stream) throw new ApiError(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", 'stream_options');
+  const includeUsage = !!so && (bool(so as Body, 'include_usage') ?? false);
   return { maxTokens, maxTokensByDefault: given === undefined, maxTokensParam, sampling, rng: new Rng(seed), stream, includeUsage, stops: stops(b) };
 }
 
