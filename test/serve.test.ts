@@ -19,6 +19,8 @@ import type { ReplyOptions } from '../src/chat/reply.ts';
 import { assertOneLineError, start, stderrLines, waitForStdout } from './child.ts';
 import { saveAdapter } from '../src/node/adapter_dir.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
+import { ApiServer } from '../src/server/http.ts';
+import type { Job, Scheduler } from '../src/server/scheduler.ts';
 import { events, randomCheckpoint, request, SERVE_CONFIG, startServer, streamedContent, type TestServer } from './serve_util.ts';
 
 const t = suite('serve');
@@ -489,6 +491,47 @@ t('a client that disconnects mid-stream frees its slot within one step', async (
     assert.ok(Number(/ completion=(\d+) /.exec(gone!)?.[1]) >= 2, gone);
   } finally {
     await s.close();
+  }
+});
+
+t('a client that hangs up before its reply is sent is logged as 499, not 200; a stream whose 200 went out keeps it', async () => {
+  // a scheduler whose replies never end: only a hang-up (its ticket's cancel) ends one, so nothing here races the model
+  const jobs: Job[] = [];
+  const scheduler = {
+    gen: { slots: 4 }, opts: { maxQueue: 0 }, active: 0, queued: 0, cancelAll() {}, idle: () => Promise.resolve(),
+    submit(job: Job) {
+      jobs.push(job);
+      let ended = false;
+      return { cancel: () => { if (!ended) job.events.onEnd({ reason: 'abort', text: ' Hi', completionTokens: 3 }); ended = true; } };
+    },
+  } as unknown as Scheduler;
+  const logs: string[] = [];
+  const server = new ApiServer({ model: { id: 'tiny', contextLength: 96, vocabSize: 50257, created: 1 }, scheduler, log: (l) => logs.push(l) });
+  const url = await server.listen(0, '127.0.0.1');
+  const sleep = () => new Promise((res) => setTimeout(res, 2));
+  const logLine = async () => {
+    while (!logs.length) await sleep();
+    return logs.splice(0).join('\n');
+  };
+  try {
+    for (const stream of [false, true]) {
+      const ac = new AbortController(), n = jobs.length;
+      const answered = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat('Hi', { stream })), signal: ac.signal }).catch(() => null);
+      while (jobs.length === n) await sleep();
+      if (stream) await answered; // its 200 went out with the first chunk
+      ac.abort();
+      assert.match(await logLine(), new RegExp(`^POST /v1/chat/completions ${stream ? 200 : 499} prompt=\\d+ completion=3 \\d+ms \\(client closed the connection\\)$`), stream ? 'streamed' : 'not streamed');
+    }
+    // gone in the middle of the body: nothing was answered either
+    const { port } = new URL(url);
+    const arrived = new Promise((res) => server.server.once('request', res));
+    const sock = connect(Number(port), '127.0.0.1').on('error', () => {});
+    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"messa');
+    await arrived;
+    sock.destroy();
+    assert.match(await logLine(), /^POST \/v1\/chat\/completions 499 \d+ms \(client closed the connection\)$/, 'mid-body');
+  } finally {
+    await server.close(0);
   }
 });
 

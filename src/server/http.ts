@@ -39,6 +39,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 // a page from another origin (?server=) may read what was dropped
 const CORS = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': DROPPED_HEADER };
 
+/** the log's status for a request whose client hung up before its response was sent (nginx's "client closed request") */
+const CLIENT_CLOSED = 499;
 /** set on a socket whose request did not arrive within the timeouts (its log line says 408) */
 const TIMED_OUT = Symbol('request timed out');
 
@@ -130,7 +132,9 @@ export class ApiServer {
       const ms = (performance.now() - t0).toFixed(0);
       const line = () => {
         const tokens = rec.prompt || rec.completion ? ` prompt=${rec.prompt} completion=${rec.completion}` : '';
-        this.log(`${req.method} ${path.slice(0, 200)} ${timedOut ? 408 : res.statusCode}${tokens} ${ms}ms${rec.note}${gone}`);
+        // gone before any status went out (a reply not yet sent): nginx's 499, not the 200 res.statusCode starts as
+        const status = timedOut ? 408 : gone && !res.headersSent ? CLIENT_CLOSED : res.statusCode;
+        this.log(`${req.method} ${path.slice(0, 200)} ${status}${tokens} ${ms}ms${rec.note}${gone}`);
       };
       if (rec.generating) rec.whenDone = line;
       else line();
