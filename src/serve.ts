@@ -9,7 +9,7 @@ import { helpText, parseFlags, type FlagSpec } from './util/args.ts';
 import { isDefaultSpeakers } from './data/format.ts';
 import { carryOnWithoutStdout, speakersFromFlagsOrTraining, FAST_FLAG, loadChosen, MODEL_FLAGS, modelChoice, reportError, SPEAKER_FLAGS, STOP_SIGNALS } from './node/cli.ts';
 import { GPT2BatchGenerator, kvBytesPerSlot } from './model/generate.ts';
-import { parameterCount, type GPT2Config } from './model/config.ts';
+import type { GPT2Config } from './model/config.ts';
 import { count, gigabytes, megabytes } from './util/words.ts';
 import { openModel } from './node/load_model.ts';
 import { Scheduler } from './server/scheduler.ts';
@@ -63,7 +63,9 @@ async function main(): Promise<void> {
 
   await getGpu({ fast: a.fast ? true : undefined }); // the adapter first: no weight download on a machine that cannot run them
   const { model, loadMs, describe, files, noFiles } = await loadChosen(choice, () => openModel(init, { adapter, dtype }));
-  const tooMany = maxBatchProblem(model.config, maxBatch, totalmem());
+  // the weights as loaded: --dtype f16 holds the matrices in half the bytes
+  const weightBytes = [...model.params.values()].reduce((n, p) => n + p.bytes, 0);
+  const tooMany = maxBatchProblem(model.config, weightBytes, maxBatch, totalmem());
   if (tooMany) throw new UserError(tooMany);
   const gen = new GPT2BatchGenerator(model, maxBatch);
   const scheduler = new Scheduler(gen, { maxQueue });
@@ -124,8 +126,8 @@ function cannotListen(host: string, port: number, e: NodeJS.ErrnoException): Use
  * more than the machine's memory beside the weights (memoryProblem's bound; WebGPU does not tell
  * a GPU's own) would end in an out-of-memory abort or a crash, so it is refused, with what fits.
  */
-function maxBatchProblem(c: GPT2Config, maxBatch: number, memoryBytes: number): string | null {
-  const perSlot = kvBytesPerSlot(c), room = memoryBytes - parameterCount(c) * 4;
+function maxBatchProblem(c: GPT2Config, weightBytes: number, maxBatch: number, memoryBytes: number): string | null {
+  const perSlot = kvBytesPerSlot(c), room = memoryBytes - weightBytes;
   if (maxBatch * perSlot <= room) return null;
   const fits = Math.max(0, Math.floor(room / perSlot));
   return `--max-batch ${maxBatch} needs ${gigabytes(maxBatch * perSlot)} of KV caches (${megabytes(perSlot)} a sequence: ${count(c.n_layer, 'layer')} of ${c.n_positions} positions), ` +

@@ -21,6 +21,8 @@ import { saveAdapter } from '../src/node/adapter_dir.ts';
 import { checkLora, initLoraArrays, type LoraSettings } from '../src/model/lora.ts';
 import { ApiServer } from '../src/server/http.ts';
 import type { Job, Scheduler } from '../src/server/scheduler.ts';
+import { parameterShapes } from '../src/model/config.ts';
+import { isF16Weight } from '../src/model/gpt2.ts';
 import { events, randomCheckpoint, request, SERVE_CONFIG, startServer, streamedContent, type TestServer } from './serve_util.ts';
 
 const t = suite('serve');
@@ -698,6 +700,12 @@ t('node dist/serve.js --max-batch more than the KV caches of which fit the machi
   assertOneLineError(r, [/^error: --max-batch 10000000 needs 737 GB of KV caches \(0\.1 MB a sequence: 2 layers of 96 positions\), more than this machine's [\d.]+ GB of memory holds beside the weights: pass --max-batch \d+ or less$/], '--max-batch 10000000');
   const fits = Number(/--max-batch (\d+) or less/.exec(r.stderr)![1]);
   assert.ok(fits > 1000 && fits * 73_728 <= totalmem(), `${fits} sequences fit`);
+  // beside the weights as loaded: f32, or with --dtype f16 the matrices in 2 bytes (it counted 4)
+  const weightBytes = (f16: boolean) => parameterShapes(SERVE_CONFIG).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1) * (f16 && isF16Weight(p.name) ? 2 : 4), 0);
+  assert.is(fits, Math.floor((totalmem() - weightBytes(false)) / 73_728), 'f32');
+  const half = await start('serve', ['--init', dir, '--port', '0', '--max-batch', '10000000', '--dtype', 'f16']).done;
+  assertOneLineError(half, [/^error: --max-batch 10000000 needs 737 GB of KV caches/], '--max-batch 10000000 --dtype f16');
+  assert.is(Number(/--max-batch (\d+) or less/.exec(half.stderr)![1]), Math.floor((totalmem() - weightBytes(true)) / 73_728), 'f16');
 });
 
 t.run();
