@@ -42,7 +42,11 @@ const range = (lo, hi) => lo + int(hi - lo + 1); // inclusive
 const pick = (a) => a[int(a.length)];
 const chance = (p) => rand() < p;
 const cap = (s) => s[0].toUpperCase() + s.slice(1);
-const an = (w) => (/^[aeiou]/i.test(w) ? `an ${w}` : `a ${w}`);
+// "an" goes before a vowel sound, not a vowel letter: of the words an() is given (the pools of pets,
+// jobs, instruments, nouns, animals, babies and shapes) only these start with a vowel letter said
+// as a consonant; none has a silent h (an hour), so the reverse needs no list
+const SAYS_CONSONANT_FIRST = new Set(['ukulele']);
+const an = (w) => (/^[aeiou]/i.test(w) && !SAYS_CONSONANT_FIRST.has(w.toLowerCase()) ? `an ${w}` : `a ${w}`);
 const WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
 const num = (n) => (n <= 12 && chance(0.5) ? WORDS[n] : String(n)); // "three" or "3"
 const list = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
