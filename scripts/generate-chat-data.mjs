@@ -962,6 +962,8 @@ state = EVAL_COPY_SEED; // after eval.txt's stream: chat.txt and eval.txt do not
 // not copying. The tokens checked are those eval.js's recall loss scores and counts as seen
 // (src/eval/recall_loss.ts, src/eval.ts): the ones of " " + the reference reply that overlap the
 // value's first occurrence there (case aside), against chat.txt's tokens encoded line by line.
+// Repeated here, not imported (node runs this script without a TypeScript step), to choose the
+// values; eval.test checks the written file with recall_loss.ts itself, so the two cannot drift apart.
 const gpt2 = new Tiktoken(gpt2Ranks);
 const encode = (s) => gpt2.encode(s, [], []);
 const chatTokens = new Set();

@@ -12,7 +12,8 @@ import { valueSpan } from './match.ts';
 /**
  * The conversations that ask for a recall, one per window of T tokens (oldest exchanges
  * dropped until it fits, as a chat prompt drops them), with a loss mask over the tokens of
- * the recalled values in the reference replies only.
+ * the recalled values in the reference replies only. (scripts/generate-chat-data.mjs repeats
+ * this mask's rule to choose data/eval-copy.txt's values; eval.test holds the two together.)
  */
 export function recallValueDataset(convs: MarkedConversation[], sp: Speakers, T: number): TokenDataset {
   const tokens: number[] = [], mask: number[] = [];
