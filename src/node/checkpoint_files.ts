@@ -8,6 +8,7 @@ import { UserError } from '../util/errors.ts';
 import { errnoCode, fsReason } from './fs_errors.ts';
 import { withSafetensors, writeSafetensors } from './safetensors.ts';
 import { parseShardIndex, SHARD_INDEX } from '../model/safetensors.ts';
+import { lockHolder, takeLock } from './pid_lock.ts';
 
 /**
  * Replaces `path` atomically: `write(tmp)` creates a temp file in the same directory, which is
@@ -239,64 +240,15 @@ export function recoverCheckpoint(dir: string, { reader = false } = {}): void {
 }
 
 // ---- one trainer per directory ----
-// DIR/.lock holds the pid of the trainer writing DIR. A lock whose process is gone (a crash,
-// kill -9) is stale and taken over.
+// DIR/.lock holds the pid of the trainer writing DIR (pid_lock.ts).
 const LOCK = '.lock';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
-};
-
-/** the pid written in DIR's lock, or null */
-function lockPid(dir: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, LOCK), 'utf8');
-  } catch {
-    return null;
-  }
-  const pid = Number.parseInt(text, 10);
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
-}
-
-/**
- * The pid of the live process that holds DIR's lock, or null. A lock with this process's own
- * pid is stale: its writer was an earlier process with the same pid (pid 1 again after a
- * container restarts).
- */
-export function lockOwner(dir: string): number | null {
-  const pid = lockPid(dir);
-  return pid !== null && pid !== process.pid && alive(pid) ? pid : null;
-}
+/** the pid of the live process that holds DIR's lock, or null */
+export const lockOwner = (dir: string): number | null => lockHolder(join(dir, LOCK));
 
 /** Take DIR's lock for this process; a UserError naming the owner when a live process holds it. Returns the release. */
 export function lockCheckpoint(dir: string, flag = '--out'): () => void {
   const path = join(dir, LOCK);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-      break;
-    } catch (e) {
-      if (errnoCode(e) !== 'EEXIST') throw e;
-      const owner = lockOwner(dir);
-      if (owner !== null || attempt > 0) {
-        // a live pid may not be a trainer (reused after a reboot): the user can tell, this process cannot
-        throw new UserError(`${flag} ${dir} is in use by another trainer (pid ${owner ?? 'unknown'}); wait for it to finish, stop it, or pass another ${flag}; if no trainer runs there, remove ${path}`);
-      }
-      rmSync(path, { force: true }); // stale: its trainer is gone
-    }
-  }
-  // best effort: on a disk gone read-only the lock stays (stale once this process is gone), and the run's real error is the one to say
-  return () => {
-    try {
-      if (lockPid(dir) === process.pid) rmSync(path, { force: true });
-    } catch {
-      /* left */
-    }
-  };
+  // a live pid may not be a trainer (reused after a reboot): the user can tell, this process cannot
+  return takeLock(path, (owner) => `${flag} ${dir} is in use by another trainer (pid ${owner ?? 'unknown'}); wait for it to finish, stop it, or pass another ${flag}; if no trainer runs there, remove ${path}`);
 }
