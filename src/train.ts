@@ -36,7 +36,7 @@ const specs: FlagSpec[] = [
   { name: 'eval-interval', type: 'int', default: D.evalInterval, help: 'evaluate the validation loss every N steps and at the end, and a new run also before its first step (step 0); 0 = never' },
   { name: 'eval-steps', type: 'int', default: D.evalSteps, help: 'validation batches per evaluation' },
   { name: 'save-interval', type: 'int', default: D.saveInterval, help: 'also write a checkpoint every N steps (0 = only at the end)' },
-  { name: 'log', type: 'string', arg: 'FILE', help: 'write one JSON object per optimizer step to this file (JSON Lines): a new run starts it, --resume appends to the run\'s (--log \'\' stops it)' },
+  { name: 'log', type: 'string', arg: 'FILE', help: 'write one JSON object per optimizer step to this file (JSON Lines): a new run starts it, --resume appends to the run\'s (--log \'\' stops it); one trainer at a time (FILE.lock)' },
   { name: 'order', type: 'string', default: D.order, choices: ['random', 'sequential'], help: 'batch order; sequential: step s row b = window s*B+b' },
   { name: 'sampled-softmax', type: 'int', help: "the loss's softmax over the data's tokens plus N of the other tokens drawn each step, standing for all of them (logQ-corrected): the default from-scratch model's step takes about half the time; the validation loss stays the whole vocabulary's; 0 = the whole vocabulary every step (default from scratch: 4096; fine-tuning: 0)" },
   { name: 'mask', type: 'string', default: D.mask, choices: ['bot', 'none'], help: 'loss on Bot turns only (bot) or on every token (none)' },

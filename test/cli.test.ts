@@ -3,7 +3,7 @@
 // --raw). Tiny models, so the whole file takes seconds. Needs dist/ built (npm test does that).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -153,18 +153,32 @@ t('train.js --overwrite killed before its first save leaves the earlier run whol
   // a new run over it (--save-interval 0: it saves only at its end), killed (a crash) after a step
   const p = start('train', [...TINY, '--steps', '1000', '--save-interval', '0', '--out', out, '--log', log, '--overwrite']);
   p.child.stdin!.end();
-  await waitForStdout(p, /^step +1\/1000 \| loss /m);
+  await waitForStdout(p, /^step +2\/1000 \| loss /m); // step 1 is logged (a step's line is printed before it is)
+  // a second run with the same --log (another --out) while it runs: refused, its FILE.new not emptied
+  const aside = readFileSync(`${log}.new`, 'utf8');
+  assert.ok(aside.length > 0);
+  assertOneLineError(await run('train', [...TINY, '--steps', '2', '--out', join(dir, 'overwritten-too'), '--log', log, '--overwrite']),
+    [new RegExp(`^error: --log .*overwritten\\.jsonl is in use by another trainer \\(pid ${p.child.pid}\\); wait for it to finish, stop it, or pass another --log; if no trainer runs, remove .*overwritten\\.jsonl\\.lock$`)], 'a second run on a live run\'s --log');
+  assert.ok(readFileSync(`${log}.new`, 'utf8').startsWith(aside), 'the live run\'s steps stay');
   p.child.kill('SIGKILL');
   await p.done;
   assert.is(readFileSync(log, 'utf8'), earlier, 'the earlier run\'s log stays as it was');
   assert.is(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step, 2, 'and so does its checkpoint');
-  assertOk(await run('train', [...DATA, '--resume', '--out', out, '--steps', '3']), '--resume of the earlier run');
+  // the killed run's FILE.new (and lock) are left: the next run on the log says so and removes it
+  const resumed = await run('train', [...DATA, '--resume', '--out', out, '--steps', '3']);
+  assertOk(resumed, '--resume of the earlier run');
+  assert.match(resumed.stdout, /^note: --log .*overwritten\.jsonl: removed .*overwritten\.jsonl\.new, the steps of a new run stopped before its first save \(no checkpoint has them\)$/m);
+  assert.not.ok(existsSync(`${log}.new`), 'the killed run\'s FILE.new lingered');
+  assert.not.ok(existsSync(`${log}.lock`));
   assert.ok(readFileSync(log, 'utf8').startsWith(earlier));
   assert.equal(steps(), [1, 2, 3], 'its log goes on after its own steps');
 
   // run to its end, the new run's one save puts its log in place of the earlier one with its checkpoint
+  // (a FILE.new left by a killed run is replaced, and said)
+  writeFileSync(`${log}.new`, '{"step":1,"loss":9}\n');
   const r = await run('train', [...TINY, '--steps', '2', '--save-interval', '0', '--out', out, '--log', log, '--overwrite']);
   assertOk(r, 'the new run');
+  assert.match(r.stdout, /^note: --log .*overwritten\.jsonl: removed .*overwritten\.jsonl\.new, the steps of a new run stopped before its first save/m);
   assert.match(r.stdout, /^log: .*overwritten\.jsonl\.new until the first save, which moves it over .*overwritten\.jsonl with the checkpoint \(a run killed before then leaves .*overwritten\.jsonl as it was; Ctrl-C saves, and so moves it\)$/m);
   assert.equal(steps(), [1, 2]);
   assert.equal(readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss.toFixed(4)), progress(r.stdout).map((l) => l.loss), 'the new run\'s losses');
@@ -184,6 +198,21 @@ t('train.js --overwrite killed before its first save leaves the earlier run whol
   const stopped = assertSavedOnInterrupt(await interruptAfterFirstStep(start('train', [...TINY, '--steps', '1000', '--save-interval', '0', '--out', out, '--log', log, '--overwrite'])), out, 'a new run stopped by Ctrl-C');
   assert.equal(steps(), Array.from({ length: stopped }, (_, i) => i + 1));
   assert.not.ok(existsSync(`${log}.new`));
+});
+
+t('train.js --overwrite with --log a symbolic link: the first save replaces the file it links to, and the link stays', async () => {
+  mkdirSync(join(dir, 'links')), mkdirSync(join(dir, 'logs'));
+  const link = join(dir, 'links', 'run.jsonl'), target = join(dir, 'logs', 'run.jsonl');
+  writeFileSync(target, '');
+  symlinkSync('../logs/run.jsonl', link); // relative, as ln -s makes them
+  const out = join(dir, 'linked');
+  assertOk(await run('train', [...TINY, '--steps', '1', '--out', out, '--log', link]), 'the earlier run');
+  const r = await run('train', [...TINY, '--steps', '2', '--out', out, '--log', link, '--overwrite']);
+  assertOk(r, 'the new run');
+  assert.match(r.stdout, /^log: .*logs\/run\.jsonl\.new until the first save, which moves it over .*logs\/run\.jsonl with the checkpoint/m);
+  assert.ok(lstatSync(link).isSymbolicLink(), 'the link was replaced by a plain file');
+  assert.equal(readFileSync(target, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step), [1, 2], 'the linked file holds the new run\'s steps');
+  assert.equal([...readdirSync(join(dir, 'links')), ...readdirSync(join(dir, 'logs'))], ['run.jsonl', 'run.jsonl'], 'no .new or .lock left');
 });
 
 /**

@@ -1,11 +1,13 @@
 // train.js's --log FILE: the path checked before anything loads, and the log itself, one JSON
 // line per step, that a failing disk never stops, a resumed run continues without repeats, and
-// a new run replacing an earlier one writes beside it until its first save (FILE.new).
-import { accessSync, appendFileSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// a new run replacing an earlier one writes beside it until its first save (FILE.new), and one
+// trainer at a time writes (FILE.lock).
+import { accessSync, appendFileSync, closeSync, constants as fsConstants, existsSync, lstatSync, openSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fileBytes, fsReason } from './fs_errors.ts';
 import { writeFileAtomic } from './checkpoint_files.ts';
+import { takeLock } from './pid_lock.ts';
 import { count } from '../util/words.ts';
 
 /**
@@ -61,13 +63,66 @@ export function checkNewLog(path: string, overwrite: boolean, replacing: boolean
   // the steps go beside PATH until the first save: a PATH that can be written does not say that
   // PATH.new can be (a directory in the way, PATH's directory read-only), and without it no step is logged
   if (!logsAside(path, replacing)) return;
-  const aside = asidePath(path), there = existsSync(aside);
+  const aside = asidePath(logTarget(path)), there = existsSync(aside);
   try {
     closeSync(openSync(aside, 'a'));
     if (!there) rmSync(aside);
   } catch (e) {
     throw new UserError(`--log ${path}: cannot write ${aside} (this run's steps go there until its first save): ${fsReason(e)}; pass another --log`);
   }
+}
+
+/**
+ * The file --log PATH (absolute) writes: PATH, or the file it links to (links followed to the
+ * end). The first save renames FILE.new over FILE: over a link it would put a plain file in the
+ * link's place and leave the linked file with the earlier run's steps.
+ */
+export function logTarget(path: string): string {
+  let file = path;
+  for (let links = 0; links < 40; links++) { // the kernel's limit (ELOOP)
+    let to: string;
+    try {
+      to = readlinkSync(file);
+    } catch {
+      return file; // not a link (or not there): the file itself
+    }
+    file = resolve(dirname(file), to);
+  }
+  return file;
+}
+
+/**
+ * One trainer per --log, as per --out: FILE.lock beside the file (PATH's target) holds the pid
+ * of the run writing it, so a second run neither appends to a live run's FILE nor, with
+ * --overwrite, empties its FILE.new or moves one over its FILE. Holding it, a FILE.new there is
+ * no live run's: the steps of a new run stopped (killed) before its first save, which no
+ * checkpoint has; it goes, said in one line. Where no lock can be written (a --log file writable
+ * in a read-only directory) the run goes on without one. Released at exit too (a signal before
+ * the first step exits at once).
+ */
+export function lockLog(path: string, say: (s: string) => void): () => void {
+  const file = logTarget(path), lock = `${file}.lock`, aside = asidePath(file);
+  let release: () => void;
+  try {
+    // a live pid may not be a trainer (reused after a reboot): the user can tell, this process cannot
+    release = takeLock(lock, (pid) => `--log ${path} is in use by another trainer (pid ${pid ?? 'unknown'}); wait for it to finish, stop it, or pass another --log; if no trainer runs, remove ${lock}`);
+  } catch (e) {
+    if (!errnoCode(e)) throw e;
+    return () => {};
+  }
+  try {
+    if (lstatSync(aside).isFile()) {
+      rmSync(aside);
+      say(`note: --log ${path}: removed ${aside}, the steps of a new run stopped before its first save (no checkpoint has them)`);
+    }
+  } catch {
+    // none there (or not removable: the run's own writes say why)
+  }
+  process.once('exit', release);
+  return () => {
+    process.off('exit', release);
+    release();
+  };
 }
 
 /** where a new run that replaces something writes its steps until its first save (StepLog.aside) */
@@ -81,6 +136,8 @@ const logsAside = (path: string, replacing: boolean) => replacing || fileBytes(p
  * to its last whole line).
  */
 export class StepLog {
+  /** the file the steps go to: --log's target (logTarget) */
+  readonly path: string;
   private size = 0;
   private failed = false;
   /**
@@ -97,7 +154,8 @@ export class StepLog {
    * entries up to the step it resumes at: those past it (logged after the last checkpoint by a
    * run that was killed) go, so each step is in the log once.
    */
-  constructor(readonly path: string, resumedAt: number | null, { replacing = false } = {}) {
+  constructor(path: string, resumedAt: number | null, { replacing = false } = {}) {
+    this.path = path = logTarget(path);
     try {
       if (resumedAt === null) {
         if (logsAside(path, replacing)) this.aside = asidePath(path);

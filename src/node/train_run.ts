@@ -68,6 +68,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   // still queued there would be lost.)
   let training = false, stopRequested = false;
   let checkpointer: Checkpointer | null = null; // once startRun has opened --out
+  let releaseLog = () => {}; // once startRun has locked --log
   const onSignal = (sig: NodeJS.Signals) => {
     if (!training) {
       checkpointer?.close();
@@ -84,8 +85,9 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
-    const { run, arrays, adapter, moments, ckpt, replacing } = await startRun(opts, out, device, say);
+    const { run, arrays, adapter, moments, ckpt, replacing, releaseLog: release } = await startRun(opts, out, device, say);
     checkpointer = ckpt;
+    releaseLog = release;
     const dataShown = run.settings.data, valShown = run.settings.valData; // as given (or saved), for the console
     // paths absolute: train_state.json keeps them, and --resume may run from another directory
     const o = { ...run.settings, data: resolve(run.settings.data), valData: run.settings.valData && resolve(run.settings.valData), log: run.settings.log && resolve(run.settings.log) };
@@ -166,7 +168,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }, { now: now(), deadline });
 
     const log = o.log ? new StepLog(o.log, run.saved ? run.startStep : null, { replacing }) : null;
-    if (log?.aside) say(`log: ${log.aside} until the first save, which moves it over ${o.log} with the checkpoint (a run killed before then leaves ${o.log} as it was; Ctrl-C saves, and so moves it)`);
+    if (log?.aside) say(`log: ${log.aside} until the first save, which moves it over ${log.path} with the checkpoint (a run killed before then leaves ${log.path} as it was; Ctrl-C saves, and so moves it)`);
     await deliverPendingSignals(); // one that came during loading stops the run here rather than after a step
 
     const tokensPerStep = B * T * o.gradAccum;
@@ -235,6 +237,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   } finally {
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
     checkpointer?.close();
+    releaseLog();
   }
 }
 

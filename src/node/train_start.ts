@@ -17,13 +17,14 @@ import { count, shellWord } from '../util/words.ts';
 import { checkShippedFile, recordedSpeakers } from './cli.ts';
 import { checkFlagsEarly, DEFAULTS, flagSpeakers, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
-import { checkLogPath, checkNewLog } from './train_log.ts';
+import { checkLogPath, checkNewLog, lockLog } from './train_log.ts';
 import { hasWeights } from './weights.ts';
 
 /**
  * Where the run starts: its weights (a checkpoint to resume, pretrained, or new), the run
- * resolved from the flags (and the saved state), and --out checked and locked. On --resume the
- * lock comes first: a save in progress there belongs to the trainer holding it.
+ * resolved from the flags (and the saved state), --out checked and locked, and --log locked
+ * (releaseLog). On --resume the --out lock comes first: a save in progress there belongs to the
+ * trainer holding it.
  */
 export async function startRun(flags: TrainFlags, out: string, device: DeviceLimits, say: (s: string) => void) {
   // mistakes in the flags first: the weights may be a download
@@ -31,6 +32,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
   if (flags.log !== undefined && flags.log.trim() !== '') checkLogPath(resolve(flags.log));
   const ckpt = new Checkpointer(out);
   let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
+  let releaseLog = () => {}; // the --log's lock (lockLog), taken once the run's log is known
   if (flags.resume) ckpt.open();
   try {
     let run: Run, arrays: Map<string, Float32Array>, adapter: Map<string, Float32Array> | null = null;
@@ -48,6 +50,8 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       const saved = parseSavedRun(json.state, join(out, 'train_state.json'));
       if (saved.note) say(`note: ${saved.note}`);
       if (flags.log === undefined && typeof saved.settings.log === 'string') checkLogPath(saved.settings.log, true);
+      const log = flags.log === undefined ? saved.settings.log : flags.log.trim() && resolve(flags.log);
+      if (typeof log === 'string' && log) releaseLog = lockLog(log, say);
       if (lora && (!saved.settings.lora || !saved.settings.base)) {
         throw new UserError(`--resume: ${join(out, 'train_state.json')} does not name the LoRA run's base model and adapter; start a new run from these weights with --init ${out} --out NEW_DIR`);
       }
@@ -91,7 +95,10 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
           : `--out ${out} already holds a checkpoint (${held.what}): ${held.resumable ? 'continue it with --resume, ' : ''}train into another --out, or pass --overwrite to replace it`);
       }
       replacing = held !== null;
-      if (flags.log !== undefined) checkNewLog(resolve(flags.log), !!flags.overwrite, replacing);
+      if (flags.log !== undefined) {
+        checkNewLog(resolve(flags.log), !!flags.overwrite, replacing);
+        releaseLog = lockLog(resolve(flags.log), say);
+      }
       let pretrained: LoadedWeights | null = null;
       if (init === 'auto') {
         try {
@@ -132,9 +139,10 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       ckpt.open();
     }
     ckpt.checkSpace(checkpointBytes(run.config, run.settings.lora));
-    return { run, arrays, adapter, moments, ckpt, replacing };
+    return { run, arrays, adapter, moments, ckpt, replacing, releaseLog };
   } catch (e) {
     ckpt.close();
+    releaseLog();
     throw e;
   }
 }
