@@ -17,7 +17,7 @@ const specs: FlagSpec[] = [
   ...settingFlags(defaultChatOptions()), // --temperature, --top-k, ..., --max-new-tokens, --seed
   { name: 'stop', type: 'list', help: 'extra stop string (repeatable; \\n and \\t are understood); chat mode always stops at \\n{human}: and \\n{bot}:' },
   ...SPEAKER_FLAGS,
-  { name: 'quiet', type: 'boolean', help: 'no load time and no per-reply statistics (a message or persona cut to fit the context is still said)' },
+  { name: 'quiet', type: 'boolean', help: 'no load time and no per-reply statistics (a message or persona cut to fit the context, or an empty reply, is still said)' },
   FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];

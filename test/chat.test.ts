@@ -8,7 +8,7 @@ import { StopMatcher } from '../src/chat/stops.ts';
 import { buildPrompt, KvMirror } from '../src/chat/context.ts';
 import { FakeGenerator, oneHot, replyScript, type Script } from './fake_generator.ts';
 import { answer, runRepl } from '../src/node/repl.ts';
-import { ChatSession, type ChatOptions } from '../src/chat/session.ts';
+import { ChatSession, exchangeTurns, type ChatOptions } from '../src/chat/session.ts';
 import { generateReply, ReplyState } from '../src/chat/reply.ts';
 import { decode, encode, EOT } from '../src/data/tokenizer.ts';
 import { encodeBotTurn, encodeHumanTurn, encodePersona, type Speakers, type Turn } from '../src/data/format.ts';
@@ -600,6 +600,18 @@ t('the statistics line says when a reply was cut at max_new_tokens, or was empty
   await term.done;
   assert.match(term.out(), /\nBot: \nprefill [^\n]* \(empty reply: the model ended it at once\)\n\S*Human: /, term.out());
   assert.is(term.out().split('empty reply').length, 2, 'said once');
+});
+
+t('an empty reply is said (with --quiet too) and left out of the conversation: the next prompt holds the message without a `Bot:` cue', async () => {
+  const gen = fake((p) => (decode(p).endsWith('again\nBot:') ? ' ok' : ''));
+  const { out, log } = await pipe(gen, 'hi\nagain\n/history\n', { quiet: true });
+  assert.is(out, 'Bot: \nBot: ok\nHuman: hi\nHuman: again\nBot: ok\n', '/history: no empty Bot turn');
+  assert.is(log, '(empty reply: the model ended it at once)\n', 'said once, with --quiet');
+  const prompt = [...encode('Human: hi\n'), ...encodeHumanTurn('again', SP).tokens];
+  assert.equal(gen.tokens.slice(0, prompt.length), prompt, `the next prompt: ${JSON.stringify(decode(gen.tokens))}`);
+  // the page keeps its turns with the same function; serve.js leaves an empty assistant message out likewise
+  assert.equal(exchangeTurns('hi', ' \n'), [{ speaker: 'human', text: 'hi' }]);
+  assert.equal(exchangeTurns('hi', ' yo '), [{ speaker: 'human', text: 'hi' }, { speaker: 'bot', text: 'yo' }]);
 });
 
 t('context overflow: after a drop the next exchanges reuse the cache again', async () => {

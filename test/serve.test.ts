@@ -88,6 +88,16 @@ t('a model trained with other speaker tags gets its prompt and stops in those ta
   assert.equal(d.prompt, encodeHumanTurn('Hi there', DEFAULT_SPEAKERS).tokens);
 });
 
+t('an empty assistant message is left out of the prompt, as chat.js and the page leave an empty reply out of their history', () => {
+  const model = { id: 'tiny', contextLength: 96, vocabSize: 50257, created: 1 };
+  for (const content of ['', ' ', null]) {
+    const r = parseChatRequest({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content }, { role: 'user', content: 'again' }] }, model, () => 1);
+    assert.is(decode(r.prompt), 'Human: hi\nHuman: again\nBot:', JSON.stringify(content));
+  }
+  // it still counts as the last message: the user's must come after it
+  assert.throws(() => parseChatRequest({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '' }] }, model, () => 1), /last message/);
+});
+
 t('contextFacts: a context_length_exceeded message without the API\'s remedy, for the page to say its own; param says which case', () => {
   const model = { id: 'tiny', contextLength: 64, vocabSize: 50257, created: 1 };
   const refusal = (body: object) => {

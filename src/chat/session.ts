@@ -138,14 +138,16 @@ export function fitNotes(p: Prompt): string {
 export const droppedNote = (n: number): string => (n ? ` (dropped ${count(n, 'old exchange')} to fit the context)` : '');
 
 /**
- * The turns an exchange adds to the history (chat.js and the page): the message, and the reply
- * as far as it went, unless it was stopped (Ctrl-C, Stop) before any text: an empty `Bot:` turn
- * would be in every later prompt, read as the model ending its answer at once.
+ * A Bot turn with no text, left out of every conversation a prompt is built from (chat.js's and
+ * the page's history, serve.js's messages): `Bot:` then <|endoftext|> read as the model ending
+ * its answer at once, and one empty reply in the prompt made the next one likelier to be empty.
+ * The message it answered stays, as a Human turn without a `Bot:` cue.
  */
-export function exchangeTurns(message: string, reply: string, reason: string): Turn[] {
-  const text = reply.trim();
-  const human: Turn = { speaker: 'human', text: message };
-  return reason === 'abort' && !text ? [human] : [human, { speaker: 'bot', text }];
+export const isEmptyBotTurn = (t: Turn): boolean => t.speaker === 'bot' && !t.text.trim();
+
+/** The turns an exchange adds to the history (chat.js and the page): the message, and the reply as far as it went unless it is empty (isEmptyBotTurn; stopped before any text, or ended at once). */
+export function exchangeTurns(message: string, reply: string): Turn[] {
+  return [{ speaker: 'human' as const, text: message }, { speaker: 'bot' as const, text: reply.trim() }].filter((t) => !isEmptyBotTurn(t));
 }
 
 export class ChatSession {
@@ -216,7 +218,7 @@ export class ChatSession {
       sampling: this.opts.sampling, maxNewTokens: this.opts.maxNewTokens, stops: this.stops, rng: this.rng, onText, aborted,
       penaltyContext: ownWords.slice(-this.opts.sampling.penaltyWindow),
     });
-    if (!this.opts.raw) this.history.push(...exchangeTurns(message, reply.text, reply.reason));
+    if (!this.opts.raw) this.history.push(...exchangeTurns(message, reply.text));
     return { reply, prompt };
   }
 }

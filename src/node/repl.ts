@@ -4,7 +4,7 @@
 import { createInterface } from 'node:readline';
 import type { Generator } from '../model/generator.ts';
 import { applySetting, ChatSession, cutNotes, listSettings, SETTING_NAMES, showSetting, type Answer, type ChatOptions } from '../chat/session.ts';
-import { statsLine } from '../chat/stats_line.ts';
+import { emptyNote, statsLine } from '../chat/stats_line.ts';
 import { signalExitCode, STOP_SIGNALS } from './cli.ts';
 
 export interface AnswerIo {
@@ -15,7 +15,7 @@ export interface AnswerIo {
   tag: boolean;
 }
 
-/** Answer `message` on `io.output`, streamed, then the statistics line unless quiet (a cut message or persona is said anyway). */
+/** Answer `message` on `io.output`, streamed, then the statistics line unless quiet (a cut message or persona, or an empty reply, is said anyway). */
 export async function answer(session: ChatSession, message: string, io: AnswerIo, aborted?: () => boolean): Promise<Answer> {
   const { output } = io;
   const log = io.log ?? output;
@@ -35,8 +35,8 @@ export async function answer(session: ChatSession, message: string, io: AnswerIo
     const line = statsLine(a, session.opts.maxNewTokens);
     log.write((log as { isTTY?: boolean }).isTTY ? `\x1b[2m${line}\x1b[22m\n` : `${line}\n`);
   } else {
-    const cut = cutNotes(a.prompt).trim();
-    if (cut) log.write(`${cut}\n`); // lost text is said even when quiet
+    const notes = `${cutNotes(a.prompt)}${emptyNote(a.reply)}`.trim();
+    if (notes) log.write(`${notes}\n`); // lost text, and a reply that is not there, are said even when quiet
   }
   return a;
 }

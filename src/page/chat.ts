@@ -56,7 +56,7 @@ async function send(text: string, host: ChatHost): Promise<void> {
       log.scrollTop = log.scrollHeight;
     }, reply.signal);
     msg.textContent = r.text;
-    turns.push(...exchangeTurns(text, r.text, r.reason));
+    turns.push(...exchangeTurns(text, r.text));
     const why = REASONS[r.reason] ?? '';
     // an empty reply says so (the bubble's text stays the reply's: none)
     if (!r.text) msg.dataset.empty = r.reason === 'abort' ? 'stopped before any text' : 'empty reply';

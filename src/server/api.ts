@@ -5,7 +5,7 @@
 // (src/chat/context.ts over src/data/format.ts). Host-neutral: no node:* imports.
 import { buildPrompt, promptBudget } from '../chat/context.ts';
 import type { ReplyEnd, ReplyOptions } from '../chat/reply.ts';
-import { defaultStops } from '../chat/session.ts';
+import { defaultStops, isEmptyBotTurn } from '../chat/session.ts';
 import { DEFAULT_SPEAKERS, type Speakers, type Turn } from '../data/format.ts';
 import { encode, EOT } from '../data/tokenizer.ts';
 import { Rng } from '../util/rng.ts';
@@ -231,18 +231,19 @@ export function parseChatRequest(body: unknown, model: ModelInfo, seedFallback: 
   });
   const last = turns.pop();
   if (!last || last.speaker !== 'human') throw bad('messages', 'the last message (after any system messages) must be from the user.');
+  const history = turns.filter((t) => !isEmptyBotTurn(t)); // as chat.js and the page keep them
   const g = generation(b, model, undefined, seedFallback);
   refuseUnsupported(b, true);
   const ctx = model.contextLength;
   const sp = model.speakers ?? DEFAULT_SPEAKERS;
-  const build = (room: number) => buildPrompt(persona.filter(Boolean).join('\n'), turns, last.text, sp, room);
+  const build = (room: number) => buildPrompt(persona.filter(Boolean).join('\n'), history, last.text, sp, room);
   // as chat.js budgets: room for the reply, at most half the context, so that old exchanges go before a long reply is cut off
   let p = build(promptBudget(ctx, g.maxTokens ?? Infinity));
   // what is left when even the persona and the last message do not fit that way: every old exchange dropped
   const needs = p.tokens.length + p.personaCut + p.messageCut;
   // without max_tokens (OpenAI's default: the reply gets the rest) they may use all of the context but one token
   if ((p.personaCut || p.messageCut) && g.maxTokens === undefined && needs < ctx) p = build(needs);
-  if (p.personaCut || p.messageCut) throw tooLong(needs, model, 'messages', g, turns.length > 0);
+  if (p.personaCut || p.messageCut) throw tooLong(needs, model, 'messages', g, history.length > 0);
   return {
     kind: 'chat', prompt: p.tokens, droppedExchanges: p.dropped, stream: g.stream, includeUsage: g.includeUsage,
     reply: { sampling: g.sampling, maxNewTokens: g.maxTokens ?? Infinity, stops: [...defaultStops(sp), ...g.stops], rng: g.rng },
