@@ -338,8 +338,8 @@ t('commands in capitals work (Caps Lock); /set with more than a name and a value
 
 // a terminal: readline in terminal mode over streams (keys as bytes, Ctrl-C is \x03), and a
 // model that yields between tokens as a GPU does, so keys arrive while a reply is generated
-async function terminal(gen: FakeGenerator, o: Partial<ChatOptions> = {}, pasteMode?: boolean) {
-  const input = new PassThrough(), output = new PassThrough();
+async function terminal(gen: FakeGenerator, o: Partial<ChatOptions> = {}, pasteMode?: boolean, columns?: number) {
+  const input = new PassThrough(), output = Object.assign(new PassThrough(), { columns });
   let out = '';
   output.on('data', (d) => (out += d));
   const append = gen.append.bind(gen);
@@ -421,6 +421,28 @@ t('a terminal: lines typed while a reply is generated are each shown after the p
   await term.done;
   // the prompt alone before `Bot:` read as an empty message answered
   assert.match(term.out(), /\nHuman: two\nBot: re two\nHuman: three\nBot: re three\n/, term.out());
+});
+
+t('a terminal: keys typed while a reply is generated are not echoed into it; they come after the next prompt', async () => {
+  const la = encode(' la')[0];
+  const term = await terminal(new FakeGenerator(replyScript(BOT, () => [...new Array(200).fill(la), EOT], V)), { maxNewTokens: 300 }, true, 20);
+  term.keys('hi\r');
+  await term.until(/Bot: la la/);
+  term.keys('typed ahead\r');
+  for (const c of 'a partial line longer than the terminal is wide') { // key by key, as typed
+    term.keys(c);
+    await new Promise((r) => setImmediate(r));
+  }
+  await term.until(/Human: typed ahead\nBot: (la ?)+\n/);
+  term.keys('\r/quit\r');
+  await term.done;
+  const out = term.out();
+  assert.match(out, /\nBot: la( la){199}\nHuman: typed ahead\nBot: la( la){199}\n/, `the replies whole, each line after the prompt it answers:\n${JSON.stringify(out)}`);
+  // the partial line is drawn once, after the second reply, from where the cursor is (not up inside that reply)
+  const second = out.indexOf('Human: typed ahead\nBot:');
+  const after = out.slice(out.indexOf('\n', second + 'Human: typed ahead\n'.length) + 1);
+  assert.match(after, /^\x1b\[1G\x1b\[0JHuman: a partial line longer/, JSON.stringify(after));
+  assert.is(out.split('a partial line').length, 2, 'drawn once');
 });
 
 t('a terminal: a pasted block of lines is one message (bracketed paste), sent at its last newline or with the line Enter ends', async () => {

@@ -2,6 +2,7 @@
 // statistics line (src/chat/stats_line.ts; shared with --prompt mode), and the line-based REPL with its /commands,
 // for a terminal or a pipe.
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import type { Generator } from '../model/generator.ts';
 import { applySetting, ChatSession, cutNotes, listSettings, SETTING_NAMES, showSetting, type Answer, type ChatOptions } from '../chat/session.ts';
 import { emptyNote, statsLine } from '../chat/stats_line.ts';
@@ -71,6 +72,28 @@ export interface ReplIo {
 }
 
 /**
+ * readline's view of the terminal: what it writes (the echo of keys, its redraws) is dropped
+ * while `muted`, when a reply is generated. Keys typed then were echoed into the middle of the
+ * streamed reply; readline still reads them, and the next prompt shows them (a line ended with
+ * Enter after the prompt it answers, one without it as the line being edited).
+ */
+class EchoGate extends Writable {
+  muted = false;
+  constructor(private readonly terminal: NodeJS.WritableStream) {
+    super();
+    terminal.on('resize', () => this.emit('resize')); // readline redraws for the new width
+  }
+  /** readline wraps the line it draws at the terminal's width */
+  get columns(): number | undefined {
+    return (this.terminal as { columns?: number }).columns;
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    if (!this.muted) this.terminal.write(chunk);
+    done(); // at once: readline's writes and the REPL's own stay in order
+  }
+}
+
+/**
  * A queue over readline's lines so a pipe's lines wait while a reply is generated. In a
  * terminal with bracketed paste on, a pasted block is one message: its lines joined with '\n'
  * (as training joins a turn's untagged lines), sent when the paste ends with a newline, else
@@ -119,7 +142,8 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
   const paste = isTTY && (io.pasteMode ?? true);
   const setPaste = (on: boolean) => void (paste && output.write(on ? BRACKETED_PASTE_ON : BRACKETED_PASTE_OFF));
   const say = (s: string) => output.write(`${s}\n`);
-  const rl = createInterface({ input: io.input, output: isTTY ? output : undefined, terminal: isTTY, crlfDelay: Infinity });
+  const echo = new EchoGate(output);
+  const rl = createInterface({ input: io.input, output: isTTY ? echo : undefined, terminal: isTTY, crlfDelay: Infinity });
   rl.setPrompt(opts.raw ? '> ' : `${opts.speakers.human}: `);
   const reader = lineReader(rl, io.input);
   let generating = false;
@@ -201,8 +225,8 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
 
   try {
     for (;;) {
-      // a line entered while the last reply was generated is shown after the prompt it answers:
-      // readline echoed it under that reply, and the prompt alone read as an empty message
+      // a line entered while the last reply was generated (not echoed then: EchoGate) is shown
+      // after the prompt it answers: the prompt alone read as an empty message
       const typedAhead = isTTY && reader.ready();
       // the cursor stays after what was typed during the reply (a paste without its last newline):
       // prompt() put it at the line's start, and the next keys overwrote the text shown
@@ -220,12 +244,16 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
         if (command(text) === 'quit') break;
         continue;
       }
-      generating = true;
+      generating = echo.muted = true;
       abort = false;
       try {
         await answer(session, text, { output, log: io.log, tag: true }, () => abort);
       } finally {
-        generating = false;
+        generating = echo.muted = false;
+        // readline counts the rows of the line it drew, to go back up to the prompt when it draws
+        // the line again: none of it was drawn (a line typed past the terminal's width during the
+        // reply sent the next prompt up into the reply, clearing its last rows)
+        (rl as unknown as { prevRows: number }).prevRows = 0;
       }
     }
   } finally {
