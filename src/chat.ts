@@ -25,7 +25,7 @@ const specs: FlagSpec[] = [
 const USAGE = `usage: node dist/chat.js [flags]
 
 Chats with GPT-2 through the WebGPU engine. In a terminal: a REPL (/help lists its commands;
-a pasted block of lines is one message).
+a pasted block of lines is one message, the lines after a command that starts it the next one).
 From a pipe: one message per line, each answered on a \`Bot: ...\` line. --prompt answers once.`;
 
 const unescape = (s: string) => s.replace(/\\([ntr\\])/g, (_, c: string) => ({ n: '\n', t: '\t', r: '\r', '\\': '\\' })[c]!);

@@ -462,6 +462,27 @@ t('a terminal: a pasted block of lines is one message (bracketed paste), sent at
   assert.match(term.out(), /\x1b\[\?2004l$/, 'bracketed paste turned off on leaving');
 });
 
+t('a terminal: a pasted block that starts with a command runs it (one line), and the lines after it are the next message', async () => {
+  const gen = fake(() => ' ok');
+  const term = await terminal(gen);
+  term.keys('hi\r');
+  await term.until(/Bot: ok/);
+  term.keys('\x1b[200~/reset\rhello there\rmore\r\x1b[201~');
+  await term.until(/Bot: ok[^]*Bot: ok/);
+  term.keys('\x1b[200~/set temperature 0\rsecond\r\x1b[201~');
+  await term.until(/Bot: ok[^]*Bot: ok[^]*Bot: ok/);
+  term.keys('\x1b[200~/history\r\r\x1b[201~'); // nothing after it: no message
+  await term.until(/Human: second\nBot: ok\n\S*Human: /);
+  term.keys('/quit\r');
+  await term.done;
+  const out = term.out();
+  assert.match(out, /\(new conversation\)\nHuman: hello there\nmore\nBot: ok\n/, `/reset ran, the rest was the next message, shown after its prompt:\n${out}`);
+  assert.match(out, /\ntemperature = 0\nHuman: second\nBot: ok\n/, '/set took its line alone');
+  assert.match(out, /\nHuman: hello there\nmore\nBot: ok\nHuman: second\nBot: ok\n\S*Human: \S*\/quit/, `/history after the reset:\n${out}`);
+  assert.is(gen.resets, 1);
+  assert.equal(gen.tokens.slice(0, encodeHumanTurn('hello there\nmore', SP).tokens.length), encodeHumanTurn('hello there\nmore', SP).tokens);
+});
+
 t('a terminal: text typed during a reply, Enter not yet pressed, is shown after the next prompt with the cursor after it', async () => {
   const la = encode(' la')[0];
   const term = await terminal(new FakeGenerator(replyScript(BOT, () => [...new Array(20).fill(la), EOT], V)));

@@ -50,7 +50,8 @@ const HELP = `Commands:
   /history             show the conversation so far
   /help                this list
   /quit                leave (also Ctrl-D); Ctrl-C interrupts a reply
-  //TEXT               sends /TEXT as a message (one starting with '/', as a path does)`;
+  //TEXT               sends /TEXT as a message (one starting with '/', as a path does)
+A command is one line: in a pasted block that starts with one, the lines after it are the next message.`;
 
 // the terminal wraps a paste in ESC[200~ ... ESC[201~ while this is on (readline names them
 // paste-start and paste-end), so a pasted block can be told from lines typed one by one
@@ -223,15 +224,18 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
     }
   };
 
+  // the lines of a pasted block after its first, a command: the next message
+  let afterCommand = null as string | null;
   try {
     for (;;) {
       // a line entered while the last reply was generated (not echoed then: EchoGate) is shown
       // after the prompt it answers: the prompt alone read as an empty message
-      const typedAhead = isTTY && reader.ready();
+      const typedAhead = afterCommand !== null || (isTTY && reader.ready());
       // the cursor stays after what was typed during the reply (a paste without its last newline):
       // prompt() put it at the line's start, and the next keys overwrote the text shown
       if (isTTY && !typedAhead) rl.prompt(true);
-      const line = await reader.next();
+      const line: string | null = afterCommand ?? (await reader.next());
+      afterCommand = null;
       if (line === null) {
         if (isTTY) output.write('\n'); // Ctrl-D: leave the shell prompt on a fresh line
         break;
@@ -241,7 +245,11 @@ export async function runRepl(gen: Generator, opts: ChatOptions, io: ReplIo): Pr
       if (!text) continue;
       if (text.startsWith('//')) text = text.slice(1); // a message that starts with '/': '//usr/bin ...'
       else if (text.startsWith('/')) {
-        if (command(text) === 'quit') break;
+        // a command is one line: a paste that starts with one ran it with the other lines as its
+        // arguments (/reset dropped them unsaid, /set refused them), or made them all the persona
+        const [first, ...rest] = text.split('\n');
+        if (rest.join('').trim()) afterCommand = rest.join('\n');
+        if (command(first.trim()) === 'quit') break;
         continue;
       }
       generating = echo.muted = true;
