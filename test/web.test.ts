@@ -209,6 +209,32 @@ t('lossCurveSvg: a diverging run (one huge loss, NaN and infinite ones) draws no
   }
 });
 
+// the SVG's axis labels: [position, text], the steps under the x axis, the losses left of the y axis
+const axisLabels = (svg: string, axis: 'x' | 'y') =>
+  [...svg.matchAll(/<text x="([^"]+)" y="([^"]+)" text-anchor="(middle|end)">([0-9.]+)<\/text>/g)]
+    .filter((m) => m[3] === (axis === 'x' ? 'middle' : 'end')).map((m) => [Number(m[axis === 'x' ? 1 : 2]), m[4]] as [number, string]);
+const evenlySpaced = (labels: [number, string][]) => labels.slice(2).every(([p], i) => Math.abs(p - labels[i + 1][0] - (labels[1][0] - labels[0][0])) < 1e-6);
+
+t('lossCurveSvg: round axis labels (steps of 1, 2, 5 x 10^k), evenly spaced, each once, integer steps', () => {
+  const curve = (n: number, from: number, to: number) => Array.from({ length: n }, (_, i) => [i + 1, from + ((to - from) * i) / Math.max(1, n - 1)] as [number, number]);
+  const page = { width: 400, height: 260 };
+  const cases: [string, string, string[], string[]][] = [
+    // train.js's 12-step run was labelled 0 2 5 7 10 12 and 10.82 10.74 10.66 10.57 10.49 10.41
+    ['12 steps', lossCurveSvg(curve(12, 10.82, 10.41), [[0, 10.82], [12, 10.41]], 'loss'), ['0', '2', '4', '6', '8', '10', '12'], ['10.45', '10.50', '10.55', '10.60', '10.65', '10.70', '10.75', '10.80']],
+    ['450 steps', lossCurveSvg(curve(450, 10.8, 3.1), [], 'loss'), ['0', '100', '200', '300', '400'], ['4', '5', '6', '7', '8', '9', '10']],
+    ['1 step', lossCurveSvg(curve(1, 10.82, 10.82), [[0, 10.83], [1, 10.75]], 'loss'), ['0', '1'], ['10.75', '10.76', '10.77', '10.78', '10.79', '10.80', '10.81', '10.82', '10.83']],
+    // the page's chart (page.test checks a 4-step run's labels 0-4 in the browser)
+    ['page, 4 steps', lossCurveSvg(curve(4, 10.82, 10.5), [[0, 10.83], [4, 10.52]], 'loss', page), ['0', '1', '2', '3', '4'], ['10.5', '10.6', '10.7', '10.8']],
+    ['page, step 0 only', lossCurveSvg([], [[0, 10.83]], 'loss', page), ['0', '1'], ['6', '8', '10', '12', '14', '16']],
+  ];
+  for (const [name, svg, xs, ys] of cases) {
+    const x = axisLabels(svg, 'x'), y = axisLabels(svg, 'y');
+    assert.equal(x.map((l) => l[1]), xs, `${name}: steps`);
+    assert.equal(y.map((l) => l[1]), ys, `${name}: losses`);
+    assert.ok(evenlySpaced(x) && evenlySpaced(y), `${name}: uneven gaps ${JSON.stringify([x, y])}`);
+  }
+});
+
 t('the page\'s settings take a sampling value exactly when serve.js does (one set of limits)', () => {
   const model = { id: 'tiny', contextLength: 1024, vocabSize: 50257, created: 1 };
   const cases: [string, number][] = [

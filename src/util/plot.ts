@@ -1,4 +1,20 @@
 // A loss curve as a self-contained SVG (no plotting dependency): train and validation loss per step.
+
+// Axis labels at round values, as plotting libraries place them: the smallest step of 1, 2 or 5
+// times a power of ten that fits [lo, hi] in at most maxIntervals gaps (integer: steps of 1 or more).
+// Each label is a multiple of the step, so the gaps are even and the decimals the step's.
+export function niceTicks(lo: number, hi: number, maxIntervals: number, integer = false): { values: number[]; decimals: number } {
+  const raw = (hi - lo) / Math.max(1, maxIntervals);
+  let k = Math.floor(Math.log10(raw));
+  let m = [1, 2, 5, 10].find((f) => f * 10 ** k >= raw * (1 - 1e-9))!;
+  if (m === 10) [m, k] = [1, k + 1];
+  if (integer && k < 0) [m, k] = [1, 0];
+  const step = m * 10 ** k;
+  const values: number[] = [];
+  for (let i = Math.ceil(lo / step - 1e-9); i <= Math.floor(hi / step + 1e-9); i++) values.push(i * step);
+  return { values, decimals: Math.max(0, -k) };
+}
+
 export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number, number][], title: string, size = { width: 720, height: 400 }): string {
   const W = size.width, H = size.height, L = 60, R = 20, T = 40, B = 50, PAD = 8;
   // a NaN or infinite point has no place on the plot (and would break the SVG path)
@@ -19,13 +35,11 @@ export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number
   const sx = (x: number) => L + PAD + ((W - L - R - 2 * PAD) * x) / xmax;
   const sy = (y: number) => T + PAD + ((H - T - B - 2 * PAD) * (ymax - y)) / (ymax - ymin);
   const path = (pts: [number, number][]) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
-  const ticks: string[] = [], steps = new Set<number>();
-  for (let i = 0; i <= 5; i++) {
-    const y = ymin + ((ymax - ymin) * i) / 5;
-    ticks.push(`<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(2)}</text>`);
-    steps.add(Math.round((xmax * i) / 5)); // once each: a short run's fifths round to the same step
-  }
-  for (const x of steps) ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
+  // at most 9 gaps (as matplotlib), labels at least 70 px apart across and 25 px up the side
+  const ticks: string[] = [];
+  const yt = niceTicks(ymin, ymax, Math.min(9, Math.floor((H - T - B - 2 * PAD) / 25)));
+  for (const y of yt.values) ticks.push(`<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(yt.decimals)}</text>`);
+  for (const x of niceTicks(0, xmax, Math.min(9, Math.floor((W - L - R - 2 * PAD) / 70)), true).values) ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
   // the viewBox lets a page scale it to its width
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
