@@ -205,7 +205,7 @@ t('lossCurveSvg: a diverging run (one huge loss, NaN and infinite ones) draws no
   for (const pts of [[[1, 2.4e17]], [[1, 2.4e17], [2, NaN]], [[1, 3], [2, Infinity], [3, 3]]] as [number, number][][]) {
     const svg = lossCurveSvg(pts, [[2, NaN]], 'loss');
     assert.not.match(svg, /NaN|Infinity/, JSON.stringify(pts));
-    assert.match(svg, /<path d="M/);
+    assert.match(svg, /<path d="M|<rect x="[0-9.]+" y="[0-9.]+" width="4"/);
   }
 });
 
@@ -233,6 +233,18 @@ t('lossCurveSvg: round axis labels (steps of 1, 2, 5 x 10^k), evenly spaced, eac
     assert.equal(y.map((l) => l[1]), ys, `${name}: losses`);
     assert.ok(evenlySpaced(x) && evenlySpaced(y), `${name}: uneven gaps ${JSON.stringify([x, y])}`);
   }
+});
+
+t('lossCurveSvg: the legend names only the curves drawn (the page\'s step-0 chart has only a held-out point)', () => {
+  const legend = (svg: string) => [...svg.matchAll(/>(train loss|val loss)</g)].map((m) => m[1]);
+  assert.equal(legend(lossCurveSvg([], [[0, 10.83]], 'loss')), ['val loss']);
+  assert.equal(legend(lossCurveSvg([[1, 10.8], [2, 10.7]], [], 'loss')), ['train loss']);
+  assert.equal(legend(lossCurveSvg([[1, 10.8], [2, NaN]], [[2, NaN]], 'loss')), ['train loss']);
+  assert.equal(legend(lossCurveSvg([[1, 10.8], [2, 10.7]], [[0, 10.9]], 'loss')), ['train loss', 'val loss']);
+  // one train point (a 1-step run) is a mark, not a path of one point that draws nothing
+  const one = lossCurveSvg([[1, 10.82]], [[0, 10.83]], 'loss');
+  assert.equal(legend(one), ['train loss', 'val loss']);
+  assert.match(one, /<rect x="[0-9.]+" y="[0-9.]+" width="4" height="4" fill="#1f77b4"\/>/);
 });
 
 t('the page\'s settings take a sampling value exactly when serve.js does (one set of limits)', () => {

@@ -40,6 +40,8 @@ export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number
   const yt = niceTicks(ymin, ymax, Math.min(9, Math.floor((H - T - B - 2 * PAD) / 25)));
   for (const y of yt.values) ticks.push(`<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(yt.decimals)}</text>`);
   for (const x of niceTicks(0, xmax, Math.min(9, Math.floor((W - L - R - 2 * PAD) / 70)), true).values) ticks.push(`<text x="${sx(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>`);
+  // the legend names only the curves drawn (the page's step-0 chart has only the held-out point)
+  const legend = [...(train.length ? [['train loss', '#1f77b4']] : []), ...(val.length ? [['val loss', '#d62728']] : [])];
   // the viewBox lets a page scale it to its width
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
@@ -47,9 +49,9 @@ export function lossCurveSvg(trainPoints: [number, number][], valPoints: [number
 ${ticks.join('\n')}
 <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>
 <text x="${W / 2}" y="${H - 12}" text-anchor="middle">step</text>
-<path d="${path(train)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>
+${train.length > 1 ? `<path d="${path(train)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>` : ''}${train.length === 1 ? `<rect x="${sx(train[0][0]) - 2}" y="${sy(train[0][1]) - 2}" width="4" height="4" fill="#1f77b4"/>` : ''}
 ${val.length ? `<path d="${path(val)}" fill="none" stroke="#d62728" stroke-width="2"/>${val.map(([x, y]) => `<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="#d62728"/>`).join('')}` : ''}
-<text x="${W - R - 150}" y="${T + 14}" fill="#1f77b4">train loss</text>${val.length ? `<text x="${W - R - 150}" y="${T + 30}" fill="#d62728">val loss</text>` : ''}
+${legend.map(([name, color], i) => `<text x="${W - R - 150}" y="${T + 14 + 16 * i}" fill="${color}">${name}</text>`).join('')}
 </svg>
 `;
 }
