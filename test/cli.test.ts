@@ -160,6 +160,9 @@ t('train.js --overwrite killed before its first save leaves the earlier run whol
   assertOneLineError(await run('train', [...TINY, '--steps', '2', '--out', join(dir, 'overwritten-too'), '--log', log, '--overwrite']),
     [new RegExp(`^error: --log .*overwritten\\.jsonl is in use by another trainer \\(pid ${p.child.pid}\\); wait for it to finish, stop it, or pass another --log; if no trainer runs, remove .*overwritten\\.jsonl\\.lock$`)], 'a second run on a live run\'s --log');
   assert.ok(readFileSync(`${log}.new`, 'utf8').startsWith(aside), 'the live run\'s steps stay');
+  // without --overwrite too: in use (it said to pass --overwrite, which was then refused)
+  assertOneLineError(await run('train', [...TINY, '--steps', '2', '--out', join(dir, 'overwritten-too'), '--log', log]),
+    [new RegExp(`^error: --log .*overwritten\\.jsonl is in use by another trainer \\(pid ${p.child.pid}\\)`)], 'a second run without --overwrite');
   p.child.kill('SIGKILL');
   await p.done;
   assert.is(readFileSync(log, 'utf8'), earlier, 'the earlier run\'s log stays as it was');

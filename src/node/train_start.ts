@@ -96,8 +96,10 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       }
       replacing = held !== null;
       if (flags.log !== undefined) {
-        checkNewLog(resolve(flags.log), !!flags.overwrite, replacing);
+        // locked first: a live trainer's log is refused as in use, not as an earlier run's (whose
+        // --overwrite is then refused anyway), and its FILE.new is not probed
         releaseLog = lockLog(resolve(flags.log), say);
+        checkNewLog(resolve(flags.log), !!flags.overwrite, replacing);
       }
       let pretrained: LoadedWeights | null = null;
       if (init === 'auto') {
