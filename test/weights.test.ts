@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { suite } from 'uvu';
@@ -1008,6 +1008,18 @@ t('checkpoint directories: a --log that cannot be moved over the earlier one (a 
   log.append({ step: 3 });
   assert.is(readFileSync(path, 'utf8'), '{"step":1}\n{"step":2}\n{"step":3}\n', 'the next save moved them');
   assert.not.ok(existsSync(`${path}.new`));
+});
+
+t('--log through a linked directory to a link going up (../FILE): the steps go to the file the link names, read from the directory linked to', () => {
+  const d = join(root, 'log-links');
+  mkdirSync(join(d, 'runs', 'r1'), { recursive: true });
+  symlinkSync('runs/r1', join(d, 'latest'));
+  symlinkSync('../shared.jsonl', join(d, 'runs', 'r1', 'log.jsonl')); // runs/shared.jsonl
+  writeFileSync(join(d, 'runs', 'shared.jsonl'), '');
+  const log = new StepLog(join(d, 'latest', 'log.jsonl'), null);
+  log.append({ step: 1 });
+  assert.is(readFileSync(join(d, 'runs', 'shared.jsonl'), 'utf8'), '{"step":1}\n');
+  assert.not.ok(existsSync(join(d, 'shared.jsonl')), 'a file the link does not name');
 });
 
 t('checkpoint directories: a reader rolling forward a save from elsewhere moves no file but FILE.new over FILE (a crafted MOVE record overwrote any file)', () => {

@@ -2,7 +2,7 @@
 // line per step, that a failing disk never stops, a resumed run continues without repeats, and
 // a new run replacing an earlier one writes beside it until its first save (FILE.new), and one
 // trainer at a time writes (FILE.lock).
-import { accessSync, appendFileSync, closeSync, constants as fsConstants, existsSync, lstatSync, openSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { accessSync, appendFileSync, closeSync, constants as fsConstants, existsSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { errnoCode, fileBytes, fsReason } from './fs_errors.ts';
@@ -86,7 +86,9 @@ export function logTarget(path: string): string {
     } catch {
       return file; // not a link (or not there): the file itself
     }
-    file = resolve(dirname(file), to);
+    // from the link's real directory, as the kernel reads it: in a linked directory, '..' is the
+    // parent of the directory linked to, not of the link (resolve alone went to a file never named)
+    file = resolve(realpathSync(dirname(file)), to);
   }
   return file;
 }
