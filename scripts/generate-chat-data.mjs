@@ -43,8 +43,8 @@ const pick = (a) => a[int(a.length)];
 const chance = (p) => rand() < p;
 const cap = (s) => s[0].toUpperCase() + s.slice(1);
 // "an" goes before a vowel sound, not a vowel letter: of the words an() is given (the pools of pets,
-// jobs, instruments, nouns, animals, babies and shapes) only these start with a vowel letter said
-// as a consonant; none has a silent h (an hour), so the reverse needs no list
+// jobs, instruments, nouns, animals, babies, shapes and months) only these start with a vowel
+// letter said as a consonant; none has a silent h (an hour), so the reverse needs no list
 const SAYS_CONSONANT_FIRST = new Set(['ukulele']);
 const an = (w) => (/^[aeiou]/i.test(w) && !SAYS_CONSONANT_FIRST.has(w.toLowerCase()) ? `an ${w}` : `a ${w}`);
 const WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
@@ -378,7 +378,7 @@ const FACTS = {
   birthday: {
     make: () => int(12),
     state: (m) => pick([`My birthday is in ${MONTHS[m][0]}.`, `I was born in ${MONTHS[m][0]}.`]),
-    ack: (m) => pick([`${MONTHS[m][0]}! I'll remember that.`, `A ${MONTHS[m][0]} birthday, how nice.`]),
+    ack: (m) => pick([`${MONTHS[m][0]}! I'll remember that.`, `${cap(an(MONTHS[m][0]))} birthday, how nice.`]),
     ask: () => pick(['When is my birthday?', 'What month is my birthday?']),
     answer: (m) => pick([`Your birthday is in ${MONTHS[m][0]}.`, `In ${MONTHS[m][0]}.`]),
     about: (m) => `your birthday is in ${MONTHS[m][0]}`,

@@ -602,7 +602,7 @@ t('loadChatData: eval.js\'s held-out file (marked Bot turns) as --data or --val-
 
 // ---------------------------------------------------------------- the default dataset
 t('data/chat.txt and data/eval.txt parse as they always have, with no notes', () => {
-  for (const [file, n, hash] of [['chat.txt', 12000, '54994d709c691278'], ['eval.txt', 40, 'fa8182d75b7e96d2']] as const) {
+  for (const [file, n, hash] of [['chat.txt', 12000, 'f813a173c9bd5bc4'], ['eval.txt', 40, 'fa8182d75b7e96d2']] as const) {
     const r = readChat(readFileSync(fileURLToPath(new URL(`../data/${file}`, import.meta.url)), 'utf8'));
     assert.equal(r.notes, [], file);
     assert.is(r.conversations.length, n, file);
