@@ -9,6 +9,7 @@
 //   node scripts/generate-chat-data.mjs [--out data/chat.txt] [--count 12000] [--seed 1234]
 //                                       [--eval-out data/eval.txt] [--eval-count 40]
 //                                       [--eval-copy-out data/eval-copy.txt] [--eval-copy-count 40]
+//                                       [--copy-train-out data/chat-copy.txt] [--copy-train-count 12000]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +27,8 @@ const EVAL_OUT = arg('eval-out', join(root, 'data/eval.txt'));
 const EVAL_COUNT = Number(arg('eval-count', 40));
 const EVAL_COPY_OUT = arg('eval-copy-out', join(root, 'data/eval-copy.txt'));
 const EVAL_COPY_COUNT = Number(arg('eval-copy-count', 40));
+const COPY_TRAIN_OUT = arg('copy-train-out', join(root, 'data/chat-copy.txt'));
+const COPY_TRAIN_COUNT = Number(arg('copy-train-count', 12000));
 let state = Number(arg('seed', 1234)) >>> 0;
 const EVAL_SEED = (state + 0x9e3779b9) >>> 0;
 const EVAL_COPY_SEED = (EVAL_SEED + 0x9e3779b9) >>> 0;
@@ -1026,17 +1029,16 @@ const COPY_FACTS = {
   fav_colour: { pool: C.colours },
   fav_drink: { pool: C.drinks },
 };
-const COPY_KINDS = Object.keys(COPY_FACTS);
 
-/** a conversation of at most 6 exchanges, as chat.txt's; null when two facts drew the same value */
-function copyConversation() {
+/** a conversation of at most 6 exchanges, as chat.txt's, about facts of `table`; null when two facts drew the same value */
+function copyConversation(table = COPY_FACTS) {
   const ex = []; // [human, bot, mark]
   const ctx = { name: null, friend: null };
   const topic = () => ex.push([...topicExchanges()[0], '']);
   // 60% also ask about a fact never given (honesty); those state at most 2 facts, to leave it room
   const askUnknown = chance(0.6);
-  const kinds = COPY_KINDS.filter((k) => unused(COPY_FACTS[k].pool ?? [0]).length).sort(() => rand() - 0.5).slice(0, range(1, askUnknown ? 2 : 3));
-  const facts = kinds.map((k) => [k, (COPY_FACTS[k].make ?? (() => draw(COPY_FACTS[k].pool)))()]);
+  const kinds = Object.keys(table).filter((k) => unused(table[k].pool ?? [0]).length).sort(() => rand() - 0.5).slice(0, range(1, askUnknown ? 2 : 3));
+  const facts = kinds.map((k) => [k, (table[k].make ?? (() => draw(table[k].pool)))()]);
   // one exchange for each fact stated and asked back, one more between them when there is one
   // fact (chat.txt asks a fact back two or more exchanges after it), the rest as it chances
   let room = 6 - 2 * facts.length - (facts.length === 1 ? 1 : 0) - (askUnknown ? 1 : 0);
@@ -1054,7 +1056,7 @@ function copyConversation() {
   asks.forEach(([k, v], i) => {
     if (i === unknownAt) ex.push([...neverGiven(unknown, ctx), ' [unknown]']);
     const [q, a] = askedBack(k, v);
-    const value = COPY_FACTS[k].value?.(v, q) ?? v;
+    const value = table[k].value?.(v, q) ?? v;
     if (!unseen(value)) throw new Error(`eval-copy: the value '${value}' occurs in chat.txt`);
     if (!copyable(a, value)) throw new Error(`eval-copy: '${a}' says '${value}' in a token chat.txt never has`);
     values.push(norm(value));
@@ -1080,3 +1082,33 @@ ${copyConvs.join('\n\n')}\n`;
 writeFileSync(EVAL_COPY_OUT, copyText);
 const copyMarks = (re) => (copyConvs.join('\n').match(re) ?? []).length;
 console.log(`wrote ${EVAL_COPY_OUT}: ${copyConvs.length} conversations, ${copyMarks(/\[recall: /g)} recall and ${copyMarks(/\[unknown\]/g)} unknown questions`);
+
+// ================================================================ data/chat-copy.txt
+// Extra training data for copying (README: a bot that recalls): conversations as eval-copy.txt's
+// (chat.txt's templates and topics), 1-3 facts stated and asked back in every one, each value
+// made up (names, best friends, cities, trips, numbers, code words; no held-out pool value) and
+// none a value eval.txt or eval-copy.txt asks about. chat.txt asks a fact back in few of its
+// conversations and mostly about values from its lists, which a small model memorises instead
+// of copying. Written last, from a stream of its own: the files above do not depend on it.
+state = (EVAL_COPY_SEED + 0x9e3779b9) >>> 0;
+const TRAIN_COPY_FACTS = {
+  name: { make: () => copyMadeUp(range(2, 3)) },
+  friend: { make: () => copyMadeUp(range(2, 3)) },
+  city: COPY_FACTS.city,
+  trip: COPY_FACTS.trip,
+  number: COPY_FACTS.number,
+  secret: { make: () => copyMadeUp(2, '', [(w) => `"${w.toLowerCase()}"`]).toLowerCase() },
+};
+const askedValues = (text) => (text.match(/\[recall: [^\]]+\]/g) ?? []).map((m) => norm(m.slice(9, -1)));
+// none anywhere in a conversation, the made-up words of its topics ("the last word of ...") too
+const heldOutValues = [...new Set([...askedValues(evalText), ...askedValues(copyText), ...evalValues].map(norm))];
+const saysHeldOut = (c) => { const text = ` ${norm(c)} `; return heldOutValues.some((v) => text.includes(` ${v} `)); };
+const copyTrain = [];
+while (copyTrain.length < COPY_TRAIN_COUNT) {
+  drawn = [];
+  const c = copyConversation(TRAIN_COPY_FACTS);
+  if (!c || c.length > 560 || saysHeldOut(c.replace(/ \[recall: [^\]]+\]/g, ''))) continue;
+  copyTrain.push(c.replace(/ \[recall: [^\]]+\]| \[unknown\]/g, ''));
+}
+writeFileSync(COPY_TRAIN_OUT, `${copyTrain.join('\n\n')}\n`);
+console.log(`wrote ${COPY_TRAIN_OUT}: ${copyTrain.length} conversations, ${Math.round(Buffer.byteLength(copyTrain.join('\n\n')) / 1024)} KiB`);

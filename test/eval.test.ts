@@ -312,16 +312,42 @@ t('data/eval-copy.txt: marked facts whose values are not in data/chat.txt, state
   assert.equal(unseenValueTokens(parseMarkedChat('Human: I play the oboe.\nBot: The oboe! That\'s a wonderful instrument.\nHuman: What instrument do I play?\nBot: You play the oboe. [recall: oboe]', SP)), [' ob']);
 });
 
-t('data/chat.txt, data/eval.txt and data/eval-copy.txt are what scripts/generate-chat-data.mjs writes', () => {
-  const out = join(tmp, 'chat.txt'), evalOut = join(tmp, 'eval.txt'), copyOut = join(tmp, 'eval-copy.txt');
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/generate-chat-data.mjs'), '--out', out, '--eval-out', evalOut, '--eval-copy-out', copyOut], { encoding: 'utf8' });
+t('data/chat-copy.txt (extra training data for copying): no value eval.txt or eval-copy.txt asks for, every conversation asks a fact back', () => {
+  const copyTrain = read('data/chat-copy.txt');
+  const copyWords = new Set(words(copyTrain));
+  for (const file of ['data/eval.txt', 'data/eval-copy.txt']) {
+    const values = parseMarkedChat(read(file), SP).flatMap((c) => c.marks.flatMap((m) => (m?.kind === 'recall' ? m.values : [])));
+    assert.ok(values.length >= 60, `${file}: ${values.length} values`);
+    for (const v of values) assert.is(words(v).filter((w) => copyWords.has(w)).length, 0, `${file}'s value '${v}' is in data/chat-copy.txt`);
+  }
+  const convs = parseChat(copyTrain, SP);
+  assert.is(convs.length, 12000);
+  // a fact asked back: a Bot line saying a word chat.txt never has that the user said before the
+  // line it answers, and not in that line (an acknowledgement answers the line stating it)
+  const asksBack = (c: (typeof convs)[number]) =>
+    c.turns.some((x, i) => {
+      if (x.speaker !== 'bot' || i < 1) return false;
+      const asked = new Set(words(c.turns[i - 1].text));
+      const earlier = new Set(c.turns.slice(0, i - 1).filter((y) => y.speaker === 'human').flatMap((y) => words(y.text)));
+      return words(x.text).some((w) => !trainWords.has(w) && earlier.has(w) && !asked.has(w));
+    });
+  assert.is(convs.filter(asksBack).length, convs.length, 'conversations that ask nothing back');
+  // and the check can fail
+  assert.not.ok(asksBack(parseChat('Human: I\'m Zorbulon.\nBot: Nice to meet you, Zorbulon!\nHuman: What is 2 plus 2?\nBot: 4.', SP)[0]));
+  assert.ok(asksBack(parseChat('Human: I\'m Zorbulon.\nBot: Hi!\nHuman: Who am I?\nBot: You\'re Zorbulon.', SP)[0]));
+});
+
+t('data/chat.txt, data/eval.txt, data/eval-copy.txt and data/chat-copy.txt are what scripts/generate-chat-data.mjs writes', () => {
+  const out = join(tmp, 'chat.txt'), evalOut = join(tmp, 'eval.txt'), copyOut = join(tmp, 'eval-copy.txt'), copyTrainOut = join(tmp, 'chat-copy.txt');
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/generate-chat-data.mjs'), '--out', out, '--eval-out', evalOut, '--eval-copy-out', copyOut, '--copy-train-out', copyTrainOut], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   assert.ok(readFileSync(out, 'utf8') === chat, 'data/chat.txt differs from the generator output: rerun it');
   assert.ok(readFileSync(evalOut, 'utf8') === read('data/eval.txt'), 'data/eval.txt differs from the generator output: rerun it');
   assert.ok(readFileSync(copyOut, 'utf8') === read('data/eval-copy.txt'), 'data/eval-copy.txt differs from the generator output: rerun it');
+  assert.ok(readFileSync(copyTrainOut, 'utf8') === read('data/chat-copy.txt'), 'data/chat-copy.txt differs from the generator output: rerun it');
 });
 
-t('data/chat.txt, data/eval.txt and data/eval-copy.txt: "an" before a vowel sound, "a" before a consonant sound', () => {
+t('data/chat.txt, data/eval.txt, data/eval-copy.txt and data/chat-copy.txt: "an" before a vowel sound, "a" before a consonant sound', () => {
   // the first letter tells the sound except for u (an umbrella, a ukulele), eu (a euro), one (a
   // one-eyed) and a silent h (an hour): a word of the files starting so is listed here, read by hand
   const BY_HAND: Record<string, 'a' | 'an'> = { umbrella: 'an', ukulele: 'a' };
@@ -338,6 +364,7 @@ t('data/chat.txt, data/eval.txt and data/eval-copy.txt: "an" before a vowel soun
   assert.equal(wrong(read('data/eval.txt')), []);
   assert.equal(wrong(read('data/eval-copy.txt')), []);
   assert.equal(wrong(chat), []);
+  assert.equal(wrong(read('data/chat-copy.txt')), []);
   // and the check can fail, on a word read by hand and on one not
   assert.equal(wrong('Bot: An ukulele and a owl, an umbrella and a hexagon.'), ['a owl', 'an ukulele']);
   assert.throws(() => wrong('Bot: An unicorn!'), /add 'unicorn'/);
