@@ -247,6 +247,9 @@ t('the official openai client: chat (stream and not), completions, models, with 
     const tooMany = await refused({ max_tokens: 96 });
     assert.equal([tooMany.status, tooMany.param, tooMany.code], [400, 'max_tokens', 'invalid_value']);
     assert.match(tooMany.message, /max_tokens is too large: 96\. This model supports at most 95 completion tokens/);
+    const both = await refused({ max_completion_tokens: 10 });
+    assert.equal([both.status, both.param, both.code], [400, 'max_tokens', 'invalid_parameter_combination']);
+    assert.match(both.message, /^400 Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported: give one of them\.$/);
     const streamOptions = await refused({ stream_options: { include_usage: true } });
     assert.equal([streamOptions.status, streamOptions.param, streamOptions.type], [400, 'stream_options', 'invalid_request_error']);
     const wrong = new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
@@ -310,6 +313,13 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
       ['max_tokens of the whole context', chat('x', { max_tokens: 96 }), 400, 'max_tokens', 'invalid_value'],
       ['max_completion_tokens beyond the context', chat('x', { max_tokens: undefined, max_completion_tokens: 100_000 }), 400, 'max_completion_tokens', 'invalid_value'],
       ['completions: max_tokens of the whole context', { prompt: 'x', max_tokens: 96 }, 400, 'max_tokens', 'invalid_value'],
+      // both names at once are refused as OpenAI refuses them, equal or not; each is checked before that
+      ['max_tokens and max_completion_tokens', chat('x', { max_tokens: 5, max_completion_tokens: 6 }), 400, 'max_tokens', 'invalid_parameter_combination'],
+      ['max_tokens and max_completion_tokens, equal', chat('x', { max_tokens: 5, max_completion_tokens: 5 }), 400, 'max_tokens', 'invalid_parameter_combination'],
+      ['max_tokens beyond the context beside max_completion_tokens', chat('x', { max_tokens: 100_000, max_completion_tokens: 4 }), 400, 'max_tokens', 'invalid_parameter_combination'],
+      ['max_tokens 0 beside max_completion_tokens', chat('x', { max_tokens: 0, max_completion_tokens: 4 }), 400, 'max_tokens', 'invalid_value'],
+      ['max_tokens of the wrong type beside max_completion_tokens', chat('x', { max_tokens: 'lots', max_completion_tokens: 4 }), 400, 'max_tokens', 'invalid_type'],
+      ['completions: max_tokens and max_completion_tokens', { prompt: 'x', max_tokens: 4, max_completion_tokens: 8 }, 400, 'max_tokens', 'invalid_parameter_combination'],
       ['stream_options without stream', chat('x', { stream_options: { include_usage: true } }), 400, 'stream_options', null],
       ['stream_options with stream false', chat('x', { stream: false, stream_options: { include_usage: false } }), 400, 'stream_options', null],
       ['completions: stream_options without stream', { prompt: 'x', stream_options: { include_usage: true } }, 400, 'stream_options', null],
@@ -344,6 +354,7 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     assert.is((await post(chat('x', { stream_options: { include_usage: true } }))).json.error.message, "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
     assert.is((await post({ ...chat('x', { stream: true, stream_options: { include_usage: true } }) })).status, 200, 'stream_options with stream');
     assert.is((await post(chat('x', { stream_options: null }))).status, 200, 'stream_options null asks for nothing');
+    assert.is((await post(chat('x', { max_tokens: null, max_completion_tokens: 4 }))).json.usage?.completion_tokens <= 4, true, 'max_tokens null is not given');
     assert.match((await post(chat('x', { logprobs: true }))).json.error.message, /^Unsupported parameter: 'logprobs' \(true\): this server does not return log-probabilities; leave it out\.$/);
     // ... while what asks for nothing, or changes nothing a client reads, is taken
     for (const extra of [{ logprobs: false, top_logprobs: null, logit_bias: {}, tools: [], response_format: { type: 'text' }, modalities: ['text'] },

@@ -150,9 +150,13 @@ function generation(b: Body, model: ModelInfo, defaultMaxTokens: number | undefi
   if (n !== undefined && n > 1) throw new ApiError(400, `Unsupported value: 'n' does not support ${n} with this server. Only the default (1) value is supported.`, 'n', 'unsupported_value');
   // each field read as API_LIMITS says (whole number or not, its range): the page's form applies the same
   const limited = (name: ApiLimitName) => (API_LIMITS[name].int ? int : num)(b, name, API_LIMITS[name].check);
-  // max_completion_tokens (OpenAI's newer name) wins over max_tokens; a refusal names the field the value came from
-  const completionTokens = limited('max_completion_tokens');
-  const given = completionTokens ?? limited('max_tokens');
+  // max_completion_tokens is OpenAI's newer name for max_tokens: each is checked, and both at once are refused, as
+  // OpenAI refuses them (which one a client meant is not ours to guess); a later refusal names the field given
+  const completionTokens = limited('max_completion_tokens'), oldMaxTokens = limited('max_tokens');
+  if (completionTokens !== undefined && oldMaxTokens !== undefined) {
+    throw new ApiError(400, "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported: give one of them.", 'max_tokens', 'invalid_parameter_combination');
+  }
+  const given = completionTokens ?? oldMaxTokens;
   const maxTokensParam = completionTokens !== undefined ? 'max_completion_tokens' : 'max_tokens';
   // as OpenAI refuses more than a model's output limit: here the context, less the prompt's one token at least
   const most = model.contextLength - 1;
