@@ -5,6 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -545,14 +546,19 @@ t('a client that hangs up before its reply is sent is logged as 499, not 200; a 
       ac.abort();
       assert.match(await logLine(), new RegExp(`^POST /v1/chat/completions ${stream ? 200 : 499} prompt=\\d+ completion=3 \\d+ms \\(client closed the connection\\)$`), stream ? 'streamed' : 'not streamed');
     }
-    // gone in the middle of the body: nothing was answered either
+    // gone in the middle of the body: nothing was answered either, nor is a 400 written to the closed connection afterwards
     const { port } = new URL(url);
-    const arrived = new Promise((res) => server.server.once('request', res));
+    const arrived = new Promise<[IncomingMessage, ServerResponse]>((res) => server.server.once('request', (...a) => res(a)));
     const sock = connect(Number(port), '127.0.0.1').on('error', () => {});
     sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"messa');
-    await arrived;
+    const [req, res] = await arrived;
+    const reqClosed = new Promise((r) => req.once('close', r));
     sock.destroy();
     assert.match(await logLine(), /^POST \/v1\/chat\/completions 499 \d+ms \(client closed the connection\)$/, 'mid-body');
+    await reqClosed; // the body's reader learns of it last
+    await new Promise((r) => setTimeout(r, 20));
+    assert.not.ok(res.headersSent, 'no response written after the client went away');
+    assert.is(logs.length, 0, logs.join('\n'));
   } finally {
     await server.close(0);
   }

@@ -142,6 +142,7 @@ export class ApiServer {
     try {
       await this.route(req, res, path, rec);
     } catch (e) {
+      if (e instanceof ClientGone) return; // nobody to answer: the response's close logs the request (499, or 408)
       const err = e instanceof ApiError ? e : new ApiError(500, 'The server had an error while processing your request.', null, null, 'server_error');
       if (!(e instanceof ApiError)) this.log(`error: ${(e as Error)?.stack ?? e}`);
       if (err.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
@@ -311,6 +312,9 @@ const logNote = (e: ApiError) => ` (${e.code ?? e.type}: ${e.message.slice(0, 16
 const notFound = (method: string, path: string) => new ApiError(404, `Unknown request URL: ${method} ${path.slice(0, 200)}.`, null, 'unknown_url');
 const shuttingDown = () => new ApiError(503, 'The server is shutting down.', null, 'server_shutting_down', 'server_error');
 
+/** readBody's end when the client goes away before the whole body came: nothing is answered to a closed connection */
+class ClientGone extends Error {}
+
 /** the request body, at most `max` bytes (413 beyond; the client hanging up ends the request silently) */
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const tooLarge = () => new ApiError(413, `The request body is larger than ${max} bytes.`, null, 'request_too_large');
@@ -328,7 +332,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     });
     req.on('end', () => resolve(Buffer.concat(parts)));
     // a client that goes away mid-body ('aborted' comes as an error, then close) is the client's doing, not a server error
-    const gone = () => reject(new ApiError(400, 'The client closed the connection before sending the whole body.'));
+    const gone = () => reject(new ClientGone('the client closed the connection before sending the whole body'));
     req.on('error', gone);
     req.on('close', gone);
   });
