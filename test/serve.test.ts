@@ -518,8 +518,11 @@ t('a client that disconnects mid-stream frees its slot within one step', async (
   }
 });
 
-t('a client that hangs up before its reply is sent is logged as 499, not 200; a stream whose 200 went out keeps it', async () => {
-  // a scheduler whose replies never end: only a hang-up (its ticket's cancel) ends one, so nothing here races the model
+/**
+ * The HTTP server over a scheduler whose replies never end by themselves: only a hang-up (its ticket's cancel) or
+ * the test, through `jobs`' events, ends one, so nothing races the model.
+ */
+async function manualServer() {
   const jobs: Job[] = [];
   const scheduler = {
     gen: { slots: 4 }, opts: { maxQueue: 0 }, active: 0, queued: 0, cancelAll() {}, idle: () => Promise.resolve(),
@@ -533,10 +536,16 @@ t('a client that hangs up before its reply is sent is logged as 499, not 200; a 
   const server = new ApiServer({ model: { id: 'tiny', contextLength: 96, vocabSize: 50257, created: 1 }, scheduler, log: (l) => logs.push(l) });
   const url = await server.listen(0, '127.0.0.1');
   const sleep = () => new Promise((res) => setTimeout(res, 2));
+  /** the log lines written since the last call, once there is one */
   const logLine = async () => {
     while (!logs.length) await sleep();
     return logs.splice(0).join('\n');
   };
+  return { jobs, logs, server, url, sleep, logLine };
+}
+
+t('a client that hangs up before its reply is sent is logged as 499, not 200; a stream whose 200 went out keeps it', async () => {
+  const { jobs, logs, server, url, sleep, logLine } = await manualServer();
   try {
     for (const stream of [false, true]) {
       const ac = new AbortController(), n = jobs.length;
@@ -559,6 +568,27 @@ t('a client that hangs up before its reply is sent is logged as 499, not 200; a 
     await new Promise((r) => setTimeout(r, 20));
     assert.not.ok(res.headersSent, 'no response written after the client went away');
     assert.is(logs.length, 0, logs.join('\n'));
+  } finally {
+    await server.close(0);
+  }
+});
+
+t('garbage sent on a connection whose stream is under way closes it: no raw 400 in the middle of the stream', async () => {
+  const { jobs, server, url, sleep, logLine } = await manualServer();
+  try {
+    const sock = connect(Number(new URL(url).port), '127.0.0.1').on('error', () => {});
+    let got = '';
+    sock.setEncoding('utf8').on('data', (d) => (got += d));
+    const closed = new Promise((r) => sock.once('close', r));
+    const body = JSON.stringify(chat('Hi', { stream: true }));
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    while (!jobs.length || !got.includes('"role":"assistant"')) await sleep();
+    jobs[0].events.onText(' Hello');
+    while (!got.includes('Hello')) await sleep();
+    sock.write('HELLO?\r\n\r\n'); // pipelined after the request: the server reads it while the stream runs
+    await closed;
+    assert.is(got.split('HTTP/1.1 ').length, 2, `one response on the connection, the stream's:\n${got}`);
+    assert.match(await logLine(), /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=3 \d+ms \(client closed the connection\)$/);
   } finally {
     await server.close(0);
   }

@@ -57,6 +57,8 @@ export class ApiServer {
   private stopping = false;
   private readonly log: (line: string) => void;
   private readonly page: ReturnType<typeof staticHandler>;
+  /** a connection's responses not yet closed: an error found in what it sends next must not be written into one under way */
+  private readonly responses = new WeakMap<object, Set<ServerResponse>>();
 
   constructor(readonly o: HttpOptions) {
     this.log = o.log ?? (() => {});
@@ -69,11 +71,13 @@ export class ApiServer {
       connectionsCheckingInterval: Math.max(50, Math.min(1000, requestTimeout / 4)),
     }, (req, res) => void this.handle(req, res));
     // a request that does not arrive in time gets a 408, garbage instead of HTTP a 400, both as
-    // OpenAI error JSON, and the connection is closed
+    // OpenAI error JSON, and the connection is closed; where a response has begun on it (garbage
+    // pipelined after a streamed request) its bytes would break that response's framing: only closed
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       if (timedOut) (socket as unknown as Record<symbol, boolean>)[TIMED_OUT] = true;
-      if (socket.writable && !socket.destroyed) {
+      const underWay = [...this.responses.get(socket) ?? []].some((r) => r.headersSent);
+      if (socket.writable && !socket.destroyed && !underWay) {
         const e = timedOut ? new ApiError(408, `The request did not arrive in time (the headers within ${headersTimeout / 1000} s, all of it within ${requestTimeout / 1000} s); send it whole.`, null, 'request_timeout')
           : err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError(431, 'The request headers are too large.', null, 'headers_too_large')
             : new ApiError(400, 'The request is not valid HTTP.', null, 'bad_request');
@@ -126,7 +130,10 @@ export class ApiServer {
     const path = (req.url ?? '/').split('?')[0];
     const rec: RequestLog = { prompt: 0, completion: 0, note: '', generating: false, whenDone: null };
     if (this.stopping) res.setHeader('Connection', 'close'); // no next request on this connection
+    const open = this.responses.get(req.socket) ?? new Set<ServerResponse>();
+    this.responses.set(req.socket, open.add(res));
     res.on('close', () => {
+      open.delete(res);
       const timedOut = (req.socket as unknown as Record<symbol, boolean> | null)?.[TIMED_OUT] === true;
       const gone = timedOut ? ' (request_timeout: the request did not arrive in time)' : res.writableFinished ? '' : ' (client closed the connection)';
       const ms = (performance.now() - t0).toFixed(0);
