@@ -594,6 +594,29 @@ t('garbage sent on a connection whose stream is under way closes it: no raw 400 
   }
 });
 
+t('a reply the model fails is answered 500 (a stream: an error event) and its log line says why, as for a refused request', async () => {
+  const { jobs, logs, server, url, sleep } = await manualServer();
+  try {
+    for (const stream of [false, true]) {
+      const n = jobs.length;
+      const answered = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat('Hi', { stream })) });
+      while (jobs.length === n) await sleep();
+      if (stream) await answered; // its 200 went out with the first chunk
+      jobs[n].events.onError(new Error('the GPU device was lost'));
+      const r = await answered;
+      const text = await r.text();
+      assert.is(r.status, stream ? 200 : 500, text);
+      assert.ok(text.includes('"message":"The model failed: the GPU device was lost"'), text);
+      let line: string | undefined;
+      while (!(line = logs.find((l) => l.startsWith('POST')))) await sleep();
+      assert.match(line, new RegExp(`^POST /v1/chat/completions ${stream ? 200 : 500} prompt=\\d+ completion=0 \\d+ms \\(server_error: The model failed: the GPU device was lost\\)$`), stream ? 'streamed' : 'not streamed');
+      logs.splice(0);
+    }
+  } finally {
+    await server.close(0);
+  }
+});
+
 t('GET /health, /v1/models, / (the chat page) and /model/ (its download), CORS preflight', async () => {
   const h = await request(srv.url, '/health');
   assert.equal([h.status, h.json.status, h.json.model, h.json.max_batch], [200, 'ok', 'tiny', 4]);

@@ -277,8 +277,9 @@ export class ApiServer {
         },
         onError: (e) => {
           this.log(`error: ${e.stack ?? e.message}`);
-          ended();
           const err = new ApiError(500, `The model failed: ${e.message}`, null, null, 'server_error');
+          rec.note += logNote(err); // the request's line says so too: a stream's 200 went out before
+          ended();
           if (res.destroyed || res.writableEnded) return;
           if (res.headersSent) res.end(`data: ${JSON.stringify(err.body())}\n\n`);
           else sendJson(res, 500, err.body());
