@@ -567,6 +567,7 @@ t('a client that hangs up before its reply is sent is logged as 499, not 200; a 
     await reqClosed; // the body's reader learns of it last
     await new Promise((r) => setTimeout(r, 20));
     assert.not.ok(res.headersSent, 'no response written after the client went away');
+    assert.is(req.socket.bytesWritten, 0, 'nor any raw error on its connection');
     assert.is(logs.length, 0, logs.join('\n'));
   } finally {
     await server.close(0);

@@ -77,7 +77,10 @@ export class ApiServer {
       const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       if (timedOut) (socket as unknown as Record<symbol, boolean>)[TIMED_OUT] = true;
       const underWay = [...this.responses.get(socket) ?? []].some((r) => r.headersSent);
-      if (socket.writable && !socket.destroyed && !underWay) {
+      // the client hung up in the middle of a request (the connection reset, or ended before the whole of it): nobody to
+      // answer, and its request's log line says so (499)
+      const hungUp = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
+      if (socket.writable && !socket.destroyed && !underWay && !hungUp) {
         const e = timedOut ? new ApiError(408, `The request did not arrive in time (the headers within ${headersTimeout / 1000} s, all of it within ${requestTimeout / 1000} s); send it whole.`, null, 'request_timeout')
           : err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError(431, 'The request headers are too large.', null, 'headers_too_large')
             : new ApiError(400, 'The request is not valid HTTP.', null, 'bad_request');
