@@ -422,13 +422,18 @@ t('every error case answers with OpenAI error JSON and the right status; a good 
     const slow = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 100\r\n\r\n{"messa', { end: false });
     assert.match(slow, /^HTTP\/1\.1 408 /, `half-sent body: '${slow}'`);
     assert.is(JSON.parse(slow.slice(slow.indexOf('\r\n\r\n') + 4)).error.code, 'request_timeout', 'OpenAI error JSON');
-    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 408 \d+ms \(request_timeout: the request did not arrive in time\)$/.test(l)), `logged as 408:\n${s.logs.join('\n')}`);
+    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 408 \d+ms \(request_timeout: The request did not arrive in time \(the headers within 0\.6 s, all of it within 0\.6 s\); send it whole\.\)$/.test(l)), `logged as 408:\n${s.logs.join('\n')}`);
     const headers = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { end: false });
     assert.match(headers, /^HTTP\/1\.1 408 /, `half-sent headers: '${headers}'`);
     await good('half-sent requests');
     // garbage instead of HTTP
     assert.match(await raw(s.url, 'HELLO?\r\n\r\n'), /^HTTP\/1\.1 400 /);
     await good('garbage');
+    // a body that breaks HTTP's framing (a chunk size that is not hex): its 400, and the request's log line says so, not 499
+    const badChunk = await raw(s.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"mes\r\nZZ\r\n');
+    assert.match(badChunk, /^HTTP\/1\.1 400 [^]*"code":"bad_request"/);
+    await good('a body that is not HTTP');
+    assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 400 \d+ms \(bad_request: The request is not valid HTTP\.\)$/.test(l)), `logged as 400:\n${s.logs.join('\n')}`);
     assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 400 \d+ms \(\w+: .+\)$/.test(l)), `errors are logged with what was wrong:\n${s.logs.join("\n")}`);
     assert.not.ok(s.logs.some((l) => l.includes('\n') || l.startsWith('GET /v1/models 200 0ms')), `every log entry is one line:\n${s.logs.filter((l) => l.includes('\n') || l.startsWith('GET /v1/models 200')).join('\n---\n')}`);
     assert.ok(s.logs.some((l) => /^POST \/v1\/chat\/completions 200 prompt=\d+ completion=\d+ \d+ms$/.test(l)), `requests are logged:\n${s.logs.slice(0, 5).join('\n')}`);

@@ -41,8 +41,6 @@ const CORS = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Header
 
 /** the log's status for a request whose client hung up before its response was sent (nginx's "client closed request") */
 const CLIENT_CLOSED = 499;
-/** set on a socket whose request did not arrive within the timeouts (its log line says 408) */
-const TIMED_OUT = Symbol('request timed out');
 
 /** what a request's log line reports besides its status */
 interface RequestLog {
@@ -59,6 +57,8 @@ export class ApiServer {
   private readonly page: ReturnType<typeof staticHandler>;
   /** a connection's responses not yet closed: an error found in what it sends next must not be written into one under way */
   private readonly responses = new WeakMap<object, Set<ServerResponse>>();
+  /** the error the server answered on a connection in place of its request's response (a 408, a body that is not HTTP): its log line says it, not 499 */
+  private readonly answered = new WeakMap<object, ApiError>();
 
   constructor(readonly o: HttpOptions) {
     this.log = o.log ?? (() => {});
@@ -74,16 +74,15 @@ export class ApiServer {
     // OpenAI error JSON, and the connection is closed; where a response has begun on it (garbage
     // pipelined after a streamed request) its bytes would break that response's framing: only closed
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      if (timedOut) (socket as unknown as Record<symbol, boolean>)[TIMED_OUT] = true;
       const underWay = [...this.responses.get(socket) ?? []].some((r) => r.headersSent);
       // the client hung up in the middle of a request (the connection reset, or ended before the whole of it): nobody to
       // answer, and its request's log line says so (499)
       const hungUp = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
       if (socket.writable && !socket.destroyed && !underWay && !hungUp) {
-        const e = timedOut ? new ApiError(408, `The request did not arrive in time (the headers within ${headersTimeout / 1000} s, all of it within ${requestTimeout / 1000} s); send it whole.`, null, 'request_timeout')
+        const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new ApiError(408, `The request did not arrive in time (the headers within ${headersTimeout / 1000} s, all of it within ${requestTimeout / 1000} s); send it whole.`, null, 'request_timeout')
           : err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError(431, 'The request headers are too large.', null, 'headers_too_large')
             : new ApiError(400, 'The request is not valid HTTP.', null, 'bad_request');
+        this.answered.set(socket, e);
         const body = JSON.stringify(e.body());
         socket.end(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nConnection: close\r\nContent-Type: ${JSON_TYPE}\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
@@ -137,13 +136,13 @@ export class ApiServer {
     this.responses.set(req.socket, open.add(res));
     res.on('close', () => {
       open.delete(res);
-      const timedOut = (req.socket as unknown as Record<symbol, boolean> | null)?.[TIMED_OUT] === true;
-      const gone = timedOut ? ' (request_timeout: the request did not arrive in time)' : res.writableFinished ? '' : ' (client closed the connection)';
+      const answered = res.writableFinished ? undefined : this.answered.get(req.socket);
+      const gone = answered ? logNote(answered) : res.writableFinished ? '' : ' (client closed the connection)';
       const ms = (performance.now() - t0).toFixed(0);
       const line = () => {
         const tokens = rec.prompt || rec.completion ? ` prompt=${rec.prompt} completion=${rec.completion}` : '';
         // gone before any status went out (a reply not yet sent): nginx's 499, not the 200 res.statusCode starts as
-        const status = timedOut ? 408 : gone && !res.headersSent ? CLIENT_CLOSED : res.statusCode;
+        const status = answered ? answered.status : gone && !res.headersSent ? CLIENT_CLOSED : res.statusCode;
         this.log(`${req.method} ${path.slice(0, 200)} ${status}${tokens} ${ms}ms${rec.note}${gone}`);
       };
       if (rec.generating) rec.whenDone = line;
@@ -152,7 +151,7 @@ export class ApiServer {
     try {
       await this.route(req, res, path, rec);
     } catch (e) {
-      if (e instanceof ClientGone) return; // nobody to answer: the response's close logs the request (499, or 408)
+      if (e instanceof ClientGone) return; // nobody to answer: the response's close logs the request (499, or the error answered in its place)
       const err = e instanceof ApiError ? e : new ApiError(500, 'The server had an error while processing your request.', null, null, 'server_error');
       if (!(e instanceof ApiError)) this.log(`error: ${(e as Error)?.stack ?? e}`);
       if (err.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
