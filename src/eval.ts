@@ -33,7 +33,7 @@ const specs: FlagSpec[] = [
   ...MODEL_FLAGS,
   ...SPEAKER_FLAGS,
   { name: 'data', type: 'string', default: DEFAULT_HELD_OUT, help: 'held-out Human:/Bot: conversations, answers marked [recall: VALUE] / [unknown] (data/README.md)' },
-  { name: 'train-data', type: 'string', help: `the training conversations, for the copying score and the seen-tokens row (default: the data the model was trained on, from its train_state.json, else ${DEFAULT_TRAIN_DATA}; both rows are left out when that file is not there)` },
+  { name: 'train-data', type: 'list', arg: 'FILE', help: `the training conversations, for the copying score and the seen-tokens row; repeat it for several files (default: the data the model was trained on, all its files, from its train_state.json, else ${DEFAULT_TRAIN_DATA}; both rows are left out when one of those files is not there)` },
   { name: 'limit', type: 'int', help: 'only the first N conversations' },
   { name: 'json', type: 'boolean', help: 'print the scores and every reply as JSON instead of the table' },
   { name: 'persona', type: 'string', help: 'text placed before each conversation, as chat.js --persona' },
@@ -186,14 +186,15 @@ async function main(): Promise<void> {
   if (limit !== undefined) convs = convs.slice(0, limit);
   const replies = convs.reduce((n, c) => n + scoredTurns(c).length, 0);
   if (!replies) throw new UserError(`--data ${dataPath}: no turn tagged "${dataTags.bot}:" answers one tagged "${dataTags.human}:", so there is nothing to score`);
-  // the training text: given, or the one the model was trained on, or the shipped one; without it copying and seen tokens are left out
-  const given = a['train-data'] as string | undefined;
-  const trainPath = given ?? trainingDataOf(choice) ?? DEFAULT_TRAIN_DATA;
-  const haveTrain = given !== undefined || (existsSync(trainPath) && !isTokenFile(trainPath));
+  // the training text: given, or the files the model was trained on, or the shipped one; without one of them copying and seen tokens are left out
+  const given = a['train-data'] as string[] | undefined;
+  const trainPaths = given ?? trainingDataOf(choice) ?? [DEFAULT_TRAIN_DATA];
+  const unread = given ? undefined : trainPaths.find((p) => !existsSync(p) || isTokenFile(p));
   // the training text is in the tags the model was trained with, whatever --human/--bot set for the prompts
   const trainTags = [recordedSpeakers(choice) ?? speakers, speakers, DEFAULT_SPEAKERS];
-  const trainText = haveTrain ? readText(trainPath, 'train-data', trainTags[0]) : null;
-  const training = trainText === null ? null : trainingReplies(withPath(trainPath, () => inTags((sp) => parseChat(trainText, sp), trainTags)).read);
+  const trainTexts = unread === undefined ? trainPaths.map((p) => readText(p, 'train-data', trainTags[0])) : null;
+  const training = trainTexts && trainingReplies(trainTexts.flatMap((text, i) => withPath(trainPaths[i], () => inTags((sp) => parseChat(text, sp), trainTags)).read));
+  const trainText = trainTexts?.join('\n') ?? null; // trainingTokens reads it line by line
   const t0 = performance.now();
   await getGpu({ fast: a.fast ? true : undefined });
   const { generator, describe } = await loadChosen(choice, () => openGenerator(init, { adapter, dtype }));
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
   if (fitted) log(`eval: note: ${fitted}\n`);
   log(`eval: ${describe}\neval: ${dataPath}: ${count(convs.length, 'conversation')}, ${count(replies, 'reply', 'replies')} to generate\n`);
   for (const n of parsed.notes) log(`eval: note: ${n}\n`);
-  if (!trainText) log(`eval: no training text (${trainPath}${isTokenFile(trainPath) ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);
+  if (unread !== undefined) log(`eval: no training text (${unread}${isTokenFile(unread) ? ' is a token file' : ' is not there'}): copying and seen tokens are left out; --train-data FILE scores them\n`);
 
   const T = Math.min(256, generator.contextLength);
   // the Bot turns, packed and masked as training packs them
@@ -253,7 +254,7 @@ async function main(): Promise<void> {
   const scores = score(transcripts, training);
   const scored = interrupted ? `the first ${finished} of ${convs.length} conversations (interrupted)` : count(convs.length, 'conversation');
   if (a.json) {
-    const settings = { init, adapter: adapter ?? null, dtype, data: dataPath, trainData: trainText ? trainPath : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
+    const settings = { init, adapter: adapter ?? null, dtype, data: dataPath, trainData: trainTexts ? trainPaths : null, speakers, conversations: convs.length, persona: opts.persona, maxNewTokens: opts.maxNewTokens, seed: opts.seed, sampling: opts.sampling };
     process.stdout.write(`${JSON.stringify({ settings, interrupted, valLoss: loss.loss, perplexity: Math.exp(loss.loss), valTokens: loss.tokens, recallLoss: lossJson(valueLoss.all), recallTokens: valueLoss.all.tokens,
       recallLossSeen: lossJson(valueLoss.seen), recallTokensSeen: valueLoss.seen.tokens, scores,
       interval95: { recall: wilson95(scores.recall), honesty: wilson95(scores.honesty) }, replies: transcripts }, null, 1)}\n`);

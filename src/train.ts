@@ -12,7 +12,7 @@ const D = DEFAULTS;
 const lr = (fromScratch: boolean, lora = false) => defaultLr(fromScratch, lora).toExponential();
 const specs: FlagSpec[] = [
   { name: 'init', type: 'string', default: D.init, help: "gpt2 (or gpt2-medium, gpt2-large, gpt2-xl: OpenAI's, from the hub or its cache) | scratch | DIR (config.json + model.safetensors or a sharded save's shards, or a LoRA adapter directory: merged into its base); auto = gpt2 if its weights can be found or downloaded, else scratch" },
-  { name: 'data', type: 'string', default: D.data, help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids' },
+  { name: 'data', type: 'list', arg: 'FILE', default: D.data, help: 'Human:/Bot: text file, or a nanoGPT .bin of uint16 GPT-2 token ids; repeat it (--data a.txt --data b.txt) to train on several text files, read one after another as one' },
   { name: 'val-data', type: 'string', arg: 'FILE', help: "validation data of its own (chat text or .bin, read as --data is): all of --data trains and the validation loss is on FILE (default: a tenth of --data is held out for it); on --resume, '' drops the run's FILE" },
   { name: 'out', type: 'string', default: D.out, help: 'checkpoint directory (model.safetensors + config.json, or with --lora adapter_model.safetensors + adapter_config.json; optimizer state, loss.svg)' },
   { name: 'resume', type: 'boolean', help: "continue from the checkpoint in --out (weights, optimizer, step); flags not given again keep the run's values (data, val-data, schedule, lr, batch, seed, intervals, log, ...)" },
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     return;
   }
   const flags: TrainFlags = {
-    init: a.init as string | undefined, data: a.data as string | undefined, valData: a['val-data'] as string | undefined, out: a.out as string | undefined,
+    init: a.init as string | undefined, data: a.data as string[] | undefined, valData: a['val-data'] as string | undefined, out: a.out as string | undefined,
     resume: !!a.resume, resetOptimizer: !!a['reset-optimizer'], overwrite: !!a.overwrite,
     steps: a.steps as number | undefined, time: a.time as number | undefined,
     batchSize: a['batch-size'] as number | undefined, blockSize: a['block-size'] as number | undefined, gradAccum: a['grad-accum'] as number | undefined,

@@ -547,6 +547,33 @@ t('eval.js: SIGTERM (or Ctrl-C) during the recall loss still prints the validati
   }
 });
 
+t('eval.js: a model trained on several --data files has them all as its training text (--train-data repeated gives the same); one of them gone: copying and seen tokens left out, naming it', () => {
+  const ckpt = join(tmp, 'two-files');
+  const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
+  saveGPT2Weights(ckpt, config, GPT2.initArrays(config, 7));
+  const first = join(tmp, 'first.txt'), second = join(tmp, 'second.txt'), data = join(tmp, 'zorbat.txt');
+  writeFileSync(first, 'Human: Hi there.\nBot: Hello, friend.\n');
+  writeFileSync(second, 'Human: Who is Zorbat?\nBot: Zorbat is a friend of mine.\n'); // the recalled value's tokens: here only
+  writeFileSync(data, 'Human: I am Zorbat.\nBot: Hi Zorbat.\nHuman: Who am I?\nBot: You are Zorbat. [recall: Zorbat]\n');
+  writeFileSync(join(ckpt, 'train_state.json'), JSON.stringify({ step: 1, options: { data: [first, second] } }));
+  const json = (more: string[]) => {
+    const r = evalJs(['--init', ckpt, '--data', data, '--json', '--max-new-tokens', '2', ...more]);
+    assert.is(r.code, 0, r.stderr);
+    return { ...JSON.parse(r.stdout), stderr: r.stderr };
+  };
+  const both = json([]);
+  assert.equal(both.settings.trainData, [first, second]);
+  assert.ok(both.recallTokens > 0 && both.recallTokensSeen === both.recallTokens, `${both.recallTokensSeen} of ${both.recallTokens} value tokens seen`);
+  assert.is(both.scores.copying.of, 2);
+  const given = json(['--train-data', first, '--train-data', second]);
+  assert.equal([given.settings.trainData, given.recallTokensSeen], [[first, second], both.recallTokens]);
+  assert.equal([json(['--train-data', first]).recallTokensSeen], [0], 'the first file alone has none of them');
+  rmSync(second);
+  const gone = json([]);
+  assert.equal([gone.settings.trainData, gone.scores.copying.of, gone.recallTokensSeen], [null, 0, 0]);
+  assert.match(gone.stderr, /eval: no training text \(\S+second\.txt is not there\): copying and seen tokens are left out/);
+});
+
 t('eval.js: a model trained with --human User --bot Assistant is prompted so, its training text is the copying reference; none there: copying left out', () => {
   const ckpt = join(tmp, 'tagged');
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 };
@@ -554,14 +581,14 @@ t('eval.js: a model trained with --human User --bot Assistant is prompted so, it
   const train = join(tmp, 'ua-train.txt'), data = join(tmp, 'ua-held-out.txt');
   writeFileSync(train, 'User: Hi there.\nAssistant: Hello, friend.\n\nUser: Bye.\nAssistant: See you.\n');
   writeFileSync(data, 'User: I am Zorbat.\nAssistant: Hi Zorbat.\nUser: Who am I?\nAssistant: You are Zorbat. [recall: Zorbat]\n');
-  // what train.js --human User --bot Assistant --data TRAIN records
+  // what train.js --human User --bot Assistant --data TRAIN recorded before several --data files (one path)
   writeFileSync(join(ckpt, 'train_state.json'), JSON.stringify({ step: 1, options: { data: train, human: 'User', bot: 'Assistant' } }));
   const args = ['--init', ckpt, '--json', '--max-new-tokens', '2'];
   const r = evalJs([...args, '--data', data]);
   assert.is(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.settings.speakers, { human: 'User', bot: 'Assistant' });
-  assert.is(j.settings.trainData, train, 'the run\'s own data, from train_state.json');
+  assert.equal(j.settings.trainData, [train], 'the run\'s own data, from train_state.json');
   assert.is(j.scores.copying.of, 2, 'copying is scored against it');
   assert.is(j.valTokens, encode(' Hi Zorbat.').length + encode(' You are Zorbat.').length + 2, 'the Assistant turns are the scored ones');
   // what eval.js says names the tags in use, not Human/Bot
@@ -587,7 +614,7 @@ t('eval.js: a model trained with --human User --bot Assistant is prompted so, it
   const human = evalJs([...args, '--limit', '1', '--human', 'Human', '--bot', 'Bot']);
   assert.is(human.code, 0, human.stderr);
   const h = JSON.parse(human.stdout);
-  assert.equal([h.settings.speakers, h.settings.trainData, h.scores.copying.of], [SP, train, 6]);
+  assert.equal([h.settings.speakers, h.settings.trainData, h.scores.copying.of], [SP, [train], 6]);
   // without a train_state.json and away from the repository (no data/chat.txt): copying and seen tokens are left out, with a note
   rmSync(join(ckpt, 'train_state.json'));
   const away = evalJs([...args, '--data', join(ROOT, 'data/eval.txt'), '--limit', '1'], tmp);

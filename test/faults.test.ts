@@ -239,7 +239,7 @@ t('a --warmup not shorter than --steps is said (the learning rate would never de
 t('--n-layer/--n-head/--n-embd on weights that exist (--resume, --init DIR) are said to be unused, not dropped silently', () => {
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
   const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
-  const saved: SavedRun = { step: 3, settings: { data: chat }, adamSteps: 3, elapsedMs: 0, history: { train: [], val: [] } };
+  const saved: SavedRun = { step: 3, settings: { data: [chat] }, adamSteps: 3, elapsedMs: 0, history: { train: [], val: [] } };
   const notes = (flags: TrainFlags, source: 'resume' | 'pretrained') =>
     resolveRun({ data: chat, steps: 9, ...flags }, source === 'resume' ? { source, config, saved } : { source, config }, device).notes.join('\n');
   assert.match(notes({ nLayer: 4, nEmbd: 128 }, 'resume'), /^--n-layer 4 --n-embd 128: not used; the run's model in --out keeps its shape \(n_layer 1, n_head 2, n_embd 64\); the shape flags are for a new model \(--init scratch\)$/m);
@@ -254,7 +254,7 @@ t('--resume with another --steps says the schedule is laid out again and where t
   const config = { ...GPT2_124M, n_layer: 1, n_head: 2, n_embd: 64, n_positions: 32 };
   const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
   const run = (steps: number | undefined, settings: Partial<RunSettings> = {}) => {
-    const saved: SavedRun = { step: 20, settings: { data: chat, steps: 20, lr: 3e-3, minLr: 3e-4, warmup: 1, schedule: 'cosine', ...settings }, adamSteps: 20, elapsedMs: 0, history: { train: [], val: [] } };
+    const saved: SavedRun = { step: 20, settings: { data: [chat], steps: 20, lr: 3e-3, minLr: 3e-4, warmup: 1, schedule: 'cosine', ...settings }, adamSteps: 20, elapsedMs: 0, history: { train: [], val: [] } };
     return resolveRun({ steps }, { source: 'resume', config, saved }, device).notes.join('\n');
   };
   // a finished run extended: its lr goes back up from the floor

@@ -17,6 +17,9 @@ import { AdamW } from '../src/optim.ts';
 import { SMALL_CHAT, TINY, tinyArrays } from './fixtures.ts';
 import { UserError } from '../src/util/errors.ts';
 import { resolveRun, type SavedRun, type TrainFlags } from '../src/train/run.ts';
+import { loadChatData } from '../src/node/dataset.ts';
+import { DEFAULT_SPEAKERS as SP } from '../src/data/format.ts';
+import { assertOk, assertOneLineError, run } from './child.ts';
 
 const t = suite('train');
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-train-'));
@@ -110,7 +113,7 @@ t('--resume --steps on a --time run (what its used-up budget\'s error offers) sa
   const device = { isCpu: false, maxBufferSize: 2 ** 32, memoryBytes: 2 ** 34 };
   // a 1-minute run that ended at step 20 with its cosine at the floor (ratio 1)
   const saved: SavedRun = {
-    step: 20, settings: { data: chat, time: 60, lr: 3e-3, minLr: 3e-4, schedule: 'cosine' }, adamSteps: 20, elapsedMs: 60_000,
+    step: 20, settings: { data: [chat], time: 60, lr: 3e-3, minLr: 3e-4, schedule: 'cosine' }, adamSteps: 20, elapsedMs: 60_000,
     history: { train: [], val: [] }, schedule: { ratio: 1, warmup: 1, warmupSettled: 1, remaining: 1 },
   };
   const notes = (flags: TrainFlags) => resolveRun(flags, { source: 'resume', config, saved }, device).notes.join('\n');
@@ -291,6 +294,44 @@ t('--resume with another batch shape goes on at the row the run reached; another
   writeFileSync(next, SMALL_CHAT);
   await runTraining(base({ steps: 4, out, resume: true, data: next, batchSize: 2, gradAccum: 1, stopAfter: 3 }), g); // its rows 0, 1
   assert.is(position(), 2);
+});
+
+t('train.js --data repeated: the files train as one (their conversations, in order, a tenth held out); --resume keeps them all; a single path saved by an older train.js resumes; a missing file is named; a .bin does not mix', async () => {
+  const a = join(dir, 'first.txt'), b = join(dir, 'second.txt'), joined = join(dir, 'joined.txt');
+  writeFileSync(a, SMALL_CHAT);
+  writeFileSync(b, Array.from({ length: 20 }, (_, i) => `Human: question ${i}\nBot: answer ${i}`).join('\n\n'));
+  writeFileSync(joined, `${SMALL_CHAT}\n${readFileSync(b, 'utf8')}`); // what the README's cat made
+  const opts = { blockSize: 32, speakers: SP, mask: 'bot' as const };
+  const two = await loadChatData([a, b], opts), one = await loadChatData(joined, opts);
+  assert.equal([two.train.stats, two.val.stats], [one.train.stats, one.val.stats]);
+  assert.equal([...two.train.tokens], [...one.train.tokens], 'the same conversations held out');
+  assert.equal([two.train.stats.conversations, two.val.stats.conversations], [21, 2], '23 in all');
+
+  const out = join(dir, 'two-files'), state = () => JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8'));
+  const MODEL = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', '--block-size', '32', '--batch-size', '2', '--eval-interval', '0'];
+  const first = await run('train', [...MODEL, '--data', a, '--data', b, '--steps', '1', '--out', out]);
+  assertOk(first, 'two --data files');
+  assert.match(first.stdout, /^data: training: \S+first\.txt \+ \S+second\.txt: 21 conversations -> /m);
+  assert.equal([state().options.data, state().dataPosition], [[a, b], 2]);
+  const resumed = await run('train', ['--resume', '--out', out, '--steps', '2']);
+  assertOk(resumed, '--resume');
+  assert.match(resumed.stdout, /^data: training: \S+first\.txt \+ \S+second\.txt: 21 conversations -> /m);
+  assert.equal([state().options.data, state().dataPosition], [[a, b], 4], 'both kept, and the data order goes on');
+  // train_state.json as train.js wrote it before several files: one path (edited, so its hash is not the optimizer file's: --reset-optimizer)
+  writeFileSync(join(out, 'train_state.json'), JSON.stringify({ ...state(), options: { ...state().options, data: a }, dataFingerprint: undefined }));
+  const old = await run('train', ['--resume', '--reset-optimizer', '--out', out, '--steps', '3']);
+  assertOk(old, '--resume of a single path');
+  assert.match(old.stdout, /^data: training: \S+first\.txt: 2 conversations -> /m);
+  assert.equal([state().options.data, state().dataPosition], [[a], 6]);
+
+  const missing = join(dir, 'missing.txt');
+  assertOneLineError(await run('train', [...MODEL, '--data', a, '--data', missing, '--steps', '1', '--out', join(dir, 'no-run')]),
+    [/^error: dataset file not found: \S+missing\.txt /], 'a missing second file');
+  writeFileSync(join(out, 'train_state.json'), JSON.stringify({ ...state(), options: { ...state().options, data: [a, missing] } }));
+  assertOneLineError(await run('train', ['--resume', '--reset-optimizer', '--out', out, '--steps', '4']),
+    [/^error: --resume: the run's data \S+missing\.txt \(from train_state\.json\) is not there any more/], 'a second file gone on --resume');
+  assertOneLineError(await run('train', [...MODEL, '--data', a, '--data', 'tokens.bin', '--out', join(dir, 'no-run')]),
+    [/^error: --data \S+first\.txt --data tokens\.bin: a \.bin token file trains alone; pass one \.bin, or only chat text files$/], 'chat text and a .bin');
 });
 
 t('bad inputs fail with readable messages', async () => {

@@ -169,10 +169,10 @@ t('train.js on a .bin: --mask, --human, --bot given say in a note that they chan
   const given = await run('train', [...MODEL, '--data', tokenBin('tagless.bin', 200), '--mask', 'bot', '--human', 'User', '--steps', '1', '--eval-interval', '0', '--out', join(dir, 'tagless')]);
   assertOk(given, 'a .bin with --mask and --human');
   assert.match(given.stdout, /^note: --mask bot --human User have no effect on training on a \.bin: it has no speaker tags, so the loss covers every token \(the run still records the tags, and chat\.js prompts the checkpoint with them\)$/m, given.stdout);
-  assert.is(tokenFileFlagsNote({ mask: 'none' }, 'TRAIN.BIN', 'val.bin'), '--mask none has no effect on training on a .bin: it has no speaker tags, so the loss covers every token');
-  assert.is(tokenFileFlagsNote({}, 'train.bin', undefined), null, 'none given');
-  assert.is(tokenFileFlagsNote({ mask: 'none', bot: 'AI' }, 'train.bin', 'val.txt'), null, 'they mask and tag the validation text');
-  assert.is(tokenFileFlagsNote({ mask: 'none' }, 'chat.txt', undefined), null);
+  assert.is(tokenFileFlagsNote({ mask: 'none' }, ['TRAIN.BIN'], 'val.bin'), '--mask none has no effect on training on a .bin: it has no speaker tags, so the loss covers every token');
+  assert.is(tokenFileFlagsNote({}, ['train.bin'], undefined), null, 'none given');
+  assert.is(tokenFileFlagsNote({ mask: 'none', bot: 'AI' }, ['train.bin'], 'val.txt'), null, 'they mask and tag the validation text');
+  assert.is(tokenFileFlagsNote({ mask: 'none' }, ['chat.txt'], undefined), null);
 });
 
 t.after(() => {

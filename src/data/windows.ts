@@ -46,18 +46,22 @@ export function parseChatText(text: string, sp: Speakers, where: string, opts: P
   return parsed;
 }
 
-/**
- * Train and validation sets from chat text: parse, hold out every k-th conversation
- * (splitConversations, valFraction 0.1 by default) and pack each part. `stats` covers both parts;
- * `notes` are the parser's (readChat).
- */
+/** Train and validation sets from chat text: parsed (parseChatText), then split and packed (conversationData); `notes` are the parser's (readChat). */
 export async function chatData(text: string, opts: PackOptions & ParseOptions & { valFraction?: number }, where: string, onProgress?: (done: number, of: number) => void): Promise<ChatData> {
   const parsed = parseChatText(text, opts.speakers, where, opts);
-  const parts = splitConversations(parsed.conversations, opts.valFraction ?? 0.1);
+  return { ...(await conversationData(parsed.conversations, opts, onProgress)), notes: parsed.notes };
+}
+
+/**
+ * Train and validation sets from conversations: hold out every k-th (splitConversations,
+ * valFraction 0.1 by default) and pack each part. `stats` covers both parts.
+ */
+export async function conversationData(convs: Conversation[], opts: PackOptions & { valFraction?: number }, onProgress?: (done: number, of: number) => void): Promise<Omit<ChatData, 'notes'>> {
+  const parts = splitConversations(convs, opts.valFraction ?? 0.1);
   const of = parts.train.length + parts.val.length;
   const train = await packConversationsAsync(parts.train, opts.speakers, opts.blockSize, opts.mask, (n) => onProgress?.(n, of));
   const val = await packConversationsAsync(parts.val, opts.speakers, opts.blockSize, opts.mask, (n) => onProgress?.(parts.train.length + n, of));
-  return { train, val, stats: combineStats(train.stats, val.stats), notes: parsed.notes };
+  return { train, val, stats: combineStats(train.stats, val.stats) };
 }
 
 /** the stats of two datasets taken together */

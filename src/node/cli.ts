@@ -55,10 +55,12 @@ export const SPEAKER_FLAGS: FlagSpec[] = [
   { name: 'bot', type: 'string', help: "speaker tag of the model's turns (default: the tag the model was trained with, else Bot)" },
 ];
 
-/** the data file the train.js run that made the chosen model trained on (train_state.json of the adapter, else of --init), or undefined */
-export function trainingDataOf(c: Pick<ModelChoice, 'init' | 'adapter'>): string | undefined {
+/** the data files the train.js run that made the chosen model trained on (train_state.json of the adapter, else of --init), or undefined */
+export function trainingDataOf(c: Pick<ModelChoice, 'init' | 'adapter'>): string[] | undefined {
   const data = runOptions(c.adapter ?? c.init)?.data;
-  return typeof data === 'string' && data ? data : undefined;
+  // one path: a train.js from before several --data files
+  const files = typeof data === 'string' ? [data] : Array.isArray(data) ? data : [];
+  return files.length && files.every((f) => typeof f === 'string' && f) ? files : undefined;
 }
 
 /** the options train_state.json in `dir` saved, or undefined (no such directory or file) */

@@ -8,7 +8,8 @@ import { fsReason } from './fs_errors.ts';
 import { shellWord } from '../util/words.ts';
 import type { ParseOptions } from '../data/conversations.ts';
 import { DEFAULT_SPEAKERS, tagPair, type Speakers } from '../data/format.ts';
-import { chatData, combineStats, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
+import { combineStats, conversationData, packConversationsAsync, parseChatText, type ChatData, type PackOptions, type TokenDataset } from '../data/windows.ts';
+import { dataFiles } from '../train/run.ts';
 import { isTokenFile, splitTokenWindows, tokenBinDataset } from '../data/token_bin.ts';
 
 export type LoadOptions = PackOptions & ParseOptions;
@@ -19,21 +20,28 @@ export function loadTokenBin(path: string, blockSize: number, where = path): Tok
 }
 
 /**
- * Train and validation sets. With `valData` (--val-data): all of `path` trains and the
- * validation set is that file, read as `path` is (loadValData). Else from one file: chat
+ * Train and validation sets from --data: one file, or several chat text files read as if
+ * joined (each file's conversations, in order). With `valData` (--val-data): all of the data
+ * trains and the validation set is that file, read as the data is (loadValData). Else chat
  * text is parsed, every k-th conversation held out (splitConversations) and each part
  * packed; a .bin gives the last valFraction of its windows (at least one when there are two
  * or more). `stats` covers both parts.
  */
-export async function loadChatData(path: string, opts: LoadOptions & { valFraction?: number; valData?: string }, onProgress?: (done: number, of: number) => void): Promise<ChatData> {
+export async function loadChatData(data: string | string[], opts: LoadOptions & { valFraction?: number; valData?: string }, onProgress?: (done: number, of: number) => void): Promise<ChatData> {
+  const files = dataFiles(data);
   if (opts.valData !== undefined) {
-    const { train, notes } = await loadChatData(path, { ...opts, valData: undefined, valFraction: 0 }, onProgress);
+    const { train, notes } = await loadChatData(files, { ...opts, valData: undefined, valFraction: 0 }, onProgress);
     const val = await loadValData(opts.valData, opts);
     return { train, val: val.data, stats: combineStats(train.stats, val.data.stats), notes: [...notes, ...val.notes.map((n) => `--val-data ${opts.valData}: ${n}`)] };
   }
-  if (!isTokenFile(path)) return chatData(readChatText(path, { speakers: opts.speakers }), opts, path, onProgress);
-  checkDataFile(path, { speakers: opts.speakers });
-  return splitTokenWindows(loadTokenBin(path, opts.blockSize), opts.blockSize, opts.valFraction);
+  if (files.length === 1 && isTokenFile(files[0])) {
+    checkDataFile(files[0], { speakers: opts.speakers });
+    return splitTokenWindows(loadTokenBin(files[0], opts.blockSize), opts.blockSize, opts.valFraction);
+  }
+  // each file parsed on its own, so errors and notes name it (with its own line numbers)
+  const parsed = files.map((f) => parseChatText(readChatText(f, { speakers: opts.speakers }), opts.speakers, f, opts));
+  const notes = parsed.flatMap((p, i) => (files.length > 1 ? p.notes.map((n) => `${files[i]}: ${n}`) : p.notes));
+  return { ...(await conversationData(parsed.flatMap((p) => p.conversations), opts, onProgress)), notes };
 }
 
 /** a validation file (--val-data), whole: chat text packed as training data is, or a .bin; its errors name the flag */

@@ -88,9 +88,9 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     const { run, arrays, adapter, moments, ckpt, replacing, releaseLog: release } = await startRun(opts, out, device, say);
     checkpointer = ckpt;
     releaseLog = release;
-    const dataShown = run.settings.data, valShown = run.settings.valData; // as given (or saved), for the console
+    const dataShown = run.settings.data.join(' + '), valShown = run.settings.valData; // as given (or saved), for the console
     // paths absolute: train_state.json keeps them, and --resume may run from another directory
-    const o = { ...run.settings, data: resolve(run.settings.data), valData: run.settings.valData && resolve(run.settings.valData), log: run.settings.log && resolve(run.settings.log) };
+    const o = { ...run.settings, data: run.settings.data.map((f) => resolve(f)), valData: run.settings.valData && resolve(run.settings.valData), log: run.settings.log && resolve(run.settings.log) };
     const config = run.config, T = o.blockSize, B = o.batchSize;
     for (const n of run.notes) say(n);
     // a LoRA adapter means something only on the base it trains on: a base changed in place since the last save is said
@@ -101,8 +101,9 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     }
 
     // ---- data ----
-    if (run.saved && opts.data === undefined && !existsSync(o.data)) {
-      throw new UserError(`--resume: the run's data ${o.data} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file`);
+    const gone = run.saved && opts.data === undefined ? o.data.find((f) => !existsSync(f)) : undefined;
+    if (gone) {
+      throw new UserError(`--resume: the run's data ${gone} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file`);
     }
     if (run.saved && opts.valData === undefined && o.valData && !existsSync(o.valData)) {
       throw new UserError(`--resume: the run's validation data ${o.valData} (--val-data, from train_state.json) is not there any more: put it back, pass --val-data FILE to go on with another file, or --val-data '' to hold out a tenth of --data instead`);
@@ -127,11 +128,11 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     // a file changed since the last save is said only for the run's own file: one given again is another file on purpose (readChatText's advice for a file over 512 MiB)
     const dataFingerprint = fingerprint(o.data, opts.data === undefined ? run.saved?.dataFingerprint : undefined,
       `${dataShown} has changed since this run's last save (its size or content differ): training goes on with the new data, at the place the run had reached in the old`);
-    const valDataFingerprint = o.valData && fingerprint(o.valData, opts.valData === undefined ? run.saved?.valDataFingerprint : undefined,
+    const valDataFingerprint = o.valData && fingerprint([o.valData], opts.valData === undefined ? run.saved?.valDataFingerprint : undefined,
       `${valShown} (--val-data) has changed since this run's last save (its size or content differ): validation goes on with the new file, so its losses and the earlier ones are not comparable`);
     const val = checkData(data, o, config, { cliFlags: true });
     if (tooSmall && o.evalInterval > 0) say('no validation data: the validation loss is skipped; pass --val-data FILE for one');
-    else if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
+    else if (!val && o.evalInterval > 0) say(`no validation data: the held-out part of ${o.data.join(' + ')} has no ${o.mask === 'bot' ? `${o.bot} replies` : 'tokens'} to score; the validation loss is skipped`);
     const windows = data.train.stats.windows;
     const rows = B * o.gradAccum; // a step's micro-batches draw their rows one after another: together they repeat windows too
     if (B > windows && o.gradAccum === 1) say(`note: --batch-size ${B} is more than the ${count(windows, 'training window')}: every batch repeats windows (about the step of --batch-size ${windows}, at ${(B / windows).toFixed(1)}x the cost)`);
@@ -172,7 +173,7 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     await deliverPendingSignals(); // one that came during loading stops the run here rather than after a step
 
     const tokensPerStep = B * T * o.gradAccum;
-    const sameData = opts.data === undefined || o.data === resolve(run.saved?.settings.data ?? o.data);
+    const sameData = opts.data === undefined || o.data.join('\n') === (run.saved?.settings.data ?? o.data).map((f) => resolve(f)).join('\n');
     const dataStart = run.saved ? resumedDataPosition(run.saved, sameData, T) : undefined;
     const length = o.steps !== undefined ? count(o.steps - run.startStep, 'step') : `--time ${formatDuration(o.time!)} (${formatDuration(Math.max(0, (deadline - now()) / 1000))} left)`;
     say(`training: ${length} x ${B}x${T} tokens x ${o.gradAccum} accum = ${tokensPerStep} tokens/step, lr ${o.lr} (${o.schedule}), out ${shown}`);
@@ -241,9 +242,11 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
   }
 }
 
-/** a fingerprint of the file at `path` (fingerprint.ts); warns `changed` when one saved differs */
-function fingerprint(path: string, saved: string | undefined, changed: string): string {
-  const now = hashFileEnds(createHash('sha256'), path, true).digest('hex').slice(0, 16);
+/** a fingerprint of the files at `paths`, one after another (fingerprint.ts); warns `changed` when one saved differs */
+function fingerprint(paths: string[], saved: string | undefined, changed: string): string {
+  const h = createHash('sha256');
+  for (const p of paths) hashFileEnds(h, p, true);
+  const now = h.digest('hex').slice(0, 16);
   if (saved && saved !== now) console.warn(`warning: ${changed}`);
   return now;
 }

@@ -15,7 +15,7 @@ import { checkDataFile, VAL_FILE } from './dataset.ts';
 import { isTokenFile } from '../data/token_bin.ts';
 import { count, shellWord } from '../util/words.ts';
 import { checkShippedFile, recordedSpeakers } from './cli.ts';
-import { checkFlagsEarly, DEFAULTS, flagSpeakers, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
+import { checkFlagsEarly, dataFiles, DEFAULTS, flagSpeakers, parseSavedRun, resolveRun, type DeviceLimits, type Run, type TrainFlags } from '../train/run.ts';
 import { Checkpointer, checkpointBytes, heldCheckpoint } from './checkpointer.ts';
 import { checkLogPath, checkNewLog, lockLog } from './train_log.ts';
 import { hasWeights } from './weights.ts';
@@ -77,7 +77,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
     } else {
       if (flags.data === undefined) checkShippedFile(DEFAULTS.data, 'the shipped chat data', 'train.js');
       const speakers = flagSpeakers(flags);
-      checkDataFile(resolve(flags.data ?? DEFAULTS.data), { speakers });
+      for (const f of dataFiles(flags.data ?? DEFAULTS.data)) checkDataFile(resolve(f), { speakers });
       if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), { what: VAL_FILE, speakers });
       const init = flags.init ?? DEFAULTS.init;
       // what a LoRA run's adapter_config.json and --resume name as its base
@@ -130,7 +130,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       if (trained && (trained.human !== human || trained.bot !== bot)) {
         // the tags of chat text are the ones its turns are written in: the flags alone only keep a .bin's
         const keep = `--human ${shellWord(trained.human)} --bot ${shellWord(trained.bot)}`;
-        const how = isTokenFile(flags.data ?? DEFAULTS.data) ? `${keep} keeps its tags` : `to keep its tags, write the data's turns as ${trained.human}:/${trained.bot}: and pass ${keep}`;
+        const how = dataFiles(flags.data ?? DEFAULTS.data).every(isTokenFile) ? `${keep} keeps its tags` : `to keep its tags, write the data's turns as ${trained.human}:/${trained.bot}: and pass ${keep}`;
         say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones, and chat.js will prompt the result so${flags.human === undefined && flags.bot === undefined ? ` (${how})` : ''}`);
       }
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);

@@ -15,8 +15,8 @@ import { learningRate, TimeSchedule } from './schedule.ts';
 
 /** Every setting of a run; train_state.json keeps them all, so --resume continues the run exactly. */
 export interface RunSettings {
-  /** the dataset file (absolute, so a resume from another directory finds it) */
-  data: string;
+  /** the dataset files (absolute, so a resume from another directory finds them), read one after another as one */
+  data: string[];
   /** the validation file (--val-data, absolute); unset = a part of `data` is held out for validation */
   valData?: string;
   /** tokens per sequence (the model's context at most) */
@@ -58,7 +58,9 @@ export interface RunSettings {
 }
 
 /** What the user asked for: any RunSettings (unset = keep or default), the model and where it goes. */
-export interface TrainFlags extends Partial<RunSettings> {
+export interface TrainFlags extends Partial<Omit<RunSettings, 'data'>> {
+  /** --data: one file, or several (the flag repeated) */
+  data?: string | string[];
   /** 'auto' | 'gpt2' (or gpt2-medium, ...) | 'scratch' | a checkpoint directory */
   init?: string;
   out?: string;
@@ -150,6 +152,11 @@ export interface Run {
   notes: string[];
 }
 
+/** --data's files as a list: one file or several */
+export const dataFiles = (data: string | string[]): string[] => (typeof data === 'string' ? [data] : data);
+/** the files for messages, as the flags name them: `--data a.txt --data b.txt` */
+export const dataFlags = (files: string[]): string => files.map((f) => `--data ${f}`).join(' ');
+
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 /** the from-scratch shape flags and the config fields they set */
 const SHAPE_FLAGS = [['nLayer', 'n_layer'], ['nHead', 'n_head'], ['nEmbd', 'n_embd']] as const;
@@ -209,13 +216,13 @@ export function resolveRun(
   const minLr = flags.minLr ?? (flags.lr === undefined ? keep.minLr : undefined) ?? lr / 10;
   const settledWarmup = saved?.schedule?.warmup; // a time-budget run's estimate, if it is continued by steps
   const warmup = flags.warmup ?? keep.warmup ?? (steps !== undefined ? (settledWarmup ?? Math.ceil(0.05 * steps)) : undefined);
-  const data = flags.data ?? keep.data ?? DEFAULTS.data;
+  const data = flags.data !== undefined ? dataFiles(flags.data) : keep.data ?? [DEFAULTS.data];
   // --val-data '' (only on --resume: checkFlagsEarly) drops the run's file: part of --data is held out again
   const dropVal = flags.valData?.trim() === '';
   const valData = dropVal ? undefined : flags.valData ?? keep.valData;
   // the held-out tenth trained until now (all of --data did): its loss reads low, and the curve changes files here
   if (flags.log?.trim() === '' && keep.log) notes.push(`--log '': the run's step log ${keep.log} is no longer written (it keeps the steps up to here)`);
-  if (dropVal && keep.valData) notes.push(`--val-data '': the run's validation file ${keep.valData} is dropped; a tenth of ${data} is held out for validation from here on. The run has trained on those conversations so far, so its validation loss reads low and is not comparable with the earlier values`);
+  if (dropVal && keep.valData) notes.push(`--val-data '': the run's validation file ${keep.valData} is dropped; a tenth of ${data.join(' + ')} is held out for validation from here on. The run has trained on those conversations so far, so its validation loss reads low and is not comparable with the earlier values`);
   const settings: RunSettings = {
     data,
     ...(valData ? { valData } : {}),
@@ -327,8 +334,8 @@ export const flagSpeakers = (flags: TrainFlags): Speakers => ({ human: (flags.hu
  * a .bin has no speaker tags, so they change nothing in training, which a writer may not expect.
  * The note that says so, or null. (The tags still go into the checkpoint, for chat.js.)
  */
-export function tokenFileFlagsNote(flags: TrainFlags, data: string, valData: string | undefined): string | null {
-  if (!isTokenFile(data) || (valData && !isTokenFile(valData))) return null;
+export function tokenFileFlagsNote(flags: TrainFlags, data: string[], valData: string | undefined): string | null {
+  if (!data.every(isTokenFile) || (valData && !isTokenFile(valData))) return null;
   const given = (['mask', 'human', 'bot'] as const).filter((f) => flags[f] !== undefined).map((f) => `--${f} ${shellWord(flags[f]!)}`);
   if (!given.length) return null;
   const tags = flags.human !== undefined || flags.bot !== undefined;
@@ -346,11 +353,13 @@ export function checkFlagsEarly(flags: TrainFlags): void {
   if (flags.loraR !== undefined && flags.sampledSoftmax) throw new UserError(SAMPLED_SOFTMAX_NOT_LORA);
   if (flags.dtype === 'f16' && flags.loraR === undefined && !flags.resume) throw new UserError(F16_NEEDS_LORA);
   // resolve('') is the current directory: "not a file: /home/me" would not say what went wrong
-  for (const k of ['data', 'valData'] as const) {
-    // on --resume, --val-data '' drops the run's file (resolveRun)
-    if (k === 'valData' && flags.resume) continue;
-    if (flags[k] !== undefined && flags[k].trim() === '') throw new UserError(`${flagName(k)} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
-  }
+  const empty = (flag: string) => new UserError(`${flag} is empty: pass a chat text file (e.g. data/chat.txt) or a .bin token file`);
+  const files = flags.data === undefined ? [] : dataFiles(flags.data);
+  if (files.some((f) => f.trim() === '')) throw empty('--data');
+  // on --resume, --val-data '' drops the run's file (resolveRun)
+  if (!flags.resume && flags.valData?.trim() === '') throw empty('--val-data');
+  // several files are read as one chat text; a .bin's token ids cannot join it
+  if (files.length > 1 && files.some(isTokenFile)) throw new UserError(`${dataFlags(files)}: a .bin token file trains alone; pass one .bin, or only chat text files`);
   // resolve('') is the current directory: a checkpoint would land there (an unset shell variable)
   if (flags.out !== undefined && flags.out.trim() === '') throw new UserError(`--out is empty: pass a directory for the checkpoint (default ${DEFAULTS.out})`);
   if (flags.init !== undefined && flags.init.trim() === '') throw new UserError("--init is empty: pass gpt2, scratch or a checkpoint directory (or leave --init out: auto)");
@@ -432,8 +441,9 @@ function checkBatchFits(s: RunSettings, c: GPT2Config, d: DeviceLimits, copies: 
  */
 export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: RunSettings, config: GPT2Config, { cliFlags = false }: { cliFlags?: boolean } = {}): TokenDataset | null {
   const T = o.blockSize;
-  if (data.train.tokens.length < T + 1) throw new UserError(`--data ${o.data}: not enough tokens for one ${T}-token window`);
-  const sources = [[data.train, `--data ${o.data}`], [data.val, o.valData ? `--val-data ${o.valData}` : `--data ${o.data}`]] as const;
+  const dataFlag = dataFlags(o.data);
+  if (data.train.tokens.length < T + 1) throw new UserError(`${dataFlag}: not enough tokens for one ${T}-token window`);
+  const sources = [[data.train, dataFlag], [data.val, o.valData ? `--val-data ${o.valData}` : dataFlag]] as const;
   for (const [ds, flag] of sources) {
     for (let i = 0; i < ds.tokens.length; i++) {
       if (ds.tokens[i] >= config.vocab_size) {
@@ -443,7 +453,7 @@ export function checkData(data: { train: TokenDataset; val: TokenDataset }, o: R
     }
   }
   const fix = cliFlags ? `add "${o.bot}:" lines, check --bot, or pass --mask none to ${o.valData ? 'score' : 'train on'} every token` : `add "${o.bot}:" lines, each with a reply to learn`;
-  if (!hasTargets(data.train)) throw new UserError(`--data ${o.data}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); ${fix}`);
+  if (!hasTargets(data.train)) throw new UserError(`${dataFlag}: no ${o.bot} replies to learn from (the loss covers only "${o.bot}:" turns); ${fix}`);
   const val = data.val.stats.windows > 0 && hasTargets(data.val) ? data.val : null;
   if (o.valData && !val) throw new UserError(`--val-data ${o.valData}: no ${o.bot} replies to score (the loss covers only "${o.bot}:" turns); ${fix}`);
   return val;
@@ -473,6 +483,8 @@ export function parseSavedRun(state: unknown, where: string): SavedRun {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new UserError(`${where}: field 'options' is not a JSON object`);
   const settings: Partial<RunSettings> = { ...o };
+  // train.js before several --data files kept one path
+  if (typeof o.data === 'string') settings.data = [o.data];
   for (const k of early) if (settings[k] === undefined) settings[k] = j[k];
   const note = j.options === undefined
     ? `${where} is from a train.js before 2026-11-25, which kept only ${early.map(flagName).join(', ')}: every other setting (--data, --block-size, ...) is this version's default unless given again`
