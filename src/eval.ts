@@ -40,7 +40,7 @@ const specs: FlagSpec[] = [
   // --temperature, --top-k, ..., --max-new-tokens, --seed: as in chat.js, but the penalties'
   // window here holds the file's Bot turns where chat.js has the model's earlier replies
   ...settingFlags(defaults).map((f) => f.name === 'penalty-window'
-    ? { ...f, help: "how many recent tokens of the conversation's Bot turns as the file writes them (before the reply), then of the reply, the penalties look at" }
+    ? { ...f, help: "how many recent tokens of the conversation's Bot turns as the file writes them (before the reply; less the words of its Human turns), then of the reply, the penalties look at" }
     : f),
   FAST_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },

@@ -688,6 +688,33 @@ t('penalties count the model\'s earlier replies (penaltyContext) but not the pro
   assert.is(second.text, ' no', 'the earlier reply\'s token is penalised');
 });
 
+t('the penalties leave out what the human said: a value said back when told can be recalled', async () => {
+  const emma = encode(' Emma')[0], bob = encode(' Bob')[0], nice = encode(' Nice')[0];
+  assert.equal([encode(' Emma').length, encode(' Bob').length, encode(' Nice').length], [1, 1, 1]);
+  // logits slightly prefer ' Emma' over ' Bob', and ' Nice' over both; then EOT
+  const script = (tokens: readonly number[]) => {
+    const l = new Float32Array(V);
+    const last = tokens[tokens.length - 1];
+    if (last === emma || last === bob || last === nice) l[EOT] = 100;
+    else { l[nice] = 2.1; l[emma] = 2; l[bob] = 1.9; }
+    return l;
+  };
+  const s = new ChatSession(new FakeGenerator(script), options({ sampling: { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1.3, frequencyPenalty: 0.2 } }));
+  s.setHistory([{ speaker: 'human', text: 'I am Emma' }, { speaker: 'bot', text: 'Nice to meet you, Emma!' }]);
+  const { reply } = await s.say("What's my name?");
+  assert.is(reply.text, ' Emma', 'told, so not penalised; the bot\'s own earlier " Nice" still is');
+  s.setHistory([{ speaker: 'human', text: 'I am Emma' }, { speaker: 'bot', text: 'Nice to meet you, Emma!' }]);
+  assert.equal(s.penaltyContext("What's my name?").map((id) => decode([id])), [' Nice', ' to', ' meet', ' you', ',', '!'], 'the bot\'s own words, less the human\'s');
+  s.persona = 'Your name is Bob.';
+  s.setHistory([{ speaker: 'human', text: 'hi' }, { speaker: 'bot', text: 'Nice to meet you, Bob! Emma' }]);
+  assert.ok(!s.penaltyContext('who are you?').includes(bob), 'the persona counts as told');
+  assert.ok(s.penaltyContext('who are you?').includes(emma), 'words the human never said are penalised');
+  s.opts.sampling.penaltyWindow = 2;
+  assert.equal(s.penaltyContext('x').map((id) => decode([id])), ['!', ' Emma'], 'the window keeps the last tokens');
+  s.opts.sampling.penaltyWindow = 0;
+  assert.equal(s.penaltyContext('x'), [], 'window 0: none');
+});
+
 t('generateReply: max tokens, abort, and characters split across tokens', async () => {
   const loop = new FakeGenerator(() => oneHot(V, encode(' la')[0]));
   const kv = new KvMirror();

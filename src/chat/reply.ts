@@ -18,7 +18,7 @@ export interface ReplyOptions {
   maxNewTokens: number;
   stops: string[];
   rng: Rng;
-  /** the model's own earlier output (previous replies) the penalties also count; the human's words are not penalised, so recalling them stays cheap */
+  /** the model's own earlier output (previous replies) the penalties also count; the human's words are not penalised (ChatSession.penaltyContext leaves them out of its replies too), so recalling them stays cheap */
   penaltyContext?: number[];
 }
 

@@ -46,7 +46,7 @@ const SETTINGS: Record<string, Setting> = {
   repetition_penalty: { help: 'CTRL-style penalty on tokens of the recent window; 1 = off', int: false, get: (o) => o.sampling.repetitionPenalty, set: (o, v) => (o.sampling.repetitionPenalty = v), check: (v) => (v > 0 ? null : 'must be > 0 (1 = off)') },
   frequency_penalty: { help: 'logit -= this * count in the recent window; 0 = off', int: false, get: (o) => o.sampling.frequencyPenalty, set: (o, v) => (o.sampling.frequencyPenalty = v), check: () => null },
   presence_penalty: { help: 'logit -= this for every token in the recent window; 0 = off', int: false, get: (o) => o.sampling.presencePenalty, set: (o, v) => (o.sampling.presencePenalty = v), check: () => null },
-  penalty_window: { help: "how many recent tokens of the model's own output (earlier replies, then this one) the penalties look at", int: true, get: (o) => o.sampling.penaltyWindow, set: (o, v) => (o.sampling.penaltyWindow = v), check: (v) => (v >= 0 ? null : 'must be >= 0') },
+  penalty_window: { help: "how many recent tokens of the model's own output (earlier replies less the words the user wrote, then this one) the penalties look at", int: true, get: (o) => o.sampling.penaltyWindow, set: (o, v) => (o.sampling.penaltyWindow = v), check: (v) => (v >= 0 ? null : 'must be >= 0') },
   max_new_tokens: { help: 'longest reply in tokens', int: true, get: (o) => o.maxNewTokens, set: (o, v) => (o.maxNewTokens = v), check: (v) => (v >= 1 ? null : 'must be >= 1') },
   seed: { help: 'sampling seed', int: true, get: (o) => o.seed, set: (o, v) => (o.seed = v), check: () => null },
 };
@@ -210,13 +210,24 @@ export class ChatSession {
     return p;
   }
 
+  /**
+   * The model's earlier replies the penalties count (the last penaltyWindow tokens), less the
+   * tokens the human wrote (persona, messages, this one): a reply that says back what it was
+   * told ("Nice to meet you, Mina!") must not make the answer to "What's my name?" unlikelier.
+   */
+  penaltyContext(message: string): number[] {
+    const visible = this.history.slice(this.forgotten);
+    const told = new Set([this.persona, message, ...visible.filter((t) => t.speaker === 'human').map((t) => t.text)].filter(Boolean).flatMap((text) => encode(` ${text}`)));
+    const own = visible.filter((t) => t.speaker === 'bot').flatMap((t) => encode(` ${t.text}`)).filter((id) => !told.has(id));
+    return this.opts.sampling.penaltyWindow > 0 ? own.slice(-this.opts.sampling.penaltyWindow) : [];
+  }
+
   /** answer one message (raw mode: continue it); the exchange joins the history */
   async say(message: string, onText?: (text: string) => void, aborted?: () => boolean): Promise<Answer> {
     const prompt = this.promptFor(message);
-    const ownWords = this.history.slice(this.forgotten).filter((t) => t.speaker === 'bot').flatMap((t) => encode(` ${t.text}`));
     const reply = await generateReply(this.gen, this.kv, prompt.tokens, {
       sampling: this.opts.sampling, maxNewTokens: this.opts.maxNewTokens, stops: this.stops, rng: this.rng, onText, aborted,
-      penaltyContext: ownWords.slice(-this.opts.sampling.penaltyWindow),
+      penaltyContext: this.penaltyContext(message),
     });
     if (!this.opts.raw) this.history.push(...exchangeTurns(message, reply.text));
     return { reply, prompt };
