@@ -332,6 +332,10 @@ t('train.js --data repeated: the files train as one (their conversations, in ord
     [/^error: --resume: the run's data \S+missing\.txt \(from train_state\.json\) is not there any more/], 'a second file gone on --resume');
   assertOneLineError(await run('train', [...MODEL, '--data', a, '--data', 'tokens.bin', '--out', join(dir, 'no-run')]),
     [/^error: --data \S+first\.txt --data tokens\.bin: a \.bin token file trains alone; pass one \.bin, or only chat text files$/], 'chat text and a .bin');
+  // one file twice, however spelt: its held-out conversations would train in the other copy
+  const twice = /^error: --data \S+first\.txt is given twice: pass each file once \(a second copy would train on the conversations held out of the first\)$/;
+  assertOneLineError(await run('train', [...MODEL, '--data', a, '--data', `${dir}/./first.txt`, '--steps', '1', '--out', join(dir, 'no-run')]), [twice], 'a file twice');
+  assertOneLineError(await run('train', ['--resume', '--out', out, '--data', b, '--data', a, '--data', b, '--steps', '4']), [/^error: --data \S+second\.txt is given twice/], 'twice on --resume');
 });
 
 t('bad inputs fail with readable messages', async () => {

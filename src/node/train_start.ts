@@ -29,6 +29,10 @@ import { hasWeights } from './weights.ts';
 export async function startRun(flags: TrainFlags, out: string, device: DeviceLimits, say: (s: string) => void) {
   // mistakes in the flags first: the weights may be a download
   checkFlagsEarly(flags);
+  // a file twice: its copies split apart, so conversations held out of one would train in the other
+  const files = flags.data === undefined ? [] : dataFiles(flags.data).map((f) => resolve(f));
+  const twice = files.find((f, i) => files.indexOf(f) !== i);
+  if (twice) throw new UserError(`--data ${twice} is given twice: pass each file once (a second copy would train on the conversations held out of the first)`);
   if (flags.log !== undefined && flags.log.trim() !== '') checkLogPath(resolve(flags.log));
   const ckpt = new Checkpointer(out);
   let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
