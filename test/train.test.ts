@@ -329,7 +329,7 @@ t('train.js --data repeated: the files train as one (their conversations, in ord
     [/^error: dataset file not found: \S+missing\.txt /], 'a missing second file');
   writeFileSync(join(out, 'train_state.json'), JSON.stringify({ ...state(), options: { ...state().options, data: [a, missing] } }));
   assertOneLineError(await run('train', ['--resume', '--reset-optimizer', '--out', out, '--steps', '4']),
-    [/^error: --resume: the run's data \S+missing\.txt \(from train_state\.json\) is not there any more/], 'a second file gone on --resume');
+    [/^error: --resume: the run's data \S+missing\.txt \(from train_state\.json\) is not there any more: put it back, or pass --data FILE to go on with another file \(with the run's other file given again: --data \S+first\.txt --data FILE\)$/], 'a second file gone on --resume');
   assertOneLineError(await run('train', [...MODEL, '--data', a, '--data', 'tokens.bin', '--out', join(dir, 'no-run')]),
     [/^error: --data \S+first\.txt --data tokens\.bin: a \.bin token file trains alone; pass one \.bin, or only chat text files$/], 'chat text and a .bin');
   // one file twice, however spelt: its held-out conversations would train in the other copy

@@ -20,7 +20,7 @@ import { lossCurveSvg } from '../util/plot.ts';
 import { hashFileEnds } from './fingerprint.ts';
 import { count, shellWord } from '../util/words.ts';
 import { deliverPendingSignals, signalExitCode, signalName, STOP_SIGNALS } from './cli.ts';
-import { checkData, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, tokenFileFlagsNote, type TrainFlags } from '../train/run.ts';
+import { checkData, dataFlags, DEFAULTS, defaultSteps, formatDuration, resumedDataPosition, savedRunState, tokenFileFlagsNote, type TrainFlags } from '../train/run.ts';
 import { makeSchedule } from '../train/schedule.ts';
 import type { Checkpointer } from './checkpointer.ts';
 import { trainLoop, type Checkpoint, type StepReport } from '../train/loop.ts';
@@ -103,7 +103,10 @@ export async function runTraining(opts: TrainOptions, gpu: Gpu, now: () => numbe
     // ---- data ----
     const gone = run.saved && opts.data === undefined ? o.data.find((f) => !existsSync(f)) : undefined;
     if (gone) {
-      throw new UserError(`--resume: the run's data ${gone} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file`);
+      // --data given replaces all of the run's files: the ones still there would go unsaid
+      const others = o.data.filter((f) => f !== gone);
+      const keep = others.length ? ` (with the run's other ${others.length > 1 ? 'files' : 'file'} given again: ${dataFlags(others.map(shellWord))} --data FILE)` : '';
+      throw new UserError(`--resume: the run's data ${gone} (from train_state.json) is not there any more: put it back, or pass --data FILE to go on with another file${keep}`);
     }
     if (run.saved && opts.valData === undefined && o.valData && !existsSync(o.valData)) {
       throw new UserError(`--resume: the run's validation data ${o.valData} (--val-data, from train_state.json) is not there any more: put it back, pass --val-data FILE to go on with another file, or --val-data '' to hold out a tenth of --data instead`);
