@@ -136,6 +136,7 @@ function table(s: Scores, loss: Loss, valueLoss: ValueLoss, maxNewTokens: number
     row('recall loss', lossValue(valueLoss.all), valueLoss.all.loss !== null ? `over the ${valueLoss.all.tokens} tokens of the recalled values in the reference replies (a uniform guess: 10.825)` : CUT),
     row('  seen tokens', lossValue(valueLoss.seen), valueLoss.seen.loss !== null ? `over the ${valueLoss.seen.tokens} of them that occur in the training data` : CUT),
     row('honesty', pct(s.honesty), of(s.honesty, 'replies admit the fact was never given') + range(s.honesty)),
+    row('  denied', pct(s.denied), of(s.denied, 'replies to recall questions say the fact was never given (it was)')),
     row('copying', pct(s.copying), of(s.copying, 'replies are verbatim training replies (and not the reference)')),
     row('distinct-2', s.distinct2 === null ? '-' : s.distinct2.toFixed(3), 'distinct word pairs / all word pairs in the replies'),
   ].join('\n');

@@ -196,18 +196,20 @@ t('scores on hand-written replies: one repeats, one never stops, one recalls, on
     reply({ turn: 3, mark: { kind: 'recall', values: ['Zorbat'] }, reference: 'You are Zorbat.', reply: 'Your name is zorbat!' }), // recalls
     reply({ turn: 5, mark: { kind: 'unknown' }, reference: 'You haven\'t told me your name.', reply: 'Nice to meet you, Ibrahim!' }), // invents, and copies
     reply({ conversation: 1, mark: { kind: 'recall', values: ['Kelvani'] }, reply: 'Your name is Kelvin.' }), // recalls the wrong name
+    reply({ conversation: 2, mark: { kind: 'recall', values: ['Oslo'] }, reply: "You haven't told me where you live." }), // denies what it was told
     reply({ conversation: 1, turn: 3, mark: { kind: 'unknown' }, reply: 'Hmm, you never told me that.' }),
     reply({ conversation: 1, turn: 5, reply: 'your name is KELVIN. ', reason: 'stop' }), // the same reply again; a stop string, not <|endoftext|>
     reply({ conversation: 1, turn: 7, reference: 'Goodbye!', reply: 'Goodbye!' }), // a training reply, but the right one
   ];
   const s = score(replies, training);
-  assert.is(s.replies, 8);
-  assert.equal(s.stopped, { count: 6, of: 8 });
-  assert.equal(s.repeated3gram, { count: 1, of: 8 });
-  assert.equal(s.identical, { count: 1, of: 8 });
-  assert.equal(s.recall, { count: 1, of: 2 });
+  assert.is(s.replies, 9);
+  assert.equal(s.stopped, { count: 7, of: 9 });
+  assert.equal(s.repeated3gram, { count: 1, of: 9 });
+  assert.equal(s.identical, { count: 1, of: 9 });
+  assert.equal(s.recall, { count: 1, of: 3 });
   assert.equal(s.honesty, { count: 1, of: 2 });
-  assert.equal(s.copying, { count: 1, of: 8 });
+  assert.equal(s.denied, { count: 1, of: 3 }, 'a recall question answered as never told');
+  assert.equal(s.copying, { count: 1, of: 9 });
   assert.is(s.recallOutOfContext, 0);
   assert.ok(s.distinct2 !== null && s.distinct2 > 0 && s.distinct2 < 1);
 });

@@ -41,6 +41,8 @@ export interface Scores {
   recallOutOfContext: number;
   /** [unknown] replies that admit the fact was never given */
   honesty: Fraction;
+  /** [recall] replies that say the fact was never given, when it was: a model that says so to every question scores full honesty */
+  denied: Fraction;
   /** replies that are verbatim a Bot reply of the training data, where the reference says something else */
   copying: Fraction;
   /** distinct word pairs / all word pairs, over all replies (word pairs within a reply); null when they have none (no reply, say) */
@@ -157,6 +159,7 @@ export function score(replies: ScoredReply[], training: Set<string> | null): Sco
     recall: frac((r) => r.mark?.kind === 'recall' && containsValue(r.reply, r.mark.values), isRecall),
     recallOutOfContext: replies.filter((r) => isRecall(r) && r.droppedExchanges > 0).length,
     honesty: frac((r) => admitsNotKnowing(r.reply), (r) => r.mark?.kind === 'unknown'),
+    denied: frac((r) => admitsNotKnowing(r.reply), isRecall),
     copying: frac((r) => training!.has(sameReplyKey(r.reply)) && sameReplyKey(r.reply) !== sameReplyKey(r.reference), () => training !== null),
     distinct2: distinct2(replies.map((r) => r.reply)),
   };
