@@ -31,7 +31,9 @@ const dir = mkdtempSync(join(tmpdir(), 'gpt2-cli-'));
 const chat = join(dir, 'chat.txt');
 writeFileSync(chat, SMALL_CHAT);
 const DATA = ['--data', chat, '--block-size', '32', '--batch-size', '2'];
-const TINY = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', ...DATA];
+/** a tiny from-scratch run without its data: --data given again adds a file, so a test of another file starts from this */
+const TINY_NO_DATA = ['--init', 'scratch', '--n-layer', '1', '--n-head', '2', '--n-embd', '64', '--block-size', '32', '--batch-size', '2'];
+const TINY = [...TINY_NO_DATA, '--data', chat];
 const ckpt = join(dir, 'ckpt'); // written by the first test, used by the later ones
 
 t('shellWord: the printed commands (--resume, the page\'s download) give each word back to a shell as it was', () => {
@@ -71,7 +73,7 @@ t('train.js: a few steps print progress lines, write the --log and a full checkp
 t('train.js: what the parser noticed is printed under the data lines, one line each', async () => {
   const odd = join(dir, 'odd.txt');
   writeFileSync(odd, `${SMALL_CHAT}\nHuman: Hi\n\nBot: Hello\nhuman: and you?\n`);
-  const o = await run('train', [...TINY, '--data', odd, '--steps', '1', '--out', join(dir, 'odd-run')]);
+  const o = await run('train', [...TINY_NO_DATA, '--data', odd, '--steps', '1', '--out', join(dir, 'odd-run')]);
   assertOk(o, 'train on odd.txt');
   // the training line counts what trains, not the whole file (5 conversations, 1 held out)
   assert.match(o.stdout, /^data: training: .*odd\.txt: 4 conversations -> .*\ndata: validation: held out of .*odd\.txt: 1 conversation -> .*\nnote: 1 line starts with a tag that is not exactly "Human:"\/"Bot:" .*--human\/--bot\) \(first: line 15\)\nnote: 1 conversation starts with a turn tagged "Bot:" .* \(first: line 14\)$/m);
@@ -524,9 +526,9 @@ t('--help lists the flags; bad flags, data and checkpoints fail with one readabl
     ['flag with its words in another order', 'train', ['--lr-min', '1e-5'], [/^error: unknown flag --lr-min: did you mean --min-lr\? \(see --help\)$/]],
     ['bad value', 'train', ['--steps', 'abc'], [/--steps/, /'abc'/]],
     ['--overwrite with --resume', 'train', [...DATA, '--resume', '--overwrite', '--out', ckpt], [/--overwrite starts a new run/, /--resume continues it/]],
-    ['missing --data', 'train', [...TINY, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],
-    ['empty data file', 'train', [...TINY, ...out, '--data', empty], [/empty/, /empty\.txt/]],
-    ['UTF-16 data file', 'train', [...TINY, ...out, '--data', utf16], [/utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/]],
+    ['missing --data', 'train', [...TINY_NO_DATA, ...out, '--data', join(dir, 'nope.txt')], [/not found/, /nope\.txt/]],
+    ['empty data file', 'train', [...TINY_NO_DATA, ...out, '--data', empty], [/empty/, /empty\.txt/]],
+    ['UTF-16 data file', 'train', [...TINY_NO_DATA, ...out, '--data', utf16], [/utf16\.txt: the file is UTF-16, not UTF-8: save it as UTF-8$/]],
     ['truncated model.safetensors', 'train', [...DATA, ...out, '--init', trunc], [/model\.safetensors/, /truncated/]],
     ['config.json shape mismatch', 'train', [...DATA, ...out, '--init', shape], [/wpe\.weight/, /\[32, 64\]/, /expected \[128, 64\]/]],
     ['chat: bad value', 'chat', ['--temperature', 'hot'], [/--temperature/, /'hot'/]],
@@ -610,7 +612,7 @@ t('train.js run from another directory: the command it prints to chat with the r
 t('chat.js on a run trained with --human User --bot Assistant: prompts and answers with those tags; the flags override them', async () => {
   const data = join(dir, 'ua.txt'), tagged = join(dir, 'tagged');
   writeFileSync(data, SMALL_CHAT.replace(/^Human:/gm, 'User:').replace(/^Bot:/gm, 'Assistant:'));
-  assertOk(await run('train', [...TINY, '--data', data, '--human', 'User', '--bot', 'Assistant', '--steps', '1', '--out', tagged]), 'train');
+  assertOk(await run('train', [...TINY_NO_DATA, '--data', data, '--human', 'User', '--bot', 'Assistant', '--steps', '1', '--out', tagged]), 'train');
   const r = await run('chat', ['--init', tagged, '--max-new-tokens', '3'], 'Hello there\n/history\n');
   assertOk(r, 'chat');
   assert.match(r.stdout, /^Assistant: /m, r.stdout);
@@ -631,7 +633,7 @@ t('chat.js on a run trained with --human User --bot Assistant: prompts and answe
 t('a model trained with --human User --bot AI carries its tags in config.json: without train_state.json, chat.js and serve.js prompt it as before', async () => {
   const data = join(dir, 'user-ai.txt'), tagged = join(dir, 'user-ai');
   writeFileSync(data, SMALL_CHAT.replace(/^Human:/gm, 'User:').replace(/^Bot:/gm, 'AI:'));
-  assertOk(await run('train', [...TINY, '--data', data, '--human', 'User', '--bot', 'AI', '--steps', '2', '--out', tagged]), 'train');
+  assertOk(await run('train', [...TINY_NO_DATA, '--data', data, '--human', 'User', '--bot', 'AI', '--steps', '2', '--out', tagged]), 'train');
   assert.equal(JSON.parse(readFileSync(join(tagged, 'config.json'), 'utf8')).chat_speakers, { human: 'User', bot: 'AI' });
   const greedy = ['--prompt', 'Hello there', '--temperature', '0', '--repetition-penalty', '1', '--frequency-penalty', '0', '--max-new-tokens', '8', '--quiet'];
   const [before, asHumanBot] = await Promise.all([run('chat', ['--init', tagged, ...greedy]), run('chat', ['--init', tagged, '--human', 'Human', '--bot', 'Bot', ...greedy])]);
