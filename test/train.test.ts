@@ -336,6 +336,10 @@ t('train.js --data repeated: the files train as one (their conversations, in ord
   const twice = /^error: --data \S+first\.txt is given twice: pass each file once \(a second copy would train on the conversations held out of the first\)$/;
   assertOneLineError(await run('train', [...MODEL, '--data', a, '--data', `${dir}/./first.txt`, '--steps', '1', '--out', join(dir, 'no-run')]), [twice], 'a file twice');
   assertOneLineError(await run('train', ['--resume', '--out', out, '--data', b, '--data', a, '--data', b, '--steps', '4']), [/^error: --data \S+second\.txt is given twice/], 'twice on --resume');
+  // --val-data that is also a training file: validation on conversations it trains on
+  const alsoTrained = /^error: --val-data \S+first\.txt is also a --data file: its validation loss would be on conversations the run trains on; pass another file, or leave --val-data out to hold out a tenth of --data$/;
+  assertOneLineError(await run('train', [...MODEL, '--data', b, '--data', a, '--val-data', `${dir}/./first.txt`, '--steps', '1', '--out', join(dir, 'no-run')]), [alsoTrained], '--val-data among the --data files');
+  assertOneLineError(await run('train', ['--resume', '--out', out, '--data', a, '--val-data', a, '--steps', '4']), [alsoTrained], 'the same on --resume');
 });
 
 t('bad inputs fail with readable messages', async () => {

@@ -33,6 +33,12 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
   const files = flags.data === undefined ? [] : dataFiles(flags.data).map((f) => resolve(f));
   const twice = files.find((f, i) => files.indexOf(f) !== i);
   if (twice) throw new UserError(`--data ${twice} is given twice: pass each file once (a second copy would train on the conversations held out of the first)`);
+  // --val-data is held out of nothing: one of the training files would score its own conversations
+  const valData = flags.valData?.trim() ? resolve(flags.valData) : undefined;
+  const trained = files.length || flags.resume ? files : [resolve(DEFAULTS.data)]; // a new run without --data trains on the shipped file
+  if (valData && trained.includes(valData)) {
+    throw new UserError(`--val-data ${flags.valData} is also a --data file: its validation loss would be on conversations the run trains on; pass another file, or leave --val-data out to hold out a tenth of --data`);
+  }
   if (flags.log !== undefined && flags.log.trim() !== '') checkLogPath(resolve(flags.log));
   const ckpt = new Checkpointer(out);
   let moments: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null = null;
