@@ -58,6 +58,7 @@ export async function loadValData(path: string, opts: LoadOptions): Promise<{ da
 
 /** what checkDataFile and readChatText call a --val-data file (a --data file is the 'dataset file') */
 export const VAL_FILE = '--val-data file';
+const DATA_FILE = 'dataset file';
 
 /** how checkDataFile and readChatText name a file in errors (`what`: 'dataset file' unless given) and the tags the advice in them shows (`speakers`: Human/Bot unless given) */
 export interface DataFileOptions {
@@ -66,7 +67,7 @@ export interface DataFileOptions {
 }
 
 /** a dataset path that exists, is a file and is not empty (else a UserError, starting with `what`, saying what to pass: text in the run's `speakers` tags) */
-export function checkDataFile(path: string, { what = 'dataset file', speakers = DEFAULT_SPEAKERS }: DataFileOptions = {}): void {
+export function checkDataFile(path: string, { what = DATA_FILE, speakers = DEFAULT_SPEAKERS }: DataFileOptions = {}): void {
   if (!existsSync(path)) {
     throw new UserError(
       `${what} not found: ${path} (pass a chat text file with lines starting ${tagPair(speakers)}, ` +
@@ -80,7 +81,9 @@ export function checkDataFile(path: string, { what = 'dataset file', speakers = 
     const [train, val] = [bin('train.bin'), bin('val.bin')];
     const how = train || val
       ? `nanoGPT's layout: ${[train && `--data ${train}`, val && `--val-data ${val}`].filter(Boolean).join(' ')}`
-      : "join the folder's chat files into one, a blank line between them";
+      // train.js's --data takes several files; the others take one
+      : what === DATA_FILE ? 'give each of its chat files its own --data: --data FILE1 --data FILE2'
+        : "join the folder's chat files into one, a blank line between them";
     throw new UserError(`${what} ${path} is a folder: pass one file (${how})`);
   }
   if (!st.isFile()) throw new UserError(`${what} is not a file: ${path}`);
@@ -97,7 +100,7 @@ const MAX_TEXT_BYTES = 512 * 1024 * 1024 - 64;
  * too big, where the caller is not train.js (eval.js).
  */
 export function readChatText(path: string, opts: DataFileOptions & { missing?: string; tooBig?: string } = {}): string {
-  const { what = 'dataset file', missing, tooBig: tooBigAdvice } = opts;
+  const { what = DATA_FILE, missing, tooBig: tooBigAdvice } = opts;
   if (missing !== undefined && !existsSync(path)) throw new UserError(missing);
   checkDataFile(path, opts);
   const size = statSync(path).size;
