@@ -76,7 +76,7 @@ t('loadValData: the errors of --data, naming --val-data and saying what to do', 
   mkdirSync(chats);
   writeFileSync(join(chats, 'a.txt'), 'Human: hi\nBot: hello\n');
   await rejectsWith(loadValData(chats, opts), `--val-data file ${chats} is a folder: pass one file (join the folder's chat files into one, a blank line between them)`);
-  await rejectsWith(loadChatData(chats, opts), `dataset file ${chats} is a folder: pass one file (give each of its chat files its own --data: --data FILE1 --data FILE2)`);
+  await rejectsWith(loadChatData(chats, opts), `dataset file ${chats} is a folder: pass its chat files, each with its own --data (--data FILE1 --data FILE2)`);
   // nanoGPT's data folder (prepare.py's train.bin and val.bin): the files to pass, each to its flag
   const nano = join(dir, 'nanogpt-data');
   mkdirSync(nano);

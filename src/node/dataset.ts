@@ -80,11 +80,11 @@ export function checkDataFile(path: string, { what = DATA_FILE, speakers = DEFAU
     const bin = (f: string) => (existsSync(join(path, f)) ? shellWord(join(path, f)) : null);
     const [train, val] = [bin('train.bin'), bin('val.bin')];
     const how = train || val
-      ? `nanoGPT's layout: ${[train && `--data ${train}`, val && `--val-data ${val}`].filter(Boolean).join(' ')}`
+      ? `pass one file (nanoGPT's layout: ${[train && `--data ${train}`, val && `--val-data ${val}`].filter(Boolean).join(' ')})`
       // train.js's --data takes several files; the others take one
-      : what === DATA_FILE ? 'give each of its chat files its own --data: --data FILE1 --data FILE2'
-        : "join the folder's chat files into one, a blank line between them";
-    throw new UserError(`${what} ${path} is a folder: pass one file (${how})`);
+      : what === DATA_FILE ? 'pass its chat files, each with its own --data (--data FILE1 --data FILE2)'
+        : "pass one file (join the folder's chat files into one, a blank line between them)";
+    throw new UserError(`${what} ${path} is a folder: ${how}`);
   }
   if (!st.isFile()) throw new UserError(`${what} is not a file: ${path}`);
   if (st.size === 0) throw new UserError(`${what} is empty: ${path}`);
