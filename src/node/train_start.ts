@@ -30,13 +30,14 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
   // mistakes in the flags first: the weights may be a download
   checkFlagsEarly(flags);
   // a file twice: its copies split apart, so conversations held out of one would train in the other
-  const files = flags.data === undefined ? [] : dataFiles(flags.data).map((f) => resolve(f));
-  const twice = files.find((f, i) => files.indexOf(f) !== i);
+  const given = flags.data === undefined ? [] : dataFiles(flags.data).map((f) => resolve(f));
+  const twice = given.find((f, i) => given.indexOf(f) !== i);
   if (twice) throw new UserError(`--data ${twice} is given twice: pass each file once (a second copy would train on the conversations held out of the first)`);
   // --val-data is held out of nothing: one of the training files would score its own conversations
   const valData = flags.valData?.trim() ? resolve(flags.valData) : undefined;
-  const trained = files.length || flags.resume ? files : [resolve(DEFAULTS.data)]; // a new run without --data trains on the shipped file
-  if (valData && trained.includes(valData)) {
+  // the files a new run trains on (the shipped one without --data); a resume's are known once its state is read
+  const dataPaths = given.length || flags.resume ? given : [resolve(DEFAULTS.data)];
+  if (valData && dataPaths.includes(valData)) {
     throw new UserError(`--val-data ${flags.valData} is also a --data file: its validation loss would be on conversations the run trains on; pass another file, or leave --val-data out to hold out a tenth of --data`);
   }
   if (flags.log !== undefined && flags.log.trim() !== '') checkLogPath(resolve(flags.log));
@@ -87,7 +88,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
     } else {
       if (flags.data === undefined) checkShippedFile(DEFAULTS.data, 'the shipped chat data', 'train.js');
       const speakers = flagSpeakers(flags);
-      for (const f of dataFiles(flags.data ?? DEFAULTS.data)) checkDataFile(resolve(f), { speakers });
+      for (const f of dataPaths) checkDataFile(f, { speakers });
       if (flags.valData !== undefined) checkDataFile(resolve(flags.valData), { what: VAL_FILE, speakers });
       const init = flags.init ?? DEFAULTS.init;
       // what a LoRA run's adapter_config.json and --resume name as its base
@@ -140,7 +141,7 @@ export async function startRun(flags: TrainFlags, out: string, device: DeviceLim
       if (trained && (trained.human !== human || trained.bot !== bot)) {
         // the tags of chat text are the ones its turns are written in: the flags alone only keep a .bin's
         const keep = `--human ${shellWord(trained.human)} --bot ${shellWord(trained.bot)}`;
-        const how = dataFiles(flags.data ?? DEFAULTS.data).every(isTokenFile) ? `${keep} keeps its tags` : `to keep its tags, write the data's turns as ${trained.human}:/${trained.bot}: and pass ${keep}`;
+        const how = dataPaths.every(isTokenFile) ? `${keep} keeps its tags` : `to keep its tags, write the data's turns as ${trained.human}:/${trained.bot}: and pass ${keep}`;
         say(`note: ${init} was trained with ${trained.human}:/${trained.bot}: turns; this run trains it on ${human}:/${bot}: ones, and chat.js will prompt the result so${flags.human === undefined && flags.bot === undefined ? ` (${how})` : ''}`);
       }
       arrays = pretrained?.arrays ?? GPT2.initArrays(run.config, run.settings.seed);
